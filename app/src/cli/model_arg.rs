@@ -1,0 +1,103 @@
+//! Finding, fetching and loading the model; choosing the executor; turning input into ids.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use glassbox_engine::cpu::CpuExecutor;
+use glassbox_engine::executor::Executor;
+use glassbox_engine::fetch::{self, FetchProgress};
+use glassbox_engine::tokenizer::ChatMessage;
+use glassbox_engine::Model;
+
+use super::{Device, InputArgs, Precision};
+
+fn print_progress(p: FetchProgress) {
+    eprintln!("glassbox: {p}");
+}
+
+pub fn fetch() -> Result<PathBuf> {
+    fetch::fetch_default_model(&mut print_progress).map_err(|e| {
+        anyhow::anyhow!("{e} (to use a model you already have, pass --model DIR or a .gguf file)")
+    })
+}
+
+pub fn convert(gguf: &Path, out_dir: &Path) -> Result<()> {
+    if out_dir.exists() && std::fs::read_dir(out_dir)?.next().is_some() {
+        bail!("{}: the output folder is not empty; choose a new folder", out_dir.display());
+    }
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    glassbox_engine::gguf::convert_gguf_to_hf(gguf, out_dir, &mut |stage, fraction| {
+        if fraction >= 1.0 || stage.starts_with("writing") {
+            eprintln!("glassbox: {stage} ({:.0}%)", fraction * 100.0);
+        }
+    })?;
+    println!("{}", out_dir.display());
+    Ok(())
+}
+
+/// `--model`/`GLASSBOX_MODEL`, else the cached default model, fetched on first use.
+pub fn resolve_model_path(model: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(path) = model {
+        if !path.exists() {
+            bail!("{}: no such model folder or .gguf file", path.display());
+        }
+        return Ok(path);
+    }
+    let dir = fetch::default_model_dir()?;
+    if fetch::is_complete(&dir) {
+        return Ok(dir);
+    }
+    eprintln!("glassbox: no model in the cache yet; fetching the default model (SmolLM2-135M-Instruct)");
+    fetch().context("could not fetch the default model; run `glassbox fetch` or pass --model DIR")
+}
+
+pub fn load_model(model: Option<PathBuf>) -> Result<Arc<Model>> {
+    let path = resolve_model_path(model)?;
+    let model = Model::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    Ok(Arc::new(model))
+}
+
+pub fn make_executor(model: Arc<Model>, device: Device, precision: Precision) -> Result<Box<dyn Executor>> {
+    match (device, precision) {
+        (Device::Cpu, Precision::F32) => Ok(Box::new(CpuExecutor::new(model))),
+        (Device::Cpu, Precision::F16) => bail!("--precision f16 needs --device gpu (the CPU reference runs in f32)"),
+        (Device::Gpu, _) => bail!("--device gpu: the GPU executor is not available in this build yet"),
+        (Device::Auto, _) => Ok(Box::new(CpuExecutor::new(model))),
+    }
+}
+
+/// Token ids for the input: exact ids, or the prompt (chat-wrapped if asked) tokenized.
+pub fn input_ids(model: &Model, input: &InputArgs) -> Result<Vec<u32>> {
+    if let Some(ids) = &input.token_ids {
+        if ids.is_empty() {
+            bail!("--token-ids is empty");
+        }
+        return Ok(ids.clone());
+    }
+    let prompt = input.prompt.as_deref().unwrap_or_default();
+    let tok = model
+        .tokenizer
+        .as_ref()
+        .context("this model folder has no tokenizer.json: pass --token-ids instead of --prompt")?;
+    let text = if input.chat {
+        tok.apply_chat_template(&[ChatMessage::user(prompt)], true)?
+    } else {
+        prompt.to_string()
+    };
+    let ids = tok.encode(&text)?;
+    if ids.is_empty() {
+        bail!("the prompt encodes to no tokens; type some text");
+    }
+    Ok(ids)
+}
+
+/// Display text of each id (the id itself when there is no tokenizer).
+pub fn token_texts(model: &Model, ids: &[u32]) -> Vec<String> {
+    ids.iter()
+        .map(|&id| match &model.tokenizer {
+            Some(t) => t.display(id),
+            None => id.to_string(),
+        })
+        .collect()
+}

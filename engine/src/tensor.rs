@@ -1,0 +1,75 @@
+//! A recorded tensor: f32 values with named dimensions, so a view or an export never has to
+//! guess which axis is the head and which the position.
+
+use ndarray::{ArrayD, ArrayView2, ArrayView3, IxDyn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dim {
+    Pos,
+    QPos,
+    KPos,
+    DModel,
+    Head,
+    KvHead,
+    DHead,
+    DMlp,
+    Vocab,
+}
+
+impl Dim {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dim::Pos => "pos",
+            Dim::QPos => "q_pos",
+            Dim::KPos => "k_pos",
+            Dim::DModel => "d_model",
+            Dim::Head => "head",
+            Dim::KvHead => "kv_head",
+            Dim::DHead => "d_head",
+            Dim::DMlp => "d_mlp",
+            Dim::Vocab => "vocab",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub dims: Vec<Dim>,
+    pub data: ArrayD<f32>,
+}
+
+impl Tensor {
+    /// Panics never: a shape/dim count mismatch is a programming error reported as `None`.
+    pub fn new(dims: Vec<Dim>, data: ArrayD<f32>) -> Option<Self> {
+        (dims.len() == data.ndim()).then_some(Self { dims, data })
+    }
+
+    pub fn from_vec(dims: Vec<Dim>, shape: &[usize], values: Vec<f32>) -> Option<Self> {
+        let data = ArrayD::from_shape_vec(IxDyn(shape), values).ok()?;
+        Self::new(dims, data)
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        self.data.shape()
+    }
+
+    /// `[rows, cols]` view, for 2-D tensors.
+    pub fn as_2d(&self) -> Option<ArrayView2<'_, f32>> {
+        self.data.view().into_dimensionality().ok()
+    }
+
+    /// `[a, b, c]` view, for 3-D tensors.
+    pub fn as_3d(&self) -> Option<ArrayView3<'_, f32>> {
+        self.data.view().into_dimensionality().ok()
+    }
+
+    pub fn dims_string(&self) -> String {
+        let parts: Vec<String> = self
+            .dims
+            .iter()
+            .zip(self.shape())
+            .map(|(d, n)| format!("{}={n}", d.name()))
+            .collect();
+        format!("[{}]", parts.join(", "))
+    }
+}

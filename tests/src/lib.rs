@@ -1,0 +1,116 @@
+//! Shared helpers for Glassbox's cross-crate tests: fixture paths, golden readers, and
+//! comparisons that report the first diverging hook.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use glassbox_engine::Tensor;
+use glassbox_engine::trace::Trace;
+
+pub mod golden;
+
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub const FIXTURES: [&str; 4] = [
+    "tiny-gqa-tied",
+    "tiny-mha-untied",
+    "tiny-llama31-rope-scaling",
+    "tiny-smollm2-shape",
+];
+
+/// A golden tensor: shape and f32 values (ids come back as f32 too).
+#[derive(Debug, Clone)]
+pub struct Golden {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Every tensor of a `golden.safetensors`.
+pub fn read_goldens(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, Golden>> {
+    let bytes = std::fs::read(path)?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)?;
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let data = view.data();
+        let values = match view.dtype() {
+            safetensors::Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            safetensors::Dtype::I64 => data
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+            other => anyhow::bail!("{name}: unexpected dtype {other:?}"),
+        };
+        out.insert(name, Golden { shape: view.shape().to_vec(), values });
+    }
+    Ok(out)
+}
+
+/// Max abs difference, treating equal infinities as equal and any NaN or inf mismatch as ∞.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            if x == y {
+                0.0
+            } else if x.is_finite() && y.is_finite() {
+                (x - y).abs()
+            } else {
+                f32::INFINITY
+            }
+        })
+        .fold(0.0, f32::max)
+}
+
+/// Max abs of the finite reference values.
+pub fn max_abs(a: &[f32]) -> f32 {
+    a.iter().filter(|v| v.is_finite()).map(|v| v.abs()).fold(0.0, f32::max)
+}
+
+/// Normalized mean squared error `Σ(a-b)² / Σb²` over finite entries.
+pub fn nmse(a: &[f32], reference: &[f32]) -> f64 {
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(reference) {
+        if x.is_finite() && y.is_finite() {
+            num += f64::from(x - y).powi(2);
+            den += f64::from(y).powi(2);
+        }
+    }
+    num / den.max(1e-30)
+}
+
+/// Compares every golden hook present in `goldens` with `trace`, in forward order, and
+/// returns the first that exceeds `max abs ≤ rel · max(1, max|ref|)` (DESIGN §6).
+pub fn first_divergence(trace: &Trace, goldens: &BTreeMap<String, Golden>, rel: f32) -> Option<String> {
+    let mut checked = 0;
+    for key in trace.keys() {
+        let name = key.to_string();
+        let Some(reference) = goldens.get(&name) else { continue };
+        checked += 1;
+        let Some(ours) = trace.get(key) else { continue };
+        if ours.shape() != reference.shape.as_slice() {
+            return Some(format!("{name}: shape {:?} vs golden {:?}", ours.shape(), reference.shape));
+        }
+        let values = values_of(ours);
+        let err = max_abs_diff(&values, &reference.values);
+        let bound = rel * max_abs(&reference.values).max(1.0);
+        if err > bound || values.iter().any(|v| v.is_nan()) {
+            return Some(format!(
+                "{name}: max abs error {err:e} > {bound:e} (NMSE {:e})",
+                nmse(&values, &reference.values)
+            ));
+        }
+    }
+    if checked == 0 {
+        return Some("no golden hook was compared".into());
+    }
+    None
+}
+
+pub fn values_of(t: &Tensor) -> Vec<f32> {
+    t.data.iter().copied().collect()
+}

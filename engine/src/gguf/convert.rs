@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use super::GgufError;
 use super::config_json::{architecture, build_config_json};
 use super::reader::{GgufFile, unsupported_type};
 use super::safetensors_out::SafetensorsWriter;
 use super::tokenizer_json::{build_tokenizer_config_json, build_tokenizer_json};
-use super::GgufError;
 
 /// One tensor of the output, planned before any data is written so every problem
 /// (unknown name, unsupported type, bad head split) surfaces before the slow part.
@@ -102,9 +102,11 @@ pub fn planned_tensors(gguf: &GgufFile) -> Result<Vec<ConvertedTensor>, GgufErro
 
 fn check_head_split(shape: &[usize], heads: usize) -> Result<(), String> {
     let [rows, _cols] = shape else {
-        return Err(format!("expected a 2-D matrix to split into heads, shape {shape:?}"));
+        return Err(format!(
+            "expected a 2-D matrix to split into heads, shape {shape:?}"
+        ));
     };
-    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 {
+    if heads == 0 || rows % heads != 0 || !(rows / heads).is_multiple_of(2) {
         return Err(format!(
             "{rows} output rows do not split into {heads} heads of an even size"
         ));
@@ -116,16 +118,24 @@ fn check_head_split(shape: &[usize], heads: usize) -> Result<(), String> {
 /// ggml's interleaved one): `hf[h*d + j] = gguf[h*d + 2j]`, `hf[h*d + d/2 + j] = gguf[h*d + 2j + 1]`.
 /// `data` is row-major `[rows, cols]`; rows must split into `heads` heads of even size.
 pub fn unpermute_rows(data: &[f32], cols: usize, heads: usize) -> Vec<f32> {
-    reorder_rows(data, cols, heads, |d, h, j| (h * d + 2 * j, h * d + j), |d, h, j| {
-        (h * d + 2 * j + 1, h * d + d / 2 + j)
-    })
+    reorder_rows(
+        data,
+        cols,
+        heads,
+        |d, h, j| (h * d + 2 * j, h * d + j),
+        |d, h, j| (h * d + 2 * j + 1, h * d + d / 2 + j),
+    )
 }
 
 /// The permutation llama.cpp's converter applies; the inverse of [`unpermute_rows`].
 pub fn permute_rows(data: &[f32], cols: usize, heads: usize) -> Vec<f32> {
-    reorder_rows(data, cols, heads, |d, h, j| (h * d + j, h * d + 2 * j), |d, h, j| {
-        (h * d + d / 2 + j, h * d + 2 * j + 1)
-    })
+    reorder_rows(
+        data,
+        cols,
+        heads,
+        |d, h, j| (h * d + j, h * d + 2 * j),
+        |d, h, j| (h * d + d / 2 + j, h * d + 2 * j + 1),
+    )
 }
 
 /// Each map gives (source row, destination row) for head `h`, pair `j`, head size `d`.
@@ -191,8 +201,8 @@ pub fn convert_gguf_to_hf(
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), GgufError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| GgufError::output(path, e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| GgufError::output(path, e.to_string()))?;
     std::fs::write(path, text).map_err(|e| GgufError::io(path, e))
 }
 

@@ -10,7 +10,11 @@ pub enum DequantError {
     #[error("{ty} is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)")]
     Unsupported { ty: GgmlType },
     #[error("{n} elements is not a whole number of {ty} blocks of {block}")]
-    PartialBlock { ty: GgmlType, n: usize, block: usize },
+    PartialBlock {
+        ty: GgmlType,
+        n: usize,
+        block: usize,
+    },
     #[error("{ty} data is {got} bytes but {n} elements need {need}")]
     WrongLength {
         ty: GgmlType,
@@ -22,7 +26,7 @@ pub enum DequantError {
 
 pub fn dequantize(ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, DequantError> {
     let (block, block_bytes) = ty.block_layout().ok_or(DequantError::Unsupported { ty })?;
-    if n % block != 0 {
+    if !n.is_multiple_of(block) {
         return Err(DequantError::PartialBlock { ty, n, block });
     }
     let need = (n / block).checked_mul(block_bytes);
@@ -40,9 +44,9 @@ pub fn dequantize(ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, Dequa
         GgmlType::F32 => out.extend(blocks.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
         GgmlType::F16 => out.extend(blocks.map(|b| f16_at(b, 0))),
         // BF16 is the top half of an f32, so widening is a shift, exactly as ggml does.
-        GgmlType::Bf16 => {
-            out.extend(blocks.map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)))
-        }
+        GgmlType::Bf16 => out.extend(
+            blocks.map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)),
+        ),
         GgmlType::Q8_0 => blocks.for_each(|b| q8_0_block(b, &mut out)),
         GgmlType::Q4_0 => blocks.for_each(|b| q4_0_block(b, &mut out)),
         GgmlType::Q4_1 => blocks.for_each(|b| q4_1_block(b, &mut out)),

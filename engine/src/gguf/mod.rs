@@ -18,7 +18,7 @@ mod tokenizer_json;
 mod types;
 
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 
 use std::path::{Path, PathBuf};
 

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
+use super::GgufError;
 use super::cursor::Cursor;
 use super::dequant::dequantize;
 use super::types::{GgmlType, GgufValue};
-use super::GgufError;
 
 const MAGIC: &[u8; 4] = b"GGUF";
 const DEFAULT_ALIGNMENT: u64 = 32;
@@ -116,9 +116,7 @@ impl GgufFile {
         let mut metadata = Vec::with_capacity(kv_count as usize);
         let mut key_index = HashMap::with_capacity(kv_count as usize);
         for i in 0..kv_count {
-            let key = cur
-                .string(&format!("metadata key #{i}"))
-                .map_err(format)?;
+            let key = cur.string(&format!("metadata key #{i}")).map_err(format)?;
             let meta_err = |msg: String| GgufError::metadata(&path, &key, msg);
             let value_type = cur.u32("value type").map_err(meta_err)?;
             let value = cur.value(value_type).map_err(meta_err)?;
@@ -131,16 +129,22 @@ impl GgufFile {
         let mut tensors = Vec::with_capacity(tensor_count as usize);
         let mut tensor_index = HashMap::with_capacity(tensor_count as usize);
         for i in 0..tensor_count {
-            let name = cur
-                .string(&format!("tensor #{i} name"))
-                .map_err(format)?;
-            let info = read_tensor_info(&mut cur, name).map_err(|(name, msg)| GgufError::Tensor {
-                path: path.clone(),
-                tensor: name,
-                msg,
-            })?;
-            if tensor_index.insert(info.name.clone(), tensors.len()).is_some() {
-                return Err(GgufError::tensor(&path, &info.name, "appears more than once"));
+            let name = cur.string(&format!("tensor #{i} name")).map_err(format)?;
+            let info =
+                read_tensor_info(&mut cur, name).map_err(|(name, msg)| GgufError::Tensor {
+                    path: path.clone(),
+                    tensor: name,
+                    msg,
+                })?;
+            if tensor_index
+                .insert(info.name.clone(), tensors.len())
+                .is_some()
+            {
+                return Err(GgufError::tensor(
+                    &path,
+                    &info.name,
+                    "appears more than once",
+                ));
             }
             tensors.push(info);
         }
@@ -290,13 +294,23 @@ impl GgufFile {
         self.metadata(key).map(|_| self.get_f32(key)).transpose()
     }
 
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, GgufError> {
+        match self.metadata(key) {
+            None => Ok(None),
+            Some(GgufValue::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.mistyped(key, "a bool", other)),
+        }
+    }
+
     pub fn opt_str(&self, key: &str) -> Result<Option<&str>, GgufError> {
         self.metadata(key).map(|_| self.get_str(key)).transpose()
     }
 
     /// The raw encoded bytes of a tensor (bounds were checked at open).
     pub fn tensor_bytes(&self, info: &TensorInfo) -> Result<&[u8], GgufError> {
-        let len = info.byte_len().ok_or_else(|| unsupported_type(&self.path, info))?;
+        let len = info
+            .byte_len()
+            .ok_or_else(|| unsupported_type(&self.path, info))?;
         let start = self.data_start + info.offset;
         // Both fit in usize: open() checked start + len <= file length.
         Ok(&self.bytes[start as usize..(start + len) as usize])
@@ -373,8 +387,15 @@ fn read_tensor_info(cur: &mut Cursor<'_>, name: String) -> Result<TensorInfo, (S
         Ok(o) => o,
         Err(e) => return Err((name, e)),
     };
-    if dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).is_none() {
-        return Err((name, format!("dimensions {dims:?} overflow a 64-bit element count")));
+    if dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .is_none()
+    {
+        return Err((
+            name,
+            format!("dimensions {dims:?} overflow a 64-bit element count"),
+        ));
     }
     Ok(TensorInfo {
         name,
@@ -391,7 +412,7 @@ fn check_tensor_bounds(t: &TensorInfo, data_start: u64, file_len: u64) -> Result
         return Ok(());
     };
     let row = t.dims[0];
-    if row % block as u64 != 0 {
+    if !row.is_multiple_of(block as u64) {
         return Err(format!(
             "first dimension {row} is not a multiple of the {} block size {block}",
             t.ggml_type
@@ -409,3 +430,7 @@ fn check_tensor_bounds(t: &TensorInfo, data_start: u64, file_len: u64) -> Result
         )),
     }
 }
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;

@@ -6,9 +6,9 @@
 
 use serde_json::{Value, json};
 
+use super::GgufError;
 use super::config_json::json_f32;
 use super::reader::GgufFile;
-use super::GgufError;
 
 /// (low_freq_factor, high_freq_factor, original_max_position_embeddings) used by Llama 3.1,
 /// 3.2 and 3.3; only the overall factor differs between them.
@@ -82,7 +82,14 @@ pub(crate) fn llama3_params(divisors: &[f32], head_dim: u32, theta: f32) -> Opti
 }
 
 /// transformers' `_compute_llama3_parameters`, expressed as the divisor llama.cpp stores.
-fn llama3_divisors(head_dim: u32, theta: f32, factor: f32, low: f32, high: f32, orig: u32) -> Vec<f32> {
+fn llama3_divisors(
+    head_dim: u32,
+    theta: f32,
+    factor: f32,
+    low: f32,
+    high: f32,
+    orig: u32,
+) -> Vec<f32> {
     let orig = orig as f64;
     let (low, high, factor) = (f64::from(low), f64::from(high), f64::from(factor));
     let low_wavelen = orig / low;
@@ -114,8 +121,10 @@ mod tests {
         let v = llama3_params(&divisors, 64, 500_000.0);
         assert_eq!(
             v,
-            Some(json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
-                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}))
+            Some(
+                json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
+            )
         );
     }
 

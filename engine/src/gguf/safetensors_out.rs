@@ -94,7 +94,11 @@ impl SafetensorsWriter {
         if self.next != self.plan.len() {
             return Err(GgufError::output(
                 &self.path,
-                format!("only {} of {} tensors were written", self.next, self.plan.len()),
+                format!(
+                    "only {} of {} tensors were written",
+                    self.next,
+                    self.plan.len()
+                ),
             ));
         }
         let file = self

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::reader::GgufFile;
 use super::GgufError;
+use super::reader::GgufFile;
 
 /// llama.cpp's token types that become added tokens: control tokens are special (chat
 /// markers, end of text); user-defined ones are matched whole but are ordinary text.
@@ -89,8 +89,10 @@ pub fn bpe_tokenizer_json(
     for (id, &tok) in tokens.iter().enumerate() {
         let ty = token_types.map_or(0, |t| t[id]);
         if ty == TOKEN_TYPE_CONTROL || ty == TOKEN_TYPE_USER_DEFINED {
-            added.push(json!({"id": id, "content": tok, "single_word": false, "lstrip": false,
-                "rstrip": false, "normalized": false, "special": ty == TOKEN_TYPE_CONTROL}));
+            added.push(
+                json!({"id": id, "content": tok, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": ty == TOKEN_TYPE_CONTROL}),
+            );
         }
     }
     Ok(json!({
@@ -139,7 +141,9 @@ pub fn build_tokenizer_json(gguf: &GgufFile) -> Result<Value, GgufError> {
         Some(_) => Some(gguf.get_int_array(types_key)?),
         None => None,
     };
-    let pre = gguf.opt_str("tokenizer.ggml.pre")?.unwrap_or("gpt-2");
+    // No default: llama.cpp's fallback regex matches no Hugging Face pre-tokenizer, and a
+    // guessed one would quietly produce ids the model was not trained on.
+    let pre = gguf.get_str("tokenizer.ggml.pre")?;
     bpe_tokenizer_json(&tokens, &merges, types.as_deref(), pre)
         .map_err(|msg| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg))
 }
@@ -161,15 +165,21 @@ pub fn build_tokenizer_config_json(gguf: &GgufFile) -> Result<Value, GgufError> 
                 GgufError::metadata(
                     gguf.path(),
                     key,
-                    format!("token id {id} is outside the {}-token vocabulary", tokens.len()),
+                    format!(
+                        "token id {id} is outside the {}-token vocabulary",
+                        tokens.len()
+                    ),
                 )
             })?;
             cfg.insert(name.into(), json!(text));
         }
     }
-    // Chat templates in these models write their own BOS when they want one, and the
-    // golden token ids were produced without an automatic BOS.
-    cfg.insert("add_bos_token".into(), json!(false));
+    // llama.cpp records whether the model wants an automatic BOS; absent means no, which is
+    // also what chat templates that write their own BOS need.
+    let add_bos = gguf
+        .opt_bool("tokenizer.ggml.add_bos_token")?
+        .unwrap_or(false);
+    cfg.insert("add_bos_token".into(), json!(add_bos));
     if let Some(arch) = gguf.opt_str("general.architecture")?
         && let Some(n) = gguf.opt_u32(&format!("{arch}.context_length"))?
     {

@@ -15,7 +15,10 @@ pub enum GgufValue {
     F32(f32),
     Bool(bool),
     Str(String),
-    Array { elem_type: u32, items: Vec<GgufValue> },
+    Array {
+        elem_type: u32,
+        items: Vec<GgufValue>,
+    },
     U64(u64),
     I64(i64),
     F64(f64),

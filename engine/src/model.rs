@@ -152,7 +152,7 @@ impl Model {
 }
 
 fn read_weights_note(dir: &Path, config: &LlamaConfig) -> String {
-    let from_converter = std::fs::read_to_string(dir.join("glassbox_source.json"))
+    let from_converter = std::fs::read_to_string(dir.join(crate::gguf::SOURCE_FILE))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("weights_note").and_then(|n| n.as_str()).map(String::from));

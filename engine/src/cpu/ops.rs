@@ -4,98 +4,10 @@
 use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis, Zip, s};
 use rayon::prelude::*;
 
-/// Below this many rows a matmul is a GEMV: one pass over the weights, split across threads.
-/// matrixmultiply would pack the whole weight matrix first, doubling the memory traffic.
-const GEMV_MAX_ROWS: usize = 4;
-
 /// `y = x · Wᵀ` with `W` stored `[out_features, in_features]`.
 pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
     // x: [pos, in], w: [out, in] → [pos, out]
-    if x.nrows() <= GEMV_MAX_ROWS && w.is_standard_layout() {
-        return gemv_rows(x, w);
-    }
-    gemm_xwt(x, w)
-}
-
-/// The prefill matmul through the `gemm` crate, which picks AVX-512/AVX2 kernels at run time
-/// (we may not build with `target-cpu=native`); ndarray's own matmul reached about a third of
-/// the machine's peak.
-fn gemm_xwt(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
-    let x = x.as_standard_layout();
-    let w = w.as_standard_layout();
-    let (m, k, n) = (x.nrows(), x.ncols(), w.nrows());
-    if w.ncols() != k {
-        return x.dot(&w.t());
-    }
-    let mut y = Array2::<f32>::zeros((m, n)); // [pos, out]
-    let threads = rayon::current_num_threads();
-    #[allow(unsafe_code)]
-    // SAFETY: all three buffers are standard-layout (row-major, contiguous) arrays of exactly
-    // the shapes described by (m, k, n) and the strides below, and `y` is not aliased.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            y.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            x.as_ptr(),
-            1,
-            k as isize,
-            w.as_ptr(),
-            k as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(threads),
-        );
-    }
-    y
-}
-
-fn gemv_rows(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
-    let (pos, out, width) = (x.nrows(), w.nrows(), w.ncols());
-    let x = x.as_standard_layout();
-    let (Some(x), Some(w)) = (x.as_slice(), w.as_slice()) else {
-        return x.dot(&w.t());
-    };
-    const ROWS_PER_TASK: usize = 64;
-    let mut y = vec![0.0f32; out * pos]; // [out, pos], transposed at the end
-    y.par_chunks_mut(ROWS_PER_TASK * pos)
-        .enumerate()
-        .for_each(|(chunk, y_chunk)| {
-            for (r, y_row) in y_chunk.chunks_mut(pos).enumerate() {
-                let o = chunk * ROWS_PER_TASK + r;
-                let w_row = &w[o * width..(o + 1) * width];
-                for (p, y_val) in y_row.iter_mut().enumerate() {
-                    *y_val = dot(&x[p * width..(p + 1) * width], w_row);
-                }
-            }
-        });
-    let y = Array2::from_shape_vec((out, pos), y).unwrap_or_else(|_| Array2::zeros((out, pos)));
-    y.reversed_axes().as_standard_layout().into_owned()
-}
-
-/// Dot product in 8 independent lanes so the compiler vectorizes it without `-C target-cpu`.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let chunks = a.len() / 8;
-    for i in 0..chunks {
-        let (ca, cb) = (&a[i * 8..i * 8 + 8], &b[i * 8..i * 8 + 8]);
-        for l in 0..8 {
-            acc[l] += ca[l] * cb[l];
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for i in chunks * 8..a.len().min(b.len()) {
-        sum += a[i] * b[i];
-    }
-    sum
+    super::matmul::matmul(x, w.t())
 }
 
 /// RMSNorm: `h = x / sqrt(mean(x²) + eps) ⊙ weight`. Returns the per-position scale
@@ -240,15 +152,6 @@ pub fn softmax_rows(logits: ArrayView2<f32>, temperature: f32) -> Array2<f32> {
 mod tests {
     use super::*;
     use ndarray::array;
-
-    #[test]
-    fn gemv_path_equals_matmul_path() {
-        let w = Array2::from_shape_fn((37, 19), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
-        let x = Array2::from_shape_fn((2, 19), |(i, j)| (i + j) as f32 * 0.1);
-        let fast = linear(x.view(), w.view());
-        let slow = x.dot(&w.t());
-        assert!((fast - slow).iter().all(|d| d.abs() < 1e-4));
-    }
 
     #[test]
     fn rope_rotates_pairs_i_and_i_plus_half() {

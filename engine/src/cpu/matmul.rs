@@ -1,0 +1,171 @@
+//! `y = x · B` for the CPU reference, where `B` is a weight seen as `[in, out]`: either the
+//! checkpoint's `[out, in]` matrix transposed as a view (`w.t()`), or a copy stored `[in, out]`
+//! row-major, which the executor keeps because the gemm kernels run about twice as fast on it.
+//!
+//! Few rows (decode) take a GEMV path that streams the weights once across threads; more rows
+//! (prefill) go to the `gemm` crate, which picks AVX-512/AVX2 kernels at run time (we may not
+//! build with `target-cpu=native`).
+
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+
+/// Up to this many rows a matmul is memory-bound: read each weight once.
+const GEMV_MAX_ROWS: usize = 4;
+/// Output columns (or rows) per parallel task: large enough to amortize scheduling.
+const CHUNK: usize = 256;
+
+/// `y = x · Wᵀ` given the weight in both layouts: decode reads `w` `[out, in]` (each output
+/// a dot product of contiguous rows, the weights streamed once); prefill multiplies by
+/// `wt` `[in, out]`, the layout the gemm kernels are fastest on.
+pub fn linear_both(x: ArrayView2<f32>, w: ArrayView2<f32>, wt: ArrayView2<f32>) -> Array2<f32> {
+    // x: [pos, in] → [pos, out]
+    if x.nrows() <= GEMV_MAX_ROWS && w.is_standard_layout() {
+        return gemv_col_major(x.as_standard_layout().view(), w.t());
+    }
+    gemm(x.as_standard_layout().view(), wt)
+}
+
+/// `x: [pos, in]`, `b: [in, out]` (any strides) → `[pos, out]`.
+pub fn matmul(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    let x = x.as_standard_layout();
+    if x.nrows() <= GEMV_MAX_ROWS {
+        let strides = b.strides();
+        if b.is_standard_layout() {
+            return gemv_row_major(x.view(), b);
+        }
+        if strides[0] == 1 {
+            return gemv_col_major(x.view(), b);
+        }
+    }
+    gemm(x.view(), b)
+}
+
+fn gemm(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    let (m, k, n) = (x.nrows(), x.ncols(), b.ncols());
+    let mut y = Array2::<f32>::zeros((m, n)); // [pos, out]
+    if b.nrows() != k || m == 0 || n == 0 {
+        return x.dot(&b);
+    }
+    let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
+    #[allow(unsafe_code)]
+    // SAFETY: `x` is standard layout [m, k] and `y` a fresh [m, n] array; `b` is a valid view of
+    // [k, n] whose element (r, c) lives at `ptr + r*b_rs + c*b_cs`, exactly the strides passed.
+    // `y` is not aliased by either input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            y.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        );
+    }
+    y
+}
+
+/// `b` row-major `[in, out]`: y[p, ·] = Σ_k x[p, k] · b[k, ·]. Each thread streams a
+/// contiguous band of rows of `b` into its own partial sum, so memory is read front to back.
+fn gemv_row_major(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    let (pos, k, n) = (x.nrows(), x.ncols(), b.ncols());
+    let (Some(xs), Some(bs)) = (x.as_slice(), b.to_slice()) else {
+        return x.dot(&b);
+    };
+    let bands = (rayon::current_num_threads() * 2).clamp(1, k.max(1));
+    let rows_per_band = k.div_ceil(bands);
+    let partials: Vec<Vec<f32>> = (0..bands)
+        .into_par_iter()
+        .map(|band| {
+            let mut acc = vec![0.0f32; pos * n]; // [pos, out]
+            let rows = band * rows_per_band..((band + 1) * rows_per_band).min(k);
+            for kk in rows {
+                let b_row = &bs[kk * n..(kk + 1) * n];
+                for p in 0..pos {
+                    let xv = xs[p * k + kk];
+                    for (a, &bv) in acc[p * n..(p + 1) * n].iter_mut().zip(b_row) {
+                        *a += xv * bv;
+                    }
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut y = vec![0.0f32; pos * n];
+    for part in &partials {
+        for (a, &v) in y.iter_mut().zip(part) {
+            *a += v;
+        }
+    }
+    Array2::from_shape_vec((pos, n), y).unwrap_or_else(|_| x.dot(&b))
+}
+
+/// `b` is the transpose of a row-major `[out, in]` matrix: each output is a dot product of
+/// contiguous rows, threads over output chunks.
+fn gemv_col_major(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    let w = b.t(); // [out, in], row-major
+    let (pos, k, n) = (x.nrows(), x.ncols(), w.nrows());
+    let (Some(xs), Some(ws)) = (x.as_slice(), w.to_slice()) else {
+        return x.dot(&b);
+    };
+    let mut y_t = vec![0.0f32; n * pos]; // [out, pos]
+    y_t.par_chunks_mut(CHUNK * pos).enumerate().for_each(|(chunk, part)| {
+        for (r, out) in part.chunks_mut(pos).enumerate() {
+            let o = chunk * CHUNK + r;
+            let w_row = &ws[o * k..(o + 1) * k];
+            for (p, v) in out.iter_mut().enumerate() {
+                *v = dot(&xs[p * k..(p + 1) * k], w_row);
+            }
+        }
+    });
+    let y_t = Array2::from_shape_vec((n, pos), y_t).unwrap_or_else(|_| Array2::zeros((n, pos)));
+    y_t.reversed_axes().as_standard_layout().into_owned()
+}
+
+/// Dot product in 8 independent lanes so the compiler vectorizes it without `-C target-cpu`.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (xa, xb) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += xa[l] * xb[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(pos: usize, k: usize, n: usize) {
+        let w = Array2::from_shape_fn((n, k), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0); // [out, in]
+        let x = Array2::from_shape_fn((pos, k), |(i, j)| (i + j) as f32 * 0.1 - 1.0);
+        let reference = x.dot(&w.t());
+        let wt = w.t().as_standard_layout().into_owned(); // [in, out]
+        for (name, got) in [("view", matmul(x.view(), w.t())), ("row-major", matmul(x.view(), wt.view()))] {
+            let err = (&got - &reference).iter().fold(0.0f32, |m, d| m.max(d.abs()));
+            assert!(err < 1e-3, "{pos}x{k}x{n} {name}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_path_equals_ndarray() {
+        for (pos, k, n) in [(1, 19, 37), (3, 64, 600), (4, 8, 1), (7, 33, 300), (64, 40, 70)] {
+            check(pos, k, n);
+        }
+    }
+}

@@ -114,3 +114,38 @@ pub fn first_divergence(trace: &Trace, goldens: &BTreeMap<String, Golden>, rel: 
 pub fn values_of(t: &Tensor) -> Vec<f32> {
     t.data.iter().copied().collect()
 }
+
+/// A copy of fixture `name` with a byte-level tokenizer (the 256 byte symbols, then
+/// `<|im_start|>` and `<|im_end|>` as special tokens) and a ChatML chat template, so text
+/// and chat paths (tasks, the app) run on a tiny model. Needs vocab_size ≥ 258.
+pub fn fixture_with_tokenizer(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join(name);
+    std::fs::create_dir(&dir).expect("fixture copy");
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixtures_dir().join(name).join(f), dir.join(f)).expect("fixture copy");
+    }
+    let mut symbols: Vec<String> = Vec::new();
+    let mut extra = 0u32;
+    for b in 0u32..256 {
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let c = if printable {
+            b
+        } else {
+            extra += 1;
+            255 + extra
+        };
+        symbols.push(char::from_u32(c).map(String::from).unwrap_or_default());
+    }
+    symbols.push("<|im_start|>".into());
+    symbols.push("<|im_end|>".into());
+    let tokens: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let mut types = vec![1i64; 256];
+    types.extend([3, 3]);
+    let json = glassbox_engine::gguf::bpe_tokenizer_json(&tokens, &[], Some(&types), "smollm").expect("tokenizer json");
+    std::fs::write(dir.join("tokenizer.json"), json.to_string()).expect("write tokenizer");
+    let template = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+    let config = serde_json::json!({"chat_template": template, "eos_token": "<|im_end|>", "bos_token": "<|im_start|>"});
+    std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).expect("write tokenizer config");
+    (tmp, dir)
+}

@@ -2,6 +2,7 @@
 
 mod bench;
 mod generate;
+mod task;
 mod model_arg;
 mod trace;
 
@@ -37,6 +38,8 @@ pub enum Command {
     },
     /// Measure load, prefill and decode speed
     Bench(bench::BenchArgs),
+    /// The article's four uses: generate, sentiment, qa, extract
+    Task(task::TaskArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -76,14 +79,12 @@ pub struct InputArgs {
 pub fn run(cli: Cli) -> Result<()> {
     let model = cli.model;
     match cli.command {
-        None => {
-            println!("The Glassbox window is not built yet; use a subcommand (see --help).");
-            Ok(())
-        }
+        None => crate::gui::run(model),
         Some(Command::Trace(args)) => trace::run(model, args),
         Some(Command::Generate(args)) => generate::run(model, args),
         Some(Command::Fetch) => model_arg::fetch().map(|dir| println!("{}", dir.display())),
         Some(Command::Convert { gguf, out_dir }) => model_arg::convert(&gguf, &out_dir),
         Some(Command::Bench(args)) => bench::run(model, args),
+        Some(Command::Task(args)) => task::run(model, args),
     }
 }

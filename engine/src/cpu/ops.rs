@@ -34,20 +34,26 @@ pub fn split_heads(x: Array2<f32>, heads: usize) -> Array3<f32> {
 }
 
 /// Rotate-half RoPE (HF/NeoX): dim `i` pairs with `i + d_head/2`, angle `p · inv_freq[i]`,
-/// positions `pos_offset..`.
+/// positions `pos_offset..`:
+/// `x'[i] = x[i]·cos − x[i+half]·sin`, `x'[i+half] = x[i+half]·cos + x[i]·sin`.
 pub fn rope(x: ArrayView3<f32>, inv_freq: &[f32], pos_offset: usize) -> Array3<f32> {
     // x: [pos, heads, d_head]
-    let half = x.dim().2 / 2;
-    let mut out = x.to_owned();
-    for (p, mut at_pos) in out.outer_iter_mut().enumerate() {
+    let (n_pos, heads, d_head) = x.dim();
+    let half = d_head / 2;
+    let mut out = x.as_standard_layout().into_owned();
+    let Some(values) = out.as_slice_mut() else {
+        return out;
+    };
+    for (p, at_pos) in values.chunks_mut(heads * d_head).enumerate().take(n_pos) {
+        // Angles in f32, as HF computes them: (position · inv_freq) then cos/sin.
         let position = (pos_offset + p) as f32;
-        for mut head in at_pos.outer_iter_mut() {
-            for i in 0..half {
-                let angle = position * inv_freq[i];
-                let (sin, cos) = angle.sin_cos();
-                let (a, b) = (head[i], head[i + half]);
-                head[i] = a * cos - b * sin;
-                head[i + half] = b * cos + a * sin;
+        let rotation: Vec<(f32, f32)> = inv_freq.iter().take(half).map(|&f| (position * f).sin_cos()).collect();
+        for head in at_pos.chunks_mut(d_head) {
+            let (first, second) = head.split_at_mut(half);
+            for ((a, b), &(sin, cos)) in first.iter_mut().zip(second.iter_mut()).zip(&rotation) {
+                let (x1, x2) = (*a, *b);
+                *a = x1 * cos - x2 * sin;
+                *b = x2 * cos + x1 * sin;
             }
         }
     }
@@ -125,7 +131,17 @@ pub fn silu(x: f32) -> f32 {
 
 /// SwiGLU's product: `silu(gate) ⊙ up`.
 pub fn silu_mul(gate: ArrayView2<f32>, up: ArrayView2<f32>) -> Array2<f32> {
-    Zip::from(gate).and(up).map_collect(|&g, &u| silu(g) * u)
+    let mut out = gate.as_standard_layout().into_owned(); // [pos, d_mlp]
+    let up = up.as_standard_layout();
+    match (out.as_slice_mut(), up.as_slice()) {
+        (Some(o), Some(u)) => o.par_chunks_mut(4096).zip(u.par_chunks(4096)).for_each(|(o, u)| {
+            for (g, &u) in o.iter_mut().zip(u) {
+                *g = silu(*g) * u;
+            }
+        }),
+        _ => return Zip::from(gate).and(&up).map_collect(|&g, &u| silu(g) * u),
+    }
+    out
 }
 
 /// Row-wise softmax of logits at a temperature (`<= 0` means 1), rows in parallel.

@@ -68,10 +68,17 @@ pub struct GenerateGolden {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct ChatGeneration {
+    pub new_token_ids: Vec<u32>,
+    pub stopped_on_eos: bool,
+}
+
+#[derive(Debug, Deserialize)]
 pub struct ChatGolden {
     pub rendered: String,
     pub token_ids: Vec<u32>,
     pub chat_template: String,
+    pub generation: ChatGeneration,
 }
 
 fn dir() -> PathBuf {

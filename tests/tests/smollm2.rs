@@ -159,4 +159,9 @@ fn chat_template_renders_and_tokenizes_like_transformers() {
     let rendered = tok.apply_chat_template(&[ChatMessage::user("What is the capital of France?")], true).unwrap();
     assert_eq!(rendered, g.rendered);
     assert_eq!(tok.encode(&rendered).unwrap(), g.token_ids);
+    // The greedy reply stops at <|im_end|>, as transformers' did.
+    assert!(g.generation.stopped_on_eos);
+    let mut exec = CpuExecutor::new(model.clone());
+    let reply = generate(&mut exec, &g.token_ids, 30, SamplingParams::greedy(), &model.config.eos_ids(), &mut |_| {}).unwrap();
+    assert_eq!(reply, g.generation.new_token_ids);
 }

@@ -130,7 +130,9 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs) -> Result<()> {
     let tok = model.tokenizer.as_ref().context("the benchmark prompt needs the model's tokenizer.json")?;
     let ids = tok.encode(PROMPT64)?;
 
+    let setup_start = Instant::now();
     let mut exec = make_executor(model.clone(), args.device, args.precision)?;
+    let setup_ms = setup_start.elapsed().as_secs_f64() * 1e3;
     let profile = if args.per_op { per_op_profile(exec.as_mut(), &ids, CaptureFilter::All)? } else { Vec::new() };
     let main = measure(exec.as_mut(), &ids, &args)?;
     drop(exec);
@@ -155,6 +157,7 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs) -> Result<()> {
         "prompt_tokens": ids.len(),
         "runs": args.runs,
         "load_from_cache_ms": load_ms,
+        "executor_setup_ms": setup_ms,
         "peak_rss_mib": peak,
         "result": figures(&main),
     });
@@ -180,6 +183,7 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs) -> Result<()> {
 fn print_text(out: &Value) {
     println!("model {} · prompt {} tokens · median of {} runs", out["model"], out["prompt_tokens"], out["runs"]);
     println!("load from cache        {:>9.1} ms", out["load_from_cache_ms"].as_f64().unwrap_or(f64::NAN));
+    println!("executor setup         {:>9.1} ms", out["executor_setup_ms"].as_f64().unwrap_or(f64::NAN));
     for key in ["result", "cpu"] {
         let f = &out[key];
         if f.is_null() {

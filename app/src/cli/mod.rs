@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use model_arg::{input_ids, load_model, make_executor, token_texts};
+pub use model_arg::make_executor;
 
 #[derive(Parser, Debug)]
 #[command(name = "glassbox", version, about = "Step through a real Llama-family model's forward pass and see every number")]

@@ -59,11 +59,26 @@ pub fn load_model(model: Option<PathBuf>) -> Result<Arc<Model>> {
 }
 
 pub fn make_executor(model: Arc<Model>, device: Device, precision: Precision) -> Result<Box<dyn Executor>> {
+    use glassbox_engine::gpu::{self, GpuPrecision};
+    let gpu_precision = match precision {
+        Precision::F32 => GpuPrecision::F32,
+        Precision::F16 => GpuPrecision::F16,
+    };
     match (device, precision) {
         (Device::Cpu, Precision::F32) => Ok(Box::new(CpuExecutor::new(model))),
         (Device::Cpu, Precision::F16) => bail!("--precision f16 needs --device gpu (the CPU reference runs in f32)"),
-        (Device::Gpu, _) => bail!("--device gpu: the GPU executor is not available in this build yet"),
-        (Device::Auto, _) => Ok(Box::new(CpuExecutor::new(model))),
+        (Device::Gpu, _) => {
+            let exec = gpu::try_gpu_executor(model, gpu_precision).map_err(|e| anyhow::anyhow!("--device gpu: {e}"))?;
+            Ok(Box::new(exec))
+        }
+        (Device::Auto, _) => {
+            // The GPU when an adapter works; otherwise the CPU reference, saying so on one line.
+            let (exec, notice) = gpu::gpu_or_cpu(model, gpu_precision);
+            if let Some(notice) = notice {
+                eprintln!("glassbox: {notice}");
+            }
+            Ok(exec)
+        }
     }
 }
 

@@ -1,0 +1,30 @@
+//! Vocabulary softmax at a temperature (`hook_probs`).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Dispatch, Kernels, grid, u};
+
+pub const SOURCE: &str = include_str!("probs.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct Params {
+    pub rows: u32,
+    pub vocab: u32,
+    pub temperature: f32,
+    pub _pad: u32,
+}
+
+/// `logits` [rows, vocab] → `probs` [rows, vocab]; `temperature <= 0` means 1, as on the CPU.
+pub fn dispatch<'a>(
+    k: &'a Kernels,
+    logits: &'a wgpu::Buffer,
+    probs: &'a wgpu::Buffer,
+    rows: usize,
+    vocab: usize,
+    temperature: f32,
+) -> Dispatch<'a> {
+    let t = if temperature > 0.0 { temperature } else { 1.0 };
+    let params = Params { rows: u(rows), vocab: u(vocab), temperature: t, _pad: 0 };
+    Dispatch::new(&k.probs, &params, vec![logits, probs], grid(rows))
+}

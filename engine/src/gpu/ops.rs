@@ -1,0 +1,202 @@
+//! Single GPU kernels on ndarray inputs, with the signatures of `cpu::ops`, so every kernel
+//! can be tested against the CPU reference on its own. Each call uploads, runs one group of
+//! dispatches and reads back: simple, not fast.
+
+use std::sync::Arc;
+
+use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
+
+use crate::error::{EngineError, Result};
+use crate::gpu::context::GpuContext;
+use crate::gpu::kernels::scores::Heads;
+use crate::gpu::kernels::{Dispatch, Kernels, WeightFormat, add, attend, embed, mask, matmul, probs, rmsnorm, rope, scores, silu_mul, softmax};
+use crate::gpu::recorder::{Params, Recorder};
+use crate::gpu::weights::{GpuMatrix, upload_f32};
+
+pub struct GpuOps {
+    ctx: Arc<GpuContext>,
+    kernels: Kernels,
+}
+
+impl GpuOps {
+    pub fn new(ctx: Arc<GpuContext>, format: WeightFormat) -> Result<Self> {
+        let kernels = Kernels::new(&ctx, format)?;
+        Ok(Self { ctx, kernels })
+    }
+
+    pub fn format(&self) -> WeightFormat {
+        self.kernels.format
+    }
+
+    fn upload(&self, label: &str, values: impl IntoIterator<Item = f32>) -> Result<wgpu::Buffer> {
+        let v: Vec<f32> = values.into_iter().collect();
+        upload_f32(&self.ctx, label, &v)
+    }
+
+    fn zeros(&self, label: &str, len: usize) -> Result<wgpu::Buffer> {
+        self.upload(label, std::iter::repeat_n(0.0, len))
+    }
+
+    fn matrix(&self, w: ArrayView2<f32>, max_chunk_bytes: u64) -> Result<GpuMatrix> {
+        GpuMatrix::upload(&self.ctx, "weights", w, self.kernels.format, max_chunk_bytes)
+    }
+
+    fn run(&self, dispatches: &[Dispatch<'_>]) -> Result<()> {
+        self.ctx.scoped("running a kernel", || {
+            let mut rec = Recorder::new(&self.ctx);
+            for d in dispatches {
+                rec.dispatch(d, Params::OneOff);
+            }
+            rec.submit(None);
+        })
+    }
+
+    fn read(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        let bytes = self.ctx.read_back(buffer, 0, (len * 4) as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    fn read2(&self, buffer: &wgpu::Buffer, shape: (usize, usize)) -> Result<Array2<f32>> {
+        Array2::from_shape_vec(shape, self.read(buffer, shape.0 * shape.1)?).map_err(shape_error)
+    }
+
+    fn read3(&self, buffer: &wgpu::Buffer, shape: (usize, usize, usize)) -> Result<Array3<f32>> {
+        Array3::from_shape_vec(shape, self.read(buffer, shape.0 * shape.1 * shape.2)?).map_err(shape_error)
+    }
+
+    /// `x · Wᵀ` (GEMV for ≤ 4 rows, tiled above), `w` split into chunks of at most
+    /// `max_chunk_bytes` (`u64::MAX`: one chunk).
+    pub fn linear(&self, x: ArrayView2<f32>, w: ArrayView2<f32>, max_chunk_bytes: u64) -> Result<Array2<f32>> {
+        let (m, out) = (x.nrows(), w.nrows());
+        let wm = self.matrix(w, max_chunk_bytes)?;
+        let xb = self.upload("x", x.iter().copied())?; // [m, in]
+        let y = self.zeros("y", m * out)?; // [m, out]
+        self.run(&matmul::linear(&self.kernels, &wm, &xb, &y, m, 0))?;
+        self.read2(&y, (m, out))
+    }
+
+    /// `E[ids]`, the table split into chunks of at most `max_chunk_bytes`.
+    pub fn embed(&self, table: ArrayView2<f32>, ids: &[u32], max_chunk_bytes: u64) -> Result<Array2<f32>> {
+        let d = table.ncols();
+        let tm = self.matrix(table, max_chunk_bytes)?;
+        let idb = self.ctx.storage("ids", (ids.len() * 4) as u64, wgpu::BufferUsages::empty())?;
+        self.ctx.queue.write_buffer(&idb, 0, bytemuck::cast_slice(ids));
+        let x = self.zeros("x", ids.len() * d)?; // [n, d]
+        self.run(&embed::dispatches(&self.kernels, &tm, &idb, &x, ids.len()))?;
+        self.read2(&x, (ids.len(), d))
+    }
+
+    pub fn rmsnorm(&self, x: ArrayView2<f32>, weight: ArrayView1<f32>, eps: f32) -> Result<(Array1<f32>, Array2<f32>)> {
+        let (rows, d) = x.dim();
+        let xb = self.upload("x", x.iter().copied())?;
+        let g = self.upload("g", weight.iter().copied())?;
+        let scale = self.zeros("scale", rows)?; // [rows]
+        let y = self.zeros("y", rows * d)?; // [rows, d]
+        self.run(&[rmsnorm::dispatch(&self.kernels, &xb, &g, &scale, &y, rows, d, eps)])?;
+        Ok((Array1::from(self.read(&scale, rows)?), self.read2(&y, (rows, d))?))
+    }
+
+    /// RoPE of `q` [pos, H, D] and `k` [pos, KVH, D] at `pos_offset..`; also returns the KV
+    /// cache rows the kernel wrote (rotated k, and v) at rows `pos_offset..`.
+    #[allow(clippy::type_complexity)]
+    pub fn rope(
+        &self,
+        q: ArrayView3<f32>,
+        k: ArrayView3<f32>,
+        v: ArrayView3<f32>,
+        inv_freq: &[f32],
+        pos_offset: usize,
+    ) -> Result<(Array3<f32>, Array3<f32>, Array3<f32>, Array3<f32>)> {
+        let (n, heads, d_head) = q.dim();
+        let kv_heads = k.dim().1;
+        let cs = self.upload("cs", rope::cos_sin_table(inv_freq, pos_offset, n))?;
+        let qb = self.upload("q", q.iter().copied())?;
+        let kb = self.upload("k", k.iter().copied())?;
+        let vb = self.upload("v", v.iter().copied())?;
+        let rows = pos_offset + n;
+        let kc = self.zeros("k cache", rows * kv_heads * d_head)?;
+        let vc = self.zeros("v cache", rows * kv_heads * d_head)?;
+        let shape = rope::Shape { n, n_heads: heads, n_kv_heads: kv_heads, d_head, pos_offset };
+        self.run(&[rope::dispatch(&self.kernels, &shape, [&cs, &qb, &kb, &vb, &kc, &vc])])?;
+        let tail = |a: Array3<f32>| a.slice_move(ndarray::s![pos_offset.., .., ..]);
+        Ok((
+            self.read3(&qb, (n, heads, d_head))?,
+            self.read3(&kb, (n, kv_heads, d_head))?,
+            tail(self.read3(&kc, (rows, kv_heads, d_head))?),
+            tail(self.read3(&vc, (rows, kv_heads, d_head))?),
+        ))
+    }
+
+    pub fn attention_scores(&self, q: ArrayView3<f32>, k: ArrayView3<f32>) -> Result<Array3<f32>> {
+        let h = heads(q.dim(), k.dim())?;
+        let qb = self.upload("q", q.iter().copied())?;
+        let kb = self.upload("k", k.iter().copied())?;
+        let s = self.zeros("scores", h.score_len())?;
+        self.run(&[scores::dispatch(&self.kernels, h, &qb, &kb, &s)])?;
+        self.read3(&s, (h.n_heads, h.n, h.k_len))
+    }
+
+    pub fn causal_mask(&self, s: ArrayView3<f32>, pos_offset: usize) -> Result<Array3<f32>> {
+        let (hh, n, k_len) = s.dim();
+        let h = Heads { n, k_len, n_heads: hh, n_kv_heads: 1, d_head: 1 };
+        let sb = self.upload("scores", s.iter().copied())?;
+        self.run(&[mask::dispatch(&self.kernels, h, pos_offset, &sb)])?;
+        self.read3(&sb, s.dim())
+    }
+
+    pub fn softmax_last(&self, s: ArrayView3<f32>) -> Result<Array3<f32>> {
+        let (a, b, len) = s.dim();
+        let sb = self.upload("scores", s.iter().copied())?;
+        self.run(&[softmax::dispatch(&self.kernels, &sb, a * b, len)])?;
+        self.read3(&sb, s.dim())
+    }
+
+    /// `pattern` [H, n, k_len] · `v` [k_len, KVH, D]; heads in `ablate` give zeros.
+    pub fn attend(&self, pattern: ArrayView3<f32>, v: ArrayView3<f32>, ablate: &[usize]) -> Result<Array3<f32>> {
+        let (hh, n, k_len) = pattern.dim();
+        let (_, kvh, d_head) = v.dim();
+        let h = Heads { n, k_len, n_heads: hh, n_kv_heads: kvh, d_head };
+        let pb = self.upload("pattern", pattern.iter().copied())?;
+        let vb = self.upload("v", v.iter().copied())?;
+        let flags: Vec<u32> = (0..hh).map(|i| u32::from(ablate.contains(&i))).collect();
+        let fb = self.ctx.storage("ablate", (flags.len() * 4) as u64, wgpu::BufferUsages::empty())?;
+        self.ctx.queue.write_buffer(&fb, 0, bytemuck::cast_slice(&flags));
+        let z = self.zeros("z", n * hh * d_head)?;
+        self.run(&[attend::dispatch(&self.kernels, h, 0, [&pb, &vb, &fb, &z])])?;
+        self.read3(&z, (n, hh, d_head))
+    }
+
+    pub fn silu_mul(&self, gate: ArrayView2<f32>, up: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let gb = self.upload("gate", gate.iter().copied())?;
+        let ub = self.upload("up", up.iter().copied())?;
+        let post = self.zeros("post", gate.len())?;
+        self.run(&[silu_mul::dispatch(&self.kernels, &gb, &ub, &post, gate.len())])?;
+        self.read2(&post, gate.dim())
+    }
+
+    pub fn add(&self, x: ArrayView2<f32>, y: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let xb = self.upload("x", x.iter().copied())?;
+        let yb = self.upload("y", y.iter().copied())?;
+        self.run(&[add::dispatch(&self.kernels, &xb, &yb, x.len())])?;
+        self.read2(&xb, x.dim())
+    }
+
+    pub fn softmax_rows(&self, logits: ArrayView2<f32>, temperature: f32) -> Result<Array2<f32>> {
+        let (rows, vocab) = logits.dim();
+        let lb = self.upload("logits", logits.iter().copied())?;
+        let pb = self.zeros("probs", logits.len())?;
+        self.run(&[probs::dispatch(&self.kernels, &lb, &pb, rows, vocab, temperature)])?;
+        self.read2(&pb, logits.dim())
+    }
+}
+
+fn heads(q: (usize, usize, usize), k: (usize, usize, usize)) -> Result<Heads> {
+    if q.2 != k.2 || k.1 == 0 || !q.1.is_multiple_of(k.1) {
+        return Err(EngineError::Input(format!("q {q:?} and k {k:?} do not share a head geometry")));
+    }
+    Ok(Heads { n: q.0, k_len: k.0, n_heads: q.1, n_kv_heads: k.1, d_head: q.2 })
+}
+
+fn shape_error(e: ndarray::ShapeError) -> EngineError {
+    EngineError::Gpu(format!("read back a tensor of the wrong size: {e}"))
+}

@@ -71,11 +71,23 @@ pub fn try_gpu_executor(model: Arc<Model>, precision: GpuPrecision) -> Result<Gp
 /// The GPU executor if an adapter works, else the CPU reference plus a one-line notice saying
 /// why (for the caller to show).
 pub fn gpu_or_cpu(model: Arc<Model>, precision: GpuPrecision) -> (Box<dyn Executor>, Option<String>) {
-    match try_gpu_executor(Arc::clone(&model), precision) {
-        Ok(gpu) => (Box::new(gpu), None),
-        Err(e) => {
-            let notice = format!("{e}; running on the CPU (f32 reference)");
-            (Box::new(CpuExecutor::new(model)), Some(notice))
-        }
+    let ctx = match GpuContext::new() {
+        Ok(Some(ctx)) => ctx,
+        Ok(None) => return cpu_with_notice(model, NO_ADAPTER.to_string()),
+        Err(e) => return cpu_with_notice(model, e.to_string()),
+    };
+    // A software rasterizer (llvmpipe/lavapipe, WARP) runs the kernels on the CPU far slower
+    // than the CPU reference itself: choose it only when asked for by name (`--device gpu`).
+    if ctx.info.device_type == wgpu::DeviceType::Cpu {
+        return cpu_with_notice(model, format!("only a software GPU was found ({})", ctx.name()));
     }
+    match GpuExecutor::new(Arc::clone(&model), ctx, GpuOptions::precision(precision)) {
+        Ok(gpu) => (Box::new(gpu), None),
+        Err(e) => cpu_with_notice(model, e.to_string()),
+    }
+}
+
+fn cpu_with_notice(model: Arc<Model>, why: String) -> (Box<dyn Executor>, Option<String>) {
+    let notice = format!("{why}; running on the CPU (f32 reference)");
+    (Box::new(CpuExecutor::new(model)), Some(notice))
 }

@@ -2,6 +2,7 @@
 //! conversion and benchmarks.
 
 mod cli;
+mod gui;
 
 use std::process::ExitCode;
 

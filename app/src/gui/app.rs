@@ -1,0 +1,641 @@
+//! The `eframe::App`: layout (prompt bar, diagram, view, lesson panel, timeline, status bar),
+//! keyboard, the request loop between views and the session, persistence and scripting.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egui::{CentralPanel, Key, Modifiers, Panel, RichText, ScrollArea, Ui};
+use glassbox_engine::{Model, Step};
+
+use super::export;
+use super::first_run::FirstRun;
+use super::i18n::Lang;
+use super::lesson_panel::LessonPanel;
+use super::lessons::{self, Library};
+use super::screenshot::Script;
+use super::session::Session;
+use super::state::{self, PersistedState};
+use super::theme::Theme;
+use super::views::{Request, ViewCtx, ViewKind, Views};
+use super::worker::Worker;
+use crate::cli::Device;
+
+mod bars;
+mod script_cmds;
+
+use bars::{Nav, controls_ui, prompt_bar_ui, status_ui};
+
+pub struct Ready {
+    pub s: Session,
+    pub views: Views,
+}
+
+pub enum Phase {
+    Start(FirstRun),
+    Ready(Box<Ready>),
+}
+
+pub struct GlassboxApp {
+    pub phase: Phase,
+    pub lang: Lang,
+    pub dark: bool,
+    pub view: ViewKind,
+    /// Moving the cursor opens the view of its step.
+    pub follow_cursor: bool,
+    /// The side panels can be hidden (projector: room for the view).
+    pub show_diagram: bool,
+    pub show_lesson: bool,
+    pub lessons: LessonPanel,
+    /// Messages above the view; `Some(time)` ones fade after a while (a saved figure), the
+    /// rest stay until dismissed (a damaged state file, a failed executor).
+    pub notices: Vec<(String, Option<f64>)>,
+    pub playing: bool,
+    last_tick: f64,
+    zoom: f32,
+    applied_style: Option<(bool, u32)>,
+    pub(super) export_next: bool,
+    device: Device,
+    state_path: Option<PathBuf>,
+    /// Applied to the session when the model has loaded.
+    restored: Option<PersistedState>,
+    last_saved: Option<PersistedState>,
+    last_save_time: f64,
+    script: Option<Script>,
+}
+
+impl GlassboxApp {
+    /// The window's app: state from disk, the model loaded (or fetched) in the background.
+    pub fn new(ctx: &egui::Context, model: Option<PathBuf>, script: Option<Script>) -> Self {
+        let state_path = state::default_path();
+        let (restored, notice) = match &state_path {
+            Some(p) => state::load(p),
+            None => (PersistedState::default(), None),
+        };
+        // `GLASSBOX_DEVICE=cpu|gpu` picks the executor (default: the GPU if one works).
+        let device = match std::env::var("GLASSBOX_DEVICE").as_deref() {
+            Ok("cpu") => Device::Cpu,
+            Ok("gpu") => Device::Gpu,
+            _ => Device::Auto,
+        };
+        let mut app = Self::blank(Phase::Start(FirstRun::new(ctx, model)), restored, device);
+        app.state_path = state_path;
+        app.script = script;
+        app.notices.extend(notice.map(|n| (n, None)));
+        app
+    }
+
+    /// An app on an already loaded model with a given worker (tests, benchmarks).
+    pub fn with_model(model: Arc<Model>, worker: Worker, restored: PersistedState) -> Self {
+        let mut app = Self::blank(Phase::Start(FirstRun::idle()), restored, Device::Cpu);
+        app.enter_ready(model, Some(worker), None);
+        app
+    }
+
+    fn blank(phase: Phase, restored: PersistedState, device: Device) -> Self {
+        let library = Library::load(Library::find_dir());
+        Self {
+            phase,
+            lang: restored.lang,
+            dark: restored.dark,
+            view: restored.view,
+            follow_cursor: restored.follow_cursor,
+            show_diagram: restored.show_diagram,
+            show_lesson: restored.show_lesson,
+            lessons: LessonPanel::new(library, restored.open_lesson.clone()),
+            notices: Vec::new(),
+            playing: false,
+            last_tick: 0.0,
+            zoom: restored.zoom,
+            applied_style: None,
+            export_next: false,
+            device,
+            state_path: None,
+            restored: Some(restored),
+            last_saved: None,
+            last_save_time: 0.0,
+            script: None,
+        }
+    }
+
+    pub fn ready(&mut self) -> Option<&mut Ready> {
+        match &mut self.phase {
+            Phase::Ready(r) => Some(r),
+            Phase::Start(_) => None,
+        }
+    }
+
+    fn enter_ready(
+        &mut self,
+        model: Arc<Model>,
+        worker: Option<Worker>,
+        ctx: Option<&egui::Context>,
+    ) {
+        let worker = match worker {
+            Some(w) => Ok(w),
+            None => Worker::spawn(Arc::clone(&model), self.device, ctx.cloned()),
+        };
+        let worker = match worker {
+            Ok(w) => w,
+            Err(e) => {
+                self.notices.push((format!("{e:#}"), None));
+                return;
+            }
+        };
+        let mut s = Session::new(model, worker);
+        if let Some(r) = self.restored.take() {
+            s.prompt = r.prompt;
+            s.chat = r.chat
+                && s.model
+                    .tokenizer
+                    .as_ref()
+                    .is_some_and(|t| t.has_chat_template());
+            s.sel = r.selection;
+            s.sampling.temperature = r.temperature;
+            s.sampling.top_k = r.top_k;
+            s.sampling.top_p = r.top_p;
+            if let Ok(step) = r.cursor.parse::<Step>()
+                && step.layer().is_none_or(|l| l < s.n_layers())
+            {
+                s.goto(step);
+            }
+            s.sel.layer = s.sel.layer.min(s.n_layers().saturating_sub(1));
+            s.sel.head = s.sel.head.min(s.model.config.n_heads().saturating_sub(1));
+        }
+        if !s.prompt.trim().is_empty() {
+            s.run();
+        }
+        self.phase = Phase::Ready(Box::new(Ready {
+            s,
+            views: Views::default(),
+        }));
+    }
+
+    pub fn persisted(&self) -> Option<PersistedState> {
+        let Phase::Ready(r) = &self.phase else {
+            return None;
+        };
+        let s = &r.s;
+        Some(PersistedState {
+            prompt: s.prompt.clone(),
+            chat: s.chat,
+            selection: s.sel,
+            cursor: s.cursor_step().to_string(),
+            lang: self.lang,
+            dark: self.dark,
+            zoom: self.zoom,
+            view: self.view,
+            open_lesson: self.lessons.open.clone(),
+            follow_cursor: self.follow_cursor,
+            show_diagram: self.show_diagram,
+            show_lesson: self.show_lesson,
+            temperature: s.sampling.temperature,
+            top_k: s.sampling.top_k,
+            top_p: s.sampling.top_p,
+        })
+    }
+
+    pub fn save_state(&mut self) {
+        let (Some(path), Some(st)) = (self.state_path.clone(), self.persisted()) else {
+            return;
+        };
+        if self.last_saved.as_ref() == Some(&st) {
+            return;
+        }
+        match state::save(&path, &st) {
+            Ok(()) => self.last_saved = Some(st),
+            Err(e) => {
+                self.notices
+                    .push((format!("could not save the state: {e:#}"), None));
+                self.state_path = None;
+            }
+        }
+    }
+
+    fn apply_style(&mut self, ctx: &egui::Context) {
+        // Ctrl +/− is handled by egui; keep our copy for persistence.
+        let zoom_now = ctx.zoom_factor();
+        if self.applied_style.is_some() {
+            self.zoom = zoom_now;
+        }
+        let want = (self.dark, self.zoom.to_bits());
+        if self.applied_style == Some(want) {
+            return;
+        }
+        ctx.set_theme(if self.dark {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        });
+        if (zoom_now - self.zoom).abs() > 1e-3 {
+            ctx.set_zoom_factor(self.zoom);
+        }
+        if self.applied_style.is_none() {
+            ctx.all_styles_mut(|style| {
+                use egui::{FontFamily, FontId, TextStyle};
+                // A little larger than egui's defaults: this is read from the back of a room.
+                style
+                    .text_styles
+                    .insert(TextStyle::Body, FontId::new(15.0, FontFamily::Proportional));
+                style.text_styles.insert(
+                    TextStyle::Button,
+                    FontId::new(15.0, FontFamily::Proportional),
+                );
+                style.text_styles.insert(
+                    TextStyle::Heading,
+                    FontId::new(22.0, FontFamily::Proportional),
+                );
+                style.text_styles.insert(
+                    TextStyle::Monospace,
+                    FontId::new(14.0, FontFamily::Monospace),
+                );
+                style.text_styles.insert(
+                    TextStyle::Small,
+                    FontId::new(11.0, FontFamily::Proportional),
+                );
+            });
+        }
+        self.applied_style = Some(want);
+    }
+
+    /// Moves the cursor; the view and the lesson follow if asked to.
+    fn goto(&mut self, step: Step) {
+        let Phase::Ready(r) = &mut self.phase else {
+            return;
+        };
+        r.s.goto(step);
+        self.after_cursor_move();
+    }
+
+    fn after_cursor_move(&mut self) {
+        let Phase::Ready(r) = &self.phase else { return };
+        let step = r.s.cursor_step();
+        if self.follow_cursor {
+            self.view = ViewKind::for_step(step);
+        }
+        if self.lessons.follow
+            && let Some(l) =
+                self.lessons
+                    .library
+                    .for_step(self.lang, step, self.lessons.open.as_deref())
+        {
+            self.lessons.open = Some(l.id().to_string());
+        }
+    }
+
+    fn move_cursor(&mut self, delta: isize) {
+        let Phase::Ready(r) = &mut self.phase else {
+            return;
+        };
+        let i = (r.s.cursor as isize + delta).clamp(0, r.s.last_index() as isize) as usize;
+        r.s.set_cursor(i);
+        self.after_cursor_move();
+    }
+
+    fn jump_layer(&mut self, delta: isize) {
+        let Phase::Ready(r) = &mut self.phase else {
+            return;
+        };
+        r.s.jump_layer(delta);
+        self.after_cursor_move();
+    }
+
+    fn cursor_to(&mut self, index: usize) {
+        let Phase::Ready(r) = &mut self.phase else {
+            return;
+        };
+        r.s.set_cursor(index);
+        self.after_cursor_move();
+    }
+
+    fn keyboard(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() || !matches!(self.phase, Phase::Ready(_)) {
+            return;
+        }
+        let (mut step, mut layer, mut home, mut end, mut play) =
+            (0isize, 0isize, false, false, false);
+        ctx.input_mut(|i| {
+            // Shift variants first: plain arrows would also match them.
+            if i.consume_key(Modifiers::SHIFT, Key::ArrowRight) {
+                layer += 1;
+            }
+            if i.consume_key(Modifiers::SHIFT, Key::ArrowLeft) {
+                layer -= 1;
+            }
+            if i.consume_key(Modifiers::NONE, Key::ArrowRight) {
+                step += 1;
+            }
+            if i.consume_key(Modifiers::NONE, Key::ArrowLeft) {
+                step -= 1;
+            }
+            home = i.consume_key(Modifiers::NONE, Key::Home);
+            end = i.consume_key(Modifiers::NONE, Key::End);
+            play = i.consume_key(Modifiers::NONE, Key::Space);
+            if i.consume_key(Modifiers::COMMAND, Key::E) {
+                self.export_next = true;
+            }
+        });
+        if layer != 0 {
+            self.jump_layer(layer);
+        }
+        if step != 0 {
+            self.move_cursor(step);
+        }
+        if home {
+            self.cursor_to(0);
+        }
+        if end {
+            self.cursor_to(usize::MAX);
+        }
+        if play {
+            self.playing = !self.playing;
+        }
+    }
+
+    /// Space: one step every 0.3 s, waiting for the worker when it is behind.
+    fn play_tick(&mut self, ctx: &egui::Context) {
+        if !self.playing {
+            return;
+        }
+        let now = ctx.input(|i| i.time);
+        let Phase::Ready(r) = &self.phase else { return };
+        if r.s.cursor >= r.s.last_index() {
+            self.playing = false;
+            return;
+        }
+        if now - self.last_tick >= 0.3 && (r.s.step_ready(r.s.cursor + 1) || !r.s.running) {
+            self.last_tick = now;
+            self.move_cursor(1);
+        }
+        ctx.request_repaint_after(std::time::Duration::from_millis(100));
+    }
+
+    fn autosave(&mut self, ctx: &egui::Context) {
+        let now = ctx.input(|i| i.time);
+        if now - self.last_save_time > 2.0 {
+            self.last_save_time = now;
+            self.save_state();
+        }
+    }
+
+    /// One frame of the whole app.
+    pub fn show(&mut self, ui: &mut Ui) {
+        let ctx = ui.ctx().clone();
+        self.apply_style(&ctx);
+        match &mut self.phase {
+            Phase::Start(fr) => {
+                if let Some(model) = fr.poll() {
+                    self.enter_ready(model, None, Some(&ctx));
+                }
+            }
+            Phase::Ready(r) => {
+                r.s.poll();
+                self.notices
+                    .extend(r.s.notices.drain(..).map(|n| (n, None)));
+            }
+        }
+        self.run_script(&ctx);
+        self.keyboard(&ctx);
+        self.play_tick(&ctx);
+        self.menu_ui(ui);
+        match &mut self.phase {
+            Phase::Start(fr) => {
+                CentralPanel::default().show(ui, |ui| fr.ui(ui, self.lang, &Theme::new(self.dark)));
+            }
+            Phase::Ready(_) => self.main_ui(ui),
+        }
+        self.autosave(&ctx);
+    }
+
+    fn menu_ui(&mut self, ui: &mut Ui) {
+        let lang = self.lang;
+        Panel::top("menu").show(ui, |ui| {
+            egui::MenuBar::new().ui(ui, |ui| {
+                ui.menu_button(lang.tr("File", "文件"), |ui| {
+                    if ui
+                        .button(lang.tr("Export the current figure (PNG)", "导出当前图表（PNG）"))
+                        .clicked()
+                    {
+                        self.export_next = true;
+                    }
+                    if ui.button(lang.tr("Quit", "退出")).clicked() {
+                        ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                    }
+                });
+                ui.menu_button(lang.tr("View", "视图"), |ui| {
+                    if ui.button(lang.tr("Light theme", "浅色主题")).clicked() {
+                        self.dark = false;
+                    }
+                    if ui.button(lang.tr("Dark theme", "深色主题")).clicked() {
+                        self.dark = true;
+                    }
+                    ui.separator();
+                    if ui
+                        .button(lang.tr("Zoom in (Ctrl +)", "放大（Ctrl +）"))
+                        .clicked()
+                    {
+                        egui::gui_zoom::zoom_in(ui.ctx());
+                    }
+                    if ui
+                        .button(lang.tr("Zoom out (Ctrl −)", "缩小（Ctrl −）"))
+                        .clicked()
+                    {
+                        egui::gui_zoom::zoom_out(ui.ctx());
+                    }
+                    if ui
+                        .button(lang.tr("Presentation zoom (150%)", "演示缩放（150%）"))
+                        .clicked()
+                    {
+                        ui.ctx().set_zoom_factor(1.5);
+                    }
+                    if ui.button(lang.tr("Reset zoom", "恢复缩放")).clicked() {
+                        ui.ctx().set_zoom_factor(1.0);
+                    }
+                    ui.separator();
+                    ui.checkbox(
+                        &mut self.follow_cursor,
+                        lang.tr(
+                            "Open the view of the current step",
+                            "自动打开当前步骤的视图",
+                        ),
+                    );
+                    ui.checkbox(
+                        &mut self.show_diagram,
+                        lang.tr("Show the model diagram", "显示模型结构图"),
+                    );
+                    ui.checkbox(
+                        &mut self.show_lesson,
+                        lang.tr("Show the lesson panel", "显示课程面板"),
+                    );
+                });
+                ui.separator();
+                for l in Lang::ALL {
+                    ui.selectable_value(&mut self.lang, l, l.native_name());
+                }
+                ui.separator();
+                let theme_label = if self.dark {
+                    lang.tr("Light", "浅色")
+                } else {
+                    lang.tr("Dark", "深色")
+                };
+                if ui.button(theme_label).clicked() {
+                    self.dark = !self.dark;
+                }
+                ui.label(RichText::new(format!("{:.0}%", self.zoom * 100.0)).weak());
+            });
+        });
+    }
+
+    fn main_ui(&mut self, ui: &mut Ui) {
+        let lang = self.lang;
+        let theme = Theme::new(self.dark);
+        let mut requests: Vec<Request> = Vec::new();
+        let export = std::mem::take(&mut self.export_next);
+        let Phase::Ready(r) = &mut self.phase else {
+            return;
+        };
+        let Ready { s, views } = &mut **r;
+
+        Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, s, lang));
+        let now = ui.input(|i| i.time);
+        self.notices
+            .retain(|(_, at)| at.is_none_or(|t| now - t < 15.0));
+        if !self.notices.is_empty() {
+            Panel::top("notices").show(ui, |ui| {
+                let mut remove = None;
+                for (i, (n, _)) in self.notices.iter().enumerate() {
+                    ui.horizontal(|ui| {
+                        if ui.small_button("×").clicked() {
+                            remove = Some(i);
+                        }
+                        ui.colored_label(theme.accent(), n.as_str());
+                    });
+                }
+                if let Some(i) = remove {
+                    self.notices.remove(i);
+                }
+            });
+        }
+        Panel::bottom("status").show(ui, |ui| status_ui(ui, s, lang, &theme));
+        let mut nav: Option<Nav> = None;
+        Panel::bottom("timeline").show(ui, |ui| {
+            nav = controls_ui(ui, s, lang, &mut self.playing);
+            let mut cx = ViewCtx {
+                s,
+                lang,
+                theme,
+                requests: &mut requests,
+                export: false,
+            };
+            views.timeline.ui(ui, &mut cx);
+        });
+        // Side panels scale with the window (and the zoom), so the view always keeps room.
+        let width = ui.available_width();
+        if self.show_diagram {
+            Panel::left("diagram")
+                .default_size((width * 0.19).clamp(200.0, 320.0))
+                .max_size(width * 0.3)
+                .show(ui, |ui| {
+                    ScrollArea::vertical().id_salt("diagram").show(ui, |ui| {
+                        let mut cx = ViewCtx {
+                            s,
+                            lang,
+                            theme,
+                            requests: &mut requests,
+                            export: false,
+                        };
+                        views.diagram.ui(ui, &mut cx);
+                    });
+                });
+        }
+        let ev = if self.show_lesson {
+            Panel::right("lesson")
+                .default_size((width * 0.27).clamp(260.0, 460.0))
+                .max_size(width * 0.4)
+                .show(ui, |ui| self.lessons.ui(ui, lang, &theme, &s.model.config))
+                .inner
+        } else {
+            Default::default()
+        };
+        CentralPanel::default().show(ui, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                for k in ViewKind::ALL {
+                    ui.selectable_value(&mut self.view, k, k.title(lang));
+                }
+                ui.separator();
+                if ui.button(lang.tr("Export PNG", "导出 PNG")).clicked() {
+                    self.export_next = true;
+                }
+            });
+            ui.separator();
+            let mut cx = ViewCtx {
+                s,
+                lang,
+                theme,
+                requests: &mut requests,
+                export,
+            };
+            views.show(self.view, ui, &mut cx);
+        });
+
+        // Lesson panel: a chosen lesson opens its view; an action runs.
+        if let Some(id) = &ev.opened
+            && let Some(v) = self
+                .lessons
+                .library
+                .get(lang, id)
+                .and_then(lessons::Lesson::view)
+        {
+            self.view = v;
+        }
+        if let Some(action) = ev.action {
+            let outcome = lessons::run_action(&action, s);
+            if let Some((task, input)) = outcome.task {
+                views.tasks.task = task;
+                if let Some(text) = input {
+                    views.tasks.input = text;
+                }
+                self.view = ViewKind::Tasks;
+            } else if let Some(v) = self
+                .lessons
+                .open
+                .as_deref()
+                .and_then(|id| self.lessons.library.get(lang, id))
+                .and_then(lessons::Lesson::view)
+            {
+                self.view = v;
+            }
+        }
+        for req in requests {
+            match req {
+                Request::Goto(step) => self.goto(step),
+                Request::Generate(n) => {
+                    if let Some(r) = self.ready() {
+                        r.s.generate(n);
+                    }
+                }
+                Request::Task { kind, text } => {
+                    if let Some(r) = self.ready() {
+                        r.s.run_task(kind, text);
+                    }
+                }
+                Request::Open(v) => self.view = v,
+                Request::Export(fig) => match export::save_figure(&fig) {
+                    Ok(path) => {
+                        let text = lang.tf(
+                            format!("Figure saved: {}", path.display()),
+                            format!("图表已保存：{}", path.display()),
+                        );
+                        self.notices.push((text, Some(now)));
+                    }
+                    Err(e) => self.notices.push((format!("{e:#}"), None)),
+                },
+            }
+        }
+        match nav {
+            Some(Nav::Step(d)) => self.move_cursor(d),
+            Some(Nav::Layer(d)) => self.jump_layer(d),
+            Some(Nav::To(i)) => self.cursor_to(i),
+            None => {}
+        }
+    }
+}

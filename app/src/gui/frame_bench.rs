@@ -1,0 +1,130 @@
+//! Frame time of the app showing its heaviest view, the attention overview (all layers ×
+//! heads) at `n_tokens`, rendered headlessly with a bare `egui::Context`: layout, painting
+//! and tessellation on the CPU, which is what limits the frame rate (the GPU then draws a
+//! few textured quads and text).
+//! `glassbox bench --frames` calls [`attention_overview_frame_bench`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use egui::{Event, RawInput, Rect, pos2, vec2};
+use glassbox_engine::Model;
+
+use super::app::GlassboxApp;
+use super::state::PersistedState;
+use super::views::ViewKind;
+use super::views::attention::AttnMode;
+use super::worker::Worker;
+use crate::cli::Device;
+
+/// Ids for the benchmark: the bench prompt tokenized and repeated, or a fixed pattern.
+fn bench_ids(model: &Model, n: usize) -> Vec<u32> {
+    let text = "The quick brown fox jumps over the lazy dog. A teacher explains attention to a class of students, one step at a time. ";
+    let mut ids = model
+        .tokenizer
+        .as_ref()
+        .and_then(|t| t.encode(text).ok())
+        .unwrap_or_default();
+    if ids.is_empty() {
+        let vocab = model.config.vocab_size.max(2) as u64;
+        ids = (0..n as u64)
+            .map(|i| ((i * 7919 + 13) % vocab) as u32)
+            .collect();
+    }
+    ids.iter().copied().cycle().take(n).collect()
+}
+
+/// Runs the model once over `n_tokens` (CPU, every hook), then renders `frames` frames of
+/// the whole window — prompt bar, diagram, lesson panel (Markdown), timeline, status bar —
+/// with the attention overview as the view and the pointer moving over its cells (so the
+/// hover read-outs run too), 1600 × 1000 points.
+/// Returns (median, p95) CPU frame time in milliseconds, excluding two warm-up frames
+/// (the first builds the overview texture once; `GLASSBOX_BENCH_DEBUG=1` prints them).
+#[allow(dead_code)] // called by `glassbox bench --frames` (cli/bench.rs, another owner)
+pub fn attention_overview_frame_bench(
+    model: Arc<Model>,
+    n_tokens: usize,
+    frames: usize,
+) -> Result<(f64, f64)> {
+    if n_tokens == 0 || frames == 0 {
+        bail!("need at least one token and one frame");
+    }
+    let worker = Worker::inline(Arc::clone(&model), Device::Cpu)?;
+    let state = PersistedState {
+        prompt: String::new(),
+        view: ViewKind::Attention,
+        open_lesson: Some("09-attention-patterns".into()),
+        ..PersistedState::default()
+    };
+    let mut app = GlassboxApp::with_model(Arc::clone(&model), worker, state);
+    let Some(r) = app.ready() else {
+        bail!("the app did not start")
+    };
+    r.s.fixed_ids = Some(bench_ids(&model, n_tokens));
+    r.s.run();
+    r.s.poll();
+    if let Some(e) = &r.s.error {
+        bail!("the benchmark pass failed: {e}");
+    }
+    r.s.goto(glassbox_engine::Step::Layer(
+        0,
+        glassbox_engine::LayerOp::Softmax,
+    ));
+    r.views.attention.mode = AttnMode::Overview;
+    app.view = ViewKind::Attention;
+    let debug = std::env::var_os("GLASSBOX_BENCH_DEBUG").is_some();
+    let ctx = egui::Context::default();
+    super::fonts::install(&ctx);
+    let screen = Rect::from_min_size(pos2(0.0, 0.0), vec2(1600.0, 1000.0));
+    let mut times = Vec::with_capacity(frames);
+    let mut read_outs = 0;
+    for f in 0..frames + 2 {
+        let t = f as f32 / (frames + 2) as f32;
+        // Sweeps the overview (it sits between the diagram and the lesson panel).
+        let pointer = pos2(330.0 + 800.0 * t, 150.0 + 700.0 * ((t * 7.0).fract()));
+        let input = RawInput {
+            screen_rect: Some(screen),
+            time: Some(f as f64 / 60.0),
+            events: vec![Event::PointerMoved(pointer)],
+            ..RawInput::default()
+        };
+        let start = Instant::now();
+        let out = ctx.run_ui(input, |ui| app.show(ui));
+        let prims = ctx.tessellate(out.shapes, out.pixels_per_point);
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        if debug && f == 2 {
+            let vertices: usize = prims
+                .iter()
+                .map(|p| match &p.primitive {
+                    egui::epaint::Primitive::Mesh(m) => m.vertices.len(),
+                    _ => 0,
+                })
+                .sum();
+            let readout = app.ready().and_then(|r| r.views.attention.readout.clone());
+            eprintln!(
+                "frame: {} primitives, {vertices} vertices, read-out {readout:?}",
+                prims.len()
+            );
+        }
+        std::hint::black_box(prims);
+        read_outs += usize::from(
+            app.ready()
+                .is_some_and(|r| r.views.attention.readout.is_some()),
+        );
+        if f >= 2 {
+            times.push(ms);
+        } else if debug {
+            eprintln!("warm-up frame {f}: {ms:.1} ms");
+        }
+    }
+    if debug {
+        eprintln!(
+            "{read_outs} of {} frames showed a hover read-out",
+            frames + 2
+        );
+    }
+    times.sort_by(f64::total_cmp);
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Ok((pick(0.5), pick(0.95)))
+}

@@ -1,0 +1,320 @@
+//! Heatmaps as GPU textures: one `ColorImage` per matrix, uploaded once and rebuilt only
+//! when its data or coloring changes, then drawn as a single textured rectangle with labelled
+//! axes. This is what keeps 30 layers × 9 heads × 128 tokens fluid.
+
+use egui::{
+    Align2, Color32, ColorImage, FontId, Pos2, Rect, Response, Sense, Stroke, StrokeKind,
+    TextureHandle, TextureOptions, Ui, Vec2, pos2, vec2,
+};
+
+use super::theme::Theme;
+
+/// A texture that knows what it shows: `key` hashes the data source and the coloring.
+#[derive(Default)]
+pub struct CachedTexture {
+    key: Option<u64>,
+    tex: Option<TextureHandle>,
+}
+
+impl CachedTexture {
+    /// The texture for `key`, built by `build` only when the key changed.
+    pub fn get(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        key: u64,
+        build: impl FnOnce() -> ColorImage,
+    ) -> &TextureHandle {
+        if self.key != Some(key) {
+            let image = build();
+            match &mut self.tex {
+                Some(tex) => tex.set(image, TextureOptions::NEAREST),
+                None => self.tex = Some(ctx.load_texture(name, image, TextureOptions::NEAREST)),
+            }
+            self.key = Some(key);
+        }
+        // Always `Some` here once a key was set; the fallback keeps this total without unwrap.
+        self.tex.get_or_insert_with(|| {
+            ctx.load_texture(
+                name,
+                ColorImage::filled([1, 1], Color32::TRANSPARENT),
+                TextureOptions::NEAREST,
+            )
+        })
+    }
+}
+
+/// Hash of anything hashable, for texture keys.
+pub fn key_of(parts: impl std::hash::Hash) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+/// Builds a `rows × cols` image with `color(r, c)`.
+pub fn image(rows: usize, cols: usize, color: impl Fn(usize, usize) -> Color32) -> ColorImage {
+    let mut pixels = Vec::with_capacity(rows * cols);
+    for r in 0..rows {
+        for c in 0..cols {
+            pixels.push(color(r, c));
+        }
+    }
+    ColorImage::new(
+        [cols.max(1), rows.max(1)],
+        if pixels.is_empty() {
+            vec![Color32::TRANSPARENT]
+        } else {
+            pixels
+        },
+    )
+}
+
+/// What a heatmap reported this frame.
+pub struct HeatmapResponse {
+    pub response: Response,
+    /// Cell under the pointer `(row, col)`.
+    pub hovered: Option<(usize, usize)>,
+    pub clicked: Option<(usize, usize)>,
+    /// The rectangle the cells occupy.
+    pub cells: Rect,
+}
+
+/// Labels and decorations around the cells.
+pub struct Axes<'a> {
+    pub row_labels: Option<&'a [String]>,
+    pub col_labels: Option<&'a [String]>,
+    pub row_title: &'a str,
+    pub col_title: &'a str,
+    /// Cells to outline (selection).
+    pub marked: &'a [(usize, usize)],
+    /// A row to outline (the selected query).
+    pub marked_row: Option<usize>,
+    /// Square cells (attention: q × k); false stretches cells to fill the area (wide
+    /// matrices such as positions × 1536 neurons).
+    pub square: bool,
+}
+
+impl Default for Axes<'_> {
+    fn default() -> Self {
+        Self {
+            row_labels: None,
+            col_labels: None,
+            row_title: "",
+            col_title: "",
+            marked: &[],
+            marked_row: None,
+            square: true,
+        }
+    }
+}
+
+/// Short form of a token for an axis label.
+pub fn short_label(s: &str, max_chars: usize) -> String {
+    let clean: String = s.chars().map(|c| if c == '\n' { '⏎' } else { c }).collect();
+    if clean.chars().count() <= max_chars {
+        clean
+    } else {
+        let mut t: String = clean.chars().take(max_chars.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Draws `tex` (rows × cols cells) in `max_size`, with token labels where they fit.
+pub fn heatmap_ui(
+    ui: &mut Ui,
+    tex: &TextureHandle,
+    rows: usize,
+    cols: usize,
+    max_size: Vec2,
+    axes: &Axes<'_>,
+    theme: &Theme,
+) -> HeatmapResponse {
+    let font = FontId::proportional(11.0);
+    let label_w = |labels: Option<&[String]>| if labels.is_some() { 90.0 } else { 0.0 };
+    let left = label_w(axes.row_labels) + if axes.row_title.is_empty() { 0.0 } else { 16.0 };
+    let top = label_w(axes.col_labels) + if axes.col_title.is_empty() { 0.0 } else { 16.0 };
+    let avail = (max_size - vec2(left, top)).max(vec2(16.0, 16.0));
+    let (mut cw, mut ch) = (avail.x / cols.max(1) as f32, avail.y / rows.max(1) as f32);
+    if axes.square {
+        let c = cw.min(ch).clamp(0.5, 48.0);
+        (cw, ch) = (c, c);
+    } else {
+        (cw, ch) = (cw.clamp(0.05, 48.0), ch.clamp(0.5, 48.0));
+    }
+    let grid = vec2(cw * cols as f32, ch * rows as f32);
+    let (outer, response) = ui.allocate_exact_size(vec2(left, top) + grid, Sense::click());
+    let cells = Rect::from_min_size(outer.min + vec2(left, top), grid);
+    let painter = ui.painter_at(outer.expand(2.0));
+    painter.image(
+        tex.id(),
+        cells,
+        Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)),
+        Color32::WHITE,
+    );
+
+    let cell_at = |p: Pos2| -> Option<(usize, usize)> {
+        if !cells.contains(p) {
+            return None;
+        }
+        let c = ((p.x - cells.min.x) / cw).floor() as usize;
+        let r = ((p.y - cells.min.y) / ch).floor() as usize;
+        (r < rows && c < cols).then_some((r, c))
+    };
+    let hovered = response.hover_pos().and_then(cell_at);
+    let clicked = if response.clicked() {
+        response.interact_pointer_pos().and_then(cell_at)
+    } else {
+        None
+    };
+
+    let text = theme.text();
+    // Labels only where a row (column) is tall (wide) enough to read; otherwise every k-th.
+    let every_r = ((12.0 / ch).ceil() as usize).max(1);
+    let every_c = ((12.0 / cw).ceil() as usize).max(1);
+    if let Some(labels) = axes.row_labels {
+        for (r, l) in labels.iter().enumerate().take(rows).step_by(every_r) {
+            let y = cells.min.y + (r as f32 + 0.5) * ch;
+            painter.text(
+                pos2(cells.min.x - 4.0, y),
+                Align2::RIGHT_CENTER,
+                short_label(l, 12),
+                font.clone(),
+                text,
+            );
+        }
+    }
+    if let Some(labels) = axes.col_labels {
+        for (c, l) in labels.iter().enumerate().take(cols).step_by(every_c) {
+            let x = cells.min.x + (c as f32 + 0.5) * cw;
+            let galley = painter.layout_no_wrap(short_label(l, 12), font.clone(), text);
+            // Rotated to read bottom-up, ending just above the cells.
+            let shape = egui::epaint::TextShape::new(
+                pos2(x - galley.size().y / 2.0, cells.min.y - 4.0),
+                galley,
+                text,
+            )
+            .with_angle(-std::f32::consts::FRAC_PI_2);
+            painter.add(shape);
+        }
+    }
+    if !axes.row_title.is_empty() {
+        let g = painter.layout_no_wrap(axes.row_title.to_string(), font.clone(), theme.muted());
+        let pos = pos2(outer.min.x, cells.center().y + g.size().x / 2.0);
+        painter.add(
+            egui::epaint::TextShape::new(pos, g, theme.muted())
+                .with_angle(-std::f32::consts::FRAC_PI_2),
+        );
+    }
+    if !axes.col_title.is_empty() {
+        painter.text(
+            pos2(cells.center().x, outer.min.y),
+            Align2::CENTER_TOP,
+            axes.col_title,
+            font.clone(),
+            theme.muted(),
+        );
+    }
+
+    let hl = Stroke::new(2.0, theme.highlight());
+    let cell_rect = |r: usize, c: usize| {
+        Rect::from_min_size(cells.min + vec2(c as f32 * cw, r as f32 * ch), vec2(cw, ch))
+    };
+    if let Some(r) = axes.marked_row.filter(|&r| r < rows) {
+        let y = cells.min.y + r as f32 * ch;
+        painter.rect_stroke(
+            Rect::from_min_size(pos2(cells.min.x, y), vec2(grid.x, ch)),
+            0.0,
+            Stroke::new(1.0, theme.highlight()),
+            StrokeKind::Outside,
+        );
+    }
+    for &(r, c) in axes.marked {
+        if r < rows && c < cols {
+            painter.rect_stroke(cell_rect(r, c), 0.0, hl, StrokeKind::Outside);
+        }
+    }
+    if let Some((r, c)) = hovered {
+        painter.rect_stroke(
+            cell_rect(r, c),
+            0.0,
+            Stroke::new(1.0, theme.text()),
+            StrokeKind::Outside,
+        );
+    }
+    HeatmapResponse {
+        response,
+        hovered,
+        clicked,
+        cells,
+    }
+}
+
+/// A horizontal color bar with its end values, so every heatmap says what its colors mean.
+pub fn legend_ui(
+    ui: &mut Ui,
+    map: super::theme::Colormap,
+    lo: f32,
+    hi: f32,
+    caption: &str,
+    theme: &Theme,
+) {
+    ui.horizontal(|ui| {
+        ui.label(egui::RichText::new(caption).color(theme.muted()));
+        ui.label(format!("{lo:.3}"));
+        let (rect, _) = ui.allocate_exact_size(vec2(120.0, 12.0), Sense::hover());
+        let n = 60;
+        for i in 0..n {
+            let t = i as f32 / (n - 1) as f32;
+            let x0 = rect.min.x + rect.width() * i as f32 / n as f32;
+            let r = Rect::from_min_max(
+                pos2(x0, rect.min.y),
+                pos2(x0 + rect.width() / n as f32 + 0.5, rect.max.y),
+            );
+            ui.painter().rect_filled(r, 0.0, map.at(t));
+        }
+        ui.label(format!("{hi:.3}"));
+    });
+}
+
+/// A vector drawn as a grid of `cols` columns of small colored cells (painted directly:
+/// a few hundred rectangles). Returns the index under the pointer.
+pub fn vector_grid_ui(
+    ui: &mut Ui,
+    values: &[f32],
+    cols: usize,
+    cell: f32,
+    color: impl Fn(f32) -> Color32,
+    marked: Option<usize>,
+    theme: &Theme,
+) -> (Response, Option<usize>) {
+    let cols = cols.max(1);
+    let rows = values.len().div_ceil(cols).max(1);
+    let (rect, response) =
+        ui.allocate_exact_size(vec2(cols as f32 * cell, rows as f32 * cell), Sense::click());
+    let painter = ui.painter_at(rect.expand(2.0));
+    for (i, &v) in values.iter().enumerate() {
+        let min = rect.min + vec2((i % cols) as f32 * cell, (i / cols) as f32 * cell);
+        painter.rect_filled(Rect::from_min_size(min, Vec2::splat(cell)), 0.0, color(v));
+    }
+    let hovered = response.hover_pos().and_then(|p| {
+        let c = ((p.x - rect.min.x) / cell).floor();
+        let r = ((p.y - rect.min.y) / cell).floor();
+        if c < 0.0 || r < 0.0 {
+            return None;
+        }
+        let i = r as usize * cols + c as usize;
+        (c < cols as f32 && i < values.len()).then_some(i)
+    });
+    for i in marked.into_iter().chain(hovered) {
+        let min = rect.min + vec2((i % cols) as f32 * cell, (i / cols) as f32 * cell);
+        painter.rect_stroke(
+            Rect::from_min_size(min, Vec2::splat(cell)),
+            0.0,
+            Stroke::new(1.5, theme.highlight()),
+            StrokeKind::Outside,
+        );
+    }
+    (response, hovered)
+}

@@ -1,0 +1,148 @@
+//! The lesson panel: pick a lesson (or let the step choose it), run its try-it actions,
+//! read its body (egui_commonmark).
+
+use egui::{RichText, ScrollArea, Ui};
+use egui_commonmark::{CommonMarkCache, CommonMarkViewer};
+
+use super::i18n::Lang;
+use glassbox_engine::LlamaConfig;
+
+use super::lessons::{self, Action, Library};
+use super::theme::Theme;
+
+pub struct LessonPanel {
+    pub library: Library,
+    /// Id of the open lesson (the same id in both languages).
+    pub open: Option<String>,
+    /// Switch to the lesson that explains the cursor's step when the cursor moves.
+    pub follow: bool,
+    cache: CommonMarkCache,
+}
+
+/// What the user did in the panel this frame.
+#[derive(Default)]
+pub struct PanelEvents {
+    /// A lesson was chosen from the list (the app opens its view).
+    pub opened: Option<String>,
+    pub action: Option<Action>,
+}
+
+impl LessonPanel {
+    pub fn new(library: Library, open: Option<String>) -> Self {
+        Self {
+            library,
+            open,
+            follow: true,
+            cache: CommonMarkCache::default(),
+        }
+    }
+
+    pub fn ui(
+        &mut self,
+        ui: &mut Ui,
+        lang: Lang,
+        theme: &Theme,
+        config: &LlamaConfig,
+    ) -> PanelEvents {
+        let mut ev = PanelEvents::default();
+        ui.horizontal(|ui| {
+            ui.heading(lang.tr("Lesson", "课程"));
+            ui.checkbox(&mut self.follow, lang.tr("follow the step", "跟随当前步骤"));
+        });
+        let lessons = self.library.lessons(lang);
+        let current_title = self
+            .open
+            .as_deref()
+            .and_then(|id| lessons.iter().find(|l| l.id() == id))
+            .map_or_else(
+                || lang.tr("(choose a lesson)", "（选择一课）").to_string(),
+                |l| l.front.title.clone(),
+            );
+        let label = ui.label(lang.tr("Open a lesson:", "打开一课："));
+        egui::ComboBox::from_id_salt("lesson-list")
+            .selected_text(current_title)
+            .width((ui.available_width() - 12.0).max(120.0))
+            .show_ui(ui, |ui| {
+                for l in lessons {
+                    let num = l.id().split('-').next().unwrap_or_default();
+                    if ui
+                        .selectable_label(
+                            self.open.as_deref() == Some(l.id()),
+                            format!("{num}  {}", l.front.title),
+                        )
+                        .clicked()
+                    {
+                        ev.opened = Some(l.id().to_string());
+                    }
+                }
+            })
+            .response
+            .labelled_by(label.id);
+        for e in &self.library.errors {
+            ui.colored_label(theme.error(), e.as_str());
+        }
+        if let Some(id) = &ev.opened {
+            self.open = Some(id.clone());
+        }
+        let Some(lesson) = self
+            .open
+            .as_deref()
+            .and_then(|id| self.library.get(lang, id))
+        else {
+            return ev;
+        };
+        ui.separator();
+        ui.label(RichText::new(&lesson.front.title).size(20.0).strong());
+        if !lesson.front.hooks.is_empty() {
+            ui.label(
+                RichText::new(lesson.front.hooks.join("  "))
+                    .monospace()
+                    .small()
+                    .color(theme.muted()),
+            );
+        }
+        let off = lessons::facts_mismatch(&lesson.front, config);
+        if !off.is_empty() {
+            ui.colored_label(
+                theme.error(),
+                lang.tf(
+                    format!(
+                        "This lesson is written for SmolLM2; the loaded model differs: {}",
+                        off.join(", ")
+                    ),
+                    format!(
+                        "本课是按 SmolLM2 写的；当前加载的模型不同：{}",
+                        off.join("，")
+                    ),
+                ),
+            );
+        }
+        ui.label(RichText::new(lang.tr("Try it:", "动手试试：")).strong());
+        ui.horizontal_wrapped(|ui| {
+            for a in &lesson.front.actions {
+                let problems = lessons::check_action(a, config);
+                let button = ui.add_enabled(
+                    problems.is_empty(),
+                    egui::Button::new(
+                        RichText::new(format!("▶ {}", a.label)).color(theme.accent()),
+                    ),
+                );
+                if button.clicked() {
+                    ev.action = Some(a.clone());
+                }
+                if !problems.is_empty() {
+                    button.on_disabled_hover_text(problems.join("; "));
+                }
+            }
+        });
+        ui.separator();
+        let body = lesson.body.clone();
+        ScrollArea::vertical()
+            .id_salt("lesson-body")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                CommonMarkViewer::new().show(ui, &mut self.cache, &body);
+            });
+        ev
+    }
+}

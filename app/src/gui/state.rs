@@ -1,0 +1,211 @@
+//! What survives a restart: prompt, selection, cursor, language, theme, zoom, view and open
+//! lesson, in `$XDG_CONFIG_HOME/glassbox/state.json` (else `~/.config/...`; or
+//! `$GLASSBOX_STATE_FILE`). Written atomically (temp file + rename) so a crash mid-write
+//! never leaves half a file; a file that does not parse is renamed aside and reported,
+//! never a crash.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use super::i18n::Lang;
+use super::session::Selection;
+use super::views::ViewKind;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PersistedState {
+    pub prompt: String,
+    pub chat: bool,
+    pub selection: Selection,
+    /// The cursor as a step name ("blocks.3.softmax"), valid for any model size.
+    pub cursor: String,
+    pub lang: Lang,
+    pub dark: bool,
+    pub zoom: f32,
+    pub view: ViewKind,
+    pub open_lesson: Option<String>,
+    pub follow_cursor: bool,
+    pub show_diagram: bool,
+    pub show_lesson: bool,
+    pub temperature: f32,
+    pub top_k: usize,
+    pub top_p: f32,
+}
+
+impl Default for PersistedState {
+    fn default() -> Self {
+        Self {
+            prompt: "The capital of France is".into(),
+            chat: false,
+            selection: Selection::default(),
+            cursor: "embed".into(),
+            lang: Lang::En,
+            dark: false,
+            zoom: 1.0,
+            view: ViewKind::Tokens,
+            open_lesson: Some("01-overview".into()),
+            follow_cursor: true,
+            show_diagram: true,
+            show_lesson: true,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+        }
+    }
+}
+
+pub fn default_path() -> Option<PathBuf> {
+    let nonempty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(p) = nonempty("GLASSBOX_STATE_FILE") {
+        return Some(p);
+    }
+    let base = nonempty("XDG_CONFIG_HOME")
+        .filter(|p| p.is_absolute())
+        .or_else(|| nonempty("HOME").map(|h| h.join(".config")))?;
+    Some(base.join("glassbox").join("state.json"))
+}
+
+/// Loads the state; a missing file is the default, a corrupt one is moved to
+/// `state.json.corrupt-<time>` and the returned notice says where.
+pub fn load(path: &Path) -> (PersistedState, Option<String>) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (PersistedState::default(), None);
+        }
+        Err(e) => {
+            return (
+                PersistedState::default(),
+                Some(format!(
+                    "could not read {}: {e}; using defaults",
+                    path.display()
+                )),
+            );
+        }
+    };
+    match serde_json::from_str::<PersistedState>(&text) {
+        Ok(s) => (sanitize(s), None),
+        Err(e) => {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let aside = path.with_extension(format!("json.corrupt-{stamp}"));
+            let moved = std::fs::rename(path, &aside);
+            let notice = match moved {
+                Ok(()) => format!(
+                    "The saved state {} was damaged ({e}); it was moved to {} and defaults are used.",
+                    path.display(),
+                    aside.display()
+                ),
+                Err(m) => format!(
+                    "The saved state {} was damaged ({e}) and could not be moved aside ({m}); defaults are used.",
+                    path.display()
+                ),
+            };
+            (PersistedState::default(), Some(notice))
+        }
+    }
+}
+
+/// Values from disk are not trusted to be in range.
+fn sanitize(mut s: PersistedState) -> PersistedState {
+    if !(0.5..=3.0).contains(&s.zoom) || !s.zoom.is_finite() {
+        s.zoom = 1.0;
+    }
+    if !(0.0..=2.0).contains(&s.temperature) || !s.temperature.is_finite() {
+        s.temperature = 1.0;
+    }
+    if !(0.01..=1.0).contains(&s.top_p) || !s.top_p.is_finite() {
+        s.top_p = 1.0;
+    }
+    s.top_k = s.top_k.min(100);
+    s
+}
+
+/// Atomic write: a temp file in the same folder, then rename over the old one.
+pub fn save(path: &Path, state: &PersistedState) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let text = serde_json::to_string_pretty(state)?;
+    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("glassbox-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn round_trips_and_writes_atomically() {
+        let dir = temp_dir("rt");
+        let path = dir.join("state.json");
+        let s = PersistedState {
+            prompt: "深度学习模型的核心是".into(),
+            lang: Lang::Zh,
+            selection: Selection {
+                head: 4,
+                ..Selection::default()
+            },
+            zoom: 1.5,
+            open_lesson: Some("07-rope".into()),
+            ..PersistedState::default()
+        };
+        save(&path, &s).unwrap();
+        let (back, notice) = load(&path);
+        assert_eq!(back, s);
+        assert!(notice.is_none());
+        // No temp file is left behind.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn corrupt_file_is_set_aside_with_a_notice() {
+        let dir = temp_dir("corrupt");
+        let path = dir.join("state.json");
+        std::fs::write(&path, "{ this is not json").unwrap();
+        let (s, notice) = load(&path);
+        assert_eq!(s, PersistedState::default());
+        let notice = notice.expect("a notice");
+        assert!(notice.contains("moved to"), "{notice}");
+        assert!(!path.exists());
+        let aside = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
+        assert!(aside);
+    }
+
+    #[test]
+    fn out_of_range_values_are_reset() {
+        let dir = temp_dir("range");
+        let path = dir.join("state.json");
+        std::fs::write(&path, r#"{"zoom": 40.0, "top_p": 7.0}"#).unwrap();
+        let (s, notice) = load(&path);
+        assert!(notice.is_none());
+        assert_eq!(s.zoom, 1.0);
+        assert_eq!(s.top_p, 1.0);
+    }
+}

@@ -1,0 +1,270 @@
+//! The lesson files against the app: they parse, both languages have the same lessons,
+//! every hook and step they name exists in a real trace, and every action names something
+//! the app can do (and, on SmolLM2 when cached, runs without an error).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use glassbox_engine::cpu::CpuExecutor;
+use glassbox_engine::executor::{Executor, PassOptions};
+use glassbox_engine::{BlockHook, CaptureFilter, HookKey, LayerOp, LlamaConfig, Step};
+
+use super::{app_on, fixture_model, repo_root, smollm2};
+use crate::gui::i18n::Lang;
+use crate::gui::lessons::{Library, check_action, run_action};
+use crate::gui::views::ViewKind;
+
+fn library() -> Library {
+    let lib = Library::load(Some(repo_root().join("lessons")));
+    assert!(
+        lib.errors.is_empty(),
+        "lesson files that do not parse: {:#?}",
+        lib.errors
+    );
+    assert!(
+        lib.en.len() >= 16,
+        "expected at least 16 lessons, found {}",
+        lib.en.len()
+    );
+    lib
+}
+
+/// SmolLM2-135M's configuration (as the lessons README states it), for range checks when
+/// the model itself is not cached.
+fn smollm2_config() -> LlamaConfig {
+    let json = r#"{"vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
+        "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+        "head_dim": 64, "rms_norm_eps": 1e-5, "rope_theta": 100000.0,
+        "max_position_embeddings": 8192, "tie_word_embeddings": true}"#;
+    LlamaConfig::from_json(json, std::path::Path::new("smollm2.json")).expect("config")
+}
+
+#[test]
+fn lessons_parse_and_both_languages_match() {
+    let lib = library();
+    let ids = |lang: Lang| {
+        lib.lessons(lang)
+            .iter()
+            .map(|l| l.id().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(Lang::En), ids(Lang::Zh));
+    for (en, zh) in lib.en.iter().zip(&lib.zh) {
+        assert_eq!(en.front.steps, zh.front.steps, "{}", en.id());
+        assert_eq!(en.front.hooks, zh.front.hooks, "{}", en.id());
+        assert_eq!(en.front.view, zh.front.view, "{}", en.id());
+        assert_eq!(
+            en.front.actions.len(),
+            zh.front.actions.len(),
+            "{}",
+            en.id()
+        );
+        for (a, b) in en.front.actions.iter().zip(&zh.front.actions) {
+            let strip = |x: &crate::gui::lessons::Action| crate::gui::lessons::Action {
+                label: String::new(),
+                ..x.clone()
+            };
+            assert_eq!(strip(a), strip(b), "{}: action `{}`", en.id(), a.label);
+        }
+    }
+}
+
+#[test]
+fn every_hook_and_step_named_by_a_lesson_exists_in_a_fixture_trace() {
+    let model = fixture_model();
+    let n = model.config.n_layers();
+    let mut exec = CpuExecutor::new(Arc::clone(&model));
+    let trace = exec
+        .forward(
+            &[179, 158, 199, 34, 148],
+            PassOptions::capture(CaptureFilter::All),
+        )
+        .expect("pass");
+    let lib = library();
+    let mut seen_steps = BTreeSet::new();
+    for l in lib.en.iter().chain(&lib.zh) {
+        assert!(
+            ViewKind::from_id(&l.front.view).is_some(),
+            "{}: unknown view `{}`",
+            l.id(),
+            l.front.view
+        );
+        for h in &l.front.hooks {
+            let key = match BlockHook::from_name(h) {
+                Some(b) => HookKey::Block(0, b),
+                None => h
+                    .parse::<HookKey>()
+                    .unwrap_or_else(|e| panic!("{}: {e}", l.id())),
+            };
+            assert!(
+                trace.get(key).is_some(),
+                "{}: hook `{h}` is not in the trace",
+                l.id()
+            );
+        }
+        let mut steps: Vec<String> = l.front.steps.clone();
+        steps.extend(
+            l.front
+                .actions
+                .iter()
+                .filter_map(|a| a.goto.as_deref())
+                .map(|g| g.rsplit('.').next().unwrap_or(g).to_string()),
+        );
+        for kind in steps {
+            let step = match LayerOp::ALL.into_iter().find(|op| op.name() == kind) {
+                Some(op) => Step::Layer(n - 1, op),
+                None => kind
+                    .parse::<Step>()
+                    .unwrap_or_else(|e| panic!("{}: {e}", l.id())),
+            };
+            for key in step.hooks() {
+                assert!(
+                    trace.get(key).is_some(),
+                    "{}: step `{step}` recorded no `{key}`",
+                    l.id()
+                );
+            }
+            if step == Step::Sample {
+                assert!(trace.sampled.is_some());
+            }
+            seen_steps.insert(step.to_string());
+        }
+    }
+    assert!(!seen_steps.is_empty());
+}
+
+#[test]
+fn every_action_names_something_the_app_knows() {
+    let lib = library();
+    let config = smollm2_config();
+    for l in lib.en.iter().chain(&lib.zh) {
+        assert!(!l.front.actions.is_empty(), "{}: no actions", l.id());
+        for a in &l.front.actions {
+            let errs = check_action(a, &config);
+            assert!(errs.is_empty(), "{} / `{}`: {errs:?}", l.id(), a.label);
+        }
+    }
+}
+
+/// On the fixture: actions change the cursor, selection and sampling as the README says,
+/// and an ablation reruns the pass with the head's z zeroed.
+#[test]
+fn actions_apply_in_order_on_the_fixture() {
+    let mut app = app_on(fixture_model(), super::FIXTURE_IDS);
+    let r = app.ready().expect("ready");
+    r.s.poll();
+    let a = crate::gui::lessons::Action {
+        label: "x".into(),
+        goto: Some("blocks.1.softmax".into()),
+        head: Some(5),
+        position: Some(999),
+        temperature: Some(0.5),
+        top_k: Some(7),
+        ablate_heads: Some(vec![[1, 5]]),
+        ..Default::default()
+    };
+    let out = run_action(&a, &mut r.s);
+    r.s.poll();
+    assert!(out.task.is_none());
+    assert_eq!(r.s.cursor_step(), Step::Layer(1, LayerOp::Softmax));
+    assert_eq!(
+        (r.s.sel.head, r.s.sel.position),
+        (5, 16),
+        "past the end selects the last position"
+    );
+    assert_eq!((r.s.sampling.temperature, r.s.sampling.top_k), (0.5, 7));
+    let z =
+        r.s.trace
+            .get(HookKey::Block(1, BlockHook::Z))
+            .and_then(|t| t.as_3d())
+            .expect("z");
+    assert!(
+        z.slice(ndarray::s![.., 5, ..]).iter().all(|&v| v == 0.0),
+        "head 5 ablated"
+    );
+    assert!(z.slice(ndarray::s![.., 4, ..]).iter().any(|&v| v != 0.0));
+    // The next action without `ablate_heads` turns the ablation off again.
+    let b = crate::gui::lessons::Action {
+        label: "y".into(),
+        head: Some(1),
+        ..Default::default()
+    };
+    run_action(&b, &mut r.s);
+    r.s.poll();
+    assert!(r.s.ablate.is_empty());
+    let z =
+        r.s.trace
+            .get(HookKey::Block(1, BlockHook::Z))
+            .and_then(|t| t.as_3d())
+            .expect("z");
+    assert!(
+        z.slice(ndarray::s![.., 5, ..]).iter().any(|&v| v != 0.0),
+        "ablation does not leak"
+    );
+    // f16 needs the GPU executor: without one a notice says so and f32 stays.
+    let c = crate::gui::lessons::Action {
+        label: "z".into(),
+        precision: Some("f16".into()),
+        ..Default::default()
+    };
+    run_action(&c, &mut r.s);
+    r.s.poll();
+    assert!(r.s.error.is_none(), "{:?}", r.s.error);
+    assert!(
+        r.s.precision == crate::cli::Precision::F16 || !r.s.notices.is_empty(),
+        "either f16 runs or the user is told why not"
+    );
+    let t = crate::gui::lessons::Action {
+        label: "t".into(),
+        task: Some("qa".into()),
+        prompt: Some("Question: why?".into()),
+        ..Default::default()
+    };
+    let out = run_action(&t, &mut r.s);
+    assert_eq!(
+        out.task,
+        Some((
+            glassbox_engine::tasks::TaskKind::Qa,
+            Some("Question: why?".into())
+        ))
+    );
+}
+
+/// Every action of every lesson, on the real model: no errors, and a prompt action leaves
+/// a complete trace. Skips when SmolLM2 is not cached.
+#[test]
+fn every_action_runs_on_smollm2() {
+    let Some(model) = smollm2() else { return };
+    let mut app = app_on(model, "The capital of France is");
+    let lib = library();
+    for l in &lib.en {
+        for a in &l.front.actions {
+            let r = app.ready().expect("ready");
+            run_action(a, &mut r.s);
+            r.s.poll();
+            assert!(
+                r.s.error.is_none(),
+                "{} / `{}`: {:?}",
+                l.id(),
+                a.label,
+                r.s.error
+            );
+            if a.prompt.is_some() && a.task.is_none() {
+                assert!(
+                    r.s.analysis.is_some(),
+                    "{} / `{}`: pass incomplete",
+                    l.id(),
+                    a.label
+                );
+            }
+            if let Some(n) = a.generate {
+                assert!(
+                    !r.s.generated.is_empty() && r.s.generated.len() <= n,
+                    "{} / `{}`",
+                    l.id(),
+                    a.label
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! The attention views that show many heads at once: all heads of a layer, all layers ×
+//! heads, and the head view of lines. (A child module of `attention`: same type, same
+//! private state.)
+
+use egui::{Color32, RichText, Sense, Stroke, Ui, pos2, vec2};
+use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
+
+use super::{AttentionView, AttnMode, Readout, cell_color, shown_hook};
+use crate::gui::heatmap::{self, Axes, CachedTexture, heatmap_ui, key_of};
+use crate::gui::views::{Request, ViewCtx, max_abs, missing_ui, title_ui, visible};
+
+impl AttentionView {
+    pub(super) fn layer_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize) {
+        let hook = shown_hook(cx.s.cursor_step());
+        let key = HookKey::Block(layer, hook);
+        title_ui(
+            ui,
+            cx,
+            &cx.lang.tf(
+                format!("Layer {layer}: every head"),
+                format!("第 {layer} 层：所有头"),
+            ),
+            &[key],
+        );
+        if missing_ui(ui, cx, key) {
+            return;
+        }
+        let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_3d()) else {
+            return;
+        };
+        let c = &cx.s.model.config;
+        let (n_heads, group) = (c.n_heads(), c.group_size().max(1));
+        let (nq, nk) = (t.shape()[1], t.shape()[2]);
+        // One row per K/V group: the heads that share a K/V head sit side by side.
+        let cols = if group > 1 {
+            group
+        } else {
+            (n_heads as f32).sqrt().ceil() as usize
+        };
+        let rows = n_heads.div_ceil(cols);
+        let gap = 2usize;
+        let (bw, bh) = (nk + gap, nq + gap);
+        let offset = cx.s.trace.pos_offset;
+        let scale = max_abs(t.iter().copied());
+        let (sqrt, theme) = (self.sqrt_scale, cx.theme);
+        let tex = self.layer_tex.get(
+            ui.ctx(),
+            "attention-layer",
+            key_of((cx.s.pass, key, sqrt, theme.dark)),
+            || {
+                heatmap::image(rows * bh, cols * bw, |y, x| {
+                    let (h, q, k) = ((y / bh) * cols + x / bw, y % bh, x % bw);
+                    if h >= n_heads || q >= nq || k >= nk {
+                        return theme.panel_fill();
+                    }
+                    cell_color(hook, t[[h, q, k]], k > q + offset, scale, sqrt, &theme)
+                })
+            },
+        );
+        let avail = ui.available_size() - vec2(0.0, 40.0);
+        let hm = heatmap_ui(
+            ui,
+            tex,
+            rows * bh,
+            cols * bw,
+            avail,
+            &Axes::default(),
+            &theme,
+        );
+        let cell = hm.cells.width() / (cols * bw) as f32;
+        let painter = ui.painter();
+        for h in 0..n_heads {
+            let (r, c) = (h / cols, h % cols);
+            let pos =
+                hm.cells.min + vec2((c * bw) as f32 * cell + 3.0, (r * bh) as f32 * cell + 2.0);
+            let color = theme.group_color(h / group);
+            let rect = egui::Rect::from_min_size(pos, vec2(28.0, 16.0));
+            painter.rect_filled(rect, 3.0, color);
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                format!("H{h}"),
+                egui::FontId::proportional(11.0),
+                Color32::WHITE,
+            );
+        }
+        let at = |(y, x): (usize, usize)| {
+            let (h, q, k) = ((y / bh) * cols + x / bw, y % bh, x % bw);
+            (h < n_heads && q < nq && k < nk).then_some((h, q, k))
+        };
+        if let Some((h, q, k)) = hm.hovered.and_then(at) {
+            self.readout = Some(Readout {
+                key,
+                head: h,
+                q,
+                k,
+                value: t[[h, q, k]],
+            });
+        }
+        if let Some((h, q, k)) = hm.clicked.and_then(at) {
+            cx.s.sel.head = h;
+            cx.s.sel.position = q;
+            cx.s.sel.key_position = Some(k);
+            self.mode = AttnMode::Head;
+        }
+        self.readout_line_ui(ui, cx);
+    }
+
+    /// Every layer (rows) × every head (columns), as blocks of up to 128 px (longer
+    /// sequences are max-pooled for the picture; read-outs stay exact). The layers are
+    /// split into side-by-side column groups when that makes the blocks larger (30 layers
+    /// in one column would waste a wide screen); one cached texture per group.
+    pub fn overview_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        let c = &cx.s.model.config;
+        let (n_layers, n_heads, group) = (c.n_layers(), c.n_heads(), c.group_size().max(1));
+        title_ui(
+            ui,
+            cx,
+            cx.tr(
+                "Attention patterns: all layers × heads",
+                "注意力权重：所有层 × 所有头",
+            ),
+            &[],
+        );
+        if missing_ui(ui, cx, HookKey::Block(0, BlockHook::Pattern)) {
+            return;
+        }
+        let layers: Vec<Option<ndarray::ArrayView3<'_, f32>>> = (0..n_layers)
+            .map(|l| {
+                cx.s.trace
+                    .get(HookKey::Block(l, BlockHook::Pattern))
+                    .and_then(|t| t.as_3d())
+            })
+            .collect();
+        let ready = layers.iter().filter(|l| l.is_some()).count();
+        // While a pass streams in, rebuild the (large) texture at most twice a second, not
+        // once per arriving layer; the finished pass is always shown at once.
+        let now = ui.input(|i| i.time);
+        let (built_pass, built_ready, built_at) = self.overview_built;
+        let same_pass = built_pass == cx.s.pass;
+        let ready = if same_pass && ready != built_ready && ready < n_layers && now - built_at < 0.5
+        {
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(500));
+            built_ready
+        } else {
+            if !same_pass || ready != built_ready {
+                self.overview_built = (cx.s.pass, ready, now);
+            }
+            ready
+        };
+        let Some(first) = layers[0].as_ref() else {
+            return;
+        };
+        let (nq, nk) = (first.shape()[1], first.shape()[2]);
+        let b = nq.max(nk).min(128);
+        let (sq, sk) = (nq.div_ceil(b), nk.div_ceil(b)); // source cells per texture pixel
+        let (bq, bk) = (nq.div_ceil(sq), nk.div_ceil(sk));
+        let gap = 2;
+        let (bw, bh) = (bk + gap, bq + gap);
+        let offset = cx.s.trace.pos_offset;
+        let (sqrt, theme) = (self.sqrt_scale, cx.theme);
+        ui.label(RichText::new(cx.tr("Each block: one head's pattern (rows: queries, columns: keys). Color: p (yellow = 1). Click a block to open that head.", "每个小块是一个头的注意力权重（行：查询，列：键）。颜色：权重 p（黄色 = 1）。点击小块打开该头。")).color(theme.muted()));
+        let label_w = 30.0;
+        let avail = ui.available_size() - vec2(0.0, 44.0);
+        let spacing = ui.spacing().item_spacing.x;
+        let block_px = |g: usize| {
+            let per = n_layers.div_ceil(g);
+            let width = avail.x - g as f32 * (label_w + 2.0 * spacing) - 4.0;
+            (width / (g * n_heads * bw) as f32).min(avail.y / (per * bh) as f32)
+        };
+        let groups = (1..=4usize)
+            .filter(|&g| g <= n_layers)
+            .max_by(|&a, &b| block_px(a).total_cmp(&block_px(b)))
+            .unwrap_or(1);
+        let per = n_layers.div_ceil(groups);
+        self.overview_tex
+            .resize_with(groups, CachedTexture::default);
+        let font = egui::FontId::proportional(11.0);
+        let mut hovered = None;
+        let mut clicked = None;
+        ui.add_space(14.0); // head labels go here
+        ui.horizontal_top(|ui| {
+            for (gi, tex_cache) in self.overview_tex.iter_mut().enumerate() {
+                let first_layer = gi * per;
+                let rows = per.min(n_layers.saturating_sub(first_layer));
+                if rows == 0 {
+                    break;
+                }
+                let (label_rect, _) = ui.allocate_exact_size(vec2(label_w, 10.0), Sense::hover());
+                let key = key_of((cx.s.pass, ready, sqrt, theme.dark, gi, groups));
+                let tex = tex_cache.get(ui.ctx(), "attention-overview", key, || {
+                    heatmap::image(rows * bh, n_heads * bw, |y, x| {
+                        let (l, h, pq, pk) = (first_layer + y / bh, x / bw, y % bh, x % bw);
+                        let Some(p) = layers[l].as_ref() else {
+                            return theme.faint();
+                        };
+                        if pq >= bq || pk >= bk {
+                            return theme.panel_fill();
+                        }
+                        let mut best: Option<f32> = None;
+                        for q in pq * sq..((pq + 1) * sq).min(nq) {
+                            for k in pk * sk..((pk + 1) * sk).min(nk) {
+                                if k <= q + offset {
+                                    best = Some(
+                                        best.map_or(p[[h, q, k]], |m: f32| m.max(p[[h, q, k]])),
+                                    );
+                                }
+                            }
+                        }
+                        best.map_or(theme.masked(), |v| {
+                            cell_color(BlockHook::Pattern, v, false, 1.0, sqrt, &theme)
+                        })
+                    })
+                });
+                let size = vec2(block_px(groups) * (n_heads * bw) as f32, avail.y);
+                let hm = heatmap_ui(
+                    ui,
+                    tex,
+                    rows * bh,
+                    n_heads * bw,
+                    size,
+                    &Axes::default(),
+                    &theme,
+                );
+                let cell = hm.cells.width() / (n_heads * bw) as f32;
+                let painter = ui.painter();
+                for r in 0..rows {
+                    let y = hm.cells.min.y + ((r * bh) as f32 + bq as f32 / 2.0) * cell;
+                    if bh as f32 * cell >= 10.0 || (first_layer + r) % 5 == 0 {
+                        painter.text(
+                            pos2(label_rect.max.x - 2.0, y),
+                            egui::Align2::RIGHT_CENTER,
+                            format!("L{}", first_layer + r),
+                            font.clone(),
+                            theme.text(),
+                        );
+                    }
+                }
+                for h in 0..n_heads {
+                    let x = hm.cells.min.x + ((h * bw) as f32 + bk as f32 / 2.0) * cell;
+                    painter.text(
+                        pos2(x, hm.cells.min.y - 2.0),
+                        egui::Align2::CENTER_BOTTOM,
+                        format!("H{h}"),
+                        font.clone(),
+                        theme.group_color(h / group),
+                    );
+                }
+                let at = |(y, x): (usize, usize)| {
+                    let (l, h, pq, pk) = (first_layer + y / bh, x / bw, y % bh, x % bw);
+                    (l < n_layers && h < n_heads && pq < bq && pk < bk).then_some((
+                        l,
+                        h,
+                        (pq * sq).min(nq - 1),
+                        (pk * sk).min(nk - 1),
+                    ))
+                };
+                hovered = hovered.or(hm.hovered.and_then(at));
+                clicked = clicked.or(hm.clicked.and_then(at));
+            }
+        });
+        if let Some((l, h, q, k)) = hovered
+            && let Some(p) = layers[l].as_ref()
+        {
+            self.readout = Some(Readout {
+                key: HookKey::Block(l, BlockHook::Pattern),
+                head: h,
+                q,
+                k,
+                value: p[[h, q, k]],
+            });
+        }
+        if let Some((l, h, _, _)) = clicked {
+            cx.s.sel.head = h;
+            cx.requests
+                .push(Request::Goto(Step::Layer(l, LayerOp::Softmax)));
+            self.mode = AttnMode::Head;
+        }
+        self.readout_line_ui(ui, cx);
+    }
+
+    /// Lines from the selected query token to every key it attends to, thickness and
+    /// opacity by weight (BertViz-style).
+    pub(super) fn lines_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize) {
+        let key = HookKey::Block(layer, BlockHook::Pattern);
+        let head = cx.s.sel.head;
+        title_ui(
+            ui,
+            cx,
+            &cx.lang.tf(
+                format!("Head view · L{layer} H{head}"),
+                format!("连线视图 · 第 {layer} 层 头 {head}"),
+            ),
+            &[key],
+        );
+        if missing_ui(ui, cx, key) {
+            return;
+        }
+        let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_3d()) else {
+            return;
+        };
+        let (nq, nk) = (t.shape()[1], t.shape()[2]);
+        let row_h = ((ui.available_height() - 40.0) / nq.max(nk) as f32).clamp(6.0, 24.0);
+        let width = ui.available_width().min(700.0);
+        let (rect, resp) = ui.allocate_exact_size(
+            vec2(width, row_h * nq.max(nk) as f32 + 10.0),
+            Sense::click(),
+        );
+        let painter = ui.painter_at(rect);
+        let (lx, rx) = (rect.min.x + 150.0, rect.max.x - 150.0);
+        let y_of = |i: usize| rect.min.y + 5.0 + (i as f32 + 0.5) * row_h;
+        let font = egui::FontId::proportional((row_h * 0.7).clamp(8.0, 15.0));
+        let q_sel = cx.s.sel.position.min(nq.saturating_sub(1));
+        let color = cx
+            .theme
+            .group_color(head / cx.s.model.config.group_size().max(1));
+        for k in 0..nk {
+            let p = t[[head, q_sel, k]];
+            if p > 0.0 {
+                let a = (p.sqrt() * 255.0) as u8;
+                let stroke = Stroke::new(
+                    1.0 + 5.0 * p,
+                    Color32::from_rgba_unmultiplied(color.r(), color.g(), color.b(), a),
+                );
+                painter.line_segment(
+                    [pos2(lx + 4.0, y_of(q_sel)), pos2(rx - 4.0, y_of(k))],
+                    stroke,
+                );
+            }
+        }
+        let hover_row = resp
+            .hover_pos()
+            .map(|p| ((p.y - rect.min.y - 5.0) / row_h).floor().max(0.0) as usize);
+        for i in 0..nq.max(nk) {
+            let text =
+                cx.s.token_texts
+                    .get(i)
+                    .map(|t| heatmap::short_label(&visible(t), 16))
+                    .unwrap_or_default();
+            let (qc, kc) = if i == q_sel {
+                (cx.theme.highlight(), cx.theme.text())
+            } else {
+                (cx.theme.text(), cx.theme.text())
+            };
+            if i < nq {
+                painter.text(
+                    pos2(lx - 6.0, y_of(i)),
+                    egui::Align2::RIGHT_CENTER,
+                    &text,
+                    font.clone(),
+                    qc,
+                );
+            }
+            if i < nk {
+                painter.text(
+                    pos2(rx + 6.0, y_of(i)),
+                    egui::Align2::LEFT_CENTER,
+                    &text,
+                    font.clone(),
+                    kc,
+                );
+            }
+        }
+        if let Some(r) = hover_row.filter(|&r| r < nk)
+            && resp.hover_pos().is_some_and(|p| p.x > rx - 20.0)
+        {
+            self.readout = Some(Readout {
+                key,
+                head,
+                q: q_sel,
+                k: r,
+                value: t[[head, q_sel, r]],
+            });
+        }
+        if resp.clicked()
+            && let Some(r) = hover_row.filter(|&r| r < nq)
+            && resp.interact_pointer_pos().is_some_and(|p| p.x < lx + 20.0)
+        {
+            cx.s.sel.position = r;
+        }
+        ui.label(
+            RichText::new(cx.tr(
+                "Left: queries (click one). Right: keys. Lines: attention weight.",
+                "左边：查询（可点击）。右边：键。连线粗细：注意力权重。",
+            ))
+            .color(cx.theme.muted()),
+        );
+        self.readout_line_ui(ui, cx);
+    }
+}

@@ -1,0 +1,377 @@
+//! Embedding and RMSNorm: the vector of one position before and after, the RMS the model
+//! divided by (`hook_scale`), and the learned scale g it multiplied with.
+
+use egui::{RichText, Sense, Ui, pos2, vec2};
+use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
+
+use super::{Request, ViewCtx, ViewKind, fmt_val, max_abs, missing_ui, title_ui};
+use crate::gui::export::Figure;
+use crate::gui::heatmap::{self, Axes, CachedTexture, heatmap_ui, key_of, vector_grid_ui};
+use crate::gui::theme::Colormap;
+
+#[derive(Default)]
+pub struct EmbeddingNormView {
+    all_tex: CachedTexture,
+    /// Dimension under the pointer (shared by the three grids).
+    pub hovered_dim: Option<usize>,
+}
+
+/// The norm a step is about: (label, input hook, scale hook, output hook, learned scale).
+struct NormSite {
+    name: String,
+    input: HookKey,
+    scale: HookKey,
+    output: HookKey,
+    weight: Vec<f32>,
+}
+
+fn norm_site(cx: &ViewCtx<'_>, step: Step) -> NormSite {
+    let m = &cx.s.model;
+    let n = m.config.n_layers();
+    let layer = cx.s.view_layer();
+    match step {
+        Step::LnFinal => NormSite {
+            name: "ln_final".into(),
+            input: HookKey::Block(n.saturating_sub(1), BlockHook::ResidPost),
+            scale: HookKey::LnFinalScale,
+            output: HookKey::LnFinalNormalized,
+            weight: m.weights.norm.to_vec(),
+        },
+        Step::Layer(l, LayerOp::Ln2) => NormSite {
+            name: format!("blocks.{l}.ln2"),
+            input: HookKey::Block(l, BlockHook::ResidMid),
+            scale: HookKey::Block(l, BlockHook::Ln2Scale),
+            output: HookKey::Block(l, BlockHook::Ln2Normalized),
+            weight: m
+                .weights
+                .layers
+                .get(l)
+                .map(|w| w.post_attention_layernorm.to_vec())
+                .unwrap_or_default(),
+        },
+        _ => NormSite {
+            name: format!("blocks.{layer}.ln1"),
+            input: HookKey::Block(layer, BlockHook::ResidPre),
+            scale: HookKey::Block(layer, BlockHook::Ln1Scale),
+            output: HookKey::Block(layer, BlockHook::Ln1Normalized),
+            weight: m
+                .weights
+                .layers
+                .get(layer)
+                .map(|w| w.input_layernorm.to_vec())
+                .unwrap_or_default(),
+        },
+    }
+}
+
+/// Grid width for a d_model vector: square when d_model is a square (576 = 24²).
+fn grid_cols(d: usize) -> usize {
+    let r = (d as f64).sqrt().round() as usize;
+    if r * r == d { r } else { 32 }
+}
+
+fn row2(cx: &ViewCtx<'_>, key: HookKey, pos: usize) -> Option<Vec<f32>> {
+    let t = cx.s.trace.get(key)?.as_2d()?;
+    (pos < t.nrows()).then(|| t.row(pos).to_vec())
+}
+
+impl EmbeddingNormView {
+    pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, kind: ViewKind) {
+        match kind {
+            ViewKind::Embedding => self.embedding_ui(ui, cx),
+            _ => self.norm_ui(ui, cx),
+        }
+    }
+
+    fn embedding_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        let key = HookKey::Embed;
+        let c = &cx.s.model.config;
+        title_ui(
+            ui,
+            cx,
+            cx.tr(
+                "Token embedding: one row of the embedding matrix per token",
+                "词嵌入：每个词元取嵌入矩阵的一行",
+            ),
+            &[key],
+        );
+        ui.label(cx.lang.tf(
+            format!(
+                "E has {} rows (the vocabulary) × {} columns (d_model).{}",
+                c.vocab_size,
+                c.d_model(),
+                if c.tie_word_embeddings {
+                    " Tied: the same matrix turns the last vector back into logits."
+                } else {
+                    ""
+                }
+            ),
+            format!(
+                "E 有 {} 行（词表）× {} 列（d_model）。{}",
+                c.vocab_size,
+                c.d_model(),
+                if c.tie_word_embeddings {
+                    "共享（tied）：输出 logits 时用的也是同一个矩阵。"
+                } else {
+                    ""
+                }
+            ),
+        ));
+        if missing_ui(ui, cx, key) {
+            return;
+        }
+        let pos = cx.s.sel.position.min(cx.s.n_tokens().saturating_sub(1));
+        let Some(x) = row2(cx, key, pos) else { return };
+        let id = cx.s.trace.token_ids.get(pos).copied().unwrap_or(0);
+        ui.label(
+            RichText::new(cx.lang.tf(
+                format!(
+                    "Position {pos} “{}” → row {id} of E",
+                    cx.s.token_texts.get(pos).cloned().unwrap_or_default()
+                ),
+                format!(
+                    "位置 {pos}“{}” → E 的第 {id} 行",
+                    cx.s.token_texts.get(pos).cloned().unwrap_or_default()
+                ),
+            ))
+            .strong(),
+        );
+        let scale = max_abs(x.iter().copied());
+        let cols = grid_cols(x.len());
+        let (resp, hovered) = vector_grid_ui(
+            ui,
+            &x,
+            cols,
+            14.0,
+            |v| Colormap::Diverging.signed(v, scale),
+            None,
+            &cx.theme,
+        );
+        if let Some(i) = hovered {
+            resp.on_hover_text(format!("hook_embed[{pos}, {i}] = {}", fmt_val(x[i])));
+        }
+        heatmap::legend_ui(
+            ui,
+            Colormap::Diverging,
+            -scale,
+            scale,
+            cx.tr("value", "数值"),
+            &cx.theme,
+        );
+        ui.separator();
+        ui.label(
+            RichText::new(cx.tr(
+                "All positions (rows) × d_model (columns); click a row to select it",
+                "所有位置（行）× d_model（列）；点击一行选中该位置",
+            ))
+            .strong(),
+        );
+        self.all_positions_ui(ui, cx, key);
+        if cx.export {
+            cx.requests.push(Request::Export(Figure::Heatmap {
+                title: format!("hook_embed position {pos}"),
+                rows: x.len().div_ceil(cols),
+                cols,
+                values: x.clone(),
+                row_labels: Vec::new(),
+                col_labels: Vec::new(),
+                map: Colormap::Diverging,
+                lo: -scale,
+                hi: scale,
+            }));
+        }
+    }
+
+    fn all_positions_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, key: HookKey) {
+        let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_2d()) else {
+            return;
+        };
+        let (rows, cols) = (t.nrows(), t.ncols());
+        let scale = max_abs(t.iter().copied());
+        let tex = self
+            .all_tex
+            .get(ui.ctx(), "embedding-all", key_of((cx.s.pass, key)), || {
+                heatmap::image(rows, cols, |r, c| {
+                    Colormap::Diverging.signed(t[[r, c]], scale)
+                })
+            });
+        let labels = cx.axis_labels();
+        let axes = Axes {
+            row_labels: Some(&labels),
+            marked_row: Some(cx.s.sel.position),
+            square: false,
+            ..Axes::default()
+        };
+        let size = vec2(
+            ui.available_width().min(1000.0),
+            (rows as f32 * 16.0).clamp(40.0, 360.0),
+        );
+        let hm = heatmap_ui(ui, tex, rows, cols, size, &axes, &cx.theme);
+        if let Some((r, c)) = hm.hovered {
+            hm.response
+                .clone()
+                .on_hover_text(format!("{key}[{r}, {c}] = {}", fmt_val(t[[r, c]])));
+        }
+        if let Some((r, _)) = hm.clicked {
+            cx.s.sel.position = r;
+        }
+    }
+
+    fn norm_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        let site = norm_site(cx, cx.s.cursor_step());
+        let eps = cx.s.model.config.eps();
+        title_ui(
+            ui,
+            cx,
+            &format!("RMSNorm · {}", site.name),
+            &[site.input, site.scale, site.output],
+        );
+        ui.label(
+            RichText::new(format!(
+                "RMSNorm(x) = x / √(mean(x·x) + eps) ⊙ g     eps = {eps:e}"
+            ))
+            .monospace(),
+        );
+        ui.label(RichText::new(cx.tr(
+            "Unlike LayerNorm: no mean is subtracted and there is no bias, only a learned scale g per dimension.",
+            "与 LayerNorm 不同：不减去均值，也没有偏置，只有每个维度一个可学习的缩放 g。",
+        )).color(cx.theme.muted()));
+        if missing_ui(ui, cx, site.output) {
+            return;
+        }
+        let pos = cx.s.sel.position.min(cx.s.n_tokens().saturating_sub(1));
+        let (Some(x), Some(h)) = (row2(cx, site.input, pos), row2(cx, site.output, pos)) else {
+            return;
+        };
+        let rms =
+            cx.s.trace
+                .get(site.scale)
+                .and_then(|t| t.data.get(ndarray::IxDyn(&[pos])).copied());
+        let cols = grid_cols(x.len());
+        let cell = ((ui.available_width() - 60.0) / 3.0 / cols as f32).clamp(4.0, 12.0);
+        let (sx, sg, sh) = (
+            max_abs(x.iter().copied()),
+            max_abs(site.weight.iter().copied()),
+            max_abs(h.iter().copied()),
+        );
+        let mut hovered = None;
+        ui.horizontal_top(|ui| {
+            let mut grid = |ui: &mut Ui, title: String, v: &[f32], scale: f32, map: Colormap| {
+                ui.vertical(|ui| {
+                    ui.label(RichText::new(title).strong());
+                    let (_, hov) = vector_grid_ui(
+                        ui,
+                        v,
+                        cols,
+                        cell,
+                        |x| {
+                            if map == Colormap::Diverging {
+                                map.signed(x, scale)
+                            } else {
+                                map.seq(x, scale)
+                            }
+                        },
+                        self.hovered_dim,
+                        &cx.theme,
+                    );
+                    hovered = hovered.or(hov);
+                    ui.label(RichText::new(format!("max |·| = {}", fmt_val(scale))).small());
+                });
+            };
+            grid(
+                ui,
+                cx.lang.tf(
+                    format!("x (before), position {pos}"),
+                    format!("x（归一化前），位置 {pos}"),
+                ),
+                &x,
+                sx,
+                Colormap::Diverging,
+            );
+            grid(
+                ui,
+                cx.tr(
+                    "÷ RMS, then ⊙ g (learned scale)",
+                    "÷ RMS，再 ⊙ g（可学习缩放）",
+                )
+                .to_string(),
+                &site.weight,
+                sg,
+                Colormap::Viridis,
+            );
+            grid(
+                ui,
+                cx.tr("= h (after)", "= h（归一化后）").to_string(),
+                &h,
+                sh,
+                Colormap::Diverging,
+            );
+        });
+        self.hovered_dim = hovered;
+        let line = match (rms, hovered) {
+            (Some(r), Some(i)) => format!(
+                "dim {i}:  x = {}   / RMS {}   × g = {}   →   h = {}",
+                fmt_val(x[i]),
+                fmt_val(r),
+                fmt_val(site.weight.get(i).copied().unwrap_or(f32::NAN)),
+                fmt_val(h[i])
+            ),
+            (Some(r), None) => cx.lang.tf(
+                format!("RMS of this position ({}) = {}", site.scale, fmt_val(r)),
+                format!("该位置的 RMS（{}）= {}", site.scale, fmt_val(r)),
+            ),
+            _ => String::new(),
+        };
+        ui.label(RichText::new(line).monospace().size(15.0));
+        ui.separator();
+        self.rms_bars_ui(ui, cx, site.scale);
+    }
+
+    /// The RMS of every position; click one to select it.
+    fn rms_bars_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, key: HookKey) {
+        let Some(t) = cx.s.trace.get(key) else { return };
+        let values: Vec<f32> = t.data.iter().copied().collect();
+        ui.label(
+            RichText::new(cx.lang.tf(
+                format!("RMS per position ({key})"),
+                format!("每个位置的 RMS（{key}）"),
+            ))
+            .strong(),
+        );
+        let n = values.len().max(1);
+        let w = ui.available_width().min(900.0);
+        let (rect, resp) = ui.allocate_exact_size(vec2(w, 80.0), Sense::click());
+        let painter = ui.painter_at(rect);
+        let max = max_abs(values.iter().copied()).max(1e-9);
+        let bw = w / n as f32;
+        for (i, v) in values.iter().enumerate() {
+            let hgt = v / max * (rect.height() - 2.0);
+            let color = if i == cx.s.sel.position {
+                cx.theme.highlight()
+            } else {
+                cx.theme.op_color(crate::gui::theme::OpFamily::Norm)
+            };
+            let x = rect.min.x + i as f32 * bw;
+            painter.rect_filled(
+                egui::Rect::from_min_max(
+                    pos2(x, rect.max.y - hgt),
+                    pos2(x + (bw - 1.0).max(1.0), rect.max.y),
+                ),
+                0.0,
+                color,
+            );
+        }
+        let idx = |p: egui::Pos2| (((p.x - rect.min.x) / bw).floor() as usize).min(n - 1);
+        if let Some(p) = resp.hover_pos() {
+            let i = idx(p);
+            let tok = cx.s.token_texts.get(i).cloned().unwrap_or_default();
+            resp.clone()
+                .on_hover_text(format!("{key}[{i}] “{tok}” = {}", fmt_val(values[i])));
+        }
+        if resp.clicked()
+            && let Some(p) = resp.interact_pointer_pos()
+        {
+            cx.s.sel.position = idx(p);
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! One type per view, each with `ui(&mut self, ui, cx)`, in the style of egui's demo `View`s.
+//! A view reads the session's `Trace` (and engine analysis results), arranges, colors and
+//! labels the numbers, and writes only the selection or a [`Request`].
+
+pub mod attention;
+pub mod diagram;
+pub mod embedding_norm;
+pub mod mlp;
+pub mod output;
+pub mod provenance;
+pub mod qkv_rope;
+pub mod residual;
+pub mod tasks;
+pub mod timeline;
+pub mod tokens;
+
+use egui::{RichText, Ui};
+use glassbox_engine::{HookKey, LayerOp, Step};
+use serde::{Deserialize, Serialize};
+
+use super::export::Figure;
+use super::i18n::Lang;
+use super::session::Session;
+use super::theme::{OpFamily, Theme};
+
+/// The views a lesson can open (`view = "..."` in its front matter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ViewKind {
+    Overview,
+    Tokens,
+    Embedding,
+    RmsNorm,
+    Qkv,
+    Attention,
+    Mlp,
+    Residual,
+    Output,
+    Tasks,
+}
+
+impl ViewKind {
+    pub const ALL: [ViewKind; 10] = [
+        ViewKind::Overview,
+        ViewKind::Tokens,
+        ViewKind::Embedding,
+        ViewKind::RmsNorm,
+        ViewKind::Qkv,
+        ViewKind::Attention,
+        ViewKind::Mlp,
+        ViewKind::Residual,
+        ViewKind::Output,
+        ViewKind::Tasks,
+    ];
+
+    /// The name lessons use.
+    pub fn id(self) -> &'static str {
+        match self {
+            ViewKind::Overview => "overview",
+            ViewKind::Tokens => "tokens",
+            ViewKind::Embedding => "embedding",
+            ViewKind::RmsNorm => "rmsnorm",
+            ViewKind::Qkv => "qkv",
+            ViewKind::Attention => "attention",
+            ViewKind::Mlp => "mlp",
+            ViewKind::Residual => "residual",
+            ViewKind::Output => "output",
+            ViewKind::Tasks => "tasks",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.id() == id)
+    }
+
+    pub fn title(self, lang: Lang) -> &'static str {
+        match self {
+            ViewKind::Overview => lang.tr("Model", "模型结构"),
+            ViewKind::Tokens => lang.tr("Tokens", "词元"),
+            ViewKind::Embedding => lang.tr("Embedding", "嵌入"),
+            ViewKind::RmsNorm => lang.tr("RMSNorm", "RMSNorm"),
+            ViewKind::Qkv => lang.tr("Q K V · RoPE", "Q K V · RoPE"),
+            ViewKind::Attention => lang.tr("Attention", "注意力"),
+            ViewKind::Mlp => lang.tr("MLP", "MLP"),
+            ViewKind::Residual => lang.tr("Residual stream", "残差流"),
+            ViewKind::Output => lang.tr("Output", "输出"),
+            ViewKind::Tasks => lang.tr("Tasks", "任务"),
+        }
+    }
+
+    /// The view that explains a step.
+    pub fn for_step(step: Step) -> Self {
+        match step {
+            Step::Embed => ViewKind::Embedding,
+            Step::LnFinal => ViewKind::RmsNorm,
+            Step::Logits | Step::Probs | Step::Sample => ViewKind::Output,
+            Step::Layer(_, op) => match op {
+                LayerOp::Ln1 | LayerOp::Ln2 => ViewKind::RmsNorm,
+                LayerOp::Q | LayerOp::K | LayerOp::V | LayerOp::Rope => ViewKind::Qkv,
+                LayerOp::Scores
+                | LayerOp::Mask
+                | LayerOp::Softmax
+                | LayerOp::Z
+                | LayerOp::OProj => ViewKind::Attention,
+                LayerOp::AttnAdd | LayerOp::MlpAdd => ViewKind::Residual,
+                LayerOp::Gate | LayerOp::Up | LayerOp::SiluMul | LayerOp::Down => ViewKind::Mlp,
+            },
+        }
+    }
+}
+
+/// The family a step belongs to (diagram and timeline colors).
+pub fn family_of(step: Step) -> OpFamily {
+    match step {
+        Step::Embed => OpFamily::Embed,
+        Step::LnFinal => OpFamily::Norm,
+        Step::Logits | Step::Probs | Step::Sample => OpFamily::Output,
+        Step::Layer(_, op) => match op {
+            LayerOp::Ln1 | LayerOp::Ln2 => OpFamily::Norm,
+            LayerOp::AttnAdd | LayerOp::MlpAdd => OpFamily::Residual,
+            op if op.is_attention() => OpFamily::Attention,
+            _ => OpFamily::Mlp,
+        },
+    }
+}
+
+/// The step kind as lessons name it (`softmax`, `ln_final`, ...).
+pub fn step_kind(step: Step) -> &'static str {
+    match step {
+        Step::Embed => "embed",
+        Step::Layer(_, op) => op.name(),
+        Step::LnFinal => "ln_final",
+        Step::Logits => "logits",
+        Step::Probs => "probs",
+        Step::Sample => "sample",
+    }
+}
+
+/// What a view asks the app to do.
+pub enum Request {
+    Goto(Step),
+    Generate(usize),
+    Export(Figure),
+    /// Run one of the four tasks on `text`.
+    Task {
+        kind: glassbox_engine::tasks::TaskKind,
+        text: String,
+    },
+    /// Show another view (e.g. a task's trace).
+    Open(ViewKind),
+}
+
+/// What every view gets for one frame.
+pub struct ViewCtx<'a> {
+    pub s: &'a mut Session,
+    pub lang: Lang,
+    pub theme: Theme,
+    pub requests: &'a mut Vec<Request>,
+    /// File → Export was chosen: the view answers with `Request::Export`.
+    pub export: bool,
+}
+
+impl ViewCtx<'_> {
+    pub fn tr(&self, en: &'static str, zh: &'static str) -> &'static str {
+        self.lang.tr(en, zh)
+    }
+
+    /// Token labels with their position, for axes: "3 ␣cat".
+    pub fn axis_labels(&self) -> Vec<String> {
+        self.s
+            .token_texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("{i} {}", visible(t)))
+            .collect()
+    }
+}
+
+/// Spaces and newlines made visible, so " the" and "the" look different. Byte pieces
+/// ("<E5 AD>", a partial UTF-8 character) are left as they are.
+pub fn visible(s: &str) -> String {
+    let is_bytes = s.len() > 2
+        && s.starts_with('<')
+        && s.ends_with('>')
+        && s[1..s.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == ' ');
+    if is_bytes {
+        return s.to_string();
+    }
+    s.replace(' ', "␣").replace('\n', "⏎")
+}
+
+/// The line a view shows when its data is not there yet; true if it showed it.
+pub fn missing_ui(ui: &mut Ui, cx: &ViewCtx<'_>, key: HookKey) -> bool {
+    if cx.s.trace.get(key).is_some() {
+        return false;
+    }
+    let msg = if cx.s.n_tokens() == 0 && !cx.s.running {
+        cx.lang.tf(
+            "Type a prompt and press Run to see the model's numbers.".into(),
+            "输入提示词并点击“运行”，即可看到模型的真实数值。".into(),
+        )
+    } else if cx.s.running {
+        cx.lang
+            .tf(format!("Computing `{key}`…"), format!("正在计算 `{key}`……"))
+    } else {
+        cx.lang.tf(
+            format!("`{key}` was not recorded in this pass."),
+            format!("这次前向传播没有记录 `{key}`。"),
+        )
+    };
+    ui.add_space(20.0);
+    ui.label(RichText::new(msg).size(16.0).color(cx.theme.muted()));
+    if cx.s.running {
+        ui.spinner();
+    }
+    true
+}
+
+/// A heading with the hook names it shows, so teachers can point at the right tensor.
+pub fn title_ui(ui: &mut Ui, cx: &ViewCtx<'_>, title: &str, hooks: &[HookKey]) {
+    ui.horizontal_wrapped(|ui| {
+        ui.heading(title);
+        for key in hooks {
+            let shape =
+                cx.s.trace
+                    .get(*key)
+                    .map(|t| t.dims_string())
+                    .unwrap_or_default();
+            ui.label(
+                RichText::new(format!("{key} {shape}"))
+                    .monospace()
+                    .color(cx.theme.muted()),
+            );
+        }
+    });
+}
+
+/// Max |v| of an iterator, ignoring non-finite values (masked −∞).
+pub fn max_abs(values: impl Iterator<Item = f32>) -> f32 {
+    values
+        .filter(|v| v.is_finite())
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+/// Formats a value for read-outs: fixed for ordinary sizes, scientific for tiny/huge.
+pub fn fmt_val(v: f32) -> String {
+    if v == f32::NEG_INFINITY {
+        "−∞".into()
+    } else if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e4) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// Every view's state, kept across frames (texture caches, modes).
+#[derive(Default)]
+pub struct Views {
+    pub tokens: tokens::TokensView,
+    pub embedding_norm: embedding_norm::EmbeddingNormView,
+    pub qkv: qkv_rope::QkvRopeView,
+    pub attention: attention::AttentionView,
+    pub mlp: mlp::MlpView,
+    pub residual: residual::ResidualView,
+    pub output: output::OutputView,
+    pub diagram: diagram::DiagramView,
+    pub timeline: timeline::TimelineView,
+    pub tasks: tasks::TasksView,
+}
+
+impl Views {
+    /// The central view.
+    pub fn show(&mut self, kind: ViewKind, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        match kind {
+            ViewKind::Overview => self.diagram.overview_ui(ui, cx),
+            ViewKind::Tokens => self.tokens.ui(ui, cx),
+            ViewKind::Embedding | ViewKind::RmsNorm => self.embedding_norm.ui(ui, cx, kind),
+            ViewKind::Qkv => self.qkv.ui(ui, cx),
+            ViewKind::Attention => self.attention.ui(ui, cx),
+            ViewKind::Mlp => self.mlp.ui(ui, cx),
+            ViewKind::Residual => self.residual.ui(ui, cx),
+            ViewKind::Output => self.output.ui(ui, cx),
+            ViewKind::Tasks => self.tasks.ui(ui, cx),
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Output: the final norm, the logits and the softmax for the token after the selected
+//! position; temperature, top-k and top-p recompute the distribution live (the engine's
+//! `sampling::distribution`, the one sampling draws from); sample or generate and watch the
+//! KV cache grow.
+
+use egui::{RichText, Sense, Slider, Ui, pos2, vec2};
+use glassbox_engine::analysis::{self, Ranked};
+use glassbox_engine::sampling::{self, SamplingParams};
+use glassbox_engine::{HookKey, Step};
+
+use super::{Request, ViewCtx, fmt_val, missing_ui, title_ui, visible};
+use crate::gui::export::Figure;
+use crate::gui::heatmap::key_of;
+
+const SHOWN: usize = 15;
+
+/// The two distributions on screen, cached by what they depend on.
+#[derive(Default)]
+pub struct OutputView {
+    cache_key: Option<u64>,
+    /// softmax(logits / T), top entries.
+    pub softmax: Vec<Ranked>,
+    /// What sampling draws from after top-k / top-p, renormalized (top entries).
+    pub sampling: Vec<(u32, f32)>,
+    /// How many tokens survive top-k / top-p.
+    pub kept: usize,
+    pub generate_n: usize,
+}
+
+fn params_key(p: &SamplingParams) -> (u32, usize, u32) {
+    (p.temperature.to_bits(), p.top_k, p.top_p.to_bits())
+}
+
+impl OutputView {
+    pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        if self.generate_n == 0 {
+            self.generate_n = 20;
+        }
+        title_ui(
+            ui,
+            cx,
+            cx.tr(
+                "Output: final RMSNorm → logits → softmax → next token",
+                "输出：最终 RMSNorm → logits → softmax → 下一个词元",
+            ),
+            &[HookKey::Logits, HookKey::Probs],
+        );
+        self.controls_ui(ui, cx);
+        ui.separator();
+        if missing_ui(ui, cx, HookKey::Logits) {
+            self.generate_ui(ui, cx);
+            return;
+        }
+        let Some(logits) = cx.s.trace.get(HookKey::Logits).and_then(|t| t.as_2d()) else {
+            return;
+        };
+        let n = logits.nrows();
+        let pos = cx.s.sel.position.min(n.saturating_sub(1));
+        let row = logits.row(pos).to_vec();
+        let key = key_of((cx.s.pass, pos, params_key(&cx.s.sampling)));
+        if self.cache_key != Some(key) {
+            let t = if cx.s.sampling.temperature > 0.0 {
+                cx.s.sampling.temperature
+            } else {
+                1.0
+            };
+            self.softmax = analysis::top_k(&row, SHOWN, t);
+            let dist = sampling::distribution(&row, &cx.s.sampling);
+            self.kept = dist.len();
+            self.sampling = dist.into_iter().take(SHOWN).collect();
+            self.cache_key = Some(key);
+        }
+        let tok = cx.s.token_texts.get(pos).cloned().unwrap_or_default();
+        ui.horizontal_wrapped(|ui| {
+            ui.label(
+                RichText::new(cx.lang.tf(
+                    format!("Next token after position {pos} “{}”", visible(&tok)),
+                    format!("位置 {pos}“{}” 之后的下一个词元", visible(&tok)),
+                ))
+                .strong(),
+            );
+            if pos + 1 != n && ui.button(cx.tr("Last position", "最后一个位置")).clicked() {
+                cx.s.sel.position = n - 1;
+            }
+        });
+        let t = cx.s.sampling.temperature;
+        let greedy = t <= 0.0;
+        ui.columns(2, |cols| {
+            let title = if greedy {
+                cx.tr(
+                    "softmax(logits) at T = 1 (greedy ignores T)",
+                    "softmax(logits)，T = 1（贪心解码不看 T）",
+                )
+                .to_string()
+            } else {
+                format!("softmax(logits / {t:.2})")
+            };
+            let entries: Vec<(u32, f32, Option<f32>)> = self
+                .softmax
+                .iter()
+                .map(|r| (r.id, r.prob, Some(r.logit)))
+                .collect();
+            bars_ui(&mut cols[0], cx, &title, &entries);
+            let title = if greedy {
+                cx.tr("Greedy: always the top token", "贪心：总是选概率最高的词元")
+                    .to_string()
+            } else {
+                cx.lang.tf(
+                    format!(
+                        "Sampled from: {} tokens kept by top-k / top-p, renormalized",
+                        self.kept
+                    ),
+                    format!(
+                        "实际抽样分布：top-k / top-p 保留 {} 个词元，重新归一化",
+                        self.kept
+                    ),
+                )
+            };
+            let entries: Vec<(u32, f32, Option<f32>)> =
+                self.sampling.iter().map(|&(id, p)| (id, p, None)).collect();
+            bars_ui(&mut cols[1], cx, &title, &entries);
+        });
+        if let Some(id) =
+            cx.s.trace
+                .sampled
+                .filter(|_| cx.s.step_ready(Step::Sample.index(cx.s.n_layers())))
+        {
+            ui.label(
+                RichText::new(cx.lang.tf(
+                    format!(
+                        "This pass sampled: “{}” (id {id})",
+                        visible(&cx.s.token_text(id))
+                    ),
+                    format!(
+                        "这次前向传播抽到：“{}”（id {id}）",
+                        visible(&cx.s.token_text(id))
+                    ),
+                ))
+                .strong()
+                .size(16.0),
+            );
+        }
+        ui.separator();
+        self.generate_ui(ui, cx);
+        if cx.export {
+            cx.requests.push(Request::Export(Figure::Bars {
+                title: format!(
+                    "softmax at T={:.2}, position {pos}",
+                    if greedy { 1.0 } else { t }
+                ),
+                labels: self
+                    .softmax
+                    .iter()
+                    .map(|r| visible(&cx.s.token_text(r.id)))
+                    .collect(),
+                values: self.softmax.iter().map(|r| r.prob).collect(),
+            }));
+        }
+    }
+
+    fn controls_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        let s = &mut cx.s.sampling;
+        ui.horizontal_wrapped(|ui| {
+            ui.add(
+                Slider::new(&mut s.temperature, 0.0..=2.0)
+                    .step_by(0.01)
+                    .text(cx.lang.tr("temperature", "温度")),
+            );
+            ui.add(
+                Slider::new(&mut s.top_k, 0..=100)
+                    .text(cx.lang.tr("top-k (0 = off)", "top-k（0 = 关闭）")),
+            );
+            ui.add(
+                Slider::new(&mut s.top_p, 0.01..=1.0)
+                    .step_by(0.01)
+                    .text(cx.lang.tr("top-p (1 = off)", "top-p（1 = 关闭）")),
+            );
+        });
+    }
+
+    fn generate_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        let c = &cx.s.model.config;
+        let (n_layers, n_kv, d_head) = (c.n_layers(), c.n_kv_heads(), c.d_head());
+        let per_token = n_layers * 2 * n_kv * d_head;
+        ui.horizontal_wrapped(|ui| {
+            let busy = cx.s.running;
+            if ui.add_enabled(!busy, egui::Button::new(cx.tr("Sample one token", "抽样一个词元"))).clicked() {
+                cx.requests.push(Request::Generate(1));
+            }
+            let n_label = ui.label("N =");
+            ui.add(egui::DragValue::new(&mut self.generate_n).range(1..=256)).labelled_by(n_label.id);
+            if ui.add_enabled(!busy, egui::Button::new(cx.tr("Generate N", "生成 N 个"))).clicked() {
+                cx.requests.push(Request::Generate(self.generate_n));
+            }
+            ui.label(cx.lang.tf(
+                format!("KV cache: {} positions × {per_token} numbers ({n_layers} layers × K,V × {n_kv} heads × {d_head})", cx.s.cache_len),
+                format!("KV 缓存：{} 个位置 × 每个位置 {per_token} 个数（{n_layers} 层 × K、V × {n_kv} 个头 × {d_head}）", cx.s.cache_len),
+            ));
+        });
+        let generated: Vec<u32> =
+            cx.s.generated
+                .iter()
+                .chain(&cx.s.streaming)
+                .copied()
+                .collect();
+        if !generated.is_empty() {
+            let text: String = generated.iter().map(|&id| cx.s.token_text(id)).collect();
+            ui.label(RichText::new(cx.tr("Generated so far:", "已生成：")).strong());
+            ui.label(RichText::new(text).size(16.0));
+        }
+        if cx.s.is_generating() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(cx.lang.tf(
+                    format!("generating… {} new tokens", cx.s.streaming.len()),
+                    format!("生成中……已生成 {} 个", cx.s.streaming.len()),
+                ));
+            });
+        }
+    }
+}
+
+/// Horizontal probability bars with the token, its probability (and logit).
+fn bars_ui(ui: &mut Ui, cx: &ViewCtx<'_>, title: &str, entries: &[(u32, f32, Option<f32>)]) {
+    ui.label(
+        RichText::new(title)
+            .strong()
+            .text_style(egui::TextStyle::Body),
+    );
+    let w = ui.available_width();
+    for &(id, p, logit) in entries {
+        ui.horizontal(|ui| {
+            let tok = super::super::heatmap::short_label(&visible(&cx.s.token_text(id)), 14);
+            ui.add_sized(
+                [110.0, 18.0],
+                egui::Label::new(RichText::new(tok).monospace()).truncate(),
+            );
+            let (rect, resp) =
+                ui.allocate_exact_size(vec2((w - 260.0).max(60.0), 16.0), Sense::hover());
+            ui.painter().rect_filled(rect, 2.0, cx.theme.faint());
+            let filled = egui::Rect::from_min_max(
+                rect.min,
+                pos2(rect.min.x + rect.width() * p.clamp(0.0, 1.0), rect.max.y),
+            );
+            ui.painter().rect_filled(filled, 2.0, cx.theme.accent());
+            ui.label(RichText::new(format!("{p:.4}")).monospace());
+            if let Some(l) = logit {
+                resp.on_hover_text(format!("id {id} · logit {} · p {}", fmt_val(l), fmt_val(p)));
+            }
+        });
+    }
+}

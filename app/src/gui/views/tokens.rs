@@ -1,0 +1,172 @@
+//! Tokens: the pieces the model actually sees, their ids and bytes, colored by each token's
+//! next-token loss (the training objective, computed by the engine on this very pass).
+
+use egui::{Button, RichText, Stroke, Ui};
+
+use super::{Request, ViewCtx, visible};
+use crate::gui::export::Figure;
+use crate::gui::theme::Colormap;
+
+#[derive(Default)]
+pub struct TokensView {
+    /// Position under the pointer this frame.
+    pub hovered: Option<usize>,
+}
+
+impl TokensView {
+    pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        self.tokens_ui(ui, cx);
+    }
+
+    fn tokens_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        let n = cx.s.n_tokens();
+        ui.horizontal_wrapped(|ui| {
+            ui.heading(cx.tr("Tokens", "词元（token）"));
+            ui.label(cx.lang.tf(
+                format!(
+                    "{n} tokens · vocabulary of {}",
+                    cx.s.model.config.vocab_size
+                ),
+                format!("{n} 个词元 · 词表大小 {}", cx.s.model.config.vocab_size),
+            ));
+        });
+        if n == 0 {
+            super::missing_ui(ui, cx, glassbox_engine::HookKey::Embed);
+            return;
+        }
+        let losses = cx.s.analysis.as_ref().and_then(|a| a.losses.clone());
+        let max_loss = losses
+            .as_ref()
+            .map_or(1.0, |l| super::max_abs(l.iter().copied()).max(1e-6));
+        match &losses {
+            Some(_) => crate::gui::heatmap::legend_ui(
+                ui,
+                Colormap::Magma,
+                0.0,
+                max_loss,
+                cx.tr(
+                    "next-token loss −log p(token | tokens before it), the training objective:",
+                    "下一个词元的损失 −log p（训练目标）：",
+                ),
+                &cx.theme,
+            ),
+            None => {
+                ui.label(
+                    RichText::new(cx.tr(
+                        "The loss colors appear when the pass reaches the logits (press End).",
+                        "前向传播算到 logits 之后（按 End），这里会按损失上色。",
+                    ))
+                    .color(cx.theme.muted()),
+                );
+            }
+        }
+        ui.add_space(6.0);
+        self.hovered = None;
+        let selected = cx.s.sel.position;
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing = egui::vec2(4.0, 6.0);
+            for i in 0..n {
+                let id = cx.s.trace.token_ids[i];
+                let text = cx.s.token_texts.get(i).cloned().unwrap_or_default();
+                // Token i is predicted from tokens < i: its loss is losses[i − 1].
+                let loss = if i == 0 {
+                    None
+                } else {
+                    losses.as_ref().and_then(|l| l.get(i - 1).copied())
+                };
+                let fill = loss.map_or(cx.theme.faint(), |l| Colormap::Magma.seq(l, max_loss));
+                let label = RichText::new(format!("{}\n{id}", visible(&text)))
+                    .size(15.0)
+                    .color(cx.theme.text_on(fill));
+                let stroke = if i == selected {
+                    Stroke::new(3.0, cx.theme.highlight())
+                } else {
+                    Stroke::new(1.0, cx.theme.muted())
+                };
+                let resp = ui.add(Button::new(label).fill(fill).stroke(stroke));
+                if resp.hovered() {
+                    self.hovered = Some(i);
+                }
+                let bytes =
+                    cx.s.model
+                        .tokenizer
+                        .as_ref()
+                        .map(|t| {
+                            t.token_bytes(id)
+                                .iter()
+                                .map(|b| format!("{b:02X}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .unwrap_or_default();
+                let piece =
+                    cx.s.model
+                        .tokenizer
+                        .as_ref()
+                        .and_then(|t| t.piece(id))
+                        .unwrap_or_default();
+                let loss_line = match loss {
+                    Some(l) => cx.lang.tf(
+                        format!("loss −log p = {l:.3}   (p = {:.4})", (-l).exp()),
+                        format!("损失 −log p = {l:.3}   （p = {:.4}）", (-l).exp()),
+                    ),
+                    None if i == 0 => cx
+                        .tr(
+                            "first token: nothing before it predicts it",
+                            "第一个词元：前面没有东西来预测它",
+                        )
+                        .to_string(),
+                    None => String::new(),
+                };
+                let resp = resp.on_hover_text(cx.lang.tf(
+                    format!(
+                        "position {i} · id {id}\npiece {piece:?} · bytes [{bytes}]\n{loss_line}"
+                    ),
+                    format!("位置 {i} · id {id}\n词表条目 {piece:?} · 字节 [{bytes}]\n{loss_line}"),
+                ));
+                if resp.clicked() {
+                    cx.s.sel.position = i;
+                }
+            }
+        });
+        ui.add_space(10.0);
+        if let Some(l) = &losses {
+            let mean = l.iter().sum::<f32>() / l.len().max(1) as f32;
+            ui.label(cx.lang.tf(
+                format!("Mean next-token loss over this text: {mean:.3} (what training lowers, averaged over trillions of tokens)"),
+                format!("这段文本的平均下一个词元损失：{mean:.3}（训练就是在海量文本上把它降低）"),
+            ));
+        }
+        let sel = cx.s.sel.position.min(n - 1);
+        let id = cx.s.trace.token_ids[sel];
+        ui.label(
+            RichText::new(cx.lang.tf(
+                format!(
+                    "Selected position {sel}: id {id} {:?}",
+                    cx.s.token_texts.get(sel).cloned().unwrap_or_default()
+                ),
+                format!(
+                    "选中位置 {sel}：id {id} {:?}",
+                    cx.s.token_texts.get(sel).cloned().unwrap_or_default()
+                ),
+            ))
+            .strong(),
+        );
+        if cx.export
+            && let Some(l) = &losses
+        {
+            {
+                let labels: Vec<String> = (1..n)
+                    .map(|i| format!("{i} {}", visible(&cx.s.token_texts[i])))
+                    .collect();
+                cx.requests.push(Request::Export(Figure::Bars {
+                    title: cx
+                        .tr("Next-token loss per token", "每个词元的下一个词元损失")
+                        .to_string(),
+                    labels,
+                    values: l.clone(),
+                }));
+            }
+        }
+    }
+}

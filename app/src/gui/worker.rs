@@ -1,0 +1,504 @@
+//! The model runs here, never on the UI thread.
+//!
+//! A named thread ("glassbox-model") owns the executor. The UI sends [`Command`]s; the
+//! thread runs the step program one `Step` at a time and sends each step's newly recorded
+//! tensors as a [`Reply::Delta`] (moved, never a whole-trace clone), which the UI folds into
+//! its own `Trace`. Each reply wakes the UI with `request_repaint`.
+//!
+//! Every pass carries a number; the UI bumps `latest` when it starts a new one, and a running
+//! pass that is no longer the latest stops between steps, so typing a new prompt never waits
+//! for an old one to finish.
+//!
+//! Tests use [`Worker::inline`]: the same core, run synchronously inside `send`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+
+use anyhow::{Context as _, Result};
+use glassbox_engine::analysis;
+use glassbox_engine::executor::{Executor, PassOptions};
+use glassbox_engine::tasks::{self, TaskKind, TaskOutput};
+use glassbox_engine::{BlockHook, CaptureFilter, HookKey, Model, Step, Tensor, Trace};
+
+use crate::cli::{Device, Precision, make_executor};
+
+pub enum Command {
+    /// Forget the KV cache and run `ids` through the whole step program, streaming.
+    Run {
+        pass: u64,
+        ids: Vec<u32>,
+        options: PassOptions,
+    },
+    /// Continue `ids` by up to `n` tokens with the KV cache (nothing captured, so it is
+    /// quick), then run the whole sequence once more with capture so every view shows it.
+    Generate {
+        pass: u64,
+        ids: Vec<u32>,
+        n: usize,
+        options: PassOptions,
+        eos: Vec<u32>,
+    },
+    /// Compute the logit lens grid of `pass` (expensive: asked for only when shown).
+    LogitLens { pass: u64 },
+    /// Replace the executor; f16 needs the GPU executor.
+    SetPrecision(Precision),
+    /// One of the article's four uses (engine `tasks`), its prompt pass fully traced.
+    Task {
+        pass: u64,
+        kind: TaskKind,
+        text: String,
+    },
+}
+
+/// Cheap quantities read off a finished pass by the engine's analysis functions.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// `-log p(token[i+1])` for each position but the last.
+    pub losses: Option<Vec<f32>>,
+    /// `[n_layers + 1][pos]`: embed, then after each block.
+    pub residual_norms: Option<Vec<Vec<f32>>>,
+    /// `[layer][0 = attention, 1 = MLP][pos]`.
+    pub write_norms: Option<Vec<[Vec<f32>; 2]>>,
+}
+
+/// `[layer][0 = after attention, 1 = after MLP][pos] = (top-1 id, its probability)`.
+pub type LensGrid = Vec<[Vec<(u32, f32)>; 2]>;
+
+pub enum Reply {
+    /// The executor in use (status bar).
+    Device {
+        name: String,
+        precision: Precision,
+    },
+    Begun {
+        pass: u64,
+        token_ids: Vec<u32>,
+        pos_offset: usize,
+        temperature: f32,
+    },
+    Delta {
+        pass: u64,
+        step: Step,
+        tensors: Vec<(HookKey, Tensor)>,
+        sampled: Option<u32>,
+    },
+    Finished {
+        pass: u64,
+        cache_len: usize,
+    },
+    Analysis {
+        pass: u64,
+        analysis: Analysis,
+    },
+    Lens {
+        pass: u64,
+        grid: Result<LensGrid, String>,
+    },
+    /// One generated token; the KV cache now holds `cache_len` positions.
+    Token {
+        pass: u64,
+        id: u32,
+        cache_len: usize,
+    },
+    Failed {
+        pass: u64,
+        message: String,
+    },
+    /// A task's answer and the trace of its prompt pass (moved, not copied).
+    Task {
+        pass: u64,
+        output: Box<TaskOutput>,
+        analysis: Analysis,
+        cache_len: usize,
+    },
+    /// Something the user asked for is not possible here (e.g. f16 without a GPU).
+    Notice(String),
+}
+
+impl Analysis {
+    fn of(trace: &Trace, n_layers: usize) -> Self {
+        Self {
+            losses: analysis::next_token_losses(trace).ok(),
+            residual_norms: analysis::residual_norms(trace, n_layers).ok(),
+            write_norms: analysis::write_norms(trace, n_layers).ok(),
+        }
+    }
+}
+
+/// "Context: … Question: …" → (question, context), as the lessons write QA inputs.
+fn split_qa(text: &str) -> (&str, Option<&str>) {
+    match text.split_once("Question:") {
+        Some((before, question)) => {
+            let context = before.trim().trim_start_matches("Context:").trim();
+            (question.trim(), (!context.is_empty()).then_some(context))
+        }
+        None => (text.trim(), None),
+    }
+}
+
+/// What the thread owns.
+pub struct WorkerCore {
+    model: Arc<Model>,
+    exec: Box<dyn Executor>,
+    device: Device,
+    latest: Arc<AtomicU64>,
+    /// The pass whose complete trace the executor holds (for the logit lens).
+    finished_pass: Option<u64>,
+    /// For a task's pass (its trace went to the UI): just the residual hooks the lens reads.
+    task_residuals: Option<(u64, Trace)>,
+}
+
+impl WorkerCore {
+    fn new(model: Arc<Model>, device: Device, latest: Arc<AtomicU64>) -> Result<Self> {
+        let exec = make_executor(Arc::clone(&model), device, Precision::F32)?;
+        Ok(Self {
+            model,
+            exec,
+            device,
+            latest,
+            finished_pass: None,
+            task_residuals: None,
+        })
+    }
+
+    fn device_reply(&self, precision: Precision) -> Reply {
+        Reply::Device {
+            name: self.exec.device_name(),
+            precision,
+        }
+    }
+
+    fn cancelled(&self, pass: u64) -> bool {
+        self.latest.load(Ordering::Acquire) != pass
+    }
+
+    pub fn handle(&mut self, cmd: Command, out: &mut dyn FnMut(Reply)) {
+        match cmd {
+            Command::Run { pass, ids, options } => {
+                self.with_fallback(pass, out, |me, out| {
+                    me.run_pass(pass, &ids, options.clone(), out)
+                });
+            }
+            Command::Generate {
+                pass,
+                ids,
+                n,
+                options,
+                eos,
+            } => {
+                self.with_fallback(pass, out, |me, out| {
+                    me.generate(pass, ids.clone(), n, options.clone(), &eos, out)
+                });
+            }
+            Command::LogitLens { pass } => {
+                let trace = match &self.task_residuals {
+                    Some((p, t)) if *p == pass => Some(t),
+                    _ => (self.finished_pass == Some(pass)).then(|| self.exec.trace()),
+                };
+                if let Some(trace) = trace {
+                    let grid =
+                        analysis::logit_lens_grid(&self.model, trace).map_err(|e| e.to_string());
+                    out(Reply::Lens { pass, grid });
+                }
+            }
+            Command::Task { pass, kind, text } => {
+                self.with_fallback(pass, out, |me, out| me.task(pass, kind, &text, out));
+            }
+            Command::SetPrecision(precision) => {
+                // f16 exists only on the GPU; f32 goes back to the default device.
+                let device = match precision {
+                    Precision::F16 => Device::Gpu,
+                    Precision::F32 => self.device,
+                };
+                match make_executor(Arc::clone(&self.model), device, precision) {
+                    Ok(exec) => {
+                        self.exec = exec;
+                        self.finished_pass = None;
+                        out(self.device_reply(precision));
+                    }
+                    Err(e) => out(Reply::Notice(format!("{e:#}"))),
+                }
+            }
+        }
+    }
+
+    /// Runs `job`; if it fails on a GPU executor (say, a buffer over the adapter's limit),
+    /// tells the user and runs it again on the CPU reference, which stays for the session.
+    fn with_fallback(
+        &mut self,
+        pass: u64,
+        out: &mut dyn FnMut(Reply),
+        mut job: impl FnMut(&mut Self, &mut dyn FnMut(Reply)) -> Result<(), String>,
+    ) {
+        let Err(message) = job(self, out) else { return };
+        let on_cpu = self.exec.device_name().starts_with("CPU");
+        let cpu = if on_cpu {
+            None
+        } else {
+            make_executor(Arc::clone(&self.model), Device::Cpu, Precision::F32).ok()
+        };
+        let Some(cpu) = cpu else {
+            out(Reply::Failed { pass, message });
+            return;
+        };
+        out(Reply::Notice(format!(
+            "{} failed: {message} — switched to the CPU reference.",
+            self.exec.device_name()
+        )));
+        self.exec = cpu;
+        self.device = Device::Cpu;
+        out(self.device_reply(Precision::F32));
+        if let Err(message) = job(self, out) {
+            out(Reply::Failed { pass, message });
+        }
+    }
+
+    /// Runs the whole program over `ids`, sending every step's tensors. `Ok` also when a
+    /// newer pass cancelled it.
+    fn run_pass(
+        &mut self,
+        pass: u64,
+        ids: &[u32],
+        options: PassOptions,
+        out: &mut dyn FnMut(Reply),
+    ) -> Result<(), String> {
+        self.finished_pass = None;
+        self.exec.reset();
+        self.exec.begin(ids, options).map_err(|e| e.to_string())?;
+        let t = self.exec.trace();
+        out(Reply::Begun {
+            pass,
+            token_ids: t.token_ids.clone(),
+            pos_offset: t.pos_offset,
+            temperature: t.temperature,
+        });
+        loop {
+            if self.cancelled(pass) {
+                return Ok(());
+            }
+            match self.exec.step() {
+                Ok(Some(step)) => {
+                    let trace = self.exec.trace();
+                    // Only this step's hooks: a delta, not the trace so far.
+                    let tensors = step
+                        .hooks()
+                        .into_iter()
+                        .filter_map(|k| trace.get(k).cloned().map(|t| (k, t)))
+                        .collect();
+                    let sampled = (step == Step::Sample).then_some(trace.sampled).flatten();
+                    out(Reply::Delta {
+                        pass,
+                        step,
+                        tensors,
+                        sampled,
+                    });
+                }
+                Ok(None) => break,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        self.finished_pass = Some(pass);
+        out(Reply::Finished {
+            pass,
+            cache_len: self.exec.cache_len(),
+        });
+        let analysis = Analysis::of(self.exec.trace(), self.model.config.n_layers());
+        out(Reply::Analysis { pass, analysis });
+        Ok(())
+    }
+
+    fn task(
+        &mut self,
+        pass: u64,
+        kind: TaskKind,
+        text: &str,
+        out: &mut dyn FnMut(Reply),
+    ) -> Result<(), String> {
+        self.finished_pass = None;
+        self.task_residuals = None;
+        let (model, exec) = (&*self.model, &mut *self.exec);
+        let result = match kind {
+            TaskKind::Generate => tasks::generate_text(model, exec, text),
+            TaskKind::Sentiment => tasks::analyze_sentiment(model, exec, text),
+            TaskKind::Qa => {
+                let (question, context) = split_qa(text);
+                tasks::answer_question(model, exec, question, context)
+            }
+            TaskKind::Extract => tasks::extract_key_information(model, exec, text),
+        };
+        match result {
+            Ok(output) => {
+                let n_layers = self.model.config.n_layers();
+                let analysis = Analysis::of(&output.trace, n_layers);
+                let mut residuals = Trace::default();
+                for l in 0..n_layers {
+                    for h in [BlockHook::ResidMid, BlockHook::ResidPost] {
+                        if let Some(t) = output.trace.get(HookKey::Block(l, h)) {
+                            residuals.insert(HookKey::Block(l, h), t.clone());
+                        }
+                    }
+                }
+                self.task_residuals = Some((pass, residuals));
+                out(Reply::Task {
+                    pass,
+                    output: Box::new(output),
+                    analysis,
+                    cache_len: self.exec.cache_len(),
+                });
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn generate(
+        &mut self,
+        pass: u64,
+        ids: Vec<u32>,
+        n: usize,
+        options: PassOptions,
+        eos: &[u32],
+        out: &mut dyn FnMut(Reply),
+    ) -> Result<(), String> {
+        self.finished_pass = None;
+        self.exec.reset();
+        let mut quiet = options.clone();
+        quiet.capture = CaptureFilter::Nothing;
+        let mut seq = ids.clone();
+        let mut input = ids;
+        for i in 0..n {
+            if self.cancelled(pass) {
+                return Ok(());
+            }
+            // Each token draws with its own seed, as `executor::generate` does.
+            quiet.sampling.seed = options.sampling.seed.wrapping_add(i as u64);
+            let next = self
+                .exec
+                .begin(&input, quiet.clone())
+                .and_then(|()| self.exec.run_to_end())
+                .map(|()| self.exec.trace().sampled);
+            let id = match next {
+                Ok(Some(id)) => id,
+                Ok(None) => return Err("the pass ended without sampling".into()),
+                Err(e) => return Err(e.to_string()),
+            };
+            seq.push(id);
+            out(Reply::Token {
+                pass,
+                id,
+                cache_len: self.exec.cache_len(),
+            });
+            if eos.contains(&id) {
+                break;
+            }
+            input = vec![id];
+        }
+        self.run_pass(pass, &seq, options, out)
+    }
+}
+
+enum Mode {
+    Thread {
+        tx: Sender<Command>,
+        rx: Receiver<Reply>,
+    },
+    Inline {
+        core: Box<WorkerCore>,
+        queue: VecDeque<Reply>,
+    },
+}
+
+/// The UI's handle on the worker.
+pub struct Worker {
+    mode: Mode,
+    latest: Arc<AtomicU64>,
+    next_pass: u64,
+}
+
+impl Worker {
+    /// Starts the "glassbox-model" thread. The executor is built on that thread (a GPU
+    /// executor may need its device there), and `ctx` is woken whenever a reply arrives.
+    pub fn spawn(model: Arc<Model>, device: Device, ctx: Option<egui::Context>) -> Result<Self> {
+        let latest = Arc::new(AtomicU64::new(0));
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
+        let (reply_tx, reply_rx) = mpsc::channel::<Reply>();
+        let thread_latest = Arc::clone(&latest);
+        std::thread::Builder::new()
+            .name("glassbox-model".into())
+            .spawn(move || {
+                let send = |r: Reply| {
+                    // The UI may be gone (window closed): nothing left to tell.
+                    let _ = reply_tx.send(r);
+                    if let Some(ctx) = &ctx {
+                        ctx.request_repaint();
+                    }
+                };
+                let mut core = match WorkerCore::new(model, device, thread_latest) {
+                    Ok(core) => core,
+                    Err(e) => {
+                        send(Reply::Failed {
+                            pass: 0,
+                            message: format!("{e:#}"),
+                        });
+                        return;
+                    }
+                };
+                send(core.device_reply(Precision::F32));
+                let mut out = send;
+                while let Ok(cmd) = cmd_rx.recv() {
+                    core.handle(cmd, &mut out);
+                }
+            })
+            .context("starting the glassbox-model thread")?;
+        Ok(Self {
+            mode: Mode::Thread {
+                tx: cmd_tx,
+                rx: reply_rx,
+            },
+            latest,
+            next_pass: 0,
+        })
+    }
+
+    /// The same worker, run synchronously (tests, benchmarks, scripted screenshots).
+    pub fn inline(model: Arc<Model>, device: Device) -> Result<Self> {
+        let latest = Arc::new(AtomicU64::new(0));
+        let core = WorkerCore::new(model, device, Arc::clone(&latest))?;
+        let mut queue = VecDeque::new();
+        queue.push_back(core.device_reply(Precision::F32));
+        Ok(Self {
+            mode: Mode::Inline {
+                core: Box::new(core),
+                queue,
+            },
+            latest,
+            next_pass: 0,
+        })
+    }
+
+    /// A fresh pass number; any pass still running stops at its next step.
+    pub fn new_pass(&mut self) -> u64 {
+        self.next_pass += 1;
+        self.latest.store(self.next_pass, Ordering::Release);
+        self.next_pass
+    }
+
+    pub fn send(&mut self, cmd: Command) {
+        match &mut self.mode {
+            Mode::Thread { tx, .. } => {
+                // A dead thread already sent `Failed`; nothing more to do here.
+                let _ = tx.send(cmd);
+            }
+            Mode::Inline { core, queue } => core.handle(cmd, &mut |r| queue.push_back(r)),
+        }
+    }
+
+    pub fn try_recv(&mut self) -> Option<Reply> {
+        match &mut self.mode {
+            Mode::Thread { rx, .. } => rx.try_recv().ok(),
+            Mode::Inline { queue, .. } => queue.pop_front(),
+        }
+    }
+}

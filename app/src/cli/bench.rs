@@ -133,7 +133,16 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs) -> Result<()> {
     let setup_start = Instant::now();
     let mut exec = make_executor(model.clone(), args.device, args.precision)?;
     let setup_ms = setup_start.elapsed().as_secs_f64() * 1e3;
-    let profile = if args.per_op { per_op_profile(exec.as_mut(), &ids, CaptureFilter::All)? } else { Vec::new() };
+    let (profile, decode_profile) = if args.per_op {
+        let prefill = per_op_profile(exec.as_mut(), &ids, CaptureFilter::All)?;
+        let mut decode = Vec::new();
+        for _ in 0..8 {
+            decode = profile_pass(exec.as_mut(), &ids[..1], CaptureFilter::Nothing)?;
+        }
+        (prefill, decode)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let main = measure(exec.as_mut(), &ids, &args)?;
     drop(exec);
     let cpu = if args.device == Device::Cpu {
@@ -171,6 +180,7 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs) -> Result<()> {
     }
     if !profile.is_empty() {
         out["per_op_ms"] = json!(profile);
+        out["decode_per_op_ms"] = json!(decode_profile);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -202,14 +212,24 @@ fn print_text(out: &Value) {
         let parts: Vec<String> = ops.iter().map(|o| format!("{} {:.1}", o[0].as_str().unwrap_or("?"), o[1].as_f64().unwrap_or(0.0))).collect();
         println!("time per step kind (ms, one captured prefill): {}", parts.join(", "));
     }
+    if let Some(ops) = out["decode_per_op_ms"].as_array() {
+        let total: f64 = ops.iter().map(|o| o[1].as_f64().unwrap_or(0.0)).sum();
+        let parts: Vec<String> = ops.iter().take(8).map(|o| format!("{} {:.2}", o[0].as_str().unwrap_or("?"), o[1].as_f64().unwrap_or(0.0))).collect();
+        println!("time per step kind (ms, one decode pass, total {total:.1}): {}", parts.join(", "));
+    }
     println!("peak memory            {:>9.1} MiB", out["peak_rss_mib"].as_f64().unwrap_or(f64::NAN));
 }
 
 /// Milliseconds spent in each kind of step over one captured prefill, largest first: where
 /// the time goes.
 pub fn per_op_profile(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter) -> Result<Vec<(String, f64)>> {
-    use std::collections::BTreeMap;
     exec.reset();
+    profile_pass(exec, ids, capture)
+}
+
+/// [`per_op_profile`] for one pass on top of whatever the KV cache holds.
+fn profile_pass(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter) -> Result<Vec<(String, f64)>> {
+    use std::collections::BTreeMap;
     exec.begin(ids, PassOptions::capture(capture))?;
     let mut totals: BTreeMap<String, f64> = BTreeMap::new();
     loop {

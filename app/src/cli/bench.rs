@@ -33,9 +33,15 @@ pub struct BenchArgs {
     /// Tokens per decode run
     #[arg(long, default_value_t = 32)]
     pub decode_tokens: usize,
-    /// Also print the time per kind of step for one captured prefill
+    /// Also print the time per kind of step for one captured prefill and one decode pass
     #[arg(long)]
     pub per_op: bool,
+    /// Also measure the GUI's frame time on the attention overview (all layers × heads)
+    #[arg(long)]
+    pub frames: bool,
+    /// Tokens for the frame-time measurement
+    #[arg(long, default_value_t = 128)]
+    pub frame_tokens: usize,
     #[arg(long)]
     pub json: bool,
 }
@@ -151,6 +157,12 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs) -> Result<()> {
         let mut cpu_exec = make_executor(model.clone(), Device::Cpu, Precision::F32)?;
         Some(measure(cpu_exec.as_mut(), &ids, &args)?)
     };
+    let frames = if args.frames {
+        let (median_ms, p95_ms) = crate::gui::frame_bench::attention_overview_frame_bench(model.clone(), args.frame_tokens, 120)?;
+        Some(json!({"view": "attention overview (all layers × heads)", "tokens": args.frame_tokens, "median_ms": median_ms, "p95_ms": p95_ms}))
+    } else {
+        None
+    };
     let peak = peak_rss_mib();
     let figures = |f: &Figures| {
         json!({
@@ -177,6 +189,9 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs) -> Result<()> {
             "prefill64_no_capture_speedup": cpu.prefill_ms / main.prefill_ms,
             "decode_speedup": main.decode_tok_s / cpu.decode_tok_s,
         });
+    }
+    if let Some(frames) = frames {
+        out["gui_frame_time"] = frames;
     }
     if !profile.is_empty() {
         out["per_op_ms"] = json!(profile);
@@ -216,6 +231,10 @@ fn print_text(out: &Value) {
         let total: f64 = ops.iter().map(|o| o[1].as_f64().unwrap_or(0.0)).sum();
         let parts: Vec<String> = ops.iter().take(8).map(|o| format!("{} {:.2}", o[0].as_str().unwrap_or("?"), o[1].as_f64().unwrap_or(0.0))).collect();
         println!("time per step kind (ms, one decode pass, total {total:.1}): {}", parts.join(", "));
+    }
+    if !out["gui_frame_time"].is_null() {
+        let f = &out["gui_frame_time"];
+        println!("GUI frame, attention overview at {} tokens: median {:.2} ms, p95 {:.2} ms", f["tokens"], f["median_ms"].as_f64().unwrap_or(f64::NAN), f["p95_ms"].as_f64().unwrap_or(f64::NAN));
     }
     println!("peak memory            {:>9.1} MiB", out["peak_rss_mib"].as_f64().unwrap_or(f64::NAN));
 }

@@ -41,7 +41,6 @@ fn bench_ids(model: &Model, n: usize) -> Vec<u32> {
 /// hover read-outs run too), 1600 × 1000 points.
 /// Returns (median, p95) CPU frame time in milliseconds, excluding two warm-up frames
 /// (the first builds the overview texture once; `GLASSBOX_BENCH_DEBUG=1` prints them).
-#[allow(dead_code)] // called by `glassbox bench --frames` (cli/bench.rs, another owner)
 pub fn attention_overview_frame_bench(
     model: Arc<Model>,
     n_tokens: usize,

@@ -268,3 +268,28 @@ fn every_action_runs_on_smollm2() {
         }
     }
 }
+
+/// Every number a lesson states about SmolLM2 is declared in `[facts]`; here each one is
+/// checked against the real model's config (fetched on first use), and unknown fact keys
+/// are errors rather than silently unchecked.
+#[test]
+fn every_stated_fact_matches_the_running_smollm2() {
+    const KNOWN: [&str; 12] = [
+        "n_layers", "d_model", "n_heads", "n_kv_heads", "d_head", "d_mlp", "vocab_size",
+        "rope_theta", "rms_norm_eps", "max_position_embeddings", "tied_embeddings", "gqa_group",
+    ];
+    let lib = library();
+    let mut checked = 0;
+    for lesson in lib.en.iter().chain(&lib.zh) {
+        for key in lesson.front.facts.iter().flat_map(|f| f.keys()) {
+            assert!(KNOWN.contains(&key.as_str()), "{}: unknown fact `{key}`", lesson.id());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 16, "only {checked} facts declared");
+    let Some(model) = smollm2() else { return };
+    for lesson in lib.en.iter().chain(&lib.zh) {
+        let wrong = crate::gui::lessons::facts_mismatch(&lesson.front, &model.config);
+        assert!(wrong.is_empty(), "{}: {wrong:?}", lesson.id());
+    }
+}

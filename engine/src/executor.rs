@@ -86,6 +86,28 @@ pub trait Executor {
     }
 }
 
+/// The checks every executor's `begin` makes before touching its state: some tokens, each
+/// inside the vocabulary, and the sequence inside the model's context.
+pub fn check_pass_input(config: &LlamaConfig, ids: &[u32], pos_offset: usize) -> Result<()> {
+    if ids.is_empty() {
+        return Err(EngineError::Input("no tokens to run".into()));
+    }
+    if let Some(&bad) = ids.iter().find(|&&id| id as usize >= config.vocab_size) {
+        return Err(EngineError::Input(format!(
+            "token id {bad} is outside the vocabulary (vocab_size = {})",
+            config.vocab_size
+        )));
+    }
+    if pos_offset + ids.len() > config.max_position_embeddings {
+        return Err(EngineError::Input(format!(
+            "{} tokens exceed the model's context of {} positions",
+            pos_offset + ids.len(),
+            config.max_position_embeddings
+        )));
+    }
+    Ok(())
+}
+
 /// Greedy or sampled continuation of `prompt` with the KV cache: the prompt in one pass,
 /// then one token per pass. Stops after `max_new_tokens` or at an end-of-sequence id.
 /// `on_token` sees each new id as it is chosen (for progress and streaming).

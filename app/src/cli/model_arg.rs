@@ -12,12 +12,23 @@ use glassbox_engine::Model;
 
 use super::{Device, InputArgs, Precision};
 
-fn print_progress(p: FetchProgress) {
-    eprintln!("glassbox: {p}");
+/// Prints fetch progress, one line per stage and per tenth of it (the engine reports every
+/// chunk and every tensor).
+fn progress_printer() -> impl FnMut(FetchProgress) {
+    let mut last: Option<(String, i32)> = None;
+    move |p: FetchProgress| {
+        let kind = p.stage.split_whitespace().next().unwrap_or_default().to_string();
+        let tenth = p.fraction.map_or(-1, |f| (f * 10.0) as i32);
+        let key = (kind, tenth);
+        if last.as_ref() != Some(&key) {
+            eprintln!("glassbox: {p}");
+            last = Some(key);
+        }
+    }
 }
 
 pub fn fetch() -> Result<PathBuf> {
-    fetch::fetch_default_model(&mut print_progress).map_err(|e| {
+    fetch::fetch_default_model(&mut progress_printer()).map_err(|e| {
         anyhow::anyhow!("{e} (to use a model you already have, pass --model DIR or a .gguf file)")
     })
 }

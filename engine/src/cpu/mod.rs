@@ -373,24 +373,8 @@ impl Executor for CpuExecutor {
             let offset = pass.pos_offset;
             self.truncate_cache(offset);
         }
-        let c = &self.model.config;
-        if ids.is_empty() {
-            return Err(EngineError::Input("no tokens to run".into()));
-        }
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= c.vocab_size) {
-            return Err(EngineError::Input(format!(
-                "token id {bad} is outside the vocabulary (vocab_size = {})",
-                c.vocab_size
-            )));
-        }
         let pos_offset = self.cache_len();
-        if pos_offset + ids.len() > c.max_position_embeddings {
-            return Err(EngineError::Input(format!(
-                "{} tokens exceed the model's context of {} positions",
-                pos_offset + ids.len(),
-                c.max_position_embeddings
-            )));
-        }
+        crate::executor::check_pass_input(&self.model.config, ids, pos_offset)?;
         let temperature = options.sampling.temperature;
         self.trace = Trace::new(ids.to_vec(), pos_offset, temperature);
         let empty2 = || Array2::<f32>::zeros((0, 0));

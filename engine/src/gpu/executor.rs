@@ -251,25 +251,10 @@ impl Executor for GpuExecutor {
         {
             self.kv.truncate(pass.shape.pos_offset);
         }
-        let c = &self.model.config;
-        if ids.is_empty() {
-            return Err(EngineError::Input("no tokens to run".into()));
-        }
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= c.vocab_size) {
-            return Err(EngineError::Input(format!(
-                "token id {bad} is outside the vocabulary (vocab_size = {})",
-                c.vocab_size
-            )));
-        }
         let pos_offset = self.cache_len();
         let n = ids.len();
-        if pos_offset + n > c.max_position_embeddings {
-            return Err(EngineError::Input(format!(
-                "{} tokens exceed the model's context of {} positions",
-                pos_offset + n,
-                c.max_position_embeddings
-            )));
-        }
+        let c = &self.model.config;
+        crate::executor::check_pass_input(c, ids, pos_offset)?;
         let capture = &options.capture;
         let all_rows = capture.wants(HookKey::Logits) || capture.wants(HookKey::Probs);
         let sizes = Sizes {

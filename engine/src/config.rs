@@ -173,6 +173,17 @@ impl LlamaConfig {
     pub fn kv_dim(&self) -> usize {
         self.n_kv_heads() * self.d_head()
     }
+    /// Parameters in the checkpoint: embedding, every layer's projections and norms, the final
+    /// norm, and the output head when it is not tied.
+    pub fn n_params(&self) -> u64 {
+        let (d, v) = (self.d_model() as u64, self.vocab_size as u64);
+        let attn = d * self.q_dim() as u64 * 2 + d * self.kv_dim() as u64 * 2;
+        let mlp = 3 * d * self.d_mlp() as u64;
+        let layer = attn + mlp + 2 * d;
+        let head = if self.tie_word_embeddings { 0 } else { v * d };
+        v * d + self.n_layers() as u64 * layer + d + head
+    }
+
     pub fn eps(&self) -> f32 {
         self.rms_norm_eps as f32
     }
@@ -358,6 +369,8 @@ mod tests {
         assert_eq!(c.kv_head_of(5), 1);
         assert_eq!(c.rope_theta(), 100000.0);
         assert_eq!(c.rope_kind().unwrap(), RopeKind::Default);
+        // SmolLM2-135M: 134,515,008 parameters (embedding 28.3M + 30 × 3.54M + final norm).
+        assert_eq!(c.n_params(), 134_515_008);
     }
 
     #[test]

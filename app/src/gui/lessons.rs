@@ -214,6 +214,7 @@ pub fn facts_mismatch(front: &Front, c: &LlamaConfig) -> Vec<String> {
             "max_position_embeddings" => c.max_position_embeddings as f64,
             "tied_embeddings" => f64::from(u8::from(c.tie_word_embeddings)),
             "gqa_group" => c.group_size() as f64,
+            "n_params_millions" => c.n_params() as f64 / 1e6,
             _ => return None,
         })
     };
@@ -225,7 +226,9 @@ pub fn facts_mismatch(front: &Front, c: &LlamaConfig) -> Vec<String> {
                 .or_else(|| v.as_integer().map(|i| i as f64))
                 .or_else(|| v.as_bool().map(|b| f64::from(u8::from(b))))?;
             let real = actual(k)?;
-            let off = (stated - real).abs() > 1e-6 * stated.abs().max(real.abs()).max(1e-30);
+            // A parameter count is stated rounded ("135M"); every other fact is exact.
+            let tolerance = if k == "n_params_millions" { 1e-2 } else { 1e-6 };
+            let off = (stated - real).abs() > tolerance * stated.abs().max(real.abs()).max(1e-30);
             off.then(|| format!("{k} = {stated} (this model: {real})"))
         })
         .collect()

@@ -274,9 +274,10 @@ fn every_action_runs_on_smollm2() {
 /// are errors rather than silently unchecked.
 #[test]
 fn every_stated_fact_matches_the_running_smollm2() {
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 13] = [
         "n_layers", "d_model", "n_heads", "n_kv_heads", "d_head", "d_mlp", "vocab_size",
         "rope_theta", "rms_norm_eps", "max_position_embeddings", "tied_embeddings", "gqa_group",
+        "n_params_millions",
     ];
     let lib = library();
     let mut checked = 0;

@@ -1,6 +1,8 @@
 //! The `glassbox` CLI as a user (and the acceptance checks) run it: JSON fields and shapes,
 //! generation, and one-line errors with a non-zero exit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -100,9 +100,12 @@ pub fn logit_lens_at(model: &Model, trace: &Trace, position: usize, k: usize) ->
         .collect())
 }
 
+/// Per layer: `[after attention, after the MLP]`, each a `(top-1 id, its probability)` per position.
+pub type LensGrid = Vec<[Vec<(u32, f32)>; 2]>;
+
 /// Top-1 id of the logit lens at every position, after attention (`resid_mid`) and after
 /// the MLP (`resid_post`) of every layer: `[layer][0 = after attn, 1 = after mlp][pos]`.
-pub fn logit_lens_grid(model: &Model, trace: &Trace) -> Result<Vec<[Vec<(u32, f32)>; 2]>> {
+pub fn logit_lens_grid(model: &Model, trace: &Trace) -> Result<LensGrid> {
     (0..model.config.n_layers())
         .map(|l| {
             let read = |hook: BlockHook| -> Result<Vec<(u32, f32)>> {

@@ -257,20 +257,20 @@ impl LlamaConfig {
                 return Err(format!("`{name}` = {value} is out of range (1..={cap})"));
             }
         }
-        if self.n_heads() % self.n_kv_heads() != 0 {
+        if !self.n_heads().is_multiple_of(self.n_kv_heads()) {
             return Err(format!(
                 "`num_attention_heads` = {} is not a multiple of `num_key_value_heads` = {}",
                 self.n_heads(),
                 self.n_kv_heads()
             ));
         }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
                 "`hidden_size` = {} is not divisible by `num_attention_heads` = {} (and no `head_dim` is given)",
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if self.d_head() % 2 != 0 {
+        if !self.d_head().is_multiple_of(2) {
             return Err(format!("`head_dim` = {} must be even for RoPE", self.d_head()));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0 && self.rms_norm_eps < 1.0) {
@@ -286,12 +286,10 @@ impl LlamaConfig {
             high_freq_factor,
             original_max_position_embeddings,
         } = self.rope_kind()?
+            && (!(factor >= 1.0 && high_freq_factor > low_freq_factor && low_freq_factor > 0.0)
+                || original_max_position_embeddings == 0)
         {
-            if !(factor >= 1.0 && high_freq_factor > low_freq_factor && low_freq_factor > 0.0)
-                || original_max_position_embeddings == 0
-            {
-                return Err("llama3 rope scaling needs factor ≥ 1, high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings > 0".into());
-            }
+            return Err("llama3 rope scaling needs factor ≥ 1, high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings > 0".into());
         }
         if let Some(act) = &self.hidden_act
             && act != "silu"
@@ -353,6 +351,7 @@ pub fn rope_inv_freq(d_head: usize, theta: f64, kind: RopeKind) -> Vec<f32> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

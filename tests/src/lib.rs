@@ -1,6 +1,8 @@
 //! Shared helpers for Glassbox's cross-crate tests: fixture paths, golden readers, and
 //! comparisons that report the first diverging hook.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

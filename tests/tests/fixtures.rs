@@ -1,6 +1,8 @@
 //! The four tiny fixtures (transformers 5.24, f32, eager): every hook of the CPU reference
 //! within DESIGN §6, and 8-token greedy generation with and without the KV cache.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use glassbox_engine::cpu::CpuExecutor;

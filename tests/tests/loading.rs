@@ -1,6 +1,8 @@
 //! Checkpoints in the other shapes real Llama-family folders come in: F16/BF16 weights,
 //! sharded safetensors with an index, and the transformers 4.x config form.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::Arc;
 

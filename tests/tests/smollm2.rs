@@ -2,6 +2,8 @@
 //! tokenization, top-20 logits, residual norms, attention rows, logit lens, greedy
 //! generation with and without the KV cache, and the chat template.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use glassbox_engine::analysis;
 use glassbox_engine::cpu::CpuExecutor;
 use glassbox_engine::executor::{Executor, PassOptions, generate, generate_uncached};

@@ -33,13 +33,24 @@ impl Default for SamplingParams {
     }
 }
 
-/// softmax(logits / t), max-subtracted, in f64 for the sum.
+/// softmax(logits / t), max-subtracted, the sum in f64; `t <= 0` means 1.
 pub fn softmax_with_temperature(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let mut probs = logits.to_vec();
+    softmax_in_place(&mut probs, temperature);
+    probs
+}
+
+/// [`softmax_with_temperature`] over a row in place (the CPU executor's `hook_probs`).
+pub fn softmax_in_place(row: &mut [f32], temperature: f32) {
     let t = if temperature > 0.0 { temperature } else { 1.0 };
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f64> = logits.iter().map(|&l| f64::from((l - max) / t).exp()).collect();
-    let sum: f64 = exps.iter().sum();
-    exps.iter().map(|&e| (e / sum) as f32).collect()
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f64;
+    for v in row.iter_mut() {
+        *v = ((*v - max) / t).exp();
+        sum += f64::from(*v);
+    }
+    let inv = (1.0 / sum) as f32;
+    row.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// Index of the largest logit; the lowest index wins ties, as torch's argmax does.

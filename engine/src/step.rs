@@ -49,6 +49,22 @@ impl LayerOp {
         LayerOp::MlpAdd,
     ];
 
+    /// The attention sublayer's own ops, between its RMSNorm and its residual add.
+    pub const ATTENTION: [LayerOp; 9] = [
+        LayerOp::Q,
+        LayerOp::K,
+        LayerOp::V,
+        LayerOp::Rope,
+        LayerOp::Scores,
+        LayerOp::Mask,
+        LayerOp::Softmax,
+        LayerOp::Z,
+        LayerOp::OProj,
+    ];
+
+    /// The SwiGLU MLP's own ops, between its RMSNorm and its residual add.
+    pub const MLP: [LayerOp; 4] = [LayerOp::Gate, LayerOp::Up, LayerOp::SiluMul, LayerOp::Down];
+
     pub fn name(self) -> &'static str {
         match self {
             LayerOp::Ln1 => "ln1",
@@ -223,6 +239,17 @@ mod tests {
             assert_eq!(step.index(3), i);
             assert_eq!(step.to_string().parse::<Step>().unwrap(), *step);
         }
+    }
+
+    #[test]
+    fn sublayer_groups_are_the_program_order_between_norm_and_add() {
+        let inner: Vec<LayerOp> = std::iter::once(LayerOp::Ln1)
+            .chain(LayerOp::ATTENTION)
+            .chain([LayerOp::AttnAdd, LayerOp::Ln2])
+            .chain(LayerOp::MLP)
+            .chain([LayerOp::MlpAdd])
+            .collect();
+        assert_eq!(inner, LayerOp::ALL);
     }
 
     #[test]

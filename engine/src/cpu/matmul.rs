@@ -2,8 +2,8 @@
 //! checkpoint's `[out, in]` matrix transposed as a view (`w.t()`), or a copy stored `[in, out]`
 //! row-major, which the executor keeps because the gemm kernels run about twice as fast on it.
 //!
-//! Few rows (decode) take a GEMV path that streams the weights once across threads; more rows
-//! (prefill) go to the `gemm` crate, which picks AVX-512/AVX2 kernels at run time (we may not
+//! Few rows (decode) against `[out, in]` weights take a GEMV path that streams the weights once
+//! across threads; everything else goes to the `gemm` crate, which picks AVX-512/AVX2 kernels at run time (we may not
 //! build with `target-cpu=native`).
 
 use ndarray::{Array2, ArrayView2};
@@ -28,14 +28,10 @@ pub fn linear_both(x: ArrayView2<f32>, w: ArrayView2<f32>, wt: ArrayView2<f32>) 
 /// `x: [pos, in]`, `b: [in, out]` (any strides) → `[pos, out]`.
 pub fn matmul(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
     let x = x.as_standard_layout();
-    if x.nrows() <= GEMV_MAX_ROWS {
-        let strides = b.strides();
-        if b.is_standard_layout() {
-            return gemv_row_major(x.view(), b);
-        }
-        if strides[0] == 1 {
-            return gemv_col_major(x.view(), b);
-        }
+    // Few rows against a transposed row-major weight: stream it once, row by row. (A
+    // row-major `[in, out]` weight has no such pass: its columns are strided.)
+    if x.nrows() <= GEMV_MAX_ROWS && b.strides()[0] == 1 {
+        return gemv_col_major(x.view(), b);
     }
     gemm(x.view(), b)
 }
@@ -75,41 +71,6 @@ fn gemm(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
         );
     }
     y
-}
-
-/// `b` row-major `[in, out]`: y[p, ·] = Σ_k x[p, k] · b[k, ·]. Each thread streams a
-/// contiguous band of rows of `b` into its own partial sum, so memory is read front to back.
-fn gemv_row_major(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
-    let (pos, k, n) = (x.nrows(), x.ncols(), b.ncols());
-    let (Some(xs), Some(bs)) = (x.as_slice(), b.to_slice()) else {
-        return x.dot(&b);
-    };
-    let bands = (rayon::current_num_threads() * 2).clamp(1, k.max(1));
-    let rows_per_band = k.div_ceil(bands);
-    let partials: Vec<Vec<f32>> = (0..bands)
-        .into_par_iter()
-        .map(|band| {
-            let mut acc = vec![0.0f32; pos * n]; // [pos, out]
-            let rows = band * rows_per_band..((band + 1) * rows_per_band).min(k);
-            for kk in rows {
-                let b_row = &bs[kk * n..(kk + 1) * n];
-                for p in 0..pos {
-                    let xv = xs[p * k + kk];
-                    for (a, &bv) in acc[p * n..(p + 1) * n].iter_mut().zip(b_row) {
-                        *a += xv * bv;
-                    }
-                }
-            }
-            acc
-        })
-        .collect();
-    let mut y = vec![0.0f32; pos * n];
-    for part in &partials {
-        for (a, &v) in y.iter_mut().zip(part) {
-            *a += v;
-        }
-    }
-    Array2::from_shape_vec((pos, n), y).unwrap_or_else(|_| x.dot(&b))
 }
 
 /// `b` is the transpose of a row-major `[out, in]` matrix: each output is a dot product of

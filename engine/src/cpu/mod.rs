@@ -6,7 +6,7 @@ pub mod ops;
 
 use std::sync::Arc;
 
-use ndarray::{Array1, Array2, Array3, ArrayView3, Axis, s};
+use ndarray::{Array2, Array3, ArrayView3, s};
 
 use crate::config::LlamaConfig;
 use crate::error::{EngineError, Result};
@@ -435,9 +435,4 @@ impl Executor for CpuExecutor {
         self.truncate_cache(0);
         self.trace = Trace::default();
     }
-}
-
-/// `[rows, n]` view of one axis-0 slice; used by tests and views alike.
-pub fn row_norms(x: &Array2<f32>) -> Array1<f32> {
-    x.map_axis(Axis(1), |r| r.iter().map(|v| v * v).sum::<f32>().sqrt())
 }

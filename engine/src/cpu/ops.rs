@@ -146,20 +146,12 @@ pub fn silu_mul(gate: ArrayView2<f32>, up: ArrayView2<f32>) -> Array2<f32> {
 
 /// Row-wise softmax of logits at a temperature (`<= 0` means 1), rows in parallel.
 pub fn softmax_rows(logits: ArrayView2<f32>, temperature: f32) -> Array2<f32> {
-    let t = if temperature > 0.0 { temperature } else { 1.0 };
     let mut out = logits.as_standard_layout().into_owned(); // [rows, vocab]
     let width = out.ncols().max(1);
     if let Some(values) = out.as_slice_mut() {
-        values.par_chunks_mut(width).for_each(|row| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0f64;
-            for v in row.iter_mut() {
-                *v = ((*v - max) / t).exp();
-                sum += f64::from(*v);
-            }
-            let inv = (1.0 / sum) as f32;
-            row.iter_mut().for_each(|v| *v *= inv);
-        });
+        values
+            .par_chunks_mut(width)
+            .for_each(|row| crate::sampling::softmax_in_place(row, temperature));
     }
     out
 }

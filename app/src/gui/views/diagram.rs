@@ -140,17 +140,7 @@ impl DiagramView {
                     &[("ln1", l(LayerOp::Ln1))],
                 );
                 arrow(ui, cx);
-                let attn_ops = [
-                    LayerOp::Q,
-                    LayerOp::K,
-                    LayerOp::V,
-                    LayerOp::Rope,
-                    LayerOp::Scores,
-                    LayerOp::Mask,
-                    LayerOp::Softmax,
-                    LayerOp::Z,
-                    LayerOp::OProj,
-                ];
+                let attn_ops = LayerOp::ATTENTION;
                 let steps: Vec<(&str, Step)> =
                     attn_ops.iter().map(|&op| (op.name(), l(op))).collect();
                 block(
@@ -188,7 +178,7 @@ impl DiagramView {
                     &[("ln2", l(LayerOp::Ln2))],
                 );
                 arrow(ui, cx);
-                let mlp_ops = [LayerOp::Gate, LayerOp::Up, LayerOp::SiluMul, LayerOp::Down];
+                let mlp_ops = LayerOp::MLP;
                 let steps: Vec<(&str, Step)> =
                     mlp_ops.iter().map(|&op| (op.name(), l(op))).collect();
                 block(

@@ -6,7 +6,7 @@ use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
 use super::{Request, ViewCtx, ViewKind, fmt_val, max_abs, missing_ui, title_ui};
 use crate::gui::export::Figure;
-use crate::gui::heatmap::{self, Axes, CachedTexture, heatmap_ui, key_of, vector_grid_ui};
+use crate::gui::heatmap::{self, CachedTexture, vector_grid_ui};
 use crate::gui::theme::Colormap;
 
 #[derive(Default)]
@@ -186,27 +186,8 @@ impl EmbeddingNormView {
         let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_2d()) else {
             return;
         };
-        let (rows, cols) = (t.nrows(), t.ncols());
-        let scale = max_abs(t.iter().copied());
-        let tex = self
-            .all_tex
-            .get(ui.ctx(), "embedding-all", key_of((cx.s.pass, key)), || {
-                heatmap::image(rows, cols, |r, c| {
-                    Colormap::Diverging.signed(t[[r, c]], scale)
-                })
-            });
-        let labels = cx.axis_labels();
-        let axes = Axes {
-            row_labels: Some(&labels),
-            marked_row: Some(cx.s.sel.position),
-            square: false,
-            ..Axes::default()
-        };
-        let size = vec2(
-            ui.available_width().min(1000.0),
-            (rows as f32 * 16.0).clamp(40.0, 360.0),
-        );
-        let hm = heatmap_ui(ui, tex, rows, cols, size, &axes, &cx.theme);
+        let width = ui.available_width().min(1000.0);
+        let (hm, _, _) = super::positions_heatmap_ui(ui, cx, &mut self.all_tex, key, t, width, 16.0, (40.0, 360.0));
         if let Some((r, c)) = hm.hovered {
             hm.response
                 .clone()

@@ -1,12 +1,12 @@
 //! The SwiGLU MLP of one layer: gate, up and silu(gate)·up activations over positions ×
 //! neurons, and the neurons that fire hardest for the selected token.
 
-use egui::{RichText, Ui, vec2};
+use egui::{RichText, Ui};
 use glassbox_engine::{BlockHook, HookKey};
 
-use super::{Request, ViewCtx, fmt_val, max_abs, missing_ui, title_ui};
+use super::{Request, ViewCtx, fmt_val, missing_ui, title_ui};
 use crate::gui::export::Figure;
-use crate::gui::heatmap::{self, Axes, CachedTexture, heatmap_ui, key_of};
+use crate::gui::heatmap::{self, CachedTexture};
 use crate::gui::theme::Colormap;
 
 #[derive(Default)]
@@ -76,25 +76,9 @@ impl MlpView {
             return;
         };
         let (rows, cols) = (t.nrows(), t.ncols());
-        let scale = max_abs(t.iter().copied());
-        let tex = self.tex[slot].get(ui.ctx(), "mlp", key_of((cx.s.pass, key)), || {
-            heatmap::image(rows, cols, |r, c| {
-                Colormap::Diverging.signed(t[[r, c]], scale)
-            })
-        });
-        let labels = cx.axis_labels();
-        let axes = Axes {
-            row_labels: Some(&labels),
-            marked_row: Some(cx.s.sel.position),
-            square: false,
-            ..Axes::default()
-        };
-        let size = vec2(
-            ui.available_width(),
-            (rows as f32 * 10.0).clamp(50.0, 220.0),
-        );
         // Not square: 1536 neurons × a few positions would be a hairline.
-        let hm = heatmap_ui(ui, tex, rows, cols, size, &axes, &cx.theme);
+        let width = ui.available_width();
+        let (hm, scale, labels) = super::positions_heatmap_ui(ui, cx, &mut self.tex[slot], key, t, width, 10.0, (50.0, 220.0));
         if let Some((r, c)) = hm.hovered {
             hm.response
                 .clone()

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use super::export::Figure;
 use super::i18n::Lang;
+use super::heatmap::{self, Axes, CachedTexture, HeatmapResponse, heatmap_ui, key_of};
 use super::session::Session;
+use super::theme::Colormap;
 use super::theme::{OpFamily, Theme};
 
 /// The views a lesson can open (`view = "..."` in its front matter).
@@ -234,6 +236,36 @@ pub fn title_ui(ui: &mut Ui, cx: &ViewCtx<'_>, title: &str, hooks: &[HookKey]) {
             );
         }
     });
+}
+
+/// A signed `[pos, width]` tensor as a diverging heatmap: one labelled row per token, the
+/// selected position marked, `row_height` points per row within `height` bounds. Returns the
+/// heatmap's response, the symmetric color scale and the row labels (for exports).
+pub fn positions_heatmap_ui(
+    ui: &mut Ui,
+    cx: &ViewCtx<'_>,
+    tex: &mut CachedTexture,
+    key: HookKey,
+    t: ndarray::ArrayView2<'_, f32>,
+    width: f32,
+    row_height: f32,
+    height: (f32, f32),
+) -> (HeatmapResponse, f32, Vec<String>) {
+    let (rows, cols) = (t.nrows(), t.ncols());
+    let scale = max_abs(t.iter().copied());
+    let tex = tex.get(ui.ctx(), &key.to_string(), key_of((cx.s.pass, key)), || {
+        heatmap::image(rows, cols, |r, c| Colormap::Diverging.signed(t[[r, c]], scale))
+    });
+    let labels = cx.axis_labels();
+    let axes = Axes {
+        row_labels: Some(&labels),
+        marked_row: Some(cx.s.sel.position),
+        square: false,
+        ..Axes::default()
+    };
+    let size = egui::vec2(width, (rows as f32 * row_height).clamp(height.0, height.1));
+    let hm = heatmap_ui(ui, tex, rows, cols, size, &axes, &cx.theme);
+    (hm, scale, labels)
 }
 
 /// Max |v| of an iterator, ignoring non-finite values (masked −∞).

@@ -1,5 +1,5 @@
 //! `glassbox`: the GUI by default; CLI subcommands for tracing, generation, fetching,
-//! conversion and benchmarks.
+//! conversion and benchmarks. `cli` and `gui` never import each other: this is where they meet.
 
 mod cli;
 mod gui;
@@ -10,7 +10,14 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    match cli::run(args) {
+    let result = match args.command {
+        None => gui::run(args.model),
+        Some(command) => {
+            let hooks = cli::GuiHooks { frame_bench: gui::frame_bench::attention_overview_frame_bench };
+            cli::run(args.model, command, &hooks)
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One clear line (the whole cause chain), never a panic trace.

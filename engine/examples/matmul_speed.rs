@@ -14,7 +14,7 @@ fn main() {
         let reps = 20;
         let start = Instant::now();
         for _ in 0..reps {
-            std::hint::black_box(linear_both(x.view(), w.view(), wt.view()));
+            let _ = std::hint::black_box(linear_both(x.view(), w.view(), wt.view()));
         }
         let s = start.elapsed().as_secs_f64() / reps as f64;
         let gflops = 2.0 * (m * k * n) as f64 / s / 1e9;

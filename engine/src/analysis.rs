@@ -76,8 +76,17 @@ pub fn last_logits(trace: &Trace) -> Result<Vec<f32>> {
     Ok(logits.row(logits.nrows() - 1).to_vec())
 }
 
+/// The argmax of every captured row of `hook_logits` (the greedy next token at each position).
+pub fn argmax_rows(trace: &Trace) -> Result<Vec<u32>> {
+    let logits = trace
+        .get(HookKey::Logits)
+        .and_then(|t| t.as_2d())
+        .ok_or_else(|| missing(HookKey::Logits))?;
+    Ok(logits.outer_iter().map(|r| crate::sampling::argmax(&r.to_vec())).collect())
+}
+
 /// Logit lens: `lm_head(final_norm(x))` for residual rows `x` `[rows, d_model]`.
-pub fn lens_logits(model: &Model, x: ArrayView2<f32>) -> Array2<f32> {
+pub fn lens_logits(model: &Model, x: ArrayView2<f32>) -> Result<Array2<f32>> {
     let (_, h) = ops::rmsnorm(x, model.weights.norm.view(), model.config.eps()); // [rows, d_model]
     ops::linear(h.view(), model.weights.lm_head()) // [rows, vocab]
 }
@@ -93,7 +102,7 @@ pub fn logit_lens_at(model: &Model, trace: &Trace, position: usize, k: usize) ->
         }
         rows.row_mut(i).assign(&x.row(position));
     }
-    let logits = lens_logits(model, rows.view()); // [n_layers+1, vocab]
+    let logits = lens_logits(model, rows.view())?; // [n_layers+1, vocab]
     Ok(logits
         .outer_iter()
         .map(|r| top_k(r.as_slice().unwrap_or(&[]), k, 1.0).iter().map(|e| e.id).collect())
@@ -111,7 +120,7 @@ pub fn logit_lens_grid(model: &Model, trace: &Trace) -> Result<LensGrid> {
             let read = |hook: BlockHook| -> Result<Vec<(u32, f32)>> {
                 let key = HookKey::Block(l, hook);
                 let x = trace.get(key).and_then(|t| t.as_2d()).ok_or_else(|| missing(key))?;
-                let logits = lens_logits(model, x); // [pos, vocab]
+                let logits = lens_logits(model, x)?; // [pos, vocab]
                 Ok(logits
                     .outer_iter()
                     .map(|r| {

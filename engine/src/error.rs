@@ -35,6 +35,9 @@ pub enum EngineError {
     Input(String),
     #[error("GPU: {0}")]
     Gpu(String),
+    /// A tensor of the wrong shape reached an op: a bug, reported instead of hidden.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
 }
 
 impl EngineError {

@@ -1,10 +1,17 @@
 //! The interface both executors (CPU reference, GPU) implement: run the `Step` program over
 //! new tokens, stop anywhere, resume, and record a `Trace`; plus generation on top of it.
 
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
 use crate::config::LlamaConfig;
 use crate::error::{EngineError, Result};
+use crate::hooks::HookKey;
+use crate::intervene::{ActivationPrecision, Intervention, Resolved};
+use crate::op_table::PassDims;
 use crate::sampling::SamplingParams;
 use crate::step::Step;
+use crate::tensor::Tensor;
 use crate::trace::{CaptureFilter, Trace};
 
 /// Options for one forward pass.
@@ -14,9 +21,10 @@ pub struct PassOptions {
     /// How the `Sample` step picks the next token; its temperature also scales `hook_probs`
     /// (greedy shows probabilities at temperature 1).
     pub sampling: SamplingParams,
-    /// `(layer, head)` pairs whose attention output `z` is zeroed: a head ablation, so a
-    /// class can see what one head contributes.
-    pub ablate_heads: Vec<(usize, usize)>,
+    /// Edits applied to hooks as they are produced: ablation, patching, steering.
+    pub interventions: Vec<Intervention>,
+    /// Every activation rounded to this precision right after it is produced.
+    pub activations: ActivationPrecision,
 }
 
 impl PassOptions {
@@ -26,13 +34,80 @@ impl PassOptions {
             ..Self::default()
         }
     }
+
+    /// The same options with head ablations (`(layer, head)`: that head's `hook_z` zeroed at
+    /// every position) added.
+    pub fn with_ablated_heads(mut self, heads: &[(usize, usize)]) -> Self {
+        self.interventions.extend(heads.iter().map(|&(l, h)| Intervention::zero_heads(l, vec![h])));
+        self
+    }
+
+    /// Whether a hook must be computed for every row (captured, or edited).
+    pub fn touches(&self, key: HookKey) -> bool {
+        self.capture.wants(key) || self.interventions.iter().any(|i| i.hook == key)
+    }
+
+    /// The interventions laid out for a pass of `dims` at `pos_offset`.
+    pub fn resolve(&self, c: &LlamaConfig, dims: PassDims, pos_offset: usize) -> Result<Vec<Resolved>> {
+        self.interventions.iter().map(|i| i.resolve(c, dims, pos_offset)).collect()
+    }
 }
 
-pub trait Executor {
+/// Which kind of executor runs a pass (for fallbacks and the status bar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Cpu,
+    Gpu,
+}
+
+/// What one step produced, handed over by move (the executor keeps no copy).
+#[derive(Debug, Clone)]
+pub struct StepOutput {
+    pub step: Step,
+    pub tensors: Vec<(HookKey, Arc<Tensor>)>,
+    /// The token the `Sample` step chose.
+    pub sampled: Option<u32>,
+}
+
+impl StepOutput {
+    /// Takes `step`'s tensors out of `trace`.
+    pub fn take(trace: &mut Trace, step: Step) -> Self {
+        let tensors = step.hooks().into_iter().filter_map(|k| trace.remove(k).map(|t| (k, t))).collect();
+        let sampled = (step == Step::Sample).then_some(trace.sampled).flatten();
+        Self { step, tensors, sampled }
+    }
+}
+
+/// Receives each step's output during [`Executor::stream_to`]; `Break` stops the run.
+pub type Sink<'a> = dyn FnMut(StepOutput) -> ControlFlow<()> + Send + 'a;
+
+/// Steps one at a time up to `last`, moving each step's tensors to `sink`.
+pub fn stream_steps<E: Executor + ?Sized>(exec: &mut E, last: Step, sink: &mut Sink<'_>) -> Result<()> {
+    let n = exec.config().n_layers();
+    if last.layer().is_some_and(|l| l >= n) {
+        return Err(EngineError::Input(format!("step `{last}` is past the model's {n} layers")));
+    }
+    let last = last.index(n);
+    while let Some(next) = exec.next_step() {
+        if next.index(n) > last {
+            break;
+        }
+        exec.step()?;
+        let out = StepOutput::take(exec.trace_mut(), next);
+        if sink(out).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+pub trait Executor: Send {
     fn config(&self) -> &LlamaConfig;
 
     /// Human-readable device, e.g. "CPU (f32 reference)" or "Vulkan llvmpipe".
     fn device_name(&self) -> String;
+
+    fn kind(&self) -> BackendKind;
 
     /// Starts a pass over `ids`, appended after whatever the KV cache holds. An unfinished
     /// earlier pass is dropped and its cache rows removed.
@@ -78,6 +153,19 @@ pub trait Executor {
         Ok(())
     }
 
+    /// Runs up to and including `last`, handing each step's tensors to `sink` as it completes.
+    /// The tensors are moved out: the executor's trace keeps none of them. An executor may
+    /// run up to `batch` steps before handing their outputs over (the GPU does, with one
+    /// read-back per batch). `sink` returning `Break` stops the run after the current batch;
+    /// the pass can be resumed.
+    fn stream_to(&mut self, last: Step, batch: usize, sink: &mut Sink<'_>) -> Result<()> {
+        let _ = batch;
+        stream_steps(self, last, sink)
+    }
+
+    /// The trace of the pass in progress, for moving tensors out of it.
+    fn trace_mut(&mut self) -> &mut Trace;
+
     /// One complete pass; returns its trace.
     fn forward(&mut self, ids: &[u32], options: PassOptions) -> Result<Trace> {
         self.begin(ids, options)?;
@@ -119,16 +207,27 @@ pub fn generate(
     eos_ids: &[u32],
     on_token: &mut dyn FnMut(u32),
 ) -> Result<Vec<u32>> {
+    let options = PassOptions { sampling, ..PassOptions::default() };
+    generate_with(exec, prompt, max_new_tokens, &options, eos_ids, on_token)
+}
+
+/// [`generate`] with every pass run under `options` (its interventions and activation
+/// precision apply at every step; nothing is captured).
+pub fn generate_with(
+    exec: &mut dyn Executor,
+    prompt: &[u32],
+    max_new_tokens: usize,
+    options: &PassOptions,
+    eos_ids: &[u32],
+    on_token: &mut dyn FnMut(u32),
+) -> Result<Vec<u32>> {
     if prompt.is_empty() {
         return Err(EngineError::Input("the prompt has no tokens".into()));
     }
     exec.reset();
     let mut generated = Vec::new();
-    let mut options = PassOptions {
-        capture: CaptureFilter::Nothing,
-        sampling,
-        ablate_heads: Vec::new(),
-    };
+    let sampling = options.sampling;
+    let mut options = PassOptions { capture: CaptureFilter::Nothing, ..options.clone() };
     let mut input = prompt.to_vec();
     while generated.len() < max_new_tokens {
         // Each pass draws with its own seed so a seeded run is reproducible step by step.

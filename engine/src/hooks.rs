@@ -150,6 +150,18 @@ pub enum HookKind {
 }
 
 impl HookKind {
+    /// The key of this kind in block `layer` (ignored for the hooks outside the blocks).
+    pub fn at(self, layer: usize) -> HookKey {
+        match self {
+            HookKind::Embed => HookKey::Embed,
+            HookKind::Block(h) => HookKey::Block(layer, h),
+            HookKind::LnFinalScale => HookKey::LnFinalScale,
+            HookKind::LnFinalNormalized => HookKey::LnFinalNormalized,
+            HookKind::Logits => HookKey::Logits,
+            HookKind::Probs => HookKey::Probs,
+        }
+    }
+
     /// Parses a layer-free name: `hook_embed`, `attn.hook_pattern`, `hook_logits`, …
     pub fn from_name(name: &str) -> Option<Self> {
         match name {

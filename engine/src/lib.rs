@@ -4,6 +4,7 @@
 //! No GUI here: the app reads [`trace::Trace`] values produced by an [`executor::Executor`].
 
 pub mod analysis;
+pub mod backend;
 pub mod config;
 pub mod cpu;
 pub mod error;
@@ -12,7 +13,9 @@ pub mod fetch;
 pub mod gguf;
 pub mod gpu;
 pub mod hooks;
+pub mod intervene;
 pub mod model;
+pub mod op_table;
 pub mod sampling;
 pub mod step;
 pub mod tasks;
@@ -22,8 +25,10 @@ pub mod trace;
 pub mod weights;
 
 pub use config::LlamaConfig;
+pub use backend::{Device, Precision};
 pub use error::{EngineError, Result};
-pub use hooks::{BlockHook, HookKey};
+pub use hooks::{BlockHook, HookKey, HookKind};
+pub use intervene::{ActivationPrecision, Edit, Intervention};
 pub use model::Model;
 pub use step::{LayerOp, Step};
 pub use tensor::{Dim, Tensor};

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::hooks::{BlockHook, HookKey};
+use crate::hooks::{BlockHook, HookKey, HookKind};
+use crate::op_table::{self, Family, OpSpec};
 
 /// One operation inside decoder block `L`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,70 +50,26 @@ impl LayerOp {
         LayerOp::MlpAdd,
     ];
 
-    /// The attention sublayer's own ops, between its RMSNorm and its residual add.
-    pub const ATTENTION: [LayerOp; 9] = [
-        LayerOp::Q,
-        LayerOp::K,
-        LayerOp::V,
-        LayerOp::Rope,
-        LayerOp::Scores,
-        LayerOp::Mask,
-        LayerOp::Softmax,
-        LayerOp::Z,
-        LayerOp::OProj,
-    ];
-
-    /// The SwiGLU MLP's own ops, between its RMSNorm and its residual add.
-    pub const MLP: [LayerOp; 4] = [LayerOp::Gate, LayerOp::Up, LayerOp::SiluMul, LayerOp::Down];
-
     pub fn name(self) -> &'static str {
-        match self {
-            LayerOp::Ln1 => "ln1",
-            LayerOp::Q => "q",
-            LayerOp::K => "k",
-            LayerOp::V => "v",
-            LayerOp::Rope => "rope",
-            LayerOp::Scores => "scores",
-            LayerOp::Mask => "mask",
-            LayerOp::Softmax => "softmax",
-            LayerOp::Z => "z",
-            LayerOp::OProj => "o_proj",
-            LayerOp::AttnAdd => "attn_add",
-            LayerOp::Ln2 => "ln2",
-            LayerOp::Gate => "gate",
-            LayerOp::Up => "up",
-            LayerOp::SiluMul => "silu_mul",
-            LayerOp::Down => "down",
-            LayerOp::MlpAdd => "mlp_add",
-        }
+        op_table::layer_op(self).name
     }
 
     /// The block hooks this op records, in the order it produces them.
-    pub fn hooks(self) -> &'static [BlockHook] {
-        use BlockHook as H;
-        match self {
-            LayerOp::Ln1 => &[H::ResidPre, H::Ln1Scale, H::Ln1Normalized],
-            LayerOp::Q => &[H::Q],
-            LayerOp::K => &[H::K],
-            LayerOp::V => &[H::V],
-            LayerOp::Rope => &[H::RotQ, H::RotK],
-            LayerOp::Scores => &[H::RawScores],
-            LayerOp::Mask => &[H::AttnScores],
-            LayerOp::Softmax => &[H::Pattern],
-            LayerOp::Z => &[H::Z],
-            LayerOp::OProj => &[H::AttnOut],
-            LayerOp::AttnAdd => &[H::ResidMid],
-            LayerOp::Ln2 => &[H::Ln2Scale, H::Ln2Normalized],
-            LayerOp::Gate => &[H::MlpPre],
-            LayerOp::Up => &[H::MlpPreLinear],
-            LayerOp::SiluMul => &[H::MlpPost],
-            LayerOp::Down => &[H::MlpOut],
-            LayerOp::MlpAdd => &[H::ResidPost],
-        }
+    pub fn hooks(self) -> impl Iterator<Item = BlockHook> {
+        op_table::layer_op(self).hooks.iter().filter_map(|h| match h.kind {
+            HookKind::Block(b) => Some(b),
+            _ => None,
+        })
     }
 
-    pub fn is_attention(self) -> bool {
-        self <= LayerOp::AttnAdd
+    pub fn family(self) -> Family {
+        op_table::layer_op(self).family
+    }
+
+    /// The ops of one family in program order: `Family::Attention` is the attention
+    /// sublayer between its RMSNorm and its residual add, `Family::Mlp` the SwiGLU MLP's.
+    pub fn of_family(family: Family) -> Vec<LayerOp> {
+        Self::ALL.into_iter().filter(|op| op.family() == family).collect()
     }
 }
 
@@ -157,32 +114,22 @@ impl Step {
         }
     }
 
-    /// The hooks this step records.
+    /// The hooks this step records, in order (from the op table).
     pub fn hooks(self) -> Vec<HookKey> {
-        match self {
-            Step::Embed => vec![HookKey::Embed],
-            Step::Layer(l, op) => op.hooks().iter().map(|&h| HookKey::Block(l, h)).collect(),
-            Step::LnFinal => vec![HookKey::LnFinalScale, HookKey::LnFinalNormalized],
-            Step::Logits => vec![HookKey::Logits],
-            Step::Probs => vec![HookKey::Probs],
-            Step::Sample => vec![],
-        }
+        op_table::spec(self).hooks.iter().map(|h| h.kind.at(self.layer().unwrap_or(0))).collect()
+    }
+
+    /// The op table's entry for this step.
+    pub fn spec(self) -> &'static OpSpec {
+        op_table::spec(self)
     }
 
     /// The step that records `key`.
     pub fn producing(key: HookKey) -> Step {
-        match key {
-            HookKey::Embed => Step::Embed,
-            HookKey::Block(l, h) => {
-                let op = LayerOp::ALL
-                    .into_iter()
-                    .find(|op| op.hooks().contains(&h))
-                    .unwrap_or(LayerOp::Ln1);
-                Step::Layer(l, op)
-            }
-            HookKey::LnFinalScale | HookKey::LnFinalNormalized => Step::LnFinal,
-            HookKey::Logits => Step::Logits,
-            HookKey::Probs => Step::Probs,
+        match op_table::hook_spec(key.kind()) {
+            Some((Step::Layer(_, op), _)) => Step::Layer(key.layer().unwrap_or(0), op),
+            Some((step, _)) => step,
+            None => Step::Embed,
         }
     }
 }
@@ -220,10 +167,7 @@ impl FromStr for Step {
         let rest = s.strip_prefix("blocks.").ok_or_else(bad)?;
         let (layer, op) = rest.split_once('.').ok_or_else(bad)?;
         let layer = layer.parse().map_err(|_| bad())?;
-        let op = LayerOp::ALL
-            .into_iter()
-            .find(|o| o.name() == op)
-            .ok_or_else(bad)?;
+        let op = LayerOp::ALL.into_iter().find(|o| o.name() == op).ok_or_else(bad)?;
         Ok(Step::Layer(layer, op))
     }
 }
@@ -244,9 +188,9 @@ mod tests {
     #[test]
     fn sublayer_groups_are_the_program_order_between_norm_and_add() {
         let inner: Vec<LayerOp> = std::iter::once(LayerOp::Ln1)
-            .chain(LayerOp::ATTENTION)
+            .chain(LayerOp::of_family(Family::Attention))
             .chain([LayerOp::AttnAdd, LayerOp::Ln2])
-            .chain(LayerOp::MLP)
+            .chain(LayerOp::of_family(Family::Mlp))
             .chain([LayerOp::MlpAdd])
             .collect();
         assert_eq!(inner, LayerOp::ALL);

@@ -143,11 +143,7 @@ fn run_chat(
             break;
         }
         generated.push(id);
-        let options = PassOptions {
-            capture: CaptureFilter::Nothing,
-            sampling: SamplingParams::greedy(),
-            ablate_heads: Vec::new(),
-        };
+        let options = PassOptions { sampling: SamplingParams::greedy(), ..PassOptions::capture(CaptureFilter::Nothing) };
         next = exec.forward(&[id], options)?.sampled;
     }
     let generated_text = tok.decode(&generated)?.trim().to_string();

@@ -30,6 +30,17 @@ impl Dim {
             Dim::Vocab => "vocab",
         }
     }
+
+    /// A token position (of the query or the residual stream): indexed by absolute position
+    /// when interventions select positions or take values from another pass.
+    pub fn is_position(self) -> bool {
+        matches!(self, Dim::Pos | Dim::QPos)
+    }
+
+    /// A head axis (query or key/value heads).
+    pub fn is_head(self) -> bool {
+        matches!(self, Dim::Head | Dim::KvHead)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,7 @@
 //! `Trace`: what one forward pass recorded, keyed by hook, plus where the executor stopped.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::hooks::{HookKey, HookKind};
 use crate::step::Step;
@@ -64,6 +65,43 @@ impl CaptureFilter {
     }
 }
 
+/// Where a pass first produced NaN or infinite values. Executors check every tensor they
+/// record, plus the residual stream and the logits even when those are not recorded, so an
+/// uncaptured pass still names the first residual write that went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonFinite {
+    pub key: HookKey,
+    pub nan: usize,
+    pub inf: usize,
+}
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "non-finite values first appear at `{}` (op {}): {} NaN, {} infinite",
+            self.key,
+            Step::producing(self.key),
+            self.nan,
+            self.inf
+        )
+    }
+}
+
+/// Counts NaN and infinities; the causal mask's -inf in `attn.hook_attn_scores` are meant.
+pub fn count_non_finite<'a>(key: HookKey, values: impl IntoIterator<Item = &'a f32>) -> (usize, usize) {
+    let masked_ok = matches!(key.kind(), HookKind::Block(crate::hooks::BlockHook::AttnScores));
+    let (mut nan, mut inf) = (0, 0);
+    for &v in values {
+        if v.is_nan() {
+            nan += 1;
+        } else if v.is_infinite() && !(masked_ok && v < 0.0) {
+            inf += 1;
+        }
+    }
+    (nan, inf)
+}
+
 /// One forward pass over `token_ids` (the new tokens, at positions `pos_offset..`).
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
@@ -76,7 +114,11 @@ pub struct Trace {
     /// The token chosen by the `Sample` step.
     pub sampled: Option<u32>,
     pub temperature: f32,
-    tensors: BTreeMap<HookKey, Tensor>,
+    /// The first hook found holding NaN or infinite values, if any (see [`NonFinite`]).
+    pub non_finite: Option<NonFinite>,
+    /// Shared, so a trace handed from the model thread to the UI (or kept by both) is one
+    /// copy of the numbers, not two.
+    tensors: BTreeMap<HookKey, Arc<Tensor>>,
 }
 
 impl Trace {
@@ -90,11 +132,30 @@ impl Trace {
     }
 
     pub fn get(&self, key: HookKey) -> Option<&Tensor> {
+        self.tensors.get(&key).map(|t| &**t)
+    }
+
+    /// The shared handle of a recorded tensor (cloning it copies no numbers).
+    pub fn get_shared(&self, key: HookKey) -> Option<&Arc<Tensor>> {
         self.tensors.get(&key)
     }
 
     pub fn insert(&mut self, key: HookKey, tensor: Tensor) {
+        self.tensors.insert(key, Arc::new(tensor));
+    }
+
+    pub fn insert_shared(&mut self, key: HookKey, tensor: Arc<Tensor>) {
         self.tensors.insert(key, tensor);
+    }
+
+    /// Takes a recorded tensor out of the trace.
+    pub fn remove(&mut self, key: HookKey) -> Option<Arc<Tensor>> {
+        self.tensors.remove(&key)
+    }
+
+    /// The recorded tensors in hook order.
+    pub fn iter(&self) -> impl Iterator<Item = (HookKey, &Arc<Tensor>)> {
+        self.tensors.iter().map(|(k, t)| (*k, t))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = HookKey> + '_ {
@@ -107,6 +168,17 @@ impl Trace {
 
     pub fn is_empty(&self) -> bool {
         self.tensors.is_empty()
+    }
+
+    /// Notes `values` of `key` if they are the first non-finite ones of the pass.
+    pub fn check_finite<'a>(&mut self, key: HookKey, values: impl IntoIterator<Item = &'a f32>) {
+        if self.non_finite.is_some() {
+            return;
+        }
+        let (nan, inf) = count_non_finite(key, values);
+        if nan + inf > 0 {
+            self.non_finite = Some(NonFinite { key, nan, inf });
+        }
     }
 
     /// Bytes held by recorded tensors (for memory figures).

@@ -110,7 +110,7 @@ fn abandoned_pass_leaves_the_cache_as_it_was() {
 fn head_ablation_zeroes_that_heads_output_only() {
     let model = load("tiny-gqa-tied");
     let mut exec = CpuExecutor::new(model.clone());
-    let options = PassOptions { ablate_heads: vec![(1, 2)], ..PassOptions::default() };
+    let options = PassOptions::default().with_ablated_heads(&[(1, 2)]);
     let trace = exec.forward(&[5, 6, 7, 8], options).unwrap();
     let z = trace.get("blocks.1.attn.hook_z".parse().unwrap()).unwrap().as_3d().unwrap();
     assert!(z.slice(ndarray::s![.., 2, ..]).iter().all(|&v| v == 0.0));

@@ -14,13 +14,14 @@ use glassbox_engine::cpu::{CpuExecutor, ops};
 use glassbox_engine::executor::{Executor, PassOptions, generate, generate_uncached};
 use glassbox_engine::gpu::ops::GpuOps;
 use glassbox_engine::gpu::weights::round_to_f16;
-use glassbox_engine::gpu::{GpuContext, GpuExecutor, GpuOptions, GpuPrecision, NO_ADAPTER, WeightFormat};
+use glassbox_engine::gpu::{GpuContext, GpuExecutor, GpuOptions, NO_ADAPTER, WeightFormat};
+use glassbox_engine::Precision;
 use glassbox_engine::hooks::{BlockHook, HookKind};
 use glassbox_engine::sampling::{SamplingParams, argmax};
 use glassbox_engine::trace::{CaptureFilter, Trace};
 use glassbox_engine::{HookKey, Model, Step};
 use glassbox_tests::{FIXTURES, first_divergence, fixtures_dir, golden, read_goldens};
-use ndarray::{Array1, Array2, Array3, Axis, s};
+use ndarray::{Array1, Array2, Array3, Axis};
 
 // ---------------------------------------------------------------- setup
 
@@ -276,7 +277,7 @@ fn kernel_linear_matches_cpu_at_smollm2_and_odd_shapes() {
         for pos in [1, 7, 64] {
             let x = random2((pos, d_in), 100 + pos as u64, 1.0);
             let ours = gpu.linear(x.view(), w.view(), u64::MAX).unwrap();
-            check(&format!("linear pos {pos}, {d_in}→{d_out}"), &flat(&ours), &flat(&ops::linear(x.view(), w.view())), MATMUL);
+            check(&format!("linear pos {pos}, {d_in}→{d_out}"), &flat(&ours), &flat(&ops::linear(x.view(), w.view()).unwrap()), MATMUL);
         }
     }
     // The logits shape: one decode row against the whole vocabulary (GEMV), and a few rows.
@@ -284,7 +285,7 @@ fn kernel_linear_matches_cpu_at_smollm2_and_odd_shapes() {
     for pos in [1, 5] {
         let x = random2((pos, 576), 8, 1.0);
         let ours = gpu.linear(x.view(), w.view(), u64::MAX).unwrap();
-        check(&format!("logits pos {pos}, 576→49152"), &flat(&ours), &flat(&ops::linear(x.view(), w.view())), MATMUL);
+        check(&format!("logits pos {pos}, 576→49152"), &flat(&ours), &flat(&ops::linear(x.view(), w.view()).unwrap()), MATMUL);
     }
 }
 
@@ -297,7 +298,7 @@ fn kernel_linear_and_embed_split_across_chunks() {
     for pos in [1, 7, 64] {
         let x = random2((pos, 64), 4, 1.0);
         let ours = gpu.linear(x.view(), w.view(), chunk).unwrap();
-        check(&format!("chunked linear pos {pos}"), &flat(&ours), &flat(&ops::linear(x.view(), w.view())), MATMUL);
+        check(&format!("chunked linear pos {pos}"), &flat(&ours), &flat(&ops::linear(x.view(), w.view()).unwrap()), MATMUL);
     }
     let ids = [0u32, 36, 37, 299, 150, 0];
     let ours = gpu.embed(w.view(), &ids, chunk).unwrap();
@@ -330,7 +331,7 @@ fn kernel_rmsnorm_matches_cpu() {
 }
 
 #[test]
-fn kernel_rope_matches_cpu_and_fills_the_cache() {
+fn kernel_rope_matches_cpu() {
     let ctx = gpu_or_skip!();
     use glassbox_engine::config::{RopeKind, rope_inv_freq};
     let smollm2 = rope_inv_freq(64, 100_000.0, RopeKind::Default);
@@ -339,23 +340,12 @@ fn kernel_rope_matches_cpu_and_fills_the_cache() {
         500_000.0,
         RopeKind::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 512 },
     );
-    for (inv_freq, heads, kv_heads, n, offset) in [
-        (&smollm2, 9, 3, 1, 0),
-        (&smollm2, 9, 3, 7, 0),
-        (&smollm2, 9, 3, 64, 0),
-        (&smollm2, 9, 3, 1, 2040),
-        (&llama3, 8, 2, 7, 300),
-    ] {
+    for (inv_freq, heads, n, offset) in [(&smollm2, 9, 1, 0), (&smollm2, 3, 7, 0), (&smollm2, 9, 64, 0), (&smollm2, 3, 1, 2040), (&llama3, 8, 7, 300)] {
         let d_head = inv_freq.len() * 2;
-        let q = random3((n, heads, d_head), 30, 2.0);
-        let k = random3((n, kv_heads, d_head), 31, 2.0);
-        let v = random3((n, kv_heads, d_head), 32, 2.0);
-        let (rq, rk, kc, vc) = ops_f32(&ctx).rope(q.view(), k.view(), v.view(), inv_freq, offset).unwrap();
-        let name = format!("rope n {n} at {offset}, d_head {d_head}");
-        check(&format!("{name}: q"), &flat(&rq), &flat(&ops::rope(q.view(), inv_freq, offset)), ELEMENTWISE);
-        check(&format!("{name}: k"), &flat(&rk), &flat(&ops::rope(k.view(), inv_freq, offset)), ELEMENTWISE);
-        assert_eq!(kc, rk, "{name}: cached k rows are the rotated k");
-        assert_eq!(vc, v, "{name}: cached v rows are v");
+        let x = random3((n, heads, d_head), 30, 2.0);
+        let ours = ops_f32(&ctx).rope(x.view(), inv_freq, offset).unwrap();
+        let name = format!("rope n {n} at {offset}, {heads} heads of {d_head}");
+        check(&name, &flat(&ours), &flat(&ops::rope(x.view(), inv_freq, offset)), ELEMENTWISE);
     }
 }
 
@@ -395,7 +385,7 @@ fn kernel_attention_scores_mask_and_softmax_match_cpu() {
 }
 
 #[test]
-fn kernel_attend_matches_cpu_with_gqa_and_ablation() {
+fn kernel_attend_matches_cpu_with_gqa() {
     let ctx = gpu_or_skip!();
     for (n, offset, heads, kv_heads, d_head) in ATTENTION_CASES {
         let name = format!("pattern·V n {n} at {offset}, {heads}/{kv_heads} heads");
@@ -403,11 +393,8 @@ fn kernel_attend_matches_cpu_with_gqa_and_ablation() {
         let scores = random3((heads, n, k_len), 50, 4.0);
         let pattern = ops::softmax_last(ops::causal_mask(scores.view(), offset).view());
         let v = random3((k_len, kv_heads, d_head), 51, 1.0);
-        let z = ops_f32(&ctx).attend(pattern.view(), v.view(), &[]).unwrap();
+        let z = ops_f32(&ctx).attend(pattern.view(), v.view()).unwrap();
         check(&name, &flat(&z), &flat(&ops::attend(pattern.view(), v.view(), heads / kv_heads)), MATMUL);
-        let ablated = ops_f32(&ctx).attend(pattern.view(), v.view(), &[1]).unwrap();
-        assert!(ablated.slice(s![.., 1, ..]).iter().all(|&x| x == 0.0), "{name}: ablated head 1 is not zero");
-        assert_eq!(ablated.slice(s![.., 0, ..]), z.slice(s![.., 0, ..]), "{name}: ablation touched head 0");
     }
 }
 
@@ -457,8 +444,8 @@ fn kernel_f16_weights_packed_and_native() {
             let x = random2((pos, 576), 81, 1.0);
             let ours = gpu.linear(x.view(), w.view(), u64::MAX).unwrap();
             let name = format!("{} linear pos {pos}", format.name());
-            check(&format!("{name} vs f16-rounded CPU"), &flat(&ours), &flat(&ops::linear(x.view(), w16.view())), MATMUL);
-            check(&format!("{name} vs f32 CPU"), &flat(&ours), &flat(&ops::linear(x.view(), w.view())), 1e-5);
+            check(&format!("{name} vs f16-rounded CPU"), &flat(&ours), &flat(&ops::linear(x.view(), w16.view()).unwrap()), MATMUL);
+            check(&format!("{name} vs f32 CPU"), &flat(&ours), &flat(&ops::linear(x.view(), w.view()).unwrap()), 1e-5);
         }
         let ids = [0u32, 1535, 3, 4];
         let rows = gpu.embed(w.view(), &ids, u64::MAX).unwrap();
@@ -611,7 +598,7 @@ fn capture_filter_reads_back_only_what_is_asked() {
 fn head_ablation_matches_the_cpu() {
     let ctx = gpu_or_skip!();
     let model = load("tiny-gqa-tied");
-    let options = PassOptions { ablate_heads: vec![(1, 2), (0, 0), (5, 0)], ..PassOptions::default() };
+    let options = PassOptions::default().with_ablated_heads(&[(1, 2), (0, 0)]);
     let cpu = CpuExecutor::new(Arc::clone(&model)).forward(&[5, 6, 7, 8], options.clone()).unwrap();
     let gpu = gpu_exec(&ctx, &model, GpuOptions::default()).forward(&[5, 6, 7, 8], options).unwrap();
     compare_traces(&gpu, &cpu, bound_for).unwrap_or_else(|e| panic!("ablated pass: {e}"));
@@ -668,10 +655,10 @@ fn count(agree: &[bool]) -> usize {
 }
 
 fn f16_options(ctx: &GpuContext) -> Vec<GpuOptions> {
-    let packed = GpuOptions { precision: GpuPrecision::F16, force_packed_f16: true, ..GpuOptions::default() };
+    let packed = GpuOptions { precision: Precision::F16, force_packed_f16: true, ..GpuOptions::default() };
     let mut all = vec![packed];
     if ctx.has_shader_f16() {
-        all.push(GpuOptions::precision(GpuPrecision::F16));
+        all.push(GpuOptions::precision(Precision::F16));
     }
     all
 }

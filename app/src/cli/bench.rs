@@ -16,16 +16,16 @@ use glassbox_engine::Model;
 use serde_json::{Value, json};
 
 use super::model_arg::{make_executor, resolve_model_path};
-use super::{Device, Precision};
+use glassbox_engine::{Device, Precision};
 
 /// The fixed benchmark prompt: 64 SmolLM2 tokens.
 const PROMPT64: &str = include_str!("../../../tests/fixtures/bench/prompt64.txt");
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    #[arg(long, default_value = "cpu")]
     pub device: Device,
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    #[arg(long, default_value = "f32")]
     pub precision: Precision,
     /// Repetitions per figure (the median is reported)
     #[arg(long, default_value_t = 7)]
@@ -113,7 +113,7 @@ fn decode(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter, args: &B
     let mut rates = Vec::new();
     for _ in 0..args.runs.clamp(1, 3) {
         exec.reset();
-        let options = PassOptions { capture: CaptureFilter::Nothing, sampling: SamplingParams::greedy(), ablate_heads: Vec::new() };
+        let options = PassOptions { sampling: SamplingParams::greedy(), ..PassOptions::capture(CaptureFilter::Nothing) };
         let mut next = exec.forward(ids, options)?.sampled.context("no token sampled")?;
         let step_options = PassOptions { capture: capture.clone(), ..PassOptions::default() };
         let start = Instant::now();
@@ -125,7 +125,7 @@ fn decode(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter, args: &B
     Ok(median(rates))
 }
 
-pub fn run(model_path: Option<PathBuf>, args: BenchArgs) -> Result<()> {
+pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) -> Result<()> {
     let path = resolve_model_path(model_path)?;
     let model = Arc::new(Model::load(&path)?); // first load warms the page cache
     let mut loads = Vec::new();
@@ -158,7 +158,7 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs) -> Result<()> {
         Some(measure(cpu_exec.as_mut(), &ids, &args)?)
     };
     let frames = if args.frames {
-        let (median_ms, p95_ms) = crate::gui::frame_bench::attention_overview_frame_bench(model.clone(), args.frame_tokens, 120)?;
+        let (median_ms, p95_ms) = (gui.frame_bench)(model.clone(), args.frame_tokens, 120)?;
         Some(json!({"view": "attention overview (all layers × heads)", "tokens": args.frame_tokens, "median_ms": median_ms, "p95_ms": p95_ms}))
     } else {
         None

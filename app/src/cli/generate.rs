@@ -5,17 +5,19 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use glassbox_engine::executor::generate;
+use glassbox_engine::executor::{PassOptions, generate_with};
 use glassbox_engine::sampling::SamplingParams;
 use serde_json::json;
 
 use super::model_arg::{input_ids, load_model, make_executor};
-use super::InputArgs;
+use super::{InputArgs, InterventionArgs};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub edits: InterventionArgs,
     #[arg(long, default_value_t = 32)]
     pub max_new_tokens: usize,
     /// Sampling temperature (sampling is on when any of temperature/top-k/top-p is given)
@@ -57,7 +59,9 @@ pub fn run(model_path: Option<PathBuf>, args: GenerateArgs) -> Result<()> {
             let _ = std::io::stdout().flush();
         }
     };
-    let generated = generate(exec.as_mut(), &ids, args.max_new_tokens, sampling, &eos, &mut on_token)?;
+    let c = &model.config;
+    let options = args.edits.apply(PassOptions { sampling, ..PassOptions::default() }, c.n_layers(), c.n_heads())?;
+    let generated = generate_with(exec.as_mut(), &ids, args.max_new_tokens, &options, &eos, &mut on_token)?;
     let text = match &model.tokenizer {
         Some(t) => t.decode(&generated)?,
         None => String::new(),

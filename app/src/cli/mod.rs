@@ -8,10 +8,10 @@ mod trace;
 
 use std::path::PathBuf;
 
-use anyhow::Result;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-pub use model_arg::make_executor;
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand};
+use glassbox_engine::executor::PassOptions;
+use glassbox_engine::{Device, HookKey, Intervention, Precision};
 
 #[derive(Parser, Debug)]
 #[command(name = "glassbox", version, about = "Step through a real Llama-family model's forward pass and see every number")]
@@ -42,22 +42,6 @@ pub enum Command {
     Task(task::TaskArgs),
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
-pub enum Device {
-    /// The GPU if one is found, else the CPU with a notice
-    #[default]
-    Auto,
-    Cpu,
-    Gpu,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
-pub enum Precision {
-    #[default]
-    F32,
-    F16,
-}
-
 /// What every model-running command shares.
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
@@ -70,21 +54,71 @@ pub struct InputArgs {
     /// Wrap the prompt in the model's chat template (one user message)
     #[arg(long)]
     pub chat: bool,
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    /// Where to run: auto (the GPU if a hardware one works, else the CPU), cpu or gpu
+    #[arg(long, default_value = "cpu")]
     pub device: Device,
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    /// Weight precision: f32, or f16 (GPU only)
+    #[arg(long, default_value = "f32")]
     pub precision: Precision,
 }
 
-pub fn run(cli: Cli) -> Result<()> {
-    let model = cli.model;
-    match cli.command {
-        None => crate::gui::run(model),
-        Some(Command::Trace(args)) => trace::run(model, args),
-        Some(Command::Generate(args)) => generate::run(model, args),
-        Some(Command::Fetch) => model_arg::fetch().map(|dir| println!("{}", dir.display())),
-        Some(Command::Convert { gguf, out_dir }) => model_arg::convert(&gguf, &out_dir),
-        Some(Command::Bench(args)) => bench::run(model, args),
-        Some(Command::Task(args)) => task::run(model, args),
+/// Interventions for commands that run the model (`trace`, `generate`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct InterventionArgs {
+    /// Heads to ablate, `L.H` (layer.head), comma-separated: that head's `blocks.L.attn.hook_z`
+    /// is zeroed at every position
+    #[arg(long, value_delimiter = ',', value_name = "L.H")]
+    pub ablate_heads: Vec<String>,
+    /// MLP layers to ablate, comma-separated: `blocks.L.hook_mlp_out` is zeroed
+    #[arg(long, value_delimiter = ',', value_name = "L")]
+    pub ablate_mlp: Vec<usize>,
+}
+
+impl InterventionArgs {
+    /// The flags as engine interventions, checked against the model's size.
+    pub fn interventions(&self, n_layers: usize, n_heads: usize) -> Result<Vec<Intervention>> {
+        let mut out = Vec::new();
+        for spec in &self.ablate_heads {
+            let parsed = spec.split_once('.').and_then(|(l, h)| Some((l.trim().parse::<usize>().ok()?, h.trim().parse::<usize>().ok()?)));
+            let Some((l, h)) = parsed else {
+                bail!("--ablate-heads: `{spec}` is not LAYER.HEAD (e.g. 0.4 for layer 0, head 4)");
+            };
+            if l >= n_layers || h >= n_heads {
+                bail!("--ablate-heads: `{spec}` is outside this model ({n_layers} layers × {n_heads} heads, counted from 0)");
+            }
+            out.push(Intervention::zero_heads(l, vec![h]));
+        }
+        for &l in &self.ablate_mlp {
+            if l >= n_layers {
+                bail!("--ablate-mlp: layer {l} is outside this model ({n_layers} layers, counted from 0)");
+            }
+            out.push(Intervention::zero(HookKey::Block(l, glassbox_engine::BlockHook::MlpOut)));
+        }
+        Ok(out)
+    }
+
+    /// `options` with these interventions added.
+    pub fn apply(&self, options: PassOptions, n_layers: usize, n_heads: usize) -> Result<PassOptions> {
+        let mut options = options;
+        options.interventions.extend(self.interventions(n_layers, n_heads)?);
+        Ok(options)
+    }
+}
+
+/// What the CLI needs from the GUI module, handed in by `main` (the two never import each
+/// other): the frame-time benchmark of `glassbox bench --frames`.
+pub struct GuiHooks {
+    /// (model, tokens, frames) → (median ms, p95 ms)
+    pub frame_bench: fn(std::sync::Arc<glassbox_engine::Model>, usize, usize) -> Result<(f64, f64)>,
+}
+
+pub fn run(model: Option<PathBuf>, command: Command, gui: &GuiHooks) -> Result<()> {
+    match command {
+        Command::Trace(args) => trace::run(model, args),
+        Command::Generate(args) => generate::run(model, args),
+        Command::Fetch => model_arg::fetch().map(|dir| println!("{}", dir.display())),
+        Command::Convert { gguf, out_dir } => model_arg::convert(&gguf, &out_dir),
+        Command::Bench(args) => bench::run(model, args, gui),
+        Command::Task(args) => task::run(model, args),
     }
 }

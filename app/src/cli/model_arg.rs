@@ -4,13 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use glassbox_engine::cpu::CpuExecutor;
 use glassbox_engine::executor::Executor;
 use glassbox_engine::fetch::{self, FetchProgress};
 use glassbox_engine::tokenizer::ChatMessage;
-use glassbox_engine::Model;
+use glassbox_engine::{Device, Model, Precision, backend};
 
-use super::{Device, InputArgs, Precision};
+use super::InputArgs;
 
 /// Prints fetch progress, one line per stage and per tenth of it (the engine reports every
 /// chunk and every tensor).
@@ -69,28 +68,13 @@ pub fn load_model(model: Option<PathBuf>) -> Result<Arc<Model>> {
     Ok(Arc::new(model))
 }
 
+/// The executor the flags ask for (the engine decides fallbacks; its notice goes to stderr).
 pub fn make_executor(model: Arc<Model>, device: Device, precision: Precision) -> Result<Box<dyn Executor>> {
-    use glassbox_engine::gpu::{self, GpuPrecision};
-    let gpu_precision = match precision {
-        Precision::F32 => GpuPrecision::F32,
-        Precision::F16 => GpuPrecision::F16,
-    };
-    match (device, precision) {
-        (Device::Cpu, Precision::F32) => Ok(Box::new(CpuExecutor::new(model))),
-        (Device::Cpu, Precision::F16) => bail!("--precision f16 needs --device gpu (the CPU reference runs in f32)"),
-        (Device::Gpu, _) => {
-            let exec = gpu::try_gpu_executor(model, gpu_precision).map_err(|e| anyhow::anyhow!("--device gpu: {e}"))?;
-            Ok(Box::new(exec))
-        }
-        (Device::Auto, _) => {
-            // The GPU when an adapter works; otherwise the CPU reference, saying so on one line.
-            let (exec, notice) = gpu::gpu_or_cpu(model, gpu_precision);
-            if let Some(notice) = notice {
-                eprintln!("glassbox: {notice}");
-            }
-            Ok(exec)
-        }
+    let opened = backend::open(model, device, precision, None).map_err(|e| anyhow::anyhow!("--device {device}: {e}"))?;
+    if let Some(notice) = opened.notice {
+        eprintln!("glassbox: {notice}");
     }
+    Ok(opened.exec)
 }
 
 /// Token ids for the input: exact ids, or the prompt (chat-wrapped if asked) tokenized.

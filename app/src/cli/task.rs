@@ -9,7 +9,7 @@ use glassbox_engine::tasks::{self, TaskKind, TaskOutput};
 use serde_json::json;
 
 use super::model_arg::{load_model, make_executor};
-use super::{Device, Precision};
+use glassbox_engine::{Device, Precision};
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
 pub enum TaskName {
@@ -32,7 +32,7 @@ pub struct TaskArgs {
     /// One of the article's examples instead of --text: medical-note, contract, stock-news, smartwatch-review, llama-question
     #[arg(long, conflicts_with = "text")]
     pub preset: Option<String>,
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    #[arg(long, default_value = "cpu")]
     pub device: Device,
     #[arg(long)]
     pub json: bool,

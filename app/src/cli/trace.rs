@@ -11,12 +11,14 @@ use glassbox_engine::trace::CaptureFilter;
 use serde_json::json;
 
 use super::model_arg::{input_ids, load_model, make_executor, token_texts};
-use super::InputArgs;
+use super::{InputArgs, InterventionArgs};
 
 #[derive(Args, Debug)]
 pub struct TraceArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub edits: InterventionArgs,
     /// How many of the most likely next tokens to list
     #[arg(long, default_value_t = 10)]
     pub top_k: usize,
@@ -30,9 +32,15 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
     let ids = input_ids(&model, &args.input)?;
     let mut exec = make_executor(model.clone(), args.input.device, args.input.precision)?;
     let capture = CaptureFilter::kinds([HookKind::Embed, HookKind::Block(BlockHook::ResidPost), HookKind::Logits]);
-    let trace = exec.forward(&ids, PassOptions::capture(capture))?;
+    let c = &model.config;
+    let options = args.edits.apply(PassOptions::capture(capture), c.n_layers(), c.n_heads())?;
+    let trace = exec.forward(&ids, options)?;
+    if let Some(bad) = trace.non_finite {
+        eprintln!("glassbox: warning: {bad}");
+    }
     let n_layers = model.config.n_layers();
     let last = analysis::last_logits(&trace)?;
+    let argmax = analysis::argmax_rows(&trace)?;
     let top = analysis::top_k(&last, args.top_k, 1.0);
     let tokens = token_texts(&model, &ids);
     let top_json: Vec<_> = top
@@ -46,6 +54,7 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
             "device": exec.device_name(),
             "token_ids": ids,
             "tokens": tokens,
+            "argmax": argmax,
             "top_k": top_json,
             "residual_norms": norms,
             "logit_lens": lens,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use egui::{CentralPanel, Key, Modifiers, Panel, RichText, ScrollArea, Ui};
+use glassbox_engine::gpu::GpuContext;
 use glassbox_engine::{Model, Step};
 
 use super::export;
@@ -18,7 +19,7 @@ use super::state::{self, PersistedState};
 use super::theme::Theme;
 use super::views::{Request, ViewCtx, ViewKind, Views};
 use super::worker::Worker;
-use crate::cli::Device;
+use glassbox_engine::Device;
 
 mod bars;
 mod script_cmds;
@@ -55,6 +56,9 @@ pub struct GlassboxApp {
     applied_style: Option<(bool, u32)>,
     pub(super) export_next: bool,
     device: Device,
+    /// eframe's wgpu device: the model runs on it when it is a hardware GPU (one device per
+    /// process).
+    gpu: Option<Arc<GpuContext>>,
     state_path: Option<PathBuf>,
     /// Applied to the session when the model has loaded.
     restored: Option<PersistedState>,
@@ -65,19 +69,16 @@ pub struct GlassboxApp {
 
 impl GlassboxApp {
     /// The window's app: state from disk, the model loaded (or fetched) in the background.
-    pub fn new(ctx: &egui::Context, model: Option<PathBuf>, script: Option<Script>) -> Self {
+    pub fn new(ctx: &egui::Context, model: Option<PathBuf>, script: Option<Script>, gpu: Option<Arc<GpuContext>>) -> Self {
         let state_path = state::default_path();
         let (restored, notice) = match &state_path {
             Some(p) => state::load(p),
             None => (PersistedState::default(), None),
         };
-        // `GLASSBOX_DEVICE=cpu|gpu` picks the executor (default: the GPU if one works).
-        let device = match std::env::var("GLASSBOX_DEVICE").as_deref() {
-            Ok("cpu") => Device::Cpu,
-            Ok("gpu") => Device::Gpu,
-            _ => Device::Auto,
-        };
+        // `GLASSBOX_DEVICE=auto|cpu|gpu` picks the executor (default: the GPU if one works).
+        let device = std::env::var("GLASSBOX_DEVICE").ok().and_then(|d| d.parse().ok()).unwrap_or(Device::Auto);
         let mut app = Self::blank(Phase::Start(FirstRun::new(ctx, model)), restored, device);
+        app.gpu = gpu;
         app.state_path = state_path;
         app.script = script;
         app.notices.extend(notice.map(|n| (n, None)));
@@ -109,6 +110,7 @@ impl GlassboxApp {
             applied_style: None,
             export_next: false,
             device,
+            gpu: None,
             state_path: None,
             restored: Some(restored),
             last_saved: None,
@@ -132,7 +134,7 @@ impl GlassboxApp {
     ) {
         let worker = match worker {
             Some(w) => Ok(w),
-            None => Worker::spawn(Arc::clone(&model), self.device, ctx.cloned()),
+            None => Worker::spawn(Arc::clone(&model), self.device, self.gpu.clone(), ctx.cloned()),
         };
         let worker = match worker {
             Ok(w) => w,

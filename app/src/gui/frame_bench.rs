@@ -16,7 +16,7 @@ use super::state::PersistedState;
 use super::views::ViewKind;
 use super::views::attention::AttnMode;
 use super::worker::Worker;
-use crate::cli::Device;
+use glassbox_engine::Device;
 
 /// Ids for the benchmark: the bench prompt tokenized and repeated, or a fixed pattern.
 fn bench_ids(model: &Model, n: usize) -> Vec<u32> {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::i18n::Lang;
 use super::session::Session;
 use super::views::{ViewKind, step_kind};
-use crate::cli::Precision;
+use glassbox_engine::Precision;
 use glassbox_engine::tasks::TaskKind;
 
 #[derive(Debug, Clone, Deserialize)]

@@ -23,7 +23,30 @@ mod tests;
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use anyhow::anyhow;
+use eframe::egui_wgpu::{WgpuConfiguration, WgpuSetup, WgpuSetupCreateNew};
+use glassbox_engine::gpu::{GpuContext, wgpu};
+
+/// eframe's device, opened with what the model's kernels need as well as what drawing needs:
+/// the adapter's own limits (large weight buffers) and shader-f16 where present.
+fn wgpu_options() -> WgpuConfiguration {
+    let setup = WgpuSetupCreateNew {
+        device_descriptor: Arc::new(|adapter: &wgpu::Adapter| {
+            let mut limits = adapter.limits();
+            limits.max_texture_dimension_2d = limits.max_texture_dimension_2d.max(8192);
+            wgpu::DeviceDescriptor {
+                label: Some("glassbox (window and model)"),
+                required_features: adapter.features() & wgpu::Features::SHADER_F16,
+                required_limits: limits,
+                ..Default::default()
+            }
+        }),
+        ..WgpuSetupCreateNew::without_display_handle()
+    };
+    WgpuConfiguration { wgpu_setup: WgpuSetup::CreateNew(setup), ..Default::default() }
+}
 
 /// Opens the window. `model`: a folder or `.gguf` (else the cached default, fetched on
 /// first run from the first-run screen).
@@ -40,6 +63,7 @@ pub fn run(model: Option<PathBuf>) -> anyhow::Result<()> {
             .with_inner_size(size)
             .with_min_inner_size([900.0, 600.0]),
         renderer: eframe::Renderer::Wgpu,
+        wgpu_options: wgpu_options(),
         // eframe 0.37 stores the window size in points divided by the zoom and restores it
         // multiplied again: with a presentation zoom the window shrank on every restart.
         persist_window: false,
@@ -50,7 +74,11 @@ pub fn run(model: Option<PathBuf>) -> anyhow::Result<()> {
         options,
         Box::new(move |cc| {
             fonts::install(&cc.egui_ctx);
-            Ok(Box::new(app::GlassboxApp::new(&cc.egui_ctx, model, script)))
+            // The model runs on the window's device, not a second one.
+            let gpu = cc.wgpu_render_state.as_ref().map(|rs| {
+                GpuContext::from_device(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info())
+            });
+            Ok(Box::new(app::GlassboxApp::new(&cc.egui_ctx, model, script, gpu)))
         }),
     )
     .map_err(|e| anyhow!("could not open the window: {e}"))

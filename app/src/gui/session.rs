@@ -9,11 +9,10 @@ use glassbox_engine::executor::PassOptions;
 use glassbox_engine::sampling::SamplingParams;
 use glassbox_engine::tasks::{SentimentScores, TaskKind};
 use glassbox_engine::tokenizer::ChatMessage;
-use glassbox_engine::{CaptureFilter, Model, Step, Trace};
+use glassbox_engine::{CaptureFilter, Model, Precision, Step, Trace};
 use serde::{Deserialize, Serialize};
 
 use super::worker::{Analysis, Command, LensGrid, Reply, Worker};
-use crate::cli::Precision;
 
 /// What the user pointed at. Views read and write it; it persists across restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -191,14 +190,8 @@ impl Session {
     }
 
     fn options(&self) -> PassOptions {
-        PassOptions {
-            capture: CaptureFilter::All,
-            sampling: SamplingParams {
-                seed: self.seed,
-                ..self.sampling
-            },
-            ablate_heads: self.ablate.clone(),
-        }
+        let sampling = SamplingParams { seed: self.seed, ..self.sampling };
+        PassOptions { sampling, ..PassOptions::capture(CaptureFilter::All) }.with_ablated_heads(&self.ablate)
     }
 
     fn start_pass(&mut self) -> u64 {
@@ -323,7 +316,7 @@ impl Session {
                 sampled,
             } if pass == self.pass => {
                 for (key, tensor) in tensors {
-                    self.trace.insert(key, tensor);
+                    self.trace.insert_shared(key, tensor);
                 }
                 self.trace.last_step = Some(step);
                 if sampled.is_some() {
@@ -449,6 +442,11 @@ impl Session {
             .layer()
             .unwrap_or(self.sel.layer)
             .min(self.n_layers().saturating_sub(1))
+    }
+
+    /// The worker, for tests that look at what it holds.
+    pub fn worker(&self) -> &Worker {
+        &self.worker
     }
 
     pub fn is_generating(&self) -> bool {

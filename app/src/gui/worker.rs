@@ -1,9 +1,12 @@
 //! The model runs here, never on the UI thread.
 //!
-//! A named thread ("glassbox-model") owns the executor. The UI sends [`Command`]s; the
-//! thread runs the step program one `Step` at a time and sends each step's newly recorded
-//! tensors as a [`Reply::Delta`] (moved, never a whole-trace clone), which the UI folds into
-//! its own `Trace`. Each reply wakes the UI with `request_repaint`.
+//! A named thread ("glassbox-model") owns the executor (opened by the engine's `backend`, on
+//! eframe's GPU device when there is a hardware one). The UI sends [`Command`]s; the thread
+//! streams the step program (`Executor::stream_to`: on the GPU, one submit and one read-back
+//! per batch of steps) and sends each step's tensors as a [`Reply::Delta`]. Tensors are shared
+//! (`Arc`), not copied: the UI's trace and the worker's own view of the last pass (for the
+//! logit lens and the analysis) hold the same numbers once. Each reply wakes the UI with
+//! `request_repaint`.
 //!
 //! Every pass carries a number; the UI bumps `latest` when it starts a new one, and a running
 //! pass that is no longer the latest stops between steps, so typing a new prompt never waits
@@ -12,17 +15,25 @@
 //! Tests use [`Worker::inline`]: the same core, run synchronously inside `send`.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 
 use anyhow::{Context as _, Result};
 use glassbox_engine::analysis;
-use glassbox_engine::executor::{Executor, PassOptions};
+use glassbox_engine::backend::{self, Backend};
+use glassbox_engine::executor::{BackendKind, Executor, PassOptions, StepOutput};
+use glassbox_engine::gpu::GpuContext;
 use glassbox_engine::tasks::{self, TaskKind, TaskOutput};
-use glassbox_engine::{BlockHook, CaptureFilter, HookKey, Model, Step, Tensor, Trace};
+use glassbox_engine::{BlockHook, CaptureFilter, Device, HookKey, Model, Precision, Step, Tensor, Trace};
 
-use crate::cli::{Device, Precision, make_executor};
+/// Steps per GPU submit when streaming a pass to the UI: one layer's worth, so the views fill
+/// in layer by layer without a read-back per op.
+const STREAM_BATCH: usize = 17;
+
+/// Where replies go: the channel to the UI (thread) or a queue (inline).
+pub type Out<'a> = dyn FnMut(Reply) + Send + 'a;
 
 pub enum Command {
     /// Forget the KV cache and run `ids` through the whole step program, streaming.
@@ -81,7 +92,7 @@ pub enum Reply {
     Delta {
         pass: u64,
         step: Step,
-        tensors: Vec<(HookKey, Tensor)>,
+        tensors: Vec<(HookKey, Arc<Tensor>)>,
         sampled: Option<u32>,
     },
     Finished {
@@ -143,24 +154,21 @@ pub struct WorkerCore {
     model: Arc<Model>,
     exec: Box<dyn Executor>,
     device: Device,
+    /// eframe's device, shared with the executor when it runs on the GPU.
+    gpu: Option<Arc<GpuContext>>,
     latest: Arc<AtomicU64>,
-    /// The pass whose complete trace the executor holds (for the logit lens).
-    finished_pass: Option<u64>,
-    /// For a task's pass (its trace went to the UI): just the residual hooks the lens reads.
-    task_residuals: Option<(u64, Trace)>,
+    /// The last complete pass, as shared handles on the tensors the UI holds (no copy): what
+    /// the logit lens reads.
+    finished: Option<(u64, Trace)>,
 }
 
 impl WorkerCore {
-    fn new(model: Arc<Model>, device: Device, latest: Arc<AtomicU64>) -> Result<Self> {
-        let exec = make_executor(Arc::clone(&model), device, Precision::F32)?;
-        Ok(Self {
-            model,
-            exec,
-            device,
-            latest,
-            finished_pass: None,
-            task_residuals: None,
-        })
+    fn new(model: Arc<Model>, device: Device, gpu: Option<Arc<GpuContext>>, latest: Arc<AtomicU64>, out: &mut Out<'_>) -> Result<Self> {
+        let Backend { exec, notice } = backend::open(Arc::clone(&model), device, Precision::F32, gpu.clone())?;
+        if let Some(notice) = notice {
+            out(Reply::Notice(notice));
+        }
+        Ok(Self { model, exec, device, gpu, latest, finished: None })
     }
 
     fn device_reply(&self, precision: Precision) -> Reply {
@@ -174,7 +182,7 @@ impl WorkerCore {
         self.latest.load(Ordering::Acquire) != pass
     }
 
-    pub fn handle(&mut self, cmd: Command, out: &mut dyn FnMut(Reply)) {
+    pub fn handle(&mut self, cmd: Command, out: &mut Out<'_>) {
         match cmd {
             Command::Run { pass, ids, options } => {
                 self.with_fallback(pass, out, |me, out| {
@@ -193,13 +201,10 @@ impl WorkerCore {
                 });
             }
             Command::LogitLens { pass } => {
-                let trace = match &self.task_residuals {
-                    Some((p, t)) if *p == pass => Some(t),
-                    _ => (self.finished_pass == Some(pass)).then(|| self.exec.trace()),
-                };
-                if let Some(trace) = trace {
-                    let grid =
-                        analysis::logit_lens_grid(&self.model, trace).map_err(|e| e.to_string());
+                if let Some((p, trace)) = &self.finished
+                    && *p == pass
+                {
+                    let grid = analysis::logit_lens_grid(&self.model, trace).map_err(|e| e.to_string());
                     out(Reply::Lens { pass, grid });
                 }
             }
@@ -212,13 +217,16 @@ impl WorkerCore {
                     Precision::F16 => Device::Gpu,
                     Precision::F32 => self.device,
                 };
-                match make_executor(Arc::clone(&self.model), device, precision) {
-                    Ok(exec) => {
+                match backend::open(Arc::clone(&self.model), device, precision, self.gpu.clone()) {
+                    Ok(Backend { exec, notice }) => {
                         self.exec = exec;
-                        self.finished_pass = None;
+                        self.finished = None;
                         out(self.device_reply(precision));
+                        if let Some(notice) = notice {
+                            out(Reply::Notice(notice));
+                        }
                     }
-                    Err(e) => out(Reply::Notice(format!("{e:#}"))),
+                    Err(e) => out(Reply::Notice(format!("{precision} weights: {e}"))),
                 }
             }
         }
@@ -229,25 +237,18 @@ impl WorkerCore {
     fn with_fallback(
         &mut self,
         pass: u64,
-        out: &mut dyn FnMut(Reply),
-        mut job: impl FnMut(&mut Self, &mut dyn FnMut(Reply)) -> Result<(), String>,
+        out: &mut Out<'_>,
+        mut job: impl FnMut(&mut Self, &mut Out<'_>) -> Result<(), String>,
     ) {
         let Err(message) = job(self, out) else { return };
-        let on_cpu = self.exec.device_name().starts_with("CPU");
-        let cpu = if on_cpu {
-            None
-        } else {
-            make_executor(Arc::clone(&self.model), Device::Cpu, Precision::F32).ok()
-        };
-        let Some(cpu) = cpu else {
+        if self.exec.kind() == BackendKind::Cpu {
             out(Reply::Failed { pass, message });
             return;
-        };
-        out(Reply::Notice(format!(
-            "{} failed: {message} — switched to the CPU reference.",
-            self.exec.device_name()
-        )));
-        self.exec = cpu;
+        }
+        let why = format!("{} failed: {message}", self.exec.device_name());
+        let Backend { exec, notice } = backend::cpu_fallback(Arc::clone(&self.model), &why);
+        out(Reply::Notice(notice.unwrap_or(why)));
+        self.exec = exec;
         self.device = Device::Cpu;
         out(self.device_reply(Precision::F32));
         if let Err(message) = job(self, out) {
@@ -255,69 +256,47 @@ impl WorkerCore {
         }
     }
 
-    /// Runs the whole program over `ids`, sending every step's tensors. `Ok` also when a
-    /// newer pass cancelled it.
-    fn run_pass(
-        &mut self,
-        pass: u64,
-        ids: &[u32],
-        options: PassOptions,
-        out: &mut dyn FnMut(Reply),
-    ) -> Result<(), String> {
-        self.finished_pass = None;
+    /// Streams the whole program over `ids` to the UI, step by step. `Ok` also when a newer
+    /// pass cancelled it.
+    fn run_pass(&mut self, pass: u64, ids: &[u32], options: PassOptions, out: &mut Out<'_>) -> Result<(), String> {
+        self.finished = None;
         self.exec.reset();
         self.exec.begin(ids, options).map_err(|e| e.to_string())?;
         let t = self.exec.trace();
+        let mut kept = Trace::new(t.token_ids.clone(), t.pos_offset, t.temperature);
         out(Reply::Begun {
             pass,
             token_ids: t.token_ids.clone(),
             pos_offset: t.pos_offset,
             temperature: t.temperature,
         });
-        loop {
-            if self.cancelled(pass) {
-                return Ok(());
+        let latest = Arc::clone(&self.latest);
+        let mut sink = |o: StepOutput| {
+            for (key, tensor) in &o.tensors {
+                kept.insert_shared(*key, Arc::clone(tensor));
             }
-            match self.exec.step() {
-                Ok(Some(step)) => {
-                    let trace = self.exec.trace();
-                    // Only this step's hooks: a delta, not the trace so far.
-                    let tensors = step
-                        .hooks()
-                        .into_iter()
-                        .filter_map(|k| trace.get(k).cloned().map(|t| (k, t)))
-                        .collect();
-                    let sampled = (step == Step::Sample).then_some(trace.sampled).flatten();
-                    out(Reply::Delta {
-                        pass,
-                        step,
-                        tensors,
-                        sampled,
-                    });
-                }
-                Ok(None) => break,
-                Err(e) => return Err(e.to_string()),
-            }
+            kept.last_step = Some(o.step);
+            kept.sampled = kept.sampled.or(o.sampled);
+            out(Reply::Delta { pass, step: o.step, tensors: o.tensors, sampled: o.sampled });
+            if latest.load(Ordering::Acquire) == pass { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+        };
+        self.exec.stream_to(Step::Sample, STREAM_BATCH, &mut sink).map_err(|e| e.to_string())?;
+        if self.cancelled(pass) || self.exec.next_step().is_some() {
+            return Ok(());
         }
-        self.finished_pass = Some(pass);
-        out(Reply::Finished {
-            pass,
-            cache_len: self.exec.cache_len(),
-        });
-        let analysis = Analysis::of(self.exec.trace(), self.model.config.n_layers());
+        kept.non_finite = self.exec.trace().non_finite;
+        if let Some(bad) = kept.non_finite {
+            out(Reply::Notice(bad.to_string()));
+        }
+        out(Reply::Finished { pass, cache_len: self.exec.cache_len() });
+        let analysis = Analysis::of(&kept, self.model.config.n_layers());
         out(Reply::Analysis { pass, analysis });
+        self.finished = Some((pass, kept));
         Ok(())
     }
 
-    fn task(
-        &mut self,
-        pass: u64,
-        kind: TaskKind,
-        text: &str,
-        out: &mut dyn FnMut(Reply),
-    ) -> Result<(), String> {
-        self.finished_pass = None;
-        self.task_residuals = None;
+    fn task(&mut self, pass: u64, kind: TaskKind, text: &str, out: &mut Out<'_>) -> Result<(), String> {
+        self.finished = None;
         let (model, exec) = (&*self.model, &mut *self.exec);
         let result = match kind {
             TaskKind::Generate => tasks::generate_text(model, exec, text),
@@ -332,15 +311,16 @@ impl WorkerCore {
             Ok(output) => {
                 let n_layers = self.model.config.n_layers();
                 let analysis = Analysis::of(&output.trace, n_layers);
+                // Shared handles on the residual stream, for the logit lens (no copy).
                 let mut residuals = Trace::default();
                 for l in 0..n_layers {
                     for h in [BlockHook::ResidMid, BlockHook::ResidPost] {
-                        if let Some(t) = output.trace.get(HookKey::Block(l, h)) {
-                            residuals.insert(HookKey::Block(l, h), t.clone());
+                        if let Some(t) = output.trace.get_shared(HookKey::Block(l, h)) {
+                            residuals.insert_shared(HookKey::Block(l, h), Arc::clone(t));
                         }
                     }
                 }
-                self.task_residuals = Some((pass, residuals));
+                self.finished = Some((pass, residuals));
                 out(Reply::Task {
                     pass,
                     output: Box::new(output),
@@ -360,9 +340,9 @@ impl WorkerCore {
         n: usize,
         options: PassOptions,
         eos: &[u32],
-        out: &mut dyn FnMut(Reply),
+        out: &mut Out<'_>,
     ) -> Result<(), String> {
-        self.finished_pass = None;
+        self.finished = None;
         self.exec.reset();
         let mut quiet = options.clone();
         quiet.capture = CaptureFilter::Nothing;
@@ -420,7 +400,7 @@ pub struct Worker {
 impl Worker {
     /// Starts the "glassbox-model" thread. The executor is built on that thread (a GPU
     /// executor may need its device there), and `ctx` is woken whenever a reply arrives.
-    pub fn spawn(model: Arc<Model>, device: Device, ctx: Option<egui::Context>) -> Result<Self> {
+    pub fn spawn(model: Arc<Model>, device: Device, gpu: Option<Arc<GpuContext>>, ctx: Option<egui::Context>) -> Result<Self> {
         let latest = Arc::new(AtomicU64::new(0));
         let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
         let (reply_tx, reply_rx) = mpsc::channel::<Reply>();
@@ -428,25 +408,24 @@ impl Worker {
         std::thread::Builder::new()
             .name("glassbox-model".into())
             .spawn(move || {
-                let send = |r: Reply| {
+                let mut out = |r: Reply| {
                     // The UI may be gone (window closed): nothing left to tell.
                     let _ = reply_tx.send(r);
                     if let Some(ctx) = &ctx {
                         ctx.request_repaint();
                     }
                 };
-                let mut core = match WorkerCore::new(model, device, thread_latest) {
+                let mut core = match WorkerCore::new(model, device, gpu, thread_latest, &mut out) {
                     Ok(core) => core,
                     Err(e) => {
-                        send(Reply::Failed {
+                        out(Reply::Failed {
                             pass: 0,
                             message: format!("{e:#}"),
                         });
                         return;
                     }
                 };
-                send(core.device_reply(Precision::F32));
-                let mut out = send;
+                out(core.device_reply(Precision::F32));
                 while let Ok(cmd) = cmd_rx.recv() {
                     core.handle(cmd, &mut out);
                 }
@@ -465,8 +444,8 @@ impl Worker {
     /// The same worker, run synchronously (tests, benchmarks, scripted screenshots).
     pub fn inline(model: Arc<Model>, device: Device) -> Result<Self> {
         let latest = Arc::new(AtomicU64::new(0));
-        let core = WorkerCore::new(model, device, Arc::clone(&latest))?;
         let mut queue = VecDeque::new();
+        let core = WorkerCore::new(model, device, None, Arc::clone(&latest), &mut |r| queue.push_back(r))?;
         queue.push_back(core.device_reply(Precision::F32));
         Ok(Self {
             mode: Mode::Inline {
@@ -492,6 +471,15 @@ impl Worker {
                 let _ = tx.send(cmd);
             }
             Mode::Inline { core, queue } => core.handle(cmd, &mut |r| queue.push_back(r)),
+        }
+    }
+
+    /// The worker's shared view of the last complete pass (inline workers only): lets tests
+    /// check that it holds the UI's tensors, not copies.
+    pub fn finished_trace(&self) -> Option<&Trace> {
+        match &self.mode {
+            Mode::Inline { core, .. } => core.finished.as_ref().map(|(_, t)| t),
+            Mode::Thread { .. } => None,
         }
     }
 

@@ -9,6 +9,8 @@
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
+use crate::error::{EngineError, Result};
+
 /// Up to this many rows a matmul is memory-bound: read each weight once.
 const GEMV_MAX_ROWS: usize = 4;
 /// Output columns (or rows) per parallel task: large enough to amortize scheduling.
@@ -17,16 +19,26 @@ const CHUNK: usize = 256;
 /// `y = x · Wᵀ` given the weight in both layouts: decode reads `w` `[out, in]` (each output
 /// a dot product of contiguous rows, the weights streamed once); prefill multiplies by
 /// `wt` `[in, out]`, the layout the gemm kernels are fastest on.
-pub fn linear_both(x: ArrayView2<f32>, w: ArrayView2<f32>, wt: ArrayView2<f32>) -> Array2<f32> {
+pub fn linear_both(x: ArrayView2<f32>, w: ArrayView2<f32>, wt: ArrayView2<f32>) -> Result<Array2<f32>> {
     // x: [pos, in] → [pos, out]
+    if x.ncols() != w.ncols() || w.dim() != (wt.ncols(), wt.nrows()) {
+        return Err(mismatch(x, w));
+    }
     if x.nrows() <= GEMV_MAX_ROWS && w.is_standard_layout() {
         return gemv_col_major(x.as_standard_layout().view(), w.t());
     }
     gemm(x.as_standard_layout().view(), wt)
 }
 
+fn mismatch(x: ArrayView2<f32>, w: ArrayView2<f32>) -> EngineError {
+    EngineError::Shape(format!("x · Wᵀ with x {:?} and W {:?} (W is [out, in])", x.dim(), w.dim()))
+}
+
 /// `x: [pos, in]`, `b: [in, out]` (any strides) → `[pos, out]`.
-pub fn matmul(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+pub fn matmul(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Result<Array2<f32>> {
+    if x.ncols() != b.nrows() {
+        return Err(mismatch(x, b.t()));
+    }
     let x = x.as_standard_layout();
     // Few rows against a transposed row-major weight: stream it once, row by row. (A
     // row-major `[in, out]` weight has no such pass: its columns are strided.)
@@ -36,11 +48,15 @@ pub fn matmul(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
     gemm(x.view(), b)
 }
 
-fn gemm(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+/// Callers have checked `x.ncols() == b.nrows()`.
+fn gemm(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Result<Array2<f32>> {
     let (m, k, n) = (x.nrows(), x.ncols(), b.ncols());
     let mut y = Array2::<f32>::zeros((m, n)); // [pos, out]
-    if b.nrows() != k || m == 0 || n == 0 {
-        return x.dot(&b);
+    if b.nrows() != k {
+        return Err(mismatch(x, b.t()));
+    }
+    if m == 0 || n == 0 || k == 0 {
+        return Ok(y);
     }
     let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
     #[allow(unsafe_code)]
@@ -70,16 +86,16 @@ fn gemm(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
             gemm::Parallelism::Rayon(rayon::current_num_threads()),
         );
     }
-    y
+    Ok(y)
 }
 
 /// `b` is the transpose of a row-major `[out, in]` matrix: each output is a dot product of
 /// contiguous rows, threads over output chunks.
-fn gemv_col_major(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+fn gemv_col_major(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Result<Array2<f32>> {
     let w = b.t(); // [out, in], row-major
     let (pos, k, n) = (x.nrows(), x.ncols(), w.nrows());
     let (Some(xs), Some(ws)) = (x.as_slice(), w.to_slice()) else {
-        return x.dot(&b);
+        return Ok(x.dot(&b));
     };
     let mut y_t = vec![0.0f32; n * pos]; // [out, pos]
     y_t.par_chunks_mut(CHUNK * pos).enumerate().for_each(|(chunk, part)| {
@@ -91,8 +107,8 @@ fn gemv_col_major(x: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
             }
         }
     });
-    let y_t = Array2::from_shape_vec((n, pos), y_t).unwrap_or_else(|_| Array2::zeros((n, pos)));
-    y_t.reversed_axes().as_standard_layout().into_owned()
+    let y_t = Array2::from_shape_vec((n, pos), y_t).map_err(|e| EngineError::Shape(format!("gemv output [{n}, {pos}]: {e}")))?;
+    Ok(y_t.reversed_axes().as_standard_layout().into_owned())
 }
 
 /// Dot product in 8 independent lanes so the compiler vectorizes it without `-C target-cpu`.
@@ -117,10 +133,20 @@ mod tests {
         let x = Array2::from_shape_fn((pos, k), |(i, j)| (i + j) as f32 * 0.1 - 1.0);
         let reference = x.dot(&w.t());
         let wt = w.t().as_standard_layout().into_owned(); // [in, out]
-        for (name, got) in [("view", matmul(x.view(), w.t())), ("row-major", matmul(x.view(), wt.view()))] {
+        for (name, got) in [("view", matmul(x.view(), w.t()).unwrap()), ("row-major", matmul(x.view(), wt.view()).unwrap())] {
             let err = (&got - &reference).iter().fold(0.0f32, |m, d| m.max(d.abs()));
             assert!(err < 1e-3, "{pos}x{k}x{n} {name}: {err}");
         }
+    }
+
+    #[test]
+    fn a_shape_mismatch_is_an_error_not_zeros() {
+        let x = Array2::<f32>::ones((2, 5));
+        let w = Array2::<f32>::ones((3, 4)); // [out 3, in 4], but x has 5 columns
+        let err = matmul(x.view(), w.t()).unwrap_err().to_string();
+        assert!(err.contains("(2, 5)") && err.contains("(3, 4)"), "{err}");
+        let wt = w.t().to_owned();
+        assert!(linear_both(x.view(), w.view(), wt.view()).is_err());
     }
 
     #[test]

@@ -1,96 +1,38 @@
-//! The CPU reference executor: the forward pass as a story, one `Step` at a time, in f32.
+//! The CPU reference executor: the forward pass as a story, one hook at a time, in f32.
 //! It is the oracle for every number Glassbox shows.
+//!
+//! A step runs the hooks its op-table entry lists. For each hook, [`CpuExecutor::produce`]
+//! computes the value (the algorithm, in data-flow order) and [`CpuExecutor::settle`] rounds it
+//! (if the pass emulates a lower precision), applies the pass's interventions and records it.
 
 pub mod matmul;
 pub mod ops;
+mod pass;
+mod weights_t;
 
 use std::sync::Arc;
 
-use ndarray::{Array2, Array3, ArrayView3, s};
+use ndarray::{Array2, ArrayView3, s};
 
 use crate::config::LlamaConfig;
 use crate::error::{EngineError, Result};
-use crate::executor::{Executor, PassOptions};
+use crate::executor::{BackendKind, Executor, PassOptions, Sink, stream_steps};
 use crate::hooks::{BlockHook, HookKey};
 use crate::model::Model;
+use crate::op_table::{self, HookSpec, PassDims, Slot};
 use crate::sampling::Sampler;
 use crate::step::{LayerOp, Step};
-use matmul::linear_both;
-use crate::tensor::{Dim, Tensor};
+use crate::tensor::Tensor;
 use crate::trace::Trace;
+use matmul::linear_both;
+use pass::Pass;
+use weights_t::WeightsT;
 
 /// Rotated keys and values of every position seen so far, for one layer.
 #[derive(Default)]
 struct LayerCache {
     k: Vec<f32>, // [len, n_kv_heads, d_head], flattened
     v: Vec<f32>, // [len, n_kv_heads, d_head], flattened
-}
-
-/// The activations of the pass in progress, in data-flow order.
-struct Pass {
-    ids: Vec<u32>,
-    pos_offset: usize,
-    options: PassOptions,
-    next: usize,
-    x: Array2<f32>,       // [pos, d_model]  the residual stream
-    h: Array2<f32>,       // [pos, d_model]  normalized input of the current sublayer
-    q: Array3<f32>,       // [pos, n_heads, d_head]
-    k: Array3<f32>,       // [pos, n_kv_heads, d_head]
-    v: Array3<f32>,       // [pos, n_kv_heads, d_head]
-    scores: Array3<f32>,  // [n_heads, q_pos, k_pos]
-    pattern: Array3<f32>, // [n_heads, q_pos, k_pos]
-    z: Array3<f32>,       // [pos, n_heads, d_head]
-    out: Array2<f32>,     // [pos, d_model]  what the current sublayer writes
-    gate: Array2<f32>,    // [pos, d_mlp]
-    up: Array2<f32>,      // [pos, d_mlp]
-    post: Array2<f32>,    // [pos, d_mlp]
-    logits: Array2<f32>,  // [rows, vocab]  every position when captured, else the last
-}
-
-/// One layer's linear weights stored `[in, out]` row-major: `y = x · w`.
-struct LayerWeightsT {
-    q_proj: Array2<f32>,    // [d_model, n_heads·d_head]
-    k_proj: Array2<f32>,    // [d_model, n_kv_heads·d_head]
-    v_proj: Array2<f32>,    // [d_model, n_kv_heads·d_head]
-    o_proj: Array2<f32>,    // [n_heads·d_head, d_model]
-    gate_proj: Array2<f32>, // [d_model, d_mlp]
-    up_proj: Array2<f32>,   // [d_model, d_mlp]
-    down_proj: Array2<f32>, // [d_mlp, d_model]
-}
-
-/// Transposed copies of the checkpoint's `[out, in]` weights, for prefill. The math is the
-/// same (`x · Wᵀ`); the gemm kernels run about twice as fast on this layout, at the cost of a
-/// second copy of the weights in memory. Decode keeps reading the originals, whose rows are
-/// the dot products it needs.
-struct WeightsT {
-    layers: Vec<LayerWeightsT>,
-    lm_head: Array2<f32>, // [d_model, vocab]
-}
-
-fn transposed(w: &Array2<f32>) -> Array2<f32> {
-    w.t().as_standard_layout().into_owned()
-}
-
-impl WeightsT {
-    fn new(model: &Model) -> Self {
-        use rayon::prelude::*;
-        let layers = model
-            .weights
-            .layers
-            .par_iter()
-            .map(|l| LayerWeightsT {
-                q_proj: transposed(&l.self_attn.q_proj),
-                k_proj: transposed(&l.self_attn.k_proj),
-                v_proj: transposed(&l.self_attn.v_proj),
-                o_proj: transposed(&l.self_attn.o_proj),
-                gate_proj: transposed(&l.mlp.gate_proj),
-                up_proj: transposed(&l.mlp.up_proj),
-                down_proj: transposed(&l.mlp.down_proj),
-            })
-            .collect();
-        let lm_head = model.weights.lm_head().t().as_standard_layout().into_owned();
-        Self { layers, lm_head }
-    }
 }
 
 pub struct CpuExecutor {
@@ -123,149 +65,130 @@ impl CpuExecutor {
         let Some(mut pass) = self.pass.take() else {
             return Err(EngineError::Input("no pass in progress: call begin() first".into()));
         };
-        let result = match step {
-            Step::Embed => self.embed(&mut pass),
-            Step::Layer(l, op) => self.layer_op(&mut pass, l, op),
-            Step::LnFinal => {
-                let (scale, h) = ops::rmsnorm(pass.x.view(), self.model.weights.norm.view(), self.eps()); // [pos, d_model]
-                self.record(&pass, HookKey::LnFinalScale, &[Dim::Pos], scale.into_dyn());
-                self.record2(&pass, HookKey::LnFinalNormalized, [Dim::Pos, Dim::DModel], &h);
-                pass.h = h;
-                Ok(())
-            }
-            Step::Logits => {
-                let c = &pass.options.capture;
-                let all_rows = c.wants(HookKey::Logits) || c.wants(HookKey::Probs);
-                let first = if all_rows { 0 } else { pass.h.nrows() - 1 };
-                let rows = pass.h.slice(s![first.., ..]); // [rows, d_model]
-                pass.logits = linear_both(rows, self.model.weights.lm_head(), self.weights_t.lm_head.view()); // [rows, vocab]
-                self.record2(&pass, HookKey::Logits, [Dim::Pos, Dim::Vocab], &pass.logits);
-                Ok(())
-            }
-            Step::Probs => {
-                if pass.options.capture.wants(HookKey::Probs) {
-                    let probs = ops::softmax_rows(pass.logits.view(), pass.options.sampling.temperature); // [pos, vocab]
-                    self.record2(&pass, HookKey::Probs, [Dim::Pos, Dim::Vocab], &probs);
-                }
-                Ok(())
-            }
-            Step::Sample => {
-                let last = pass.logits.row(pass.logits.nrows() - 1).to_vec(); // [vocab]
-                self.trace.sampled = Some(Sampler::new(pass.options.sampling).sample(&last));
-                Ok(())
-            }
-        };
+        let result = self.run_step(&mut pass, step);
         self.trace.last_step = Some(step);
         self.pass = Some(pass);
         result
     }
 
-    fn embed(&mut self, pass: &mut Pass) -> Result<()> {
-        let table = &self.model.weights.embed_tokens; // [vocab, d_model]
-        let x = Array2::from_shape_fn((pass.ids.len(), table.ncols()), |(p, j)| {
-            table[[pass.ids[p] as usize, j]]
-        }); // [pos, d_model]
-        self.record2(pass, HookKey::Embed, [Dim::Pos, Dim::DModel], &x);
-        pass.x = x;
+    /// The step's hooks in op-table order, then what the op does besides producing them.
+    fn run_step(&mut self, pass: &mut Pass, step: Step) -> Result<()> {
+        let layer = step.layer().unwrap_or(0);
+        for spec in op_table::spec(step).hooks {
+            let key = spec.kind.at(layer);
+            // The full-vocabulary softmax is only for looking at.
+            if key == HookKey::Probs && !pass.options.touches(key) {
+                continue;
+            }
+            self.produce(pass, key)?;
+            self.settle(pass, key, spec)?;
+        }
+        match step {
+            Step::Layer(l, LayerOp::Rope) => self.append_kv(pass, l),
+            Step::Sample => {
+                let logits = &pass.slots.logits; // [rows, vocab]
+                let last = logits.row(logits.nrows().saturating_sub(1)).to_vec(); // [vocab]
+                self.trace.sampled = Some(Sampler::new(pass.options.sampling).sample(&last));
+            }
+            _ => {}
+        }
         Ok(())
     }
 
-    fn layer_op(&mut self, pass: &mut Pass, l: usize, op: LayerOp) -> Result<()> {
-        let model = Arc::clone(&self.model);
-        let c = &model.config;
-        let w = &model.weights.layers[l];
-        let weights_t = Arc::clone(&self.weights_t);
-        let wt = &weights_t.layers[l];
-        let key = |h: BlockHook| HookKey::Block(l, h);
-        match op {
-            LayerOp::Ln1 => {
-                self.record2(pass, key(BlockHook::ResidPre), [Dim::Pos, Dim::DModel], &pass.x);
-                let (scale, h) = ops::rmsnorm(pass.x.view(), w.input_layernorm.view(), self.eps()); // [pos, d_model]
-                self.record(pass, key(BlockHook::Ln1Scale), &[Dim::Pos], scale.into_dyn());
-                self.record2(pass, key(BlockHook::Ln1Normalized), [Dim::Pos, Dim::DModel], &h);
-                pass.h = h;
+    /// Computes `key` into its slot: the forward pass, one hook at a time.
+    fn produce(&self, pass: &mut Pass, key: HookKey) -> Result<()> {
+        let m = &*self.model;
+        let eps = m.config.eps();
+        let p = &mut pass.slots;
+        match key {
+            HookKey::Embed => p.x = embed(&m.weights.embed_tokens, &pass.ids)?, // [pos, d_model]
+            HookKey::Block(l, hook) => self.block(pass, l, hook)?,
+            HookKey::LnFinalScale => p.scale = ops::rms_scale(p.x.view(), eps), // [pos]
+            HookKey::LnFinalNormalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), m.weights.norm.view()), // [pos, d_model]
+            HookKey::Logits => {
+                let rows = p.h.slice(s![p.h.nrows() - pass.dims.logit_rows.., ..]); // [logit_rows, d_model]
+                p.logits = linear_both(rows, m.weights.lm_head(), self.weights_t.lm_head.view())?; // [logit_rows, vocab]
             }
-            LayerOp::Q => {
-                pass.q = ops::split_heads(linear_both(pass.h.view(), w.self_attn.q_proj.view(), wt.q_proj.view()), c.n_heads()); // [pos, n_heads, d_head]
-                self.record3(pass, key(BlockHook::Q), [Dim::Pos, Dim::Head, Dim::DHead], &pass.q);
-            }
-            LayerOp::K => {
-                pass.k = ops::split_heads(linear_both(pass.h.view(), w.self_attn.k_proj.view(), wt.k_proj.view()), c.n_kv_heads()); // [pos, n_kv_heads, d_head]
-                self.record3(pass, key(BlockHook::K), [Dim::Pos, Dim::KvHead, Dim::DHead], &pass.k);
-            }
-            LayerOp::V => {
-                pass.v = ops::split_heads(linear_both(pass.h.view(), w.self_attn.v_proj.view(), wt.v_proj.view()), c.n_kv_heads()); // [pos, n_kv_heads, d_head]
-                self.record3(pass, key(BlockHook::V), [Dim::Pos, Dim::KvHead, Dim::DHead], &pass.v);
-            }
-            LayerOp::Rope => {
-                pass.q = ops::rope(pass.q.view(), &model.inv_freq, pass.pos_offset); // [pos, n_heads, d_head]
-                pass.k = ops::rope(pass.k.view(), &model.inv_freq, pass.pos_offset); // [pos, n_kv_heads, d_head]
-                self.record3(pass, key(BlockHook::RotQ), [Dim::Pos, Dim::Head, Dim::DHead], &pass.q);
-                self.record3(pass, key(BlockHook::RotK), [Dim::Pos, Dim::KvHead, Dim::DHead], &pass.k);
-                let cache = &mut self.cache[l];
-                cache.k.extend(pass.k.iter());
-                cache.v.extend(pass.v.iter());
-            }
-            LayerOp::Scores => {
-                let k_all = self.cached(l, true)?; // [k_pos, n_kv_heads, d_head]
-                pass.scores = ops::attention_scores(pass.q.view(), k_all, c.group_size()); // [n_heads, q_pos, k_pos]
-                self.record3(pass, key(BlockHook::RawScores), [Dim::Head, Dim::QPos, Dim::KPos], &pass.scores);
-            }
-            LayerOp::Mask => {
-                pass.scores = ops::causal_mask(pass.scores.view(), pass.pos_offset); // [n_heads, q_pos, k_pos]
-                self.record3(pass, key(BlockHook::AttnScores), [Dim::Head, Dim::QPos, Dim::KPos], &pass.scores);
-            }
-            LayerOp::Softmax => {
-                pass.pattern = ops::softmax_last(pass.scores.view()); // [n_heads, q_pos, k_pos]
-                self.record3(pass, key(BlockHook::Pattern), [Dim::Head, Dim::QPos, Dim::KPos], &pass.pattern);
-            }
-            LayerOp::Z => {
-                let v_all = self.cached(l, false)?; // [k_pos, n_kv_heads, d_head]
-                pass.z = ops::attend(pass.pattern.view(), v_all, c.group_size()); // [pos, n_heads, d_head]
-                for &(layer, head) in &pass.options.ablate_heads {
-                    if layer == l && head < c.n_heads() {
-                        pass.z.slice_mut(s![.., head, ..]).fill(0.0);
-                    }
-                }
-                self.record3(pass, key(BlockHook::Z), [Dim::Pos, Dim::Head, Dim::DHead], &pass.z);
-            }
-            LayerOp::OProj => {
-                let z_flat = ops::merge_heads(pass.z.view()); // [pos, n_heads·d_head]
-                pass.out = linear_both(z_flat.view(), w.self_attn.o_proj.view(), wt.o_proj.view()); // [pos, d_model]
-                self.record2(pass, key(BlockHook::AttnOut), [Dim::Pos, Dim::DModel], &pass.out);
-            }
-            LayerOp::AttnAdd => {
-                pass.x = &pass.x + &pass.out; // [pos, d_model]  residual add
-                self.record2(pass, key(BlockHook::ResidMid), [Dim::Pos, Dim::DModel], &pass.x);
-            }
-            LayerOp::Ln2 => {
-                let (scale, h) = ops::rmsnorm(pass.x.view(), w.post_attention_layernorm.view(), self.eps()); // [pos, d_model]
-                self.record(pass, key(BlockHook::Ln2Scale), &[Dim::Pos], scale.into_dyn());
-                self.record2(pass, key(BlockHook::Ln2Normalized), [Dim::Pos, Dim::DModel], &h);
-                pass.h = h;
-            }
-            LayerOp::Gate => {
-                pass.gate = linear_both(pass.h.view(), w.mlp.gate_proj.view(), wt.gate_proj.view()); // [pos, d_mlp]
-                self.record2(pass, key(BlockHook::MlpPre), [Dim::Pos, Dim::DMlp], &pass.gate);
-            }
-            LayerOp::Up => {
-                pass.up = linear_both(pass.h.view(), w.mlp.up_proj.view(), wt.up_proj.view()); // [pos, d_mlp]
-                self.record2(pass, key(BlockHook::MlpPreLinear), [Dim::Pos, Dim::DMlp], &pass.up);
-            }
-            LayerOp::SiluMul => {
-                pass.post = ops::silu_mul(pass.gate.view(), pass.up.view()); // [pos, d_mlp]
-                self.record2(pass, key(BlockHook::MlpPost), [Dim::Pos, Dim::DMlp], &pass.post);
-            }
-            LayerOp::Down => {
-                pass.out = linear_both(pass.post.view(), w.mlp.down_proj.view(), wt.down_proj.view()); // [pos, d_model]
-                self.record2(pass, key(BlockHook::MlpOut), [Dim::Pos, Dim::DModel], &pass.out);
-            }
-            LayerOp::MlpAdd => {
-                pass.x = &pass.x + &pass.out; // [pos, d_model]  residual add
-                self.record2(pass, key(BlockHook::ResidPost), [Dim::Pos, Dim::DModel], &pass.x);
-            }
+            HookKey::Probs => p.probs = ops::softmax_rows(p.logits.view(), pass.options.sampling.temperature), // [logit_rows, vocab]
         }
         Ok(())
+    }
+
+    /// One decoder block, hook by hook, as the algorithm reads.
+    fn block(&self, pass: &mut Pass, l: usize, hook: BlockHook) -> Result<()> {
+        use BlockHook as H;
+        let m = &*self.model;
+        let c = &m.config;
+        let (w, wt) = (&m.weights.layers[l], &self.weights_t.layers[l]);
+        let (eps, group, at) = (c.eps(), c.group_size(), pass.pos_offset);
+        let p = &mut pass.slots;
+        match hook {
+            // Attention sublayer: x + o_proj(attention(rmsnorm(x)))
+            H::ResidPre => {} // x as the block receives it
+            H::Ln1Scale => p.scale = ops::rms_scale(p.x.view(), eps), // [pos]
+            H::Ln1Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.input_layernorm.view()), // [pos, d_model]
+            H::Q => p.q = ops::split_heads(linear_both(p.h.view(), w.self_attn.q_proj.view(), wt.q_proj.view())?, c.n_heads())?, // [pos, n_heads, d_head]
+            H::K => p.k = ops::split_heads(linear_both(p.h.view(), w.self_attn.k_proj.view(), wt.k_proj.view())?, c.n_kv_heads())?, // [pos, n_kv_heads, d_head]
+            H::V => p.v = ops::split_heads(linear_both(p.h.view(), w.self_attn.v_proj.view(), wt.v_proj.view())?, c.n_kv_heads())?, // [pos, n_kv_heads, d_head]
+            H::RotQ => p.q = ops::rope(p.q.view(), &m.inv_freq, at), // [pos, n_heads, d_head]
+            H::RotK => p.k = ops::rope(p.k.view(), &m.inv_freq, at), // [pos, n_kv_heads, d_head]
+            H::RawScores => p.scores = ops::attention_scores(p.q.view(), self.cached(l, true)?, group), // [n_heads, q_pos, k_pos]
+            H::AttnScores => ops::causal_mask_in_place(p.scores.view_mut(), at), // [n_heads, q_pos, k_pos]
+            H::Pattern => ops::softmax_last_in_place(p.scores.view_mut()), // [n_heads, q_pos, k_pos]
+            H::Z => p.z = ops::attend(p.scores.view(), self.cached(l, false)?, group), // [pos, n_heads, d_head]
+            H::AttnOut => {
+                let z = ops::merge_heads(p.z.view())?; // [pos, n_heads·d_head]
+                p.out = linear_both(z.view(), w.self_attn.o_proj.view(), wt.o_proj.view())?; // [pos, d_model]
+            }
+            H::ResidMid => p.x += &p.out, // [pos, d_model]  residual add
+            // MLP sublayer: x + down(silu(gate(h)) ⊙ up(h)), h = rmsnorm(x)
+            H::Ln2Scale => p.scale = ops::rms_scale(p.x.view(), eps), // [pos]
+            H::Ln2Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.post_attention_layernorm.view()), // [pos, d_model]
+            H::MlpPre => p.gate = linear_both(p.h.view(), w.mlp.gate_proj.view(), wt.gate_proj.view())?, // [pos, d_mlp]
+            H::MlpPreLinear => p.up = linear_both(p.h.view(), w.mlp.up_proj.view(), wt.up_proj.view())?, // [pos, d_mlp]
+            H::MlpPost => p.post = ops::silu_mul(p.gate.view(), p.up.view()), // [pos, d_mlp]
+            H::MlpOut => p.out = linear_both(p.post.view(), w.mlp.down_proj.view(), wt.down_proj.view())?, // [pos, d_model]
+            H::ResidPost => p.x += &p.out, // [pos, d_model]  residual add
+        }
+        Ok(())
+    }
+
+    /// After `key` is computed: round it (a lower-precision pass), apply the pass's
+    /// interventions on it, check its shape, and record it if the capture filter wants it.
+    fn settle(&mut self, pass: &mut Pass, key: HookKey, spec: &HookSpec) -> Result<()> {
+        let want = spec.shape(&self.model.config, pass.dims);
+        let mut value = pass.slots.get_mut(spec.slot);
+        if value.shape() != want.as_slice() {
+            return Err(EngineError::Shape(format!(
+                "`{key}` (op {}) holds {:?} where its dims {:?} say {:?}",
+                Step::producing(key),
+                value.shape(),
+                spec.dims,
+                want
+            )));
+        }
+        pass.options.activations.round_all(value.view_mut());
+        for edit in pass.edits.iter().filter(|e| e.hook == key) {
+            edit.apply(value.view_mut())?;
+        }
+        if pass.options.capture.wants(key) {
+            let tensor = Tensor::new(spec.dims.to_vec(), value.to_owned())
+                .ok_or_else(|| EngineError::Shape(format!("`{key}`: {} dims for a {}-d value", spec.dims.len(), value.ndim())))?;
+            self.trace.check_finite(key, tensor.data.iter());
+            self.trace.insert(key, tensor);
+        } else if matches!(spec.slot, Slot::Resid | Slot::Logits) {
+            // Uncaptured, but cheap to watch: a NaN anywhere reaches these.
+            self.trace.check_finite(key, value.iter());
+        }
+        Ok(())
+    }
+
+    /// Appends the pass's rotated keys and values to the layer's cache (after their hooks, so
+    /// an edited key or value is the one later positions attend to).
+    fn append_kv(&mut self, pass: &Pass, l: usize) {
+        let cache = &mut self.cache[l];
+        cache.k.extend(pass.slots.k.iter());
+        cache.v.extend(pass.slots.v.iter());
     }
 
     /// The layer's cached keys (or values) for every position so far.
@@ -274,31 +197,7 @@ impl CpuExecutor {
         let data = if keys { &self.cache[l].k } else { &self.cache[l].v };
         let row = c.n_kv_heads() * c.d_head();
         ArrayView3::from_shape((data.len() / row, c.n_kv_heads(), c.d_head()), data)
-            .map_err(|e| EngineError::Input(format!("KV cache of layer {l}: {e}")))
-    }
-
-    fn eps(&self) -> f32 {
-        self.model.config.eps()
-    }
-
-    fn record(&mut self, pass: &Pass, key: HookKey, dims: &[Dim], data: ndarray::ArrayD<f32>) {
-        if pass.options.capture.wants(key)
-            && let Some(t) = Tensor::new(dims.to_vec(), data)
-        {
-            self.trace.insert(key, t);
-        }
-    }
-
-    fn record2(&mut self, pass: &Pass, key: HookKey, dims: [Dim; 2], a: &Array2<f32>) {
-        if pass.options.capture.wants(key) {
-            self.record(pass, key, &dims, a.clone().into_dyn());
-        }
-    }
-
-    fn record3(&mut self, pass: &Pass, key: HookKey, dims: [Dim; 3], a: &Array3<f32>) {
-        if pass.options.capture.wants(key) {
-            self.record(pass, key, &dims, a.clone().into_dyn());
-        }
+            .map_err(|e| EngineError::Shape(format!("KV cache of layer {l}: {e}")))
     }
 
     fn truncate_cache(&mut self, len: usize) {
@@ -308,6 +207,15 @@ impl CpuExecutor {
             layer.v.truncate(len * row);
         }
     }
+}
+
+/// Rows of the embedding table: `x[p] = E[ids[p]]`.
+fn embed(table: &Array2<f32>, ids: &[u32]) -> Result<Array2<f32>> {
+    // table: [vocab, d_model] → [pos, d_model]
+    if let Some(&bad) = ids.iter().find(|&&id| id as usize >= table.nrows()) {
+        return Err(EngineError::Input(format!("token id {bad} is outside the embedding table ({} rows)", table.nrows())));
+    }
+    Ok(Array2::from_shape_fn((ids.len(), table.ncols()), |(p, j)| table[[ids[p] as usize, j]]))
 }
 
 /// Runs `f` on the rayon pool while a second task keeps the other worker awake, stealing the
@@ -358,12 +266,20 @@ impl Executor for CpuExecutor {
         })
     }
 
+    fn stream_to(&mut self, last: Step, _batch: usize, sink: &mut Sink<'_>) -> Result<()> {
+        with_warm_pool(|| stream_steps(self, last, sink))
+    }
+
     fn config(&self) -> &LlamaConfig {
         &self.model.config
     }
 
     fn device_name(&self) -> String {
         "CPU (f32 reference)".into()
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cpu
     }
 
     fn begin(&mut self, ids: &[u32], options: PassOptions) -> Result<()> {
@@ -373,31 +289,18 @@ impl Executor for CpuExecutor {
             let offset = pass.pos_offset;
             self.truncate_cache(offset);
         }
+        self.pass = None;
         let pos_offset = self.cache_len();
-        crate::executor::check_pass_input(&self.model.config, ids, pos_offset)?;
-        let temperature = options.sampling.temperature;
-        self.trace = Trace::new(ids.to_vec(), pos_offset, temperature);
-        let empty2 = || Array2::<f32>::zeros((0, 0));
-        let empty3 = || Array3::<f32>::zeros((0, 0, 0));
-        self.pass = Some(Pass {
-            ids: ids.to_vec(),
-            pos_offset,
-            options,
-            next: 0,
-            x: empty2(),
-            h: empty2(),
-            q: empty3(),
-            k: empty3(),
-            v: empty3(),
-            scores: empty3(),
-            pattern: empty3(),
-            z: empty3(),
-            out: empty2(),
-            gate: empty2(),
-            up: empty2(),
-            post: empty2(),
-            logits: empty2(),
-        });
+        let c = &self.model.config;
+        crate::executor::check_pass_input(c, ids, pos_offset)?;
+        let dims = PassDims {
+            n: ids.len(),
+            k_len: pos_offset + ids.len(),
+            logit_rows: if options.touches(HookKey::Logits) || options.touches(HookKey::Probs) { ids.len() } else { 1 },
+        };
+        let edits = options.resolve(c, dims, pos_offset)?;
+        self.trace = Trace::new(ids.to_vec(), pos_offset, options.sampling.temperature);
+        self.pass = Some(Pass::new(ids, pos_offset, options, dims, edits));
         Ok(())
     }
 
@@ -419,6 +322,10 @@ impl Executor for CpuExecutor {
 
     fn trace(&self) -> &Trace {
         &self.trace
+    }
+
+    fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
     }
 
     fn take_trace(&mut self) -> Trace {

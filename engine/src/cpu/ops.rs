@@ -1,36 +1,50 @@
 //! One function per op of the forward pass, written to read as the math (DESIGN §2).
 //! These are the oracle every GPU kernel is tested against.
 
-use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis, Zip, s};
+use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Zip, s};
 use rayon::prelude::*;
 
+use crate::error::{EngineError, Result};
+
 /// `y = x · Wᵀ` with `W` stored `[out_features, in_features]`.
-pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
+pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Result<Array2<f32>> {
     // x: [pos, in], w: [out, in] → [pos, out]
     super::matmul::matmul(x, w.t())
 }
 
-/// RMSNorm: `h = x / sqrt(mean(x²) + eps) ⊙ weight`. Returns the per-position scale
-/// `sqrt(mean(x²) + eps)` (TransformerLens `hook_scale`) and `h`.
-pub fn rmsnorm(x: ArrayView2<f32>, weight: ArrayView1<f32>, eps: f32) -> (Array1<f32>, Array2<f32>) {
-    let scale: Array1<f32> = x.map_axis(Axis(1), |row| {
+/// RMSNorm's per-position scale `sqrt(mean(x²) + eps)` (TransformerLens `hook_scale`).
+pub fn rms_scale(x: ArrayView2<f32>, eps: f32) -> Array1<f32> {
+    x.map_axis(Axis(1), |row| {
         let mean_sq = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
         (mean_sq + eps).sqrt()
-    }); // [pos]
+    }) // [pos]
+}
+
+/// RMSNorm's output `h = x / scale ⊙ weight`, given the scale.
+pub fn rms_apply(x: ArrayView2<f32>, scale: ArrayView1<f32>, weight: ArrayView1<f32>) -> Array2<f32> {
     let mut h = x.to_owned(); // [pos, d_model]
     for (mut row, &s) in h.outer_iter_mut().zip(scale.iter()) {
         let inv = 1.0 / s;
         Zip::from(&mut row).and(&weight).for_each(|v, &w| *v = w * (*v * inv));
     }
+    h
+}
+
+/// RMSNorm: `h = x / sqrt(mean(x²) + eps) ⊙ weight`. Returns the per-position scale and `h`.
+pub fn rmsnorm(x: ArrayView2<f32>, weight: ArrayView1<f32>, eps: f32) -> (Array1<f32>, Array2<f32>) {
+    let scale = rms_scale(x, eps); // [pos]
+    let h = rms_apply(x, scale.view(), weight); // [pos, d_model]
     (scale, h)
 }
 
 /// `[pos, heads·d_head]` → `[pos, heads, d_head]`.
-pub fn split_heads(x: Array2<f32>, heads: usize) -> Array3<f32> {
+pub fn split_heads(x: Array2<f32>, heads: usize) -> Result<Array3<f32>> {
     let (pos, width) = x.dim();
-    let d_head = width / heads.max(1);
-    x.into_shape_with_order((pos, heads, d_head))
-        .unwrap_or_else(|_| Array3::zeros((pos, heads, d_head)))
+    if heads == 0 || width % heads != 0 {
+        return Err(EngineError::Shape(format!("split_heads: width {width} is not {heads} heads")));
+    }
+    x.into_shape_with_order((pos, heads, width / heads))
+        .map_err(|e| EngineError::Shape(format!("split_heads: [{pos}, {width}] into {heads} heads: {e}")))
 }
 
 /// Rotate-half RoPE (HF/NeoX): dim `i` pairs with `i + d_head/2`, angle `p · inv_freq[i]`,
@@ -80,19 +94,30 @@ pub fn attention_scores(q: ArrayView3<f32>, k: ArrayView3<f32>, group: usize) ->
 /// Causal mask: query `i` (absolute position `pos_offset + i`) may not see key `j` beyond it.
 pub fn causal_mask(scores: ArrayView3<f32>, pos_offset: usize) -> Array3<f32> {
     let mut masked = scores.to_owned(); // [heads, q_pos, k_pos]
-    for mut head in masked.outer_iter_mut() {
+    causal_mask_in_place(masked.view_mut(), pos_offset);
+    masked
+}
+
+/// [`causal_mask`] in place.
+pub fn causal_mask_in_place(mut scores: ArrayViewMut3<f32>, pos_offset: usize) {
+    for mut head in scores.outer_iter_mut() {
         for (i, mut row) in head.outer_iter_mut().enumerate() {
             let first_hidden = (pos_offset + i + 1).min(row.len());
             row.slice_mut(s![first_hidden..]).fill(f32::NEG_INFINITY);
         }
     }
-    masked
 }
 
 /// Softmax over the last axis, max-subtracted; masked (-inf) entries become exactly 0.
 pub fn softmax_last(x: ArrayView3<f32>) -> Array3<f32> {
     let mut out = x.to_owned();
-    for mut head in out.outer_iter_mut() {
+    softmax_last_in_place(out.view_mut());
+    out
+}
+
+/// [`softmax_last`] in place.
+pub fn softmax_last_in_place(mut x: ArrayViewMut3<f32>) {
+    for mut head in x.outer_iter_mut() {
         for mut row in head.outer_iter_mut() {
             let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
             row.mapv_inplace(|v| (v - max).exp());
@@ -100,7 +125,6 @@ pub fn softmax_last(x: ArrayView3<f32>) -> Array3<f32> {
             row.mapv_inplace(|v| v / sum);
         }
     }
-    out
 }
 
 /// `z[i, h] = Σ_j p[h, i, j] · v[j, g(h)]`.
@@ -117,12 +141,12 @@ pub fn attend(pattern: ArrayView3<f32>, v: ArrayView3<f32>, group: usize) -> Arr
 }
 
 /// `[pos, heads, d_head]` → `[pos, heads·d_head]` (head-major, as o_proj expects).
-pub fn merge_heads(z: ArrayView3<f32>) -> Array2<f32> {
+pub fn merge_heads(z: ArrayView3<f32>) -> Result<Array2<f32>> {
     let (pos, heads, d_head) = z.dim();
     z.as_standard_layout()
         .into_owned()
         .into_shape_with_order((pos, heads * d_head))
-        .unwrap_or_else(|_| Array2::zeros((pos, heads * d_head)))
+        .map_err(|e| EngineError::Shape(format!("merge_heads: [{pos}, {heads}, {d_head}]: {e}")))
 }
 
 pub fn silu(x: f32) -> f32 {

@@ -10,16 +10,18 @@ use rayon::prelude::*;
 
 use crate::config::LlamaConfig;
 use crate::error::{EngineError, Result};
-use crate::executor::{Executor, PassOptions};
+use crate::executor::{BackendKind, Executor, PassOptions, Sink, StepOutput};
+use crate::gpu::GpuOptions;
 use crate::gpu::context::{GpuContext, map_read};
-use crate::gpu::kernels::{Kernels, WeightFormat, rope};
-use crate::gpu::program::{Capture, PassShape, StepEnv, Target};
+use crate::gpu::kernels::{Cmd, Kernels, WeightFormat, intervene, rope};
+use crate::gpu::program::{Capture, PassEdit, PassShape, StepEnv, Target};
 use crate::gpu::recorder::{BindCache, ParamArena, Params, ReadbackPool, Recorder};
 use crate::gpu::state::{Activations, KvCache, Sizes};
-use crate::gpu::weights::GpuWeights;
-use crate::gpu::{GpuOptions, GpuPrecision};
+use crate::gpu::weights::{GpuWeights, upload_f32};
+use crate::backend::Precision;
 use crate::hooks::HookKey;
 use crate::model::Model;
+use crate::op_table::PassDims;
 use crate::sampling::Sampler;
 use crate::step::{LayerOp, Step};
 use crate::tensor::Tensor;
@@ -31,6 +33,8 @@ const READBACK_BUDGET: u64 = 1 << 30;
 struct Pass {
     shape: PassShape,
     options: PassOptions,
+    /// The interventions, uploaded.
+    edits: Vec<PassEdit>,
     /// Index of the next step in the program.
     next: usize,
 }
@@ -46,7 +50,8 @@ pub struct GpuExecutor {
     binds: BindCache,
     readback: ReadbackPool,
     program: Vec<Step>,
-    /// Params slots per step: the most dispatches one step records (chunked matrices).
+    /// Params slots per step: the most dispatches one step records (chunked matrices,
+    /// rounding, interventions); the arena grows when a pass needs more.
     subs: usize,
     /// Most bytes one submit reads back.
     readback_budget: u64,
@@ -59,9 +64,9 @@ impl GpuExecutor {
     pub fn new(model: Arc<Model>, ctx: Arc<GpuContext>, options: GpuOptions) -> Result<Self> {
         let c = &model.config;
         let format = match options.precision {
-            GpuPrecision::F32 => WeightFormat::F32,
-            GpuPrecision::F16 if ctx.has_shader_f16() && !options.force_packed_f16 => WeightFormat::F16Native,
-            GpuPrecision::F16 => WeightFormat::F16Packed,
+            Precision::F32 => WeightFormat::F32,
+            Precision::F16 if ctx.has_shader_f16() && !options.force_packed_f16 => WeightFormat::F16Native,
+            Precision::F16 => WeightFormat::F16Packed,
         };
         if model.inv_freq.len() * 2 != c.d_head() {
             return Err(EngineError::Gpu(format!(
@@ -74,7 +79,7 @@ impl GpuExecutor {
         let kernels = Kernels::new(&ctx, format)?;
         let weights = ctx.scoped("uploading the weights", || GpuWeights::upload(&ctx, &model, format, max_chunk))??;
         let program = Step::program(c.n_layers());
-        let subs = weights.max_chunks().max(1);
+        let subs = Self::slots_per_step(&weights, 0);
         let (acts, kv, arena) = ctx.scoped("allocating activations", || -> Result<_> {
             Ok((
                 Activations::new(&ctx)?,
@@ -100,6 +105,12 @@ impl GpuExecutor {
         })
     }
 
+    /// Most dispatches one step records: a chunked matrix, up to three rounded hooks, a
+    /// renormalization, and the pass's interventions.
+    fn slots_per_step(weights: &GpuWeights, edits: usize) -> usize {
+        weights.max_chunks().max(1) + 4 + edits
+    }
+
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
     }
@@ -122,12 +133,21 @@ impl GpuExecutor {
             kv: &self.kv,
             pass: pass.shape,
             capture: &pass.options.capture,
+            edits: &pass.edits,
+            precision: pass.options.activations,
         }
     }
 
     /// Runs `steps` (the next ones of the pass, in order) in as few submits as the read-back
     /// budget allows.
     fn run_steps(&mut self, steps: &[Step]) -> Result<()> {
+        self.run_batches(steps, usize::MAX, &mut |_, _| Ok(true))
+    }
+
+    /// Runs `steps` in groups of at most `batch` steps (and the read-back budget), calling
+    /// `after` with each group once its tensors are in the trace. `after` returning `false`
+    /// stops before the next group.
+    fn run_batches(&mut self, steps: &[Step], batch: usize, after: &mut dyn FnMut(&mut Self, &[Step]) -> Result<bool>) -> Result<()> {
         let budget = self.readback_budget;
         let mut start = 0;
         while start < steps.len() {
@@ -136,7 +156,7 @@ impl GpuExecutor {
                 let env = self.env(pass);
                 let mut bytes = 0u64;
                 let mut end = start;
-                while end < steps.len() {
+                while end < steps.len() && end - start < batch.max(1) {
                     let step_bytes: u64 = env.captures(steps[end]).iter().map(|c| c.len as u64 * 4).sum();
                     if end > start && bytes + step_bytes > budget {
                         break;
@@ -147,6 +167,9 @@ impl GpuExecutor {
                 end
             };
             self.run_group(&steps[start..end])?;
+            if !after(self, &steps[start..end])? {
+                break;
+            }
             start = end;
         }
         Ok(())
@@ -166,6 +189,8 @@ impl GpuExecutor {
             kv: &self.kv,
             pass: pass.shape,
             capture: &pass.options.capture,
+            edits: &pass.edits,
+            precision: pass.options.activations,
         };
         let per_step: Vec<Vec<Capture<'_>>> = steps.iter().map(|&s| env.captures(s)).collect();
         let total: u64 = per_step.iter().flatten().map(|c| c.len as u64 * 4).sum();
@@ -180,9 +205,16 @@ impl GpuExecutor {
             let mut rec = Recorder::new(&ctx);
             let mut at = 0u64;
             for (&step, captures) in steps.iter().zip(&per_step) {
-                for (sub, d) in env.dispatches(step).iter().enumerate() {
-                    let slot = (step.index(n_layers) * subs + sub) as u32;
-                    rec.dispatch(d, Params::Slot(arena, binds, slot));
+                let mut sub = 0;
+                for cmd in env.commands(step) {
+                    match cmd {
+                        Cmd::Dispatch(d) => {
+                            let slot = (step.index(n_layers) * subs + sub) as u32;
+                            rec.dispatch(&d, Params::Slot(arena, binds, slot));
+                            sub += 1;
+                        }
+                        Cmd::Copy { src, src_offset, dst, dst_offset, bytes } => rec.copy(src, src_offset, dst, dst_offset, bytes),
+                    }
                 }
                 for c in captures {
                     let bytes = c.len as u64 * 4;
@@ -201,15 +233,19 @@ impl GpuExecutor {
                 .collect::<Vec<Vec<f32>>>()
         })?;
         let sampling = pass.options.sampling;
-        let rope_rows = pass.shape.pos_offset + pass.shape.n;
+        let rope_rows = pass.shape.dims.k_len;
         for ((target, _, _), values) in placed.into_iter().zip(values) {
             match target {
                 Target::Hook { key, dims, shape } => {
                     let tensor = Tensor::from_vec(dims, &shape, values)
                         .ok_or_else(|| EngineError::Gpu(format!("{key}: read back the wrong number of values")))?;
+                    self.trace.check_finite(key, tensor.data.iter());
                     self.trace.insert(key, tensor);
                 }
-                Target::SampleRow => self.trace.sampled = Some(Sampler::new(sampling).sample(&values)),
+                Target::SampleRow => {
+                    self.trace.check_finite(HookKey::Logits, values.iter());
+                    self.trace.sampled = Some(Sampler::new(sampling).sample(&values));
+                }
             }
         }
         for &step in steps {
@@ -244,6 +280,10 @@ impl Executor for GpuExecutor {
         format!("{} ({} weights)", self.ctx.name(), self.kernels.format.name())
     }
 
+    fn kind(&self) -> BackendKind {
+        BackendKind::Gpu
+    }
+
     fn begin(&mut self, ids: &[u32], options: PassOptions) -> Result<()> {
         // An unfinished pass is dropped with its cache rows, as on the CPU.
         if let Some(pass) = self.pass.take()
@@ -255,43 +295,45 @@ impl Executor for GpuExecutor {
         let n = ids.len();
         let c = &self.model.config;
         crate::executor::check_pass_input(c, ids, pos_offset)?;
-        let capture = &options.capture;
-        let all_rows = capture.wants(HookKey::Logits) || capture.wants(HookKey::Probs);
-        let sizes = Sizes {
-            n,
-            k_len: pos_offset + n,
-            logit_rows: if all_rows { n } else { 1 },
-            probs: capture.wants(HookKey::Probs),
-        };
+        let all_rows = options.touches(HookKey::Logits) || options.touches(HookKey::Probs);
+        let dims = PassDims { n, k_len: pos_offset + n, logit_rows: if all_rows { n } else { 1 } };
+        let resolved = options.resolve(c, dims, pos_offset)?;
+        let sizes = Sizes { n, k_len: dims.k_len, logit_rows: dims.logit_rows, probs: options.touches(HookKey::Probs) };
         let ctx = Arc::clone(&self.ctx);
         let (acts, kv) = (&mut self.acts, &mut self.kv);
         let replaced = ctx.scoped("allocating activations", || -> Result<bool> {
             Ok(acts.ensure(&ctx, c, sizes)? | kv.ensure(&ctx, pos_offset + n)?)
         })??;
+        let subs = Self::slots_per_step(&self.weights, resolved.len());
+        if subs > self.subs {
+            self.arena = ParamArena::new(&ctx, self.program.len() * subs);
+            self.subs = subs;
+            self.binds.clear();
+        }
         if replaced {
             self.binds.clear();
         }
-        let mut ablate = vec![0u32; c.n_layers() * c.n_heads()]; // [n_layers, n_heads]
-        for &(l, h) in &options.ablate_heads {
-            if l < c.n_layers() && h < c.n_heads() {
-                ablate[l * c.n_heads() + h] = 1;
-            }
-        }
+        let edits = ctx.scoped("uploading the interventions", || -> Result<Vec<PassEdit>> {
+            resolved
+                .into_iter()
+                .map(|r| {
+                    let flags = intervene::flags(&r);
+                    let flag_buf = ctx.storage("intervention flags", (flags.len() * 4) as u64, wgpu::BufferUsages::empty())?;
+                    ctx.queue.write_buffer(&flag_buf, 0, bytemuck::cast_slice(&flags));
+                    let values = upload_f32(&ctx, "intervention values", r.values.as_deref().unwrap_or(&[0.0]))?;
+                    Ok(PassEdit { resolved: r, flags: flag_buf, values })
+                })
+                .collect()
+        })??;
         let cs = rope::cos_sin_table(&self.model.inv_freq, pos_offset, n); // [n, d_head/2, 2]
         let (q, a) = (&self.ctx.queue, &self.acts);
         self.ctx.scoped("uploading the pass inputs", || {
             q.write_buffer(&a.ids.buf, 0, bytemuck::cast_slice(ids));
             q.write_buffer(&a.cs.buf, 0, bytemuck::cast_slice(&cs));
-            q.write_buffer(&a.ablate.buf, 0, bytemuck::cast_slice(&ablate));
         })?;
         self.trace = Trace::new(ids.to_vec(), pos_offset, options.sampling.temperature);
-        let shape = PassShape {
-            n,
-            pos_offset,
-            logit_rows: sizes.logit_rows,
-            temperature: options.sampling.temperature,
-        };
-        self.pass = Some(Pass { shape, options, next: 0 });
+        let shape = PassShape { dims, pos_offset, temperature: options.sampling.temperature };
+        self.pass = Some(Pass { shape, options, edits, next: 0 });
         Ok(())
     }
 
@@ -310,6 +352,10 @@ impl Executor for GpuExecutor {
 
     fn trace(&self) -> &Trace {
         &self.trace
+    }
+
+    fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
     }
 
     fn take_trace(&mut self) -> Trace {
@@ -339,6 +385,24 @@ impl Executor for GpuExecutor {
     fn run_to_end(&mut self) -> Result<()> {
         let steps = self.pending(self.program.len().saturating_sub(1));
         self.run_steps(&steps)
+    }
+
+    /// Groups of up to `batch` steps, each one submit and one read-back; the outputs of a
+    /// group go to `sink` step by step once it is read back.
+    fn stream_to(&mut self, last: Step, batch: usize, sink: &mut Sink<'_>) -> Result<()> {
+        let n = self.model.config.n_layers();
+        if last.layer().is_some_and(|l| l >= n) {
+            return Err(EngineError::Input(format!("step `{last}` is past the model's {n} layers")));
+        }
+        let steps = self.pending(last.index(n));
+        self.run_batches(&steps, batch, &mut |me, group| {
+            let mut go_on = true;
+            for &step in group {
+                let out = StepOutput::take(&mut me.trace, step);
+                go_on &= sink(out).is_continue();
+            }
+            Ok(go_on)
+        })
     }
 }
 

@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
+use ndarray::{Array1, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, IxDyn};
 
 use crate::error::{EngineError, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::scores::Heads;
-use crate::gpu::kernels::{Dispatch, Kernels, WeightFormat, add, attend, embed, mask, matmul, probs, rmsnorm, rope, scores, silu_mul, softmax};
+use crate::gpu::kernels::{Dispatch, Kernels, WeightFormat, add, attend, embed, intervene, mask, matmul, probs, rmsnorm, rope, scores, silu_mul, softmax};
+use crate::intervene::{ActivationPrecision, Resolved};
 use crate::gpu::recorder::{Params, Recorder};
 use crate::gpu::weights::{GpuMatrix, upload_f32};
 
@@ -92,39 +93,28 @@ impl GpuOps {
         let g = self.upload("g", weight.iter().copied())?;
         let scale = self.zeros("scale", rows)?; // [rows]
         let y = self.zeros("y", rows * d)?; // [rows, d]
-        self.run(&[rmsnorm::dispatch(&self.kernels, &xb, &g, &scale, &y, rows, d, eps)])?;
+        self.run(&[rmsnorm::dispatch(&self.kernels, &xb, &g, &scale, &y, rows, d, eps, false)])?;
         Ok((Array1::from(self.read(&scale, rows)?), self.read2(&y, (rows, d))?))
     }
 
-    /// RoPE of `q` [pos, H, D] and `k` [pos, KVH, D] at `pos_offset..`; also returns the KV
-    /// cache rows the kernel wrote (rotated k, and v) at rows `pos_offset..`.
-    #[allow(clippy::type_complexity)]
-    pub fn rope(
-        &self,
-        q: ArrayView3<f32>,
-        k: ArrayView3<f32>,
-        v: ArrayView3<f32>,
-        inv_freq: &[f32],
-        pos_offset: usize,
-    ) -> Result<(Array3<f32>, Array3<f32>, Array3<f32>, Array3<f32>)> {
-        let (n, heads, d_head) = q.dim();
-        let kv_heads = k.dim().1;
+    /// RMSNorm's output from a given scale (the kernel's `given_scale` mode).
+    pub fn rms_apply(&self, x: ArrayView2<f32>, scale: ArrayView1<f32>, weight: ArrayView1<f32>) -> Result<Array2<f32>> {
+        let (rows, d) = x.dim();
+        let xb = self.upload("x", x.iter().copied())?;
+        let g = self.upload("g", weight.iter().copied())?;
+        let sb = self.upload("scale", scale.iter().copied())?;
+        let y = self.zeros("y", rows * d)?;
+        self.run(&[rmsnorm::dispatch(&self.kernels, &xb, &g, &sb, &y, rows, d, 0.0, true)])?;
+        self.read2(&y, (rows, d))
+    }
+
+    /// RoPE of `x` [pos, heads, D] at positions `pos_offset..`.
+    pub fn rope(&self, x: ArrayView3<f32>, inv_freq: &[f32], pos_offset: usize) -> Result<Array3<f32>> {
+        let (n, heads, d_head) = x.dim();
         let cs = self.upload("cs", rope::cos_sin_table(inv_freq, pos_offset, n))?;
-        let qb = self.upload("q", q.iter().copied())?;
-        let kb = self.upload("k", k.iter().copied())?;
-        let vb = self.upload("v", v.iter().copied())?;
-        let rows = pos_offset + n;
-        let kc = self.zeros("k cache", rows * kv_heads * d_head)?;
-        let vc = self.zeros("v cache", rows * kv_heads * d_head)?;
-        let shape = rope::Shape { n, n_heads: heads, n_kv_heads: kv_heads, d_head, pos_offset };
-        self.run(&[rope::dispatch(&self.kernels, &shape, [&cs, &qb, &kb, &vb, &kc, &vc])])?;
-        let tail = |a: Array3<f32>| a.slice_move(ndarray::s![pos_offset.., .., ..]);
-        Ok((
-            self.read3(&qb, (n, heads, d_head))?,
-            self.read3(&kb, (n, kv_heads, d_head))?,
-            tail(self.read3(&kc, (rows, kv_heads, d_head))?),
-            tail(self.read3(&vc, (rows, kv_heads, d_head))?),
-        ))
+        let xb = self.upload("x", x.iter().copied())?;
+        self.run(&[rope::dispatch(&self.kernels, &cs, &xb, n, heads, d_head)])?;
+        self.read3(&xb, x.dim())
     }
 
     pub fn attention_scores(&self, q: ArrayView3<f32>, k: ArrayView3<f32>) -> Result<Array3<f32>> {
@@ -151,18 +141,15 @@ impl GpuOps {
         self.read3(&sb, s.dim())
     }
 
-    /// `pattern` [H, n, k_len] · `v` [k_len, KVH, D]; heads in `ablate` give zeros.
-    pub fn attend(&self, pattern: ArrayView3<f32>, v: ArrayView3<f32>, ablate: &[usize]) -> Result<Array3<f32>> {
+    /// `pattern` [H, n, k_len] · `v` [k_len, KVH, D].
+    pub fn attend(&self, pattern: ArrayView3<f32>, v: ArrayView3<f32>) -> Result<Array3<f32>> {
         let (hh, n, k_len) = pattern.dim();
         let (_, kvh, d_head) = v.dim();
         let h = Heads { n, k_len, n_heads: hh, n_kv_heads: kvh, d_head };
         let pb = self.upload("pattern", pattern.iter().copied())?;
         let vb = self.upload("v", v.iter().copied())?;
-        let flags: Vec<u32> = (0..hh).map(|i| u32::from(ablate.contains(&i))).collect();
-        let fb = self.ctx.storage("ablate", (flags.len() * 4) as u64, wgpu::BufferUsages::empty())?;
-        self.ctx.queue.write_buffer(&fb, 0, bytemuck::cast_slice(&flags));
         let z = self.zeros("z", n * hh * d_head)?;
-        self.run(&[attend::dispatch(&self.kernels, h, 0, [&pb, &vb, &fb, &z])])?;
+        self.run(&[attend::dispatch(&self.kernels, h, [&pb, &vb, &z])])?;
         self.read3(&z, (n, hh, d_head))
     }
 
@@ -187,6 +174,29 @@ impl GpuOps {
         let pb = self.zeros("probs", logits.len())?;
         self.run(&[probs::dispatch(&self.kernels, &lb, &pb, rows, vocab, temperature)])?;
         self.read2(&pb, logits.dim())
+    }
+}
+
+impl GpuOps {
+    /// An intervention laid out by `Intervention::resolve`, applied to `data` by the kernel.
+    pub fn intervene(&self, data: ArrayViewD<f32>, r: &Resolved) -> Result<ArrayD<f32>> {
+        let xb = self.upload("hook", data.iter().copied())?;
+        let flags = intervene::flags(r);
+        let fb = self.ctx.storage("flags", (flags.len() * 4) as u64, wgpu::BufferUsages::empty())?;
+        self.ctx.queue.write_buffer(&fb, 0, bytemuck::cast_slice(&flags));
+        let vb = self.upload("values", r.values.clone().unwrap_or_else(|| vec![0.0]))?;
+        self.run(&[intervene::edit(&self.kernels, r, &xb, &fb, &vb)])?;
+        ArrayD::from_shape_vec(IxDyn(data.shape()), self.read(&xb, data.len())?).map_err(shape_error)
+    }
+
+    /// Every value rounded to `precision` by the kernel.
+    pub fn round(&self, data: ArrayViewD<f32>, precision: ActivationPrecision) -> Result<ArrayD<f32>> {
+        let xb = self.upload("hook", data.iter().copied())?;
+        let dummy = self.zeros("dummy", 4)?;
+        if let Some(d) = intervene::round(&self.kernels, precision, &xb, data.len(), &dummy) {
+            self.run(&[d])?;
+        }
+        ArrayD::from_shape_vec(IxDyn(data.shape()), self.read(&xb, data.len())?).map_err(shape_error)
     }
 }
 

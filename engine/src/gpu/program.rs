@@ -1,12 +1,16 @@
-//! What each `Step` does on the GPU: the dispatches it records and the tensors it reads back.
-//! The same program as `cpu::CpuExecutor::run`, hook for hook (same keys, dims and shapes).
+//! What each `Step` does on the GPU: for every hook its op-table entry lists, the kernels
+//! that produce it, then its rounding (a lower-precision pass) and the pass's interventions on
+//! it; then the op's other effects (RoPE appends k and v to the cache); and which tensors it
+//! reads back. The same program as `cpu::CpuExecutor`, hook for hook.
 
 use crate::config::LlamaConfig;
 use crate::gpu::kernels::scores::Heads;
-use crate::gpu::kernels::{Dispatch, Kernels, add, attend, embed, mask, matmul, probs, rmsnorm, rope, scores, silu_mul, softmax};
+use crate::gpu::kernels::{Cmd, Dispatch, Kernels, add, attend, embed, intervene, mask, matmul, probs, rmsnorm, rope, scores, silu_mul, softmax};
 use crate::gpu::state::{Activations, KvCache};
 use crate::gpu::weights::GpuWeights;
 use crate::hooks::{BlockHook, HookKey};
+use crate::intervene::{ActivationPrecision, Resolved};
+use crate::op_table::{self, PassDims, Slot};
 use crate::step::{LayerOp, Step};
 use crate::tensor::Dim;
 use crate::trace::CaptureFilter;
@@ -27,16 +31,19 @@ pub struct Capture<'a> {
     pub len: usize,
 }
 
-/// Where a hook's values are, with its dims and shape.
-type Source<'a> = (&'a wgpu::Buffer, Vec<Dim>, Vec<usize>);
-
 /// The pass in progress, as far as the kernels need to know.
 #[derive(Debug, Clone, Copy)]
 pub struct PassShape {
-    pub n: usize,
+    pub dims: PassDims,
     pub pos_offset: usize,
-    pub logit_rows: usize,
     pub temperature: f32,
+}
+
+/// An intervention of the pass with its flags and values uploaded.
+pub struct PassEdit {
+    pub resolved: Resolved,
+    pub flags: wgpu::Buffer,
+    pub values: wgpu::Buffer,
 }
 
 /// Everything a step reads, borrowed for one group of steps.
@@ -48,144 +55,159 @@ pub struct StepEnv<'a> {
     pub kv: &'a KvCache,
     pub pass: PassShape,
     pub capture: &'a CaptureFilter,
+    pub edits: &'a [PassEdit],
+    pub precision: ActivationPrecision,
 }
 
 impl<'a> StepEnv<'a> {
     fn heads(&self) -> Heads {
+        let d = self.pass.dims;
         Heads {
-            n: self.pass.n,
-            k_len: self.pass.pos_offset + self.pass.n,
+            n: d.n,
+            k_len: d.k_len,
             n_heads: self.c.n_heads(),
             n_kv_heads: self.c.n_kv_heads(),
             d_head: self.c.d_head(),
         }
     }
 
-    /// The kernel launches of `step`, in order.
-    pub fn dispatches(&self, step: Step) -> Vec<Dispatch<'a>> {
-        let (k, a, c) = (self.k, self.a, self.c);
-        let n = self.pass.n;
-        let (d, eps) = (c.d_model(), c.eps());
-        match step {
-            Step::Embed => embed::dispatches(k, &self.w.embed, &a.ids.buf, &a.x.buf, n),
-            Step::Layer(l, op) => self.layer_dispatches(l, op),
-            Step::LnFinal => vec![rmsnorm::dispatch(k, &a.x.buf, &self.w.norm, &a.scale.buf, &a.h.buf, n, d, eps)],
-            Step::Logits => {
-                let rows = self.pass.logit_rows;
-                matmul::linear(k, self.w.lm_head(), &a.h.buf, &a.logits.buf, rows, n - rows)
-            }
-            Step::Probs if self.capture.wants(HookKey::Probs) => {
-                let (rows, t) = (self.pass.logit_rows, self.pass.temperature);
-                vec![probs::dispatch(k, &a.logits.buf, &a.probs.buf, rows, c.vocab_size, t)]
-            }
-            Step::Probs | Step::Sample => Vec::new(),
+    /// The buffer holding a slot.
+    fn slot(&self, s: Slot) -> &'a wgpu::Buffer {
+        let a = self.a;
+        match s {
+            Slot::Resid => &a.x.buf,
+            Slot::Scale => &a.scale.buf,
+            Slot::Normed => &a.h.buf,
+            Slot::Q => &a.q.buf,
+            Slot::K => &a.k.buf,
+            Slot::V => &a.v.buf,
+            Slot::Scores => &a.scores.buf,
+            Slot::Z => &a.z.buf,
+            Slot::Out => &a.out.buf,
+            Slot::Gate => &a.gate.buf,
+            Slot::Up => &a.up.buf,
+            Slot::Post => &a.post.buf,
+            Slot::Logits => &a.logits.buf,
+            Slot::Probs => &a.probs.buf,
         }
     }
 
-    fn layer_dispatches(&self, l: usize, op: LayerOp) -> Vec<Dispatch<'a>> {
+    fn edited(&self, key: HookKey) -> bool {
+        self.edits.iter().any(|e| e.resolved.hook == key)
+    }
+
+    /// `hook_probs` is computed only to be looked at (or edited).
+    fn skips(&self, key: HookKey) -> bool {
+        key == HookKey::Probs && !self.capture.wants(key) && !self.edited(key)
+    }
+
+    /// The commands of `step`, in order.
+    pub fn commands(&self, step: Step) -> Vec<Cmd<'a>> {
+        let layer = step.layer().unwrap_or(0);
+        let mut cmds = Vec::new();
+        for spec in op_table::spec(step).hooks {
+            let key = spec.kind.at(layer);
+            if self.skips(key) {
+                continue;
+            }
+            cmds.extend(self.produce(key).into_iter().map(Cmd::Dispatch));
+            let buffer = self.slot(spec.slot);
+            let len = spec.shape(self.c, self.pass.dims).iter().product();
+            if let Some(round) = intervene::round(self.k, self.precision, buffer, len, &self.a.dummy.buf) {
+                cmds.push(Cmd::Dispatch(round));
+            }
+            for e in self.edits.iter().filter(|e| e.resolved.hook == key) {
+                cmds.push(Cmd::Dispatch(intervene::edit(self.k, &e.resolved, buffer, &e.flags, &e.values)));
+            }
+        }
+        if let Step::Layer(l, LayerOp::Rope) = step {
+            // The rotated (and possibly edited) keys and the values join the cache.
+            let row = (self.c.kv_dim() * 4) as u64;
+            let (at, bytes) = (self.pass.pos_offset as u64 * row, self.pass.dims.n as u64 * row);
+            cmds.push(Cmd::Copy { src: &self.a.k.buf, src_offset: 0, dst: &self.kv.k[l], dst_offset: at, bytes });
+            cmds.push(Cmd::Copy { src: &self.a.v.buf, src_offset: 0, dst: &self.kv.v[l], dst_offset: at, bytes });
+        }
+        cmds
+    }
+
+    /// The kernels that compute `key` into its slot.
+    fn produce(&self, key: HookKey) -> Vec<Dispatch<'a>> {
+        let (k, a, c) = (self.k, self.a, self.c);
+        let d = self.pass.dims;
+        let (dm, eps) = (c.d_model(), c.eps());
+        match key {
+            HookKey::Embed => embed::dispatches(k, &self.w.embed, &a.ids.buf, &a.x.buf, d.n),
+            HookKey::Block(l, hook) => self.block(l, hook),
+            HookKey::LnFinalScale => vec![rmsnorm::dispatch(k, &a.x.buf, &self.w.norm, &a.scale.buf, &a.h.buf, d.n, dm, eps, false)],
+            HookKey::LnFinalNormalized => self.renormalize(HookKey::LnFinalScale, &self.w.norm),
+            HookKey::Logits => matmul::linear(k, self.w.lm_head(), &a.h.buf, &a.logits.buf, d.logit_rows, d.n - d.logit_rows),
+            HookKey::Probs => vec![probs::dispatch(k, &a.logits.buf, &a.probs.buf, d.logit_rows, c.vocab_size, self.pass.temperature)],
+        }
+    }
+
+    /// RMSNorm's output was written with its scale; it is recomputed only when the scale was
+    /// rounded or edited after that.
+    fn renormalize(&self, scale_key: HookKey, g: &'a wgpu::Buffer) -> Vec<Dispatch<'a>> {
+        if self.precision == ActivationPrecision::F32 && !self.edited(scale_key) {
+            return Vec::new();
+        }
+        let (a, c) = (self.a, self.c);
+        vec![rmsnorm::dispatch(self.k, &a.x.buf, g, &a.scale.buf, &a.h.buf, self.pass.dims.n, c.d_model(), c.eps(), true)]
+    }
+
+    fn block(&self, l: usize, hook: BlockHook) -> Vec<Dispatch<'a>> {
+        use BlockHook as H;
         let (k, a, c) = (self.k, self.a, self.c);
         let w = &self.w.layers[l];
-        let n = self.pass.n;
+        let n = self.pass.dims.n;
         let (d, eps) = (c.d_model(), c.eps());
         let h = self.heads();
-        match op {
-            LayerOp::Ln1 => vec![rmsnorm::dispatch(k, &a.x.buf, &w.ln1, &a.scale.buf, &a.h.buf, n, d, eps)],
-            LayerOp::Q => matmul::linear(k, &w.q, &a.h.buf, &a.q.buf, n, 0),
-            LayerOp::K => matmul::linear(k, &w.k, &a.h.buf, &a.k.buf, n, 0),
-            LayerOp::V => matmul::linear(k, &w.v, &a.h.buf, &a.v.buf, n, 0),
-            LayerOp::Rope => {
-                let shape = rope::Shape {
-                    n,
-                    n_heads: c.n_heads(),
-                    n_kv_heads: c.n_kv_heads(),
-                    d_head: c.d_head(),
-                    pos_offset: self.pass.pos_offset,
-                };
-                let buffers = [&a.cs.buf, &a.q.buf, &a.k.buf, &a.v.buf, &self.kv.k[l], &self.kv.v[l]];
-                vec![rope::dispatch(k, &shape, buffers)]
-            }
-            LayerOp::Scores => vec![scores::dispatch(k, h, &a.q.buf, &self.kv.k[l], &a.scores.buf)],
-            LayerOp::Mask => vec![mask::dispatch(k, h, self.pass.pos_offset, &a.scores.buf)],
-            LayerOp::Softmax => vec![softmax::dispatch(k, &a.scores.buf, h.n_heads * n, h.k_len)],
-            LayerOp::Z => {
-                let buffers = [&a.scores.buf, &self.kv.v[l], &a.ablate.buf, &a.z.buf];
-                vec![attend::dispatch(k, h, l * c.n_heads(), buffers)]
-            }
-            LayerOp::OProj => matmul::linear(k, &w.o, &a.z.buf, &a.out.buf, n, 0),
-            LayerOp::AttnAdd | LayerOp::MlpAdd => vec![add::dispatch(k, &a.x.buf, &a.out.buf, n * d)],
-            LayerOp::Ln2 => vec![rmsnorm::dispatch(k, &a.x.buf, &w.ln2, &a.scale.buf, &a.h.buf, n, d, eps)],
-            LayerOp::Gate => matmul::linear(k, &w.gate, &a.h.buf, &a.gate.buf, n, 0),
-            LayerOp::Up => matmul::linear(k, &w.up, &a.h.buf, &a.up.buf, n, 0),
-            LayerOp::SiluMul => vec![silu_mul::dispatch(k, &a.gate.buf, &a.up.buf, &a.post.buf, n * c.d_mlp())],
-            LayerOp::Down => matmul::linear(k, &w.down, &a.post.buf, &a.out.buf, n, 0),
+        match hook {
+            H::ResidPre => Vec::new(),
+            H::Ln1Scale => vec![rmsnorm::dispatch(k, &a.x.buf, &w.ln1, &a.scale.buf, &a.h.buf, n, d, eps, false)],
+            H::Ln1Normalized => self.renormalize(HookKey::Block(l, H::Ln1Scale), &w.ln1),
+            H::Q => matmul::linear(k, &w.q, &a.h.buf, &a.q.buf, n, 0),
+            H::K => matmul::linear(k, &w.k, &a.h.buf, &a.k.buf, n, 0),
+            H::V => matmul::linear(k, &w.v, &a.h.buf, &a.v.buf, n, 0),
+            H::RotQ => vec![rope::dispatch(k, &a.cs.buf, &a.q.buf, n, c.n_heads(), c.d_head())],
+            H::RotK => vec![rope::dispatch(k, &a.cs.buf, &a.k.buf, n, c.n_kv_heads(), c.d_head())],
+            H::RawScores => vec![scores::dispatch(k, h, &a.q.buf, &self.kv.k[l], &a.scores.buf)],
+            H::AttnScores => vec![mask::dispatch(k, h, self.pass.pos_offset, &a.scores.buf)],
+            H::Pattern => vec![softmax::dispatch(k, &a.scores.buf, h.n_heads * n, h.k_len)],
+            H::Z => vec![attend::dispatch(k, h, [&a.scores.buf, &self.kv.v[l], &a.z.buf])],
+            H::AttnOut => matmul::linear(k, &w.o, &a.z.buf, &a.out.buf, n, 0),
+            H::ResidMid | H::ResidPost => vec![add::dispatch(k, &a.x.buf, &a.out.buf, n * d)],
+            H::Ln2Scale => vec![rmsnorm::dispatch(k, &a.x.buf, &w.ln2, &a.scale.buf, &a.h.buf, n, d, eps, false)],
+            H::Ln2Normalized => self.renormalize(HookKey::Block(l, H::Ln2Scale), &w.ln2),
+            H::MlpPre => matmul::linear(k, &w.gate, &a.h.buf, &a.gate.buf, n, 0),
+            H::MlpPreLinear => matmul::linear(k, &w.up, &a.h.buf, &a.up.buf, n, 0),
+            H::MlpPost => vec![silu_mul::dispatch(k, &a.gate.buf, &a.up.buf, &a.post.buf, n * c.d_mlp())],
+            H::MlpOut => matmul::linear(k, &w.down, &a.post.buf, &a.out.buf, n, 0),
         }
     }
 
-    /// The tensors `step` reads back (those the capture filter wants, plus the sampled row).
+    /// The tensors `step` reads back: the hooks the capture filter wants, in op-table order,
+    /// plus the sampled row for `Sample`.
     pub fn captures(&self, step: Step) -> Vec<Capture<'a>> {
-        let (a, c) = (self.a, self.c);
-        let n = self.pass.n;
-        let (d, f, v) = (c.d_model(), c.d_mlp(), c.vocab_size);
-        let (hh, kvh, dh) = (c.n_heads(), c.n_kv_heads(), c.d_head());
-        let k_len = self.pass.pos_offset + n;
-        use BlockHook as B;
-        use Dim::*;
-        // (hook, buffer, dims, shape) of each tensor the step records, in the CPU's order.
-        let resid = |buf| (buf, vec![Pos, DModel], vec![n, d]);
-        let scale = || (&a.scale.buf, vec![Pos], vec![n]);
-        let heads = |buf| (buf, vec![Pos, Head, DHead], vec![n, hh, dh]);
-        let kv_heads = |buf| (buf, vec![Pos, KvHead, DHead], vec![n, kvh, dh]);
-        let pattern = || (&a.scores.buf, vec![Head, QPos, KPos], vec![hh, n, k_len]);
-        let mlp = |buf| (buf, vec![Pos, DMlp], vec![n, f]);
-        let recorded: Vec<(HookKey, Source<'a>)> = match step {
-            Step::Embed => vec![(HookKey::Embed, resid(&a.x.buf))],
-            Step::Layer(l, op) => {
-                let key = |h| HookKey::Block(l, h);
-                match op {
-                    LayerOp::Ln1 => vec![
-                        (key(B::ResidPre), resid(&a.x.buf)),
-                        (key(B::Ln1Scale), scale()),
-                        (key(B::Ln1Normalized), resid(&a.h.buf)),
-                    ],
-                    LayerOp::Q => vec![(key(B::Q), heads(&a.q.buf))],
-                    LayerOp::K => vec![(key(B::K), kv_heads(&a.k.buf))],
-                    LayerOp::V => vec![(key(B::V), kv_heads(&a.v.buf))],
-                    LayerOp::Rope => vec![(key(B::RotQ), heads(&a.q.buf)), (key(B::RotK), kv_heads(&a.k.buf))],
-                    LayerOp::Scores => vec![(key(B::RawScores), pattern())],
-                    LayerOp::Mask => vec![(key(B::AttnScores), pattern())],
-                    LayerOp::Softmax => vec![(key(B::Pattern), pattern())],
-                    LayerOp::Z => vec![(key(B::Z), heads(&a.z.buf))],
-                    LayerOp::OProj => vec![(key(B::AttnOut), resid(&a.out.buf))],
-                    LayerOp::AttnAdd => vec![(key(B::ResidMid), resid(&a.x.buf))],
-                    LayerOp::Ln2 => vec![(key(B::Ln2Scale), scale()), (key(B::Ln2Normalized), resid(&a.h.buf))],
-                    LayerOp::Gate => vec![(key(B::MlpPre), mlp(&a.gate.buf))],
-                    LayerOp::Up => vec![(key(B::MlpPreLinear), mlp(&a.up.buf))],
-                    LayerOp::SiluMul => vec![(key(B::MlpPost), mlp(&a.post.buf))],
-                    LayerOp::Down => vec![(key(B::MlpOut), resid(&a.out.buf))],
-                    LayerOp::MlpAdd => vec![(key(B::ResidPost), resid(&a.x.buf))],
+        if step == Step::Sample {
+            let v = self.c.vocab_size;
+            let offset = (self.pass.dims.logit_rows - 1) * v;
+            return vec![Capture { target: Target::SampleRow, buffer: &self.a.logits.buf, offset, len: v }];
+        }
+        let layer = step.layer().unwrap_or(0);
+        op_table::spec(step)
+            .hooks
+            .iter()
+            .map(|spec| (spec.kind.at(layer), spec))
+            .filter(|(key, _)| self.capture.wants(*key) && !self.skips(*key))
+            .map(|(key, spec)| {
+                let shape = spec.shape(self.c, self.pass.dims);
+                Capture {
+                    len: shape.iter().product(),
+                    target: Target::Hook { key, dims: spec.dims.to_vec(), shape },
+                    buffer: self.slot(spec.slot),
+                    offset: 0,
                 }
-            }
-            Step::LnFinal => vec![(HookKey::LnFinalScale, scale()), (HookKey::LnFinalNormalized, resid(&a.h.buf))],
-            Step::Logits => vec![(HookKey::Logits, (&a.logits.buf, vec![Pos, Vocab], vec![self.pass.logit_rows, v]))],
-            Step::Probs => vec![(HookKey::Probs, (&a.probs.buf, vec![Pos, Vocab], vec![self.pass.logit_rows, v]))],
-            Step::Sample => {
-                let last = Capture {
-                    target: Target::SampleRow,
-                    buffer: &a.logits.buf,
-                    offset: (self.pass.logit_rows - 1) * v,
-                    len: v,
-                };
-                return vec![last];
-            }
-        };
-        recorded
-            .into_iter()
-            .filter(|(key, _)| self.capture.wants(*key))
-            .map(|(key, (buffer, dims, shape))| Capture {
-                len: shape.iter().product(),
-                target: Target::Hook { key, dims, shape },
-                buffer,
-                offset: 0,
             })
             .collect()
     }

@@ -44,7 +44,8 @@ pub struct Sizes {
 pub struct Activations {
     pub ids: Grow,    // [n] u32
     pub cs: Grow,     // [n, d_head/2] (cos, sin)
-    pub ablate: Grow, // [n_layers, n_heads] u32 flags
+    /// Fills bindings a kernel mode does not read.
+    pub dummy: Grow,
     pub x: Grow,      // [n, d_model]  residual stream
     pub h: Grow,      // [n, d_model]  normalized sublayer input
     pub scale: Grow,  // [n]  RMSNorm scale
@@ -66,7 +67,7 @@ impl Activations {
         Ok(Self {
             ids: Grow::new(ctx, "ids")?,
             cs: Grow::new(ctx, "rope cos/sin")?,
-            ablate: Grow::new(ctx, "ablation flags")?,
+            dummy: Grow::new(ctx, "unused binding")?,
             x: Grow::new(ctx, "residual stream")?,
             h: Grow::new(ctx, "normalized")?,
             scale: Grow::new(ctx, "rms scale")?,
@@ -91,7 +92,6 @@ impl Activations {
         let needs = [
             (&mut self.ids, f(n)),
             (&mut self.cs, f(n * c.d_head())),
-            (&mut self.ablate, f(c.n_layers() * c.n_heads())),
             (&mut self.x, f(n * d)),
             (&mut self.h, f(n * d)),
             (&mut self.scale, f(n)),

@@ -165,10 +165,7 @@ pub(super) fn status_ui(ui: &mut Ui, s: &Session, lang: Lang, theme: &Theme) {
             .strong(),
         );
         ui.separator();
-        let precision = match s.precision {
-            crate::cli::Precision::F32 => "f32",
-            crate::cli::Precision::F16 => "f16",
-        };
+        let precision = s.precision.name();
         ui.label(format!("{}: {precision}", lang.tr("precision", "精度")));
         if !s.ablate.is_empty() {
             let list: Vec<String> = s.ablate.iter().map(|(l, h)| format!("L{l}H{h}")).collect();

@@ -211,7 +211,7 @@ fn actions_apply_in_order_on_the_fixture() {
     r.s.poll();
     assert!(r.s.error.is_none(), "{:?}", r.s.error);
     assert!(
-        r.s.precision == crate::cli::Precision::F16 || !r.s.notices.is_empty(),
+        r.s.precision == glassbox_engine::Precision::F16 || !r.s.notices.is_empty(),
         "either f16 runs or the user is told why not"
     );
     let t = crate::gui::lessons::Action {

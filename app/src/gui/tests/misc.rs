@@ -7,7 +7,7 @@ use glassbox_engine::executor::{Executor, PassOptions};
 use glassbox_engine::{CaptureFilter, Step};
 
 use super::{FIXTURE_IDS, fixture_model};
-use crate::cli::Device;
+use glassbox_engine::Device;
 use crate::gui::export::{Figure, write_figure};
 use crate::gui::session::Session;
 use crate::gui::theme::Colormap;
@@ -25,11 +25,7 @@ fn streamed_deltas_rebuild_exactly_the_one_shot_trace() {
     s.poll();
     let ids = s.prompt_ids().expect("ids");
     let mut exec = CpuExecutor::new(Arc::clone(&model));
-    let options = PassOptions {
-        capture: CaptureFilter::All,
-        sampling: s.sampling,
-        ablate_heads: vec![],
-    };
+    let options = PassOptions { sampling: s.sampling, ..PassOptions::capture(CaptureFilter::All) };
     let mut options = options;
     options.sampling.seed = 1;
     let reference = exec.forward(&ids, options).expect("pass");
@@ -121,7 +117,7 @@ fn frame_bench_smollm2_128_tokens() {
 #[test]
 fn the_worker_thread_streams_a_pass() {
     let model = fixture_model();
-    let worker = Worker::spawn(Arc::clone(&model), Device::Cpu, None).expect("thread");
+    let worker = Worker::spawn(Arc::clone(&model), Device::Cpu, None, None).expect("thread");
     let mut s = Session::new(Arc::clone(&model), worker);
     s.prompt = FIXTURE_IDS.into();
     s.run();

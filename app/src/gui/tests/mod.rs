@@ -16,7 +16,7 @@ use glassbox_engine::Model;
 use super::app::GlassboxApp;
 use super::state::PersistedState;
 use super::worker::Worker;
-use crate::cli::Device;
+use glassbox_engine::Device;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -4,6 +4,7 @@
 //! moves the cursor there.
 
 use egui::{Color32, Frame, Margin, RichText, Sense, Stroke, Ui, pos2, vec2};
+use glassbox_engine::op_table::Family;
 use glassbox_engine::{LayerOp, Step};
 
 use super::{Request, ViewCtx, family_of};
@@ -140,7 +141,7 @@ impl DiagramView {
                     &[("ln1", l(LayerOp::Ln1))],
                 );
                 arrow(ui, cx);
-                let attn_ops = LayerOp::ATTENTION;
+                let attn_ops = LayerOp::of_family(Family::Attention);
                 let steps: Vec<(&str, Step)> =
                     attn_ops.iter().map(|&op| (op.name(), l(op))).collect();
                 block(
@@ -178,7 +179,7 @@ impl DiagramView {
                     &[("ln2", l(LayerOp::Ln2))],
                 );
                 arrow(ui, cx);
-                let mlp_ops = LayerOp::MLP;
+                let mlp_ops = LayerOp::of_family(Family::Mlp);
                 let steps: Vec<(&str, Step)> =
                     mlp_ops.iter().map(|&op| (op.name(), l(op))).collect();
                 block(

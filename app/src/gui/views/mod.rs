@@ -15,7 +15,8 @@ pub mod timeline;
 pub mod tokens;
 
 use egui::{RichText, Ui};
-use glassbox_engine::{HookKey, LayerOp, Step};
+use glassbox_engine::op_table::{Family, OpView};
+use glassbox_engine::{HookKey, Step};
 use serde::{Deserialize, Serialize};
 
 use super::export::Figure;
@@ -89,52 +90,35 @@ impl ViewKind {
         }
     }
 
-    /// The view that explains a step.
+    /// The view that explains a step (the engine's op table says which).
     pub fn for_step(step: Step) -> Self {
-        match step {
-            Step::Embed => ViewKind::Embedding,
-            Step::LnFinal => ViewKind::RmsNorm,
-            Step::Logits | Step::Probs | Step::Sample => ViewKind::Output,
-            Step::Layer(_, op) => match op {
-                LayerOp::Ln1 | LayerOp::Ln2 => ViewKind::RmsNorm,
-                LayerOp::Q | LayerOp::K | LayerOp::V | LayerOp::Rope => ViewKind::Qkv,
-                LayerOp::Scores
-                | LayerOp::Mask
-                | LayerOp::Softmax
-                | LayerOp::Z
-                | LayerOp::OProj => ViewKind::Attention,
-                LayerOp::AttnAdd | LayerOp::MlpAdd => ViewKind::Residual,
-                LayerOp::Gate | LayerOp::Up | LayerOp::SiluMul | LayerOp::Down => ViewKind::Mlp,
-            },
+        match step.spec().view {
+            OpView::Embedding => ViewKind::Embedding,
+            OpView::RmsNorm => ViewKind::RmsNorm,
+            OpView::Qkv => ViewKind::Qkv,
+            OpView::Attention => ViewKind::Attention,
+            OpView::Residual => ViewKind::Residual,
+            OpView::Mlp => ViewKind::Mlp,
+            OpView::Output => ViewKind::Output,
         }
     }
 }
 
-/// The family a step belongs to (diagram and timeline colors).
+/// The family a step belongs to (diagram and timeline colors), from the op table.
 pub fn family_of(step: Step) -> OpFamily {
-    match step {
-        Step::Embed => OpFamily::Embed,
-        Step::LnFinal => OpFamily::Norm,
-        Step::Logits | Step::Probs | Step::Sample => OpFamily::Output,
-        Step::Layer(_, op) => match op {
-            LayerOp::Ln1 | LayerOp::Ln2 => OpFamily::Norm,
-            LayerOp::AttnAdd | LayerOp::MlpAdd => OpFamily::Residual,
-            op if op.is_attention() => OpFamily::Attention,
-            _ => OpFamily::Mlp,
-        },
+    match step.spec().family {
+        Family::Embed => OpFamily::Embed,
+        Family::Norm => OpFamily::Norm,
+        Family::Attention => OpFamily::Attention,
+        Family::Residual => OpFamily::Residual,
+        Family::Mlp => OpFamily::Mlp,
+        Family::Output => OpFamily::Output,
     }
 }
 
 /// The step kind as lessons name it (`softmax`, `ln_final`, ...).
 pub fn step_kind(step: Step) -> &'static str {
-    match step {
-        Step::Embed => "embed",
-        Step::Layer(_, op) => op.name(),
-        Step::LnFinal => "ln_final",
-        Step::Logits => "logits",
-        Step::Probs => "probs",
-        Step::Sample => "sample",
-    }
+    step.spec().name
 }
 
 /// What a view asks the app to do.

@@ -1,4 +1,4 @@
-//! Pattern · V (GQA) with head ablation.
+//! Pattern · V (GQA).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -16,18 +16,11 @@ pub struct Params {
     pub n_kv_heads: u32,
     pub d_head: u32,
     pub group: u32,
-    pub ablate_offset: u32,
-    pub _pad: u32,
+    pub _pad: [u32; 2],
 }
 
-/// `pattern` [H, n, k_len], `v_cache` [≥ k_len, KVH, D], `ablate` flags (this layer's
-/// start at `ablate_offset`) → `z` [n, H, D].
-pub fn dispatch<'a>(
-    k: &'a Kernels,
-    h: Heads,
-    ablate_offset: usize,
-    [pattern, v_cache, ablate, z]: [&'a wgpu::Buffer; 4],
-) -> Dispatch<'a> {
+/// `pattern` [H, n, k_len], `v_cache` [≥ k_len, KVH, D] → `z` [n, H, D].
+pub fn dispatch<'a>(k: &'a Kernels, h: Heads, [pattern, v_cache, z]: [&'a wgpu::Buffer; 3]) -> Dispatch<'a> {
     let params = Params {
         n: u(h.n),
         k_len: u(h.k_len),
@@ -35,9 +28,8 @@ pub fn dispatch<'a>(
         n_kv_heads: u(h.n_kv_heads),
         d_head: u(h.d_head),
         group: u(h.group()),
-        ablate_offset: u(ablate_offset),
-        _pad: 0,
+        _pad: [0; 2],
     };
     let len = h.n * h.n_heads * h.d_head;
-    Dispatch::new(&k.attend, &params, vec![pattern, v_cache, ablate, z], grid_elements(len))
+    Dispatch::new(&k.attend, &params, vec![pattern, v_cache, z], grid_elements(len))
 }

@@ -1,8 +1,7 @@
-// Pattern · V with GQA (query head h reads kv head h / group), and head ablation:
-//   z[i, h, d] = Σ_j pattern[h, i, j] · v_cache[j, h / group, d],   or 0 if ablate[h] ≠ 0
+// Pattern · V with GQA (query head h reads kv head h / group):
+//   z[i, h, d] = Σ_j pattern[h, i, j] · v_cache[j, h / group, d]
 // Bindings: 0 params; 1 pattern [n_heads, n, k_len]; 2 v_cache [≥ k_len, n_kv_heads, d_head];
-//           3 ablate [n_layers · n_heads] u32 (this layer's flags from ablate_offset);
-//           4 z [n, n_heads, d_head] (f32 unless noted).
+//           3 z [n, n_heads, d_head] (all f32).
 // Grid: one thread per (i, h, d), folded into x·y; neighbouring threads read neighbouring d.
 struct Params {
     n: u32,
@@ -11,14 +10,13 @@ struct Params {
     n_kv_heads: u32,
     d_head: u32,
     group: u32,
-    ablate_offset: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> pattern: array<f32>;
 @group(0) @binding(2) var<storage, read> v_cache: array<f32>;
-@group(0) @binding(3) var<storage, read> ablate: array<u32>;
-@group(0) @binding(4) var<storage, read_write> z: array<f32>;
+@group(0) @binding(3) var<storage, read_write> z: array<f32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -30,10 +28,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let d = t % p.d_head;
     let h = (t / p.d_head) % p.n_heads;
     let i = t / (p.d_head * p.n_heads);
-    if (ablate[p.ablate_offset + h] != 0u) {
-        z[t] = 0.0;
-        return;
-    }
     let pb = (h * p.n + i) * p.k_len;
     let vb = (h / p.group) * p.d_head + d;
     let v_row = p.n_kv_heads * p.d_head;

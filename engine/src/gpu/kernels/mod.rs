@@ -11,6 +11,7 @@ pub mod add;
 pub mod attend;
 pub mod embed;
 pub mod gemv;
+pub mod intervene;
 pub mod mask;
 pub mod matmul;
 pub mod probs;
@@ -104,6 +105,7 @@ pub struct Kernels {
     pub silu_mul: Kernel,
     pub add: Kernel,
     pub probs: Kernel,
+    pub intervene: Kernel,
 }
 
 impl Kernels {
@@ -123,8 +125,16 @@ impl Kernels {
             silu_mul: Kernel::build(ctx, "silu_mul", silu_mul::SOURCE)?,
             add: Kernel::build(ctx, "add", add::SOURCE)?,
             probs: Kernel::build(ctx, "probs", probs::SOURCE)?,
+            intervene: Kernel::build(ctx, "intervene", intervene::SOURCE)?,
         })
     }
+}
+
+/// One command of a step: a kernel launch, or a copy between buffers (appending to the KV
+/// cache).
+pub enum Cmd<'a> {
+    Dispatch(Dispatch<'a>),
+    Copy { src: &'a wgpu::Buffer, src_offset: u64, dst: &'a wgpu::Buffer, dst_offset: u64, bytes: u64 },
 }
 
 /// One kernel launch: what to bind and how many workgroups.
@@ -200,6 +210,7 @@ mod tests {
             size_of::<silu_mul::Params>(),
             size_of::<add::Params>(),
             size_of::<probs::Params>(),
+            size_of::<intervene::Params>(),
         ];
         assert!(sizes.iter().all(|s| s % 16 == 0), "{sizes:?}");
     }

@@ -12,10 +12,11 @@ pub struct Params {
     pub rows: u32,
     pub d: u32,
     pub eps: f32,
-    pub _pad: u32,
+    pub given_scale: u32,
 }
 
-/// `x` [rows, d], `g` [d] → `scale` [rows], `y` [rows, d].
+/// `x` [rows, d], `g` [d] → `scale` [rows], `y` [rows, d]; with `given_scale`, `y` from the
+/// scale already in `scale`.
 #[allow(clippy::too_many_arguments)]
 pub fn dispatch<'a>(
     k: &'a Kernels,
@@ -26,7 +27,8 @@ pub fn dispatch<'a>(
     rows: usize,
     d: usize,
     eps: f32,
+    given_scale: bool,
 ) -> Dispatch<'a> {
-    let params = Params { rows: u(rows), d: u(d), eps, _pad: 0 };
+    let params = Params { rows: u(rows), d: u(d), eps, given_scale: u32::from(given_scale) };
     Dispatch::new(&k.rmsnorm, &params, vec![x, g, scale, y], grid(rows))
 }

@@ -1,6 +1,7 @@
 // RMSNorm of each row, as the CPU reference computes it:
 //   scale[r] = sqrt(mean_j x[r, j]² + eps)        (TransformerLens hook_scale)
 //   y[r, j]  = g[j] · (x[r, j] · (1 / scale[r]))
+// given_scale = 1 skips the first line and reads scale[r] (after an edit of hook_scale).
 // Bindings: 0 params; 1 x [rows, d]; 2 g [d]; 3 scale [rows]; 4 y [rows, d] (all f32).
 // Grid: one workgroup of 256 threads per row, folded into x·y; a tree in workgroup
 // memory sums the squares.
@@ -8,7 +9,7 @@ struct Params {
     rows: u32,
     d: u32,
     eps: f32,
-    _pad: u32,
+    given_scale: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -26,6 +27,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         return;
     }
     let base = row * p.d;
+    if (p.given_scale != 0u) {
+        let inv_given = 1.0 / scale[row];
+        for (var j = li; j < p.d; j += 256u) {
+            y[base + j] = g[j] * (x[base + j] * inv_given);
+        }
+        return;
+    }
     var s = 0.0;
     for (var j = li; j < p.d; j += 256u) {
         let v = x[base + j];

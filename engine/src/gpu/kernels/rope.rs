@@ -1,4 +1,4 @@
-//! RoPE of q and k in place, appending rotated k and v to the KV cache.
+//! RoPE of q or k in place.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -10,13 +10,10 @@ pub const SOURCE: &str = include_str!("rope.wgsl");
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub struct Params {
     pub n: u32,
-    pub n_heads: u32,
-    pub n_kv_heads: u32,
+    pub heads: u32,
     pub d_head: u32,
-    pub pos_offset: u32,
-    pub _pad: [u32; 3],
+    pub _pad: u32,
 }
-
 /// `(cos, sin)` pairs `[n, d_head/2]` for positions `pos_offset..`, computed exactly as
 /// `cpu::ops::rope` does (f32 angle, f32 `sin_cos`), for the kernel's `cs` binding.
 pub fn cos_sin_table(inv_freq: &[f32], pos_offset: usize, n: usize) -> Vec<f32> {
@@ -31,24 +28,8 @@ pub fn cos_sin_table(inv_freq: &[f32], pos_offset: usize, n: usize) -> Vec<f32> 
     table
 }
 
-pub struct Shape {
-    pub n: usize,
-    pub n_heads: usize,
-    pub n_kv_heads: usize,
-    pub d_head: usize,
-    pub pos_offset: usize,
-}
-
-/// Buffers: `cs` table, `q` [n, H, D], `k` and `v` [n, KVH, D], caches [cap, KVH, D].
-pub fn dispatch<'a>(k: &'a Kernels, s: &Shape, buffers: [&'a wgpu::Buffer; 6]) -> Dispatch<'a> {
-    let params = Params {
-        n: u(s.n),
-        n_heads: u(s.n_heads),
-        n_kv_heads: u(s.n_kv_heads),
-        d_head: u(s.d_head),
-        pos_offset: u(s.pos_offset),
-        _pad: [0; 3],
-    };
-    let threads = s.n * (s.n_heads + s.n_kv_heads) * (s.d_head / 2);
-    Dispatch::new(&k.rope, &params, buffers.to_vec(), grid_elements(threads))
+/// Rotates `x` [n, heads, d_head] in place with the `cs` table of its positions.
+pub fn dispatch<'a>(k: &'a Kernels, cs: &'a wgpu::Buffer, x: &'a wgpu::Buffer, n: usize, heads: usize, d_head: usize) -> Dispatch<'a> {
+    let params = Params { n: u(n), heads: u(heads), d_head: u(d_head), _pad: 0 };
+    Dispatch::new(&k.rope, &params, vec![cs, x], grid_elements(n * heads * (d_head / 2)))
 }

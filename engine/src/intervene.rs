@@ -167,8 +167,8 @@ impl Intervention {
         let (mode, values) = match &self.edit {
             Edit::Zero => (Mode::Zero, None),
             Edit::Scale(f) => (Mode::Scale(*f), None),
-            Edit::Add(v) => (Mode::Add, Some(dense_values(spec, &shape, first, v).map_err(bad)?)),
-            Edit::Replace(v) => (Mode::Replace, Some(dense_values(spec, &shape, first, v).map_err(bad)?)),
+            Edit::Add(v) => (Mode::Add, Some(dense_values(spec, &shape, first, &select, v).map_err(bad)?)),
+            Edit::Replace(v) => (Mode::Replace, Some(dense_values(spec, &shape, first, &select, v).map_err(bad)?)),
         };
         Ok(Resolved { hook, shape, select, mode, values })
     }
@@ -282,8 +282,10 @@ fn dims_names(dims: &[Dim]) -> String {
 }
 
 /// `values` broadcast to the hook's shape: each hook axis indexes the values' axis of the same
-/// dim (by absolute position for position axes), or broadcasts where the values lack it.
-fn dense_values(spec: &HookSpec, shape: &[usize], first: usize, values: &Values) -> Result<Vec<f32>, String> {
+/// dim (by absolute position for position axes), or broadcasts where the values lack it. Only
+/// selected entries need values (a patch of one position works in a pass of many); the others
+/// get 0, which the edit never reads.
+fn dense_values(spec: &HookSpec, shape: &[usize], first: usize, select: &[Vec<bool>], values: &Values) -> Result<Vec<f32>, String> {
     let t = &values.tensor;
     if let Some(extra) = t.dims.iter().find(|d| !spec.dims.contains(d)) {
         return Err(format!("the values have a `{}` axis the hook lacks (hook dims {})", extra.name(), dims_names(spec.dims)));
@@ -300,18 +302,17 @@ fn dense_values(spec: &HookSpec, shape: &[usize], first: usize, values: &Values)
         })
         .collect();
     for (axis, m) in map.iter().enumerate() {
-        if let Some((b, shift)) = *m {
-            let (lo, hi) = (shift, shift + shape[axis] as isize);
-            if lo < 0 || hi > t.shape()[b] as isize {
-                return Err(format!(
-                    "the values cover {} {} from {}, but this pass needs {}..{}",
-                    t.shape()[b],
-                    spec.dims[axis].name(),
-                    if spec.dims[axis].is_position() { values.first_position } else { 0 },
-                    lo + if spec.dims[axis].is_position() { values.first_position as isize } else { 0 },
-                    hi + if spec.dims[axis].is_position() { values.first_position as isize } else { 0 },
-                ));
-            }
+        let Some((b, shift)) = *m else { continue };
+        let base = if spec.dims[axis].is_position() { values.first_position as isize } else { 0 };
+        let needed = select[axis].iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i as isize + shift);
+        if let Some(outside) = needed.clone().find(|&j| j < 0 || j >= t.shape()[b] as isize) {
+            return Err(format!(
+                "the values cover {} {} from {base}, but this pass needs {} {}",
+                t.shape()[b],
+                spec.dims[axis].name(),
+                spec.dims[axis].name(),
+                outside + base,
+            ));
         }
     }
     let len: usize = shape.iter().product();
@@ -319,10 +320,14 @@ fn dense_values(spec: &HookSpec, shape: &[usize], first: usize, values: &Values)
     let src = t.data.view();
     let mut out = Vec::with_capacity(len);
     let mut at = vec![0usize; t.dims.len()];
-    for flat in 0..len {
+    'entries: for flat in 0..len {
         for (axis, m) in map.iter().enumerate() {
+            let i = (flat / strides[axis]) % shape[axis];
+            if !select[axis][i] {
+                out.push(0.0);
+                continue 'entries;
+            }
             if let Some((b, shift)) = *m {
-                let i = (flat / strides[axis]) % shape[axis];
                 at[b] = (i as isize + shift) as usize;
             }
         }
@@ -404,7 +409,9 @@ mod tests {
             HookKey::Embed,
             Edit::Replace(Values { tensor: Arc::new(short), first_position: 0 }),
         );
-        assert!(patch.resolve(&c, dims, 0).unwrap_err().to_string().contains("cover 2 pos"));
+        assert!(patch.resolve(&c, dims, 0).unwrap_err().to_string().contains("cover 2 pos from 0, but this pass needs pos 2"));
+        // Only the selected positions need values.
+        assert!(patch.clone().positions(vec![1]).resolve(&c, dims, 0).is_ok());
     }
 
     #[test]
@@ -413,7 +420,7 @@ mod tests {
         assert_eq!(ActivationPrecision::F16.round(x), 1.0);
         assert_eq!(ActivationPrecision::Bf16.round(1.0 + 2f32.powi(-8)), 1.0); // a tie: to even
         assert_eq!(ActivationPrecision::Bf16.round(1.0 + 3.0 * 2f32.powi(-8)), 1.0 + 2f32.powi(-6));
-        assert_eq!(ActivationPrecision::Bf16.round(3.14159), 3.140625);
-        assert_eq!(ActivationPrecision::F32.round(3.14159), 3.14159);
+        assert_eq!(ActivationPrecision::Bf16.round(0.1), f32::from_bits(0x3DCD_0000)); // 0.10009765625
+        assert_eq!(ActivationPrecision::F32.round(0.1), 0.1);
     }
 }

@@ -125,3 +125,110 @@ pub fn smollm2() -> Option<Arc<Model>> {
         })
         .clone()
 }
+
+/// `interventions.json` (see `fixtures/golden/smollm2-135m-instruct/README-interventions.md`).
+#[derive(Debug, Deserialize)]
+pub struct Interventions {
+    pub ablate: Vec<AblationCase>,
+    pub dla: Vec<DlaCase>,
+    pub patch: Vec<PatchCase>,
+    pub heads: Vec<HeadsCase>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IdLogit {
+    pub id: u32,
+    pub logit: f32,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AblationCase {
+    pub name: String,
+    pub token_ids: Vec<u32>,
+    /// `[layer, head]` pairs whose z is zeroed at every position.
+    pub heads: Vec<[usize; 2]>,
+    /// Layers whose MLP output is zeroed.
+    pub mlps: Vec<usize>,
+    pub last_top20: Vec<IdLogit>,
+    pub argmax_all: Vec<u32>,
+    pub greedy8: Vec<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Component {
+    pub name: String,
+    pub value: f64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DlaCase {
+    pub name: String,
+    pub prompt: String,
+    pub token_ids: Vec<u32>,
+    pub target: String,
+    pub target_id: u32,
+    pub logit: f64,
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PatchScores {
+    pub resid_pre: Vec<Vec<f64>>,
+    pub attn_out: Vec<Vec<f64>>,
+    pub mlp_out: Vec<Vec<f64>>,
+    pub z: Vec<Vec<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PatchCase {
+    pub name: String,
+    pub clean: String,
+    pub corrupt: String,
+    pub clean_ids: Vec<u32>,
+    pub corrupt_ids: Vec<u32>,
+    pub answer_id: u32,
+    pub wrong_id: u32,
+    pub answer_text: String,
+    pub wrong_text: String,
+    pub clean_ld: f64,
+    pub corrupt_ld: f64,
+    pub scores: PatchScores,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HeadsCase {
+    pub name: String,
+    pub token_ids: Vec<u32>,
+    pub previous_token: Vec<Vec<f64>>,
+    pub first_token: Vec<Vec<f64>>,
+    pub induction: Vec<Vec<f64>>,
+    pub duplicate: Vec<Vec<f64>>,
+}
+
+pub fn interventions() -> Interventions {
+    read("interventions.json")
+}
+
+impl AblationCase {
+    /// The case's ablations as engine interventions.
+    pub fn interventions(&self) -> Vec<glassbox_engine::Intervention> {
+        use glassbox_engine::{BlockHook, HookKey, Intervention};
+        let heads = self.heads.iter().map(|&[l, h]| Intervention::zero_heads(l, vec![h]));
+        let mlps = self.mlps.iter().map(|&l| Intervention::zero(HookKey::Block(l, BlockHook::MlpOut)));
+        heads.chain(mlps).collect()
+    }
+
+    /// The CLI flags for the same ablations (`--ablate-heads 0.0,0.4 --ablate-mlp 0`).
+    pub fn cli_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if !self.heads.is_empty() {
+            let list: Vec<String> = self.heads.iter().map(|[l, h]| format!("{l}.{h}")).collect();
+            flags.extend(["--ablate-heads".to_string(), list.join(",")]);
+        }
+        if !self.mlps.is_empty() {
+            let list: Vec<String> = self.mlps.iter().map(|l| l.to_string()).collect();
+            flags.extend(["--ablate-mlp".to_string(), list.join(",")]);
+        }
+        flags
+    }
+}

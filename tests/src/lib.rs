@@ -10,6 +10,8 @@ use glassbox_engine::Tensor;
 use glassbox_engine::trace::Trace;
 
 pub mod golden;
+pub mod gpu;
+pub mod tolerance;
 
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -150,4 +152,12 @@ pub fn fixture_with_tokenizer(name: &str) -> (tempfile::TempDir, PathBuf) {
     let config = serde_json::json!({"chat_template": template, "eos_token": "<|im_end|>", "bos_token": "<|im_start|>"});
     std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).expect("write tokenizer config");
     (tmp, dir)
+}
+
+/// The fixture's 8 greedy tokens from transformers (`golden_generate.json`).
+pub fn golden_greedy(name: &str) -> Vec<u32> {
+    let path = fixtures_dir().join(name).join("golden_generate.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_value(json["generated_ids"].clone()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

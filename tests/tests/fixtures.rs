@@ -33,7 +33,7 @@ fn every_hook_matches_transformers_on_all_fixtures() {
             let key: HookKey = golden_name.parse().unwrap();
             assert!(trace.get(key).is_some(), "{name}: {golden_name} was not captured");
         }
-        if let Some(diff) = first_divergence(&trace, &goldens, 1e-4) {
+        if let Some(diff) = first_divergence(&trace, &goldens, glassbox_tests::tolerance::FIXTURE_HOOK_REL as f32) {
             panic!("{name}: first diverging hook: {diff}");
         }
     }

@@ -159,7 +159,11 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
     };
     let frames = if args.frames {
         let (median_ms, p95_ms) = (gui.frame_bench)(model.clone(), args.frame_tokens, 120)?;
-        Some(json!({"view": "attention overview (all layers × heads)", "tokens": args.frame_tokens, "median_ms": median_ms, "p95_ms": p95_ms}))
+        let (captured, held) = (gui.trace_memory)(model.clone(), ids.len())?;
+        Some(json!({
+            "view": "attention overview (all layers × heads)", "tokens": args.frame_tokens, "median_ms": median_ms, "p95_ms": p95_ms,
+            "trace_memory": {"tokens": ids.len(), "captured_mib": captured as f64 / 1048576.0, "held_by_ui_and_worker_mib": held as f64 / 1048576.0},
+        }))
     } else {
         None
     };

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use glassbox_engine::executor::PassOptions;
-use glassbox_engine::{Device, HookKey, Intervention, Precision};
+use glassbox_engine::{Device, HookKey, Intervention, Model, Precision};
+use std::sync::Arc;
 
 #[derive(Parser, Debug)]
 #[command(name = "glassbox", version, about = "Step through a real Llama-family model's forward pass and see every number")]
@@ -106,11 +107,16 @@ impl InterventionArgs {
 }
 
 /// What the CLI needs from the GUI module, handed in by `main` (the two never import each
-/// other): the frame-time benchmark of `glassbox bench --frames`.
+/// other): the GUI figures of `glassbox bench --frames`.
 pub struct GuiHooks {
-    /// (model, tokens, frames) → (median ms, p95 ms)
-    pub frame_bench: fn(std::sync::Arc<glassbox_engine::Model>, usize, usize) -> Result<(f64, f64)>,
+    /// (model, tokens, frames) → (median ms, p95 ms) of the attention overview's frames.
+    pub frame_bench: FrameBench,
+    /// (model, tokens) → (bytes of the captured tensors, bytes the UI and the model thread
+    /// hold for them) after one pass in the app.
+    pub trace_memory: fn(Arc<Model>, usize) -> Result<(usize, usize)>,
 }
+
+pub type FrameBench = fn(Arc<Model>, usize, usize) -> Result<(f64, f64)>;
 
 pub fn run(model: Option<PathBuf>, command: Command, gui: &GuiHooks) -> Result<()> {
     match command {

@@ -127,3 +127,36 @@ pub fn attention_overview_frame_bench(
     let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     Ok((pick(0.5), pick(0.95)))
 }
+
+/// Memory of one pass in the app: the bytes of the tensors it captured, and the bytes held for
+/// them by the UI's trace and the model thread together (the same allocations are counted
+/// once). Equal when nothing is copied between the thread and the UI.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceMemory {
+    pub captured_bytes: usize,
+    pub held_bytes: usize,
+}
+
+/// Runs `n_tokens` through the app's worker (inline) with full capture and measures
+/// [`TraceMemory`].
+pub fn trace_memory(model: Arc<Model>, n_tokens: usize) -> Result<TraceMemory> {
+    let worker = Worker::inline(Arc::clone(&model), Device::Cpu)?;
+    let mut s = super::session::Session::new(Arc::clone(&model), worker);
+    s.fixed_ids = Some(bench_ids(&model, n_tokens));
+    s.run();
+    s.poll();
+    if let Some(e) = &s.error {
+        bail!("the pass failed: {e}");
+    }
+    let Some(kept) = s.worker().finished_trace() else {
+        bail!("the worker kept no view of the finished pass");
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut held = 0;
+    for (_, t) in s.trace.iter().chain(kept.iter()) {
+        if seen.insert(Arc::as_ptr(t)) {
+            held += t.data.len() * 4;
+        }
+    }
+    Ok(TraceMemory { captured_bytes: s.trace.bytes(), held_bytes: held })
+}

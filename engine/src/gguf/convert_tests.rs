@@ -208,7 +208,7 @@ fn converted_default_model_has_expected_config_and_tensors() {
     let dir = match crate::fetch::default_model_dir() {
         Ok(d) if crate::fetch::is_complete(&d) => d,
         _ => {
-            eprintln!("skipping: default model not converted (run `glassbox fetch`)");
+            crate::skip_unless_required("the default model is not converted (run `glassbox fetch`)");
             return;
         }
     };

@@ -4,7 +4,7 @@ use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
 use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
-use super::{FIXTURE_IDS, app_on, fixture_model, harness};
+use super::{app_on, fixture_ids, fixture_model, harness};
 use crate::gui::views::ViewKind;
 
 #[test]
@@ -15,7 +15,7 @@ fn prompt_step_to_layer_1_attention_pick_head_temperature_and_language() {
     // Type a prompt (token ids: the fixture has no tokenizer) and press Run.
     let input = h.get_by_role(egui::Role::TextInput);
     input.focus();
-    input.type_text(FIXTURE_IDS);
+    input.type_text(&fixture_ids());
     h.run();
     h.get_by_label("Run").click();
     h.run();
@@ -106,7 +106,7 @@ fn prompt_step_to_layer_1_attention_pick_head_temperature_and_language() {
 
 #[test]
 fn hover_read_out_equals_the_trace_value() {
-    let mut h = harness(app_on(fixture_model(), FIXTURE_IDS));
+    let mut h = harness(app_on(fixture_model(), &fixture_ids()));
     h.run();
     {
         let app = h.state_mut();
@@ -146,7 +146,7 @@ fn hover_read_out_equals_the_trace_value() {
 
 #[test]
 fn every_view_renders_on_the_fixture_in_both_languages() {
-    let mut h = harness(app_on(fixture_model(), FIXTURE_IDS));
+    let mut h = harness(app_on(fixture_model(), &fixture_ids()));
     h.run();
     for lang in crate::gui::i18n::Lang::ALL {
         h.state_mut().lang = lang;
@@ -193,7 +193,7 @@ fn every_view_renders_on_the_fixture_in_both_languages() {
 
 #[test]
 fn diagram_buttons_and_generation_grow_the_kv_cache() {
-    let mut h = harness(app_on(fixture_model(), FIXTURE_IDS));
+    let mut h = harness(app_on(fixture_model(), &fixture_ids()));
     h.run();
     h.get_by_label("L1").click();
     h.run();

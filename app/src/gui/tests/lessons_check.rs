@@ -150,7 +150,7 @@ fn every_action_names_something_the_app_knows() {
 /// and an ablation reruns the pass with the head's z zeroed.
 #[test]
 fn actions_apply_in_order_on_the_fixture() {
-    let mut app = app_on(fixture_model(), super::FIXTURE_IDS);
+    let mut app = app_on(fixture_model(), &super::fixture_ids());
     let r = app.ready().expect("ready");
     r.s.poll();
     let a = crate::gui::lessons::Action {

@@ -29,8 +29,11 @@ pub fn fixture_model() -> Arc<Model> {
     Arc::new(Model::load(&dir).expect("fixture model loads"))
 }
 
-/// The fixture's own golden input.
-pub const FIXTURE_IDS: &str = "179 158 199 34 148 17 98 177 248 59 179 93 111 139 181 278 3";
+/// The fixture's own golden input, as a prompt of ids (it has no tokenizer).
+pub fn fixture_ids() -> String {
+    let ids = glassbox_tests::gpu::input_ids("tiny-smollm2-shape");
+    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+}
 
 /// The real model, fetched into the cache on first use (as the workspace tests do). `None`
 /// with a note when it cannot be had — unless `GLASSBOX_REQUIRE_MODEL` is set (CI).

@@ -25,6 +25,19 @@ pub struct PassOptions {
     pub interventions: Vec<Intervention>,
     /// Every activation rounded to this precision right after it is produced.
     pub activations: ActivationPrecision,
+    /// Parts of the architecture switched off, to see what they do.
+    pub switches: Switches,
+}
+
+/// Parts of the model a pass can switch off. Default: everything on (the real model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Switches {
+    /// Skip RoPE: `hook_rot_q`/`hook_rot_k` equal `hook_q`/`hook_k`, so attention sees no
+    /// positions at all.
+    pub no_rope: bool,
+    /// Skip the causal mask: every query sees every key of the pass (a BERT-style
+    /// bidirectional encoder, the article's §4.2), so a position can read the future.
+    pub no_causal_mask: bool,
 }
 
 impl PassOptions {
@@ -129,6 +142,12 @@ pub trait Executor: Send {
 
     /// Forgets the KV cache and any pass in progress.
     fn reset(&mut self);
+
+    /// Starts a pass over `ids` at block `layer`, whose residual stream entering it is
+    /// `resid_pre` `[pos, d_model]` (e.g. taken from an earlier pass): the blocks before are
+    /// skipped, which is what makes a grid of patched passes cheap. The KV cache is emptied
+    /// first, and the next `begin` empties it again (the skipped blocks cached nothing).
+    fn begin_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor) -> Result<()>;
 
     /// Runs until `target` has run (no-op if it already has).
     fn run_to(&mut self, target: Step) -> Result<()> {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod cpu;
 pub mod error;
 pub mod executor;
+pub mod experiments;
 pub mod fetch;
 pub mod gguf;
 pub mod gpu;

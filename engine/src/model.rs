@@ -114,6 +114,18 @@ pub struct Model {
 }
 
 impl Model {
+    /// A copy of this model with other weights (e.g. re-quantized), described by `note`.
+    /// The copy has no tokenizer: it runs the same token ids as this one.
+    pub fn with_weights(&self, weights: LlamaWeights, note: String) -> Model {
+        Model {
+            config: self.config.clone(),
+            weights,
+            tokenizer: None,
+            source: ModelSource { weights_note: note, ..self.source.clone() },
+            inv_freq: self.inv_freq.clone(),
+        }
+    }
+
     /// Loads an HF Llama-family folder (config.json + safetensors [+ tokenizer.json]).
     /// A `.gguf` file is converted once into the cache and loaded from there.
     pub fn load(path: &Path) -> Result<Self> {

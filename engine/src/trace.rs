@@ -113,6 +113,9 @@ pub struct Trace {
     pub last_step: Option<Step>,
     /// The token chosen by the `Sample` step.
     pub sampled: Option<u32>,
+    /// The logits of the last position, as the `Sample` step saw them (kept whatever the
+    /// capture filter says: they are small, and the next-token analyses need them).
+    pub last_logits: Option<Vec<f32>>,
     pub temperature: f32,
     /// The first hook found holding NaN or infinite values, if any (see [`NonFinite`]).
     pub non_finite: Option<NonFinite>,

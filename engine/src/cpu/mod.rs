@@ -40,6 +40,8 @@ pub struct CpuExecutor {
     weights_t: Arc<WeightsT>,
     program: Vec<Step>,
     cache: Vec<LayerCache>,
+    /// A pass begun at a layer cached only the blocks it ran: the next pass starts empty.
+    partial_cache: bool,
     pass: Option<Pass>,
     trace: Trace,
 }
@@ -51,6 +53,7 @@ impl CpuExecutor {
             weights_t: Arc::new(WeightsT::new(&model)),
             program: Step::program(n),
             cache: (0..n).map(|_| LayerCache::default()).collect(),
+            partial_cache: false,
             pass: None,
             trace: Trace::default(),
             model,
@@ -89,6 +92,7 @@ impl CpuExecutor {
                 let logits = &pass.slots.logits; // [rows, vocab]
                 let last = logits.row(logits.nrows().saturating_sub(1)).to_vec(); // [vocab]
                 self.trace.sampled = Some(Sampler::new(pass.options.sampling).sample(&last));
+                self.trace.last_logits = Some(last);
             }
             _ => {}
         }
@@ -121,6 +125,7 @@ impl CpuExecutor {
         let c = &m.config;
         let (w, wt) = (&m.weights.layers[l], &self.weights_t.layers[l]);
         let (eps, group, at) = (c.eps(), c.group_size(), pass.pos_offset);
+        let switches = pass.options.switches;
         let p = &mut pass.slots;
         match hook {
             // Attention sublayer: x + o_proj(attention(rmsnorm(x)))
@@ -130,9 +135,11 @@ impl CpuExecutor {
             H::Q => p.q = ops::split_heads(linear_both(p.h.view(), w.self_attn.q_proj.view(), wt.q_proj.view())?, c.n_heads())?, // [pos, n_heads, d_head]
             H::K => p.k = ops::split_heads(linear_both(p.h.view(), w.self_attn.k_proj.view(), wt.k_proj.view())?, c.n_kv_heads())?, // [pos, n_kv_heads, d_head]
             H::V => p.v = ops::split_heads(linear_both(p.h.view(), w.self_attn.v_proj.view(), wt.v_proj.view())?, c.n_kv_heads())?, // [pos, n_kv_heads, d_head]
+            H::RotQ | H::RotK if switches.no_rope => {} // positions left out: rot_q = q, rot_k = k
             H::RotQ => p.q = ops::rope(p.q.view(), &m.inv_freq, at), // [pos, n_heads, d_head]
             H::RotK => p.k = ops::rope(p.k.view(), &m.inv_freq, at), // [pos, n_kv_heads, d_head]
             H::RawScores => p.scores = ops::attention_scores(p.q.view(), self.cached(l, true)?, group), // [n_heads, q_pos, k_pos]
+            H::AttnScores if switches.no_causal_mask => {} // bidirectional: every key stays visible
             H::AttnScores => ops::causal_mask_in_place(p.scores.view_mut(), at), // [n_heads, q_pos, k_pos]
             H::Pattern => ops::softmax_last_in_place(p.scores.view_mut()), // [n_heads, q_pos, k_pos]
             H::Z => p.z = ops::attend(p.scores.view(), self.cached(l, false)?, group), // [pos, n_heads, d_head]
@@ -289,6 +296,9 @@ impl Executor for CpuExecutor {
             let offset = pass.pos_offset;
             self.truncate_cache(offset);
         }
+        if std::mem::take(&mut self.partial_cache) {
+            self.truncate_cache(0);
+        }
         self.pass = None;
         let pos_offset = self.cache_len();
         let c = &self.model.config;
@@ -340,6 +350,26 @@ impl Executor for CpuExecutor {
     fn reset(&mut self) {
         self.pass = None;
         self.truncate_cache(0);
+        self.partial_cache = false;
         self.trace = Trace::default();
+    }
+
+    fn begin_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor) -> Result<()> {
+        let n_layers = self.model.config.n_layers();
+        if layer >= n_layers {
+            return Err(EngineError::Input(format!("layer {layer} is past the model's {n_layers} layers")));
+        }
+        let want = [ids.len(), self.model.config.d_model()];
+        let x = resid_pre.as_2d().filter(|x| x.dim() == (want[0], want[1])).ok_or_else(|| {
+            EngineError::Shape(format!("begin at layer {layer}: the residual stream is {} but the pass needs {want:?}", resid_pre.dims_string()))
+        })?;
+        self.reset();
+        self.begin(ids, options)?;
+        self.partial_cache = true;
+        if let Some(pass) = &mut self.pass {
+            pass.slots.x = x.to_owned(); // [pos, d_model]
+            pass.next = Step::Layer(layer, LayerOp::Ln1).index(n_layers);
+        }
+        Ok(())
     }
 }

@@ -55,6 +55,8 @@ pub struct GpuExecutor {
     subs: usize,
     /// Most bytes one submit reads back.
     readback_budget: u64,
+    /// A pass begun at a layer cached only the blocks it ran: the next pass starts empty.
+    partial_cache: bool,
     pass: Option<Pass>,
     trace: Trace,
 }
@@ -98,6 +100,7 @@ impl GpuExecutor {
             program,
             subs,
             readback_budget: options.max_readback_bytes.unwrap_or(READBACK_BUDGET).min(ctx.max_binding_bytes()),
+            partial_cache: false,
             pass: None,
             trace: Trace::default(),
             model,
@@ -135,6 +138,7 @@ impl GpuExecutor {
             capture: &pass.options.capture,
             edits: &pass.edits,
             precision: pass.options.activations,
+            switches: pass.options.switches,
         }
     }
 
@@ -191,6 +195,7 @@ impl GpuExecutor {
             capture: &pass.options.capture,
             edits: &pass.edits,
             precision: pass.options.activations,
+            switches: pass.options.switches,
         };
         let per_step: Vec<Vec<Capture<'_>>> = steps.iter().map(|&s| env.captures(s)).collect();
         let total: u64 = per_step.iter().flatten().map(|c| c.len as u64 * 4).sum();
@@ -245,6 +250,7 @@ impl GpuExecutor {
                 Target::SampleRow => {
                     self.trace.check_finite(HookKey::Logits, values.iter());
                     self.trace.sampled = Some(Sampler::new(sampling).sample(&values));
+                    self.trace.last_logits = Some(values);
                 }
             }
         }
@@ -290,6 +296,9 @@ impl Executor for GpuExecutor {
             && pass.next < self.program.len()
         {
             self.kv.truncate(pass.shape.pos_offset);
+        }
+        if std::mem::take(&mut self.partial_cache) {
+            self.kv.truncate(0);
         }
         let pos_offset = self.cache_len();
         let n = ids.len();
@@ -369,7 +378,33 @@ impl Executor for GpuExecutor {
     fn reset(&mut self) {
         self.pass = None;
         self.kv.truncate(0);
+        self.partial_cache = false;
         self.trace = Trace::default();
+    }
+
+    fn begin_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor) -> Result<()> {
+        let (n_layers, d_model) = (self.model.config.n_layers(), self.model.config.d_model());
+        if layer >= n_layers {
+            return Err(EngineError::Input(format!("layer {layer} is past the model's {n_layers} layers")));
+        }
+        let want = [ids.len(), d_model];
+        if resid_pre.shape() != want {
+            return Err(EngineError::Shape(format!(
+                "begin at layer {layer}: the residual stream is {} but the pass needs {want:?}",
+                resid_pre.dims_string()
+            )));
+        }
+        let values: Vec<f32> = resid_pre.data.iter().copied().collect(); // [pos, d_model]
+        self.reset();
+        self.begin(ids, options)?;
+        self.partial_cache = true;
+        let (q, x) = (&self.ctx.queue, &self.acts.x.buf);
+        self.ctx.scoped("uploading the residual stream", || q.write_buffer(x, 0, bytemuck::cast_slice(&values)))?;
+        let start = Step::Layer(layer, LayerOp::Ln1).index(n_layers);
+        if let Some(pass) = &mut self.pass {
+            pass.next = start;
+        }
+        Ok(())
     }
 
     /// One submit for every step up to `target` (the default would submit per step).

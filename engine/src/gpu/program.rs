@@ -9,6 +9,7 @@ use crate::gpu::kernels::{Cmd, Dispatch, Kernels, add, attend, embed, intervene,
 use crate::gpu::state::{Activations, KvCache};
 use crate::gpu::weights::GpuWeights;
 use crate::hooks::{BlockHook, HookKey};
+use crate::executor::Switches;
 use crate::intervene::{ActivationPrecision, Resolved};
 use crate::op_table::{self, PassDims, Slot};
 use crate::step::{LayerOp, Step};
@@ -57,6 +58,7 @@ pub struct StepEnv<'a> {
     pub capture: &'a CaptureFilter,
     pub edits: &'a [PassEdit],
     pub precision: ActivationPrecision,
+    pub switches: Switches,
 }
 
 impl<'a> StepEnv<'a> {
@@ -169,9 +171,11 @@ impl<'a> StepEnv<'a> {
             H::Q => matmul::linear(k, &w.q, &a.h.buf, &a.q.buf, n, 0),
             H::K => matmul::linear(k, &w.k, &a.h.buf, &a.k.buf, n, 0),
             H::V => matmul::linear(k, &w.v, &a.h.buf, &a.v.buf, n, 0),
+            H::RotQ | H::RotK if self.switches.no_rope => Vec::new(),
             H::RotQ => vec![rope::dispatch(k, &a.cs.buf, &a.q.buf, n, c.n_heads(), c.d_head())],
             H::RotK => vec![rope::dispatch(k, &a.cs.buf, &a.k.buf, n, c.n_kv_heads(), c.d_head())],
             H::RawScores => vec![scores::dispatch(k, h, &a.q.buf, &self.kv.k[l], &a.scores.buf)],
+            H::AttnScores if self.switches.no_causal_mask => Vec::new(),
             H::AttnScores => vec![mask::dispatch(k, h, self.pass.pos_offset, &a.scores.buf)],
             H::Pattern => vec![softmax::dispatch(k, &a.scores.buf, h.n_heads * n, h.k_len)],
             H::Z => vec![attend::dispatch(k, h, [&a.scores.buf, &self.kv.v[l], &a.z.buf])],

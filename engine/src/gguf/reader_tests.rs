@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::gguf::test_util::{GgufBuilder, put_str};
+use crate::gguf::builder::{GgufBuilder, put_str};
 
 fn parse(bytes: Vec<u8>) -> Result<GgufFile, GgufError> {
     GgufFile::from_bytes(Path::new("bad.gguf"), bytes)
@@ -126,18 +126,19 @@ fn too_many_dims_are_rejected() {
 fn unsupported_quant_type_names_tensor_and_type() -> Result<(), GgufError> {
     let f = parse(
         GgufBuilder::new()
-            .tensor("blk.0.ffn_up.weight", &[256, 1], 12, &[0u8; 144])
+            .tensor("blk.0.ffn_up.weight", &[256, 1], 10, &[0u8; 84])
             .build(),
     )?;
     let msg = match f.tensor_f32("blk.0.ffn_up.weight") {
-        Ok(_) => panic!("Q4_K must not decode"),
+        Ok(_) => panic!("Q2_K must not decode"),
         Err(e) => e.to_string(),
     };
     assert!(msg.contains("tensor `blk.0.ffn_up.weight`"), "{msg}");
     assert!(
-        msg.contains("ggml type 12 (Q4_K) is not supported"),
+        msg.contains("ggml type 10 (Q2_K) is not supported"),
         "{msg}"
     );
+    assert!(msg.contains("Q4_0, Q4_1, Q4_K, Q5_K, Q6_K"), "{msg}");
     Ok(())
 }
 

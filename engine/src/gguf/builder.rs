@@ -1,11 +1,12 @@
-//! Builds GGUF bytes in memory so tests can describe exactly the (broken) file they need.
+//! A small GGUF writer: builds GGUF v3 bytes in memory, so tests and fuzzers can describe
+//! exactly the (valid or broken) file they need, and tools can write small models.
 
 use half::f16;
 
-pub(crate) const ALIGN: usize = 32;
+pub const ALIGN: usize = 32;
 
 #[derive(Default)]
-pub(crate) struct GgufBuilder {
+pub struct GgufBuilder {
     kv: Vec<u8>,
     n_kv: u64,
     infos: Vec<u8>,
@@ -13,18 +14,18 @@ pub(crate) struct GgufBuilder {
     data: Vec<u8>,
 }
 
-pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str) {
+pub fn put_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend((s.len() as u64).to_le_bytes());
     buf.extend(s.as_bytes());
 }
 
 impl GgufBuilder {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
     /// A raw key/value entry: `value` is the already-encoded value bytes.
-    pub(crate) fn kv_raw(mut self, key: &str, ty: u32, value: &[u8]) -> Self {
+    pub fn kv_raw(mut self, key: &str, ty: u32, value: &[u8]) -> Self {
         put_str(&mut self.kv, key);
         self.kv.extend(ty.to_le_bytes());
         self.kv.extend(value);
@@ -32,21 +33,21 @@ impl GgufBuilder {
         self
     }
 
-    pub(crate) fn kv_u32(self, key: &str, v: u32) -> Self {
+    pub fn kv_u32(self, key: &str, v: u32) -> Self {
         self.kv_raw(key, 4, &v.to_le_bytes())
     }
 
-    pub(crate) fn kv_f32(self, key: &str, v: f32) -> Self {
+    pub fn kv_f32(self, key: &str, v: f32) -> Self {
         self.kv_raw(key, 6, &v.to_le_bytes())
     }
 
-    pub(crate) fn kv_str(self, key: &str, v: &str) -> Self {
+    pub fn kv_str(self, key: &str, v: &str) -> Self {
         let mut b = Vec::new();
         put_str(&mut b, v);
         self.kv_raw(key, 8, &b)
     }
 
-    pub(crate) fn kv_str_array(self, key: &str, items: &[&str]) -> Self {
+    pub fn kv_str_array(self, key: &str, items: &[&str]) -> Self {
         let mut b = Vec::new();
         b.extend(8u32.to_le_bytes());
         b.extend((items.len() as u64).to_le_bytes());
@@ -56,7 +57,7 @@ impl GgufBuilder {
         self.kv_raw(key, 9, &b)
     }
 
-    pub(crate) fn kv_i32_array(self, key: &str, items: &[i32]) -> Self {
+    pub fn kv_i32_array(self, key: &str, items: &[i32]) -> Self {
         let mut b = Vec::new();
         b.extend(5u32.to_le_bytes());
         b.extend((items.len() as u64).to_le_bytes());
@@ -67,7 +68,7 @@ impl GgufBuilder {
     }
 
     /// A tensor whose data is appended (aligned) to the data section.
-    pub(crate) fn tensor(mut self, name: &str, dims: &[u64], ty: u32, bytes: &[u8]) -> Self {
+    pub fn tensor(mut self, name: &str, dims: &[u64], ty: u32, bytes: &[u8]) -> Self {
         while !self.data.len().is_multiple_of(ALIGN) {
             self.data.push(0);
         }
@@ -77,7 +78,7 @@ impl GgufBuilder {
     }
 
     /// Only the tensor-table entry, with whatever offset the test wants.
-    pub(crate) fn tensor_info(mut self, name: &str, dims: &[u64], ty: u32, offset: u64) -> Self {
+    pub fn tensor_info(mut self, name: &str, dims: &[u64], ty: u32, offset: u64) -> Self {
         put_str(&mut self.infos, name);
         self.infos.extend((dims.len() as u32).to_le_bytes());
         for d in dims {
@@ -89,17 +90,17 @@ impl GgufBuilder {
         self
     }
 
-    pub(crate) fn f32_tensor(self, name: &str, dims: &[u64], values: &[f32]) -> Self {
+    pub fn f32_tensor(self, name: &str, dims: &[u64], values: &[f32]) -> Self {
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.tensor(name, dims, 0, &bytes)
     }
 
-    pub(crate) fn build(self) -> Vec<u8> {
+    pub fn build(self) -> Vec<u8> {
         self.build_with_counts(self.n_tensors, self.n_kv)
     }
 
     /// Header counts chosen by the test (to lie about them).
-    pub(crate) fn build_with_counts(&self, n_tensors: u64, n_kv: u64) -> Vec<u8> {
+    pub fn build_with_counts(&self, n_tensors: u64, n_kv: u64) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend(b"GGUF");
         out.extend(3u32.to_le_bytes());
@@ -115,7 +116,7 @@ impl GgufBuilder {
     }
 }
 
-pub(crate) fn f16_bytes(v: f32) -> [u8; 2] {
+pub fn f16_bytes(v: f32) -> [u8; 2] {
     f16::from_f32(v).to_bits().to_le_bytes()
 }
 
@@ -124,10 +125,10 @@ const HEADS: u64 = 2;
 const KV_HEADS: u64 = 1;
 const HEAD_DIM: u64 = HIDDEN / HEADS;
 const FFN: u64 = 8;
-pub(crate) const TOKENS: &[&str] = &["<|end|>", "a", "b", "ab", "Ġ", "Ġab", "1", "2", "3", "12"];
+pub const TOKENS: &[&str] = &["<|end|>", "a", "b", "ab", "Ġ", "Ġab", "1", "2", "3", "12"];
 
 /// Row `r`, column `c` holds `r * 100 + c`, so a moved row is recognisable by value.
-pub(crate) fn matrix(rows: u64, cols: u64) -> Vec<f32> {
+pub fn matrix(rows: u64, cols: u64) -> Vec<f32> {
     (0..rows)
         .flat_map(|r| (0..cols).map(move |c| (r * 100 + c) as f32))
         .collect()
@@ -135,7 +136,7 @@ pub(crate) fn matrix(rows: u64, cols: u64) -> Vec<f32> {
 
 /// A one-layer Llama with a working byte-level BPE tokenizer; Q and K hold `matrix` values
 /// so the un-permutation is visible.
-pub(crate) fn tiny_llama(with_output: bool) -> GgufBuilder {
+pub fn tiny_llama(with_output: bool) -> GgufBuilder {
     let mut embd = Vec::new();
     for _ in 0..(HIDDEN * TOKENS.len() as u64 / 32) {
         embd.extend(f16_bytes(0.5));

@@ -5,13 +5,21 @@ use half::f16;
 
 pub const ALIGN: usize = 32;
 
+struct TensorEntry {
+    name: String,
+    dims: Vec<u64>,
+    ty: u32,
+    /// `None`: the bytes are placed (aligned) in the data section in insertion order.
+    /// `Some`: only the table entry, with the offset the test wants.
+    offset: Option<u64>,
+    bytes: Vec<u8>,
+}
+
+/// Keys and tensors in insertion order; `build` lays out the file.
 #[derive(Default)]
 pub struct GgufBuilder {
-    kv: Vec<u8>,
-    n_kv: u64,
-    infos: Vec<u8>,
-    n_tensors: u64,
-    data: Vec<u8>,
+    kv: Vec<(String, u32, Vec<u8>)>,
+    tensors: Vec<TensorEntry>,
 }
 
 pub fn put_str(buf: &mut Vec<u8>, s: &str) {
@@ -24,12 +32,24 @@ impl GgufBuilder {
         Self::default()
     }
 
-    /// A raw key/value entry: `value` is the already-encoded value bytes.
+    /// A raw key/value entry: `value` is the already-encoded value bytes. Appends, so a
+    /// repeated key makes a file with a duplicate key.
     pub fn kv_raw(mut self, key: &str, ty: u32, value: &[u8]) -> Self {
-        put_str(&mut self.kv, key);
-        self.kv.extend(ty.to_le_bytes());
-        self.kv.extend(value);
-        self.n_kv += 1;
+        self.kv.push((key.to_string(), ty, value.to_vec()));
+        self
+    }
+
+    /// Replaces the value of `key` where it is (or appends it).
+    pub fn set_kv_raw(mut self, key: &str, ty: u32, value: &[u8]) -> Self {
+        match self.kv.iter_mut().find(|(k, _, _)| k == key) {
+            Some(entry) => *entry = (key.to_string(), ty, value.to_vec()),
+            None => self.kv.push((key.to_string(), ty, value.to_vec())),
+        }
+        self
+    }
+
+    pub fn remove_kv(mut self, key: &str) -> Self {
+        self.kv.retain(|(k, _, _)| k != key);
         self
     }
 
@@ -41,20 +61,42 @@ impl GgufBuilder {
         self.kv_raw(key, 6, &v.to_le_bytes())
     }
 
+    pub fn set_u32(self, key: &str, v: u32) -> Self {
+        self.set_kv_raw(key, 4, &v.to_le_bytes())
+    }
+
+    pub fn set_f32(self, key: &str, v: f32) -> Self {
+        self.set_kv_raw(key, 6, &v.to_le_bytes())
+    }
+
+    pub fn set_str(self, key: &str, v: &str) -> Self {
+        let mut b = Vec::new();
+        put_str(&mut b, v);
+        self.set_kv_raw(key, 8, &b)
+    }
+
     pub fn kv_str(self, key: &str, v: &str) -> Self {
         let mut b = Vec::new();
         put_str(&mut b, v);
         self.kv_raw(key, 8, &b)
     }
 
-    pub fn kv_str_array(self, key: &str, items: &[&str]) -> Self {
+    fn str_array_bytes(items: &[&str]) -> Vec<u8> {
         let mut b = Vec::new();
         b.extend(8u32.to_le_bytes());
         b.extend((items.len() as u64).to_le_bytes());
         for s in items {
             put_str(&mut b, s);
         }
-        self.kv_raw(key, 9, &b)
+        b
+    }
+
+    pub fn kv_str_array(self, key: &str, items: &[&str]) -> Self {
+        self.kv_raw(key, 9, &Self::str_array_bytes(items))
+    }
+
+    pub fn set_str_array(self, key: &str, items: &[&str]) -> Self {
+        self.set_kv_raw(key, 9, &Self::str_array_bytes(items))
     }
 
     pub fn kv_i32_array(self, key: &str, items: &[i32]) -> Self {
@@ -69,24 +111,41 @@ impl GgufBuilder {
 
     /// A tensor whose data is appended (aligned) to the data section.
     pub fn tensor(mut self, name: &str, dims: &[u64], ty: u32, bytes: &[u8]) -> Self {
-        while !self.data.len().is_multiple_of(ALIGN) {
-            self.data.push(0);
-        }
-        let offset = self.data.len() as u64;
-        self.data.extend(bytes);
-        self.tensor_info(name, dims, ty, offset)
+        self.tensors.push(TensorEntry {
+            name: name.to_string(),
+            dims: dims.to_vec(),
+            ty,
+            offset: None,
+            bytes: bytes.to_vec(),
+        });
+        self
     }
 
     /// Only the tensor-table entry, with whatever offset the test wants.
     pub fn tensor_info(mut self, name: &str, dims: &[u64], ty: u32, offset: u64) -> Self {
-        put_str(&mut self.infos, name);
-        self.infos.extend((dims.len() as u32).to_le_bytes());
-        for d in dims {
-            self.infos.extend(d.to_le_bytes());
+        self.tensors.push(TensorEntry {
+            name: name.to_string(),
+            dims: dims.to_vec(),
+            ty,
+            offset: Some(offset),
+            bytes: Vec::new(),
+        });
+        self
+    }
+
+    /// Replaces a tensor's shape, type and data, keeping its place in the table.
+    pub fn replace_tensor(mut self, name: &str, dims: &[u64], ty: u32, bytes: &[u8]) -> Self {
+        if let Some(t) = self.tensors.iter_mut().find(|t| t.name == name) {
+            t.dims = dims.to_vec();
+            t.ty = ty;
+            t.offset = None;
+            t.bytes = bytes.to_vec();
         }
-        self.infos.extend(ty.to_le_bytes());
-        self.infos.extend(offset.to_le_bytes());
-        self.n_tensors += 1;
+        self
+    }
+
+    pub fn remove_tensor(mut self, name: &str) -> Self {
+        self.tensors.retain(|t| t.name != name);
         self
     }
 
@@ -95,8 +154,8 @@ impl GgufBuilder {
         self.tensor(name, dims, 0, &bytes)
     }
 
-    pub fn build(self) -> Vec<u8> {
-        self.build_with_counts(self.n_tensors, self.n_kv)
+    pub fn build(&self) -> Vec<u8> {
+        self.build_with_counts(self.tensors.len() as u64, self.kv.len() as u64)
     }
 
     /// Header counts chosen by the test (to lie about them).
@@ -106,12 +165,36 @@ impl GgufBuilder {
         out.extend(3u32.to_le_bytes());
         out.extend(n_tensors.to_le_bytes());
         out.extend(n_kv.to_le_bytes());
-        out.extend(&self.kv);
-        out.extend(&self.infos);
+        for (key, ty, value) in &self.kv {
+            put_str(&mut out, key);
+            out.extend(ty.to_le_bytes());
+            out.extend(value);
+        }
+        let mut data = Vec::new();
+        for t in &self.tensors {
+            let offset = match t.offset {
+                Some(o) => o,
+                None => {
+                    while !data.len().is_multiple_of(ALIGN) {
+                        data.push(0);
+                    }
+                    let o = data.len() as u64;
+                    data.extend(&t.bytes);
+                    o
+                }
+            };
+            put_str(&mut out, &t.name);
+            out.extend((t.dims.len() as u32).to_le_bytes());
+            for d in &t.dims {
+                out.extend(d.to_le_bytes());
+            }
+            out.extend(t.ty.to_le_bytes());
+            out.extend(offset.to_le_bytes());
+        }
         while !out.len().is_multiple_of(ALIGN) {
             out.push(0);
         }
-        out.extend(&self.data);
+        out.extend(&data);
         out
     }
 }

@@ -256,3 +256,36 @@ fn converted_default_model_has_expected_config_and_tensors() {
     );
     assert!(header.get("lm_head.weight").is_none());
 }
+
+#[test]
+fn infinite_rope_base_is_an_error_not_a_default() {
+    for theta in [f32::INFINITY, f32::NAN, 0.5] {
+        let file = GgufFile::from_bytes(
+            Path::new("t.gguf"),
+            tiny_llama(false).set_f32("llama.rope.freq_base", theta).build(),
+        );
+        let msg = match file.and_then(|f| build_config_json(&f)) {
+            Ok(v) => panic!("θ = {theta} accepted: {v}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(msg.contains("llama.rope.freq_base") && msg.contains("finite"), "{msg}");
+    }
+}
+
+#[test]
+fn non_positive_linear_rope_factor_is_an_error() {
+    for factor in [0.0f32, -1.0] {
+        let file = GgufFile::from_bytes(
+            Path::new("t.gguf"),
+            tiny_llama(false)
+                .kv_str("llama.rope.scaling.type", "linear")
+                .kv_f32("llama.rope.scaling.factor", factor)
+                .build(),
+        );
+        let msg = match file.and_then(|f| build_config_json(&f)) {
+            Ok(v) => panic!("factor {factor} accepted: {v}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(msg.contains("llama.rope.scaling.factor"), "{msg}");
+    }
+}

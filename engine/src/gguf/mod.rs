@@ -21,6 +21,8 @@ pub mod builder;
 
 use std::path::{Path, PathBuf};
 
+use crate::error::printable;
+
 pub use config_json::build_config_json;
 pub use convert::SOURCE_FILE;
 pub use convert::{
@@ -68,26 +70,29 @@ impl GgufError {
         }
     }
 
+    // Keys, names and messages quote text from the file: control characters are escaped
+    // so a crafted key cannot send escape sequences to the user's terminal.
+
     pub(crate) fn metadata(path: &Path, key: &str, msg: impl Into<String>) -> Self {
         Self::Metadata {
             path: path.to_path_buf(),
-            key: key.to_string(),
-            msg: msg.into(),
+            key: printable(key),
+            msg: printable(&msg.into()),
         }
     }
 
     pub(crate) fn tensor(path: &Path, tensor: &str, msg: impl Into<String>) -> Self {
         Self::Tensor {
             path: path.to_path_buf(),
-            tensor: tensor.to_string(),
-            msg: msg.into(),
+            tensor: printable(tensor),
+            msg: printable(&msg.into()),
         }
     }
 
     pub(crate) fn unsupported(path: &Path, msg: impl Into<String>) -> Self {
         Self::Unsupported {
             path: path.to_path_buf(),
-            msg: msg.into(),
+            msg: printable(&msg.into()),
         }
     }
 

@@ -11,6 +11,9 @@ use super::types::{GgmlType, GgufValue};
 
 const MAGIC: &[u8; 4] = b"GGUF";
 const DEFAULT_ALIGNMENT: u64 = 32;
+/// ggml writes 32; anything above a page multiple is a corrupt value, and a huge alignment
+/// would push the data section past any real file.
+const MAX_ALIGNMENT: u64 = 1 << 16;
 /// ggml's GGML_MAX_DIMS; a tensor claiming more is corrupt, not exotic.
 pub(crate) const MAX_DIMS: u32 = 4;
 /// Smallest encodings of one key/value pair and one tensor-info record, used to reject
@@ -93,7 +96,7 @@ impl GgufFile {
     fn parse(path: PathBuf, bytes: Backing) -> Result<Self, GgufError> {
         let format = |msg: String| GgufError::Format {
             path: path.clone(),
-            msg,
+            msg: crate::error::printable(&msg),
         };
         let mut cur = Cursor::new(&bytes);
         let magic = cur.take(4, "magic").map_err(format)?;
@@ -152,12 +155,12 @@ impl GgufFile {
         let alignment = match metadata_value(&metadata, &key_index, "general.alignment") {
             None => DEFAULT_ALIGNMENT,
             Some(v) => match v.as_u64() {
-                Some(a) if a.is_power_of_two() => a,
+                Some(a) if a.is_power_of_two() && a <= MAX_ALIGNMENT => a,
                 _ => {
                     return Err(GgufError::metadata(
                         &path,
                         "general.alignment",
-                        format!("must be a power of two, found {v:?}"),
+                        format!("must be a power of two up to {MAX_ALIGNMENT}, found {v:?}"),
                     ));
                 }
             },
@@ -165,9 +168,10 @@ impl GgufFile {
         let data_start = (cur.pos() as u64).div_ceil(alignment) * alignment;
         let file_len = bytes.len() as u64;
         for t in &tensors {
-            check_tensor_bounds(t, data_start, file_len)
+            check_tensor_bounds(t, data_start, file_len, alignment)
                 .map_err(|msg| GgufError::tensor(&path, &t.name, msg))?;
         }
+        check_overlaps(&tensors).map_err(|(name, msg)| GgufError::tensor(&path, &name, msg))?;
 
         Ok(Self {
             path,
@@ -406,7 +410,21 @@ fn read_tensor_info(cur: &mut Cursor<'_>, name: String) -> Result<TensorInfo, (S
     })
 }
 
-fn check_tensor_bounds(t: &TensorInfo, data_start: u64, file_len: u64) -> Result<(), String> {
+fn check_tensor_bounds(
+    t: &TensorInfo,
+    data_start: u64,
+    file_len: u64,
+    alignment: u64,
+) -> Result<(), String> {
+    // ggml places every tensor at an aligned offset; one that is not was written by
+    // something else or shifted by corruption, and its bytes would decode as garbage.
+    if !t.offset.is_multiple_of(alignment) {
+        return Err(format!(
+            "data offset {} is not a multiple of the file's alignment {alignment}; the tensor \
+             table is corrupt",
+            t.offset
+        ));
+    }
     // Unknown types have no known size; tensor_bytes() refuses them later with a message
     // naming the type, and until then they are only listed.
     let Some((block, block_bytes)) = t.ggml_type.block_layout() else {
@@ -430,6 +448,35 @@ fn check_tensor_bounds(t: &TensorInfo, data_start: u64, file_len: u64) -> Result
             t.offset
         )),
     }
+}
+
+/// Two tensors sharing bytes means at least one of them decodes something else's data:
+/// a corrupt (or hostile) table, never a real model. Bounds were checked already.
+fn check_overlaps(tensors: &[TensorInfo]) -> Result<(), (String, String)> {
+    let mut spans: Vec<(u64, u64, &str)> = tensors
+        .iter()
+        .filter_map(|t| {
+            let len = t.byte_len()?;
+            (len > 0).then(|| (t.offset, t.offset + len, t.name.as_str()))
+        })
+        .collect();
+    spans.sort_unstable();
+    for pair in spans.windows(2) {
+        let [(_, end_a, a), (start_b, _, b)] = pair else {
+            continue;
+        };
+        if start_b < end_a {
+            return Err((
+                b.to_string(),
+                format!(
+                    "data at offset {start_b} overlaps tensor `{}` (which runs to {end_a}); the \
+                     tensor table is corrupt",
+                    crate::error::printable(a)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

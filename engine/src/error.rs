@@ -20,6 +20,9 @@ pub enum EngineError {
     },
     #[error("{path}: {msg}")]
     Safetensors { path: PathBuf, msg: String },
+    /// The checkpoint and config.json disagree (every problem listed in `msg`).
+    #[error("{path}: does not match config.json: {msg}")]
+    Mismatch { path: PathBuf, msg: String },
     #[error(transparent)]
     Gguf(#[from] crate::gguf::GgufError),
     #[error(transparent)]

@@ -4,6 +4,7 @@
 //! No GUI here: the app reads [`trace::Trace`] values produced by an [`executor::Executor`].
 
 pub mod analysis;
+pub mod chat_template;
 pub mod config;
 pub mod cpu;
 pub mod error;
@@ -11,13 +12,17 @@ pub mod executor;
 pub mod fetch;
 pub mod gguf;
 pub mod gpu;
+pub mod guard;
 pub mod hooks;
+pub mod load_check;
 pub mod model;
+pub mod safetensors_check;
 pub mod sampling;
 pub mod step;
 pub mod tasks;
 pub mod tensor;
 pub mod tokenizer;
+pub mod tokenizer_check;
 pub mod trace;
 pub mod weights;
 

@@ -26,7 +26,7 @@ use crate::error::printable;
 pub use config_json::build_config_json;
 pub use convert::SOURCE_FILE;
 pub use convert::{
-    ConvertedTensor, convert_gguf_to_hf, hf_tensor_name, permute_rows, planned_tensors,
+    ConvertedTensor, convert_gguf_to_hf, convert_gguf_to_hf_cancellable, hf_tensor_name, permute_rows, planned_tensors,
     unpermute_rows,
 };
 pub use reader::{GgufFile, TensorInfo};

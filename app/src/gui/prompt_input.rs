@@ -45,8 +45,10 @@ pub type Gate = Arc<(Mutex<bool>, Condvar)>;
 
 #[derive(Default)]
 pub struct PromptInput {
-    /// Notices shown under the prompt bar until the prompt changes.
+    /// Shown under the prompt bar: a paste cut to the character cap (until the next run).
     pub notices: Vec<String>,
+    /// Shown under the prompt bar while the run's ids are the cut ones.
+    pub token_notice: Option<String>,
     job: Option<Receiver<Tokenized>>,
     /// `Session::fixed_ids` was set by us, for this (prompt, chat).
     ids_for: Option<(String, bool)>,
@@ -71,7 +73,7 @@ impl PromptInput {
         if self.ids_for.as_ref().is_some_and(|k| *k != key) {
             self.ids_for = None;
             s.fixed_ids = None;
-            self.notices.retain(|n| !n.starts_with(TOKENS_MARK));
+            self.token_notice = None;
         }
     }
 
@@ -97,6 +99,7 @@ impl PromptInput {
     /// and run when their ids arrive. Ids beyond the token cap are cut with a notice.
     pub fn run(&mut self, ctx: &egui::Context, s: &mut Session, lang: Lang) {
         self.notices.clear();
+        self.token_notice = None;
         if self.ids_for.take().is_some() {
             s.fixed_ids = None;
         }
@@ -165,9 +168,7 @@ impl PromptInput {
         match result {
             Ok((ids, total)) => {
                 if ids.len() < total {
-                    self.notices.push(format!(
-                        "{TOKENS_MARK}{}",
-                        lang.tf(
+                    self.token_notice = Some(lang.tf(
                             format!(
                                 "The prompt has {total} tokens; only the first {} are run (every \
                                  token's numbers are kept for the views).",
@@ -177,7 +178,6 @@ impl PromptInput {
                                 "提示词有 {total} 个词元；只运行前 {} 个（每个词元的数字都会保存以供查看）。",
                                 ids.len()
                             ),
-                        )
                     ));
                 }
                 s.fixed_ids = Some(ids);
@@ -188,9 +188,6 @@ impl PromptInput {
         }
     }
 }
-
-/// Marks token-cap notices (replaced on each run, unlike the paste notice).
-const TOKENS_MARK: &str = "⚠ ";
 
 fn cut_notice(lang: Lang, total: usize) -> String {
     lang.tf(

@@ -78,7 +78,7 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
             ui.spinner();
         }
     });
-    for n in &input.notices {
+    for n in input.notices.iter().chain(&input.token_notice) {
         ui.colored_label(egui::Color32::from_rgb(190, 120, 0), n.as_str());
     }
     if let Some(e) = &s.error {

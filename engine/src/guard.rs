@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, PanicHookInfo};
 use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 thread_local! {
     /// True while this thread runs inside [`catch_panic`].
@@ -13,6 +14,13 @@ thread_local! {
 }
 
 static HOOK: Once = Once::new();
+/// Guarded panics so far in this process (the fuzzer reports them).
+static CAUGHT: AtomicU64 = AtomicU64::new(0);
+
+/// How many panics [`catch_panic`] has turned into errors in this process.
+pub fn caught_count() -> u64 {
+    CAUGHT.load(Ordering::Relaxed)
+}
 
 /// Installs (once) a panic hook that records guarded panics and passes every other panic to
 /// the hook that was there before.
@@ -21,6 +29,7 @@ fn install_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if GUARDED.with(Cell::get) {
+                CAUGHT.fetch_add(1, Ordering::Relaxed);
                 MESSAGE.with(|m| *m.borrow_mut() = Some(describe(info)));
             } else {
                 previous(info);

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use glassbox_engine::Tensor;
 use glassbox_engine::trace::Trace;
 
+pub mod fuzz;
 pub mod golden;
+pub mod kquant;
 
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")

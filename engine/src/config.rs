@@ -17,6 +17,18 @@ const MAX_HEADS: usize = 1024;
 const MAX_HEAD_DIM: usize = 1024;
 const MAX_POSITIONS: usize = 1 << 24;
 
+/// The size fields, checked to be integers before serde reads them.
+const INTEGER_FIELDS: [&str; 8] = [
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "max_position_embeddings",
+];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlamaConfig {
     #[serde(default)]
@@ -148,6 +160,15 @@ impl LlamaConfig {
                  model's RoPE base as a number"
                     .into(),
             ));
+        }
+        // serde's own message for `"num_hidden_layers": 1e9` does not say which field.
+        for field in INTEGER_FIELDS {
+            if let Some(v) = value.get(field)
+                && !v.is_null()
+                && !v.is_u64()
+            {
+                return Err(err(format!("`{field}` = {v} must be a whole number ≥ 0")));
+            }
         }
         let config: LlamaConfig = serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
         config.validate().map_err(|msg| EngineError::Config {

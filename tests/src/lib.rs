@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use glassbox_engine::Tensor;
 use glassbox_engine::trace::Trace;
 
+pub mod broken;
 pub mod fuzz;
 pub mod golden;
 pub mod kquant;

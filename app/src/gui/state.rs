@@ -202,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_file_is_set_aside_with_a_notice() {
+    fn row26_corrupt_file_is_set_aside_with_a_notice() {
         let dir = temp_dir("corrupt");
         let path = dir.join("state.json");
         std::fs::write(&path, "{ this is not json").unwrap();
@@ -219,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_file_is_backed_up_before_defaults_are_saved() {
+    fn row26_invalid_utf8_file_is_backed_up_before_defaults_are_saved() {
         let dir = temp_dir("utf8");
         let path = dir.join("state.json");
         let bad = b"{\"prompt\": \"\xff\xfe caf\xe9\"}".to_vec();
@@ -241,7 +241,7 @@ mod tests {
     /// A full disk, simulated by pointing the temp file at /dev/full (Linux).
     #[cfg(target_os = "linux")]
     #[test]
-    fn full_disk_leaves_no_temp_file_and_keeps_the_old_state() {
+    fn row26_full_disk_leaves_no_temp_file_and_keeps_the_old_state() {
         let dir = temp_dir("full");
         let path = dir.join("state.json");
         let old = PersistedState {

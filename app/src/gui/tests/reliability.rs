@@ -151,3 +151,48 @@ fn a_1mb_paste_is_cut_with_a_notice_and_tokenized_while_the_ui_draws() {
     assert_eq!(r.s.n_tokens(), context, "cut to the model's context; {:?}", r.s.error);
     h.get_by_label_contains(&format!("only the first {context} are run"));
 }
+
+/// A lessons folder with lesson 01 in English only.
+fn english_only_lessons() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let en = tmp.path().join("en");
+    std::fs::create_dir_all(&en).unwrap();
+    std::fs::create_dir_all(tmp.path().join("zh")).unwrap();
+    let src = repo_root().join("lessons/en/01-overview.md");
+    std::fs::copy(src, en.join("01-overview.md")).unwrap();
+    tmp
+}
+
+#[test]
+fn row28_a_missing_translation_falls_back_to_the_other_language_with_a_notice() {
+    use crate::gui::i18n::Lang;
+    use crate::gui::lesson_panel::LessonPanel;
+    use crate::gui::lessons::Library;
+    use crate::gui::theme::Theme;
+    let tmp = english_only_lessons();
+    let library = Library::load(Some(tmp.path().to_path_buf()));
+    assert!(library.errors.is_empty(), "{:?}", library.errors);
+    let title = library.get(Lang::En, "01-overview").unwrap().front.title.clone();
+    let panel = LessonPanel::new(library, Some("01-overview".into()));
+    let config = super::fixture_model().config.clone();
+    let mut h = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(500.0, 900.0))
+        .with_context_setup(crate::gui::fonts::install)
+        .build_ui_state(
+            move |ui, p: &mut LessonPanel| {
+                p.ui(ui, Lang::Zh, &Theme::new(false), &config);
+            },
+            panel,
+        );
+    h.run();
+    h.get_by_label("这一课还没有中文版；下面显示的是英文版。");
+    h.get_by_label(&title);
+}
+
+#[test]
+fn row28_a_missing_lessons_folder_is_a_notice() {
+    let library = crate::gui::lessons::Library::load(Some(PathBuf::from("/no/such/lessons")));
+    assert!(library.en.is_empty() && library.zh.is_empty());
+    let e = library.errors.join("\n");
+    assert!(e.contains("no lessons in /no/such/lessons"), "{e}");
+}

@@ -346,7 +346,7 @@ pub fn run_one(target: Target, input: &[u8], scratch: &Path) -> bool {
             let parsed = LlamaConfig::from_json(&text, Path::new("config.json"));
             if let Ok(c) = &parsed {
                 let _ = (c.inv_freq(), c.n_params(), c.rope_kind(), c.eos_ids());
-                let _ = glassbox_engine::load_check::expected_tensors(&c);
+                let _ = glassbox_engine::load_check::expected_tensors(c);
                 // The real weights against the mutated config: mismatches, not panics.
                 if c.n_params() < 50_000_000 {
                     if !scratch.join("model.safetensors").exists() {

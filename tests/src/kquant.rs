@@ -23,14 +23,14 @@ impl Bytes {
     pub fn new(seed: u64) -> Self {
         Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
-    pub fn next(&mut self) -> u8 {
+    pub fn byte(&mut self) -> u8 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         (self.0 >> 24) as u8
     }
     pub fn fill(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next()).collect()
+        (0..n).map(|_| self.byte()).collect()
     }
 }
 
@@ -40,15 +40,15 @@ pub fn k_blocks(ty: u32, n: usize, rng: &mut Bytes) -> Vec<u8> {
     for _ in 0..n / 256 {
         match ty {
             Q4_K | Q5_K => {
-                out.extend(f16_bytes(0.0005 + f32::from(rng.next()) * 1e-5));
-                out.extend(f16_bytes(0.0008 + f32::from(rng.next()) * 1e-5));
+                out.extend(f16_bytes(0.0005 + f32::from(rng.byte()) * 1e-5));
+                out.extend(f16_bytes(0.0008 + f32::from(rng.byte()) * 1e-5));
                 out.extend(rng.fill(12));
                 out.extend(rng.fill(if ty == Q4_K { 128 } else { 32 + 128 }));
             }
             Q6_K => {
                 out.extend(rng.fill(128 + 64));
                 // Scales in [-32, 31]: i8 values that keep weights small.
-                out.extend((0..16).map(|_| ((rng.next() % 64) as i8 - 32) as u8));
+                out.extend((0..16).map(|_| ((rng.byte() % 64) as i8 - 32) as u8));
                 out.extend(f16_bytes(0.0004));
             }
             other => panic!("not a K-quant: {other}"),
@@ -140,8 +140,11 @@ pub fn quantized_tensors() -> Vec<(String, [u64; 2], u32)> {
     out
 }
 
+/// (GGUF name, ggml type, raw bytes) of one quantized tensor.
+pub type RawTensor = (String, u32, Vec<u8>);
+
 /// The model and each quantized tensor's raw bytes (for the reference).
-pub fn q4_k_m_llama() -> (Vec<u8>, Vec<(String, u32, Vec<u8>)>) {
+pub fn q4_k_m_llama() -> (Vec<u8>, Vec<RawTensor>) {
     let mut rng = Bytes::new(7);
     let ones: Vec<f32> = (0..HIDDEN).map(|i| 1.0 + (i % 7) as f32 * 0.01).collect();
     let mut b = GgufBuilder::new()

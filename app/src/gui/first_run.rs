@@ -271,4 +271,43 @@ mod tests {
         let e = fr.error.clone().unwrap_or_default();
         assert!(e.contains("tokenizer exploded"), "{e}");
     }
+
+    #[test]
+    fn the_cancel_button_stops_a_download() {
+        use egui_kittest::kittest::Queryable;
+        let ctx = egui::Context::default();
+        let mut fr = FirstRun::idle();
+        // A download that never finishes on its own, like pip against a silent index.
+        fr.loading = false;
+        let cancel = Arc::clone(&fr.cancel);
+        fr.spawn(&ctx, "test-fetch", move |_| {
+            while !cancel.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err("Download cancelled; nothing was saved.".into())
+        });
+        let mut h = egui_kittest::Harness::builder()
+            .with_size(egui::vec2(900.0, 600.0))
+            .with_context_setup(crate::gui::fonts::install)
+            .build_ui_state(
+                |ui, fr: &mut FirstRun| {
+                    fr.poll();
+                    fr.ui(ui, Lang::En, &Theme::new(false));
+                },
+                fr,
+            );
+        h.step();
+        h.get_by_label("Cancel").click();
+        for _ in 0..500 {
+            h.step();
+            if !h.state().busy() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!h.state().busy());
+        h.step();
+        h.get_by_label("Download cancelled; nothing was saved.");
+        h.get_by_label_contains("Download SmolLM2-135M-Instruct");
+    }
 }

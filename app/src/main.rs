@@ -4,6 +4,7 @@
 mod cli;
 mod gui;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -24,9 +25,17 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of a pipe (`| head`) has what it wanted: not an error.
+        Err(e) if cli::output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            // One clear line (the whole cause chain), never a panic trace.
-            eprintln!("error: {e:#}");
+            // One clear line (the whole cause chain), never a panic trace; text quoted from
+            // a file cannot send escape sequences to the terminal.
+            let text: Vec<String> = format!("{e:#}")
+                .lines()
+                .map(glassbox_engine::error::printable)
+                .collect();
+            // stderr may be closed too: nothing more to do then.
+            let _ = writeln!(std::io::stderr(), "error: {}", text.join("\n"));
             ExitCode::FAILURE
         }
     }

@@ -17,6 +17,18 @@ const MAX_HEADS: usize = 1024;
 const MAX_HEAD_DIM: usize = 1024;
 const MAX_POSITIONS: usize = 1 << 24;
 
+/// The size fields, checked to be integers before serde reads them.
+const INTEGER_FIELDS: [&str; 8] = [
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "max_position_embeddings",
+];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlamaConfig {
     #[serde(default)]
@@ -130,10 +142,35 @@ impl LlamaConfig {
 
     /// Parses and validates; `path` only names the source in errors.
     pub fn from_json(text: &str, path: &Path) -> Result<Self> {
-        let config: LlamaConfig = serde_json::from_str(text).map_err(|e| EngineError::Config {
+        let err = |msg: String| EngineError::Config {
             path: path.to_path_buf(),
-            msg: e.to_string(),
-        })?;
+            msg,
+        };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+        // serde reads `null` as "absent", and an absent θ means 10000: a converter that wrote
+        // inf as null would silently run the wrong RoPE.
+        let null_theta = value.get("rope_theta").is_some_and(serde_json::Value::is_null)
+            || value
+                .get("rope_parameters")
+                .and_then(|p| p.get("rope_theta"))
+                .is_some_and(serde_json::Value::is_null);
+        if null_theta {
+            return Err(err(
+                "`rope_theta` is null (a number that JSON cannot hold, such as inf?); write the \
+                 model's RoPE base as a number"
+                    .into(),
+            ));
+        }
+        // serde's own message for `"num_hidden_layers": 1e9` does not say which field.
+        for field in INTEGER_FIELDS {
+            if let Some(v) = value.get(field)
+                && !v.is_null()
+                && !v.is_u64()
+            {
+                return Err(err(format!("`{field}` = {v} must be a whole number ≥ 0")));
+            }
+        }
+        let config: LlamaConfig = serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
         config.validate().map_err(|msg| EngineError::Config {
             path: path.to_path_buf(),
             msg,
@@ -291,6 +328,13 @@ impl LlamaConfig {
         {
             return Err("llama3 rope scaling needs factor ≥ 1, high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings > 0".into());
         }
+        if let RopeKind::Linear { factor } = self.rope_kind()?
+            && !(factor.is_finite() && factor > 0.0)
+        {
+            return Err(format!(
+                "linear rope scaling `factor` = {factor} must be a finite number > 0"
+            ));
+        }
         if let Some(act) = &self.hidden_act
             && act != "silu"
         {
@@ -406,6 +450,25 @@ mod tests {
         let text = V4.replace("\"num_key_value_heads\": 3", "\"num_key_value_heads\": 4");
         let err = LlamaConfig::from_json(&text, Path::new("config.json")).unwrap_err();
         assert!(err.to_string().contains("num_key_value_heads"), "{err}");
+    }
+
+    #[test]
+    fn non_positive_linear_factor_is_rejected() {
+        for factor in ["0.0", "-1.0"] {
+            let text = V4.replace(
+                "\"torch_dtype\"",
+                &format!("\"rope_scaling\": {{\"type\": \"linear\", \"factor\": {factor}}}, \"torch_dtype\""),
+            );
+            let err = LlamaConfig::from_json(&text, Path::new("config.json")).unwrap_err();
+            assert!(err.to_string().contains("factor"), "{err}");
+        }
+    }
+
+    #[test]
+    fn null_rope_theta_is_rejected_not_defaulted() {
+        let text = V4.replace("\"rope_theta\": 100000.0", "\"rope_theta\": null");
+        let err = LlamaConfig::from_json(&text, Path::new("config.json")).unwrap_err();
+        assert!(err.to_string().contains("rope_theta"), "{err}");
     }
 
     #[test]

@@ -7,12 +7,9 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The io error is part of the message, not a `source`: `{:#}` chains would print it twice.
+    #[error("{}: {err}", .path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("{path}: invalid config: {msg}")]
     Config { path: PathBuf, msg: String },
     #[error("{file}: tensor `{tensor}`: {msg}")]
@@ -23,6 +20,9 @@ pub enum EngineError {
     },
     #[error("{path}: {msg}")]
     Safetensors { path: PathBuf, msg: String },
+    /// The checkpoint and config.json disagree (every problem listed in `msg`).
+    #[error("{path}: does not match config.json: {msg}")]
+    Mismatch { path: PathBuf, msg: String },
     #[error(transparent)]
     Gguf(#[from] crate::gguf::GgufError),
     #[error(transparent)]
@@ -44,7 +44,24 @@ impl EngineError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            err: source,
         }
     }
+}
+
+/// `text` with control characters (C0, DEL, C1 — ESC among them) written as `\u{1b}`, so
+/// names and values quoted from a file cannot drive the terminal an error is printed on.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod chat_template;
 pub mod config;
 pub mod cpu;
 pub mod error;
@@ -13,15 +14,19 @@ pub mod experiments;
 pub mod fetch;
 pub mod gguf;
 pub mod gpu;
+pub mod guard;
 pub mod hooks;
 pub mod intervene;
+pub mod load_check;
 pub mod model;
 pub mod op_table;
+pub mod safetensors_check;
 pub mod sampling;
 pub mod step;
 pub mod tasks;
 pub mod tensor;
 pub mod tokenizer;
+pub mod tokenizer_check;
 pub mod trace;
 pub mod weights;
 

@@ -6,6 +6,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::config::LlamaConfig;
 use crate::error::{EngineError, Result};
+use crate::load_check::{NonFinite, check_checkpoint, count_non_finite, non_finite_warning};
 use crate::tokenizer::Tokenizer;
 use crate::weights::{Checkpoint, Weights};
 
@@ -46,24 +47,21 @@ impl LlamaWeights {
             .unwrap_or_else(|| self.embed_tokens.view())
     }
 
+    /// Loads the weights `c` describes. Call [`check_checkpoint`] first: it lists every
+    /// missing or mis-shaped tensor at once, where this stops at the first.
     pub fn load(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<Self> {
-        let (d, f, v) = (c.d_model(), c.d_mlp(), c.vocab_size);
+        let (d, v) = (c.d_model(), c.vocab_size);
         let root = ckpt.root();
         let model = root.pp("model");
         let layers = (0..c.n_layers())
             .map(|l| load_layer(c, &model.pp("layers").pp(l)))
             .collect::<Result<Vec<_>>>()?;
-        let _ = f;
-        let lm_head = if root.pp("lm_head").contains("weight") {
-            Some(root.pp("lm_head").get2("weight", v, d)?)
-        } else if c.tie_word_embeddings {
+        // transformers ties the head to the embedding whenever the config says so, even if
+        // the checkpoint also stores an `lm_head.weight`.
+        let lm_head = if c.tie_word_embeddings {
             None
         } else {
-            return Err(EngineError::Tensor {
-                file: PathBuf::from("model.safetensors"),
-                tensor: "lm_head.weight".into(),
-                msg: "missing, and config.json does not set `tie_word_embeddings: true`".into(),
-            });
+            Some(root.pp("lm_head").get2("weight", v, d)?)
         };
         Ok(Self {
             embed_tokens: model.pp("embed_tokens").get2("weight", v, d)?,
@@ -71,6 +69,45 @@ impl LlamaWeights {
             norm: model.pp("norm").get1("weight", d)?,
             lm_head,
         })
+    }
+
+    /// Every tensor under its checkpoint name.
+    pub fn named_tensors(&self) -> Vec<(String, &[f32])> {
+        let mut all: Vec<(String, Option<&[f32]>)> = vec![(
+            "model.embed_tokens.weight".into(),
+            self.embed_tokens.as_slice(),
+        )];
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (a, m) = (&layer.self_attn, &layer.mlp);
+            let parts = [
+                ("input_layernorm", layer.input_layernorm.as_slice()),
+                ("self_attn.q_proj", a.q_proj.as_slice()),
+                ("self_attn.k_proj", a.k_proj.as_slice()),
+                ("self_attn.v_proj", a.v_proj.as_slice()),
+                ("self_attn.o_proj", a.o_proj.as_slice()),
+                ("post_attention_layernorm", layer.post_attention_layernorm.as_slice()),
+                ("mlp.gate_proj", m.gate_proj.as_slice()),
+                ("mlp.up_proj", m.up_proj.as_slice()),
+                ("mlp.down_proj", m.down_proj.as_slice()),
+            ];
+            all.extend(parts.map(|(p, v)| (format!("model.layers.{l}.{p}.weight"), v)));
+        }
+        all.push(("model.norm.weight".into(), self.norm.as_slice()));
+        if let Some(h) = &self.lm_head {
+            all.push(("lm_head.weight".into(), h.as_slice()));
+        }
+        // Arrays built by the loader are contiguous, so every slice is present.
+        all.into_iter()
+            .filter_map(|(name, v)| Some((name, v?)))
+            .collect()
+    }
+
+    /// Tensors holding NaN or inf, with counts.
+    pub fn non_finite(&self) -> Vec<NonFinite> {
+        self.named_tensors()
+            .into_iter()
+            .filter_map(|(name, values)| count_non_finite(&name, values))
+            .collect()
     }
 }
 
@@ -111,6 +148,9 @@ pub struct Model {
     pub source: ModelSource,
     /// RoPE inverse frequencies, computed once (llama3 scaling applied).
     pub inv_freq: Vec<f32>,
+    /// What loading found worth telling the user (NaN/inf weights, ignored tensors, ...):
+    /// the CLI prints them, the GUI shows them as notices.
+    pub warnings: Vec<String>,
 }
 
 impl Model {
@@ -123,6 +163,7 @@ impl Model {
             tokenizer: None,
             source: ModelSource { weights_note: note, ..self.source.clone() },
             inv_freq: self.inv_freq.clone(),
+            warnings: self.warnings.clone(),
         }
     }
 
@@ -140,10 +181,19 @@ impl Model {
                 dir.display()
             )));
         }
+        crate::fetch::check_cached_sizes(&dir)?;
         let config = LlamaConfig::from_file(&dir.join("config.json"))?;
-        let ckpt = Checkpoint::open_dir(&dir)?;
-        let weights = LlamaWeights::load(&config, &ckpt)?;
+        // The tokenizer and the checkpoint's header first: both fail fast, before hundreds
+        // of megabytes of weights are read.
         let tokenizer = Tokenizer::load_dir(&dir, config.vocab_size)?;
+        let ckpt = Checkpoint::open_dir(&dir)?;
+        let plan = check_checkpoint(&config, &ckpt)?;
+        let weights = LlamaWeights::load(&config, &ckpt)?;
+        let mut warnings = plan.warnings;
+        warnings.extend(non_finite_warning(&weights.non_finite()));
+        if let Some(t) = &tokenizer {
+            warnings.extend(t.warnings().iter().cloned());
+        }
         let source = ModelSource {
             name: dir
                 .file_name()
@@ -159,7 +209,13 @@ impl Model {
             tokenizer,
             source,
             inv_freq,
+            warnings,
         })
+    }
+
+    /// What loading found worth telling the user; empty for a healthy model.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 }
 

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+pub use crate::chat_template::{ChatMessage, render_chat_template};
+use crate::chat_template::{CHATML, check_template, template_from_config};
 use crate::error::{EngineError, Result};
-
-/// Fuel and output caps keep a hostile template from looping or growing without bound.
-const TEMPLATE_FUEL: u64 = 200_000;
-const TEMPLATE_MAX_OUTPUT: usize = 1 << 20;
+use crate::guard::catch_panic;
+use crate::tokenizer_check::{MAX_TOKENIZER_BYTES, check_tokenizer_json};
 
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
@@ -19,28 +19,8 @@ pub struct Tokenizer {
     /// GPT-2 byte-level alphabet: the char a piece uses for each byte, inverted.
     byte_of_char: HashMap<char, u8>,
     byte_level: bool,
-}
-
-/// One chat message for the template.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ChatMessage {
-    pub role: String,
-    pub content: String,
-}
-
-impl ChatMessage {
-    pub fn user(content: impl Into<String>) -> Self {
-        Self {
-            role: "user".into(),
-            content: content.into(),
-        }
-    }
-    pub fn system(content: impl Into<String>) -> Self {
-        Self {
-            role: "system".into(),
-            content: content.into(),
-        }
-    }
+    /// Found while loading: a chat template replaced by ChatML, for instance.
+    warnings: Vec<String>,
 }
 
 impl Tokenizer {
@@ -50,8 +30,22 @@ impl Tokenizer {
         if !path.exists() {
             return Ok(None);
         }
-        let inner = tokenizers::Tokenizer::from_file(&path)
-            .map_err(|e| EngineError::Tokenizer(format!("{}: {e}", path.display())))?;
+        let err = |msg: String| {
+            EngineError::Tokenizer(crate::error::printable(&format!("{}: {msg}", path.display())))
+        };
+        let size = std::fs::metadata(&path).map_err(|e| EngineError::io(&path, e))?.len();
+        if size > MAX_TOKENIZER_BYTES {
+            return Err(err(format!(
+                "{size} bytes is more than any real tokenizer ({MAX_TOKENIZER_BYTES} bytes at most)"
+            )));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
+        let value = check_tokenizer_json(&text).map_err(err)?;
+        // The crate panics on some malformed files our checks do not foresee: that is a
+        // broken file, reported like any other.
+        let inner = catch_panic(|| serde_json::from_value::<tokenizers::Tokenizer>(value))
+            .map_err(|panic| err(format!("the tokenizers library cannot read it ({panic}); the file is malformed")))?
+            .map_err(|e| err(e.to_string()))?;
         let n = inner.get_vocab_size(true);
         if n > model_vocab {
             return Err(EngineError::Tokenizer(format!(
@@ -66,31 +60,78 @@ impl Tokenizer {
                 .map(String::from)
                 .or_else(|| v.get("content").and_then(|c| c.as_str()).map(String::from))
         };
-        let byte_level = std::fs::read_to_string(&path)
-            .map(|t| t.contains("\"ByteLevel\""))
-            .unwrap_or(false);
+        let (bos_token, eos_token) = (text_of("bos_token"), text_of("eos_token"));
+        let mut warnings = Vec::new();
+        let config_path = dir.join("tokenizer_config.json");
+        let chat_template = match config.get("chat_template").map(template_from_config) {
+            None => None,
+            Some(Ok(t)) => t,
+            Some(Err(msg)) => {
+                warnings.push(format!("{}: {msg}; using the built-in ChatML template", config_path.display()));
+                Some(CHATML.to_string())
+            }
+        };
+        let chat_template = chat_template.map(|t| {
+            match check_template(&t, bos_token.as_deref().unwrap_or(""), eos_token.as_deref().unwrap_or("")) {
+                Ok(()) => t,
+                Err(why) => {
+                    warnings.push(crate::error::printable(&format!(
+                        "{}: the chat template cannot be used ({why}); using the built-in ChatML template instead",
+                        config_path.display()
+                    )));
+                    CHATML.to_string()
+                }
+            }
+        });
+        let byte_level = text.contains("\"ByteLevel\"");
         Ok(Some(Self {
-            chat_template: text_of("chat_template"),
-            bos_token: text_of("bos_token"),
-            eos_token: text_of("eos_token"),
+            chat_template,
+            bos_token,
+            eos_token,
             inner,
             byte_of_char: gpt2_byte_decoder(),
             byte_level,
+            warnings,
         }))
+    }
+
+    /// What loading found worth telling the user.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Ids of `text` with no special tokens added (special tokens in the text are recognized).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode(text, false)
+        let enc = catch_panic(|| self.inner.encode(text, false))
+            .map_err(|p| EngineError::Tokenizer(format!("the tokenizers library crashed encoding the text: {p}")))?
             .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 
+    /// Text of `ids`. The tokenizers crate silently drops ids it does not know (a model's
+    /// padding rows, an edited trace): those are written as `[#id]` instead.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner
-            .decode(ids, false)
+        let mut out = String::new();
+        let mut run: Vec<u32> = Vec::new();
+        for &id in ids {
+            if self.inner.id_to_token(id).is_some() {
+                run.push(id);
+            } else {
+                out.push_str(&self.decode_known(&run)?);
+                run.clear();
+                out.push_str(&format!("[#{id}]"));
+            }
+        }
+        out.push_str(&self.decode_known(&run)?);
+        Ok(out)
+    }
+
+    fn decode_known(&self, ids: &[u32]) -> Result<String> {
+        if ids.is_empty() {
+            return Ok(String::new());
+        }
+        catch_panic(|| self.inner.decode(ids, false))
+            .map_err(|p| EngineError::Tokenizer(format!("the tokenizers library crashed decoding: {p}")))?
             .map_err(|e| EngineError::Tokenizer(e.to_string()))
     }
 
@@ -124,6 +165,9 @@ impl Tokenizer {
 
     /// Text for a person: the token's characters, or `<E4 BD>` for a partial character.
     pub fn display(&self, id: u32) -> String {
+        if self.piece(id).is_none() {
+            return format!("[#{id}]");
+        }
         let bytes = self.token_bytes(id);
         match String::from_utf8(bytes) {
             Ok(s) => s,
@@ -153,51 +197,18 @@ impl Tokenizer {
                 "this model's tokenizer_config.json has no chat_template; run without --chat".into(),
             )
         })?;
-        render_chat_template(
-            template,
-            messages,
-            add_generation_prompt,
+        let (bos, eos) = (
             self.bos_token.as_deref().unwrap_or(""),
             self.eos_token.as_deref().unwrap_or(""),
-        )
+        );
+        match render_chat_template(template, messages, add_generation_prompt, bos, eos) {
+            Ok(text) => Ok(text),
+            // The template's own `raise_exception` is a deliberate refusal (e.g. roles out
+            // of order): that stays an error. Running out of fuel or recursion does not.
+            Err(e) if e.to_string().contains("invalid operation") => Err(e),
+            Err(_) => render_chat_template(CHATML, messages, add_generation_prompt, bos, eos),
+        }
     }
-}
-
-/// Renders a Jinja chat template with fuel and output limits and no access to anything but
-/// the values passed in.
-pub fn render_chat_template(
-    template: &str,
-    messages: &[ChatMessage],
-    add_generation_prompt: bool,
-    bos_token: &str,
-    eos_token: &str,
-) -> Result<String> {
-    let mut env = minijinja::Environment::new();
-    env.set_fuel(Some(TEMPLATE_FUEL));
-    env.set_recursion_limit(64);
-    env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
-        Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-    });
-    env.add_template("chat", template)
-        .map_err(|e| EngineError::ChatTemplate(format!("does not parse: {e}")))?;
-    let tmpl = env
-        .get_template("chat")
-        .map_err(|e| EngineError::ChatTemplate(e.to_string()))?;
-    let out = tmpl
-        .render(minijinja::context! {
-            messages => messages,
-            add_generation_prompt => add_generation_prompt,
-            bos_token => bos_token,
-            eos_token => eos_token,
-        })
-        .map_err(|e| EngineError::ChatTemplate(format!("failed to render: {e}")))?;
-    if out.len() > TEMPLATE_MAX_OUTPUT {
-        return Err(EngineError::ChatTemplate(format!(
-            "rendered {} bytes, more than the {TEMPLATE_MAX_OUTPUT}-byte limit",
-            out.len()
-        )));
-    }
-    Ok(out)
 }
 
 fn read_tokenizer_config(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>> {
@@ -244,13 +255,4 @@ mod tests {
         assert_eq!(m.len(), 256);
     }
 
-    #[test]
-    fn template_renders_and_loops_are_bounded() {
-        let t = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}";
-        let out = render_chat_template(t, &[ChatMessage::user("hi")], true, "", "").unwrap();
-        assert_eq!(out, "<user>hi<assistant>");
-        let evil = "{% for i in range(100000000) %}x{% endfor %}";
-        let err = render_chat_template(evil, &[], false, "", "").unwrap_err();
-        assert!(err.to_string().contains("chat template"), "{err}");
-    }
 }

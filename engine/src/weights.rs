@@ -11,10 +11,19 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{EngineError, Result};
 
-/// The mapped checkpoint files and which file holds each tensor.
+/// What a checkpoint's header says about one tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorMeta {
+    /// Index into the checkpoint's files.
+    pub file: usize,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+}
+
+/// The mapped checkpoint files and what each tensor is and where it lives.
 pub struct Checkpoint {
     files: Vec<(PathBuf, Mmap)>,
-    index: HashMap<String, usize>,
+    index: HashMap<String, TensorMeta>,
 }
 
 impl Checkpoint {
@@ -41,13 +50,25 @@ impl Checkpoint {
         for path in paths {
             let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
             let mmap = map(&file, path)?;
-            // Parsing checks the header length, JSON and every offset against the file size.
+            // Parsing checks the header length, JSON and every offset against the file size;
+            // when it fails, `diagnose` says which tensor and how many bytes.
             let st = SafeTensors::deserialize(&mmap).map_err(|e| EngineError::Safetensors {
                 path: path.clone(),
-                msg: format!("not a valid safetensors file: {e}"),
+                msg: crate::safetensors_check::diagnose(&mmap, path, &e),
             })?;
-            for name in st.names() {
-                index.insert(name.to_string(), files.len());
+            for (name, view) in st.tensors() {
+                let meta = TensorMeta {
+                    file: files.len(),
+                    dtype: view.dtype(),
+                    shape: view.shape().to_vec(),
+                };
+                if index.insert(name.clone(), meta).is_some() {
+                    return Err(EngineError::Tensor {
+                        file: path.clone(),
+                        tensor: name,
+                        msg: "appears in more than one shard; the checkpoint is inconsistent".into(),
+                    });
+                }
             }
             files.push((path.clone(), mmap));
         }
@@ -62,13 +83,30 @@ impl Checkpoint {
         self.index.keys().map(String::as_str)
     }
 
+    /// Shape and dtype from the header, without reading the data.
+    pub fn meta(&self, name: &str) -> Option<&TensorMeta> {
+        self.index.get(name)
+    }
+
+    /// The file holding `name` (the first file when there is none).
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.index
+            .get(name)
+            .and_then(|m| self.files.get(m.file))
+            .map_or_else(|| self.first_path(), |(p, _)| p.clone())
+    }
+
     /// The tensor as f32 with its shape, converting F16/BF16.
     pub fn tensor_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-        let &i = self.index.get(name).ok_or_else(|| EngineError::Tensor {
-            file: self.first_path(),
-            tensor: name.to_string(),
-            msg: "missing from the checkpoint".into(),
-        })?;
+        let i = self
+            .index
+            .get(name)
+            .ok_or_else(|| EngineError::Tensor {
+                file: self.first_path(),
+                tensor: name.to_string(),
+                msg: "missing from the checkpoint".into(),
+            })?
+            .file;
         let (path, mmap) = &self.files[i];
         let err = |msg: String| EngineError::Tensor {
             file: path.clone(),
@@ -91,12 +129,12 @@ impl Checkpoint {
                 .chunks_exact(2)
                 .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect(),
-            other => return Err(err(format!("dtype {other:?} is not supported (F32, F16, BF16)"))),
+            other => return Err(err(unsupported_dtype(other))),
         };
         Ok((view.shape().to_vec(), values))
     }
 
-    fn first_path(&self) -> PathBuf {
+    pub fn first_path(&self) -> PathBuf {
         self.files
             .first()
             .map(|(p, _)| p.clone())
@@ -110,6 +148,10 @@ impl Checkpoint {
             prefix: String::new(),
         }
     }
+}
+
+pub(crate) fn unsupported_dtype(dtype: Dtype) -> String {
+    format!("dtype {dtype:?} is not supported (F32, F16, BF16); convert the checkpoint to one of those")
 }
 
 #[allow(unsafe_code)]
@@ -175,9 +217,8 @@ impl<'a> Weights<'a> {
         let name = self.name(leaf);
         let (shape, values) = self.ckpt.tensor_f32(&name)?;
         if shape != expected {
-            let i = self.ckpt.index.get(&name).copied().unwrap_or(0);
             return Err(EngineError::Tensor {
-                file: self.ckpt.files[i].0.clone(),
+                file: self.ckpt.path_of(&name),
                 tensor: name,
                 msg: format!("shape {shape:?} does not match {expected:?} expected from config.json"),
             });
@@ -189,7 +230,7 @@ impl<'a> Weights<'a> {
     pub fn get2(&self, leaf: &str, rows: usize, cols: usize) -> Result<Array2<f32>> {
         let values = self.get(leaf, &[rows, cols])?;
         Array2::from_shape_vec((rows, cols), values).map_err(|e| EngineError::Tensor {
-            file: PathBuf::new(),
+            file: self.ckpt.path_of(&self.name(leaf)),
             tensor: self.name(leaf),
             msg: e.to_string(),
         })

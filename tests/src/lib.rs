@@ -9,8 +9,11 @@ use std::path::PathBuf;
 use glassbox_engine::Tensor;
 use glassbox_engine::trace::Trace;
 
+pub mod broken;
+pub mod fuzz;
 pub mod golden;
 pub mod gpu;
+pub mod kquant;
 pub mod tolerance;
 
 pub fn fixtures_dir() -> PathBuf {

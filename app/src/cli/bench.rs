@@ -15,6 +15,7 @@ use glassbox_engine::trace::CaptureFilter;
 use glassbox_engine::Model;
 use serde_json::{Value, json};
 
+use super::output::outln;
 use super::model_arg::{make_executor, resolve_model_path};
 use glassbox_engine::{Device, Precision};
 
@@ -202,45 +203,46 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
         out["decode_per_op_ms"] = json!(decode_profile);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
-        print_text(&out);
+        print_text(&out)?;
     }
     Ok(())
 }
 
-fn print_text(out: &Value) {
-    println!("model {} · prompt {} tokens · median of {} runs", out["model"], out["prompt_tokens"], out["runs"]);
-    println!("load from cache        {:>9.1} ms", out["load_from_cache_ms"].as_f64().unwrap_or(f64::NAN));
-    println!("executor setup         {:>9.1} ms", out["executor_setup_ms"].as_f64().unwrap_or(f64::NAN));
+fn print_text(out: &Value) -> Result<()> {
+    outln!("model {} · prompt {} tokens · median of {} runs", out["model"], out["prompt_tokens"], out["runs"])?;
+    outln!("load from cache        {:>9.1} ms", out["load_from_cache_ms"].as_f64().unwrap_or(f64::NAN))?;
+    outln!("executor setup         {:>9.1} ms", out["executor_setup_ms"].as_f64().unwrap_or(f64::NAN))?;
     for key in ["result", "cpu"] {
         let f = &out[key];
         if f.is_null() {
             continue;
         }
-        println!("[{}]", f["device"].as_str().unwrap_or("?"));
-        println!("  prefill-64, full capture {:>9.1} ms", f["prefill64_full_capture_ms"].as_f64().unwrap_or(f64::NAN));
-        println!("  prefill-64, no capture   {:>9.1} ms", f["prefill64_no_capture_ms"].as_f64().unwrap_or(f64::NAN));
-        println!("  decode                   {:>9.1} tokens/s", f["decode_tokens_per_s"].as_f64().unwrap_or(f64::NAN));
-        println!("  decode, capture per step {:>9.1} tokens/s", f["decode_tokens_per_s_with_capture"].as_f64().unwrap_or(f64::NAN));
+        outln!("[{}]", f["device"].as_str().unwrap_or("?"))?;
+        outln!("  prefill-64, full capture {:>9.1} ms", f["prefill64_full_capture_ms"].as_f64().unwrap_or(f64::NAN))?;
+        outln!("  prefill-64, no capture   {:>9.1} ms", f["prefill64_no_capture_ms"].as_f64().unwrap_or(f64::NAN))?;
+        outln!("  decode                   {:>9.1} tokens/s", f["decode_tokens_per_s"].as_f64().unwrap_or(f64::NAN))?;
+        outln!("  decode, capture per step {:>9.1} tokens/s", f["decode_tokens_per_s_with_capture"].as_f64().unwrap_or(f64::NAN))?;
     }
     if !out["ratios_gpu_over_cpu"].is_null() {
-        println!("GPU vs CPU: {}", out["ratios_gpu_over_cpu"]);
+        outln!("GPU vs CPU: {}", out["ratios_gpu_over_cpu"])?;
     }
     if let Some(ops) = out["per_op_ms"].as_array() {
         let parts: Vec<String> = ops.iter().map(|o| format!("{} {:.1}", o[0].as_str().unwrap_or("?"), o[1].as_f64().unwrap_or(0.0))).collect();
-        println!("time per step kind (ms, one captured prefill): {}", parts.join(", "));
+        outln!("time per step kind (ms, one captured prefill): {}", parts.join(", "))?;
     }
     if let Some(ops) = out["decode_per_op_ms"].as_array() {
         let total: f64 = ops.iter().map(|o| o[1].as_f64().unwrap_or(0.0)).sum();
         let parts: Vec<String> = ops.iter().take(8).map(|o| format!("{} {:.2}", o[0].as_str().unwrap_or("?"), o[1].as_f64().unwrap_or(0.0))).collect();
-        println!("time per step kind (ms, one decode pass, total {total:.1}): {}", parts.join(", "));
+        outln!("time per step kind (ms, one decode pass, total {total:.1}): {}", parts.join(", "))?;
     }
     if !out["gui_frame_time"].is_null() {
         let f = &out["gui_frame_time"];
-        println!("GUI frame, attention overview at {} tokens: median {:.2} ms, p95 {:.2} ms", f["tokens"], f["median_ms"].as_f64().unwrap_or(f64::NAN), f["p95_ms"].as_f64().unwrap_or(f64::NAN));
+        outln!("GUI frame, attention overview at {} tokens: median {:.2} ms, p95 {:.2} ms", f["tokens"], f["median_ms"].as_f64().unwrap_or(f64::NAN), f["p95_ms"].as_f64().unwrap_or(f64::NAN))?;
     }
-    println!("peak memory            {:>9.1} MiB", out["peak_rss_mib"].as_f64().unwrap_or(f64::NAN));
+    outln!("peak memory            {:>9.1} MiB", out["peak_rss_mib"].as_f64().unwrap_or(f64::NAN))?;
+    Ok(())
 }
 
 /// Milliseconds spent in each kind of step over one captured prefill, largest first: where

@@ -1,6 +1,5 @@
 //! `glassbox generate`: greedy unless a sampling flag is given; stops at end-of-sequence.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -9,6 +8,7 @@ use glassbox_engine::executor::{PassOptions, generate_with};
 use glassbox_engine::sampling::SamplingParams;
 use serde_json::json;
 
+use super::output::{out, outln};
 use super::model_arg::{input_ids, load_model, make_executor};
 use super::{InputArgs, InterventionArgs};
 
@@ -52,27 +52,98 @@ pub fn run(model_path: Option<PathBuf>, args: GenerateArgs) -> Result<()> {
     let ids = input_ids(&model, &args.input)?;
     let mut exec = make_executor(model.clone(), args.input.device, args.input.precision)?;
     let eos = model.config.eos_ids();
+    let context = model.config.max_position_embeddings;
+    // The prompt fills `ids.len()` positions and every new token but the last one more.
+    let room = (context + 1).saturating_sub(ids.len());
+    if room == 0 {
+        anyhow::bail!(
+            "the prompt's {} tokens leave no room in the model's context of {context} positions",
+            ids.len()
+        );
+    }
+    let max_new = args.max_new_tokens.min(room);
+    if max_new < args.max_new_tokens {
+        eprintln!(
+            "glassbox: warning: --max-new-tokens {} runs past the model's context of {context} \
+             positions (the prompt has {} tokens); stopping after {max_new} new tokens",
+            args.max_new_tokens,
+            ids.len()
+        );
+    }
     let streaming = !args.json && model.tokenizer.is_some();
+    let mut generated_so_far = Vec::new();
+    let mut write_error: Option<anyhow::Error> = None;
     let mut on_token = |id: u32| {
-        if streaming && let Some(t) = &model.tokenizer {
-            print!("{}", t.display(id));
-            let _ = std::io::stdout().flush();
+        generated_so_far.push(id);
+        if streaming
+            && write_error.is_none()
+            && let Some(t) = &model.tokenizer
+            && let Err(e) = out!("{}", terminal_text(&t.display(id)))
+        {
+            write_error = Some(e);
         }
     };
     let c = &model.config;
     let options = args.edits.apply(PassOptions { sampling, ..PassOptions::default() }, c.n_layers(), c.n_heads())?;
-    let generated = generate_with(exec.as_mut(), &ids, args.max_new_tokens, &options, &eos, &mut on_token)?;
+    let result = generate_with(exec.as_mut(), &ids, max_new, &options, &eos, &mut on_token);
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    // On a failure part-way, what was generated is still printed (with the error in the
+    // JSON), then the error is returned.
+    let (generated, failure) = match result {
+        Ok(g) => (g, None),
+        Err(e) => (generated_so_far, Some(anyhow::Error::from(e))),
+    };
+    let stop_reason = if failure.is_some() {
+        "error"
+    } else if generated.last().is_some_and(|id| eos.contains(id)) {
+        "eos"
+    } else if generated.len() >= args.max_new_tokens {
+        "max_new_tokens"
+    } else {
+        "context"
+    };
     let text = match &model.tokenizer {
         Some(t) => t.decode(&generated)?,
         None => String::new(),
     };
     if args.json {
-        let out = json!({"token_ids": ids, "generated_ids": generated, "text": text});
-        println!("{}", serde_json::to_string(&out)?);
+        let mut out = json!({"token_ids": ids, "generated_ids": generated, "text": text,
+                             "stop_reason": stop_reason});
+        if let Some(e) = &failure {
+            out["error"] = json!(format!("{e:#}"));
+        }
+        outln!("{}", serde_json::to_string(&out)?)?;
     } else if streaming {
-        println!();
+        outln!()?;
     } else {
-        println!("{generated:?}");
+        outln!("{generated:?}")?;
     }
-    Ok(())
+    match failure {
+        Some(e) => Err(e.context(format!("generation stopped after {} tokens", generated.len()))),
+        None => Ok(()),
+    }
+}
+
+/// Generated text for a terminal: newlines and tabs kept, other control characters (an
+/// escape sequence a model or tokenizer could emit) shown as `\u{1b}`.
+fn terminal_text(text: &str) -> String {
+    text.split_inclusive(['\n', '\t'])
+        .map(|part| {
+            let (body, end) = match part.strip_suffix(['\n', '\t']) {
+                Some(b) => (b, &part[b.len()..]),
+                None => (part, ""),
+            };
+            format!("{}{end}", glassbox_engine::error::printable(body))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn terminal_text_keeps_lines_and_escapes_the_rest() {
+        assert_eq!(super::terminal_text("a\nb\tc\u{1b}[2J"), "a\nb\tc\\u{1b}[2J");
+    }
 }

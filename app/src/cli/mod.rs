@@ -4,6 +4,7 @@ mod bench;
 mod generate;
 mod task;
 mod model_arg;
+pub(crate) mod output;
 mod trace;
 
 use std::path::PathBuf;
@@ -122,7 +123,7 @@ pub fn run(model: Option<PathBuf>, command: Command, gui: &GuiHooks) -> Result<(
     match command {
         Command::Trace(args) => trace::run(model, args),
         Command::Generate(args) => generate::run(model, args),
-        Command::Fetch => model_arg::fetch().map(|dir| println!("{}", dir.display())),
+        Command::Fetch => output::outln!("{}", model_arg::fetch()?.display()),
         Command::Convert { gguf, out_dir } => model_arg::convert(&gguf, &out_dir),
         Command::Bench(args) => bench::run(model, args, gui),
         Command::Task(args) => task::run(model, args),

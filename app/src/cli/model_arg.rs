@@ -26,24 +26,18 @@ fn progress_printer() -> impl FnMut(FetchProgress) {
     }
 }
 
+/// Fetches the default model, or checks the cached one's checksums and repairs it.
 pub fn fetch() -> Result<PathBuf> {
-    fetch::fetch_default_model(&mut progress_printer()).map_err(|e| {
+    let options = fetch::FetchOptions { verify: fetch::Verify::Hashes, cancel: None };
+    fetch::fetch_default_model_with(options, &mut progress_printer()).map_err(|e| {
         anyhow::anyhow!("{e} (to use a model you already have, pass --model DIR or a .gguf file)")
     })
 }
 
+/// Converts into a scratch folder beside `out_dir`, renamed into place when complete.
 pub fn convert(gguf: &Path, out_dir: &Path) -> Result<()> {
-    if out_dir.exists() && std::fs::read_dir(out_dir)?.next().is_some() {
-        bail!("{}: the output folder is not empty; choose a new folder", out_dir.display());
-    }
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    glassbox_engine::gguf::convert_gguf_to_hf(gguf, out_dir, &mut |stage, fraction| {
-        if fraction >= 1.0 || stage.starts_with("writing") {
-            eprintln!("glassbox: {stage} ({:.0}%)", fraction * 100.0);
-        }
-    })?;
-    println!("{}", out_dir.display());
-    Ok(())
+    fetch::convert_to_folder(gguf, out_dir, &mut progress_printer())?;
+    super::output::outln!("{}", out_dir.display())
 }
 
 /// `--model`/`GLASSBOX_MODEL`, else the cached default model, fetched on first use.
@@ -65,6 +59,9 @@ pub fn resolve_model_path(model: Option<PathBuf>) -> Result<PathBuf> {
 pub fn load_model(model: Option<PathBuf>) -> Result<Arc<Model>> {
     let path = resolve_model_path(model)?;
     let model = Model::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    for w in model.warnings() {
+        eprintln!("glassbox: warning: {}", glassbox_engine::error::printable(w));
+    }
     Ok(Arc::new(model))
 }
 

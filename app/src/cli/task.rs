@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use glassbox_engine::tasks::{self, TaskKind, TaskOutput};
 use serde_json::json;
 
+use super::output::outln;
 use super::model_arg::{load_model, make_executor};
 use glassbox_engine::{Device, Precision};
 
@@ -60,9 +61,9 @@ pub fn run(model_path: Option<PathBuf>, args: TaskArgs) -> Result<()> {
         TaskName::Extract => tasks::extract_key_information(&model, exec, &text)?,
     };
     if args.json {
-        println!("{}", serde_json::to_string(&to_json(&out))?);
+        outln!("{}", serde_json::to_string(&to_json(&out))?)?;
     } else {
-        print_text(&out);
+        print_text(&out)?;
     }
     Ok(())
 }
@@ -85,18 +86,19 @@ fn to_json(out: &TaskOutput) -> serde_json::Value {
     })
 }
 
-fn print_text(out: &TaskOutput) {
-    println!("task: {}   ({} prompt tokens; the trace holds {} hooks)", out.kind.name(), out.prompt_ids.len(), out.trace.len());
+fn print_text(out: &TaskOutput) -> Result<()> {
+    outln!("task: {}   ({} prompt tokens; the trace holds {} hooks)", out.kind.name(), out.prompt_ids.len(), out.trace.len())?;
     if let Some(s) = &out.sentiment {
-        println!("label: {}", s.label);
+        outln!("label: {}", s.label)?;
         for ((label, p), (_, raw)) in s.probs.iter().zip(&s.raw) {
-            println!("  {label:<9} {p:.3}   (raw probability of its first tokens {raw:.4})");
+            outln!("  {label:<9} {p:.3}   (raw probability of its first tokens {raw:.4})")?;
         }
-        println!("the model's own words: {}", out.generated_text);
+        outln!("the model's own words: {}", out.generated_text)?;
     } else {
-        println!("{}", out.answer);
+        outln!("{}", out.answer)?;
     }
     if out.kind == TaskKind::Sentiment && out.sentiment.is_none() {
-        println!("(no label scores)");
+        outln!("(no label scores)")?;
     }
+    Ok(())
 }

@@ -10,6 +10,7 @@ use glassbox_engine::hooks::{BlockHook, HookKind};
 use glassbox_engine::trace::CaptureFilter;
 use serde_json::json;
 
+use super::output::outln;
 use super::model_arg::{input_ids, load_model, make_executor, token_texts};
 use super::{InputArgs, InterventionArgs};
 
@@ -59,22 +60,22 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
             "residual_norms": norms,
             "logit_lens": lens,
         });
-        println!("{}", serde_json::to_string(&out)?);
+        outln!("{}", serde_json::to_string(&out)?)?;
         return Ok(());
     }
-    println!("device: {}", exec.device_name());
-    println!("tokens ({}):", ids.len());
+    outln!("device: {}", exec.device_name())?;
+    outln!("tokens ({}):", ids.len())?;
     for (id, t) in ids.iter().zip(&tokens) {
-        println!("  {id:>6}  {t:?}");
+        outln!("  {id:>6}  {t:?}")?;
     }
-    println!("next token, top {}:", top.len());
+    outln!("next token, top {}:", top.len())?;
     for r in &top {
-        println!("  {:>6}  {:<20} logit {:>8.3}  p {:.4}", r.id, format!("{:?}", token_texts(&model, &[r.id])[0]), r.logit, r.prob);
+        outln!("  {:>6}  {:<20} logit {:>8.3}  p {:.4}", r.id, format!("{:?}", token_texts(&model, &[r.id])[0]), r.logit, r.prob)?;
     }
-    println!("logit lens (top-1 at the last position, per residual):");
+    outln!("logit lens (top-1 at the last position, per residual):")?;
     for (k, ids) in lens.iter().enumerate() {
         let label = if k == 0 { "embed".to_string() } else { format!("block {}", k - 1) };
-        println!("  {label:<9} {:?}", token_texts(&model, &ids[..1])[0]);
+        outln!("  {label:<9} {:?}", token_texts(&model, &ids[..1])[0])?;
     }
     Ok(())
 }

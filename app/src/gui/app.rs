@@ -13,6 +13,7 @@ use super::first_run::FirstRun;
 use super::i18n::Lang;
 use super::lesson_panel::LessonPanel;
 use super::lessons::{self, Library};
+use super::prompt_input::{self, PromptInput};
 use super::screenshot::Script;
 use super::session::Session;
 use super::state::{self, PersistedState};
@@ -29,6 +30,8 @@ use bars::{Nav, controls_ui, prompt_bar_ui, status_ui};
 pub struct Ready {
     pub s: Session,
     pub views: Views,
+    /// The prompt box's caps and background tokenization.
+    pub prompt: PromptInput,
 }
 
 pub enum Phase {
@@ -143,9 +146,19 @@ impl GlassboxApp {
                 return;
             }
         };
+        // What loading found (NaN weights, ignored tensors, a replaced chat template).
+        self.notices
+            .extend(model.warnings().iter().map(|w| (w.clone(), None)));
         let mut s = Session::new(model, worker);
+        let mut prompt = PromptInput::default();
         if let Some(r) = self.restored.take() {
             s.prompt = r.prompt;
+            if let Some(total) = prompt_input::cap_chars(&mut s.prompt, prompt_input::CHAR_CAP) {
+                self.notices.push((
+                    format!("The saved prompt had {total} characters; it was cut to {}.", prompt_input::CHAR_CAP),
+                    None,
+                ));
+            }
             s.chat = r.chat
                 && s.model
                     .tokenizer
@@ -164,11 +177,14 @@ impl GlassboxApp {
             s.sel.head = s.sel.head.min(s.model.config.n_heads().saturating_sub(1));
         }
         if !s.prompt.trim().is_empty() {
-            s.run();
+            // Through the prompt box's path: long prompts are tokenized off this thread and
+            // cut to the token cap.
+            prompt.run(&ctx.cloned().unwrap_or_default(), &mut s, self.lang);
         }
         self.phase = Phase::Ready(Box::new(Ready {
             s,
             views: Views::default(),
+            prompt,
         }));
     }
 
@@ -495,9 +511,9 @@ impl GlassboxApp {
         let Phase::Ready(r) = &mut self.phase else {
             return;
         };
-        let Ready { s, views } = &mut **r;
+        let Ready { s, views, prompt } = &mut **r;
 
-        Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, s, lang));
+        Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, s, prompt, lang));
         let now = ui.input(|i| i.time);
         self.notices
             .retain(|(_, at)| at.is_none_or(|t| now - t < 15.0));

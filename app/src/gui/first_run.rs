@@ -4,11 +4,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 
 use egui::{RichText, Ui};
 use glassbox_engine::Model;
-use glassbox_engine::fetch::{self, FetchProgress};
+use glassbox_engine::fetch::{self, FetchError, FetchOptions, FetchProgress};
+use glassbox_engine::guard::catch_panic;
 
 use super::i18n::Lang;
 use super::theme::Theme;
@@ -25,6 +27,8 @@ pub struct FirstRun {
     /// Loading rather than fetching (the label differs).
     loading: bool,
     pub error: Option<String>,
+    /// Set by the Cancel button; the fetch thread stops at its next check.
+    cancel: Arc<AtomicBool>,
 }
 
 impl FirstRun {
@@ -37,6 +41,7 @@ impl FirstRun {
             progress: None,
             loading: false,
             error: None,
+            cancel: Arc::new(AtomicBool::new(false)),
         };
         match model {
             Some(path) => me.start_load(ctx, path),
@@ -57,6 +62,7 @@ impl FirstRun {
             progress: None,
             loading: false,
             error: None,
+            cancel: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -64,7 +70,9 @@ impl FirstRun {
         self.rx.is_some()
     }
 
-    fn spawn(
+    /// Runs `job` on a named thread. A panic in it (a library crashing on a bad file) is
+    /// reported like any other error: the screen never waits forever for a dead thread.
+    pub(crate) fn spawn(
         &mut self,
         ctx: &egui::Context,
         name: &str,
@@ -81,7 +89,9 @@ impl FirstRun {
                     let _ = progress_tx.send(Msg::Progress(p));
                     progress_ctx.request_repaint();
                 };
-                let result = job(&mut progress);
+                let result = catch_panic(move || job(&mut progress)).unwrap_or_else(|panic| {
+                    Err(format!("loading stopped with an internal error: {panic}"))
+                });
                 let _ = tx.send(Msg::Done(result));
                 ctx.request_repaint();
             });
@@ -102,8 +112,17 @@ impl FirstRun {
 
     pub fn start_fetch(&mut self, ctx: &egui::Context) {
         self.loading = false;
-        self.spawn(ctx, "glassbox-fetch", |progress| {
-            let dir = fetch::fetch_default_model(progress).map_err(|e| e.to_string())?;
+        self.cancel = Arc::new(AtomicBool::new(false));
+        let cancel = Arc::clone(&self.cancel);
+        self.spawn(ctx, "glassbox-fetch", move |progress| {
+            let options = FetchOptions {
+                cancel: Some(&cancel),
+                ..FetchOptions::default()
+            };
+            let dir = fetch::fetch_default_model_with(options, progress).map_err(|e| match e {
+                FetchError::Cancelled => "Download cancelled; nothing was saved.".to_string(),
+                e => e.to_string(),
+            })?;
             progress(FetchProgress {
                 stage: "loading the model".into(),
                 fraction: None,
@@ -116,14 +135,22 @@ impl FirstRun {
     pub fn poll(&mut self) -> Option<Arc<Model>> {
         let rx = self.rx.as_ref()?;
         let mut loaded = None;
-        while let Ok(msg) = rx.try_recv() {
-            match msg {
-                Msg::Progress(p) => self.progress = Some(p),
-                Msg::Done(Ok(m)) => loaded = Some(m),
-                Msg::Done(Err(e)) => {
+        loop {
+            match rx.try_recv() {
+                Ok(Msg::Progress(p)) => self.progress = Some(p),
+                Ok(Msg::Done(Ok(m))) => loaded = Some(m),
+                Ok(Msg::Done(Err(e))) => {
                     self.error = Some(e);
                     self.rx = None;
                     return None;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    if loaded.is_none() {
+                        self.error = Some("the loading thread ended without a result".into());
+                        self.rx = None;
+                    }
+                    break;
                 }
             }
         }
@@ -157,6 +184,17 @@ impl FirstRun {
                 Some(f) => ui.add(egui::ProgressBar::new(f).show_percentage()),
                 None => ui.add(egui::ProgressBar::new(0.0).animate(true)),
             };
+            if !self.loading {
+                let cancelling = self.cancel.load(Ordering::Relaxed);
+                let label = if cancelling {
+                    lang.tr("Cancelling…", "正在取消……")
+                } else {
+                    lang.tr("Cancel", "取消")
+                };
+                if ui.add_enabled(!cancelling, egui::Button::new(label)).clicked() {
+                    self.cancel.store(true, Ordering::Relaxed);
+                }
+            }
             return;
         }
         if let Some(e) = &self.error {
@@ -212,4 +250,64 @@ fn load(path: &std::path::Path) -> Result<Arc<Model>, String> {
     Model::load(path)
         .map(Arc::new)
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_load_is_reported_not_awaited_forever() {
+        let ctx = egui::Context::default();
+        let mut fr = FirstRun::idle();
+        fr.spawn(&ctx, "test-load", |_| panic!("tokenizer exploded"));
+        let start = std::time::Instant::now();
+        while fr.busy() && start.elapsed() < std::time::Duration::from_secs(10) {
+            assert!(fr.poll().is_none());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!fr.busy(), "still 'loading' after the thread died");
+        let e = fr.error.clone().unwrap_or_default();
+        assert!(e.contains("tokenizer exploded"), "{e}");
+    }
+
+    #[test]
+    fn the_cancel_button_stops_a_download() {
+        use egui_kittest::kittest::Queryable;
+        let ctx = egui::Context::default();
+        let mut fr = FirstRun::idle();
+        // A download that never finishes on its own, like pip against a silent index.
+        fr.loading = false;
+        let cancel = Arc::clone(&fr.cancel);
+        fr.spawn(&ctx, "test-fetch", move |_| {
+            while !cancel.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err("Download cancelled; nothing was saved.".into())
+        });
+        let mut h = egui_kittest::Harness::builder()
+            .with_size(egui::vec2(900.0, 600.0))
+            .with_context_setup(crate::gui::fonts::install)
+            .build_ui_state(
+                |ui, fr: &mut FirstRun| {
+                    fr.poll();
+                    fr.ui(ui, Lang::En, &Theme::new(false));
+                },
+                fr,
+            );
+        h.step();
+        h.get_by_label("Cancel").click();
+        for _ in 0..500 {
+            h.step();
+            if !h.state().busy() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!h.state().busy());
+        h.step();
+        h.get_by_label("Download cancelled; nothing was saved.");
+        h.get_by_label_contains("Download SmolLM2-135M-Instruct");
+    }
 }

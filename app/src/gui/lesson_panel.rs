@@ -84,14 +84,23 @@ impl LessonPanel {
         if let Some(id) = &ev.opened {
             self.open = Some(id.clone());
         }
-        let Some(lesson) = self
+        let Some((lesson, fallback)) = self
             .open
             .as_deref()
-            .and_then(|id| self.library.get(lang, id))
+            .and_then(|id| self.library.get_or_other(lang, id))
         else {
             return ev;
         };
         ui.separator();
+        if fallback {
+            ui.colored_label(
+                theme.error(),
+                lang.tr(
+                    "This lesson has no English version yet; it is shown in Chinese.",
+                    "这一课还没有中文版；下面显示的是英文版。",
+                ),
+            );
+        }
         ui.label(RichText::new(&lesson.front.title).size(20.0).strong());
         if !lesson.front.hooks.is_empty() {
             ui.label(

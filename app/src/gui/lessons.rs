@@ -132,6 +132,19 @@ impl Library {
                 .push("no lessons folder found (set GLASSBOX_LESSONS)".into());
             return lib;
         };
+        if !Lang::ALL.iter().any(|l| dir.join(l.code()).is_dir()) {
+            let from_env = std::env::var_os("GLASSBOX_LESSONS").is_some_and(|v| !v.is_empty());
+            lib.errors.push(format!(
+                "no lessons in {} (it has no en/ or zh/ folder){}",
+                dir.display(),
+                if from_env {
+                    "; check GLASSBOX_LESSONS, or unset it to use the bundled lessons"
+                } else {
+                    ""
+                }
+            ));
+            return lib;
+        }
         for lang in Lang::ALL {
             let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(lang.code()))
                 .map(|rd| {
@@ -166,6 +179,14 @@ impl Library {
 
     pub fn get(&self, lang: Lang, id: &str) -> Option<&Lesson> {
         self.lessons(lang).iter().find(|l| l.id() == id)
+    }
+
+    /// The lesson in `lang`, else in the other language (`true`: a fallback, say so).
+    pub fn get_or_other(&self, lang: Lang, id: &str) -> Option<(&Lesson, bool)> {
+        self.get(lang, id).map(|l| (l, false)).or_else(|| {
+            let other = Lang::ALL.into_iter().find(|&l| l != lang)?;
+            self.get(other, id).map(|l| (l, true))
+        })
     }
 
     /// The lesson for `step`: the open one if it explains it; else one that explains it
@@ -315,6 +336,8 @@ pub fn run_action(a: &Action, s: &mut Session) -> ActionOutcome {
     let new_prompt = match (&a.prompt, task) {
         (Some(p), None) => {
             s.prompt = p.clone();
+            // Ids the prompt box tokenized belong to the old prompt.
+            s.fixed_ids = None;
             s.chat = a.chat.unwrap_or(false);
             true
         }

@@ -10,6 +10,7 @@ mod heatmap;
 mod i18n;
 mod lesson_panel;
 mod lessons;
+mod prompt_input;
 mod screenshot;
 mod session;
 mod state;

@@ -71,11 +71,12 @@ pub fn default_path() -> Option<PathBuf> {
     Some(base.join("glassbox").join("state.json"))
 }
 
-/// Loads the state; a missing file is the default, a corrupt one is moved to
-/// `state.json.corrupt-<time>` and the returned notice says where.
+/// Loads the state; a missing file is the default. A file that is not UTF-8 JSON of the
+/// expected shape is moved to `state.json.<time>.bak` (never overwritten by the next save)
+/// and the returned notice says where.
 pub fn load(path: &Path) -> (PersistedState, Option<String>) {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return (PersistedState::default(), None);
         }
@@ -89,13 +90,16 @@ pub fn load(path: &Path) -> (PersistedState, Option<String>) {
             );
         }
     };
-    match serde_json::from_str::<PersistedState>(&text) {
+    let parsed = std::str::from_utf8(&bytes)
+        .map_err(|e| format!("not UTF-8: {e}"))
+        .and_then(|text| serde_json::from_str::<PersistedState>(text).map_err(|e| e.to_string()));
+    match parsed {
         Ok(s) => (sanitize(s), None),
         Err(e) => {
             let stamp = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            let aside = path.with_extension(format!("json.corrupt-{stamp}"));
+            let aside = path.with_extension(format!("json.{stamp}.bak"));
             let moved = std::fs::rename(path, &aside);
             let notice = match moved {
                 Ok(()) => format!(
@@ -137,9 +141,25 @@ pub fn save(path: &Path, state: &PersistedState) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let text = serde_json::to_string_pretty(state)?;
     let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
+    let written = write_synced(&tmp, text.as_bytes())
+        .with_context(|| format!("writing {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+        });
+    if written.is_err() {
+        // A full disk leaves a short (often empty) temp file: never leave it behind, and
+        // the old state.json is untouched.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Writes and syncs, so the rename never publishes a file whose bytes are still in flight.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 #[cfg(test)]
@@ -182,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_file_is_set_aside_with_a_notice() {
+    fn row26_corrupt_file_is_set_aside_with_a_notice() {
         let dir = temp_dir("corrupt");
         let path = dir.join("state.json");
         std::fs::write(&path, "{ this is not json").unwrap();
@@ -194,8 +214,55 @@ mod tests {
         let aside = std::fs::read_dir(&dir)
             .unwrap()
             .filter_map(|e| e.ok())
-            .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
+            .any(|e| e.file_name().to_string_lossy().ends_with(".bak"));
         assert!(aside);
+    }
+
+    #[test]
+    fn row26_invalid_utf8_file_is_backed_up_before_defaults_are_saved() {
+        let dir = temp_dir("utf8");
+        let path = dir.join("state.json");
+        let bad = b"{\"prompt\": \"\xff\xfe caf\xe9\"}".to_vec();
+        std::fs::write(&path, &bad).unwrap();
+        let (s, notice) = load(&path);
+        assert_eq!(s, PersistedState::default());
+        let notice = notice.expect("a notice");
+        assert!(notice.contains("not UTF-8") && notice.contains(".bak"), "{notice}");
+        // Saving the defaults now does not destroy the user's bytes.
+        save(&path, &s).unwrap();
+        let backup = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().ends_with(".bak"))
+            .expect("a .bak file");
+        assert_eq!(std::fs::read(backup.path()).unwrap(), bad);
+    }
+
+    /// A full disk, simulated by pointing the temp file at /dev/full (Linux).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn row26_full_disk_leaves_no_temp_file_and_keeps_the_old_state() {
+        let dir = temp_dir("full");
+        let path = dir.join("state.json");
+        let old = PersistedState {
+            prompt: "kept".into(),
+            ..PersistedState::default()
+        };
+        save(&path, &old).unwrap();
+        let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+        let new = PersistedState {
+            prompt: "lost".into(),
+            ..PersistedState::default()
+        };
+        let err = save(&path, &new).unwrap_err();
+        assert!(format!("{err:#}").contains("No space left"), "{err:#}");
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["state.json".to_string()]);
+        assert_eq!(load(&path).0.prompt, "kept");
     }
 
     #[test]

@@ -65,12 +65,26 @@ pub fn build_config_json(gguf: &GgufFile) -> Result<Value, GgufError> {
     }
     let vocab_size = gguf.get_str_array("tokenizer.ggml.tokens")?.len();
     check_embedding_rows(gguf, vocab_size)?;
-    let rope_theta = gguf
-        .opt_f32(&key("rope.freq_base"))?
-        .unwrap_or(DEFAULT_ROPE_THETA);
-    let eps = gguf
-        .opt_f32(&key("attention.layer_norm_rms_epsilon"))?
-        .unwrap_or(DEFAULT_RMS_EPS);
+    let theta_key = key("rope.freq_base");
+    let rope_theta = gguf.opt_f32(&theta_key)?.unwrap_or(DEFAULT_ROPE_THETA);
+    // JSON has no inf or NaN: written as null, config.json would quietly fall back to the
+    // default θ and the model would run with the wrong positions.
+    if !(rope_theta.is_finite() && rope_theta > 1.0) {
+        return Err(GgufError::metadata(
+            gguf.path(),
+            &theta_key,
+            format!("RoPE base {rope_theta} must be a finite number > 1"),
+        ));
+    }
+    let eps_key = key("attention.layer_norm_rms_epsilon");
+    let eps = gguf.opt_f32(&eps_key)?.unwrap_or(DEFAULT_RMS_EPS);
+    if !(eps.is_finite() && eps > 0.0 && eps < 1.0) {
+        return Err(GgufError::metadata(
+            gguf.path(),
+            &eps_key,
+            format!("RMSNorm epsilon {eps} must be a finite number in (0, 1)"),
+        ));
+    }
     let tied = gguf.tensor("output.weight").is_none();
 
     let mut cfg = Map::new();

@@ -2,6 +2,9 @@
 //! undone, plus `config.json`, `tokenizer.json` and `tokenizer_config.json`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
 
 use super::GgufError;
 use super::config_json::{architecture, build_config_json};
@@ -97,7 +100,46 @@ pub fn planned_tensors(gguf: &GgufFile) -> Result<Vec<ConvertedTensor>, GgufErro
             unpermute_heads,
         });
     }
+    check_complete(gguf, arch, &plan)?;
     Ok(plan)
+}
+
+/// Every tensor `block_count` layers need, all listed at once when some are missing, before
+/// anything is written.
+fn check_complete(gguf: &GgufFile, arch: &str, plan: &[ConvertedTensor]) -> Result<(), GgufError> {
+    let n_layers = gguf.get_u64(&format!("{arch}.block_count"))?;
+    if n_layers > 4096 {
+        return Err(GgufError::metadata(
+            gguf.path(),
+            &format!("{arch}.block_count"),
+            format!("{n_layers} layers is not a real model (at most 4096)"),
+        ));
+    }
+    let have: std::collections::HashSet<&str> = plan.iter().map(|t| t.hf_name.as_str()).collect();
+    let mut want = vec![
+        "model.embed_tokens.weight".to_string(),
+        "model.norm.weight".to_string(),
+    ];
+    for l in 0..n_layers {
+        want.extend(
+            crate::load_check::LAYER_TENSORS
+                .iter()
+                .map(|t| format!("model.layers.{l}.{t}")),
+        );
+    }
+    let missing: Vec<String> = want.into_iter().filter(|n| !have.contains(n.as_str())).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(GgufError::unsupported(
+        gguf.path(),
+        format!(
+            "{} tensors that {arch}.block_count = {n_layers} needs are missing (Hugging Face \
+             names): {}",
+            missing.len(),
+            crate::load_check::compact_names(&missing)
+        ),
+    ))
 }
 
 fn check_head_split(shape: &[usize], heads: usize) -> Result<(), String> {
@@ -168,6 +210,18 @@ pub fn convert_gguf_to_hf(
     out_dir: &Path,
     progress: &mut dyn FnMut(&str, f32),
 ) -> Result<(), GgufError> {
+    convert_gguf_to_hf_cancellable(gguf, out_dir, progress, &AtomicBool::new(false))
+}
+
+/// [`convert_gguf_to_hf`] that stops between tensors once `cancel` is set (the caller
+/// removes the partial folder).
+pub fn convert_gguf_to_hf_cancellable(
+    gguf: &Path,
+    out_dir: &Path,
+    progress: &mut dyn FnMut(&str, f32),
+    cancel: &AtomicBool,
+) -> Result<(), GgufError> {
+    let cancelled = || GgufError::output(out_dir, "conversion cancelled");
     progress("reading GGUF header", 0.0);
     let file = GgufFile::open(gguf)?;
     let plan = planned_tensors(&file)?;
@@ -175,9 +229,14 @@ pub fn convert_gguf_to_hf(
     let config = build_config_json(&file)?;
     let tokenizer = build_tokenizer_json(&file)?;
     let tokenizer_config = build_tokenizer_config_json(&file)?;
-    write_json(&out_dir.join("config.json"), &config)?;
-    write_json(&out_dir.join("tokenizer.json"), &tokenizer)?;
-    write_json(&out_dir.join("tokenizer_config.json"), &tokenizer_config)?;
+    let mut files = serde_json::Map::new();
+    for (name, value) in [
+        ("config.json", &config),
+        ("tokenizer.json", &tokenizer),
+        ("tokenizer_config.json", &tokenizer_config),
+    ] {
+        files.insert(name.into(), write_json(&out_dir.join(name), value)?);
+    }
 
     let st_path = out_dir.join("model.safetensors");
     let header: Vec<(String, Vec<usize>)> = plan
@@ -187,6 +246,9 @@ pub fn convert_gguf_to_hf(
     let mut writer = SafetensorsWriter::create(&st_path, &header)?;
     let total = plan.len().max(1) as f32;
     for (i, t) in plan.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(cancelled());
+        }
         progress(&format!("converting {}", t.gguf_name), i as f32 / total);
         let (shape, values) = file.tensor_f32(&t.gguf_name)?;
         let values = match t.unpermute_heads {
@@ -195,8 +257,12 @@ pub fn convert_gguf_to_hf(
         };
         writer.write_tensor(&t.hf_name, &values)?;
     }
-    writer.finish()?;
-    write_json(&out_dir.join(SOURCE_FILE), &source_note(gguf, &file))?;
+    let (size, sha256) = writer.finish()?;
+    files.insert(
+        "model.safetensors".into(),
+        serde_json::json!({"size": size, "sha256": sha256}),
+    );
+    write_json(&out_dir.join(SOURCE_FILE), &source_note(gguf, &file, files))?;
     progress("conversion done", 1.0);
     Ok(())
 }
@@ -206,7 +272,11 @@ pub const SOURCE_FILE: &str = "glassbox_source.json";
 
 /// "Q4_1 weights (token embedding Q8_0) computed in f32": the most common storage type of the
 /// matrices, and the embedding's when it differs.
-fn source_note(gguf: &Path, file: &GgufFile) -> serde_json::Value {
+fn source_note(
+    gguf: &Path,
+    file: &GgufFile,
+    files: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
     let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     let mut embedding = None;
     for t in file.tensors().iter().filter(|t| t.dims.len() == 2) {
@@ -229,13 +299,21 @@ fn source_note(gguf: &Path, file: &GgufFile) -> serde_json::Value {
         "source": gguf.file_name().map(|n| n.to_string_lossy().into_owned()),
         "weights_note": note,
         "tensor_types": counts,
+        // Size and sha256 of every file, so a damaged cache is found and repaired.
+        "files": files,
     })
 }
 
-fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), GgufError> {
+/// Writes pretty JSON; returns `{"size", "sha256"}` of what was written.
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<serde_json::Value, GgufError> {
     let text =
         serde_json::to_string_pretty(value).map_err(|e| GgufError::output(path, e.to_string()))?;
-    std::fs::write(path, text).map_err(|e| GgufError::io(path, e))
+    std::fs::write(path, &text).map_err(|e| GgufError::io(path, e))?;
+    let sha256: String = Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(serde_json::json!({"size": text.len(), "sha256": sha256}))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::gguf::test_util::{GgufBuilder, matrix, tiny_llama};
+use crate::gguf::builder::{GgufBuilder, matrix, tiny_llama};
 
 fn write_gguf(dir: &Path, bytes: &[u8]) -> std::path::PathBuf {
     let path = dir.join("tiny.gguf");
@@ -173,14 +173,14 @@ fn unsupported_quant_type_fails_before_writing() -> Result<(), GgufError> {
     let file = GgufFile::from_bytes(
         Path::new("t.gguf"),
         tiny_llama(false)
-            .tensor("output.weight", &[256, 1], 14, &[0u8; 210])
+            .tensor("output.weight", &[256, 1], 10, &[0u8; 84])
             .build(),
     )?;
     let msg = planned_tensors(&file)
         .map(|_| ())
         .map_err(|e| e.to_string());
     assert!(
-        matches!(&msg, Err(m) if m.contains("tensor `output.weight`: ggml type 14 (Q6_K) is not supported")),
+        matches!(&msg, Err(m) if m.contains("tensor `output.weight`: ggml type 10 (Q2_K) is not supported")),
         "{msg:?}"
     );
     Ok(())
@@ -255,4 +255,37 @@ fn converted_default_model_has_expected_config_and_tensors() {
         serde_json::json!([576, 1536])
     );
     assert!(header.get("lm_head.weight").is_none());
+}
+
+#[test]
+fn infinite_rope_base_is_an_error_not_a_default() {
+    for theta in [f32::INFINITY, f32::NAN, 0.5] {
+        let file = GgufFile::from_bytes(
+            Path::new("t.gguf"),
+            tiny_llama(false).set_f32("llama.rope.freq_base", theta).build(),
+        );
+        let msg = match file.and_then(|f| build_config_json(&f)) {
+            Ok(v) => panic!("θ = {theta} accepted: {v}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(msg.contains("llama.rope.freq_base") && msg.contains("finite"), "{msg}");
+    }
+}
+
+#[test]
+fn non_positive_linear_rope_factor_is_an_error() {
+    for factor in [0.0f32, -1.0] {
+        let file = GgufFile::from_bytes(
+            Path::new("t.gguf"),
+            tiny_llama(false)
+                .kv_str("llama.rope.scaling.type", "linear")
+                .kv_f32("llama.rope.scaling.factor", factor)
+                .build(),
+        );
+        let msg = match file.and_then(|f| build_config_json(&f)) {
+            Ok(v) => panic!("factor {factor} accepted: {v}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(msg.contains("llama.rope.scaling.factor"), "{msg}");
+    }
 }

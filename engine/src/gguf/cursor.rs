@@ -6,9 +6,9 @@ use super::types::{
     T_U32, T_U64, min_value_size, value_type_name,
 };
 
-/// Nested arrays are legal GGUF but no model uses more than one level; the cap keeps a
-/// crafted file from recursing deep enough to overflow the stack.
-const MAX_ARRAY_DEPTH: usize = 4;
+/// Nested arrays are legal GGUF but no model uses more than one level; the cap (an array
+/// may hold arrays, those may not) keeps a crafted file from recursing.
+const MAX_ARRAY_DEPTH: usize = 2;
 
 pub(crate) struct Cursor<'a> {
     data: &'a [u8],
@@ -101,7 +101,7 @@ impl<'a> Cursor<'a> {
 
     fn array_value(&mut self, depth: usize) -> Result<GgufValue, String> {
         if depth >= MAX_ARRAY_DEPTH {
-            return Err(format!("arrays nested more than {MAX_ARRAY_DEPTH} deep"));
+            return Err(format!("arrays nested more than {} deep", MAX_ARRAY_DEPTH - 1));
         }
         let elem_type = self.u32("array element type")?;
         let min = min_value_size(elem_type)

@@ -1,13 +1,17 @@
 //! Dequantizers that reproduce ggml's reference `dequantize_row_*` bit for bit: the same
-//! f16→f32 scale conversion and the same single f32 multiply (and add) per element.
+//! f16→f32 scale conversion and the same f32 multiplies and adds per element, in the same
+//! order (Rust never fuses them into an FMA, and ggml's reference C is built without).
 
 use half::f16;
 
-use super::types::GgmlType;
+use super::types::{GgmlType, QK_K};
+
+/// What [`dequantize`] reads, for error messages.
+pub const SUPPORTED: &str = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DequantError {
-    #[error("{ty} is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)")]
+    #[error("{ty} is not supported (supported: {SUPPORTED})")]
     Unsupported { ty: GgmlType },
     #[error("{n} elements is not a whole number of {ty} blocks of {block}")]
     PartialBlock {
@@ -50,6 +54,9 @@ pub fn dequantize(ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, Dequa
         GgmlType::Q8_0 => blocks.for_each(|b| q8_0_block(b, &mut out)),
         GgmlType::Q4_0 => blocks.for_each(|b| q4_0_block(b, &mut out)),
         GgmlType::Q4_1 => blocks.for_each(|b| q4_1_block(b, &mut out)),
+        GgmlType::Q4K => blocks.for_each(|b| q4_k_block(b, &mut out)),
+        GgmlType::Q5K => blocks.for_each(|b| q5_k_block(b, &mut out)),
+        GgmlType::Q6K => blocks.for_each(|b| q6_k_block(b, &mut out)),
         GgmlType::Unsupported(_) => return Err(DequantError::Unsupported { ty }),
     }
     Ok(out)
@@ -78,6 +85,94 @@ fn q4_1_block(b: &[u8], out: &mut Vec<f32>) {
     let qs = &b[4..20];
     out.extend(qs.iter().map(|&q| f32::from(q & 0x0f) * d + m));
     out.extend(qs.iter().map(|&q| f32::from(q >> 4) * d + m));
+}
+
+/// ggml's `get_scale_min_k4`: sub-block `j`'s 6-bit scale and min from the 12 packed bytes.
+/// Sub-blocks 0..4 keep theirs in the low 6 bits of bytes j and j+4; sub-blocks 4..8 keep
+/// their low 4 bits in byte j+4 and their top 2 bits in the spare high bits of bytes j-4, j.
+fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        (
+            (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
+    }
+}
+
+/// Q4_K: 8 sub-blocks of 32, each `d·scale · q - dmin·min`; one byte holds element `l` of
+/// sub-block 2k (low nibble) and element `l` of sub-block 2k+1 (high nibble).
+fn q4_k_block(b: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(b, 0);
+    let min = f16_at(b, 2);
+    let scales = &b[4..16];
+    let qs = &b[16..16 + QK_K / 2];
+    for (pair, q) in qs.chunks_exact(32).enumerate() {
+        let (sc1, m1) = scale_min_k4(2 * pair, scales);
+        let (sc2, m2) = scale_min_k4(2 * pair + 1, scales);
+        let (d1, m1) = (d * f32::from(sc1), min * f32::from(m1));
+        let (d2, m2) = (d * f32::from(sc2), min * f32::from(m2));
+        out.extend(q.iter().map(|&x| d1 * f32::from(x & 0x0f) - m1));
+        out.extend(q.iter().map(|&x| d2 * f32::from(x >> 4) - m2));
+    }
+}
+
+/// Q5_K: Q4_K's layout plus `qh`, whose bit 2k (2k+1) of byte `l` is the fifth bit of
+/// element `l` of sub-block 2k (2k+1).
+fn q5_k_block(b: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(b, 0);
+    let min = f16_at(b, 2);
+    let scales = &b[4..16];
+    let qh = &b[16..16 + QK_K / 8];
+    let qs = &b[16 + QK_K / 8..16 + QK_K / 8 + QK_K / 2];
+    for (pair, ql) in qs.chunks_exact(32).enumerate() {
+        let (sc1, m1) = scale_min_k4(2 * pair, scales);
+        let (sc2, m2) = scale_min_k4(2 * pair + 1, scales);
+        let (d1, m1) = (d * f32::from(sc1), min * f32::from(m1));
+        let (d2, m2) = (d * f32::from(sc2), min * f32::from(m2));
+        let (u1, u2) = (1u8 << (2 * pair), 2u8 << (2 * pair));
+        let high = |h: u8, u: u8| if h & u != 0 { 16 } else { 0 };
+        out.extend(
+            ql.iter()
+                .zip(qh)
+                .map(|(&x, &h)| d1 * f32::from((x & 0x0f) + high(h, u1)) - m1),
+        );
+        out.extend(
+            ql.iter()
+                .zip(qh)
+                .map(|(&x, &h)| d2 * f32::from((x >> 4) + high(h, u2)) - m2),
+        );
+    }
+}
+
+/// Q6_K: two halves of 128; in each, element `l + 32k` (k = 0..4) takes a nibble of `ql`
+/// and two bits of `qh[l]`, minus 32, times `d · scales[16-element group]`.
+fn q6_k_block(b: &[u8], out: &mut Vec<f32>) {
+    let ql_all = &b[..QK_K / 2];
+    let qh_all = &b[QK_K / 2..QK_K / 2 + QK_K / 4];
+    let sc_all = &b[QK_K / 2 + QK_K / 4..QK_K / 2 + QK_K / 4 + QK_K / 16];
+    let d = f16_at(b, QK_K / 2 + QK_K / 4 + QK_K / 16);
+    for half in 0..2 {
+        let ql = &ql_all[64 * half..64 * half + 64];
+        let qh = &qh_all[32 * half..32 * half + 32];
+        let sc = &sc_all[8 * half..8 * half + 8];
+        let mut y = [0.0f32; 128];
+        for l in 0..32 {
+            let is = l / 16;
+            let q = [
+                (ql[l] & 0x0f) | ((qh[l] & 3) << 4),
+                (ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4),
+                (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4),
+                (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4),
+            ];
+            for (k, &q) in q.iter().enumerate() {
+                let scale = f32::from(sc[is + 2 * k] as i8);
+                y[l + 32 * k] = d * scale * f32::from(q as i8 - 32);
+            }
+        }
+        out.extend(y);
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 use half::f16;
 
 use super::*;
-use crate::gguf::test_util::f16_bytes;
+use crate::gguf::builder::f16_bytes;
 
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
@@ -137,12 +137,215 @@ fn partial_block_is_an_error() {
 
 #[test]
 fn unknown_type_is_an_error() {
-    let msg = match dequantize(GgmlType::from_id(14), &[], 0) {
-        Ok(_) => panic!("Q6_K is not decoded"),
+    let msg = match dequantize(GgmlType::from_id(11), &[], 0) {
+        Ok(_) => panic!("Q3_K is not decoded"),
         Err(e) => e.to_string(),
     };
     assert!(
-        msg.starts_with("ggml type 14 (Q6_K) is not supported"),
+        msg.starts_with("ggml type 11 (Q3_K) is not supported"),
         "{msg}"
     );
+}
+
+// --- K-quants: blocks built by hand, expected values from a per-element reading of the
+// layout (index arithmetic, not the block loops of the decoder).
+
+/// Deterministic filler bytes.
+fn bytes(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 7) as u8
+        })
+        .collect()
+}
+
+/// ggml's packing of eight 6-bit (scale, min) pairs into 12 bytes.
+fn pack_scales(sc: [u8; 8], mn: [u8; 8]) -> [u8; 12] {
+    let mut q = [0u8; 12];
+    for j in 0..8 {
+        if j < 4 {
+            q[j] = sc[j];
+            q[j + 4] = mn[j];
+        } else {
+            q[j + 4] = (sc[j] & 0xf) | ((mn[j] & 0xf) << 4);
+            q[j - 4] |= (sc[j] >> 4) << 6;
+            q[j] |= (mn[j] >> 4) << 6;
+        }
+    }
+    q
+}
+
+const SC: [u8; 8] = [1, 63, 17, 40, 5, 37, 62, 33];
+const MN: [u8; 8] = [0, 2, 63, 21, 48, 50, 7, 60];
+
+fn q4_k_block_bytes(d: f32, dmin: f32, seed: u32) -> Vec<u8> {
+    let mut b = f16_bytes(d).to_vec();
+    b.extend(f16_bytes(dmin));
+    b.extend(pack_scales(SC, MN));
+    b.extend(bytes(128, seed));
+    b
+}
+
+fn q4_k_expected(b: &[u8]) -> Vec<f32> {
+    let d = f16_to_f32([b[0], b[1]]);
+    let dmin = f16_to_f32([b[2], b[3]]);
+    (0..256)
+        .map(|e| {
+            let (sb, l) = (e / 32, e % 32);
+            let byte = b[16 + (sb / 2) * 32 + l];
+            let q = if sb % 2 == 0 { byte & 0xf } else { byte >> 4 };
+            (d * f32::from(SC[sb])) * f32::from(q) - dmin * f32::from(MN[sb])
+        })
+        .collect()
+}
+
+#[test]
+fn q4_k_is_bit_exact() -> Result<(), DequantError> {
+    let mut data = q4_k_block_bytes(D, -M, 1);
+    data.extend(q4_k_block_bytes(0.25, 0.125, 2));
+    let got = dequantize(GgmlType::Q4K, &data, 512)?;
+    assert_eq!(bits(&got[..256]), bits(&q4_k_expected(&data[..144])));
+    assert_eq!(bits(&got[256..]), bits(&q4_k_expected(&data[144..])));
+    Ok(())
+}
+
+#[test]
+fn q4_k_spot_values() -> Result<(), DequantError> {
+    // d = 1, dmin = 0.5; sub-block 5 (scale 37, min 50) element 3 has high nibble 9:
+    // 37·9 − 0.5·50 = 308. Sub-block 0 (scale 1, min 0) element 0 has low nibble 4: 4.
+    let mut b = f16_bytes(1.0).to_vec();
+    b.extend(f16_bytes(0.5));
+    b.extend(pack_scales(SC, MN));
+    let mut qs = [0u8; 128];
+    qs[0] = 0x04;
+    qs[2 * 32 + 3] = 0x90;
+    b.extend(qs);
+    let got = dequantize(GgmlType::Q4K, &b, 256)?;
+    assert_eq!(got[0], 4.0);
+    assert_eq!(got[5 * 32 + 3], 308.0);
+    // Sub-block 2 (scale 17, min 63) element 1: nibble 0 → −31.5.
+    assert_eq!(got[2 * 32 + 1], -31.5);
+    Ok(())
+}
+
+fn q5_k_block_bytes(d: f32, dmin: f32, seed: u32) -> Vec<u8> {
+    let mut b = f16_bytes(d).to_vec();
+    b.extend(f16_bytes(dmin));
+    b.extend(pack_scales(SC, MN));
+    b.extend(bytes(32 + 128, seed));
+    b
+}
+
+fn q5_k_expected(b: &[u8]) -> Vec<f32> {
+    let d = f16_to_f32([b[0], b[1]]);
+    let dmin = f16_to_f32([b[2], b[3]]);
+    let (qh, qs) = (&b[16..48], &b[48..176]);
+    (0..256)
+        .map(|e| {
+            let (sb, l) = (e / 32, e % 32);
+            let byte = qs[(sb / 2) * 32 + l];
+            let low = if sb % 2 == 0 { byte & 0xf } else { byte >> 4 };
+            let high = (qh[l] >> sb) & 1;
+            let q = low + 16 * high;
+            (d * f32::from(SC[sb])) * f32::from(q) - dmin * f32::from(MN[sb])
+        })
+        .collect()
+}
+
+#[test]
+fn q5_k_is_bit_exact() -> Result<(), DequantError> {
+    let mut data = q5_k_block_bytes(D, -M, 3);
+    data.extend(q5_k_block_bytes(-0.5, 0.0625, 4));
+    let got = dequantize(GgmlType::Q5K, &data, 512)?;
+    assert_eq!(bits(&got[..256]), bits(&q5_k_expected(&data[..176])));
+    assert_eq!(bits(&got[256..]), bits(&q5_k_expected(&data[176..])));
+    Ok(())
+}
+
+#[test]
+fn q5_k_spot_value() -> Result<(), DequantError> {
+    // Sub-block 7 (scale 33, min 60), element 31: high nibble 15 + fifth bit 16 = 31;
+    // d = 1, dmin = 0.5 → 33·31 − 30 = 993.
+    let mut b = f16_bytes(1.0).to_vec();
+    b.extend(f16_bytes(0.5));
+    b.extend(pack_scales(SC, MN));
+    let mut qh = [0u8; 32];
+    qh[31] = 1 << 7;
+    b.extend(qh);
+    let mut qs = [0u8; 128];
+    qs[3 * 32 + 31] = 0xf0;
+    b.extend(qs);
+    let got = dequantize(GgmlType::Q5K, &b, 256)?;
+    assert_eq!(got[7 * 32 + 31], 993.0);
+    assert_eq!(got[6 * 32 + 31], -3.5, "sub-block 6: q 0, min 7 · 0.5");
+    Ok(())
+}
+
+fn q6_k_block_bytes(d: f32, seed: u32) -> Vec<u8> {
+    let mut b = bytes(128 + 64, seed);
+    let scales: [i8; 16] = [1, -1, 127, -128, 5, 9, -33, 64, 2, 3, -7, 100, -100, 0, 45, -12];
+    b.extend(scales.iter().map(|&s| s as u8));
+    b.extend(f16_bytes(d));
+    b
+}
+
+fn q6_k_expected(b: &[u8]) -> Vec<f32> {
+    let (ql, qh, sc) = (&b[..128], &b[128..192], &b[192..208]);
+    let d = f16_to_f32([b[208], b[209]]);
+    (0..256)
+        .map(|e| {
+            let (half, r) = (e / 128, e % 128);
+            let (k, l) = (r / 32, r % 32);
+            let byte = ql[half * 64 + l + 32 * (k % 2)];
+            let low = if k < 2 { byte & 0xf } else { byte >> 4 };
+            let high = (qh[half * 32 + l] >> (2 * k)) & 3;
+            let q = i32::from(low | (high << 4)) - 32;
+            d * f32::from(sc[e / 16] as i8) * q as f32
+        })
+        .collect()
+}
+
+#[test]
+fn q6_k_is_bit_exact() -> Result<(), DequantError> {
+    let mut data = q6_k_block_bytes(D, 5);
+    data.extend(q6_k_block_bytes(-1.5, 6));
+    let got = dequantize(GgmlType::Q6K, &data, 512)?;
+    assert_eq!(bits(&got[..256]), bits(&q6_k_expected(&data[..210])));
+    assert_eq!(bits(&got[256..]), bits(&q6_k_expected(&data[210..])));
+    Ok(())
+}
+
+#[test]
+fn q6_k_spot_value() -> Result<(), DequantError> {
+    // Element 128 + 64 + 5 (second half, k = 2, l = 5): high nibble of ql[64 + 5] = 0xA,
+    // qh[32 + 5] bits 4..6 = 0b11 → q = 0x3A − 32 = 26; scale index 12 = −100; d = 0.5.
+    let mut b = vec![0u8; 128 + 64];
+    b[64 + 5] = 0xa0;
+    b[128 + 32 + 5] = 0b0011_0000;
+    let scales: [i8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -100, 0, 0, 0];
+    b.extend(scales.iter().map(|&s| s as u8));
+    b.extend(f16_bytes(0.5));
+    let got = dequantize(GgmlType::Q6K, &b, 256)?;
+    assert_eq!(got[128 + 64 + 5], -1300.0);
+    Ok(())
+}
+
+#[test]
+fn k_quants_need_whole_super_blocks() {
+    assert_eq!(
+        dequantize(GgmlType::Q4K, &[0u8; 144], 128),
+        Err(DequantError::PartialBlock {
+            ty: GgmlType::Q4K,
+            n: 128,
+            block: 256
+        })
+    );
+    assert!(matches!(
+        dequantize(GgmlType::Q6K, &[0u8; 209], 256),
+        Err(DequantError::WrongLength { need: 210, .. })
+    ));
 }

@@ -17,15 +17,16 @@ mod safetensors_out;
 mod tokenizer_json;
 mod types;
 
-#[cfg(test)]
-pub(crate) mod test_util;
+pub mod builder;
 
 use std::path::{Path, PathBuf};
+
+use crate::error::printable;
 
 pub use config_json::build_config_json;
 pub use convert::SOURCE_FILE;
 pub use convert::{
-    ConvertedTensor, convert_gguf_to_hf, hf_tensor_name, permute_rows, planned_tensors,
+    ConvertedTensor, convert_gguf_to_hf, convert_gguf_to_hf_cancellable, hf_tensor_name, permute_rows, planned_tensors,
     unpermute_rows,
 };
 pub use reader::{GgufFile, TensorInfo};
@@ -36,12 +37,9 @@ pub use types::{GgmlType, GgufValue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
-    #[error("{}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The io error is part of the message, not a `source`: `{:#}` chains would print it twice.
+    #[error("{}: {err}", .path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     /// The header, key/value section or tensor table is malformed.
     #[error("{}: not a valid GGUF file: {msg}", .path.display())]
     Format { path: PathBuf, msg: String },
@@ -68,30 +66,33 @@ impl GgufError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),
-            source,
+            err: source,
         }
     }
+
+    // Keys, names and messages quote text from the file: control characters are escaped
+    // so a crafted key cannot send escape sequences to the user's terminal.
 
     pub(crate) fn metadata(path: &Path, key: &str, msg: impl Into<String>) -> Self {
         Self::Metadata {
             path: path.to_path_buf(),
-            key: key.to_string(),
-            msg: msg.into(),
+            key: printable(key),
+            msg: printable(&msg.into()),
         }
     }
 
     pub(crate) fn tensor(path: &Path, tensor: &str, msg: impl Into<String>) -> Self {
         Self::Tensor {
             path: path.to_path_buf(),
-            tensor: tensor.to_string(),
-            msg: msg.into(),
+            tensor: printable(tensor),
+            msg: printable(&msg.into()),
         }
     }
 
     pub(crate) fn unsupported(path: &Path, msg: impl Into<String>) -> Self {
         Self::Unsupported {
             path: path.to_path_buf(),
-            msg: msg.into(),
+            msg: printable(&msg.into()),
         }
     }
 

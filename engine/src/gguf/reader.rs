@@ -11,8 +11,14 @@ use super::types::{GgmlType, GgufValue};
 
 const MAGIC: &[u8; 4] = b"GGUF";
 const DEFAULT_ALIGNMENT: u64 = 32;
+/// ggml writes 32; anything above a page multiple is a corrupt value, and a huge alignment
+/// would push the data section past any real file.
+const MAX_ALIGNMENT: u64 = 1 << 16;
 /// ggml's GGML_MAX_DIMS; a tensor claiming more is corrupt, not exotic.
 pub(crate) const MAX_DIMS: u32 = 4;
+/// ggml's GGML_TYPE_COUNT as of GGUF v3 (2025): a larger id is corruption, not a newer
+/// quantization.
+const GGML_TYPE_COUNT: u32 = 40;
 /// Smallest encodings of one key/value pair and one tensor-info record, used to reject
 /// counts that could not possibly fit in the file before reserving room for them.
 const MIN_KV_BYTES: u64 = 8 + 4 + 1;
@@ -93,7 +99,7 @@ impl GgufFile {
     fn parse(path: PathBuf, bytes: Backing) -> Result<Self, GgufError> {
         let format = |msg: String| GgufError::Format {
             path: path.clone(),
-            msg,
+            msg: crate::error::printable(&msg),
         };
         let mut cur = Cursor::new(&bytes);
         let magic = cur.take(4, "magic").map_err(format)?;
@@ -117,6 +123,9 @@ impl GgufFile {
         let mut key_index = HashMap::with_capacity(kv_count as usize);
         for i in 0..kv_count {
             let key = cur.string(&format!("metadata key #{i}")).map_err(format)?;
+            if key.is_empty() {
+                return Err(format(format!("metadata key #{i} is empty")));
+            }
             let meta_err = |msg: String| GgufError::metadata(&path, &key, msg);
             let value_type = cur.u32("value type").map_err(meta_err)?;
             let value = cur.value(value_type).map_err(meta_err)?;
@@ -152,12 +161,12 @@ impl GgufFile {
         let alignment = match metadata_value(&metadata, &key_index, "general.alignment") {
             None => DEFAULT_ALIGNMENT,
             Some(v) => match v.as_u64() {
-                Some(a) if a.is_power_of_two() => a,
+                Some(a) if a.is_power_of_two() && a <= MAX_ALIGNMENT => a,
                 _ => {
                     return Err(GgufError::metadata(
                         &path,
                         "general.alignment",
-                        format!("must be a power of two, found {v:?}"),
+                        format!("must be a power of two up to {MAX_ALIGNMENT}, found {v:?}"),
                     ));
                 }
             },
@@ -165,9 +174,10 @@ impl GgufFile {
         let data_start = (cur.pos() as u64).div_ceil(alignment) * alignment;
         let file_len = bytes.len() as u64;
         for t in &tensors {
-            check_tensor_bounds(t, data_start, file_len)
+            check_tensor_bounds(t, data_start, file_len, alignment)
                 .map_err(|msg| GgufError::tensor(&path, &t.name, msg))?;
         }
+        check_overlaps(&tensors).map_err(|(name, msg)| GgufError::tensor(&path, &name, msg))?;
 
         Ok(Self {
             path,
@@ -333,9 +343,10 @@ pub(crate) fn unsupported_type(path: &Path, info: &TensorInfo) -> GgufError {
         path,
         &info.name,
         format!(
-            "{} is not supported (Glassbox reads F32, F16, BF16, Q8_0, Q4_0 and Q4_1; \
-             re-export the model with one of those, e.g. llama-quantize --allow-requantize ... Q8_0)",
-            info.ggml_type
+            "{} is not supported (Glassbox reads {}; re-export the model with one of those, \
+             e.g. llama-quantize --allow-requantize ... Q8_0)",
+            info.ggml_type,
+            super::dequant::SUPPORTED
         ),
     )
 }
@@ -383,6 +394,15 @@ fn read_tensor_info(cur: &mut Cursor<'_>, name: String) -> Result<TensorInfo, (S
         Ok(t) => t,
         Err(e) => return Err((name, e)),
     };
+    if type_id >= GGML_TYPE_COUNT {
+        return Err((
+            name,
+            format!(
+                "type id {type_id} is not a ggml type (ids stop below {GGML_TYPE_COUNT}); the \
+                 tensor table is corrupt"
+            ),
+        ));
+    }
     let offset = match cur.u64("data offset") {
         Ok(o) => o,
         Err(e) => return Err((name, e)),
@@ -405,7 +425,21 @@ fn read_tensor_info(cur: &mut Cursor<'_>, name: String) -> Result<TensorInfo, (S
     })
 }
 
-fn check_tensor_bounds(t: &TensorInfo, data_start: u64, file_len: u64) -> Result<(), String> {
+fn check_tensor_bounds(
+    t: &TensorInfo,
+    data_start: u64,
+    file_len: u64,
+    alignment: u64,
+) -> Result<(), String> {
+    // ggml places every tensor at an aligned offset; one that is not was written by
+    // something else or shifted by corruption, and its bytes would decode as garbage.
+    if !t.offset.is_multiple_of(alignment) {
+        return Err(format!(
+            "data offset {} is not a multiple of the file's alignment {alignment}; the tensor \
+             table is corrupt",
+            t.offset
+        ));
+    }
     // Unknown types have no known size; tensor_bytes() refuses them later with a message
     // naming the type, and until then they are only listed.
     let Some((block, block_bytes)) = t.ggml_type.block_layout() else {
@@ -429,6 +463,35 @@ fn check_tensor_bounds(t: &TensorInfo, data_start: u64, file_len: u64) -> Result
             t.offset
         )),
     }
+}
+
+/// Two tensors sharing bytes means at least one of them decodes something else's data:
+/// a corrupt (or hostile) table, never a real model. Bounds were checked already.
+fn check_overlaps(tensors: &[TensorInfo]) -> Result<(), (String, String)> {
+    let mut spans: Vec<(u64, u64, &str)> = tensors
+        .iter()
+        .filter_map(|t| {
+            let len = t.byte_len()?;
+            (len > 0).then(|| (t.offset, t.offset + len, t.name.as_str()))
+        })
+        .collect();
+    spans.sort_unstable();
+    for pair in spans.windows(2) {
+        let [(_, end_a, a), (start_b, _, b)] = pair else {
+            continue;
+        };
+        if start_b < end_a {
+            return Err((
+                b.to_string(),
+                format!(
+                    "data at offset {start_b} overlaps tensor `{}` (which runs to {end_a}); the \
+                     tensor table is corrupt",
+                    crate::error::printable(a)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

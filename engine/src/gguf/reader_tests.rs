@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::gguf::test_util::{GgufBuilder, put_str};
+use crate::gguf::builder::{GgufBuilder, put_str};
 
 fn parse(bytes: Vec<u8>) -> Result<GgufFile, GgufError> {
     GgufFile::from_bytes(Path::new("bad.gguf"), bytes)
@@ -126,18 +126,19 @@ fn too_many_dims_are_rejected() {
 fn unsupported_quant_type_names_tensor_and_type() -> Result<(), GgufError> {
     let f = parse(
         GgufBuilder::new()
-            .tensor("blk.0.ffn_up.weight", &[256, 1], 12, &[0u8; 144])
+            .tensor("blk.0.ffn_up.weight", &[256, 1], 10, &[0u8; 84])
             .build(),
     )?;
     let msg = match f.tensor_f32("blk.0.ffn_up.weight") {
-        Ok(_) => panic!("Q4_K must not decode"),
+        Ok(_) => panic!("Q2_K must not decode"),
         Err(e) => e.to_string(),
     };
     assert!(msg.contains("tensor `blk.0.ffn_up.weight`"), "{msg}");
     assert!(
-        msg.contains("ggml type 12 (Q4_K) is not supported"),
+        msg.contains("ggml type 10 (Q2_K) is not supported"),
         "{msg}"
     );
+    assert!(msg.contains("Q4_0, Q4_1, Q4_K, Q5_K, Q6_K"), "{msg}");
     Ok(())
 }
 
@@ -159,7 +160,7 @@ fn tensor_data_past_end_of_file_is_rejected() {
 fn tensor_offset_overflow_is_rejected() {
     let msg = parse_err(
         GgufBuilder::new()
-            .tensor_info("token_embd.weight", &[32, 1 << 40], 8, u64::MAX - 10)
+            .tensor_info("token_embd.weight", &[32, 1 << 40], 8, u64::MAX - 31)
             .build(),
     );
     assert!(
@@ -254,4 +255,74 @@ fn empty_file_is_rejected() -> Result<(), GgufError> {
         "{msg:?}"
     );
     Ok(())
+}
+
+#[test]
+fn one_level_of_nested_arrays_is_read_two_are_not() -> Result<(), GgufError> {
+    let inner = |b: &mut Vec<u8>| {
+        b.extend(4u32.to_le_bytes());
+        b.extend(1u64.to_le_bytes());
+        b.extend(7u32.to_le_bytes());
+    };
+    let mut one = 9u32.to_le_bytes().to_vec();
+    one.extend(1u64.to_le_bytes());
+    inner(&mut one);
+    let f = parse(GgufBuilder::new().kv_raw("x", 9, &one).build())?;
+    assert!(matches!(f.metadata("x"), Some(GgufValue::Array { items, .. }) if items.len() == 1));
+    let mut two = 9u32.to_le_bytes().to_vec();
+    two.extend(1u64.to_le_bytes());
+    two.extend(9u32.to_le_bytes());
+    two.extend(1u64.to_le_bytes());
+    inner(&mut two);
+    let msg = parse_err(GgufBuilder::new().kv_raw("x", 9, &two).build());
+    assert!(msg.contains("nested more than 1 deep"), "{msg}");
+    Ok(())
+}
+
+#[test]
+fn unaligned_tensor_offset_is_rejected() {
+    let bytes = GgufBuilder::new()
+        .f32_tensor("a.weight", &[8], &[1.0; 8])
+        .tensor_info("b.weight", &[4], 0, 4)
+        .build();
+    let msg = parse_err(bytes);
+    assert!(
+        msg.contains("tensor `b.weight`") && msg.contains("not a multiple of the file's alignment 32"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn overlapping_tensors_are_rejected() {
+    // b starts at 32, inside a's 64 bytes (offsets 0..64).
+    let bytes = GgufBuilder::new()
+        .f32_tensor("a.weight", &[16], &[1.0; 16])
+        .f32_tensor("c.weight", &[16], &[2.0; 16])
+        .tensor_info("b.weight", &[8], 0, 32)
+        .build();
+    let msg = parse_err(bytes);
+    assert!(msg.contains("overlaps tensor `a.weight`"), "{msg}");
+}
+
+#[test]
+fn absurd_alignment_is_rejected() {
+    for (value, ty) in [(0u32, 4u32), (13, 4), (1 << 30, 4)] {
+        let msg = parse_err(
+            GgufBuilder::new()
+                .kv_raw("general.alignment", ty, &value.to_le_bytes())
+                .build(),
+        );
+        assert!(msg.contains("general.alignment"), "{value}: {msg}");
+    }
+    let msg = parse_err(GgufBuilder::new().kv_str("general.alignment", "32").build());
+    assert!(msg.contains("general.alignment"), "{msg}");
+}
+
+#[test]
+fn escape_sequences_in_keys_never_reach_the_message() {
+    let key = "evil\u{1b}[2J\u{1b}]0;pwned\u{7}";
+    let mut bytes = GgufBuilder::new().kv_u32(key, 1).kv_u32(key, 2).build();
+    let msg = parse_err(std::mem::take(&mut bytes));
+    assert!(!msg.chars().any(char::is_control), "{msg:?}");
+    assert!(msg.contains("evil\\u{1b}[2J"), "{msg}");
 }

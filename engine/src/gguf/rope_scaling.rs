@@ -26,6 +26,13 @@ pub(crate) fn rope_scaling(
         Some("linear") => {
             let factor_key = format!("{arch}.rope.scaling.factor");
             let factor = gguf.get_f32(&factor_key)?;
+            if !(factor.is_finite() && factor > 0.0) {
+                return Err(GgufError::metadata(
+                    gguf.path(),
+                    &factor_key,
+                    format!("linear RoPE scaling factor {factor} must be a finite number > 0"),
+                ));
+            }
             Some(json!({"rope_type": "linear", "factor": json_f32(factor)}))
         }
         Some(other) => {

@@ -6,11 +6,16 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use super::GgufError;
 
 pub(crate) struct SafetensorsWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    /// Of every byte written, so the cache can be verified later without a second read.
+    hasher: Sha256,
+    written: u64,
     /// (name, element count) in the order data must arrive.
     plan: Vec<(String, usize)>,
     next: usize,
@@ -47,18 +52,26 @@ impl SafetensorsWriter {
             header_bytes.push(b' ');
         }
         let file = File::create(path).map_err(|e| GgufError::io(path, e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let write = |out: &mut BufWriter<File>, bytes: &[u8]| {
-            out.write_all(bytes).map_err(|e| GgufError::io(path, e))
-        };
-        write(&mut out, &(header_bytes.len() as u64).to_le_bytes())?;
-        write(&mut out, &header_bytes)?;
-        Ok(Self {
+        let out = BufWriter::with_capacity(1 << 20, file);
+        let mut me = Self {
             path: path.to_path_buf(),
             out,
+            hasher: Sha256::new(),
+            written: 0,
             plan,
             next: 0,
-        })
+        };
+        me.write(&(header_bytes.len() as u64).to_le_bytes())?;
+        me.write(&header_bytes)?;
+        Ok(me)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), GgufError> {
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        self.out
+            .write_all(bytes)
+            .map_err(|e| GgufError::io(&self.path, e))
     }
 
     pub(crate) fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<(), GgufError> {
@@ -82,15 +95,14 @@ impl SafetensorsWriter {
         for chunk in data.chunks(16 * 1024) {
             buf.clear();
             buf.extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
-            self.out
-                .write_all(&buf)
-                .map_err(|e| GgufError::io(&self.path, e))?;
+            self.write(&buf)?;
         }
         self.next += 1;
         Ok(())
     }
 
-    pub(crate) fn finish(self) -> Result<(), GgufError> {
+    /// Flushes and syncs; returns the file's size and sha256 (hex).
+    pub(crate) fn finish(self) -> Result<(u64, String), GgufError> {
         if self.next != self.plan.len() {
             return Err(GgufError::output(
                 &self.path,
@@ -105,6 +117,8 @@ impl SafetensorsWriter {
             .out
             .into_inner()
             .map_err(|e| GgufError::io(&self.path, e.into_error()))?;
-        file.sync_all().map_err(|e| GgufError::io(&self.path, e))
+        file.sync_all().map_err(|e| GgufError::io(&self.path, e))?;
+        let hash = self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok((self.written, hash))
     }
 }

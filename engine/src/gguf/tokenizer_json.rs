@@ -83,6 +83,14 @@ pub fn bpe_tokenizer_json(
                 ));
             }
         }
+        // A merge must make a token: the tokenizers crate panics on one that makes
+        // something longer than every token, so the file would convert and never load.
+        if !ids.contains_key(format!("{a}{b}").as_str()) {
+            return Err(format!(
+                "tokenizer.ggml.merges[{i}] = {m:?} makes {:?}, which is not a token",
+                format!("{a}{b}")
+            ));
+        }
         merge_pairs.push(json!([a, b]));
     }
     let mut added = Vec::new();

@@ -145,9 +145,15 @@ pub enum GgmlType {
     Q4_0,
     Q4_1,
     Q8_0,
+    Q4K,
+    Q5K,
+    Q6K,
     Bf16,
     Unsupported(u32),
 }
+
+/// Elements per K-quant super-block (ggml's `QK_K`).
+pub const QK_K: usize = 256;
 
 impl GgmlType {
     pub fn from_id(id: u32) -> Self {
@@ -157,6 +163,9 @@ impl GgmlType {
             2 => Self::Q4_0,
             3 => Self::Q4_1,
             8 => Self::Q8_0,
+            12 => Self::Q4K,
+            13 => Self::Q5K,
+            14 => Self::Q6K,
             30 => Self::Bf16,
             other => Self::Unsupported(other),
         }
@@ -169,6 +178,9 @@ impl GgmlType {
             Self::Q4_0 => 2,
             Self::Q4_1 => 3,
             Self::Q8_0 => 8,
+            Self::Q4K => 12,
+            Self::Q5K => 13,
+            Self::Q6K => 14,
             Self::Bf16 => 30,
             Self::Unsupported(id) => id,
         }
@@ -182,6 +194,12 @@ impl GgmlType {
             Self::Q4_0 => Some((32, 2 + 16)),
             Self::Q4_1 => Some((32, 2 + 2 + 16)),
             Self::Q8_0 => Some((32, 2 + 32)),
+            // d, dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles.
+            Self::Q4K => Some((QK_K, 2 + 2 + 12 + QK_K / 2)),
+            // Q4_K plus 32 bytes holding each element's fifth bit.
+            Self::Q5K => Some((QK_K, 2 + 2 + 12 + QK_K / 8 + QK_K / 2)),
+            // 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 i8 scales, d.
+            Self::Q6K => Some((QK_K, QK_K / 2 + QK_K / 4 + QK_K / 16 + 2)),
             Self::Unsupported(_) => None,
         }
     }
@@ -195,6 +213,9 @@ impl fmt::Display for GgmlType {
             Self::Q4_0 => "Q4_0",
             Self::Q4_1 => "Q4_1",
             Self::Q8_0 => "Q8_0",
+            Self::Q4K => "Q4_K",
+            Self::Q5K => "Q5_K",
+            Self::Q6K => "Q6_K",
             Self::Bf16 => "BF16",
             Self::Unsupported(id) => {
                 return write!(f, "ggml type {id} ({})", known_type_name(id));
@@ -212,9 +233,6 @@ fn known_type_name(id: u32) -> &'static str {
         9 => "Q8_1",
         10 => "Q2_K",
         11 => "Q3_K",
-        12 => "Q4_K",
-        13 => "Q5_K",
-        14 => "Q6_K",
         15 => "Q8_K",
         16..=23 => "IQ quant",
         24 => "I8",

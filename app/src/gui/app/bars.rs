@@ -3,6 +3,7 @@
 use egui::{Key, RichText, Ui};
 
 use crate::gui::i18n::Lang;
+use crate::gui::prompt_input::{CHAR_CAP, PromptInput};
 use crate::gui::session::Session;
 use crate::gui::theme::Theme;
 use crate::gui::views::ViewKind;
@@ -13,7 +14,10 @@ pub(super) enum Nav {
     To(usize),
 }
 
-pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, lang: Lang) {
+pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInput, lang: Lang) {
+    input.poll(s, lang);
+    input.before_edit(s, lang);
+    let chars_before = s.prompt.chars().count();
     ui.horizontal(|ui| {
         ui.label(RichText::new(lang.tr("Prompt", "提示词")).strong());
         let hint = if s.has_tokenizer() {
@@ -31,16 +35,21 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, lang: Lang) {
                 egui::TextEdit::multiline(&mut s.prompt)
                     .desired_width(width)
                     .desired_rows(3)
+                    .char_limit(CHAR_CAP)
                     .hint_text(hint),
             )
         } else {
             ui.add(
                 egui::TextEdit::singleline(&mut s.prompt)
                     .desired_width(width)
+                    .char_limit(CHAR_CAP)
                     .hint_text(hint)
                     .font(egui::TextStyle::Body),
             )
         };
+        if edit.changed() {
+            input.after_edit(ui, chars_before, lang);
+        }
         let enter = edit.lost_focus()
             && ui.input(|i| i.key_pressed(Key::Enter))
             && !s.prompt.contains('\n');
@@ -53,17 +62,25 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, lang: Lang) {
             has_template,
             egui::Checkbox::new(&mut s.chat, lang.tr("chat template", "对话模板")),
         );
-        if ui
-            .button(RichText::new(lang.tr("Run", "运行")).strong())
-            .clicked()
-            || enter
-        {
-            s.run();
+        let run = ui
+            .add_enabled(
+                !input.tokenizing(),
+                egui::Button::new(RichText::new(lang.tr("Run", "运行")).strong()),
+            )
+            .clicked();
+        if (run || enter) && !input.tokenizing() {
+            input.run(ui.ctx(), s, lang);
         }
-        if s.running {
+        if input.tokenizing() {
+            ui.spinner();
+            ui.label(lang.tr("tokenizing…", "正在分词……"));
+        } else if s.running {
             ui.spinner();
         }
     });
+    for n in input.notices.iter().chain(&input.token_notice) {
+        ui.colored_label(egui::Color32::from_rgb(190, 120, 0), n.as_str());
+    }
     if let Some(e) = &s.error {
         ui.colored_label(egui::Color32::from_rgb(200, 60, 60), e.as_str());
     }

@@ -116,6 +116,7 @@ impl GlassboxApp {
                 match name {
                     "prompt" => {
                         s.prompt = arg.to_string();
+                        s.fixed_ids = None;
                         s.run();
                     }
                     "chat" => s.chat = arg == "on",

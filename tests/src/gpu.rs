@@ -145,6 +145,11 @@ pub fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> Vec<f32> {
 /// Compares every hook of `gpu` with `cpu` in forward order with one NMSE bound; the first one
 /// out of bounds is the error (layer, op, NMSE, max abs). Returns the worst NMSE and max abs.
 pub fn compare_traces(gpu: &Trace, cpu: &Trace, bound: f64) -> Result<Diff, String> {
+    compare_traces_with(gpu, cpu, |_| bound)
+}
+
+/// [`compare_traces`] with a bound per hook.
+pub fn compare_traces_with(gpu: &Trace, cpu: &Trace, bound: impl Fn(HookKey) -> f64) -> Result<Diff, String> {
     let gpu_keys: Vec<HookKey> = gpu.keys().collect();
     let cpu_keys: Vec<HookKey> = cpu.keys().collect();
     if gpu_keys != cpu_keys {
@@ -161,8 +166,8 @@ pub fn compare_traces(gpu: &Trace, cpu: &Trace, bound: f64) -> Result<Diff, Stri
             return Err(format!("{at}: shape {} vs CPU {}", g.dims_string(), c.dims_string()));
         }
         let d = diff(&flat(&g.data), &flat(&c.data)).map_err(|e| format!("{at}: {e}"))?;
-        if d.nmse > bound {
-            return Err(format!("{at}: NMSE {:.3e} > {bound:e}, max abs {:.3e}", d.nmse, d.max_abs));
+        if d.nmse > bound(key) {
+            return Err(format!("{at}: NMSE {:.3e} > {:e}, max abs {:.3e}", d.nmse, bound(key), d.max_abs));
         }
         worst.nmse = worst.nmse.max(d.nmse);
         worst.max_abs = worst.max_abs.max(d.max_abs);

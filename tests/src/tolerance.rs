@@ -19,6 +19,7 @@ pub const EXACT: f64 = 0.0;
 
 pub const PASS_HOOK: f64 = 5e-10;
 pub const ROUNDED_PASS_HOOK: f64 = 1e-4;
+pub const ROUNDED_PROBS: f64 = 3e-3;
 pub const SMOLLM2_PASS_HOOK: f64 = 1e-9;
 pub const GPU_LOGITS_ABS: f64 = 1.5e-3;
 pub const GPU_VS_REFERENCE_ABS: f64 = 1e-2;
@@ -44,6 +45,7 @@ pub const ALL: &[(&str, f64)] = &[
     ("EXACT", EXACT),
     ("PASS_HOOK", PASS_HOOK),
     ("ROUNDED_PASS_HOOK", ROUNDED_PASS_HOOK),
+    ("ROUNDED_PROBS", ROUNDED_PROBS),
     ("SMOLLM2_PASS_HOOK", SMOLLM2_PASS_HOOK),
     ("GPU_LOGITS_ABS", GPU_LOGITS_ABS),
     ("GPU_VS_REFERENCE_ABS", GPU_VS_REFERENCE_ABS),

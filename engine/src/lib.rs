@@ -3,7 +3,9 @@
 //!
 //! No GUI here: the app reads [`trace::Trace`] values produced by an [`executor::Executor`].
 
+pub mod activations;
 pub mod analysis;
+pub mod augment;
 pub mod config;
 pub mod cpu;
 pub mod error;
@@ -11,8 +13,10 @@ pub mod executor;
 pub mod fetch;
 pub mod gguf;
 pub mod gpu;
+pub mod graph;
 pub mod hooks;
 pub mod model;
+pub mod norms;
 pub mod sampling;
 pub mod step;
 pub mod tasks;

@@ -42,7 +42,8 @@ impl FirstRun {
             Some(path) => me.start_load(ctx, path),
             None => match fetch::default_model_dir() {
                 Ok(dir) if fetch::is_complete(&dir) => me.start_load(ctx, dir),
-                Ok(_) => {}
+                // First run: fetch at once, as the README says; Cancel goes back to the choices.
+                Ok(_) => me.start_fetch(ctx),
                 Err(e) => me.error = Some(e.to_string()),
             },
         }
@@ -157,6 +158,12 @@ impl FirstRun {
                 Some(f) => ui.add(egui::ProgressBar::new(f).show_percentage()),
                 None => ui.add(egui::ProgressBar::new(0.0).animate(true)),
             };
+            if !self.loading && ui.button(lang.tr("Cancel", "取消")).clicked() {
+                // The fetch thread cannot be interrupted mid-download; its result is dropped
+                // (a finished download still lands in the cache, atomically).
+                self.rx = None;
+                self.progress = None;
+            }
             return;
         }
         if let Some(e) = &self.error {

@@ -19,7 +19,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use anyhow::{Context as _, Result};
 use glassbox_engine::analysis;
 use glassbox_engine::executor::{Executor, PassOptions};
-use glassbox_engine::tasks::{self, TaskKind, TaskOutput};
+use glassbox_engine::tasks::{self, TaskKind, TaskOptions, TaskOutput};
 use glassbox_engine::{BlockHook, CaptureFilter, HookKey, Model, Step, Tensor, Trace};
 
 use crate::cli::{Device, Precision, make_executor};
@@ -49,6 +49,7 @@ pub enum Command {
         pass: u64,
         kind: TaskKind,
         text: String,
+        options: TaskOptions,
     },
 }
 
@@ -203,8 +204,15 @@ impl WorkerCore {
                     out(Reply::Lens { pass, grid });
                 }
             }
-            Command::Task { pass, kind, text } => {
-                self.with_fallback(pass, out, |me, out| me.task(pass, kind, &text, out));
+            Command::Task {
+                pass,
+                kind,
+                text,
+                options,
+            } => {
+                self.with_fallback(pass, out, |me, out| {
+                    me.task(pass, kind, &text, &options, out)
+                });
             }
             Command::SetPrecision(precision) => {
                 // f16 exists only on the GPU; f32 goes back to the default device.
@@ -314,19 +322,20 @@ impl WorkerCore {
         pass: u64,
         kind: TaskKind,
         text: &str,
+        options: &TaskOptions,
         out: &mut dyn FnMut(Reply),
     ) -> Result<(), String> {
         self.finished_pass = None;
         self.task_residuals = None;
         let (model, exec) = (&*self.model, &mut *self.exec);
         let result = match kind {
-            TaskKind::Generate => tasks::generate_text(model, exec, text),
-            TaskKind::Sentiment => tasks::analyze_sentiment(model, exec, text),
+            TaskKind::Generate => tasks::generate_text(model, exec, text, options),
+            TaskKind::Sentiment => tasks::analyze_sentiment(model, exec, text, options),
             TaskKind::Qa => {
                 let (question, context) = split_qa(text);
-                tasks::answer_question(model, exec, question, context)
+                tasks::answer_question(model, exec, question, context, options)
             }
-            TaskKind::Extract => tasks::extract_key_information(model, exec, text),
+            TaskKind::Extract => tasks::extract_key_information(model, exec, text, options),
         };
         match result {
             Ok(output) => {

@@ -50,6 +50,12 @@ fn every_glyph_in_lessons_and_ui_strings_is_in_the_bundled_font() {
     let mut chars = BTreeSet::new();
     chars_in(&repo_root().join("lessons"), "md", &mut chars);
     chars_in(&repo_root().join("app/src/gui"), "rs", &mut chars);
+    // The tasks' presets (Chinese examples included) are shown in the Tasks view.
+    chars.extend(
+        std::fs::read_to_string(repo_root().join("engine/src/tasks.rs"))
+            .expect("tasks.rs")
+            .chars(),
+    );
     assert!(
         chars.contains(&'注') && chars.contains(&'θ'),
         "the scan found the Chinese text"

@@ -42,6 +42,7 @@ struct Entry {
     config: String,
     training_tokens: String,
     source: String,
+    source_zh: String,
 }
 
 /// One column of the table.
@@ -51,6 +52,7 @@ pub struct ModelCard {
     pub config: LlamaConfig,
     pub training_tokens: String,
     pub source: String,
+    pub source_zh: String,
 }
 
 /// The bundled models, in `models.toml` order (SmolLM2 first).
@@ -73,6 +75,7 @@ pub fn bundled() -> Result<Vec<ModelCard>> {
                 config,
                 training_tokens: e.training_tokens,
                 source: e.source,
+                source_zh: e.source_zh,
             })
         })
         .collect()

@@ -306,7 +306,8 @@ mod tests {
     fn an_outlier_no_longer_blackens_the_rest() {
         let lin = ColorScale::fit(8, 10, 0, false, ScaleMode::Linear, outlier);
         assert!(lin.t(3, outlier(3, 5)) < 0.01, "linear: the rest is black");
-        for mode in [ScaleMode::Log, ScaleMode::Robust, ScaleMode::PerRow, ScaleMode::Sqrt] {
+        // (√ helps with a 10× outlier, not with this 1000× one; it is offered for attention.)
+        for mode in [ScaleMode::Log, ScaleMode::Robust, ScaleMode::PerRow] {
             let s = ColorScale::fit(8, 10, 0, false, mode, outlier);
             let spread = s.t(7, outlier(7, 9)) - s.t(1, outlier(1, 1));
             assert!(spread > 0.05, "{mode:?}: the ordinary cells are told apart ({spread})");

@@ -190,7 +190,7 @@ fn the_output_view_recomputes_after_an_ablation_rerun() {
     let ctx = egui::Context::default();
     crate::gui::fonts::install(&ctx);
     let mut view = OutputView::default();
-    let mut frame = |s: &mut Session, view: &mut OutputView| {
+    let frame = |s: &mut Session, view: &mut OutputView| {
         let mut requests = Vec::new();
         let _ = ctx.run_ui(egui::RawInput::default(), |ui| {
             let mut cx = ViewCtx {
@@ -217,7 +217,8 @@ fn the_output_view_recomputes_after_an_ablation_rerun() {
         .get(glassbox_engine::HookKey::Logits)
         .and_then(|t| t.as_2d())
         .expect("logits");
-    let row = logits.row(logits.nrows() - 1).to_vec();
+    let pos = s.sel.position.min(logits.nrows() - 1);
+    let row = logits.row(pos).to_vec();
     let expect = glassbox_engine::analysis::top_k(&row, view.softmax.len(), s.sampling.temperature);
     assert_eq!(view.softmax, expect, "the bars are the ablated pass's");
     assert_ne!(view.softmax, before, "ablating every head changes the distribution");

@@ -47,19 +47,46 @@ fn painted_text(out: &egui::FullOutput) -> Vec<String> {
 }
 
 /// `text` without what is in brackets: a Chinese term's English original, "残差流（residual
-/// stream）", is given on purpose.
+/// stream）", is given on purpose. A bracket right after a letter is a formula's, "mean(x)",
+/// and stays (the chunk is then skipped as an identifier).
 fn without_brackets(text: &str) -> String {
     let mut depth = 0usize;
-    text.chars()
-        .filter(|&c| {
-            match c {
-                '(' | '（' => depth += 1,
-                ')' | '）' => depth = depth.saturating_sub(1),
-                _ => return depth == 0,
+    let mut out = String::new();
+    let mut prev = ' ';
+    let mut formula = 0usize;
+    for c in text.chars() {
+        match c {
+            '(' if prev.is_ascii_alphanumeric() && depth == 0 => {
+                formula += 1;
+                out.push(c);
             }
-            false
-        })
-        .collect()
+            ')' if formula > 0 && depth == 0 => {
+                formula -= 1;
+                out.push(c);
+            }
+            '(' | '（' => depth += 1,
+            ')' | '）' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+        prev = c;
+    }
+    out
+}
+
+/// Painted text that is content, not UI: the task examples (the article's English ones) and
+/// code. Step names (`scores`, `gate`) are identifiers, the same in both languages.
+fn exempt(text: &str) -> bool {
+    use crate::gui::views::tasks::{API_SNIPPET, CLI_SNIPPET};
+    let examples = glassbox_engine::tasks::PRESETS.iter().map(|p| p.text);
+    text.starts_with("from llama3")
+        || API_SNIPPET.contains(text.trim())
+        || CLI_SNIPPET == text
+        || examples
+            .chain(crate::gui::views::tasks::LESSON_EXAMPLES.iter().map(|e| e.1))
+            .any(|e| text.contains(&crate::gui::heatmap::short_label(e, 60)) || e == text)
+        || glassbox_engine::LayerOp::ALL.iter().any(|op| op.name() == text)
+        || ["embed", "ln_final", "logits", "probs", "sample"].contains(&text)
 }
 
 /// The English UI words in `text`, skipping identifiers, formulas and bracketed originals.
@@ -93,6 +120,8 @@ fn the_word_finder_finds_english_and_skips_identifiers() {
     assert!(english_words("blocks.1.attn.hook_pattern 9 × 17 (head × q_pos)").is_empty());
     assert!(english_words("隐藏位置 0 · 对数 · RMSNorm · top-k").is_empty());
     assert!(english_words("残差流（residual stream）").is_empty());
+    assert!(english_words("mean(x) = 0.1 · LayerNorm 除以 2").is_empty());
+    assert!(exempt("scores") && !exempt("the scores"));
 }
 
 #[test]
@@ -123,6 +152,7 @@ fn every_view_and_panel_is_chinese_in_chinese() {
             h.run();
             let mut words: Vec<String> = painted_text(h.output())
                 .iter()
+                .filter(|t| !exempt(t))
                 .flat_map(|t| english_words(t))
                 .collect();
             words.sort();

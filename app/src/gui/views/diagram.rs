@@ -381,7 +381,7 @@ fn facts_ui(ui: &mut Ui, cx: &ViewCtx<'_>) {
     ui.label(
         RichText::new(cx.lang.tf(
             format!("Weights: {}", cx.s.model.source.weights_note),
-            format!("权重：{}", cx.s.model.source.weights_note),
+            format!("权重：{}", cx.lang.engine_text(&cx.s.model.source.weights_note)),
         ))
         .color(cx.theme.muted()),
     );

@@ -98,15 +98,15 @@ impl MlpView {
             egui::ScrollArea::vertical()
                 .id_salt("mlp-maps")
                 .show(&mut cols[0], |ui| {
-                    for (i, (&hook, name)) in HOOKS
-                        .iter()
-                        .zip([
-                            "gate  (mlp.hook_pre)",
-                            "up  (mlp.hook_pre_linear)",
+                    let names = [
+                        cx.tr("gate  (mlp.hook_pre)", "门控（mlp.hook_pre）"),
+                        cx.tr("up  (mlp.hook_pre_linear)", "上投影（mlp.hook_pre_linear）"),
+                        cx.tr(
                             "silu(gate) ⊙ up  (mlp.hook_post)",
-                        ])
-                        .enumerate()
-                    {
+                            "silu(gate) ⊙ up（mlp.hook_post）",
+                        ),
+                    ];
+                    for (i, (&hook, name)) in HOOKS.iter().zip(names).enumerate() {
                         self.map_ui(ui, cx, i, HookKey::Block(layer, hook), name, each);
                     }
                 });

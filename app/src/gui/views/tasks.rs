@@ -23,7 +23,7 @@ pub const CLI_SNIPPET: &str =
     "glassbox task sentiment --preset stock-news --temperature 0.7 --top-p 0.9 --seed 1";
 
 /// The lessons' own examples, next to the engine's presets.
-const LESSON_EXAMPLES: [(TaskKind, &str); 3] = [
+pub const LESSON_EXAMPLES: [(TaskKind, &str); 3] = [
     (
         TaskKind::Sentiment,
         "Shares of the company fell 12% after it cut its full-year profit forecast.",

@@ -148,12 +148,18 @@ fn kv_cache_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
     let now = cx.s.cache_len;
     ui.label(RichText::new(cx.tr("KV cache size", "KV 缓存大小")).strong());
     ui.label(
-        RichText::new(format!(
-            "{} × 2 (K, V) × kv_heads × {} × positions × bytes",
-            c.n_layers(),
-            c.d_head()
+        RichText::new(cx.lang.tf(
+            format!(
+                "{} layers × 2 (K, V) × kv_heads × {} × positions × bytes per number",
+                c.n_layers(),
+                c.d_head()
+            ),
+            format!(
+                "{} 层 × 2（K、V）× kv_heads × {} × 位置数 × 每个数的字节数",
+                c.n_layers(),
+                c.d_head()
+            ),
         ))
-        .monospace()
         .small(),
     );
     ui.horizontal(|ui| {

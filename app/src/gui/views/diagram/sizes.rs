@@ -46,7 +46,12 @@ pub fn sizes_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         if !cx.presenting {
             ui.label(RichText::new(cx.tr("Sources:", "来源：")).strong());
             for c in &cards {
-                ui.label(RichText::new(format!("{}: {}", c.name, c.source)).small());
+                let source = if cx.lang == crate::gui::i18n::Lang::Zh {
+                    &c.source_zh
+                } else {
+                    &c.source
+                };
+                ui.label(RichText::new(format!("{}: {}", c.name, source)).small());
             }
             ui.label(RichText::new(cx.tr(
                 "Parameters are counted from the config (embedding, every layer, output head); training tokens are not in a config and come from the model cards.",

@@ -158,6 +158,11 @@ impl GlassboxApp {
         }
     }
 
+    /// Driven by a screenshot script.
+    pub fn scripted(&self) -> bool {
+        self.script.is_some()
+    }
+
     pub fn ready(&mut self) -> Option<&mut Ready> {
         match &mut self.phase {
             Phase::Ready(r) => Some(r),
@@ -271,19 +276,20 @@ impl GlassboxApp {
             ctx.set_zoom_factor(self.zoom);
         }
         if self.applied_style.map(|s| s.2) != Some(self.presenting) {
-            // A little larger than egui's defaults: this is read from the back of a room; in
-            // presenter mode larger still (labels of heatmaps follow `Small`).
-            let k = if self.presenting { 1.25 } else { 1.0 };
+            // A little larger than egui's defaults: this is read from the back of a room. In
+            // presenter mode the figure's own labels (heatmap axes and colour bars follow
+            // `Small`) grow, while headings shrink so the figure keeps the room.
+            let p = self.presenting;
             ctx.all_styles_mut(|style| {
                 use egui::{FontFamily, FontId, TextStyle};
                 let mut set = |ts: TextStyle, size: f32, family: FontFamily| {
-                    style.text_styles.insert(ts, FontId::new(size * k, family));
+                    style.text_styles.insert(ts, FontId::new(size, family));
                 };
                 set(TextStyle::Body, 15.0, FontFamily::Proportional);
-                set(TextStyle::Button, 15.0, FontFamily::Proportional);
-                set(TextStyle::Heading, 22.0, FontFamily::Proportional);
+                set(TextStyle::Button, if p { 14.0 } else { 15.0 }, FontFamily::Proportional);
+                set(TextStyle::Heading, if p { 19.0 } else { 22.0 }, FontFamily::Proportional);
                 set(TextStyle::Monospace, 14.0, FontFamily::Monospace);
-                set(TextStyle::Small, 11.0, FontFamily::Proportional);
+                set(TextStyle::Small, if p { 14.0 } else { 11.0 }, FontFamily::Proportional);
             });
         }
         self.applied_style = Some(want);
@@ -580,26 +586,31 @@ impl GlassboxApp {
             });
         }
         let mut nav: Option<Nav> = None;
+        // On a narrow window (a projector at 150 %) the status bar and the timeline strip give
+        // way to the view (the step buttons stay), and so does the diagram panel; the Model
+        // view is the diagram, so it is never shown twice.
+        let width = ui.available_width();
+        let narrow = width < NARROW_WIDTH;
         if !presenting {
-            Panel::bottom("status").show(ui, |ui| status_ui(ui, s, lang, &theme));
+            if !narrow {
+                Panel::bottom("status").show(ui, |ui| status_ui(ui, s, lang, &theme));
+            }
             Panel::bottom("timeline").show(ui, |ui| {
                 nav = controls_ui(ui, s, lang, &mut self.playing);
-                let mut cx = ViewCtx {
-                    s,
-                    lang,
-                    theme,
-                    requests: &mut requests,
-                    export: false,
-                    presenting,
-                };
-                views.timeline.ui(ui, &mut cx);
+                if !narrow {
+                    let mut cx = ViewCtx {
+                        s,
+                        lang,
+                        theme,
+                        requests: &mut requests,
+                        export: false,
+                        presenting,
+                    };
+                    views.timeline.ui(ui, &mut cx);
+                }
             });
         }
         // Side panels scale with the window (and the zoom), so the view always keeps room.
-        // On a narrow window (a projector at 150 %) the diagram gives way to the view; the
-        // Model view is the diagram, so it is not shown twice.
-        let width = ui.available_width();
-        let narrow = width < NARROW_WIDTH;
         let diagram = self.show_diagram && !presenting && !narrow && self.view != ViewKind::Overview;
         if diagram {
             Panel::left("diagram")
@@ -621,7 +632,7 @@ impl GlassboxApp {
         }
         let ev = if self.show_lesson && !presenting {
             let (default, max) = if narrow {
-                ((width * 0.34).clamp(220.0, 340.0), width * 0.42)
+                ((width * 0.3).clamp(220.0, 300.0), width * 0.42)
             } else {
                 ((width * 0.27).clamp(260.0, 460.0), width * 0.4)
             };
@@ -643,18 +654,29 @@ impl GlassboxApp {
                 .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysHidden)
                 .show(ui, |ui| {
                     ui.horizontal(|ui| {
-                        if presenting {
+                        // Compact on a projector: short titles, smaller text, Export in the
+                        // menu (and Ctrl+E) only.
+                        let compact = presenting || narrow;
+                        if compact {
                             ui.style_mut()
                                 .text_styles
-                                .insert(egui::TextStyle::Button, egui::FontId::proportional(14.0));
-                            ui.spacing_mut().item_spacing.x = 4.0;
+                                .insert(egui::TextStyle::Button, egui::FontId::proportional(13.0));
+                            ui.spacing_mut().item_spacing.x = 3.0;
+                            ui.spacing_mut().button_padding.x = 3.0;
                         }
                         for k in ViewKind::ALL {
-                            ui.selectable_value(&mut self.view, k, k.title(lang));
+                            let title = if compact {
+                                k.short_title(lang)
+                            } else {
+                                k.title(lang)
+                            };
+                            ui.selectable_value(&mut self.view, k, title);
                         }
-                        ui.separator();
-                        if ui.button(lang.tr("Export PNG", "导出 PNG")).clicked() {
-                            self.export_next = true;
+                        if !compact {
+                            ui.separator();
+                            if ui.button(lang.tr("Export PNG", "导出 PNG")).clicked() {
+                                self.export_next = true;
+                            }
                         }
                     });
                 });

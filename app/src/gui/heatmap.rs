@@ -139,7 +139,21 @@ pub fn heatmap_ui(
         .get(&egui::TextStyle::Small)
         .map_or(11.0, |f| f.size);
     let font = FontId::proportional(px);
-    let label_w = |labels: Option<&[String]>| if labels.is_some() { 8.0 * px + 2.0 } else { 0.0 };
+    // As wide as the longest label shown (tokens are short; a fixed width wasted a third of
+    // a small heatmap).
+    let label_w = |labels: Option<&[String]>| {
+        labels.map_or(0.0, |ls| {
+            ui.fonts_mut(|f| {
+                ls.iter()
+                    .map(|l| {
+                        f.layout_no_wrap(short_label(l, 12), font.clone(), egui::Color32::WHITE)
+                            .size()
+                            .x
+                    })
+                    .fold(0.0f32, f32::max)
+            }) + 8.0
+        })
+    };
     let left = label_w(axes.row_labels) + if axes.row_title.is_empty() { 0.0 } else { 16.0 };
     let top = label_w(axes.col_labels) + if axes.col_title.is_empty() { 0.0 } else { 16.0 };
     let avail = (max_size - vec2(left, top)).max(vec2(16.0, 16.0));
@@ -291,7 +305,7 @@ pub fn colorbar_ui(
         if !unit.is_empty() {
             ui.label(egui::RichText::new(unit).color(theme.text()));
         }
-        let w = (ui.available_width() - 20.0).clamp(120.0, 320.0);
+        let w = (ui.available_width() * 0.5).clamp(160.0, 440.0);
         let (rect, _) = ui.allocate_exact_size(vec2(w, 30.0), Sense::hover());
         let bar = Rect::from_min_size(rect.min, vec2(w, 12.0));
         let n = 80;
@@ -304,22 +318,40 @@ pub fn colorbar_ui(
             );
             ui.painter().rect_filled(r, 0.0, map.at(t));
         }
-        let font = FontId::proportional(11.0);
-        for (t, label) in scale.ticks(zh) {
+        let px = ui
+            .style()
+            .text_styles
+            .get(&egui::TextStyle::Small)
+            .map_or(11.0, |f| f.size);
+        let font = FontId::proportional(px);
+        // The end labels first, then interior ones that do not collide with a drawn label.
+        let mut ticks = scale.ticks(zh);
+        ticks.sort_by(|a, b| {
+            let end = |t: f32| t <= 0.0 || t >= 1.0;
+            end(b.0).cmp(&end(a.0)).then(a.0.total_cmp(&b.0))
+        });
+        let mut taken: Vec<Rect> = Vec::new();
+        for (t, label) in ticks {
             let x = bar.min.x + t * bar.width();
+            let galley = ui.painter().layout_no_wrap(label, font.clone(), theme.text());
+            let size = galley.size();
+            let left = if t <= 0.0 {
+                x
+            } else if t >= 1.0 {
+                x - size.x
+            } else {
+                x - size.x / 2.0
+            };
+            let r = Rect::from_min_size(pos2(left, bar.max.y + 4.0), size).expand2(vec2(4.0, 0.0));
+            if taken.iter().any(|o| o.intersects(r)) {
+                continue;
+            }
+            taken.push(r);
             ui.painter().line_segment(
                 [pos2(x, bar.max.y), pos2(x, bar.max.y + 3.0)],
                 Stroke::new(1.0, theme.text()),
             );
-            let align = if t <= 0.0 {
-                Align2::LEFT_TOP
-            } else if t >= 1.0 {
-                Align2::RIGHT_TOP
-            } else {
-                Align2::CENTER_TOP
-            };
-            ui.painter()
-                .text(pos2(x, bar.max.y + 4.0), align, label, font.clone(), theme.text());
+            ui.painter().galley(pos2(left, bar.max.y + 4.0), galley, theme.text());
         }
         if !note.is_empty() {
             ui.label(egui::RichText::new(note).small().color(theme.muted()));

@@ -75,4 +75,12 @@ impl eframe::App for app::GlassboxApp {
     fn persist_egui_memory(&self) -> bool {
         false
     }
+
+    /// Scripted screenshots: the Xvfb pointer rests mid-window; without this its hover
+    /// tooltip would cover whatever figure is there.
+    fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        if self.scripted() {
+            raw_input.events.push(egui::Event::PointerGone);
+        }
+    }
 }

@@ -141,6 +141,8 @@ impl AttentionView {
     pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         self.readout = None;
         let layer = cx.s.view_layer();
+        // Presenter mode shows the figure only; its settings are chosen before.
+        if !cx.presenting {
         ui.horizontal_wrapped(|ui| {
             for (mode, en, zh) in [
                 (AttnMode::Head, "One head", "单个头"),
@@ -163,10 +165,13 @@ impl AttentionView {
                 );
             }
         });
-        if self.mode != AttnMode::Overview {
+        }
+        if self.mode != AttnMode::Overview && !cx.presenting {
             self.head_picker_ui(ui, cx);
         }
-        ui.separator();
+        if !cx.presenting {
+            ui.separator();
+        }
         match self.mode {
             AttnMode::Head => self.head_ui(ui, cx, layer),
             AttnMode::Layer => self.layer_ui(ui, cx, layer),
@@ -180,7 +185,9 @@ impl AttentionView {
         let c = &cx.s.model.config;
         let (n_heads, group) = (c.n_heads(), c.group_size().max(1));
         ui.horizontal_wrapped(|ui| {
-            ui.label(cx.tr("Query head:", "查询头："));
+            if !cx.presenting {
+                ui.label(cx.tr("Query head:", "查询头："));
+            }
             for h in 0..n_heads {
                 let g = h / group;
                 let selected = cx.s.sel.head == h;
@@ -194,6 +201,9 @@ impl AttentionView {
                 if (h + 1) % group == 0 && h + 1 < n_heads {
                     ui.separator();
                 }
+            }
+            if cx.presenting {
+                return;
             }
             let g = cx.s.sel.head / group;
             ui.label(cx.lang.tf(
@@ -275,7 +285,8 @@ impl AttentionView {
         let side = if side_by_side {
             (avail.x - 340.0).min(avail.y - 70.0)
         } else if cx.presenting {
-            avail.x.min(avail.y - 60.0)
+            // Room below for the colour bar (and the read-out while hovering).
+            avail.x.min(avail.y - 64.0)
         } else {
             avail.x.min(avail.y * 0.7)
         }
@@ -316,7 +327,9 @@ impl AttentionView {
                 },
                 Readout::text,
             );
-            ui.label(RichText::new(readout).monospace());
+            if !cx.presenting || self.readout.is_some() {
+                ui.label(RichText::new(readout).monospace());
+            }
             let hidden = if k0 > 0 {
                 cx.tr("key position 0 hidden", "隐藏了键位置 0")
             } else {
@@ -353,6 +366,8 @@ impl AttentionView {
                         .show(ui, |ui| provenance::provenance_ui(ui, cx, layer, head));
                 });
             });
+        } else if cx.presenting {
+            heatmap_column(ui);
         } else {
             heatmap_column(ui);
             ui.separator();

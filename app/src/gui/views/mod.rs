@@ -91,6 +91,16 @@ impl ViewKind {
         }
     }
 
+    /// The title on a narrow tab row.
+    pub fn short_title(self, lang: Lang) -> &'static str {
+        match self {
+            ViewKind::Qkv => "QKV·RoPE",
+            ViewKind::Residual => lang.tr("Residual", "残差流"),
+            ViewKind::Embedding => lang.tr("Embed", "嵌入"),
+            other => other.title(lang),
+        }
+    }
+
     /// The view that explains a step.
     pub fn for_step(step: Step) -> Self {
         match step {
@@ -236,7 +246,11 @@ pub fn title_ui(ui: &mut Ui, cx: &ViewCtx<'_>, title: &str, hooks: &[HookKey]) {
     ui.horizontal_wrapped(|ui| {
         ui.heading(title);
         for key in hooks {
-            let shape = cx.s.trace.get(*key).map(shape_text).unwrap_or_default();
+            let shape = if cx.presenting {
+                String::new()
+            } else {
+                cx.s.trace.get(*key).map(shape_text).unwrap_or_default()
+            };
             ui.label(
                 RichText::new(format!("{key} {shape}"))
                     .monospace()

@@ -54,6 +54,15 @@ impl ResidualView {
     pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         ui.horizontal_wrapped(|ui| {
             ui.heading(cx.tr("Residual stream", "残差流（residual stream）"));
+            if cx.presenting {
+                let name = match self.mode {
+                    ResidualMode::Norms => cx.tr("norm per layer", "每层的范数"),
+                    ResidualMode::Writes => cx.tr("attention / MLP writes", "注意力 / MLP 写入量"),
+                    ResidualMode::Lens => cx.tr("logit lens", "logit 透镜"),
+                };
+                ui.heading(format!("· {name}"));
+                return;
+            }
             for (m, en, zh) in [
                 (ResidualMode::Norms, "Norm per layer", "每层的范数"),
                 (
@@ -113,14 +122,18 @@ impl ResidualView {
                     .tf(format!("after L{l}"), format!("第 {l} 层后"))
             }))
             .collect();
-        ui.label(
-            RichText::new(cx.tr(
-                "‖x‖ (L2 norm) of the stream entering the first layer and after every layer",
-                "残差流的 ‖x‖（L2 范数）：进入第一层时，以及每一层之后",
-            ))
-            .strong(),
-        );
-        heatmap::scale_controls_ui(ui, &mut self.norm_scale, false, cx.lang);
+        if !cx.presenting {
+            ui.label(
+                RichText::new(cx.tr(
+                    "‖x‖ (L2 norm) of the stream entering the first layer and after every layer",
+                    "残差流的 ‖x‖（L2 范数）：进入第一层时，以及每一层之后",
+                ))
+                .strong(),
+            );
+        }
+        if !cx.presenting {
+            heatmap::scale_controls_ui(ui, &mut self.norm_scale, false, cx.lang);
+        }
         let opts = self.norm_scale;
         let avail = ui.available_size() - vec2(0.0, 56.0);
         let cur = Self::cursor_row(cx, None);
@@ -139,6 +152,7 @@ impl ResidualView {
                 unit,
                 title,
                 size: avail,
+                colorbar: true,
             },
             None,
         );
@@ -148,14 +162,18 @@ impl ResidualView {
         let Some(w) = cx.s.analysis.as_ref().and_then(|a| a.write_norms.clone()) else {
             return;
         };
-        ui.label(
-            RichText::new(cx.tr(
-                "‖what each sublayer adds‖: attention (hook_attn_out) and MLP (hook_mlp_out), one colour scale for both",
-                "每个子层加进去的量的范数：注意力（hook_attn_out）和 MLP（hook_mlp_out），两图共用一个颜色刻度",
-            ))
-            .strong(),
-        );
-        heatmap::scale_controls_ui(ui, &mut self.write_scale, false, cx.lang);
+        if !cx.presenting {
+            ui.label(
+                RichText::new(cx.tr(
+                    "‖what each sublayer adds‖: attention (hook_attn_out) and MLP (hook_mlp_out), one colour scale for both",
+                    "每个子层加进去的量的范数：注意力（hook_attn_out）和 MLP（hook_mlp_out），两图共用一个颜色刻度",
+                ))
+                .strong(),
+            );
+        }
+        if !cx.presenting {
+            heatmap::scale_controls_ui(ui, &mut self.write_scale, false, cx.lang);
+        }
         let opts = self.write_scale;
         let attn: Vec<Vec<f32>> = w.iter().map(|[a, _]| a.clone()).collect();
         let mlp: Vec<Vec<f32>> = w.iter().map(|[_, m]| m.clone()).collect();
@@ -167,7 +185,7 @@ impl ResidualView {
         let per_row = opts.mode == ScaleMode::PerRow;
         let shared = ColorScale::fit(both.len(), nc, first, false, opts.mode, |r, c| both[r][c]);
         let avail = ui.available_size() - vec2(0.0, 56.0);
-        let half = vec2((avail.x - 16.0) / 2.0, avail.y);
+        let half = vec2((avail.x - 24.0) / 2.0, avail.y);
         let unit = cx.tr("‖write‖ (L2 norm)", "‖写入量‖（L2 范数）");
         ui.horizontal_top(|ui| {
             for (i, (rows, title)) in [
@@ -178,6 +196,7 @@ impl ResidualView {
             .enumerate()
             {
                 ui.vertical(|ui| {
+                    ui.set_max_width(half.x);
                     ui.label(RichText::new(title).strong());
                     let cur = Self::cursor_row(cx, Some(i));
                     // Per row is a property of each sublayer's own rows.
@@ -195,12 +214,18 @@ impl ResidualView {
                             unit,
                             title,
                             size: half - vec2(0.0, 20.0),
+                            colorbar: per_row,
                         },
                         scale,
                     );
                 });
             }
         });
+        if !per_row {
+            // One bar for both maps: they share the scale.
+            let note = shared.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
+            heatmap::colorbar_ui(ui, Colormap::Magma, &shared, unit, &note, cx.lang, &cx.theme);
+        }
     }
 }
 
@@ -214,6 +239,8 @@ struct Matrix<'a> {
     unit: &'a str,
     title: &'a str,
     size: egui::Vec2,
+    /// Draw this matrix's own colour bar (off when a shared one is drawn below).
+    colorbar: bool,
 }
 
 /// A magnitude matrix with token columns, its colour bar and scale note, hover read-outs,
@@ -266,8 +293,10 @@ fn matrix_ui(
     if let Some((_, c)) = hm.clicked {
         cx.s.sel.position = c + first;
     }
-    let note = scale.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
-    heatmap::colorbar_ui(ui, map, &scale, m.unit, &note, cx.lang, &cx.theme);
+    if m.colorbar {
+        let note = scale.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
+        heatmap::colorbar_ui(ui, map, &scale, m.unit, &note, cx.lang, &cx.theme);
+    }
     if cx.export {
         cx.requests.push(Request::Export(Figure::Heatmap {
             title: m.title.to_string(),
@@ -289,17 +318,22 @@ fn matrix_ui(
 /// all layers show at once: the answer usually appears only in the last layers.
 fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, toggle: &mut bool) {
     cx.s.want_lens();
-    ui.label(RichText::new(cx.tr(
+    let explain = cx.tr(
         "Logit lens: apply the final RMSNorm and the output head to the stream after each layer; each cell is the top token (colour = its probability).",
         "logit 透镜：在每一层之后，直接对残差流做最终 RMSNorm 和输出层；每个格子是概率最高的词元（颜色 = 它的概率）。",
-    )).strong());
-    ui.checkbox(
-        toggle,
-        cx.tr(
-            "also after each attention sublayer (twice the rows)",
-            "也显示每个注意力子层之后（行数加倍）",
-        ),
     );
+    if !cx.presenting {
+        ui.label(RichText::new(explain).strong());
+    }
+    if !cx.presenting {
+        ui.checkbox(
+            toggle,
+            cx.tr(
+                "also after each attention sublayer (twice the rows)",
+                "也显示每个注意力子层之后（行数加倍）",
+            ),
+        );
+    }
     let with_attn = *toggle;
     let grid = match &cx.s.lens {
         None => {
@@ -344,8 +378,16 @@ fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, toggle: &mut bool) {
     let labels = cx.axis_labels();
     let avail = ui.available_size() - vec2(0.0, 44.0);
     let left = if cx.lang == crate::gui::i18n::Lang::Zh && with_attn { 118.0 } else { 74.0 };
-    let top = 86.0;
-    let cell_h = ((avail.y - top) / rows.len().max(1) as f32).clamp(9.0, 24.0);
+    let axis_font = FontId::proportional(12.0);
+    // Room above for the rotated token labels: as long as the longest one.
+    let top = ui.fonts_mut(|f| {
+        labels
+            .iter()
+            .map(|l| f.layout_no_wrap(short_label(l, 12), axis_font.clone(), cx.theme.text()).size().x)
+            .fold(0.0f32, f32::max)
+    }) + 10.0;
+    // Every layer fits: rows shrink (text needs 9 points; below that the colour still shows).
+    let cell_h = ((avail.y - top) / rows.len().max(1) as f32).clamp(5.0, 24.0);
     let cell_w = ((avail.x - left - 8.0) / n_pos.max(1) as f32).clamp(34.0, 96.0);
     let font_px = (cell_h * 0.72).clamp(8.0, 13.0);
     let chars = ((cell_w / (font_px * 0.62)) as usize).clamp(3, 12);
@@ -357,7 +399,6 @@ fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, toggle: &mut bool) {
         );
         let painter = ui.painter_at(rect);
         let font = FontId::proportional(font_px);
-        let axis_font = FontId::proportional(12.0);
         let y0 = rect.min.y + top;
         let every_c = ((14.0 / cell_w).ceil() as usize).max(1);
         for (p, l) in labels.iter().enumerate().step_by(every_c) {

@@ -99,6 +99,13 @@ fn title(kind: TaskKind, cx: &ViewCtx<'_>) -> &'static str {
 
 impl TasksView {
     pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        egui::ScrollArea::vertical()
+            .id_salt("tasks")
+            .auto_shrink([false, false])
+            .show(ui, |ui| self.content_ui(ui, cx));
+    }
+
+    fn content_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         ui.heading(cx.tr("Tasks: the article's four uses", "任务：文章中的四种应用"));
         ui.label(RichText::new(cx.tr(
             "Each task wraps your text in an instruction with the chat template and runs the same forward pass you step through; the prompt pass becomes the trace of every view.",
@@ -315,6 +322,9 @@ fn api_note_ui(ui: &mut Ui, cx: &ViewCtx<'_>, open: bool) {
     ))
     .open(open.then_some(true))
     .show(ui, |ui| {
+        if open {
+            ui.scroll_to_cursor(Some(egui::Align::TOP));
+        }
         ui.label(cx.tr(
             "The article shows Python code starting with this import. No package called llama3 with a Llama3Model class exists; the line fails with ModuleNotFoundError.",
             "文章展示的 Python 代码以下面这行导入开头。并不存在名为 llama3、带有 Llama3Model 类的包；这一行会报 ModuleNotFoundError。",

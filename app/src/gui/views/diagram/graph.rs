@@ -9,7 +9,6 @@ use glassbox_engine::graph::{self, KvCacheSizes};
 use glassbox_engine::{HookKey, Step};
 
 use crate::gui::model_table;
-use crate::gui::scale::short;
 use crate::gui::views::{Request, ViewCtx};
 
 /// Bytes in KiB / MiB / GiB.
@@ -106,8 +105,14 @@ fn shapes_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, n: usize) {
                             cx.requests.push(Request::Goto(p.step));
                         }
                         ui.label(RichText::new(name).monospace().small());
-                        let grows = sp != sd;
-                        let color = if grows { cx.theme.accent() } else { cx.theme.text() };
+                        // Orange: the shape also follows the cache (queries meet every cached key).
+                        let color = if sd.contains(&(n.max(1) + 1)) {
+                            cx.theme.highlight()
+                        } else if sp != sd {
+                            cx.theme.accent()
+                        } else {
+                            cx.theme.text()
+                        };
                         ui.label(RichText::new(shape_text(sp)).monospace().color(color));
                         ui.label(RichText::new(shape_text(sd)).monospace().color(color));
                         ui.end_row();
@@ -119,7 +124,7 @@ fn shapes_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, n: usize) {
     ui.label(
         RichText::new(cx.lang.tf(
             format!(
-                "Layers 1–{} repeat layer 0. Blue shapes depend on the length. {}",
+                "Layers 1–{} repeat layer 0. Blue: follows the number of new tokens; orange: also the cached positions. {}",
                 layers.saturating_sub(1),
                 if mismatches == 0 {
                     "Every shape equals the recorded trace's."
@@ -128,7 +133,7 @@ fn shapes_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, n: usize) {
                 }
             ),
             format!(
-                "第 1–{} 层与第 0 层相同。蓝色的形状随长度变化。{}",
+                "第 1–{} 层与第 0 层相同。蓝色：随新词元的个数变化；橙色：还随缓存的位置数变化。{}",
                 layers.saturating_sub(1),
                 if mismatches == 0 {
                     "每个形状都与记录中的张量一致。"
@@ -225,7 +230,7 @@ fn kv_cache_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
     }
     for k in 0..=4 {
         let p = max_pos * k / 4;
-        painter.text(at(p, 0) + vec2(0.0, 3.0), Align2::CENTER_TOP, short(p as f32), font.clone(), cx.theme.text());
+        painter.text(at(p, 0) + vec2(0.0, 3.0), Align2::CENTER_TOP, p.to_string(), font.clone(), cx.theme.text());
     }
     painter.text(
         pos2(plot.center().x, rect.max.y - 12.0),

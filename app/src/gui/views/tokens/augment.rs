@@ -142,6 +142,15 @@ impl AugmentPanel {
             }
         });
         ui.separator();
+        crate::gui::heatmap::colorbar_ui(
+            ui,
+            crate::gui::theme::Colormap::Magma,
+            &crate::gui::heatmap::ColorScale::fixed(0.0, max_loss),
+            cx.tr("next-token loss −log p (nats)", "下一个词元的损失 −log p（单位：nat）"),
+            "",
+            cx.lang,
+            &cx.theme,
+        );
         let now = current(cx.s);
         let showing_aug = self.augmented_text.as_deref() == Some(cx.s.prompt.as_str());
         match (&self.original, now, showing_aug) {

@@ -185,7 +185,7 @@ fn font(size: u32) -> TextStyle<'static> {
 /// when each column has a label.
 pub fn heatmap_cells(rows: usize, cols: usize, col_labels: bool) -> (u32, u32) {
     let (rows, cols) = (rows.max(1), cols.max(1));
-    let ch = (900 / rows).clamp(2, 40).max(if rows <= 60 { 18 } else { 2 });
+    let ch = (900 / rows).clamp(2, 40).max(if rows <= 60 { 20 } else { 2 });
     let cw = if col_labels {
         (1100 / cols).clamp(2, 40).max(18)
     } else {
@@ -199,17 +199,17 @@ pub fn heatmap_cells(rows: usize, cols: usize, col_labels: bool) -> (u32, u32) {
 fn write_heatmap(path: &Path, f: &HeatmapFig<'_>) -> Result<()> {
     let (rows, cols) = (f.rows.max(1), f.cols.max(1));
     let (cw, ch) = heatmap_cells(rows, cols, !f.col_labels.is_empty());
-    let label_px = 15u32;
+    let label_px = 19u32;
     let longest = |ls: &[String]| {
         ls.iter()
             .map(|l| super::heatmap::short_label(l, 14).chars().count())
             .max()
             .unwrap_or(0) as u32
     };
-    let left = 40 + longest(f.row_labels) * 9;
-    let top = 70 + longest(f.col_labels) * 9;
+    let left = 44 + longest(f.row_labels) * 11;
+    let top = 80 + longest(f.col_labels) * 11;
     let (gw, gh) = (cw * cols as u32, ch * rows as u32);
-    let (right, bottom) = (200u32, 60u32);
+    let (right, bottom) = (240u32, 60u32);
     let (w, h) = (left + gw + right, (top + gh + bottom).max(top + 300));
     let mut cells = vec![0u8; (gw * gh * 3) as usize];
     for r in 0..rows {
@@ -237,7 +237,7 @@ fn write_heatmap(path: &Path, f: &HeatmapFig<'_>) -> Result<()> {
         .blit_bitmap((left as i32, top as i32), (gw, gh), &cells)
         .map_err(draw_err)?;
     let root = backend.into_drawing_area();
-    root.draw(&Text::new(f.title.to_string(), (10, 10), font(24)))
+    root.draw(&Text::new(f.title.to_string(), (10, 10), font(30)))
         .map_err(draw_err)?;
     let every = |cell: u32| ((label_px + 3).div_ceil(cell.max(1)) as usize).max(1);
     for (r, l) in f.row_labels.iter().enumerate().take(rows).step_by(every(ch)) {
@@ -263,16 +263,16 @@ fn write_heatmap(path: &Path, f: &HeatmapFig<'_>) -> Result<()> {
         .map_err(draw_err)?;
     }
     if !f.col_title.is_empty() {
-        let style = font(16).pos(Pos::new(HPos::Center, VPos::Top));
+        let style = font(20).pos(Pos::new(HPos::Center, VPos::Top));
         root.draw(&Text::new(
             f.col_title.to_string(),
-            ((left + gw / 2) as i32, 44),
+            ((left + gw / 2) as i32, 48),
             style,
         ))
         .map_err(draw_err)?;
     }
     if !f.row_title.is_empty() {
-        let style = font(16)
+        let style = font(20)
             .transform(FontTransform::Rotate270)
             .pos(Pos::new(HPos::Center, VPos::Top));
         root.draw(&Text::new(
@@ -284,7 +284,7 @@ fn write_heatmap(path: &Path, f: &HeatmapFig<'_>) -> Result<()> {
     }
     // Vertical colour bar: high values at the top, ticks from the same scale as the screen.
     let (bx, by, bh) = ((left + gw + 40) as i32, top as i32, gh.clamp(200, 500) as i32);
-    root.draw(&Text::new(f.unit.to_string(), (bx - 10, by - 28), font(15)))
+    root.draw(&Text::new(f.unit.to_string(), (bx - 10, by - 30), font(18)))
         .map_err(draw_err)?;
     for i in 0..bh {
         let t = 1.0 - i as f32 / (bh - 1).max(1) as f32;
@@ -299,12 +299,12 @@ fn write_heatmap(path: &Path, f: &HeatmapFig<'_>) -> Result<()> {
         let y = by + ((1.0 - t) * (bh - 1) as f32) as i32;
         root.draw(&PathElement::new(vec![(bx + 20, y), (bx + 26, y)], BLACK))
             .map_err(draw_err)?;
-        let style = font(14).pos(Pos::new(HPos::Left, VPos::Center));
+        let style = font(17).pos(Pos::new(HPos::Left, VPos::Center));
         root.draw(&Text::new(label, (bx + 30, y), style))
             .map_err(draw_err)?;
     }
     let note = f.scale.note(zh, false);
-    root.draw(&Text::new(note, (bx - 10, by + bh + 12), font(12)))
+    root.draw(&Text::new(note, (bx - 10, by + bh + 12), font(15)))
         .map_err(draw_err)?;
     root.present().map_err(draw_err)?;
     Ok(())
@@ -324,11 +324,11 @@ pub fn bar_span(v: f32, min: f32, max: f32, span: f32) -> (i32, i32) {
 /// Horizontal bars from a zero line, so negative values (logits, attributions) point left.
 fn write_bars(path: &Path, title: &str, labels: &[String], values: &[f32]) -> Result<()> {
     let n = labels.len().max(1) as u32;
-    let (left, bar_h, top) = (240u32, 28u32, 70u32);
+    let (left, bar_h, top) = (260u32, 32u32, 80u32);
     let (w, h) = (1000u32, top + n * bar_h + 40);
     let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_err)?;
-    root.draw(&Text::new(title.to_string(), (10, 10), font(24)))
+    root.draw(&Text::new(title.to_string(), (10, 10), font(30)))
         .map_err(draw_err)?;
     let finite = || values.iter().copied().filter(|v| v.is_finite());
     let max = finite().fold(0.0f32, f32::max);
@@ -354,14 +354,14 @@ fn write_bars(path: &Path, title: &str, labels: &[String], values: &[f32]) -> Re
             color.filled(),
         ))
         .map_err(draw_err)?;
-        let style = font(16).pos(Pos::new(HPos::Right, VPos::Center));
+        let style = font(20).pos(Pos::new(HPos::Right, VPos::Center));
         root.draw(&Text::new(
             super::heatmap::short_label(l, 22),
             (left as i32 - 10, y + bar_h as i32 / 2),
             style,
         ))
         .map_err(draw_err)?;
-        let style = font(14).pos(Pos::new(HPos::Left, VPos::Center));
+        let style = font(17).pos(Pos::new(HPos::Left, VPos::Center));
         root.draw(&Text::new(
             format!("{v:.4}"),
             (x1.max(zero) + 6, y + bar_h as i32 / 2),

@@ -144,9 +144,9 @@ impl OutputView {
         self.generate_ui(ui, cx);
         if cx.export {
             cx.requests.push(Request::Export(Figure::Bars {
-                title: format!(
-                    "softmax at T={:.2}, position {pos}",
-                    if greedy { 1.0 } else { t }
+                title: cx.lang.tf(
+                    format!("softmax at T={:.2}, position {pos}", if greedy { 1.0 } else { t }),
+                    format!("softmax，T={:.2}，位置 {pos}", if greedy { 1.0 } else { t }),
                 ),
                 labels: self
                     .softmax

@@ -502,6 +502,15 @@ impl AttentionView {
                 fmt_val(values[r * cols + c])
             ));
         }
+        heatmap::colorbar_ui(
+            ui,
+            Colormap::Diverging,
+            &ColorScale::symmetric(scale),
+            cx.tr("value", "数值"),
+            "",
+            cx.lang,
+            &cx.theme,
+        );
     }
 
     fn readout_line_ui(&self, ui: &mut Ui, cx: &ViewCtx<'_>) {

@@ -350,6 +350,18 @@ impl EmbeddingNormView {
             );
         });
         self.hovered_dim = hovered;
+        heatmap::colorbar_ui(
+            ui,
+            Colormap::Diverging,
+            &crate::gui::heatmap::ColorScale::symmetric(1.0),
+            cx.tr(
+                "x and h: value ÷ the grid's max |·|; g: viridis from 0 to its max",
+                "x 与 h：数值 ÷ 该格图的最大 |·|；g：从 0 到最大值（viridis）",
+            ),
+            "",
+            cx.lang,
+            &cx.theme,
+        );
         let line = match (rms, hovered) {
             (Some(r), Some(i)) => format!(
                 "dim {i}:  x = {}   / RMS {}   × g = {}   →   h = {}",

@@ -61,7 +61,7 @@ impl AttentionView {
                 })
             },
         );
-        let avail = ui.available_size() - vec2(0.0, 40.0);
+        let avail = ui.available_size() - vec2(0.0, 80.0);
         let hm = heatmap_ui(
             ui,
             tex,
@@ -108,6 +108,27 @@ impl AttentionView {
             self.mode = AttnMode::Head;
         }
         self.readout_line_ui(ui, cx);
+        if hook == BlockHook::Pattern {
+            heatmap::colorbar_ui(
+                ui,
+                Colormap::Viridis,
+                &super::pattern_scale(mode),
+                cx.tr("p (attention weight)", "p（注意力权重）"),
+                "",
+                cx.lang,
+                &theme,
+            );
+        } else {
+            heatmap::colorbar_ui(
+                ui,
+                Colormap::Diverging,
+                &crate::gui::heatmap::ColorScale::symmetric(scale),
+                cx.tr("score q·k/√d", "分数 q·k/√d"),
+                "",
+                cx.lang,
+                &theme,
+            );
+        }
     }
 
     /// Every layer (rows) × every head (columns), as blocks of up to 128 px (longer
@@ -166,7 +187,7 @@ impl AttentionView {
         let (mode, theme) = (self.pattern_scale, cx.theme);
         ui.label(RichText::new(cx.tr("Each block: one head's pattern (rows: queries, columns: keys). Color: p (yellow = 1). Click a block to open that head.", "每个小块是一个头的注意力模式（行：查询，列：键）。颜色：注意力权重 p（黄色 = 1）。点击小块打开该头。")).color(theme.muted()));
         let label_w = 30.0;
-        let avail = ui.available_size() - vec2(0.0, 44.0);
+        let avail = ui.available_size() - vec2(0.0, 84.0);
         let spacing = ui.spacing().item_spacing.x;
         let block_px = |g: usize| {
             let per = n_layers.div_ceil(g);
@@ -287,6 +308,18 @@ impl AttentionView {
             self.mode = AttnMode::Head;
         }
         self.readout_line_ui(ui, cx);
+        heatmap::colorbar_ui(
+            ui,
+            Colormap::Viridis,
+            &super::pattern_scale(mode),
+            cx.tr(
+                "p (attention weight; the largest in each block pixel)",
+                "p（注意力权重；每个像素取其中最大值）",
+            ),
+            "",
+            cx.lang,
+            &theme,
+        );
     }
 
     /// Lines from the selected query token to every key it attends to, thickness and

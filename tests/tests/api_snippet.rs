@@ -11,7 +11,7 @@ use glassbox_engine::cpu::CpuExecutor;
 use glassbox_engine::tasks::{self, TaskOptions};
 
 fn sentiment_as_the_tasks_view_shows_it(
-    model_dir: &std::path::Path,
+    model_dir: std::path::PathBuf,
     text: &str,
 ) -> Result<String, glassbox_engine::EngineError> {
     // snippet-start
@@ -27,6 +27,6 @@ fn sentiment_as_the_tasks_view_shows_it(
 #[test]
 fn the_api_the_tasks_view_shows_runs() {
     let (_tmp, dir) = glassbox_tests::fixture_with_tokenizer("tiny-smollm2-shape");
-    let answer = sentiment_as_the_tasks_view_shows_it(&dir, "Great phone.").unwrap();
+    let answer = sentiment_as_the_tasks_view_shows_it(dir, "Great phone.").unwrap();
     assert!(tasks::SENTIMENT_LABELS.contains(&answer.as_str()), "{answer}");
 }

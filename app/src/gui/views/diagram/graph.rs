@@ -146,6 +146,9 @@ fn shapes_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, n: usize) {
     );
 }
 
+/// One line of the cache plot: English and Chinese label, the size it reads, colour group.
+type Line = (&'static str, &'static str, fn(&KvCacheSizes) -> u64, usize);
+
 /// Bytes of the cache against positions: this model's grouped-query cache and a multi-head
 /// one, in f32 and f16, with the current length marked; generate to watch it grow.
 fn kv_cache_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
@@ -182,7 +185,7 @@ fn kv_cache_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         }
     });
     let sizes = graph::kv_cache_sizes(&c, now);
-    let lines: [(&str, &str, fn(&KvCacheSizes) -> u64, usize); 4] = [
+    let lines: [Line; 4] = [
         ("MHA f32", "MHA f32", |s| s.mha_f32, 1),
         ("MHA f16", "MHA f16", |s| s.mha_f16, 1),
         ("GQA f32 (this model)", "GQA f32（本模型）", |s| s.gqa_f32, 0),

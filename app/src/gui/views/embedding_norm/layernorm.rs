@@ -31,9 +31,9 @@ pub fn compare_ui(
         .strong(),
     );
     ui.label(
-        RichText::new(format!(
-            "LayerNorm(x) = (x − mean(x)) / √(var(x) + eps)      RMSNorm(x) = x / √(mean(x·x) + eps)"
-        ))
+        RichText::new(
+            "LayerNorm(x) = (x − mean(x)) / √(var(x) + eps)      RMSNorm(x) = x / √(mean(x·x) + eps)",
+        )
         .monospace(),
     );
     ui.label(cx.lang.tf(

@@ -86,8 +86,10 @@ residual norms
 shot $d/11-residual-norms.png
 residual writes
 shot $d/12-residual-writes.png
+goto blocks.29.mlp_add
 residual lens
 wait
+frames 6
 shot $d/13-logit-lens.png
 lesson 12-logits-sampling
 goto sample
@@ -103,6 +105,42 @@ task sentiment I have worn this smartwatch for two weeks. The battery easily las
 wait
 view tasks
 shot $d/16-tasks.png
+lesson 10-swiglu
+prompt $PROMPT
+wait
+action 5
+wait
+shot $d/18-relu-vs-silu.png
+lesson 04-rmsnorm
+action 4
+wait
+shot $d/19-layernorm-vs-rmsnorm.png
+lesson 14-training-objective
+action 4
+wait
+augment delete
+wait
+frames 4
+shot $d/20-data-augmentation.png
+action 5
+shot $d/21-training-loop.png
+lesson 13-generation-kv-cache
+action 4
+wait
+action 5
+wait
+frames 4
+shot $d/22-graph-kv-cache.png
+lesson 17-four-uses
+action 6
+task sentiment 该公司公布创纪录的季度利润并上调全年预期后，股价上涨了 12%。
+wait
+mode code
+frames 4
+shot $d/23-tasks-article-examples.png
+lesson 01-overview
+action 4
+shot $d/24-smollm2-vs-llama31.png
 SCRIPT
   if [ "$lang" = en ]; then
     cat <<SCRIPT
@@ -123,11 +161,44 @@ SCRIPT
   echo quit
 }
 
+# A 1280×720 projector at 150 % zoom: presenter mode on two figures, and the normal layout
+# (tabs on one row, the diagram not shown twice on the Model view).
+present_for() {
+  local lang="$1" d="$RAW/$1"
+  cat <<SCRIPT
+size 1280 720
+lang $lang
+zoom 1.5
+prompt $PROMPT
+wait
+lesson 11-residual-stream
+view overview
+shot $d/25-projector-1280-model-view.png
+lesson 08-scores-mask-softmax
+goto blocks.3.softmax
+attn head
+head 5
+position 14
+present on
+shot $d/26-presenter-1280-attention.png
+goto blocks.29.mlp_add
+residual lens
+wait
+frames 6
+shot $d/27-presenter-1280-logit-lens.png
+residual writes
+shot $d/28-presenter-1280-residual-writes.png
+quit
+SCRIPT
+}
+
 XVFB_SCREEN="1600x1000x24"
 for lang in en zh; do
   mkdir -p "$RAW/$lang"
   GLASSBOX_STATE_FILE="$RAW/state-$lang.json" GLASSBOX_SCREENSHOT_SCRIPT="$(script_for "$lang")" \
     xvfb-run -a -s "-screen 0 $XVFB_SCREEN" ./target/release/glassbox
+  GLASSBOX_STATE_FILE="$RAW/state-present-$lang.json" GLASSBOX_SCREENSHOT_SCRIPT="$(present_for "$lang")" \
+    xvfb-run -a -s "-screen 0 1280x720x24" ./target/release/glassbox
   for f in "$RAW/$lang"/*.png; do
     # A 128-color palette: exact enough for UI shots, and small enough to commit.
     convert "$f" +dither -colors 128 "PNG8:$OUT/$lang-$(basename "$f")"

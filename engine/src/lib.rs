@@ -3,7 +3,9 @@
 //!
 //! No GUI here: the app reads [`trace::Trace`] values produced by an [`executor::Executor`].
 
+pub mod activations;
 pub mod analysis;
+pub mod augment;
 pub mod backend;
 pub mod chat_template;
 pub mod config;
@@ -14,11 +16,13 @@ pub mod experiments;
 pub mod fetch;
 pub mod gguf;
 pub mod gpu;
+pub mod graph;
 pub mod guard;
 pub mod hooks;
 pub mod intervene;
 pub mod load_check;
 pub mod model;
+pub mod norms;
 pub mod op_table;
 pub mod safetensors_check;
 pub mod sampling;

@@ -1,11 +1,14 @@
 //! `glassbox task generate|sentiment|qa|extract --text TEXT`: the article's four uses on the
-//! instruct model, with the trace behind each answer summarized.
+//! instruct model, with the trace behind each answer summarized. Answers are sampled
+//! (default temperature 0.7, top-p 0.9, a fresh seed each run, printed so a run can be
+//! repeated with `--seed`); `--temperature 0` is greedy.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use glassbox_engine::tasks::{self, TaskKind, TaskOutput};
+use glassbox_engine::sampling::SamplingParams;
+use glassbox_engine::tasks::{self, TaskKind, TaskOptions, TaskOutput};
 use serde_json::json;
 
 use super::output::outln;
@@ -33,10 +36,45 @@ pub struct TaskArgs {
     /// One of the article's examples instead of --text: medical-note, contract, stock-news, smartwatch-review, llama-question
     #[arg(long, conflicts_with = "text")]
     pub preset: Option<String>,
+    /// Sampling temperature; 0 = greedy (always the most likely token)
+    #[arg(long, default_value_t = tasks::DEFAULT_TEMPERATURE)]
+    pub temperature: f32,
+    /// Keep the smallest set of tokens whose probability reaches p (1 = off)
+    #[arg(long, default_value_t = tasks::DEFAULT_TOP_P)]
+    pub top_p: f32,
+    /// Keep only the k most likely tokens (0 = off)
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Seed of the draw (default: a new one each run, printed)
+    #[arg(long)]
+    pub seed: Option<u64>,
     #[arg(long, default_value = "cpu")]
     pub device: Device,
     #[arg(long)]
     pub json: bool,
+}
+
+/// The sampling a run uses; a bad value is a one-line error naming the flag.
+fn options(args: &TaskArgs) -> Result<TaskOptions> {
+    if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
+        bail!("--temperature must be 0 (greedy) or more, got {}", args.temperature);
+    }
+    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
+        bail!("--top-p must be in (0, 1], got {}", args.top_p);
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    Ok(TaskOptions {
+        sampling: SamplingParams {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed,
+        },
+    })
 }
 
 pub fn run(model_path: Option<PathBuf>, args: TaskArgs) -> Result<()> {
@@ -51,14 +89,15 @@ pub fn run(model_path: Option<PathBuf>, args: TaskArgs) -> Result<()> {
         }
         (None, None) => bail!("give --text or --preset"),
     };
+    let opts = options(&args)?;
     let model = load_model(model_path)?;
     let mut exec = make_executor(model.clone(), args.device, Precision::F32)?;
     let exec = exec.as_mut();
     let out = match args.task {
-        TaskName::Generate => tasks::generate_text(&model, exec, &text)?,
-        TaskName::Sentiment => tasks::analyze_sentiment(&model, exec, &text)?,
-        TaskName::Qa => tasks::answer_question(&model, exec, &text, args.context.as_deref())?,
-        TaskName::Extract => tasks::extract_key_information(&model, exec, &text)?,
+        TaskName::Generate => tasks::generate_text(&model, exec, &text, &opts)?,
+        TaskName::Sentiment => tasks::analyze_sentiment(&model, exec, &text, &opts)?,
+        TaskName::Qa => tasks::answer_question(&model, exec, &text, args.context.as_deref(), &opts)?,
+        TaskName::Extract => tasks::extract_key_information(&model, exec, &text, &opts)?,
     };
     if args.json {
         outln!("{}", serde_json::to_string(&to_json(&out))?)?;
@@ -82,18 +121,38 @@ fn to_json(out: &TaskOutput) -> serde_json::Value {
             "probs": s.probs.iter().map(|(l, p)| (l.to_string(), json!(p))).collect::<serde_json::Map<_, _>>(),
             "raw_probs": s.raw.iter().map(|(l, p)| (l.to_string(), json!(p))).collect::<serde_json::Map<_, _>>(),
         })),
+        "sampling": {
+            "temperature": out.sampling.temperature,
+            "top_k": out.sampling.top_k,
+            "top_p": out.sampling.top_p,
+            "seed": out.sampling.seed,
+            "greedy": out.sampling.is_greedy(),
+        },
         "trace": {"n_tokens": out.trace.n_tokens(), "hooks": out.trace.len(), "bytes": out.trace.bytes()},
     })
 }
 
 fn print_text(out: &TaskOutput) -> Result<()> {
     outln!("task: {}   ({} prompt tokens; the trace holds {} hooks)", out.kind.name(), out.prompt_ids.len(), out.trace.len())?;
+    let p = out.sampling;
+    if p.is_greedy() {
+        outln!("decoding: greedy (temperature 0)")?;
+    } else {
+        outln!(
+            "decoding: sampled, temperature {} · top-p {} · top-k {} · seed {} (repeat with --seed {})",
+            p.temperature,
+            p.top_p,
+            if p.top_k == 0 { "off".to_string() } else { p.top_k.to_string() },
+            p.seed,
+            p.seed
+        )?;
+    }
     if let Some(s) = &out.sentiment {
-        outln!("label: {}", s.label)?;
+        outln!("answer: {}   (what the model wrote: {:?})", out.answer, out.generated_text)?;
+        outln!("most likely label: {}", s.label)?;
         for ((label, p), (_, raw)) in s.probs.iter().zip(&s.raw) {
             outln!("  {label:<9} {p:.3}   (raw probability of its first tokens {raw:.4})")?;
         }
-        outln!("the model's own words: {}", out.generated_text)?;
     } else {
         outln!("{}", out.answer)?;
     }

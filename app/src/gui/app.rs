@@ -25,7 +25,43 @@ use glassbox_engine::Device;
 mod bars;
 mod script_cmds;
 
-use bars::{Nav, controls_ui, prompt_bar_ui, status_ui};
+use bars::{Nav, controls_ui, presenter_header_ui, prompt_bar_ui, status_ui};
+
+/// What an action asks of the views beyond the session: the Tasks view on a task (with the
+/// action's sampling), or a sub-panel; else the lesson's own view. Returns the view to show.
+pub(super) fn apply_outcome(
+    views: &mut Views,
+    action: &lessons::Action,
+    outcome: lessons::ActionOutcome,
+    lesson_view: Option<ViewKind>,
+) -> Option<ViewKind> {
+    if let Some((task, input)) = outcome.task {
+        views.tasks.task = task;
+        if let Some(text) = input {
+            views.tasks.input = text;
+        }
+        let s = &mut views.tasks.sampling;
+        if let Some(t) = action.temperature {
+            s.temperature = t.max(0.0);
+        }
+        if let Some(p) = action.top_p {
+            s.top_p = p.clamp(0.01, 1.0);
+        }
+        if let Some(k) = action.top_k {
+            s.top_k = k;
+        }
+        return Some(ViewKind::Tasks);
+    }
+    if let Some(mode) = &outcome.mode {
+        return views.set_mode(mode);
+    }
+    lesson_view
+}
+
+/// How long a "figure saved" notice stays.
+const NOTICE_SECONDS: f64 = 8.0;
+/// Below this width (logical points) the diagram panel gives way to the view.
+const NARROW_WIDTH: f32 = 1100.0;
 
 pub struct Ready {
     pub s: Session,
@@ -49,6 +85,10 @@ pub struct GlassboxApp {
     /// The side panels can be hidden (projector: room for the view).
     pub show_diagram: bool,
     pub show_lesson: bool,
+    /// Presenter mode (F5 or View → Presenter mode): the current figure fills the window with
+    /// larger labels; prompt, timeline, status and side panels are hidden; the step keys
+    /// still work. Esc or F5 leaves it.
+    pub presenting: bool,
     pub lessons: LessonPanel,
     /// Messages above the view; `Some(time)` ones fade after a while (a saved figure), the
     /// rest stay until dismissed (a damaged state file, a failed executor).
@@ -56,7 +96,7 @@ pub struct GlassboxApp {
     pub playing: bool,
     last_tick: f64,
     zoom: f32,
-    applied_style: Option<(bool, u32)>,
+    applied_style: Option<(bool, u32, bool)>,
     pub(super) export_next: bool,
     device: Device,
     /// eframe's wgpu device: the model runs on it when it is a hardware GPU (one device per
@@ -105,6 +145,7 @@ impl GlassboxApp {
             follow_cursor: restored.follow_cursor,
             show_diagram: restored.show_diagram,
             show_lesson: restored.show_lesson,
+            presenting: false,
             lessons: LessonPanel::new(library, restored.open_lesson.clone()),
             notices: Vec::new(),
             playing: false,
@@ -120,6 +161,11 @@ impl GlassboxApp {
             last_save_time: 0.0,
             script: None,
         }
+    }
+
+    /// Driven by a screenshot script.
+    pub fn scripted(&self) -> bool {
+        self.script.is_some()
     }
 
     pub fn ready(&mut self) -> Option<&mut Ready> {
@@ -235,7 +281,7 @@ impl GlassboxApp {
         if self.applied_style.is_some() {
             self.zoom = zoom_now;
         }
-        let want = (self.dark, self.zoom.to_bits());
+        let want = (self.dark, self.zoom.to_bits(), self.presenting);
         if self.applied_style == Some(want) {
             return;
         }
@@ -247,29 +293,21 @@ impl GlassboxApp {
         if (zoom_now - self.zoom).abs() > 1e-3 {
             ctx.set_zoom_factor(self.zoom);
         }
-        if self.applied_style.is_none() {
+        if self.applied_style.map(|s| s.2) != Some(self.presenting) {
+            // A little larger than egui's defaults: this is read from the back of a room. In
+            // presenter mode the figure's own labels (heatmap axes and colour bars follow
+            // `Small`) grow, while headings shrink so the figure keeps the room.
+            let p = self.presenting;
             ctx.all_styles_mut(|style| {
                 use egui::{FontFamily, FontId, TextStyle};
-                // A little larger than egui's defaults: this is read from the back of a room.
-                style
-                    .text_styles
-                    .insert(TextStyle::Body, FontId::new(15.0, FontFamily::Proportional));
-                style.text_styles.insert(
-                    TextStyle::Button,
-                    FontId::new(15.0, FontFamily::Proportional),
-                );
-                style.text_styles.insert(
-                    TextStyle::Heading,
-                    FontId::new(22.0, FontFamily::Proportional),
-                );
-                style.text_styles.insert(
-                    TextStyle::Monospace,
-                    FontId::new(14.0, FontFamily::Monospace),
-                );
-                style.text_styles.insert(
-                    TextStyle::Small,
-                    FontId::new(11.0, FontFamily::Proportional),
-                );
+                let mut set = |ts: TextStyle, size: f32, family: FontFamily| {
+                    style.text_styles.insert(ts, FontId::new(size, family));
+                };
+                set(TextStyle::Body, 15.0, FontFamily::Proportional);
+                set(TextStyle::Button, if p { 14.0 } else { 15.0 }, FontFamily::Proportional);
+                set(TextStyle::Heading, if p { 19.0 } else { 22.0 }, FontFamily::Proportional);
+                set(TextStyle::Monospace, 14.0, FontFamily::Monospace);
+                set(TextStyle::Small, if p { 14.0 } else { 11.0 }, FontFamily::Proportional);
             });
         }
         self.applied_style = Some(want);
@@ -350,6 +388,12 @@ impl GlassboxApp {
             play = i.consume_key(Modifiers::NONE, Key::Space);
             if i.consume_key(Modifiers::COMMAND, Key::E) {
                 self.export_next = true;
+            }
+            if i.consume_key(Modifiers::NONE, Key::F5) {
+                self.presenting = !self.presenting;
+            }
+            if self.presenting && i.consume_key(Modifiers::NONE, Key::Escape) {
+                self.presenting = false;
             }
         });
         if layer != 0 {
@@ -470,6 +514,10 @@ impl GlassboxApp {
                     }
                     ui.separator();
                     ui.checkbox(
+                        &mut self.presenting,
+                        lang.tr("Presenter mode (F5, Esc leaves)", "演示模式（F5；Esc 退出）"),
+                    );
+                    ui.checkbox(
                         &mut self.follow_cursor,
                         lang.tr(
                             "Open the view of the current step",
@@ -498,6 +546,14 @@ impl GlassboxApp {
                 if ui.button(theme_label).clicked() {
                     self.dark = !self.dark;
                 }
+                let present = if self.presenting {
+                    lang.tr("Leave presenter mode (Esc)", "退出演示模式（Esc）")
+                } else {
+                    lang.tr("Present (F5)", "演示（F5）")
+                };
+                if ui.button(present).clicked() {
+                    self.presenting = !self.presenting;
+                }
                 ui.label(RichText::new(format!("{:.0}%", self.zoom * 100.0)).weak());
             });
         });
@@ -508,15 +564,29 @@ impl GlassboxApp {
         let theme = Theme::new(self.dark);
         let mut requests: Vec<Request> = Vec::new();
         let export = std::mem::take(&mut self.export_next);
+        let presenting = self.presenting;
         let Phase::Ready(r) = &mut self.phase else {
             return;
         };
         let Ready { s, views, prompt } = &mut **r;
 
-        Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, s, prompt, lang));
+        if !presenting {
+            Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, s, prompt, lang));
+        }
         let now = ui.input(|i| i.time);
         self.notices
-            .retain(|(_, at)| at.is_none_or(|t| now - t < 15.0));
+            .retain(|(_, at)| at.is_none_or(|t| now - t < NOTICE_SECONDS));
+        // A fading notice must go even if nothing else repaints the window.
+        if let Some(left) = self
+            .notices
+            .iter()
+            .filter_map(|(_, at)| *at)
+            .map(|t| NOTICE_SECONDS - (now - t))
+            .reduce(f64::min)
+        {
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_secs_f64(left.max(0.05)));
+        }
         if !self.notices.is_empty() {
             Panel::top("notices").show(ui, |ui| {
                 let mut remove = None;
@@ -533,22 +603,34 @@ impl GlassboxApp {
                 }
             });
         }
-        Panel::bottom("status").show(ui, |ui| status_ui(ui, s, lang, &theme));
         let mut nav: Option<Nav> = None;
-        Panel::bottom("timeline").show(ui, |ui| {
-            nav = controls_ui(ui, s, lang, &mut self.playing);
-            let mut cx = ViewCtx {
-                s,
-                lang,
-                theme,
-                requests: &mut requests,
-                export: false,
-            };
-            views.timeline.ui(ui, &mut cx);
-        });
-        // Side panels scale with the window (and the zoom), so the view always keeps room.
+        // On a narrow window (a projector at 150 %) the status bar and the timeline strip give
+        // way to the view (the step buttons stay), and so does the diagram panel; the Model
+        // view is the diagram, so it is never shown twice.
         let width = ui.available_width();
-        if self.show_diagram {
+        let narrow = width < NARROW_WIDTH;
+        if !presenting {
+            if !narrow {
+                Panel::bottom("status").show(ui, |ui| status_ui(ui, s, lang, &theme));
+            }
+            Panel::bottom("timeline").show(ui, |ui| {
+                nav = controls_ui(ui, s, lang, &mut self.playing);
+                if !narrow {
+                    let mut cx = ViewCtx {
+                        s,
+                        lang,
+                        theme,
+                        requests: &mut requests,
+                        export: false,
+                        presenting,
+                    };
+                    views.timeline.ui(ui, &mut cx);
+                }
+            });
+        }
+        // Side panels scale with the window (and the zoom), so the view always keeps room.
+        let diagram = self.show_diagram && !presenting && !narrow && self.view != ViewKind::Overview;
+        if diagram {
             Panel::left("diagram")
                 .default_size((width * 0.19).clamp(200.0, 320.0))
                 .max_size(width * 0.3)
@@ -560,30 +642,62 @@ impl GlassboxApp {
                             theme,
                             requests: &mut requests,
                             export: false,
+                            presenting,
                         };
                         views.diagram.ui(ui, &mut cx);
                     });
                 });
         }
-        let ev = if self.show_lesson {
+        let ev = if self.show_lesson && !presenting {
+            let (default, max) = if narrow {
+                ((width * 0.3).clamp(220.0, 300.0), width * 0.42)
+            } else {
+                ((width * 0.27).clamp(260.0, 460.0), width * 0.4)
+            };
             Panel::right("lesson")
-                .default_size((width * 0.27).clamp(260.0, 460.0))
-                .max_size(width * 0.4)
+                .default_size(default)
+                .max_size(max)
                 .show(ui, |ui| self.lessons.ui(ui, lang, &theme, &s.model.config))
                 .inner
         } else {
             Default::default()
         };
         CentralPanel::default().show(ui, |ui| {
-            ui.horizontal_wrapped(|ui| {
-                for k in ViewKind::ALL {
-                    ui.selectable_value(&mut self.view, k, k.title(lang));
-                }
-                ui.separator();
-                if ui.button(lang.tr("Export PNG", "导出 PNG")).clicked() {
-                    self.export_next = true;
-                }
-            });
+            if presenting {
+                presenter_header_ui(ui, s, lang, &theme);
+            }
+            // One row of tabs; if the window is too narrow even for that, it scrolls sideways.
+            ScrollArea::horizontal()
+                .id_salt("view-tabs")
+                .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysHidden)
+                .show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        // Compact on a projector: short titles, smaller text, Export in the
+                        // menu (and Ctrl+E) only.
+                        let compact = presenting || narrow;
+                        if compact {
+                            ui.style_mut()
+                                .text_styles
+                                .insert(egui::TextStyle::Button, egui::FontId::proportional(13.0));
+                            ui.spacing_mut().item_spacing.x = 3.0;
+                            ui.spacing_mut().button_padding.x = 3.0;
+                        }
+                        for k in ViewKind::ALL {
+                            let title = if compact {
+                                k.short_title(lang)
+                            } else {
+                                k.title(lang)
+                            };
+                            ui.selectable_value(&mut self.view, k, title);
+                        }
+                        if !compact {
+                            ui.separator();
+                            if ui.button(lang.tr("Export PNG", "导出 PNG")).clicked() {
+                                self.export_next = true;
+                            }
+                        }
+                    });
+                });
             ui.separator();
             let mut cx = ViewCtx {
                 s,
@@ -591,6 +705,7 @@ impl GlassboxApp {
                 theme,
                 requests: &mut requests,
                 export,
+                presenting,
             };
             views.show(self.view, ui, &mut cx);
         });
@@ -607,21 +722,13 @@ impl GlassboxApp {
         }
         if let Some(action) = ev.action {
             let outcome = lessons::run_action(&action, s);
-            if let Some((task, input)) = outcome.task {
-                views.tasks.task = task;
-                if let Some(text) = input {
-                    views.tasks.input = text;
-                }
-                self.view = ViewKind::Tasks;
-            } else if let Some(v) = self
+            let lesson_view = self
                 .lessons
                 .open
                 .as_deref()
                 .and_then(|id| self.lessons.library.get(lang, id))
-                .and_then(lessons::Lesson::view)
-            {
-                self.view = v;
-            }
+                .and_then(lessons::Lesson::view);
+            self.view = apply_outcome(views, &action, outcome, lesson_view).unwrap_or(self.view);
         }
         for req in requests {
             match req {
@@ -631,9 +738,13 @@ impl GlassboxApp {
                         r.s.generate(n);
                     }
                 }
-                Request::Task { kind, text } => {
+                Request::Task {
+                    kind,
+                    text,
+                    options,
+                } => {
                     if let Some(r) = self.ready() {
-                        r.s.run_task(kind, text);
+                        r.s.run_task(kind, text, options);
                     }
                 }
                 Request::Open(v) => self.view = v,

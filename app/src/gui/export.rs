@@ -11,6 +11,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::fonts;
+use super::scale::ColorScale;
 use super::theme::Colormap;
 
 /// What a view can export: the numbers it shows, already arranged.
@@ -24,10 +25,14 @@ pub enum Figure {
         values: Vec<f32>,
         row_labels: Vec<String>,
         col_labels: Vec<String>,
+        /// What the rows and the columns are ("layer", "position", "neuron").
+        row_title: String,
+        col_title: String,
         map: Colormap,
-        /// The value at the low and high end of the colormap.
-        lo: f32,
-        hi: f32,
+        /// How values become colours, as on screen (log, per row, clipped, …).
+        scale: ColorScale,
+        /// The colour bar's caption: what the values are, with their unit.
+        unit: String,
     },
     Bars {
         title: String,
@@ -127,148 +132,244 @@ pub fn write_figure(fig: &Figure, path: &Path) -> Result<()> {
             values,
             row_labels,
             col_labels,
+            row_title,
+            col_title,
             map,
-            lo,
-            hi,
-        } => {
-            let (rows, cols) = (*rows, *cols);
-            // Integer cell size so the PNG is crisp; big matrices get 1-pixel cells.
-            let cell = (900 / rows.max(cols).max(1)).clamp(1, 40) as u32;
-            let (left, top, right, bottom) = (150u32, 170u32, 120u32, 30u32);
-            let (gw, gh) = (cell * cols as u32, cell * rows as u32);
-            let (w, h) = (left + gw + right, top + gh + bottom);
-            let mut cells = vec![0u8; (gw * gh * 3) as usize];
-            for r in 0..rows {
-                for c in 0..cols {
-                    let v = values.get(r * cols + c).copied().unwrap_or(f32::NAN);
-                    let color = if !v.is_finite() {
-                        egui::Color32::from_gray(200)
-                    } else if *map == Colormap::Diverging {
-                        map.signed(v, lo.abs().max(hi.abs()))
-                    } else {
-                        map.at(if hi > lo { (v - lo) / (hi - lo) } else { 0.0 })
-                    };
-                    for dy in 0..cell {
-                        for dx in 0..cell {
-                            let i =
-                                (((r as u32 * cell + dy) * gw + c as u32 * cell + dx) * 3) as usize;
-                            cells[i..i + 3].copy_from_slice(&[color.r(), color.g(), color.b()]);
-                        }
-                    }
-                }
-            }
-            let mut backend = BitMapBackend::new(path, (w, h));
-            backend
-                .draw_rect((0, 0), (w as i32, h as i32), &WHITE, true)
-                .map_err(draw_err)?;
-            backend
-                .blit_bitmap((left as i32, top as i32), (gw, gh), &cells)
-                .map_err(draw_err)?;
-            let root = backend.into_drawing_area();
-            let font = |size: u32| (FONT, size).into_font().color(&BLACK);
-            root.draw(&Text::new(title.clone(), (10, 10), font(22)))
-                .map_err(draw_err)?;
-            let step = ((14 / cell.max(1)) as usize).max(1);
-            for (r, l) in row_labels.iter().enumerate().take(rows).step_by(step) {
-                let y = (top + r as u32 * cell + cell / 2) as i32;
-                let style = font(13).pos(Pos::new(HPos::Right, VPos::Center));
-                root.draw(&Text::new(
-                    super::heatmap::short_label(l, 14),
-                    (left as i32 - 6, y),
-                    style,
-                ))
-                .map_err(draw_err)?;
-            }
-            for (c, l) in col_labels.iter().enumerate().take(cols).step_by(step) {
-                let x = (left + c as u32 * cell + cell / 2) as i32;
-                let style = font(13)
-                    .transform(FontTransform::Rotate270)
-                    .pos(Pos::new(HPos::Left, VPos::Center));
-                root.draw(&Text::new(
-                    super::heatmap::short_label(l, 14),
-                    (x, top as i32 - 6),
-                    style,
-                ))
-                .map_err(draw_err)?;
-            }
-            // Color bar with its end values.
-            let (bx, by, bh) = (
-                (left + gw + 30) as i32,
-                top as i32,
-                gh.clamp(60, 400) as i32,
-            );
-            for i in 0..bh {
-                let t = 1.0 - i as f32 / (bh - 1).max(1) as f32;
-                root.draw(&Rectangle::new(
-                    [(bx, by + i), (bx + 16, by + i + 1)],
-                    rgb(map.at(t)).filled(),
-                ))
-                .map_err(draw_err)?;
-            }
-            let (top_v, low_v) = if *map == Colormap::Diverging {
-                (lo.abs().max(hi.abs()), -lo.abs().max(hi.abs()))
-            } else {
-                (*hi, *lo)
-            };
-            root.draw(&Text::new(format!("{top_v:.3}"), (bx + 20, by), font(12)))
-                .map_err(draw_err)?;
-            root.draw(&Text::new(
-                format!("{low_v:.3}"),
-                (bx + 20, by + bh - 12),
-                font(12),
-            ))
-            .map_err(draw_err)?;
-            root.present().map_err(draw_err)?;
-        }
+            scale,
+            unit,
+        } => write_heatmap(
+            path,
+            &HeatmapFig {
+                title,
+                rows: *rows,
+                cols: *cols,
+                values,
+                row_labels,
+                col_labels,
+                row_title,
+                col_title,
+                map: *map,
+                scale,
+                unit,
+            },
+        )?,
         Figure::Bars {
             title,
             labels,
             values,
-        } => {
-            let n = labels.len().max(1) as u32;
-            let (left, bar_h, top) = (220u32, 26u32, 60u32);
-            let (w, h) = (900u32, top + n * bar_h + 30);
-            let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
-            root.fill(&WHITE).map_err(draw_err)?;
-            let font = |size: u32| (FONT, size).into_font().color(&BLACK);
-            root.draw(&Text::new(title.clone(), (10, 10), font(22)))
-                .map_err(draw_err)?;
-            let max = values
-                .iter()
-                .copied()
-                .filter(|v| v.is_finite())
-                .fold(0.0f32, f32::max)
-                .max(1e-12);
-            let span = (w - left - 120) as f32;
-            for (i, (l, v)) in labels.iter().zip(values).enumerate() {
-                let y = (top + i as u32 * bar_h) as i32;
-                let len = (span * (v / max).clamp(0.0, 1.0)) as i32;
-                root.draw(&Rectangle::new(
-                    [
-                        (left as i32, y + 3),
-                        (left as i32 + len.max(1), y + bar_h as i32 - 3),
-                    ],
-                    RGBColor(60, 130, 200).filled(),
-                ))
-                .map_err(draw_err)?;
-                let style = font(14).pos(Pos::new(HPos::Right, VPos::Center));
-                root.draw(&Text::new(
-                    super::heatmap::short_label(l, 22),
-                    (left as i32 - 8, y + bar_h as i32 / 2),
-                    style,
-                ))
-                .map_err(draw_err)?;
-                let style = font(13).pos(Pos::new(HPos::Left, VPos::Center));
-                root.draw(&Text::new(
-                    format!("{v:.4}"),
-                    (left as i32 + len + 6, y + bar_h as i32 / 2),
-                    style,
-                ))
-                .map_err(draw_err)?;
+        } => write_bars(path, title, labels, values)?,
+    }
+    Ok(())
+}
+
+struct HeatmapFig<'a> {
+    title: &'a str,
+    rows: usize,
+    cols: usize,
+    values: &'a [f32],
+    row_labels: &'a [String],
+    col_labels: &'a [String],
+    row_title: &'a str,
+    col_title: &'a str,
+    map: Colormap,
+    scale: &'a ColorScale,
+    unit: &'a str,
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().color(&BLACK)
+}
+
+/// Pixel size `(width, height)` of one cell: rows at least 18 px when there are few enough
+/// for a label each (labels at 15 px), columns as wide as 1100 px allows, and at least 18 px
+/// when each column has a label.
+pub fn heatmap_cells(rows: usize, cols: usize, col_labels: bool) -> (u32, u32) {
+    let (rows, cols) = (rows.max(1), cols.max(1));
+    let ch = (900 / rows).clamp(2, 40).max(if rows <= 60 { 20 } else { 2 });
+    let cw = if col_labels {
+        (1100 / cols).clamp(2, 40).max(18)
+    } else {
+        (1100 / cols).clamp(1, 40)
+    };
+    (cw as u32, ch as u32)
+}
+
+/// A heatmap for a slide: cells from [`heatmap_cells`], row and column labels and titles, and
+/// a colour bar with ticks and unit from the same scale as the screen.
+fn write_heatmap(path: &Path, f: &HeatmapFig<'_>) -> Result<()> {
+    let (rows, cols) = (f.rows.max(1), f.cols.max(1));
+    let (cw, ch) = heatmap_cells(rows, cols, !f.col_labels.is_empty());
+    let label_px = 19u32;
+    let longest = |ls: &[String]| {
+        ls.iter()
+            .map(|l| super::heatmap::short_label(l, 14).chars().count())
+            .max()
+            .unwrap_or(0) as u32
+    };
+    let left = 44 + longest(f.row_labels) * 11;
+    let top = 80 + longest(f.col_labels) * 11;
+    let (gw, gh) = (cw * cols as u32, ch * rows as u32);
+    let (right, bottom) = (240u32, 60u32);
+    let (w, h) = (left + gw + right, (top + gh + bottom).max(top + 300));
+    let mut cells = vec![0u8; (gw * gh * 3) as usize];
+    for r in 0..rows {
+        for c in 0..cols {
+            let v = f.values.get(r * cols + c).copied().unwrap_or(f32::NAN);
+            let color = if v.is_finite() {
+                f.scale.color(f.map, r, v)
+            } else {
+                egui::Color32::from_gray(200)
+            };
+            for dy in 0..ch {
+                let row0 = ((r as u32 * ch + dy) * gw + c as u32 * cw) as usize * 3;
+                for dx in 0..cw as usize {
+                    cells[row0 + dx * 3..row0 + dx * 3 + 3]
+                        .copy_from_slice(&[color.r(), color.g(), color.b()]);
+                }
             }
-            root.present().map_err(draw_err)?;
         }
     }
+    let mut backend = BitMapBackend::new(path, (w, h));
+    backend
+        .draw_rect((0, 0), (w as i32, h as i32), &WHITE, true)
+        .map_err(draw_err)?;
+    backend
+        .blit_bitmap((left as i32, top as i32), (gw, gh), &cells)
+        .map_err(draw_err)?;
+    let root = backend.into_drawing_area();
+    root.draw(&Text::new(f.title.to_string(), (10, 10), font(30)))
+        .map_err(draw_err)?;
+    let every = |cell: u32| ((label_px + 3).div_ceil(cell.max(1)) as usize).max(1);
+    for (r, l) in f.row_labels.iter().enumerate().take(rows).step_by(every(ch)) {
+        let y = (top + r as u32 * ch + ch / 2) as i32;
+        let style = font(label_px).pos(Pos::new(HPos::Right, VPos::Center));
+        root.draw(&Text::new(
+            super::heatmap::short_label(l, 14),
+            (left as i32 - 6, y),
+            style,
+        ))
+        .map_err(draw_err)?;
+    }
+    for (c, l) in f.col_labels.iter().enumerate().take(cols).step_by(every(cw)) {
+        let x = (left + c as u32 * cw + cw / 2) as i32;
+        let style = font(label_px)
+            .transform(FontTransform::Rotate270)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        root.draw(&Text::new(
+            super::heatmap::short_label(l, 14),
+            (x, top as i32 - 6),
+            style,
+        ))
+        .map_err(draw_err)?;
+    }
+    if !f.col_title.is_empty() {
+        let style = font(20).pos(Pos::new(HPos::Center, VPos::Top));
+        root.draw(&Text::new(
+            f.col_title.to_string(),
+            ((left + gw / 2) as i32, 48),
+            style,
+        ))
+        .map_err(draw_err)?;
+    }
+    if !f.row_title.is_empty() {
+        let style = font(20)
+            .transform(FontTransform::Rotate270)
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        root.draw(&Text::new(
+            f.row_title.to_string(),
+            (8, (top + gh / 2) as i32),
+            style,
+        ))
+        .map_err(draw_err)?;
+    }
+    // Vertical colour bar: high values at the top, ticks from the same scale as the screen.
+    let (bx, by, bh) = ((left + gw + 40) as i32, top as i32, gh.clamp(200, 500) as i32);
+    root.draw(&Text::new(f.unit.to_string(), (bx - 10, by - 30), font(18)))
+        .map_err(draw_err)?;
+    for i in 0..bh {
+        let t = 1.0 - i as f32 / (bh - 1).max(1) as f32;
+        root.draw(&Rectangle::new(
+            [(bx, by + i), (bx + 20, by + i + 1)],
+            rgb(f.map.at(t)).filled(),
+        ))
+        .map_err(draw_err)?;
+    }
+    let zh = f.unit.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    for (t, label) in f.scale.ticks(zh) {
+        let y = by + ((1.0 - t) * (bh - 1) as f32) as i32;
+        root.draw(&PathElement::new(vec![(bx + 20, y), (bx + 26, y)], BLACK))
+            .map_err(draw_err)?;
+        let style = font(17).pos(Pos::new(HPos::Left, VPos::Center));
+        root.draw(&Text::new(label, (bx + 30, y), style))
+            .map_err(draw_err)?;
+    }
+    let note = f.scale.note(zh, false);
+    root.draw(&Text::new(note, (bx - 10, by + bh + 12), font(15)))
+        .map_err(draw_err)?;
+    root.present().map_err(draw_err)?;
+    Ok(())
+}
+
+/// The pixel range `(from, to)` of a bar for `v` on an axis `min..=max` (which includes 0)
+/// drawn `span` pixels wide: it starts at the zero line and ends at `v`, so a negative value
+/// extends to the left.
+pub fn bar_span(v: f32, min: f32, max: f32, span: f32) -> (i32, i32) {
+    let (min, max) = (min.min(0.0), max.max(0.0));
+    let range = (max - min).max(1e-12);
+    let x = |v: f32| (span * (v - min) / range).round() as i32;
+    let (zero, end) = (x(0.0), x(v.clamp(min, max)));
+    (zero.min(end), zero.max(end))
+}
+
+/// Horizontal bars from a zero line, so negative values (logits, attributions) point left.
+fn write_bars(path: &Path, title: &str, labels: &[String], values: &[f32]) -> Result<()> {
+    let n = labels.len().max(1) as u32;
+    let (left, bar_h, top) = (260u32, 32u32, 80u32);
+    let (w, h) = (1000u32, top + n * bar_h + 40);
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    root.fill(&WHITE).map_err(draw_err)?;
+    root.draw(&Text::new(title.to_string(), (10, 10), font(30)))
+        .map_err(draw_err)?;
+    let finite = || values.iter().copied().filter(|v| v.is_finite());
+    let max = finite().fold(0.0f32, f32::max);
+    let min = finite().fold(0.0f32, f32::min);
+    let span = (w - left - 110) as f32;
+    let zero = left as i32 + bar_span(0.0, min, max, span).0;
+    root.draw(&PathElement::new(
+        vec![(zero, top as i32 - 6), (zero, (top + n * bar_h) as i32 + 2)],
+        BLACK,
+    ))
+    .map_err(draw_err)?;
+    for (i, (l, &v)) in labels.iter().zip(values).enumerate() {
+        let y = (top + i as u32 * bar_h) as i32;
+        let (a, b) = bar_span(if v.is_finite() { v } else { 0.0 }, min, max, span);
+        let (x0, x1) = (left as i32 + a, (left as i32 + b).max(left as i32 + a + 1));
+        let color = if v < 0.0 {
+            RGBColor(200, 70, 60)
+        } else {
+            RGBColor(60, 130, 200)
+        };
+        root.draw(&Rectangle::new(
+            [(x0, y + 4), (x1, y + bar_h as i32 - 4)],
+            color.filled(),
+        ))
+        .map_err(draw_err)?;
+        let style = font(20).pos(Pos::new(HPos::Right, VPos::Center));
+        root.draw(&Text::new(
+            super::heatmap::short_label(l, 22),
+            (left as i32 - 10, y + bar_h as i32 / 2),
+            style,
+        ))
+        .map_err(draw_err)?;
+        let style = font(17).pos(Pos::new(HPos::Left, VPos::Center));
+        root.draw(&Text::new(
+            format!("{v:.4}"),
+            (x1.max(zero) + 6, y + bar_h as i32 / 2),
+            style,
+        ))
+        .map_err(draw_err)?;
+    }
+    root.present().map_err(draw_err)?;
     Ok(())
 }
 

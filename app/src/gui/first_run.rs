@@ -47,7 +47,8 @@ impl FirstRun {
             Some(path) => me.start_load(ctx, path),
             None => match fetch::default_model_dir() {
                 Ok(dir) if fetch::is_complete(&dir) => me.start_load(ctx, dir),
-                Ok(_) => {}
+                // First run: fetch at once, as the README says; Cancel goes back to the choices.
+                Ok(_) => me.start_fetch(ctx),
                 Err(e) => me.error = Some(e.to_string()),
             },
         }

@@ -7,6 +7,7 @@ use egui::{
     TextureHandle, TextureOptions, Ui, Vec2, pos2, vec2,
 };
 
+pub use super::scale::{ColorScale, ScaleMode, ScaleOpts};
 use super::theme::Theme;
 
 /// A texture that knows what it shows: `key` hashes the data source and the coloring.
@@ -131,8 +132,28 @@ pub fn heatmap_ui(
     axes: &Axes<'_>,
     theme: &Theme,
 ) -> HeatmapResponse {
-    let font = FontId::proportional(11.0);
-    let label_w = |labels: Option<&[String]>| if labels.is_some() { 90.0 } else { 0.0 };
+    // Labels follow the `Small` text style, which presenter mode enlarges.
+    let px = ui
+        .style()
+        .text_styles
+        .get(&egui::TextStyle::Small)
+        .map_or(11.0, |f| f.size);
+    let font = FontId::proportional(px);
+    // As wide as the longest label shown (tokens are short; a fixed width wasted a third of
+    // a small heatmap).
+    let label_w = |labels: Option<&[String]>| {
+        labels.map_or(0.0, |ls| {
+            ui.fonts_mut(|f| {
+                ls.iter()
+                    .map(|l| {
+                        f.layout_no_wrap(short_label(l, 12), font.clone(), egui::Color32::WHITE)
+                            .size()
+                            .x
+                    })
+                    .fold(0.0f32, f32::max)
+            }) + 8.0
+        })
+    };
     let left = label_w(axes.row_labels) + if axes.row_title.is_empty() { 0.0 } else { 16.0 };
     let top = label_w(axes.col_labels) + if axes.col_title.is_empty() { 0.0 } else { 16.0 };
     let avail = (max_size - vec2(left, top)).max(vec2(16.0, 16.0));
@@ -171,8 +192,8 @@ pub fn heatmap_ui(
 
     let text = theme.text();
     // Labels only where a row (column) is tall (wide) enough to read; otherwise every k-th.
-    let every_r = ((12.0 / ch).ceil() as usize).max(1);
-    let every_c = ((12.0 / cw).ceil() as usize).max(1);
+    let every_r = (((px + 1.0) / ch).ceil() as usize).max(1);
+    let every_c = (((px + 1.0) / cw).ceil() as usize).max(1);
     if let Some(labels) = axes.row_labels {
         for (r, l) in labels.iter().enumerate().take(rows).step_by(every_r) {
             let y = cells.min.y + (r as f32 + 0.5) * ch;
@@ -260,21 +281,103 @@ pub fn legend_ui(
     caption: &str,
     theme: &Theme,
 ) {
+    let scale = if map == super::theme::Colormap::Diverging {
+        ColorScale::symmetric(lo.abs().max(hi.abs()))
+    } else {
+        ColorScale::fixed(lo, hi)
+    };
+    colorbar_ui(ui, map, &scale, caption, "", super::i18n::Lang::En, theme);
+}
+
+/// The colour bar of a fitted scale: the map, tick values, the unit, and a note saying how
+/// the scale was made (log, per row, clipped cells, position 0 hidden).
+pub fn colorbar_ui(
+    ui: &mut Ui,
+    map: super::theme::Colormap,
+    scale: &ColorScale,
+    unit: &str,
+    note: &str,
+    lang: super::i18n::Lang,
+    theme: &Theme,
+) {
+    let zh = lang == super::i18n::Lang::Zh;
     ui.horizontal(|ui| {
-        ui.label(egui::RichText::new(caption).color(theme.muted()));
-        ui.label(format!("{lo:.3}"));
-        let (rect, _) = ui.allocate_exact_size(vec2(120.0, 12.0), Sense::hover());
-        let n = 60;
+        if !unit.is_empty() {
+            ui.label(egui::RichText::new(unit).color(theme.text()));
+        }
+        let w = (ui.available_width() * 0.5).clamp(160.0, 440.0);
+        let (rect, _) = ui.allocate_exact_size(vec2(w, 30.0), Sense::hover());
+        let bar = Rect::from_min_size(rect.min, vec2(w, 12.0));
+        let n = 80;
         for i in 0..n {
             let t = i as f32 / (n - 1) as f32;
-            let x0 = rect.min.x + rect.width() * i as f32 / n as f32;
+            let x0 = bar.min.x + bar.width() * i as f32 / n as f32;
             let r = Rect::from_min_max(
-                pos2(x0, rect.min.y),
-                pos2(x0 + rect.width() / n as f32 + 0.5, rect.max.y),
+                pos2(x0, bar.min.y),
+                pos2(x0 + bar.width() / n as f32 + 0.5, bar.max.y),
             );
             ui.painter().rect_filled(r, 0.0, map.at(t));
         }
-        ui.label(format!("{hi:.3}"));
+        let px = ui
+            .style()
+            .text_styles
+            .get(&egui::TextStyle::Small)
+            .map_or(11.0, |f| f.size);
+        let font = FontId::proportional(px);
+        // The end labels first, then interior ones that do not collide with a drawn label.
+        let mut ticks = scale.ticks(zh);
+        ticks.sort_by(|a, b| {
+            let end = |t: f32| t <= 0.0 || t >= 1.0;
+            end(b.0).cmp(&end(a.0)).then(a.0.total_cmp(&b.0))
+        });
+        let mut taken: Vec<Rect> = Vec::new();
+        for (t, label) in ticks {
+            let x = bar.min.x + t * bar.width();
+            let galley = ui.painter().layout_no_wrap(label, font.clone(), theme.text());
+            let size = galley.size();
+            let left = if t <= 0.0 {
+                x
+            } else if t >= 1.0 {
+                x - size.x
+            } else {
+                x - size.x / 2.0
+            };
+            let r = Rect::from_min_size(pos2(left, bar.max.y + 4.0), size).expand2(vec2(4.0, 0.0));
+            if taken.iter().any(|o| o.intersects(r)) {
+                continue;
+            }
+            taken.push(r);
+            ui.painter().line_segment(
+                [pos2(x, bar.max.y), pos2(x, bar.max.y + 3.0)],
+                Stroke::new(1.0, theme.text()),
+            );
+            ui.painter().galley(pos2(left, bar.max.y + 4.0), galley, theme.text());
+        }
+        if !note.is_empty() {
+            ui.label(egui::RichText::new(note).small().color(theme.muted()));
+        }
+    });
+}
+
+/// The scale picker next to a heatmap: linear / √ / log / per row / robust, and hiding
+/// position 0. `signed` data offers only the modes that keep zero in the middle.
+pub fn scale_controls_ui(ui: &mut Ui, opts: &mut ScaleOpts, signed: bool, lang: super::i18n::Lang) {
+    let zh = lang == super::i18n::Lang::Zh;
+    ui.horizontal_wrapped(|ui| {
+        ui.label(lang.tr("colour scale:", "颜色刻度："));
+        let modes: &[ScaleMode] = if signed {
+            &ScaleMode::SIGNED
+        } else {
+            &ScaleMode::SEQUENTIAL
+        };
+        for &m in modes {
+            ui.selectable_value(&mut opts.mode, m, m.label(zh));
+        }
+        ui.separator();
+        ui.checkbox(
+            &mut opts.hide_first,
+            lang.tr("hide position 0", "隐藏位置 0"),
+        );
     });
 }
 

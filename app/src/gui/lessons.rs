@@ -47,6 +47,9 @@ pub struct Action {
     pub precision: Option<String>,
     pub generate: Option<usize>,
     pub task: Option<String>,
+    /// A sub-panel to open (`augment`, `graph`, `activations`, …; see `views::MODES`); its
+    /// view opens with it.
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -306,6 +309,14 @@ pub fn check_action(a: &Action, c: &LlamaConfig) -> Vec<String> {
     if a.chat.is_some() && a.prompt.is_none() {
         errs.push("chat without prompt".into());
     }
+    if let Some(m) = &a.mode
+        && super::views::mode_view(m).is_none()
+    {
+        errs.push(format!("unknown mode `{m}`"));
+    }
+    if a.mode.is_some() && a.task.is_some() {
+        errs.push("mode and task both open a view".into());
+    }
     errs
 }
 
@@ -314,6 +325,8 @@ pub fn check_action(a: &Action, c: &LlamaConfig) -> Vec<String> {
 pub struct ActionOutcome {
     /// Open the Tasks view on this task with this input.
     pub task: Option<(TaskKind, Option<String>)>,
+    /// Open this sub-panel (and its view).
+    pub mode: Option<String>,
 }
 
 /// Runs `a` in the README's order: (1) precision and ablation, (2) prompt, (3) sampling,
@@ -367,6 +380,7 @@ pub fn run_action(a: &Action, s: &mut Session) -> ActionOutcome {
     if let Some(t) = task {
         out.task = Some((t, a.prompt.clone()));
     }
+    out.mode = a.mode.clone();
     // (6)
     if let Some(Ok(step)) = a.goto.as_deref().map(str::parse::<Step>) {
         let step = match step {

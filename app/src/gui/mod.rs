@@ -7,9 +7,11 @@ mod first_run;
 mod fonts;
 pub mod frame_bench;
 mod heatmap;
+mod scale;
 mod i18n;
 mod lesson_panel;
 mod lessons;
+pub mod model_table;
 mod prompt_input;
 mod screenshot;
 mod session;
@@ -101,5 +103,13 @@ impl eframe::App for app::GlassboxApp {
 
     fn persist_egui_memory(&self) -> bool {
         false
+    }
+
+    /// Scripted screenshots: the Xvfb pointer rests mid-window; without this its hover
+    /// tooltip would cover whatever figure is there.
+    fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        if self.scripted() {
+            raw_input.events.push(egui::Event::PointerGone);
+        }
     }
 }

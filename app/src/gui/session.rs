@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use glassbox_engine::executor::PassOptions;
 use glassbox_engine::sampling::SamplingParams;
-use glassbox_engine::tasks::{SentimentScores, TaskKind};
+use glassbox_engine::tasks::{SentimentScores, TaskKind, TaskOptions};
 use glassbox_engine::tokenizer::ChatMessage;
 use glassbox_engine::{CaptureFilter, Model, Precision, Step, Trace};
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,8 @@ pub struct TaskResult {
     pub answer: String,
     pub generated_text: String,
     pub sentiment: Option<SentimentScores>,
+    /// The sampling the answer was decoded with.
+    pub sampling: SamplingParams,
 }
 
 pub struct Session {
@@ -61,6 +63,9 @@ pub struct Session {
     seed: u64,
 
     pub pass: u64,
+    /// The pass whose tensors `trace` holds. Between `run()` and the worker's first reply
+    /// `pass` is already the new one while `trace` is still the old: caches key on this.
+    pub trace_pass: u64,
     pub trace: Trace,
     pub token_texts: Vec<String>,
     /// Program index of the last step whose tensors have arrived.
@@ -104,6 +109,7 @@ impl Session {
             ablate: Vec::new(),
             seed: 1,
             pass: 0,
+            trace_pass: 0,
             trace: Trace::default(),
             token_texts: Vec::new(),
             computed: None,
@@ -246,11 +252,16 @@ impl Session {
     }
 
     /// Runs one of the four tasks on `text`; its prompt pass becomes the session's trace.
-    pub fn run_task(&mut self, kind: TaskKind, text: String) {
+    pub fn run_task(&mut self, kind: TaskKind, text: String, options: TaskOptions) {
         let pass = self.start_pass();
         self.generating = false;
         self.task_running = true;
-        self.worker.send(Command::Task { pass, kind, text });
+        self.worker.send(Command::Task {
+            pass,
+            kind,
+            text,
+            options,
+        });
     }
 
     pub fn set_precision(&mut self, precision: Precision) {
@@ -297,6 +308,7 @@ impl Session {
                 }
                 self.token_texts = token_ids.iter().map(|&id| self.token_text(id)).collect();
                 self.trace = Trace::new(token_ids, pos_offset, temperature);
+                self.trace_pass = pass;
                 self.computed = None;
                 self.analysis = None;
                 let n = self.n_tokens();
@@ -367,6 +379,7 @@ impl Session {
                     .map(|&id| self.token_text(id))
                     .collect();
                 self.trace = out.trace;
+                self.trace_pass = pass;
                 self.computed = self.trace.last_step.map(|s| s.index(self.n_layers()));
                 self.analysis = Some(analysis);
                 let n = self.n_tokens();
@@ -379,6 +392,7 @@ impl Session {
                     answer: out.answer,
                     generated_text: out.generated_text,
                     sentiment: out.sentiment,
+                    sampling: out.sampling,
                 });
             }
             Reply::Notice(text) => self.notices.push(text),

@@ -25,7 +25,7 @@ use glassbox_engine::analysis;
 use glassbox_engine::backend::{self, Backend};
 use glassbox_engine::executor::{BackendKind, Executor, PassOptions, StepOutput};
 use glassbox_engine::gpu::GpuContext;
-use glassbox_engine::tasks::{self, TaskKind, TaskOutput};
+use glassbox_engine::tasks::{self, TaskKind, TaskOptions, TaskOutput};
 use glassbox_engine::{BlockHook, CaptureFilter, Device, HookKey, Model, Precision, Step, Tensor, Trace};
 
 /// Steps per GPU submit when streaming a pass to the UI: one layer's worth, so the views fill
@@ -60,6 +60,7 @@ pub enum Command {
         pass: u64,
         kind: TaskKind,
         text: String,
+        options: TaskOptions,
     },
 }
 
@@ -208,8 +209,15 @@ impl WorkerCore {
                     out(Reply::Lens { pass, grid });
                 }
             }
-            Command::Task { pass, kind, text } => {
-                self.with_fallback(pass, out, |me, out| me.task(pass, kind, &text, out));
+            Command::Task {
+                pass,
+                kind,
+                text,
+                options,
+            } => {
+                self.with_fallback(pass, out, |me, out| {
+                    me.task(pass, kind, &text, &options, out)
+                });
             }
             Command::SetPrecision(precision) => {
                 // f16 exists only on the GPU; f32 goes back to the default device.
@@ -295,17 +303,17 @@ impl WorkerCore {
         Ok(())
     }
 
-    fn task(&mut self, pass: u64, kind: TaskKind, text: &str, out: &mut Out<'_>) -> Result<(), String> {
+    fn task(&mut self, pass: u64, kind: TaskKind, text: &str, options: &TaskOptions, out: &mut Out<'_>) -> Result<(), String> {
         self.finished = None;
         let (model, exec) = (&*self.model, &mut *self.exec);
         let result = match kind {
-            TaskKind::Generate => tasks::generate_text(model, exec, text),
-            TaskKind::Sentiment => tasks::analyze_sentiment(model, exec, text),
+            TaskKind::Generate => tasks::generate_text(model, exec, text, options),
+            TaskKind::Sentiment => tasks::analyze_sentiment(model, exec, text, options),
             TaskKind::Qa => {
                 let (question, context) = split_qa(text);
-                tasks::answer_question(model, exec, question, context)
+                tasks::answer_question(model, exec, question, context, options)
             }
-            TaskKind::Extract => tasks::extract_key_information(model, exec, text),
+            TaskKind::Extract => tasks::extract_key_information(model, exec, text, options),
         };
         match result {
             Ok(output) => {

@@ -170,14 +170,38 @@ pub(super) fn controls_ui(ui: &mut Ui, s: &Session, lang: Lang, playing: &mut bo
     nav
 }
 
+/// In presenter mode, instead of the timeline: where the cursor is, and the keys.
+pub(super) fn presenter_header_ui(ui: &mut Ui, s: &Session, lang: Lang, theme: &Theme) {
+    ui.horizontal(|ui| {
+        let step = s.cursor_step();
+        ui.label(RichText::new(step.to_string()).monospace().strong());
+        ui.label(
+            RichText::new(lang.tf(
+                format!(
+                    "step {} / {} · ← → step · Shift+← → layer · Space play · Esc leave",
+                    s.cursor + 1,
+                    s.program.len()
+                ),
+                format!(
+                    "第 {} / {} 步 · ← → 单步 · Shift+← → 换层 · 空格 播放 · Esc 退出",
+                    s.cursor + 1,
+                    s.program.len()
+                ),
+            ))
+            .small()
+            .color(theme.muted()),
+        );
+    });
+}
+
 pub(super) fn status_ui(ui: &mut Ui, s: &Session, lang: Lang, theme: &Theme) {
     ui.horizontal_wrapped(|ui| {
         ui.label(
             RichText::new(format!(
                 "{} · {} · {}",
                 s.model_name(),
-                s.model.source.weights_note,
-                s.device
+                lang.engine_text(&s.model.source.weights_note),
+                lang.engine_text(&s.device)
             ))
             .strong(),
         );

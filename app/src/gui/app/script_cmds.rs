@@ -64,7 +64,7 @@ impl GlassboxApp {
             "dark" => self.dark = arg == "on",
             "zoom" => {
                 self.zoom = arg.parse().map_err(|_| "zoom F".to_string())?;
-                self.applied_style = Some((self.dark, 0));
+                self.applied_style = Some((self.dark, 0, self.presenting));
                 ctx.set_zoom_factor(self.zoom);
             }
             "view" => self.view = ViewKind::from_id(arg).ok_or("unknown view")?,
@@ -89,12 +89,54 @@ impl GlassboxApp {
                     .and_then(|id| self.lessons.library.get(self.lang, id))
                     .and_then(|l| l.front.actions.get(i).cloned())
                     .ok_or("no such action")?;
+                let lesson_view = self
+                    .lessons
+                    .open
+                    .as_deref()
+                    .and_then(|id| self.lessons.library.get(self.lang, id))
+                    .and_then(lessons::Lesson::view);
                 let r = self.ready().ok_or("no model")?;
                 let outcome = lessons::run_action(&action, &mut r.s);
-                if let Some((t, input)) = outcome.task {
-                    r.views.tasks.task = t;
-                    r.views.tasks.input = input.unwrap_or_default();
-                    self.view = ViewKind::Tasks;
+                if let Some(v) = super::apply_outcome(&mut r.views, &action, outcome, lesson_view) {
+                    self.view = v;
+                }
+            }
+            "present" => self.presenting = arg == "on",
+            "augment" => {
+                use glassbox_engine::augment::AugmentOp;
+                let op = AugmentOp::ALL
+                    .into_iter()
+                    .find(|o| o.name() == arg)
+                    .ok_or("augment replace|delete|insert")?;
+                let r = self.ready().ok_or("no model")?;
+                r.views.tokens.augment.op = op;
+                if !r.views.tokens.augment.run_new_text(&mut r.s) {
+                    return Err("the prompt is too short to augment".into());
+                }
+            }
+            "mode" => {
+                let r = self.ready().ok_or("no model")?;
+                self.view = r.views.set_mode(arg).ok_or("unknown mode")?;
+            }
+            "scale" => {
+                // `scale norms|writes log|linear|sqrt|perrow|robust [hide0]`
+                use crate::gui::heatmap::{ScaleMode, ScaleOpts};
+                let mut it = arg.split_whitespace();
+                let (which, mode) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+                let mode = match mode {
+                    "linear" => ScaleMode::Linear,
+                    "sqrt" => ScaleMode::Sqrt,
+                    "log" => ScaleMode::Log,
+                    "perrow" => ScaleMode::PerRow,
+                    "robust" => ScaleMode::Robust,
+                    _ => return Err("scale norms|writes MODE [hide0]".into()),
+                };
+                let opts = ScaleOpts::new(mode, it.next() == Some("hide0"));
+                let r = self.ready().ok_or("no model")?;
+                match which {
+                    "norms" => r.views.residual.norm_scale = opts,
+                    "writes" => r.views.residual.write_scale = opts,
+                    _ => return Err("scale norms|writes MODE [hide0]".into()),
                 }
             }
             "attn" | "residual" => {
@@ -135,7 +177,8 @@ impl GlassboxApp {
                             .ok_or("unknown task")?;
                         r.views.tasks.task = kind;
                         r.views.tasks.input = text.to_string();
-                        s.run_task(kind, text.to_string());
+                        let options = r.views.tasks.next_options();
+                        s.run_task(kind, text.to_string(), options);
                     }
                     other => return Err(format!("unknown command `{other}`")),
                 }

@@ -50,6 +50,11 @@ fn every_glyph_in_lessons_and_ui_strings_is_in_the_bundled_font() {
     let mut chars = BTreeSet::new();
     chars_in(&repo_root().join("lessons"), "md", &mut chars);
     chars_in(&repo_root().join("app/src/gui"), "rs", &mut chars);
+    // Shown by views too: the tasks' presets (Chinese examples included) and the model
+    // table's sources.
+    for f in ["engine/src/tasks.rs", "assets/models/models.toml"] {
+        chars.extend(std::fs::read_to_string(repo_root().join(f)).expect(f).chars());
+    }
     assert!(
         chars.contains(&'注') && chars.contains(&'θ'),
         "the scan found the Chinese text"

@@ -294,3 +294,194 @@ fn every_stated_fact_matches_the_running_smollm2() {
         assert!(wrong.is_empty(), "{}: {wrong:?}", lesson.id());
     }
 }
+
+/// Lesson 01's table is the one `model_table` generates from the bundled configs, in both
+/// languages; and SmolLM2's bundled config agrees with the model the app loads.
+#[test]
+fn lesson_01_table_is_generated_from_the_bundled_configs() {
+    use crate::gui::model_table;
+    let lib = library();
+    let cards = model_table::bundled().expect("bundled configs");
+    for lang in Lang::ALL {
+        let lesson = lib.get(lang, "01-overview").expect("lesson 01");
+        let table = model_table::markdown(&cards, lang);
+        assert!(
+            lesson.body.contains(&table),
+            "lesson 01 ({}) must hold exactly this generated table:\n{table}",
+            lang.code()
+        );
+    }
+    let Some(model) = smollm2() else { return };
+    let (a, b) = (&cards[0].config, &model.config);
+    let fields = |c: &LlamaConfig| {
+        (
+            c.n_layers(),
+            c.d_model(),
+            c.n_heads(),
+            c.n_kv_heads(),
+            c.d_head(),
+            c.d_mlp(),
+            c.vocab_size,
+            c.rope_theta(),
+            c.max_position_embeddings,
+            c.tie_word_embeddings,
+            c.n_params(),
+        )
+    };
+    assert_eq!(fields(a), fields(b), "assets/models/smollm2-135m-instruct.json vs the loaded model");
+    assert_eq!(a.rope_kind(), b.rope_kind());
+}
+
+/// Inline code spans of a Markdown body (outside fenced blocks).
+fn code_spans(body: &str) -> Vec<String> {
+    let mut spans = Vec::new();
+    let mut fenced = false;
+    for line in body.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        let parts: Vec<&str> = line.split('`').collect();
+        spans.extend(parts.iter().skip(1).step_by(2).map(|s| s.to_string()));
+    }
+    spans
+}
+
+/// Names a lesson body uses must exist: hooks and steps in inline code, and views by title.
+#[test]
+fn lessons_name_only_real_hooks_steps_and_views() {
+    let lib = library();
+    let config = smollm2_config();
+    let hook_ok = |s: &str| {
+        BlockHook::from_name(s).is_some()
+            || s.parse::<HookKey>().is_ok()
+            || BlockHook::ALL
+                .iter()
+                .any(|h| h.name().rsplit('.').next() == Some(s))
+            || ["ln_final.hook_normalized", "ln_final.hook_scale"].contains(&s)
+    };
+    let step_kinds: Vec<&str> = LayerOp::ALL
+        .iter()
+        .map(|op| op.name())
+        .chain(["embed", "ln_final", "logits", "probs", "sample"])
+        .collect();
+    let mut checked = 0;
+    for l in lib.en.iter().chain(&lib.zh) {
+        for span in code_spans(&l.body) {
+            if step_kinds.contains(&span.as_str()) {
+                checked += 1;
+            } else if span.starts_with("ln") || span.ends_with("_proj") {
+                panic!("{}: `{span}` names no step", l.id());
+            } else if span.contains("hook_") {
+                assert!(hook_ok(&span), "{}: no hook `{span}`", l.id());
+                checked += 1;
+            } else if span.starts_with("blocks.") {
+                let step: Step = span
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{}: `{span}`: {e}", l.id()));
+                assert!(
+                    step.layer().is_none_or(|n| n < config.n_layers()),
+                    "{}: `{span}` is past the last layer",
+                    l.id()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} names checked");
+    // Views by title: "the Tokens view" / "The Tasks panel"; “词元”视图 / “任务”面板.
+    let titles = |lang: Lang| -> Vec<&'static str> {
+        ViewKind::ALL.iter().map(|v| v.title(lang)).collect()
+    };
+    let known = |lang: Lang, name: &str| {
+        titles(lang)
+            .iter()
+            .any(|t| *t == name || t.split(' ').next() == Some(name) || t.starts_with(name))
+    };
+    let mut views = 0;
+    for l in &lib.en {
+        // Words without surrounding punctuation or a possessive "'s".
+        let words: Vec<String> = l
+            .body
+            .split_whitespace()
+            .map(|w| {
+                let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+                w.trim_end_matches("'s").trim_end_matches("’s").to_string()
+            })
+            .collect();
+        for (i, w) in words.iter().enumerate() {
+            if !(w == "view" || w == "panel") || i < 2 {
+                continue;
+            }
+            // "the Residual stream view": the words back to "the".
+            let mut name: Vec<&str> = Vec::new();
+            for prev in words[..i].iter().rev() {
+                if prev.eq_ignore_ascii_case("the") {
+                    break;
+                }
+                name.insert(0, prev);
+            }
+            // "the Tokens view's augmentation panel": the view was checked at "view".
+            if name.iter().any(|n| *n == "view" || *n == "panel") {
+                continue;
+            }
+            let name = name.join(" ");
+            if name.chars().next().is_some_and(char::is_uppercase) && name.split(' ').count() <= 3 {
+                assert!(known(Lang::En, &name), "{}: no view called `{name}`", l.id());
+                views += 1;
+            }
+        }
+    }
+    for l in &lib.zh {
+        for part in l.body.split('“').skip(1) {
+            if let Some((name, rest)) = part.split_once('”')
+                && (rest.starts_with("视图") || rest.starts_with("面板"))
+            {
+                assert!(known(Lang::Zh, name), "{}: no view called “{name}”", l.id());
+                views += 1;
+            }
+        }
+    }
+    assert!(views >= 10, "only {views} view names checked");
+}
+
+/// One Chinese term per concept across the lessons and the UI strings: the variants on the
+/// left were in use beside the chosen term on the right.
+#[test]
+fn one_chinese_term_per_concept() {
+    const VARIANTS: [(&str, &str); 4] = [
+        ("遮罩", "掩码 (mask)"),
+        ("抽样", "采样 (sampling)"),
+        ("解码层", "解码器层 (decoder layer)"),
+        ("词嵌入", "嵌入 (embedding)"),
+    ];
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    let mut walk = vec![repo_root().join("app/src/gui"), repo_root().join("lessons/zh")];
+    while let Some(dir) = walk.pop() {
+        for e in std::fs::read_dir(&dir).expect("folder").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs" || x == "md") {
+                files.push(p);
+            }
+        }
+    }
+    let this_file = std::path::Path::new(file!()).file_name().map(|f| f.to_os_string());
+    let mut offenders = Vec::new();
+    for f in &files {
+        if f.file_name().map(|n| n.to_os_string()) == this_file {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).expect("text");
+        for (bad, good) in VARIANTS {
+            if text.contains(bad) {
+                offenders.push(format!("{}: `{bad}` (use {good})", f.display()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}

@@ -7,6 +7,7 @@ mod fonts_cover;
 mod lessons_check;
 mod misc;
 mod reliability;
+mod ui_language;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use super::{Request, ViewCtx, fmt_val, max_abs, missing_ui, provenance, title_ui
 
 mod all_heads;
 use crate::gui::export::Figure;
-use crate::gui::heatmap::{self, Axes, CachedTexture, heatmap_ui, key_of};
+use crate::gui::heatmap::{self, Axes, CachedTexture, ColorScale, ScaleMode, heatmap_ui, key_of};
 use crate::gui::theme::{Colormap, Theme};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,8 +49,11 @@ impl Readout {
 #[derive(Default)]
 pub struct AttentionView {
     pub mode: AttnMode,
-    /// Color by √p so small weights away from the attention sink stay visible.
-    pub sqrt_scale: bool,
+    /// How p becomes a colour: linear, √p, log p, or per query row, so small weights away
+    /// from the attention sink stay visible.
+    pub pattern_scale: ScaleMode,
+    /// Leave key position 0 (the attention sink) out of the one-head picture.
+    pub hide_sink: bool,
     head_tex: CachedTexture,
     layer_tex: CachedTexture,
     overview_tex: Vec<CachedTexture>,
@@ -72,27 +75,74 @@ fn shown_hook(cursor: Step) -> BlockHook {
     }
 }
 
+/// Where a probability sits on the colormap: `row_max` is the largest p of its query row
+/// (used by the per-row scale).
+pub fn pattern_t(mode: ScaleMode, p: f32, row_max: f32) -> f32 {
+    let p = p.max(0.0);
+    match mode {
+        ScaleMode::Sqrt => p.sqrt(),
+        // Four decades: 1e-4 … 1.
+        ScaleMode::Log => ((p.max(1e-4).log10() + 4.0) / 4.0).clamp(0.0, 1.0),
+        ScaleMode::PerRow if row_max > 0.0 => p / row_max,
+        _ => p,
+    }
+}
+
+/// The colour bar of a pattern scale.
+pub fn pattern_scale(mode: ScaleMode) -> ColorScale {
+    let mut s = ColorScale::fixed(0.0, 1.0);
+    s.mode = mode;
+    if mode == ScaleMode::Log {
+        s.lo = 1e-4;
+    }
+    s
+}
+
+/// The pattern scales offered (a probability has fixed ends, so no robust clipping).
+const PATTERN_MODES: [ScaleMode; 4] = [
+    ScaleMode::Linear,
+    ScaleMode::Sqrt,
+    ScaleMode::Log,
+    ScaleMode::PerRow,
+];
+
 /// Colors one attention-matrix value. `causal_masked`: k is in the future of q.
 fn cell_color(
     hook: BlockHook,
     v: f32,
     causal_masked: bool,
     scale: f32,
-    sqrt: bool,
+    mode: ScaleMode,
+    row_max: f32,
     theme: &Theme,
 ) -> Color32 {
     match hook {
         BlockHook::Pattern if causal_masked => theme.masked(),
-        BlockHook::Pattern => Colormap::Viridis.at(if sqrt { v.max(0.0).sqrt() } else { v }),
+        BlockHook::Pattern => Colormap::Viridis.at(pattern_t(mode, v, row_max)),
         _ if !v.is_finite() => theme.masked(),
         _ => Colormap::Diverging.signed(v, scale),
     }
+}
+
+/// Largest value of each `[head, q]` row over keys `first_k..`, for the per-row scale.
+fn row_maxima(t: &ndarray::ArrayView3<'_, f32>, first_k: usize) -> Vec<f32> {
+    let (h, q, k) = t.dim();
+    (0..h * q)
+        .map(|i| {
+            (first_k..k)
+                .map(|kk| t[[i / q, i % q, kk]])
+                .filter(|v| v.is_finite())
+                .fold(0.0f32, f32::max)
+        })
+        .collect()
 }
 
 impl AttentionView {
     pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         self.readout = None;
         let layer = cx.s.view_layer();
+        // Presenter mode shows the figure only; its settings are chosen before.
+        if !cx.presenting {
         ui.horizontal_wrapped(|ui| {
             for (mode, en, zh) in [
                 (AttnMode::Head, "One head", "单个头"),
@@ -103,12 +153,25 @@ impl AttentionView {
                 ui.selectable_value(&mut self.mode, mode, cx.tr(en, zh));
             }
             ui.separator();
-            ui.checkbox(&mut self.sqrt_scale, cx.tr("√ color scale", "√ 颜色刻度"));
+            ui.label(cx.tr("colour scale:", "颜色刻度："));
+            let zh = cx.lang == crate::gui::i18n::Lang::Zh;
+            for m in PATTERN_MODES {
+                ui.selectable_value(&mut self.pattern_scale, m, m.label(zh));
+            }
+            if self.mode == AttnMode::Head {
+                ui.checkbox(
+                    &mut self.hide_sink,
+                    cx.tr("hide key position 0", "隐藏键位置 0"),
+                );
+            }
         });
-        if self.mode != AttnMode::Overview {
+        }
+        if self.mode != AttnMode::Overview && !cx.presenting {
             self.head_picker_ui(ui, cx);
         }
-        ui.separator();
+        if !cx.presenting {
+            ui.separator();
+        }
         match self.mode {
             AttnMode::Head => self.head_ui(ui, cx, layer),
             AttnMode::Layer => self.layer_ui(ui, cx, layer),
@@ -122,7 +185,9 @@ impl AttentionView {
         let c = &cx.s.model.config;
         let (n_heads, group) = (c.n_heads(), c.group_size().max(1));
         ui.horizontal_wrapped(|ui| {
-            ui.label(cx.tr("Query head:", "查询头："));
+            if !cx.presenting {
+                ui.label(cx.tr("Query head:", "查询头："));
+            }
             for h in 0..n_heads {
                 let g = h / group;
                 let selected = cx.s.sel.head == h;
@@ -136,6 +201,9 @@ impl AttentionView {
                 if (h + 1) % group == 0 && h + 1 < n_heads {
                     ui.separator();
                 }
+            }
+            if cx.presenting {
+                return;
             }
             let g = cx.s.sel.head / group;
             ui.label(cx.lang.tf(
@@ -163,14 +231,14 @@ impl AttentionView {
                 .min(cx.s.model.config.n_heads().saturating_sub(1));
         let title = match hook {
             BlockHook::RawScores => {
-                cx.tr("Scores q·k/√d (before the mask)", "分数 q·k/√d（遮罩之前）")
+                cx.tr("Scores q·k/√d (before the mask)", "分数 q·k/√d（掩码之前）")
             }
             BlockHook::AttnScores => {
-                cx.tr("Scores after the causal mask", "加上因果遮罩之后的分数")
+                cx.tr("Scores after the causal mask", "加上因果掩码之后的分数")
             }
             _ => cx.tr(
                 "Attention pattern softmax(scores)",
-                "注意力权重 softmax(分数)",
+                "注意力模式 softmax(分数)",
             ),
         };
         title_ui(ui, cx, &format!("{title} · L{layer} H{head}"), &[key]);
@@ -180,33 +248,45 @@ impl AttentionView {
         let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_3d()) else {
             return;
         };
-        let (nq, nk) = (t.shape()[1], t.shape()[2]);
+        let (nq, nk_all) = (t.shape()[1], t.shape()[2]);
+        let k0 = usize::from(self.hide_sink && nk_all > 1);
+        let nk = nk_all - k0;
         let offset = cx.s.trace.pos_offset;
         let scale = max_abs(
             (0..nq)
-                .flat_map(|q| (0..nk).map(move |k| (q, k)))
+                .flat_map(|q| (k0..nk_all).map(move |k| (q, k)))
                 .map(|(q, k)| t[[head, q, k]]),
         );
-        let (sqrt, theme) = (self.sqrt_scale, cx.theme);
-        let tex_key = key_of((cx.s.pass, key, head, sqrt, theme.dark));
+        let (mode, theme) = (self.pattern_scale, cx.theme);
+        let maxima = row_maxima(&t, k0);
+        let tex_key = key_of((cx.s.trace_pass, key, head, mode, k0, theme.dark));
         let tex = self.head_tex.get(ui.ctx(), "attention-head", tex_key, || {
             heatmap::image(nq, nk, |q, k| {
-                cell_color(hook, t[[head, q, k]], k > q + offset, scale, sqrt, &theme)
+                let k = k + k0;
+                let rm = maxima[head * nq + q];
+                cell_color(hook, t[[head, q, k]], k > q + offset, scale, mode, rm, &theme)
             })
         });
-        let labels = cx.axis_labels();
+        let all_labels = cx.axis_labels();
+        let col_labels: Vec<String> = all_labels.iter().skip(k0).cloned().collect();
+        let labels = all_labels.clone();
         let marked: Vec<(usize, usize)> =
             cx.s.sel
                 .key_position
+                .and_then(|k| k.checked_sub(k0))
                 .map(|k| (cx.s.sel.position, k))
                 .into_iter()
                 .collect();
         // Heatmap and provenance side by side when there is room (provenance needs ~330
         // px), else stacked: a projector zoom leaves little width.
+        // In presenter mode the figure gets the room; the provenance goes below it.
         let avail = ui.available_size();
-        let side_by_side = avail.x >= 640.0;
+        let side_by_side = avail.x >= if cx.presenting { 1000.0 } else { 640.0 };
         let side = if side_by_side {
             (avail.x - 340.0).min(avail.y - 70.0)
+        } else if cx.presenting {
+            // Room below for the colour bar (and the read-out while hovering).
+            avail.x.min(avail.y - 64.0)
         } else {
             avail.x.min(avail.y * 0.7)
         }
@@ -217,7 +297,7 @@ impl AttentionView {
             ui.set_max_width(side);
             let axes = Axes {
                 row_labels: Some(&labels),
-                col_labels: Some(&labels),
+                col_labels: Some(&col_labels),
                 row_title: cx.tr("query position", "查询位置"),
                 col_title: cx.tr("key position", "键位置"),
                 marked: &marked,
@@ -227,6 +307,7 @@ impl AttentionView {
             let hm = heatmap_ui(ui, tex, nq, nk, Vec2::splat(side), &axes, &theme);
             self.head_cells = Some((hm.cells, nq, nk));
             if let Some((q, k)) = hm.hovered {
+                let k = k + k0;
                 self.readout = Some(Readout {
                     key,
                     head,
@@ -235,7 +316,7 @@ impl AttentionView {
                     value: t[[head, q, k]],
                 });
             }
-            clicked = hm.clicked;
+            clicked = hm.clicked.map(|(q, k)| (q, k + k0));
             let readout = self.readout.as_ref().map_or_else(
                 || {
                     cx.tr(
@@ -246,22 +327,31 @@ impl AttentionView {
                 },
                 Readout::text,
             );
-            ui.label(RichText::new(readout).monospace());
+            if !cx.presenting || self.readout.is_some() {
+                ui.label(RichText::new(readout).monospace());
+            }
+            let hidden = if k0 > 0 {
+                cx.tr("key position 0 hidden", "隐藏了键位置 0")
+            } else {
+                ""
+            };
             match hook {
-                BlockHook::Pattern => heatmap::legend_ui(
+                BlockHook::Pattern => heatmap::colorbar_ui(
                     ui,
                     Colormap::Viridis,
-                    0.0,
-                    1.0,
-                    if sqrt { "√p" } else { "p" },
+                    &pattern_scale(mode),
+                    cx.tr("p (attention weight)", "p（注意力权重）"),
+                    hidden,
+                    cx.lang,
                     &theme,
                 ),
-                _ => heatmap::legend_ui(
+                _ => heatmap::colorbar_ui(
                     ui,
                     Colormap::Diverging,
-                    -scale,
-                    scale,
-                    cx.tr("score", "分数"),
+                    &ColorScale::symmetric(scale),
+                    cx.tr("score q·k/√d", "分数 q·k/√d"),
+                    hidden,
+                    cx.lang,
                     &theme,
                 ),
             }
@@ -276,6 +366,8 @@ impl AttentionView {
                         .show(ui, |ui| provenance::provenance_ui(ui, cx, layer, head));
                 });
             });
+        } else if cx.presenting {
+            heatmap_column(ui);
         } else {
             heatmap_column(ui);
             ui.separator();
@@ -287,19 +379,36 @@ impl AttentionView {
         }
         if cx.export {
             let values = (0..nq)
-                .flat_map(|q| (0..nk).map(move |k| (q, k)))
+                .flat_map(|q| (k0..nk_all).map(move |k| (q, k)))
                 .map(|(q, k)| {
                     let v = t[[head, q, k]];
                     if hook == BlockHook::Pattern && k > q + offset {
                         f32::NAN
+                    } else if hook == BlockHook::Pattern && mode == ScaleMode::PerRow {
+                        // The export draws a fixed 0..1 scale: hand it the per-row values.
+                        pattern_t(mode, v, maxima[head * nq + q])
                     } else {
                         v
                     }
                 });
-            let (map, lo, hi) = if hook == BlockHook::Pattern {
-                (Colormap::Viridis, 0.0, 1.0)
+            let (map, scale, unit) = if hook == BlockHook::Pattern {
+                let s = if mode == ScaleMode::PerRow {
+                    ColorScale::fixed(0.0, 1.0)
+                } else {
+                    pattern_scale(mode)
+                };
+                let unit = if mode == ScaleMode::PerRow {
+                    cx.tr("p ÷ row max", "p ÷ 本行最大值")
+                } else {
+                    cx.tr("p (attention weight)", "p（注意力权重）")
+                };
+                (Colormap::Viridis, s, unit)
             } else {
-                (Colormap::Diverging, -scale, scale)
+                (
+                    Colormap::Diverging,
+                    ColorScale::symmetric(scale),
+                    cx.tr("score q·k/√d", "分数 q·k/√d"),
+                )
             };
             cx.requests.push(Request::Export(Figure::Heatmap {
                 title: format!("{title} · {key} · H{head}"),
@@ -307,10 +416,12 @@ impl AttentionView {
                 cols: nk,
                 values: values.collect(),
                 row_labels: labels.clone(),
-                col_labels: labels,
+                col_labels,
+                row_title: cx.tr("query position", "查询位置").into(),
+                col_title: cx.tr("key position", "键位置").into(),
                 map,
-                lo,
-                hi,
+                scale,
+                unit: unit.into(),
             }));
         }
         self.step_extra_ui(ui, cx, layer, head);
@@ -356,7 +467,7 @@ impl AttentionView {
         let tex = self.z_tex.get(
             ui.ctx(),
             "attention-z",
-            key_of((cx.s.pass, key, head)),
+            key_of((cx.s.trace_pass, key, head)),
             || {
                 heatmap::image(rows, cols, |r, c| {
                     Colormap::Diverging.signed(values[r * cols + c], scale)
@@ -391,6 +502,15 @@ impl AttentionView {
                 fmt_val(values[r * cols + c])
             ));
         }
+        heatmap::colorbar_ui(
+            ui,
+            Colormap::Diverging,
+            &ColorScale::symmetric(scale),
+            cx.tr("value", "数值"),
+            "",
+            cx.lang,
+            &cx.theme,
+        );
     }
 
     fn readout_line_ui(&self, ui: &mut Ui, cx: &ViewCtx<'_>) {

@@ -10,8 +10,29 @@ use glassbox_engine::{LayerOp, Step};
 use super::{Request, ViewCtx, family_of};
 use crate::gui::theme::OpFamily;
 
+mod graph;
+mod sizes;
+pub mod training;
+
+/// What the Model view shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverviewMode {
+    /// The architecture diagram and the configuration it is drawn from.
+    #[default]
+    Diagram,
+    /// §3.2: the step program built for this input, and the KV cache in bytes.
+    Graph,
+    /// §7.3: the training loop as a clickable flowchart.
+    Training,
+    /// SmolLM2 next to Llama 3.1 8B / 70B / 405B, from the bundled configs.
+    Sizes,
+}
+
 #[derive(Default)]
-pub struct DiagramView;
+pub struct DiagramView {
+    pub mode: OverviewMode,
+    pub training: training::TrainingChart,
+}
 
 impl DiagramView {
     /// The compact diagram of the left panel.
@@ -19,16 +40,34 @@ impl DiagramView {
         self.diagram_ui(ui, cx, 1.0);
     }
 
-    /// The "Model" view: the diagram, larger, with the configuration it was drawn from.
+    /// The "Model" view: the diagram, larger, with the configuration it was drawn from; or
+    /// the graph built for this input, the training loop, the size comparison.
     pub fn overview_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
-        ui.heading(cx.tr(
-            "The model: a Llama-family decoder",
-            "模型：Llama 系列解码器",
-        ));
-        ui.columns(2, |cols| {
-            self.diagram_ui(&mut cols[0], cx, 1.25);
-            facts_ui(&mut cols[1], cx);
+        ui.horizontal_wrapped(|ui| {
+            ui.heading(cx.tr(
+                "The model: a Llama-family decoder",
+                "模型：Llama 系列解码器",
+            ));
+            for (m, en, zh) in [
+                (OverviewMode::Diagram, "Diagram", "结构图"),
+                (OverviewMode::Graph, "Graph & KV cache", "计算图与 KV 缓存"),
+                (OverviewMode::Training, "Training loop", "训练流程"),
+                (OverviewMode::Sizes, "vs Llama 3.1", "与 Llama 3.1 对比"),
+            ] {
+                ui.selectable_value(&mut self.mode, m, cx.tr(en, zh));
+            }
         });
+        match self.mode {
+            OverviewMode::Diagram => {
+                ui.columns(2, |cols| {
+                    self.diagram_ui(&mut cols[0], cx, 1.25);
+                    facts_ui(&mut cols[1], cx);
+                });
+            }
+            OverviewMode::Graph => graph::graph_ui(ui, cx),
+            OverviewMode::Training => self.training.ui(ui, cx),
+            OverviewMode::Sizes => sizes::sizes_ui(ui, cx),
+        }
     }
 
     fn diagram_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, scale: f32) {
@@ -114,7 +153,7 @@ impl DiagramView {
         block(
             ui,
             cx,
-            cx.tr("Embedding", "词嵌入").into(),
+            cx.tr("Embedding", "嵌入").into(),
             format!("E: {} × {}", c.vocab_size, c.d_model()),
             &[("embed", Step::Embed)],
         );
@@ -127,7 +166,7 @@ impl DiagramView {
                 ui.label(
                     RichText::new(cx.lang.tf(
                         format!("× {} decoder layers (showing layer {layer})", c.n_layers()),
-                        format!("× {} 个解码层（当前显示第 {layer} 层）", c.n_layers()),
+                        format!("× {} 个解码器层（当前显示第 {layer} 层）", c.n_layers()),
                     ))
                     .size(size)
                     .strong(),
@@ -343,7 +382,7 @@ fn facts_ui(ui: &mut Ui, cx: &ViewCtx<'_>) {
     ui.label(
         RichText::new(cx.lang.tf(
             format!("Weights: {}", cx.s.model.source.weights_note),
-            format!("权重：{}", cx.s.model.source.weights_note),
+            format!("权重：{}", cx.lang.engine_text(&cx.s.model.source.weights_note)),
         ))
         .color(cx.theme.muted()),
     );

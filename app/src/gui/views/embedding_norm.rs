@@ -6,14 +6,19 @@ use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
 use super::{Request, ViewCtx, ViewKind, fmt_val, max_abs, missing_ui, title_ui};
 use crate::gui::export::Figure;
-use crate::gui::heatmap::{self, CachedTexture, vector_grid_ui};
+use crate::gui::heatmap::{self, CachedTexture, ScaleOpts, vector_grid_ui};
+
+mod layernorm;
 use crate::gui::theme::Colormap;
 
 #[derive(Default)]
 pub struct EmbeddingNormView {
     all_tex: CachedTexture,
+    pub all_scale: ScaleOpts,
     /// Dimension under the pointer (shared by the three grids).
     pub hovered_dim: Option<usize>,
+    /// Show LayerNorm (the article) beside RMSNorm on the same vector (§1.4).
+    pub compare_layernorm: bool,
 }
 
 /// The norm a step is about: (label, input hook, scale hook, output hook, learned scale).
@@ -64,6 +69,19 @@ fn norm_site(cx: &ViewCtx<'_>, step: Step) -> NormSite {
     }
 }
 
+/// The smallest 1, 2 or 5 × 10^k at or above `v`: the top of a y axis.
+pub fn nice_ceiling(v: f32) -> f32 {
+    if v <= 0.0 || !v.is_finite() {
+        return 1.0;
+    }
+    let mag = 10f32.powf(v.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|c| *c >= v * 0.999)
+        .unwrap_or(10.0 * mag)
+}
+
 /// Grid width for a d_model vector: square when d_model is a square (576 = 24²).
 fn grid_cols(d: usize) -> usize {
     let r = (d as f64).sqrt().round() as usize;
@@ -91,7 +109,7 @@ impl EmbeddingNormView {
             cx,
             cx.tr(
                 "Token embedding: one row of the embedding matrix per token",
-                "词嵌入：每个词元取嵌入矩阵的一行",
+                "嵌入：每个词元取嵌入矩阵的一行",
             ),
             &[key],
         );
@@ -175,9 +193,14 @@ impl EmbeddingNormView {
                 values: x.clone(),
                 row_labels: Vec::new(),
                 col_labels: Vec::new(),
+                row_title: cx.lang.tf(
+                    format!("dimensions, {cols} per row"),
+                    format!("维度，每行 {cols} 个"),
+                ),
+                col_title: String::new(),
                 map: Colormap::Diverging,
-                lo: -scale,
-                hi: scale,
+                scale: crate::gui::heatmap::ColorScale::symmetric(scale),
+                unit: cx.tr("value", "数值").into(),
             }));
         }
     }
@@ -186,16 +209,38 @@ impl EmbeddingNormView {
         let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_2d()) else {
             return;
         };
+        heatmap::scale_controls_ui(ui, &mut self.all_scale, true, cx.lang);
         let width = ui.available_width().min(1000.0);
-        let (hm, _, _) = super::positions_heatmap_ui(ui, cx, &mut self.all_tex, key, t, width, 16.0, (40.0, 360.0));
+        let (hm, scale, _, first) = super::positions_heatmap_ui(
+            ui,
+            cx,
+            &mut self.all_tex,
+            key,
+            t,
+            self.all_scale,
+            width,
+            16.0,
+            (40.0, 360.0),
+        );
         if let Some((r, c)) = hm.hovered {
+            let r = r + first;
             hm.response
                 .clone()
                 .on_hover_text(format!("{key}[{r}, {c}] = {}", fmt_val(t[[r, c]])));
         }
         if let Some((r, _)) = hm.clicked {
-            cx.s.sel.position = r;
+            cx.s.sel.position = r + first;
         }
+        let note = scale.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
+        heatmap::colorbar_ui(
+            ui,
+            Colormap::Diverging,
+            &scale,
+            cx.tr("value", "数值"),
+            &note,
+            cx.lang,
+            &cx.theme,
+        );
     }
 
     fn norm_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
@@ -213,11 +258,27 @@ impl EmbeddingNormView {
             ))
             .monospace(),
         );
-        ui.label(RichText::new(cx.tr(
-            "Unlike LayerNorm: no mean is subtracted and there is no bias, only a learned scale g per dimension.",
-            "与 LayerNorm 不同：不减去均值，也没有偏置，只有每个维度一个可学习的缩放 g。",
-        )).color(cx.theme.muted()));
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(cx.tr(
+                "Unlike LayerNorm: no mean is subtracted and there is no bias, only a learned scale g per dimension.",
+                "与 LayerNorm 不同：不减去均值，也没有偏置，只有每个维度一个可学习的缩放 g。",
+            )).color(cx.theme.muted()));
+            ui.checkbox(
+                &mut self.compare_layernorm,
+                cx.tr(
+                    "Compare with LayerNorm on the same vector",
+                    "在同一个向量上与 LayerNorm 对比",
+                ),
+            );
+        });
         if missing_ui(ui, cx, site.output) {
+            return;
+        }
+        if self.compare_layernorm {
+            let pos = cx.s.sel.position.min(cx.s.n_tokens().saturating_sub(1));
+            if let Some(x) = row2(cx, site.input, pos) {
+                layernorm::compare_ui(ui, cx, &site.name, site.input, &x, &site.weight, pos);
+            }
             return;
         }
         let pos = cx.s.sel.position.min(cx.s.n_tokens().saturating_sub(1));
@@ -289,6 +350,18 @@ impl EmbeddingNormView {
             );
         });
         self.hovered_dim = hovered;
+        heatmap::colorbar_ui(
+            ui,
+            Colormap::Diverging,
+            &crate::gui::heatmap::ColorScale::symmetric(1.0),
+            cx.tr(
+                "x and h: value ÷ the grid's max |·|; g: viridis from 0 to its max",
+                "x 与 h：数值 ÷ 该格图的最大 |·|；g：从 0 到最大值（viridis）",
+            ),
+            "",
+            cx.lang,
+            &cx.theme,
+        );
         let line = match (rms, hovered) {
             (Some(r), Some(i)) => format!(
                 "dim {i}:  x = {}   / RMS {}   × g = {}   →   h = {}",
@@ -321,12 +394,39 @@ impl EmbeddingNormView {
         );
         let n = values.len().max(1);
         let w = ui.available_width().min(900.0);
-        let (rect, resp) = ui.allocate_exact_size(vec2(w, 80.0), Sense::click());
-        let painter = ui.painter_at(rect);
+        let (outer, resp) = ui.allocate_exact_size(vec2(w, 110.0), Sense::click());
+        // A y axis with ticks: the bar heights are RMS values, not just "taller".
+        let axis_w = 48.0;
+        let rect = egui::Rect::from_min_max(outer.min + vec2(axis_w, 6.0), outer.max - vec2(0.0, 4.0));
+        let painter = ui.painter_at(outer.expand(2.0));
         let max = max_abs(values.iter().copied()).max(1e-9);
-        let bw = w / n as f32;
+        let top = nice_ceiling(max);
+        let font = egui::FontId::proportional(11.0);
+        for k in 0..=4 {
+            let v = top * k as f32 / 4.0;
+            let y = rect.max.y - v / top * rect.height();
+            painter.line_segment(
+                [pos2(rect.min.x - 4.0, y), pos2(rect.max.x, y)],
+                egui::Stroke::new(if k == 0 { 1.0 } else { 0.5 }, cx.theme.faint()),
+            );
+            painter.text(
+                pos2(rect.min.x - 6.0, y),
+                egui::Align2::RIGHT_CENTER,
+                crate::gui::scale::short(v),
+                font.clone(),
+                cx.theme.text(),
+            );
+        }
+        painter.text(
+            pos2(outer.min.x, outer.min.y),
+            egui::Align2::LEFT_TOP,
+            "RMS",
+            font.clone(),
+            cx.theme.muted(),
+        );
+        let bw = rect.width() / n as f32;
         for (i, v) in values.iter().enumerate() {
-            let hgt = v / max * (rect.height() - 2.0);
+            let hgt = v / top * rect.height();
             let color = if i == cx.s.sel.position {
                 cx.theme.highlight()
             } else {
@@ -342,6 +442,7 @@ impl EmbeddingNormView {
                 color,
             );
         }
+        let rect = egui::Rect::from_min_max(pos2(rect.min.x, outer.min.y), outer.max);
         let idx = |p: egui::Pos2| (((p.x - rect.min.x) / bw).floor() as usize).min(n - 1);
         if let Some(p) = resp.hover_pos() {
             let i = idx(p);

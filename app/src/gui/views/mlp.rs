@@ -1,17 +1,40 @@
 //! The SwiGLU MLP of one layer: gate, up and silu(gate)·up activations over positions ×
-//! neurons, and the neurons that fire hardest for the selected token.
+//! neurons, and the neurons that fire hardest for the selected token; or (§1.3 of the
+//! article) the ReLU and SiLU curves with this layer's real gate values plotted on them.
 
 use egui::{RichText, Ui};
 use glassbox_engine::{BlockHook, HookKey};
 
 use super::{Request, ViewCtx, fmt_val, missing_ui, title_ui};
 use crate::gui::export::Figure;
-use crate::gui::heatmap::{self, CachedTexture};
+use crate::gui::heatmap::{self, CachedTexture, ScaleMode, ScaleOpts};
 use crate::gui::theme::Colormap;
 
-#[derive(Default)]
+mod activations;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MlpMode {
+    #[default]
+    Heatmaps,
+    /// ReLU vs SiLU / SwiGLU with the gate values of the current layer.
+    Activations,
+}
+
 pub struct MlpView {
+    pub mode: MlpMode,
+    pub scale: ScaleOpts,
     tex: [CachedTexture; 3],
+}
+
+impl Default for MlpView {
+    fn default() -> Self {
+        Self {
+            mode: MlpMode::default(),
+            // A few neurons fire ~50× harder than the rest: robust keeps the others visible.
+            scale: ScaleOpts::new(ScaleMode::Robust, false),
+            tex: Default::default(),
+        }
+    }
 }
 
 const HOOKS: [BlockHook; 3] = [
@@ -37,69 +60,127 @@ impl MlpView {
             ),
             &keys,
         );
+        ui.horizontal_wrapped(|ui| {
+            for (m, en, zh) in [
+                (MlpMode::Heatmaps, "Activations per neuron", "每个神经元的激活"),
+                (
+                    MlpMode::Activations,
+                    "ReLU vs SiLU (the real gate values)",
+                    "ReLU 与 SiLU（真实的门控值）",
+                ),
+            ] {
+                ui.selectable_value(&mut self.mode, m, cx.tr(en, zh));
+            }
+        });
         ui.label(
             RichText::new("post = silu(gate) ⊙ up,   silu(x) = x · σ(x),   out = post · W_down^T")
                 .monospace(),
         );
-        ui.label(RichText::new(cx.tr(
-            "Not ReLU: silu is smooth and lets small negative values through, and the up branch multiplies (gates) it.",
-            "不是 ReLU：silu 是平滑的，允许小的负值通过，再与 up 分支逐元素相乘（门控）。",
-        )).color(cx.theme.muted()));
+        if !cx.presenting {
+            ui.label(RichText::new(cx.tr(
+                "Not ReLU: silu is smooth and lets small negative values through, and the up branch multiplies (gates) it.",
+                "不是 ReLU：silu 是平滑的，允许小的负值通过，再与 up 分支逐元素相乘（门控）。",
+            )).color(cx.theme.muted()));
+        }
         if missing_ui(ui, cx, keys[0]) {
             return;
         }
         let pos = cx.s.sel.position.min(cx.s.n_tokens().saturating_sub(1));
+        if self.mode == MlpMode::Activations {
+            activations::activations_ui(ui, cx, layer, pos);
+            return;
+        }
+        heatmap::scale_controls_ui(ui, &mut self.scale, true, cx.lang);
+        // Three maps share the column's height, so the third is never cut off.
+        let avail = ui.available_height();
+        let each = ((avail - 3.0 * 62.0) / 3.0).clamp(36.0, 220.0);
         ui.columns(2, |cols| {
             egui::ScrollArea::vertical()
                 .id_salt("mlp-maps")
                 .show(&mut cols[0], |ui| {
-                    for (i, (&hook, name)) in HOOKS
-                        .iter()
-                        .zip([
-                            "gate  (mlp.hook_pre)",
-                            "up  (mlp.hook_pre_linear)",
+                    let names = [
+                        cx.tr("gate  (mlp.hook_pre)", "门控（mlp.hook_pre）"),
+                        cx.tr("up  (mlp.hook_pre_linear)", "上投影（mlp.hook_pre_linear）"),
+                        cx.tr(
                             "silu(gate) ⊙ up  (mlp.hook_post)",
-                        ])
-                        .enumerate()
-                    {
-                        self.map_ui(ui, cx, i, HookKey::Block(layer, hook), name);
+                            "silu(gate) ⊙ up（mlp.hook_post）",
+                        ),
+                    ];
+                    for (i, (&hook, name)) in HOOKS.iter().zip(names).enumerate() {
+                        self.map_ui(ui, cx, i, HookKey::Block(layer, hook), name, each);
                     }
                 });
             top_neurons_ui(&mut cols[1], cx, layer, pos);
         });
     }
 
-    fn map_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, slot: usize, key: HookKey, name: &str) {
+    fn map_ui(
+        &mut self,
+        ui: &mut Ui,
+        cx: &mut ViewCtx<'_>,
+        slot: usize,
+        key: HookKey,
+        name: &str,
+        height: f32,
+    ) {
         ui.label(RichText::new(name).strong());
         let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_2d()) else {
             ui.label(cx.tr("(not computed yet)", "（还没算到）"));
             return;
         };
-        let (rows, cols) = (t.nrows(), t.ncols());
+        let cols = t.ncols();
         // Not square: 1536 neurons × a few positions would be a hairline.
         let width = ui.available_width();
-        let (hm, scale, labels) = super::positions_heatmap_ui(ui, cx, &mut self.tex[slot], key, t, width, 10.0, (50.0, 220.0));
+        let opts = self.scale;
+        let (hm, scale, labels, first) = super::positions_heatmap_ui(
+            ui,
+            cx,
+            &mut self.tex[slot],
+            key,
+            t,
+            opts,
+            width,
+            10.0,
+            (height.min(50.0), height),
+        );
         if let Some((r, c)) = hm.hovered {
-            hm.response
-                .clone()
-                .on_hover_text(format!("{key}[{r}, neuron {c}] = {}", fmt_val(t[[r, c]])));
+            let cx_lang = cx.lang;
+            hm.response.clone().on_hover_text(cx_lang.tf(
+                format!("{key}[{}, neuron {c}] = {}", r + first, fmt_val(t[[r + first, c]])),
+                format!("{key}[{}，神经元 {c}] = {}", r + first, fmt_val(t[[r + first, c]])),
+            ));
         }
         if let Some((r, c)) = hm.clicked {
-            cx.s.sel.position = r;
+            cx.s.sel.position = r + first;
             cx.s.sel.neuron = Some(c);
         }
-        heatmap::legend_ui(ui, Colormap::Diverging, -scale, scale, "", &cx.theme);
+        let note = scale.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
+        heatmap::colorbar_ui(
+            ui,
+            Colormap::Diverging,
+            &scale,
+            cx.tr("activation", "激活值"),
+            &note,
+            cx.lang,
+            &cx.theme,
+        );
         if cx.export && slot == 2 {
+            let rows = t.nrows() - first;
             cx.requests.push(Request::Export(Figure::Heatmap {
                 title: key.to_string(),
                 rows,
                 cols,
-                values: t.iter().copied().collect(),
+                values: t.rows().into_iter().skip(first).flatten().copied().collect(),
                 row_labels: labels.clone(),
                 col_labels: Vec::new(),
+                row_title: cx.tr("position", "位置").into(),
+                col_title: cx.lang.tf(
+                    format!("neuron (0 … {})", cols.saturating_sub(1)),
+                    format!("神经元（0 … {}）", cols.saturating_sub(1)),
+                ),
                 map: Colormap::Diverging,
-                lo: -scale,
-                hi: scale,
+                scale,
+                unit: cx.tr("activation", "激活值").into(),
             }));
         }
     }

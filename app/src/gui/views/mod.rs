@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use super::export::Figure;
 use super::i18n::Lang;
-use super::heatmap::{self, Axes, CachedTexture, HeatmapResponse, heatmap_ui, key_of};
+use super::heatmap::{
+    self, Axes, CachedTexture, ColorScale, HeatmapResponse, ScaleOpts, heatmap_ui, key_of,
+};
 use super::session::Session;
 use super::theme::Colormap;
 use super::theme::{OpFamily, Theme};
@@ -90,6 +92,16 @@ impl ViewKind {
         }
     }
 
+    /// The title on a narrow tab row.
+    pub fn short_title(self, lang: Lang) -> &'static str {
+        match self {
+            ViewKind::Qkv => "QKV·RoPE",
+            ViewKind::Residual => lang.tr("Residual", "残差流"),
+            ViewKind::Embedding => lang.tr("Embed", "嵌入"),
+            other => other.title(lang),
+        }
+    }
+
     /// The view that explains a step (the engine's op table says which).
     pub fn for_step(step: Step) -> Self {
         match step.spec().view {
@@ -126,10 +138,11 @@ pub enum Request {
     Goto(Step),
     Generate(usize),
     Export(Figure),
-    /// Run one of the four tasks on `text`.
+    /// Run one of the four tasks on `text`, decoded with `options`.
     Task {
         kind: glassbox_engine::tasks::TaskKind,
         text: String,
+        options: glassbox_engine::tasks::TaskOptions,
     },
     /// Show another view (e.g. a task's trace).
     Open(ViewKind),
@@ -143,6 +156,8 @@ pub struct ViewCtx<'a> {
     pub requests: &'a mut Vec<Request>,
     /// File → Export was chosen: the view answers with `Request::Export`.
     pub export: bool,
+    /// Presenter mode: one figure, as large as it goes; explanations folded away.
+    pub presenting: bool,
 }
 
 impl ViewCtx<'_> {
@@ -203,16 +218,23 @@ pub fn missing_ui(ui: &mut Ui, cx: &ViewCtx<'_>, key: HookKey) -> bool {
     true
 }
 
+/// A tensor's shape as a shape, not an index: "9 × 12 × 12 (head × q_pos × k_pos)".
+pub fn shape_text(t: &glassbox_engine::Tensor) -> String {
+    let sizes: Vec<String> = t.shape().iter().map(ToString::to_string).collect();
+    let names: Vec<&str> = t.dims.iter().map(|d| d.name()).collect();
+    format!("{} ({})", sizes.join(" × "), names.join(" × "))
+}
+
 /// A heading with the hook names it shows, so teachers can point at the right tensor.
 pub fn title_ui(ui: &mut Ui, cx: &ViewCtx<'_>, title: &str, hooks: &[HookKey]) {
     ui.horizontal_wrapped(|ui| {
         ui.heading(title);
         for key in hooks {
-            let shape =
-                cx.s.trace
-                    .get(*key)
-                    .map(|t| t.dims_string())
-                    .unwrap_or_default();
+            let shape = if cx.presenting {
+                String::new()
+            } else {
+                cx.s.trace.get(*key).map(shape_text).unwrap_or_default()
+            };
             ui.label(
                 RichText::new(format!("{key} {shape}"))
                     .monospace()
@@ -223,33 +245,44 @@ pub fn title_ui(ui: &mut Ui, cx: &ViewCtx<'_>, title: &str, hooks: &[HookKey]) {
 }
 
 /// A signed `[pos, width]` tensor as a diverging heatmap: one labelled row per token, the
-/// selected position marked, `row_height` points per row within `height` bounds. Returns the
-/// heatmap's response, the symmetric color scale and the row labels (for exports).
+/// selected position marked, `row_height` points per row within `height` bounds, coloured by
+/// `opts` (linear, per row or robust; position 0 may be hidden). Returns the heatmap's
+/// response (rows counted from the first shown position), the fitted scale, the row labels
+/// shown (for exports) and the first row shown.
+#[allow(clippy::too_many_arguments)]
 pub fn positions_heatmap_ui(
     ui: &mut Ui,
     cx: &ViewCtx<'_>,
     tex: &mut CachedTexture,
     key: HookKey,
     t: ndarray::ArrayView2<'_, f32>,
+    opts: ScaleOpts,
     width: f32,
     row_height: f32,
     height: (f32, f32),
-) -> (HeatmapResponse, f32, Vec<String>) {
-    let (rows, cols) = (t.nrows(), t.ncols());
-    let scale = max_abs(t.iter().copied());
-    let tex = tex.get(ui.ctx(), &key.to_string(), key_of((cx.s.pass, key)), || {
-        heatmap::image(rows, cols, |r, c| Colormap::Diverging.signed(t[[r, c]], scale))
-    });
-    let labels = cx.axis_labels();
+) -> (HeatmapResponse, ColorScale, Vec<String>, usize) {
+    let (all_rows, cols) = (t.nrows(), t.ncols());
+    // Rows are positions here: "hide position 0" drops the first row.
+    let first = opts.first_col(all_rows);
+    let rows = all_rows - first;
+    let scale = ColorScale::fit(rows, cols, 0, true, opts.mode, |r, c| t[[r + first, c]]);
+    let sc = scale.clone();
+    let tex = tex.get(
+        ui.ctx(),
+        &key.to_string(),
+        key_of((cx.s.trace_pass, key, opts)),
+        || heatmap::image(rows, cols, |r, c| sc.color(Colormap::Diverging, r, t[[r + first, c]])),
+    );
+    let labels: Vec<String> = cx.axis_labels().into_iter().skip(first).collect();
     let axes = Axes {
         row_labels: Some(&labels),
-        marked_row: Some(cx.s.sel.position),
+        marked_row: cx.s.sel.position.checked_sub(first),
         square: false,
         ..Axes::default()
     };
     let size = egui::vec2(width, (rows as f32 * row_height).clamp(height.0, height.1));
     let hm = heatmap_ui(ui, tex, rows, cols, size, &axes, &cx.theme);
-    (hm, scale, labels)
+    (hm, scale, labels, first)
 }
 
 /// Max |v| of an iterator, ignoring non-finite values (masked −∞).
@@ -270,6 +303,34 @@ pub fn fmt_val(v: f32) -> String {
     }
 }
 
+/// The sub-panels a lesson action can open (`mode = "..."`), each with the view it belongs
+/// to. Mode names are unique, so a mode also names its view.
+pub const MODES: [(&str, ViewKind); 18] = [
+    ("diagram", ViewKind::Overview),
+    ("graph", ViewKind::Overview),
+    ("training", ViewKind::Overview),
+    ("sizes", ViewKind::Overview),
+    ("tokens", ViewKind::Tokens),
+    ("augment", ViewKind::Tokens),
+    ("rmsnorm", ViewKind::RmsNorm),
+    ("layernorm", ViewKind::RmsNorm),
+    ("heatmaps", ViewKind::Mlp),
+    ("activations", ViewKind::Mlp),
+    ("norms", ViewKind::Residual),
+    ("writes", ViewKind::Residual),
+    ("lens", ViewKind::Residual),
+    ("head", ViewKind::Attention),
+    ("layer", ViewKind::Attention),
+    ("all-layers", ViewKind::Attention),
+    ("lines", ViewKind::Attention),
+    ("code", ViewKind::Tasks),
+];
+
+/// The view a mode belongs to.
+pub fn mode_view(mode: &str) -> Option<ViewKind> {
+    MODES.iter().find(|(m, _)| *m == mode).map(|&(_, v)| v)
+}
+
 /// Every view's state, kept across frames (texture caches, modes).
 #[derive(Default)]
 pub struct Views {
@@ -286,6 +347,36 @@ pub struct Views {
 }
 
 impl Views {
+    /// Opens sub-panel `mode` of its view; returns that view (`None`: no such mode).
+    pub fn set_mode(&mut self, mode: &str) -> Option<ViewKind> {
+        use attention::AttnMode;
+        use diagram::OverviewMode;
+        use residual::ResidualMode;
+        let view = mode_view(mode)?;
+        match mode {
+            "diagram" => self.diagram.mode = OverviewMode::Diagram,
+            "graph" => self.diagram.mode = OverviewMode::Graph,
+            "training" => self.diagram.mode = OverviewMode::Training,
+            "sizes" => self.diagram.mode = OverviewMode::Sizes,
+            "tokens" => self.tokens.mode = tokens::TokensMode::Tokens,
+            "augment" => self.tokens.mode = tokens::TokensMode::Augment,
+            "rmsnorm" => self.embedding_norm.compare_layernorm = false,
+            "layernorm" => self.embedding_norm.compare_layernorm = true,
+            "heatmaps" => self.mlp.mode = mlp::MlpMode::Heatmaps,
+            "activations" => self.mlp.mode = mlp::MlpMode::Activations,
+            "norms" => self.residual.mode = ResidualMode::Norms,
+            "writes" => self.residual.mode = ResidualMode::Writes,
+            "lens" => self.residual.mode = ResidualMode::Lens,
+            "head" => self.attention.mode = AttnMode::Head,
+            "layer" => self.attention.mode = AttnMode::Layer,
+            "all-layers" => self.attention.mode = AttnMode::Overview,
+            "lines" => self.attention.mode = AttnMode::Lines,
+            "code" => self.tasks.open_code = true,
+            _ => return None,
+        }
+        Some(view)
+    }
+
     /// The central view.
     pub fn show(&mut self, kind: ViewKind, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         match kind {

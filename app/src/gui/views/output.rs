@@ -57,7 +57,7 @@ impl OutputView {
         let n = logits.nrows();
         let pos = cx.s.sel.position.min(n.saturating_sub(1));
         let row = logits.row(pos).to_vec();
-        let key = key_of((cx.s.pass, pos, params_key(&cx.s.sampling)));
+        let key = key_of((cx.s.trace_pass, pos, params_key(&cx.s.sampling)));
         if self.cache_key != Some(key) {
             let t = if cx.s.sampling.temperature > 0.0 {
                 cx.s.sampling.temperature
@@ -111,7 +111,7 @@ impl OutputView {
                         self.kept
                     ),
                     format!(
-                        "实际抽样分布：top-k / top-p 保留 {} 个词元，重新归一化",
+                        "实际采样分布：top-k / top-p 保留 {} 个词元，重新归一化",
                         self.kept
                     ),
                 )
@@ -144,9 +144,9 @@ impl OutputView {
         self.generate_ui(ui, cx);
         if cx.export {
             cx.requests.push(Request::Export(Figure::Bars {
-                title: format!(
-                    "softmax at T={:.2}, position {pos}",
-                    if greedy { 1.0 } else { t }
+                title: cx.lang.tf(
+                    format!("softmax at T={:.2}, position {pos}", if greedy { 1.0 } else { t }),
+                    format!("softmax，T={:.2}，位置 {pos}", if greedy { 1.0 } else { t }),
                 ),
                 labels: self
                     .softmax
@@ -184,7 +184,7 @@ impl OutputView {
         let per_token = n_layers * 2 * n_kv * d_head;
         ui.horizontal_wrapped(|ui| {
             let busy = cx.s.running;
-            if ui.add_enabled(!busy, egui::Button::new(cx.tr("Sample one token", "抽样一个词元"))).clicked() {
+            if ui.add_enabled(!busy, egui::Button::new(cx.tr("Sample one token", "采样一个词元"))).clicked() {
                 cx.requests.push(Request::Generate(1));
             }
             let n_label = ui.label("N =");

@@ -143,7 +143,7 @@ pub fn provenance_ui(ui: &mut Ui, cx: &ViewCtx<'_>, layer: usize, head: usize) {
         }
     }
 
-    ui.label(RichText::new(cx.tr("④ causal mask", "④ 因果遮罩")).strong());
+    ui.label(RichText::new(cx.tr("④ causal mask", "④ 因果掩码")).strong());
     let masked = row3(cx, HookKey::Block(layer, BlockHook::AttnScores), head, q)
         .and_then(|r| r.get(k).copied());
     let future = k > q + cx.s.trace.pos_offset;
@@ -161,7 +161,7 @@ pub fn provenance_ui(ui: &mut Ui, cx: &ViewCtx<'_>, layer: usize, head: usize) {
         (false, None) => cx
             .tr(
                 "key is visible (mask not computed yet)",
-                "键可见（遮罩还没算到）",
+                "键可见（掩码还没算到）",
             )
             .to_string(),
     });

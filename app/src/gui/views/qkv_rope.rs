@@ -100,6 +100,9 @@ impl QkvRopeView {
                                             fmt_val(v[i])
                                         ));
                                     }
+                                    ui.label(
+                                        RichText::new(format!("±{}", fmt_val(scale))).small(),
+                                    );
                                 });
                             }
                             None => {
@@ -110,6 +113,15 @@ impl QkvRopeView {
                     ui.end_row();
                 }
             });
+        crate::gui::heatmap::colorbar_ui(
+            ui,
+            Colormap::Diverging,
+            &crate::gui::heatmap::ColorScale::symmetric(1.0),
+            cx.tr("value ÷ its grid's max |·| (the ± under each grid)", "数值 ÷ 该格图的最大 |·|（见每幅图下方的 ±）"),
+            "",
+            cx.lang,
+            &cx.theme,
+        );
         ui.label(RichText::new(cx.tr(
             "Top row: dimensions 0…d/2−1; bottom row: their RoPE partners d/2…d−1. V is not rotated.",
             "上一行：维度 0…d/2−1；下一行：与之配对旋转的维度 d/2…d−1。V 不旋转。",

@@ -7,7 +7,9 @@ use glassbox_engine::{LayerOp, Step};
 
 use super::{Request, ViewCtx, fmt_val, visible};
 use crate::gui::export::Figure;
-use crate::gui::heatmap::{self, Axes, CachedTexture, heatmap_ui, key_of, short_label};
+use crate::gui::heatmap::{
+    self, Axes, CachedTexture, ColorScale, ScaleMode, ScaleOpts, heatmap_ui, key_of, short_label,
+};
 use crate::gui::theme::Colormap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,17 +20,49 @@ pub enum ResidualMode {
     Lens,
 }
 
-#[derive(Default)]
 pub struct ResidualView {
     pub mode: ResidualMode,
+    /// Log by default: the first position's stream grows far beyond the rest, and a linear
+    /// scale would show one bright column and black elsewhere.
+    pub norm_scale: ScaleOpts,
+    pub write_scale: ScaleOpts,
+    /// The logit lens after attention as well as after each layer (twice the rows).
+    pub lens_after_attention: bool,
     norm_tex: CachedTexture,
-    write_tex: CachedTexture,
+    write_tex: [CachedTexture; 2],
+}
+
+impl Default for ResidualView {
+    fn default() -> Self {
+        Self {
+            mode: ResidualMode::default(),
+            norm_scale: ScaleOpts::new(ScaleMode::Log, false),
+            write_scale: ScaleOpts::new(ScaleMode::Log, false),
+            lens_after_attention: false,
+            norm_tex: CachedTexture::default(),
+            write_tex: Default::default(),
+        }
+    }
+}
+
+/// "L3" / "第 3 层": a layer's row label.
+pub fn layer_label(lang: crate::gui::i18n::Lang, l: usize) -> String {
+    lang.tf(format!("L{l}"), format!("第 {l} 层"))
 }
 
 impl ResidualView {
     pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         ui.horizontal_wrapped(|ui| {
             ui.heading(cx.tr("Residual stream", "残差流（residual stream）"));
+            if cx.presenting {
+                let name = match self.mode {
+                    ResidualMode::Norms => cx.tr("norm per layer", "每层的范数"),
+                    ResidualMode::Writes => cx.tr("attention / MLP writes", "注意力 / MLP 写入量"),
+                    ResidualMode::Lens => cx.tr("logit lens", "logit 透镜"),
+                };
+                ui.heading(format!("· {name}"));
+                return;
+            }
             for (m, en, zh) in [
                 (ResidualMode::Norms, "Norm per layer", "每层的范数"),
                 (
@@ -36,15 +70,17 @@ impl ResidualView {
                     "Attention / MLP writes",
                     "注意力 / MLP 写入量",
                 ),
-                (ResidualMode::Lens, "Logit lens", "logit lens"),
+                (ResidualMode::Lens, "Logit lens", "logit 透镜"),
             ] {
                 ui.selectable_value(&mut self.mode, m, cx.tr(en, zh));
             }
         });
-        ui.label(RichText::new(cx.tr(
-            "x ← x + attention(norm(x)), then x ← x + MLP(norm(x)): each sublayer adds to the stream; nothing overwrites it.",
-            "x ← x + 注意力(norm(x))，然后 x ← x + MLP(norm(x))：每个子层都是往残差流里“加”，不会覆盖它。",
-        )).color(cx.theme.muted()));
+        if !cx.presenting {
+            ui.label(RichText::new(cx.tr(
+                "x ← x + attention(norm(x)), then x ← x + MLP(norm(x)): each sublayer adds to the stream; nothing overwrites it.",
+                "x ← x + 注意力(norm(x))，然后 x ← x + MLP(norm(x))：每个子层都是往残差流里“加”，不会覆盖它。",
+            )).color(cx.theme.muted()));
+        }
         if cx.s.analysis.is_none() {
             super::missing_ui(ui, cx, glassbox_engine::HookKey::Logits);
             if !cx.s.running && cx.s.n_tokens() > 0 {
@@ -58,16 +94,16 @@ impl ResidualView {
         match self.mode {
             ResidualMode::Norms => self.norms_ui(ui, cx),
             ResidualMode::Writes => self.writes_ui(ui, cx),
-            ResidualMode::Lens => lens_ui(ui, cx),
+            ResidualMode::Lens => lens_ui(ui, cx, &mut self.lens_after_attention),
         }
     }
 
-    /// Row the cursor is about (if it is at a residual add).
-    fn cursor_row(cx: &ViewCtx<'_>, writes: bool) -> Option<usize> {
-        match cx.s.cursor_step() {
-            Step::Layer(l, LayerOp::AttnAdd) if writes => Some(2 * l),
-            Step::Layer(l, LayerOp::MlpAdd) if writes => Some(2 * l + 1),
-            Step::Layer(l, LayerOp::MlpAdd) => Some(l + 1),
+    /// Layer row the cursor is about (if it is at a residual add).
+    fn cursor_row(cx: &ViewCtx<'_>, writes: Option<usize>) -> Option<usize> {
+        match (cx.s.cursor_step(), writes) {
+            (Step::Layer(l, LayerOp::AttnAdd), Some(0)) => Some(l),
+            (Step::Layer(l, LayerOp::MlpAdd), Some(1)) => Some(l),
+            (Step::Layer(l, LayerOp::MlpAdd), None) => Some(l + 1),
             _ => None,
         }
     }
@@ -80,19 +116,45 @@ impl ResidualView {
         else {
             return;
         };
-        let row_labels: Vec<String> = std::iter::once("embed".to_string())
-            .chain((0..norms.len().saturating_sub(1)).map(|l| format!("after L{l}")))
+        let row_labels: Vec<String> = std::iter::once(cx.tr("embed", "嵌入").to_string())
+            .chain((0..norms.len().saturating_sub(1)).map(|l| {
+                cx.lang
+                    .tf(format!("after L{l}"), format!("第 {l} 层后"))
+            }))
             .collect();
-        self.matrix_ui(
+        if !cx.presenting {
+            ui.label(
+                RichText::new(cx.tr(
+                    "‖x‖ (L2 norm) of the stream entering the first layer and after every layer",
+                    "残差流的 ‖x‖（L2 范数）：进入第一层时，以及每一层之后",
+                ))
+                .strong(),
+            );
+        }
+        if !cx.presenting {
+            heatmap::scale_controls_ui(ui, &mut self.norm_scale, false, cx.lang);
+        }
+        let opts = self.norm_scale;
+        let avail = ui.available_size() - vec2(0.0, 56.0);
+        let cur = Self::cursor_row(cx, None);
+        let unit = cx.tr("‖x‖ (L2 norm)", "‖x‖（L2 范数）");
+        let title = cx.tr("Residual stream norm", "残差流的范数");
+        matrix_ui(
             ui,
             cx,
-            false,
-            &norms,
-            &row_labels,
-            cx.tr(
-                "‖x‖ (L2 norm) of the stream entering each layer and after the last",
-                "残差流的 ‖x‖（L2 范数）：embed 与每一层之后",
-            ),
+            &mut self.norm_tex,
+            &Matrix {
+                id: "norms",
+                rows: &norms,
+                row_labels: &row_labels,
+                opts,
+                marked_row: cur,
+                unit,
+                title,
+                size: avail,
+                colorbar: true,
+            },
+            None,
         );
     }
 
@@ -100,102 +162,186 @@ impl ResidualView {
         let Some(w) = cx.s.analysis.as_ref().and_then(|a| a.write_norms.clone()) else {
             return;
         };
-        let rows: Vec<Vec<f32>> = w.iter().flat_map(|[a, m]| [a.clone(), m.clone()]).collect();
-        let labels: Vec<String> = (0..w.len())
-            .flat_map(|l| [format!("L{l} attn"), format!("L{l} mlp")])
-            .collect();
-        self.matrix_ui(
-            ui,
-            cx,
-            true,
-            &rows,
-            &labels,
-            cx.tr(
-                "‖what each sublayer adds‖ (hook_attn_out, hook_mlp_out)",
-                "每个子层加进去的量的范数（hook_attn_out、hook_mlp_out）",
-            ),
-        );
-    }
-
-    fn matrix_ui(
-        &mut self,
-        ui: &mut Ui,
-        cx: &mut ViewCtx<'_>,
-        writes: bool,
-        rows: &[Vec<f32>],
-        row_labels: &[String],
-        caption: &str,
-    ) {
-        ui.label(RichText::new(caption).strong());
-        let (nr, nc) = (rows.len(), rows.first().map_or(0, Vec::len));
-        if nr == 0 || nc == 0 {
-            return;
+        if !cx.presenting {
+            ui.label(
+                RichText::new(cx.tr(
+                    "‖what each sublayer adds‖: attention (hook_attn_out) and MLP (hook_mlp_out), one colour scale for both",
+                    "每个子层加进去的量的范数：注意力（hook_attn_out）和 MLP（hook_mlp_out），两图共用一个颜色刻度",
+                ))
+                .strong(),
+            );
         }
-        let max = rows.iter().flatten().copied().fold(0.0f32, f32::max);
-        let tex = if writes {
-            &mut self.write_tex
-        } else {
-            &mut self.norm_tex
-        };
-        let tex = tex.get(ui.ctx(), "residual", key_of((cx.s.pass, writes)), || {
-            heatmap::image(nr, nc, |r, c| Colormap::Magma.seq(rows[r][c], max))
+        if !cx.presenting {
+            heatmap::scale_controls_ui(ui, &mut self.write_scale, false, cx.lang);
+        }
+        let opts = self.write_scale;
+        let attn: Vec<Vec<f32>> = w.iter().map(|[a, _]| a.clone()).collect();
+        let mlp: Vec<Vec<f32>> = w.iter().map(|[_, m]| m.clone()).collect();
+        let labels: Vec<String> = (0..w.len()).map(|l| layer_label(cx.lang, l)).collect();
+        // One scale fitted to both, so an attention cell and an MLP cell compare.
+        let both: Vec<Vec<f32>> = attn.iter().chain(&mlp).cloned().collect();
+        let nc = both.first().map_or(0, Vec::len);
+        let first = opts.first_col(nc);
+        let per_row = opts.mode == ScaleMode::PerRow;
+        let shared = ColorScale::fit(both.len(), nc, first, false, opts.mode, |r, c| both[r][c]);
+        let avail = ui.available_size() - vec2(0.0, 56.0);
+        let half = vec2((avail.x - 24.0) / 2.0, avail.y);
+        let unit = cx.tr("‖write‖ (L2 norm)", "‖写入量‖（L2 范数）");
+        ui.horizontal_top(|ui| {
+            for (i, (rows, title)) in [
+                (&attn, cx.tr("Attention writes", "注意力写入量")),
+                (&mlp, cx.tr("MLP writes", "MLP 写入量")),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                ui.vertical(|ui| {
+                    ui.set_max_width(half.x);
+                    ui.label(RichText::new(title).strong());
+                    let cur = Self::cursor_row(cx, Some(i));
+                    // Per row is a property of each sublayer's own rows.
+                    let scale = if per_row { None } else { Some(shared.clone()) };
+                    matrix_ui(
+                        ui,
+                        cx,
+                        &mut self.write_tex[i],
+                        &Matrix {
+                            id: if i == 0 { "writes-attn" } else { "writes-mlp" },
+                            rows,
+                            row_labels: &labels,
+                            opts,
+                            marked_row: cur,
+                            unit,
+                            title,
+                            size: half - vec2(0.0, 20.0),
+                            colorbar: per_row,
+                        },
+                        scale,
+                    );
+                });
+            }
         });
-        let cols = cx.axis_labels();
-        let cur = Self::cursor_row(cx, writes);
-        let axes = Axes {
-            row_labels: Some(row_labels),
-            col_labels: Some(&cols),
-            row_title: "",
-            col_title: cx.tr("position", "位置"),
-            marked: &[],
-            marked_row: cur,
-            square: false,
-        };
-        let avail = ui.available_size() - vec2(0.0, 40.0);
-        let hm = heatmap_ui(ui, tex, nr, nc, avail, &axes, &cx.theme);
-        if let Some((r, c)) = hm.hovered {
-            hm.response.clone().on_hover_text(format!(
-                "{} · {} “{}”: {}",
-                row_labels[r],
-                c,
-                cols.get(c).cloned().unwrap_or_default(),
-                fmt_val(rows[r][c])
-            ));
-        }
-        if let Some((_, c)) = hm.clicked {
-            cx.s.sel.position = c;
-        }
-        heatmap::legend_ui(ui, Colormap::Magma, 0.0, max, "‖·‖", &cx.theme);
-        if cx.export {
-            cx.requests.push(Request::Export(Figure::Heatmap {
-                title: caption.to_string(),
-                rows: nr,
-                cols: nc,
-                values: rows.iter().flatten().copied().collect(),
-                row_labels: row_labels.to_vec(),
-                col_labels: cols,
-                map: Colormap::Magma,
-                lo: 0.0,
-                hi: max,
-            }));
+        if !per_row {
+            // One bar for both maps: they share the scale.
+            let note = shared.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
+            heatmap::colorbar_ui(ui, Colormap::Magma, &shared, unit, &note, cx.lang, &cx.theme);
         }
     }
 }
 
-/// Top-1 token of `lm_head(final_norm(x))` after each sublayer, colored by its probability.
-fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+/// One `layers × positions` magnitude matrix for [`matrix_ui`].
+struct Matrix<'a> {
+    id: &'static str,
+    rows: &'a [Vec<f32>],
+    row_labels: &'a [String],
+    opts: ScaleOpts,
+    marked_row: Option<usize>,
+    unit: &'a str,
+    title: &'a str,
+    size: egui::Vec2,
+    /// Draw this matrix's own colour bar (off when a shared one is drawn below).
+    colorbar: bool,
+}
+
+/// A magnitude matrix with token columns, its colour bar and scale note, hover read-outs,
+/// click to select a position, and export. `scale`: a scale shared with another matrix.
+fn matrix_ui(
+    ui: &mut Ui,
+    cx: &mut ViewCtx<'_>,
+    tex: &mut CachedTexture,
+    m: &Matrix<'_>,
+    scale: Option<ColorScale>,
+) {
+    let (nr, nc_all) = (m.rows.len(), m.rows.first().map_or(0, Vec::len));
+    if nr == 0 || nc_all == 0 {
+        return;
+    }
+    let first = m.opts.first_col(nc_all);
+    let nc = nc_all - first;
+    let scale = scale.unwrap_or_else(|| {
+        ColorScale::fit(nr, nc_all, first, false, m.opts.mode, |r, c| m.rows[r][c])
+    });
+    let map = Colormap::Magma;
+    let sc = scale.clone();
+    let tex = tex.get(
+        ui.ctx(),
+        m.id,
+        key_of((cx.s.trace_pass, m.id, m.opts, scale.lo.to_bits(), scale.hi.to_bits())),
+        || heatmap::image(nr, nc, |r, c| sc.color(map, r, m.rows[r][c + first])),
+    );
+    let all_cols = cx.axis_labels();
+    let cols: Vec<String> = all_cols.iter().skip(first).cloned().collect();
+    let axes = Axes {
+        row_labels: Some(m.row_labels),
+        col_labels: Some(&cols),
+        row_title: "",
+        col_title: cx.tr("position", "位置"),
+        marked: &[],
+        marked_row: m.marked_row,
+        square: false,
+    };
+    let hm = heatmap_ui(ui, tex, nr, nc, m.size, &axes, &cx.theme);
+    if let Some((r, c)) = hm.hovered {
+        hm.response.clone().on_hover_text(format!(
+            "{} · {} “{}”: {}",
+            m.row_labels[r],
+            c + first,
+            cols.get(c).cloned().unwrap_or_default(),
+            fmt_val(m.rows[r][c + first])
+        ));
+    }
+    if let Some((_, c)) = hm.clicked {
+        cx.s.sel.position = c + first;
+    }
+    if m.colorbar {
+        let note = scale.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
+        heatmap::colorbar_ui(ui, map, &scale, m.unit, &note, cx.lang, &cx.theme);
+    }
+    if cx.export {
+        cx.requests.push(Request::Export(Figure::Heatmap {
+            title: m.title.to_string(),
+            rows: nr,
+            cols: nc,
+            values: m.rows.iter().flat_map(|r| r[first..].iter().copied()).collect(),
+            row_labels: m.row_labels.to_vec(),
+            col_labels: cols,
+            row_title: cx.tr("layer", "层").into(),
+            col_title: cx.tr("position", "位置").into(),
+            map,
+            scale,
+            unit: m.unit.to_string(),
+        }));
+    }
+}
+/// Top-1 token of `lm_head(final_norm(x))` after every layer (and, if asked, after every
+/// attention sublayer too), coloured by its probability. Rows shrink to fit the height, so
+/// all layers show at once: the answer usually appears only in the last layers.
+fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, toggle: &mut bool) {
     cx.s.want_lens();
-    ui.label(RichText::new(cx.tr(
-        "Logit lens: apply the final RMSNorm and the output head to the stream after every sublayer; each cell is the top token (color = its probability).",
-        "logit lens：在每个子层之后，直接对残差流做最终 RMSNorm 和输出层；每个格子是概率最高的词元（颜色 = 它的概率）。",
-    )).strong());
+    let explain = cx.tr(
+        "Logit lens: apply the final RMSNorm and the output head to the stream after each layer; each cell is the top token (colour = its probability).",
+        "logit 透镜：在每一层之后，直接对残差流做最终 RMSNorm 和输出层；每个格子是概率最高的词元（颜色 = 它的概率）。",
+    );
+    if !cx.presenting {
+        ui.label(RichText::new(explain).strong());
+    }
+    if !cx.presenting {
+        ui.checkbox(
+            toggle,
+            cx.tr(
+                "also after each attention sublayer (twice the rows)",
+                "也显示每个注意力子层之后（行数加倍）",
+            ),
+        );
+    }
+    let with_attn = *toggle;
     let grid = match &cx.s.lens {
         None => {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label(cx.tr(
                     "computing the logit lens on the worker…",
-                    "正在后台计算 logit lens……",
+                    "正在后台计算 logit 透镜……",
                 ));
             });
             return;
@@ -206,59 +352,94 @@ fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         }
         Some(Ok(g)) => g.clone(),
     };
+    // (label, layer, sublayer) in top-to-bottom order: layer 0 first, the answer at the bottom.
+    let rows: Vec<(String, usize, usize)> = (0..grid.len())
+        .flat_map(|l| {
+            let attn = with_attn.then(|| {
+                (
+                    cx.lang.tf(format!("L{l} attn"), format!("第 {l} 层 注意力后")),
+                    l,
+                    0,
+                )
+            });
+            let mlp = (
+                if with_attn {
+                    cx.lang.tf(format!("L{l} mlp"), format!("第 {l} 层 MLP 后"))
+                } else {
+                    layer_label(cx.lang, l)
+                },
+                l,
+                1,
+            );
+            attn.into_iter().chain([mlp])
+        })
+        .collect();
     let n_pos = cx.s.n_tokens();
     let labels = cx.axis_labels();
-    let (cell_w, cell_h, left) = (78.0, 20.0, 80.0);
-    ScrollArea::both().id_salt("lens").show(ui, |ui| {
-        let rows = grid.len() * 2;
+    let avail = ui.available_size() - vec2(0.0, 44.0);
+    let left = if cx.lang == crate::gui::i18n::Lang::Zh && with_attn { 118.0 } else { 74.0 };
+    let axis_font = FontId::proportional(12.0);
+    // Room above for the rotated token labels: as long as the longest one.
+    let top = ui.fonts_mut(|f| {
+        labels
+            .iter()
+            .map(|l| f.layout_no_wrap(short_label(l, 12), axis_font.clone(), cx.theme.text()).size().x)
+            .fold(0.0f32, f32::max)
+    }) + 10.0;
+    // Every layer fits: rows shrink (text needs 9 points; below that the colour still shows).
+    let cell_h = ((avail.y - top) / rows.len().max(1) as f32).clamp(5.0, 24.0);
+    let cell_w = ((avail.x - left - 8.0) / n_pos.max(1) as f32).clamp(34.0, 96.0);
+    let font_px = (cell_h * 0.72).clamp(8.0, 13.0);
+    let chars = ((cell_w / (font_px * 0.62)) as usize).clamp(3, 12);
+    let (prob_of, map) = (|p: f32| p, Colormap::Viridis);
+    ScrollArea::both().id_salt("lens").max_height(avail.y).show(ui, |ui| {
         let (rect, resp) = ui.allocate_exact_size(
-            vec2(left + cell_w * n_pos as f32, 110.0 + cell_h * rows as f32),
+            vec2(left + cell_w * n_pos as f32, top + cell_h * rows.len() as f32),
             Sense::click(),
         );
         let painter = ui.painter_at(rect);
-        let font = FontId::proportional(12.0);
-        let top = rect.min.y + 100.0;
-        for (p, l) in labels.iter().enumerate() {
+        let font = FontId::proportional(font_px);
+        let y0 = rect.min.y + top;
+        let every_c = ((14.0 / cell_w).ceil() as usize).max(1);
+        for (p, l) in labels.iter().enumerate().step_by(every_c) {
             let x = rect.min.x + left + (p as f32 + 0.5) * cell_w;
-            let g = painter.layout_no_wrap(short_label(l, 14), font.clone(), cx.theme.text());
+            let g = painter.layout_no_wrap(short_label(l, 12), axis_font.clone(), cx.theme.text());
             painter.add(
-                egui::epaint::TextShape::new(
-                    pos2(x - g.size().y / 2.0, top - 4.0),
-                    g,
-                    cx.theme.text(),
-                )
-                .with_angle(-std::f32::consts::FRAC_PI_2),
+                egui::epaint::TextShape::new(pos2(x - g.size().y / 2.0, y0 - 4.0), g, cx.theme.text())
+                    .with_angle(-std::f32::consts::FRAC_PI_2),
             );
         }
+        let every_r = ((11.0 / cell_h).ceil() as usize).max(1);
         let mut hovered = None;
-        for (l, pair) in grid.iter().enumerate() {
-            for (s, row) in pair.iter().enumerate() {
-                let r = 2 * l + s;
-                let y = top + r as f32 * cell_h;
+        for (r, (label, l, s)) in rows.iter().enumerate() {
+            let y = y0 + r as f32 * cell_h;
+            if r % every_r == 0 || r + 1 == rows.len() {
                 painter.text(
                     pos2(rect.min.x + left - 6.0, y + cell_h / 2.0),
                     Align2::RIGHT_CENTER,
-                    format!("L{l} {}", if s == 0 { "attn" } else { "mlp" }),
-                    font.clone(),
+                    label,
+                    FontId::proportional(font_px.max(10.0)),
                     cx.theme.muted(),
                 );
-                for (p, &(id, prob)) in row.iter().enumerate() {
-                    let cell = egui::Rect::from_min_size(
-                        pos2(rect.min.x + left + p as f32 * cell_w, y),
-                        vec2(cell_w - 1.0, cell_h - 1.0),
-                    );
-                    let bg = Colormap::Viridis.at(prob);
-                    painter.rect_filled(cell, 0.0, bg);
+            }
+            for (p, &(id, prob)) in grid[*l][*s].iter().enumerate() {
+                let cell = egui::Rect::from_min_size(
+                    pos2(rect.min.x + left + p as f32 * cell_w, y),
+                    vec2(cell_w - 1.0, cell_h - 1.0),
+                );
+                let bg = map.at(prob_of(prob));
+                painter.rect_filled(cell, 0.0, bg);
+                if cell_h >= 9.0 {
                     painter.text(
                         cell.center(),
                         Align2::CENTER_CENTER,
-                        short_label(&visible(&cx.s.token_text(id)), 9),
+                        short_label(&visible(&cx.s.token_text(id)), chars),
                         font.clone(),
                         cx.theme.text_on(bg),
                     );
-                    if resp.hover_pos().is_some_and(|h| cell.contains(h)) {
-                        hovered = Some((l, s, p, id, prob, cell));
-                    }
+                }
+                if resp.hover_pos().is_some_and(|h| cell.contains(h)) {
+                    hovered = Some((*l, *s, p, id, prob, cell));
                 }
             }
         }
@@ -269,16 +450,32 @@ fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
                 Stroke::new(2.0, cx.theme.highlight()),
                 StrokeKind::Inside,
             );
-            resp.on_hover_text(format!(
-                "L{l} {} · position {p}: top-1 “{}” (id {id}), p = {}",
-                if s == 0 {
-                    "after attention"
-                } else {
-                    "after MLP"
-                },
-                cx.s.token_text(id),
-                fmt_val(prob)
+            let after = if s == 0 {
+                cx.tr("after attention", "注意力之后")
+            } else {
+                cx.tr("after the MLP", "MLP 之后")
+            };
+            resp.on_hover_text(cx.lang.tf(
+                format!(
+                    "L{l} {after} · position {p}: top-1 “{}” (id {id}), p = {}",
+                    cx.s.token_text(id),
+                    fmt_val(prob)
+                ),
+                format!(
+                    "第 {l} 层 {after} · 位置 {p}：第一名“{}”（id {id}），p = {}",
+                    cx.s.token_text(id),
+                    fmt_val(prob)
+                ),
             ));
         }
     });
+    heatmap::colorbar_ui(
+        ui,
+        map,
+        &ColorScale::fixed(0.0, 1.0),
+        cx.tr("p (probability of the top token)", "p（第一名词元的概率）"),
+        "",
+        cx.lang,
+        &cx.theme,
+    );
 }

@@ -3,13 +3,27 @@
 //! answer — for sentiment, the probabilities of the label words — and its prompt pass
 //! becomes the trace every other view shows ("open the trace").
 
-use egui::{RichText, TextEdit, Ui};
-use glassbox_engine::tasks::{PRESETS, TaskKind};
+use egui::{RichText, Slider, TextEdit, Ui};
+use glassbox_engine::sampling::SamplingParams;
+use glassbox_engine::tasks::{PRESETS, TaskKind, TaskOptions};
 
 use super::{Request, ViewCtx, ViewKind};
 
+/// The article's code imports `from llama3 import Llama3Model`: no such package exists. This
+/// is Glassbox's real API for the same task; `tests/tests/api_snippet.rs` compiles and runs
+/// exactly these lines, so the panel cannot show code that does not work.
+pub const API_SNIPPET: &str = r#"let model = Arc::new(Model::load(&model_dir)?);
+let mut exec = CpuExecutor::new(model.clone());
+let options = TaskOptions::default(); // temperature 0.7, top-p 0.9
+let out = tasks::analyze_sentiment(&model, &mut exec, text, &options)?;
+println!("{} {:?}", out.answer, out.sentiment.map(|s| s.probs));"#;
+
+/// The same from the command line.
+pub const CLI_SNIPPET: &str =
+    "glassbox task sentiment --preset stock-news --temperature 0.7 --top-p 0.9 --seed 1";
+
 /// The lessons' own examples, next to the engine's presets.
-const LESSON_EXAMPLES: [(TaskKind, &str); 3] = [
+pub const LESSON_EXAMPLES: [(TaskKind, &str); 3] = [
     (
         TaskKind::Sentiment,
         "Shares of the company fell 12% after it cut its full-year profit forecast.",
@@ -27,6 +41,12 @@ const LESSON_EXAMPLES: [(TaskKind, &str); 3] = [
 pub struct TasksView {
     pub task: TaskKind,
     pub input: String,
+    /// Sampling for the next run (default temperature 0.7, top-p 0.9, as lesson 17 says).
+    pub sampling: SamplingParams,
+    /// Keep the seed between runs (same answer again); off = a new seed per run.
+    pub fixed_seed: bool,
+    /// Unfold the "article's API and the real one" note on the next frame.
+    pub open_code: bool,
 }
 
 impl Default for TasksView {
@@ -34,8 +54,35 @@ impl Default for TasksView {
         Self {
             task: TaskKind::Sentiment,
             input: String::new(),
+            sampling: TaskOptions::with_seed(1).sampling,
+            fixed_seed: false,
+            open_code: false,
         }
     }
+}
+
+impl TasksView {
+    /// The options of the next run; without a fixed seed each run draws a new one.
+    pub fn next_options(&mut self) -> TaskOptions {
+        let options = TaskOptions {
+            sampling: self.sampling,
+        };
+        if !self.fixed_seed {
+            self.sampling.seed = self.sampling.seed.wrapping_add(1);
+        }
+        options
+    }
+}
+
+/// A sentiment label in the UI language.
+pub fn label_text(label: &str, cx: &ViewCtx<'_>) -> String {
+    let zh = match label {
+        "positive" => "积极",
+        "negative" => "消极",
+        "neutral" => "中性",
+        other => other,
+    };
+    cx.lang.tf(label.to_string(), format!("{zh}（{label}）"))
 }
 
 fn title(kind: TaskKind, cx: &ViewCtx<'_>) -> &'static str {
@@ -52,6 +99,13 @@ fn title(kind: TaskKind, cx: &ViewCtx<'_>) -> &'static str {
 
 impl TasksView {
     pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        egui::ScrollArea::vertical()
+            .id_salt("tasks")
+            .auto_shrink([false, false])
+            .show(ui, |ui| self.content_ui(ui, cx));
+    }
+
+    fn content_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         ui.heading(cx.tr("Tasks: the article's four uses", "任务：文章中的四种应用"));
         ui.label(RichText::new(cx.tr(
             "Each task wraps your text in an instruction with the chat template and runs the same forward pass you step through; the prompt pass becomes the trace of every view.",
@@ -71,36 +125,40 @@ impl TasksView {
                 ui.selectable_value(&mut self.task, t, title(t, cx));
             }
         });
-        ui.label(
+        egui::CollapsingHeader::new(
             RichText::new(cx.tr(
-                "Examples (from the article and the lessons):",
-                "例子（来自文章和课程）：",
+                "Examples (from the article, in English and Chinese, and from the lessons)",
+                "例子（来自文章，有英文也有中文，以及来自课程）",
             ))
             .strong(),
-        );
-        let examples = PRESETS
-            .iter()
-            .map(|p| (p.kind, p.text))
-            .chain(LESSON_EXAMPLES);
-        for (kind, text) in examples {
-            if ui
-                .button(format!(
-                    "{} · {}",
-                    title(kind, cx),
-                    crate::gui::heatmap::short_label(text, 70)
-                ))
-                .clicked()
-            {
-                self.task = kind;
-                self.input = text.to_string();
+        )
+        .default_open(!cx.presenting)
+        .show(ui, |ui| {
+            let examples = PRESETS
+                .iter()
+                .map(|p| (p.kind, p.text))
+                .chain(LESSON_EXAMPLES);
+            for (kind, text) in examples {
+                if ui
+                    .button(format!(
+                        "{} · {}",
+                        title(kind, cx),
+                        crate::gui::heatmap::short_label(text, 60)
+                    ))
+                    .clicked()
+                {
+                    self.task = kind;
+                    self.input = text.to_string();
+                }
             }
-        }
+        });
         ui.add(
             TextEdit::multiline(&mut self.input)
                 .desired_rows(3)
                 .desired_width(f32::INFINITY)
                 .hint_text(cx.tr("the task's text", "任务的文本")),
         );
+        self.sampling_ui(ui, cx);
         ui.horizontal(|ui| {
             let ok = !self.input.trim().is_empty() && !cx.s.running && cx.s.has_tokenizer();
             if ui
@@ -110,9 +168,11 @@ impl TasksView {
                 )
                 .clicked()
             {
+                let options = self.next_options();
                 cx.requests.push(Request::Task {
                     kind: self.task,
                     text: self.input.clone(),
+                    options,
                 });
             }
             if cx.s.task_running {
@@ -122,6 +182,33 @@ impl TasksView {
         });
         ui.separator();
         self.result_ui(ui, cx);
+        if !cx.presenting || self.open_code {
+            api_note_ui(ui, cx, std::mem::take(&mut self.open_code));
+        }
+    }
+
+    /// Temperature, top-p, top-k and seed of the next run.
+    fn sampling_ui(&mut self, ui: &mut Ui, cx: &ViewCtx<'_>) {
+        let s = &mut self.sampling;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(cx.tr("Decoding:", "解码方式："));
+            ui.add(
+                Slider::new(&mut s.temperature, 0.0..=2.0)
+                    .step_by(0.05)
+                    .text(cx.tr("temperature (0 = greedy)", "温度（0 = 贪心）")),
+            );
+            ui.add(
+                Slider::new(&mut s.top_p, 0.05..=1.0)
+                    .step_by(0.05)
+                    .text(cx.tr("top-p", "top-p")),
+            );
+            ui.add(
+                Slider::new(&mut s.top_k, 0..=100).text(cx.tr("top-k (0 = off)", "top-k（0 = 关闭）")),
+            );
+            let seed_label = ui.label(cx.tr("seed", "随机种子"));
+            ui.add(egui::DragValue::new(&mut s.seed)).labelled_by(seed_label.id);
+            ui.checkbox(&mut self.fixed_seed, cx.tr("keep the seed", "固定种子"));
+        });
     }
 
     fn result_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
@@ -139,17 +226,31 @@ impl TasksView {
             RichText::new(format!("{} {}", cx.tr("Input:", "输入："), r.input))
                 .color(cx.theme.muted()),
         );
-        ui.label(RichText::new(&r.answer).size(18.0));
+        let answer = if r.kind == TaskKind::Sentiment {
+            label_text(&r.answer, cx)
+        } else {
+            r.answer.clone()
+        };
+        ui.label(RichText::new(answer).size(18.0));
+        ui.label(
+            RichText::new(settings_text(&r.sampling, cx))
+                .monospace()
+                .color(cx.theme.muted()),
+        );
         if let Some(sent) = &r.sentiment {
+            ui.label(cx.lang.tf(
+                format!("It wrote: “{}”. Most likely label: {}.", r.generated_text, label_text(sent.label, cx)),
+                format!("它写的是：“{}”。最可能的标签：{}。", r.generated_text, label_text(sent.label, cx)),
+            ));
             ui.label(RichText::new(cx.tr(
-                "Why this label: the model's probability of each label word as the first answer token (renormalized over the three; raw = share of the whole distribution).",
-                "为什么是这个标签：模型在回答第一个词元处给每个标签词的概率（在三者之间重新归一化；raw = 占整个分布的比例）。",
+                "The answer is what the model wrote (sampled). Below: its probability of each label word as the first answer token (renormalized over the three; raw = share of the whole distribution).",
+                "答案是模型写出的内容（采样得到）。下面是模型在回答第一个词元处给每个标签词的概率（在三者之间重新归一化；raw = 占整个分布的比例）。",
             )).color(cx.theme.muted()));
             for ((label, p), (_, raw)) in sent.probs.iter().zip(&sent.raw) {
                 ui.horizontal(|ui| {
                     ui.add_sized(
-                        [90.0, 18.0],
-                        egui::Label::new(RichText::new(*label).monospace()),
+                        [130.0, 18.0],
+                        egui::Label::new(RichText::new(label_text(label, cx)).monospace()),
                     );
                     ui.add(
                         egui::ProgressBar::new(*p)
@@ -159,12 +260,6 @@ impl TasksView {
                     ui.label(RichText::new(format!("raw {raw:.4}")).monospace());
                 });
             }
-        }
-        if r.kind == TaskKind::Sentiment && !r.generated_text.is_empty() {
-            ui.label(cx.lang.tf(
-                format!("It also wrote: “{}”", r.generated_text),
-                format!("它还生成了：“{}”", r.generated_text),
-            ));
         }
         egui::CollapsingHeader::new(cx.tr("The chat prompt it ran", "实际运行的对话提示词")).show(
             ui,
@@ -190,4 +285,65 @@ impl TasksView {
             "135M 参数的小模型能写通顺的英文，但会编造事实、常常不按指令做：对照课程里的说明看看。",
         )).color(cx.theme.muted()));
     }
+}
+
+/// "sampled: temperature 0.7 · top-p 0.9 · top-k off · seed 12" or "greedy".
+pub fn settings_text(p: &SamplingParams, cx: &ViewCtx<'_>) -> String {
+    if p.is_greedy() {
+        return cx
+            .tr(
+                "Decoded greedily (temperature 0): the same answer every run.",
+                "贪心解码（温度 0）：每次运行答案都相同。",
+            )
+            .to_string();
+    }
+    let k = if p.top_k == 0 {
+        cx.tr("off", "关闭").to_string()
+    } else {
+        p.top_k.to_string()
+    };
+    cx.lang.tf(
+        format!(
+            "Sampled with temperature {:.2} · top-p {:.2} · top-k {k} · seed {}: another seed can give another answer.",
+            p.temperature, p.top_p, p.seed
+        ),
+        format!(
+            "采样设置：温度 {:.2} · top-p {:.2} · top-k {k} · 随机种子 {}：换一个种子，答案可能不同。",
+            p.temperature, p.top_p, p.seed
+        ),
+    )
+}
+
+/// The article's `from llama3 import Llama3Model` does not exist; Glassbox's real API beside it.
+fn api_note_ui(ui: &mut Ui, cx: &ViewCtx<'_>, open: bool) {
+    egui::CollapsingHeader::new(cx.tr(
+        "Code: the article's API and the real one",
+        "代码：文章里的接口与真实的接口",
+    ))
+    .open(open.then_some(true))
+    .show(ui, |ui| {
+        if open {
+            ui.scroll_to_cursor(Some(egui::Align::TOP));
+        }
+        ui.label(cx.tr(
+            "The article shows Python code starting with this import. No package called llama3 with a Llama3Model class exists; the line fails with ModuleNotFoundError.",
+            "文章展示的 Python 代码以下面这行导入开头。并不存在名为 llama3、带有 Llama3Model 类的包；这一行会报 ModuleNotFoundError。",
+        ));
+        ui.label(
+            RichText::new("from llama3 import Llama3Model   # does not exist")
+                .monospace()
+                .color(cx.theme.error()),
+        );
+        ui.label(cx.tr(
+            "Glassbox's real API for the sentiment task (Rust; these exact lines are compiled and run by a test):",
+            "Glassbox 中情感分析任务的真实接口（Rust；测试会编译并运行这几行代码）：",
+        ));
+        ui.label(RichText::new(API_SNIPPET).monospace());
+        ui.label(cx.tr("Or from the command line:", "或者在命令行里："));
+        ui.label(RichText::new(CLI_SNIPPET).monospace());
+        ui.label(cx.tr(
+            "In Python, Llama models are loaded with Hugging Face transformers (AutoModelForCausalLM), not with a llama3 package.",
+            "在 Python 里，Llama 模型通常用 Hugging Face transformers（AutoModelForCausalLM）加载，而不是一个 llama3 包。",
+        ));
+    });
 }

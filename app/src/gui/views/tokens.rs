@@ -5,17 +5,78 @@ use egui::{Button, RichText, Stroke, Ui};
 
 use super::{Request, ViewCtx, visible};
 use crate::gui::export::Figure;
+use crate::gui::heatmap::ColorScale;
 use crate::gui::theme::Colormap;
 
-#[derive(Default)]
+pub mod augment;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokensMode {
+    #[default]
+    Tokens,
+    /// §2.2: augment the prompt and compare tokens and loss.
+    Augment,
+}
+
 pub struct TokensView {
+    pub mode: TokensMode,
     /// Position under the pointer this frame.
     pub hovered: Option<usize>,
+    /// Loss colours on a fixed 0 … ln(vocab) scale, comparable across prompts; off = this
+    /// prompt's own maximum.
+    pub fixed_loss_scale: bool,
+    pub augment: augment::AugmentPanel,
+}
+
+impl Default for TokensView {
+    fn default() -> Self {
+        Self {
+            mode: TokensMode::default(),
+            hovered: None,
+            fixed_loss_scale: true,
+            augment: augment::AugmentPanel::default(),
+        }
+    }
 }
 
 impl TokensView {
     pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
-        self.tokens_ui(ui, cx);
+        ui.horizontal_wrapped(|ui| {
+            for (m, en, zh) in [
+                (TokensMode::Tokens, "Tokens and their loss", "词元及其损失"),
+                (TokensMode::Augment, "Data augmentation", "数据增强"),
+            ] {
+                ui.selectable_value(&mut self.mode, m, cx.tr(en, zh));
+            }
+            ui.separator();
+            ui.checkbox(
+                &mut self.fixed_loss_scale,
+                cx.tr(
+                    "fixed loss scale 0 … ln(vocab) (compare prompts)",
+                    "固定损失刻度 0 … ln(词表大小)（便于比较不同提示词）",
+                ),
+            );
+        });
+        match self.mode {
+            TokensMode::Tokens => self.tokens_ui(ui, cx),
+            TokensMode::Augment => {
+                let max = self.loss_max(cx);
+                self.augment.ui(ui, cx, max);
+            }
+        }
+    }
+
+    /// The loss at the top of the colour scale.
+    fn loss_max(&self, cx: &ViewCtx<'_>) -> f32 {
+        if self.fixed_loss_scale {
+            // A uniform guess over the vocabulary: the loss of knowing nothing.
+            (cx.s.model.config.vocab_size.max(2) as f32).ln()
+        } else {
+            cx.s.analysis
+                .as_ref()
+                .and_then(|a| a.losses.as_ref())
+                .map_or(1.0, |l| super::max_abs(l.iter().copied()).max(1e-6))
+        }
     }
 
     fn tokens_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
@@ -35,19 +96,22 @@ impl TokensView {
             return;
         }
         let losses = cx.s.analysis.as_ref().and_then(|a| a.losses.clone());
-        let max_loss = losses
-            .as_ref()
-            .map_or(1.0, |l| super::max_abs(l.iter().copied()).max(1e-6));
+        let max_loss = self.loss_max(cx);
         match &losses {
-            Some(_) => crate::gui::heatmap::legend_ui(
+            Some(_) => crate::gui::heatmap::colorbar_ui(
                 ui,
                 Colormap::Magma,
-                0.0,
-                max_loss,
+                &ColorScale::fixed(0.0, max_loss),
                 cx.tr(
-                    "next-token loss −log p(token | tokens before it), the training objective:",
-                    "下一个词元的损失 −log p（训练目标）：",
+                    "next-token loss −log p (nats), the training objective:",
+                    "下一个词元的损失 −log p（单位：nat），也就是训练目标：",
                 ),
+                if self.fixed_loss_scale {
+                    cx.tr("fixed scale: same colours for every prompt", "固定刻度：每个提示词颜色含义相同")
+                } else {
+                    cx.tr("scaled to this prompt's largest loss", "按本提示词的最大损失缩放")
+                },
+                cx.lang,
                 &cx.theme,
             ),
             None => {

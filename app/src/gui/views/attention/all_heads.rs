@@ -5,7 +5,9 @@
 use egui::{Color32, RichText, Sense, Stroke, Ui, pos2, vec2};
 use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
-use super::{AttentionView, AttnMode, Readout, cell_color, shown_hook};
+use super::{AttentionView, AttnMode, Readout, cell_color, pattern_t, row_maxima, shown_hook};
+use crate::gui::heatmap::ScaleMode;
+use crate::gui::theme::Colormap;
 use crate::gui::heatmap::{self, Axes, CachedTexture, heatmap_ui, key_of};
 use crate::gui::views::{Request, ViewCtx, max_abs, missing_ui, title_ui, visible};
 
@@ -42,22 +44,24 @@ impl AttentionView {
         let (bw, bh) = (nk + gap, nq + gap);
         let offset = cx.s.trace.pos_offset;
         let scale = max_abs(t.iter().copied());
-        let (sqrt, theme) = (self.sqrt_scale, cx.theme);
+        let (mode, theme) = (self.pattern_scale, cx.theme);
         let tex = self.layer_tex.get(
             ui.ctx(),
             "attention-layer",
-            key_of((cx.s.pass, key, sqrt, theme.dark)),
+            key_of((cx.s.trace_pass, key, mode, theme.dark)),
             || {
+                let maxima = row_maxima(&t, 0);
                 heatmap::image(rows * bh, cols * bw, |y, x| {
                     let (h, q, k) = ((y / bh) * cols + x / bw, y % bh, x % bw);
                     if h >= n_heads || q >= nq || k >= nk {
                         return theme.panel_fill();
                     }
-                    cell_color(hook, t[[h, q, k]], k > q + offset, scale, sqrt, &theme)
+                    let rm = maxima[h * nq + q];
+                    cell_color(hook, t[[h, q, k]], k > q + offset, scale, mode, rm, &theme)
                 })
             },
         );
-        let avail = ui.available_size() - vec2(0.0, 40.0);
+        let avail = ui.available_size() - vec2(0.0, 80.0);
         let hm = heatmap_ui(
             ui,
             tex,
@@ -104,6 +108,27 @@ impl AttentionView {
             self.mode = AttnMode::Head;
         }
         self.readout_line_ui(ui, cx);
+        if hook == BlockHook::Pattern {
+            heatmap::colorbar_ui(
+                ui,
+                Colormap::Viridis,
+                &super::pattern_scale(mode),
+                cx.tr("p (attention weight)", "p（注意力权重）"),
+                "",
+                cx.lang,
+                &theme,
+            );
+        } else {
+            heatmap::colorbar_ui(
+                ui,
+                Colormap::Diverging,
+                &crate::gui::heatmap::ColorScale::symmetric(scale),
+                cx.tr("score q·k/√d", "分数 q·k/√d"),
+                "",
+                cx.lang,
+                &theme,
+            );
+        }
     }
 
     /// Every layer (rows) × every head (columns), as blocks of up to 128 px (longer
@@ -118,7 +143,7 @@ impl AttentionView {
             cx,
             cx.tr(
                 "Attention patterns: all layers × heads",
-                "注意力权重：所有层 × 所有头",
+                "注意力模式：所有层 × 所有头",
             ),
             &[],
         );
@@ -137,7 +162,7 @@ impl AttentionView {
         // once per arriving layer; the finished pass is always shown at once.
         let now = ui.input(|i| i.time);
         let (built_pass, built_ready, built_at) = self.overview_built;
-        let same_pass = built_pass == cx.s.pass;
+        let same_pass = built_pass == cx.s.trace_pass;
         let ready = if same_pass && ready != built_ready && ready < n_layers && now - built_at < 0.5
         {
             ui.ctx()
@@ -145,7 +170,7 @@ impl AttentionView {
             built_ready
         } else {
             if !same_pass || ready != built_ready {
-                self.overview_built = (cx.s.pass, ready, now);
+                self.overview_built = (cx.s.trace_pass, ready, now);
             }
             ready
         };
@@ -159,10 +184,10 @@ impl AttentionView {
         let gap = 2;
         let (bw, bh) = (bk + gap, bq + gap);
         let offset = cx.s.trace.pos_offset;
-        let (sqrt, theme) = (self.sqrt_scale, cx.theme);
-        ui.label(RichText::new(cx.tr("Each block: one head's pattern (rows: queries, columns: keys). Color: p (yellow = 1). Click a block to open that head.", "每个小块是一个头的注意力权重（行：查询，列：键）。颜色：权重 p（黄色 = 1）。点击小块打开该头。")).color(theme.muted()));
+        let (mode, theme) = (self.pattern_scale, cx.theme);
+        ui.label(RichText::new(cx.tr("Each block: one head's pattern (rows: queries, columns: keys). Color: p (yellow = 1). Click a block to open that head.", "每个小块是一个头的注意力模式（行：查询，列：键）。颜色：注意力权重 p（黄色 = 1）。点击小块打开该头。")).color(theme.muted()));
         let label_w = 30.0;
-        let avail = ui.available_size() - vec2(0.0, 44.0);
+        let avail = ui.available_size() - vec2(0.0, 84.0);
         let spacing = ui.spacing().item_spacing.x;
         let block_px = |g: usize| {
             let per = n_layers.div_ceil(g);
@@ -188,8 +213,15 @@ impl AttentionView {
                     break;
                 }
                 let (label_rect, _) = ui.allocate_exact_size(vec2(label_w, 10.0), Sense::hover());
-                let key = key_of((cx.s.pass, ready, sqrt, theme.dark, gi, groups));
+                let key = key_of((cx.s.trace_pass, ready, mode, theme.dark, gi, groups));
                 let tex = tex_cache.get(ui.ctx(), "attention-overview", key, || {
+                    // Per-row maxima only when asked for: the overview can be 270 heads.
+                    let maxima: Vec<Vec<f32>> = (0..rows)
+                        .map(|r| match (&layers[first_layer + r], mode) {
+                            (Some(p), ScaleMode::PerRow) => row_maxima(p, 0),
+                            _ => Vec::new(),
+                        })
+                        .collect();
                     heatmap::image(rows * bh, n_heads * bw, |y, x| {
                         let (l, h, pq, pk) = (first_layer + y / bh, x / bw, y % bh, x % bw);
                         let Some(p) = layers[l].as_ref() else {
@@ -200,17 +232,15 @@ impl AttentionView {
                         }
                         let mut best: Option<f32> = None;
                         for q in pq * sq..((pq + 1) * sq).min(nq) {
+                            let rm = maxima[y / bh].get(h * nq + q).copied().unwrap_or(1.0);
                             for k in pk * sk..((pk + 1) * sk).min(nk) {
                                 if k <= q + offset {
-                                    best = Some(
-                                        best.map_or(p[[h, q, k]], |m: f32| m.max(p[[h, q, k]])),
-                                    );
+                                    let t = pattern_t(mode, p[[h, q, k]], rm);
+                                    best = Some(best.map_or(t, |m: f32| m.max(t)));
                                 }
                             }
                         }
-                        best.map_or(theme.masked(), |v| {
-                            cell_color(BlockHook::Pattern, v, false, 1.0, sqrt, &theme)
-                        })
+                        best.map_or(theme.masked(), |t| Colormap::Viridis.at(t))
                     })
                 });
                 let size = vec2(block_px(groups) * (n_heads * bw) as f32, avail.y);
@@ -278,6 +308,18 @@ impl AttentionView {
             self.mode = AttnMode::Head;
         }
         self.readout_line_ui(ui, cx);
+        heatmap::colorbar_ui(
+            ui,
+            Colormap::Viridis,
+            &super::pattern_scale(mode),
+            cx.tr(
+                "p (attention weight; the largest in each block pixel)",
+                "p（注意力权重；每个像素取其中最大值）",
+            ),
+            "",
+            cx.lang,
+            &theme,
+        );
     }
 
     /// Lines from the selected query token to every key it attends to, thickness and

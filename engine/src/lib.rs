@@ -19,6 +19,7 @@ pub mod tasks;
 pub mod tensor;
 pub mod tokenizer;
 pub mod trace;
+pub mod train;
 pub mod weights;
 
 pub use config::LlamaConfig;

@@ -2,9 +2,11 @@
 
 mod bench;
 mod generate;
+mod grad;
 mod task;
 mod model_arg;
 mod trace;
+mod train;
 
 use std::path::PathBuf;
 
@@ -40,6 +42,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// The article's four uses: generate, sentiment, qa, extract
     Task(task::TaskArgs),
+    /// Loss and every gradient of one sequence, written as safetensors
+    Grad(grad::GradArgs),
+    /// Train a tiny Llama from scratch on a preset (induction | text)
+    Train(train::TrainArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -86,5 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Convert { gguf, out_dir }) => model_arg::convert(&gguf, &out_dir),
         Some(Command::Bench(args)) => bench::run(model, args),
         Some(Command::Task(args)) => task::run(model, args),
+        Some(Command::Grad(args)) => grad::run(model, args),
+        Some(Command::Train(args)) => train::run(args),
     }
 }

@@ -58,6 +58,8 @@ pub struct Backward<'a> {
     pub param_grads: Params,
     /// ∂loss/∂activation under hook names.
     pub hook_grads: Trace,
+    /// Which hook gradients each backward step recorded, in the order they ran.
+    pub recorded: Vec<(Step, Vec<HookKey>)>,
 }
 
 /// The gradients of one sequence.
@@ -65,6 +67,8 @@ pub struct Gradients {
     pub loss: NextTokenLoss,
     pub params: Params,
     pub hooks: Trace,
+    /// Which hook gradients each backward step recorded, in the order they ran.
+    pub recorded: Vec<(Step, Vec<HookKey>)>,
 }
 
 /// Forward trace in, every gradient out.
@@ -107,6 +111,7 @@ impl<'a> Backward<'a> {
             loss: None,
             param_grads: params.zeros_like(),
             hook_grads: Trace::new(fwd.token_ids.clone(), fwd.pos_offset, 1.0),
+            recorded: Vec::new(),
         }
     }
 
@@ -132,6 +137,7 @@ impl<'a> Backward<'a> {
             loss,
             params: self.param_grads,
             hooks: self.hook_grads,
+            recorded: self.recorded,
         })
     }
 
@@ -140,6 +146,7 @@ impl<'a> Backward<'a> {
         let Some(step) = self.next_step() else {
             return Ok(None);
         };
+        let before: std::collections::BTreeSet<HookKey> = self.hook_grads.keys().collect();
         match step {
             Step::Probs => self.loss()?,
             Step::Logits => self.logits()?,
@@ -150,6 +157,8 @@ impl<'a> Backward<'a> {
         }
         self.next += 1;
         self.hook_grads.last_step = Some(step);
+        let new = self.hook_grads.keys().filter(|k| !before.contains(k)).collect();
+        self.recorded.push((step, new));
         Ok(Some(step))
     }
 

@@ -6,6 +6,7 @@
 pub mod adamw;
 pub mod backward;
 pub mod checkpoint;
+pub mod data;
 pub mod eval;
 pub mod grad_ops;
 pub mod loss;
@@ -23,6 +24,7 @@ pub use parallel::{BatchGradients, batch_gradients};
 pub use params::Params;
 pub use precision::Precision;
 pub use presets::Preset;
+pub use trainer::{EvalReport, Event, RunSummary, StepInspection, StepReport, TrainOptions, Trainer};
 
 
 use std::sync::Arc;

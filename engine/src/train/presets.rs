@@ -46,12 +46,12 @@ impl Preset {
                 sample_every: 0,
             },
             Preset::Text => PresetSpec {
-                config: tiny_config(TEXT_VOCAB, 96, 256, 2, 4, 2, true),
+                config: tiny_config(TEXT_VOCAB, 64, 192, 2, 4, 2, true),
                 batch_size: 16,
                 half: 0,
                 seq_len: 64,
                 steps: 300,
-                schedule: LrSchedule { peak: 3e-3, warmup: 20, total: 300, min_lr: 3e-4 },
+                schedule: LrSchedule { peak: 2e-3, warmup: 20, total: 300, min_lr: 2e-4 },
                 adamw: AdamWConfig::default(),
                 clip: 1.0,
                 init_std: 0.02,
@@ -65,7 +65,7 @@ impl Preset {
 /// Token 0 is `<s>`, the start of every induction sequence; 1..vocab are the random tokens.
 pub const INDUCTION_VOCAB: usize = 64;
 /// The BPE's size: 256 byte tokens, `<s>`, and the merges learned from the corpus.
-pub const TEXT_VOCAB: usize = 640;
+pub const TEXT_VOCAB: usize = 512;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PresetSpec {

@@ -164,10 +164,44 @@ impl GlassboxApp {
         if !s.prompt.trim().is_empty() {
             s.run();
         }
+        // The Training view outlives the model: opening a checkpoint must not stop the run.
+        let training = match &mut self.phase {
+            Phase::Ready(r) => std::mem::take(&mut r.views.training),
+            Phase::Start(_) => Default::default(),
+        };
         self.phase = Phase::Ready(Box::new(Ready {
             s,
-            views: Views::default(),
+            views: Views {
+                training,
+                ..Views::default()
+            },
         }));
+    }
+
+    /// Opens a model folder (a training checkpoint) as the app's model, runs `prompt` on it
+    /// and shows it in the attention view.
+    fn open_model(&mut self, dir: &std::path::Path, prompt: String, note: &str, ctx: &egui::Context) {
+        let now = ctx.input(|i| i.time);
+        match Model::load(dir) {
+            Ok(model) => {
+                self.enter_ready(Arc::new(model), None, Some(ctx));
+                if let Phase::Ready(r) = &mut self.phase {
+                    r.s.prompt = prompt;
+                    if !r.s.prompt.trim().is_empty() {
+                        r.s.run();
+                    }
+                    let step = Step::Layer(r.s.n_layers().saturating_sub(1), glassbox_engine::LayerOp::Softmax);
+                    r.s.goto(step);
+                }
+                self.view = ViewKind::Attention;
+                let text = self.lang.tf(
+                    format!("Opened {note} as the model: every view shows it ({})", dir.display()),
+                    format!("已把{note}作为模型打开：每个视图都显示它（{}）", dir.display()),
+                );
+                self.notices.push((text, Some(now)));
+            }
+            Err(e) => self.notices.push((format!("{}: {e}", dir.display()), None)),
+        }
     }
 
     pub fn persisted(&self) -> Option<PersistedState> {
@@ -494,6 +528,7 @@ impl GlassboxApp {
             return;
         };
         let Ready { s, views } = &mut **r;
+        views.training.poll(ui.ctx());
 
         Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, s, lang));
         let now = ui.input(|i| i.time);
@@ -589,6 +624,9 @@ impl GlassboxApp {
         }
         if let Some(action) = ev.action {
             let outcome = lessons::run_action(&action, s);
+            if let Some(req) = &outcome.train {
+                views.training.apply(req, ui.ctx());
+            }
             if let Some((task, input)) = outcome.task {
                 views.tasks.task = task;
                 if let Some(text) = input {
@@ -619,6 +657,10 @@ impl GlassboxApp {
                     }
                 }
                 Request::Open(v) => self.view = v,
+                Request::OpenModel { dir, prompt, note } => {
+                    let ctx = ui.ctx().clone();
+                    self.open_model(&dir, prompt, &note, &ctx);
+                }
                 Request::Export(fig) => match export::save_figure(&fig) {
                     Ok(path) => {
                         let text = lang.tf(

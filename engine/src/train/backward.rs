@@ -430,3 +430,30 @@ impl<'a> Backward<'a> {
 fn shape_err(e: ndarray::ShapeError) -> EngineError {
     EngineError::Input(format!("unexpected tensor shape in the forward trace: {e}"))
 }
+
+/// The gradient formula of a backward step, for a person reading the step-through (the same
+/// formulas as the comments above, in plain text).
+pub fn formula(step: Step) -> &'static str {
+    match step {
+        Step::Probs | Step::Sample => "dlogits[i] = (softmax(logits[i]) − onehot(token[i+1])) / (T − 1);  loss = mean of −log p(next token)",
+        Step::Logits => "dh = dlogits · W_U;   dW_U += dlogits^T · h   (tied: W_U is the embedding)",
+        Step::LnFinal | Step::Layer(_, LayerOp::Ln1 | LayerOp::Ln2) => {
+            "n = x / s,  dn = dh ⊙ g:   dx += (dn − n · mean(dn ⊙ n)) / s;   dg = Σ_pos dh ⊙ n"
+        }
+        Step::Layer(_, LayerOp::MlpAdd | LayerOp::AttnAdd) => "x_out = x_in + sublayer:   d(sublayer) = dx_out;  dx_in starts as dx_out",
+        Step::Layer(_, LayerOp::Down) => "dpost = dout · W_down;   dW_down = dout^T · post",
+        Step::Layer(_, LayerOp::SiluMul) => "dup = dpost ⊙ silu(gate);   dgate = dpost ⊙ up ⊙ σ(gate)·(1 + gate·(1 − σ(gate)))",
+        Step::Layer(_, LayerOp::Up) => "dh = dup · W_up;   dW_up = dup^T · h",
+        Step::Layer(_, LayerOp::Gate) => "dh += dgate · W_gate;   dW_gate = dgate^T · h",
+        Step::Layer(_, LayerOp::OProj) => "dz = dout · W_o (split into heads);   dW_o = dout^T · z",
+        Step::Layer(_, LayerOp::Z) => "dp[h,i,j] = dz[i,h] · v[j];   dv[j] = Σ_h Σ_i p[h,i,j] · dz[i,h]",
+        Step::Layer(_, LayerOp::Softmax) => "ds = p ⊙ (dp − Σ_k p_k · dp_k)   (0 wherever p = 0: the masked future)",
+        Step::Layer(_, LayerOp::Mask) => "masked scores (j > i) get no gradient: the future cannot be learned from",
+        Step::Layer(_, LayerOp::Scores) => "dq = ds · k / √d_head;   dk = Σ_heads ds^T · q / √d_head",
+        Step::Layer(_, LayerOp::Rope) => "a rotation's gradient is the rotation back: angle −θ on each pair (i, i + d_head/2)",
+        Step::Layer(_, LayerOp::V) => "dh = dv · W_v;   dW_v = dv^T · h",
+        Step::Layer(_, LayerOp::K) => "dh += dk · W_k;   dW_k = dk^T · h",
+        Step::Layer(_, LayerOp::Q) => "dh += dq · W_q;   dW_q = dq^T · h",
+        Step::Embed => "dE[t] += dx[p] for every position p holding token t (tied: added to the output head's share)",
+    }
+}

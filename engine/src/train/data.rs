@@ -110,11 +110,26 @@ impl Data {
         }
     }
 
+    /// A sequence as text that this data's tokenizer reads back into the same ids (what the
+    /// app types into its prompt to show a training example in the views).
+    pub fn prompt_text(&self, ids: &[u32]) -> String {
+        match self {
+            Data::Text { tokenizer, .. } => {
+                let (bos, rest) = match ids.split_first() {
+                    Some((0, rest)) => (tokenizer_train::BOS, rest),
+                    _ => ("", ids),
+                };
+                format!("{bos}{}", tokenizer_train::decode(tokenizer, rest).unwrap_or_default())
+            }
+            Data::Induction { .. } => ids.iter().map(|&i| self.token_text(i)).collect::<Vec<_>>().join(" "),
+        }
+    }
+
     /// Token texts, for views and the step-through.
     pub fn token_text(&self, id: u32) -> String {
         match self {
+            _ if id == 0 => tokenizer_train::BOS.into(),
             Data::Text { tokenizer, .. } => tokenizer_train::decode(tokenizer, &[id]).unwrap_or_else(|_| id.to_string()),
-            Data::Induction { .. } if id == 0 => tokenizer_train::BOS.into(),
             Data::Induction { .. } => format!("t{id}"),
         }
     }

@@ -43,7 +43,6 @@ impl Preset {
                 clip: 1.0,
                 init_std: 0.02,
                 eval_every: 10,
-                sample_every: 0,
             },
             Preset::Text => PresetSpec {
                 config: tiny_config(TEXT_VOCAB, 64, 192, 2, 4, 2, true),
@@ -56,7 +55,6 @@ impl Preset {
                 clip: 1.0,
                 init_std: 0.02,
                 eval_every: 25,
-                sample_every: 50,
             },
         }
     }
@@ -80,9 +78,8 @@ pub struct PresetSpec {
     /// Global-norm clipping threshold (0 = off).
     pub clip: f32,
     pub init_std: f32,
+    /// Evaluate (held-out loss, induction score, text samples) every N steps.
     pub eval_every: usize,
-    /// Text samples every N steps (0 = none).
-    pub sample_every: usize,
 }
 
 /// A Llama config of the given sizes (`d_head = d_model / heads`, RoPE θ = 10000).

@@ -96,6 +96,18 @@ pub struct StepInspection {
     pub after: Params,
 }
 
+impl StepInspection {
+    /// The update AdamW made to one parameter: `after − before`.
+    pub fn delta(&self, name: &str) -> Option<ndarray::ArrayD<f32>> {
+        Some(self.after.get(name)? - self.before.get(name)?)
+    }
+
+    /// The matrices (rank-2 parameters), for choosing which update to show.
+    pub fn matrices(&self) -> Vec<String> {
+        self.before.iter().filter(|(_, t)| t.ndim() == 2).map(|(n, _)| n.to_string()).collect()
+    }
+}
+
 pub struct Trainer {
     pub options: TrainOptions,
     pub spec: PresetSpec,

@@ -6,6 +6,7 @@ mod app_flow;
 mod fonts_cover;
 mod lessons_check;
 mod misc;
+mod training_view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

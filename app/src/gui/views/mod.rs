@@ -13,6 +13,7 @@ pub mod residual;
 pub mod tasks;
 pub mod timeline;
 pub mod tokens;
+pub mod training;
 
 use egui::{RichText, Ui};
 use glassbox_engine::{HookKey, LayerOp, Step};
@@ -38,10 +39,11 @@ pub enum ViewKind {
     Residual,
     Output,
     Tasks,
+    Training,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 10] = [
+    pub const ALL: [ViewKind; 11] = [
         ViewKind::Overview,
         ViewKind::Tokens,
         ViewKind::Embedding,
@@ -52,6 +54,7 @@ impl ViewKind {
         ViewKind::Residual,
         ViewKind::Output,
         ViewKind::Tasks,
+        ViewKind::Training,
     ];
 
     /// The name lessons use.
@@ -67,6 +70,7 @@ impl ViewKind {
             ViewKind::Residual => "residual",
             ViewKind::Output => "output",
             ViewKind::Tasks => "tasks",
+            ViewKind::Training => "training",
         }
     }
 
@@ -86,6 +90,7 @@ impl ViewKind {
             ViewKind::Residual => lang.tr("Residual stream", "残差流"),
             ViewKind::Output => lang.tr("Output", "输出"),
             ViewKind::Tasks => lang.tr("Tasks", "任务"),
+            ViewKind::Training => lang.tr("Training", "训练"),
         }
     }
 
@@ -149,6 +154,13 @@ pub enum Request {
     },
     /// Show another view (e.g. a task's trace).
     Open(ViewKind),
+    /// Open a model folder (a training checkpoint) as the app's model and run `prompt` on it.
+    OpenModel {
+        dir: std::path::PathBuf,
+        prompt: String,
+        /// What it is, for the notice ("checkpoint at step 120").
+        note: String,
+    },
 }
 
 /// What every view gets for one frame.
@@ -299,6 +311,8 @@ pub struct Views {
     pub diagram: diagram::DiagramView,
     pub timeline: timeline::TimelineView,
     pub tasks: tasks::TasksView,
+    /// Kept across model switches: opening a checkpoint must not stop the run.
+    pub training: training::TrainingView,
 }
 
 impl Views {
@@ -314,6 +328,7 @@ impl Views {
             ViewKind::Residual => self.residual.ui(ui, cx),
             ViewKind::Output => self.output.ui(ui, cx),
             ViewKind::Tasks => self.tasks.ui(ui, cx),
+            ViewKind::Training => self.training.ui(ui, cx),
         }
     }
 }

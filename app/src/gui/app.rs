@@ -180,7 +180,14 @@ impl GlassboxApp {
 
     /// Opens a model folder (a training checkpoint) as the app's model, runs `prompt` on it
     /// and shows it in the attention view.
-    fn open_model(&mut self, dir: &std::path::Path, prompt: String, note: &str, ctx: &egui::Context) {
+    fn open_model(
+        &mut self,
+        dir: &std::path::Path,
+        prompt: String,
+        note: &str,
+        head: Option<(usize, usize)>,
+        ctx: &egui::Context,
+    ) {
         let now = ctx.input(|i| i.time);
         match Model::load(dir) {
             Ok(model) => {
@@ -190,8 +197,9 @@ impl GlassboxApp {
                     if !r.s.prompt.trim().is_empty() {
                         r.s.run();
                     }
-                    let step = Step::Layer(r.s.n_layers().saturating_sub(1), glassbox_engine::LayerOp::Softmax);
-                    r.s.goto(step);
+                    let (layer, head) = head.unwrap_or((r.s.n_layers().saturating_sub(1), 0));
+                    r.s.goto(Step::Layer(layer.min(r.s.n_layers().saturating_sub(1)), glassbox_engine::LayerOp::Softmax));
+                    r.s.sel.head = head.min(r.s.model.config.n_heads().saturating_sub(1));
                 }
                 self.view = ViewKind::Attention;
                 let text = self.lang.tf(
@@ -657,9 +665,9 @@ impl GlassboxApp {
                     }
                 }
                 Request::Open(v) => self.view = v,
-                Request::OpenModel { dir, prompt, note } => {
+                Request::OpenModel { dir, prompt, note, head } => {
                     let ctx = ui.ctx().clone();
-                    self.open_model(&dir, prompt, &note, &ctx);
+                    self.open_model(&dir, prompt, &note, head, &ctx);
                 }
                 Request::Export(fig) => match export::save_figure(&fig) {
                     Ok(path) => {

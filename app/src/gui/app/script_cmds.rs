@@ -140,8 +140,8 @@ impl GlassboxApp {
                 let r = self.ready().ok_or("no model")?;
                 let t = &r.views.training;
                 let (step, dir) = t.history.checkpoints.get(t.checkpoint_index).cloned().ok_or("no checkpoint yet")?;
-                let prompt = t.probe.clone();
-                self.open_model(&dir, prompt, &format!("checkpoint {step}"), ctx);
+                let (prompt, head) = (t.probe.clone(), t.best_head_at(step));
+                self.open_model(&dir, prompt, &format!("checkpoint {step}"), head, ctx);
             }
             "attn" | "residual" => {
                 let r = self.ready().ok_or("no model")?;

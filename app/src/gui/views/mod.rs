@@ -160,6 +160,8 @@ pub enum Request {
         prompt: String,
         /// What it is, for the notice ("checkpoint at step 120").
         note: String,
+        /// `(layer, head)` to show first (the best induction head).
+        head: Option<(usize, usize)>,
     },
 }
 

@@ -102,8 +102,12 @@ impl Default for TrainingView {
     }
 }
 
-/// `$XDG_CACHE_HOME/glassbox/training`, else `~/.cache/…`, else the temp folder.
+/// `$GLASSBOX_TRAIN_DIR`, else `$XDG_CACHE_HOME/glassbox/training`, else `~/.cache/…`, else
+/// the temp folder.
 fn default_run_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("GLASSBOX_TRAIN_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
@@ -241,6 +245,12 @@ impl TrainingView {
         any
     }
 
+    /// The best induction head of the evaluation at `step`, if there was one.
+    pub fn best_head_at(&self, step: usize) -> Option<(usize, usize)> {
+        let e = self.history.evals.iter().rev().find(|e| e.step <= step)?;
+        Some((e.best_head[0], e.best_head[1]))
+    }
+
     pub fn step(&self) -> usize {
         self.history.steps.last().map_or(0, |r| r.step)
     }
@@ -264,6 +274,10 @@ impl TrainingView {
                 TrainTab::StepThrough,
                 RichText::new(cx.tr("Step through one training step", "逐步查看一个训练步")).strong(),
             );
+            if let Some(i) = self.step_through.inspection() {
+                let n = i.step.report.step;
+                ui.label(RichText::new(cx.lang.tf(format!("(step {n} laid open)"), format!("（已展开第 {n} 步）"))).color(cx.theme.muted()));
+            }
         });
         ui.separator();
         egui::ScrollArea::vertical().id_salt("training").show(ui, |ui| match self.tab {
@@ -274,7 +288,8 @@ impl TrainingView {
             }
             TrainTab::StepThrough => {
                 let can_inspect = self.worker.is_some() && !self.finished;
-                if self.step_through.ui(ui, cx, can_inspect) {
+                let head = self.best_head_at(self.step());
+                if self.step_through.ui(ui, cx, can_inspect, head) {
                     self.inspect(&ctx);
                 }
             }
@@ -405,6 +420,7 @@ impl TrainingView {
                     dir: dir.clone(),
                     prompt: self.probe.clone(),
                     note: cx.lang.tf(format!("checkpoint at step {step}"), format!("第 {step} 步的检查点")),
+                    head: self.best_head_at(*step),
                 });
             }
         });

@@ -66,7 +66,8 @@ impl StepThrough {
     }
 
     /// Returns true when the user asks for the next step to be laid open.
-    pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, can_inspect: bool) -> bool {
+    /// `head`: the (layer, head) the views should show first.
+    pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, can_inspect: bool, head: Option<(usize, usize)>) -> bool {
         let asked = ui
             .add_enabled(can_inspect, egui::Button::new(cx.tr("Lay open the next training step", "展开下一个训练步")))
             .on_hover_text(cx.tr("Runs one step on the training thread and keeps everything it computed.", "在训练线程上运行一步，并保留它算出的一切。"))
@@ -91,13 +92,14 @@ impl StepThrough {
                 dir: insp.dir.clone(),
                 prompt: insp.prompt.clone(),
                 note: cx.lang.tf(format!("weights before step {}", step.report.step), format!("第 {} 步之前的权重", step.report.step)),
+                head,
             });
         }
 
         let loss = &step.grads.loss;
         ui.label(RichText::new(cx.lang.tf(
             format!("2 · Loss: mean next-token cross-entropy {:.4} (each bar: −log p(next token))", loss.loss),
-            format!("2 · 损失：下一个词元交叉熵的平均值 {:.4}（每根柱子是 −log p(下一个词元)）", loss.loss),
+            format!("2 · 损失：下一个词元的 cross-entropy 平均值 {:.4}（每根柱子是 −log p(下一个词元)）", loss.loss),
         )).strong());
         Plot::new("step-loss").height(120.0).allow_scroll(false).allow_drag(false).x_axis_label("position").show(ui, |p| {
             let bars = loss.per_position.iter().enumerate().map(|(i, &l)| Bar::new(i as f64, f64::from(l)).fill(cx.theme.series(0))).collect();

@@ -229,7 +229,7 @@ impl Loop {
     fn after_step(&mut self, send: &dyn Fn(TrainMsg)) -> Result<()> {
         let Some(main) = &self.main else { return Ok(()) };
         let (step, every, done) = (main.step, main.spec.eval_every, main.done());
-        if step % every == 0 || done {
+        if step.is_multiple_of(every) || done {
             self.evaluate(send)?;
         }
         if let Some(b) = &mut self.budget {

@@ -63,7 +63,7 @@ pub fn batch_gradients(
     workers: usize,
     precision: Precision,
 ) -> Result<BatchGradients> {
-    if workers == 0 || batch.is_empty() || batch.len() % workers != 0 {
+    if workers == 0 || batch.is_empty() || !batch.len().is_multiple_of(workers) {
         return Err(EngineError::Input(format!(
             "a batch of {} sequences cannot be split into {workers} equal shards; choose a worker count that divides the batch size",
             batch.len()

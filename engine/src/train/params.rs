@@ -98,7 +98,13 @@ impl Params {
     pub fn load_dir(dir: &Path, c: &LlamaConfig) -> Result<Self> {
         let ckpt = Checkpoint::open_dir(dir)?;
         let mut tensors = BTreeMap::new();
-        for (name, shape) in param_shapes(c) {
+        let mut wanted = param_shapes(c);
+        // Some tied checkpoints still carry an `lm_head.weight`; the model then uses it (as
+        // `LlamaWeights::load` does), so it is a parameter of its own.
+        if c.tie_word_embeddings && ckpt.contains(LM_HEAD) {
+            wanted.push((LM_HEAD.to_string(), vec![c.vocab_size, c.d_model()]));
+        }
+        for (name, shape) in wanted {
             let (got, values) = ckpt.tensor_f32(&name)?;
             if got != shape {
                 return Err(EngineError::Tensor {

@@ -129,7 +129,7 @@ impl Trainer {
         if let Some(every) = options.eval_every {
             spec.eval_every = every.max(1);
         }
-        if options.workers == 0 || spec.batch_size % options.workers != 0 {
+        if options.workers == 0 || !spec.batch_size.is_multiple_of(options.workers) {
             return Err(EngineError::Input(format!(
                 "--workers {} must divide the batch size {} (try 1, 2, 4, 8 or 16)",
                 options.workers, spec.batch_size
@@ -301,7 +301,7 @@ impl Trainer {
             train_seconds += f64::from(r.seconds);
             losses.push(r.loss);
             on_event(Event::Step(&r));
-            if self.step % self.spec.eval_every == 0 || self.done() {
+            if self.step.is_multiple_of(self.spec.eval_every) || self.done() {
                 let e = self.evaluate()?;
                 on_event(Event::Eval(&e));
                 evals.push(e);

@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -64,14 +63,14 @@ pub enum TrainMsg {
 pub struct TrainWorker {
     tx: Sender<TrainCmd>,
     rx: Receiver<TrainMsg>,
-    handle: Option<JoinHandle<()>>,
 }
 
 impl TrainWorker {
     pub fn spawn(ctx: Option<egui::Context>) -> Result<Self> {
         let (tx, cmd_rx) = mpsc::channel();
         let (msg_tx, rx) = mpsc::channel();
-        let handle = std::thread::Builder::new()
+        // Detached: dropping the worker asks the thread to stop; nobody waits for it.
+        std::thread::Builder::new()
             .name("glassbox-train".into())
             .spawn(move || {
                 let send = |m: TrainMsg| {
@@ -82,11 +81,7 @@ impl TrainWorker {
                 };
                 Loop::default().run(&cmd_rx, &send);
             })?;
-        Ok(Self {
-            tx,
-            rx,
-            handle: Some(handle),
-        })
+        Ok(Self { tx, rx })
     }
 
     pub fn send(&self, cmd: TrainCmd) {
@@ -100,11 +95,9 @@ impl TrainWorker {
 
 impl Drop for TrainWorker {
     fn drop(&mut self) {
+        // The thread stops after the step (or evaluation) it is in; the UI does not wait for
+        // it. Its remaining reports go nowhere.
         let _ = self.tx.send(TrainCmd::Shutdown);
-        // At most one training step (tens of milliseconds) before the thread sees it.
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
     }
 }
 

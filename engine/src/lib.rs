@@ -32,6 +32,7 @@ pub mod tensor;
 pub mod tokenizer;
 pub mod tokenizer_check;
 pub mod trace;
+pub mod train;
 pub mod weights;
 
 /// A test that cannot run here says why and passes, unless `GLASSBOX_REQUIRE_MODEL` is set

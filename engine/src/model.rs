@@ -219,6 +219,79 @@ impl Model {
     }
 }
 
+impl Model {
+    /// A model from named f32 tensors held in memory (checkpoint names, e.g.
+    /// `model.layers.0.self_attn.q_proj.weight`), as a trainer holds its parameters. The one
+    /// place in-memory weights become `LlamaWeights`; `lm_head.weight` absent means tied.
+    pub fn from_tensors(
+        config: LlamaConfig,
+        tensors: &dyn Fn(&str) -> Option<ndarray::ArrayD<f32>>,
+        tokenizer: Option<Tokenizer>,
+        source: ModelSource,
+    ) -> Result<Self> {
+        let missing = |name: &str, msg: String| EngineError::Tensor {
+            file: PathBuf::from("(in memory)"),
+            tensor: name.to_string(),
+            msg,
+        };
+        let get2 = |name: String, rows: usize, cols: usize| -> Result<Array2<f32>> {
+            let t = tensors(&name).ok_or_else(|| missing(&name, "missing".into()))?;
+            t.into_dimensionality()
+                .ok()
+                .filter(|a: &Array2<f32>| a.dim() == (rows, cols))
+                .ok_or_else(|| missing(&name, format!("expected shape [{rows}, {cols}]")))
+        };
+        let get1 = |name: String, len: usize| -> Result<Array1<f32>> {
+            let t = tensors(&name).ok_or_else(|| missing(&name, "missing".into()))?;
+            t.into_dimensionality()
+                .ok()
+                .filter(|a: &Array1<f32>| a.len() == len)
+                .ok_or_else(|| missing(&name, format!("expected shape [{len}]")))
+        };
+        let c = &config;
+        let (d, f, v) = (c.d_model(), c.d_mlp(), c.vocab_size);
+        let layers = (0..c.n_layers())
+            .map(|l| {
+                let n = |leaf: &str| format!("model.layers.{l}.{leaf}.weight");
+                Ok(DecoderLayer {
+                    input_layernorm: get1(n("input_layernorm"), d)?,
+                    self_attn: Attention {
+                        q_proj: get2(n("self_attn.q_proj"), c.q_dim(), d)?,
+                        k_proj: get2(n("self_attn.k_proj"), c.kv_dim(), d)?,
+                        v_proj: get2(n("self_attn.v_proj"), c.kv_dim(), d)?,
+                        o_proj: get2(n("self_attn.o_proj"), d, c.q_dim())?,
+                    },
+                    post_attention_layernorm: get1(n("post_attention_layernorm"), d)?,
+                    mlp: Mlp {
+                        gate_proj: get2(n("mlp.gate_proj"), f, d)?,
+                        up_proj: get2(n("mlp.up_proj"), f, d)?,
+                        down_proj: get2(n("mlp.down_proj"), d, f)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let lm_head = match tensors("lm_head.weight") {
+            Some(_) => Some(get2("lm_head.weight".into(), v, d)?),
+            None => None,
+        };
+        let weights = LlamaWeights {
+            embed_tokens: get2("model.embed_tokens.weight".into(), v, d)?,
+            layers,
+            norm: get1("model.norm.weight".into(), d)?,
+            lm_head,
+        };
+        let inv_freq = config.inv_freq();
+        Ok(Self {
+            config,
+            weights,
+            tokenizer,
+            source,
+            inv_freq,
+            warnings: Vec::new(),
+        })
+    }
+}
+
 fn read_weights_note(dir: &Path, config: &LlamaConfig) -> String {
     let from_converter = std::fs::read_to_string(dir.join(crate::gguf::SOURCE_FILE))
         .ok()

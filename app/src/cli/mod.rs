@@ -2,10 +2,12 @@
 
 mod bench;
 mod generate;
+mod grad;
 mod task;
 mod model_arg;
 pub(crate) mod output;
 mod trace;
+mod train;
 
 use std::path::PathBuf;
 
@@ -42,6 +44,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// The article's four uses: generate, sentiment, qa, extract
     Task(task::TaskArgs),
+    /// Loss and every gradient of one sequence, written as safetensors
+    Grad(grad::GradArgs),
+    /// Train a tiny Llama from scratch on a preset (induction | text)
+    Train(train::TrainArgs),
 }
 
 /// What every model-running command shares.
@@ -127,5 +133,7 @@ pub fn run(model: Option<PathBuf>, command: Command, gui: &GuiHooks) -> Result<(
         Command::Convert { gguf, out_dir } => model_arg::convert(&gguf, &out_dir),
         Command::Bench(args) => bench::run(model, args, gui),
         Command::Task(args) => task::run(model, args),
+        Command::Grad(args) => grad::run(model, args),
+        Command::Train(args) => train::run(args),
     }
 }

@@ -52,6 +52,9 @@ pub(super) fn apply_outcome(
         }
         return Some(ViewKind::Tasks);
     }
+    if outcome.train.is_some() {
+        return Some(ViewKind::Training);
+    }
     if let Some(mode) = &outcome.mode {
         return views.set_mode(mode);
     }
@@ -227,11 +230,53 @@ impl GlassboxApp {
             // cut to the token cap.
             prompt.run(&ctx.cloned().unwrap_or_default(), &mut s, self.lang);
         }
+        // The Training view outlives the model: opening a checkpoint must not stop the run.
+        let training = match &mut self.phase {
+            Phase::Ready(r) => std::mem::take(&mut r.views.training),
+            Phase::Start(_) => Default::default(),
+        };
         self.phase = Phase::Ready(Box::new(Ready {
             s,
-            views: Views::default(),
+            views: Views {
+                training,
+                ..Views::default()
+            },
             prompt,
         }));
+    }
+
+    /// Opens a model folder (a training checkpoint) as the app's model, runs `prompt` on it
+    /// and shows it in the attention view.
+    fn open_model(
+        &mut self,
+        dir: &std::path::Path,
+        prompt: String,
+        note: &str,
+        head: Option<(usize, usize)>,
+        ctx: &egui::Context,
+    ) {
+        let now = ctx.input(|i| i.time);
+        match Model::load(dir) {
+            Ok(model) => {
+                self.enter_ready(Arc::new(model), None, Some(ctx));
+                if let Phase::Ready(r) = &mut self.phase {
+                    r.s.prompt = prompt;
+                    if !r.s.prompt.trim().is_empty() {
+                        r.s.run();
+                    }
+                    let (layer, head) = head.unwrap_or((r.s.n_layers().saturating_sub(1), 0));
+                    r.s.goto(Step::Layer(layer.min(r.s.n_layers().saturating_sub(1)), glassbox_engine::LayerOp::Softmax));
+                    r.s.sel.head = head.min(r.s.model.config.n_heads().saturating_sub(1));
+                }
+                self.view = ViewKind::Attention;
+                let text = self.lang.tf(
+                    format!("Opened {note} as the model: every view shows it ({})", dir.display()),
+                    format!("已把{note}作为模型打开：每个视图都显示它（{}）", dir.display()),
+                );
+                self.notices.push((text, Some(now)));
+            }
+            Err(e) => self.notices.push((format!("{}: {e}", dir.display()), None)),
+        }
     }
 
     pub fn persisted(&self) -> Option<PersistedState> {
@@ -569,6 +614,7 @@ impl GlassboxApp {
             return;
         };
         let Ready { s, views, prompt } = &mut **r;
+        views.training.poll(ui.ctx());
 
         if !presenting {
             Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, s, prompt, lang));
@@ -722,6 +768,9 @@ impl GlassboxApp {
         }
         if let Some(action) = ev.action {
             let outcome = lessons::run_action(&action, s);
+            if let Some(req) = &outcome.train {
+                views.training.apply(req, ui.ctx());
+            }
             let lesson_view = self
                 .lessons
                 .open
@@ -748,6 +797,10 @@ impl GlassboxApp {
                     }
                 }
                 Request::Open(v) => self.view = v,
+                Request::OpenModel { dir, prompt, note, head } => {
+                    let ctx = ui.ctx().clone();
+                    self.open_model(&dir, prompt, &note, head, &ctx);
+                }
                 Request::Export(fig) => match export::save_figure(&fig) {
                     Ok(path) => {
                         let text = lang.tf(

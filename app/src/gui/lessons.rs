@@ -11,8 +11,10 @@ use serde::Deserialize;
 
 use super::i18n::Lang;
 use super::session::Session;
+use super::views::training::{PrecisionMode, TrainRequest};
 use super::views::{ViewKind, step_kind};
 use glassbox_engine::Precision;
+use glassbox_engine::train::Preset;
 use glassbox_engine::tasks::TaskKind;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -50,6 +52,16 @@ pub struct Action {
     /// A sub-panel to open (`augment`, `graph`, `activations`, …; see `views::MODES`); its
     /// view opens with it.
     pub mode: Option<String>,
+    /// Training: start a fresh run of this preset (`"induction"` or `"text"`).
+    pub train: Option<String>,
+    /// With `train`: pause after this many steps (absent: run to the end).
+    pub train_steps: Option<usize>,
+    /// With `train`: data-parallel workers (1, 2, 4, 8 or 16; absent: 1).
+    pub workers: Option<usize>,
+    /// With `train`: `"f32"`, `"bf16"` or `"both"` (the bf16 loss over the f32 one).
+    pub train_precision: Option<String>,
+    /// With `train`: then lay one training step open (step-through).
+    pub inspect: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -258,6 +270,32 @@ pub fn facts_mismatch(front: &Front, c: &LlamaConfig) -> Vec<String> {
         .collect()
 }
 
+/// The training run an action asks for, if any.
+pub fn train_request(a: &Action) -> Result<Option<TrainRequest>, String> {
+    let Some(name) = a.train.as_deref() else {
+        let stray = a.train_steps.is_some() || a.workers.is_some() || a.train_precision.is_some() || a.inspect.is_some();
+        return if stray { Err("train_steps, workers, train_precision and inspect need `train`".into()) } else { Ok(None) };
+    };
+    let preset = Preset::from_name(name).ok_or_else(|| format!("unknown training preset `{name}` (induction, text)"))?;
+    let workers = a.workers.unwrap_or(1);
+    if ![1, 2, 4, 8, 16].contains(&workers) {
+        return Err(format!("workers {workers}: must be 1, 2, 4, 8 or 16 (a divisor of the batch)"));
+    }
+    let precision = match a.train_precision.as_deref().unwrap_or("f32") {
+        "f32" => PrecisionMode::F32,
+        "bf16" => PrecisionMode::Bf16,
+        "both" => PrecisionMode::Both,
+        other => return Err(format!("unknown train_precision `{other}` (f32, bf16, both)")),
+    };
+    Ok(Some(TrainRequest {
+        preset,
+        workers,
+        precision,
+        steps: a.train_steps,
+        inspect: a.inspect.unwrap_or(false),
+    }))
+}
+
 /// Checks an action against the lesson format and the model (empty = fine).
 pub fn check_action(a: &Action, c: &LlamaConfig) -> Vec<String> {
     let mut errs = Vec::new();
@@ -317,6 +355,9 @@ pub fn check_action(a: &Action, c: &LlamaConfig) -> Vec<String> {
     if a.mode.is_some() && a.task.is_some() {
         errs.push("mode and task both open a view".into());
     }
+    if let Err(e) = train_request(a) {
+        errs.push(e);
+    }
     errs
 }
 
@@ -327,6 +368,8 @@ pub struct ActionOutcome {
     pub task: Option<(TaskKind, Option<String>)>,
     /// Open this sub-panel (and its view).
     pub mode: Option<String>,
+    /// Start this training run in the Training view.
+    pub train: Option<TrainRequest>,
 }
 
 /// Runs `a` in the README's order: (1) precision and ablation, (2) prompt, (3) sampling,
@@ -381,6 +424,7 @@ pub fn run_action(a: &Action, s: &mut Session) -> ActionOutcome {
         out.task = Some((t, a.prompt.clone()));
     }
     out.mode = a.mode.clone();
+    out.train = train_request(a).ok().flatten();
     // (6)
     if let Some(Ok(step)) = a.goto.as_deref().map(str::parse::<Step>) {
         let step = match step {

@@ -18,6 +18,7 @@ mod session;
 mod state;
 mod theme;
 mod views;
+mod train_worker;
 mod worker;
 
 #[cfg(test)]

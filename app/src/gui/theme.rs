@@ -206,6 +206,11 @@ impl Theme {
         Color32::from_rgb(r, g, b)
     }
 
+    /// Lines of a plot with several series (layers, workers): the group palette.
+    pub fn series(&self, i: usize) -> Color32 {
+        self.group_color(i)
+    }
+
     /// Text drawn on top of a colormap cell: black on light cells, white on dark ones.
     pub fn text_on(&self, bg: Color32) -> Color32 {
         let l = 0.299 * f32::from(bg.r()) + 0.587 * f32::from(bg.g()) + 0.114 * f32::from(bg.b());

@@ -20,6 +20,7 @@ impl GlassboxApp {
                     && !s.task_running
                     && (s.analysis.is_some() || s.n_tokens() == 0 || s.error.is_some())
                     && !lens_pending
+                    && !r.views.training.running
             }
             Phase::Start(fr) => !fr.busy(),
         }
@@ -97,6 +98,9 @@ impl GlassboxApp {
                     .and_then(lessons::Lesson::view);
                 let r = self.ready().ok_or("no model")?;
                 let outcome = lessons::run_action(&action, &mut r.s);
+                if let Some(req) = &outcome.train {
+                    r.views.training.apply(req, ctx);
+                }
                 if let Some(v) = super::apply_outcome(&mut r.views, &action, outcome, lesson_view) {
                     self.view = v;
                 }
@@ -138,6 +142,42 @@ impl GlassboxApp {
                     "writes" => r.views.residual.write_scale = opts,
                     _ => return Err("scale norms|writes MODE [hide0]".into()),
                 }
+            }
+            "train" => {
+                // `train PRESET [STEPS]`: a fresh run that pauses after STEPS (`wait` waits).
+                let mut parts = arg.split_whitespace();
+                let preset = parts
+                    .next()
+                    .and_then(glassbox_engine::train::Preset::from_name)
+                    .ok_or("train induction|text [STEPS]")?;
+                let steps = parts.next().map(str::parse::<usize>).transpose().map_err(|e| e.to_string())?;
+                let r = self.ready().ok_or("no model")?;
+                r.views.training.preset = preset;
+                r.views.training.start(ctx, steps);
+                self.view = ViewKind::Training;
+            }
+            "trainresume" => {
+                let steps = num()?;
+                let r = self.ready().ok_or("no model")?;
+                r.views.training.resume_for(ctx, steps);
+            }
+            "traininspect" => {
+                let r = self.ready().ok_or("no model")?;
+                r.views.training.inspect(ctx);
+                r.views.training.running = true;
+            }
+            "traintab" => {
+                use crate::gui::views::training::TrainTab;
+                let r = self.ready().ok_or("no model")?;
+                r.views.training.tab = if arg == "step" { TrainTab::StepThrough } else { TrainTab::Curves };
+            }
+            "trainopen" => {
+                // Opens the checkpoint the slider shows, as its button does.
+                let r = self.ready().ok_or("no model")?;
+                let t = &r.views.training;
+                let (step, dir) = t.history.checkpoints.get(t.checkpoint_index).cloned().ok_or("no checkpoint yet")?;
+                let (prompt, head) = (t.probe.clone(), t.best_head_at(step));
+                self.open_model(&dir, prompt, &format!("checkpoint {step}"), head, ctx);
             }
             "attn" | "residual" => {
                 let r = self.ready().ok_or("no model")?;

@@ -485,3 +485,52 @@ fn one_chinese_term_per_concept() {
     }
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
+
+/// Every training action of every lesson starts its run in the Training view and gets as
+/// far as a reported step (and, with `inspect`, a laid-open step) without an error.
+#[test]
+fn every_training_action_runs_in_the_training_view() {
+    use crate::gui::lessons::train_request;
+    use crate::gui::views::training::TrainingView;
+    let lib = library();
+    let ctx = egui::Context::default();
+    let mut seen = 0;
+    for l in lib.en.iter().chain(&lib.zh) {
+        for a in &l.front.actions {
+            let req = train_request(a).unwrap_or_else(|e| panic!("{} / `{}`: {e}", l.id(), a.label));
+            let Some(req) = req else { continue };
+            assert_eq!(l.front.view, "training", "{}: training actions belong in the Training view", l.id());
+            if lib.zh.iter().any(|z| std::ptr::eq(z, l)) {
+                continue; // zh has the same actions as en (checked above): run each once
+            }
+            seen += 1;
+            let tmp = tempfile::tempdir().expect("temp dir");
+            let mut view = TrainingView::default();
+            view.run_root = tmp.path().to_path_buf();
+            view.apply(&req, &ctx);
+            let start = std::time::Instant::now();
+            loop {
+                view.poll(&ctx);
+                assert!(view.error.is_none(), "{} / `{}`: {:?}", l.id(), a.label, view.error);
+                let stepped = view.step() >= 1;
+                let inspected = view.step_through.inspection().is_some();
+                if stepped && (!req.inspect || inspected) {
+                    break;
+                }
+                assert!(start.elapsed().as_secs() < 120, "{} / `{}`: no step reported", l.id(), a.label);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            assert_eq!(view.preset, req.preset);
+            if req.precision == crate::gui::views::training::PrecisionMode::Both {
+                while view.history.bf16_steps.is_empty() {
+                    view.poll(&ctx);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+            if let Some(r) = view.history.steps.last() {
+                assert_eq!(r.worker_grad_norms.len(), req.workers, "{}", l.id());
+            }
+        }
+    }
+    assert!(seen >= 7, "only {seen} training actions");
+}

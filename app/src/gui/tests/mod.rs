@@ -8,6 +8,7 @@ mod lessons_check;
 mod misc;
 mod reliability;
 mod ui_language;
+mod training_view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -13,6 +13,7 @@ pub mod residual;
 pub mod tasks;
 pub mod timeline;
 pub mod tokens;
+pub mod training;
 
 use egui::{RichText, Ui};
 use glassbox_engine::op_table::{Family, OpView};
@@ -41,10 +42,11 @@ pub enum ViewKind {
     Residual,
     Output,
     Tasks,
+    Training,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 10] = [
+    pub const ALL: [ViewKind; 11] = [
         ViewKind::Overview,
         ViewKind::Tokens,
         ViewKind::Embedding,
@@ -55,6 +57,7 @@ impl ViewKind {
         ViewKind::Residual,
         ViewKind::Output,
         ViewKind::Tasks,
+        ViewKind::Training,
     ];
 
     /// The name lessons use.
@@ -70,6 +73,7 @@ impl ViewKind {
             ViewKind::Residual => "residual",
             ViewKind::Output => "output",
             ViewKind::Tasks => "tasks",
+            ViewKind::Training => "training",
         }
     }
 
@@ -89,6 +93,7 @@ impl ViewKind {
             ViewKind::Residual => lang.tr("Residual stream", "残差流"),
             ViewKind::Output => lang.tr("Output", "输出"),
             ViewKind::Tasks => lang.tr("Tasks", "任务"),
+            ViewKind::Training => lang.tr("Training", "训练"),
         }
     }
 
@@ -146,6 +151,15 @@ pub enum Request {
     },
     /// Show another view (e.g. a task's trace).
     Open(ViewKind),
+    /// Open a model folder (a training checkpoint) as the app's model and run `prompt` on it.
+    OpenModel {
+        dir: std::path::PathBuf,
+        prompt: String,
+        /// What it is, for the notice ("checkpoint at step 120").
+        note: String,
+        /// `(layer, head)` to show first (the best induction head).
+        head: Option<(usize, usize)>,
+    },
 }
 
 /// What every view gets for one frame.
@@ -344,6 +358,8 @@ pub struct Views {
     pub diagram: diagram::DiagramView,
     pub timeline: timeline::TimelineView,
     pub tasks: tasks::TasksView,
+    /// Kept across model switches: opening a checkpoint must not stop the run.
+    pub training: training::TrainingView,
 }
 
 impl Views {
@@ -389,6 +405,7 @@ impl Views {
             ViewKind::Residual => self.residual.ui(ui, cx),
             ViewKind::Output => self.output.ui(ui, cx),
             ViewKind::Tasks => self.tasks.ui(ui, cx),
+            ViewKind::Training => self.training.ui(ui, cx),
         }
     }
 }

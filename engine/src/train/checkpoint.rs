@@ -1,0 +1,179 @@
+//! Checkpoints as Hugging Face folders: `config.json` (the form transformers reads),
+//! `model.safetensors` (f32, metadata `{"format": "pt"}` as transformers requires) and
+//! `tokenizer.json`. Glassbox opens one like any model (`--model DIR`, the app's slider).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::Dtype;
+use safetensors::tensor::TensorView;
+use serde_json::json;
+
+use super::params::Params;
+use crate::config::LlamaConfig;
+use crate::error::{EngineError, Result};
+
+/// Intermediate checkpoints live in `OUT/checkpoints/step-NNNNNN/`; the final one is `OUT`.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+
+pub fn step_dir(out: &Path, step: usize) -> PathBuf {
+    out.join(CHECKPOINTS_DIR).join(format!("step-{step:06}"))
+}
+
+/// Every saved checkpoint under `out`, by step (the final folder itself is not listed).
+pub fn list_checkpoints(out: &Path) -> Vec<(usize, PathBuf)> {
+    let mut found: Vec<(usize, PathBuf)> = std::fs::read_dir(out.join(CHECKPOINTS_DIR))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("config.json").is_file())
+                .filter_map(|p| {
+                    let step = p.file_name()?.to_str()?.strip_prefix("step-")?.parse().ok()?;
+                    Some((step, p))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// `config.json` as transformers 5.x writes it, with the 4.x `rope_theta` too so older
+/// versions read the same θ.
+pub fn config_json(c: &LlamaConfig) -> serde_json::Value {
+    json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": c.vocab_size,
+        "hidden_size": c.d_model(),
+        "intermediate_size": c.d_mlp(),
+        "num_hidden_layers": c.n_layers(),
+        "num_attention_heads": c.n_heads(),
+        "num_key_value_heads": c.n_kv_heads(),
+        "head_dim": c.d_head(),
+        "hidden_act": "silu",
+        "max_position_embeddings": c.max_position_embeddings,
+        "rms_norm_eps": c.rms_norm_eps,
+        "rope_theta": c.rope_theta(),
+        "rope_parameters": {"rope_theta": c.rope_theta(), "rope_type": "default"},
+        "tie_word_embeddings": c.tie_word_embeddings,
+        "attention_bias": false,
+        "attention_dropout": 0.0,
+        "mlp_bias": false,
+        "initializer_range": 0.02,
+        "bos_token_id": c.bos_token_id,
+        "eos_token_id": c.eos_token_id,
+        "pad_token_id": c.pad_token_id,
+        "use_cache": true,
+        "dtype": "float32",
+    })
+}
+
+/// Writes the folder (created if needed; files replaced one by one via a temporary name, so a
+/// reader never sees half a file). `note` becomes the source line the app's status bar shows.
+pub fn save_checkpoint(
+    dir: &Path,
+    c: &LlamaConfig,
+    params: &Params,
+    tokenizer_json: Option<&str>,
+    note: &str,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    let entries = params
+        .iter()
+        .map(|(name, t)| Entry::f32(name, t.shape(), t.iter().copied()))
+        .collect();
+    write_safetensors(&dir.join("model.safetensors"), entries)?;
+    let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).unwrap_or_default();
+    write_atomic(&dir.join("config.json"), &pretty(&config_json(c)))?;
+    if let Some(tok) = tokenizer_json {
+        write_atomic(&dir.join("tokenizer.json"), tok.as_bytes())?;
+    }
+    let source = json!({"weights_note": note});
+    write_atomic(&dir.join(crate::gguf::SOURCE_FILE), &pretty(&source))?;
+    Ok(())
+}
+
+/// One tensor for [`write_safetensors`]: name, dtype, shape, little-endian bytes.
+pub struct Entry {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+}
+
+impl Entry {
+    pub fn f32(name: &str, shape: &[usize], values: impl Iterator<Item = f32>) -> Self {
+        Self {
+            name: name.to_string(),
+            dtype: Dtype::F32,
+            shape: shape.to_vec(),
+            bytes: values.flat_map(f32::to_le_bytes).collect(),
+        }
+    }
+
+    pub fn i64(name: &str, values: &[i64]) -> Self {
+        Self {
+            name: name.to_string(),
+            dtype: Dtype::I64,
+            shape: vec![values.len()],
+            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+}
+
+/// A safetensors file with metadata `{"format": "pt"}` (transformers refuses files without it).
+pub fn write_safetensors(path: &Path, entries: Vec<Entry>) -> Result<()> {
+    let views = entries
+        .iter()
+        .map(|e| {
+            TensorView::new(e.dtype, e.shape.clone(), &e.bytes)
+                .map(|v| (e.name.as_str(), v))
+                .map_err(|err| EngineError::Tensor {
+                    file: path.to_path_buf(),
+                    tensor: e.name.clone(),
+                    msg: err.to_string(),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let st = safetensors::serialize(views, Some(meta)).map_err(|e| EngineError::Safetensors {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })?;
+    write_atomic(path, &st)
+}
+
+/// What `glassbox grad` writes, in the layout of the fixtures' `grad.safetensors`: `loss`,
+/// `input_ids`, `grad.<parameter>` for every parameter, and the hook gradients
+/// `grad.hook_embed`, `grad.blocks.L.hook_resid_pre`, `grad.blocks.L.attn.hook_pattern`,
+/// `grad.ln_final.hook_normalized`, `grad.hook_logits`.
+pub fn save_gradients(path: &Path, grads: &super::backward::Gradients, ids: &[u32], n_layers: usize) -> Result<()> {
+    use crate::hooks::{BlockHook, HookKey};
+    let mut entries = vec![
+        Entry::f32("loss", &[1], std::iter::once(grads.loss.loss)),
+        Entry::i64("input_ids", &ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>()),
+    ];
+    for (name, t) in grads.params.iter() {
+        entries.push(Entry::f32(&format!("grad.{name}"), t.shape(), t.iter().copied()));
+    }
+    let mut hooks = vec![HookKey::Embed];
+    for l in 0..n_layers {
+        hooks.push(HookKey::Block(l, BlockHook::ResidPre));
+        hooks.push(HookKey::Block(l, BlockHook::Pattern));
+    }
+    hooks.extend([HookKey::LnFinalNormalized, HookKey::Logits]);
+    for key in hooks {
+        let t = grads
+            .hooks
+            .get(key)
+            .ok_or_else(|| EngineError::Input(format!("the backward pass recorded no gradient for `{key}`")))?;
+        entries.push(Entry::f32(&format!("grad.{key}"), t.shape(), t.data.iter().copied()));
+    }
+    write_safetensors(path, entries)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp-write");
+    std::fs::write(&tmp, bytes).map_err(|e| EngineError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))
+}

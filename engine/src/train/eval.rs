@@ -1,0 +1,137 @@
+//! Evaluation read off forward passes: held-out loss over chosen positions, and the
+//! head-catalog induction score (the definition of the experiments issue, so the Training
+//! view and the head catalog agree): for each head, over positions `i` whose token occurred
+//! before (`j` = the latest earlier position with the same token), the mean of `p[i, j+1]`.
+
+use std::sync::Arc;
+
+use super::loss::next_token_loss;
+use crate::cpu::CpuExecutor;
+use crate::error::{EngineError, Result};
+use crate::executor::{Executor, PassOptions};
+use crate::hooks::{BlockHook, HookKey, HookKind};
+use crate::model::Model;
+use crate::trace::{CaptureFilter, Trace};
+
+/// Induction score of every head `[layer][head]` on one pass over `ids`; 0 where no token
+/// repeats.
+pub fn induction_scores(trace: &Trace, ids: &[u32], n_layers: usize) -> Result<Vec<Vec<f32>>> {
+    // The latest earlier occurrence of each position's token, if any.
+    let mut last_seen = std::collections::HashMap::new();
+    let mut pairs = Vec::new(); // (i, j)
+    for (i, &t) in ids.iter().enumerate() {
+        if let Some(&j) = last_seen.get(&t) {
+            pairs.push((i, j));
+        }
+        last_seen.insert(t, i);
+    }
+    (0..n_layers)
+        .map(|l| {
+            let key = HookKey::Block(l, BlockHook::Pattern);
+            let p = trace
+                .get(key)
+                .and_then(|t| t.as_3d())
+                .ok_or_else(|| EngineError::Input(format!("the trace did not capture `{key}`")))?; // [heads, q_pos, k_pos]
+            Ok((0..p.dim().0)
+                .map(|h| {
+                    if pairs.is_empty() {
+                        return 0.0;
+                    }
+                    let sum: f32 = pairs.iter().map(|&(i, j)| p[[h, i, j + 1]]).sum();
+                    sum / pairs.len() as f32
+                })
+                .collect())
+        })
+        .collect()
+}
+
+/// What one evaluation measured.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ProbeResult {
+    /// Mean loss over the chosen positions of every sequence.
+    pub loss: f32,
+    /// Mean loss over the other positions (induction: the random first half).
+    pub other_loss: f32,
+    /// Induction score `[layer][head]`, averaged over the sequences.
+    pub scores: Vec<Vec<f32>>,
+}
+
+impl ProbeResult {
+    /// The best head's score and where it is.
+    pub fn best_head(&self) -> (f32, usize, usize) {
+        let mut best = (0.0f32, 0, 0);
+        for (l, row) in self.scores.iter().enumerate() {
+            for (h, &s) in row.iter().enumerate() {
+                if s > best.0 {
+                    best = (s, l, h);
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Runs `model` over every sequence; `scored(i)` says whether the prediction made at
+/// position `i` (of token `i + 1`) counts toward `loss`.
+pub fn probe(model: &Arc<Model>, seqs: &[Vec<u32>], scored: &dyn Fn(usize) -> bool) -> Result<ProbeResult> {
+    let n_layers = model.config.n_layers();
+    let mut exec = CpuExecutor::new(Arc::clone(model));
+    let capture = CaptureFilter::kinds([HookKind::Block(BlockHook::Pattern), HookKind::Logits]);
+    let (mut loss, mut n) = (0.0f64, 0usize);
+    let (mut other, mut n_other) = (0.0f64, 0usize);
+    let mut scores = vec![vec![0.0f32; model.config.n_heads()]; n_layers];
+    for ids in seqs {
+        exec.reset();
+        let trace = exec.forward(ids, PassOptions::capture(capture.clone()))?;
+        let logits = trace
+            .get(HookKey::Logits)
+            .and_then(|t| t.as_2d())
+            .ok_or_else(|| EngineError::Input("the probe pass recorded no logits".into()))?;
+        let l = next_token_loss(logits, ids)?;
+        for (i, &v) in l.per_position.iter().enumerate() {
+            if scored(i) {
+                loss += f64::from(v);
+                n += 1;
+            } else {
+                other += f64::from(v);
+                n_other += 1;
+            }
+        }
+        for (acc, s) in scores.iter_mut().zip(induction_scores(&trace, ids, n_layers)?) {
+            for (a, v) in acc.iter_mut().zip(s) {
+                *a += v / seqs.len() as f32;
+            }
+        }
+    }
+    Ok(ProbeResult {
+        loss: (loss / n.max(1) as f64) as f32,
+        other_loss: (other / n_other.max(1) as f64) as f32,
+        scores,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::{Dim, Tensor};
+
+    #[test]
+    fn a_perfect_induction_head_scores_one() {
+        // ids: a b c a b c; position i ≥ 3 attends to i − 2 (= j + 1 with j = i − 3).
+        let ids = [1, 2, 3, 1, 2, 3];
+        let n = ids.len();
+        let mut p = ndarray::Array3::<f32>::zeros((2, n, n));
+        for i in 0..n {
+            p[[0, i, i.saturating_sub(2)]] = 1.0; // induction-like
+            p[[1, i, 0]] = 1.0; // sink
+        }
+        let mut trace = Trace::default();
+        trace.insert(
+            HookKey::Block(0, BlockHook::Pattern),
+            Tensor::new(vec![Dim::Head, Dim::QPos, Dim::KPos], p.into_dyn()).unwrap(),
+        );
+        let s = induction_scores(&trace, &ids, 1).unwrap();
+        assert_eq!(s[0][0], 1.0);
+        assert_eq!(s[0][1], 0.0);
+    }
+}

@@ -1,6 +1,11 @@
 //! Command-line interface. The JSON field names are read by acceptance checks: keep them.
 
 mod bench;
+mod compare;
+mod dla;
+mod export;
+mod heads;
+mod patch;
 mod generate;
 mod grad;
 mod task;
@@ -44,6 +49,16 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// The article's four uses: generate, sentiment, qa, extract
     Task(task::TaskArgs),
+    /// Activation patching, clean → corrupt: which layer and position (or head) restores the answer
+    Patch(patch::PatchArgs),
+    /// Direct logit attribution: each head's and MLP's share of a logit
+    Dla(dla::DlaArgs),
+    /// The head catalog: previous-token, first-token, induction and duplicate-token scores
+    Heads(heads::HeadsArgs),
+    /// Hooks of one pass as .npz / .npy for NumPy
+    Export(export::ExportArgs),
+    /// Run B beside run A (other prompt, precision, weights, ablations, RoPE or mask off)
+    Compare(compare::CompareArgs),
     /// Loss and every gradient of one sequence, written as safetensors
     Grad(grad::GradArgs),
     /// Train a tiny Llama from scratch on a preset (induction | text)
@@ -133,6 +148,11 @@ pub fn run(model: Option<PathBuf>, command: Command, gui: &GuiHooks) -> Result<(
         Command::Convert { gguf, out_dir } => model_arg::convert(&gguf, &out_dir),
         Command::Bench(args) => bench::run(model, args, gui),
         Command::Task(args) => task::run(model, args),
+        Command::Patch(args) => patch::run(model, args),
+        Command::Dla(args) => dla::run(model, args),
+        Command::Heads(args) => heads::run(model, args),
+        Command::Export(args) => export::run(model, args),
+        Command::Compare(args) => compare::run(model, args),
         Command::Grad(args) => grad::run(model, args),
         Command::Train(args) => train::run(args),
     }

@@ -108,3 +108,33 @@ pub fn token_texts(model: &Model, ids: &[u32]) -> Vec<String> {
         })
         .collect()
 }
+
+/// One token id from a flag: `#123` is id 123; any other text must encode to one token.
+pub fn token_id(model: &Model, flag: &str, text: &str) -> Result<u32> {
+    if let Some(id) = text.strip_prefix('#') {
+        let id: u32 = id.parse().with_context(|| format!("{flag}: `{text}` is not #ID"))?;
+        if id as usize >= model.config.vocab_size {
+            bail!("{flag}: id {id} is outside the vocabulary ({})", model.config.vocab_size);
+        }
+        return Ok(id);
+    }
+    let tok = model.tokenizer.as_ref().with_context(|| format!("{flag}: this model has no tokenizer; give #ID"))?;
+    let ids = tok.encode(text)?;
+    match ids.as_slice() {
+        [id] => Ok(*id),
+        _ => {
+            let pieces: Vec<String> = ids.iter().map(|&i| format!("{:?}", tok.display(i))).collect();
+            bail!("{flag}: `{text}` is {} tokens ({}), not one; pick one of them (a leading space matters) or give #ID", ids.len(), pieces.join(" "))
+        }
+    }
+}
+
+/// Ids of `text` (no chat template), or the error naming `flag`.
+pub fn text_ids(model: &Model, flag: &str, text: &str) -> Result<Vec<u32>> {
+    let tok = model.tokenizer.as_ref().with_context(|| format!("{flag}: this model has no tokenizer.json"))?;
+    let ids = tok.encode(text)?;
+    if ids.is_empty() {
+        bail!("{flag}: the text encodes to no tokens");
+    }
+    Ok(ids)
+}

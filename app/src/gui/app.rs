@@ -718,9 +718,17 @@ impl GlassboxApp {
                 .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysHidden)
                 .show(ui, |ui| {
                     ui.horizontal(|ui| {
-                        // Compact on a projector: short titles, smaller text, Export in the
-                        // menu (and Ctrl+E) only.
-                        let compact = presenting || narrow;
+                        // Compact on a projector, or wherever the full titles would not fit:
+                        // short titles, smaller text, Export in the menu (and Ctrl+E) only.
+                        let full_width: f32 = ui.fonts_mut(|f| {
+                            let font = egui::TextStyle::Button.resolve(ui.style());
+                            ViewKind::ALL
+                                .iter()
+                                .map(|k| f.layout_no_wrap(k.title(lang).to_string(), font.clone(), egui::Color32::WHITE).size().x + 16.0)
+                                .sum::<f32>()
+                                + 110.0
+                        });
+                        let compact = presenting || narrow || full_width > ui.available_width();
                         if compact {
                             ui.style_mut()
                                 .text_styles

@@ -10,11 +10,11 @@ use crate::gui::views::ViewCtx;
 
 const HEIGHT: f32 = 190.0;
 
-fn plot<'a>(id: &str, y_label: &str) -> Plot<'a> {
+fn plot<'a>(cx: &ViewCtx<'_>, id: &str, y_label: &str) -> Plot<'a> {
     Plot::new(id.to_string())
         .height(HEIGHT)
         .legend(Legend::default())
-        .x_axis_label("step")
+        .x_axis_label(cx.tr("step", "步"))
         .y_axis_label(y_label.to_string())
         .allow_scroll(false)
         .include_x(0.0)
@@ -29,7 +29,7 @@ pub fn curves_ui(ui: &mut Ui, cx: &ViewCtx<'_>, h: &History, preset: Preset, wor
             Preset::Induction => cx.tr("held-out loss, repeated half", "留出损失（重复的后半段）"),
             Preset::Text => cx.tr("held-out loss", "留出损失"),
         };
-        plot("train-loss", "loss").include_y(0.0).show(&mut cols[0], |p| {
+        plot(cx, "train-loss", cx.tr("loss", "损失")).include_y(0.0).show(&mut cols[0], |p| {
             let train: Vec<[f64; 2]> = h.steps.iter().map(|r| [r.step as f64, f64::from(r.loss)]).collect();
             p.line(Line::new(cx.tr("training loss (f32)", "训练损失（f32）"), train).color(theme.series(0)).width(2.0));
             if !h.bf16_steps.is_empty() {
@@ -45,14 +45,14 @@ pub fn curves_ui(ui: &mut Ui, cx: &ViewCtx<'_>, h: &History, preset: Preset, wor
             }
         });
         cols[1].label(RichText::new(cx.tr("Learning rate (warm-up, then cosine)", "学习率（预热，然后余弦衰减）")).strong());
-        plot("train-lr", "lr").include_y(0.0).show(&mut cols[1], |p| {
+        plot(cx, "train-lr", cx.tr("lr", "学习率")).include_y(0.0).show(&mut cols[1], |p| {
             let lr: Vec<[f64; 2]> = h.steps.iter().map(|r| [r.step as f64, f64::from(r.lr)]).collect();
             p.line(Line::new("lr", lr).color(theme.series(0)).width(2.0));
         });
     });
     ui.columns(2, |cols| {
         cols[0].label(RichText::new(cx.tr("Gradient norm per layer", "每层的梯度范数")).strong());
-        plot("train-layer-norms", "|grad|").include_y(0.0).show(&mut cols[0], |p| {
+        plot(cx, "train-layer-norms", "|grad|").include_y(0.0).show(&mut cols[0], |p| {
             let n_layers = h.steps.last().map_or(0, |r| r.layer_grad_norms.len());
             for l in 0..n_layers {
                 let pts: Vec<[f64; 2]> = h
@@ -66,7 +66,7 @@ pub fn curves_ui(ui: &mut Ui, cx: &ViewCtx<'_>, h: &History, preset: Preset, wor
             p.line(Line::new(cx.tr("all parameters", "全部参数"), total).color(theme.muted()));
         });
         cols[1].label(RichText::new(cx.tr("Induction score of the best head", "最佳注意力头的归纳分数")).strong());
-        plot("train-induction", "score").include_y(0.0).include_y(1.0).show(&mut cols[1], |p| {
+        plot(cx, "train-induction", cx.tr("score", "分数")).include_y(0.0).include_y(1.0).show(&mut cols[1], |p| {
             let pts: Vec<[f64; 2]> = h.evals.iter().map(|e| [e.step as f64, f64::from(e.induction_score)]).collect();
             p.line(Line::new("f32", pts.clone()).color(theme.series(0)).width(2.0));
             p.points(Points::new("f32", pts).color(theme.series(0)).radius(2.5));
@@ -93,7 +93,7 @@ fn workers_ui(ui: &mut Ui, cx: &ViewCtx<'_>, h: &History) {
     let theme = cx.theme;
     ui.label(RichText::new(cx.tr("Gradient norm of each data-parallel worker (before the all-reduce)", "每个数据并行工作进程的梯度范数（全归约之前）")).strong());
     ui.columns(2, |cols| {
-        plot("train-workers", "|grad|").include_y(0.0).show(&mut cols[0], |p| {
+        plot(cx, "train-workers", "|grad|").include_y(0.0).show(&mut cols[0], |p| {
             let n = h.steps.last().map_or(0, |r| r.worker_grad_norms.len());
             for w in 0..n {
                 let pts: Vec<[f64; 2]> = h

@@ -101,9 +101,9 @@ impl StepThrough {
             format!("2 · Loss: mean next-token cross-entropy {:.4} (each bar: −log p(next token))", loss.loss),
             format!("2 · 损失：下一个词元的 cross-entropy 平均值 {:.4}（每根柱子是 −log p(下一个词元)）", loss.loss),
         )).strong());
-        Plot::new("step-loss").height(120.0).allow_scroll(false).allow_drag(false).x_axis_label("position").show(ui, |p| {
+        Plot::new("step-loss").height(120.0).allow_scroll(false).allow_drag(false).x_axis_label(cx.tr("position", "位置")).show(ui, |p| {
             let bars = loss.per_position.iter().enumerate().map(|(i, &l)| Bar::new(i as f64, f64::from(l)).fill(cx.theme.series(0))).collect();
-            p.add(BarChart::new("loss", bars));
+            p.add(BarChart::new(cx.tr("loss", "损失"), bars));
         });
 
         let recorded = &step.grads.recorded;

@@ -1,0 +1,54 @@
+//! `glassbox export`: hooks of one pass as `.npz` (or `.npy` for one tensor) for notebooks.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use glassbox_engine::executor::PassOptions;
+use glassbox_engine::experiments::npy;
+use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::{Device, Precision};
+
+use super::model_arg::{load_model, make_executor, text_ids};
+use super::output::outln;
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[arg(long)]
+    pub prompt: String,
+    /// Hook names, comma-separated: `blocks.3.attn.hook_pattern`, or layer-free
+    /// `attn.hook_pattern` for every layer
+    #[arg(long)]
+    pub hooks: String,
+    /// `FILE.npz` (every hook, named by hook) or `FILE.npy` (exactly one tensor)
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+}
+
+pub fn run(model_path: Option<PathBuf>, args: ExportArgs) -> Result<()> {
+    let capture = CaptureFilter::parse(&args.hooks)?;
+    if capture == CaptureFilter::Nothing {
+        bail!("--hooks names no hook");
+    }
+    let npz = match args.out.extension().and_then(|e| e.to_str()) {
+        Some("npz") => true,
+        Some("npy") => false,
+        _ => bail!("--out {}: give a .npz or .npy file", args.out.display()),
+    };
+    let model = load_model(model_path)?;
+    let ids = text_ids(&model, "--prompt", &args.prompt)?;
+    let mut exec = make_executor(model.clone(), args.device, Precision::F32)?;
+    let trace = exec.forward(&ids, PassOptions::capture(capture))?;
+    let entries: Vec<(String, &glassbox_engine::Tensor)> = trace.iter().map(|(k, t)| (k.to_string(), &**t)).collect();
+    if npz {
+        npy::write_npz(&args.out, &entries)?;
+    } else {
+        let [(_, t)] = entries.as_slice() else {
+            bail!("--out {}: a .npy holds one tensor and {} were captured; use .npz", args.out.display(), entries.len());
+        };
+        npy::write_npy(&args.out, t)?;
+    }
+    outln!("{} ({} tensors: {})", args.out.display(), entries.len(), entries.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "))
+}

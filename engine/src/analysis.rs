@@ -120,19 +120,24 @@ pub fn logit_lens_grid(model: &Model, trace: &Trace) -> Result<LensGrid> {
             let read = |hook: BlockHook| -> Result<Vec<(u32, f32)>> {
                 let key = HookKey::Block(l, hook);
                 let x = trace.get(key).and_then(|t| t.as_2d()).ok_or_else(|| missing(key))?;
-                let logits = lens_logits(model, x)?; // [pos, vocab]
-                Ok(logits
-                    .outer_iter()
-                    .map(|r| {
-                        let probs = softmax_with_temperature(r.as_slice().unwrap_or(&[]), 1.0);
-                        let id = crate::sampling::argmax(r.as_slice().unwrap_or(&[]));
-                        (id, probs[id as usize])
-                    })
-                    .collect())
+                lens_top1(model, x)
             };
             Ok([read(BlockHook::ResidMid)?, read(BlockHook::ResidPost)?])
         })
         .collect()
+}
+
+/// Top-1 id of the logit lens and its probability for each residual row `x` `[rows, d_model]`.
+pub fn lens_top1(model: &Model, x: ArrayView2<f32>) -> Result<Vec<(u32, f32)>> {
+    let logits = lens_logits(model, x)?; // [rows, vocab]
+    Ok(logits
+        .outer_iter()
+        .map(|r| {
+            let probs = softmax_with_temperature(r.as_slice().unwrap_or(&[]), 1.0);
+            let id = crate::sampling::argmax(r.as_slice().unwrap_or(&[]));
+            (id, probs[id as usize])
+        })
+        .collect())
 }
 
 /// Next-token loss `-log p(token[i+1] | ..i)` for each position but the last: the training

@@ -149,6 +149,15 @@ pub trait Executor: Send {
     /// first, and the next `begin` empties it again (the skipped blocks cached nothing).
     fn begin_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor) -> Result<()>;
 
+    /// [`Executor::begin_at`] for the rows `first..` of `ids` only: the rows before `first`
+    /// give block `layer` its keys and values (computed from their `resid_pre` rows) and
+    /// nothing else, so the block's queries `first..` see every earlier position without the
+    /// `[head, pos, pos]` scores of all rows. The pass records rows `first..` at
+    /// `pos_offset = first`, its attention hooks over keys `0..ids.len()`. Run it to the block's
+    /// `mlp_add` (or, at the last block, on to the logits): a later block has no keys for the
+    /// rows before `first`, and running one is an error. `first = 0` is `begin_at`.
+    fn begin_rows_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor, first: usize) -> Result<()>;
+
     /// Runs until `target` has run (no-op if it already has).
     fn run_to(&mut self, target: Step) -> Result<()> {
         let n = self.config().n_layers();

@@ -8,6 +8,7 @@
 pub mod matmul;
 pub mod ops;
 mod pass;
+mod rows;
 mod weights_t;
 
 use std::sync::Arc;
@@ -352,6 +353,10 @@ impl Executor for CpuExecutor {
         self.truncate_cache(0);
         self.partial_cache = false;
         self.trace = Trace::default();
+    }
+
+    fn begin_rows_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor, first: usize) -> Result<()> {
+        self.begin_rows(ids, options, layer, resid_pre, first)
     }
 
     fn begin_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor) -> Result<()> {

@@ -37,6 +37,8 @@ struct Pass {
     edits: Vec<PassEdit>,
     /// Index of the next step in the program.
     next: usize,
+    /// A pass begun at a row window has keys for this block only.
+    only_layer: Option<usize>,
 }
 
 pub struct GpuExecutor {
@@ -183,6 +185,11 @@ impl GpuExecutor {
     /// maps the read-back buffer once and fills the trace.
     fn run_group(&mut self, steps: &[Step]) -> Result<()> {
         let pass = self.pass.as_ref().ok_or_else(no_pass)?;
+        if let Some(only) = pass.only_layer
+            && let Some(&bad) = steps.iter().find(|s| s.layer().is_some_and(|l| l != only))
+        {
+            return Err(EngineError::Input(format!("`{bad}`: this pass began at a row window of block {only} and has no keys for other blocks")));
+        }
         let n_layers = self.model.config.n_layers();
         // Not `self.env(pass)`: the arena and bind cache are borrowed mutably below.
         let env = StepEnv {
@@ -266,41 +273,9 @@ impl GpuExecutor {
         Ok(())
     }
 
-    /// The steps from the next one up to and including `last_index`.
-    fn pending(&self, last_index: usize) -> Vec<Step> {
-        let next = self.pass.as_ref().map_or(self.program.len(), |p| p.next);
-        self.program.iter().copied().skip(next).take((last_index + 1).saturating_sub(next)).collect()
-    }
-}
-
-fn no_pass() -> EngineError {
-    EngineError::Input("no pass in progress: call begin() first".into())
-}
-
-impl Executor for GpuExecutor {
-    fn config(&self) -> &LlamaConfig {
-        &self.model.config
-    }
-
-    fn device_name(&self) -> String {
-        format!("{} ({} weights)", self.ctx.name(), self.kernels.format.name())
-    }
-
-    fn kind(&self) -> BackendKind {
-        BackendKind::Gpu
-    }
-
-    fn begin(&mut self, ids: &[u32], options: PassOptions) -> Result<()> {
-        // An unfinished pass is dropped with its cache rows, as on the CPU.
-        if let Some(pass) = self.pass.take()
-            && pass.next < self.program.len()
-        {
-            self.kv.truncate(pass.shape.pos_offset);
-        }
-        if std::mem::take(&mut self.partial_cache) {
-            self.kv.truncate(0);
-        }
-        let pos_offset = self.cache_len();
+    /// Sets up a pass over `ids` at `pos_offset` (which cache rows stay is the caller's
+    /// business): buffers, interventions, token ids and the RoPE table.
+    fn start_pass(&mut self, ids: &[u32], options: PassOptions, pos_offset: usize) -> Result<()> {
         let n = ids.len();
         let c = &self.model.config;
         crate::executor::check_pass_input(c, ids, pos_offset)?;
@@ -342,8 +317,46 @@ impl Executor for GpuExecutor {
         })?;
         self.trace = Trace::new(ids.to_vec(), pos_offset, options.sampling.temperature);
         let shape = PassShape { dims, pos_offset, temperature: options.sampling.temperature };
-        self.pass = Some(Pass { shape, options, edits, next: 0 });
+        self.pass = Some(Pass { shape, options, edits, next: 0, only_layer: None });
         Ok(())
+    }
+
+    /// The steps from the next one up to and including `last_index`.
+    fn pending(&self, last_index: usize) -> Vec<Step> {
+        let next = self.pass.as_ref().map_or(self.program.len(), |p| p.next);
+        self.program.iter().copied().skip(next).take((last_index + 1).saturating_sub(next)).collect()
+    }
+}
+
+fn no_pass() -> EngineError {
+    EngineError::Input("no pass in progress: call begin() first".into())
+}
+
+impl Executor for GpuExecutor {
+    fn config(&self) -> &LlamaConfig {
+        &self.model.config
+    }
+
+    fn device_name(&self) -> String {
+        format!("{} ({} weights)", self.ctx.name(), self.kernels.format.name())
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Gpu
+    }
+
+    fn begin(&mut self, ids: &[u32], options: PassOptions) -> Result<()> {
+        // An unfinished pass is dropped with its cache rows, as on the CPU.
+        if let Some(pass) = self.pass.take()
+            && pass.next < self.program.len()
+        {
+            self.kv.truncate(pass.shape.pos_offset);
+        }
+        if std::mem::take(&mut self.partial_cache) {
+            self.kv.truncate(0);
+        }
+        let pos_offset = self.cache_len();
+        self.start_pass(ids, options, pos_offset)
     }
 
     fn next_step(&self) -> Option<Step> {
@@ -403,6 +416,28 @@ impl Executor for GpuExecutor {
         let start = Step::Layer(layer, LayerOp::Ln1).index(n_layers);
         if let Some(pass) = &mut self.pass {
             pass.next = start;
+        }
+        Ok(())
+    }
+
+    fn begin_rows_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor, first: usize) -> Result<()> {
+        if first == 0 {
+            return self.begin_at(ids, options, layer, resid_pre);
+        }
+        let split = crate::recompute::RowsSplit::new(&self.model.config, ids, layer, resid_pre, first, &options)?;
+        // ln1 → k, v → rope over the rows before the window: the rope step caches them.
+        self.begin_at(&ids[..first], split.before_options, layer, &split.before)?;
+        self.run_to(Step::Layer(layer, LayerOp::Rope))?;
+        // Dropped as it is, so its cache rows stay (`begin_at` marked the cache partial).
+        self.pass = None;
+        let window: Vec<f32> = resid_pre.data.slice(ndarray::s![first.., ..]).iter().copied().collect(); // [window, d_model]
+        self.start_pass(&ids[first..], options, first)?;
+        let (q, x) = (&self.ctx.queue, &self.acts.x.buf);
+        self.ctx.scoped("uploading the residual stream", || q.write_buffer(x, 0, bytemuck::cast_slice(&window)))?;
+        let n_layers = self.model.config.n_layers();
+        if let Some(pass) = &mut self.pass {
+            pass.next = Step::Layer(layer, LayerOp::Ln1).index(n_layers);
+            pass.only_layer = Some(layer);
         }
         Ok(())
     }

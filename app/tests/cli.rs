@@ -206,3 +206,27 @@ fn task_sentiment_honours_temperature_and_seed_on_smollm2() {
     let defaults = run(&[]);
     assert_eq!(defaults["sampling"]["temperature"].as_f64().map(|t| (t * 10.0).round()), Some(7.0));
 }
+
+#[test]
+fn trace_of_a_prompt_over_the_budget_runs_in_chunks_and_prints_the_same() {
+    // 600 tokens of the fixture: a full capture is ~100 MB, so 16 MiB takes the long path
+    // (the overview in chunks), which must report what the one-shot pass reports.
+    let model = fixture("tiny-smollm2-shape");
+    let ids: Vec<u32> = (0..600).map(|i| (i * 37 + 5) % 300).collect();
+    let ids = id_list(&ids);
+    let model = model.to_str().unwrap();
+    let full = glassbox(&["trace", "--model", model, "--token-ids", &ids, "--json"]);
+    let long = glassbox(&["trace", "--model", model, "--token-ids", &ids, "--json", "--budget-mib", "16"]);
+    assert!(String::from_utf8_lossy(&long.stderr).contains("run in chunks within the 16 MiB budget"));
+    let (mut full, mut long) = (json_of(&full), json_of(&long));
+    assert!(full["overview_bytes"].is_null());
+    let kept = long["overview_bytes"].as_u64().expect("the long path says what it kept");
+    assert!(kept < 16 << 20, "{kept}");
+    for v in [&mut full, &mut long] {
+        v.as_object_mut().unwrap().remove("overview_bytes");
+    }
+    assert_eq!(full, long);
+    let out = glassbox(&["trace", "--model", model, "--token-ids", &ids, "--budget-mib", "1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--budget-mib"), "{}", String::from_utf8_lossy(&out.stderr));
+}

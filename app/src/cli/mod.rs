@@ -69,8 +69,11 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
     /// Text to run
-    #[arg(long, conflicts_with = "token_ids", required_unless_present = "token_ids")]
+    #[arg(long, conflicts_with_all = ["token_ids", "prompt_file"], required_unless_present_any = ["token_ids", "prompt_file"])]
     pub prompt: Option<String>,
+    /// Read the text to run from a file (prompts too long for a command line)
+    #[arg(long, conflicts_with = "token_ids", value_name = "PATH")]
+    pub prompt_file: Option<std::path::PathBuf>,
     /// Exact token ids, comma-separated, instead of --prompt
     #[arg(long, value_delimiter = ',')]
     pub token_ids: Option<Vec<u32>>,

@@ -82,7 +82,11 @@ pub fn input_ids(model: &Model, input: &InputArgs) -> Result<Vec<u32>> {
         }
         return Ok(ids.clone());
     }
-    let prompt = input.prompt.as_deref().unwrap_or_default();
+    let from_file = match &input.prompt_file {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("--prompt-file {}: could not read it", path.display()))?),
+        None => None,
+    };
+    let prompt = from_file.as_deref().or(input.prompt.as_deref()).unwrap_or_default();
     let tok = model
         .tokenizer
         .as_ref()

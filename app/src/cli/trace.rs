@@ -2,9 +2,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use std::ops::ControlFlow;
+
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use glassbox_engine::analysis;
+use glassbox_engine::budget::{self, DEFAULT_BUDGET, MIB, Plan};
+use glassbox_engine::overview::{OverviewOptions, run_overview};
 use glassbox_engine::executor::PassOptions;
 use glassbox_engine::hooks::{BlockHook, HookKind};
 use glassbox_engine::trace::CaptureFilter;
@@ -23,33 +27,82 @@ pub struct TraceArgs {
     /// How many of the most likely next tokens to list
     #[arg(long, default_value_t = 10)]
     pub top_k: usize,
+    /// Memory budget (MiB) for what the pass keeps: a longer prompt runs in chunks and keeps
+    /// only the residual stream and per-position summaries
+    #[arg(long, default_value_t = DEFAULT_BUDGET / MIB)]
+    pub budget_mib: u64,
     /// Print JSON (the fields acceptance checks read)
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `trace` prints, from a full capture or a long pass's overview.
+struct Summary {
+    last: Vec<f32>,
+    argmax: Vec<u32>,
+    norms: Vec<Vec<f32>>,
+    lens: Vec<Vec<u32>>,
+    /// `None` for a full capture; else the bytes the overview kept.
+    overview_bytes: Option<usize>,
 }
 
 pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
     let model = load_model(model_path)?;
     let ids = input_ids(&model, &args.input)?;
     let mut exec = make_executor(model.clone(), args.input.device, args.input.precision)?;
-    let capture = CaptureFilter::kinds([HookKind::Embed, HookKind::Block(BlockHook::ResidPost), HookKind::Logits]);
     let c = &model.config;
-    let options = args.edits.apply(PassOptions::capture(capture), c.n_layers(), c.n_heads())?;
-    let trace = exec.forward(&ids, options)?;
-    if let Some(bad) = trace.non_finite {
-        eprintln!("glassbox: warning: {bad}");
+    let n_layers = c.n_layers();
+    let options = args.edits.apply(PassOptions::default(), n_layers, c.n_heads())?;
+    let budget = args.budget_mib.saturating_mul(MIB);
+    // Every row's logits and residual stream fit the budget: one pass with those hooks.
+    // Else the overview in chunks, which keeps the stream and reduces the logits per row.
+    let summary = match budget::plan(c, ids.len(), budget) {
+        Plan::Full => {
+            let capture = CaptureFilter::kinds([HookKind::Embed, HookKind::Block(BlockHook::ResidPost), HookKind::Logits]);
+            let trace = exec.forward(&ids, PassOptions { capture, ..options })?;
+            if let Some(bad) = trace.non_finite {
+                eprintln!("glassbox: warning: {bad}");
+            }
+            Summary {
+                last: analysis::last_logits(&trace)?,
+                argmax: analysis::argmax_rows(&trace)?,
+                norms: analysis::residual_norms(&trace, n_layers)?,
+                lens: analysis::logit_lens_at(&model, &trace, ids.len() - 1, 5)?,
+                overview_bytes: None,
+            }
+        }
+        Plan::Overview(opts) => {
+            let opts = OverviewOptions { keep_mid: false, ..opts };
+            let ov = run_overview(&mut *exec, &ids, &options, opts, &mut |_| ControlFlow::Continue(()))?
+                .context("the long pass stopped before its end")?;
+            if let Some(bad) = ov.trace.non_finite {
+                eprintln!("glassbox: warning: {bad}");
+            }
+            Summary {
+                last: ov.trace.last_logits.clone().context("the long pass left no logits")?,
+                argmax: ov.top.iter().map(|t| t.first().map_or(0, |r| r.id)).collect(),
+                norms: ov.residual_norms.clone(),
+                lens: analysis::logit_lens_at(&model, &ov.trace, ids.len() - 1, 5)?,
+                overview_bytes: Some(ov.bytes()),
+            }
+        }
+        Plan::Refused { need } => bail!(
+            "{} tokens need --budget-mib {} at least (the residual stream of every position); it is {}",
+            ids.len(),
+            need.div_ceil(MIB),
+            args.budget_mib
+        ),
+    };
+    let Summary { last, argmax, norms, lens, overview_bytes } = summary;
+    if let Some(bytes) = overview_bytes {
+        eprintln!("glassbox: {} tokens run in chunks within the {} MiB budget; kept {}", ids.len(), args.budget_mib, budget::human(bytes as u64));
     }
-    let n_layers = model.config.n_layers();
-    let last = analysis::last_logits(&trace)?;
-    let argmax = analysis::argmax_rows(&trace)?;
     let top = analysis::top_k(&last, args.top_k, 1.0);
     let tokens = token_texts(&model, &ids);
     let top_json: Vec<_> = top
         .iter()
         .map(|r| json!({"id": r.id, "token": token_texts(&model, &[r.id])[0], "logit": r.logit, "prob": r.prob}))
         .collect();
-    let norms = analysis::residual_norms(&trace, n_layers)?;
-    let lens = analysis::logit_lens_at(&model, &trace, ids.len() - 1, 5)?;
     if args.json {
         let out = json!({
             "device": exec.device_name(),
@@ -59,6 +112,7 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
             "top_k": top_json,
             "residual_norms": norms,
             "logit_lens": lens,
+            "overview_bytes": overview_bytes,
         });
         outln!("{}", serde_json::to_string(&out)?)?;
         return Ok(());

@@ -25,7 +25,7 @@ use glassbox_engine::Device;
 mod bars;
 mod script_cmds;
 
-use bars::{Nav, controls_ui, presenter_header_ui, prompt_bar_ui, status_ui};
+use bars::{Nav, controls_ui, long_bar_ui, presenter_header_ui, prompt_bar_ui, status_ui};
 
 /// What an action asks of the views beyond the session: the Tasks view on a task (with the
 /// action's sampling), or a sub-panel; else the lesson's own view. Returns the view to show.
@@ -59,6 +59,33 @@ pub(super) fn apply_outcome(
         return views.set_mode(mode);
     }
     lesson_view
+}
+
+/// What a long pass must recompute for `view` at the cursor: a block for the one-layer
+/// views, the output head at the final steps and in the Output view.
+fn detail_needed(view: ViewKind, s: &Session) -> Option<glassbox_engine::recompute::Detail> {
+    let at_layer_or_end = s.cursor_step() != Step::Embed;
+    match view {
+        ViewKind::Qkv | ViewKind::Attention | ViewKind::Mlp | ViewKind::Output => Some(s.detail_for_view(view == ViewKind::Output)),
+        ViewKind::Embedding | ViewKind::RmsNorm if at_layer_or_end => Some(s.detail_for_view(false)),
+        _ => None,
+    }
+}
+
+/// The memory budget setting (View menu): what a pass may keep for the views.
+fn budget_ui(ui: &mut Ui, s: &mut Session, lang: Lang) {
+    use glassbox_engine::budget::{MAX_BUDGET, MIB, MIN_BUDGET};
+    ui.horizontal(|ui| {
+        let label = ui.label(lang.tr("Memory budget (MiB):", "内存预算（MiB）："));
+        let mut mib = s.budget / MIB;
+        let drag = egui::DragValue::new(&mut mib).range(MIN_BUDGET / MIB..=MAX_BUDGET / MIB).speed(16.0);
+        if ui.add(drag).labelled_by(label.id).on_hover_text(lang.tr(
+            "What a pass keeps for the views. Longer prompts keep the residual stream of every position and recompute a layer's detail when it is shown. Applies from the next Run.",
+            "一次前向传播为视图保存的数据上限。较长的提示词只保存每个位置的残差流，某层的细节在显示时重新计算。下次运行时生效。",
+        )).changed() {
+            s.budget = mib * MIB;
+        }
+    });
 }
 
 /// How long a "figure saved" notice stays.
@@ -217,6 +244,7 @@ impl GlassboxApp {
             s.sampling.temperature = r.temperature;
             s.sampling.top_k = r.top_k;
             s.sampling.top_p = r.top_p;
+            s.budget = r.budget_mib * glassbox_engine::budget::MIB;
             if let Ok(step) = r.cursor.parse::<Step>()
                 && step.layer().is_none_or(|l| l < s.n_layers())
             {
@@ -300,6 +328,7 @@ impl GlassboxApp {
             temperature: s.sampling.temperature,
             top_k: s.sampling.top_k,
             top_p: s.sampling.top_p,
+            budget_mib: s.budget / glassbox_engine::budget::MIB,
         })
     }
 
@@ -577,6 +606,10 @@ impl GlassboxApp {
                         &mut self.show_lesson,
                         lang.tr("Show the lesson panel", "显示课程面板"),
                     );
+                    if let Phase::Ready(r) = &mut self.phase {
+                        ui.separator();
+                        budget_ui(ui, &mut r.s, lang);
+                    }
                 });
                 ui.separator();
                 for l in Lang::ALL {
@@ -753,6 +786,14 @@ impl GlassboxApp {
                     });
                 });
             ui.separator();
+            if s.is_long() {
+                if !presenting {
+                    long_bar_ui(ui, s, lang, &theme);
+                }
+                if let Some(detail) = detail_needed(self.view, s) {
+                    s.want_detail(detail);
+                }
+            }
             let mut cx = ViewCtx {
                 s,
                 lang,

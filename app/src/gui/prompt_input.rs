@@ -1,7 +1,8 @@
 //! Keeping the prompt box safe from huge input: the text is capped at [`CHAR_CAP`]
 //! characters (a 1 MB paste keeps its start, with a notice), a long prompt is tokenized on a
-//! background thread (the UI keeps drawing), and the ids are cut to [`TOKEN_CAP`] (or the
-//! model's context) with a notice, because every token of a pass is captured in memory.
+//! background thread (the UI keeps drawing), and the ids are cut to the model's context with
+//! a notice. Long prompts fit in memory because the worker keeps only the cheap tensors of a
+//! pass that would not fit the memory budget (`budget::plan`).
 
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
@@ -12,10 +13,8 @@ use glassbox_engine::tokenizer::ChatMessage;
 use super::i18n::Lang;
 use super::session::Session;
 
-/// Characters the prompt box holds.
-pub const CHAR_CAP: usize = 20_000;
-/// Tokens one captured pass may hold here: every hook of every token is kept for the views.
-pub const TOKEN_CAP: usize = 512;
+/// Characters the prompt box holds: room for a full 8,192-token context of ordinary text.
+pub const CHAR_CAP: usize = 120_000;
 /// Prompts up to this many characters are tokenized at once on the UI thread.
 const INLINE_CHARS: usize = 2_000;
 
@@ -28,9 +27,9 @@ pub fn cap_chars(text: &mut String, cap: usize) -> Option<usize> {
     Some(total)
 }
 
-/// Tokens a pass may use on `model`.
+/// Tokens a pass may use on `model`: its context.
 pub fn token_cap(model: &Model) -> usize {
-    TOKEN_CAP.min(model.config.max_position_embeddings)
+    model.config.max_position_embeddings
 }
 
 /// What a tokenization job reports.
@@ -170,12 +169,12 @@ impl PromptInput {
                 if ids.len() < total {
                     self.token_notice = Some(lang.tf(
                             format!(
-                                "The prompt has {total} tokens; only the first {} are run (every \
-                                 token's numbers are kept for the views).",
+                                "The prompt has {total} tokens; only the first {} are run (the \
+                                 model's context).",
                                 ids.len()
                             ),
                             format!(
-                                "提示词有 {total} 个词元；只运行前 {} 个（每个词元的数字都会保存以供查看）。",
+                                "提示词有 {total} 个词元；只运行前 {} 个（模型的上下文长度）。",
                                 ids.len()
                             ),
                     ));

@@ -3,7 +3,8 @@
 //! the app and save screenshots (`ViewportCommand::Screenshot`), then quit.
 //!
 //! Commands: `size W H` (window size, read at start-up), `lang en|zh`, `dark on|off`,
-//! `zoom F`, `prompt TEXT`, `chat on|off`, `run`, `wait`, `goto STEP`, `view NAME`,
+//! `zoom F`, `prompt TEXT`, `promptfile PATH`, `budget MIB`, `window START` (a long
+//! prompt's first shown position), `chat on|off`, `run`, `wait`, `goto STEP`, `view NAME`,
 //! `head N`, `position N`, `key N`, `attn head|layer|overview|lines`,
 //! `residual norms|writes|lens`, `lesson ID`, `action N`, `temperature X`, `generate N`,
 //! `task KIND TEXT` (generate|sentiment|qa|extract), `export` (File → Export figure), `panels diagram,lesson` (which side

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::worker::{Analysis, Command, LensGrid, Reply, Worker};
 
+mod window;
+pub use window::LongView;
+
 /// What the user pointed at. Views read and write it; it persists across restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Selection {
@@ -63,10 +66,17 @@ pub struct Session {
     seed: u64,
 
     pub pass: u64,
-    /// The pass whose tensors `trace` holds. Between `run()` and the worker's first reply
-    /// `pass` is already the new one while `trace` is still the old: caches key on this.
+    /// Changes whenever `trace` holds other tensors (a new pass, another window of a long
+    /// one, a recomputed block): caches key on it. Between `run()` and the worker's first
+    /// reply `pass` is already the new one while `trace` is still the old.
     pub trace_pass: u64,
+    generation: u64,
+    /// What the views read: the pass's tensors, or for a long pass the window's.
     pub trace: Trace,
+    /// Bytes a pass may leave for the views (`budget::plan`); a setting.
+    pub budget: u64,
+    /// The current pass is a long one: its overview and window.
+    pub long: Option<LongView>,
     pub token_texts: Vec<String>,
     /// Program index of the last step whose tensors have arrived.
     pub computed: Option<usize>,
@@ -110,7 +120,10 @@ impl Session {
             seed: 1,
             pass: 0,
             trace_pass: 0,
+            generation: 0,
             trace: Trace::default(),
+            budget: glassbox_engine::budget::DEFAULT_BUDGET,
+            long: None,
             token_texts: Vec::new(),
             computed: None,
             running: false,
@@ -222,7 +235,8 @@ impl Session {
                 let pass = self.start_pass();
                 self.generating = false;
                 let options = self.options();
-                self.worker.send(Command::Run { pass, ids, options });
+                let budget = self.budget;
+                self.worker.send(Command::Run { pass, ids, options, budget });
             }
             Err(e) => self.error = Some(e),
         }
@@ -239,12 +253,14 @@ impl Session {
                 // A new seed per request, so "sample one" twice can differ.
                 self.seed = self.seed.wrapping_add(n as u64);
                 let eos = self.model.config.eos_ids();
+                let budget = self.budget;
                 self.worker.send(Command::Generate {
                     pass,
                     ids,
                     n,
                     options,
                     eos,
+                    budget,
                 });
             }
             Err(e) => self.error = Some(e),
@@ -274,7 +290,8 @@ impl Session {
     pub fn want_lens(&mut self) {
         if !self.lens_asked && !self.running && self.computed.is_some() {
             self.lens_asked = true;
-            self.worker.send(Command::LogitLens { pass: self.pass });
+            let rows = self.long.as_ref().map(LongView::range);
+            self.worker.send(Command::LogitLens { pass: self.pass, rows });
         }
     }
 
@@ -288,7 +305,14 @@ impl Session {
         any
     }
 
+    /// A number `trace_pass` never had.
+    fn fresh_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
     fn apply(&mut self, reply: Reply) {
+        let Some(reply) = self.apply_long(reply) else { return };
         match reply {
             Reply::Device { name, precision } => {
                 self.device = name;
@@ -299,7 +323,9 @@ impl Session {
                 token_ids,
                 pos_offset,
                 temperature,
+                ..
             } if pass == self.pass => {
+                self.long = None;
                 // After generating, look at the newest token.
                 let was_last = self.generating;
                 if self.generating {
@@ -308,7 +334,7 @@ impl Session {
                 }
                 self.token_texts = token_ids.iter().map(|&id| self.token_text(id)).collect();
                 self.trace = Trace::new(token_ids, pos_offset, temperature);
-                self.trace_pass = pass;
+                self.trace_pass = self.fresh_generation();
                 self.computed = None;
                 self.analysis = None;
                 let n = self.n_tokens();
@@ -379,7 +405,8 @@ impl Session {
                     .map(|&id| self.token_text(id))
                     .collect();
                 self.trace = out.trace;
-                self.trace_pass = pass;
+                self.trace_pass = self.fresh_generation();
+                self.long = None;
                 self.computed = self.trace.last_step.map(|s| s.index(self.n_layers()));
                 self.analysis = Some(analysis);
                 let n = self.n_tokens();

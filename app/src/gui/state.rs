@@ -1,5 +1,5 @@
-//! What survives a restart: prompt, selection, cursor, language, theme, zoom, view and open
-//! lesson, in `$XDG_CONFIG_HOME/glassbox/state.json` (else `~/.config/...`; or
+//! What survives a restart: prompt, selection, cursor, language, theme, zoom, view, open
+//! lesson and the memory budget, in `$XDG_CONFIG_HOME/glassbox/state.json` (else `~/.config/...`; or
 //! `$GLASSBOX_STATE_FILE`). Written atomically (temp file + rename) so a crash mid-write
 //! never leaves half a file; a file that does not parse is renamed aside and reported,
 //! never a crash.
@@ -32,6 +32,8 @@ pub struct PersistedState {
     pub temperature: f32,
     pub top_k: usize,
     pub top_p: f32,
+    /// The memory budget for what a pass keeps for the views, in MiB.
+    pub budget_mib: u64,
 }
 
 impl Default for PersistedState {
@@ -52,6 +54,7 @@ impl Default for PersistedState {
             temperature: 1.0,
             top_k: 0,
             top_p: 1.0,
+            budget_mib: glassbox_engine::budget::DEFAULT_BUDGET / glassbox_engine::budget::MIB,
         }
     }
 }
@@ -129,6 +132,8 @@ fn sanitize(mut s: PersistedState) -> PersistedState {
         s.top_p = 1.0;
     }
     s.top_k = s.top_k.min(100);
+    use glassbox_engine::budget::{MAX_BUDGET, MIB, MIN_BUDGET};
+    s.budget_mib = s.budget_mib.clamp(MIN_BUDGET / MIB, MAX_BUDGET / MIB);
     s
 }
 

@@ -12,10 +12,16 @@
 //! pass that is no longer the latest stops between steps, so typing a new prompt never waits
 //! for an old one to finish.
 //!
+//! A prompt whose full capture would not fit the memory budget runs as a long pass
+//! (`long_pass.rs`): the engine's overview in chunks, then one block's detail at a time for
+//! the window of rows the views show, recomputed when asked for.
+//!
 //! Tests use [`Worker::inline`]: the same core, run synchronously inside `send`.
 
+mod long_pass;
+
 use std::collections::VecDeque;
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -25,6 +31,8 @@ use glassbox_engine::analysis;
 use glassbox_engine::backend::{self, Backend};
 use glassbox_engine::executor::{BackendKind, Executor, PassOptions, StepOutput};
 use glassbox_engine::gpu::GpuContext;
+use glassbox_engine::overview::{Overview, OverviewOptions};
+use glassbox_engine::recompute::{Detail, KeyCut};
 use glassbox_engine::tasks::{self, TaskKind, TaskOptions, TaskOutput};
 use glassbox_engine::{BlockHook, CaptureFilter, Device, HookKey, Model, Precision, Step, Tensor, Trace};
 
@@ -41,6 +49,8 @@ pub enum Command {
         pass: u64,
         ids: Vec<u32>,
         options: PassOptions,
+        /// Bytes the pass may leave for the views (`budget::plan`).
+        budget: u64,
     },
     /// Continue `ids` by up to `n` tokens with the KV cache (nothing captured, so it is
     /// quick), then run the whole sequence once more with capture so every view shows it.
@@ -50,9 +60,19 @@ pub enum Command {
         n: usize,
         options: PassOptions,
         eos: Vec<u32>,
+        budget: u64,
     },
-    /// Compute the logit lens grid of `pass` (expensive: asked for only when shown).
-    LogitLens { pass: u64 },
+    /// Compute the logit lens grid of `pass` (expensive: asked for only when shown); of a
+    /// long pass, for the window's `rows`.
+    LogitLens { pass: u64, rows: Option<Range<usize>> },
+    /// Recompute `detail` of the long pass `pass` for query rows `rows`. `req` numbers the
+    /// request; one superseded before it starts is skipped.
+    Detail {
+        pass: u64,
+        req: u64,
+        detail: Detail,
+        rows: Range<usize>,
+    },
     /// Replace the executor; f16 needs the GPU executor.
     SetPrecision(Precision),
     /// One of the article's four uses (engine `tasks`), its prompt pass fully traced.
@@ -89,6 +109,8 @@ pub enum Reply {
         token_ids: Vec<u32>,
         pos_offset: usize,
         temperature: f32,
+        /// A long pass: the overview, then details on demand.
+        long: bool,
     },
     Delta {
         pass: u64,
@@ -99,6 +121,22 @@ pub enum Reply {
     Finished {
         pass: u64,
         cache_len: usize,
+    },
+    /// A long pass has run its first `done` tokens.
+    Progress { pass: u64, done: usize },
+    /// A long pass's overview (shared with the worker, which recomputes from it).
+    Overview {
+        pass: u64,
+        overview: Arc<Overview>,
+        options: OverviewOptions,
+    },
+    /// A recomputed block (its attention cut to the window's keys, see `recompute::cut_keys`).
+    Detail {
+        pass: u64,
+        req: u64,
+        detail: Detail,
+        rows: Range<usize>,
+        result: Result<Box<(Trace, KeyCut)>, String>,
     },
     Analysis {
         pass: u64,
@@ -161,15 +199,20 @@ pub struct WorkerCore {
     /// The last complete pass, as shared handles on the tensors the UI holds (no copy): what
     /// the logit lens reads.
     finished: Option<(u64, Trace)>,
+    /// The last long pass: its overview (shared with the UI), ids and options.
+    long: Option<long_pass::LongState>,
+    /// The newest detail request: older ones still queued are skipped.
+    latest_detail: Arc<AtomicU64>,
 }
 
 impl WorkerCore {
-    fn new(model: Arc<Model>, device: Device, gpu: Option<Arc<GpuContext>>, latest: Arc<AtomicU64>, out: &mut Out<'_>) -> Result<Self> {
+    fn new(model: Arc<Model>, device: Device, gpu: Option<Arc<GpuContext>>, latest: [Arc<AtomicU64>; 2], out: &mut Out<'_>) -> Result<Self> {
+        let [latest, latest_detail] = latest;
         let Backend { exec, notice } = backend::open(Arc::clone(&model), device, Precision::F32, gpu.clone())?;
         if let Some(notice) = notice {
             out(Reply::Notice(notice));
         }
-        Ok(Self { model, exec, device, gpu, latest, finished: None })
+        Ok(Self { model, exec, device, gpu, latest, finished: None, long: None, latest_detail })
     }
 
     fn device_reply(&self, precision: Precision) -> Reply {
@@ -185,9 +228,9 @@ impl WorkerCore {
 
     pub fn handle(&mut self, cmd: Command, out: &mut Out<'_>) {
         match cmd {
-            Command::Run { pass, ids, options } => {
+            Command::Run { pass, ids, options, budget } => {
                 self.with_fallback(pass, out, |me, out| {
-                    me.run_pass(pass, &ids, options.clone(), out)
+                    me.run_planned(pass, &ids, options.clone(), budget, out)
                 });
             }
             Command::Generate {
@@ -196,19 +239,23 @@ impl WorkerCore {
                 n,
                 options,
                 eos,
+                budget,
             } => {
                 self.with_fallback(pass, out, |me, out| {
-                    me.generate(pass, ids.clone(), n, options.clone(), &eos, out)
+                    me.generate(pass, ids.clone(), n, options.clone(), &eos, budget, out)
                 });
             }
-            Command::LogitLens { pass } => {
-                if let Some((p, trace)) = &self.finished
+            Command::LogitLens { pass, rows } => {
+                if let Some(rows) = rows {
+                    self.window_lens(pass, rows, out);
+                } else if let Some((p, trace)) = &self.finished
                     && *p == pass
                 {
                     let grid = analysis::logit_lens_grid(&self.model, trace).map_err(|e| e.to_string());
                     out(Reply::Lens { pass, grid });
                 }
             }
+            Command::Detail { pass, req, detail, rows } => self.detail(pass, req, detail, rows, out),
             Command::Task {
                 pass,
                 kind,
@@ -229,6 +276,7 @@ impl WorkerCore {
                     Ok(Backend { exec, notice }) => {
                         self.exec = exec;
                         self.finished = None;
+                        self.long = None;
                         out(self.device_reply(precision));
                         if let Some(notice) = notice {
                             out(Reply::Notice(notice));
@@ -268,6 +316,7 @@ impl WorkerCore {
     /// pass cancelled it.
     fn run_pass(&mut self, pass: u64, ids: &[u32], options: PassOptions, out: &mut Out<'_>) -> Result<(), String> {
         self.finished = None;
+        self.long = None;
         self.exec.reset();
         self.exec.begin(ids, options).map_err(|e| e.to_string())?;
         let t = self.exec.trace();
@@ -277,6 +326,7 @@ impl WorkerCore {
             token_ids: t.token_ids.clone(),
             pos_offset: t.pos_offset,
             temperature: t.temperature,
+            long: false,
         });
         let latest = Arc::clone(&self.latest);
         let mut sink = |o: StepOutput| {
@@ -305,6 +355,7 @@ impl WorkerCore {
 
     fn task(&mut self, pass: u64, kind: TaskKind, text: &str, options: &TaskOptions, out: &mut Out<'_>) -> Result<(), String> {
         self.finished = None;
+        self.long = None;
         let (model, exec) = (&*self.model, &mut *self.exec);
         let result = match kind {
             TaskKind::Generate => tasks::generate_text(model, exec, text, options),
@@ -348,9 +399,11 @@ impl WorkerCore {
         n: usize,
         options: PassOptions,
         eos: &[u32],
+        budget: u64,
         out: &mut Out<'_>,
     ) -> Result<(), String> {
         self.finished = None;
+        self.long = None;
         self.exec.reset();
         let mut quiet = options.clone();
         quiet.capture = CaptureFilter::Nothing;
@@ -383,7 +436,7 @@ impl WorkerCore {
             }
             input = vec![id];
         }
-        self.run_pass(pass, &seq, options, out)
+        self.run_planned(pass, &seq, options, budget, out)
     }
 }
 
@@ -403,6 +456,9 @@ pub struct Worker {
     mode: Mode,
     latest: Arc<AtomicU64>,
     next_pass: u64,
+    /// The worker's `latest_detail`: a new detail request supersedes queued ones.
+    latest_detail: Arc<AtomicU64>,
+    next_detail: u64,
 }
 
 impl Worker {
@@ -410,9 +466,10 @@ impl Worker {
     /// executor may need its device there), and `ctx` is woken whenever a reply arrives.
     pub fn spawn(model: Arc<Model>, device: Device, gpu: Option<Arc<GpuContext>>, ctx: Option<egui::Context>) -> Result<Self> {
         let latest = Arc::new(AtomicU64::new(0));
+        let latest_detail = Arc::new(AtomicU64::new(0));
         let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
         let (reply_tx, reply_rx) = mpsc::channel::<Reply>();
-        let thread_latest = Arc::clone(&latest);
+        let thread_latest = [Arc::clone(&latest), Arc::clone(&latest_detail)];
         std::thread::Builder::new()
             .name("glassbox-model".into())
             .spawn(move || {
@@ -446,14 +503,17 @@ impl Worker {
             },
             latest,
             next_pass: 0,
+            latest_detail,
+            next_detail: 0,
         })
     }
 
     /// The same worker, run synchronously (tests, benchmarks, scripted screenshots).
     pub fn inline(model: Arc<Model>, device: Device) -> Result<Self> {
         let latest = Arc::new(AtomicU64::new(0));
+        let latest_detail = Arc::new(AtomicU64::new(0));
         let mut queue = VecDeque::new();
-        let core = WorkerCore::new(model, device, None, Arc::clone(&latest), &mut |r| queue.push_back(r))?;
+        let core = WorkerCore::new(model, device, None, [Arc::clone(&latest), Arc::clone(&latest_detail)], &mut |r| queue.push_back(r))?;
         queue.push_back(core.device_reply(Precision::F32));
         Ok(Self {
             mode: Mode::Inline {
@@ -462,7 +522,16 @@ impl Worker {
             },
             latest,
             next_pass: 0,
+            latest_detail,
+            next_detail: 0,
         })
+    }
+
+    /// A fresh detail request number; queued older requests are skipped.
+    pub fn new_detail(&mut self) -> u64 {
+        self.next_detail += 1;
+        self.latest_detail.store(self.next_detail, Ordering::Release);
+        self.next_detail
     }
 
     /// A fresh pass number; any pass still running stops at its next step.

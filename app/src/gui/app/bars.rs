@@ -2,6 +2,8 @@
 
 use egui::{Key, RichText, Ui};
 
+use glassbox_engine::budget::human;
+
 use crate::gui::i18n::Lang;
 use crate::gui::prompt_input::{CHAR_CAP, PromptInput};
 use crate::gui::session::Session;
@@ -220,21 +222,74 @@ pub(super) fn status_ui(ui: &mut Ui, s: &Session, lang: Lang, theme: &Theme) {
         }
         ui.separator();
         let done = s.computed.map_or(0, |c| c + 1);
+        let n = s.long.as_ref().map_or(s.n_tokens(), |l| l.n_tokens());
+        let (held, budget) = (human(s.trace_bytes() as u64), human(s.budget));
         ui.label(lang.tf(
             format!(
-                "{} tokens · computed {done}/{} steps · trace {:.1} MB · KV cache {}",
-                s.n_tokens(),
+                "{n} tokens · computed {done}/{} steps · trace {held} of {budget} · KV cache {}",
                 s.program.len(),
-                s.trace.bytes() as f64 / 1e6,
                 s.cache_len
             ),
             format!(
-                "{} 个词元 · 已计算 {done}/{} 步 · 记录 {:.1} MB · KV 缓存 {}",
-                s.n_tokens(),
+                "{n} 个词元 · 已计算 {done}/{} 步 · 记录 {held}（预算 {budget}）· KV 缓存 {}",
                 s.program.len(),
-                s.trace.bytes() as f64 / 1e6,
                 s.cache_len
             ),
         ));
     });
+}
+
+/// Above the view during a long pass: its progress, then which positions the views show,
+/// with controls to move that window, and the block being recomputed.
+pub(super) fn long_bar_ui(ui: &mut Ui, s: &mut Session, lang: Lang, theme: &Theme) {
+    let Some(l) = &s.long else { return };
+    let n = l.n_tokens();
+    let (start, rows, done, ready) = (l.start, l.rows, l.done, l.overview.is_some());
+    let pending = s.detail_pending();
+    let mut move_to = None;
+    ui.horizontal_wrapped(|ui| {
+        if !ready {
+            ui.spinner();
+            ui.label(RichText::new(lang.tf(
+                format!("Long prompt: {done} of {n} tokens run, in chunks; only the cheap tensors are kept, a layer's detail is recomputed when a view shows it."),
+                format!("长提示词：已运行 {done} / {n} 个词元（分块运行）；只保存开销小的张量，某一层的细节在视图需要时重新计算。"),
+            )).color(theme.accent()));
+            return;
+        }
+        let label = ui.label(RichText::new(lang.tf(format!("Long prompt, {n} tokens: the views show positions"), format!("长提示词，{n} 个词元：视图显示位置"))).strong());
+        let mut first = start;
+        let last_start = n.saturating_sub(rows);
+        if ui.add(egui::DragValue::new(&mut first).range(0..=last_start).speed(8.0)).labelled_by(label.id).changed() {
+            move_to = Some(first);
+        }
+        ui.label(format!("– {}", start + rows - 1));
+        if ui.button(lang.tr("◀ earlier", "◀ 往前")).clicked() {
+            move_to = Some(start.saturating_sub(rows));
+        }
+        if ui.button(lang.tr("later ▶", "往后 ▶")).clicked() {
+            move_to = Some((start + rows).min(last_start));
+        }
+        if ui.button(lang.tr("end", "末尾")).clicked() {
+            move_to = Some(last_start);
+        }
+        match pending {
+            Some(d) => {
+                ui.spinner();
+                let what = match d {
+                    glassbox_engine::recompute::Detail::Layer(layer) => lang.tf(format!("computing layer {layer}…"), format!("正在计算第 {layer} 层……")),
+                    glassbox_engine::recompute::Detail::Output => lang.tr("computing the output head…", "正在计算输出层……").to_string(),
+                };
+                ui.label(RichText::new(what).color(theme.accent()));
+            }
+            None => {
+                ui.label(RichText::new(lang.tr(
+                    "(each layer's detail is recomputed for these positions from the kept residual stream)",
+                    "（每层的细节都根据保存的残差流，为这些位置重新计算）",
+                )).small().color(theme.muted()));
+            }
+        }
+    });
+    if let Some(first) = move_to {
+        s.set_window_start(first);
+    }
 }

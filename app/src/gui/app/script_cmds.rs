@@ -16,10 +16,12 @@ impl GlassboxApp {
                     && r.views.residual.mode == crate::gui::views::residual::ResidualMode::Lens
                     && s.lens.is_none();
                 !s.running
+                    && !r.prompt.tokenizing()
                     && !s.is_generating()
                     && !s.task_running
                     && (s.analysis.is_some() || s.n_tokens() == 0 || s.error.is_some())
                     && !lens_pending
+                    && s.detail_pending().is_none()
                     && !r.views.training.running
             }
             Phase::Start(fr) => !fr.busy(),
@@ -179,6 +181,15 @@ impl GlassboxApp {
                 let (prompt, head) = (t.probe.clone(), t.best_head_at(step));
                 self.open_model(&dir, prompt, &format!("checkpoint {step}"), head, ctx);
             }
+            "promptfile" => {
+                // A prompt too long for one script line, run as the Run button runs it:
+                // tokenized off the UI thread, cut to the model's context with a notice.
+                let text = std::fs::read_to_string(arg).map_err(|e| format!("{arg}: {e}"))?;
+                let lang = self.lang;
+                let r = self.ready().ok_or("no model")?;
+                r.s.prompt = text;
+                r.prompt.run(ctx, &mut r.s, lang);
+            }
             "attn" | "residual" => {
                 let r = self.ready().ok_or("no model")?;
                 match arg {
@@ -201,6 +212,8 @@ impl GlassboxApp {
                         s.fixed_ids = None;
                         s.run();
                     }
+                    "window" => s.set_window_start(num()?),
+                    "budget" => s.budget = num()? as u64 * glassbox_engine::budget::MIB,
                     "chat" => s.chat = arg == "on",
                     "run" => s.run(),
                     "head" => s.sel.head = num()?,

@@ -5,6 +5,7 @@
 mod app_flow;
 mod fonts_cover;
 mod lessons_check;
+mod long_prompt;
 mod misc;
 mod reliability;
 mod ui_language;

@@ -28,9 +28,11 @@ pub enum AttnMode {
 pub struct Readout {
     pub key: HookKey,
     pub head: usize,
+    /// Rows of the trace (of a long pass's window: add `base` for the position).
     pub q: usize,
     pub k: usize,
     pub value: f32,
+    pub base: usize,
 }
 
 impl Readout {
@@ -39,8 +41,8 @@ impl Readout {
             "{}[head {}, q {}, k {}] = {}",
             self.key,
             self.head,
-            self.q,
-            self.k,
+            self.base + self.q,
+            self.base + self.k,
             fmt_val(self.value)
         )
     }
@@ -135,6 +137,28 @@ fn row_maxima(t: &ndarray::ArrayView3<'_, f32>, first_k: usize) -> Vec<f32> {
                 .fold(0.0f32, f32::max)
         })
         .collect()
+}
+
+/// A long pass's window shows the keys of its own positions: say how much weight the
+/// selected query puts on the earlier ones, and where most of it goes.
+fn window_note_ui(ui: &mut Ui, cx: &ViewCtx<'_>, layer: usize, head: usize) {
+    let Some(l) = &cx.s.long else { return };
+    let Some(cut) = l.key_cut(layer) else { return };
+    let Some(w) = cut.weight_before.as_ref().and_then(|t| t.as_2d()) else { return };
+    let q = cx.s.sel.position;
+    let (Some(&before), Some(top)) = (w.get((head, q)), cut.top_before.get(head).and_then(|h| h.get(q))) else { return };
+    let tops: Vec<String> = top
+        .iter()
+        .map(|&(k, p)| {
+            let tok = l.texts.get(k).map(|t| super::visible(t)).unwrap_or_default();
+            format!("{k} “{tok}” {}", fmt_val(p))
+        })
+        .collect();
+    let (a, b) = (cut.first_key, cut.first_key + cx.s.n_tokens() - 1);
+    ui.label(RichText::new(cx.lang.tf(
+        format!("Keys shown: positions {a}–{b}. Query {} puts {} of its weight on earlier keys; the largest: {}.", cx.pos(q), fmt_val(before), tops.join(", ")),
+        format!("显示的键：位置 {a}–{b}。查询 {} 放在更早的键上的权重为 {}；最大的几个：{}。", cx.pos(q), fmt_val(before), tops.join("，")),
+    )).color(cx.theme.muted()));
 }
 
 impl AttentionView {
@@ -245,6 +269,7 @@ impl AttentionView {
         if missing_ui(ui, cx, key) {
             return;
         }
+        window_note_ui(ui, cx, layer, head);
         let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_3d()) else {
             return;
         };
@@ -314,6 +339,7 @@ impl AttentionView {
                     q,
                     k,
                     value: t[[head, q, k]],
+                    base: cx.s.pos_base(),
                 });
             }
             clicked = hm.clicked.map(|(q, k)| (q, k + k0));

@@ -141,14 +141,15 @@ impl EmbeddingNormView {
         let pos = cx.s.sel.position.min(cx.s.n_tokens().saturating_sub(1));
         let Some(x) = row2(cx, key, pos) else { return };
         let id = cx.s.trace.token_ids.get(pos).copied().unwrap_or(0);
+        let p_abs = cx.pos(pos);
         ui.label(
             RichText::new(cx.lang.tf(
                 format!(
-                    "Position {pos} “{}” → row {id} of E",
+                    "Position {p_abs} “{}” → row {id} of E",
                     cx.s.token_texts.get(pos).cloned().unwrap_or_default()
                 ),
                 format!(
-                    "位置 {pos}“{}” → E 的第 {id} 行",
+                    "位置 {p_abs}“{}” → E 的第 {id} 行",
                     cx.s.token_texts.get(pos).cloned().unwrap_or_default()
                 ),
             ))

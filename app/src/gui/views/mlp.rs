@@ -189,10 +189,11 @@ impl MlpView {
 /// The neurons with the largest |silu(gate)·up| at `pos`: what this token's MLP mostly does.
 fn top_neurons_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize, pos: usize) {
     let tok = cx.s.token_texts.get(pos).cloned().unwrap_or_default();
+    let p_abs = cx.pos(pos);
     ui.label(
         RichText::new(cx.lang.tf(
-            format!("Strongest neurons at position {pos} “{tok}”"),
-            format!("位置 {pos}“{tok}” 上最强的神经元"),
+            format!("Strongest neurons at position {p_abs} “{tok}”"),
+            format!("位置 {p_abs}“{tok}” 上最强的神经元"),
         ))
         .strong(),
     );

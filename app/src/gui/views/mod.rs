@@ -179,14 +179,21 @@ impl ViewCtx<'_> {
         self.lang.tr(en, zh)
     }
 
-    /// Token labels with their position, for axes: "3 ␣cat".
+    /// Token labels with their position, for axes: "3 ␣cat" (a long pass's window counts
+    /// from its first position).
     pub fn axis_labels(&self) -> Vec<String> {
+        let base = self.s.pos_base();
         self.s
             .token_texts
             .iter()
             .enumerate()
-            .map(|(i, t)| format!("{i} {}", visible(t)))
+            .map(|(i, t)| format!("{} {}", base + i, visible(t)))
             .collect()
+    }
+
+    /// The position of row `i` of the trace (rows of a long pass's window are re-based).
+    pub fn pos(&self, i: usize) -> usize {
+        self.s.pos_base() + i
     }
 }
 
@@ -210,7 +217,21 @@ pub fn missing_ui(ui: &mut Ui, cx: &ViewCtx<'_>, key: HookKey) -> bool {
     if cx.s.trace.get(key).is_some() {
         return false;
     }
-    let msg = if cx.s.n_tokens() == 0 && !cx.s.running {
+    let pending = cx.s.detail_pending();
+    let msg = if let Some(detail) = pending {
+        let window = cx.s.long.as_ref().map(|l| l.range()).unwrap_or_default();
+        let (a, b) = (window.start, window.end.saturating_sub(1));
+        match detail {
+            glassbox_engine::recompute::Detail::Layer(l) => cx.lang.tf(
+                format!("Computing layer {l}… (positions {a}–{b}, recomputed from the kept residual stream)"),
+                format!("正在计算第 {l} 层……（位置 {a}–{b}，根据保存的残差流重新计算）"),
+            ),
+            glassbox_engine::recompute::Detail::Output => cx.lang.tf(
+                format!("Computing the output head… (positions {a}–{b})"),
+                format!("正在计算输出层……（位置 {a}–{b}）"),
+            ),
+        }
+    } else if cx.s.n_tokens() == 0 && !cx.s.running {
         cx.lang.tf(
             "Type a prompt and press Run to see the model's numbers.".into(),
             "输入提示词并点击“运行”，即可看到模型的真实数值。".into(),
@@ -226,7 +247,7 @@ pub fn missing_ui(ui: &mut Ui, cx: &ViewCtx<'_>, key: HookKey) -> bool {
     };
     ui.add_space(20.0);
     ui.label(RichText::new(msg).size(16.0).color(cx.theme.muted()));
-    if cx.s.running {
+    if cx.s.running || pending.is_some() {
         ui.spinner();
     }
     true

@@ -71,11 +71,12 @@ impl OutputView {
             self.cache_key = Some(key);
         }
         let tok = cx.s.token_texts.get(pos).cloned().unwrap_or_default();
+        let p_abs = cx.pos(pos);
         ui.horizontal_wrapped(|ui| {
             ui.label(
                 RichText::new(cx.lang.tf(
-                    format!("Next token after position {pos} “{}”", visible(&tok)),
-                    format!("位置 {pos}“{}” 之后的下一个词元", visible(&tok)),
+                    format!("Next token after position {p_abs} “{}”", visible(&tok)),
+                    format!("位置 {p_abs}“{}” 之后的下一个词元", visible(&tok)),
                 ))
                 .strong(),
             );

@@ -57,13 +57,17 @@ pub fn provenance_ui(ui: &mut Ui, cx: &ViewCtx<'_>, layer: usize, head: usize) {
     };
     ui.label(cx.lang.tf(
         format!(
-            "Layer {layer} · query head {head} · query position {q} “{}” → key position {k} “{}”",
+            "Layer {layer} · query head {head} · query position {} “{}” → key position {} “{}”",
+            cx.pos(q),
             tok(q),
+            cx.pos(k),
             tok(k)
         ),
         format!(
-            "第 {layer} 层 · 查询头 {head} · 查询位置 {q}“{}” → 键位置 {k}“{}”",
+            "第 {layer} 层 · 查询头 {head} · 查询位置 {}“{}” → 键位置 {}“{}”",
+            cx.pos(q),
             tok(q),
+            cx.pos(k),
             tok(k)
         ),
     ));
@@ -91,8 +95,8 @@ pub fn provenance_ui(ui: &mut Ui, cx: &ViewCtx<'_>, layer: usize, head: usize) {
             ui,
             cx,
             cx.lang.tf(
-                format!("① q (after RoPE), position {q}, head {head}"),
-                format!("① q（RoPE 之后），位置 {q}，头 {head}"),
+                format!("① q (after RoPE), position {}, head {head}", cx.pos(q)),
+                format!("① q（RoPE 之后），位置 {}，头 {head}", cx.pos(q)),
             ),
             rot_q,
             &qv,
@@ -103,8 +107,8 @@ pub fn provenance_ui(ui: &mut Ui, cx: &ViewCtx<'_>, layer: usize, head: usize) {
             ui,
             cx,
             cx.lang.tf(
-                format!("② k (after RoPE), position {k}, K/V head {g}"),
-                format!("② k（RoPE 之后），位置 {k}，K/V 头 {g}"),
+                format!("② k (after RoPE), position {}, K/V head {g}", cx.pos(k)),
+                format!("② k（RoPE 之后），位置 {}，K/V 头 {g}", cx.pos(k)),
             ),
             rot_k,
             &kv,

@@ -53,10 +53,11 @@ impl QkvRopeView {
         let g = c.kv_head_of(head);
         let pos = cx.s.sel.position.min(cx.s.n_tokens().saturating_sub(1));
         let tok = cx.s.token_texts.get(pos).cloned().unwrap_or_default();
+        let p_abs = cx.pos(pos);
         ui.label(
             RichText::new(cx.lang.tf(
-                format!("Position {pos} “{tok}” · query head {head} · K/V head {g}"),
-                format!("位置 {pos}“{tok}” · 查询头 {head} · K/V 头 {g}"),
+                format!("Position {p_abs} “{tok}” · query head {head} · K/V head {g}"),
+                format!("位置 {p_abs}“{tok}” · 查询头 {head} · K/V 头 {g}"),
             ))
             .strong(),
         );

@@ -90,6 +90,13 @@ impl TokensView {
                 ),
                 format!("{n} 个词元 · 词表大小 {}", cx.s.model.config.vocab_size),
             ));
+            if let Some(l) = &cx.s.long {
+                let (a, b, total) = (l.start, l.start + n.saturating_sub(1), l.n_tokens());
+                ui.label(cx.lang.tf(
+                    format!("(positions {a}–{b} of {total}: move the window above)"),
+                    format!("（共 {total} 个中的位置 {a}–{b}：可在上方移动窗口）"),
+                ));
+            }
         });
         if n == 0 {
             super::missing_ui(ui, cx, glassbox_engine::HookKey::Embed);
@@ -174,6 +181,12 @@ impl TokensView {
                         format!("loss −log p = {l:.3}   (p = {:.4})", (-l).exp()),
                         format!("损失 −log p = {l:.3}   （p = {:.4}）", (-l).exp()),
                     ),
+                    None if i == 0 && cx.pos(0) > 0 => cx
+                        .tr(
+                            "its loss is shown in the previous window",
+                            "它的损失显示在前一个窗口中",
+                        )
+                        .to_string(),
                     None if i == 0 => cx
                         .tr(
                             "first token: nothing before it predicts it",
@@ -182,11 +195,12 @@ impl TokensView {
                         .to_string(),
                     None => String::new(),
                 };
+                let at = cx.pos(i);
                 let resp = resp.on_hover_text(cx.lang.tf(
                     format!(
-                        "position {i} · id {id}\npiece {piece:?} · bytes [{bytes}]\n{loss_line}"
+                        "position {at} · id {id}\npiece {piece:?} · bytes [{bytes}]\n{loss_line}"
                     ),
-                    format!("位置 {i} · id {id}\n词表条目 {piece:?} · 字节 [{bytes}]\n{loss_line}"),
+                    format!("位置 {at} · id {id}\n词表条目 {piece:?} · 字节 [{bytes}]\n{loss_line}"),
                 ));
                 if resp.clicked() {
                     cx.s.sel.position = i;
@@ -206,11 +220,13 @@ impl TokensView {
         ui.label(
             RichText::new(cx.lang.tf(
                 format!(
-                    "Selected position {sel}: id {id} {:?}",
+                    "Selected position {}: id {id} {:?}",
+                    cx.pos(sel),
                     cx.s.token_texts.get(sel).cloned().unwrap_or_default()
                 ),
                 format!(
-                    "选中位置 {sel}：id {id} {:?}",
+                    "选中位置 {}：id {id} {:?}",
+                    cx.pos(sel),
                     cx.s.token_texts.get(sel).cloned().unwrap_or_default()
                 ),
             ))

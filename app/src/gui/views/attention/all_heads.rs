@@ -99,6 +99,7 @@ impl AttentionView {
                 q,
                 k,
                 value: t[[h, q, k]],
+                base: cx.s.pos_base(),
             });
         }
         if let Some((h, q, k)) = hm.clicked.and_then(at) {
@@ -147,16 +148,29 @@ impl AttentionView {
             ),
             &[],
         );
-        if missing_ui(ui, cx, HookKey::Block(0, BlockHook::Pattern)) {
+        // A long pass: the engine's max-pooled patterns of every position (`cell` positions
+        // per side of a cell); else the recorded patterns.
+        let pooled = cx.s.long.as_ref().and_then(|l| l.overview.clone());
+        let cell = pooled.as_ref().map_or(1, |o| o.cell);
+        if pooled.is_none() && missing_ui(ui, cx, HookKey::Block(0, BlockHook::Pattern)) {
             return;
         }
-        let layers: Vec<Option<ndarray::ArrayView3<'_, f32>>> = (0..n_layers)
-            .map(|l| {
-                cx.s.trace
-                    .get(HookKey::Block(l, BlockHook::Pattern))
-                    .and_then(|t| t.as_3d())
-            })
-            .collect();
+        let layers: Vec<Option<ndarray::ArrayView3<'_, f32>>> = match &pooled {
+            Some(o) => o.attention.iter().map(|t| t.as_3d()).collect(),
+            None => (0..n_layers)
+                .map(|l| {
+                    cx.s.trace
+                        .get(HookKey::Block(l, BlockHook::Pattern))
+                        .and_then(|t| t.as_3d())
+                })
+                .collect(),
+        };
+        if pooled.is_some() {
+            ui.label(RichText::new(cx.lang.tf(
+                format!("All {} positions: each cell is the largest weight among {cell} × {cell} (query, key) pairs.", cx.s.long.as_ref().map_or(0, |l| l.n_tokens())),
+                format!("全部 {} 个位置：每个格子是 {cell} × {cell} 个（查询，键）对中的最大权重。", cx.s.long.as_ref().map_or(0, |l| l.n_tokens())),
+            )).color(cx.theme.muted()));
+        }
         let ready = layers.iter().filter(|l| l.is_some()).count();
         // While a pass streams in, rebuild the (large) texture at most twice a second, not
         // once per arriving layer; the finished pass is always shown at once.
@@ -296,9 +310,10 @@ impl AttentionView {
             self.readout = Some(Readout {
                 key: HookKey::Block(l, BlockHook::Pattern),
                 head: h,
-                q,
-                k,
+                q: q * cell,
+                k: k * cell,
                 value: p[[h, q, k]],
+                base: 0,
             });
         }
         if let Some((l, h, _, _)) = clicked {
@@ -413,6 +428,7 @@ impl AttentionView {
                 q: q_sel,
                 k: r,
                 value: t[[head, q_sel, r]],
+                base: cx.s.pos_base(),
             });
         }
         if resp.clicked()

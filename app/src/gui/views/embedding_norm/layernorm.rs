@@ -23,10 +23,11 @@ pub fn compare_ui(
     let eps = cx.s.model.config.eps();
     let c = norms::compare(x, ndarray::ArrayView1::from(weight), eps);
     let tok = cx.s.token_texts.get(pos).cloned().unwrap_or_default();
+    let p_abs = cx.pos(pos);
     ui.label(
         RichText::new(cx.lang.tf(
-            format!("{site}: the same vector ({input}, position {pos} “{tok}”) through both norms"),
-            format!("{site}：同一个向量（{input}，位置 {pos}“{tok}”）分别经过两种归一化"),
+            format!("{site}: the same vector ({input}, position {p_abs} “{tok}”) through both norms"),
+            format!("{site}：同一个向量（{input}，位置 {p_abs}“{tok}”）分别经过两种归一化"),
         ))
         .strong(),
     );

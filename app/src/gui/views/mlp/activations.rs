@@ -111,10 +111,11 @@ pub fn activations_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize, pos: usiz
         }
     };
     let tok = cx.s.token_texts.get(pos).map(|t| super::super::visible(t)).unwrap_or_default();
+    let p_abs = cx.pos(pos);
     ui.label(
         RichText::new(cx.lang.tf(
-            format!("Layer {layer}, position {pos} “{tok}”: all {} gate values (mlp.hook_pre) on the curves", g.gate.len()),
-            format!("第 {layer} 层，位置 {pos}“{tok}”：全部 {} 个门控值（mlp.hook_pre）画在曲线上", g.gate.len()),
+            format!("Layer {layer}, position {p_abs} “{tok}”: all {} gate values (mlp.hook_pre) on the curves", g.gate.len()),
+            format!("第 {layer} 层，位置 {p_abs}“{tok}”：全部 {} 个门控值（mlp.hook_pre）画在曲线上", g.gate.len()),
         ))
         .strong(),
     );

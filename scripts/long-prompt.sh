@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# An 8,192-token prompt (SmolLM2's whole context) in the real GUI under the default memory
+# budget, with its peak RSS: the lessons' English text, pasted through the prompt box (so
+# it is tokenized off the UI thread and cut to the context with a notice), run as a long
+# pass (the overview in chunks), then an attention head recomputed for the last 256
+# positions and the pooled map of all 8,192. Needs xvfb, GNU time, imagemagick and the
+# default model in the cache. Minutes on 2 cores.
+#
+#   scripts/long-prompt.sh [OUT_DIR]        (default: screenshots/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-screenshots}"
+mkdir -p "$OUT"
+RAW="$(mktemp -d)"
+trap 'rm -rf "$RAW"' EXIT
+
+cargo build --release -p glassbox
+
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$RAW/xdg}"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+export GLASSBOX_DEVICE="${GLASSBOX_DEVICE:-cpu}"
+
+# ~60,000 characters of real prose: well over 8,192 tokens, under the box's 120,000.
+cat lessons/en/*.md lessons/en/*.md > "$RAW/all.txt"
+head -c 60000 "$RAW/all.txt" > "$RAW/prompt.txt"
+
+cat > "$RAW/script" <<SCRIPT
+size 1600 1000
+lang en
+promptfile $RAW/prompt.txt
+wait
+goto blocks.5.softmax
+view attention
+attn head
+head 3
+wait
+frames 4
+shot $RAW/long-prompt-8192-attention-head.png
+attn overview
+wait
+frames 4
+shot $RAW/long-prompt-8192-attention-overview.png
+quit
+SCRIPT
+
+GLASSBOX_STATE_FILE="$RAW/state.json" GLASSBOX_SCREENSHOT_SCRIPT="$(cat "$RAW/script")" \
+  /usr/bin/time -v xvfb-run -a -s "-screen 0 1600x1000x24" ./target/release/glassbox 2> "$RAW/time.txt" || {
+  cat "$RAW/time.txt"; exit 1; }
+grep -E "glassbox:|Maximum resident set size|Elapsed \(wall" "$RAW/time.txt"
+for f in "$RAW"/*.png; do
+  convert "$f" +dither -colors 128 "PNG8:$OUT/en-$(basename "$f")"
+done
+ls -l "$OUT"/en-long-prompt-*

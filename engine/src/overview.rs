@@ -280,10 +280,12 @@ fn reduce(
     t: &Tensor,
 ) -> Result<()> {
     if kept.wants(key) {
+        // Room for every position at once: growing by doubling would hold up to twice the
+        // kept stream (and copy it) on the way.
         let entry = stitched.entry(key).or_insert_with(|| Stitch {
             dims: t.dims.clone(),
             row: t.shape()[1..].to_vec(),
-            values: Vec::new(),
+            values: Vec::with_capacity(ids.len() * t.shape()[1..].iter().product::<usize>()),
         });
         entry.values.extend(t.data.iter().copied());
     }

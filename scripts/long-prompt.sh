@@ -28,7 +28,7 @@ cat > "$RAW/script" <<SCRIPT
 size 1600 1000
 lang en
 promptfile $RAW/prompt.txt
-wait
+wait 3600
 goto blocks.5.softmax
 view attention
 attn head

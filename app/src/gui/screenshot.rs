@@ -3,7 +3,7 @@
 //! the app and save screenshots (`ViewportCommand::Screenshot`), then quit.
 //!
 //! Commands: `size W H` (window size, read at start-up), `lang en|zh`, `dark on|off`,
-//! `zoom F`, `prompt TEXT`, `promptfile PATH`, `budget MIB`, `window START` (a long
+//! `zoom F`, `prompt TEXT`, `promptfile PATH`, `wait [SECONDS]` (default 600), `budget MIB`, `window START` (a long
 //! prompt's first shown position), `chat on|off`, `run`, `wait`, `goto STEP`, `view NAME`,
 //! `head N`, `position N`, `key N`, `attn head|layer|overview|lines`,
 //! `residual norms|writes|lens`, `lesson ID`, `action N`, `temperature X`, `generate N`,
@@ -58,7 +58,13 @@ impl Script {
     /// The next command to run this frame, if the script is not waiting.
     /// `idle`: the model has finished everything it was asked.
     pub fn poll(&mut self, ctx: &egui::Context, idle: bool) -> Option<String> {
-        ctx.request_repaint();
+        // Waiting on the model, a few frames a second will do: a frame on Xvfb's software
+        // renderer costs the CPU a long pass needs (replies wake the app anyway).
+        if self.waiting_since.is_some() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(250));
+        } else {
+            ctx.request_repaint();
+        }
         if let Some((path, slot)) = &self.shot {
             let image = slot.lock().ok().and_then(|mut s| s.take());
             match image {
@@ -80,9 +86,10 @@ impl Script {
             return None;
         }
         let cmd = self.commands.get(self.next)?.clone();
-        if cmd == "wait" {
+        if cmd == "wait" || cmd.starts_with("wait ") {
+            let limit = cmd.strip_prefix("wait ").and_then(|s| s.trim().parse().ok()).unwrap_or(600);
             let since = *self.waiting_since.get_or_insert_with(Instant::now);
-            if !idle && since.elapsed().as_secs() < 600 {
+            if !idle && since.elapsed().as_secs() < limit {
                 return None;
             }
             self.waiting_since = None;

@@ -76,7 +76,9 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
         if input.tokenizing() {
             ui.spinner();
             ui.label(lang.tr("tokenizing…", "正在分词……"));
-        } else if s.running {
+        } else if s.running && !s.long_running() {
+            // A long pass shows a progress bar instead: a spinner repaints every frame, which
+            // on a software renderer takes the CPU the pass needs.
             ui.spinner();
         }
     });
@@ -249,7 +251,8 @@ pub(super) fn long_bar_ui(ui: &mut Ui, s: &mut Session, lang: Lang, theme: &Them
     let mut move_to = None;
     ui.horizontal_wrapped(|ui| {
         if !ready {
-            ui.spinner();
+            let bar = egui::ProgressBar::new(done as f32 / n.max(1) as f32).desired_width(160.0).animate(false);
+            ui.add(bar);
             ui.label(RichText::new(lang.tf(
                 format!("Long prompt: {done} of {n} tokens run, in chunks; only the cheap tensors are kept, a layer's detail is recomputed when a view shows it."),
                 format!("长提示词：已运行 {done} / {n} 个词元（分块运行）；只保存开销小的张量，某一层的细节在视图需要时重新计算。"),

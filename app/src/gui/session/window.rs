@@ -59,6 +59,11 @@ impl Session {
         self.long.is_some()
     }
 
+    /// A long pass's overview is still running (its bar shows the progress).
+    pub fn long_running(&self) -> bool {
+        self.long.as_ref().is_some_and(|l| l.overview.is_none())
+    }
+
     /// Position of the trace's row 0 (the window's first row; 0 for a full capture).
     pub fn pos_base(&self) -> usize {
         self.long.as_ref().map_or(0, |l| l.start)

@@ -247,7 +247,7 @@ pub fn missing_ui(ui: &mut Ui, cx: &ViewCtx<'_>, key: HookKey) -> bool {
     };
     ui.add_space(20.0);
     ui.label(RichText::new(msg).size(16.0).color(cx.theme.muted()));
-    if cx.s.running || pending.is_some() {
+    if (cx.s.running && !cx.s.long_running()) || pending.is_some() {
         ui.spinner();
     }
     true

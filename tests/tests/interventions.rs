@@ -172,7 +172,7 @@ fn streaming_moves_each_steps_tensors_out_in_order() {
 #[test]
 fn the_first_non_finite_hook_is_named() {
     let mut model = Model::load(&glassbox_tests::fixtures_dir().join("tiny-gqa-tied")).unwrap();
-    model.weights.layers[1].self_attn.q_proj[[5, 0]] = f32::NAN;
+    model.weights.layers[1].self_attn.q_proj.f32_mut()[[5, 0]] = f32::NAN;
     let model = Arc::new(model);
     let ids = input_ids("tiny-gqa-tied");
     let all = cpu_pass(&model, &ids, PassOptions::default());

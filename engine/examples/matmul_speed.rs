@@ -2,6 +2,7 @@
 //! executor uses (`linear`), the row-dot kernel alone (`xwt`), and the gemm crate on a
 //! transposed copy (`[in, out]`, the layout Glassbox no longer keeps) for comparison.
 //! `cargo run --release --example matmul_speed -p glassbox-engine`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Instant;
 
 use glassbox_engine::cpu::xwt::{Rows, WeightData, WeightRows, isa, xwt};

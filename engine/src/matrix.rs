@@ -70,7 +70,7 @@ impl Matrix {
     pub fn mapped(map: Arc<Mmap>, offset: usize, rows: usize, cols: usize, dtype: MappedDtype) -> Option<Matrix> {
         let len = rows.checked_mul(cols)?.checked_mul(dtype.bytes())?;
         let fits = offset.checked_add(len).is_some_and(|end| end <= map.len());
-        let aligned = (map.as_ptr() as usize + offset) % dtype.bytes() == 0;
+        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(dtype.bytes());
         (cfg!(target_endian = "little") && fits && aligned).then_some(Matrix { rows, cols, owned: None, mapped: Some(Mapped { map, offset, dtype }) })
     }
 

@@ -5,6 +5,7 @@
 //! computes the value (the algorithm, in data-flow order) and [`CpuExecutor::settle`] rounds it
 //! (if the pass emulates a lower precision), applies the pass's interventions and records it.
 
+pub mod attention;
 pub mod matmul;
 pub mod xwt;
 pub mod ops;
@@ -24,7 +25,8 @@ use crate::op_table::{self, HookSpec, PassDims, Slot};
 use crate::sampling::Sampler;
 use crate::step::{LayerOp, Step};
 use crate::tensor::Tensor;
-use crate::trace::Trace;
+use crate::intervene::ActivationPrecision;
+use crate::trace::{Derivation, Trace};
 use matmul::linear;
 use pass::Pass;
 
@@ -111,7 +113,10 @@ impl CpuExecutor {
                 let rows = p.h.slice(s![p.h.nrows() - pass.dims.logit_rows.., ..]); // [logit_rows, d_model]
                 p.logits = linear(rows, m.weights.lm_head())?; // [logit_rows, vocab]
             }
-            HookKey::Probs => p.probs = ops::softmax_rows(p.logits.view(), pass.options.sampling.temperature), // [logit_rows, vocab]
+            HookKey::Probs => {
+                let last = p.logits.slice(s![p.logits.nrows().saturating_sub(1).., ..]); // [1, vocab]
+                p.probs = ops::softmax_rows(last, pass.options.sampling.temperature); // [1, vocab]
+            }
         }
         Ok(())
     }
@@ -136,11 +141,15 @@ impl CpuExecutor {
             H::RotQ | H::RotK if switches.no_rope => {} // positions left out: rot_q = q, rot_k = k
             H::RotQ => p.q = ops::rope(p.q.view(), &m.inv_freq, at), // [pos, n_heads, d_head]
             H::RotK => p.k = ops::rope(p.k.view(), &m.inv_freq, at), // [pos, n_kv_heads, d_head]
-            H::RawScores => p.scores = ops::attention_scores(p.q.view(), self.cached(l, true)?, group), // [n_heads, q_pos, k_pos]
+            H::RawScores => {
+                // Future keys' scores only when something reads them (or the mask is off).
+                let skip_future = !(switches.no_causal_mask || pass.options.touches(HookKey::Block(l, H::RawScores)));
+                attention::scores_into(p.q.view(), self.cached(l, true)?, group, skip_future.then_some(at), &mut p.scores); // [n_heads, q_pos, k_pos]
+            }
             H::AttnScores if switches.no_causal_mask => {} // bidirectional: every key stays visible
-            H::AttnScores => ops::causal_mask_in_place(p.scores.view_mut(), at), // [n_heads, q_pos, k_pos]
-            H::Pattern => ops::softmax_last_in_place(p.scores.view_mut()), // [n_heads, q_pos, k_pos]
-            H::Z => p.z = ops::attend(p.scores.view(), self.cached(l, false)?, group), // [pos, n_heads, d_head]
+            H::AttnScores => attention::mask_in_place(p.scores.view_mut(), at), // [n_heads, q_pos, k_pos]
+            H::Pattern => attention::softmax_in_place(p.scores.view_mut(), Some(at)), // [n_heads, q_pos, k_pos]
+            H::Z => attention::attend_into(p.scores.view(), self.cached(l, false)?, group, Some(at), &mut p.z), // [pos, n_heads, d_head]
             H::AttnOut => {
                 let z = ops::merge_heads(p.z.view())?; // [pos, n_heads·d_head]
                 p.out = linear(z.view(), &w.self_attn.o_proj)?; // [pos, d_model]
@@ -162,6 +171,9 @@ impl CpuExecutor {
     /// interventions on it, check its shape, and record it if the capture filter wants it.
     fn settle(&mut self, pass: &mut Pass, key: HookKey, spec: &HookSpec) -> Result<()> {
         let want = spec.shape(&self.model.config, pass.dims);
+        let wanted = pass.options.capture.wants(key);
+        let derived = if wanted { self.derivable(pass, key) } else { None };
+        let shared = if wanted { self.previous_resid_post(pass, key) } else { None };
         let mut value = pass.slots.get_mut(spec.slot);
         if value.shape() != want.as_slice() {
             return Err(EngineError::Shape(format!(
@@ -177,6 +189,14 @@ impl CpuExecutor {
             edit.apply(value.view_mut())?;
         }
         if pass.options.capture.wants(key) {
+            if let Some((raw, how)) = derived {
+                self.trace.insert_derived(key, raw, how);
+                return Ok(());
+            }
+            if let Some(same) = shared {
+                self.trace.insert_shared(key, same);
+                return Ok(());
+            }
             let tensor = Tensor::new(spec.dims.to_vec(), value.to_owned())
                 .ok_or_else(|| EngineError::Shape(format!("`{key}`: {} dims for a {}-d value", spec.dims.len(), value.ndim())))?;
             self.trace.check_finite(key, tensor.data.iter());
@@ -186,6 +206,39 @@ impl CpuExecutor {
             self.trace.check_finite(key, value.iter());
         }
         Ok(())
+    }
+
+    /// The recorded raw scores that `key` (masked scores or pattern) can be worked out from on
+    /// demand, when this pass computed it from them with nothing in between: no edit on the
+    /// masked scores or the pattern, no rounding, the causal mask on.
+    fn derivable(&self, pass: &Pass, key: HookKey) -> Option<(Arc<Tensor>, Derivation)> {
+        let HookKey::Block(l, hook) = key else { return None };
+        let at = pass.pos_offset;
+        let how = match hook {
+            BlockHook::AttnScores => Derivation::Masked { pos_offset: at },
+            BlockHook::Pattern => Derivation::Pattern { pos_offset: at },
+            _ => return None,
+        };
+        let edited = |h| pass.edits.iter().any(|e| e.hook == HookKey::Block(l, h));
+        if pass.options.switches.no_causal_mask
+            || pass.options.activations != ActivationPrecision::F32
+            || edited(BlockHook::AttnScores)
+            || edited(BlockHook::Pattern)
+        {
+            return None;
+        }
+        let raw = self.trace.get_shared_stored(HookKey::Block(l, BlockHook::RawScores))?;
+        Some((raw, how))
+    }
+
+    /// A block's `hook_resid_pre` is the previous block's `hook_resid_post`, value for value,
+    /// unless an edit on it changed it: one copy serves both.
+    fn previous_resid_post(&self, pass: &Pass, key: HookKey) -> Option<Arc<Tensor>> {
+        let HookKey::Block(l, BlockHook::ResidPre) = key else { return None };
+        if l == 0 || pass.edits.iter().any(|e| e.hook == key) {
+            return None;
+        }
+        self.trace.get_shared_stored(HookKey::Block(l - 1, BlockHook::ResidPost))
     }
 
     /// Appends the pass's rotated keys and values to the layer's cache (after their hooks, so
@@ -308,7 +361,7 @@ impl Executor for CpuExecutor {
         let dims = PassDims {
             n: ids.len(),
             k_len: pos_offset + ids.len(),
-            logit_rows: if options.touches(HookKey::Logits) || options.touches(HookKey::Probs) { ids.len() } else { 1 },
+            logit_rows: if options.touches(HookKey::Logits) { ids.len() } else { 1 },
         };
         let edits = options.resolve(c, dims, pos_offset)?;
         self.trace = Trace::new(ids.to_vec(), pos_offset, options.sampling.temperature);

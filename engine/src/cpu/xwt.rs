@@ -186,15 +186,15 @@ fn dot_tile(isa: Isa, x: &[f32], x_stride: usize, mr: usize, w: WeightRows<'_>, 
 }
 
 fn dot_tile_portable(x: &[f32], x_stride: usize, mr: usize, w: WeightRows<'_>, nr: usize, k: usize, acc: &mut [[f32; 4]; 4]) {
-    for a in 0..mr {
+    for (a, acc_a) in acc.iter_mut().enumerate().take(mr) {
         let xa = &x[a * x_stride..a * x_stride + k];
-        for b in 0..nr {
+        for (b, out) in acc_a.iter_mut().enumerate().take(nr) {
             // Eight lanes, as the vector paths sum, so the compiler can vectorize it.
             let mut lanes = [0.0f32; 8];
             for (c, &xv) in xa.iter().enumerate() {
                 lanes[c % 8] += xv * w.get(b, c);
             }
-            acc[a][b] = lanes.iter().sum();
+            *out = lanes.iter().sum();
         }
     }
 }

@@ -61,7 +61,7 @@ impl WeightQuant {
                 row.iter().map(|&v| (v * inv).round().clamp(-127.0, 127.0) * scale).collect()
             }
             WeightQuant::Q4 => {
-                if row.len() % 32 != 0 {
+                if !row.len().is_multiple_of(32) {
                     return Err(EngineError::Input(format!(
                         "4-bit blocks need rows that are a multiple of 32 weights; this one has {}",
                         row.len()

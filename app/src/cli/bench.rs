@@ -1,6 +1,7 @@
 //! `glassbox bench`: load time, prefill of the fixed 64-token prompt with and without full
 //! capture, decode speed, peak memory; medians over repeated runs. With `--device gpu` the
-//! CPU figures are measured in the same run and the ratios printed.
+//! CPU figures are measured in the same run and the ratios printed. `--frames` and
+//! `--patching` add the GUI's frame time and a patching grid through the app's model thread.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,6 +44,10 @@ pub struct BenchArgs {
     /// Tokens for the frame-time measurement
     #[arg(long, default_value_t = 128)]
     pub frame_tokens: usize,
+    /// Also time a patching grid (resid_pre, every layer × 6 positions of "The capital city
+    /// of France/Italy is") through the app's model thread, as the Experiments view runs it
+    #[arg(long)]
+    pub patching: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -168,6 +173,12 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
     } else {
         None
     };
+    let patching = if args.patching {
+        let (cells, passes, seconds) = (gui.patching)(model.clone(), args.device)?;
+        Some(json!({"hook": "resid_pre", "cells": cells, "passes": passes, "seconds": seconds, "ms_per_pass": seconds * 1e3 / passes.max(1) as f64}))
+    } else {
+        None
+    };
     let peak = peak_rss_mib();
     let figures = |f: &Figures| {
         json!({
@@ -197,6 +208,9 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
     }
     if let Some(frames) = frames {
         out["gui_frame_time"] = frames;
+    }
+    if let Some(p) = patching {
+        out["gui_patching_grid"] = p;
     }
     if !profile.is_empty() {
         out["per_op_ms"] = json!(profile);
@@ -240,6 +254,16 @@ fn print_text(out: &Value) -> Result<()> {
     if !out["gui_frame_time"].is_null() {
         let f = &out["gui_frame_time"];
         outln!("GUI frame, attention overview at {} tokens: median {:.2} ms, p95 {:.2} ms", f["tokens"], f["median_ms"].as_f64().unwrap_or(f64::NAN), f["p95_ms"].as_f64().unwrap_or(f64::NAN))?;
+    }
+    if !out["gui_patching_grid"].is_null() {
+        let p = &out["gui_patching_grid"];
+        outln!(
+            "GUI patching grid (resid_pre, {} cells, {} passes, model thread): {:.2} s, {:.1} ms per pass",
+            p["cells"],
+            p["passes"],
+            p["seconds"].as_f64().unwrap_or(f64::NAN),
+            p["ms_per_pass"].as_f64().unwrap_or(f64::NAN)
+        )?;
     }
     outln!("peak memory            {:>9.1} MiB", out["peak_rss_mib"].as_f64().unwrap_or(f64::NAN))?;
     Ok(())

@@ -262,7 +262,7 @@ fn catalog_shows_the_best_induction_head(model: Arc<glassbox_engine::Model>, pro
     let trace = exec.forward(&probe, PassOptions::capture(head_catalog::capture())).expect("pass");
     let scores = head_catalog::head_scores(&trace, model.config.n_layers()).expect("scores");
     let (l, hd, v) = HeadScores::best(&scores.induction).expect("a best head");
-    h.get_by_label(&format!("induction · best: L{l}.H{hd} ({v:.3})"));
+    h.get_by_label(&format!("induction\nbest: L{l}.H{hd} ({v:.3})"));
     // A click on that head opens its pattern on the probe.
     let cells = h.state_mut().ready().expect("ready").views.experiments.catalog.cells[2].expect("drawn");
     let (n_layers, n_heads) = (model.config.n_layers() as f32, model.config.n_heads() as f32);

@@ -251,7 +251,13 @@ impl AttentionView {
                 "注意力模式 softmax(分数)",
             ),
         };
-        title_ui(ui, cx, &format!("{title} · L{layer} H{head}"), &[key]);
+        // An ablated head still computes its pattern; only its output z is zeroed.
+        let ablated = if cx.s.ablate.contains(&(layer, head)) {
+            cx.tr(" · ablated: its z is set to 0", " · 已消融：它的 z 被置零")
+        } else {
+            ""
+        };
+        title_ui(ui, cx, &format!("{title} · L{layer} H{head}{ablated}"), &[key]);
         if missing_ui(ui, cx, key) {
             return;
         }

@@ -106,7 +106,7 @@ impl CatalogState {
             for (i, (en, zh, scores)) in kinds(&out.scores).into_iter().enumerate() {
                 let values: Vec<f32> = scores.iter().flatten().copied().collect();
                 let name = cx.tr(en, zh);
-                let best = HeadScores::best(scores).map_or(String::new(), |(l, h, v)| cx.lang.tf(format!(" · best: L{l}.H{h} ({v:.3})"), format!(" · 最高：L{l}.H{h}（{v:.3}）")));
+                let best = HeadScores::best(scores).map_or(String::new(), |(l, h, v)| cx.lang.tf(format!("\nbest: L{l}.H{h} ({v:.3})"), format!("\n最高：L{l}.H{h}（{v:.3}）")));
                 let sg = ScoreGrid {
                     rows: n_layers,
                     cols: n_heads,
@@ -132,7 +132,7 @@ impl CatalogState {
                         hovered = Some(format!("{name} L{l}.H{hd} = {}", fmt_val(sg.get(l, hd))));
                     }
                     if cx.export {
-                        cx.requests.push(Request::Export(sg.figure(format!("{name}{best}"))));
+                        cx.requests.push(Request::Export(sg.figure(format!("{name}{best}").replace('\n', " · "))));
                     }
                 });
             }

@@ -6,7 +6,7 @@
 //! comes from the engine's `compare`.
 
 use egui::{RichText, Ui, vec2};
-use egui_plot::{Legend, Line, Plot, Points};
+use egui_plot::{Line, Plot, Points};
 use glassbox_engine::experiments::compare::{self, Comparison};
 use glassbox_engine::experiments::quantize::WeightQuant;
 use glassbox_engine::{ActivationPrecision, BlockHook, HookKey, Tensor, Trace};
@@ -181,6 +181,21 @@ pub fn variant_label(v: &Variant, other_prompt: bool, lang: Lang) -> String {
     parts.join(" + ")
 }
 
+/// A column heading for run B: "f16 act.", "int8 W"; "B" for a prompt or interventions.
+fn variant_short(v: &Variant, other_prompt: bool, lang: Lang) -> String {
+    if other_prompt || v.switches.no_rope || v.switches.no_causal_mask || !v.ablate_heads.is_empty() || !v.ablate_mlps.is_empty() {
+        return "B".into();
+    }
+    if v.activations != ActivationPrecision::F32 {
+        let n = v.activations.name();
+        return lang.tf(format!("{n} act."), format!("{n} 激活"));
+    }
+    match v.weights {
+        WeightQuant::Q4 => lang.tr("4-bit W", "4 位权重").into(),
+        q => lang.tf(format!("{} W", q.name()), format!("{} 权重", q.name())),
+    }
+}
+
 impl CompareState {
     /// Starts the comparison the controls describe, A being the session's prompt.
     pub fn run(&mut self, s: &mut Session) {
@@ -244,9 +259,15 @@ impl CompareState {
         };
         summary_ui(ui, cx, r);
         let plot_h = if cx.presenting { (ui.available_height() * 0.45).max(200.0) } else { 230.0 };
-        ui.columns(2, |cols| {
-            divergence_ui(&mut cols[0], cx, r, plot_h);
-            top_k_ui(&mut cols[1], cx, r);
+        // The curve takes what the top-10 table leaves (about 130 points per run).
+        let table_w = (130.0 * (r.b.len() + 1) as f32 + 30.0).min(ui.available_width() * 0.6);
+        let plot_w = (ui.available_width() - table_w - 16.0).max(240.0);
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.set_max_width(plot_w);
+                divergence_ui(ui, cx, r, plot_w, plot_h);
+            });
+            ui.vertical(|ui| top_k_ui(ui, cx, r));
         });
         ui.separator();
         self.maps_ui(ui, cx);
@@ -472,20 +493,23 @@ fn summary_ui(ui: &mut Ui, cx: &ViewCtx<'_>, r: &CompareResult) {
 
 /// Relative L2 of the residual stream after the embedding and after each layer, on a log
 /// axis (f16 parts from f32 by ~1e-3, 4-bit weights by ~1e-1).
-fn divergence_ui(ui: &mut Ui, cx: &ViewCtx<'_>, r: &CompareResult, height: f32) {
-    ui.label(RichText::new(cx.tr("Divergence of the residual stream, ‖B − A‖ / ‖A‖", "残差流的偏离程度 ‖B − A‖ / ‖A‖")).strong());
+fn divergence_ui(ui: &mut Ui, cx: &ViewCtx<'_>, r: &CompareResult, width: f32, height: f32) {
+    ui.label(RichText::new(cx.tr("Divergence of the residual stream, ‖B − A‖ / ‖A‖ (colours as in the table)", "残差流的偏离程度 ‖B − A‖ / ‖A‖（颜色同上表）")).strong());
     let other_prompt = r.tokens_a != r.tokens_b;
     let theme = cx.theme;
     Plot::new("compare-divergence")
+        .width(width)
         .height(height)
-        .legend(Legend::default())
         .allow_scroll(false)
         .allow_drag(false)
         .allow_zoom(false)
         .x_axis_label(cx.tr("after layer (0 = embedding)", "第几层之后（0 = 嵌入）"))
         .y_axis_label("log10")
         .x_axis_formatter(|m, _| if m.value < 0.5 { "emb".into() } else { format!("{}", m.value as i64 - 1) })
-        .y_axis_formatter(|m, _| format!("1e{}", m.value))
+        .y_axis_formatter(|m, _| {
+            let v = m.value;
+            if (v - v.round()).abs() < 1e-6 { format!("1e{}", v.round() as i64) } else { crate::gui::scale::short(10f32.powf(v as f32)) }
+        })
         .show(ui, |p| {
             for (i, (v, _, c)) in r.b.iter().enumerate() {
                 let pts: Vec<[f64; 2]> = log_points(&c.residual);
@@ -514,7 +538,8 @@ fn top_k_ui(ui: &mut Ui, cx: &ViewCtx<'_>, r: &CompareResult) {
             ui.label("#");
             ui.label(RichText::new("A (f32)").strong());
             for (i, (v, _, _)) in r.b.iter().enumerate() {
-                ui.label(RichText::new(variant_label(v, other_prompt, cx.lang)).color(cx.theme.series(i)).strong());
+                ui.label(RichText::new(variant_short(v, other_prompt, cx.lang)).color(cx.theme.series(i)).strong())
+                    .on_hover_text(variant_label(v, other_prompt, cx.lang));
             }
             ui.end_row();
             let a_top = r.b.first().map(|(_, _, c)| c.top_a.clone()).unwrap_or_default();

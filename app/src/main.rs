@@ -37,6 +37,7 @@ fn main() -> ExitCode {
                 trace_memory: |model, tokens| {
                     gui::frame_bench::trace_memory(model, tokens).map(|m| (m.captured_bytes, m.held_bytes))
                 },
+                patching: gui::frame_bench::patching_bench,
             };
             cli::run(args.model, command, &hooks)
         }

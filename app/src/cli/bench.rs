@@ -5,6 +5,8 @@
 //!
 //! Both prefill figures compute the logits of every position (a full capture records them;
 //! the "no capture" run keeps only them), so they differ by exactly the capture.
+//! `--frames` and `--patching` add the GUI's frame time and a patching grid through the app's
+//! model thread.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -54,6 +56,10 @@ pub struct BenchArgs {
     /// Internal: load once, run one captured prefill, print this process's peak memory
     #[arg(long, hide = true)]
     pub rss_probe: bool,
+    /// Also time a patching grid (resid_pre, every layer × 6 positions of "The capital city
+    /// of France/Italy is") through the app's model thread, as the Experiments view runs it
+    #[arg(long)]
+    pub patching: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -215,6 +221,12 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
     } else {
         None
     };
+    let patching = if args.patching {
+        let (cells, passes, seconds) = (gui.patching)(model.clone(), args.device)?;
+        Some(json!({"hook": "resid_pre", "cells": cells, "passes": passes, "seconds": seconds, "ms_per_pass": seconds * 1e3 / passes.max(1) as f64}))
+    } else {
+        None
+    };
     let fresh_rss = fresh_process_rss(&path, &args)?;
     let t = args.tokens;
     let figures = |f: &Figures| {
@@ -252,6 +264,9 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
     }
     if let Some(frames) = frames {
         out["gui_frame_time"] = frames;
+    }
+    if let Some(p) = patching {
+        out["gui_patching_grid"] = p;
     }
     if !profile.is_empty() {
         out["per_op_ms"] = json!(profile);
@@ -296,6 +311,16 @@ fn print_text(out: &Value) -> Result<()> {
     if !out["gui_frame_time"].is_null() {
         let f = &out["gui_frame_time"];
         outln!("GUI frame, attention overview at {} tokens: median {:.2} ms, p95 {:.2} ms", f["tokens"], num(&f["median_ms"]), num(&f["p95_ms"]))?;
+    }
+    if !out["gui_patching_grid"].is_null() {
+        let p = &out["gui_patching_grid"];
+        outln!(
+            "GUI patching grid (resid_pre, {} cells, {} passes, model thread): {:.2} s, {:.1} ms per pass",
+            p["cells"],
+            p["passes"],
+            p["seconds"].as_f64().unwrap_or(f64::NAN),
+            p["ms_per_pass"].as_f64().unwrap_or(f64::NAN)
+        )?;
     }
     outln!("peak memory, fresh process (one load, one captured prefill) {:>7.1} MiB", num(&out["peak_rss_mib"]))?;
     Ok(())

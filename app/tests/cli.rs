@@ -234,3 +234,23 @@ fn bench_json_reports_every_figure_the_issue_names() {
         assert!(ops.contains(&op), "{ops:?}");
     }
 }
+
+#[test]
+fn trace_capture_records_more_hooks_and_reports_their_size() {
+    let model = fixture("tiny-mha-untied");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["trace", "--model", model.to_str().unwrap(), "--token-ids", "67,84,47,57", "--json"];
+        args.extend_from_slice(extra);
+        json_of(&glassbox(&args))
+    };
+    let (plain, pattern, all) = (run(&[]), run(&["--capture", "attn.hook_pattern"]), run(&["--capture", "all"]));
+    let hooks = |v: &serde_json::Value| v["captured_hooks"].as_u64().unwrap();
+    // tiny-mha-untied has 3 layers: embed + 3 resid_post + logits, then 3 patterns more.
+    assert_eq!(hooks(&plain), 5);
+    assert_eq!(hooks(&pattern), 8);
+    assert!(hooks(&all) > hooks(&pattern));
+    assert!(all["captured_mib"].as_f64() > plain["captured_mib"].as_f64());
+    assert_eq!(all["top_k"], plain["top_k"], "recording more changes no number");
+    let out = glassbox(&["trace", "--model", model.to_str().unwrap(), "--token-ids", "1,2", "--capture", "attn.hook_bogus"]);
+    assert_one_line_error(&out, "--capture");
+}

@@ -133,6 +133,53 @@ fn measure(exec: &mut dyn Executor, ids: &[u32], args: &BenchArgs) -> Result<Fig
     Ok(Figures { device: exec.device_name(), prefill_capture_ms, prefill_ms, decode_tok_s, decode_capture_tok_s })
 }
 
+/// GPU time from timestamp queries around every compute pass, in runs of their own (reading
+/// the timestamps waits for each submit): prefill with full capture and with only the logits,
+/// and one decode step. What the wall clock adds beyond it is recording, submits and the
+/// read-back. `None` on the CPU or where the device has no timestamp queries.
+fn gpu_time(exec: &mut dyn Executor, ids: &[u32], args: &BenchArgs, wall: &Figures) -> Result<Option<Value>> {
+    if !exec.set_gpu_timing(true) {
+        return Ok(None);
+    }
+    let runs = args.runs.max(3);
+    let mut prefill = |capture: CaptureFilter| -> Result<(f64, u64)> {
+        let mut times = Vec::new();
+        let mut passes = 0;
+        for _ in 0..=runs {
+            exec.reset();
+            exec.take_gpu_time();
+            drop(exec.forward(ids, PassOptions::capture(capture.clone()))?);
+            let t = exec.take_gpu_time().unwrap_or_default();
+            times.push(t.ms());
+            passes = t.passes;
+        }
+        times.remove(0); // warm-up
+        Ok((median(times), passes))
+    };
+    let (capture_ms, passes) = prefill(CaptureFilter::All)?;
+    let (logits_ms, _) = prefill(CaptureFilter::keys([HookKey::Logits]))?;
+    exec.reset();
+    let greedy = PassOptions { sampling: SamplingParams::greedy(), ..PassOptions::capture(CaptureFilter::Nothing) };
+    let mut next = exec.forward(&ids[..ids.len().min(64)], greedy.clone())?.sampled.context("no token sampled")?;
+    let mut per_token = Vec::new();
+    for _ in 0..args.decode_tokens.max(7) {
+        exec.take_gpu_time();
+        next = exec.forward(&[next], greedy.clone())?.sampled.context("no token sampled")?;
+        per_token.push(exec.take_gpu_time().unwrap_or_default().ms());
+    }
+    exec.set_gpu_timing(false);
+    let decode_ms = median(per_token);
+    Ok(Some(json!({
+        "prefill_full_capture_gpu_ms": capture_ms,
+        "prefill_full_capture_rest_ms": wall.prefill_capture_ms - capture_ms,
+        "prefill_no_capture_gpu_ms": logits_ms,
+        "prefill_no_capture_rest_ms": wall.prefill_ms - logits_ms,
+        "compute_passes_per_prefill": passes,
+        "decode_gpu_ms_per_token": decode_ms,
+        "decode_gpu_bound_tokens_per_s": 1e3 / decode_ms,
+    })))
+}
+
 /// Tokens per second of single-token passes on top of the prompt's KV cache (median of at
 /// least 7 runs).
 fn decode(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter, args: &BenchArgs) -> Result<f64> {
@@ -204,6 +251,7 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
         (Vec::new(), Vec::new())
     };
     let main = measure(exec.as_mut(), &ids, &args)?;
+    let gpu_time = gpu_time(exec.as_mut(), &ids, &args, &main)?;
     drop(exec);
     let cpu = if args.device == Device::Cpu {
         None
@@ -262,6 +310,9 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
             "decode_speedup": main.decode_tok_s / cpu.decode_tok_s,
         });
     }
+    if let Some(g) = gpu_time {
+        out["gpu_time"] = g;
+    }
     if let Some(frames) = frames {
         out["gui_frame_time"] = frames;
     }
@@ -300,6 +351,17 @@ fn print_text(out: &Value) -> Result<()> {
     }
     if !out["ratios_gpu_over_cpu"].is_null() {
         outln!("GPU vs CPU: {}", out["ratios_gpu_over_cpu"])?;
+    }
+    if !out["gpu_time"].is_null() {
+        let g = &out["gpu_time"];
+        outln!(
+            "GPU time (timestamp queries): prefill-{t} full capture {:.2} ms on the GPU + {:.2} ms recording/read-back; logits only {:.2} + {:.2} ms; decode {:.3} ms per token on the GPU",
+            num(&g["prefill_full_capture_gpu_ms"]),
+            num(&g["prefill_full_capture_rest_ms"]),
+            num(&g["prefill_no_capture_gpu_ms"]),
+            num(&g["prefill_no_capture_rest_ms"]),
+            num(&g["decode_gpu_ms_per_token"])
+        )?;
     }
     for (key, what) in [("per_op_ms", "one captured prefill"), ("decode_per_op_ms", "one decode pass")] {
         if let Some(ops) = out[key].as_array() {

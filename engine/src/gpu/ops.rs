@@ -48,8 +48,8 @@ impl GpuOps {
             for d in dispatches {
                 rec.dispatch(d, Params::OneOff);
             }
-            rec.submit(None);
-        })
+            rec.submit(None).map(|_| ())
+        })?
     }
 
     fn read(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {

@@ -92,7 +92,7 @@ impl GpuTimer {
         if pairs == 0 {
             return Ok(());
         }
-        let ticks = map_read(ctx, &self.readback, u64::from(pairs) * 16, |b| bytemuck::pod_collect_to_vec::<u8, u64>(b))?;
+        let ticks = map_read(ctx, &self.readback, u64::from(pairs) * 16, bytemuck::pod_collect_to_vec::<u8, u64>)?;
         for pair in ticks.chunks_exact(2) {
             self.total.ns += pair[1].saturating_sub(pair[0]) as f64 * self.period_ns;
             self.total.passes += 1;

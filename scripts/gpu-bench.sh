@@ -2,7 +2,8 @@
 # GPU benchmark on a Linux machine with an NVIDIA GPU (Vulkan): builds the release binary and
 # runs `glassbox bench --device gpu --json` (prefill-64 with and without full capture, decode
 # tokens/s with per-step capture, peak memory, and the CPU figures and GPU/CPU ratios from the
-# same run), then the same with f16 weights. Results go to stdout and target/bench-gpu-*.json.
+# same run; `gpu_time` gives the GPU's own time from timestamp queries apart from recording and
+# read-back), then the same with f16 weights. Results go to stdout and target/bench-gpu-*.json.
 #
 # Needs: the Rust toolchain (rust-toolchain.toml picks the version), the NVIDIA driver with its
 # Vulkan ICD, and libvulkan1. The model comes from the cache (`glassbox fetch`), or

@@ -192,6 +192,17 @@ pub trait Executor: Send {
     }
 
     /// The trace of the pass in progress, for moving tensors out of it.
+    /// Starts (or stops) measuring GPU time with timestamp queries; `false` where this
+    /// executor has no GPU or its device lacks them.
+    fn set_gpu_timing(&mut self, _on: bool) -> bool {
+        false
+    }
+
+    /// The GPU time measured since the last call (while timing is on).
+    fn take_gpu_time(&mut self) -> Option<crate::gpu::timer::GpuTime> {
+        None
+    }
+
     fn trace_mut(&mut self) -> &mut Trace;
 
     /// One complete pass; returns its trace.

@@ -113,7 +113,12 @@ const ALIGN: usize = 8;
 /// Cuts a trace of rows `run` to rows `rows` (keys to `..rows.end`).
 fn trim(trace: &mut Trace, run: &Range<usize>, rows: &Range<usize>) -> Result<()> {
     let (from, to) = (rows.start - run.start, rows.end - run.start);
-    let keys: Vec<HookKey> = trace.keys().collect();
+    // `hook_probs` holds the run's last row only: it is the window's last row's only if the
+    // run ends there (else a view works that row's distribution out from its logits).
+    if run.end != rows.end {
+        trace.remove(HookKey::Probs);
+    }
+    let keys: Vec<HookKey> = trace.keys().filter(|&k| k != HookKey::Probs).collect();
     for key in keys {
         let Some(t) = trace.get(key) else { continue };
         let info: Vec<ndarray::SliceInfoElem> = t

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions, Switches};
+use glassbox_engine::executor::{PassOptions, Switches};
 use glassbox_engine::experiments::attribution::{self, attribute};
 use glassbox_engine::experiments::compare::compare;
 use glassbox_engine::experiments::head_catalog::{self, HeadScores, head_scores};

@@ -322,3 +322,29 @@ fn f16_weights_agree_with_f32_on_the_fixtures() {
         assert!(rate >= F16_TOP1_AGREEMENT && kl_sum / total as f64 <= F16_MEAN_KL, "f16 top-1 agreement {agree}/{total} on the fixtures");
     }
 }
+
+#[test]
+fn timestamp_queries_measure_gpu_time_without_changing_a_number() {
+    let ctx = gpu_or_skip!();
+    let name = "tiny-gqa-tied";
+    let (model, ids) = (load(name), input_ids(name));
+    let mut exec = gpu_exec(&ctx, &model, GpuOptions::default());
+    let plain = exec.forward(&ids, PassOptions::default()).unwrap();
+    let offered = glassbox_engine::gpu::timer::GpuTimer::supported(&ctx);
+    assert_eq!(exec.set_gpu_timing(true), offered, "timing is on exactly where the device has timestamp queries");
+    if !offered {
+        eprintln!("note: {} has no timestamp queries; GPU time cannot be measured here", ctx.name());
+        assert!(exec.take_gpu_time().is_none());
+        return;
+    }
+    exec.reset(); // the same positions again, not a continuation of the cache
+    let timed = exec.forward(&ids, PassOptions::default()).unwrap();
+    let time = exec.take_gpu_time().unwrap();
+    eprintln!("{}: one pass, {} compute passes timed, {:.3} ms of GPU time", ctx.name(), time.passes, time.ms());
+    assert!(time.passes > 0 && time.ns > 0.0 && time.untimed == 0, "{time:?}");
+    assert_eq!(exec.take_gpu_time().unwrap().passes, 0, "take starts afresh");
+    for (k, t) in plain.iter() {
+        assert_eq!(Some(&**t), timed.get(k), "{k}");
+    }
+    assert!(!exec.set_gpu_timing(false) && exec.take_gpu_time().is_none());
+}

@@ -27,6 +27,11 @@ pub struct TraceArgs {
     /// How many of the most likely next tokens to list
     #[arg(long, default_value_t = 10)]
     pub top_k: usize,
+    /// Also record these hooks (comma-separated names such as `attn.hook_pattern` or
+    /// `blocks.3.hook_mlp_out`, or `all`); the JSON then reports how much the trace holds. The
+    /// pass then runs in one piece whatever `--budget-mib` says: what it records is asked for
+    #[arg(long, value_name = "HOOKS")]
+    pub capture: Option<String>,
     /// Memory budget (MiB) for what the pass keeps: a longer prompt runs in chunks and keeps
     /// only the residual stream and per-position summaries
     #[arg(long, default_value_t = DEFAULT_BUDGET / MIB)]
@@ -34,6 +39,22 @@ pub struct TraceArgs {
     /// Print JSON (the fields acceptance checks read)
     #[arg(long)]
     pub json: bool,
+}
+
+/// What the summary reads (the embedding, every residual, the logits), plus `extra`.
+fn capture_filter(extra: Option<&str>) -> Result<CaptureFilter> {
+    let needed = [HookKind::Embed, HookKind::Block(BlockHook::ResidPost), HookKind::Logits];
+    Ok(match extra.map(str::trim) {
+        Some("all") => CaptureFilter::All,
+        None | Some("") => CaptureFilter::kinds(needed),
+        Some(list) => match CaptureFilter::parse(list).map_err(|e| anyhow::anyhow!("--capture: {e}"))? {
+            CaptureFilter::Select { keys, mut kinds } => {
+                kinds.extend(needed);
+                CaptureFilter::Select { keys, kinds }
+            }
+            _ => CaptureFilter::kinds(needed),
+        },
+    })
 }
 
 /// What `trace` prints, from a full capture or a long pass's overview.
@@ -44,6 +65,8 @@ struct Summary {
     lens: Vec<Vec<u32>>,
     /// `None` for a full capture; else the bytes the overview kept.
     overview_bytes: Option<usize>,
+    /// Hooks recorded and their size.
+    captured: (usize, f64),
 }
 
 pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
@@ -56,9 +79,10 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
     let budget = args.budget_mib.saturating_mul(MIB);
     // Every row's logits and residual stream fit the budget: one pass with those hooks.
     // Else the overview in chunks, which keeps the stream and reduces the logits per row.
-    let summary = match budget::plan(c, ids.len(), budget) {
+    let plan = if args.capture.is_some() { Plan::Full } else { budget::plan(c, ids.len(), budget) };
+    let summary = match plan {
         Plan::Full => {
-            let capture = CaptureFilter::kinds([HookKind::Embed, HookKind::Block(BlockHook::ResidPost), HookKind::Logits]);
+            let capture = capture_filter(args.capture.as_deref())?;
             let trace = exec.forward(&ids, PassOptions { capture, ..options })?;
             if let Some(bad) = trace.non_finite {
                 eprintln!("glassbox: warning: {bad}");
@@ -69,6 +93,7 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
                 norms: analysis::residual_norms(&trace, n_layers)?,
                 lens: analysis::logit_lens_at(&model, &trace, ids.len() - 1, 5)?,
                 overview_bytes: None,
+                captured: (trace.len(), mib(trace.bytes())),
             }
         }
         Plan::Overview(opts) => {
@@ -84,6 +109,7 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
                 norms: ov.residual_norms.clone(),
                 lens: analysis::logit_lens_at(&model, &ov.trace, ids.len() - 1, 5)?,
                 overview_bytes: Some(ov.bytes()),
+                captured: (ov.trace.len(), mib(ov.bytes())),
             }
         }
         Plan::Refused { need } => bail!(
@@ -93,7 +119,7 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
             args.budget_mib
         ),
     };
-    let Summary { last, argmax, norms, lens, overview_bytes } = summary;
+    let Summary { last, argmax, norms, lens, overview_bytes, captured: (captured_hooks, captured_mib) } = summary;
     if let Some(bytes) = overview_bytes {
         eprintln!("glassbox: {} tokens run in chunks within the {} MiB budget; kept {}", ids.len(), args.budget_mib, budget::human(bytes as u64));
     }
@@ -113,6 +139,8 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
             "residual_norms": norms,
             "logit_lens": lens,
             "overview_bytes": overview_bytes,
+            "captured_hooks": captured_hooks,
+            "captured_mib": captured_mib,
         });
         outln!("{}", serde_json::to_string(&out)?)?;
         return Ok(());
@@ -132,4 +160,8 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
         outln!("  {label:<9} {:?}", token_texts(&model, &ids[..1])[0])?;
     }
     Ok(())
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / MIB as f64
 }

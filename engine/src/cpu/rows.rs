@@ -30,8 +30,8 @@ impl CpuExecutor {
         let window = &ids[first..];
         let c = &self.model.config;
         check_pass_input(c, window, first)?;
-        let touches_vocab = options.touches(HookKey::Logits) || options.touches(HookKey::Probs);
-        let dims = PassDims { n: window.len(), k_len: ids.len(), logit_rows: if touches_vocab { window.len() } else { 1 } };
+        let logit_rows = if options.touches(HookKey::Logits) { window.len() } else { 1 };
+        let dims = PassDims { n: window.len(), k_len: ids.len(), logit_rows };
         let edits = options.resolve(c, dims, first)?;
         self.trace = Trace::new(window.to_vec(), first, options.sampling.temperature);
         let mut pass = Pass::new(window, first, options, dims, edits);

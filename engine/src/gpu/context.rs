@@ -46,7 +46,8 @@ impl GpuContext {
     fn open(adapter: &wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
         // SHADER_F16 only where present; without it f16 weights are unpacked from u32 pairs.
-        let features = adapter.features() & wgpu::Features::SHADER_F16;
+        // TIMESTAMP_QUERY where present, for benchmarks that print GPU time apart from read-back.
+        let features = adapter.features() & (wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY);
         let desc = wgpu::DeviceDescriptor {
             label: Some("glassbox"),
             required_features: features,

@@ -17,6 +17,7 @@ use crate::gpu::kernels::{Cmd, Kernels, WeightFormat, intervene, rope};
 use crate::gpu::program::{Capture, PassEdit, PassShape, StepEnv, Target};
 use crate::gpu::recorder::{BindCache, ParamArena, Params, ReadbackPool, Recorder};
 use crate::gpu::state::{Activations, KvCache, Sizes};
+use crate::gpu::timer::{GpuTime, GpuTimer};
 use crate::gpu::weights::{GpuWeights, upload_f32};
 use crate::backend::Precision;
 use crate::hooks::HookKey;
@@ -61,6 +62,8 @@ pub struct GpuExecutor {
     partial_cache: bool,
     pass: Option<Pass>,
     trace: Trace,
+    /// Set while a benchmark measures GPU time (`Executor::set_gpu_timing`).
+    timer: Option<GpuTimer>,
 }
 
 impl GpuExecutor {
@@ -105,6 +108,7 @@ impl GpuExecutor {
             partial_cache: false,
             pass: None,
             trace: Trace::default(),
+            timer: None,
             model,
             ctx,
         })
@@ -210,11 +214,11 @@ impl GpuExecutor {
         let ctx = Arc::clone(&self.ctx);
         let pool = &mut self.readback;
         let readback = ctx.scoped("allocating the read-back buffer", || pool.get(&ctx, total))?;
-        let (arena, binds) = (&mut self.arena, &mut self.binds);
+        let (arena, binds, timer) = (&mut self.arena, &mut self.binds, self.timer.as_mut());
         let subs = self.subs;
         let mut placed: Vec<(Target, u64, usize)> = Vec::new(); // (what, byte offset, len)
         ctx.scoped(&format!("running {}..{}", steps[0], steps[steps.len() - 1]), || {
-            let mut rec = Recorder::new(&ctx);
+            let mut rec = Recorder::new(&ctx).timed(timer);
             let mut at = 0u64;
             for (&step, captures) in steps.iter().zip(&per_step) {
                 let mut sub = 0;
@@ -234,10 +238,10 @@ impl GpuExecutor {
                     placed.push((c.target.clone(), at, c.len));
                     at += bytes;
                 }
-                rec.flush_if_long(arena);
+                rec.flush_if_long(arena)?;
             }
-            rec.submit(Some(arena));
-        })?;
+            rec.submit(Some(arena)).map(|_| ())
+        })??;
         let values = map_read(&ctx, &readback, total, |bytes| {
             placed
                 .par_iter()
@@ -279,7 +283,7 @@ impl GpuExecutor {
         let n = ids.len();
         let c = &self.model.config;
         crate::executor::check_pass_input(c, ids, pos_offset)?;
-        let all_rows = options.touches(HookKey::Logits) || options.touches(HookKey::Probs);
+        let all_rows = options.touches(HookKey::Logits);
         let dims = PassDims { n, k_len: pos_offset + n, logit_rows: if all_rows { n } else { 1 } };
         let resolved = options.resolve(c, dims, pos_offset)?;
         let sizes = Sizes { n, k_len: dims.k_len, logit_rows: dims.logit_rows, probs: options.touches(HookKey::Probs) };
@@ -339,6 +343,15 @@ impl Executor for GpuExecutor {
 
     fn device_name(&self) -> String {
         format!("{} ({} weights)", self.ctx.name(), self.kernels.format.name())
+    }
+
+    fn set_gpu_timing(&mut self, on: bool) -> bool {
+        self.timer = if on { GpuTimer::new(&self.ctx) } else { None };
+        self.timer.is_some()
+    }
+
+    fn take_gpu_time(&mut self) -> Option<GpuTime> {
+        self.timer.as_mut().map(GpuTimer::take)
     }
 
     fn kind(&self) -> BackendKind {

@@ -14,6 +14,7 @@ pub mod ops;
 mod program;
 mod recorder;
 mod state;
+pub mod timer;
 pub mod weights;
 
 /// The wgpu this engine is built with, for callers that hand in their own device.

@@ -48,8 +48,8 @@ impl GpuOps {
             for d in dispatches {
                 rec.dispatch(d, Params::OneOff);
             }
-            rec.submit(None);
-        })
+            rec.submit(None).map(|_| ())
+        })?
     }
 
     fn read(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
@@ -172,7 +172,7 @@ impl GpuOps {
         let (rows, vocab) = logits.dim();
         let lb = self.upload("logits", logits.iter().copied())?;
         let pb = self.zeros("probs", logits.len())?;
-        self.run(&[probs::dispatch(&self.kernels, &lb, &pb, rows, vocab, temperature)])?;
+        self.run(&[probs::dispatch(&self.kernels, &lb, &pb, 0, rows, vocab, temperature)])?;
         self.read2(&pb, logits.dim())
     }
 }

@@ -4,8 +4,10 @@
 
 use std::collections::HashMap;
 
+use crate::error::Result;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Dispatch;
+use crate::gpu::timer::GpuTimer;
 
 /// Bytes between params slots: the largest `min_uniform_buffer_offset_alignment` allowed.
 pub const SLOT_BYTES: u64 = 256;
@@ -83,6 +85,8 @@ pub struct Recorder<'c> {
     pass: Option<wgpu::ComputePass<'static>>,
     /// Dispatches recorded since the last submit.
     pending: usize,
+    /// Timestamps around every compute pass, when a benchmark asks for GPU time.
+    timer: Option<&'c mut GpuTimer>,
 }
 
 /// A long group is submitted in pieces of about this many dispatches, so the GPU starts on the
@@ -91,7 +95,13 @@ const DISPATCHES_PER_SUBMIT: usize = 96;
 
 impl<'c> Recorder<'c> {
     pub fn new(ctx: &'c GpuContext) -> Self {
-        Self { ctx, encoder: encoder(ctx), pass: None, pending: 0 }
+        Self { ctx, encoder: encoder(ctx), pass: None, pending: 0, timer: None }
+    }
+
+    /// Times every compute pass with `timer` (each submit then waits for the GPU).
+    pub fn timed(mut self, timer: Option<&'c mut GpuTimer>) -> Self {
+        self.timer = timer;
+        self
     }
 
     pub fn dispatch(&mut self, d: &Dispatch<'_>, params: Params<'_>) {
@@ -120,10 +130,10 @@ impl<'c> Recorder<'c> {
                 bind_group(self.ctx, d, &uniform, 0)
             }
         };
+        let (encoder, timer) = (&mut self.encoder, &mut self.timer);
         let pass = self.pass.get_or_insert_with(|| {
-            self.encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("glassbox"), timestamp_writes: None })
-                .forget_lifetime()
+            let timestamp_writes = timer.as_deref_mut().and_then(GpuTimer::next_pass);
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("glassbox"), timestamp_writes }).forget_lifetime()
         });
         pass.set_pipeline(&d.kernel.pipeline);
         pass.set_bind_group(0, &group, &[]);
@@ -133,14 +143,21 @@ impl<'c> Recorder<'c> {
 
     /// Submits what is recorded so far if it is a good piece of work (call between steps);
     /// the copies already recorded stay ordered before everything after.
-    pub fn flush_if_long(&mut self, arena: &mut ParamArena) {
+    pub fn flush_if_long(&mut self, arena: &mut ParamArena) -> Result<()> {
         if self.pending >= DISPATCHES_PER_SUBMIT {
             self.pass = None;
             arena.flush(&self.ctx.queue);
+            if let Some(timer) = &self.timer {
+                timer.resolve(&mut self.encoder);
+            }
             let done = std::mem::replace(&mut self.encoder, encoder(self.ctx));
             self.ctx.queue.submit([done.finish()]);
             self.pending = 0;
+            if let Some(timer) = self.timer.as_deref_mut() {
+                timer.collect(self.ctx)?;
+            }
         }
+        Ok(())
     }
 
     /// Copies `bytes` from `src` to `dst`, after every dispatch recorded so far.
@@ -152,12 +169,19 @@ impl<'c> Recorder<'c> {
     }
 
     /// Writes the params (if an arena was used) and submits everything as one command buffer.
-    pub fn submit(mut self, arena: Option<&mut ParamArena>) -> wgpu::SubmissionIndex {
+    pub fn submit(mut self, arena: Option<&mut ParamArena>) -> Result<wgpu::SubmissionIndex> {
         self.pass = None;
         if let Some(arena) = arena {
             arena.flush(&self.ctx.queue);
         }
-        self.ctx.queue.submit([self.encoder.finish()])
+        if let Some(timer) = &self.timer {
+            timer.resolve(&mut self.encoder);
+        }
+        let index = self.ctx.queue.submit([self.encoder.finish()]);
+        if let Some(timer) = self.timer {
+            timer.collect(self.ctx)?;
+        }
+        Ok(index)
     }
 }
 

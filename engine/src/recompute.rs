@@ -4,7 +4,9 @@
 //! v, scores, pattern, z or MLP activations, [`recompute`] runs that block alone from the
 //! residual stream entering it (`Executor::begin_rows_at`), for a window of query rows whose
 //! keys and values come from every earlier position. It is the executor's own code on the
-//! same inputs, so the numbers are the ones a full capture records (tests compare them).
+//! same inputs, so the numbers are the ones a full capture records up to the last bits (the
+//! row-blocked matmul and attention kernels sum in an order that depends on a pass's row
+//! count), and the same window always gives the same bits (tests check both).
 
 use std::ops::Range;
 
@@ -100,9 +102,9 @@ pub fn recompute(
 }
 
 /// The rows actually run for `rows`: at least [`ALIGN`] of them, ending on a multiple of
-/// [`ALIGN`] or at the last token. The CPU reference sums a softmax row in lanes of 8 and
-/// multiplies fewer than 5 rows on another path than many, so a window that ends where the
-/// full pass's rows end on a lane boundary, with enough rows, gets the very same bits.
+/// [`ALIGN`] or at the last token: a window that ends on a lane boundary, with enough rows,
+/// runs the kernels' full-width paths as the full pass did, keeping the rounding difference
+/// small.
 fn aligned(rows: &Range<usize>, n: usize) -> Range<usize> {
     let end = rows.end.max(rows.start + ALIGN).next_multiple_of(ALIGN).min(n);
     rows.start.min(end.saturating_sub(ALIGN))..end

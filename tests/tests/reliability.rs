@@ -564,6 +564,25 @@ fn row18_an_empty_pass_is_refused_before_any_work() {
     assert!(err.contains("no tokens"), "{err}");
 }
 
+/// The engine half of `glassbox generate | head`: a callback that says stop ends the
+/// generation after that token, with the ids chosen so far.
+#[test]
+fn generation_stops_when_its_callback_breaks() {
+    use std::ops::ControlFlow;
+    let model = fixture_model();
+    let mut exec = CpuExecutor::new(Arc::clone(&model));
+    let all = glassbox_engine::executor::generate(&mut exec, &[1, 2, 3], 20, Default::default(), &[], &mut |_| {}).unwrap();
+    assert_eq!(all.len(), 20);
+    let mut seen = 0;
+    let some = glassbox_engine::executor::generate(&mut exec, &[1, 2, 3], 20, Default::default(), &[], &mut |_| {
+        seen += 1;
+        if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    })
+    .unwrap();
+    assert_eq!(seen, 3, "no token is computed after the stop");
+    assert_eq!(some, all[..3], "the ids chosen before the stop are returned");
+}
+
 #[test]
 fn row19_a_prompt_longer_than_the_context_is_refused() {
     let model = fixture_model();

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use glassbox_engine::executor::PassOptions;
+use glassbox_engine::executor::{BackendKind, PassOptions};
+use glassbox_engine::reference_check::ReferenceCheck;
 use glassbox_engine::sampling::SamplingParams;
 use glassbox_engine::tasks::{SentimentScores, TaskKind, TaskOptions};
 use glassbox_engine::tokenizer::ChatMessage;
@@ -48,6 +49,10 @@ pub struct Session {
     /// Executor name for the status bar, e.g. "CPU (f32 reference)".
     pub device: String,
     pub precision: Precision,
+    /// Which executor runs the passes (the check against the CPU reference is for the GPU).
+    pub backend: BackendKind,
+    /// The last check against the CPU reference: the pass it checked and what it found.
+    pub reference: Option<(u64, Result<ReferenceCheck, String>)>,
 
     pub prompt: String,
     pub chat: bool,
@@ -94,6 +99,8 @@ impl Session {
             program,
             device: String::new(),
             precision: Precision::F32,
+            backend: BackendKind::Cpu,
+            reference: None,
             prompt: String::new(),
             chat: false,
             fixed_ids: None,
@@ -270,6 +277,19 @@ impl Session {
         }
     }
 
+    /// Asks the worker to run the current pass again on the CPU reference and compare.
+    pub fn check_reference(&mut self) {
+        if !self.running && self.computed.is_some() {
+            self.reference = None;
+            self.worker.send(Command::CheckReference { pass: self.trace_pass });
+        }
+    }
+
+    /// The check of the pass on screen, if one was made.
+    pub fn reference_check(&self) -> Option<&Result<ReferenceCheck, String>> {
+        self.reference.as_ref().filter(|(p, _)| *p == self.trace_pass).map(|(_, c)| c)
+    }
+
     /// Asks the worker for the logit lens of the current pass once it is complete.
     pub fn want_lens(&mut self) {
         if !self.lens_asked && !self.running && self.computed.is_some() {
@@ -290,9 +310,18 @@ impl Session {
 
     fn apply(&mut self, reply: Reply) {
         match reply {
-            Reply::Device { name, precision } => {
+            Reply::Device { name, precision, kind } => {
                 self.device = name;
                 self.precision = precision;
+                self.backend = kind;
+            }
+            Reply::Checked { pass, check } if pass == self.trace_pass => {
+                // Persistent: a divergence must not fade away while its numbers are shown.
+                self.notices.push(match &check {
+                    Ok(c) => format!("Check against the CPU reference: {c}"),
+                    Err(e) => format!("Check against the CPU reference: {e}"),
+                });
+                self.reference = Some((pass, check));
             }
             Reply::Begun {
                 pass,

@@ -4,6 +4,7 @@
 
 mod app_flow;
 mod fonts_cover;
+mod gpu_faults;
 mod lessons_check;
 mod misc;
 mod reliability;

@@ -12,7 +12,7 @@ use super::{Request, ViewCtx, fmt_val, max_abs, missing_ui, provenance, title_ui
 mod all_heads;
 use crate::gui::export::Figure;
 use crate::gui::heatmap::{self, Axes, CachedTexture, ColorScale, ScaleMode, heatmap_ui, key_of};
-use crate::gui::theme::{Colormap, Theme};
+use crate::gui::theme::{Colormap, NON_FINITE, Theme};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AttnMode {
@@ -106,7 +106,8 @@ const PATTERN_MODES: [ScaleMode; 4] = [
     ScaleMode::PerRow,
 ];
 
-/// Colors one attention-matrix value. `causal_masked`: k is in the future of q.
+/// Colors one attention-matrix value. `causal_masked`: k is in the future of q. A NaN or
+/// an infinity that is not the mask's −∞ gets the non-finite colour.
 fn cell_color(
     hook: BlockHook,
     v: f32,
@@ -116,10 +117,11 @@ fn cell_color(
     row_max: f32,
     theme: &Theme,
 ) -> Color32 {
+    let masked = causal_masked && (hook == BlockHook::Pattern || v == f32::NEG_INFINITY);
     match hook {
-        BlockHook::Pattern if causal_masked => theme.masked(),
+        _ if masked => theme.masked(),
+        _ if !v.is_finite() => NON_FINITE,
         BlockHook::Pattern => Colormap::Viridis.at(pattern_t(mode, v, row_max)),
-        _ if !v.is_finite() => theme.masked(),
         _ => Colormap::Diverging.signed(v, scale),
     }
 }

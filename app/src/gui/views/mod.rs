@@ -306,10 +306,15 @@ pub fn max_abs(values: impl Iterator<Item = f32>) -> f32 {
         .fold(0.0f32, |m, v| m.max(v.abs()))
 }
 
-/// Formats a value for read-outs: fixed for ordinary sizes, scientific for tiny/huge.
+/// Formats a value for read-outs: fixed for ordinary sizes, scientific for tiny/huge; a
+/// NaN or an infinity says so.
 pub fn fmt_val(v: f32) -> String {
-    if v == f32::NEG_INFINITY {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f32::NEG_INFINITY {
         "−∞".into()
+    } else if v == f32::INFINITY {
+        "+∞".into()
     } else if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e4) {
         format!("{v:.3e}")
     } else {

@@ -10,7 +10,7 @@ use glassbox_engine::reference_check::ReferenceCheck;
 use glassbox_engine::sampling::SamplingParams;
 use glassbox_engine::tasks::{SentimentScores, TaskKind, TaskOptions};
 use glassbox_engine::tokenizer::ChatMessage;
-use glassbox_engine::{CaptureFilter, Model, Precision, Step, Trace};
+use glassbox_engine::{CaptureFilter, HookKey, Model, Precision, Step, Trace};
 use serde::{Deserialize, Serialize};
 
 use super::worker::{Analysis, Command, LensGrid, Reply, Worker};
@@ -41,6 +41,26 @@ pub struct TaskResult {
     /// The sampling the answer was decoded with.
     pub sampling: SamplingParams,
 }
+
+/// The gradients of one training step for the sequence on screen (∂loss/∂hook under the
+/// same hook names, computed by the engine's `train::backward` on the training thread),
+/// shown by the views instead of the activations while `on`.
+pub struct Gradients {
+    pub trace: Trace,
+    /// Norms of the gradient at the residual stream and of what each sublayer receives
+    /// (the engine's analysis functions run on `trace`, on the training thread).
+    pub analysis: Option<Analysis>,
+    /// The backward program as it ran: each forward step and the gradients it recorded.
+    pub recorded: Vec<(Step, Vec<HookKey>)>,
+    pub loss: f32,
+    /// The training step they belong to.
+    pub train_step: usize,
+    pub on: bool,
+}
+
+/// Set on `trace_pass` while the gradients stand in for the trace, so every texture cache
+/// keyed on the pass tells them apart from the activations.
+const GRADIENT_PASS: u64 = 1 << 63;
 
 pub struct Session {
     pub model: Arc<Model>,
@@ -88,6 +108,12 @@ pub struct Session {
     pub sel: Selection,
     pub task: Option<TaskResult>,
     pub task_running: bool,
+
+    /// A training step's gradients for this sequence, if the Training view opened them.
+    pub grads: Option<Gradients>,
+    /// True while `trace` and `analysis` hold the gradients (see
+    /// [`Session::show_gradients`]).
+    showing_gradients: bool,
 }
 
 impl Session {
@@ -131,6 +157,8 @@ impl Session {
             sel: Selection::default(),
             task: None,
             task_running: false,
+            grads: None,
+            showing_gradients: false,
         }
     }
 
@@ -428,6 +456,47 @@ impl Session {
             // Replies of a pass that was superseded.
             _ => {}
         }
+    }
+
+    // ---- gradients ----
+
+    /// Whether the gradients belong to the sequence on screen (same tokens, from the first).
+    pub fn gradients_match(&self) -> bool {
+        self.grads.as_ref().is_some_and(|g| {
+            let forward = if self.showing_gradients { &g.trace } else { &self.trace };
+            g.trace.token_ids == forward.token_ids && forward.pos_offset == 0
+        })
+    }
+
+    /// While views draw: puts the gradients where the activations were (trace, residual
+    /// analysis; no logit lens), so every view that reads `trace` shows ∂loss/∂hook under
+    /// the same hook names. Returns whether it did; [`Session::hide_gradients`] undoes it.
+    pub fn show_gradients(&mut self) -> bool {
+        if self.showing_gradients || !self.grads.as_ref().is_some_and(|g| g.on) || !self.gradients_match() {
+            return false;
+        }
+        self.swap_gradients();
+        true
+    }
+
+    pub fn hide_gradients(&mut self) {
+        if self.showing_gradients {
+            self.swap_gradients();
+        }
+    }
+
+    /// Whether `trace` holds gradients right now: views label them ∂loss/∂… and colour
+    /// them with the diverging map.
+    pub fn showing_gradients(&self) -> bool {
+        self.showing_gradients
+    }
+
+    fn swap_gradients(&mut self) {
+        let Some(g) = &mut self.grads else { return };
+        std::mem::swap(&mut self.trace, &mut g.trace);
+        std::mem::swap(&mut self.analysis, &mut g.analysis);
+        self.trace_pass ^= GRADIENT_PASS;
+        self.showing_gradients = !self.showing_gradients;
     }
 
     // ---- the step cursor ----

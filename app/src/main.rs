@@ -9,7 +9,25 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Big allocations stay in the heap when freed instead of going back to the system, so the
+/// activations of the next pass reuse pages already faulted in: glibc otherwise maps and unmaps
+/// every array over 32 MiB (a long prompt's attention scores), and a 1,024-token pass spent
+/// most of its time faulting fresh pages in.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only sets allocator tunables; called once, before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let args = cli::Cli::parse();
     let result = match args.command {
         None => gui::run(args.model),
@@ -19,6 +37,7 @@ fn main() -> ExitCode {
                 trace_memory: |model, tokens| {
                     gui::frame_bench::trace_memory(model, tokens).map(|m| (m.captured_bytes, m.held_bytes))
                 },
+                patching: gui::frame_bench::patching_bench,
             };
             cli::run(args.model, command, &hooks)
         }

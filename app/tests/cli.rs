@@ -206,3 +206,51 @@ fn task_sentiment_honours_temperature_and_seed_on_smollm2() {
     let defaults = run(&[]);
     assert_eq!(defaults["sampling"]["temperature"].as_f64().map(|t| (t * 10.0).round()), Some(7.0));
 }
+
+#[test]
+fn bench_json_reports_every_figure_the_issue_names() {
+    if !smollm2_ready() {
+        return;
+    }
+    let out = glassbox(&["bench", "--runs", "1", "--decode-tokens", "2", "--tokens", "80", "--per-op", "--json"]);
+    let v = json_of(&out);
+    assert_eq!(v["prompt_tokens"], 80);
+    let r = &v["result"];
+    for field in ["prefill_full_capture_ms", "prefill_no_capture_ms", "decode_tokens_per_s"] {
+        assert!(r[field].as_f64().is_some_and(|x| x > 0.0), "{field}: {r}");
+    }
+    assert!(r.get("prefill64_full_capture_ms").is_none(), "the 64-token names are for --tokens 64 only: {r}");
+    let ready = v["load_ready_ms"].as_f64().unwrap();
+    assert!(ready >= v["load_from_cache_ms"].as_f64().unwrap() && ready > 0.0);
+    // The fresh process loads once and runs one pass: it holds at least the weights and less
+    // than this long-running process ever did.
+    let fresh = v["peak_rss_mib"].as_f64().unwrap();
+    assert!(fresh > 500.0 && fresh <= v["peak_rss_mib_this_process"].as_f64().unwrap() + 64.0, "{v}");
+    for when in ["before", "after"] {
+        assert!(v["load_average_1min"][when].as_f64().is_some_and(|x| x >= 0.0), "{v}");
+    }
+    let ops: Vec<&str> = v["per_op_ms"].as_array().unwrap().iter().map(|e| e[0].as_str().unwrap()).collect();
+    for op in ["scores", "softmax", "gate", "logits"] {
+        assert!(ops.contains(&op), "{ops:?}");
+    }
+}
+
+#[test]
+fn trace_capture_records_more_hooks_and_reports_their_size() {
+    let model = fixture("tiny-mha-untied");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["trace", "--model", model.to_str().unwrap(), "--token-ids", "67,84,47,57", "--json"];
+        args.extend_from_slice(extra);
+        json_of(&glassbox(&args))
+    };
+    let (plain, pattern, all) = (run(&[]), run(&["--capture", "attn.hook_pattern"]), run(&["--capture", "all"]));
+    let hooks = |v: &serde_json::Value| v["captured_hooks"].as_u64().unwrap();
+    // tiny-mha-untied has 3 layers: embed + 3 resid_post + logits, then 3 patterns more.
+    assert_eq!(hooks(&plain), 5);
+    assert_eq!(hooks(&pattern), 8);
+    assert!(hooks(&all) > hooks(&pattern));
+    assert!(all["captured_mib"].as_f64() > plain["captured_mib"].as_f64());
+    assert_eq!(all["top_k"], plain["top_k"], "recording more changes no number");
+    let out = glassbox(&["trace", "--model", model.to_str().unwrap(), "--token-ids", "1,2", "--capture", "attn.hook_bogus"]);
+    assert_one_line_error(&out, "--capture");
+}

@@ -88,7 +88,7 @@ pub fn argmax_rows(trace: &Trace) -> Result<Vec<u32>> {
 /// Logit lens: `lm_head(final_norm(x))` for residual rows `x` `[rows, d_model]`.
 pub fn lens_logits(model: &Model, x: ArrayView2<f32>) -> Result<Array2<f32>> {
     let (_, h) = ops::rmsnorm(x, model.weights.norm.view(), model.config.eps()); // [rows, d_model]
-    ops::linear(h.view(), model.weights.lm_head()) // [rows, vocab]
+    crate::cpu::matmul::linear(h.view(), model.weights.lm_head()) // [rows, vocab]
 }
 
 /// Top-`k` ids of the logit lens at `position`, for each residual of [`residual_keys`].

@@ -21,6 +21,7 @@ pub mod guard;
 pub mod hooks;
 pub mod intervene;
 pub mod load_check;
+pub mod matrix;
 pub mod model;
 pub mod norms;
 pub mod op_table;

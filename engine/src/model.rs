@@ -2,25 +2,26 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, Array2};
 
 use crate::config::LlamaConfig;
 use crate::error::{EngineError, Result};
 use crate::load_check::{NonFinite, check_checkpoint, count_non_finite, non_finite_warning};
+use crate::matrix::Matrix;
 use crate::tokenizer::Tokenizer;
 use crate::weights::{Checkpoint, Weights};
 
 pub struct Attention {
-    pub q_proj: Array2<f32>, // [n_heads·d_head, d_model]
-    pub k_proj: Array2<f32>, // [n_kv_heads·d_head, d_model]
-    pub v_proj: Array2<f32>, // [n_kv_heads·d_head, d_model]
-    pub o_proj: Array2<f32>, // [d_model, n_heads·d_head]
+    pub q_proj: Matrix, // [n_heads·d_head, d_model]
+    pub k_proj: Matrix, // [n_kv_heads·d_head, d_model]
+    pub v_proj: Matrix, // [n_kv_heads·d_head, d_model]
+    pub o_proj: Matrix, // [d_model, n_heads·d_head]
 }
 
 pub struct Mlp {
-    pub gate_proj: Array2<f32>, // [d_mlp, d_model]
-    pub up_proj: Array2<f32>,   // [d_mlp, d_model]
-    pub down_proj: Array2<f32>, // [d_model, d_mlp]
+    pub gate_proj: Matrix, // [d_mlp, d_model]
+    pub up_proj: Matrix,   // [d_mlp, d_model]
+    pub down_proj: Matrix, // [d_model, d_mlp]
 }
 
 pub struct DecoderLayer {
@@ -31,20 +32,17 @@ pub struct DecoderLayer {
 }
 
 pub struct LlamaWeights {
-    pub embed_tokens: Array2<f32>, // [vocab, d_model]
+    pub embed_tokens: Matrix, // [vocab, d_model]
     pub layers: Vec<DecoderLayer>,
     pub norm: Array1<f32>, // [d_model]
     /// `None` when the checkpoint ties the output head to `embed_tokens`.
-    pub lm_head: Option<Array2<f32>>, // [vocab, d_model]
+    pub lm_head: Option<Matrix>, // [vocab, d_model]
 }
 
 impl LlamaWeights {
     /// The one place tied embeddings are resolved.
-    pub fn lm_head(&self) -> ArrayView2<'_, f32> {
-        self.lm_head
-            .as_ref()
-            .map(|w| w.view())
-            .unwrap_or_else(|| self.embed_tokens.view())
+    pub fn lm_head(&self) -> &Matrix {
+        self.lm_head.as_ref().unwrap_or(&self.embed_tokens)
     }
 
     /// Loads the weights `c` describes. Call [`check_checkpoint`] first: it lists every
@@ -61,10 +59,10 @@ impl LlamaWeights {
         let lm_head = if c.tie_word_embeddings {
             None
         } else {
-            Some(root.pp("lm_head").get2("weight", v, d)?)
+            Some(root.pp("lm_head").matrix("weight", v, d)?)
         };
         Ok(Self {
-            embed_tokens: model.pp("embed_tokens").get2("weight", v, d)?,
+            embed_tokens: model.pp("embed_tokens").matrix("weight", v, d)?,
             layers,
             norm: model.pp("norm").get1("weight", d)?,
             lm_head,
@@ -72,43 +70,49 @@ impl LlamaWeights {
     }
 
     /// Every tensor under its checkpoint name.
-    pub fn named_tensors(&self) -> Vec<(String, &[f32])> {
-        let mut all: Vec<(String, Option<&[f32]>)> = vec![(
-            "model.embed_tokens.weight".into(),
-            self.embed_tokens.as_slice(),
-        )];
+    /// Every tensor under its checkpoint name: the matrices, and the norm weights as f32.
+    pub fn named(&self) -> Vec<(String, Named<'_>)> {
+        let mut all = vec![("model.embed_tokens.weight".to_string(), Named::Matrix(&self.embed_tokens))];
         for (l, layer) in self.layers.iter().enumerate() {
             let (a, m) = (&layer.self_attn, &layer.mlp);
             let parts = [
-                ("input_layernorm", layer.input_layernorm.as_slice()),
-                ("self_attn.q_proj", a.q_proj.as_slice()),
-                ("self_attn.k_proj", a.k_proj.as_slice()),
-                ("self_attn.v_proj", a.v_proj.as_slice()),
-                ("self_attn.o_proj", a.o_proj.as_slice()),
-                ("post_attention_layernorm", layer.post_attention_layernorm.as_slice()),
-                ("mlp.gate_proj", m.gate_proj.as_slice()),
-                ("mlp.up_proj", m.up_proj.as_slice()),
-                ("mlp.down_proj", m.down_proj.as_slice()),
+                ("input_layernorm", Named::Vector(&layer.input_layernorm)),
+                ("self_attn.q_proj", Named::Matrix(&a.q_proj)),
+                ("self_attn.k_proj", Named::Matrix(&a.k_proj)),
+                ("self_attn.v_proj", Named::Matrix(&a.v_proj)),
+                ("self_attn.o_proj", Named::Matrix(&a.o_proj)),
+                ("post_attention_layernorm", Named::Vector(&layer.post_attention_layernorm)),
+                ("mlp.gate_proj", Named::Matrix(&m.gate_proj)),
+                ("mlp.up_proj", Named::Matrix(&m.up_proj)),
+                ("mlp.down_proj", Named::Matrix(&m.down_proj)),
             ];
             all.extend(parts.map(|(p, v)| (format!("model.layers.{l}.{p}.weight"), v)));
         }
-        all.push(("model.norm.weight".into(), self.norm.as_slice()));
+        all.push(("model.norm.weight".into(), Named::Vector(&self.norm)));
         if let Some(h) = &self.lm_head {
-            all.push(("lm_head.weight".into(), h.as_slice()));
+            all.push(("lm_head.weight".into(), Named::Matrix(h)));
         }
-        // Arrays built by the loader are contiguous, so every slice is present.
-        all.into_iter()
-            .filter_map(|(name, v)| Some((name, v?)))
-            .collect()
+        all
     }
 
-    /// Tensors holding NaN or inf, with counts.
     pub fn non_finite(&self) -> Vec<NonFinite> {
-        self.named_tensors()
+        self.named()
             .into_iter()
-            .filter_map(|(name, values)| count_non_finite(&name, values))
+            .filter_map(|(name, t)| match t {
+                Named::Vector(v) => count_non_finite(&name, v.as_slice().unwrap_or(&[])),
+                Named::Matrix(m) => {
+                    let (nan, inf) = m.non_finite();
+                    (nan + inf > 0).then_some(NonFinite { tensor: name, nan, inf })
+                }
+            })
             .collect()
     }
+}
+
+/// A tensor of the model, by kind.
+pub enum Named<'a> {
+    Matrix(&'a Matrix),
+    Vector(&'a Array1<f32>),
 }
 
 fn load_layer(c: &LlamaConfig, w: &Weights<'_>) -> Result<DecoderLayer> {
@@ -118,16 +122,16 @@ fn load_layer(c: &LlamaConfig, w: &Weights<'_>) -> Result<DecoderLayer> {
     Ok(DecoderLayer {
         input_layernorm: w.pp("input_layernorm").get1("weight", d)?,
         self_attn: Attention {
-            q_proj: attn.pp("q_proj").get2("weight", c.q_dim(), d)?,
-            k_proj: attn.pp("k_proj").get2("weight", c.kv_dim(), d)?,
-            v_proj: attn.pp("v_proj").get2("weight", c.kv_dim(), d)?,
-            o_proj: attn.pp("o_proj").get2("weight", d, c.q_dim())?,
+            q_proj: attn.pp("q_proj").matrix("weight", c.q_dim(), d)?,
+            k_proj: attn.pp("k_proj").matrix("weight", c.kv_dim(), d)?,
+            v_proj: attn.pp("v_proj").matrix("weight", c.kv_dim(), d)?,
+            o_proj: attn.pp("o_proj").matrix("weight", d, c.q_dim())?,
         },
         post_attention_layernorm: w.pp("post_attention_layernorm").get1("weight", d)?,
         mlp: Mlp {
-            gate_proj: mlp.pp("gate_proj").get2("weight", f, d)?,
-            up_proj: mlp.pp("up_proj").get2("weight", f, d)?,
-            down_proj: mlp.pp("down_proj").get2("weight", d, f)?,
+            gate_proj: mlp.pp("gate_proj").matrix("weight", f, d)?,
+            up_proj: mlp.pp("up_proj").matrix("weight", f, d)?,
+            down_proj: mlp.pp("down_proj").matrix("weight", d, f)?,
         },
     })
 }
@@ -234,11 +238,12 @@ impl Model {
             tensor: name.to_string(),
             msg,
         };
-        let get2 = |name: String, rows: usize, cols: usize| -> Result<Array2<f32>> {
+        let get2 = |name: String, rows: usize, cols: usize| -> Result<Matrix> {
             let t = tensors(&name).ok_or_else(|| missing(&name, "missing".into()))?;
             t.into_dimensionality()
                 .ok()
                 .filter(|a: &Array2<f32>| a.dim() == (rows, cols))
+                .map(Matrix::from)
                 .ok_or_else(|| missing(&name, format!("expected shape [{rows}, {cols}]")))
         };
         let get1 = |name: String, len: usize| -> Result<Array1<f32>> {

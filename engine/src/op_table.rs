@@ -93,10 +93,13 @@ pub struct PassDims {
 }
 
 impl HookSpec {
-    /// Rows of a `Pos` axis: the vocabulary hooks hold only the last `logit_rows` positions.
+    /// Rows of a `Pos` axis: the logits hold the last `logit_rows` positions, the
+    /// probabilities only the last one (the distribution the `Sample` step draws from; another
+    /// position's is a softmax of its logits row, computed when it is looked at).
     fn rows(&self, p: PassDims) -> usize {
         match self.slot {
-            Slot::Logits | Slot::Probs => p.logit_rows,
+            Slot::Logits => p.logit_rows,
+            Slot::Probs => p.n.min(1),
             _ => p.n,
         }
     }
@@ -302,6 +305,11 @@ mod tests {
         let (_, logits) = hook_spec(HookKind::Logits).unwrap();
         assert_eq!(logits.shape(&c, p), [1, 97]);
         assert_eq!(logits.first_position(7, p), 9);
+        let all = PassDims { logit_rows: 3, ..p };
+        assert_eq!(logits.shape(&c, all), [3, 97]);
+        let (_, probs) = hook_spec(HookKind::Probs).unwrap();
+        assert_eq!(probs.shape(&c, all), [1, 97], "the last position's distribution only");
+        assert_eq!(probs.first_position(7, all), 9);
         let (_, k) = hook_spec(HookKind::Block(BlockHook::RotK)).unwrap();
         assert_eq!(k.shape(&c, p), [3, 2, 16]);
         assert_eq!(k.first_position(7, p), 7);

@@ -1,7 +1,9 @@
 //! `Trace`: what one forward pass recorded, keyed by hook, plus where the executor stopped.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use ndarray::Ix3;
 
 use crate::hooks::{HookKey, HookKind};
 use crate::step::Step;
@@ -102,6 +104,62 @@ pub fn count_non_finite<'a>(key: HookKey, values: impl IntoIterator<Item = &'a f
     (nan, inf)
 }
 
+/// How a derived entry comes from the raw attention scores it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derivation {
+    /// `attn.hook_attn_scores`: the raw scores with the causal mask applied.
+    Masked { pos_offset: usize },
+    /// `attn.hook_pattern`: the softmax of the masked scores.
+    Pattern { pos_offset: usize },
+}
+
+/// A recorded tensor, or one worked out from another on first read. The masked scores and the
+/// pattern are each as big as the raw scores (9 × T × T floats a layer: 1.1 GB for 30 layers at
+/// T = 1,024); when the pass computed them from the raw scores with nothing edited or rounded
+/// in between, the trace keeps only the raw scores and repeats the same two in-place ops (the
+/// very functions the CPU pass ran) when a reader asks, which gives the same bits.
+#[derive(Debug, Clone)]
+enum Entry {
+    Stored(Arc<Tensor>),
+    Derived {
+        from: Arc<Tensor>,
+        how: Derivation,
+        value: Arc<OnceLock<Arc<Tensor>>>,
+    },
+}
+
+impl Entry {
+    fn value(&self) -> &Arc<Tensor> {
+        match self {
+            Entry::Stored(t) => t,
+            Entry::Derived { from, how, value } => value.get_or_init(|| Arc::new(derive(from, *how))),
+        }
+    }
+
+    /// Bytes of numbers this entry holds now (a derived one holds none until it is read).
+    fn bytes(&self) -> usize {
+        match self {
+            Entry::Stored(t) => t.data.len() * 4,
+            Entry::Derived { value, .. } => value.get().map_or(0, |t| t.data.len() * 4),
+        }
+    }
+}
+
+fn derive(raw: &Tensor, how: Derivation) -> Tensor {
+    let mut out = raw.clone();
+    if let Ok(scores) = out.data.view_mut().into_dimensionality::<Ix3>() {
+        match how {
+            Derivation::Masked { pos_offset } => crate::cpu::attention::mask_in_place(scores, pos_offset),
+            Derivation::Pattern { pos_offset } => {
+                let mut scores = scores;
+                crate::cpu::attention::mask_in_place(scores.view_mut(), pos_offset);
+                crate::cpu::attention::softmax_in_place(scores, Some(pos_offset));
+            }
+        }
+    }
+    out
+}
+
 /// One forward pass over `token_ids` (the new tokens, at positions `pos_offset..`).
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
@@ -121,7 +179,7 @@ pub struct Trace {
     pub non_finite: Option<NonFinite>,
     /// Shared, so a trace handed from the model thread to the UI (or kept by both) is one
     /// copy of the numbers, not two.
-    tensors: BTreeMap<HookKey, Arc<Tensor>>,
+    tensors: BTreeMap<HookKey, Entry>,
 }
 
 impl Trace {
@@ -134,31 +192,51 @@ impl Trace {
         }
     }
 
+    /// A recorded tensor (a derived one is worked out on this first read).
     pub fn get(&self, key: HookKey) -> Option<&Tensor> {
-        self.tensors.get(&key).map(|t| &**t)
+        self.tensors.get(&key).map(|e| &**e.value())
     }
 
     /// The shared handle of a recorded tensor (cloning it copies no numbers).
     pub fn get_shared(&self, key: HookKey) -> Option<&Arc<Tensor>> {
-        self.tensors.get(&key)
+        self.tensors.get(&key).map(Entry::value)
     }
 
     pub fn insert(&mut self, key: HookKey, tensor: Tensor) {
-        self.tensors.insert(key, Arc::new(tensor));
+        self.tensors.insert(key, Entry::Stored(Arc::new(tensor)));
     }
 
     pub fn insert_shared(&mut self, key: HookKey, tensor: Arc<Tensor>) {
-        self.tensors.insert(key, tensor);
+        self.tensors.insert(key, Entry::Stored(tensor));
+    }
+
+    /// A recorded tensor's handle, only if it is held as computed (not derived).
+    pub(crate) fn get_shared_stored(&self, key: HookKey) -> Option<Arc<Tensor>> {
+        match self.tensors.get(&key)? {
+            Entry::Stored(t) => Some(t.clone()),
+            Entry::Derived { .. } => None,
+        }
+    }
+
+    /// Records `key` as `how` applied to the raw scores `from`, worked out when first read.
+    pub fn insert_derived(&mut self, key: HookKey, from: Arc<Tensor>, how: Derivation) {
+        let value = Arc::new(OnceLock::new());
+        self.tensors.insert(key, Entry::Derived { from, how, value });
     }
 
     /// Takes a recorded tensor out of the trace.
     pub fn remove(&mut self, key: HookKey) -> Option<Arc<Tensor>> {
-        self.tensors.remove(&key)
+        self.tensors.remove(&key).map(|e| e.value().clone())
     }
 
-    /// The recorded tensors in hook order.
+    /// The recorded tensors in hook order (derived ones are worked out as they are reached).
     pub fn iter(&self) -> impl Iterator<Item = (HookKey, &Arc<Tensor>)> {
-        self.tensors.iter().map(|(k, t)| (*k, t))
+        self.tensors.iter().map(|(k, e)| (*k, e.value()))
+    }
+
+    /// Whether `key` is recorded but not yet worked out (reading it costs a computation).
+    pub fn is_pending(&self, key: HookKey) -> bool {
+        matches!(self.tensors.get(&key), Some(Entry::Derived { value, .. }) if value.get().is_none())
     }
 
     pub fn keys(&self) -> impl Iterator<Item = HookKey> + '_ {
@@ -184,9 +262,18 @@ impl Trace {
         }
     }
 
-    /// Bytes held by recorded tensors (for memory figures).
+    /// Bytes held by recorded tensors (for memory figures): a tensor shared by two hooks counts
+    /// once, a derived one once it has been read.
     pub fn bytes(&self) -> usize {
-        self.tensors.values().map(|t| t.data.len() * 4).sum()
+        let mut seen = std::collections::HashSet::new();
+        self.tensors
+            .values()
+            .filter(|e| match e {
+                Entry::Stored(t) => seen.insert(Arc::as_ptr(t)),
+                Entry::Derived { .. } => true,
+            })
+            .map(Entry::bytes)
+            .sum()
     }
 
     pub fn n_tokens(&self) -> usize {

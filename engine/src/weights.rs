@@ -5,11 +5,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use memmap2::Mmap;
 use ndarray::{Array1, Array2};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{EngineError, Result};
+use crate::matrix::{MappedDtype, Matrix};
 
 /// What a checkpoint's header says about one tensor.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,11 +21,13 @@ pub struct TensorMeta {
     pub file: usize,
     pub dtype: Dtype,
     pub shape: Vec<usize>,
+    /// Where the tensor's bytes start in its file.
+    pub offset: usize,
 }
 
 /// The mapped checkpoint files and what each tensor is and where it lives.
 pub struct Checkpoint {
-    files: Vec<(PathBuf, Mmap)>,
+    files: Vec<(PathBuf, Arc<Mmap>)>,
     index: HashMap<String, TensorMeta>,
 }
 
@@ -61,6 +66,7 @@ impl Checkpoint {
                     file: files.len(),
                     dtype: view.dtype(),
                     shape: view.shape().to_vec(),
+                    offset: view.data().as_ptr() as usize - mmap.as_ptr() as usize,
                 };
                 if index.insert(name.clone(), meta).is_some() {
                     return Err(EngineError::Tensor {
@@ -70,7 +76,7 @@ impl Checkpoint {
                     });
                 }
             }
-            files.push((path.clone(), mmap));
+            files.push((path.clone(), Arc::new(mmap)));
         }
         Ok(Self { files, index })
     }
@@ -132,6 +138,43 @@ impl Checkpoint {
             other => return Err(err(unsupported_dtype(other))),
         };
         Ok((view.shape().to_vec(), values))
+    }
+
+    /// `name` as a `[rows, cols]` matrix read in place from the map (F32, BF16 and F16 data
+    /// aligned for its type), or copied into f32 when it cannot be.
+    pub fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+        let meta = self.index.get(name).ok_or_else(|| EngineError::Tensor {
+            file: self.first_path(),
+            tensor: name.to_string(),
+            msg: "missing from the checkpoint".into(),
+        })?;
+        let (path, mmap) = &self.files[meta.file];
+        if meta.shape != [rows, cols] {
+            return Err(EngineError::Tensor {
+                file: path.clone(),
+                tensor: name.to_string(),
+                msg: format!("shape {:?} does not match [{rows}, {cols}] expected from config.json", meta.shape),
+            });
+        }
+        let dtype = match meta.dtype {
+            Dtype::F32 => Some(MappedDtype::F32),
+            Dtype::BF16 => Some(MappedDtype::Bf16),
+            Dtype::F16 => Some(MappedDtype::F16),
+            _ => None,
+        };
+        let in_place = dtype.and_then(|dtype| Matrix::mapped(Arc::clone(mmap), meta.offset, rows, cols, dtype));
+        match in_place {
+            Some(m) => Ok(m),
+            None => {
+                let (_, values) = self.tensor_f32(name)?;
+                let a = Array2::from_shape_vec((rows, cols), values).map_err(|e| EngineError::Tensor {
+                    file: path.clone(),
+                    tensor: name.to_string(),
+                    msg: e.to_string(),
+                })?;
+                Ok(Matrix::from(a))
+            }
+        }
     }
 
     pub fn first_path(&self) -> PathBuf {
@@ -234,6 +277,11 @@ impl<'a> Weights<'a> {
             tensor: self.name(leaf),
             msg: e.to_string(),
         })
+    }
+
+    /// A `[rows, cols]` weight matrix read in place (see [`Checkpoint::matrix`]).
+    pub fn matrix(&self, leaf: &str, rows: usize, cols: usize) -> Result<Matrix> {
+        self.ckpt.matrix(&self.name(leaf), rows, cols)
     }
 
     pub fn get1(&self, leaf: &str, len: usize) -> Result<Array1<f32>> {

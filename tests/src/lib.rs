@@ -164,3 +164,20 @@ pub fn golden_greedy(name: &str) -> Vec<u32> {
     let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_value(json["generated_ids"].clone()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// Runs a NumPy check on `path` (the snippet sees `np` and `path`). Where Python has no
+/// NumPy this notes it and returns, unless `GLASSBOX_REQUIRE_NUMPY=1` (CI) makes it a failure.
+pub fn numpy_check(path: &std::path::Path, snippet: &str) {
+    let script = format!("import sys\nimport numpy as np\npath = sys.argv[1]\n{snippet}\nprint('numpy ok')");
+    let out = std::process::Command::new("python3").arg("-c").arg(&script).arg(path).output();
+    let required = std::env::var("GLASSBOX_REQUIRE_NUMPY").is_ok_and(|v| v == "1");
+    match out {
+        Ok(o) if o.status.success() => eprintln!("numpy loaded {}", path.display()),
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'numpy'") && !required => {
+            eprintln!("note: python3 has no numpy; skipping the numpy check (GLASSBOX_REQUIRE_NUMPY=1 makes this a failure)");
+        }
+        Ok(o) => panic!("numpy check of {} failed:\n{}", path.display(), String::from_utf8_lossy(&o.stderr)),
+        Err(e) if !required => eprintln!("note: no python3 ({e}); skipping the numpy check"),
+        Err(e) => panic!("GLASSBOX_REQUIRE_NUMPY=1 but python3 did not run: {e}"),
+    }
+}

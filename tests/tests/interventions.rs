@@ -172,7 +172,7 @@ fn streaming_moves_each_steps_tensors_out_in_order() {
 #[test]
 fn the_first_non_finite_hook_is_named() {
     let mut model = Model::load(&glassbox_tests::fixtures_dir().join("tiny-gqa-tied")).unwrap();
-    model.weights.layers[1].self_attn.q_proj[[5, 0]] = f32::NAN;
+    model.weights.layers[1].self_attn.q_proj.f32_mut()[[5, 0]] = f32::NAN;
     let model = Arc::new(model);
     let ids = input_ids("tiny-gqa-tied");
     let all = cpu_pass(&model, &ids, PassOptions::default());
@@ -185,4 +185,39 @@ fn the_first_non_finite_hook_is_named() {
     // The causal mask's -inf are meant, not a fault.
     let fine = cpu_pass(&load("tiny-gqa-tied"), &ids, PassOptions::default());
     assert_eq!(fine.non_finite, None);
+}
+
+#[test]
+fn masked_scores_and_pattern_are_kept_as_the_raw_scores_until_read() {
+    let model = load("tiny-gqa-tied");
+    let ids = input_ids("tiny-gqa-tied");
+    let plain = cpu_pass(&model, &ids, PassOptions::default());
+    let (raw, masked, pattern) = (HookKey::Block(1, BlockHook::RawScores), HookKey::Block(1, BlockHook::AttnScores), HookKey::Block(1, BlockHook::Pattern));
+    assert!(!plain.is_pending(raw), "the raw scores are held as computed");
+    assert!(plain.is_pending(masked) && plain.is_pending(pattern), "nothing has read them yet");
+    let before = plain.bytes();
+    let size = plain.get(raw).unwrap().data.len() * 4;
+    // An identity edit on the pattern makes the pass record both as it computed them: the
+    // derived values must be those very bits.
+    let stored = cpu_pass(&model, &ids, with(vec![Intervention::new(pattern, Edit::Scale(1.0))]));
+    assert!(!stored.is_pending(masked) && !stored.is_pending(pattern));
+    assert_eq!(plain.get(masked), stored.get(masked));
+    assert_eq!(plain.get(pattern), stored.get(pattern));
+    assert_eq!(plain.bytes(), before + 2 * size, "reading works each out once");
+    let row_sums: Vec<f32> = plain.get(pattern).unwrap().data.rows().into_iter().map(|r| r.sum()).collect();
+    assert!(row_sums.iter().all(|s| (s - 1.0).abs() < 1e-5), "{row_sums:?}");
+}
+
+#[test]
+fn a_blocks_resid_pre_is_the_previous_resid_post_held_once() {
+    let model = load("tiny-gqa-tied");
+    let ids = input_ids("tiny-gqa-tied");
+    let plain = cpu_pass(&model, &ids, PassOptions::default());
+    let (post0, pre1) = (HookKey::Block(0, BlockHook::ResidPost), HookKey::Block(1, BlockHook::ResidPre));
+    assert!(Arc::ptr_eq(plain.get_shared(post0).unwrap(), plain.get_shared(pre1).unwrap()));
+    // Edited, the stream entering block 1 is its own tensor and the edit shows only there.
+    let edited = cpu_pass(&model, &ids, with(vec![Intervention::new(pre1, Edit::Scale(2.0))]));
+    assert_eq!(edited.get(post0), plain.get(post0));
+    let doubled = plain.get(pre1).unwrap().data.mapv(|v| v * 2.0);
+    assert_eq!(edited.get(pre1).unwrap().data, doubled);
 }

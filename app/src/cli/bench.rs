@@ -1,25 +1,32 @@
-//! `glassbox bench`: load time, prefill of the fixed 64-token prompt with and without full
-//! capture, decode speed, peak memory; medians over repeated runs. With `--device gpu` the
-//! CPU figures are measured in the same run and the ratios printed.
+//! `glassbox bench`: what it costs to look inside the model. Medians over repeated runs of
+//! load → ready, prefill with every hook captured and with only the logits, decode, peak
+//! memory of a fresh process, and where the time of a pass goes, op by op. With `--device gpu`
+//! the CPU figures are measured in the same run and the ratios printed.
+//!
+//! Both prefill figures compute the logits of every position (a full capture records them;
+//! the "no capture" run keeps only them), so they differ by exactly the capture.
+//! `--frames` and `--patching` add the GUI's frame time and a patching grid through the app's
+//! model thread.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use glassbox_engine::executor::{Executor, PassOptions};
-use glassbox_engine::hooks::{BlockHook, HookKind};
+use glassbox_engine::executor::{Executor, PassOptions, StepOutput};
+use glassbox_engine::hooks::HookKey;
 use glassbox_engine::sampling::SamplingParams;
 use glassbox_engine::trace::CaptureFilter;
-use glassbox_engine::Model;
+use glassbox_engine::{Model, Step};
 use serde_json::{Value, json};
 
-use super::output::outln;
 use super::model_arg::{make_executor, resolve_model_path};
+use super::output::outln;
 use glassbox_engine::{Device, Precision};
 
-/// The fixed benchmark prompt: 64 SmolLM2 tokens.
+/// The fixed benchmark prompt: 64 SmolLM2 tokens (longer prompts repeat it).
 const PROMPT64: &str = include_str!("../../../tests/fixtures/bench/prompt64.txt");
 
 #[derive(Args, Debug)]
@@ -28,13 +35,16 @@ pub struct BenchArgs {
     pub device: Device,
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
-    /// Repetitions per figure (the median is reported)
+    /// Prompt length for the prefill figures (the 64-token prompt, repeated as needed)
+    #[arg(long, default_value_t = 64)]
+    pub tokens: usize,
+    /// Repetitions per figure (the median is reported; long prompts run fewer)
     #[arg(long, default_value_t = 7)]
     pub runs: usize,
     /// Tokens per decode run
     #[arg(long, default_value_t = 32)]
     pub decode_tokens: usize,
-    /// Also print the time per kind of step for one captured prefill and one decode pass
+    /// Also print the time per kind of step (inside the executor's thread pool, medians)
     #[arg(long)]
     pub per_op: bool,
     /// Also measure the GUI's frame time on the attention overview (all layers × heads)
@@ -43,6 +53,13 @@ pub struct BenchArgs {
     /// Tokens for the frame-time measurement
     #[arg(long, default_value_t = 128)]
     pub frame_tokens: usize,
+    /// Internal: load once, run one captured prefill, print this process's peak memory
+    #[arg(long, hide = true)]
+    pub rss_probe: bool,
+    /// Also time a patching grid (resid_pre, every layer × 6 positions of "The capital city
+    /// of France/Italy is") through the app's model thread, as the Experiments view runs it
+    #[arg(long)]
+    pub patching: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -56,10 +73,8 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-fn time_ms(f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
-    let start = Instant::now();
-    f()?;
-    Ok(start.elapsed().as_secs_f64() * 1e3)
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
@@ -70,6 +85,18 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// The 1-minute load average: how busy the machine was (`None` off Linux).
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// `n` ids: the 64-token prompt, repeated.
+fn prompt_ids(model: &Model, n: usize) -> Result<Vec<u32>> {
+    let tok = model.tokenizer.as_ref().context("the benchmark prompt needs the model's tokenizer.json")?;
+    let base = tok.encode(PROMPT64)?;
+    Ok(base.iter().copied().cycle().take(n.max(1)).collect())
+}
+
 struct Figures {
     device: String,
     prefill_capture_ms: f64,
@@ -78,41 +105,39 @@ struct Figures {
     decode_capture_tok_s: f64,
 }
 
-/// Prefill and decode figures for one executor.
-fn measure(exec: &mut dyn Executor, ids: &[u32], args: &BenchArgs) -> Result<Figures> {
-    let mut prefill = |capture: CaptureFilter| -> Result<f64> {
+/// The median of `runs` timed passes over `ids` (after one warm-up).
+fn prefill_ms(exec: &mut dyn Executor, ids: &[u32], capture: &CaptureFilter, runs: usize) -> Result<f64> {
+    let mut pass = || -> Result<f64> {
         exec.reset();
-        exec.forward(ids, PassOptions::capture(capture.clone()))?; // warm-up
-        let mut times = Vec::new();
-        for _ in 0..args.runs {
-            exec.reset();
-            times.push(time_ms(&mut || exec.forward(ids, PassOptions::capture(capture.clone())).map(|_| ()).map_err(Into::into))?);
-        }
-        Ok(median(times))
+        let t = Instant::now();
+        let trace = exec.forward(ids, PassOptions::capture(capture.clone()))?;
+        let ms = ms_since(t);
+        drop(trace);
+        Ok(ms)
     };
-    let prefill_capture_ms = prefill(CaptureFilter::All)?;
-    let prefill_ms = prefill(CaptureFilter::Nothing)?;
-    // What the app records per generated token: patterns and the residual stream.
-    let per_step = CaptureFilter::kinds([
-        HookKind::Block(BlockHook::Pattern),
-        HookKind::Block(BlockHook::ResidPost),
-        HookKind::Embed,
-    ]);
-    let decode_tok_s = decode(exec, ids, CaptureFilter::Nothing, args)?;
-    let decode_capture_tok_s = decode(exec, ids, per_step, args)?;
-    Ok(Figures {
-        device: exec.device_name(),
-        prefill_capture_ms,
-        prefill_ms,
-        decode_tok_s,
-        decode_capture_tok_s,
-    })
+    pass()?;
+    let times = (0..runs).map(|_| pass()).collect::<Result<Vec<f64>>>()?;
+    Ok(median(times))
 }
 
-/// Tokens per second of single-token passes on top of the prompt's KV cache (median run).
+/// Prefill and decode figures for one executor.
+fn measure(exec: &mut dyn Executor, ids: &[u32], args: &BenchArgs) -> Result<Figures> {
+    let runs = if ids.len() > 256 { args.runs.div_ceil(2).max(3) } else { args.runs.max(1) };
+    let prefill_capture_ms = prefill_ms(exec, ids, &CaptureFilter::All, runs)?;
+    let prefill_ms = prefill_ms(exec, ids, &CaptureFilter::keys([HookKey::Logits]), runs)?;
+    let decode_ids = &ids[..ids.len().min(64)];
+    // What the app records per generated token: patterns and the residual stream.
+    let per_step = CaptureFilter::parse("attn.hook_pattern,hook_resid_post,hook_embed")?;
+    let decode_tok_s = decode(exec, decode_ids, CaptureFilter::Nothing, args)?;
+    let decode_capture_tok_s = decode(exec, decode_ids, per_step, args)?;
+    Ok(Figures { device: exec.device_name(), prefill_capture_ms, prefill_ms, decode_tok_s, decode_capture_tok_s })
+}
+
+/// Tokens per second of single-token passes on top of the prompt's KV cache (median of at
+/// least 7 runs).
 fn decode(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter, args: &BenchArgs) -> Result<f64> {
     let mut rates = Vec::new();
-    for _ in 0..args.runs.clamp(1, 3) {
+    for _ in 0..args.runs.max(7) {
         exec.reset();
         let options = PassOptions { sampling: SamplingParams::greedy(), ..PassOptions::capture(CaptureFilter::Nothing) };
         let mut next = exec.forward(ids, options)?.sampled.context("no token sampled")?;
@@ -126,27 +151,55 @@ fn decode(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter, args: &B
     Ok(median(rates))
 }
 
+/// This binary again with `--rss-probe`: the peak memory of a fresh process that loads the
+/// model once and runs one captured prefill (the bench's own process has loaded it many times).
+fn fresh_process_rss(model_path: &std::path::Path, args: &BenchArgs) -> Result<f64> {
+    let exe = std::env::current_exe().context("finding the glassbox binary")?;
+    let out = std::process::Command::new(exe)
+        .args(["bench", "--rss-probe", "--device", args.device.name(), "--precision", args.precision.name(), "--tokens"])
+        .arg(args.tokens.to_string())
+        .arg("--model")
+        .arg(model_path)
+        .output()
+        .context("running the memory probe")?;
+    anyhow::ensure!(out.status.success(), "the memory probe failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    String::from_utf8_lossy(&out.stdout).trim().parse().context("reading the memory probe's figure")
+}
+
+fn rss_probe(path: &std::path::Path, args: &BenchArgs) -> Result<()> {
+    let model = Arc::new(Model::load(path)?);
+    let ids = prompt_ids(&model, args.tokens)?;
+    let mut exec = make_executor(model, args.device, args.precision)?;
+    let trace = exec.forward(&ids, PassOptions::capture(CaptureFilter::All))?;
+    drop(trace);
+    outln!("{}", peak_rss_mib().unwrap_or(f64::NAN))
+}
+
 pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) -> Result<()> {
     let path = resolve_model_path(model_path)?;
-    let model = Arc::new(Model::load(&path)?); // first load warms the page cache
-    let mut loads = Vec::new();
-    for _ in 0..args.runs.clamp(1, 5) {
-        loads.push(time_ms(&mut || Model::load(&path).map(|_| ()).map_err(Into::into))?);
+    if args.rss_probe {
+        return rss_probe(&path, &args);
     }
-    let load_ms = median(loads);
-    let tok = model.tokenizer.as_ref().context("the benchmark prompt needs the model's tokenizer.json")?;
-    let ids = tok.encode(PROMPT64)?;
+    let load_avg_before = load_average();
+    // Load → ready: everything before the first pass can start (the first load also warms
+    // the page cache, so it is not counted).
+    let mut ready_ms = Vec::new();
+    let mut load_ms = Vec::new();
+    drop(make_executor(Arc::new(Model::load(&path)?), args.device, args.precision)?);
+    for _ in 0..args.runs.clamp(3, 7) {
+        let t = Instant::now();
+        let model = Arc::new(Model::load(&path)?);
+        load_ms.push(ms_since(t));
+        let exec = make_executor(model, args.device, args.precision)?;
+        ready_ms.push(ms_since(t));
+        drop(exec);
+    }
+    let model = Arc::new(Model::load(&path)?);
+    let ids = prompt_ids(&model, args.tokens)?;
 
-    let setup_start = Instant::now();
-    let mut exec = make_executor(model.clone(), args.device, args.precision)?;
-    let setup_ms = setup_start.elapsed().as_secs_f64() * 1e3;
+    let mut exec = make_executor(Arc::clone(&model), args.device, args.precision)?;
     let (profile, decode_profile) = if args.per_op {
-        let prefill = per_op_profile(exec.as_mut(), &ids, CaptureFilter::All)?;
-        let mut decode = Vec::new();
-        for _ in 0..8 {
-            decode = profile_pass(exec.as_mut(), &ids[..1], CaptureFilter::Nothing)?;
-        }
-        (prefill, decode)
+        (per_op_profile(exec.as_mut(), &ids, CaptureFilter::All, args.runs)?, per_op_profile(exec.as_mut(), &ids[..1], CaptureFilter::Nothing, args.runs.max(7))?)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -155,12 +208,12 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
     let cpu = if args.device == Device::Cpu {
         None
     } else {
-        let mut cpu_exec = make_executor(model.clone(), Device::Cpu, Precision::F32)?;
+        let mut cpu_exec = make_executor(Arc::clone(&model), Device::Cpu, Precision::F32)?;
         Some(measure(cpu_exec.as_mut(), &ids, &args)?)
     };
     let frames = if args.frames {
-        let (median_ms, p95_ms) = (gui.frame_bench)(model.clone(), args.frame_tokens, 120)?;
-        let (captured, held) = (gui.trace_memory)(model.clone(), ids.len())?;
+        let (median_ms, p95_ms) = (gui.frame_bench)(Arc::clone(&model), args.frame_tokens, 120)?;
+        let (captured, held) = (gui.trace_memory)(Arc::clone(&model), ids.len())?;
         Some(json!({
             "view": "attention overview (all layers × heads)", "tokens": args.frame_tokens, "median_ms": median_ms, "p95_ms": p95_ms,
             "trace_memory": {"tokens": ids.len(), "captured_mib": captured as f64 / 1048576.0, "held_by_ui_and_worker_mib": held as f64 / 1048576.0},
@@ -168,105 +221,137 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
     } else {
         None
     };
-    let peak = peak_rss_mib();
+    let patching = if args.patching {
+        let (cells, passes, seconds) = (gui.patching)(model.clone(), args.device)?;
+        Some(json!({"hook": "resid_pre", "cells": cells, "passes": passes, "seconds": seconds, "ms_per_pass": seconds * 1e3 / passes.max(1) as f64}))
+    } else {
+        None
+    };
+    let fresh_rss = fresh_process_rss(&path, &args)?;
+    let t = args.tokens;
     let figures = |f: &Figures| {
-        json!({
+        let mut v = json!({
             "device": f.device,
-            "prefill64_full_capture_ms": f.prefill_capture_ms,
-            "prefill64_no_capture_ms": f.prefill_ms,
+            "prefill_full_capture_ms": f.prefill_capture_ms,
+            "prefill_no_capture_ms": f.prefill_ms,
             "decode_tokens_per_s": f.decode_tok_s,
             "decode_tokens_per_s_with_capture": f.decode_capture_tok_s,
-        })
+        });
+        if t == 64 {
+            v["prefill64_full_capture_ms"] = json!(f.prefill_capture_ms);
+            v["prefill64_no_capture_ms"] = json!(f.prefill_ms);
+        }
+        v
     };
     let mut out = json!({
         "model": model.source.name,
         "prompt_tokens": ids.len(),
         "runs": args.runs,
-        "load_from_cache_ms": load_ms,
-        "executor_setup_ms": setup_ms,
-        "peak_rss_mib": peak,
+        "load_from_cache_ms": median(load_ms),
+        "load_ready_ms": median(ready_ms),
+        "peak_rss_mib": fresh_rss,
+        "peak_rss_mib_this_process": peak_rss_mib(),
+        "load_average_1min": json!({"before": load_avg_before, "after": load_average()}),
         "result": figures(&main),
     });
     if let Some(cpu) = &cpu {
         out["cpu"] = figures(cpu);
         out["ratios_gpu_over_cpu"] = json!({
-            "prefill64_full_capture_speedup": cpu.prefill_capture_ms / main.prefill_capture_ms,
-            "prefill64_no_capture_speedup": cpu.prefill_ms / main.prefill_ms,
+            "prefill_full_capture_speedup": cpu.prefill_capture_ms / main.prefill_capture_ms,
+            "prefill_no_capture_speedup": cpu.prefill_ms / main.prefill_ms,
             "decode_speedup": main.decode_tok_s / cpu.decode_tok_s,
         });
     }
     if let Some(frames) = frames {
         out["gui_frame_time"] = frames;
     }
+    if let Some(p) = patching {
+        out["gui_patching_grid"] = p;
+    }
     if !profile.is_empty() {
         out["per_op_ms"] = json!(profile);
         out["decode_per_op_ms"] = json!(decode_profile);
     }
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&out)?)?;
-    } else {
-        print_text(&out)?;
+        return outln!("{}", serde_json::to_string_pretty(&out)?);
     }
-    Ok(())
+    print_text(&out)
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
 }
 
 fn print_text(out: &Value) -> Result<()> {
-    outln!("model {} · prompt {} tokens · median of {} runs", out["model"], out["prompt_tokens"], out["runs"])?;
-    outln!("load from cache        {:>9.1} ms", out["load_from_cache_ms"].as_f64().unwrap_or(f64::NAN))?;
-    outln!("executor setup         {:>9.1} ms", out["executor_setup_ms"].as_f64().unwrap_or(f64::NAN))?;
+    let t = out["prompt_tokens"].as_u64().unwrap_or(0);
+    outln!("model {} · prompt {t} tokens · median of {} runs · load average {}", out["model"], out["runs"], out["load_average_1min"])?;
+    outln!("load from cache        {:>9.1} ms", num(&out["load_from_cache_ms"]))?;
+    outln!("load → ready           {:>9.1} ms", num(&out["load_ready_ms"]))?;
     for key in ["result", "cpu"] {
         let f = &out[key];
         if f.is_null() {
             continue;
         }
         outln!("[{}]", f["device"].as_str().unwrap_or("?"))?;
-        outln!("  prefill-64, full capture {:>9.1} ms", f["prefill64_full_capture_ms"].as_f64().unwrap_or(f64::NAN))?;
-        outln!("  prefill-64, no capture   {:>9.1} ms", f["prefill64_no_capture_ms"].as_f64().unwrap_or(f64::NAN))?;
-        outln!("  decode                   {:>9.1} tokens/s", f["decode_tokens_per_s"].as_f64().unwrap_or(f64::NAN))?;
-        outln!("  decode, capture per step {:>9.1} tokens/s", f["decode_tokens_per_s_with_capture"].as_f64().unwrap_or(f64::NAN))?;
+        outln!("  prefill-{t}, full capture  {:>9.1} ms", num(&f["prefill_full_capture_ms"]))?;
+        outln!("  prefill-{t}, logits only   {:>9.1} ms", num(&f["prefill_no_capture_ms"]))?;
+        outln!("  decode                     {:>9.1} tokens/s", num(&f["decode_tokens_per_s"]))?;
+        outln!("  decode, capture per step   {:>9.1} tokens/s", num(&f["decode_tokens_per_s_with_capture"]))?;
     }
     if !out["ratios_gpu_over_cpu"].is_null() {
         outln!("GPU vs CPU: {}", out["ratios_gpu_over_cpu"])?;
     }
-    if let Some(ops) = out["per_op_ms"].as_array() {
-        let parts: Vec<String> = ops.iter().map(|o| format!("{} {:.1}", o[0].as_str().unwrap_or("?"), o[1].as_f64().unwrap_or(0.0))).collect();
-        outln!("time per step kind (ms, one captured prefill): {}", parts.join(", "))?;
-    }
-    if let Some(ops) = out["decode_per_op_ms"].as_array() {
-        let total: f64 = ops.iter().map(|o| o[1].as_f64().unwrap_or(0.0)).sum();
-        let parts: Vec<String> = ops.iter().take(8).map(|o| format!("{} {:.2}", o[0].as_str().unwrap_or("?"), o[1].as_f64().unwrap_or(0.0))).collect();
-        outln!("time per step kind (ms, one decode pass, total {total:.1}): {}", parts.join(", "))?;
+    for (key, what) in [("per_op_ms", "one captured prefill"), ("decode_per_op_ms", "one decode pass")] {
+        if let Some(ops) = out[key].as_array() {
+            let total: f64 = ops.iter().map(|o| num(&o[1])).sum();
+            let parts: Vec<String> = ops.iter().take(12).map(|o| format!("{} {:.2}", o[0].as_str().unwrap_or("?"), num(&o[1]))).collect();
+            outln!("time per step kind (ms, {what}, total {total:.1}): {}", parts.join(", "))?;
+        }
     }
     if !out["gui_frame_time"].is_null() {
         let f = &out["gui_frame_time"];
-        outln!("GUI frame, attention overview at {} tokens: median {:.2} ms, p95 {:.2} ms", f["tokens"], f["median_ms"].as_f64().unwrap_or(f64::NAN), f["p95_ms"].as_f64().unwrap_or(f64::NAN))?;
+        outln!("GUI frame, attention overview at {} tokens: median {:.2} ms, p95 {:.2} ms", f["tokens"], num(&f["median_ms"]), num(&f["p95_ms"]))?;
     }
-    outln!("peak memory            {:>9.1} MiB", out["peak_rss_mib"].as_f64().unwrap_or(f64::NAN))?;
+    if !out["gui_patching_grid"].is_null() {
+        let p = &out["gui_patching_grid"];
+        outln!(
+            "GUI patching grid (resid_pre, {} cells, {} passes, model thread): {:.2} s, {:.1} ms per pass",
+            p["cells"],
+            p["passes"],
+            p["seconds"].as_f64().unwrap_or(f64::NAN),
+            p["ms_per_pass"].as_f64().unwrap_or(f64::NAN)
+        )?;
+    }
+    outln!("peak memory, fresh process (one load, one captured prefill) {:>7.1} MiB", num(&out["peak_rss_mib"]))?;
     Ok(())
 }
 
-/// Milliseconds spent in each kind of step over one captured prefill, largest first: where
-/// the time goes.
-pub fn per_op_profile(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter) -> Result<Vec<(String, f64)>> {
-    exec.reset();
-    profile_pass(exec, ids, capture)
-}
-
-/// [`per_op_profile`] for one pass on top of whatever the KV cache holds.
-fn profile_pass(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter) -> Result<Vec<(String, f64)>> {
+/// Milliseconds per kind of step (median over `runs` passes), largest first: where the time
+/// goes. Timed inside the executor's own loop (`stream_to`, which on the CPU runs inside its
+/// thread pool), from one step's output to the next.
+pub fn per_op_profile(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter, runs: usize) -> Result<Vec<(String, f64)>> {
     use std::collections::BTreeMap;
-    exec.begin(ids, PassOptions::capture(capture))?;
-    let mut totals: BTreeMap<String, f64> = BTreeMap::new();
-    loop {
-        let start = Instant::now();
-        let Some(step) = exec.step()? else { break };
-        let kind = match step {
-            glassbox_engine::Step::Layer(_, op) => op.name().to_string(),
-            other => other.to_string(),
-        };
-        *totals.entry(kind).or_default() += start.elapsed().as_secs_f64() * 1e3;
+    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for _ in 0..runs.max(1) {
+        exec.reset();
+        exec.begin(ids, PassOptions::capture(capture.clone()))?;
+        let mut totals: BTreeMap<String, f64> = BTreeMap::new();
+        let mut last = Instant::now();
+        exec.stream_to(Step::Sample, 1, &mut |o: StepOutput| {
+            let kind = match o.step {
+                Step::Layer(_, op) => op.name().to_string(),
+                other => other.to_string(),
+            };
+            *totals.entry(kind).or_default() += ms_since(last);
+            drop(o);
+            last = Instant::now();
+            ControlFlow::Continue(())
+        })?;
+        for (k, v) in totals {
+            samples.entry(k).or_default().push(v);
+        }
     }
-    let mut list: Vec<(String, f64)> = totals.into_iter().collect();
+    let mut list: Vec<(String, f64)> = samples.into_iter().map(|(k, v)| (k, median(v))).collect();
     list.sort_by(|a, b| b.1.total_cmp(&a.1));
     Ok(list)
 }

@@ -136,6 +136,9 @@ pub struct GuiHooks {
     /// (model, tokens) → (bytes of the captured tensors, bytes the UI and the model thread
     /// hold for them) after one pass in the app.
     pub trace_memory: fn(Arc<Model>, usize) -> Result<(usize, usize)>,
+    /// (model, device) → (cells, patched passes, seconds) of a `resid_pre` patching grid run
+    /// through the app's model thread, as the Experiments view runs it.
+    pub patching: fn(Arc<Model>, glassbox_engine::Device) -> Result<(usize, usize, f64)>,
 }
 
 pub type FrameBench = fn(Arc<Model>, usize, usize) -> Result<(f64, f64)>;

@@ -23,19 +23,40 @@ pub struct TraceArgs {
     /// How many of the most likely next tokens to list
     #[arg(long, default_value_t = 10)]
     pub top_k: usize,
+    /// Also record these hooks (comma-separated names such as `attn.hook_pattern` or
+    /// `blocks.3.hook_mlp_out`, or `all`); the JSON then reports how much the trace holds
+    #[arg(long, value_name = "HOOKS")]
+    pub capture: Option<String>,
     /// Print JSON (the fields acceptance checks read)
     #[arg(long)]
     pub json: bool,
+}
+
+/// What the summary reads (the embedding, every residual, the logits), plus `extra`.
+fn capture_filter(extra: Option<&str>) -> Result<CaptureFilter> {
+    let needed = [HookKind::Embed, HookKind::Block(BlockHook::ResidPost), HookKind::Logits];
+    Ok(match extra.map(str::trim) {
+        Some("all") => CaptureFilter::All,
+        None | Some("") => CaptureFilter::kinds(needed),
+        Some(list) => match CaptureFilter::parse(list).map_err(|e| anyhow::anyhow!("--capture: {e}"))? {
+            CaptureFilter::Select { keys, mut kinds } => {
+                kinds.extend(needed);
+                CaptureFilter::Select { keys, kinds }
+            }
+            _ => CaptureFilter::kinds(needed),
+        },
+    })
 }
 
 pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
     let model = load_model(model_path)?;
     let ids = input_ids(&model, &args.input)?;
     let mut exec = make_executor(model.clone(), args.input.device, args.input.precision)?;
-    let capture = CaptureFilter::kinds([HookKind::Embed, HookKind::Block(BlockHook::ResidPost), HookKind::Logits]);
+    let capture = capture_filter(args.capture.as_deref())?;
     let c = &model.config;
     let options = args.edits.apply(PassOptions::capture(capture), c.n_layers(), c.n_heads())?;
     let trace = exec.forward(&ids, options)?;
+    let (captured_hooks, captured_mib) = (trace.len(), trace.bytes() as f64 / (1 << 20) as f64);
     if let Some(bad) = trace.non_finite {
         eprintln!("glassbox: warning: {bad}");
     }
@@ -59,6 +80,8 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
             "top_k": top_json,
             "residual_norms": norms,
             "logit_lens": lens,
+            "captured_hooks": captured_hooks,
+            "captured_mib": captured_mib,
         });
         outln!("{}", serde_json::to_string(&out)?)?;
         return Ok(());

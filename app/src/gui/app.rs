@@ -23,6 +23,7 @@ use super::worker::Worker;
 use glassbox_engine::Device;
 
 mod bars;
+mod hook_export;
 mod script_cmds;
 
 use bars::{Nav, controls_ui, presenter_header_ui, prompt_bar_ui, status_ui};
@@ -54,6 +55,9 @@ pub(super) fn apply_outcome(
     }
     if outcome.train.is_some() {
         return Some(ViewKind::Training);
+    }
+    if outcome.experiment.is_some() {
+        return Some(ViewKind::Experiments);
     }
     if let Some(mode) = &outcome.mode {
         return views.set_mode(mode);
@@ -524,15 +528,19 @@ impl GlassboxApp {
 
     fn menu_ui(&mut self, ui: &mut Ui) {
         let lang = self.lang;
+        let step_hooks = self.step_hooks();
+        let mut hooks = None;
         Panel::top("menu").show(ui, |ui| {
             egui::MenuBar::new().ui(ui, |ui| {
                 ui.menu_button(lang.tr("File", "文件"), |ui| {
                     if ui
-                        .button(lang.tr("Export the current figure (PNG)", "导出当前图表（PNG）"))
+                        .button(lang.tr("Export the current figure (PNG and SVG)", "导出当前图表（PNG 和 SVG）"))
                         .clicked()
                     {
                         self.export_next = true;
                     }
+                    hooks = hook_export::hooks_menu_ui(ui, lang, &step_hooks);
+                    ui.separator();
                     if ui.button(lang.tr("Quit", "退出")).clicked() {
                         ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                     }
@@ -611,6 +619,10 @@ impl GlassboxApp {
                 ui.label(RichText::new(format!("{:.0}%", self.zoom * 100.0)).weak());
             });
         });
+        if let Some(what) = hooks {
+            let now = ui.input(|i| i.time);
+            self.export_hooks(what, now);
+        }
     }
 
     fn main_ui(&mut self, ui: &mut Ui) {
@@ -624,6 +636,7 @@ impl GlassboxApp {
         };
         let Ready { s, views, prompt } = &mut **r;
         views.training.poll(ui.ctx());
+        views.experiments.absorb(s);
 
         if !presenting {
             Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, s, prompt, lang));
@@ -788,6 +801,9 @@ impl GlassboxApp {
             if let Some(req) = &outcome.train {
                 views.training.apply(req, ui.ctx());
             }
+            if let Some(spec) = &outcome.experiment {
+                views.experiments.start(spec, s);
+            }
             let lesson_view = self
                 .lessons
                 .open
@@ -814,6 +830,11 @@ impl GlassboxApp {
                     }
                 }
                 Request::Open(v) => self.view = v,
+                Request::Mode(m) => {
+                    if let Some(v) = self.ready().and_then(|r| r.views.set_mode(m)) {
+                        self.view = v;
+                    }
+                }
                 Request::OpenModel { dir, prompt, note, head, grads } => {
                     let ctx = ui.ctx().clone();
                     self.open_model(&dir, prompt, &note, head, &ctx);
@@ -824,8 +845,8 @@ impl GlassboxApp {
                 Request::Export(fig) => match export::save_figure(&fig) {
                     Ok(path) => {
                         let text = lang.tf(
-                            format!("Figure saved: {}", path.display()),
-                            format!("图表已保存：{}", path.display()),
+                            format!("Figure saved: {} (and .svg)", path.display()),
+                            format!("图表已保存：{}（以及 .svg）", path.display()),
                         );
                         self.notices.push((text, Some(now)));
                     }

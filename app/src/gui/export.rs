@@ -1,12 +1,14 @@
-//! Figures for slides and handouts: the current heatmap or bar chart as a PNG (plotters'
-//! bitmap backend), into a folder the user can find, with the bundled font so Chinese labels
-//! render; and window screenshots (scripted screenshots use the same writer).
+//! Figures for slides and handouts: the current heatmap, bar chart or line chart as a PNG
+//! and an SVG (the same drawing code on plotters' bitmap and SVG backends), into a folder the
+//! user can find, with the bundled font so Chinese labels render (the SVG keeps its text as
+//! text); hooks as `.npy` / `.npz` for notebooks; and window screenshots (scripted
+//! screenshots use the same writer).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::{Context as _, Result, anyhow};
-use plotters::backend::{BitMapBackend, DrawingBackend};
+use plotters::backend::{BitMapBackend, DrawingBackend, SVGBackend};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -39,6 +41,24 @@ pub enum Figure {
         labels: Vec<String>,
         values: Vec<f32>,
     },
+    /// One line per series over labelled x positions (divergence per layer).
+    Lines {
+        title: String,
+        x_labels: Vec<String>,
+        x_title: String,
+        y_title: String,
+        /// `(name, values)`; non-finite or (on a log axis) non-positive values are gaps.
+        series: Vec<(String, Vec<f32>)>,
+        log_y: bool,
+    },
+}
+
+impl Figure {
+    pub fn title(&self) -> &str {
+        match self {
+            Figure::Heatmap { title, .. } | Figure::Bars { title, .. } | Figure::Lines { title, .. } => title,
+        }
+    }
 }
 
 const FONT: &str = "glassbox-sans";
@@ -57,8 +77,23 @@ fn register_font() -> Result<()> {
     }
 }
 
+/// Tests export into their own folder (set once; the environment is not theirs to change).
+#[cfg(test)]
+static TEST_DIR: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+#[cfg(test)]
+pub fn set_test_dir(dir: PathBuf) {
+    if let Ok(mut d) = TEST_DIR.lock() {
+        *d = Some(dir);
+    }
+}
+
 /// Where figures go: `$GLASSBOX_EXPORT_DIR`, else `~/Pictures/Glassbox`, else `./glassbox-figures`.
 pub fn export_dir() -> PathBuf {
+    #[cfg(test)]
+    if let Some(dir) = TEST_DIR.lock().ok().and_then(|d| d.clone()) {
+        return dir;
+    }
     let nonempty = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
@@ -99,19 +134,42 @@ fn slug(title: &str) -> String {
     }
 }
 
-/// Saves `fig` into [`export_dir`] and returns the file.
-pub fn save_figure(fig: &Figure) -> Result<PathBuf> {
-    let dir = export_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let title = match fig {
-        Figure::Heatmap { title, .. } | Figure::Bars { title, .. } => title,
-    };
+fn stamped(dir: &Path, name: &str, ext: &str) -> PathBuf {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    let path = dir.join(format!("glassbox-{}-{stamp}.png", slug(title)));
+    dir.join(format!("glassbox-{}-{stamp}.{ext}", slug(name)))
+}
+
+/// Saves `fig` into [`export_dir`] as a PNG and, beside it, an SVG; returns the PNG.
+pub fn save_figure(fig: &Figure) -> Result<PathBuf> {
+    let dir = export_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = stamped(&dir, fig.title(), "png");
     write_figure(fig, &path)?;
+    write_figure(fig, &path.with_extension("svg"))?;
     Ok(path)
+}
+
+/// Saves hooks into [`export_dir`] for numpy: one tensor as `.npy`, several as `.npz`
+/// (entries named by hook). Returns the file.
+pub fn save_hooks(name: &str, entries: &[(String, &glassbox_engine::Tensor)]) -> Result<PathBuf> {
+    use glassbox_engine::experiments::npy;
+    let dir = export_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    match entries {
+        [] => Err(anyhow!("nothing recorded to export yet: run the prompt first")),
+        [(_, t)] => {
+            let path = stamped(&dir, name, "npy");
+            npy::write_npy(&path, t)?;
+            Ok(path)
+        }
+        _ => {
+            let path = stamped(&dir, name, "npz");
+            npy::write_npz(&path, entries)?;
+            Ok(path)
+        }
+    }
 }
 
 fn rgb(c: egui::Color32) -> RGBColor {
@@ -122,8 +180,29 @@ fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing the figure: {e:?}")
 }
 
+/// Draws `fig` into `path`: an SVG for `.svg`, else a PNG; the same drawing code for both.
 pub fn write_figure(fig: &Figure, path: &Path) -> Result<()> {
     register_font()?;
+    let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    let (w, h) = figure_size(fig);
+    if svg {
+        draw_figure(SVGBackend::new(path, (w, h)), fig, false)
+    } else {
+        draw_figure(BitMapBackend::new(path, (w, h)), fig, true)
+    }
+}
+
+/// Pixel size of a figure.
+fn figure_size(fig: &Figure) -> (u32, u32) {
+    match fig {
+        Figure::Heatmap { rows, cols, row_labels, col_labels, .. } => heatmap_layout(*rows, *cols, row_labels, col_labels).size,
+        Figure::Bars { labels, .. } => (1000, 80 + labels.len().max(1) as u32 * 32 + 40),
+        Figure::Lines { .. } => (1100, 620),
+    }
+}
+
+/// `raster`: heatmap cells go out as one bitmap (PNG); else as rectangles (SVG).
+fn draw_figure<DB: DrawingBackend>(backend: DB, fig: &Figure, raster: bool) -> Result<()> {
     match fig {
         Figure::Heatmap {
             title,
@@ -137,8 +216,8 @@ pub fn write_figure(fig: &Figure, path: &Path) -> Result<()> {
             map,
             scale,
             unit,
-        } => write_heatmap(
-            path,
+        } => draw_heatmap(
+            backend,
             &HeatmapFig {
                 title,
                 rows: *rows,
@@ -152,14 +231,13 @@ pub fn write_figure(fig: &Figure, path: &Path) -> Result<()> {
                 scale,
                 unit,
             },
-        )?,
-        Figure::Bars {
-            title,
-            labels,
-            values,
-        } => write_bars(path, title, labels, values)?,
+            raster,
+        ),
+        Figure::Bars { title, labels, values } => draw_bars(backend, title, labels, values),
+        Figure::Lines { title, x_labels, x_title, y_title, series, log_y } => {
+            draw_lines(backend, &LinesFig { title, x_labels, x_title, y_title, series, log_y: *log_y })
+        }
     }
-    Ok(())
 }
 
 struct HeatmapFig<'a> {
@@ -194,48 +272,85 @@ pub fn heatmap_cells(rows: usize, cols: usize, col_labels: bool) -> (u32, u32) {
     (cw as u32, ch as u32)
 }
 
-/// A heatmap for a slide: cells from [`heatmap_cells`], row and column labels and titles, and
-/// a colour bar with ticks and unit from the same scale as the screen.
-fn write_heatmap(path: &Path, f: &HeatmapFig<'_>) -> Result<()> {
-    let (rows, cols) = (f.rows.max(1), f.cols.max(1));
-    let (cw, ch) = heatmap_cells(rows, cols, !f.col_labels.is_empty());
-    let label_px = 19u32;
+/// Where a heatmap figure's parts go: the cells' top-left corner, cell size, the grid.
+struct HeatmapLayout {
+    left: u32,
+    top: u32,
+    cw: u32,
+    ch: u32,
+    size: (u32, u32),
+}
+
+fn heatmap_layout(rows: usize, cols: usize, row_labels: &[String], col_labels: &[String]) -> HeatmapLayout {
+    let (rows, cols) = (rows.max(1), cols.max(1));
+    let (cw, ch) = heatmap_cells(rows, cols, !col_labels.is_empty());
     let longest = |ls: &[String]| {
         ls.iter()
             .map(|l| super::heatmap::short_label(l, 14).chars().count())
             .max()
             .unwrap_or(0) as u32
     };
-    let left = 44 + longest(f.row_labels) * 11;
-    let top = 80 + longest(f.col_labels) * 11;
+    let left = 44 + longest(row_labels) * 11;
+    let top = 80 + longest(col_labels) * 11;
     let (gw, gh) = (cw * cols as u32, ch * rows as u32);
     let (right, bottom) = (240u32, 60u32);
-    let (w, h) = (left + gw + right, (top + gh + bottom).max(top + 300));
-    let mut cells = vec![0u8; (gw * gh * 3) as usize];
-    for r in 0..rows {
-        for c in 0..cols {
-            let v = f.values.get(r * cols + c).copied().unwrap_or(f32::NAN);
-            let color = if v.is_finite() {
-                f.scale.color(f.map, r, v)
-            } else {
-                egui::Color32::from_gray(200)
-            };
-            for dy in 0..ch {
-                let row0 = ((r as u32 * ch + dy) * gw + c as u32 * cw) as usize * 3;
-                for dx in 0..cw as usize {
-                    cells[row0 + dx * 3..row0 + dx * 3 + 3]
-                        .copy_from_slice(&[color.r(), color.g(), color.b()]);
-                }
-            }
+    HeatmapLayout { left, top, cw, ch, size: (left + gw + right, (top + gh + bottom).max(top + 300)) }
+}
+
+/// A heatmap for a slide: cells from [`heatmap_cells`], row and column labels and titles, and
+/// a colour bar with ticks and unit from the same scale as the screen. `raster`: the cells
+/// as one bitmap; else one rectangle per run of equal colour in a row (SVG).
+fn draw_heatmap<DB: DrawingBackend>(mut backend: DB, f: &HeatmapFig<'_>, raster: bool) -> Result<()> {
+    let (rows, cols) = (f.rows.max(1), f.cols.max(1));
+    let HeatmapLayout { left, top, cw, ch, size: (w, h) } = heatmap_layout(rows, cols, f.row_labels, f.col_labels);
+    let label_px = 19u32;
+    let (gw, gh) = (cw * cols as u32, ch * rows as u32);
+    let color_at = |r: usize, c: usize| {
+        let v = f.values.get(r * cols + c).copied().unwrap_or(f32::NAN);
+        if v.is_finite() {
+            f.scale.color(f.map, r, v)
+        } else {
+            egui::Color32::from_gray(200)
         }
-    }
-    let mut backend = BitMapBackend::new(path, (w, h));
+    };
     backend
         .draw_rect((0, 0), (w as i32, h as i32), &WHITE, true)
         .map_err(draw_err)?;
-    backend
-        .blit_bitmap((left as i32, top as i32), (gw, gh), &cells)
-        .map_err(draw_err)?;
+    if raster {
+        let mut cells = vec![0u8; (gw * gh * 3) as usize];
+        for r in 0..rows {
+            for c in 0..cols {
+                let color = color_at(r, c);
+                for dy in 0..ch {
+                    let row0 = ((r as u32 * ch + dy) * gw + c as u32 * cw) as usize * 3;
+                    for dx in 0..cw as usize {
+                        cells[row0 + dx * 3..row0 + dx * 3 + 3]
+                            .copy_from_slice(&[color.r(), color.g(), color.b()]);
+                    }
+                }
+            }
+        }
+        backend
+            .blit_bitmap((left as i32, top as i32), (gw, gh), &cells)
+            .map_err(draw_err)?;
+    } else {
+        for r in 0..rows {
+            let y = (top + r as u32 * ch) as i32;
+            let mut c0 = 0;
+            while c0 < cols {
+                let color = color_at(r, c0);
+                let mut c1 = c0 + 1;
+                while c1 < cols && color_at(r, c1) == color {
+                    c1 += 1;
+                }
+                let x = |c: usize| (left + c as u32 * cw) as i32;
+                backend
+                    .draw_rect((x(c0), y), (x(c1), y + ch as i32), &rgb(color), true)
+                    .map_err(draw_err)?;
+                c0 = c1;
+            }
+        }
+    }
     let root = backend.into_drawing_area();
     root.draw(&Text::new(f.title.to_string(), (10, 10), font(30)))
         .map_err(draw_err)?;
@@ -322,11 +437,11 @@ pub fn bar_span(v: f32, min: f32, max: f32, span: f32) -> (i32, i32) {
 }
 
 /// Horizontal bars from a zero line, so negative values (logits, attributions) point left.
-fn write_bars(path: &Path, title: &str, labels: &[String], values: &[f32]) -> Result<()> {
+fn draw_bars<DB: DrawingBackend>(backend: DB, title: &str, labels: &[String], values: &[f32]) -> Result<()> {
     let n = labels.len().max(1) as u32;
     let (left, bar_h, top) = (260u32, 32u32, 80u32);
-    let (w, h) = (1000u32, top + n * bar_h + 40);
-    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    let w = 1000u32;
+    let root = backend.into_drawing_area();
     root.fill(&WHITE).map_err(draw_err)?;
     root.draw(&Text::new(title.to_string(), (10, 10), font(30)))
         .map_err(draw_err)?;
@@ -368,6 +483,106 @@ fn write_bars(path: &Path, title: &str, labels: &[String], values: &[f32]) -> Re
             style,
         ))
         .map_err(draw_err)?;
+    }
+    root.present().map_err(draw_err)?;
+    Ok(())
+}
+
+struct LinesFig<'a> {
+    title: &'a str,
+    x_labels: &'a [String],
+    x_title: &'a str,
+    y_title: &'a str,
+    series: &'a [(String, Vec<f32>)],
+    log_y: bool,
+}
+
+/// Colours of the series, as on screen (the theme's light group palette).
+fn series_color(i: usize) -> RGBColor {
+    rgb(super::theme::Theme::new(false).series(i))
+}
+
+/// Lines over labelled x positions with a legend; on a log axis, gridlines at each decade.
+fn draw_lines<DB: DrawingBackend>(backend: DB, f: &LinesFig<'_>) -> Result<()> {
+    let (w, h) = (1100i32, 620i32);
+    let (left, right, top, bottom) = (120i32, 300i32, 70i32, 100i32);
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let root = backend.into_drawing_area();
+    root.fill(&WHITE).map_err(draw_err)?;
+    root.draw(&Text::new(f.title.to_string(), (10, 10), font(30))).map_err(draw_err)?;
+    let y_of = |v: f32| -> Option<f64> {
+        if !v.is_finite() || (f.log_y && v <= 0.0) {
+            None
+        } else if f.log_y {
+            Some(f64::from(v).log10())
+        } else {
+            Some(f64::from(v))
+        }
+    };
+    let all: Vec<f64> = f.series.iter().flat_map(|(_, v)| v.iter().filter_map(|&x| y_of(x))).collect();
+    let (mut lo, mut hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if f.log_y {
+        (lo, hi) = (lo.floor(), hi.ceil().max(lo.floor() + 1.0));
+    } else {
+        lo = lo.min(0.0);
+        if hi <= lo {
+            hi = lo + 1.0;
+        }
+    }
+    let n = f.x_labels.len().max(2);
+    let px = |i: usize| left + (pw as f64 * i as f64 / (n - 1) as f64).round() as i32;
+    let py = |y: f64| top + ph - (ph as f64 * (y - lo) / (hi - lo)).round() as i32;
+    // Axes and gridlines.
+    let ticks: Vec<f64> = if f.log_y {
+        (lo as i32..=hi as i32).map(f64::from).collect()
+    } else {
+        (0..=4).map(|k| lo + (hi - lo) * f64::from(k) / 4.0).collect()
+    };
+    for &t in &ticks {
+        let y = py(t);
+        root.draw(&PathElement::new(vec![(left, y), (left + pw, y)], RGBColor(220, 220, 220))).map_err(draw_err)?;
+        let label = if f.log_y { format!("1e{}", t as i32) } else { super::scale::short(t as f32) };
+        root.draw(&Text::new(label, (left - 8, y), font(17).pos(Pos::new(HPos::Right, VPos::Center)))).map_err(draw_err)?;
+    }
+    root.draw(&PathElement::new(vec![(left, top), (left, top + ph), (left + pw, top + ph)], BLACK)).map_err(draw_err)?;
+    let every = n.div_ceil(16).max(1);
+    for (i, l) in f.x_labels.iter().enumerate().step_by(every) {
+        let x = px(i);
+        root.draw(&PathElement::new(vec![(x, top + ph), (x, top + ph + 5)], BLACK)).map_err(draw_err)?;
+        root.draw(&Text::new(l.clone(), (x, top + ph + 8), font(16).pos(Pos::new(HPos::Center, VPos::Top)))).map_err(draw_err)?;
+    }
+    root.draw(&Text::new(f.x_title.to_string(), (left + pw / 2, h - 40), font(20).pos(Pos::new(HPos::Center, VPos::Top)))).map_err(draw_err)?;
+    let y_style = font(20).transform(FontTransform::Rotate270).pos(Pos::new(HPos::Center, VPos::Top));
+    root.draw(&Text::new(f.y_title.to_string(), (8, top + ph / 2), y_style)).map_err(draw_err)?;
+    // The series, with gaps where a value has no place on the axis.
+    for (k, (name, values)) in f.series.iter().enumerate() {
+        let color = series_color(k);
+        let mut run: Vec<(i32, i32)> = Vec::new();
+        for (i, &v) in values.iter().enumerate() {
+            match y_of(v) {
+                Some(y) => {
+                    let p = (px(i), py(y));
+                    root.draw(&Circle::new(p, 3, color.filled())).map_err(draw_err)?;
+                    run.push(p);
+                }
+                None => {
+                    if run.len() > 1 {
+                        root.draw(&PathElement::new(std::mem::take(&mut run), color.stroke_width(2))).map_err(draw_err)?;
+                    }
+                    run.clear();
+                }
+            }
+        }
+        if run.len() > 1 {
+            root.draw(&PathElement::new(run, color.stroke_width(2))).map_err(draw_err)?;
+        }
+        let ly = top + 10 + k as i32 * 28;
+        let lx = left + pw + 20;
+        root.draw(&Rectangle::new([(lx, ly - 2), (lx + 24, ly + 2)], color.filled())).map_err(draw_err)?;
+        root.draw(&Text::new(name.clone(), (lx + 32, ly), font(17).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(draw_err)?;
     }
     root.present().map_err(draw_err)?;
     Ok(())

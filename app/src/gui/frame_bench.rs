@@ -160,3 +160,48 @@ pub fn trace_memory(model: Arc<Model>, n_tokens: usize) -> Result<TraceMemory> {
     }
     Ok(TraceMemory { captured_bytes: s.trace.bytes(), held_bytes: held })
 }
+
+/// The clean/corrupt pair of the patching benchmark: six SmolLM2 tokens each.
+pub const PATCH_BENCH: (&str, &str, &str, &str) = ("The capital city of France is", "The capital city of Italy is", " Paris", " Rome");
+
+/// A `resid_pre` patching grid (every layer × every position of the pair above) through the
+/// app's own path: the "glassbox-model" thread, a unit at a time, its events polled as the
+/// Experiments view polls them. Returns (cells, patched passes, seconds as the job reports).
+pub fn patching_bench(model: Arc<Model>, device: Device) -> Result<(usize, usize, f64)> {
+    use super::session::Session;
+    use super::worker::experiments::{Event, Job, Tokens};
+    use glassbox_engine::experiments::patching::PatchHook;
+    let worker = Worker::spawn(Arc::clone(&model), device, None, None)?;
+    let mut s = Session::new(model, worker);
+    let (clean, corrupt, answer, wrong) = PATCH_BENCH;
+    let job = Job::Patch {
+        clean: Tokens::Text(clean.into()),
+        corrupt: Tokens::Text(corrupt.into()),
+        answer: answer.into(),
+        wrong: wrong.into(),
+        hooks: vec![PatchHook::ResidPre],
+    };
+    let id = s.start_experiment(job);
+    let (mut cells, mut passes) = (0, 0);
+    let start = Instant::now();
+    loop {
+        s.poll();
+        for (got, event) in std::mem::take(&mut s.experiment_events) {
+            if got != id {
+                continue;
+            }
+            match event {
+                Event::PatchCell { .. } => cells += 1,
+                Event::PatchGridDone { passes: p, .. } => passes = p,
+                Event::Done { seconds, .. } => return Ok((cells, passes, seconds)),
+                Event::Failed(e) => bail!("patching: {e}"),
+                Event::Cancelled => bail!("patching was cancelled"),
+                _ => {}
+            }
+        }
+        if start.elapsed().as_secs() > 3600 {
+            bail!("patching did not finish in an hour");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}

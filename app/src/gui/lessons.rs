@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::i18n::Lang;
 use super::session::Session;
+use super::views::experiments::ExperimentSpec;
 use super::views::training::{PrecisionMode, TrainRequest};
 use super::views::{ViewKind, step_kind};
 use glassbox_engine::Precision;
@@ -62,6 +63,9 @@ pub struct Action {
     pub train_precision: Option<String>,
     /// With `train`: then lay one training step open (step-through).
     pub inspect: Option<bool>,
+    /// Run an experiment (compare, ladder, patch, dla, heads) on the prompt and open its
+    /// panel in the Experiments view.
+    pub experiment: Option<ExperimentSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -358,6 +362,12 @@ pub fn check_action(a: &Action, c: &LlamaConfig) -> Vec<String> {
     if let Err(e) = train_request(a) {
         errs.push(e);
     }
+    if let Some(x) = &a.experiment {
+        errs.extend(x.check(c));
+        if a.mode.is_some() || a.task.is_some() || a.train.is_some() {
+            errs.push("experiment opens its own view: no mode, task or train beside it".into());
+        }
+    }
     errs
 }
 
@@ -370,10 +380,13 @@ pub struct ActionOutcome {
     pub mode: Option<String>,
     /// Start this training run in the Training view.
     pub train: Option<TrainRequest>,
+    /// Run this experiment in the Experiments view.
+    pub experiment: Option<ExperimentSpec>,
 }
 
 /// Runs `a` in the README's order: (1) precision and ablation, (2) prompt, (3) sampling,
-/// (4) generation, (5) task, (6) cursor and selection.
+/// (4) generation, (5) task, training or experiment (the caller starts them from the
+/// outcome), (6) cursor and selection.
 pub fn run_action(a: &Action, s: &mut Session) -> ActionOutcome {
     let mut out = ActionOutcome::default();
     let task = a.task.as_deref().and_then(TaskKind::from_name);
@@ -425,6 +438,7 @@ pub fn run_action(a: &Action, s: &mut Session) -> ActionOutcome {
     }
     out.mode = a.mode.clone();
     out.train = train_request(a).ok().flatten();
+    out.experiment = a.experiment.clone();
     // (6)
     if let Some(Ok(step)) = a.goto.as_deref().map(str::parse::<Step>) {
         let step = match step {

@@ -7,7 +7,7 @@
 //! `head N`, `position N`, `key N`, `attn head|layer|overview|lines`,
 //! `residual norms|writes|lens`, `lesson ID`, `action N`, `temperature X`, `generate N`,
 //! `task KIND TEXT` (generate|sentiment|qa|extract), `export` (File → Export figure), `panels diagram,lesson` (which side
-//! panels show),
+//! panels show), `mode NAME` (a sub-panel), `ablate L.H,L.H` (heads ablated, then the pass again),
 //! `frames N`, `shot PATH`, `quit`.
 
 use std::path::PathBuf;

@@ -13,6 +13,7 @@ use glassbox_engine::tokenizer::ChatMessage;
 use glassbox_engine::{CaptureFilter, HookKey, Model, Precision, Step, Trace};
 use serde::{Deserialize, Serialize};
 
+use super::worker::experiments::{Event, Job};
 use super::worker::{Analysis, Command, LensGrid, Reply, Worker};
 
 /// What the user pointed at. Views read and write it; it persists across restarts.
@@ -108,6 +109,9 @@ pub struct Session {
     pub sel: Selection,
     pub task: Option<TaskResult>,
     pub task_running: bool,
+    /// What experiments reported, for the Experiments view to take (`(id, event)`).
+    pub experiment_events: Vec<(u64, Event)>,
+    next_experiment: u64,
 
     /// A training step's gradients for this sequence, if the Training view opened them.
     pub grads: Option<Gradients>,
@@ -157,6 +161,8 @@ impl Session {
             sel: Selection::default(),
             task: None,
             task_running: false,
+            experiment_events: Vec::new(),
+            next_experiment: 0,
             grads: None,
             showing_gradients: false,
         }
@@ -326,8 +332,21 @@ impl Session {
         }
     }
 
+    /// Starts an experiment on the model thread (replacing one in progress); returns its id.
+    pub fn start_experiment(&mut self, job: Job) -> u64 {
+        self.next_experiment += 1;
+        let id = self.next_experiment;
+        self.worker.send(Command::Experiment { id, job });
+        id
+    }
+
+    pub fn cancel_experiment(&mut self, id: u64) {
+        self.worker.send(Command::CancelExperiment(id));
+    }
+
     /// Folds every waiting reply into the session. Returns true if anything arrived.
     pub fn poll(&mut self) -> bool {
+        self.worker.pump();
         let mut any = false;
         while let Some(reply) = self.worker.try_recv() {
             any = true;
@@ -453,6 +472,7 @@ impl Session {
                 });
             }
             Reply::Notice(text) => self.notices.push(text),
+            Reply::Experiment { id, event } => self.experiment_events.push((id, event)),
             // Replies of a pass that was superseded.
             _ => {}
         }

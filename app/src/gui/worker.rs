@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 
 use anyhow::{Context as _, Result};
 use glassbox_engine::analysis;
@@ -28,6 +28,8 @@ use glassbox_engine::gpu::GpuContext;
 use glassbox_engine::reference_check::{self, ReferenceCheck};
 use glassbox_engine::tasks::{self, TaskKind, TaskOptions, TaskOutput};
 use glassbox_engine::{BlockHook, CaptureFilter, Device, HookKey, Model, Precision, Step, Tensor, Trace};
+
+pub mod experiments;
 
 /// Steps per GPU submit when streaming a pass to the UI: one layer's worth, so the views fill
 /// in layer by layer without a read-back per op.
@@ -66,6 +68,11 @@ pub enum Command {
         text: String,
         options: TaskOptions,
     },
+    /// Start an experiment (replacing one in progress); it runs a unit at a time between
+    /// the other commands.
+    Experiment { id: u64, job: experiments::Job },
+    /// Stop experiment `id` before its next unit.
+    CancelExperiment(u64),
 }
 
 /// Cheap quantities read off a finished pass by the engine's analysis functions.
@@ -137,6 +144,8 @@ pub enum Reply {
         pass: u64,
         check: Result<ReferenceCheck, String>,
     },
+    /// What experiment `id` reports.
+    Experiment { id: u64, event: experiments::Event },
 }
 
 impl Analysis {
@@ -174,7 +183,12 @@ pub struct WorkerCore {
     /// The options of `finished` when it was a full pass from the first token (Run,
     /// Generate), for running it again on the CPU reference.
     finished_options: Option<PassOptions>,
+    /// The experiment in progress.
+    experiment: Option<experiments::Running>,
+    /// The weights' precision of `exec`; experiments run in f32, on `exp_exec` when `exec`
+    /// holds f16 weights.
     precision: Precision,
+    exp_exec: Option<Box<dyn Executor>>,
 }
 
 impl WorkerCore {
@@ -183,7 +197,18 @@ impl WorkerCore {
         if let Some(notice) = notice {
             out(Reply::Notice(notice));
         }
-        Ok(Self { model, exec, device, gpu, latest, finished: None, finished_options: None, precision: Precision::F32 })
+        Ok(Self {
+            model,
+            exec,
+            device,
+            gpu,
+            latest,
+            finished: None,
+            finished_options: None,
+            experiment: None,
+            precision: Precision::F32,
+            exp_exec: None,
+        })
     }
 
     fn device_reply(&self) -> Reply {
@@ -245,6 +270,7 @@ impl WorkerCore {
                         self.exec = exec;
                         self.precision = precision;
                         self.finished = None;
+                        self.exp_exec = None;
                         out(self.device_reply());
                         if let Some(notice) = notice {
                             out(Reply::Notice(notice));
@@ -257,6 +283,58 @@ impl WorkerCore {
                 let check = self.check_reference(pass);
                 out(Reply::Checked { pass, check });
             }
+            Command::Experiment { id, job } => {
+                if let Some(old) = self.experiment.take() {
+                    out(Reply::Experiment { id: old.id, event: experiments::Event::Cancelled });
+                }
+                match experiments::Running::new(id, job, &self.model) {
+                    Ok(r) => self.experiment = Some(r),
+                    Err(message) => out(Reply::Experiment { id, event: experiments::Event::Failed(message) }),
+                }
+            }
+            Command::CancelExperiment(id) => {
+                if self.experiment.as_ref().is_some_and(|r| r.id == id) {
+                    self.experiment = None;
+                    out(Reply::Experiment { id, event: experiments::Event::Cancelled });
+                }
+            }
+        }
+    }
+
+    pub fn has_experiment(&self) -> bool {
+        self.experiment.is_some()
+    }
+
+    /// Runs one unit of the experiment in progress and reports what it produced.
+    pub fn advance_experiment(&mut self, out: &mut Out<'_>) {
+        let Some(mut job) = self.experiment.take() else { return };
+        let id = job.id;
+        let (device, gpu) = (self.device, self.gpu.clone());
+        let mut open = |m: Arc<Model>| backend::open(m, device, Precision::F32, gpu.clone()).map(|b| b.exec).map_err(|e| e.to_string());
+        if self.precision != Precision::F32 && self.exp_exec.is_none() {
+            match open(Arc::clone(&self.model)) {
+                Ok(e) => self.exp_exec = Some(e),
+                Err(message) => return out(Reply::Experiment { id, event: experiments::Event::Failed(message) }),
+            }
+        }
+        let exec: &mut dyn Executor = match (&mut self.exp_exec, self.precision) {
+            (Some(e), p) if p != Precision::F32 => e.as_mut(),
+            _ => self.exec.as_mut(),
+        };
+        let name = exec.device_name();
+        let mut env = experiments::Env { model: &self.model, exec, open: &mut open };
+        match job.advance(&mut env) {
+            Ok((events, finished)) => {
+                for event in events {
+                    out(Reply::Experiment { id, event });
+                }
+                if finished {
+                    out(Reply::Experiment { id, event: experiments::Event::Done { seconds: job.seconds(), device: name } });
+                } else {
+                    self.experiment = Some(job);
+                }
+            }
+            Err(message) => out(Reply::Experiment { id, event: experiments::Event::Failed(message) }),
         }
     }
 
@@ -298,6 +376,8 @@ impl WorkerCore {
         self.exec = exec;
         self.device = Device::Cpu;
         self.precision = Precision::F32;
+        // An f32 twin for experiments would sit on the same failed GPU.
+        self.exp_exec = None;
         out(self.device_reply());
         if let Err(message) = job(self, out) {
             out(Reply::Failed { pass, message });
@@ -476,8 +556,24 @@ impl Worker {
                     }
                 };
                 out(core.device_reply());
-                while let Ok(cmd) = cmd_rx.recv() {
-                    core.handle(cmd, &mut out);
+                loop {
+                    // Commands first; an experiment advances a unit whenever none waits.
+                    let cmd = if core.has_experiment() {
+                        match cmd_rx.try_recv() {
+                            Ok(cmd) => Some(cmd),
+                            Err(TryRecvError::Empty) => None,
+                            Err(TryRecvError::Disconnected) => break,
+                        }
+                    } else {
+                        match cmd_rx.recv() {
+                            Ok(cmd) => Some(cmd),
+                            Err(_) => break,
+                        }
+                    };
+                    match cmd {
+                        Some(cmd) => core.handle(cmd, &mut out),
+                        None => core.advance_experiment(&mut out),
+                    }
                 }
             })
             .context("starting the glassbox-model thread")?;
@@ -535,6 +631,16 @@ impl Worker {
         match &self.mode {
             Mode::Inline { core, .. } => core.finished.as_ref().map(|(_, t)| t),
             Mode::Thread { .. } => None,
+        }
+    }
+
+    /// The inline worker's experiment advances one unit per call (the thread needs no
+    /// pumping): a test sees a grid fill in frame by frame and can cancel it half-way.
+    pub fn pump(&mut self) {
+        if let Mode::Inline { core, queue } = &mut self.mode
+            && core.has_experiment()
+        {
+            core.advance_experiment(&mut |r| queue.push_back(r));
         }
     }
 

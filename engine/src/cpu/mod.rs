@@ -5,10 +5,11 @@
 //! computes the value (the algorithm, in data-flow order) and [`CpuExecutor::settle`] rounds it
 //! (if the pass emulates a lower precision), applies the pass's interventions and records it.
 
+pub mod attention;
 pub mod matmul;
+pub mod xwt;
 pub mod ops;
 mod pass;
-mod weights_t;
 
 use std::sync::Arc;
 
@@ -18,15 +19,16 @@ use crate::config::LlamaConfig;
 use crate::error::{EngineError, Result};
 use crate::executor::{BackendKind, Executor, PassOptions, Sink, stream_steps};
 use crate::hooks::{BlockHook, HookKey};
+use crate::matrix::Matrix;
 use crate::model::Model;
 use crate::op_table::{self, HookSpec, PassDims, Slot};
 use crate::sampling::Sampler;
 use crate::step::{LayerOp, Step};
 use crate::tensor::Tensor;
-use crate::trace::Trace;
-use matmul::linear_both;
+use crate::intervene::ActivationPrecision;
+use crate::trace::{Derivation, Trace};
+use matmul::linear;
 use pass::Pass;
-use weights_t::WeightsT;
 
 /// Rotated keys and values of every position seen so far, for one layer.
 #[derive(Default)]
@@ -37,7 +39,6 @@ struct LayerCache {
 
 pub struct CpuExecutor {
     model: Arc<Model>,
-    weights_t: Arc<WeightsT>,
     program: Vec<Step>,
     cache: Vec<LayerCache>,
     /// A pass begun at a layer cached only the blocks it ran: the next pass starts empty.
@@ -50,7 +51,6 @@ impl CpuExecutor {
     pub fn new(model: Arc<Model>) -> Self {
         let n = model.config.n_layers();
         Self {
-            weights_t: Arc::new(WeightsT::new(&model)),
             program: Step::program(n),
             cache: (0..n).map(|_| LayerCache::default()).collect(),
             partial_cache: false,
@@ -111,9 +111,12 @@ impl CpuExecutor {
             HookKey::LnFinalNormalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), m.weights.norm.view()), // [pos, d_model]
             HookKey::Logits => {
                 let rows = p.h.slice(s![p.h.nrows() - pass.dims.logit_rows.., ..]); // [logit_rows, d_model]
-                p.logits = linear_both(rows, m.weights.lm_head(), self.weights_t.lm_head.view())?; // [logit_rows, vocab]
+                p.logits = linear(rows, m.weights.lm_head())?; // [logit_rows, vocab]
             }
-            HookKey::Probs => p.probs = ops::softmax_rows(p.logits.view(), pass.options.sampling.temperature), // [logit_rows, vocab]
+            HookKey::Probs => {
+                let last = p.logits.slice(s![p.logits.nrows().saturating_sub(1).., ..]); // [1, vocab]
+                p.probs = ops::softmax_rows(last, pass.options.sampling.temperature); // [1, vocab]
+            }
         }
         Ok(())
     }
@@ -123,7 +126,7 @@ impl CpuExecutor {
         use BlockHook as H;
         let m = &*self.model;
         let c = &m.config;
-        let (w, wt) = (&m.weights.layers[l], &self.weights_t.layers[l]);
+        let w = &m.weights.layers[l];
         let (eps, group, at) = (c.eps(), c.group_size(), pass.pos_offset);
         let switches = pass.options.switches;
         let p = &mut pass.slots;
@@ -132,29 +135,33 @@ impl CpuExecutor {
             H::ResidPre => {} // x as the block receives it
             H::Ln1Scale => p.scale = ops::rms_scale(p.x.view(), eps), // [pos]
             H::Ln1Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.input_layernorm.view()), // [pos, d_model]
-            H::Q => p.q = ops::split_heads(linear_both(p.h.view(), w.self_attn.q_proj.view(), wt.q_proj.view())?, c.n_heads())?, // [pos, n_heads, d_head]
-            H::K => p.k = ops::split_heads(linear_both(p.h.view(), w.self_attn.k_proj.view(), wt.k_proj.view())?, c.n_kv_heads())?, // [pos, n_kv_heads, d_head]
-            H::V => p.v = ops::split_heads(linear_both(p.h.view(), w.self_attn.v_proj.view(), wt.v_proj.view())?, c.n_kv_heads())?, // [pos, n_kv_heads, d_head]
+            H::Q => p.q = ops::split_heads(linear(p.h.view(), &w.self_attn.q_proj)?, c.n_heads())?, // [pos, n_heads, d_head]
+            H::K => p.k = ops::split_heads(linear(p.h.view(), &w.self_attn.k_proj)?, c.n_kv_heads())?, // [pos, n_kv_heads, d_head]
+            H::V => p.v = ops::split_heads(linear(p.h.view(), &w.self_attn.v_proj)?, c.n_kv_heads())?, // [pos, n_kv_heads, d_head]
             H::RotQ | H::RotK if switches.no_rope => {} // positions left out: rot_q = q, rot_k = k
             H::RotQ => p.q = ops::rope(p.q.view(), &m.inv_freq, at), // [pos, n_heads, d_head]
             H::RotK => p.k = ops::rope(p.k.view(), &m.inv_freq, at), // [pos, n_kv_heads, d_head]
-            H::RawScores => p.scores = ops::attention_scores(p.q.view(), self.cached(l, true)?, group), // [n_heads, q_pos, k_pos]
+            H::RawScores => {
+                // Future keys' scores only when something reads them (or the mask is off).
+                let skip_future = !(switches.no_causal_mask || pass.options.touches(HookKey::Block(l, H::RawScores)));
+                attention::scores_into(p.q.view(), self.cached(l, true)?, group, skip_future.then_some(at), &mut p.scores); // [n_heads, q_pos, k_pos]
+            }
             H::AttnScores if switches.no_causal_mask => {} // bidirectional: every key stays visible
-            H::AttnScores => ops::causal_mask_in_place(p.scores.view_mut(), at), // [n_heads, q_pos, k_pos]
-            H::Pattern => ops::softmax_last_in_place(p.scores.view_mut()), // [n_heads, q_pos, k_pos]
-            H::Z => p.z = ops::attend(p.scores.view(), self.cached(l, false)?, group), // [pos, n_heads, d_head]
+            H::AttnScores => attention::mask_in_place(p.scores.view_mut(), at), // [n_heads, q_pos, k_pos]
+            H::Pattern => attention::softmax_in_place(p.scores.view_mut(), Some(at)), // [n_heads, q_pos, k_pos]
+            H::Z => attention::attend_into(p.scores.view(), self.cached(l, false)?, group, Some(at), &mut p.z), // [pos, n_heads, d_head]
             H::AttnOut => {
                 let z = ops::merge_heads(p.z.view())?; // [pos, n_heads·d_head]
-                p.out = linear_both(z.view(), w.self_attn.o_proj.view(), wt.o_proj.view())?; // [pos, d_model]
+                p.out = linear(z.view(), &w.self_attn.o_proj)?; // [pos, d_model]
             }
             H::ResidMid => p.x += &p.out, // [pos, d_model]  residual add
             // MLP sublayer: x + down(silu(gate(h)) ⊙ up(h)), h = rmsnorm(x)
             H::Ln2Scale => p.scale = ops::rms_scale(p.x.view(), eps), // [pos]
             H::Ln2Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.post_attention_layernorm.view()), // [pos, d_model]
-            H::MlpPre => p.gate = linear_both(p.h.view(), w.mlp.gate_proj.view(), wt.gate_proj.view())?, // [pos, d_mlp]
-            H::MlpPreLinear => p.up = linear_both(p.h.view(), w.mlp.up_proj.view(), wt.up_proj.view())?, // [pos, d_mlp]
+            H::MlpPre => p.gate = linear(p.h.view(), &w.mlp.gate_proj)?, // [pos, d_mlp]
+            H::MlpPreLinear => p.up = linear(p.h.view(), &w.mlp.up_proj)?, // [pos, d_mlp]
             H::MlpPost => p.post = ops::silu_mul(p.gate.view(), p.up.view()), // [pos, d_mlp]
-            H::MlpOut => p.out = linear_both(p.post.view(), w.mlp.down_proj.view(), wt.down_proj.view())?, // [pos, d_model]
+            H::MlpOut => p.out = linear(p.post.view(), &w.mlp.down_proj)?, // [pos, d_model]
             H::ResidPost => p.x += &p.out, // [pos, d_model]  residual add
         }
         Ok(())
@@ -164,6 +171,9 @@ impl CpuExecutor {
     /// interventions on it, check its shape, and record it if the capture filter wants it.
     fn settle(&mut self, pass: &mut Pass, key: HookKey, spec: &HookSpec) -> Result<()> {
         let want = spec.shape(&self.model.config, pass.dims);
+        let wanted = pass.options.capture.wants(key);
+        let derived = if wanted { self.derivable(pass, key) } else { None };
+        let shared = if wanted { self.previous_resid_post(pass, key) } else { None };
         let mut value = pass.slots.get_mut(spec.slot);
         if value.shape() != want.as_slice() {
             return Err(EngineError::Shape(format!(
@@ -179,6 +189,14 @@ impl CpuExecutor {
             edit.apply(value.view_mut())?;
         }
         if pass.options.capture.wants(key) {
+            if let Some((raw, how)) = derived {
+                self.trace.insert_derived(key, raw, how);
+                return Ok(());
+            }
+            if let Some(same) = shared {
+                self.trace.insert_shared(key, same);
+                return Ok(());
+            }
             let tensor = Tensor::new(spec.dims.to_vec(), value.to_owned())
                 .ok_or_else(|| EngineError::Shape(format!("`{key}`: {} dims for a {}-d value", spec.dims.len(), value.ndim())))?;
             self.trace.check_finite(key, tensor.data.iter());
@@ -188,6 +206,39 @@ impl CpuExecutor {
             self.trace.check_finite(key, value.iter());
         }
         Ok(())
+    }
+
+    /// The recorded raw scores that `key` (masked scores or pattern) can be worked out from on
+    /// demand, when this pass computed it from them with nothing in between: no edit on the
+    /// masked scores or the pattern, no rounding, the causal mask on.
+    fn derivable(&self, pass: &Pass, key: HookKey) -> Option<(Arc<Tensor>, Derivation)> {
+        let HookKey::Block(l, hook) = key else { return None };
+        let at = pass.pos_offset;
+        let how = match hook {
+            BlockHook::AttnScores => Derivation::Masked { pos_offset: at },
+            BlockHook::Pattern => Derivation::Pattern { pos_offset: at },
+            _ => return None,
+        };
+        let edited = |h| pass.edits.iter().any(|e| e.hook == HookKey::Block(l, h));
+        if pass.options.switches.no_causal_mask
+            || pass.options.activations != ActivationPrecision::F32
+            || edited(BlockHook::AttnScores)
+            || edited(BlockHook::Pattern)
+        {
+            return None;
+        }
+        let raw = self.trace.get_shared_stored(HookKey::Block(l, BlockHook::RawScores))?;
+        Some((raw, how))
+    }
+
+    /// A block's `hook_resid_pre` is the previous block's `hook_resid_post`, value for value,
+    /// unless an edit on it changed it: one copy serves both.
+    fn previous_resid_post(&self, pass: &Pass, key: HookKey) -> Option<Arc<Tensor>> {
+        let HookKey::Block(l, BlockHook::ResidPre) = key else { return None };
+        if l == 0 || pass.edits.iter().any(|e| e.hook == key) {
+            return None;
+        }
+        self.trace.get_shared_stored(HookKey::Block(l - 1, BlockHook::ResidPost))
     }
 
     /// Appends the pass's rotated keys and values to the layer's cache (after their hooks, so
@@ -217,12 +268,16 @@ impl CpuExecutor {
 }
 
 /// Rows of the embedding table: `x[p] = E[ids[p]]`.
-fn embed(table: &Array2<f32>, ids: &[u32]) -> Result<Array2<f32>> {
+fn embed(table: &Matrix, ids: &[u32]) -> Result<Array2<f32>> {
     // table: [vocab, d_model] → [pos, d_model]
     if let Some(&bad) = ids.iter().find(|&&id| id as usize >= table.nrows()) {
         return Err(EngineError::Input(format!("token id {bad} is outside the embedding table ({} rows)", table.nrows())));
     }
-    Ok(Array2::from_shape_fn((ids.len(), table.ncols()), |(p, j)| table[[ids[p] as usize, j]]))
+    let mut x = Array2::<f32>::zeros((ids.len(), table.ncols())); // [pos, d_model]
+    for (mut row, &id) in x.outer_iter_mut().zip(ids) {
+        row.assign(&table.row(id as usize));
+    }
+    Ok(x)
 }
 
 /// Runs `f` on the rayon pool while a second task keeps the other worker awake, stealing the
@@ -306,7 +361,7 @@ impl Executor for CpuExecutor {
         let dims = PassDims {
             n: ids.len(),
             k_len: pos_offset + ids.len(),
-            logit_rows: if options.touches(HookKey::Logits) || options.touches(HookKey::Probs) { ids.len() } else { 1 },
+            logit_rows: if options.touches(HookKey::Logits) { ids.len() } else { 1 },
         };
         let edits = options.resolve(c, dims, pos_offset)?;
         self.trace = Trace::new(ids.to_vec(), pos_offset, options.sampling.temperature);

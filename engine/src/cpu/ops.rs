@@ -6,10 +6,11 @@ use rayon::prelude::*;
 
 use crate::error::{EngineError, Result};
 
-/// `y = x · Wᵀ` with `W` stored `[out_features, in_features]`.
+/// `y = x · Wᵀ` with `W` stored `[out_features, in_features]` (the executor's kernels, on a
+/// plain array).
 pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Result<Array2<f32>> {
     // x: [pos, in], w: [out, in] → [pos, out]
-    super::matmul::matmul(x, w.t())
+    super::matmul::linear(x, &crate::matrix::Matrix::from(w.to_owned()))
 }
 
 /// RMSNorm's per-position scale `sqrt(mean(x²) + eps)` (TransformerLens `hook_scale`).

@@ -76,7 +76,7 @@ pub fn attribute(model: &Model, trace: &Trace, target: u32, minus: Option<u32>) 
     }
     let last = trace.n_tokens().checked_sub(1).ok_or_else(|| EngineError::Input("the trace has no tokens".into()))?;
     let unembed = model.weights.lm_head(); // [vocab, d_model]
-    let mut u: Array1<f32> = unembed.row(target as usize).to_owned(); // [d_model]
+    let mut u: Array1<f32> = unembed.row(target as usize); // [d_model]
     if let Some(m) = minus {
         u -= &unembed.row(m as usize);
     }
@@ -87,7 +87,7 @@ pub fn attribute(model: &Model, trace: &Trace, target: u32, minus: Option<u32>) 
     let d_head = c.d_head();
     for l in 0..c.n_layers() {
         // o_projᵀ u: what each z dimension adds to the logit. [n_heads·d_head]
-        let through_o = model.weights.layers[l].self_attn.o_proj.t().dot(&u);
+        let through_o = model.weights.layers[l].self_attn.o_proj.f32_view().t().dot(&u);
         let z = row(trace, HookKey::Block(l, BlockHook::Z), last)?; // [n_heads·d_head]
         for h in 0..c.n_heads() {
             let part = s![h * d_head..(h + 1) * d_head];

@@ -35,13 +35,16 @@ pub struct Comparison {
     pub top_b: Vec<Ranked>,
 }
 
-/// `‖b − a‖ / ‖a‖` (∞ when a is 0 and b is not); entries infinite in either are skipped.
+/// `‖b − a‖ / ‖a‖` (∞ when a is 0 and b is not). Entries equal in both (the mask's −∞) are
+/// left out; an entry finite in one run and not in the other makes the distance ∞.
 pub fn rel_l2(a: &[f32], b: &[f32]) -> f32 {
     let (mut num, mut den) = (0.0f64, 0.0f64);
     for (&x, &y) in a.iter().zip(b) {
         if x.is_finite() && y.is_finite() {
             num += f64::from(y - x).powi(2);
             den += f64::from(x).powi(2);
+        } else if x != y {
+            return f32::INFINITY;
         }
     }
     match (num, den) {
@@ -124,6 +127,7 @@ mod tests {
         assert_eq!(rel_l2(&[3.0, 4.0], &[3.0, 4.0]), 0.0);
         assert!((rel_l2(&[3.0, 4.0], &[3.0, 4.5]) - 0.1).abs() < 1e-6);
         assert_eq!(rel_l2(&[f32::NEG_INFINITY, 1.0], &[f32::NEG_INFINITY, 1.0]), 0.0);
+        assert_eq!(rel_l2(&[f32::NEG_INFINITY, 1.0], &[0.5, 1.0]), f32::INFINITY, "a mask lifted");
         assert_eq!(kl_of_logits(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]), 0.0);
         // p = (1/2, 1/2), q = (1/4·…): KL = ln 2 for logits (0, 0) vs (0, −∞-ish).
         let kl = kl_of_logits(&[0.0, 0.0], &[0.0, -1.0986123]); // q = (3/4, 1/4)

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use crate::error::{EngineError, Result};
 use crate::gguf::GgmlType;
 use crate::gguf::dequant::dequantize;
+use crate::matrix::Matrix;
 use crate::model::{Attention, DecoderLayer, LlamaWeights, Mlp, Model};
 
 /// A weight format to round the matrices through.
@@ -60,7 +61,7 @@ impl WeightQuant {
                 row.iter().map(|&v| (v * inv).round().clamp(-127.0, 127.0) * scale).collect()
             }
             WeightQuant::Q4 => {
-                if row.len() % 32 != 0 {
+                if !row.len().is_multiple_of(32) {
                     return Err(EngineError::Input(format!(
                         "4-bit blocks need rows that are a multiple of 32 weights; this one has {}",
                         row.len()
@@ -110,7 +111,7 @@ fn quantize_q4_0_block(block: &[f32]) -> Vec<u8> {
 /// `format`. The copy has no tokenizer: it runs the same ids as the original.
 pub fn quantized_model(model: &Model, format: WeightQuant) -> Result<Model> {
     let w = &model.weights;
-    let q = |m: &Array2<f32>| format.matrix(m);
+    let q = |m: &Matrix| format.matrix(&m.f32_view()).map(Matrix::from);
     let layers = w
         .layers
         .iter()

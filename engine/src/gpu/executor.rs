@@ -304,7 +304,7 @@ impl Executor for GpuExecutor {
         let n = ids.len();
         let c = &self.model.config;
         crate::executor::check_pass_input(c, ids, pos_offset)?;
-        let all_rows = options.touches(HookKey::Logits) || options.touches(HookKey::Probs);
+        let all_rows = options.touches(HookKey::Logits);
         let dims = PassDims { n, k_len: pos_offset + n, logit_rows: if all_rows { n } else { 1 } };
         let resolved = options.resolve(c, dims, pos_offset)?;
         let sizes = Sizes { n, k_len: dims.k_len, logit_rows: dims.logit_rows, probs: options.touches(HookKey::Probs) };

@@ -172,7 +172,7 @@ impl GpuOps {
         let (rows, vocab) = logits.dim();
         let lb = self.upload("logits", logits.iter().copied())?;
         let pb = self.zeros("probs", logits.len())?;
-        self.run(&[probs::dispatch(&self.kernels, &lb, &pb, rows, vocab, temperature)])?;
+        self.run(&[probs::dispatch(&self.kernels, &lb, &pb, 0, rows, vocab, temperature)])?;
         self.read2(&pb, logits.dim())
     }
 }

@@ -143,7 +143,7 @@ impl<'a> StepEnv<'a> {
             HookKey::LnFinalScale => vec![rmsnorm::dispatch(k, &a.x.buf, &self.w.norm, &a.scale.buf, &a.h.buf, d.n, dm, eps, false)],
             HookKey::LnFinalNormalized => self.renormalize(HookKey::LnFinalScale, &self.w.norm),
             HookKey::Logits => matmul::linear(k, self.w.lm_head(), &a.h.buf, &a.logits.buf, d.logit_rows, d.n - d.logit_rows),
-            HookKey::Probs => vec![probs::dispatch(k, &a.logits.buf, &a.probs.buf, d.logit_rows, c.vocab_size, self.pass.temperature)],
+            HookKey::Probs => vec![probs::dispatch(k, &a.logits.buf, &a.probs.buf, d.logit_rows - 1, 1, c.vocab_size, self.pass.temperature)],
         }
     }
 

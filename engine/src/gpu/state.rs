@@ -59,7 +59,7 @@ pub struct Activations {
     pub up: Grow,     // [n, d_mlp]
     pub post: Grow,   // [n, d_mlp]
     pub logits: Grow, // [logit_rows, vocab]
-    pub probs: Grow,  // [logit_rows, vocab]  only when captured
+    pub probs: Grow,  // [1, vocab]  the last position's, only when captured
 }
 
 impl Activations {
@@ -105,7 +105,7 @@ impl Activations {
             (&mut self.up, f(n * c.d_mlp())),
             (&mut self.post, f(n * c.d_mlp())),
             (&mut self.logits, f(s.logit_rows * c.vocab_size)),
-            (&mut self.probs, if s.probs { f(s.logit_rows * c.vocab_size) } else { 0 }),
+            (&mut self.probs, if s.probs { f(c.vocab_size) } else { 0 }),
         ];
         let mut replaced = false;
         for (grow, bytes) in needs {

@@ -126,7 +126,12 @@ impl GpuWeights {
     /// or less in tests that exercise the split).
     pub fn upload(ctx: &GpuContext, model: &Model, format: WeightFormat, max_chunk_bytes: u64) -> Result<Self> {
         let w = &model.weights;
-        let m = |label: &str, a: &ndarray::Array2<f32>| GpuMatrix::upload(ctx, label, a.view(), format, max_chunk_bytes);
+        // f32 weights are uploaded from where they lie; bf16/f16 ones are widened one matrix at a
+        // time on the way.
+        let m = |label: &str, a: &crate::matrix::Matrix| match a.as_f32() {
+            Some(view) => GpuMatrix::upload(ctx, label, view, format, max_chunk_bytes),
+            None => GpuMatrix::upload(ctx, label, a.to_f32().view(), format, max_chunk_bytes),
+        };
         let layers = w
             .layers
             .iter()

@@ -21,6 +21,7 @@ impl GlassboxApp {
                     && (s.analysis.is_some() || s.n_tokens() == 0 || s.error.is_some())
                     && !lens_pending
                     && !r.views.training.running
+                    && !r.views.experiments.busy()
             }
             Phase::Start(fr) => !fr.busy(),
         }
@@ -100,6 +101,9 @@ impl GlassboxApp {
                 let outcome = lessons::run_action(&action, &mut r.s);
                 if let Some(req) = &outcome.train {
                     r.views.training.apply(req, ctx);
+                }
+                if let Some(spec) = &outcome.experiment {
+                    r.views.experiments.start(spec, &mut r.s);
                 }
                 if let Some(v) = super::apply_outcome(&mut r.views, &action, outcome, lesson_view) {
                     self.view = v;
@@ -227,6 +231,11 @@ impl GlassboxApp {
                     }
                     "chat" => s.chat = arg == "on",
                     "run" => s.run(),
+                    // `ablate 17.3,18.6` (layer.head; nothing: none), then the pass again.
+                    "ablate" => {
+                        s.ablate = crate::gui::views::experiments::compare::parse_heads(arg)?;
+                        s.rerun();
+                    }
                     "head" => s.sel.head = num()?,
                     "position" => s.sel.position = num()?,
                     "key" => s.sel.key_position = Some(num()?),

@@ -534,3 +534,49 @@ fn every_training_action_runs_in_the_training_view() {
     }
     assert!(seen >= 7, "only {seen} training actions");
 }
+
+/// Every experiment action of every lesson, on the real model: the action runs, its
+/// experiment runs to a result in the Experiments view with no error. Skips when SmolLM2 is
+/// not cached.
+#[test]
+fn every_experiment_action_runs_on_smollm2() {
+    let lib = library();
+    let config = smollm2_config();
+    let mut seen = 0;
+    for l in &lib.en {
+        for a in l.front.actions.iter().filter(|a| a.experiment.is_some()) {
+            assert_eq!(l.front.view, "experiments", "{}: experiment actions belong in the Experiments view", l.id());
+            assert!(check_action(a, &config).is_empty(), "{} / `{}`", l.id(), a.label);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 15, "only {seen} experiment actions");
+    let Some(model) = smollm2() else { return };
+    let mut app = app_on(model, "The capital of France is");
+    for l in &lib.en {
+        for a in l.front.actions.iter().filter(|a| a.experiment.is_some()) {
+            let r = app.ready().expect("ready");
+            let outcome = run_action(a, &mut r.s);
+            let spec = outcome.experiment.expect("the outcome carries the experiment");
+            r.views.experiments.start(&spec, &mut r.s);
+            let start = std::time::Instant::now();
+            while r.views.experiments.busy() {
+                r.s.poll();
+                r.views.experiments.absorb(&mut r.s);
+                assert!(start.elapsed().as_secs() < 600, "{} / `{}` did not finish", l.id(), a.label);
+            }
+            let x = &r.views.experiments;
+            for runner in [&x.compare.runner, &x.patching.runner, &x.attribution.runner, &x.catalog.runner] {
+                assert!(runner.error.is_none(), "{} / `{}`: {:?}", l.id(), a.label, runner.error);
+            }
+            let has_result = match spec.kind.as_str() {
+                "compare" | "ladder" => x.compare.result.as_ref().is_some_and(|c| c.b.iter().all(|(_, _, cmp)| cmp.first_apart.is_some())),
+                "patch" => x.patching.grids.iter().all(|g| g.done == g.scores.len()) && !x.patching.grids.is_empty(),
+                "dla" => x.attribution.result.as_ref().is_some_and(|d| (d.attribution.sum() - d.attribution.logit).abs() < 1e-2),
+                _ => x.catalog.result.is_some(),
+            };
+            assert!(has_result, "{} / `{}`: no result", l.id(), a.label);
+            assert!(r.s.error.is_none(), "{} / `{}`: {:?}", l.id(), a.label, r.s.error);
+        }
+    }
+}

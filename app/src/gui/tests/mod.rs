@@ -3,6 +3,8 @@
 //! Tests that need the real SmolLM2 skip (with a message) when it is not in the cache.
 
 mod app_flow;
+mod experiments;
+mod exports;
 mod fonts_cover;
 mod gpu_faults;
 mod lessons_check;

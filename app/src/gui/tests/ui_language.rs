@@ -128,6 +128,8 @@ fn the_word_finder_finds_english_and_skips_identifiers() {
 fn every_view_and_panel_is_chinese_in_chinese() {
     let mut h = harness(app_on(fixture_model(), &fixture_ids()));
     h.run();
+    // Results in every experiment panel, so their tables, grids and notes are painted too.
+    super::experiments::run_every_experiment(&mut h);
     h.state_mut().lang = Lang::Zh;
     // The lessons are checked on their own (they give English originals in the text).
     h.state_mut().show_lesson = false;

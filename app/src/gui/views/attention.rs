@@ -9,6 +9,7 @@ use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
 use super::{Request, ViewCtx, fmt_val, max_abs, missing_ui, provenance, title_ui};
 
+pub mod ablation;
 mod all_heads;
 use crate::gui::export::Figure;
 use crate::gui::heatmap::{self, Axes, CachedTexture, ColorScale, ScaleMode, heatmap_ui, key_of};
@@ -64,6 +65,8 @@ pub struct AttentionView {
     pub head_cells: Option<(egui::Rect, usize, usize)>,
     /// Pass and layer count the overview texture was last built with, and when.
     overview_built: (u64, usize, f64),
+    /// The head-ablation picker is open beside the figure.
+    pub picker: bool,
 }
 
 /// Which matrix the cursor is about: raw scores, masked scores, or the pattern.
@@ -175,7 +178,14 @@ impl AttentionView {
                     cx.tr("hide key position 0", "隐藏键位置 0"),
                 );
             }
+            ui.separator();
+            ui.toggle_value(&mut self.picker, cx.tr("Ablate heads…", "消融注意力头……"));
         });
+        }
+        if self.picker && !cx.presenting {
+            egui::Panel::right("ablation-picker")
+                .resizable(false)
+                .show(ui, |ui| ablation::picker_ui(ui, cx));
         }
         if self.mode != AttnMode::Overview && !cx.presenting {
             self.head_picker_ui(ui, cx);
@@ -252,8 +262,14 @@ impl AttentionView {
                 "注意力模式 softmax(分数)",
             ),
         };
+        // An ablated head still computes its pattern; only its output z is zeroed.
+        let ablated = if cx.s.ablate.contains(&(layer, head)) {
+            cx.tr(" · ablated: its z is set to 0", " · 已消融：它的 z 被置零")
+        } else {
+            ""
+        };
         let grads = cx.grads();
-        title_ui(ui, cx, &format!("{}{title} · L{layer} H{head}", cx.d()), &[key]);
+        title_ui(ui, cx, &format!("{}{title} · L{layer} H{head}{ablated}", cx.d()), &[key]);
         if missing_ui(ui, cx, key) {
             return;
         }

@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod diagram;
 pub mod embedding_norm;
+pub mod experiments;
 pub mod gradients;
 pub mod mlp;
 pub mod output;
@@ -44,10 +45,11 @@ pub enum ViewKind {
     Output,
     Tasks,
     Training,
+    Experiments,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 11] = [
+    pub const ALL: [ViewKind; 12] = [
         ViewKind::Overview,
         ViewKind::Tokens,
         ViewKind::Embedding,
@@ -59,6 +61,7 @@ impl ViewKind {
         ViewKind::Output,
         ViewKind::Tasks,
         ViewKind::Training,
+        ViewKind::Experiments,
     ];
 
     /// The name lessons use.
@@ -75,6 +78,7 @@ impl ViewKind {
             ViewKind::Output => "output",
             ViewKind::Tasks => "tasks",
             ViewKind::Training => "training",
+            ViewKind::Experiments => "experiments",
         }
     }
 
@@ -95,6 +99,7 @@ impl ViewKind {
             ViewKind::Output => lang.tr("Output", "输出"),
             ViewKind::Tasks => lang.tr("Tasks", "任务"),
             ViewKind::Training => lang.tr("Training", "训练"),
+            ViewKind::Experiments => lang.tr("Experiments", "实验"),
         }
     }
 
@@ -161,6 +166,8 @@ pub enum Request {
     },
     /// Show another view (e.g. a task's trace).
     Open(ViewKind),
+    /// Open a sub-panel and its view (`MODES`).
+    Mode(&'static str),
     /// Open a model folder (a training checkpoint) as the app's model and run `prompt` on it.
     OpenModel {
         dir: std::path::PathBuf,
@@ -362,7 +369,7 @@ pub fn fmt_val(v: f32) -> String {
 
 /// The sub-panels a lesson action can open (`mode = "..."`), each with the view it belongs
 /// to. Mode names are unique, so a mode also names its view.
-pub const MODES: [(&str, ViewKind); 18] = [
+pub const MODES: [(&str, ViewKind); 23] = [
     ("diagram", ViewKind::Overview),
     ("graph", ViewKind::Overview),
     ("training", ViewKind::Overview),
@@ -381,6 +388,11 @@ pub const MODES: [(&str, ViewKind); 18] = [
     ("all-layers", ViewKind::Attention),
     ("lines", ViewKind::Attention),
     ("code", ViewKind::Tasks),
+    ("ablate", ViewKind::Attention),
+    ("compare", ViewKind::Experiments),
+    ("patching", ViewKind::Experiments),
+    ("attribution", ViewKind::Experiments),
+    ("catalog", ViewKind::Experiments),
 ];
 
 /// The view a mode belongs to.
@@ -403,6 +415,7 @@ pub struct Views {
     pub tasks: tasks::TasksView,
     /// Kept across model switches: opening a checkpoint must not stop the run.
     pub training: training::TrainingView,
+    pub experiments: experiments::ExperimentsView,
 }
 
 impl Views {
@@ -431,6 +444,11 @@ impl Views {
             "all-layers" => self.attention.mode = AttnMode::Overview,
             "lines" => self.attention.mode = AttnMode::Lines,
             "code" => self.tasks.open_code = true,
+            "ablate" => self.attention.picker = true,
+            "compare" => self.experiments.mode = experiments::ExpMode::Compare,
+            "patching" => self.experiments.mode = experiments::ExpMode::Patching,
+            "attribution" => self.experiments.mode = experiments::ExpMode::Attribution,
+            "catalog" => self.experiments.mode = experiments::ExpMode::Catalog,
             _ => return None,
         }
         Some(view)
@@ -451,6 +469,7 @@ impl Views {
             ViewKind::Output => self.output.ui(ui, cx),
             ViewKind::Tasks => self.tasks.ui(ui, cx),
             ViewKind::Training => self.training.ui(ui, cx),
+            ViewKind::Experiments => self.experiments.ui(ui, cx),
         }
         if grads {
             cx.s.hide_gradients();

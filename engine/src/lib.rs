@@ -25,6 +25,7 @@ pub mod matrix;
 pub mod model;
 pub mod norms;
 pub mod op_table;
+pub mod reference_check;
 pub mod safetensors_check;
 pub mod sampling;
 pub mod step;

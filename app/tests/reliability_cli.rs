@@ -1,6 +1,7 @@
 //! RELIABILITY.md rows the binary answers: printing into a closed pipe or onto a full disk,
-//! an empty prompt (18), invalid UTF-8 arguments (20), no GPU adapter (22), offline fetch
-//! (27), a runaway `--max-new-tokens`, `convert` failing half-way. Each test runs the real
+//! generating into a pipe that closes, an empty prompt (18), invalid UTF-8 arguments (20), no
+//! GPU adapter (22), offline fetch (27), a runaway `--max-new-tokens`, `convert` failing
+//! half-way. Each test runs the real
 //! `glassbox` and checks exit status and the one-line error.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -46,6 +47,44 @@ fn printing_into_a_closed_pipe_ends_quietly() {
         .unwrap();
     // The reader goes away before a byte is written: every write is EPIPE.
     drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "a closed pipe is not an error: {err}");
+}
+
+/// `glassbox generate … | head -c 10`: once the reader has its bytes and goes, generation
+/// stops at the next token instead of computing every token nobody will read.
+#[test]
+fn generating_into_a_pipe_that_closes_stops_generating() {
+    let (_tmp, dir) = glassbox_tests_fixture_with_tokenizer();
+    // A context of a million positions and no end-of-sequence id: only the closed pipe can
+    // end this generation in any reasonable time.
+    let config = dir.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    c["max_position_embeddings"] = serde_json::json!(1_000_000);
+    c["eos_token_id"] = serde_json::Value::Null;
+    std::fs::write(&config, c.to_string()).unwrap();
+    let mut child = glassbox()
+        .args(["generate", "--model", dir.to_str().unwrap(), "--prompt", "ab", "--max-new-tokens", "1000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `head -c 10`: read ten bytes, then close the pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 10];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    // A bound against running on, not a speed check: the stop comes one token later.
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("still generating 60 s after its reader closed the pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert!(!err.contains("panicked"), "{err}");

@@ -235,16 +235,35 @@ pub fn check_pass_input(config: &LlamaConfig, ids: &[u32], pos_offset: usize) ->
     Ok(())
 }
 
+/// What a generation callback may return: nothing (go on), or `ControlFlow::Break` to stop
+/// before the next token is computed (say, its reader went away: `glassbox generate | head`).
+pub trait TokenFlow {
+    fn flow(self) -> ControlFlow<()>;
+}
+
+impl TokenFlow for () {
+    fn flow(self) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+impl TokenFlow for ControlFlow<()> {
+    fn flow(self) -> ControlFlow<()> {
+        self
+    }
+}
+
 /// Greedy or sampled continuation of `prompt` with the KV cache: the prompt in one pass,
-/// then one token per pass. Stops after `max_new_tokens` or at an end-of-sequence id.
-/// `on_token` sees each new id as it is chosen (for progress and streaming).
-pub fn generate(
+/// then one token per pass. Stops after `max_new_tokens`, at an end-of-sequence id, or when
+/// `on_token` (which sees each new id as it is chosen, for progress and streaming) returns
+/// `ControlFlow::Break`; the ids chosen so far are returned in every case.
+pub fn generate<R: TokenFlow>(
     exec: &mut dyn Executor,
     prompt: &[u32],
     max_new_tokens: usize,
     sampling: SamplingParams,
     eos_ids: &[u32],
-    on_token: &mut dyn FnMut(u32),
+    on_token: &mut dyn FnMut(u32) -> R,
 ) -> Result<Vec<u32>> {
     let options = PassOptions { sampling, ..PassOptions::default() };
     generate_with(exec, prompt, max_new_tokens, &options, eos_ids, on_token)
@@ -252,13 +271,13 @@ pub fn generate(
 
 /// [`generate`] with every pass run under `options` (its interventions and activation
 /// precision apply at every step; nothing is captured).
-pub fn generate_with(
+pub fn generate_with<R: TokenFlow>(
     exec: &mut dyn Executor,
     prompt: &[u32],
     max_new_tokens: usize,
     options: &PassOptions,
     eos_ids: &[u32],
-    on_token: &mut dyn FnMut(u32),
+    on_token: &mut dyn FnMut(u32) -> R,
 ) -> Result<Vec<u32>> {
     if prompt.is_empty() {
         return Err(EngineError::Input("the prompt has no tokens".into()));
@@ -276,8 +295,8 @@ pub fn generate_with(
             .sampled
             .ok_or_else(|| EngineError::Input("the pass ended without sampling".into()))?;
         generated.push(next);
-        on_token(next);
-        if eos_ids.contains(&next) {
+        let stop = on_token(next).flow().is_break();
+        if stop || eos_ids.contains(&next) {
             break;
         }
         input = vec![next];

@@ -28,6 +28,7 @@ pub mod norms;
 pub mod op_table;
 pub mod overview;
 pub mod recompute;
+pub mod reference_check;
 pub mod safetensors_check;
 pub mod sampling;
 pub mod step;

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use glassbox_engine::cpu::CpuExecutor;
 use glassbox_engine::executor::{Executor, PassOptions};
 use glassbox_engine::gpu::ops::GpuOps;
-use glassbox_engine::gpu::{GpuContext, GpuExecutor, GpuOptions, NO_ADAPTER, WeightFormat};
+use glassbox_engine::gpu::{GpuContext, GpuExecutor, GpuOptions, NO_ADAPTER, WeightFormat, wgpu};
 use glassbox_engine::sampling::argmax;
 use glassbox_engine::trace::Trace;
 use glassbox_engine::{HookKey, Model, Precision, Step};
@@ -38,6 +38,21 @@ pub fn ctx() -> Option<Arc<GpuContext>> {
         }
     })
     .clone()
+}
+
+/// A device of its own (not the shared one), with limits chosen from the adapter's: for
+/// tests that shrink the limits or destroy the device. `None` (a skip) as in [`ctx`].
+pub fn own_ctx(limits: impl FnOnce(&wgpu::Adapter) -> wgpu::Limits) -> Option<Arc<GpuContext>> {
+    let require = std::env::var("GLASSBOX_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    match GpuContext::with_limits(limits) {
+        Ok(Some(c)) => Some(c),
+        Ok(None) if require => panic!("GLASSBOX_REQUIRE_GPU=1 but {NO_ADAPTER}"),
+        Err(e) if require => panic!("GLASSBOX_REQUIRE_GPU=1 but the adapter failed: {e}"),
+        Ok(None) | Err(_) => {
+            eprintln!("note: no usable GPU adapter; skipping");
+            None
+        }
+    }
 }
 
 /// The shared device, or return from the test (a skip) where there is none.

@@ -9,7 +9,7 @@
 //! | 18, 20, 22, 27 and printing (closed pipe, full disk) | `app/tests/reliability_cli.rs` |
 //! | 26 | `app/src/gui/state.rs` (`row26_…`: corrupt, non-UTF-8 and full-disk state files) |
 //! | 28 | `app/src/gui/lessons.rs` (`row28_…`: missing translation, missing lessons folder) |
-//! | 23, 24, 25 | GPU limits, device loss and CPU/GPU divergence belong to the GPU executor; `tests/gpu.rs` compares every op with the CPU reference |
+//! | 23, 24, 25 | this file (the engine: a device with small limits, a destroyed device, the check against the CPU reference); the window's fallback and check button in `app/src/gui/tests/reliability.rs` |
 //!
 //! GGUF and safetensors cases also seed the fuzz corpora (`glassbox_tests::fuzz`).
 
@@ -568,6 +568,25 @@ fn row18_an_empty_pass_is_refused_before_any_work() {
     assert!(err.contains("no tokens"), "{err}");
 }
 
+/// The engine half of `glassbox generate | head`: a callback that says stop ends the
+/// generation after that token, with the ids chosen so far.
+#[test]
+fn generation_stops_when_its_callback_breaks() {
+    use std::ops::ControlFlow;
+    let model = fixture_model();
+    let mut exec = CpuExecutor::new(Arc::clone(&model));
+    let all = glassbox_engine::executor::generate(&mut exec, &[1, 2, 3], 20, Default::default(), &[], &mut |_| {}).unwrap();
+    assert_eq!(all.len(), 20);
+    let mut seen = 0;
+    let some = glassbox_engine::executor::generate(&mut exec, &[1, 2, 3], 20, Default::default(), &[], &mut |_| {
+        seen += 1;
+        if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    })
+    .unwrap();
+    assert_eq!(seen, 3, "no token is computed after the stop");
+    assert_eq!(some, all[..3], "the ids chosen before the stop are returned");
+}
+
 #[test]
 fn row19_a_prompt_longer_than_the_context_is_refused() {
     let model = fixture_model();
@@ -614,4 +633,112 @@ fn row21_out_of_vocabulary_ids_are_refused_or_shown_never_dropped() {
     let text = t.decode(&[ids[0], 999, ids[1]]).unwrap();
     assert_eq!(text, "a[#999]b");
     assert_eq!(t.display(999), "[#999]");
+}
+
+// ---------------------------------------------------------------- the GPU (rows 23–25)
+//
+// On lavapipe in CI (`GLASSBOX_REQUIRE_GPU=1`); a skip with a note where there is no adapter.
+// The window's half (the fallback to the CPU with a notice, the check button) is in
+// `app/src/gui/tests/reliability.rs`.
+
+/// A device whose storage bindings hold 32 KiB (a WebGPU browser allows 128 MiB; the
+/// fixture is small, so the limit is too).
+fn small_device() -> Option<Arc<glassbox_engine::gpu::GpuContext>> {
+    glassbox_tests::gpu::own_ctx(|a| glassbox_engine::gpu::wgpu::Limits { max_storage_buffer_binding_size: 32 << 10, ..a.limits() })
+}
+
+#[test]
+fn row23_a_tensor_over_the_device_limit_is_refused_before_allocating_naming_it() {
+    use glassbox_engine::gpu::{GpuExecutor, GpuOptions};
+    use glassbox_tests::gpu::{compare_traces, cpu_pass};
+    let Some(ctx) = small_device() else { return };
+    assert_eq!(ctx.max_binding_bytes(), 32 << 10);
+    let model = fixture_model();
+    // Weights larger than one binding (gate_proj is 40 KiB) are split, and a short pass
+    // still matches the reference.
+    let mut gpu = GpuExecutor::new(Arc::clone(&model), Arc::clone(&ctx), GpuOptions::default()).unwrap();
+    let short: Vec<u32> = (1..9).collect();
+    let options = PassOptions::capture(CaptureFilter::All);
+    let trace = gpu.forward(&short, options.clone()).unwrap();
+    compare_traces(&trace, &cpu_pass(&model, &short, options.clone()), glassbox_tests::tolerance::PASS_HOOK).unwrap();
+    // 100 tokens: 4 heads × 100 × 100 scores need 156 KiB. Refused before allocating, with
+    // the tensor, the sizes and what to do in one line.
+    let long: Vec<u32> = (0..100).map(|i| i % 90 + 1).collect();
+    gpu.reset();
+    let err = gpu.forward(&long, options.clone()).unwrap_err().to_string();
+    one_line(&err);
+    assert!(err.contains("`attention scores` needs 156.2 KiB"), "{err}");
+    assert!(err.contains("at most 32.0 KiB per buffer binding"), "{err}");
+    assert!(err.contains("use fewer tokens") && err.contains("run on the CPU"), "{err}");
+    // Nothing was half-done: the device and the executor still work.
+    ctx.check_fault().unwrap();
+    gpu.reset();
+    let again = gpu.forward(&short, options).unwrap();
+    assert_eq!(again.sampled, trace.sampled);
+}
+
+#[test]
+fn row24_a_lost_device_ends_the_pass_with_an_error_and_keeps_the_trace_so_far() {
+    use glassbox_engine::gpu::{GpuExecutor, GpuOptions};
+    use glassbox_engine::{LayerOp, Step};
+    let Some(ctx) = glassbox_tests::gpu::own_ctx(|a| a.limits()) else { return };
+    let model = fixture_model();
+    let ids: Vec<u32> = (1..12).collect();
+    let mut gpu = GpuExecutor::new(Arc::clone(&model), Arc::clone(&ctx), GpuOptions::default()).unwrap();
+    gpu.begin(&ids, PassOptions::capture(CaptureFilter::All)).unwrap();
+    gpu.run_to(Step::Layer(0, LayerOp::Softmax)).unwrap();
+    let before: Vec<HookKey> = gpu.trace().keys().collect();
+    assert!(before.contains(&HookKey::Block(0, glassbox_engine::BlockHook::Pattern)));
+    // What a driver reset or an unplugged eGPU does, on purpose.
+    ctx.device.destroy();
+    let start = std::time::Instant::now();
+    let err = gpu.step().unwrap_err().to_string();
+    eprintln!("the step after the loss: {err}");
+    one_line(&err);
+    assert!(err.contains("lost"), "{err}");
+    assert_eq!(gpu.trace().keys().collect::<Vec<_>>(), before, "the trace so far is kept");
+    assert_eq!(gpu.trace().get(HookKey::Embed).unwrap().shape(), [11, 64]);
+    // Later passes fail the same way, at once: no panic, no wait for a device that is gone.
+    let err = gpu.forward(&ids, PassOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("lost"), "{err}");
+    assert!(start.elapsed() < ctx.wait_limit(), "no pass waited out the limit");
+}
+
+#[test]
+fn row25_a_gpu_result_that_parts_from_the_reference_is_named_with_its_first_hook() {
+    use glassbox_engine::gpu::{GpuExecutor, GpuOptions};
+    use glassbox_engine::reference_check::{check_against_cpu, f16_bound, f32_bound};
+    use glassbox_engine::{BlockHook, Precision};
+    let Some(ctx) = glassbox_tests::gpu::ctx() else { return };
+    let model = fixture_model();
+    let ids = glassbox_tests::gpu::input_ids(FIXTURE);
+    let options = PassOptions::capture(CaptureFilter::All);
+    let mut gpu = GpuExecutor::new(Arc::clone(&model), Arc::clone(&ctx), GpuOptions::default()).unwrap();
+    // A sound GPU pass agrees at every hook.
+    let trace = gpu.forward(&ids, options.clone()).unwrap();
+    let check = check_against_cpu(&model, &trace, &options, &f32_bound).unwrap();
+    assert!(check.agrees(), "{check}");
+    assert_eq!(check.hooks.len(), trace.keys().count());
+    assert!(check.to_string().starts_with("the GPU matches the CPU reference at all"), "{check}");
+    // A wrong GPU result: head 1 of layer 1 zeroed on the GPU only. The check names the
+    // first hook where the runs part, with its layer, op, NMSE and max |Δ|.
+    gpu.reset();
+    let wrong = gpu.forward(&ids, options.clone().with_ablated_heads(&[(1, 1)])).unwrap();
+    let check = check_against_cpu(&model, &wrong, &options, &f32_bound).unwrap();
+    let first = check.first_divergence().expect("the one-sided ablation is found");
+    assert_eq!(first.key, HookKey::Block(1, BlockHook::Z));
+    assert!(first.nmse > 1e-3 && first.max_abs > 0.0, "{first:?}");
+    let text = check.to_string();
+    one_line(&text);
+    assert!(text.contains("blocks.1.attn.hook_z (layer 1, op z)") && text.contains("NMSE") && text.contains("max |Δ|"), "{text}");
+    // Every hook before it agrees.
+    assert!(check.hooks.iter().take_while(|h| h.key != first.key).all(|h| !h.diverges()));
+    // f16 weights drift from the f32 reference within their own bound, not within f32's.
+    let mut f16 = GpuExecutor::new(Arc::clone(&model), Arc::clone(&ctx), GpuOptions::precision(Precision::F16)).unwrap();
+    let half = f16.forward(&ids, options.clone()).unwrap();
+    let check = check_against_cpu(&model, &half, &options, &f16_bound).unwrap();
+    eprintln!("f16 weights vs the f32 reference: {check}");
+    assert!(check.first_divergence().is_none(), "{check}");
+    let tight = check_against_cpu(&model, &half, &options, &|_| 1e-12).unwrap();
+    assert!(tight.first_divergence().is_some(), "f16 weights differ from f32 weights");
 }

@@ -1,5 +1,6 @@
 //! `glassbox generate`: greedy unless a sampling flag is given; stops at end-of-sequence.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -73,15 +74,18 @@ pub fn run(model_path: Option<PathBuf>, args: GenerateArgs) -> Result<()> {
     let streaming = !args.json && model.tokenizer.is_some();
     let mut generated_so_far = Vec::new();
     let mut write_error: Option<anyhow::Error> = None;
+    // A failed write (a closed pipe: `glassbox generate … | head -c 10`) stops the
+    // generation at once instead of computing tokens nobody reads.
     let mut on_token = |id: u32| {
         generated_so_far.push(id);
         if streaming
-            && write_error.is_none()
             && let Some(t) = &model.tokenizer
             && let Err(e) = out!("{}", terminal_text(&t.display(id)))
         {
             write_error = Some(e);
+            return ControlFlow::Break(());
         }
+        ControlFlow::Continue(())
     };
     let c = &model.config;
     let options = args.edits.apply(PassOptions { sampling, ..PassOptions::default() }, c.n_layers(), c.n_heads())?;

@@ -15,7 +15,7 @@ use super::lesson_panel::LessonPanel;
 use super::lessons::{self, Library};
 use super::prompt_input::{self, PromptInput};
 use super::screenshot::Script;
-use super::session::Session;
+use super::session::{Gradients, Session};
 use super::state::{self, PersistedState};
 use super::theme::Theme;
 use super::views::{Request, ViewCtx, ViewKind, Views};
@@ -309,6 +309,15 @@ impl GlassboxApp {
             }
             Err(e) => self.notices.push((format!("{}: {e}", dir.display()), None)),
         }
+    }
+
+    /// Gives the session a training step's gradients for the sequence just opened, shown
+    /// at `at` (the cursor goes there, the view follows).
+    fn open_gradients(&mut self, grads: Gradients, at: Step) {
+        let Phase::Ready(r) = &mut self.phase else { return };
+        r.s.grads = Some(grads);
+        r.s.goto(at);
+        self.view = ViewKind::for_step(at);
     }
 
     pub fn persisted(&self) -> Option<PersistedState> {
@@ -867,9 +876,12 @@ impl GlassboxApp {
                         self.view = v;
                     }
                 }
-                Request::OpenModel { dir, prompt, note, head } => {
+                Request::OpenModel { dir, prompt, note, head, grads } => {
                     let ctx = ui.ctx().clone();
                     self.open_model(&dir, prompt, &note, head, &ctx);
+                    if let Some((grads, at)) = grads {
+                        self.open_gradients(*grads, at);
+                    }
                 }
                 Request::Export(fig) => match export::save_figure(&fig) {
                     Ok(path) => {

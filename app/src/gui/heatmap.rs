@@ -8,7 +8,7 @@ use egui::{
 };
 
 pub use super::scale::{ColorScale, ScaleMode, ScaleOpts};
-use super::theme::Theme;
+use super::theme::{NON_FINITE, Theme};
 
 /// A texture that knows what it shows: `key` hashes the data source and the coloring.
 #[derive(Default)]
@@ -28,9 +28,14 @@ impl CachedTexture {
     ) -> &TextureHandle {
         if self.key != Some(key) {
             let image = build();
+            // Cells the colormaps drew as NaN / ±∞, for the legend `heatmap_ui` adds.
+            let non_finite = image.pixels.iter().filter(|&&p| p == NON_FINITE).count();
             match &mut self.tex {
                 Some(tex) => tex.set(image, TextureOptions::NEAREST),
                 None => self.tex = Some(ctx.load_texture(name, image, TextureOptions::NEAREST)),
+            }
+            if let Some(tex) = &self.tex {
+                ctx.data_mut(|d| d.insert_temp(non_finite_id(tex.id()), non_finite));
             }
             self.key = Some(key);
         }
@@ -43,6 +48,11 @@ impl CachedTexture {
             )
         })
     }
+}
+
+/// Where a texture's count of NaN / ±∞ cells is kept.
+fn non_finite_id(tex: egui::TextureId) -> egui::Id {
+    egui::Id::unique(("non-finite cells", tex))
 }
 
 /// Hash of anything hashable, for texture keys.
@@ -264,12 +274,26 @@ pub fn heatmap_ui(
             StrokeKind::Outside,
         );
     }
+    let non_finite = ui.data(|d| d.get_temp::<usize>(non_finite_id(tex.id()))).unwrap_or(0);
+    if non_finite > 0 {
+        non_finite_legend_ui(ui, non_finite, &font, theme);
+    }
     HeatmapResponse {
         response,
         hovered,
         clicked,
         cells,
     }
+}
+
+/// The legend entry of the NaN / ±∞ colour, under a heatmap that has such cells: the
+/// swatch, the name and how many cells (no words, so it reads the same in both languages).
+fn non_finite_legend_ui(ui: &mut Ui, cells: usize, font: &FontId, theme: &Theme) {
+    ui.horizontal(|ui| {
+        let (swatch, _) = ui.allocate_exact_size(vec2(font.size * 1.6, font.size), Sense::hover());
+        ui.painter().rect_filled(swatch, 0.0, NON_FINITE);
+        ui.label(egui::RichText::new(format!("NaN / ±∞ × {cells}")).font(font.clone()).color(theme.error()));
+    });
 }
 
 /// A horizontal color bar with its end values, so every heatmap says what its colors mean.

@@ -207,6 +207,9 @@ impl ColorScale {
     }
 
     pub fn color(&self, map: Colormap, row: usize, v: f32) -> Color32 {
+        if !v.is_finite() {
+            return super::theme::NON_FINITE;
+        }
         map.at(self.t(row, v))
     }
 

@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use glassbox_engine::executor::PassOptions;
+use glassbox_engine::executor::{BackendKind, PassOptions};
+use glassbox_engine::reference_check::ReferenceCheck;
 use glassbox_engine::sampling::SamplingParams;
 use glassbox_engine::tasks::{SentimentScores, TaskKind, TaskOptions};
 use glassbox_engine::tokenizer::ChatMessage;
-use glassbox_engine::{CaptureFilter, Model, Precision, Step, Trace};
+use glassbox_engine::{CaptureFilter, HookKey, Model, Precision, Step, Trace};
 use serde::{Deserialize, Serialize};
 
 use super::worker::experiments::{Event, Job};
@@ -45,6 +46,26 @@ pub struct TaskResult {
     pub sampling: SamplingParams,
 }
 
+/// The gradients of one training step for the sequence on screen (∂loss/∂hook under the
+/// same hook names, computed by the engine's `train::backward` on the training thread),
+/// shown by the views instead of the activations while `on`.
+pub struct Gradients {
+    pub trace: Trace,
+    /// Norms of the gradient at the residual stream and of what each sublayer receives
+    /// (the engine's analysis functions run on `trace`, on the training thread).
+    pub analysis: Option<Analysis>,
+    /// The backward program as it ran: each forward step and the gradients it recorded.
+    pub recorded: Vec<(Step, Vec<HookKey>)>,
+    pub loss: f32,
+    /// The training step they belong to.
+    pub train_step: usize,
+    pub on: bool,
+}
+
+/// Set on `trace_pass` while the gradients stand in for the trace, so every texture cache
+/// keyed on the pass tells them apart from the activations.
+const GRADIENT_PASS: u64 = 1 << 63;
+
 pub struct Session {
     pub model: Arc<Model>,
     worker: Worker,
@@ -52,6 +73,10 @@ pub struct Session {
     /// Executor name for the status bar, e.g. "CPU (f32 reference)".
     pub device: String,
     pub precision: Precision,
+    /// Which executor runs the passes (the check against the CPU reference is for the GPU).
+    pub backend: BackendKind,
+    /// The last check against the CPU reference: the pass it checked and what it found.
+    pub reference: Option<(u64, Result<ReferenceCheck, String>)>,
 
     pub prompt: String,
     pub chat: bool,
@@ -97,6 +122,12 @@ pub struct Session {
     /// What experiments reported, for the Experiments view to take (`(id, event)`).
     pub experiment_events: Vec<(u64, Event)>,
     next_experiment: u64,
+
+    /// A training step's gradients for this sequence, if the Training view opened them.
+    pub grads: Option<Gradients>,
+    /// True while `trace` and `analysis` hold the gradients (see
+    /// [`Session::show_gradients`]).
+    showing_gradients: bool,
 }
 
 impl Session {
@@ -108,6 +139,8 @@ impl Session {
             program,
             device: String::new(),
             precision: Precision::F32,
+            backend: BackendKind::Cpu,
+            reference: None,
             prompt: String::new(),
             chat: false,
             fixed_ids: None,
@@ -143,6 +176,8 @@ impl Session {
             task_running: false,
             experiment_events: Vec::new(),
             next_experiment: 0,
+            grads: None,
+            showing_gradients: false,
         }
     }
 
@@ -292,6 +327,19 @@ impl Session {
         }
     }
 
+    /// Asks the worker to run the current pass again on the CPU reference and compare.
+    pub fn check_reference(&mut self) {
+        if !self.running && self.computed.is_some() {
+            self.reference = None;
+            self.worker.send(Command::CheckReference { pass: self.trace_pass });
+        }
+    }
+
+    /// The check of the pass on screen, if one was made.
+    pub fn reference_check(&self) -> Option<&Result<ReferenceCheck, String>> {
+        self.reference.as_ref().filter(|(p, _)| *p == self.trace_pass).map(|(_, c)| c)
+    }
+
     /// Asks the worker for the logit lens of the current pass once it is complete.
     pub fn want_lens(&mut self) {
         if !self.lens_asked && !self.running && self.computed.is_some() {
@@ -333,9 +381,18 @@ impl Session {
     fn apply(&mut self, reply: Reply) {
         let Some(reply) = self.apply_long(reply) else { return };
         match reply {
-            Reply::Device { name, precision } => {
+            Reply::Device { name, precision, kind } => {
                 self.device = name;
                 self.precision = precision;
+                self.backend = kind;
+            }
+            Reply::Checked { pass, check } if pass == self.trace_pass => {
+                // Persistent: a divergence must not fade away while its numbers are shown.
+                self.notices.push(match &check {
+                    Ok(c) => format!("Check against the CPU reference: {c}"),
+                    Err(e) => format!("Check against the CPU reference: {e}"),
+                });
+                self.reference = Some((pass, check));
             }
             Reply::Begun {
                 pass,
@@ -446,6 +503,47 @@ impl Session {
             // Replies of a pass that was superseded.
             _ => {}
         }
+    }
+
+    // ---- gradients ----
+
+    /// Whether the gradients belong to the sequence on screen (same tokens, from the first).
+    pub fn gradients_match(&self) -> bool {
+        self.grads.as_ref().is_some_and(|g| {
+            let forward = if self.showing_gradients { &g.trace } else { &self.trace };
+            g.trace.token_ids == forward.token_ids && forward.pos_offset == 0
+        })
+    }
+
+    /// While views draw: puts the gradients where the activations were (trace, residual
+    /// analysis; no logit lens), so every view that reads `trace` shows ∂loss/∂hook under
+    /// the same hook names. Returns whether it did; [`Session::hide_gradients`] undoes it.
+    pub fn show_gradients(&mut self) -> bool {
+        if self.showing_gradients || !self.grads.as_ref().is_some_and(|g| g.on) || !self.gradients_match() {
+            return false;
+        }
+        self.swap_gradients();
+        true
+    }
+
+    pub fn hide_gradients(&mut self) {
+        if self.showing_gradients {
+            self.swap_gradients();
+        }
+    }
+
+    /// Whether `trace` holds gradients right now: views label them ∂loss/∂… and colour
+    /// them with the diverging map.
+    pub fn showing_gradients(&self) -> bool {
+        self.showing_gradients
+    }
+
+    fn swap_gradients(&mut self) {
+        let Some(g) = &mut self.grads else { return };
+        std::mem::swap(&mut self.trace, &mut g.trace);
+        std::mem::swap(&mut self.analysis, &mut g.analysis);
+        self.trace_pass ^= GRADIENT_PASS;
+        self.showing_gradients = !self.showing_gradients;
     }
 
     // ---- the step cursor ----

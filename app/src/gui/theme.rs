@@ -65,22 +65,33 @@ fn lut(map: Colormap) -> &'static [Color32; 256] {
     }
 }
 
+/// A NaN or an infinity that is not the causal mask: magenta, a colour none of the maps
+/// (viridis, magma, RdBu) contains, so a broken number can never pass for a small or large
+/// one. Every heatmap with such cells gets a legend entry for it.
+pub const NON_FINITE: Color32 = Color32::from_rgb(255, 0, 255);
+
 impl Colormap {
-    /// `t` in 0..=1 (sequential) — for the diverging map 0.5 is zero. NaN maps to mid-gray.
+    /// `t` in 0..=1 (sequential) — for the diverging map 0.5 is zero. NaN is [`NON_FINITE`].
     pub fn at(self, t: f32) -> Color32 {
         if t.is_nan() {
-            return Color32::from_gray(128);
+            return NON_FINITE;
         }
         lut(self)[(t.clamp(0.0, 1.0) * 255.0).round() as usize]
     }
 
     /// Color for `v` on a sequential scale `0..=max`.
     pub fn seq(self, v: f32, max: f32) -> Color32 {
+        if !v.is_finite() {
+            return NON_FINITE;
+        }
         self.at(if max > 0.0 { v / max } else { 0.0 })
     }
 
     /// Color for a signed `v` with `±max_abs` at the ends.
     pub fn signed(self, v: f32, max_abs: f32) -> Color32 {
+        if !v.is_finite() {
+            return NON_FINITE;
+        }
         self.at(if max_abs > 0.0 {
             0.5 + 0.5 * v / max_abs
         } else {
@@ -254,5 +265,17 @@ mod tests {
         assert!(
             Colormap::Diverging.signed(-3.0, 3.0).b() > Colormap::Diverging.signed(-3.0, 3.0).r()
         );
+    }
+
+    #[test]
+    fn non_finite_values_get_a_colour_no_map_contains() {
+        for map in [Colormap::Viridis, Colormap::Magma, Colormap::Diverging] {
+            assert!(lut(map).iter().all(|&c| c != NON_FINITE), "{map:?}");
+            for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                assert_eq!(map.signed(v, 1.0), NON_FINITE);
+                assert_eq!(map.seq(v, 1.0), NON_FINITE);
+            }
+            assert_eq!(map.at(f32::NAN), NON_FINITE);
+        }
     }
 }

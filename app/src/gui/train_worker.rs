@@ -8,8 +8,11 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
 use anyhow::Result;
+use glassbox_engine::analysis;
 use glassbox_engine::train::checkpoint::{save_checkpoint, step_dir};
 use glassbox_engine::train::{EvalReport, Precision, StepInspection, StepReport, TrainOptions, Trainer};
+
+use super::worker::Analysis;
 
 /// What to train.
 #[derive(Debug, Clone)]
@@ -42,6 +45,9 @@ pub struct Inspection {
     pub dir: PathBuf,
     /// The example as text the checkpoint's tokenizer reads back into the same ids.
     pub prompt: String,
+    /// Norms of the gradients at the residual stream and at each sublayer's output (the
+    /// Residual view's pictures, for ∂loss/∂x).
+    pub grad_analysis: Analysis,
 }
 
 pub enum TrainMsg {
@@ -281,7 +287,13 @@ impl Loop {
         if let Some(twin) = &mut self.twin {
             send(TrainMsg::Step { bf16: true, report: twin.train_step()? });
         }
-        send(TrainMsg::Inspected(Box::new(Inspection { step, dir, prompt })));
+        let n_layers = main.config().n_layers();
+        let grad_analysis = Analysis {
+            losses: None,
+            residual_norms: analysis::residual_norms(&step.grads.hooks, n_layers).ok(),
+            write_norms: analysis::write_norms(&step.grads.hooks, n_layers).ok(),
+        };
+        send(TrainMsg::Inspected(Box::new(Inspection { step, dir, prompt, grad_analysis })));
         self.after_step(send)?;
         self.set_running(false, send);
         Ok(())

@@ -33,6 +33,7 @@ use glassbox_engine::executor::{BackendKind, Executor, PassOptions, StepOutput};
 use glassbox_engine::gpu::GpuContext;
 use glassbox_engine::overview::{Overview, OverviewOptions};
 use glassbox_engine::recompute::{Detail, KeyCut};
+use glassbox_engine::reference_check::{self, ReferenceCheck};
 use glassbox_engine::tasks::{self, TaskKind, TaskOptions, TaskOutput};
 use glassbox_engine::{BlockHook, CaptureFilter, Device, HookKey, Model, Precision, Step, Tensor, Trace};
 
@@ -77,6 +78,9 @@ pub enum Command {
     },
     /// Replace the executor; f16 needs the GPU executor.
     SetPrecision(Precision),
+    /// Run the last complete pass of `pass` again on the CPU reference and compare every
+    /// hook (only meaningful on the GPU).
+    CheckReference { pass: u64 },
     /// One of the article's four uses (engine `tasks`), its prompt pass fully traced.
     Task {
         pass: u64,
@@ -110,6 +114,7 @@ pub enum Reply {
     Device {
         name: String,
         precision: Precision,
+        kind: BackendKind,
     },
     Begun {
         pass: u64,
@@ -172,6 +177,11 @@ pub enum Reply {
     },
     /// Something the user asked for is not possible here (e.g. f16 without a GPU).
     Notice(String),
+    /// What the check against the CPU reference found for `pass`.
+    Checked {
+        pass: u64,
+        check: Result<ReferenceCheck, String>,
+    },
     /// What experiment `id` reports.
     Experiment { id: u64, event: experiments::Event },
 }
@@ -212,6 +222,9 @@ pub struct WorkerCore {
     long: Option<long_pass::LongState>,
     /// The newest detail request: older ones still queued are skipped.
     latest_detail: Arc<AtomicU64>,
+    /// The options of `finished` when it was a full pass from the first token (Run,
+    /// Generate), for running it again on the CPU reference.
+    finished_options: Option<PassOptions>,
     /// The experiment in progress.
     experiment: Option<experiments::Running>,
     /// The weights' precision of `exec`; experiments run in f32, on `exp_exec` when `exec`
@@ -221,8 +234,7 @@ pub struct WorkerCore {
 }
 
 impl WorkerCore {
-    fn new(model: Arc<Model>, device: Device, gpu: Option<Arc<GpuContext>>, latest: [Arc<AtomicU64>; 2], out: &mut Out<'_>) -> Result<Self> {
-        let [latest, latest_detail] = latest;
+    pub(crate) fn new(model: Arc<Model>, device: Device, gpu: Option<Arc<GpuContext>>, latest: Arc<AtomicU64>, out: &mut Out<'_>) -> Result<Self> {
         let Backend { exec, notice } = backend::open(Arc::clone(&model), device, Precision::F32, gpu.clone())?;
         if let Some(notice) = notice {
             out(Reply::Notice(notice));
@@ -235,17 +247,19 @@ impl WorkerCore {
             latest,
             finished: None,
             long: None,
-            latest_detail,
+            latest_detail: Arc::new(AtomicU64::new(0)),
+            finished_options: None,
             experiment: None,
             precision: Precision::F32,
             exp_exec: None,
         })
     }
 
-    fn device_reply(&self, precision: Precision) -> Reply {
+    fn device_reply(&self) -> Reply {
         Reply::Device {
             name: self.exec.device_name(),
-            precision,
+            precision: self.precision,
+            kind: self.exec.kind(),
         }
     }
 
@@ -302,17 +316,21 @@ impl WorkerCore {
                 match backend::open(Arc::clone(&self.model), device, precision, self.gpu.clone()) {
                     Ok(Backend { exec, notice }) => {
                         self.exec = exec;
-                        self.finished = None;
                         self.long = None;
                         self.precision = precision;
+                        self.finished = None;
                         self.exp_exec = None;
-                        out(self.device_reply(precision));
+                        out(self.device_reply());
                         if let Some(notice) = notice {
                             out(Reply::Notice(notice));
                         }
                     }
                     Err(e) => out(Reply::Notice(format!("{precision} weights: {e}"))),
                 }
+            }
+            Command::CheckReference { pass } => {
+                let check = self.check_reference(pass);
+                out(Reply::Checked { pass, check });
             }
             Command::Experiment { id, job } => {
                 if let Some(old) = self.experiment.take() {
@@ -369,6 +387,25 @@ impl WorkerCore {
         }
     }
 
+    /// The last complete pass, run again on the CPU reference (the engine's
+    /// `reference_check`), each hook held to the bound of the GPU's weight precision.
+    fn check_reference(&self, pass: u64) -> Result<ReferenceCheck, String> {
+        if self.exec.kind() != BackendKind::Gpu {
+            return Err("the model runs on the CPU reference already: there is nothing to check".into());
+        }
+        let (Some((p, trace)), Some(options)) = (&self.finished, &self.finished_options) else {
+            return Err("no complete pass to check yet: run the prompt to the end first".into());
+        };
+        if *p != pass {
+            return Err("the pass changed before the check began: press the button again".into());
+        }
+        let bound = match self.precision {
+            Precision::F32 => reference_check::f32_bound,
+            Precision::F16 => reference_check::f16_bound,
+        };
+        reference_check::check_against_cpu(&self.model, trace, options, &bound).map_err(|e| e.to_string())
+    }
+
     /// Runs `job`; if it fails on a GPU executor (say, a buffer over the adapter's limit),
     /// tells the user and runs it again on the CPU reference, which stays for the session.
     fn with_fallback(
@@ -387,7 +424,10 @@ impl WorkerCore {
         out(Reply::Notice(notice.unwrap_or(why)));
         self.exec = exec;
         self.device = Device::Cpu;
-        out(self.device_reply(Precision::F32));
+        self.precision = Precision::F32;
+        // An f32 twin for experiments would sit on the same failed GPU.
+        self.exp_exec = None;
+        out(self.device_reply());
         if let Err(message) = job(self, out) {
             out(Reply::Failed { pass, message });
         }
@@ -398,6 +438,7 @@ impl WorkerCore {
     fn run_pass(&mut self, pass: u64, ids: &[u32], options: PassOptions, out: &mut Out<'_>) -> Result<(), String> {
         self.finished = None;
         self.long = None;
+        self.finished_options = Some(options.clone());
         self.exec.reset();
         self.exec.begin(ids, options).map_err(|e| e.to_string())?;
         let t = self.exec.trace();
@@ -437,6 +478,7 @@ impl WorkerCore {
     fn task(&mut self, pass: u64, kind: TaskKind, text: &str, options: &TaskOptions, out: &mut Out<'_>) -> Result<(), String> {
         self.finished = None;
         self.long = None;
+        self.finished_options = None;
         let (model, exec) = (&*self.model, &mut *self.exec);
         let result = match kind {
             TaskKind::Generate => tasks::generate_text(model, exec, text, options),
@@ -550,7 +592,7 @@ impl Worker {
         let latest_detail = Arc::new(AtomicU64::new(0));
         let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
         let (reply_tx, reply_rx) = mpsc::channel::<Reply>();
-        let thread_latest = [Arc::clone(&latest), Arc::clone(&latest_detail)];
+        let (thread_latest, thread_detail) = (Arc::clone(&latest), Arc::clone(&latest_detail));
         std::thread::Builder::new()
             .name("glassbox-model".into())
             .spawn(move || {
@@ -571,7 +613,8 @@ impl Worker {
                         return;
                     }
                 };
-                out(core.device_reply(Precision::F32));
+                core.latest_detail = thread_detail;
+                out(core.device_reply());
                 loop {
                     // Commands first; an experiment advances a unit whenever none waits.
                     let cmd = if core.has_experiment() {
@@ -607,11 +650,18 @@ impl Worker {
 
     /// The same worker, run synchronously (tests, benchmarks, scripted screenshots).
     pub fn inline(model: Arc<Model>, device: Device) -> Result<Self> {
+        Self::inline_on(model, device, None)
+    }
+
+    /// [`Worker::inline`] on a GPU device of the caller's (tests of GPU faults).
+    pub fn inline_on(model: Arc<Model>, device: Device, gpu: Option<Arc<GpuContext>>) -> Result<Self> {
         let latest = Arc::new(AtomicU64::new(0));
         let latest_detail = Arc::new(AtomicU64::new(0));
         let mut queue = VecDeque::new();
-        let core = WorkerCore::new(model, device, None, [Arc::clone(&latest), Arc::clone(&latest_detail)], &mut |r| queue.push_back(r))?;
-        queue.push_back(core.device_reply(Precision::F32));
+        let mut core = WorkerCore::new(model, device, gpu, Arc::clone(&latest), &mut |r| queue.push_back(r))?;
+        // Shared, so a new detail request skips queued older ones.
+        core.latest_detail = Arc::clone(&latest_detail);
+        queue.push_back(core.device_reply());
         Ok(Self {
             mode: Mode::Inline {
                 core: Box::new(core),

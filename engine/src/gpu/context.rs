@@ -4,8 +4,14 @@
 //! every allocation is checked against.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::error::{EngineError, Result};
+
+/// Longest wait for a hardware GPU (RELIABILITY.md row 24).
+const WAIT_LIMIT: Duration = Duration::from_secs(10);
+/// Longest wait for a software rasterizer, which runs every kernel on the CPU.
+const SOFTWARE_WAIT_LIMIT: Duration = Duration::from_secs(600);
 
 /// Why a device is not usable any more, as reported by wgpu's callbacks.
 type Fault = Arc<Mutex<Option<String>>>;
@@ -32,6 +38,12 @@ impl GpuContext {
     /// adapter's own limits, so large weights fit where the hardware allows. `Ok(None)` when no
     /// adapter exists at all; `Err` when one exists but cannot be opened.
     pub fn new() -> Result<Option<Arc<Self>>> {
+        Self::with_limits(|adapter| adapter.limits())
+    }
+
+    /// [`GpuContext::new`] with the device's limits chosen from the adapter's (never above
+    /// them): a device as small as a WebGPU browser's, to test what does not fit.
+    pub fn with_limits(limits: impl FnOnce(&wgpu::Adapter) -> wgpu::Limits) -> Result<Option<Arc<Self>>> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let options = wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
@@ -40,10 +52,11 @@ impl GpuContext {
         let Ok(adapter) = pollster::block_on(instance.request_adapter(&options)) else {
             return Ok(None);
         };
-        Self::open(&adapter).map(|ctx| Some(Arc::new(ctx)))
+        let limits = limits(&adapter);
+        Self::open(&adapter, limits).map(|ctx| Some(Arc::new(ctx)))
     }
 
-    fn open(adapter: &wgpu::Adapter) -> Result<Self> {
+    fn open(adapter: &wgpu::Adapter, limits: wgpu::Limits) -> Result<Self> {
         let info = adapter.get_info();
         // SHADER_F16 only where present; without it f16 weights are unpacked from u32 pairs.
         // TIMESTAMP_QUERY where present, for benchmarks that print GPU time apart from read-back.
@@ -51,7 +64,7 @@ impl GpuContext {
         let desc = wgpu::DeviceDescriptor {
             label: Some("glassbox"),
             required_features: features,
-            required_limits: adapter.limits(),
+            required_limits: limits,
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
@@ -68,7 +81,12 @@ impl GpuContext {
         let on_lost = Arc::clone(&fault);
         device.set_device_lost_callback(move |reason, msg| {
             if let Ok(mut slot) = on_lost.lock() {
-                slot.get_or_insert_with(|| format!("GPU device lost ({reason:?}): {msg}"));
+                // One line: a driver's message may span several.
+                let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+                let detail = if msg.is_empty() { String::new() } else { format!(": {msg}") };
+                slot.get_or_insert_with(|| {
+                    format!("the device was lost ({reason:?}{detail}), a driver reset or an unplugged GPU; retry, or run on the CPU (--device cpu)")
+                });
             }
         });
         Ok(Self {
@@ -138,12 +156,36 @@ impl GpuContext {
         Ok(value)
     }
 
-    /// Blocks until the queue is idle.
+    /// How long a wait for the GPU may take before the device counts as lost or hung: 10 s
+    /// on hardware (a Windows TDR resets a GPU after 2 s); a software rasterizer (lavapipe)
+    /// legitimately takes minutes for one submit of a large model.
+    pub fn wait_limit(&self) -> Duration {
+        if self.info.device_type == wgpu::DeviceType::Cpu { SOFTWARE_WAIT_LIMIT } else { WAIT_LIMIT }
+    }
+
+    /// Blocks until the queue is idle, for at most `limit`.
+    pub fn wait_for(&self, limit: Duration) -> Result<()> {
+        let wait = wgpu::PollType::Wait { submission_index: None, timeout: Some(limit) };
+        match self.device.poll(wait) {
+            Ok(_) => Ok(()),
+            Err(wgpu::PollError::Timeout) => Err(self.hung(limit)),
+            Err(e) => Err(EngineError::Gpu(format!("waiting for the GPU: {e}"))),
+        }
+    }
+
+    /// Blocks until the queue is idle, for at most [`GpuContext::wait_limit`].
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| EngineError::Gpu(format!("waiting for the GPU: {e}")))
+        self.wait_for(self.wait_limit())
+    }
+
+    fn hung(&self, limit: Duration) -> EngineError {
+        self.check_fault().err().unwrap_or_else(|| {
+            EngineError::Gpu(format!(
+                "{} did not finish its work within {} s: the device is lost or hung; retry, or run on the CPU (--device cpu)",
+                self.info.name,
+                limit.as_secs()
+            ))
+        })
     }
 
     /// A storage buffer of `bytes` (at least 16), after checking it against the limits.
@@ -166,11 +208,11 @@ impl GpuContext {
         let max = self.max_binding_bytes();
         if bytes > max {
             return Err(EngineError::Gpu(format!(
-                "`{label}` needs {:.1} MiB but {} allows at most {:.1} MiB per buffer binding \
-                 (max_storage_buffer_binding_size / max_buffer_size); use fewer tokens or capture less",
-                bytes as f64 / 1048576.0,
+                "`{label}` needs {} but {} allows at most {} per buffer binding \
+                 (max_storage_buffer_binding_size / max_buffer_size); use fewer tokens or capture less, or run on the CPU",
+                fmt_bytes(bytes),
                 self.info.name,
-                max as f64 / 1048576.0
+                fmt_bytes(max)
             )));
         }
         Ok(())
@@ -201,23 +243,29 @@ pub(crate) fn map_read<T>(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64, r
         let _ = sender.send(r);
     });
     // Another thread polling the same device (eframe's, or parallel tests) may be the one that
-    // runs our callback, a moment after our own poll returns: wait for the callback itself.
-    let mut outcome = None;
-    for _ in 0..600 {
-        ctx.wait()?;
-        ctx.check_fault()?;
-        match mapped.recv_timeout(std::time::Duration::from_millis(100)) {
-            Ok(r) => {
-                outcome = Some(r);
-                break;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+    // runs our callback, a moment after our own poll returns: wait for the callback itself,
+    // for at most the device's wait limit in all (a lost device never calls it).
+    let limit = ctx.wait_limit();
+    let deadline = Instant::now() + limit;
+    let outcome = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ctx.hung(limit));
         }
-    }
+        ctx.wait_for(left)?;
+        ctx.check_fault()?;
+        match mapped.recv_timeout(left.min(Duration::from_millis(100))) {
+            Ok(r) => break Some(r),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break None,
+        }
+    };
     match outcome {
         Some(Ok(())) => {}
-        Some(Err(e)) => return Err(EngineError::Gpu(format!("mapping a read-back buffer: {e}"))),
+        Some(Err(e)) => {
+            ctx.check_fault()?;
+            return Err(EngineError::Gpu(format!("mapping a read-back buffer: {e}")));
+        }
         None => return Err(EngineError::Gpu("a read-back buffer never mapped".into())),
     }
     let value = {
@@ -228,4 +276,14 @@ pub(crate) fn map_read<T>(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64, r
     };
     buffer.unmap();
     Ok(value)
+}
+
+/// "96 B", "24.0 KiB", "130.5 MiB": sizes in messages, readable at any size.
+pub fn fmt_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1 << 20 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b if b < 1 << 30 => format!("{:.1} MiB", b as f64 / 1048576.0),
+        b => format!("{:.2} GiB", b as f64 / 1073741824.0),
+    }
 }

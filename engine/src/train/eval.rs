@@ -1,7 +1,6 @@
 //! Evaluation read off forward passes: held-out loss over chosen positions, and the
-//! head-catalog induction score (the definition of the experiments issue, so the Training
-//! view and the head catalog agree): for each head, over positions `i` whose token occurred
-//! before (`j` = the latest earlier position with the same token), the mean of `p[i, j+1]`.
+//! induction score of every head. The score is the head catalog's
+//! ([`head_catalog::head_scores`]), so the Training view and the head catalog agree.
 
 use std::sync::Arc;
 
@@ -9,41 +8,10 @@ use super::loss::next_token_loss;
 use crate::cpu::CpuExecutor;
 use crate::error::{EngineError, Result};
 use crate::executor::{Executor, PassOptions};
+use crate::experiments::head_catalog;
 use crate::hooks::{BlockHook, HookKey, HookKind};
 use crate::model::Model;
-use crate::trace::{CaptureFilter, Trace};
-
-/// Induction score of every head `[layer][head]` on one pass over `ids`; 0 where no token
-/// repeats.
-pub fn induction_scores(trace: &Trace, ids: &[u32], n_layers: usize) -> Result<Vec<Vec<f32>>> {
-    // The latest earlier occurrence of each position's token, if any.
-    let mut last_seen = std::collections::HashMap::new();
-    let mut pairs = Vec::new(); // (i, j)
-    for (i, &t) in ids.iter().enumerate() {
-        if let Some(&j) = last_seen.get(&t) {
-            pairs.push((i, j));
-        }
-        last_seen.insert(t, i);
-    }
-    (0..n_layers)
-        .map(|l| {
-            let key = HookKey::Block(l, BlockHook::Pattern);
-            let p = trace
-                .get(key)
-                .and_then(|t| t.as_3d())
-                .ok_or_else(|| EngineError::Input(format!("the trace did not capture `{key}`")))?; // [heads, q_pos, k_pos]
-            Ok((0..p.dim().0)
-                .map(|h| {
-                    if pairs.is_empty() {
-                        return 0.0;
-                    }
-                    let sum: f32 = pairs.iter().map(|&(i, j)| p[[h, i, j + 1]]).sum();
-                    sum / pairs.len() as f32
-                })
-                .collect())
-        })
-        .collect()
-}
+use crate::trace::CaptureFilter;
 
 /// What one evaluation measured.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -97,7 +65,8 @@ pub fn probe(model: &Arc<Model>, seqs: &[Vec<u32>], scored: &dyn Fn(usize) -> bo
                 n_other += 1;
             }
         }
-        for (acc, s) in scores.iter_mut().zip(induction_scores(&trace, ids, n_layers)?) {
+        let induction = head_catalog::head_scores(&trace, n_layers)?.induction;
+        for (acc, s) in scores.iter_mut().zip(induction) {
             for (a, v) in acc.iter_mut().zip(s) {
                 *a += v / seqs.len() as f32;
             }
@@ -114,6 +83,7 @@ pub fn probe(model: &Arc<Model>, seqs: &[Vec<u32>], scored: &dyn Fn(usize) -> bo
 mod tests {
     use super::*;
     use crate::tensor::{Dim, Tensor};
+    use crate::trace::Trace;
 
     #[test]
     fn a_perfect_induction_head_scores_one() {
@@ -125,12 +95,12 @@ mod tests {
             p[[0, i, i.saturating_sub(2)]] = 1.0; // induction-like
             p[[1, i, 0]] = 1.0; // sink
         }
-        let mut trace = Trace::default();
+        let mut trace = Trace::new(ids.to_vec(), 0, 1.0);
         trace.insert(
             HookKey::Block(0, BlockHook::Pattern),
             Tensor::new(vec![Dim::Head, Dim::QPos, Dim::KPos], p.into_dyn()).unwrap(),
         );
-        let s = induction_scores(&trace, &ids, 1).unwrap();
+        let s = head_catalog::head_scores(&trace, 1).unwrap().induction;
         assert_eq!(s[0][0], 1.0);
         assert_eq!(s[0][1], 0.0);
     }

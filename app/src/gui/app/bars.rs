@@ -3,6 +3,7 @@
 use egui::{Key, RichText, Ui};
 
 use glassbox_engine::budget::human;
+use glassbox_engine::executor::BackendKind;
 
 use crate::gui::i18n::Lang;
 use crate::gui::prompt_input::{CHAR_CAP, PromptInput};
@@ -198,7 +199,39 @@ pub(super) fn presenter_header_ui(ui: &mut Ui, s: &Session, lang: Lang, theme: &
     });
 }
 
-pub(super) fn status_ui(ui: &mut Ui, s: &Session, lang: Lang, theme: &Theme) {
+/// On the GPU: a button that runs the pass again on the CPU reference, and what the check
+/// of the pass on screen found (a divergence stays in red: the numbers are not to be trusted).
+fn reference_check_ui(ui: &mut Ui, s: &mut Session, lang: Lang, theme: &Theme) {
+    let ready = !s.running && s.computed.is_some();
+    if ui
+        .add_enabled(ready, egui::Button::new(lang.tr("Check against the CPU reference", "与 CPU 参考实现核对")))
+        .on_hover_text(lang.tr(
+            "Runs this pass again on the CPU f32 reference and compares every recorded tensor.",
+            "在 CPU f32 参考实现上重新运行这次前向传播，并逐个比较记录下来的张量。",
+        ))
+        .clicked()
+    {
+        s.check_reference();
+    }
+    match s.reference_check() {
+        Some(Ok(c)) if c.agrees() => {
+            ui.colored_label(theme.accent(), lang.tr("matches the CPU reference", "与 CPU 参考实现一致"));
+        }
+        Some(Ok(c)) => {
+            let at = c.first_divergence().map(|h| h.location()).unwrap_or_default();
+            ui.colored_label(
+                theme.error(),
+                lang.tf(format!("DIFFERS from the CPU reference at {at}"), format!("与 CPU 参考实现不一致：{at}")),
+            );
+        }
+        Some(Err(e)) => {
+            ui.colored_label(theme.error(), e.as_str());
+        }
+        None => {}
+    }
+}
+
+pub(super) fn status_ui(ui: &mut Ui, s: &mut Session, lang: Lang, theme: &Theme) {
     ui.horizontal_wrapped(|ui| {
         ui.label(
             RichText::new(format!(
@@ -212,6 +245,9 @@ pub(super) fn status_ui(ui: &mut Ui, s: &Session, lang: Lang, theme: &Theme) {
         ui.separator();
         let precision = s.precision.name();
         ui.label(format!("{}: {precision}", lang.tr("precision", "精度")));
+        if s.backend == BackendKind::Gpu {
+            reference_check_ui(ui, s, lang, theme);
+        }
         if !s.ablate.is_empty() {
             let list: Vec<String> = s.ablate.iter().map(|(l, h)| format!("L{l}H{h}")).collect();
             ui.colored_label(

@@ -177,6 +177,30 @@ impl GlassboxApp {
                 let r = self.ready().ok_or("no model")?;
                 r.views.training.tab = if arg == "step" { TrainTab::StepThrough } else { TrainTab::Curves };
             }
+            "traingrads" => {
+                // `traingrads [STEP]`: the laid-open step's gradients in the views, as the
+                // step-through's button opens them, at STEP (a forward step) if given.
+                let r = self.ready().ok_or("no model")?;
+                let insp = r.views.training.step_through.inspection().ok_or("no step laid open")?;
+                let step = &insp.step;
+                let at = if arg.is_empty() {
+                    Step::Layer(0, glassbox_engine::LayerOp::Softmax)
+                } else {
+                    arg.parse::<Step>().map_err(|e| e.to_string())?
+                };
+                let grads = crate::gui::session::Gradients {
+                    trace: step.grads.hooks.clone(),
+                    analysis: Some(insp.grad_analysis.clone()),
+                    recorded: step.grads.recorded.clone(),
+                    loss: step.grads.loss.loss,
+                    train_step: step.report.step,
+                    on: true,
+                };
+                let (dir, prompt) = (insp.dir.clone(), insp.prompt.clone());
+                let head = r.views.training.best_head_at(step.report.step);
+                self.open_model(&dir, prompt, "gradients", head, ctx);
+                self.open_gradients(grads, at);
+            }
             "trainopen" => {
                 // Opens the checkpoint the slider shows, as its button does.
                 let r = self.ready().ok_or("no model")?;

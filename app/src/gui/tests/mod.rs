@@ -6,6 +6,7 @@ mod app_flow;
 mod experiments;
 mod exports;
 mod fonts_cover;
+mod gpu_faults;
 mod lessons_check;
 mod long_prompt;
 mod misc;

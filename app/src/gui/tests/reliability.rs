@@ -1,5 +1,6 @@
 //! The app survives bad input with a notice and keeps drawing: a tokenizer.json that makes
-//! the tokenizers crate panic, NaN weights, and a 1 MB paste (RELIABILITY.md rows 7, 16, 19).
+//! the tokenizers crate panic, NaN weights (drawn and read as NaN), and a 1 MB paste
+//! (RELIABILITY.md rows 7, 16, 19).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -13,7 +14,7 @@ use crate::gui::first_run::FirstRun;
 use crate::gui::prompt_input::CHAR_CAP;
 
 /// The fixture's config and weights in a temp folder, to break one thing.
-fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
+pub(super) fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("model");
     std::fs::create_dir(&dir).unwrap();
@@ -25,7 +26,7 @@ fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Writes f32 `values` at the start of tensor `name` in a safetensors file.
-fn poke_f32(path: &Path, name: &str, values: &[f32]) {
+pub(super) fn poke_f32(path: &Path, name: &str, values: &[f32]) {
     let mut bytes = std::fs::read(path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
@@ -97,6 +98,40 @@ fn nan_weights_load_with_a_notice_and_the_app_keeps_stepping() {
     h.get_by_label("Step ▶").click();
     h.run();
     assert_eq!(h.state_mut().ready().expect("ready").s.cursor, before + 1);
+}
+
+#[test]
+fn row07_nan_cells_have_their_own_colour_a_legend_entry_and_read_nan() {
+    use glassbox_engine::{LayerOp, Step};
+    // NaN in head 0's query weights of layer 0: that head's scores and pattern are NaN.
+    let (_tmp, dir) = fixture_copy();
+    poke_f32(&dir.join("model.safetensors"), "model.layers.0.self_attn.q_proj.weight", &[f32::NAN; 4]);
+    let model = Arc::new(Model::load(&dir).unwrap());
+    let mut h = harness(app_on(model, &fixture_ids()));
+    h.run();
+    let show = |h: &mut egui_kittest::Harness<'static, GlassboxApp>, head: usize| {
+        let app = h.state_mut();
+        app.view = crate::gui::views::ViewKind::Attention;
+        let r = app.ready().expect("ready");
+        r.s.goto(Step::Layer(0, LayerOp::Softmax));
+        r.s.sel.head = head;
+        h.run();
+    };
+    // A clean head of the same layer: no legend entry.
+    show(&mut h, 4);
+    assert!(h.query_by_label_contains("NaN / ±∞").is_none(), "a legend entry without NaN cells");
+    show(&mut h, 0);
+    // The 153 cells on and below the diagonal of the 17 × 17 pattern are NaN, each counted
+    // from its colour; the masked cells above keep the mask's colour.
+    h.get_by_label("NaN / ±∞ × 153");
+    let (rect, _, cols) = h.state_mut().ready().and_then(|r| r.views.attention.head_cells).expect("heatmap drawn");
+    let cell = rect.width() / cols as f32;
+    h.hover_at(rect.min + egui::vec2(2.5 * cell, 9.5 * cell));
+    h.run();
+    let readout = h.state_mut().ready().and_then(|r| r.views.attention.readout.clone()).expect("read-out");
+    assert!(readout.value.is_nan() && (readout.q, readout.k) == (9, 2), "{readout:?}");
+    assert!(readout.text().ends_with("= NaN"), "{}", readout.text());
+    h.get_by_label(&readout.text());
 }
 
 /// A tiny byte-level BPE model (the engine's GGUF test model, converted into a temp dir).

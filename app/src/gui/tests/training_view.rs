@@ -9,7 +9,7 @@ use egui_kittest::kittest::Queryable;
 
 use super::{app_on, fixture_ids, fixture_model, harness};
 use crate::gui::app::GlassboxApp;
-use crate::gui::views::ViewKind;
+use crate::gui::views::{ViewKind, fmt_val};
 use crate::gui::views::training::TrainingView;
 
 fn training<'a>(h: &'a mut Harness<'static, GlassboxApp>) -> &'a mut TrainingView {
@@ -128,4 +128,101 @@ fn four_workers_and_the_bf16_overlay_report_what_the_curves_draw() {
     assert_ne!(t.history.steps[11].loss, t.history.bf16_steps[11].loss, "bf16 really rounds");
     h.run_steps(2);
     h.get_by_label("Gradient norm of each data-parallel worker (before the all-reduce)");
+}
+
+#[test]
+fn a_training_steps_gradients_show_in_the_attention_view_and_step_backward_op_by_op() {
+    use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
+
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(app_on(fixture_model(), &fixture_ids()));
+    h.run();
+    training(&mut h).run_root = tmp.path().to_path_buf();
+    h.get_by_label("Training").click();
+    h.run();
+    // Lay the first step open at once (a lesson's "train 0 steps, then lay one open").
+    let ctx = h.ctx.clone();
+    training(&mut h).apply(
+        &crate::gui::views::training::TrainRequest {
+            preset: glassbox_engine::train::Preset::Induction,
+            workers: 1,
+            precision: crate::gui::views::training::PrecisionMode::F32,
+            steps: Some(0),
+            inspect: true,
+        },
+        &ctx,
+    );
+    frames_until(&mut h, "the inspection", |t| t.step_through.inspection().is_some() && !t.running);
+    // The engine's numbers for the step laid open, to compare with what the views show.
+    let (n, loss, engine_grads) = {
+        let insp = training(&mut h).step_through.inspection().expect("laid open");
+        (insp.step.report.step, insp.step.grads.loss.loss, insp.step.grads.hooks.clone())
+    };
+    h.get_by_label("Show the gradients in the views").click();
+    h.run_steps(2);
+    let start = Instant::now();
+    while h.state_mut().ready().expect("ready").s.n_tokens() != 25 || h.state_mut().ready().expect("ready").s.running {
+        assert!(start.elapsed() < Duration::from_secs(30), "the laid-open sequence ran");
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.run_steps(3);
+
+    // The attention view of the first laid-open layer shows ∂loss/∂pattern, labelled so.
+    let (layer, cursor) = {
+        let app = h.state_mut();
+        assert_eq!(app.view, ViewKind::Attention);
+        let r = app.ready().expect("ready");
+        assert!(r.s.grads.as_ref().is_some_and(|g| g.on), "gradients are loaded and on");
+        let layer = r.s.view_layer();
+        assert_eq!(r.s.cursor_step(), Step::Layer(layer, LayerOp::Softmax));
+        (layer, r.s.cursor)
+    };
+    let key = HookKey::Block(layer, BlockHook::Pattern);
+    h.get_by_label("Show gradients ∂loss/∂… instead of activations");
+    h.get_by_label(&format!("training step {n} · loss {loss:.4}"));
+    // The title names the hook as a gradient (its shape follows after a space).
+    h.get_by_label_contains(&format!("∂loss/∂{key} "));
+    h.get_by_label_contains("red = raising the value raises the loss");
+    h.get_by_label_contains(&format!("backward of `blocks.{layer}.softmax`"));
+    h.get_by_label("∂loss/∂p");
+
+    // Hovering a cell reads the gradient, bit for bit, not the activation.
+    let (rect, rows, cols) = h.state_mut().ready().and_then(|r| r.views.attention.head_cells).expect("heatmap drawn");
+    assert_eq!((rows, cols), (25, 25));
+    let (q, k) = (20usize, 7usize);
+    let cell = rect.width() / cols as f32;
+    h.hover_at(rect.min + egui::vec2((k as f32 + 0.5) * cell, (q as f32 + 0.5) * cell));
+    h.run();
+    let (readout, grad, activation) = {
+        let r = h.state_mut().ready().expect("ready");
+        let readout = r.views.attention.readout.clone().expect("hover read-out");
+        let head = readout.head;
+        let grad = engine_grads.get(key).and_then(|t| t.as_3d()).expect("∂pattern from train::backward")[[head, q, k]];
+        let activation = r.s.trace.get(key).and_then(|t| t.as_3d()).expect("pattern")[[head, q, k]];
+        (readout, grad, activation)
+    };
+    assert_eq!((readout.key, readout.q, readout.k), (key, q, k));
+    assert_eq!(readout.value, grad, "the read-out is the engine's gradient");
+    // The number on screen is the gradient's, and could not be mistaken for the activation's.
+    let (shown, other) = (fmt_val(grad), fmt_val(activation));
+    assert_ne!(shown, other);
+    h.get_by_label(&format!("∂loss/∂{key}[head {}, q {q}, k {k}] = {shown}", readout.head));
+
+    // One op further back: the cursor moves through the reverse program (softmax → mask).
+    h.get_by_label("Backward: next op ▶").click();
+    h.run_steps(2);
+    assert_eq!(h.state_mut().ready().expect("ready").s.cursor, cursor - 1);
+    h.get_by_label_contains(&format!("backward of `blocks.{layer}.mask`"));
+    h.get_by_label_contains(&format!("∂loss/∂blocks.{layer}.attn.hook_attn_scores"));
+    h.get_by_label("◀ Backward: previous op").click();
+    h.run_steps(2);
+    assert_eq!(h.state_mut().ready().expect("ready").s.cursor, cursor);
+
+    // Switched off, the same view shows the activations again.
+    h.get_by_label("Show gradients ∂loss/∂… instead of activations").click();
+    h.run_steps(2);
+    assert!(h.state_mut().ready().expect("ready").s.grads.as_ref().is_some_and(|g| !g.on));
+    assert!(h.query_by_label_contains(&format!("∂loss/∂{key}")).is_none(), "no gradient label left");
+    h.get_by_label("p (attention weight)");
 }

@@ -13,7 +13,7 @@ pub mod ablation;
 mod all_heads;
 use crate::gui::export::Figure;
 use crate::gui::heatmap::{self, Axes, CachedTexture, ColorScale, ScaleMode, heatmap_ui, key_of};
-use crate::gui::theme::{Colormap, Theme};
+use crate::gui::theme::{Colormap, NON_FINITE, Theme};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AttnMode {
@@ -111,7 +111,10 @@ const PATTERN_MODES: [ScaleMode; 4] = [
     ScaleMode::PerRow,
 ];
 
-/// Colors one attention-matrix value. `causal_masked`: k is in the future of q.
+/// Colors one attention-matrix value. `causal_masked`: k is in the future of q. `grads`:
+/// `v` is a gradient (signed whatever the hook; no gradient flows through a masked cell).
+/// A NaN or an infinity that is not the mask's −∞ gets the non-finite colour.
+#[allow(clippy::too_many_arguments)]
 fn cell_color(
     hook: BlockHook,
     v: f32,
@@ -119,12 +122,20 @@ fn cell_color(
     scale: f32,
     mode: ScaleMode,
     row_max: f32,
+    grads: bool,
     theme: &Theme,
 ) -> Color32 {
+    let masked = causal_masked
+        && match hook {
+            BlockHook::Pattern => true,
+            // Before the mask the scores are real numbers everywhere.
+            BlockHook::RawScores => grads,
+            _ => grads || v == f32::NEG_INFINITY,
+        };
     match hook {
-        BlockHook::Pattern if causal_masked => theme.masked(),
-        BlockHook::Pattern => Colormap::Viridis.at(pattern_t(mode, v, row_max)),
-        _ if !v.is_finite() => theme.masked(),
+        _ if masked => theme.masked(),
+        _ if !v.is_finite() => NON_FINITE,
+        BlockHook::Pattern if !grads => Colormap::Viridis.at(pattern_t(mode, v, row_max)),
         _ => Colormap::Diverging.signed(v, scale),
     }
 }
@@ -281,7 +292,8 @@ impl AttentionView {
         } else {
             ""
         };
-        title_ui(ui, cx, &format!("{title} · L{layer} H{head}{ablated}"), &[key]);
+        let grads = cx.grads();
+        title_ui(ui, cx, &format!("{}{title} · L{layer} H{head}{ablated}", cx.d()), &[key]);
         if missing_ui(ui, cx, key) {
             return;
         }
@@ -305,9 +317,11 @@ impl AttentionView {
             heatmap::image(nq, nk, |q, k| {
                 let k = k + k0;
                 let rm = maxima[head * nq + q];
-                cell_color(hook, t[[head, q, k]], k > q + offset, scale, mode, rm, &theme)
+                cell_color(hook, t[[head, q, k]], k > q + offset, scale, mode, rm, grads, &theme)
             })
         });
+        // Probabilities on viridis; scores, and every gradient, on the diverging map.
+        let probabilities = hook == BlockHook::Pattern && !grads;
         let all_labels = cx.axis_labels();
         let col_labels: Vec<String> = all_labels.iter().skip(k0).cloned().collect();
         let labels = all_labels.clone();
@@ -367,7 +381,7 @@ impl AttentionView {
                     )
                     .to_string()
                 },
-                Readout::text,
+                |r| format!("{}{}", cx.d(), r.text()),
             );
             if !cx.presenting || self.readout.is_some() {
                 ui.label(RichText::new(readout).monospace());
@@ -378,6 +392,15 @@ impl AttentionView {
                 ""
             };
             match hook {
+                _ if grads => heatmap::colorbar_ui(
+                    ui,
+                    Colormap::Diverging,
+                    &ColorScale::symmetric(scale),
+                    if hook == BlockHook::Pattern { "∂loss/∂p" } else { "∂loss/∂(q·k/√d)" },
+                    hidden,
+                    cx.lang,
+                    &theme,
+                ),
                 BlockHook::Pattern => heatmap::colorbar_ui(
                     ui,
                     Colormap::Viridis,
@@ -398,7 +421,10 @@ impl AttentionView {
                 ),
             }
         };
-        if side_by_side {
+        if grads {
+            // Provenance explains an activation from the ones before it: not a gradient.
+            heatmap_column(ui);
+        } else if side_by_side {
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| heatmap_column(ui));
                 ui.separator();
@@ -424,16 +450,18 @@ impl AttentionView {
                 .flat_map(|q| (k0..nk_all).map(move |k| (q, k)))
                 .map(|(q, k)| {
                     let v = t[[head, q, k]];
-                    if hook == BlockHook::Pattern && k > q + offset {
+                    if (hook == BlockHook::Pattern || grads) && k > q + offset {
                         f32::NAN
-                    } else if hook == BlockHook::Pattern && mode == ScaleMode::PerRow {
+                    } else if probabilities && mode == ScaleMode::PerRow {
                         // The export draws a fixed 0..1 scale: hand it the per-row values.
                         pattern_t(mode, v, maxima[head * nq + q])
                     } else {
                         v
                     }
                 });
-            let (map, scale, unit) = if hook == BlockHook::Pattern {
+            let (map, scale, unit) = if grads {
+                (Colormap::Diverging, ColorScale::symmetric(scale), "∂loss/∂")
+            } else if probabilities {
                 let s = if mode == ScaleMode::PerRow {
                     ColorScale::fixed(0.0, 1.0)
                 } else {
@@ -453,7 +481,7 @@ impl AttentionView {
                 )
             };
             cx.requests.push(Request::Export(Figure::Heatmap {
-                title: format!("{title} · {key} · H{head}"),
+                title: format!("{title} · {}{key} · H{head}", cx.d()),
                 rows: nq,
                 cols: nk,
                 values: values.collect(),
@@ -535,7 +563,8 @@ impl AttentionView {
         );
         if let Some((r, c)) = hm.hovered {
             hm.response.on_hover_text(format!(
-                "{key}[{r}, {}{c}] = {}",
+                "{}{key}[{r}, {}{c}] = {}",
+                cx.d(),
                 if hook == BlockHook::Z {
                     format!("head {head}, ")
                 } else {
@@ -544,15 +573,8 @@ impl AttentionView {
                 fmt_val(values[r * cols + c])
             ));
         }
-        heatmap::colorbar_ui(
-            ui,
-            Colormap::Diverging,
-            &ColorScale::symmetric(scale),
-            cx.tr("value", "数值"),
-            "",
-            cx.lang,
-            &cx.theme,
-        );
+        let unit = if cx.grads() { "∂loss/∂" } else { cx.tr("value", "数值") };
+        heatmap::colorbar_ui(ui, Colormap::Diverging, &ColorScale::symmetric(scale), unit, "", cx.lang, &cx.theme);
     }
 
     fn readout_line_ui(&self, ui: &mut Ui, cx: &ViewCtx<'_>) {
@@ -571,7 +593,7 @@ impl AttentionView {
                         .map(|t| super::visible(t))
                         .unwrap_or_default()
                 };
-                format!("{}   q={} k={}", r.text(), tok(r.q), tok(r.k))
+                format!("{}{}   q={} k={}", cx.d(), r.text(), tok(r.q), tok(r.k))
             },
         );
         ui.label(RichText::new(text).monospace());

@@ -13,7 +13,8 @@ use crate::gui::theme::Colormap;
 
 #[derive(Default)]
 pub struct EmbeddingNormView {
-    all_tex: CachedTexture,
+    /// The all-positions map (two while gradients are shown: ∂input and ∂output).
+    all_tex: [CachedTexture; 2],
     pub all_scale: ScaleOpts,
     /// Dimension under the pointer (shared by the three grids).
     pub hovered_dim: Option<usize>,
@@ -167,16 +168,10 @@ impl EmbeddingNormView {
             &cx.theme,
         );
         if let Some(i) = hovered {
-            resp.on_hover_text(format!("hook_embed[{pos}, {i}] = {}", fmt_val(x[i])));
+            resp.on_hover_text(format!("{}hook_embed[{pos}, {i}] = {}", cx.d(), fmt_val(x[i])));
         }
-        heatmap::legend_ui(
-            ui,
-            Colormap::Diverging,
-            -scale,
-            scale,
-            cx.tr("value", "数值"),
-            &cx.theme,
-        );
+        let unit = if cx.grads() { "∂loss/∂" } else { cx.tr("value", "数值") };
+        heatmap::legend_ui(ui, Colormap::Diverging, -scale, scale, unit, &cx.theme);
         ui.separator();
         ui.label(
             RichText::new(cx.tr(
@@ -185,7 +180,7 @@ impl EmbeddingNormView {
             ))
             .strong(),
         );
-        self.all_positions_ui(ui, cx, key);
+        self.all_positions_ui(ui, cx, key, 0);
         if cx.export {
             cx.requests.push(Request::Export(Figure::Heatmap {
                 title: format!("hook_embed position {pos}"),
@@ -206,7 +201,7 @@ impl EmbeddingNormView {
         }
     }
 
-    fn all_positions_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, key: HookKey) {
+    fn all_positions_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, key: HookKey, slot: usize) {
         let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_2d()) else {
             return;
         };
@@ -215,7 +210,7 @@ impl EmbeddingNormView {
         let (hm, scale, _, first) = super::positions_heatmap_ui(
             ui,
             cx,
-            &mut self.all_tex,
+            &mut self.all_tex[slot],
             key,
             t,
             self.all_scale,
@@ -227,21 +222,14 @@ impl EmbeddingNormView {
             let r = r + first;
             hm.response
                 .clone()
-                .on_hover_text(format!("{key}[{r}, {c}] = {}", fmt_val(t[[r, c]])));
+                .on_hover_text(format!("{}{key}[{r}, {c}] = {}", cx.d(), fmt_val(t[[r, c]])));
         }
         if let Some((r, _)) = hm.clicked {
             cx.s.sel.position = r + first;
         }
         let note = scale.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
-        heatmap::colorbar_ui(
-            ui,
-            Colormap::Diverging,
-            &scale,
-            cx.tr("value", "数值"),
-            &note,
-            cx.lang,
-            &cx.theme,
-        );
+        let unit = if cx.grads() { "∂loss/∂" } else { cx.tr("value", "数值") };
+        heatmap::colorbar_ui(ui, Colormap::Diverging, &scale, unit, &note, cx.lang, &cx.theme);
     }
 
     fn norm_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
@@ -273,6 +261,15 @@ impl EmbeddingNormView {
             );
         });
         if missing_ui(ui, cx, site.output) {
+            return;
+        }
+        if cx.grads() {
+            // x, g and h side by side explain the forward division; for gradients, the
+            // two maps the backward op connects: ∂loss/∂output in, ∂loss/∂input out.
+            for (slot, key) in [site.output, site.input].into_iter().enumerate() {
+                ui.label(RichText::new(format!("∂loss/∂{key}")).strong());
+                self.all_positions_ui(ui, cx, key, slot);
+            }
             return;
         }
         if self.compare_layernorm {

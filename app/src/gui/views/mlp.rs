@@ -87,7 +87,9 @@ impl MlpView {
         }
         let pos = cx.s.sel.position.min(cx.s.n_tokens().saturating_sub(1));
         if self.mode == MlpMode::Activations {
-            activations::activations_ui(ui, cx, layer, pos);
+            if !cx.activations_only_ui(ui) {
+                activations::activations_ui(ui, cx, layer, pos);
+            }
             return;
         }
         heatmap::scale_controls_ui(ui, &mut self.scale, true, cx.lang);
@@ -110,7 +112,9 @@ impl MlpView {
                         self.map_ui(ui, cx, i, HookKey::Block(layer, hook), name, each);
                     }
                 });
-            top_neurons_ui(&mut cols[1], cx, layer, pos);
+            if !cx.activations_only_ui(&mut cols[1]) {
+                top_neurons_ui(&mut cols[1], cx, layer, pos);
+            }
         });
     }
 
@@ -123,7 +127,7 @@ impl MlpView {
         name: &str,
         height: f32,
     ) {
-        ui.label(RichText::new(name).strong());
+        ui.label(RichText::new(format!("{}{name}", cx.d())).strong());
         let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_2d()) else {
             ui.label(cx.tr("(not computed yet)", "（还没算到）"));
             return;
@@ -145,9 +149,10 @@ impl MlpView {
         );
         if let Some((r, c)) = hm.hovered {
             let cx_lang = cx.lang;
+            let d = cx.d();
             hm.response.clone().on_hover_text(cx_lang.tf(
-                format!("{key}[{}, neuron {c}] = {}", r + first, fmt_val(t[[r + first, c]])),
-                format!("{key}[{}，神经元 {c}] = {}", r + first, fmt_val(t[[r + first, c]])),
+                format!("{d}{key}[{}, neuron {c}] = {}", r + first, fmt_val(t[[r + first, c]])),
+                format!("{d}{key}[{}，神经元 {c}] = {}", r + first, fmt_val(t[[r + first, c]])),
             ));
         }
         if let Some((r, c)) = hm.clicked {
@@ -155,15 +160,8 @@ impl MlpView {
             cx.s.sel.neuron = Some(c);
         }
         let note = scale.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
-        heatmap::colorbar_ui(
-            ui,
-            Colormap::Diverging,
-            &scale,
-            cx.tr("activation", "激活值"),
-            &note,
-            cx.lang,
-            &cx.theme,
-        );
+        let unit = if cx.grads() { "∂loss/∂" } else { cx.tr("activation", "激活值") };
+        heatmap::colorbar_ui(ui, Colormap::Diverging, &scale, unit, &note, cx.lang, &cx.theme);
         if cx.export && slot == 2 {
             let rows = t.nrows() - first;
             cx.requests.push(Request::Export(Figure::Heatmap {

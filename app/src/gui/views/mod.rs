@@ -6,6 +6,7 @@ pub mod attention;
 pub mod diagram;
 pub mod embedding_norm;
 pub mod experiments;
+pub mod gradients;
 pub mod mlp;
 pub mod output;
 pub mod provenance;
@@ -112,6 +113,15 @@ impl ViewKind {
         }
     }
 
+    /// Views that can show a training step's gradients in place of the activations: those
+    /// that draw hook tensors (the others draw tokens, probabilities or text).
+    pub fn shows_gradients(self) -> bool {
+        matches!(
+            self,
+            ViewKind::Embedding | ViewKind::RmsNorm | ViewKind::Qkv | ViewKind::Attention | ViewKind::Mlp | ViewKind::Residual
+        )
+    }
+
     /// The view that explains a step (the engine's op table says which).
     pub fn for_step(step: Step) -> Self {
         match step.spec().view {
@@ -166,6 +176,8 @@ pub enum Request {
         note: String,
         /// `(layer, head)` to show first (the best induction head).
         head: Option<(usize, usize)>,
+        /// A training step's gradients for this sequence, and the step to open them at.
+        grads: Option<(Box<super::session::Gradients>, Step)>,
     },
 }
 
@@ -184,6 +196,29 @@ pub struct ViewCtx<'a> {
 impl ViewCtx<'_> {
     pub fn tr(&self, en: &'static str, zh: &'static str) -> &'static str {
         self.lang.tr(en, zh)
+    }
+
+    /// Whether the trace holds gradients this frame (see `Session::show_gradients`).
+    pub fn grads(&self) -> bool {
+        self.s.showing_gradients()
+    }
+
+    /// "∂loss/∂" in front of a hook name while gradients are shown, else nothing.
+    pub fn d(&self) -> &'static str {
+        if self.grads() { "∂loss/∂" } else { "" }
+    }
+
+    /// A panel that reads activations only, while gradients are shown: says so and returns
+    /// true (the caller draws nothing else).
+    pub fn activations_only_ui(&self, ui: &mut Ui) -> bool {
+        if self.grads() {
+            ui.add_space(12.0);
+            ui.label(RichText::new(self.tr(
+                "This panel reads activations only. Switch the gradients off (above) to see it.",
+                "这个面板只显示激活值。请在上方关闭梯度显示后再看。",
+            )).color(self.theme.muted()));
+        }
+        self.grads()
     }
 
     /// Token labels with their position, for axes: "3 ␣cat" (a long pass's window counts
@@ -225,7 +260,12 @@ pub fn missing_ui(ui: &mut Ui, cx: &ViewCtx<'_>, key: HookKey) -> bool {
         return false;
     }
     let pending = cx.s.detail_pending();
-    let msg = if let Some(detail) = pending {
+    let msg = if cx.grads() {
+        cx.lang.tf(
+            format!("The backward pass records no gradient for `{key}`: step to another op, or switch the gradients off."),
+            format!("反向传播没有为 `{key}` 记录梯度：请换一个算子，或关闭梯度显示。"),
+        )
+    } else if let Some(detail) = pending {
         let window = cx.s.long.as_ref().map(|l| l.range()).unwrap_or_default();
         let (a, b) = (window.start, window.end.saturating_sub(1));
         match detail {
@@ -277,11 +317,9 @@ pub fn title_ui(ui: &mut Ui, cx: &ViewCtx<'_>, title: &str, hooks: &[HookKey]) {
             } else {
                 cx.s.trace.get(*key).map(shape_text).unwrap_or_default()
             };
-            ui.label(
-                RichText::new(format!("{key} {shape}"))
-                    .monospace()
-                    .color(cx.theme.muted()),
-            );
+            // Gradients are named as such, in the accent colour, wherever a hook is named.
+            let color = if cx.grads() { cx.theme.accent() } else { cx.theme.muted() };
+            ui.label(RichText::new(format!("{}{key} {shape}", cx.d())).monospace().color(color));
         }
     });
 }
@@ -334,10 +372,15 @@ pub fn max_abs(values: impl Iterator<Item = f32>) -> f32 {
         .fold(0.0f32, |m, v| m.max(v.abs()))
 }
 
-/// Formats a value for read-outs: fixed for ordinary sizes, scientific for tiny/huge.
+/// Formats a value for read-outs: fixed for ordinary sizes, scientific for tiny/huge; a
+/// NaN or an infinity says so.
 pub fn fmt_val(v: f32) -> String {
-    if v == f32::NEG_INFINITY {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f32::NEG_INFINITY {
         "−∞".into()
+    } else if v == f32::INFINITY {
+        "+∞".into()
     } else if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e4) {
         format!("{v:.3e}")
     } else {
@@ -432,8 +475,10 @@ impl Views {
         Some(view)
     }
 
-    /// The central view.
+    /// The central view. A view that draws hook tensors shows a training step's gradients
+    /// instead of the activations when they are switched on (see `gradients`).
     pub fn show(&mut self, kind: ViewKind, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        let grads = kind.shows_gradients() && gradients::bar_ui(ui, cx) && cx.s.show_gradients();
         match kind {
             ViewKind::Overview => self.diagram.overview_ui(ui, cx),
             ViewKind::Tokens => self.tokens.ui(ui, cx),
@@ -446,6 +491,9 @@ impl Views {
             ViewKind::Tasks => self.tasks.ui(ui, cx),
             ViewKind::Training => self.training.ui(ui, cx),
             ViewKind::Experiments => self.experiments.ui(ui, cx),
+        }
+        if grads {
+            cx.s.hide_gradients();
         }
     }
 }

@@ -97,7 +97,8 @@ impl QkvRopeView {
                                     );
                                     if let Some(i) = hov {
                                         resp.on_hover_text(format!(
-                                            "{key}[{pos}, {h}, {i}] = {}",
+                                            "{}{key}[{pos}, {h}, {i}] = {}",
+                                            cx.d(),
                                             fmt_val(v[i])
                                         ));
                                     }
@@ -128,7 +129,9 @@ impl QkvRopeView {
             "上一行：维度 0…d/2−1；下一行：与之配对旋转的维度 d/2…d−1。V 不旋转。",
         )).color(cx.theme.muted()));
         ui.separator();
-        self.rope_ui(ui, cx, layer, pos, head);
+        if !cx.activations_only_ui(ui) {
+            self.rope_ui(ui, cx, layer, pos, head);
+        }
     }
 
     /// Query heads (top) and the K/V heads they read (bottom), drawn from the config.

@@ -94,7 +94,11 @@ impl ResidualView {
         match self.mode {
             ResidualMode::Norms => self.norms_ui(ui, cx),
             ResidualMode::Writes => self.writes_ui(ui, cx),
-            ResidualMode::Lens => lens_ui(ui, cx, &mut self.lens_after_attention),
+            ResidualMode::Lens => {
+                if !cx.activations_only_ui(ui) {
+                    lens_ui(ui, cx, &mut self.lens_after_attention);
+                }
+            }
         }
     }
 
@@ -122,14 +126,20 @@ impl ResidualView {
                     .tf(format!("after L{l}"), format!("第 {l} 层后"))
             }))
             .collect();
+        let grads = cx.grads();
         if !cx.presenting {
-            ui.label(
-                RichText::new(cx.tr(
+            let heading = if grads {
+                cx.tr(
+                    "‖∂loss/∂x‖ (L2 norm): how strongly the loss depends on the stream entering the first layer and after every layer",
+                    "‖∂loss/∂x‖（L2 范数）：损失对残差流的依赖有多强（进入第一层时，以及每一层之后）",
+                )
+            } else {
+                cx.tr(
                     "‖x‖ (L2 norm) of the stream entering the first layer and after every layer",
                     "残差流的 ‖x‖（L2 范数）：进入第一层时，以及每一层之后",
-                ))
-                .strong(),
-            );
+                )
+            };
+            ui.label(RichText::new(heading).strong());
         }
         if !cx.presenting {
             heatmap::scale_controls_ui(ui, &mut self.norm_scale, false, cx.lang);
@@ -137,8 +147,11 @@ impl ResidualView {
         let opts = self.norm_scale;
         let avail = ui.available_size() - vec2(0.0, 56.0);
         let cur = Self::cursor_row(cx, None);
-        let unit = cx.tr("‖x‖ (L2 norm)", "‖x‖（L2 范数）");
-        let title = cx.tr("Residual stream norm", "残差流的范数");
+        let (unit, title) = if grads {
+            ("‖∂loss/∂x‖", cx.tr("Gradient norm at the residual stream", "残差流处的梯度范数"))
+        } else {
+            (cx.tr("‖x‖ (L2 norm)", "‖x‖（L2 范数）"), cx.tr("Residual stream norm", "残差流的范数"))
+        };
         matrix_ui(
             ui,
             cx,
@@ -162,14 +175,20 @@ impl ResidualView {
         let Some(w) = cx.s.analysis.as_ref().and_then(|a| a.write_norms.clone()) else {
             return;
         };
+        let grads = cx.grads();
         if !cx.presenting {
-            ui.label(
-                RichText::new(cx.tr(
+            let heading = if grads {
+                cx.tr(
+                    "‖∂loss/∂(what each sublayer adds)‖: attention (hook_attn_out) and MLP (hook_mlp_out), one colour scale for both",
+                    "‖∂loss/∂(每个子层加进去的量)‖：注意力（hook_attn_out）和 MLP（hook_mlp_out），两图共用一个颜色刻度",
+                )
+            } else {
+                cx.tr(
                     "‖what each sublayer adds‖: attention (hook_attn_out) and MLP (hook_mlp_out), one colour scale for both",
                     "每个子层加进去的量的范数：注意力（hook_attn_out）和 MLP（hook_mlp_out），两图共用一个颜色刻度",
-                ))
-                .strong(),
-            );
+                )
+            };
+            ui.label(RichText::new(heading).strong());
         }
         if !cx.presenting {
             heatmap::scale_controls_ui(ui, &mut self.write_scale, false, cx.lang);
@@ -186,7 +205,7 @@ impl ResidualView {
         let shared = ColorScale::fit(both.len(), nc, first, false, opts.mode, |r, c| both[r][c]);
         let avail = ui.available_size() - vec2(0.0, 56.0);
         let half = vec2((avail.x - 24.0) / 2.0, avail.y);
-        let unit = cx.tr("‖write‖ (L2 norm)", "‖写入量‖（L2 范数）");
+        let unit = if grads { "‖∂loss/∂write‖" } else { cx.tr("‖write‖ (L2 norm)", "‖写入量‖（L2 范数）") };
         ui.horizontal_top(|ui| {
             for (i, (rows, title)) in [
                 (&attn, cx.tr("Attention writes", "注意力写入量")),

@@ -421,6 +421,7 @@ impl TrainingView {
                     prompt: self.probe.clone(),
                     note: cx.lang.tf(format!("checkpoint at step {step}"), format!("第 {step} 步的检查点")),
                     head: self.best_head_at(*step),
+                    grads: None,
                 });
             }
         });

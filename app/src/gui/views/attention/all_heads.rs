@@ -44,7 +44,7 @@ impl AttentionView {
         let (bw, bh) = (nk + gap, nq + gap);
         let offset = cx.s.trace.pos_offset;
         let scale = max_abs(t.iter().copied());
-        let (mode, theme) = (self.pattern_scale, cx.theme);
+        let (mode, theme, grads) = (self.pattern_scale, cx.theme, cx.grads());
         let tex = self.layer_tex.get(
             ui.ctx(),
             "attention-layer",
@@ -57,7 +57,7 @@ impl AttentionView {
                         return theme.panel_fill();
                     }
                     let rm = maxima[h * nq + q];
-                    cell_color(hook, t[[h, q, k]], k > q + offset, scale, mode, rm, &theme)
+                    cell_color(hook, t[[h, q, k]], k > q + offset, scale, mode, rm, grads, &theme)
                 })
             },
         );
@@ -109,7 +109,10 @@ impl AttentionView {
             self.mode = AttnMode::Head;
         }
         self.readout_line_ui(ui, cx);
-        if hook == BlockHook::Pattern {
+        if grads {
+            let unit = if hook == BlockHook::Pattern { "∂loss/∂p" } else { "∂loss/∂(q·k/√d)" };
+            heatmap::colorbar_ui(ui, Colormap::Diverging, &crate::gui::heatmap::ColorScale::symmetric(scale), unit, "", cx.lang, &theme);
+        } else if hook == BlockHook::Pattern {
             heatmap::colorbar_ui(
                 ui,
                 Colormap::Viridis,
@@ -137,6 +140,9 @@ impl AttentionView {
     /// split into side-by-side column groups when that makes the blocks larger (30 layers
     /// in one column would waste a wide screen); one cached texture per group.
     pub fn overview_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        if cx.activations_only_ui(ui) {
+            return;
+        }
         let c = &cx.s.model.config;
         let (n_layers, n_heads, group) = (c.n_layers(), c.n_heads(), c.group_size().max(1));
         title_ui(
@@ -340,6 +346,9 @@ impl AttentionView {
     /// Lines from the selected query token to every key it attends to, thickness and
     /// opacity by weight (BertViz-style).
     pub(super) fn lines_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize) {
+        if cx.activations_only_ui(ui) {
+            return;
+        }
         let key = HookKey::Block(layer, BlockHook::Pattern);
         let head = cx.s.sel.head;
         title_ui(

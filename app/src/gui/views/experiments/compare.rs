@@ -392,6 +392,7 @@ impl CompareState {
             MapKind::Pattern => format!("L{layer} H{head}"),
             _ => format!("L{layer}"),
         };
+        #[allow(clippy::type_complexity)] // one row per panel: title, map, scale, colours, labels
         let panels: [(&str, &(usize, usize, Vec<f32>), &ColorScale, Colormap, &Vec<String>); 3] = [
             ("A (f32)", &ma, &shared, map_ab, &labels_a),
             (&b_label, &mb, &shared, map_ab, &labels_b),
@@ -543,14 +544,14 @@ fn top_k_ui(ui: &mut Ui, cx: &ViewCtx<'_>, r: &CompareResult) {
             }
             ui.end_row();
             let a_top = r.b.first().map(|(_, _, c)| c.top_a.clone()).unwrap_or_default();
-            for k in 0..a_top.len() {
+            for (k, a) in a_top.iter().enumerate() {
                 ui.label(format!("{}", k + 1));
                 let cell = |e: &glassbox_engine::analysis::Ranked| format!("{} {:.3}", visible(&cx.s.token_text(e.id)), e.prob);
-                ui.label(RichText::new(cell(&a_top[k])).monospace());
+                ui.label(RichText::new(cell(a)).monospace());
                 for (_, _, c) in &r.b {
                     let text = c.top_b.get(k).map(cell).unwrap_or_default();
                     // A token that is not in A's list at this rank stands out.
-                    let moved = c.top_b.get(k).is_some_and(|e| e.id != a_top[k].id);
+                    let moved = c.top_b.get(k).is_some_and(|e| e.id != a.id);
                     let t = RichText::new(text).monospace();
                     ui.label(if moved { t.color(cx.theme.accent()) } else { t });
                 }

@@ -56,6 +56,7 @@ pub fn symmetric_scale(values: &[f32], floor: f32) -> ColorScale {
 
 /// Draws the grid in `size` (cells stretched to fill it) with its colour bar underneath.
 /// `key` says what the texture shows (rebuilt when it changes).
+#[allow(clippy::too_many_arguments)] // the grid's data, its texture cache and where it goes
 pub fn grid_ui(ui: &mut Ui, tex: &mut CachedTexture, name: &str, g: &ScoreGrid<'_>, key: u64, size: Vec2, theme: &Theme, lang: crate::gui::i18n::Lang) -> HeatmapResponse {
     let masked = theme.masked();
     let texture = tex.get(ui.ctx(), name, key_of((key, theme.dark)), || {

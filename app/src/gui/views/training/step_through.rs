@@ -6,13 +6,14 @@
 use egui::{RichText, Ui};
 use egui_plot::{Bar, BarChart, Plot};
 use glassbox_engine::train::backward::formula;
-use glassbox_engine::{Dim, HookKey, Tensor};
+use glassbox_engine::{Dim, HookKey, LayerOp, Step, Tensor};
 use ndarray::{Array2, Axis};
 
 use crate::gui::heatmap::{self, Axes, CachedTexture, heatmap_ui, key_of};
 use crate::gui::theme::Colormap;
 use crate::gui::train_worker::Inspection;
-use crate::gui::views::{Request, ViewCtx, fmt_val, max_abs};
+use crate::gui::session::Gradients;
+use crate::gui::views::{Request, ViewCtx, ViewKind, fmt_val, max_abs};
 
 #[derive(Default)]
 pub struct StepThrough {
@@ -93,6 +94,7 @@ impl StepThrough {
                 prompt: insp.prompt.clone(),
                 note: cx.lang.tf(format!("weights before step {}", step.report.step), format!("第 {} 步之前的权重", step.report.step)),
                 head,
+                grads: None,
             });
         }
 
@@ -120,6 +122,41 @@ impl StepThrough {
             ui.label(cx.tr("head", "头"));
             ui.add(egui::DragValue::new(&mut self.head).range(0..=n_heads.saturating_sub(1)));
         });
+        if ui
+            .button(RichText::new(cx.tr("Show the gradients in the views", "在各视图中显示梯度")).strong())
+            .on_hover_text(cx.tr(
+                "Opens this step's forward pass in the views, with ∂loss/∂… shown in place of each tensor; step backward op by op there.",
+                "在各视图中打开这一步的前向传播，并用 ∂loss/∂… 代替每个张量显示；在那里可以逐个算子地反向前进。",
+            ))
+            .clicked()
+        {
+            // Where to open: this backward op, if its view draws tensors; else the
+            // attention pattern of the layer the views show first.
+            let layer = head.map_or(step.report.layer_grad_norms.len().saturating_sub(1), |(l, _)| l);
+            let at = recorded
+                .get(self.backward_index)
+                .map(|(s, _)| *s)
+                .filter(|s| ViewKind::for_step(*s).shows_gradients())
+                .unwrap_or(Step::Layer(layer, LayerOp::Softmax));
+            let grads = Gradients {
+                trace: step.grads.hooks.clone(),
+                analysis: Some(insp.grad_analysis.clone()),
+                recorded: recorded.clone(),
+                loss: step.grads.loss.loss,
+                train_step: step.report.step,
+                on: true,
+            };
+            cx.requests.push(Request::OpenModel {
+                dir: insp.dir.clone(),
+                prompt: insp.prompt.clone(),
+                note: cx.lang.tf(
+                    format!("weights before step {} with its gradients", step.report.step),
+                    format!("第 {} 步之前的权重及其梯度", step.report.step),
+                ),
+                head,
+                grads: Some((Box::new(grads), at)),
+            });
+        }
         if let Some((fwd_step, keys)) = recorded.get(self.backward_index) {
             ui.label(RichText::new(cx.lang.tf(
                 format!("backward of `{fwd_step}` ({} of {})", self.backward_index + 1, recorded.len()),

@@ -56,7 +56,7 @@ fn row24_a_device_lost_mid_pass_moves_the_model_to_the_cpu_and_the_worker_carrie
     let options = PassOptions::capture(CaptureFilter::All);
     // The device goes away once the first group of steps has come back.
     let mut before_loss = 0;
-    core.handle(Command::Run { pass: 1, ids: ids.clone(), options: options.clone() }, &mut |r| {
+    core.handle(Command::Run { pass: 1, ids: ids.clone(), options: options.clone(), budget: glassbox_engine::budget::DEFAULT_BUDGET }, &mut |r| {
         if matches!(r, Reply::Delta { .. }) && before_loss == 0 {
             before_loss = 1;
             ctx.device.destroy();
@@ -74,7 +74,7 @@ fn row24_a_device_lost_mid_pass_moves_the_model_to_the_cpu_and_the_worker_carrie
     // The app stays usable: the next pass runs (on the CPU) without another notice.
     replies.clear();
     latest.store(2, std::sync::atomic::Ordering::Release);
-    core.handle(Command::Run { pass: 2, ids, options }, &mut |r| replies.push(r));
+    core.handle(Command::Run { pass: 2, ids, options, budget: glassbox_engine::budget::DEFAULT_BUDGET }, &mut |r| replies.push(r));
     assert!(replies.iter().any(|r| matches!(r, Reply::Finished { pass: 2, .. })));
     assert!(!replies.iter().any(|r| matches!(r, Reply::Notice(_) | Reply::Failed { .. })));
 }

@@ -125,7 +125,9 @@ fn four_workers_and_the_bf16_overlay_report_what_the_curves_draw() {
     assert_eq!(t.history.steps.len(), 12);
     assert_eq!(t.history.bf16_steps.len(), 12, "the bf16 twin trained in lockstep");
     assert!(t.history.steps.iter().all(|r| r.worker_grad_norms.len() == 4));
-    assert_ne!(t.history.steps[11].loss, t.history.bf16_steps[11].loss, "bf16 really rounds");
+    // Any one step's loss may agree to all 24 bits by chance (step 12 does, here); the run may not.
+    let differ = t.history.steps.iter().zip(&t.history.bf16_steps).filter(|(a, b)| a.loss != b.loss).count();
+    assert!(differ >= 6, "bf16 really rounds: only {differ} of 12 losses differ from f32");
     h.run_steps(2);
     h.get_by_label("Gradient norm of each data-parallel worker (before the all-reduce)");
 }

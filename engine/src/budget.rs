@@ -176,8 +176,8 @@ mod tests {
         assert!(matches!(plan(&c, 2000, DEFAULT_BUDGET), Plan::Overview(_)));
         assert!(matches!(plan(&c, 8192, 256 * MIB), Plan::Refused { .. }));
         // The full-capture size is every hook's shape: one pattern is head × n × n.
-        let one = full_capture_bytes(&c, 1);
-        let two = full_capture_bytes(&c, 2);
+        let one = full_capture_bytes(&c, 64);
+        let two = full_capture_bytes(&c, 128);
         assert!(two > 2 * one, "attention grows with n²");
     }
 

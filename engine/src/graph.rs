@@ -8,13 +8,15 @@ use crate::hooks::{BlockHook, HookKey};
 use crate::step::Step;
 
 /// The shape `key` has when `n_new` tokens are run after `n_past` cached ones (the CPU
-/// reference records all logits rows, as the app captures every hook).
+/// reference records all logits rows, as the app captures every hook, and the softmax of the
+/// last one: the distribution the next token is drawn from).
 pub fn hook_shape(c: &LlamaConfig, key: HookKey, n_new: usize, n_past: usize) -> Vec<usize> {
     let (d, heads, kv, dh) = (c.d_model(), c.n_heads(), c.n_kv_heads(), c.d_head());
     match key {
         HookKey::Embed | HookKey::LnFinalNormalized => vec![n_new, d],
         HookKey::LnFinalScale => vec![n_new],
-        HookKey::Logits | HookKey::Probs => vec![n_new, c.vocab_size],
+        HookKey::Logits => vec![n_new, c.vocab_size],
+        HookKey::Probs => vec![n_new.min(1), c.vocab_size],
         HookKey::Block(_, hook) => match hook {
             BlockHook::Ln1Scale | BlockHook::Ln2Scale => vec![n_new],
             BlockHook::Q | BlockHook::RotQ | BlockHook::Z => vec![n_new, heads, dh],

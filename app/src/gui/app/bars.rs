@@ -17,6 +17,9 @@ pub(super) enum Nav {
     To(usize),
 }
 
+/// Points: about four lines of a multi-line prompt; more scrolls.
+const PROMPT_BOX_HEIGHT: f32 = 84.0;
+
 pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInput, lang: Lang) {
     input.poll(s, lang);
     input.before_edit(s, lang);
@@ -33,14 +36,22 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
         };
         let width = (ui.available_width() - 330.0).max(200.0);
         // A chat-template prompt (a task's) has newlines: show them as lines, not boxes.
+        // A long paste scrolls inside a box of a few lines instead of pushing the views off
+        // the window.
         let edit = if s.prompt.contains('\n') {
-            ui.add(
-                egui::TextEdit::multiline(&mut s.prompt)
-                    .desired_width(width)
-                    .desired_rows(3)
-                    .char_limit(CHAR_CAP)
-                    .hint_text(hint),
-            )
+            egui::ScrollArea::vertical()
+                .id_salt("prompt box")
+                .max_height(PROMPT_BOX_HEIGHT)
+                .show(ui, |ui| {
+                    ui.add(
+                        egui::TextEdit::multiline(&mut s.prompt)
+                            .desired_width(width)
+                            .desired_rows(3)
+                            .char_limit(CHAR_CAP)
+                            .hint_text(hint),
+                    )
+                })
+                .inner
         } else {
             ui.add(
                 egui::TextEdit::singleline(&mut s.prompt)

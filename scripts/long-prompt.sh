@@ -7,17 +7,7 @@
 # default model in the cache. Minutes on 2 cores.
 #
 #   scripts/long-prompt.sh [OUT_DIR]        (default: screenshots/)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT="${1:-screenshots}"
-mkdir -p "$OUT"
-RAW="$(mktemp -d)"
-trap 'rm -rf "$RAW"' EXIT
-
-cargo build --release -p glassbox
-
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$RAW/xdg}"
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+source "$(dirname "$0")/screenshot-setup.sh"
 export GLASSBOX_DEVICE="${GLASSBOX_DEVICE:-cpu}"
 
 # ~60,000 characters of real prose: well over 8,192 tokens, under the box's 120,000.

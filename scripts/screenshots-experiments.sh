@@ -7,17 +7,7 @@
 # scripts/screenshots.sh needs.
 #
 #   scripts/screenshots-experiments.sh [OUT_DIR]        (default: screenshots/)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT="${1:-screenshots}"
-mkdir -p "$OUT"
-RAW="$(mktemp -d)"
-trap 'rm -rf "$RAW"' EXIT
-
-cargo build --release -p glassbox
-
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$RAW/xdg}"
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+source "$(dirname "$0")/screenshot-setup.sh"
 export GLASSBOX_DEVICE="${GLASSBOX_DEVICE:-cpu}"
 
 script_for() {

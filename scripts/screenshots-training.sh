@@ -5,17 +5,7 @@
 # (the app loads the default model first).
 #
 #   scripts/screenshots-training.sh [OUT_DIR]        (default: screenshots/)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT="${1:-screenshots}"
-mkdir -p "$OUT"
-RAW="$(mktemp -d)"
-trap 'rm -rf "$RAW"' EXIT
-
-cargo build --release -p glassbox
-
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$RAW/xdg}"
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+source "$(dirname "$0")/screenshot-setup.sh"
 export GLASSBOX_EXPORT_DIR="$RAW/figures"
 export GLASSBOX_DEVICE="${GLASSBOX_DEVICE:-cpu}"
 # Checkpoints of these runs go to a private cache, not the user's.

@@ -8,17 +8,7 @@
 # The app is driven by GLASSBOX_SCREENSHOT_SCRIPT (commands listed in
 # app/src/gui/screenshot.rs); each `shot` saves a PNG, which is then palette-reduced so the
 # committed files stay small.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT="${1:-screenshots}"
-mkdir -p "$OUT"
-RAW="$(mktemp -d)"
-trap 'rm -rf "$RAW"' EXIT
-
-cargo build --release -p glassbox
-
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$RAW/xdg}"
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+source "$(dirname "$0")/screenshot-setup.sh"
 # A private figure folder (and state file per run, below): the user's settings stay untouched.
 export GLASSBOX_EXPORT_DIR="$RAW/figures"
 # The CPU reference by default: quick and exact under Xvfb, where the GPU is lavapipe.

@@ -515,6 +515,7 @@ impl WorkerCore {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // the request's fields, unpacked where it is matched
     fn generate(
         &mut self,
         pass: u64,

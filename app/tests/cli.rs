@@ -3,25 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::{fixture, glassbox, json_of, assert_one_line_error, smollm2_ready};
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name)
-}
-
-fn glassbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_glassbox"))
-        .args(args)
-        .env_remove("GLASSBOX_MODEL")
-        .output()
-        .expect("the glassbox binary runs")
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
 
 #[test]
 fn trace_json_has_the_documented_fields_and_shapes() {
@@ -70,14 +54,6 @@ fn seeded_sampling_is_reproducible_and_differs_from_greedy() {
     assert_ne!(run("7"), greedy);
 }
 
-fn assert_one_line_error(out: &Output, needle: &str) {
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains(needle), "expected {needle:?} in {err}");
-}
-
 #[test]
 fn errors_are_one_clear_line() {
     let out = glassbox(&["trace", "--model", "/no/such/model", "--token-ids", "1", "--json"]);
@@ -98,17 +74,6 @@ fn errors_are_one_clear_line() {
 }
 
 /// Whether the default model is there (fetched on first use), or `false` with a note.
-fn smollm2_ready() -> bool {
-    match glassbox_engine::fetch::fetch_default_model(&mut |_| {}) {
-        Ok(_) => true,
-        Err(e) => {
-            assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "SmolLM2 could not be fetched: {e}");
-            eprintln!("note: skipping SmolLM2 CLI check: {e}");
-            false
-        }
-    }
-}
-
 /// Whether a GPU adapter exists (lavapipe in CI), or `false` with a note.
 fn gpu_ready() -> bool {
     match glassbox_engine::gpu::GpuContext::new() {

@@ -5,29 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+mod common;
+use common::{glassbox, json_of, smollm2_ready};
+
 
 use glassbox_tests::golden;
-
-fn glassbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_glassbox")).args(args).env_remove("GLASSBOX_MODEL").output().expect("the glassbox binary runs")
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
-
-fn smollm2_ready() -> bool {
-    match glassbox_engine::fetch::fetch_default_model(&mut |_| {}) {
-        Ok(_) => true,
-        Err(e) => {
-            assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "SmolLM2 could not be fetched: {e}");
-            eprintln!("note: skipping: {e}");
-            false
-        }
-    }
-}
 
 /// The devices to run on: the CPU, and the GPU where an adapter exists (required in CI).
 fn devices() -> Vec<&'static str> {

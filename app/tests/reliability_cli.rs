@@ -6,17 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::{fixture, assert_one_line_error};
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name)
-}
-
 fn glassbox() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_glassbox"));
-    c.env_remove("GLASSBOX_MODEL");
-    c
+    common::command()
 }
 
 fn run(args: &[&str]) -> Output {
@@ -25,14 +22,6 @@ fn run(args: &[&str]) -> Output {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn assert_one_line_error(out: &Output, needle: &str) {
-    let err = stderr(out);
-    assert!(!out.status.success(), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains(needle), "expected {needle:?} in {err}");
 }
 
 #[test]

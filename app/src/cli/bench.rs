@@ -107,17 +107,29 @@ struct Figures {
 
 /// The median of `runs` timed passes over `ids` (after one warm-up).
 fn prefill_ms(exec: &mut dyn Executor, ids: &[u32], capture: &CaptureFilter, runs: usize) -> Result<f64> {
-    let mut pass = || -> Result<f64> {
+    repeated_prefill(exec, ids, capture, runs, |_, wall_ms| wall_ms)
+}
+
+/// The median of `figure(exec, wall ms)` over `runs` passes over `ids` from an empty cache,
+/// after one warm-up pass.
+fn repeated_prefill(
+    exec: &mut dyn Executor,
+    ids: &[u32],
+    capture: &CaptureFilter,
+    runs: usize,
+    mut figure: impl FnMut(&mut dyn Executor, f64) -> f64,
+) -> Result<f64> {
+    let mut values = Vec::with_capacity(runs);
+    for run in 0..=runs {
         exec.reset();
         let t = Instant::now();
-        let trace = exec.forward(ids, PassOptions::capture(capture.clone()))?;
-        let ms = ms_since(t);
-        drop(trace);
-        Ok(ms)
-    };
-    pass()?;
-    let times = (0..runs).map(|_| pass()).collect::<Result<Vec<f64>>>()?;
-    Ok(median(times))
+        drop(exec.forward(ids, PassOptions::capture(capture.clone()))?);
+        let value = figure(&mut *exec, ms_since(t));
+        if run > 0 {
+            values.push(value);
+        }
+    }
+    Ok(median(values))
 }
 
 /// Prefill and decode figures for one executor.
@@ -142,22 +154,16 @@ fn gpu_time(exec: &mut dyn Executor, ids: &[u32], args: &BenchArgs, wall: &Figur
         return Ok(None);
     }
     let runs = args.runs.max(3);
-    let mut prefill = |capture: CaptureFilter| -> Result<(f64, u64)> {
-        let mut times = Vec::new();
-        let mut passes = 0;
-        for _ in 0..=runs {
-            exec.reset();
-            exec.take_gpu_time();
-            drop(exec.forward(ids, PassOptions::capture(capture.clone()))?);
-            let t = exec.take_gpu_time().unwrap_or_default();
-            times.push(t.ms());
-            passes = t.passes;
-        }
-        times.remove(0); // warm-up
-        Ok((median(times), passes))
+    exec.take_gpu_time();
+    let passes = std::cell::Cell::new(0);
+    let gpu_ms = |exec: &mut dyn Executor, _wall: f64| {
+        let t = exec.take_gpu_time().unwrap_or_default();
+        passes.set(t.passes);
+        t.ms()
     };
-    let (capture_ms, passes) = prefill(CaptureFilter::All)?;
-    let (logits_ms, _) = prefill(CaptureFilter::keys([HookKey::Logits]))?;
+    let capture_ms = repeated_prefill(exec, ids, &CaptureFilter::All, runs, gpu_ms)?;
+    let passes = passes.get();
+    let logits_ms = repeated_prefill(exec, ids, &CaptureFilter::keys([HookKey::Logits]), runs, gpu_ms)?;
     exec.reset();
     let greedy = PassOptions { sampling: SamplingParams::greedy(), ..PassOptions::capture(CaptureFilter::Nothing) };
     let mut next = exec.forward(&ids[..ids.len().min(64)], greedy.clone())?.sampled.context("no token sampled")?;

@@ -142,13 +142,7 @@ pub fn heatmap_ui(
     axes: &Axes<'_>,
     theme: &Theme,
 ) -> HeatmapResponse {
-    // Labels follow the `Small` text style, which presenter mode enlarges.
-    let px = ui
-        .style()
-        .text_styles
-        .get(&egui::TextStyle::Small)
-        .map_or(11.0, |f| f.size);
-    let font = FontId::proportional(px);
+    let font = small_font(ui);
     // As wide as the longest label shown (tokens are short; a fixed width wasted a third of
     // a small heatmap).
     let label_w = |labels: Option<&[String]>| {
@@ -202,8 +196,8 @@ pub fn heatmap_ui(
 
     let text = theme.text();
     // Labels only where a row (column) is tall (wide) enough to read; otherwise every k-th.
-    let every_r = (((px + 1.0) / ch).ceil() as usize).max(1);
-    let every_c = (((px + 1.0) / cw).ceil() as usize).max(1);
+    let every_r = (((font.size + 1.0) / ch).ceil() as usize).max(1);
+    let every_c = (((font.size + 1.0) / cw).ceil() as usize).max(1);
     if let Some(labels) = axes.row_labels {
         for (r, l) in labels.iter().enumerate().take(rows).step_by(every_r) {
             let y = cells.min.y + (r as f32 + 0.5) * ch;
@@ -342,12 +336,7 @@ pub fn colorbar_ui(
             );
             ui.painter().rect_filled(r, 0.0, map.at(t));
         }
-        let px = ui
-            .style()
-            .text_styles
-            .get(&egui::TextStyle::Small)
-            .map_or(11.0, |f| f.size);
-        let font = FontId::proportional(px);
+        let font = small_font(ui);
         // The end labels first, then interior ones that do not collide with a drawn label.
         let mut ticks = scale.ticks(zh);
         ticks.sort_by(|a, b| {
@@ -444,4 +433,10 @@ pub fn vector_grid_ui(
         );
     }
     (response, hovered)
+}
+
+/// The font of axis labels and ticks: the `Small` text style, which presenter mode enlarges.
+fn small_font(ui: &Ui) -> FontId {
+    let px = ui.style().text_styles.get(&egui::TextStyle::Small).map_or(11.0, |f| f.size);
+    FontId::proportional(px)
 }

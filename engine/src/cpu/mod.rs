@@ -189,7 +189,7 @@ impl CpuExecutor {
         for edit in pass.edits.iter().filter(|e| e.hook == key) {
             edit.apply(value.view_mut())?;
         }
-        if pass.options.capture.wants(key) {
+        if wanted {
             if let Some((raw, how)) = derived {
                 self.trace.insert_derived(key, raw, how);
                 return Ok(());

@@ -6,7 +6,7 @@ use glassbox_engine::cpu::CpuExecutor;
 use glassbox_engine::executor::{Executor, PassOptions};
 use glassbox_engine::{CaptureFilter, Step};
 
-use super::{fixture_ids, fixture_model};
+use super::{fixture_ids, fixture_model, inline_session};
 use glassbox_engine::Device;
 use crate::gui::export::{Figure, write_figure};
 use crate::gui::session::Session;
@@ -16,10 +16,7 @@ use crate::gui::worker::Worker;
 #[test]
 fn streamed_deltas_rebuild_exactly_the_one_shot_trace() {
     let model = fixture_model();
-    let mut s = Session::new(
-        Arc::clone(&model),
-        Worker::inline(Arc::clone(&model), Device::Cpu).expect("worker"),
-    );
+    let mut s = inline_session(&model);
     s.prompt = fixture_ids();
     s.run();
     s.poll();
@@ -43,10 +40,7 @@ fn streamed_deltas_rebuild_exactly_the_one_shot_trace() {
 #[test]
 fn a_superseded_pass_is_ignored() {
     let model = fixture_model();
-    let mut s = Session::new(
-        Arc::clone(&model),
-        Worker::inline(Arc::clone(&model), Device::Cpu).expect("worker"),
-    );
+    let mut s = inline_session(&model);
     s.prompt = "1 2 3".into();
     s.run();
     s.prompt = "4 5 6 7".into();
@@ -171,10 +165,7 @@ fn the_output_view_recomputes_after_an_ablation_rerun() {
     use crate::gui::theme::Theme;
     use crate::gui::views::{ViewCtx, output::OutputView};
     let model = fixture_model();
-    let mut s = Session::new(
-        Arc::clone(&model),
-        Worker::inline(Arc::clone(&model), Device::Cpu).expect("worker"),
-    );
+    let mut s = inline_session(&model);
     s.prompt = fixture_ids();
     s.run();
     s.poll();

@@ -64,6 +64,12 @@ pub fn smollm2() -> Option<Arc<Model>> {
         .clone()
 }
 
+/// A session on `model` with its worker run inline (synchronously), no prompt yet.
+pub fn inline_session(model: &Arc<Model>) -> crate::gui::session::Session {
+    let worker = Worker::inline(Arc::clone(model), Device::Cpu).expect("worker");
+    crate::gui::session::Session::new(Arc::clone(model), worker)
+}
+
 /// The app on `model`, worker run inline (synchronously), nothing persisted.
 pub fn app_on(model: Arc<Model>, prompt: &str) -> GlassboxApp {
     let worker = Worker::inline(Arc::clone(&model), Device::Cpu).expect("worker");

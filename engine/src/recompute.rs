@@ -98,6 +98,7 @@ pub fn recompute(
     if run != rows {
         trim(&mut trace, &run, &rows)?;
     }
+    trace.materialize(); // here, on the model thread, not when a view first reads it
     Ok(trace)
 }
 

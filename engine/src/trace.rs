@@ -234,6 +234,14 @@ impl Trace {
         self.tensors.iter().map(|(k, e)| (*k, e.value()))
     }
 
+    /// Works out every derived entry now, so whoever reads the trace next (a UI thread) only
+    /// reads.
+    pub fn materialize(&self) {
+        for entry in self.tensors.values() {
+            entry.value();
+        }
+    }
+
     /// Whether `key` is recorded but not yet worked out (reading it costs a computation).
     pub fn is_pending(&self, key: HookKey) -> bool {
         matches!(self.tensors.get(&key), Some(Entry::Derived { value, .. }) if value.get().is_none())

@@ -204,6 +204,10 @@ fn masked_scores_and_pattern_are_kept_as_the_raw_scores_until_read() {
     assert_eq!(plain.get(masked), stored.get(masked));
     assert_eq!(plain.get(pattern), stored.get(pattern));
     assert_eq!(plain.bytes(), before + 2 * size, "reading works each out once");
+    let later = cpu_pass(&model, &ids, PassOptions::default());
+    later.materialize();
+    assert!(later.keys().all(|k| !later.is_pending(k)), "materialize works every entry out");
+    assert!(later.bytes() > plain.bytes(), "every layer's masked scores and pattern now held, not one layer's");
     let row_sums: Vec<f32> = plain.get(pattern).unwrap().data.rows().into_iter().map(|r| r.sum()).collect();
     assert!(row_sums.iter().all(|s| (s - 1.0).abs() < 1e-5), "{row_sums:?}");
 }

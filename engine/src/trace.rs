@@ -260,8 +260,8 @@ impl Trace {
     }
 
     /// Notes `values` of `key` if they are the first non-finite ones of the pass.
-    pub fn check_finite<'a>(&mut self, key: HookKey, values: impl IntoIterator<Item = &'a f32>) {
-        if self.non_finite.is_some() {
+    pub fn check_finite(&mut self, key: HookKey, values: ndarray::ArrayViewD<'_, f32>) {
+        if self.non_finite.is_some() || values.as_slice_memory_order().is_some_and(crate::load_check::all_finite) {
             return;
         }
         let (nan, inf) = count_non_finite(key, values);

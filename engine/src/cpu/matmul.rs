@@ -1,15 +1,18 @@
 //! `y = x · Wᵀ` for the CPU reference, `W` stored `[out, in]` as in the checkpoint and read
-//! where it lies (a [`Matrix`], usually memory-mapped). Two kernels, chosen by shape:
+//! where it lies (a [`Matrix`], usually memory-mapped). Three kernels, chosen by shape:
 //!
+//! - [`wide`](super::wide): broadcast weights against 64-row panels of `x`; prefill with f32
+//!   weights on AVX-512 processors (the fastest where it runs);
 //! - [`xwt`](super::xwt): dot products of contiguous rows, any weight dtype; what decode and
 //!   the long-`in` matrices (down_proj) run on;
 //! - the `gemm` crate on the transposed view `Wᵀ` (strides, no copy), f32 weights only; it is
-//!   the faster one for the rest of prefill.
+//!   the faster one for the rest of prefill on processors without AVX-512.
 //!
-//! Both pick AVX-512/AVX2 at run time (we may not build with `target-cpu=native`).
+//! Each picks its instruction set at run time (we may not build with `target-cpu=native`).
 
 use ndarray::{Array2, ArrayView2};
 
+use super::wide;
 use super::xwt::{self, Rows, WeightData};
 use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;
@@ -26,6 +29,16 @@ pub fn linear(x: ArrayView2<f32>, w: &Matrix) -> Result<Array2<f32>> {
         return Err(mismatch(x.dim(), w.dim()));
     }
     let rows = w.rows();
+    if wide::fits(m, &rows) {
+        let x = x.as_standard_layout();
+        let mut y = Array2::<f32>::zeros((m, n)); // [pos, out]
+        let data = x.as_slice().ok_or_else(|| mismatch(x.dim(), w.dim()))?;
+        let out = y.as_slice_mut().ok_or_else(|| mismatch((m, k), w.dim()))?;
+        if !wide::xwt_wide(Rows { data, rows: m, stride: k }, rows, out, n) {
+            return Err(mismatch((m, k), w.dim()));
+        }
+        return Ok(y);
+    }
     let gemm_fits = matches!(rows.data, WeightData::F32(_)) && !(k >= 1024 && m <= 512);
     if let (true, Some(view)) = (gemm_fits, w.as_f32()) {
         return matmul(x, view.t());

@@ -8,6 +8,7 @@
 pub mod attention;
 pub mod matmul;
 pub mod xwt;
+pub mod wide;
 pub mod ops;
 mod pass;
 mod rows;
@@ -200,11 +201,11 @@ impl CpuExecutor {
             }
             let tensor = Tensor::new(spec.dims.to_vec(), value.to_owned())
                 .ok_or_else(|| EngineError::Shape(format!("`{key}`: {} dims for a {}-d value", spec.dims.len(), value.ndim())))?;
-            self.trace.check_finite(key, tensor.data.iter());
+            self.trace.check_finite(key, tensor.data.view());
             self.trace.insert(key, tensor);
         } else if matches!(spec.slot, Slot::Resid | Slot::Logits) {
             // Uncaptured, but cheap to watch: a NaN anywhere reaches these.
-            self.trace.check_finite(key, value.iter());
+            self.trace.check_finite(key, value.view());
         }
         Ok(())
     }

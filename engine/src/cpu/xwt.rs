@@ -114,9 +114,7 @@ pub fn xwt(x: Rows<'_>, w: WeightRows<'_>, y: &mut [f32], y_stride: usize) -> bo
 #[must_use]
 pub fn xwt_with(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, y: &mut [f32], y_stride: usize) -> bool {
     let (m, n, k) = (x.rows, w.rows, w.cols);
-    let x_ok = x.stride >= k && (m == 0 || x.data.len() >= (m - 1) * x.stride + k);
-    let y_ok = y_stride >= n && (m == 0 || y.len() >= (m - 1) * y_stride + n);
-    if !w.len_ok() || !x_ok || !y_ok {
+    if !shapes_fit(x, w, y, y_stride) {
         return false;
     }
     if m == 0 || n == 0 {
@@ -138,6 +136,14 @@ pub fn xwt_with(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, y: &mut [f32], y_strid
         block(isa, x, w, j0, (j0 + chunk).min(n), y_addr, y_stride);
     });
     true
+}
+
+/// Whether `x`, `w` and `y` hold every element a product reads and writes.
+pub(crate) fn shapes_fit(x: Rows<'_>, w: WeightRows<'_>, y: &[f32], y_stride: usize) -> bool {
+    let (m, n, k) = (x.rows, w.rows, w.cols);
+    let x_ok = x.stride >= k && (m == 0 || x.data.len() >= (m - 1) * x.stride + k);
+    let y_ok = y_stride >= n && (m == 0 || y.len() >= (m - 1) * y_stride + n);
+    w.len_ok() && x_ok && y_ok
 }
 
 /// Columns `j0..j1` of `y`. `y_addr` is the address of `y`'s first element: the column ranges

@@ -255,11 +255,11 @@ impl GpuExecutor {
                 Target::Hook { key, dims, shape } => {
                     let tensor = Tensor::from_vec(dims, &shape, values)
                         .ok_or_else(|| EngineError::Gpu(format!("{key}: read back the wrong number of values")))?;
-                    self.trace.check_finite(key, tensor.data.iter());
+                    self.trace.check_finite(key, tensor.data.view());
                     self.trace.insert(key, tensor);
                 }
                 Target::SampleRow => {
-                    self.trace.check_finite(HookKey::Logits, values.iter());
+                    self.trace.check_finite(HookKey::Logits, ndarray::ArrayView1::from(&values).into_dyn());
                     self.trace.sampled = Some(Sampler::new(sampling).sample(&values));
                     self.trace.last_logits = Some(values);
                 }

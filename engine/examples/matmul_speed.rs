@@ -1,6 +1,7 @@
 //! GFLOP/s (and GB/s of weights) of the CPU's `x · Wᵀ` at SmolLM2's shapes: the dispatch the
-//! executor uses (`linear`), the row-dot kernel alone (`xwt`), and the gemm crate on a
-//! transposed copy (`[in, out]`, the layout Glassbox no longer keeps) for comparison.
+//! executor uses (`linear`), the row-dot kernel alone (`xwt`), the broadcast-panel kernel alone
+//! (`wide`, AVX-512 only), and the gemm crate on a transposed copy (`[in, out]`, the layout
+//! Glassbox no longer keeps) for comparison.
 //! `cargo run --release --example matmul_speed -p glassbox-engine`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Instant;
@@ -28,6 +29,10 @@ fn main() {
             let ok = xwt(Rows { data: x.as_slice().unwrap(), rows: m, stride: k }, WeightRows { data: WeightData::F32(w.as_slice().unwrap()), rows: n, cols: k, stride: k }, &mut y, n);
             assert!(ok);
         });
+        let wide = time(&mut || {
+            let x = Rows { data: x.as_slice().unwrap(), rows: m, stride: k };
+            let _ = glassbox_engine::cpu::wide::xwt_wide(x, WeightRows { data: WeightData::F32(w.as_slice().unwrap()), rows: n, cols: k, stride: k }, &mut y, n);
+        });
         let theirs = time(&mut || {
             let _ = std::hint::black_box(glassbox_engine::cpu::matmul::matmul(x.view(), wt.view()));
         });
@@ -38,8 +43,8 @@ fn main() {
         let gf = |s: f64| 2.0 * (m * n * k) as f64 / s / 1e9;
         let gb = |s: f64| (n * k * 4) as f64 / s / 1e9;
         println!(
-            "{m:>5}x{k:>5}x{n:>6}: linear {:>8.3} ms ({:>5.0} GF/s, {:>5.1} GB/s)  xwt {:>8.3} ms ({:>5.0})  gemm [in,out] {:>8.3} ms ({:>5.0})",
-            used * 1e3, gf(used), gb(used), ours * 1e3, gf(ours), theirs * 1e3, gf(theirs)
+            "{m:>5}x{k:>5}x{n:>6}: linear {:>8.3} ms ({:>5.0} GF/s, {:>5.1} GB/s)  xwt {:>8.3} ms ({:>5.0})  wide {:>8.3} ms ({:>5.0})  gemm [in,out] {:>8.3} ms ({:>5.0})",
+            used * 1e3, gf(used), gb(used), ours * 1e3, gf(ours), wide * 1e3, gf(wide), theirs * 1e3, gf(theirs)
         );
     }
 }

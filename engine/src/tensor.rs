@@ -1,7 +1,7 @@
 //! A recorded tensor: f32 values with named dimensions, so a view or an export never has to
 //! guess which axis is the head and which the position.
 
-use ndarray::{ArrayD, ArrayView2, ArrayView3, IxDyn};
+use ndarray::{ArcArray, ArrayD, ArrayView2, ArrayView3, IxDyn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dim {
@@ -43,15 +43,22 @@ impl Dim {
     }
 }
 
+/// The values are shared (copy-on-write): a pass records a slot by handing the trace its
+/// buffer, not a copy, and the slot is copied only if the pass later changes it in place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {
     pub dims: Vec<Dim>,
-    pub data: ArrayD<f32>,
+    pub data: ArcArray<f32, IxDyn>,
 }
 
 impl Tensor {
     /// Panics never: a shape/dim count mismatch is a programming error reported as `None`.
     pub fn new(dims: Vec<Dim>, data: ArrayD<f32>) -> Option<Self> {
+        Self::shared(dims, data.into_shared())
+    }
+
+    /// A tensor over values someone else may also hold (nothing is copied).
+    pub fn shared(dims: Vec<Dim>, data: ArcArray<f32, IxDyn>) -> Option<Self> {
         (dims.len() == data.ndim()).then_some(Self { dims, data })
     }
 

@@ -153,7 +153,7 @@ pub fn check(name: &str, ours: &[f32], reference: &[f32], bound: f64) -> Diff {
     }
 }
 
-pub fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> Vec<f32> {
+pub fn flat<S: ndarray::Data<Elem = f32>, D: ndarray::Dimension>(a: &ndarray::ArrayBase<S, D>) -> Vec<f32> {
     a.iter().copied().collect()
 }
 

@@ -107,17 +107,17 @@ impl CpuExecutor {
         let eps = m.config.eps();
         let p = &mut pass.slots;
         match key {
-            HookKey::Embed => p.x = embed(&m.weights.embed_tokens, &pass.ids)?, // [pos, d_model]
+            HookKey::Embed => p.x = embed(&m.weights.embed_tokens, &pass.ids)?.into_shared(), // [pos, d_model]
             HookKey::Block(l, hook) => self.block(pass, l, hook)?,
-            HookKey::LnFinalScale => p.scale = ops::rms_scale(p.x.view(), eps), // [pos]
-            HookKey::LnFinalNormalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), m.weights.norm.view()), // [pos, d_model]
+            HookKey::LnFinalScale => p.scale = ops::rms_scale(p.x.view(), eps).into_shared(), // [pos]
+            HookKey::LnFinalNormalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), m.weights.norm.view()).into_shared(), // [pos, d_model]
             HookKey::Logits => {
                 let rows = p.h.slice(s![p.h.nrows() - pass.dims.logit_rows.., ..]); // [logit_rows, d_model]
-                p.logits = linear(rows, m.weights.lm_head())?; // [logit_rows, vocab]
+                p.logits = linear(rows, m.weights.lm_head())?.into_shared(); // [logit_rows, vocab]
             }
             HookKey::Probs => {
                 let last = p.logits.slice(s![p.logits.nrows().saturating_sub(1).., ..]); // [1, vocab]
-                p.probs = ops::softmax_rows(last, pass.options.sampling.temperature); // [1, vocab]
+                p.probs = ops::softmax_rows(last, pass.options.sampling.temperature).into_shared(); // [1, vocab]
             }
         }
         Ok(())
@@ -135,35 +135,41 @@ impl CpuExecutor {
         match hook {
             // Attention sublayer: x + o_proj(attention(rmsnorm(x)))
             H::ResidPre => {} // x as the block receives it
-            H::Ln1Scale => p.scale = ops::rms_scale(p.x.view(), eps), // [pos]
-            H::Ln1Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.input_layernorm.view()), // [pos, d_model]
-            H::Q => p.q = ops::split_heads(linear(p.h.view(), &w.self_attn.q_proj)?, c.n_heads())?, // [pos, n_heads, d_head]
-            H::K => p.k = ops::split_heads(linear(p.h.view(), &w.self_attn.k_proj)?, c.n_kv_heads())?, // [pos, n_kv_heads, d_head]
-            H::V => p.v = ops::split_heads(linear(p.h.view(), &w.self_attn.v_proj)?, c.n_kv_heads())?, // [pos, n_kv_heads, d_head]
+            H::Ln1Scale => p.scale = ops::rms_scale(p.x.view(), eps).into_shared(), // [pos]
+            H::Ln1Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.input_layernorm.view()).into_shared(), // [pos, d_model]
+            H::Q => p.q = ops::split_heads(linear(p.h.view(), &w.self_attn.q_proj)?, c.n_heads())?.into_shared(), // [pos, n_heads, d_head]
+            H::K => p.k = ops::split_heads(linear(p.h.view(), &w.self_attn.k_proj)?, c.n_kv_heads())?.into_shared(), // [pos, n_kv_heads, d_head]
+            H::V => p.v = ops::split_heads(linear(p.h.view(), &w.self_attn.v_proj)?, c.n_kv_heads())?.into_shared(), // [pos, n_kv_heads, d_head]
             H::RotQ | H::RotK if switches.no_rope => {} // positions left out: rot_q = q, rot_k = k
-            H::RotQ => p.q = ops::rope(p.q.view(), &m.inv_freq, at), // [pos, n_heads, d_head]
-            H::RotK => p.k = ops::rope(p.k.view(), &m.inv_freq, at), // [pos, n_kv_heads, d_head]
+            H::RotQ => p.q = ops::rope(p.q.view(), &m.inv_freq, at).into_shared(), // [pos, n_heads, d_head]
+            H::RotK => p.k = ops::rope(p.k.view(), &m.inv_freq, at).into_shared(), // [pos, n_kv_heads, d_head]
             H::RawScores => {
                 // Future keys' scores only when something reads them (or the mask is off).
                 let skip_future = !(switches.no_causal_mask || pass.options.touches(HookKey::Block(l, H::RawScores)));
-                attention::scores_into(p.q.view(), self.cached(l, true)?, group, skip_future.then_some(at), &mut p.scores); // [n_heads, q_pos, k_pos]
+                let mut scores = pass::reusable(&mut p.scores);
+                attention::scores_into(p.q.view(), self.cached(l, true)?, group, skip_future.then_some(at), &mut scores); // [n_heads, q_pos, k_pos]
+                p.scores = scores.into_shared();
             }
             H::AttnScores if switches.no_causal_mask => {} // bidirectional: every key stays visible
             H::AttnScores => attention::mask_in_place(p.scores.view_mut(), at), // [n_heads, q_pos, k_pos]
             H::Pattern => attention::softmax_in_place(p.scores.view_mut(), Some(at)), // [n_heads, q_pos, k_pos]
-            H::Z => attention::attend_into(p.scores.view(), self.cached(l, false)?, group, Some(at), &mut p.z), // [pos, n_heads, d_head]
+            H::Z => {
+                let mut z = pass::reusable(&mut p.z);
+                attention::attend_into(p.scores.view(), self.cached(l, false)?, group, Some(at), &mut z); // [pos, n_heads, d_head]
+                p.z = z.into_shared();
+            }
             H::AttnOut => {
                 let z = ops::merge_heads(p.z.view())?; // [pos, n_heads·d_head]
-                p.out = linear(z.view(), &w.self_attn.o_proj)?; // [pos, d_model]
+                p.out = linear(z.view(), &w.self_attn.o_proj)?.into_shared(); // [pos, d_model]
             }
             H::ResidMid => p.x += &p.out, // [pos, d_model]  residual add
             // MLP sublayer: x + down(silu(gate(h)) ⊙ up(h)), h = rmsnorm(x)
-            H::Ln2Scale => p.scale = ops::rms_scale(p.x.view(), eps), // [pos]
-            H::Ln2Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.post_attention_layernorm.view()), // [pos, d_model]
-            H::MlpPre => p.gate = linear(p.h.view(), &w.mlp.gate_proj)?, // [pos, d_mlp]
-            H::MlpPreLinear => p.up = linear(p.h.view(), &w.mlp.up_proj)?, // [pos, d_mlp]
-            H::MlpPost => p.post = ops::silu_mul(p.gate.view(), p.up.view()), // [pos, d_mlp]
-            H::MlpOut => p.out = linear(p.post.view(), &w.mlp.down_proj)?, // [pos, d_model]
+            H::Ln2Scale => p.scale = ops::rms_scale(p.x.view(), eps).into_shared(), // [pos]
+            H::Ln2Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.post_attention_layernorm.view()).into_shared(), // [pos, d_model]
+            H::MlpPre => p.gate = linear(p.h.view(), &w.mlp.gate_proj)?.into_shared(), // [pos, d_mlp]
+            H::MlpPreLinear => p.up = linear(p.h.view(), &w.mlp.up_proj)?.into_shared(), // [pos, d_mlp]
+            H::MlpPost => p.post = ops::silu_mul(p.gate.view(), p.up.view()).into_shared(), // [pos, d_mlp]
+            H::MlpOut => p.out = linear(p.post.view(), &w.mlp.down_proj)?.into_shared(), // [pos, d_model]
             H::ResidPost => p.x += &p.out, // [pos, d_model]  residual add
         }
         Ok(())
@@ -176,19 +182,23 @@ impl CpuExecutor {
         let wanted = pass.options.capture.wants(key);
         let derived = if wanted { self.derivable(pass, key) } else { None };
         let shared = if wanted { self.previous_resid_post(pass, key) } else { None };
-        let mut value = pass.slots.get_mut(spec.slot);
-        if value.shape() != want.as_slice() {
+        let shape = pass.slots.get(spec.slot).shape().to_vec();
+        if shape != want {
             return Err(EngineError::Shape(format!(
-                "`{key}` (op {}) holds {:?} where its dims {:?} say {:?}",
+                "`{key}` (op {}) holds {shape:?} where its dims {:?} say {want:?}",
                 Step::producing(key),
-                value.shape(),
                 spec.dims,
-                want
             )));
         }
-        pass.options.activations.round_all(value.view_mut());
-        for edit in pass.edits.iter().filter(|e| e.hook == key) {
-            edit.apply(value.view_mut())?;
+        // Only a pass that changes the values takes them mutably: a slot the trace already
+        // holds (`hook_resid_pre`) would be copied for nothing.
+        let rounds = pass.options.activations != ActivationPrecision::F32;
+        if rounds || pass.edits.iter().any(|e| e.hook == key) {
+            let mut value = pass.slots.get_mut(spec.slot);
+            pass.options.activations.round_all(value.view_mut());
+            for edit in pass.edits.iter().filter(|e| e.hook == key) {
+                edit.apply(value.view_mut())?;
+            }
         }
         if wanted {
             if let Some((raw, how)) = derived {
@@ -199,13 +209,14 @@ impl CpuExecutor {
                 self.trace.insert_shared(key, same);
                 return Ok(());
             }
-            let tensor = Tensor::new(spec.dims.to_vec(), value.to_owned())
-                .ok_or_else(|| EngineError::Shape(format!("`{key}`: {} dims for a {}-d value", spec.dims.len(), value.ndim())))?;
+            let value = pass.slots.share(spec.slot);
+            let ndim = value.ndim();
+            let tensor = Tensor::shared(spec.dims.to_vec(), value).ok_or_else(|| EngineError::Shape(format!("`{key}`: {} dims for a {ndim}-d value", spec.dims.len())))?;
             self.trace.check_finite(key, tensor.data.view());
             self.trace.insert(key, tensor);
         } else if matches!(spec.slot, Slot::Resid | Slot::Logits) {
             // Uncaptured, but cheap to watch: a NaN anywhere reaches these.
-            self.trace.check_finite(key, value.view());
+            self.trace.check_finite(key, pass.slots.get(spec.slot));
         }
         Ok(())
     }
@@ -428,9 +439,42 @@ impl Executor for CpuExecutor {
         self.begin(ids, options)?;
         self.partial_cache = true;
         if let Some(pass) = &mut self.pass {
-            pass.slots.x = x.to_owned(); // [pos, d_model]
+            pass.slots.x = x.to_owned().into_shared(); // [pos, d_model]
             pass.next = Step::Layer(layer, LayerOp::Ln1).index(n_layers);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::CaptureFilter;
+    use crate::model::ModelSource;
+    use crate::train::params::Params;
+    use crate::train::presets::tiny_config;
+
+    fn tiny() -> Arc<Model> {
+        let c = tiny_config(40, 16, 24, 2, 4, 2, true);
+        let source = ModelSource { dir: "tiny".into(), name: "tiny".into(), weights_note: String::new() };
+        Arc::new(Params::init(&c, 3, 0.2).to_model(&c, None, source).unwrap())
+    }
+
+    #[test]
+    fn recording_hands_the_trace_the_slot_and_an_in_place_change_copies_it_first() {
+        let mut exec = CpuExecutor::new(tiny());
+        exec.begin(&[1, 5, 9, 2, 7], PassOptions::capture(CaptureFilter::All)).unwrap();
+        exec.run_to(Step::Layer(0, LayerOp::Q)).unwrap();
+        let q = HookKey::Block(0, BlockHook::Q);
+        let slot = exec.pass.as_ref().unwrap().slots.q.as_ptr();
+        assert_eq!(exec.trace().get(q).unwrap().data.as_ptr(), slot, "hook_q is the slot's own buffer, not a copy");
+        exec.run_to_end().unwrap();
+        let t = exec.trace();
+        let get = |h| t.get(HookKey::Block(0, h)).unwrap().data.clone();
+        // The residual adds run in place on a slot the trace holds: each record keeps what its
+        // hook saw.
+        assert_eq!(get(BlockHook::ResidMid), &get(BlockHook::ResidPre) + &get(BlockHook::AttnOut));
+        assert_eq!(get(BlockHook::ResidPost), &get(BlockHook::ResidMid) + &get(BlockHook::MlpOut));
+        assert_ne!(get(BlockHook::ResidPre), get(BlockHook::ResidMid));
     }
 }

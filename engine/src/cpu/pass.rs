@@ -1,37 +1,50 @@
 //! The CPU executor's state for the pass in progress: its activation slots (named as in the
 //! op table) and the interventions laid out for it.
 
-use ndarray::{Array1, Array2, Array3, ArrayViewMutD};
+use ndarray::{ArcArray, Array, ArrayViewD, ArrayViewMutD, Dimension, Ix1, Ix2, Ix3, IxDyn};
 
 use crate::executor::PassOptions;
 use crate::intervene::Resolved;
 use crate::op_table::{PassDims, Slot};
 
-/// The activations of the pass in progress, one field per [`Slot`].
+type Shared<D> = ArcArray<f32, D>;
+
+/// The activations of the pass in progress, one field per [`Slot`]. Each is shared with the
+/// trace once recorded (see [`Slots::share`]): an op that writes a fresh array costs no copy
+/// to record, and one that changes a recorded slot in place (the residual add, the mask)
+/// copies it first.
 pub struct Slots {
-    pub x: Array2<f32>,      // [pos, d_model]  the residual stream
-    pub scale: Array1<f32>,  // [pos]  RMSNorm scale of the current norm
-    pub h: Array2<f32>,      // [pos, d_model]  normalized input of the current sublayer
-    pub q: Array3<f32>,      // [pos, n_heads, d_head]
-    pub k: Array3<f32>,      // [pos, n_kv_heads, d_head]
-    pub v: Array3<f32>,      // [pos, n_kv_heads, d_head]
-    pub scores: Array3<f32>, // [n_heads, q_pos, k_pos]  raw → masked → pattern, in place
-    pub z: Array3<f32>,      // [pos, n_heads, d_head]
-    pub out: Array2<f32>,    // [pos, d_model]  what the current sublayer writes
-    pub gate: Array2<f32>,   // [pos, d_mlp]
-    pub up: Array2<f32>,     // [pos, d_mlp]
-    pub post: Array2<f32>,   // [pos, d_mlp]
-    pub logits: Array2<f32>, // [logit_rows, vocab]  the last rows
-    pub probs: Array2<f32>,  // [logit_rows, vocab]
+    pub x: Shared<Ix2>,      // [pos, d_model]  the residual stream
+    pub scale: Shared<Ix1>,  // [pos]  RMSNorm scale of the current norm
+    pub h: Shared<Ix2>,      // [pos, d_model]  normalized input of the current sublayer
+    pub q: Shared<Ix3>,      // [pos, n_heads, d_head]
+    pub k: Shared<Ix3>,      // [pos, n_kv_heads, d_head]
+    pub v: Shared<Ix3>,      // [pos, n_kv_heads, d_head]
+    pub scores: Shared<Ix3>, // [n_heads, q_pos, k_pos]  raw → masked → pattern, in place
+    pub z: Shared<Ix3>,      // [pos, n_heads, d_head]
+    pub out: Shared<Ix2>,    // [pos, d_model]  what the current sublayer writes
+    pub gate: Shared<Ix2>,   // [pos, d_mlp]
+    pub up: Shared<Ix2>,     // [pos, d_mlp]
+    pub post: Shared<Ix2>,   // [pos, d_mlp]
+    pub logits: Shared<Ix2>, // [logit_rows, vocab]  the last rows
+    pub probs: Shared<Ix2>,  // [logit_rows, vocab]
+}
+
+/// The slot's array to write into again, if the trace does not hold it; otherwise an empty one
+/// (a kernel that overwrites the whole slot need not copy the recorded values first).
+pub fn reusable<D: Dimension>(slot: &mut Shared<D>) -> Array<f32, D> {
+    let ndim = slot.ndim();
+    let empty = || Array::<f32, D>::zeros(D::zeros(ndim));
+    std::mem::replace(slot, empty().into_shared()).try_into_owned_nocopy().unwrap_or_else(|_| empty())
 }
 
 impl Slots {
     fn empty() -> Self {
-        let e2 = || Array2::<f32>::zeros((0, 0));
-        let e3 = || Array3::<f32>::zeros((0, 0, 0));
+        let e2 = || Shared::<Ix2>::zeros((0, 0));
+        let e3 = || Shared::<Ix3>::zeros((0, 0, 0));
         Self {
             x: e2(),
-            scale: Array1::zeros(0),
+            scale: Shared::<Ix1>::zeros(0),
             h: e2(),
             q: e3(),
             k: e3(),
@@ -47,7 +60,47 @@ impl Slots {
         }
     }
 
-    /// The slot's values, for rounding, editing and recording.
+    /// The slot's values, to read.
+    pub fn get(&self, slot: Slot) -> ArrayViewD<'_, f32> {
+        match slot {
+            Slot::Resid => self.x.view().into_dyn(),
+            Slot::Scale => self.scale.view().into_dyn(),
+            Slot::Normed => self.h.view().into_dyn(),
+            Slot::Q => self.q.view().into_dyn(),
+            Slot::K => self.k.view().into_dyn(),
+            Slot::V => self.v.view().into_dyn(),
+            Slot::Scores => self.scores.view().into_dyn(),
+            Slot::Z => self.z.view().into_dyn(),
+            Slot::Out => self.out.view().into_dyn(),
+            Slot::Gate => self.gate.view().into_dyn(),
+            Slot::Up => self.up.view().into_dyn(),
+            Slot::Post => self.post.view().into_dyn(),
+            Slot::Logits => self.logits.view().into_dyn(),
+            Slot::Probs => self.probs.view().into_dyn(),
+        }
+    }
+
+    /// The slot's values as the trace records them: the same buffer, shared.
+    pub fn share(&self, slot: Slot) -> Shared<IxDyn> {
+        match slot {
+            Slot::Resid => self.x.clone().into_dyn(),
+            Slot::Scale => self.scale.clone().into_dyn(),
+            Slot::Normed => self.h.clone().into_dyn(),
+            Slot::Q => self.q.clone().into_dyn(),
+            Slot::K => self.k.clone().into_dyn(),
+            Slot::V => self.v.clone().into_dyn(),
+            Slot::Scores => self.scores.clone().into_dyn(),
+            Slot::Z => self.z.clone().into_dyn(),
+            Slot::Out => self.out.clone().into_dyn(),
+            Slot::Gate => self.gate.clone().into_dyn(),
+            Slot::Up => self.up.clone().into_dyn(),
+            Slot::Post => self.post.clone().into_dyn(),
+            Slot::Logits => self.logits.clone().into_dyn(),
+            Slot::Probs => self.probs.clone().into_dyn(),
+        }
+    }
+
+    /// The slot's values, for rounding and editing (copied first if the trace holds them).
     pub fn get_mut(&mut self, slot: Slot) -> ArrayViewMutD<'_, f32> {
         match slot {
             Slot::Resid => self.x.view_mut().into_dyn(),

@@ -36,7 +36,7 @@ impl CpuExecutor {
         self.trace = Trace::new(window.to_vec(), first, options.sampling.temperature);
         let mut pass = Pass::new(window, first, options, dims, edits);
         let x = resid_pre.as_2d().ok_or_else(|| RowsSplit::shape_error(resid_pre))?;
-        pass.slots.x = x.slice(s![first.., ..]).to_owned(); // [window, d_model]
+        pass.slots.x = x.slice(s![first.., ..]).to_owned().into_shared(); // [window, d_model]
         pass.next = Step::Layer(layer, LayerOp::Ln1).index(c.n_layers());
         self.pass = Some(pass);
         Ok(())

@@ -39,7 +39,9 @@ pub fn linear(x: ArrayView2<f32>, w: &Matrix) -> Result<Array2<f32>> {
         }
         return Ok(y);
     }
-    let gemm_fits = matches!(rows.data, WeightData::F32(_)) && !(k >= 1024 && m <= 512);
+    // One row (decode) streams the weights: the row-dot kernel reads them fastest.
+    let one_row = m == 1 && xwt::isa() != xwt::Isa::Portable;
+    let gemm_fits = matches!(rows.data, WeightData::F32(_)) && !one_row && !(k >= 1024 && m <= 512);
     if let (true, Some(view)) = (gemm_fits, w.as_f32()) {
         return matmul(x, view.t());
     }

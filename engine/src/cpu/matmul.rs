@@ -13,7 +13,7 @@
 use ndarray::{Array2, ArrayView2};
 
 use super::wide;
-use super::xwt::{self, Rows, WeightData};
+use super::xwt::{self, Product, Rows, WeightData};
 use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;
 
@@ -53,6 +53,42 @@ pub fn linear(x: ArrayView2<f32>, w: &Matrix) -> Result<Array2<f32>> {
         return Err(mismatch((m, k), w.dim()));
     }
     Ok(y)
+}
+
+/// `x · Wᵢᵀ` for matrices that read the same `x` (q, k, v; gate, up): on the broadcast-panel
+/// kernel `x` is transposed once and one parallel region runs them all, on the row-dot kernel
+/// (one row) one parallel region; elsewhere they run one after the other. Each output is what
+/// [`linear`] gives for its matrix, bit for bit.
+pub fn linear_many<const N: usize>(x: ArrayView2<f32>, ws: [&Matrix; N]) -> Result<[Array2<f32>; N]> {
+    let (m, k) = x.dim();
+    if let Some(w) = ws.iter().find(|w| w.ncols() != k) {
+        return Err(mismatch(x.dim(), w.dim()));
+    }
+    let rows = ws.map(Matrix::rows);
+    let wide = rows.iter().all(|r| wide::fits(m, r));
+    // The cases where `linear` runs these two kernels, so each output keeps its bits.
+    let one_row = m == 1 && xwt::isa() != xwt::Isa::Portable;
+    let mut ys: Vec<Array2<f32>> = Vec::with_capacity(N);
+    if wide || one_row {
+        let x = x.as_standard_layout();
+        let data = x.as_slice().ok_or_else(|| mismatch(x.dim(), ws[0].dim()))?;
+        ys = rows.iter().map(|r| Array2::<f32>::zeros((m, r.rows))).collect(); // [pos, out] each
+        let mut products = Vec::with_capacity(N);
+        for (y, w) in ys.iter_mut().zip(rows) {
+            let y = y.as_slice_mut().ok_or_else(|| mismatch((m, k), (w.rows, k)))?;
+            products.push(Product { w, y, y_stride: w.rows });
+        }
+        let x = Rows { data, rows: m, stride: k };
+        let ok = if wide { wide::xwt_wide_many(x, &mut products) } else { xwt::xwt_many(x, &mut products) };
+        if !ok {
+            return Err(mismatch((m, k), ws[0].dim()));
+        }
+    } else {
+        for w in ws {
+            ys.push(linear(x, w)?);
+        }
+    }
+    ys.try_into().map_err(|_| EngineError::Shape(format!("{N} products of x {:?}", (m, k))))
 }
 
 /// `x: [pos, in]`, `b: [in, out]` (any strides) → `[pos, out]`, with the `gemm` crate.
@@ -120,6 +156,22 @@ mod tests {
         let err = matmul(x.view(), w.t()).unwrap_err().to_string();
         assert!(err.contains("(2, 5)") && err.contains("(3, 4)"), "{err}");
         assert!(linear(x.view(), &Matrix::from(w)).is_err());
+    }
+
+    #[test]
+    fn products_of_one_x_run_together_with_the_bits_each_gets_alone() {
+        for (pos, k) in [(1, 40), (2, 33), (64, 576), (70, 100)] {
+            let x = Array2::from_shape_fn((pos, k), |(i, j)| ((i * 13 + j * 7) % 17) as f32 * 0.1 - 0.8);
+            let w = |n: usize, seed: usize| Array2::from_shape_fn((n, k), |(i, j)| ((i * seed + j * 5) % 19) as f32 * 0.05 - 0.4);
+            let f32s = [Matrix::from(w(30, 3)), Matrix::from(w(7, 11)), Matrix::from(w(13, 2))];
+            let [a, b, c] = linear_many(x.view(), [&f32s[0], &f32s[1], &f32s[2]]).unwrap();
+            for (got, m) in [(a, &f32s[0]), (b, &f32s[1]), (c, &f32s[2])] {
+                assert_eq!(got, linear(x.view(), m).unwrap(), "{pos}×{k}");
+            }
+        }
+        let x = Array2::<f32>::ones((2, 5));
+        let (good, bad) = (Matrix::from(Array2::<f32>::ones((3, 5))), Matrix::from(Array2::<f32>::ones((3, 4))));
+        assert!(linear_many(x.view(), [&good, &bad]).is_err());
     }
 
     #[test]

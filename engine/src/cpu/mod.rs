@@ -29,7 +29,7 @@ use crate::step::{LayerOp, Step};
 use crate::tensor::Tensor;
 use crate::intervene::ActivationPrecision;
 use crate::trace::{Derivation, Trace};
-use matmul::linear;
+use matmul::{linear, linear_many};
 use pass::Pass;
 
 /// Rotated keys and values of every position seen so far, for one layer.
@@ -137,9 +137,16 @@ impl CpuExecutor {
             H::ResidPre => {} // x as the block receives it
             H::Ln1Scale => p.scale = ops::rms_scale(p.x.view(), eps).into_shared(), // [pos]
             H::Ln1Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.input_layernorm.view()).into_shared(), // [pos, d_model]
-            H::Q => p.q = ops::split_heads(linear(p.h.view(), &w.self_attn.q_proj)?, c.n_heads())?.into_shared(), // [pos, n_heads, d_head]
-            H::K => p.k = ops::split_heads(linear(p.h.view(), &w.self_attn.k_proj)?, c.n_kv_heads())?.into_shared(), // [pos, n_kv_heads, d_head]
-            H::V => p.v = ops::split_heads(linear(p.h.view(), &w.self_attn.v_proj)?, c.n_kv_heads())?.into_shared(), // [pos, n_kv_heads, d_head]
+            // q, k and v read the same h: one call computes all three (h read and transposed
+            // once, one parallel region); the k and v steps record what it left in their slots.
+            H::Q => {
+                let a = &w.self_attn;
+                let [q, k, v] = linear_many(p.h.view(), [&a.q_proj, &a.k_proj, &a.v_proj])?; // [pos, n_heads·d_head], [pos, kv_dim] × 2
+                p.q = ops::split_heads(q, c.n_heads())?.into_shared(); // [pos, n_heads, d_head]
+                p.k = ops::split_heads(k, c.n_kv_heads())?.into_shared(); // [pos, n_kv_heads, d_head]
+                p.v = ops::split_heads(v, c.n_kv_heads())?.into_shared(); // [pos, n_kv_heads, d_head]
+            }
+            H::K | H::V => {} // computed with q
             H::RotQ | H::RotK if switches.no_rope => {} // positions left out: rot_q = q, rot_k = k
             H::RotQ => p.q = ops::rope(p.q.view(), &m.inv_freq, at).into_shared(), // [pos, n_heads, d_head]
             H::RotK => p.k = ops::rope(p.k.view(), &m.inv_freq, at).into_shared(), // [pos, n_kv_heads, d_head]
@@ -166,8 +173,13 @@ impl CpuExecutor {
             // MLP sublayer: x + down(silu(gate(h)) ⊙ up(h)), h = rmsnorm(x)
             H::Ln2Scale => p.scale = ops::rms_scale(p.x.view(), eps).into_shared(), // [pos]
             H::Ln2Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.post_attention_layernorm.view()).into_shared(), // [pos, d_model]
-            H::MlpPre => p.gate = linear(p.h.view(), &w.mlp.gate_proj)?.into_shared(), // [pos, d_mlp]
-            H::MlpPreLinear => p.up = linear(p.h.view(), &w.mlp.up_proj)?.into_shared(), // [pos, d_mlp]
+            // gate and up read the same h: one call, as for q, k, v.
+            H::MlpPre => {
+                let [gate, up] = linear_many(p.h.view(), [&w.mlp.gate_proj, &w.mlp.up_proj])?; // [pos, d_mlp] × 2
+                p.gate = gate.into_shared(); // [pos, d_mlp]
+                p.up = up.into_shared(); // [pos, d_mlp]
+            }
+            H::MlpPreLinear => {} // computed with the gate
             H::MlpPost => p.post = ops::silu_mul(p.gate.view(), p.up.view()).into_shared(), // [pos, d_mlp]
             H::MlpOut => p.out = linear(p.post.view(), &w.mlp.down_proj)?.into_shared(), // [pos, d_model]
             H::ResidPost => p.x += &p.out, // [pos, d_model]  residual add

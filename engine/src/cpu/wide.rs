@@ -12,7 +12,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::xwt::{Isa, Rows, WeightData, WeightRows, isa};
+use super::xwt::{Isa, Product, Rows, WeightData, WeightRows, isa};
 
 /// Rows of `x` per panel: four vectors of 16 lanes. The last panel is as many vectors wide as
 /// its rows need; a row's sums do not depend on its panel (each lane adds its own products in
@@ -47,11 +47,27 @@ fn vectors(m: usize, p: usize) -> usize {
 /// when the shapes do not fit or [`fits`] is false.
 #[must_use]
 pub fn xwt_wide(x: Rows<'_>, w: WeightRows<'_>, y: &mut [f32], y_stride: usize) -> bool {
-    let (m, n, k) = (x.rows, w.rows, w.cols);
-    if !fits(m, &w) || !super::xwt::shapes_fit(x, w, y, y_stride) {
+    xwt_wide_many(x, &mut [Product { w, y, y_stride }])
+}
+
+/// Several products of the same `x` (q, k and v; gate and up): `x` transposed once, and the
+/// weight rows of all of them split between the threads in one parallel region.
+#[must_use]
+pub fn xwt_wide_many(x: Rows<'_>, products: &mut [Product<'_>]) -> bool {
+    let m = x.rows;
+    let Some(k) = products.first().map(|p| p.w.cols) else { return true };
+    let fit = |p: &Product<'_>| fits(m, &p.w) && p.w.cols == k && super::xwt::shapes_fit(x, p.w, p.y, p.y_stride);
+    if !products.iter().all(fit) {
         return false;
     }
-    let WeightData::F32(wd) = w.data else { return false };
+    // (weights, rows, stride, output address, output stride, first block) of each product.
+    let mut outs = Vec::with_capacity(products.len());
+    let mut blocks = 0;
+    for p in products.iter_mut() {
+        let WeightData::F32(wd) = p.w.data else { return false };
+        outs.push((wd, p.w.rows, p.w.stride, p.y.as_mut_ptr() as usize, p.y_stride, blocks));
+        blocks += p.w.rows.div_ceil(NR);
+    }
     PANELS.with(|cell| {
         // A nested call on this thread (a stolen task) gets its own buffer.
         let mut fresh = Vec::new();
@@ -62,10 +78,8 @@ pub fn xwt_wide(x: Rows<'_>, w: WeightRows<'_>, y: &mut [f32], y_stride: usize) 
         };
         transpose_into(x, k, buf);
         let panels: &[f32] = buf;
-        let blocks = n.div_ceil(NR);
         let threads = rayon::current_num_threads().max(1);
         let per_task = blocks.div_ceil(threads * 4).max(1);
-        let y_addr = y.as_mut_ptr() as usize;
         let n_panels = m.div_ceil(PANEL);
         let work = |t: usize| {
             let (b0, b1) = (t * per_task, ((t + 1) * per_task).min(blocks));
@@ -73,12 +87,13 @@ pub fn xwt_wide(x: Rows<'_>, w: WeightRows<'_>, y: &mut [f32], y_stride: usize) 
             // it (the weights are the ones re-read, from L3, once per group).
             for group in (0..n_panels).step_by(GROUP) {
                 for b in b0..b1 {
-                    let j = b * NR;
+                    let Some(&(wd, n, stride, y_addr, y_stride, first)) = outs.iter().rev().find(|o| o.5 <= b) else { continue };
+                    let j = (b - first) * NR;
                     let nr = (n - j).min(NR);
                     for p in group..(group + GROUP).min(n_panels) {
                         let mv = vectors(m, p);
                         let panel = &panels[p * PANEL * k..p * PANEL * k + mv * 16 * k];
-                        tile(panel, mv, &wd[j * w.stride..], w.stride, k, nr, p * PANEL, m, j, y_addr, y_stride);
+                        tile(panel, mv, &wd[j * stride..], stride, k, nr, p * PANEL, m, j, y_addr, y_stride);
                     }
                 }
             }

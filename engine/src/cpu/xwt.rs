@@ -138,6 +138,42 @@ pub fn xwt_with(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, y: &mut [f32], y_strid
     true
 }
 
+/// One of several products of the same `x` ([`xwt_many`], [`xwt_wide_many`]): its weights
+/// and where its output goes.
+///
+/// [`xwt_wide_many`]: super::wide::xwt_wide_many
+pub struct Product<'a> {
+    pub w: WeightRows<'a>,
+    pub y: &'a mut [f32],
+    pub y_stride: usize,
+}
+
+/// Several products of the same `x` (q, k and v; gate and up) in one parallel region: the
+/// threads wake once, and a short matrix (k, v) does not leave a thread idle at its end.
+/// `false` (nothing written) if a shape does not fit.
+#[must_use]
+pub fn xwt_many(x: Rows<'_>, products: &mut [Product<'_>]) -> bool {
+    if products.iter().any(|p| !shapes_fit(x, p.w, p.y, p.y_stride)) {
+        return false;
+    }
+    let isa = isa();
+    let outs: Vec<(WeightRows<'_>, usize, usize)> = products.iter_mut().map(|p| (p.w, p.y.as_mut_ptr() as usize, p.y_stride)).collect();
+    let mut pieces = Vec::new();
+    for (i, (w, _, _)) in outs.iter().enumerate() {
+        let chunk = chunk_rows(w.rows, x.rows, w.cols);
+        pieces.extend((0..w.rows).step_by(chunk).map(|j0| (i, j0, (j0 + chunk).min(w.rows))));
+    }
+    if x.rows == 0 {
+        return true;
+    }
+    // Each piece writes its own column range of its own output (see `block`).
+    pieces.into_par_iter().for_each(|(i, j0, j1)| {
+        let (w, y_addr, y_stride) = outs[i];
+        block(isa, x, w, j0, j1, y_addr, y_stride);
+    });
+    true
+}
+
 /// Whether `x`, `w` and `y` hold every element a product reads and writes.
 pub(crate) fn shapes_fit(x: Rows<'_>, w: WeightRows<'_>, y: &[f32], y_stride: usize) -> bool {
     let (m, n, k) = (x.rows, w.rows, w.cols);

@@ -21,74 +21,77 @@ fn mismatch(x: (usize, usize), w: (usize, usize)) -> EngineError {
     EngineError::Shape(format!("x · Wᵀ with x {x:?} and W {w:?} (W is [out, in])"))
 }
 
-/// `x · Wᵀ`: `x` `[pos, in]`, `w` `[out, in]` → `[pos, out]`.
-pub fn linear(x: ArrayView2<f32>, w: &Matrix) -> Result<Array2<f32>> {
-    let (m, k) = x.dim();
-    let n = w.nrows();
-    if w.ncols() != k {
-        return Err(mismatch(x.dim(), w.dim()));
-    }
+/// Which kernel runs `x · Wᵀ` for `m` rows of `x`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    Wide,
+    RowDot,
+    Gemm,
+}
+
+fn kernel(m: usize, w: &Matrix) -> Kernel {
     let rows = w.rows();
     if wide::fits(m, &rows) {
-        let x = x.as_standard_layout();
-        let mut y = Array2::<f32>::zeros((m, n)); // [pos, out]
-        let data = x.as_slice().ok_or_else(|| mismatch(x.dim(), w.dim()))?;
-        let out = y.as_slice_mut().ok_or_else(|| mismatch((m, k), w.dim()))?;
-        if !wide::xwt_wide(Rows { data, rows: m, stride: k }, rows, out, n) {
-            return Err(mismatch((m, k), w.dim()));
-        }
-        return Ok(y);
+        return Kernel::Wide;
     }
     // One row (decode) streams the weights: the row-dot kernel reads them fastest.
     let one_row = m == 1 && xwt::isa() != xwt::Isa::Portable;
-    let gemm_fits = matches!(rows.data, WeightData::F32(_)) && !one_row && !(k >= 1024 && m <= 512);
-    if let (true, Some(view)) = (gemm_fits, w.as_f32()) {
-        return matmul(x, view.t());
-    }
-    let x = x.as_standard_layout();
-    let mut y = Array2::<f32>::zeros((m, n)); // [pos, out]
-    let data = x.as_slice().ok_or_else(|| mismatch(x.dim(), w.dim()))?;
-    let out = y.as_slice_mut().ok_or_else(|| mismatch((m, k), w.dim()))?;
-    if !xwt::xwt(Rows { data, rows: m, stride: k }, rows, out, n) {
-        return Err(mismatch((m, k), w.dim()));
-    }
+    let f32_view = matches!(rows.data, WeightData::F32(_)) && w.as_f32().is_some();
+    if f32_view && !one_row && !(w.ncols() >= 1024 && m <= 512) { Kernel::Gemm } else { Kernel::RowDot }
+}
+
+/// `x · Wᵀ`: `x` `[pos, in]`, `w` `[out, in]` → `[pos, out]`.
+pub fn linear(x: ArrayView2<f32>, w: &Matrix) -> Result<Array2<f32>> {
+    let [y] = linear_many(x, [w])?;
     Ok(y)
 }
 
-/// `x · Wᵢᵀ` for matrices that read the same `x` (q, k, v; gate, up): on the broadcast-panel
-/// kernel `x` is transposed once and one parallel region runs them all, on the row-dot kernel
-/// (one row) one parallel region; elsewhere they run one after the other. Each output is what
-/// [`linear`] gives for its matrix, bit for bit.
+/// `x · Wᵢᵀ` for matrices that read the same `x` (q, k, v; gate, up). When they share the
+/// broadcast-panel or the row-dot kernel, one call runs them all (`x` transposed once, one
+/// parallel region); otherwise they run one after the other. Each output is bit for bit what
+/// it gets alone.
 pub fn linear_many<const N: usize>(x: ArrayView2<f32>, ws: [&Matrix; N]) -> Result<[Array2<f32>; N]> {
     let (m, k) = x.dim();
     if let Some(w) = ws.iter().find(|w| w.ncols() != k) {
         return Err(mismatch(x.dim(), w.dim()));
     }
-    let rows = ws.map(Matrix::rows);
-    let wide = rows.iter().all(|r| wide::fits(m, r));
-    // The cases where `linear` runs these two kernels, so each output keeps its bits.
-    let one_row = m == 1 && xwt::isa() != xwt::Isa::Portable;
-    let mut ys: Vec<Array2<f32>> = Vec::with_capacity(N);
-    if wide || one_row {
-        let x = x.as_standard_layout();
-        let data = x.as_slice().ok_or_else(|| mismatch(x.dim(), ws[0].dim()))?;
-        ys = rows.iter().map(|r| Array2::<f32>::zeros((m, r.rows))).collect(); // [pos, out] each
-        let mut products = Vec::with_capacity(N);
-        for (y, w) in ys.iter_mut().zip(rows) {
-            let y = y.as_slice_mut().ok_or_else(|| mismatch((m, k), (w.rows, k)))?;
-            products.push(Product { w, y, y_stride: w.rows });
-        }
-        let x = Rows { data, rows: m, stride: k };
-        let ok = if wide { wide::xwt_wide_many(x, &mut products) } else { xwt::xwt_many(x, &mut products) };
-        if !ok {
-            return Err(mismatch((m, k), ws[0].dim()));
-        }
+    let kernels = ws.map(|w| kernel(m, w));
+    let ys = if kernels.iter().all(|&kn| kn == kernels[0] && kn != Kernel::Gemm) {
+        together(kernels[0], x, &ws)?
     } else {
-        for w in ws {
-            ys.push(linear(x, w)?);
+        let mut ys = Vec::with_capacity(N);
+        for (w, kn) in ws.into_iter().zip(kernels) {
+            match (kn, w.as_f32()) {
+                (Kernel::Gemm, Some(view)) => ys.push(matmul(x, view.t())?),
+                _ => ys.extend(together(kn, x, &[w])?),
+            }
         }
-    }
+        ys
+    };
     ys.try_into().map_err(|_| EngineError::Shape(format!("{N} products of x {:?}", (m, k))))
+}
+
+/// The products of one `x` on the broadcast-panel or row-dot kernel, in one call.
+fn together(kernel: Kernel, x: ArrayView2<f32>, ws: &[&Matrix]) -> Result<Vec<Array2<f32>>> {
+    let (m, k) = x.dim();
+    let first = ws.first().map_or((0, k), |w| w.dim());
+    let x = x.as_standard_layout();
+    let data = x.as_slice().ok_or_else(|| mismatch(x.dim(), first))?;
+    let mut ys: Vec<Array2<f32>> = ws.iter().map(|w| Array2::<f32>::zeros((m, w.nrows()))).collect(); // [pos, out] each
+    let mut products = Vec::with_capacity(ws.len());
+    for (y, w) in ys.iter_mut().zip(ws) {
+        let y = y.as_slice_mut().ok_or_else(|| mismatch((m, k), w.dim()))?;
+        products.push(Product { w: w.rows(), y, y_stride: w.nrows() });
+    }
+    let x = Rows { data, rows: m, stride: k };
+    let ok = match kernel {
+        Kernel::Wide => wide::xwt_wide_many(x, &mut products),
+        Kernel::RowDot | Kernel::Gemm => xwt::xwt_many(x, &mut products),
+    };
+    if !ok {
+        return Err(mismatch((m, k), first));
+    }
+    Ok(ys)
 }
 
 /// `x: [pos, in]`, `b: [in, out]` (any strides) → `[pos, out]`, with the `gemm` crate.

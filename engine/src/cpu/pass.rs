@@ -38,6 +38,29 @@ pub fn reusable<D: Dimension>(slot: &mut Shared<D>) -> Array<f32, D> {
     std::mem::replace(slot, empty().into_shared()).try_into_owned_nocopy().unwrap_or_else(|_| empty())
 }
 
+/// `slots.<field>.<methods>` for the field that holds `slot`: the one place that maps a slot
+/// to its field, for every accessor below.
+macro_rules! on_slot {
+    ($slots:expr, $slot:expr, $($call:tt)*) => {
+        match $slot {
+            Slot::Resid => $slots.x.$($call)*,
+            Slot::Scale => $slots.scale.$($call)*,
+            Slot::Normed => $slots.h.$($call)*,
+            Slot::Q => $slots.q.$($call)*,
+            Slot::K => $slots.k.$($call)*,
+            Slot::V => $slots.v.$($call)*,
+            Slot::Scores => $slots.scores.$($call)*,
+            Slot::Z => $slots.z.$($call)*,
+            Slot::Out => $slots.out.$($call)*,
+            Slot::Gate => $slots.gate.$($call)*,
+            Slot::Up => $slots.up.$($call)*,
+            Slot::Post => $slots.post.$($call)*,
+            Slot::Logits => $slots.logits.$($call)*,
+            Slot::Probs => $slots.probs.$($call)*,
+        }
+    };
+}
+
 impl Slots {
     fn empty() -> Self {
         let e2 = || Shared::<Ix2>::zeros((0, 0));
@@ -62,62 +85,17 @@ impl Slots {
 
     /// The slot's values, to read.
     pub fn get(&self, slot: Slot) -> ArrayViewD<'_, f32> {
-        match slot {
-            Slot::Resid => self.x.view().into_dyn(),
-            Slot::Scale => self.scale.view().into_dyn(),
-            Slot::Normed => self.h.view().into_dyn(),
-            Slot::Q => self.q.view().into_dyn(),
-            Slot::K => self.k.view().into_dyn(),
-            Slot::V => self.v.view().into_dyn(),
-            Slot::Scores => self.scores.view().into_dyn(),
-            Slot::Z => self.z.view().into_dyn(),
-            Slot::Out => self.out.view().into_dyn(),
-            Slot::Gate => self.gate.view().into_dyn(),
-            Slot::Up => self.up.view().into_dyn(),
-            Slot::Post => self.post.view().into_dyn(),
-            Slot::Logits => self.logits.view().into_dyn(),
-            Slot::Probs => self.probs.view().into_dyn(),
-        }
+        on_slot!(self, slot, view().into_dyn())
     }
 
     /// The slot's values as the trace records them: the same buffer, shared.
     pub fn share(&self, slot: Slot) -> Shared<IxDyn> {
-        match slot {
-            Slot::Resid => self.x.clone().into_dyn(),
-            Slot::Scale => self.scale.clone().into_dyn(),
-            Slot::Normed => self.h.clone().into_dyn(),
-            Slot::Q => self.q.clone().into_dyn(),
-            Slot::K => self.k.clone().into_dyn(),
-            Slot::V => self.v.clone().into_dyn(),
-            Slot::Scores => self.scores.clone().into_dyn(),
-            Slot::Z => self.z.clone().into_dyn(),
-            Slot::Out => self.out.clone().into_dyn(),
-            Slot::Gate => self.gate.clone().into_dyn(),
-            Slot::Up => self.up.clone().into_dyn(),
-            Slot::Post => self.post.clone().into_dyn(),
-            Slot::Logits => self.logits.clone().into_dyn(),
-            Slot::Probs => self.probs.clone().into_dyn(),
-        }
+        on_slot!(self, slot, clone().into_dyn())
     }
 
     /// The slot's values, for rounding and editing (copied first if the trace holds them).
     pub fn get_mut(&mut self, slot: Slot) -> ArrayViewMutD<'_, f32> {
-        match slot {
-            Slot::Resid => self.x.view_mut().into_dyn(),
-            Slot::Scale => self.scale.view_mut().into_dyn(),
-            Slot::Normed => self.h.view_mut().into_dyn(),
-            Slot::Q => self.q.view_mut().into_dyn(),
-            Slot::K => self.k.view_mut().into_dyn(),
-            Slot::V => self.v.view_mut().into_dyn(),
-            Slot::Scores => self.scores.view_mut().into_dyn(),
-            Slot::Z => self.z.view_mut().into_dyn(),
-            Slot::Out => self.out.view_mut().into_dyn(),
-            Slot::Gate => self.gate.view_mut().into_dyn(),
-            Slot::Up => self.up.view_mut().into_dyn(),
-            Slot::Post => self.post.view_mut().into_dyn(),
-            Slot::Logits => self.logits.view_mut().into_dyn(),
-            Slot::Probs => self.probs.view_mut().into_dyn(),
-        }
+        on_slot!(self, slot, view_mut().into_dyn())
     }
 }
 

@@ -7,8 +7,9 @@
 //! is outside the budget; [`chunk_rows`] bounds the chunk's share.
 
 use crate::config::LlamaConfig;
-use crate::hooks::{BlockHook, HookKey};
+use crate::hooks::HookKey;
 use crate::op_table::{PassDims, hook_spec};
+use crate::step::Program;
 use crate::overview::{OverviewOptions, POOLED_CELLS, TOP_K};
 use crate::recompute::Detail;
 
@@ -36,7 +37,7 @@ fn bytes_of(c: &LlamaConfig, key: HookKey, dims: PassDims) -> u64 {
 /// Bytes of a full capture of `n` tokens (every hook, logits and probabilities for every row).
 pub fn full_capture_bytes(c: &LlamaConfig, n: usize) -> u64 {
     let dims = PassDims { n, k_len: n, logit_rows: n };
-    HookKey::all(c.n_layers()).into_iter().map(|k| bytes_of(c, k, dims)).sum()
+    Program::of(c).hooks().into_iter().map(|k| bytes_of(c, k, dims)).sum()
 }
 
 /// `[pos, d_model]` tensors per position kept by an overview.
@@ -68,7 +69,7 @@ pub fn window_bytes(c: &LlamaConfig, rows: usize, keep_mid: bool) -> u64 {
 pub fn detail_bytes(c: &LlamaConfig, detail: Detail, rows: usize, k_len: usize) -> u64 {
     let dims = PassDims { n: rows, k_len, logit_rows: rows };
     match detail {
-        Detail::Layer(l) => BlockHook::ALL.iter().map(|&h| bytes_of(c, HookKey::Block(l, h), dims)).sum(),
+        Detail::Layer(l) => Program::of(c).block_hooks(l).into_iter().map(|k| bytes_of(c, k, dims)).sum(),
         Detail::Output => [HookKey::LnFinalScale, HookKey::LnFinalNormalized, HookKey::Logits, HookKey::Probs]
             .into_iter()
             .map(|k| bytes_of(c, k, dims))

@@ -29,7 +29,10 @@ const INTEGER_FIELDS: [&str; 8] = [
     "max_position_embeddings",
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One config for every family Glassbox runs (the name is history: Llama came first). GPT-2's
+/// own key names (`n_embd`, `n_head`, …) are renamed to these before serde reads them
+/// (`gpt2_keys`); the family-specific keys are optional and read through [`crate::arch::Arch`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LlamaConfig {
     #[serde(default)]
     pub architectures: Option<Vec<String>>,
@@ -75,6 +78,40 @@ pub struct LlamaConfig {
     pub torch_dtype: Option<String>,
     #[serde(default)]
     pub dtype: Option<String>,
+    /// LayerNorm families (GPT-2 `layer_norm_epsilon`, BERT `layer_norm_eps`).
+    #[serde(default)]
+    pub layer_norm_eps: Option<f64>,
+    /// Gemma 3: `sliding_attention` / `full_attention` per layer.
+    #[serde(default)]
+    pub layer_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub sliding_window: Option<usize>,
+    /// Gemma 3 in the 4.x form: every n-th layer is global.
+    #[serde(default, alias = "_sliding_window_pattern")]
+    pub sliding_window_pattern: Option<usize>,
+    /// Gemma: queries are scaled by `query_pre_attn_scalar^-0.5` instead of `head_dim^-0.5`.
+    #[serde(default)]
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Gemma's name for `hidden_act`.
+    #[serde(default)]
+    pub hidden_activation: Option<String>,
+    /// Gemma 3 in the 4.x form: RoPE θ of the sliding-window layers.
+    #[serde(default)]
+    pub rope_local_base_freq: Option<f64>,
+    #[serde(default)]
+    pub final_logit_softcapping: Option<f64>,
+    #[serde(default)]
+    pub attn_logit_softcapping: Option<f64>,
+    #[serde(default)]
+    pub use_bidirectional_attention: Option<bool>,
+    /// BERT: rows of the token-type embedding.
+    #[serde(default)]
+    pub type_vocab_size: Option<usize>,
+    /// GPT-2 switches that change the math; only the standard values are supported.
+    #[serde(default)]
+    pub scale_attn_by_inverse_layer_idx: Option<bool>,
+    #[serde(default)]
+    pub scale_attn_weights: Option<bool>,
 }
 
 fn default_eps() -> f64 {
@@ -116,6 +153,11 @@ pub struct RopeParameters {
     pub high_freq_factor: Option<f64>,
     #[serde(default)]
     pub original_max_position_embeddings: Option<usize>,
+    /// Gemma 3 (5.x form): one set of parameters per layer type.
+    #[serde(default)]
+    pub full_attention: Option<Box<RopeParameters>>,
+    #[serde(default)]
+    pub sliding_attention: Option<Box<RopeParameters>>,
 }
 
 /// The RoPE frequency rule after both config forms are merged.
@@ -146,7 +188,8 @@ impl LlamaConfig {
             path: path.to_path_buf(),
             msg,
         };
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+        let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+        gpt2_keys(&mut value);
         // serde reads `null` as "absent", and an absent θ means 10000: a converter that wrote
         // inf as null would silently run the wrong RoPE.
         let null_theta = value.get("rope_theta").is_some_and(serde_json::Value::is_null)
@@ -176,6 +219,11 @@ impl LlamaConfig {
             msg,
         })?;
         Ok(config)
+    }
+
+    /// The family's description (see [`crate::arch::Arch`]).
+    pub fn arch(&self) -> crate::arch::Arch {
+        crate::arch::Arch::of(self)
     }
 
     pub fn n_layers(&self) -> usize {
@@ -221,24 +269,39 @@ impl LlamaConfig {
         v * d + self.n_layers() as u64 * layer + d + head
     }
 
+    /// The norms' ε: `layer_norm_eps` in the LayerNorm families, `rms_norm_eps` elsewhere.
     pub fn eps(&self) -> f32 {
-        self.rms_norm_eps as f32
+        self.eps_f64() as f32
+    }
+    fn eps_f64(&self) -> f64 {
+        self.layer_norm_eps.unwrap_or(self.rms_norm_eps)
     }
     pub fn eos_ids(&self) -> Vec<u32> {
         self.eos_token_id.as_ref().map(TokenIds::to_vec).unwrap_or_default()
     }
 
-    /// 5.x nests θ inside `rope_parameters`; 4.x keeps it at the top level.
+    /// 5.x nests θ inside `rope_parameters` (Gemma 3: per layer type); 4.x keeps it at the top
+    /// level. This is the θ of the global (full-attention) layers.
     pub fn rope_theta(&self) -> f64 {
         self.rope_parameters
             .as_ref()
-            .and_then(|p| p.rope_theta)
+            .and_then(|p| p.full_attention.as_ref().and_then(|f| f.rope_theta).or(p.rope_theta))
             .or(self.rope_theta)
             .unwrap_or(10_000.0)
     }
 
+    /// θ of the sliding-window layers (Gemma 3: 10,000), where the config gives one.
+    pub fn rope_theta_local(&self) -> Option<f64> {
+        self.rope_parameters
+            .as_ref()
+            .and_then(|p| p.sliding_attention.as_ref())
+            .and_then(|p| p.rope_theta)
+            .or(self.rope_local_base_freq)
+    }
+
     fn rope_params(&self) -> Option<&RopeParameters> {
-        self.rope_parameters.as_ref().or(self.rope_scaling.as_ref())
+        let p = self.rope_parameters.as_ref().or(self.rope_scaling.as_ref())?;
+        Some(p.full_attention.as_deref().unwrap_or(p))
     }
 
     pub fn rope_kind(&self) -> std::result::Result<RopeKind, String> {
@@ -274,6 +337,11 @@ impl LlamaConfig {
         rope_inv_freq(self.d_head(), self.rope_theta(), kind)
     }
 
+    /// `inv_freq` of the sliding-window layers (their own θ, no scaling), where it differs.
+    pub fn inv_freq_local(&self) -> Option<Vec<f32>> {
+        self.rope_theta_local().map(|theta| rope_inv_freq(self.d_head(), theta, RopeKind::Default))
+    }
+
     fn validate(&self) -> std::result::Result<(), String> {
         let caps = [
             ("vocab_size", self.vocab_size, MAX_VOCAB),
@@ -307,15 +375,27 @@ impl LlamaConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
+        if !(self.eps_f64().is_finite() && self.eps_f64() > 0.0 && self.eps_f64() < 1.0) {
+            let name = if self.layer_norm_eps.is_some() { "layer_norm_eps" } else { "rms_norm_eps" };
+            return Err(format!("`{name}` = {} must be in (0, 1)", self.eps_f64()));
+        }
+        let arch = crate::arch::Arch::from_config(self)?;
+        if arch.uses_rope() {
+            self.validate_rope()?;
+        }
+        Ok(())
+    }
+}
+
+impl LlamaConfig {
+    fn validate_rope(&self) -> std::result::Result<(), String> {
         if !self.d_head().is_multiple_of(2) {
             return Err(format!("`head_dim` = {} must be even for RoPE", self.d_head()));
         }
-        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0 && self.rms_norm_eps < 1.0) {
-            return Err(format!("`rms_norm_eps` = {} must be in (0, 1)", self.rms_norm_eps));
-        }
-        let theta = self.rope_theta();
-        if !(theta.is_finite() && theta > 1.0) {
-            return Err(format!("`rope_theta` = {theta} must be a finite number > 1"));
+        for theta in std::iter::once(self.rope_theta()).chain(self.rope_theta_local()) {
+            if !(theta.is_finite() && theta > 1.0) {
+                return Err(format!("`rope_theta` = {theta} must be a finite number > 1"));
+            }
         }
         if let RopeKind::Llama3 {
             factor,
@@ -335,23 +415,45 @@ impl LlamaConfig {
                 "linear rope scaling `factor` = {factor} must be a finite number > 0"
             ));
         }
-        if let Some(act) = &self.hidden_act
-            && act != "silu"
-        {
-            return Err(format!("`hidden_act` = `{act}` is not supported (Llama uses silu)"));
-        }
-        if self.attention_bias || self.mlp_bias {
-            return Err("`attention_bias`/`mlp_bias` = true is not supported (Llama has no biases)".into());
-        }
-        if let Some(kind) = &self.model_type
-            && !matches!(kind.as_str(), "llama" | "mistral" | "smollm" | "smollm2")
-        {
-            return Err(format!(
-                "`model_type` = `{kind}` is not a Llama-family model this loader knows"
-            ));
-        }
         Ok(())
     }
+}
+
+/// GPT-2's config names its sizes its own way (`n_embd`, `n_head`, …): rename them to the
+/// names every other family uses, so one struct reads them all. `n_inner: null` is 4·d.
+/// Gemma and BERT tie their heads unless the config says otherwise.
+fn gpt2_keys(value: &mut serde_json::Value) {
+    let Some(obj) = value.as_object_mut() else { return };
+    let kind = obj.get("model_type").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    if matches!(kind.as_str(), "gemma3_text" | "gemma3" | "bert") {
+        obj.entry("tie_word_embeddings").or_insert(true.into());
+    }
+    if kind != "gpt2" {
+        return;
+    }
+    let renames = [
+        ("n_embd", "hidden_size"),
+        ("n_head", "num_attention_heads"),
+        ("n_layer", "num_hidden_layers"),
+        ("n_positions", "max_position_embeddings"),
+        ("n_inner", "intermediate_size"),
+        ("activation_function", "hidden_act"),
+        ("layer_norm_epsilon", "layer_norm_eps"),
+    ];
+    for (from, to) in renames {
+        if let Some(v) = obj.remove(from)
+            && !obj.contains_key(to)
+        {
+            obj.insert(to.into(), v);
+        }
+    }
+    if obj.get("intermediate_size").is_none_or(serde_json::Value::is_null)
+        && let Some(d) = obj.get("hidden_size").and_then(serde_json::Value::as_u64)
+    {
+        obj.insert("intermediate_size".into(), (4 * d).into());
+    }
+    obj.entry("layer_norm_eps").or_insert(1e-5.into());
+    obj.entry("tie_word_embeddings").or_insert(true.into());
 }
 
 /// HF `_compute_default_rope_parameters` and `_compute_llama3_parameters`, in f64 then cast

@@ -100,9 +100,9 @@ pub fn stream_steps<E: Executor + ?Sized>(exec: &mut E, last: Step, sink: &mut S
     if last.layer().is_some_and(|l| l >= n) {
         return Err(EngineError::Input(format!("step `{last}` is past the model's {n} layers")));
     }
-    let last = last.index(n);
+    // Step order is program order, whatever the family's program leaves out.
     while let Some(next) = exec.next_step() {
-        if next.index(n) > last {
+        if next > last {
             break;
         }
         exec.step()?;
@@ -161,14 +161,13 @@ pub trait Executor: Send {
     /// Runs until `target` has run (no-op if it already has).
     fn run_to(&mut self, target: Step) -> Result<()> {
         let n = self.config().n_layers();
-        let target_index = target.index(n);
         if target.layer().is_some_and(|l| l >= n) {
             return Err(EngineError::Input(format!(
                 "step `{target}` is past the model's {n} layers"
             )));
         }
         while let Some(next) = self.next_step() {
-            if next.index(n) > target_index {
+            if next > target {
                 break;
             }
             self.step()?;

@@ -4,38 +4,15 @@
 //! that cache in bytes, for grouped-query and multi-head attention, in f32 and f16.
 
 use crate::config::LlamaConfig;
-use crate::hooks::{BlockHook, HookKey};
+use crate::hooks::HookKey;
 use crate::step::Step;
 
 /// The shape `key` has when `n_new` tokens are run after `n_past` cached ones (the CPU
 /// reference records all logits rows, as the app captures every hook, and the softmax of the
 /// last one: the distribution the next token is drawn from).
 pub fn hook_shape(c: &LlamaConfig, key: HookKey, n_new: usize, n_past: usize) -> Vec<usize> {
-    let (d, heads, kv, dh) = (c.d_model(), c.n_heads(), c.n_kv_heads(), c.d_head());
-    match key {
-        HookKey::Embed | HookKey::LnFinalNormalized => vec![n_new, d],
-        HookKey::LnFinalScale => vec![n_new],
-        HookKey::Logits => vec![n_new, c.vocab_size],
-        HookKey::Probs => vec![n_new.min(1), c.vocab_size],
-        HookKey::Block(_, hook) => match hook {
-            BlockHook::Ln1Scale | BlockHook::Ln2Scale => vec![n_new],
-            BlockHook::Q | BlockHook::RotQ | BlockHook::Z => vec![n_new, heads, dh],
-            BlockHook::K | BlockHook::V | BlockHook::RotK => vec![n_new, kv, dh],
-            BlockHook::RawScores | BlockHook::AttnScores | BlockHook::Pattern => {
-                vec![heads, n_new, n_past + n_new]
-            }
-            BlockHook::MlpPre | BlockHook::MlpPreLinear | BlockHook::MlpPost => {
-                vec![n_new, c.d_mlp()]
-            }
-            BlockHook::ResidPre
-            | BlockHook::Ln1Normalized
-            | BlockHook::AttnOut
-            | BlockHook::ResidMid
-            | BlockHook::Ln2Normalized
-            | BlockHook::MlpOut
-            | BlockHook::ResidPost => vec![n_new, d],
-        },
-    }
+    let dims = crate::op_table::PassDims { n: n_new, k_len: n_past + n_new, logit_rows: n_new };
+    crate::op_table::hook_spec(key.kind()).map_or_else(Vec::new, |(_, spec)| spec.shape(c, dims))
 }
 
 /// One step of the program with the shapes of what it records.
@@ -47,8 +24,10 @@ pub struct StepShapes {
 
 /// The whole program for `n_new` tokens after `n_past` cached ones.
 pub fn program_shapes(c: &LlamaConfig, n_new: usize, n_past: usize) -> Vec<StepShapes> {
-    Step::program(c.n_layers())
-        .into_iter()
+    crate::step::Program::of(c)
+        .steps()
+        .iter()
+        .copied()
         .map(|step| StepShapes {
             step,
             outputs: step

@@ -14,6 +14,9 @@ pub enum BlockHook {
     Q,
     K,
     V,
+    /// Gemma: q and k after their per-head RMSNorm, before RoPE.
+    QNormed,
+    KNormed,
     RotQ,
     RotK,
     /// Scaled q·k before the causal mask. A Glassbox extension: TransformerLens has none.
@@ -22,6 +25,11 @@ pub enum BlockHook {
     Pattern,
     Z,
     AttnOut,
+    /// Gemma: the attention output normed before it is added (sandwich norm).
+    Ln1PostScale,
+    Ln1PostNormalized,
+    /// BERT: `resid_pre + attn_out` before the LayerNorm that makes it `resid_mid`.
+    ResidMidPreNorm,
     ResidMid,
     Ln2Scale,
     Ln2Normalized,
@@ -29,17 +37,24 @@ pub enum BlockHook {
     MlpPreLinear,
     MlpPost,
     MlpOut,
+    Ln2PostScale,
+    Ln2PostNormalized,
+    /// BERT: `resid_mid + mlp_out` before the LayerNorm that makes it `resid_post`.
+    ResidPostPreNorm,
     ResidPost,
 }
 
 impl BlockHook {
-    pub const ALL: [BlockHook; 21] = [
+    /// Every block hook of every family, in the order a block produces them.
+    pub const ALL: [BlockHook; 29] = [
         BlockHook::ResidPre,
         BlockHook::Ln1Scale,
         BlockHook::Ln1Normalized,
         BlockHook::Q,
         BlockHook::K,
         BlockHook::V,
+        BlockHook::QNormed,
+        BlockHook::KNormed,
         BlockHook::RotQ,
         BlockHook::RotK,
         BlockHook::RawScores,
@@ -47,6 +62,9 @@ impl BlockHook {
         BlockHook::Pattern,
         BlockHook::Z,
         BlockHook::AttnOut,
+        BlockHook::Ln1PostScale,
+        BlockHook::Ln1PostNormalized,
+        BlockHook::ResidMidPreNorm,
         BlockHook::ResidMid,
         BlockHook::Ln2Scale,
         BlockHook::Ln2Normalized,
@@ -54,6 +72,9 @@ impl BlockHook {
         BlockHook::MlpPreLinear,
         BlockHook::MlpPost,
         BlockHook::MlpOut,
+        BlockHook::Ln2PostScale,
+        BlockHook::Ln2PostNormalized,
+        BlockHook::ResidPostPreNorm,
         BlockHook::ResidPost,
     ];
 
@@ -65,6 +86,8 @@ impl BlockHook {
             BlockHook::Q => "attn.hook_q",
             BlockHook::K => "attn.hook_k",
             BlockHook::V => "attn.hook_v",
+            BlockHook::QNormed => "attn.hook_q_normed",
+            BlockHook::KNormed => "attn.hook_k_normed",
             BlockHook::RotQ => "attn.hook_rot_q",
             BlockHook::RotK => "attn.hook_rot_k",
             BlockHook::RawScores => "attn.hook_raw_scores",
@@ -72,6 +95,9 @@ impl BlockHook {
             BlockHook::Pattern => "attn.hook_pattern",
             BlockHook::Z => "attn.hook_z",
             BlockHook::AttnOut => "hook_attn_out",
+            BlockHook::Ln1PostScale => "ln1_post.hook_scale",
+            BlockHook::Ln1PostNormalized => "ln1_post.hook_normalized",
+            BlockHook::ResidMidPreNorm => "hook_resid_mid_pre_norm",
             BlockHook::ResidMid => "hook_resid_mid",
             BlockHook::Ln2Scale => "ln2.hook_scale",
             BlockHook::Ln2Normalized => "ln2.hook_normalized",
@@ -79,6 +105,9 @@ impl BlockHook {
             BlockHook::MlpPreLinear => "mlp.hook_pre_linear",
             BlockHook::MlpPost => "mlp.hook_post",
             BlockHook::MlpOut => "hook_mlp_out",
+            BlockHook::Ln2PostScale => "ln2_post.hook_scale",
+            BlockHook::Ln2PostNormalized => "ln2_post.hook_normalized",
+            BlockHook::ResidPostPreNorm => "hook_resid_post_pre_norm",
             BlockHook::ResidPost => "hook_resid_post",
         }
     }
@@ -92,9 +121,18 @@ impl BlockHook {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HookKey {
     Embed,
+    /// GPT-2, BERT: the learned position rows added to the token embedding.
+    PosEmbed,
+    /// BERT: the token-type (segment) rows.
+    TokenTypeEmbed,
+    /// BERT: the LayerNorm over the summed embeddings.
+    EmbedLnScale,
+    EmbedLnNormalized,
     Block(usize, BlockHook),
     LnFinalScale,
     LnFinalNormalized,
+    /// BERT: the MLM head's dense + GELU + LayerNorm, before the decoder.
+    MlmTransform,
     Logits,
     Probs,
 }
@@ -115,6 +153,11 @@ impl HookKey {
     pub fn kind(self) -> HookKind {
         match self {
             HookKey::Embed => HookKind::Embed,
+            HookKey::PosEmbed => HookKind::PosEmbed,
+            HookKey::TokenTypeEmbed => HookKind::TokenTypeEmbed,
+            HookKey::EmbedLnScale => HookKind::EmbedLnScale,
+            HookKey::EmbedLnNormalized => HookKind::EmbedLnNormalized,
+            HookKey::MlmTransform => HookKind::MlmTransform,
             HookKey::Block(_, h) => HookKind::Block(h),
             HookKey::LnFinalScale => HookKind::LnFinalScale,
             HookKey::LnFinalNormalized => HookKind::LnFinalNormalized,
@@ -122,29 +165,23 @@ impl HookKey {
             HookKey::Probs => HookKind::Probs,
         }
     }
-
-    /// Every key of an `n_layers` model, in forward order.
-    pub fn all(n_layers: usize) -> Vec<HookKey> {
-        let mut keys = vec![HookKey::Embed];
-        for l in 0..n_layers {
-            keys.extend(BlockHook::ALL.iter().map(|&h| HookKey::Block(l, h)));
-        }
-        keys.extend([
-            HookKey::LnFinalScale,
-            HookKey::LnFinalNormalized,
-            HookKey::Logits,
-            HookKey::Probs,
-        ]);
-        keys
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HookKind {
     Embed,
+    /// GPT-2, BERT: the learned position rows added to the token embedding.
+    PosEmbed,
+    /// BERT: the token-type (segment) rows.
+    TokenTypeEmbed,
+    /// BERT: the LayerNorm over the summed embeddings.
+    EmbedLnScale,
+    EmbedLnNormalized,
     Block(BlockHook),
     LnFinalScale,
     LnFinalNormalized,
+    /// BERT: the MLM head's dense + GELU + LayerNorm, before the decoder.
+    MlmTransform,
     Logits,
     Probs,
 }
@@ -154,6 +191,11 @@ impl HookKind {
     pub fn at(self, layer: usize) -> HookKey {
         match self {
             HookKind::Embed => HookKey::Embed,
+            HookKind::PosEmbed => HookKey::PosEmbed,
+            HookKind::TokenTypeEmbed => HookKey::TokenTypeEmbed,
+            HookKind::EmbedLnScale => HookKey::EmbedLnScale,
+            HookKind::EmbedLnNormalized => HookKey::EmbedLnNormalized,
+            HookKind::MlmTransform => HookKey::MlmTransform,
             HookKind::Block(h) => HookKey::Block(layer, h),
             HookKind::LnFinalScale => HookKey::LnFinalScale,
             HookKind::LnFinalNormalized => HookKey::LnFinalNormalized,
@@ -162,15 +204,34 @@ impl HookKind {
         }
     }
 
+    /// The hooks outside the blocks, with their names.
+    const TOP: [(HookKind, &'static str); 10] = [
+        (HookKind::Embed, "hook_embed"),
+        (HookKind::PosEmbed, "hook_pos_embed"),
+        (HookKind::TokenTypeEmbed, "hook_token_type_embed"),
+        (HookKind::EmbedLnScale, "embed.ln.hook_scale"),
+        (HookKind::EmbedLnNormalized, "embed.ln.hook_normalized"),
+        (HookKind::LnFinalScale, "ln_final.hook_scale"),
+        (HookKind::LnFinalNormalized, "ln_final.hook_normalized"),
+        (HookKind::MlmTransform, "hook_mlm_transform"),
+        (HookKind::Logits, "hook_logits"),
+        (HookKind::Probs, "hook_probs"),
+    ];
+
     /// Parses a layer-free name: `hook_embed`, `attn.hook_pattern`, `hook_logits`, …
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "hook_embed" => Some(HookKind::Embed),
-            "ln_final.hook_scale" => Some(HookKind::LnFinalScale),
-            "ln_final.hook_normalized" => Some(HookKind::LnFinalNormalized),
-            "hook_logits" => Some(HookKind::Logits),
-            "hook_probs" => Some(HookKind::Probs),
-            other => BlockHook::from_name(other).map(HookKind::Block),
+        Self::TOP
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(k, _)| *k)
+            .or_else(|| BlockHook::from_name(name).map(HookKind::Block))
+    }
+
+    /// The name without the `blocks.L.` prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            HookKind::Block(h) => h.name(),
+            top => Self::TOP.iter().find(|(k, _)| *k == top).map_or("", |(_, n)| n),
         }
     }
 }
@@ -178,12 +239,8 @@ impl HookKind {
 impl fmt::Display for HookKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HookKey::Embed => f.write_str("hook_embed"),
             HookKey::Block(l, h) => write!(f, "blocks.{l}.{}", h.name()),
-            HookKey::LnFinalScale => f.write_str("ln_final.hook_scale"),
-            HookKey::LnFinalNormalized => f.write_str("ln_final.hook_normalized"),
-            HookKey::Logits => f.write_str("hook_logits"),
-            HookKey::Probs => f.write_str("hook_probs"),
+            top => f.write_str(top.kind().name()),
         }
     }
 }
@@ -204,12 +261,8 @@ impl FromStr for HookKey {
             return Ok(HookKey::Block(layer, hook));
         }
         match HookKind::from_name(s).ok_or_else(bad)? {
-            HookKind::Embed => Ok(HookKey::Embed),
-            HookKind::LnFinalScale => Ok(HookKey::LnFinalScale),
-            HookKind::LnFinalNormalized => Ok(HookKey::LnFinalNormalized),
-            HookKind::Logits => Ok(HookKey::Logits),
-            HookKind::Probs => Ok(HookKey::Probs),
             HookKind::Block(_) => Err(bad()),
+            top => Ok(top.at(0)),
         }
     }
 }
@@ -220,7 +273,8 @@ mod tests {
 
     #[test]
     fn every_key_round_trips_through_its_string_form() {
-        for key in HookKey::all(3) {
+        let keys = HookKind::TOP.iter().map(|(k, _)| k.at(0)).chain((0..3).flat_map(|l| BlockHook::ALL.map(|h| HookKey::Block(l, h))));
+        for key in keys {
             let s = key.to_string();
             assert_eq!(s.parse::<HookKey>().unwrap(), key, "{s}");
         }

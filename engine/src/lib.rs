@@ -4,6 +4,7 @@
 //! No GUI here: the app reads [`trace::Trace`] values produced by an [`executor::Executor`].
 
 pub mod activations;
+pub mod arch;
 pub mod analysis;
 pub mod augment;
 pub mod backend;
@@ -14,6 +15,7 @@ pub mod cpu;
 pub mod error;
 pub mod executor;
 pub mod experiments;
+pub mod families;
 pub mod fetch;
 pub mod gguf;
 pub mod gpu;

@@ -64,7 +64,7 @@ pub struct LoadPlan {
 
 /// Checks names, shapes and dtypes against the config, listing every problem at once.
 pub fn check_checkpoint(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LoadPlan> {
-    let expected = expected_tensors(c);
+    let expected = crate::families::expected(c, ckpt);
     let mut missing = Vec::new();
     let mut wrong = Vec::new();
     for (name, shape) in &expected {
@@ -121,7 +121,7 @@ pub fn check_checkpoint(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LoadPlan> 
     }
     let mut unused: Vec<String> = ckpt
         .names()
-        .filter(|n| !known.contains(n) && *n != "lm_head.weight" && !derived(n))
+        .filter(|n| !known.contains(n) && *n != "lm_head.weight" && !derived(n) && !crate::families::ignored(n))
         .map(String::from)
         .collect();
     unused.sort();

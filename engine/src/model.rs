@@ -9,32 +9,97 @@ use crate::error::{EngineError, Result};
 use crate::load_check::{NonFinite, check_checkpoint, count_non_finite, non_finite_warning};
 use crate::matrix::Matrix;
 use crate::tokenizer::Tokenizer;
-use crate::weights::{Checkpoint, Weights};
+use crate::weights::Checkpoint;
 
+/// Every family's weights in Llama's layout and names (`families.rs` maps each checkpoint onto
+/// it); the parts Llama lacks are `Option`s.
+#[derive(Clone)]
 pub struct Attention {
     pub q_proj: Matrix, // [n_heads·d_head, d_model]
     pub k_proj: Matrix, // [n_kv_heads·d_head, d_model]
     pub v_proj: Matrix, // [n_kv_heads·d_head, d_model]
     pub o_proj: Matrix, // [d_model, n_heads·d_head]
+    /// GPT-2, BERT.
+    pub bias: Option<AttnBias>,
+    /// Gemma's QK-norm weights, `1 + w` folded in.
+    pub q_norm: Option<Array1<f32>>, // [d_head]
+    pub k_norm: Option<Array1<f32>>, // [d_head]
 }
 
+#[derive(Clone)]
+pub struct AttnBias {
+    pub q_proj: Array1<f32>, // [n_heads·d_head]
+    pub k_proj: Array1<f32>, // [n_kv_heads·d_head]
+    pub v_proj: Array1<f32>, // [n_kv_heads·d_head]
+    pub o_proj: Array1<f32>, // [d_model]
+}
+
+#[derive(Clone)]
 pub struct Mlp {
+    /// The projection whose output is `mlp.hook_pre`: Llama's gate, GPT-2's `c_fc`, BERT's
+    /// `intermediate.dense`.
     pub gate_proj: Matrix, // [d_mlp, d_model]
-    pub up_proj: Matrix,   // [d_mlp, d_model]
+    /// The gated MLP's linear branch (`None` in an ungated one).
+    pub up_proj: Option<Matrix>, // [d_mlp, d_model]
     pub down_proj: Matrix, // [d_model, d_mlp]
+    pub bias: Option<MlpBias>,
 }
 
+#[derive(Clone)]
+pub struct MlpBias {
+    pub gate_proj: Array1<f32>, // [d_mlp]
+    pub down_proj: Array1<f32>, // [d_model]
+}
+
+impl Mlp {
+    /// The linear branch, for code that runs gated MLPs only.
+    pub fn up(&self) -> Result<&Matrix> {
+        self.up_proj.as_ref().ok_or_else(|| EngineError::Input("this model's MLP has no gate (up_proj): not supported here".into()))
+    }
+}
+
+#[derive(Clone)]
 pub struct DecoderLayer {
+    /// The norm before attention (BERT: after the attention add).
     pub input_layernorm: Array1<f32>, // [d_model]
     pub self_attn: Attention,
+    /// The norm before the MLP (Gemma's `pre_feedforward_layernorm`; BERT: after the MLP add).
     pub post_attention_layernorm: Array1<f32>, // [d_model]
     pub mlp: Mlp,
+    /// LayerNorm biases of the two norms above.
+    pub norm_bias: Option<[Array1<f32>; 2]>, // [d_model] × 2
+    /// Gemma's sandwich norms on each sublayer's output (`post_attention_layernorm`,
+    /// `post_feedforward_layernorm`), `1 + w` folded in.
+    pub sublayer_out_norm: Option<[Array1<f32>; 2]>, // [d_model] × 2
 }
 
+/// Learned absolute positions (GPT-2), plus BERT's token types and embedding LayerNorm.
+#[derive(Clone)]
+pub struct LearnedPositions {
+    pub position_embeddings: Matrix, // [max_positions, d_model]
+    pub token_type_embeddings: Option<Matrix>, // [type_vocab, d_model]
+    /// Weight and bias.
+    pub layer_norm: Option<[Array1<f32>; 2]>, // [d_model] × 2
+}
+
+/// BERT's masked-LM head: dense + activation + LayerNorm, then the tied decoder plus a bias.
+#[derive(Clone)]
+pub struct MlmHead {
+    pub dense: Matrix, // [d_model, d_model]
+    pub dense_bias: Array1<f32>, // [d_model]
+    pub layer_norm: [Array1<f32>; 2], // [d_model] × 2
+    pub decoder_bias: Array1<f32>, // [vocab]
+}
+
+#[derive(Clone)]
 pub struct LlamaWeights {
     pub embed_tokens: Matrix, // [vocab, d_model]
+    pub positions: Option<LearnedPositions>,
     pub layers: Vec<DecoderLayer>,
-    pub norm: Array1<f32>, // [d_model]
+    /// The final norm (`None`: BERT has none).
+    pub norm: Option<Array1<f32>>, // [d_model]
+    pub norm_bias: Option<Array1<f32>>, // [d_model]
+    pub mlm: Option<MlmHead>,
     /// `None` when the checkpoint ties the output head to `embed_tokens`.
     pub lm_head: Option<Matrix>, // [vocab, d_model]
 }
@@ -45,28 +110,11 @@ impl LlamaWeights {
         self.lm_head.as_ref().unwrap_or(&self.embed_tokens)
     }
 
-    /// Loads the weights `c` describes. Call [`check_checkpoint`] first: it lists every
-    /// missing or mis-shaped tensor at once, where this stops at the first.
+    /// Loads the weights `c` describes, mapped from the family's checkpoint names
+    /// (`families.rs`). Call [`check_checkpoint`] first: it lists every missing or mis-shaped
+    /// tensor at once, where this stops at the first.
     pub fn load(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<Self> {
-        let (d, v) = (c.d_model(), c.vocab_size);
-        let root = ckpt.root();
-        let model = root.pp("model");
-        let layers = (0..c.n_layers())
-            .map(|l| load_layer(c, &model.pp("layers").pp(l)))
-            .collect::<Result<Vec<_>>>()?;
-        // transformers ties the head to the embedding whenever the config says so, even if
-        // the checkpoint also stores an `lm_head.weight`.
-        let lm_head = if c.tie_word_embeddings {
-            None
-        } else {
-            Some(root.pp("lm_head").matrix("weight", v, d)?)
-        };
-        Ok(Self {
-            embed_tokens: model.pp("embed_tokens").matrix("weight", v, d)?,
-            layers,
-            norm: model.pp("norm").get1("weight", d)?,
-            lm_head,
-        })
+        crate::families::load(c, ckpt)
     }
 
     /// Every tensor under its checkpoint name.
@@ -83,12 +131,16 @@ impl LlamaWeights {
                 ("self_attn.o_proj", Named::Matrix(&a.o_proj)),
                 ("post_attention_layernorm", Named::Vector(&layer.post_attention_layernorm)),
                 ("mlp.gate_proj", Named::Matrix(&m.gate_proj)),
-                ("mlp.up_proj", Named::Matrix(&m.up_proj)),
-                ("mlp.down_proj", Named::Matrix(&m.down_proj)),
             ];
             all.extend(parts.map(|(p, v)| (format!("model.layers.{l}.{p}.weight"), v)));
+            if let Some(up) = &m.up_proj {
+                all.push((format!("model.layers.{l}.mlp.up_proj.weight"), Named::Matrix(up)));
+            }
+            all.push((format!("model.layers.{l}.mlp.down_proj.weight"), Named::Matrix(&m.down_proj)));
         }
-        all.push(("model.norm.weight".into(), Named::Vector(&self.norm)));
+        if let Some(norm) = &self.norm {
+            all.push(("model.norm.weight".into(), Named::Vector(norm)));
+        }
         if let Some(h) = &self.lm_head {
             all.push(("lm_head.weight".into(), Named::Matrix(h)));
         }
@@ -115,27 +167,6 @@ pub enum Named<'a> {
     Vector(&'a Array1<f32>),
 }
 
-fn load_layer(c: &LlamaConfig, w: &Weights<'_>) -> Result<DecoderLayer> {
-    let (d, f) = (c.d_model(), c.d_mlp());
-    let attn = w.pp("self_attn");
-    let mlp = w.pp("mlp");
-    Ok(DecoderLayer {
-        input_layernorm: w.pp("input_layernorm").get1("weight", d)?,
-        self_attn: Attention {
-            q_proj: attn.pp("q_proj").matrix("weight", c.q_dim(), d)?,
-            k_proj: attn.pp("k_proj").matrix("weight", c.kv_dim(), d)?,
-            v_proj: attn.pp("v_proj").matrix("weight", c.kv_dim(), d)?,
-            o_proj: attn.pp("o_proj").matrix("weight", d, c.q_dim())?,
-        },
-        post_attention_layernorm: w.pp("post_attention_layernorm").get1("weight", d)?,
-        mlp: Mlp {
-            gate_proj: mlp.pp("gate_proj").matrix("weight", f, d)?,
-            up_proj: mlp.pp("up_proj").matrix("weight", f, d)?,
-            down_proj: mlp.pp("down_proj").matrix("weight", d, f)?,
-        },
-    })
-}
-
 /// Where the model came from, for the status bar and the quantization lesson.
 #[derive(Debug, Clone)]
 pub struct ModelSource {
@@ -152,6 +183,10 @@ pub struct Model {
     pub source: ModelSource,
     /// RoPE inverse frequencies, computed once (llama3 scaling applied).
     pub inv_freq: Vec<f32>,
+    /// Those of the sliding-window layers where their θ differs (Gemma 3).
+    pub inv_freq_local: Option<Vec<f32>>,
+    /// The family's description, read once from the config.
+    pub arch: crate::arch::Arch,
     /// What loading found worth telling the user (NaN/inf weights, ignored tensors, ...):
     /// the CLI prints them, the GUI shows them as notices.
     pub warnings: Vec<String>,
@@ -167,6 +202,8 @@ impl Model {
             tokenizer: None,
             source: ModelSource { weights_note: note, ..self.source.clone() },
             inv_freq: self.inv_freq.clone(),
+            inv_freq_local: self.inv_freq_local.clone(),
+            arch: self.arch.clone(),
             warnings: self.warnings.clone(),
         }
     }
@@ -206,15 +243,25 @@ impl Model {
             weights_note: read_weights_note(&dir, &config),
             dir,
         };
-        let inv_freq = config.inv_freq();
+        let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
         Ok(Self {
             config,
             weights,
             tokenizer,
             source,
             inv_freq,
+            inv_freq_local,
+            arch,
             warnings,
         })
+    }
+
+    /// The RoPE frequencies of block `layer`.
+    pub fn inv_freq_of(&self, layer: usize) -> &[f32] {
+        match (&self.inv_freq_local, self.arch.layers.get(layer)) {
+            (Some(local), Some(l)) if l.local_rope => local,
+            _ => &self.inv_freq,
+        }
     }
 
     /// What loading found worth telling the user; empty for a healthy model.
@@ -265,13 +312,19 @@ impl Model {
                         k_proj: get2(n("self_attn.k_proj"), c.kv_dim(), d)?,
                         v_proj: get2(n("self_attn.v_proj"), c.kv_dim(), d)?,
                         o_proj: get2(n("self_attn.o_proj"), d, c.q_dim())?,
+                        bias: None,
+                        q_norm: None,
+                        k_norm: None,
                     },
                     post_attention_layernorm: get1(n("post_attention_layernorm"), d)?,
                     mlp: Mlp {
                         gate_proj: get2(n("mlp.gate_proj"), f, d)?,
-                        up_proj: get2(n("mlp.up_proj"), f, d)?,
+                        up_proj: Some(get2(n("mlp.up_proj"), f, d)?),
                         down_proj: get2(n("mlp.down_proj"), d, f)?,
+                        bias: None,
                     },
+                    norm_bias: None,
+                    sublayer_out_norm: None,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -281,17 +334,22 @@ impl Model {
         };
         let weights = LlamaWeights {
             embed_tokens: get2("model.embed_tokens.weight".into(), v, d)?,
+            positions: None,
             layers,
-            norm: get1("model.norm.weight".into(), d)?,
+            norm: Some(get1("model.norm.weight".into(), d)?),
+            norm_bias: None,
+            mlm: None,
             lm_head,
         };
-        let inv_freq = config.inv_freq();
+        let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
         Ok(Self {
             config,
             weights,
             tokenizer,
             source,
             inv_freq,
+            inv_freq_local,
+            arch,
             warnings: Vec::new(),
         })
     }

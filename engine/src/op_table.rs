@@ -156,8 +156,11 @@ use Family as F;
 use OpView as V;
 use Slot as S;
 
-/// One entry per [`LayerOp`], in program order (a test checks the alignment).
-static LAYER_OPS: [OpSpec; 17] = [
+/// One entry per [`LayerOp`], in declaration order (a test checks the alignment). A family's
+/// block is a subsequence (`LayerOp::block`); the weights are named as Llama's checkpoint
+/// names them (other families' loaders map theirs onto these).
+static LAYER_OPS: [OpSpec; 26] = [
+    op("resid_pre", &[S::Resid], &[], &[block(B::ResidPre, S::Resid, RESID)], V::Residual, F::Residual),
     op(
         "ln1",
         &[S::Resid],
@@ -169,6 +172,14 @@ static LAYER_OPS: [OpSpec; 17] = [
     op("q", &[S::Normed], &["self_attn.q_proj"], &[block(B::Q, S::Q, HEADS)], V::Qkv, F::Attention),
     op("k", &[S::Normed], &["self_attn.k_proj"], &[block(B::K, S::K, KV_HEADS)], V::Qkv, F::Attention),
     op("v", &[S::Normed], &["self_attn.v_proj"], &[block(B::V, S::V, KV_HEADS)], V::Qkv, F::Attention),
+    op(
+        "qk_norm",
+        &[S::Q, S::K],
+        &["self_attn.q_norm", "self_attn.k_norm"],
+        &[block(B::QNormed, S::Q, HEADS), block(B::KNormed, S::K, KV_HEADS)],
+        V::Qkv,
+        F::Attention,
+    ),
     op(
         "rope",
         &[S::Q, S::K, S::V],
@@ -182,7 +193,23 @@ static LAYER_OPS: [OpSpec; 17] = [
     op("softmax", &[S::Scores], &[], &[block(B::Pattern, S::Scores, PATTERN)], V::Attention, F::Attention),
     op("z", &[S::Scores, S::V], &[], &[block(B::Z, S::Z, HEADS)], V::Attention, F::Attention),
     op("o_proj", &[S::Z], &["self_attn.o_proj"], &[block(B::AttnOut, S::Out, RESID)], V::Attention, F::Attention),
+    op(
+        "ln1_post",
+        &[S::Out],
+        &["post_attention_layernorm (Gemma)"],
+        &[block(B::Ln1PostScale, S::Scale, PER_POS), block(B::Ln1PostNormalized, S::Out, RESID)],
+        V::RmsNorm,
+        F::Norm,
+    ),
     op("attn_add", &[S::Resid, S::Out], &[], &[block(B::ResidMid, S::Resid, RESID)], V::Residual, F::Residual),
+    op(
+        "attn_add_norm",
+        &[S::Resid, S::Out],
+        &["attention.output.LayerNorm"],
+        &[block(B::ResidMidPreNorm, S::Resid, RESID), block(B::Ln1Scale, S::Scale, PER_POS), block(B::ResidMid, S::Resid, RESID)],
+        V::Residual,
+        F::Residual,
+    ),
     op(
         "ln2",
         &[S::Resid],
@@ -193,18 +220,66 @@ static LAYER_OPS: [OpSpec; 17] = [
     ),
     op("gate", &[S::Normed], &["mlp.gate_proj"], &[block(B::MlpPre, S::Gate, MLP)], V::Mlp, F::Mlp),
     op("up", &[S::Normed], &["mlp.up_proj"], &[block(B::MlpPreLinear, S::Up, MLP)], V::Mlp, F::Mlp),
+    op("mlp_in", &[S::Normed], &["mlp.gate_proj (GPT-2 c_fc, BERT intermediate.dense)"], &[block(B::MlpPre, S::Gate, MLP)], V::Mlp, F::Mlp),
     op("silu_mul", &[S::Gate, S::Up], &[], &[block(B::MlpPost, S::Post, MLP)], V::Mlp, F::Mlp),
+    op("gelu_mul", &[S::Gate, S::Up], &[], &[block(B::MlpPost, S::Post, MLP)], V::Mlp, F::Mlp),
+    op("act", &[S::Gate], &[], &[block(B::MlpPost, S::Post, MLP)], V::Mlp, F::Mlp),
     op("down", &[S::Post], &["mlp.down_proj"], &[block(B::MlpOut, S::Out, RESID)], V::Mlp, F::Mlp),
+    op(
+        "ln2_post",
+        &[S::Out],
+        &["post_feedforward_layernorm"],
+        &[block(B::Ln2PostScale, S::Scale, PER_POS), block(B::Ln2PostNormalized, S::Out, RESID)],
+        V::RmsNorm,
+        F::Norm,
+    ),
     op("mlp_add", &[S::Resid, S::Out], &[], &[block(B::ResidPost, S::Resid, RESID)], V::Residual, F::Residual),
+    op(
+        "mlp_add_norm",
+        &[S::Resid, S::Out],
+        &["output.LayerNorm"],
+        &[block(B::ResidPostPreNorm, S::Resid, RESID), block(B::Ln2Scale, S::Scale, PER_POS), block(B::ResidPost, S::Resid, RESID)],
+        V::Residual,
+        F::Residual,
+    ),
 ];
 
-static EMBED: OpSpec = op(
-    "embed",
-    &[],
-    &["model.embed_tokens"],
-    &[HookSpec { kind: HookKind::Embed, slot: S::Resid, dims: RESID }],
+const fn top(kind: HookKind, slot: Slot, dims: &'static [Dim]) -> HookSpec {
+    HookSpec { kind, slot, dims }
+}
+
+static EMBED: OpSpec = op("embed", &[], &["model.embed_tokens"], &[top(HookKind::Embed, S::Resid, RESID)], V::Embedding, F::Embed);
+static POS_EMBED: OpSpec = op(
+    "pos_embed",
+    &[S::Resid],
+    &["position_embeddings"],
+    &[top(HookKind::PosEmbed, S::Out, RESID)],
     V::Embedding,
     F::Embed,
+);
+static TOKEN_TYPE_EMBED: OpSpec = op(
+    "token_type_embed",
+    &[S::Resid],
+    &["token_type_embeddings"],
+    &[top(HookKind::TokenTypeEmbed, S::Out, RESID)],
+    V::Embedding,
+    F::Embed,
+);
+static EMBED_NORM: OpSpec = op(
+    "embed_ln",
+    &[S::Resid],
+    &["embeddings.LayerNorm"],
+    &[top(HookKind::EmbedLnScale, S::Scale, PER_POS), top(HookKind::EmbedLnNormalized, S::Resid, RESID)],
+    V::RmsNorm,
+    F::Norm,
+);
+static MLM_TRANSFORM: OpSpec = op(
+    "mlm_transform",
+    &[S::Resid],
+    &["cls.predictions.transform"],
+    &[top(HookKind::MlmTransform, S::Normed, RESID)],
+    V::Output,
+    F::Output,
 );
 static LN_FINAL: OpSpec = op(
     "ln_final",
@@ -244,8 +319,12 @@ pub fn layer_op(op: LayerOp) -> &'static OpSpec {
 pub fn spec(step: Step) -> &'static OpSpec {
     match step {
         Step::Embed => &EMBED,
+        Step::PosEmbed => &POS_EMBED,
+        Step::TokenTypeEmbed => &TOKEN_TYPE_EMBED,
+        Step::EmbedNorm => &EMBED_NORM,
         Step::Layer(_, op) => layer_op(op),
         Step::LnFinal => &LN_FINAL,
+        Step::MlmTransform => &MLM_TRANSFORM,
         Step::Logits => &LOGITS,
         Step::Probs => &PROBS,
         Step::Sample => &SAMPLE,
@@ -253,10 +332,13 @@ pub fn spec(step: Step) -> &'static OpSpec {
 }
 
 /// The spec of one hook kind, and the step kind producing it (layer 0 for block hooks).
+/// Two ops record `resid_pre` (`ln1`, or BERT's `resid_pre`) and `ln1.hook_scale` /
+/// `ln2.hook_scale` (the pre-norms, or BERT's add-and-norm): they agree on slot and dims, and
+/// the pre-norm op is the one named here.
 pub fn hook_spec(kind: HookKind) -> Option<(Step, &'static HookSpec)> {
-    let steps = [Step::Embed, Step::LnFinal, Step::Logits, Step::Probs]
+    let steps = [Step::Embed, Step::PosEmbed, Step::TokenTypeEmbed, Step::EmbedNorm, Step::LnFinal, Step::MlmTransform, Step::Logits, Step::Probs]
         .into_iter()
-        .chain(LayerOp::ALL.into_iter().map(|op| Step::Layer(0, op)));
+        .chain(LayerOp::ALL.into_iter().filter(|op| !ALTERNATIVES.contains(op)).chain(ALTERNATIVES).map(|op| Step::Layer(0, op)));
     for step in steps {
         if let Some(h) = spec(step).hooks.iter().find(|h| h.kind == kind) {
             return Some((step, h));
@@ -264,6 +346,9 @@ pub fn hook_spec(kind: HookKind) -> Option<(Step, &'static HookSpec)> {
     }
     None
 }
+
+/// Ops that record a hook another (Llama's) op also records; searched last.
+const ALTERNATIVES: [LayerOp; 6] = [LayerOp::BlockIn, LayerOp::AttnAddNorm, LayerOp::MlpIn, LayerOp::GeluMul, LayerOp::Act, LayerOp::MlpAddNorm];
 
 #[cfg(test)]
 mod tests {
@@ -280,16 +365,17 @@ mod tests {
     }
 
     #[test]
-    fn every_hook_kind_has_one_spec() {
-        for key in HookKey::all(1) {
-            let kind = key.kind();
-            let producers = Step::program(1)
-                .into_iter()
-                .flat_map(|s| spec(s).hooks.iter().filter(move |h| h.kind == kind))
-                .count();
-            assert_eq!(producers, 1, "{key}");
-            assert!(hook_spec(kind).is_some(), "{key}");
+    fn every_producer_of_a_hook_agrees_on_its_slot_and_dims() {
+        let all = [Step::Embed, Step::PosEmbed, Step::TokenTypeEmbed, Step::EmbedNorm, Step::LnFinal, Step::MlmTransform, Step::Logits, Step::Probs]
+            .into_iter()
+            .chain(LayerOp::ALL.map(|op| Step::Layer(0, op)));
+        for step in all {
+            for h in spec(step).hooks {
+                let (_, named) = hook_spec(h.kind).unwrap();
+                assert_eq!((named.slot, named.dims), (h.slot, h.dims), "{step}: {}", h.kind.at(0));
+            }
         }
+        assert_eq!(Step::producing(HookKey::Block(2, BlockHook::ResidPre)), Step::Layer(2, LayerOp::Ln1), "Llama's op is the one named");
     }
 
     #[test]

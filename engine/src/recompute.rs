@@ -42,14 +42,15 @@ impl Detail {
     pub fn capture(self) -> CaptureFilter {
         match self {
             Detail::Layer(l) => CaptureFilter::keys(BlockHook::ALL.map(|h| HookKey::Block(l, h))),
-            Detail::Output => CaptureFilter::keys([HookKey::LnFinalScale, HookKey::LnFinalNormalized, HookKey::Logits, HookKey::Probs]),
+            Detail::Output => CaptureFilter::keys([HookKey::LnFinalScale, HookKey::LnFinalNormalized, HookKey::MlmTransform, HookKey::Logits, HookKey::Probs]),
         }
     }
 
     /// The last step it runs.
     fn last_step(self) -> Step {
         match self {
-            Detail::Layer(l) => Step::Layer(l, LayerOp::MlpAdd),
+            // The last op of every family's block sorts at or before this one.
+            Detail::Layer(l) => Step::Layer(l, LayerOp::MlpAddNorm),
             Detail::Output => Step::Probs,
         }
     }

@@ -46,15 +46,14 @@ unsafe fn gemm_into(m: usize, n: usize, k: usize, c: *mut f32, c_rs: usize, a: *
     }
 }
 
-/// `s[h, i, j] = q[i, h] · k[j, h / group] / sqrt(d_head)` into `out` (`[heads, q_pos, k_pos]`).
+/// `s[h, i, j] = q[i, h] · k[j, h / group] · scale` (`scale` = 1/sqrt(d_head) but in Gemma) into `out` (`[heads, q_pos, k_pos]`).
 /// With `causal: Some(pos_offset)` only the visible keys are computed and the rest are set to
 /// `-inf`: the masked scores, for a pass that needs no raw score of a future position.
-pub fn scores_into(q: ArrayView3<f32>, k: ArrayView3<f32>, group: usize, causal: Option<usize>, out: &mut Array3<f32>) {
+pub fn scores_into(q: ArrayView3<f32>, k: ArrayView3<f32>, group: usize, scale: f32, causal: Option<usize>, out: &mut Array3<f32>) {
     let (q_pos, heads, d_head) = q.dim();
     let (k_pos, kv_heads, _) = k.dim();
     reshape_slot(out, (heads, q_pos, k_pos));
     let (q, k) = (q.as_standard_layout(), k.as_standard_layout());
-    let scale = 1.0 / (d_head as f32).sqrt();
     let block = block_rows(q_pos);
     let Some(dst) = out.as_slice_mut() else { return };
     if q_pos == 0 || k_pos == 0 {
@@ -252,12 +251,12 @@ mod tests {
             let z = ops::attend(pattern.view(), v.view(), group);
 
             let mut s = Array3::zeros((0, 0, 0));
-            scores_into(q.view(), k.view(), group, None, &mut s);
+            scores_into(q.view(), k.view(), group, 1.0 / (q.dim().2 as f32).sqrt(), None, &mut s);
             assert!(max_diff(&s, &raw) < 1e-5, "raw scores {q_pos}/{offset}");
             mask_in_place(s.view_mut(), offset);
             assert!(max_diff(&s, &masked) < 1e-5, "masked {q_pos}/{offset}");
             let mut causal = Array3::zeros((0, 0, 0));
-            scores_into(q.view(), k.view(), group, Some(offset), &mut causal);
+            scores_into(q.view(), k.view(), group, 1.0 / (q.dim().2 as f32).sqrt(), Some(offset), &mut causal);
             assert!(max_diff(&causal, &masked) < 1e-5, "causal-only scores {q_pos}/{offset}");
             softmax_in_place(s.view_mut(), Some(offset));
             assert!(max_diff(&s, &pattern) < 1e-6, "pattern {q_pos}/{offset}");
@@ -276,7 +275,7 @@ mod tests {
         let k = data((q_pos, heads, d), 5);
         let v = data((q_pos, heads, d), 6);
         let mut s = Array3::zeros((0, 0, 0));
-        scores_into(q.view(), k.view(), 1, None, &mut s);
+        scores_into(q.view(), k.view(), 1, 1.0 / (q.dim().2 as f32).sqrt(), None, &mut s);
         let unmasked = ops::softmax_last(s.view());
         softmax_in_place(s.view_mut(), Some(0));
         assert!(max_diff(&s, &unmasked) < 1e-6);

@@ -15,7 +15,9 @@ mod rows;
 
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayView3, s};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3, s};
+
+use crate::arch::{AttnMask, MlpKind, NormKind, NormPlacement};
 
 use crate::config::LlamaConfig;
 use crate::error::{EngineError, Result};
@@ -25,7 +27,7 @@ use crate::matrix::Matrix;
 use crate::model::Model;
 use crate::op_table::{self, HookSpec, PassDims, Slot};
 use crate::sampling::Sampler;
-use crate::step::{LayerOp, Step};
+use crate::step::{LayerOp, Program, Step};
 use crate::tensor::Tensor;
 use crate::intervene::ActivationPrecision;
 use crate::trace::{Derivation, Trace};
@@ -41,7 +43,9 @@ struct LayerCache {
 
 pub struct CpuExecutor {
     model: Arc<Model>,
-    program: Vec<Step>,
+    program: Program,
+    /// The block op after which a layer's keys and values are final (`rope`, or `v`).
+    kv_ready: LayerOp,
     cache: Vec<LayerCache>,
     /// A pass begun at a layer cached only the blocks it ran: the next pass starts empty.
     partial_cache: bool,
@@ -53,7 +57,8 @@ impl CpuExecutor {
     pub fn new(model: Arc<Model>) -> Self {
         let n = model.config.n_layers();
         Self {
-            program: Step::program(n),
+            kv_ready: kv_ready(&Program::new(&model.arch)),
+            program: Program::new(&model.arch),
             cache: (0..n).map(|_| LayerCache::default()).collect(),
             partial_cache: false,
             pass: None,
@@ -89,7 +94,18 @@ impl CpuExecutor {
             self.settle(pass, key, spec)?;
         }
         match step {
-            Step::Layer(l, LayerOp::Rope) => self.append_kv(pass, l),
+            Step::Layer(l, op) if op == self.kv_ready => self.append_kv(pass, l),
+            // Gemma scales the token embedding by √d after `hook_embed` records it.
+            Step::Embed => {
+                if let Some(scale) = self.model.arch.embed_scale {
+                    pass.slots.x *= scale; // [pos, d_model]
+                }
+            }
+            // Learned positions (and BERT's token types) are added after their hooks.
+            Step::PosEmbed | Step::TokenTypeEmbed => {
+                let p = &mut pass.slots;
+                p.x += &p.out; // [pos, d_model]
+            }
             Step::Sample => {
                 let logits = &pass.slots.logits; // [rows, vocab]
                 let last = logits.row(logits.nrows().saturating_sub(1)).to_vec(); // [vocab]
@@ -104,16 +120,44 @@ impl CpuExecutor {
     /// Computes `key` into its slot: the forward pass, one hook at a time.
     fn produce(&self, pass: &mut Pass, key: HookKey) -> Result<()> {
         let m = &*self.model;
+        let w = &m.weights;
         let eps = m.config.eps();
+        let at = pass.pos_offset;
         let p = &mut pass.slots;
         match key {
-            HookKey::Embed => p.x = embed(&m.weights.embed_tokens, &pass.ids)?.into_shared(), // [pos, d_model]
+            HookKey::Embed => p.x = embed(&w.embed_tokens, &pass.ids)?.into_shared(), // [pos, d_model]
+            HookKey::PosEmbed => {
+                let table = &self.positions()?.position_embeddings; // [max_positions, d_model]
+                let positions: Vec<u32> = (at..at + pass.ids.len()).map(|i| i as u32).collect();
+                p.out = embed(table, &positions)?.into_shared(); // [pos, d_model]
+            }
+            HookKey::TokenTypeEmbed => {
+                let table = self.positions()?.token_type_embeddings.as_ref().ok_or_else(|| missing("token_type_embeddings"))?; // [types, d_model]
+                p.out = embed(table, &vec![0; pass.ids.len()])?.into_shared(); // [pos, d_model]  every token is type 0
+            }
+            HookKey::EmbedLnScale => p.scale = self.norm_scale(p.x.view()).into_shared(), // [pos]
+            HookKey::EmbedLnNormalized => {
+                let [g, b] = self.positions()?.layer_norm.as_ref().ok_or_else(|| missing("embeddings.LayerNorm"))?;
+                p.x = ops::ln_apply(p.x.view(), p.scale.view(), g.view(), b.view())?.into_shared(); // [pos, d_model]
+            }
             HookKey::Block(l, hook) => self.block(pass, l, hook)?,
-            HookKey::LnFinalScale => p.scale = ops::rms_scale(p.x.view(), eps).into_shared(), // [pos]
-            HookKey::LnFinalNormalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), m.weights.norm.view()).into_shared(), // [pos, d_model]
+            HookKey::LnFinalScale => p.scale = self.norm_scale(p.x.view()).into_shared(), // [pos]
+            HookKey::LnFinalNormalized => {
+                let norm = w.norm.as_ref().ok_or_else(|| missing("the final norm"))?;
+                p.h = self.norm_apply(p.x.view(), p.scale.view(), norm, w.norm_bias.as_ref())?.into_shared(); // [pos, d_model]
+            }
+            HookKey::MlmTransform => {
+                let head = w.mlm.as_ref().ok_or_else(|| missing("cls.predictions.transform"))?;
+                let t = ops::add_bias(linear(p.x.view(), &head.dense)?, Some(&head.dense_bias))?; // [pos, d_model]
+                let t = ops::activate(t.view(), crate::arch::Activation::Gelu); // [pos, d_model]
+                let [g, b] = &head.layer_norm;
+                let scale = ops::ln_scale(t.view(), eps); // [pos]
+                p.h = ops::ln_apply(t.view(), scale.view(), g.view(), b.view())?.into_shared(); // [pos, d_model]
+            }
             HookKey::Logits => {
                 let rows = p.h.slice(s![p.h.nrows() - pass.dims.logit_rows.., ..]); // [logit_rows, d_model]
-                p.logits = linear(rows, m.weights.lm_head())?.into_shared(); // [logit_rows, vocab]
+                let bias = w.mlm.as_ref().map(|h| &h.decoder_bias);
+                p.logits = ops::add_bias(linear(rows, w.lm_head())?, bias)?.into_shared(); // [logit_rows, vocab]
             }
             HookKey::Probs => {
                 let last = p.logits.slice(s![p.logits.nrows().saturating_sub(1).., ..]); // [1, vocab]
@@ -123,68 +167,121 @@ impl CpuExecutor {
         Ok(())
     }
 
-    /// One decoder block, hook by hook, as the algorithm reads.
+    /// One decoder block, hook by hook, as the algorithm reads. The family's switches
+    /// (`Arch`) pick the norm, the mask and the MLP; the program picks which hooks run.
     fn block(&self, pass: &mut Pass, l: usize, hook: BlockHook) -> Result<()> {
         use BlockHook as H;
         let m = &*self.model;
-        let c = &m.config;
+        let (c, arch) = (&m.config, &m.arch);
         let w = &m.weights.layers[l];
         let (eps, group, at) = (c.eps(), c.group_size(), pass.pos_offset);
         let switches = pass.options.switches;
+        let mask = if switches.no_causal_mask { AttnMask::Bidirectional } else { arch.mask(l) };
+        // A post-norm block (BERT) feeds each sublayer the residual stream itself.
+        let post_norm = arch.placement == NormPlacement::Post;
+        let (attn_bias, mlp_bias) = (w.self_attn.bias.as_ref(), w.mlp.bias.as_ref());
         let p = &mut pass.slots;
+        let input = if post_norm { p.x.view() } else { p.h.view() }; // [pos, d_model]
         match hook {
-            // Attention sublayer: x + o_proj(attention(rmsnorm(x)))
+            // Attention sublayer: x + o_proj(attention(norm(x)))
             H::ResidPre => {} // x as the block receives it
-            H::Ln1Scale => p.scale = ops::rms_scale(p.x.view(), eps).into_shared(), // [pos]
-            H::Ln1Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.input_layernorm.view()).into_shared(), // [pos, d_model]
-            // q, k and v read the same h: one call computes all three (h read and transposed
+            H::Ln1Scale | H::Ln2Scale => p.scale = self.norm_scale(p.x.view()).into_shared(), // [pos]
+            H::Ln1Normalized => p.h = self.norm_apply(p.x.view(), p.scale.view(), &w.input_layernorm, bias_of(&w.norm_bias, 0))?.into_shared(), // [pos, d_model]
+            // q, k and v read the same input: one call computes all three (read and transposed
             // once, one parallel region); the k and v steps record what it left in their slots.
             H::Q => {
                 let a = &w.self_attn;
-                let [q, k, v] = linear_many(p.h.view(), [&a.q_proj, &a.k_proj, &a.v_proj])?; // [pos, n_heads·d_head], [pos, kv_dim] × 2
+                let [q, k, v] = linear_many(input, [&a.q_proj, &a.k_proj, &a.v_proj])?; // [pos, n_heads·d_head], [pos, kv_dim] × 2
+                let q = ops::add_bias(q, attn_bias.map(|b| &b.q_proj))?; // [pos, n_heads·d_head]
+                let k = ops::add_bias(k, attn_bias.map(|b| &b.k_proj))?; // [pos, kv_dim]
+                let v = ops::add_bias(v, attn_bias.map(|b| &b.v_proj))?; // [pos, kv_dim]
                 p.q = ops::split_heads(q, c.n_heads())?.into_shared(); // [pos, n_heads, d_head]
                 p.k = ops::split_heads(k, c.n_kv_heads())?.into_shared(); // [pos, n_kv_heads, d_head]
                 p.v = ops::split_heads(v, c.n_kv_heads())?.into_shared(); // [pos, n_kv_heads, d_head]
             }
             H::K | H::V => {} // computed with q
+            H::QNormed => p.q = ops::rms_heads(p.q.view(), weight(&w.self_attn.q_norm, "self_attn.q_norm")?.view(), eps)?.into_shared(), // [pos, n_heads, d_head]
+            H::KNormed => p.k = ops::rms_heads(p.k.view(), weight(&w.self_attn.k_norm, "self_attn.k_norm")?.view(), eps)?.into_shared(), // [pos, n_kv_heads, d_head]
             H::RotQ | H::RotK if switches.no_rope => {} // positions left out: rot_q = q, rot_k = k
-            H::RotQ => p.q = ops::rope(p.q.view(), &m.inv_freq, at).into_shared(), // [pos, n_heads, d_head]
-            H::RotK => p.k = ops::rope(p.k.view(), &m.inv_freq, at).into_shared(), // [pos, n_kv_heads, d_head]
+            H::RotQ => p.q = ops::rope(p.q.view(), m.inv_freq_of(l), at).into_shared(), // [pos, n_heads, d_head]
+            H::RotK => p.k = ops::rope(p.k.view(), m.inv_freq_of(l), at).into_shared(), // [pos, n_kv_heads, d_head]
             H::RawScores => {
-                // Future keys' scores only when something reads them (or the mask is off).
-                let skip_future = !(switches.no_causal_mask || pass.options.touches(HookKey::Block(l, H::RawScores)));
+                // Future keys' scores only when something reads them (or nothing masks them).
+                let skip_future = mask.is_causal() && !pass.options.touches(HookKey::Block(l, H::RawScores));
                 let mut scores = pass::reusable(&mut p.scores);
-                attention::scores_into(p.q.view(), self.cached(l, true)?, group, skip_future.then_some(at), &mut scores); // [n_heads, q_pos, k_pos]
+                attention::scores_into(p.q.view(), self.cached(l, true)?, group, arch.score_scale, skip_future.then_some(at), &mut scores); // [n_heads, q_pos, k_pos]
                 p.scores = scores.into_shared();
             }
-            H::AttnScores if switches.no_causal_mask => {} // bidirectional: every key stays visible
-            H::AttnScores => attention::mask_in_place(p.scores.view_mut(), at), // [n_heads, q_pos, k_pos]
-            H::Pattern => attention::softmax_in_place(p.scores.view_mut(), Some(at)), // [n_heads, q_pos, k_pos]
+            H::AttnScores => match mask {
+                AttnMask::Bidirectional => {} // every key stays visible
+                AttnMask::Causal => attention::mask_in_place(p.scores.view_mut(), at), // [n_heads, q_pos, k_pos]
+                AttnMask::Sliding { .. } => ops::mask_with_in_place(p.scores.view_mut(), at, mask), // [n_heads, q_pos, k_pos]
+            },
+            H::Pattern => attention::softmax_in_place(p.scores.view_mut(), mask.is_causal().then_some(at)), // [n_heads, q_pos, k_pos]
             H::Z => {
                 let mut z = pass::reusable(&mut p.z);
-                attention::attend_into(p.scores.view(), self.cached(l, false)?, group, Some(at), &mut z); // [pos, n_heads, d_head]
+                attention::attend_into(p.scores.view(), self.cached(l, false)?, group, mask.is_causal().then_some(at), &mut z); // [pos, n_heads, d_head]
                 p.z = z.into_shared();
             }
             H::AttnOut => {
                 let z = ops::merge_heads(p.z.view())?; // [pos, n_heads·d_head]
-                p.out = linear(z.view(), &w.self_attn.o_proj)?.into_shared(); // [pos, d_model]
+                p.out = ops::add_bias(linear(z.view(), &w.self_attn.o_proj)?, attn_bias.map(|b| &b.o_proj))?.into_shared(); // [pos, d_model]
             }
+            // Sandwich norms (Gemma): the sublayer's output is normed before it is added.
+            H::Ln1PostScale | H::Ln2PostScale => p.scale = ops::rms_scale(p.out.view(), eps).into_shared(), // [pos]
+            H::Ln1PostNormalized => p.out = ops::rms_apply(p.out.view(), p.scale.view(), sandwich(w, 0)?.view()).into_shared(), // [pos, d_model]
+            H::Ln2PostNormalized => p.out = ops::rms_apply(p.out.view(), p.scale.view(), sandwich(w, 1)?.view()).into_shared(), // [pos, d_model]
+            // Post-norm (BERT): add, then norm the sum.
+            H::ResidMidPreNorm | H::ResidPostPreNorm => p.x += &p.out, // [pos, d_model]  residual add
+            H::ResidMid if post_norm => p.x = self.norm_apply(p.x.view(), p.scale.view(), &w.input_layernorm, bias_of(&w.norm_bias, 0))?.into_shared(), // [pos, d_model]
             H::ResidMid => p.x += &p.out, // [pos, d_model]  residual add
-            // MLP sublayer: x + down(silu(gate(h)) ⊙ up(h)), h = rmsnorm(x)
-            H::Ln2Scale => p.scale = ops::rms_scale(p.x.view(), eps).into_shared(), // [pos]
-            H::Ln2Normalized => p.h = ops::rms_apply(p.x.view(), p.scale.view(), w.post_attention_layernorm.view()).into_shared(), // [pos, d_model]
-            // gate and up read the same h: one call, as for q, k, v.
-            H::MlpPre => {
-                let [gate, up] = linear_many(p.h.view(), [&w.mlp.gate_proj, &w.mlp.up_proj])?; // [pos, d_mlp] × 2
-                p.gate = gate.into_shared(); // [pos, d_mlp]
-                p.up = up.into_shared(); // [pos, d_mlp]
-            }
+            // MLP sublayer: x + down(act(gate(h)) ⊙ up(h)), or x + down(act(W_in h + b)) + b
+            H::Ln2Normalized => p.h = self.norm_apply(p.x.view(), p.scale.view(), &w.post_attention_layernorm, bias_of(&w.norm_bias, 1))?.into_shared(), // [pos, d_model]
+            H::MlpPre => match &w.mlp.up_proj {
+                // gate and up read the same h: one call, as for q, k, v.
+                Some(up) => {
+                    let [gate, up] = linear_many(input, [&w.mlp.gate_proj, up])?; // [pos, d_mlp] × 2
+                    p.gate = gate.into_shared(); // [pos, d_mlp]
+                    p.up = up.into_shared(); // [pos, d_mlp]
+                }
+                None => p.gate = ops::add_bias(linear(input, &w.mlp.gate_proj)?, mlp_bias.map(|b| &b.gate_proj))?.into_shared(), // [pos, d_mlp]
+            },
             H::MlpPreLinear => {} // computed with the gate
-            H::MlpPost => p.post = ops::silu_mul(p.gate.view(), p.up.view()).into_shared(), // [pos, d_mlp]
-            H::MlpOut => p.out = linear(p.post.view(), &w.mlp.down_proj)?.into_shared(), // [pos, d_model]
+            H::MlpPost => {
+                p.post = match arch.mlp {
+                    MlpKind::SwiGlu => ops::silu_mul(p.gate.view(), p.up.view()), // [pos, d_mlp]
+                    MlpKind::GeGlu => ops::gelu_mul(p.gate.view(), p.up.view()), // [pos, d_mlp]
+                    MlpKind::Plain(act) => ops::activate(p.gate.view(), act), // [pos, d_mlp]
+                }
+                .into_shared();
+            }
+            H::MlpOut => p.out = ops::add_bias(linear(p.post.view(), &w.mlp.down_proj)?, mlp_bias.map(|b| &b.down_proj))?.into_shared(), // [pos, d_model]
+            H::ResidPost if post_norm => p.x = self.norm_apply(p.x.view(), p.scale.view(), &w.post_attention_layernorm, bias_of(&w.norm_bias, 1))?.into_shared(), // [pos, d_model]
             H::ResidPost => p.x += &p.out, // [pos, d_model]  residual add
         }
         Ok(())
+    }
+
+    /// The scale of the family's norm: RMS, or LayerNorm's standard deviation.
+    fn norm_scale(&self, x: ArrayView2<f32>) -> Array1<f32> {
+        let eps = self.model.config.eps();
+        match self.model.arch.norm {
+            NormKind::Rms => ops::rms_scale(x, eps), // [pos]
+            NormKind::Layer => ops::ln_scale(x, eps), // [pos]
+        }
+    }
+
+    /// The family's norm applied with its scale (and LayerNorm's bias).
+    fn norm_apply(&self, x: ArrayView2<f32>, scale: ArrayView1<f32>, weight: &Array1<f32>, bias: Option<&Array1<f32>>) -> Result<Array2<f32>> {
+        match (self.model.arch.norm, bias) {
+            (NormKind::Layer, Some(b)) => ops::ln_apply(x, scale, weight.view(), b.view()), // [pos, d_model]
+            (NormKind::Layer, None) => Err(missing("a LayerNorm bias")),
+            (NormKind::Rms, _) => Ok(ops::rms_apply(x, scale, weight.view())), // [pos, d_model]
+        }
+    }
+
+    fn positions(&self) -> Result<&crate::model::LearnedPositions> {
+        self.model.weights.positions.as_ref().ok_or_else(|| missing("position_embeddings"))
     }
 
     /// After `key` is computed: round it (a lower-precision pass), apply the pass's
@@ -246,6 +343,7 @@ impl CpuExecutor {
         };
         let edited = |h| pass.edits.iter().any(|e| e.hook == HookKey::Block(l, h));
         if pass.options.switches.no_causal_mask
+            || self.model.arch.mask(l) != AttnMask::Causal
             || pass.options.activations != ActivationPrecision::F32
             || edited(BlockHook::AttnScores)
             || edited(BlockHook::Pattern)
@@ -292,6 +390,30 @@ impl CpuExecutor {
     }
 }
 
+/// The error for a weight the family's program needs but the model lacks (a model built in
+/// code with another family's config).
+fn missing(what: &str) -> EngineError {
+    EngineError::Input(format!("this model has no {what}, which its config.json's family needs"))
+}
+
+fn weight<'a>(w: &'a Option<Array1<f32>>, name: &str) -> Result<&'a Array1<f32>> {
+    w.as_ref().ok_or_else(|| missing(name))
+}
+
+fn bias_of(biases: &Option<[Array1<f32>; 2]>, i: usize) -> Option<&Array1<f32>> {
+    biases.as_ref().map(|b| &b[i])
+}
+
+fn sandwich(w: &crate::model::DecoderLayer, i: usize) -> Result<&Array1<f32>> {
+    w.sublayer_out_norm.as_ref().map(|n| &n[i]).ok_or_else(|| missing("post-sublayer norms"))
+}
+
+/// The block op after which keys and values are final: the one before `scores`.
+pub(crate) fn kv_ready(program: &Program) -> LayerOp {
+    let block = program.block();
+    block.iter().position(|&op| op == LayerOp::Scores).and_then(|i| i.checked_sub(1)).map_or(LayerOp::Rope, |i| block[i])
+}
+
 /// Rows of the embedding table: `x[p] = E[ids[p]]`.
 fn embed(table: &Matrix, ids: &[u32]) -> Result<Array2<f32>> {
     // table: [vocab, d_model] → [pos, d_model]
@@ -334,10 +456,9 @@ impl Executor for CpuExecutor {
         if target.layer().is_some_and(|l| l >= n) {
             return Err(EngineError::Input(format!("step `{target}` is past the model's {n} layers")));
         }
-        let target_index = target.index(n);
         with_warm_pool(|| {
             while let Some(next) = self.next_step() {
-                if next.index(n) > target_index {
+                if next > target {
                     break;
                 }
                 self.step()?;
@@ -396,7 +517,7 @@ impl Executor for CpuExecutor {
 
     fn next_step(&self) -> Option<Step> {
         let pass = self.pass.as_ref()?;
-        self.program.get(pass.next).copied()
+        self.program.get(pass.next)
     }
 
     fn step(&mut self) -> Result<Option<Step>> {
@@ -452,7 +573,7 @@ impl Executor for CpuExecutor {
         self.partial_cache = true;
         if let Some(pass) = &mut self.pass {
             pass.slots.x = x.to_owned().into_shared(); // [pos, d_model]
-            pass.next = Step::Layer(layer, LayerOp::Ln1).index(n_layers);
+            pass.next = self.program.index_or_next(self.program.layer_start(layer));
         }
         Ok(())
     }

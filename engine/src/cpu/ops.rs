@@ -214,3 +214,97 @@ mod tests {
         assert!((h[[0, 1]] - 8.0 / rms).abs() < 1e-6);
     }
 }
+
+/// LayerNorm's per-position scale `sqrt(var(x) + eps)` (the variance about the mean, biased,
+/// as torch computes it).
+pub fn ln_scale(x: ArrayView2<f32>, eps: f32) -> Array1<f32> {
+    x.map_axis(Axis(1), |row| {
+        let n = row.len().max(1) as f32;
+        let mean = row.sum() / n;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        (var + eps).sqrt()
+    }) // [pos]
+}
+
+/// LayerNorm's output `(x − mean) / scale ⊙ weight + bias`, given the scale.
+pub fn ln_apply(x: ArrayView2<f32>, scale: ArrayView1<f32>, weight: ArrayView1<f32>, bias: ArrayView1<f32>) -> Result<Array2<f32>> {
+    if weight.len() != x.ncols() || bias.len() != x.ncols() || scale.len() != x.nrows() {
+        return Err(EngineError::Shape(format!("LayerNorm of {:?} with weight {}, bias {}, scale {}", x.dim(), weight.len(), bias.len(), scale.len())));
+    }
+    let mut h = x.to_owned(); // [pos, d_model]
+    for (mut row, &s) in h.outer_iter_mut().zip(scale.iter()) {
+        let mean = row.sum() / row.len().max(1) as f32;
+        let inv = 1.0 / s;
+        Zip::from(&mut row).and(&weight).and(&bias).for_each(|v, &w, &b| *v = (*v - mean) * inv * w + b);
+    }
+    Ok(h)
+}
+
+/// RMSNorm over the last axis of `[pos, heads, d_head]` (Gemma's QK-norm), weight `[d_head]`.
+pub fn rms_heads(x: ArrayView3<f32>, weight: ArrayView1<f32>, eps: f32) -> Result<Array3<f32>> {
+    let (pos, heads, d) = x.dim();
+    if weight.len() != d {
+        return Err(EngineError::Shape(format!("QK-norm weight has {} values for head_dim {d}", weight.len())));
+    }
+    let flat = x.as_standard_layout().into_owned().into_shape_with_order((pos * heads, d)).map_err(|e| EngineError::Shape(e.to_string()))?; // [pos·heads, d_head]
+    let (_, normed) = rmsnorm(flat.view(), weight, eps); // [pos·heads, d_head]
+    normed.into_shape_with_order((pos, heads, d)).map_err(|e| EngineError::Shape(e.to_string())) // [pos, heads, d_head]
+}
+
+/// `x + bias` on every row.
+pub fn add_bias(mut x: Array2<f32>, bias: Option<&Array1<f32>>) -> Result<Array2<f32>> {
+    if let Some(b) = bias {
+        if b.len() != x.ncols() {
+            return Err(EngineError::Shape(format!("bias of {} values for {} columns", b.len(), x.ncols())));
+        }
+        x += b;
+    }
+    Ok(x)
+}
+
+/// `x · Φ(x)`, Φ by the exact erf (torch's `gelu`), computed in f64 and rounded once.
+pub fn gelu(x: f32) -> f32 {
+    let x = f64::from(x);
+    (0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))) as f32
+}
+
+/// The tanh approximation of GELU (`gelu_new`, `gelu_pytorch_tanh`).
+pub fn gelu_tanh(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6; // sqrt(2/π)
+    0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
+}
+
+/// One activation on every element.
+pub fn activate(x: ArrayView2<f32>, act: crate::arch::Activation) -> Array2<f32> {
+    use crate::arch::Activation as A;
+    match act {
+        A::Gelu => x.mapv(gelu),
+        A::GeluTanh => x.mapv(gelu_tanh),
+        A::Relu => x.mapv(|v| v.max(0.0)),
+        A::Silu => x.mapv(silu),
+    } // [pos, d_mlp]
+}
+
+/// `gelu_tanh(gate) ⊙ up` (GeGLU, Gemma).
+pub fn gelu_mul(gate: ArrayView2<f32>, up: ArrayView2<f32>) -> Array2<f32> {
+    let mut out = activate(gate, crate::arch::Activation::GeluTanh); // [pos, d_mlp]
+    out *= &up;
+    out
+}
+
+/// The mask of one layer in place: `-inf` where query row `i` (absolute `pos_offset + i`)
+/// may not see key `j`.
+pub fn mask_with_in_place(mut scores: ArrayViewMut3<f32>, pos_offset: usize, mask: crate::arch::AttnMask) {
+    if mask == crate::arch::AttnMask::Bidirectional {
+        return;
+    }
+    for mut head in scores.outer_iter_mut() {
+        for (i, mut row) in head.outer_iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                if !mask.visible(pos_offset + i, j) {
+                    *v = f32::NEG_INFINITY;
+                }
+            }
+        }
+    }
+}

@@ -37,7 +37,7 @@ impl CpuExecutor {
         let mut pass = Pass::new(window, first, options, dims, edits);
         let x = resid_pre.as_2d().ok_or_else(|| RowsSplit::shape_error(resid_pre))?;
         pass.slots.x = x.slice(s![first.., ..]).to_owned().into_shared(); // [window, d_model]
-        pass.next = Step::Layer(layer, LayerOp::Ln1).index(c.n_layers());
+        pass.next = self.program.index_or_next(self.program.layer_start(layer));
         self.pass = Some(pass);
         Ok(())
     }

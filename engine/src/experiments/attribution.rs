@@ -80,7 +80,7 @@ pub fn attribute(model: &Model, trace: &Trace, target: u32, minus: Option<u32>) 
     if let Some(m) = minus {
         u -= &unembed.row(m as usize);
     }
-    u *= &model.weights.norm; // w_norm ⊙ (W_U[t] − W_U[m])
+    u *= crate::analysis::rms_final_norm(model)?; // w_norm ⊙ (W_U[t] − W_U[m])
     let scale = row(trace, HookKey::LnFinalScale, last)?[0];
     let dot = |x: ArrayView1<f32>| x.dot(&u) / scale;
     let mut components = vec![Contribution { name: "embed".into(), layer: None, head: None, value: dot(row(trace, HookKey::Embed, last)?.view()) }];

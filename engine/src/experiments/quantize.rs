@@ -11,7 +11,7 @@ use crate::error::{EngineError, Result};
 use crate::gguf::GgmlType;
 use crate::gguf::dequant::dequantize;
 use crate::matrix::Matrix;
-use crate::model::{Attention, DecoderLayer, LlamaWeights, Mlp, Model};
+use crate::model::Model;
 
 /// A weight format to round the matrices through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -112,29 +112,16 @@ fn quantize_q4_0_block(block: &[f32]) -> Vec<u8> {
 pub fn quantized_model(model: &Model, format: WeightQuant) -> Result<Model> {
     let w = &model.weights;
     let q = |m: &Matrix| format.matrix(&m.f32_view()).map(Matrix::from);
-    let layers = w
-        .layers
-        .iter()
-        .map(|l| {
-            Ok(DecoderLayer {
-                input_layernorm: l.input_layernorm.clone(),
-                self_attn: Attention {
-                    q_proj: q(&l.self_attn.q_proj)?,
-                    k_proj: q(&l.self_attn.k_proj)?,
-                    v_proj: q(&l.self_attn.v_proj)?,
-                    o_proj: q(&l.self_attn.o_proj)?,
-                },
-                post_attention_layernorm: l.post_attention_layernorm.clone(),
-                mlp: Mlp { gate_proj: q(&l.mlp.gate_proj)?, up_proj: q(&l.mlp.up_proj)?, down_proj: q(&l.mlp.down_proj)? },
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let weights = LlamaWeights {
-        embed_tokens: q(&w.embed_tokens)?,
-        layers,
-        norm: w.norm.clone(),
-        lm_head: w.lm_head.as_ref().map(q).transpose()?,
-    };
+    // Norms, biases and position tables stay as they are: only the matrices are rounded.
+    let mut weights = w.clone();
+    for l in &mut weights.layers {
+        let (a, m) = (&mut l.self_attn, &mut l.mlp);
+        for matrix in [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj, &mut m.gate_proj, &mut m.down_proj].into_iter().chain(m.up_proj.as_mut()) {
+            *matrix = q(matrix)?;
+        }
+    }
+    weights.embed_tokens = q(&w.embed_tokens)?;
+    weights.lm_head = w.lm_head.as_ref().map(q).transpose()?;
     let note = format!("{} → {} weights computed in f32", model.source.weights_note, format.name());
     Ok(model.with_weights(weights, note))
 }

@@ -82,10 +82,16 @@ impl GpuExecutor {
                 c.d_head()
             )));
         }
+        if model.arch.family != crate::arch::Family::Llama {
+            return Err(EngineError::Gpu(format!(
+                "the GPU executor runs Llama-family models only so far; {} runs on the CPU reference (--device cpu)",
+                model.arch.family.name()
+            )));
+        }
         let max_chunk = options.max_chunk_bytes.unwrap_or(u64::MAX).min(ctx.max_binding_bytes());
         let kernels = Kernels::new(&ctx, format)?;
         let weights = ctx.scoped("uploading the weights", || GpuWeights::upload(&ctx, &model, format, max_chunk))??;
-        let program = Step::program(c.n_layers());
+        let program = crate::step::Program::new(&model.arch).steps().to_vec();
         let subs = Self::slots_per_step(&weights, 0);
         let (acts, kv, arena) = ctx.scoped("allocating activations", || -> Result<_> {
             Ok((
@@ -194,7 +200,7 @@ impl GpuExecutor {
         {
             return Err(EngineError::Input(format!("`{bad}`: this pass began at a row window of block {only} and has no keys for other blocks")));
         }
-        let n_layers = self.model.config.n_layers();
+        let program = &self.program;
         // Not `self.env(pass)`: the arena and bind cache are borrowed mutably below.
         let env = StepEnv {
             c: &self.model.config,
@@ -225,7 +231,7 @@ impl GpuExecutor {
                 for cmd in env.commands(step) {
                     match cmd {
                         Cmd::Dispatch(d) => {
-                            let slot = (step.index(n_layers) * subs + sub) as u32;
+                            let slot = (index_in(&program, step) * subs + sub) as u32;
                             rec.dispatch(&d, Params::Slot(arena, binds, slot));
                             sub += 1;
                         }
@@ -332,6 +338,11 @@ impl GpuExecutor {
     }
 }
 
+/// Where `step` runs in `program` (program order is step order).
+fn index_in(program: &[Step], step: Step) -> usize {
+    program.binary_search(&step).unwrap_or_else(|i| i.saturating_sub(1))
+}
+
 fn no_pass() -> EngineError {
     EngineError::Input("no pass in progress: call begin() first".into())
 }
@@ -426,7 +437,7 @@ impl Executor for GpuExecutor {
         self.partial_cache = true;
         let (q, x) = (&self.ctx.queue, &self.acts.x.buf);
         self.ctx.scoped("uploading the residual stream", || q.write_buffer(x, 0, bytemuck::cast_slice(&values)))?;
-        let start = Step::Layer(layer, LayerOp::Ln1).index(n_layers);
+        let start = index_in(&self.program, Step::Layer(layer, LayerOp::Ln1));
         if let Some(pass) = &mut self.pass {
             pass.next = start;
         }
@@ -447,9 +458,8 @@ impl Executor for GpuExecutor {
         self.start_pass(&ids[first..], options, first)?;
         let (q, x) = (&self.ctx.queue, &self.acts.x.buf);
         self.ctx.scoped("uploading the residual stream", || q.write_buffer(x, 0, bytemuck::cast_slice(&window)))?;
-        let n_layers = self.model.config.n_layers();
         if let Some(pass) = &mut self.pass {
-            pass.next = Step::Layer(layer, LayerOp::Ln1).index(n_layers);
+            pass.next = index_in(&self.program, Step::Layer(layer, LayerOp::Ln1));
             pass.only_layer = Some(layer);
         }
         Ok(())
@@ -461,7 +471,7 @@ impl Executor for GpuExecutor {
         if target.layer().is_some_and(|l| l >= n) {
             return Err(EngineError::Input(format!("step `{target}` is past the model's {n} layers")));
         }
-        let steps = self.pending(target.index(n));
+        let steps = self.pending(index_in(&self.program, target));
         self.run_steps(&steps)
     }
 
@@ -477,7 +487,7 @@ impl Executor for GpuExecutor {
         if last.layer().is_some_and(|l| l >= n) {
             return Err(EngineError::Input(format!("step `{last}` is past the model's {n} layers")));
         }
-        let steps = self.pending(last.index(n));
+        let steps = self.pending(index_in(&self.program, last));
         self.run_batches(&steps, batch, &mut |me, group| {
             let mut go_on = true;
             for &step in group {

@@ -139,6 +139,8 @@ impl<'a> StepEnv<'a> {
         let (dm, eps) = (c.d_model(), c.eps());
         match key {
             HookKey::Embed => embed::dispatches(k, &self.w.embed, &a.ids.buf, &a.x.buf, d.n),
+            // Other families' hooks: the executor refuses their models before any pass.
+            HookKey::PosEmbed | HookKey::TokenTypeEmbed | HookKey::EmbedLnScale | HookKey::EmbedLnNormalized | HookKey::MlmTransform => Vec::new(),
             HookKey::Block(l, hook) => self.block(l, hook),
             HookKey::LnFinalScale => vec![rmsnorm::dispatch(k, &a.x.buf, &self.w.norm, &a.scale.buf, &a.h.buf, d.n, dm, eps, false)],
             HookKey::LnFinalNormalized => self.renormalize(HookKey::LnFinalScale, &self.w.norm),
@@ -166,6 +168,8 @@ impl<'a> StepEnv<'a> {
         let h = self.heads();
         match hook {
             H::ResidPre => Vec::new(),
+            // Other families' hooks: the executor refuses their models before any pass.
+            H::QNormed | H::KNormed | H::Ln1PostScale | H::Ln1PostNormalized | H::Ln2PostScale | H::Ln2PostNormalized | H::ResidMidPreNorm | H::ResidPostPreNorm => Vec::new(),
             H::Ln1Scale => vec![rmsnorm::dispatch(k, &a.x.buf, &w.ln1, &a.scale.buf, &a.h.buf, n, d, eps, false)],
             H::Ln1Normalized => self.renormalize(HookKey::Block(l, H::Ln1Scale), &w.ln1),
             H::Q => matmul::linear(k, &w.q, &a.h.buf, &a.q.buf, n, 0),

@@ -146,7 +146,7 @@ impl GpuWeights {
                     o: m(&name("o_proj"), &layer.self_attn.o_proj)?,
                     ln2: upload_vector(ctx, &name("ln2"), layer.post_attention_layernorm.view())?,
                     gate: m(&name("gate_proj"), &layer.mlp.gate_proj)?,
-                    up: m(&name("up_proj"), &layer.mlp.up_proj)?,
+                    up: m(&name("up_proj"), layer.mlp.up()?)?,
                     down: m(&name("down_proj"), &layer.mlp.down_proj)?,
                 })
             })
@@ -155,7 +155,7 @@ impl GpuWeights {
             format,
             embed: m("embed_tokens", &w.embed_tokens)?,
             layers,
-            norm: upload_vector(ctx, "norm", w.norm.view())?,
+            norm: upload_vector(ctx, "norm", crate::analysis::rms_final_norm(model)?.view())?,
             lm_head: w.lm_head.as_ref().map(|a| m("lm_head", a)).transpose()?,
         })
     }

@@ -22,8 +22,10 @@ use crate::trace::Trace;
 
 /// The reverse program: the forward steps from `probs` (the loss) back to `embed`.
 pub fn backward_program(n_layers: usize) -> Vec<Step> {
-    Step::program(n_layers)
-        .into_iter()
+    crate::step::Program::llama(n_layers)
+        .steps()
+        .iter()
+        .copied()
         .rev()
         .filter(|s| *s != Step::Sample)
         .collect()
@@ -154,6 +156,7 @@ impl<'a> Backward<'a> {
             Step::Layer(l, op) => self.layer_op(l, op)?,
             Step::Embed => self.embed()?,
             Step::Sample => {}
+            Step::PosEmbed | Step::TokenTypeEmbed | Step::EmbedNorm | Step::MlmTransform => return Err(llama_only(step)),
         }
         self.next += 1;
         self.hook_grads.last_step = Some(step);
@@ -365,6 +368,7 @@ impl<'a> Backward<'a> {
                     self.record2(HookKey::Block(l - 1, BlockHook::ResidPost), pd, &self.dx.clone());
                 }
             }
+            other => return Err(llama_only(Step::Layer(l, other))),
         }
         Ok(())
     }
@@ -427,6 +431,11 @@ impl<'a> Backward<'a> {
     }
 }
 
+/// Training runs Llama-family models: another family's op has no backward yet.
+fn llama_only(step: Step) -> EngineError {
+    EngineError::Input(format!("`{step}` has no backward pass yet: training runs Llama-family models only"))
+}
+
 fn shape_err(e: ndarray::ShapeError) -> EngineError {
     EngineError::Input(format!("unexpected tensor shape in the forward trace: {e}"))
 }
@@ -455,5 +464,6 @@ pub fn formula(step: Step) -> &'static str {
         Step::Layer(_, LayerOp::K) => "dh += dk · W_k;   dW_k = dk^T · h",
         Step::Layer(_, LayerOp::Q) => "dh += dq · W_q;   dW_q = dq^T · h",
         Step::Embed => "dE[t] += dx[p] for every position p holding token t (tied: added to the output head's share)",
+        _ => "no backward yet: training runs Llama-family models only",
     }
 }

@@ -116,5 +116,6 @@ pub fn tiny_config(
         mlp_bias: false,
         torch_dtype: None,
         dtype: Some("float32".into()),
+        ..LlamaConfig::default()
     }
 }

@@ -101,8 +101,13 @@ pub fn rms_final_norm(model: &Model) -> Result<&ndarray::Array1<f32>> {
 
 /// Logit lens: `lm_head(final_norm(x))` for residual rows `x` `[rows, d_model]`.
 pub fn lens_logits(model: &Model, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-    let norm = rms_final_norm(model)?;
-    let (_, h) = ops::rmsnorm(x, norm.view(), model.config.eps()); // [rows, d_model]
+    let w = &model.weights;
+    let eps = model.config.eps();
+    let h = match (model.arch.norm, &w.norm, &w.norm_bias) {
+        (crate::arch::NormKind::Rms, Some(norm), _) => ops::rmsnorm(x, norm.view(), eps).1, // [rows, d_model]
+        (crate::arch::NormKind::Layer, Some(norm), Some(bias)) => ops::ln_apply(x, ops::ln_scale(x, eps).view(), norm.view(), bias.view())?, // [rows, d_model]
+        _ => return Err(EngineError::Input(format!("the logit lens reads a residual through the final norm; {} has none (its MLM head is not a lens yet)", model.arch.family.name()))),
+    };
     crate::cpu::matmul::linear(h.view(), model.weights.lm_head()) // [rows, vocab]
 }
 

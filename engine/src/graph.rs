@@ -92,8 +92,8 @@ mod tests {
     fn decode_step_scores_span_the_cache() {
         let c = smollm2();
         let p = program_shapes(&c, 1, 12);
-        assert_eq!(p.len(), Step::program(30).len());
-        let pattern = HookKey::Block(4, BlockHook::Pattern);
+        assert_eq!(p.len(), crate::step::Program::llama(30).len());
+        let pattern = HookKey::Block(4, crate::hooks::BlockHook::Pattern);
         let shape = p
             .iter()
             .flat_map(|s| &s.outputs)

@@ -140,6 +140,11 @@ impl Tokenizer {
         self.inner.id_to_token(id)
     }
 
+    /// The id of a token given as its text (`[MASK]`), if the vocabulary has it.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }

@@ -23,6 +23,16 @@ pub enum CaptureFilter {
 }
 
 impl CaptureFilter {
+    /// The names this filter asks for that `program`'s model never records (a layer past its
+    /// last, a hook of another family), for an error that names them.
+    pub fn not_recorded(&self, program: &crate::step::Program) -> Vec<String> {
+        let Self::Select { keys, kinds } = self else { return Vec::new() };
+        let recorded = program.hooks();
+        let missing_keys = keys.iter().filter(|k| !program.records(**k)).map(|k| k.to_string());
+        let missing_kinds = kinds.iter().filter(|kind| !recorded.iter().any(|k| k.kind() == **kind)).map(|kind| kind.name().to_string());
+        missing_keys.chain(missing_kinds).collect()
+    }
+
     pub fn keys(keys: impl IntoIterator<Item = HookKey>) -> Self {
         Self::Select {
             keys: keys.into_iter().collect(),

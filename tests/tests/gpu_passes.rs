@@ -294,7 +294,7 @@ fn streaming_in_batches_hands_over_every_step_once() {
         ControlFlow::Continue(())
     })
     .unwrap();
-    assert_eq!(steps, Step::program(model.config.n_layers()), "every step once, in order");
+    assert_eq!(steps, glassbox_engine::step::Program::of(&model.config).steps().to_vec(), "every step once, in order");
     streamed.token_ids = cpu.token_ids.clone();
     streamed.last_step = Some(Step::Sample);
     compare_traces(&streamed, &cpu, PASS_HOOK).unwrap_or_else(|e| panic!("streamed pass: {e}"));

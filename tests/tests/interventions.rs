@@ -160,7 +160,7 @@ fn streaming_moves_each_steps_tensors_out_in_order() {
     .unwrap();
     assert!(exec.trace().is_empty(), "the executor keeps no copy");
     let steps: Vec<Step> = outputs.iter().map(|o| o.step).collect();
-    assert_eq!(steps, Step::program(2));
+    assert_eq!(steps, glassbox_engine::step::Program::llama(2).steps().to_vec());
     for o in &outputs {
         for (k, t) in &o.tensors {
             assert_eq!(Some(&**t), whole.get(*k), "{k}");

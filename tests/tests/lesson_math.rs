@@ -78,7 +78,7 @@ fn predicted_shapes_equal_the_recorded_ones_for_prefill_and_decode() {
                 seen += 1;
             }
         }
-        assert_eq!(seen, HookKey::all(c.n_layers()).len());
+        assert_eq!(seen, glassbox_engine::step::Program::of(&c).hooks().len());
     };
     check(&prefill, IDS.len(), 0);
     assert_eq!(exec.cache_len(), IDS.len());

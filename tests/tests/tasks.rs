@@ -31,7 +31,7 @@ fn every_task_returns_a_well_formed_answer_and_its_trace_on_a_fixture() {
     let (_tmp, dir) = fixture_with_tokenizer("tiny-smollm2-shape");
     let model = Arc::new(Model::load(&dir).unwrap());
     let mut exec = CpuExecutor::new(model.clone());
-    let n_hooks = HookKey::all(model.config.n_layers()).len();
+    let n_hooks = glassbox_engine::step::Program::of(&model.config).hooks().len();
     let o = TaskOptions::with_seed(7);
     let outs = [
         tasks::generate_text(&model, &mut exec, "Write a clause.", &o).unwrap(),

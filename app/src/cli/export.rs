@@ -6,6 +6,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use glassbox_engine::executor::PassOptions;
 use glassbox_engine::experiments::npy;
+use glassbox_engine::step::Program;
 use glassbox_engine::trace::CaptureFilter;
 use glassbox_engine::{Device, Precision};
 
@@ -14,8 +15,11 @@ use super::output::outln;
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    #[arg(long)]
-    pub prompt: String,
+    #[arg(long, conflicts_with = "token_ids", required_unless_present = "token_ids")]
+    pub prompt: Option<String>,
+    /// Exact token ids, comma-separated, instead of --prompt (BERT: the mask id in place)
+    #[arg(long, value_delimiter = ',')]
+    pub token_ids: Option<Vec<u32>>,
     /// Hook names, comma-separated: `blocks.3.attn.hook_pattern`, or layer-free
     /// `attn.hook_pattern` for every layer
     #[arg(long)]
@@ -38,7 +42,20 @@ pub fn run(model_path: Option<PathBuf>, args: ExportArgs) -> Result<()> {
         _ => bail!("--out {}: give a .npz or .npy file", args.out.display()),
     };
     let model = load_model(model_path)?;
-    let ids = text_ids(&model, "--prompt", &args.prompt)?;
+    let absent = capture.not_recorded(&Program::of(&model.config));
+    if !absent.is_empty() {
+        bail!(
+            "--hooks: this model ({} layers, {}) does not record {}; `glassbox trace --capture all --json` lists what it records",
+            model.config.n_layers(),
+            model.arch.family.name(),
+            absent.join(", ")
+        );
+    }
+    let ids = match (&args.token_ids, &args.prompt) {
+        (Some(ids), _) if ids.is_empty() => bail!("--token-ids is empty"),
+        (Some(ids), _) => ids.clone(),
+        (None, prompt) => text_ids(&model, "--prompt", prompt.as_deref().unwrap_or_default())?,
+    };
     let mut exec = make_executor(model.clone(), args.device, Precision::F32)?;
     let trace = exec.forward(&ids, PassOptions::capture(capture))?;
     let entries: Vec<(String, &glassbox_engine::Tensor)> = trace.iter().map(|(k, t)| (k.to_string(), &**t)).collect();

@@ -50,6 +50,12 @@ impl GenerateArgs {
 pub fn run(model_path: Option<PathBuf>, args: GenerateArgs) -> Result<()> {
     let sampling = args.sampling()?;
     let model = load_model(model_path)?;
+    if !model.arch.generates() {
+        anyhow::bail!(
+            "{} is a masked language model: it fills in blanks rather than generating; run `glassbox trace --token-ids … --json` with the mask id in place to see its predictions",
+            model.arch.family.name()
+        );
+    }
     let ids = input_ids(&model, &args.input)?;
     let mut exec = make_executor(model.clone(), args.input.device, args.input.precision)?;
     let eos = model.config.eos_ids();

@@ -80,7 +80,7 @@ pub fn input_ids(model: &Model, input: &InputArgs) -> Result<Vec<u32>> {
         if ids.is_empty() {
             bail!("--token-ids is empty");
         }
-        return Ok(ids.clone());
+        return within_context(model, ids.clone());
     }
     let from_file = match &input.prompt_file {
         Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("--prompt-file {}: could not read it", path.display()))?),
@@ -99,6 +99,15 @@ pub fn input_ids(model: &Model, input: &InputArgs) -> Result<Vec<u32>> {
     let ids = tok.encode(&text)?;
     if ids.is_empty() {
         bail!("the prompt encodes to no tokens; type some text");
+    }
+    within_context(model, ids)
+}
+
+/// A prompt longer than the model's context fails before any computing, naming both lengths.
+fn within_context(model: &Model, ids: Vec<u32>) -> Result<Vec<u32>> {
+    let context = model.config.max_position_embeddings;
+    if ids.len() > context {
+        bail!("the prompt is {} tokens, more than the model's context of {context} tokens; shorten it", ids.len());
     }
     Ok(ids)
 }

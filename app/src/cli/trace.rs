@@ -12,6 +12,7 @@ use glassbox_engine::overview::{OverviewOptions, run_overview};
 use glassbox_engine::executor::PassOptions;
 use glassbox_engine::hooks::{BlockHook, HookKind};
 use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::Model;
 use serde_json::json;
 
 use super::output::outln;
@@ -36,6 +37,10 @@ pub struct TraceArgs {
     /// only the residual stream and per-position summaries
     #[arg(long, default_value_t = DEFAULT_BUDGET / MIB)]
     pub budget_mib: u64,
+    /// The mask token's id, for a masked LM's predictions at each masked position (default:
+    /// the tokenizer's `[MASK]`)
+    #[arg(long)]
+    pub mask_id: Option<u32>,
     /// Print JSON (the fields acceptance checks read)
     #[arg(long)]
     pub json: bool,
@@ -63,6 +68,8 @@ struct Summary {
     argmax: Vec<u32>,
     norms: Vec<Vec<f32>>,
     lens: Vec<Vec<u32>>,
+    /// A masked LM's top tokens at each masked position.
+    masked: Vec<(usize, Vec<analysis::Ranked>)>,
     /// `None` for a full capture; else the bytes the overview kept.
     overview_bytes: Option<usize>,
     /// Hooks recorded and their size.
@@ -91,7 +98,8 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
                 last: analysis::last_logits(&trace)?,
                 argmax: analysis::argmax_rows(&trace)?,
                 norms: analysis::residual_norms(&trace, n_layers)?,
-                lens: analysis::logit_lens_at(&model, &trace, ids.len() - 1, 5)?,
+                lens: lens_of(&model, &trace, ids.len() - 1)?,
+                masked: masked_predictions(&model, &trace, &ids, args.mask_id, args.top_k)?,
                 overview_bytes: None,
                 captured: (trace.len(), mib(trace.bytes())),
             }
@@ -107,7 +115,8 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
                 last: ov.trace.last_logits.clone().context("the long pass left no logits")?,
                 argmax: ov.top.iter().map(|t| t.first().map_or(0, |r| r.id)).collect(),
                 norms: ov.residual_norms.clone(),
-                lens: analysis::logit_lens_at(&model, &ov.trace, ids.len() - 1, 5)?,
+                lens: lens_of(&model, &ov.trace, ids.len() - 1)?,
+                masked: Vec::new(),
                 overview_bytes: Some(ov.bytes()),
                 captured: (ov.trace.len(), mib(ov.bytes())),
             }
@@ -119,16 +128,13 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
             args.budget_mib
         ),
     };
-    let Summary { last, argmax, norms, lens, overview_bytes, captured: (captured_hooks, captured_mib) } = summary;
+    let Summary { last, argmax, norms, lens, masked, overview_bytes, captured: (captured_hooks, captured_mib) } = summary;
     if let Some(bytes) = overview_bytes {
         eprintln!("glassbox: {} tokens run in chunks within the {} MiB budget; kept {}", ids.len(), args.budget_mib, budget::human(bytes as u64));
     }
     let top = analysis::top_k(&last, args.top_k, 1.0);
     let tokens = token_texts(&model, &ids);
-    let top_json: Vec<_> = top
-        .iter()
-        .map(|r| json!({"id": r.id, "token": token_texts(&model, &[r.id])[0], "logit": r.logit, "prob": r.prob}))
-        .collect();
+    let top_json = top_json_of(&model, &top);
     if args.json {
         let out = json!({
             "device": exec.device_name(),
@@ -138,6 +144,7 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
             "top_k": top_json,
             "residual_norms": norms,
             "logit_lens": lens,
+            "masked": masked.iter().map(|(pos, top)| json!({"position": pos, "top_k": top_json_of(&model, top)})).collect::<Vec<_>>(),
             "overview_bytes": overview_bytes,
             "captured_hooks": captured_hooks,
             "captured_mib": captured_mib,
@@ -160,6 +167,35 @@ pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
         outln!("  {label:<9} {:?}", token_texts(&model, &ids[..1])[0])?;
     }
     Ok(())
+}
+
+fn top_json_of(model: &Model, top: &[analysis::Ranked]) -> Vec<serde_json::Value> {
+    top.iter().map(|r| json!({"id": r.id, "token": token_texts(model, &[r.id])[0], "logit": r.logit, "prob": r.prob})).collect()
+}
+
+/// The logit lens at `position`, or none for a model whose output head is no lens (BERT).
+fn lens_of(model: &Model, trace: &glassbox_engine::Trace, position: usize) -> Result<Vec<Vec<u32>>> {
+    if model.arch.mlm_head {
+        return Ok(Vec::new());
+    }
+    Ok(analysis::logit_lens_at(model, trace, position, 5)?)
+}
+
+/// A masked LM: the top `k` tokens at every position holding the mask id.
+fn masked_predictions(model: &Model, trace: &glassbox_engine::Trace, ids: &[u32], mask_id: Option<u32>, k: usize) -> Result<Vec<(usize, Vec<analysis::Ranked>)>> {
+    if !model.arch.mlm_head {
+        return Ok(Vec::new());
+    }
+    let Some(mask) = mask_id.or_else(|| model.tokenizer.as_ref().and_then(|t| t.token_id("[MASK]"))) else {
+        bail!("a masked LM predicts at its mask positions: pass --mask-id N (this model has no tokenizer with a [MASK] token)");
+    };
+    let logits = trace.get(glassbox_engine::HookKey::Logits).and_then(|t| t.as_2d()).context("the pass recorded no logits")?;
+    Ok(ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| **id == mask)
+        .map(|(pos, _)| (pos, analysis::top_k(&logits.row(pos).to_vec(), k, 1.0)))
+        .collect())
 }
 
 fn mib(bytes: usize) -> f64 {

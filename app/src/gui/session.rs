@@ -132,7 +132,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(model: Arc<Model>, worker: Worker) -> Self {
-        let program = Step::program(model.config.n_layers());
+        let program = glassbox_engine::step::Program::new(&model.arch).steps().to_vec();
         Self {
             model,
             worker,
@@ -436,7 +436,7 @@ impl Session {
                 if sampled.is_some() {
                     self.trace.sampled = sampled;
                 }
-                self.computed = Some(step.index(self.n_layers()));
+                self.computed = Some(self.index_of(step));
             }
             Reply::Finished { pass, cache_len } if pass == self.pass => {
                 self.running = false;
@@ -483,7 +483,7 @@ impl Session {
                 self.trace = out.trace;
                 self.trace_pass = self.fresh_generation();
                 self.long = None;
-                self.computed = self.trace.last_step.map(|s| s.index(self.n_layers()));
+                self.computed = self.trace.last_step.map(|s| self.index_of(s));
                 self.analysis = Some(analysis);
                 let n = self.n_tokens();
                 self.sel.position = n.saturating_sub(1);
@@ -567,7 +567,18 @@ impl Session {
     }
 
     pub fn goto(&mut self, step: Step) {
-        self.set_cursor(step.index(self.n_layers()));
+        self.set_cursor(self.index_of(step));
+    }
+
+    /// Where `step` runs in this model's program (or the last step before it, when this
+    /// family has no such step: program order is step order).
+    pub fn index_of(&self, step: Step) -> usize {
+        self.program.binary_search(&step).unwrap_or_else(|i| i.saturating_sub(1))
+    }
+
+    /// The ops of one block of this model.
+    pub fn block_ops(&self) -> Vec<glassbox_engine::LayerOp> {
+        glassbox_engine::LayerOp::block(&self.model.arch)
     }
 
     /// Is the cursor's step computed in the current pass?

@@ -180,7 +180,7 @@ impl DiagramView {
                     &[("ln1", l(LayerOp::Ln1))],
                 );
                 arrow(ui, cx);
-                let attn_ops = LayerOp::of_family(Family::Attention);
+                let attn_ops = LayerOp::of_family_in(&cx.s.block_ops(), Family::Attention);
                 let steps: Vec<(&str, Step)> =
                     attn_ops.iter().map(|&op| (op.name(), l(op))).collect();
                 block(
@@ -218,7 +218,7 @@ impl DiagramView {
                     &[("ln2", l(LayerOp::Ln2))],
                 );
                 arrow(ui, cx);
-                let mlp_ops = LayerOp::of_family(Family::Mlp);
+                let mlp_ops = LayerOp::of_family_in(&cx.s.block_ops(), Family::Mlp);
                 let steps: Vec<(&str, Step)> =
                     mlp_ops.iter().map(|&op| (op.name(), l(op))).collect();
                 block(

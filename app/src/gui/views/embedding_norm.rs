@@ -41,7 +41,7 @@ fn norm_site(cx: &ViewCtx<'_>, step: Step) -> NormSite {
             input: HookKey::Block(n.saturating_sub(1), BlockHook::ResidPost),
             scale: HookKey::LnFinalScale,
             output: HookKey::LnFinalNormalized,
-            weight: m.weights.norm.to_vec(),
+            weight: m.weights.norm.as_ref().map(|n| n.to_vec()).unwrap_or_default(),
         },
         Step::Layer(l, LayerOp::Ln2) => NormSite {
             name: format!("blocks.{l}.ln2"),

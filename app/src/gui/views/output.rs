@@ -124,7 +124,7 @@ impl OutputView {
         if let Some(id) =
             cx.s.trace
                 .sampled
-                .filter(|_| cx.s.step_ready(Step::Sample.index(cx.s.n_layers())))
+                .filter(|_| cx.s.step_ready(cx.s.index_of(Step::Sample)))
         {
             ui.label(
                 RichText::new(cx.lang.tf(

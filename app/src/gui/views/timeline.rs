@@ -34,7 +34,7 @@ impl TimelineView {
         // Layer ticks: every layer a thin line, every fifth labelled.
         let font = FontId::proportional(10.0);
         for l in 0..n_layers {
-            let i = Step::Layer(l, glassbox_engine::LayerOp::Ln1).index(n_layers);
+            let i = cx.s.index_of(Step::Layer(l, cx.s.block_ops()[0]));
             let x = bar.min.x + i as f32 * w;
             painter.line_segment(
                 [pos2(x, bar.min.y), pos2(x, bar.max.y)],

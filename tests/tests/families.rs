@@ -63,7 +63,22 @@ fn every_hook_matches_transformers_on_gpt2_bert_and_gemma3() {
         if let Some(diff) = first_divergence(&trace, &goldens, glassbox_tests::tolerance::FIXTURE_HOOK_REL as f32) {
             panic!("{name}: first diverging hook: {diff}");
         }
+        let (worst, at) = worst_relative(&trace, &goldens);
+        eprintln!("{name}: largest error {worst:.1e} of max(1, max |ref|), at {at}");
     }
+}
+
+/// The largest `max |ours − ref| / max(1, max |ref|)` over the golden hooks, and where.
+fn worst_relative(trace: &glassbox_engine::Trace, goldens: &std::collections::BTreeMap<String, Golden>) -> (f32, String) {
+    let mut worst = (0.0f32, String::new());
+    for (name, g) in goldens.iter().filter(|(k, _)| k.as_str() != "input_ids") {
+        let ours = glassbox_tests::values_of(trace.get(name.parse().unwrap()).unwrap());
+        let rel = glassbox_tests::max_abs_diff(&ours, &g.values) / glassbox_tests::max_abs(&g.values).max(1.0);
+        if rel > worst.0 {
+            worst = (rel, name.clone());
+        }
+    }
+    worst
 }
 
 #[test]

@@ -19,6 +19,8 @@ pub struct Tokenizer {
     /// GPT-2 byte-level alphabet: the char a piece uses for each byte, inverted.
     byte_of_char: HashMap<char, u8>,
     byte_level: bool,
+    /// `add_bos_token` of tokenizer_config.json: prompts start with the BOS id (Gemma).
+    add_bos: bool,
     /// Found while loading: a chat template replaced by ChatML, for instance.
     warnings: Vec<String>,
 }
@@ -84,6 +86,7 @@ impl Tokenizer {
             }
         });
         let byte_level = text.contains("\"ByteLevel\"");
+        let add_bos = config.get("add_bos_token").and_then(serde_json::Value::as_bool).unwrap_or(false);
         Ok(Some(Self {
             chat_template,
             bos_token,
@@ -91,6 +94,7 @@ impl Tokenizer {
             inner,
             byte_of_char: gpt2_byte_decoder(),
             byte_level,
+            add_bos,
             warnings,
         }))
     }
@@ -106,6 +110,30 @@ impl Tokenizer {
             .map_err(|p| EngineError::Tokenizer(format!("the tokenizers library crashed encoding the text: {p}")))?
             .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// Ids of a prompt as the model expects it: [`Self::encode`], with the BOS id first when
+    /// tokenizer_config.json says `add_bos_token: true` (as transformers' `tokenizer(text)`
+    /// adds it) and the text did not already start with it (a rendered chat template does).
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = self.encode(text)?;
+        if let Some(bos) = self.bos_id()
+            && self.add_bos
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
+        }
+        Ok(ids)
+    }
+
+    /// The BOS token's id, when tokenizer_config.json names one the vocabulary has.
+    pub fn bos_id(&self) -> Option<u32> {
+        self.inner.token_to_id(self.bos_token.as_deref()?)
+    }
+
+    /// Whether prompts get a BOS id first (`add_bos_token` in tokenizer_config.json).
+    pub fn adds_bos(&self) -> bool {
+        self.add_bos
     }
 
     /// Text of `ids`. The tokenizers crate silently drops ids it does not know (a model's

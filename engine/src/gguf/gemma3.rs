@@ -198,6 +198,7 @@ pub fn build_gemma3_config_json(gguf: &GgufFile) -> Result<Value, GgufError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gguf::builder::{GgufBuilder, matrix};
 
     #[test]
     fn names_follow_gguf_py_gemma3_map() {
@@ -249,5 +250,133 @@ mod tests {
         let full: Vec<usize> = (0..18).filter(|&i| t[i] == "full_attention").collect();
         assert_eq!(full, [5, 11, 17]);
         assert_eq!(layer_types(4), ["sliding_attention"; 4]);
+    }
+
+    /// A GGUF f32 array metadata value.
+    fn f32_array(values: &[f32]) -> Vec<u8> {
+        let mut v = 6u32.to_le_bytes().to_vec();
+        v.extend((values.len() as u64).to_le_bytes());
+        v.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+        v
+    }
+
+    const TOKENS: [&str; 8] = ["<pad>", "<eos>", "<bos>", "<unk>", "  ", "▁", "a", "▁a"];
+
+    /// Two layers (d 32, 2 query heads and 1 KV head of 16, ffn 8): every tensor a Gemma 3
+    /// GGUF has, norm weights stored as llama.cpp stores them (`1 + w`).
+    fn tiny_gemma3() -> GgufBuilder {
+        let (d, hd, ff, v) = (32u64, 16u64, 8u64, TOKENS.len() as u64);
+        let mut b = GgufBuilder::new()
+            .kv_str("general.architecture", "gemma3")
+            .kv_u32("gemma3.block_count", 2)
+            .kv_u32("gemma3.context_length", 128)
+            .kv_u32("gemma3.embedding_length", d as u32)
+            .kv_u32("gemma3.feed_forward_length", ff as u32)
+            .kv_u32("gemma3.attention.head_count", 2)
+            .kv_u32("gemma3.attention.head_count_kv", 1)
+            .kv_u32("gemma3.attention.key_length", hd as u32)
+            .kv_u32("gemma3.attention.value_length", hd as u32)
+            .kv_f32("gemma3.rope.freq_base", 1_000_000.0)
+            .kv_f32("gemma3.attention.layer_norm_rms_epsilon", 1e-6)
+            .kv_u32("gemma3.attention.sliding_window", 4)
+            .kv_str("tokenizer.ggml.model", "llama")
+            .kv_str("tokenizer.ggml.pre", "default")
+            .kv_str_array("tokenizer.ggml.tokens", &TOKENS)
+            .kv_raw("tokenizer.ggml.scores", 9, &f32_array(&[-1000.0, -1000.0, -1000.0, -1000.0, -1000.0, -5.0, -6.0, -7.0]))
+            .kv_i32_array("tokenizer.ggml.token_type", &[3, 3, 3, 3, 4, 1, 1, 1])
+            .kv_u32("tokenizer.ggml.bos_token_id", 2)
+            .kv_u32("tokenizer.ggml.eos_token_id", 1)
+            .kv_u32("tokenizer.ggml.unknown_token_id", 3)
+            .kv_u32("tokenizer.ggml.padding_token_id", 0)
+            .kv_raw("tokenizer.ggml.add_bos_token", 7, &[1])
+            .f32_tensor("token_embd.weight", &[d, v], &matrix(v, d))
+            .f32_tensor("output_norm.weight", &[d], &matrix(1, d));
+        for l in 0..2 {
+            let t = |n: &str| format!("blk.{l}.{n}.weight");
+            b = b
+                .f32_tensor(&t("attn_norm"), &[d], &matrix(1, d))
+                .f32_tensor(&t("attn_q"), &[d, 2 * hd], &matrix(2 * hd, d))
+                .f32_tensor(&t("attn_k"), &[d, hd], &matrix(hd, d))
+                .f32_tensor(&t("attn_v"), &[d, hd], &matrix(hd, d))
+                .f32_tensor(&t("attn_output"), &[2 * hd, d], &matrix(d, 2 * hd))
+                .f32_tensor(&t("attn_q_norm"), &[hd], &matrix(1, hd))
+                .f32_tensor(&t("attn_k_norm"), &[hd], &matrix(1, hd))
+                .f32_tensor(&t("post_attention_norm"), &[d], &matrix(1, d))
+                .f32_tensor(&t("ffn_norm"), &[d], &matrix(1, d))
+                .f32_tensor(&t("post_ffw_norm"), &[d], &matrix(1, d))
+                .f32_tensor(&t("ffn_gate"), &[d, ff], &matrix(ff, d))
+                .f32_tensor(&t("ffn_up"), &[d, ff], &matrix(ff, d))
+                .f32_tensor(&t("ffn_down"), &[ff, d], &matrix(d, ff));
+        }
+        b
+    }
+
+    #[test]
+    fn tiny_gemma3_converts_to_the_hf_layout() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let gguf = tmp.path().join("tiny-gemma3.gguf");
+        std::fs::write(&gguf, tiny_gemma3().build()).unwrap_or_else(|e| panic!("{e}"));
+        let out = tmp.path().join("hf");
+        std::fs::create_dir(&out).unwrap_or_else(|e| panic!("{e}"));
+        crate::gguf::convert_gguf_to_hf(&gguf, &out, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
+
+        let read = |f: &str| std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let config: Value = serde_json::from_slice(&read("config.json")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config["model_type"], "gemma3_text");
+        assert_eq!(config["architectures"], json!(["Gemma3ForCausalLM"]));
+        assert_eq!(config["head_dim"], 16);
+        assert_eq!(config["num_key_value_heads"], 1);
+        assert_eq!(config["sliding_window"], 4);
+        assert_eq!(config["layer_types"], json!(["sliding_attention", "sliding_attention"]));
+        assert_eq!(config["rope_parameters"]["full_attention"]["rope_theta"], 1_000_000.0);
+        assert_eq!(config["rope_parameters"]["sliding_attention"]["rope_theta"], 10_000.0);
+        assert_eq!(config["vocab_size"], 8);
+        assert_eq!(config["tie_word_embeddings"], true);
+        assert_eq!(config["bos_token_id"], 2);
+
+        let st_bytes = read("model.safetensors");
+        let st = safetensors::SafeTensors::deserialize(&st_bytes).unwrap_or_else(|e| panic!("{e}"));
+        let values = |name: &str| -> Vec<f32> {
+            let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        };
+        let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+        names.sort();
+        let mut want = vec!["model.embed_tokens.weight".to_string(), "model.norm.weight".to_string()];
+        for l in 0..2 {
+            want.extend(GEMMA3_LAYER_TENSORS.iter().map(|t| format!("model.layers.{l}.{t}")));
+        }
+        want.sort();
+        assert_eq!(names, want);
+        // Every norm shifted back by exactly 1; nothing else touched, Q/K rows in file order.
+        let shifted = |n: u64| matrix(1, n).iter().map(|v| v - 1.0).collect::<Vec<f32>>();
+        assert_eq!(values("model.norm.weight"), shifted(32));
+        for leaf in ["input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"] {
+            assert_eq!(values(&format!("model.layers.1.{leaf}.weight")), shifted(32), "{leaf}");
+        }
+        assert_eq!(values("model.layers.0.self_attn.q_norm.weight"), shifted(16));
+        assert_eq!(values("model.layers.0.self_attn.k_norm.weight"), shifted(16));
+        assert_eq!(values("model.layers.0.self_attn.q_proj.weight"), matrix(32, 32));
+        assert_eq!(values("model.layers.0.self_attn.k_proj.weight"), matrix(16, 32));
+        assert_eq!(values("model.embed_tokens.weight"), matrix(8, 32));
+        assert_eq!(st.tensor("model.layers.0.self_attn.o_proj.weight").map(|t| t.shape().to_vec()).ok(), Some(vec![32, 32]));
+
+        let tok: tokenizers::Tokenizer = serde_json::from_slice(&read("tokenizer.json")).unwrap_or_else(|e| panic!("{e}"));
+        let ids = tok.encode("a  a", true).unwrap_or_else(|e| panic!("{e}")).get_ids().to_vec();
+        assert_eq!(ids, [2, 6, 4, 6]);
+        let tc: Value = serde_json::from_slice(&read("tokenizer_config.json")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tc["add_bos_token"], true);
+        assert_eq!(tc["bos_token"], "<bos>");
+    }
+
+    #[test]
+    fn missing_gemma_tensors_are_listed() {
+        let bytes = tiny_gemma3().remove_tensor("blk.1.post_ffw_norm.weight").build();
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let gguf = tmp.path().join("t.gguf");
+        std::fs::write(&gguf, bytes).unwrap_or_else(|e| panic!("{e}"));
+        let file = crate::gguf::GgufFile::open(&gguf).unwrap_or_else(|e| panic!("{e}"));
+        let msg = crate::gguf::planned_tensors(&file).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("model.layers.1.post_feedforward_layernorm.weight"), "{msg}");
     }
 }

@@ -54,8 +54,11 @@ fn converted() -> Option<(PathBuf, Option<tempfile::TempDir>)> {
     None
 }
 
-/// The safetensors header: name → (shape, data offsets), and where the data starts.
-fn header(path: &Path) -> (BTreeMap<String, (Vec<usize>, [u64; 2])>, u64) {
+/// name → (shape, data offsets) of a safetensors file.
+type Header = BTreeMap<String, (Vec<usize>, [u64; 2])>;
+
+/// The safetensors header, and where the data starts.
+fn header(path: &Path) -> (Header, u64) {
     let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut len = [0u8; 8];
     f.read_exact(&mut len).unwrap_or_else(|e| panic!("{e}"));

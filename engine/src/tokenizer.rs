@@ -19,6 +19,9 @@ pub struct Tokenizer {
     /// GPT-2 byte-level alphabet: the char a piece uses for each byte, inverted.
     byte_of_char: HashMap<char, u8>,
     byte_level: bool,
+    /// SentencePiece-style pieces (BPE with byte fallback: Gemma, Llama 2): `▁` is a space and
+    /// `<0xNN>` one raw byte.
+    metaspace: bool,
     /// `add_bos_token` of tokenizer_config.json: prompts start with the BOS id (Gemma).
     add_bos: bool,
     /// Found while loading: a chat template replaced by ChatML, for instance.
@@ -43,6 +46,7 @@ impl Tokenizer {
         }
         let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
         let value = check_tokenizer_json(&text).map_err(err)?;
+        let metaspace = value["model"]["byte_fallback"].as_bool().unwrap_or(false);
         // The crate panics on some malformed files our checks do not foresee: that is a
         // broken file, reported like any other.
         let inner = catch_panic(|| serde_json::from_value::<tokenizers::Tokenizer>(value))
@@ -94,6 +98,7 @@ impl Tokenizer {
             inner,
             byte_of_char: gpt2_byte_decoder(),
             byte_level,
+            metaspace,
             add_bos,
             warnings,
         }))
@@ -184,7 +189,13 @@ impl Tokenizer {
         let Some(piece) = self.piece(id) else {
             return Vec::new();
         };
-        if !self.byte_level || self.is_special(id) {
+        if self.is_special(id) {
+            return piece.into_bytes();
+        }
+        if self.metaspace {
+            return metaspace_bytes(&piece);
+        }
+        if !self.byte_level {
             return piece.into_bytes();
         }
         let bytes: Option<Vec<u8>> = piece.chars().map(|c| self.byte_of_char.get(&c).copied()).collect();
@@ -249,6 +260,19 @@ fn read_tokenizer_config(path: &Path) -> Result<serde_json::Map<String, serde_js
     Ok(value.as_object().cloned().unwrap_or_default())
 }
 
+/// A SentencePiece-style piece's bytes: `<0xNN>` is the byte NN, `▁` a space.
+fn metaspace_bytes(piece: &str) -> Vec<u8> {
+    let byte = piece
+        .strip_prefix("<0x")
+        .and_then(|p| p.strip_suffix('>'))
+        .filter(|h| h.len() == 2)
+        .and_then(|h| u8::from_str_radix(h, 16).ok());
+    match byte {
+        Some(b) => vec![b],
+        None => piece.replace('\u{2581}', " ").into_bytes(),
+    }
+}
+
 /// GPT-2's reversible byte → printable-char table, inverted.
 fn gpt2_byte_decoder() -> HashMap<char, u8> {
     let mut printable: Vec<u32> = (u32::from(b'!')..=u32::from(b'~')).collect();
@@ -273,6 +297,15 @@ fn gpt2_byte_decoder() -> HashMap<char, u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metaspace_pieces_are_spaces_and_bytes() {
+        assert_eq!(metaspace_bytes("▁the"), b" the");
+        assert_eq!(metaspace_bytes("<0xE4>"), [0xE4]);
+        assert_eq!(metaspace_bytes("<0x0A>"), [0x0A]);
+        assert_eq!(metaspace_bytes("<b>"), b"<b>");
+        assert_eq!(metaspace_bytes("<0xZZ>"), b"<0xZZ>");
+    }
 
     #[test]
     fn byte_decoder_maps_space_and_newline() {

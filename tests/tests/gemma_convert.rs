@@ -190,6 +190,13 @@ fn check_tokenizer(dir: &Path) {
         assert_eq!(tok.decode(&want[1..]).unwrap_or_else(|e| panic!("{e}")), text);
     }
     assert_eq!(tok.display(2), "<bos>");
+    // Token texts as transformers shows them (`▁` as a space), e.g. " the", "\n\n", "它".
+    for p in golden["prompts"].as_array().into_iter().flatten() {
+        for entry in p["top10"].as_array().into_iter().flatten() {
+            let id = entry[0].as_u64().unwrap_or_default() as u32;
+            assert_eq!(tok.display(id), entry[1].as_str().unwrap_or_default(), "token {id}");
+        }
+    }
     assert!(tok.is_special(2) && tok.is_special(106));
 }
 

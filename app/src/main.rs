@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     keep_freed_memory();
     let args = cli::Cli::parse();
     let result = match args.command {
-        None => gui::run(args.model),
+        None => cli::resolve_named_model(args.model).and_then(gui::run),
         Some(command) => {
             let hooks = cli::GuiHooks {
                 frame_bench: gui::frame_bench::attention_overview_frame_bench,

@@ -246,3 +246,35 @@ fn trace_capture_records_more_hooks_and_reports_their_size() {
     let out = glassbox(&["trace", "--model", model.to_str().unwrap(), "--token-ids", "1,2", "--capture", "attn.hook_bogus"]);
     assert_one_line_error(&out, "--capture");
 }
+
+/// `--model NAME` is the named model's cached folder (a complete one is used as is, nothing
+/// fetched); a path still wins; an unknown name for `fetch` lists the known ones.
+#[test]
+fn models_by_name_resolve_to_their_cached_folders() {
+    assert_one_line_error(&glassbox(&["fetch", "no-such-model"]), "gemma-3-270m");
+    let cache = tempfile::tempdir().unwrap();
+    let tiny = fixture("tiny-gqa-tied");
+    for (name, folder) in [("gemma-3-270m", "gemma-3-270m"), ("smollm2-135m", "smollm2-135m-instruct")] {
+        let dir = cache.path().join("glassbox/models").join(folder);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["config.json", "model.safetensors"] {
+            std::fs::copy(tiny.join(f), dir.join(f)).unwrap();
+        }
+        std::fs::write(
+            dir.join("tokenizer.json"),
+            r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
+               "pre_tokenizer":null,"post_processor":null,"decoder":null,
+               "model":{"type":"WordLevel","vocab":{"a":0},"unk_token":"a"}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.join("tokenizer_config.json"), "{}").unwrap();
+        std::fs::write(dir.join(glassbox_engine::fetch::MARKER_FILE), "test\n").unwrap();
+        let out = common::command()
+            .args(["trace", "--model", name, "--token-ids", "1,2", "--json"])
+            .env("XDG_CACHE_HOME", cache.path())
+            .output()
+            .unwrap();
+        let v = json_of(&out);
+        assert_eq!(v["token_ids"], serde_json::json!([1, 2]), "{name}");
+    }
+}

@@ -210,7 +210,7 @@ fn run_chat(
         return Err(EngineError::Input("the task's text is empty".into()));
     }
     let prompt = tok.apply_chat_template(&[ChatMessage::user(user)], true)?;
-    let prompt_ids = tok.encode(&prompt)?;
+    let prompt_ids = tok.encode_prompt(&prompt)?;
     exec.reset();
     let sampling = options.sampling;
     let first = PassOptions {

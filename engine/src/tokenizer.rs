@@ -19,6 +19,11 @@ pub struct Tokenizer {
     /// GPT-2 byte-level alphabet: the char a piece uses for each byte, inverted.
     byte_of_char: HashMap<char, u8>,
     byte_level: bool,
+    /// SentencePiece-style pieces (BPE with byte fallback: Gemma, Llama 2): `▁` is a space and
+    /// `<0xNN>` one raw byte.
+    metaspace: bool,
+    /// `add_bos_token` of tokenizer_config.json: prompts start with the BOS id (Gemma).
+    add_bos: bool,
     /// Found while loading: a chat template replaced by ChatML, for instance.
     warnings: Vec<String>,
 }
@@ -41,6 +46,7 @@ impl Tokenizer {
         }
         let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
         let value = check_tokenizer_json(&text).map_err(err)?;
+        let metaspace = value["model"]["byte_fallback"].as_bool().unwrap_or(false);
         // The crate panics on some malformed files our checks do not foresee: that is a
         // broken file, reported like any other.
         let inner = catch_panic(|| serde_json::from_value::<tokenizers::Tokenizer>(value))
@@ -84,6 +90,7 @@ impl Tokenizer {
             }
         });
         let byte_level = text.contains("\"ByteLevel\"");
+        let add_bos = config.get("add_bos_token").and_then(serde_json::Value::as_bool).unwrap_or(false);
         Ok(Some(Self {
             chat_template,
             bos_token,
@@ -91,6 +98,8 @@ impl Tokenizer {
             inner,
             byte_of_char: gpt2_byte_decoder(),
             byte_level,
+            metaspace,
+            add_bos,
             warnings,
         }))
     }
@@ -106,6 +115,30 @@ impl Tokenizer {
             .map_err(|p| EngineError::Tokenizer(format!("the tokenizers library crashed encoding the text: {p}")))?
             .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// Ids of a prompt as the model expects it: [`Self::encode`], with the BOS id first when
+    /// tokenizer_config.json says `add_bos_token: true` (as transformers' `tokenizer(text)`
+    /// adds it) and the text did not already start with it (a rendered chat template does).
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = self.encode(text)?;
+        if let Some(bos) = self.bos_id()
+            && self.add_bos
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
+        }
+        Ok(ids)
+    }
+
+    /// The BOS token's id, when tokenizer_config.json names one the vocabulary has.
+    pub fn bos_id(&self) -> Option<u32> {
+        self.inner.token_to_id(self.bos_token.as_deref()?)
+    }
+
+    /// Whether prompts get a BOS id first (`add_bos_token` in tokenizer_config.json).
+    pub fn adds_bos(&self) -> bool {
+        self.add_bos
     }
 
     /// Text of `ids`. The tokenizers crate silently drops ids it does not know (a model's
@@ -161,7 +194,13 @@ impl Tokenizer {
         let Some(piece) = self.piece(id) else {
             return Vec::new();
         };
-        if !self.byte_level || self.is_special(id) {
+        if self.is_special(id) {
+            return piece.into_bytes();
+        }
+        if self.metaspace {
+            return metaspace_bytes(&piece);
+        }
+        if !self.byte_level {
             return piece.into_bytes();
         }
         let bytes: Option<Vec<u8>> = piece.chars().map(|c| self.byte_of_char.get(&c).copied()).collect();
@@ -226,6 +265,19 @@ fn read_tokenizer_config(path: &Path) -> Result<serde_json::Map<String, serde_js
     Ok(value.as_object().cloned().unwrap_or_default())
 }
 
+/// A SentencePiece-style piece's bytes: `<0xNN>` is the byte NN, `▁` a space.
+fn metaspace_bytes(piece: &str) -> Vec<u8> {
+    let byte = piece
+        .strip_prefix("<0x")
+        .and_then(|p| p.strip_suffix('>'))
+        .filter(|h| h.len() == 2)
+        .and_then(|h| u8::from_str_radix(h, 16).ok());
+    match byte {
+        Some(b) => vec![b],
+        None => piece.replace('\u{2581}', " ").into_bytes(),
+    }
+}
+
 /// GPT-2's reversible byte → printable-char table, inverted.
 fn gpt2_byte_decoder() -> HashMap<char, u8> {
     let mut printable: Vec<u32> = (u32::from(b'!')..=u32::from(b'~')).collect();
@@ -250,6 +302,15 @@ fn gpt2_byte_decoder() -> HashMap<char, u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metaspace_pieces_are_spaces_and_bytes() {
+        assert_eq!(metaspace_bytes("▁the"), b" the");
+        assert_eq!(metaspace_bytes("<0xE4>"), [0xE4]);
+        assert_eq!(metaspace_bytes("<0x0A>"), [0x0A]);
+        assert_eq!(metaspace_bytes("<b>"), b"<b>");
+        assert_eq!(metaspace_bytes("<0xZZ>"), b"<0xZZ>");
+    }
 
     #[test]
     fn byte_decoder_maps_space_and_newline() {

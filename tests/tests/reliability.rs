@@ -396,7 +396,7 @@ fn row13_corrupt_type_ids_differ_from_unsupported_quantizations() {
     // Valid but not decoded here (Q2_K): the clear "unsupported" error, listing what is.
     let err = convert_err(tiny_llama(false).replace_tensor("blk.0.ffn_up.weight", &[256, 8], 10, &[0u8; 8 * 84]).build());
     assert!(
-        err.contains("ggml type 10 (Q2_K) is not supported (Glassbox reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K"),
+        err.contains("ggml type 10 (Q2_K) is not supported (Glassbox reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K"),
         "{err}"
     );
 }

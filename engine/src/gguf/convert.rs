@@ -20,8 +20,10 @@ pub struct ConvertedTensor {
     pub hf_name: String,
     /// `[out_features, in_features]` for matrices.
     pub hf_shape: Vec<usize>,
-    /// Heads to un-permute over the output rows (Q and K only).
+    /// Heads to un-permute over the output rows (Llama Q and K only).
     pub unpermute_heads: Option<usize>,
+    /// Subtract 1 from every value: Gemma norm weights, which llama.cpp stores as `1 + w`.
+    pub norm_shift: bool,
 }
 
 /// Tensors that carry no weights of their own: llama.cpp stores Llama 3 RoPE frequency
@@ -62,6 +64,9 @@ pub fn hf_tensor_name(gguf_name: &str) -> Option<String> {
 pub fn planned_tensors(gguf: &GgufFile) -> Result<Vec<ConvertedTensor>, GgufError> {
     let path = gguf.path();
     let arch = architecture(gguf)?;
+    if arch == super::gemma3::ARCH {
+        return planned_gemma3(gguf);
+    }
     let n_head = gguf.get_u32(&format!("{arch}.attention.head_count"))? as usize;
     let n_head_kv_key = format!("{arch}.attention.head_count_kv");
     let n_head_kv = gguf.opt_u32(&n_head_kv_key)?.map_or(n_head, |n| n as usize);
@@ -98,15 +103,52 @@ pub fn planned_tensors(gguf: &GgufFile) -> Result<Vec<ConvertedTensor>, GgufErro
             hf_name,
             hf_shape,
             unpermute_heads,
+            norm_shift: false,
         });
     }
-    check_complete(gguf, arch, &plan)?;
+    check_complete(gguf, arch, &plan, &crate::load_check::LAYER_TENSORS)?;
+    Ok(plan)
+}
+
+/// Gemma 3: gguf-py's names, no Q/K permutation to undo, every norm weight shifted back by 1.
+fn planned_gemma3(gguf: &GgufFile) -> Result<Vec<ConvertedTensor>, GgufError> {
+    let path = gguf.path();
+    let mut plan = Vec::with_capacity(gguf.tensors().len());
+    for info in gguf.tensors() {
+        if DERIVED_TENSORS.contains(&info.name.as_str()) {
+            continue;
+        }
+        let hf_name = super::gemma3::gemma3_hf_tensor_name(&info.name).ok_or_else(|| {
+            GgufError::tensor(
+                path,
+                &info.name,
+                "has no Gemma 3 (Gemma3ForCausalLM) counterpart; this converter handles the \
+                 text model's tensors only",
+            )
+        })?;
+        if info.byte_len().is_none() {
+            return Err(unsupported_type(path, info));
+        }
+        plan.push(ConvertedTensor {
+            gguf_name: info.name.clone(),
+            hf_name,
+            hf_shape: info.hf_shape(),
+            unpermute_heads: None,
+            norm_shift: super::gemma3::has_norm_shift(&info.name),
+        });
+    }
+    check_complete(gguf, super::gemma3::ARCH, &plan, &super::gemma3::GEMMA3_LAYER_TENSORS)?;
     Ok(plan)
 }
 
 /// Every tensor `block_count` layers need, all listed at once when some are missing, before
 /// anything is written.
-fn check_complete(gguf: &GgufFile, arch: &str, plan: &[ConvertedTensor]) -> Result<(), GgufError> {
+fn check_complete(
+    gguf: &GgufFile,
+    arch: &str,
+    plan: &[ConvertedTensor],
+    layer_tensors: &[&str],
+) -> Result<(), GgufError> {
     let n_layers = gguf.get_u64(&format!("{arch}.block_count"))?;
     if n_layers > 4096 {
         return Err(GgufError::metadata(
@@ -121,11 +163,7 @@ fn check_complete(gguf: &GgufFile, arch: &str, plan: &[ConvertedTensor]) -> Resu
         "model.norm.weight".to_string(),
     ];
     for l in 0..n_layers {
-        want.extend(
-            crate::load_check::LAYER_TENSORS
-                .iter()
-                .map(|t| format!("model.layers.{l}.{t}")),
-        );
+        want.extend(layer_tensors.iter().map(|t| format!("model.layers.{l}.{t}")));
     }
     let missing: Vec<String> = want.into_iter().filter(|n| !have.contains(n.as_str())).collect();
     if missing.is_empty() {
@@ -251,10 +289,14 @@ pub fn convert_gguf_to_hf_cancellable(
         }
         progress(&format!("converting {}", t.gguf_name), i as f32 / total);
         let (shape, values) = file.tensor_f32(&t.gguf_name)?;
-        let values = match t.unpermute_heads {
+        let mut values = match t.unpermute_heads {
             Some(heads) => unpermute_rows(&values, shape.last().copied().unwrap_or(1), heads),
             None => values,
         };
+        if t.norm_shift {
+            // transformers' `weights - 1` on the dequantized f32 values, the same rounding.
+            values.iter_mut().for_each(|v| *v -= 1.0);
+        }
         writer.write_tensor(&t.hf_name, &values)?;
     }
     let (size, sha256) = writer.finish()?;

@@ -7,7 +7,7 @@ use half::f16;
 use super::types::{GgmlType, QK_K};
 
 /// What [`dequantize`] reads, for error messages.
-pub const SUPPORTED: &str = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K";
+pub const SUPPORTED: &str = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DequantError {
@@ -54,6 +54,8 @@ pub fn dequantize(ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, Dequa
         GgmlType::Q8_0 => blocks.for_each(|b| q8_0_block(b, &mut out)),
         GgmlType::Q4_0 => blocks.for_each(|b| q4_0_block(b, &mut out)),
         GgmlType::Q4_1 => blocks.for_each(|b| q4_1_block(b, &mut out)),
+        GgmlType::Q5_0 => blocks.for_each(|b| q5_0_block(b, &mut out)),
+        GgmlType::Q5_1 => blocks.for_each(|b| q5_1_block(b, &mut out)),
         GgmlType::Q4K => blocks.for_each(|b| q4_k_block(b, &mut out)),
         GgmlType::Q5K => blocks.for_each(|b| q5_k_block(b, &mut out)),
         GgmlType::Q6K => blocks.for_each(|b| q6_k_block(b, &mut out)),
@@ -85,6 +87,33 @@ fn q4_1_block(b: &[u8], out: &mut Vec<f32>) {
     let qs = &b[4..20];
     out.extend(qs.iter().map(|&q| f32::from(q & 0x0f) * d + m));
     out.extend(qs.iter().map(|&q| f32::from(q >> 4) * d + m));
+}
+
+/// The 32 five-bit values of a Q5_0/Q5_1 block: `qs` holds the low four bits (low nibbles
+/// elements 0..16, high nibbles 16..32, as in Q4_0) and bit `j` of the little-endian u32 `qh`
+/// is the fifth bit of element `j`.
+fn q5_values(qh: &[u8], qs: &[u8]) -> [u8; 32] {
+    let qh = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
+    std::array::from_fn(|j| {
+        let nibble = if j < 16 { qs[j] & 0x0f } else { qs[j - 16] >> 4 };
+        let fifth = ((qh >> j) & 1) as u8;
+        nibble | (fifth << 4)
+    })
+}
+
+/// Q5_0: `(q - 16) * d`, q in 0..32.
+fn q5_0_block(b: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(b, 0);
+    let q = q5_values(&b[2..6], &b[6..22]);
+    out.extend(q.iter().map(|&q| f32::from(q as i8 - 16) * d));
+}
+
+/// Q5_1: `q * d + m`, q in 0..32.
+fn q5_1_block(b: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(b, 0);
+    let m = f16_at(b, 2);
+    let q = q5_values(&b[4..8], &b[8..24]);
+    out.extend(q.iter().map(|&q| f32::from(q) * d + m));
 }
 
 /// ggml's `get_scale_min_k4`: sub-block `j`'s 6-bit scale and min from the 12 packed bytes.

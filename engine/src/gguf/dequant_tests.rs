@@ -349,3 +349,100 @@ fn k_quants_need_whole_super_blocks() {
         Err(DequantError::WrongLength { need: 210, .. })
     ));
 }
+
+// --- Q5_0 / Q5_1: a hand-built block read element by element, and gguf-py's own output on
+// seeded random blocks (engine/testdata/q5_reference.json, made by gguf-py 0.19.0's
+// `gguf.quants.dequantize`).
+
+/// Element `j` of a Q5 block from the layout, one element at a time.
+fn q5_expected(qh: u32, qs: &[u8], j: usize) -> u8 {
+    let nibble = if j < 16 { qs[j] & 0x0f } else { qs[j - 16] >> 4 };
+    nibble | ((((qh >> j) & 1) as u8) << 4)
+}
+
+#[test]
+fn q5_0_is_bit_exact_fifth_bit_from_qh() -> Result<(), DequantError> {
+    let qs = nibbles();
+    // Fifth bits set on elements 0, 3, 16 and 31 (and a few more).
+    let qh: u32 = 0b1000_0000_0000_0001_0000_0000_1010_1001;
+    let mut block = f16_bytes(D).to_vec();
+    block.extend(qh.to_le_bytes());
+    block.extend(qs);
+    let d = f16_to_f32(f16_bytes(D));
+    let want: Vec<f32> = (0..32)
+        .map(|j| (q5_expected(qh, &qs, j) as i32 - 16) as f32 * d)
+        .collect();
+    let mut two = block.clone();
+    two.extend(&block);
+    let got = dequantize(GgmlType::Q5_0, &two, 64)?;
+    assert_eq!(bits(&got[..32]), bits(&want));
+    assert_eq!(bits(&got[32..]), bits(&want));
+    // Element 0: low nibble 0, fifth bit set: (16 - 16) * d = 0. Element 16: high nibble of
+    // byte 0 is 15, fifth bit (bit 16) set: (31 - 16) * d.
+    assert_eq!(got[0], 0.0);
+    assert_eq!(got[16].to_bits(), (15.0 * d).to_bits());
+    // Element 1: low nibble 7, no fifth bit: (7 - 16) * d.
+    assert_eq!(got[1].to_bits(), (-9.0 * d).to_bits());
+    Ok(())
+}
+
+#[test]
+fn q5_1_is_bit_exact_fifth_bit_from_qh() -> Result<(), DequantError> {
+    let qs = nibbles();
+    let qh: u32 = 0xdead_beef;
+    let mut block = f16_bytes(D).to_vec();
+    block.extend(f16_bytes(M));
+    block.extend(qh.to_le_bytes());
+    block.extend(qs);
+    let d = f16_to_f32(f16_bytes(D));
+    let m = f16_to_f32(f16_bytes(M));
+    let want: Vec<f32> = (0..32)
+        .map(|j| q5_expected(qh, &qs, j) as f32 * d + m)
+        .collect();
+    assert_eq!(bits(&dequantize(GgmlType::Q5_1, &block, 32)?), bits(&want));
+    Ok(())
+}
+
+#[test]
+fn q5_matches_gguf_py_on_random_blocks() -> Result<(), DequantError> {
+    let text = include_str!("../../testdata/q5_reference.json");
+    let reference: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+    let cases = reference["cases"].as_array().map(Vec::as_slice).unwrap_or_default();
+    assert_eq!(cases.len(), 2, "one case per type");
+    for case in cases {
+        let ty = match case["type"].as_str() {
+            Some("Q5_0") => GgmlType::Q5_0,
+            Some("Q5_1") => GgmlType::Q5_1,
+            other => panic!("unexpected type {other:?}"),
+        };
+        let hex = case["blocks_hex"].as_str().unwrap_or_default();
+        let data: Vec<u8> = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        let want: Vec<u32> = case["f32_bits"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect())
+            .unwrap_or_default();
+        assert_eq!(want.len(), 128, "{ty}: four blocks");
+        let got = dequantize(ty, &data, want.len())?;
+        for (i, (g, w)) in bits(&got).iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "{ty} element {i}: {} vs gguf-py {}", f32::from_bits(*g), f32::from_bits(*w));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn truncated_q5_blocks_are_errors() {
+    for (ty, block) in [(GgmlType::Q5_0, 22), (GgmlType::Q5_1, 24)] {
+        assert_eq!(
+            dequantize(ty, &vec![0u8; block * 2 - 1], 64),
+            Err(DequantError::WrongLength { ty, n: 64, need: block * 2, got: block * 2 - 1 })
+        );
+        assert_eq!(
+            dequantize(ty, &vec![0u8; block], 16),
+            Err(DequantError::PartialBlock { ty, n: 16, block: 32 })
+        );
+    }
+    assert!(SUPPORTED.contains("Q5_0") && SUPPORTED.contains("Q5_1"));
+}

@@ -11,6 +11,8 @@ mod config_json;
 mod convert;
 mod cursor;
 pub mod dequant;
+mod gemma3;
+pub mod gemma_tokenizer;
 mod reader;
 mod rope_scaling;
 mod safetensors_out;
@@ -24,6 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::error::printable;
 
 pub use config_json::build_config_json;
+pub use gemma3::{GEMMA3_LAYER_TENSORS, gemma3_hf_tensor_name, has_norm_shift};
 pub use convert::SOURCE_FILE;
 pub use convert::{
     ConvertedTensor, convert_gguf_to_hf, convert_gguf_to_hf_cancellable, hf_tensor_name, permute_rows, planned_tensors,

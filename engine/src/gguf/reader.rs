@@ -294,6 +294,18 @@ impl GgufFile {
             .collect()
     }
 
+    pub fn get_f32_array(&self, key: &str) -> Result<Vec<f32>, GgufError> {
+        self.get_array(key)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_f64().map(|f| f as f32).ok_or_else(|| {
+                    GgufError::metadata(&self.path, key, format!("element {i} is not a float"))
+                })
+            })
+            .collect()
+    }
+
     /// Missing keys are None; present keys of the wrong type are still errors, because a
     /// silently ignored value would change the model.
     pub fn opt_u32(&self, key: &str) -> Result<Option<u32>, GgufError> {

@@ -138,7 +138,7 @@ fn unsupported_quant_type_names_tensor_and_type() -> Result<(), GgufError> {
         msg.contains("ggml type 10 (Q2_K) is not supported"),
         "{msg}"
     );
-    assert!(msg.contains("Q4_0, Q4_1, Q4_K, Q5_K, Q6_K"), "{msg}");
+    assert!(msg.contains("Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K"), "{msg}");
     Ok(())
 }
 

@@ -1,13 +1,15 @@
 //! `tokenizer.json` (for the `tokenizers` crate) and `tokenizer_config.json` from the
-//! `tokenizer.*` keys. Only byte-level BPE (`tokenizer.ggml.model = gpt2`) is supported:
-//! SentencePiece GGUFs carry scores instead of merges, and rebuilding merges from scores is a
-//! different, lossy conversion.
+//! `tokenizer.*` keys. Byte-level BPE (`tokenizer.ggml.model = gpt2`) is supported, and
+//! Gemma's SentencePiece-style vocabulary (`llama` with runs of spaces in it), rebuilt as
+//! transformers rebuilds it (`gemma_tokenizer.rs`). Other SentencePiece GGUFs carry scores
+//! instead of merges, and rebuilding merges from scores is a different, lossy conversion.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
 use super::GgufError;
+use super::gemma_tokenizer::{GemmaSpecials, gemma_tokenizer_json, is_gemma_vocabulary};
 use super::reader::GgufFile;
 
 /// llama.cpp's token types that become added tokens: control tokens are special (chat
@@ -132,13 +134,20 @@ fn split_merge(m: &str) -> Option<(&str, &str)> {
 pub fn build_tokenizer_json(gguf: &GgufFile) -> Result<Value, GgufError> {
     let model_key = "tokenizer.ggml.model";
     let model = gguf.get_str(model_key)?;
+    if model == "llama" {
+        let tokens = gguf.get_str_array("tokenizer.ggml.tokens")?;
+        if is_gemma_vocabulary(&tokens) {
+            return gemma_tokenizer_from(gguf, &tokens);
+        }
+    }
     if model != "gpt2" {
         return Err(GgufError::metadata(
             gguf.path(),
             model_key,
             format!(
                 "tokenizer model `{model}` is not supported; Glassbox converts byte-level BPE \
-                 (`gpt2`) tokenizers only. Use the model's Hugging Face folder instead"
+                 (`gpt2`) and Gemma's tokenizers only. Use the model's Hugging Face folder \
+                 instead"
             ),
         ));
     }
@@ -153,6 +162,19 @@ pub fn build_tokenizer_json(gguf: &GgufFile) -> Result<Value, GgufError> {
     // guessed one would quietly produce ids the model was not trained on.
     let pre = gguf.get_str("tokenizer.ggml.pre")?;
     bpe_tokenizer_json(&tokens, &merges, types.as_deref(), pre)
+        .map_err(|msg| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg))
+}
+
+/// Gemma's SentencePiece-style vocabulary as the BPE transformers builds from it.
+fn gemma_tokenizer_from(gguf: &GgufFile, tokens: &[&str]) -> Result<Value, GgufError> {
+    let scores = gguf.get_f32_array("tokenizer.ggml.scores")?;
+    let types = gguf.get_int_array("tokenizer.ggml.token_type")?;
+    let specials = GemmaSpecials {
+        bos_id: gguf.opt_u32("tokenizer.ggml.bos_token_id")?,
+        unk_id: gguf.opt_u32("tokenizer.ggml.unknown_token_id")?,
+        add_bos: gguf.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false),
+    };
+    gemma_tokenizer_json(tokens, &scores, &types, &specials)
         .map_err(|msg| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg))
 }
 

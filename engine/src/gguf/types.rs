@@ -144,6 +144,8 @@ pub enum GgmlType {
     F16,
     Q4_0,
     Q4_1,
+    Q5_0,
+    Q5_1,
     Q8_0,
     Q4K,
     Q5K,
@@ -162,6 +164,8 @@ impl GgmlType {
             1 => Self::F16,
             2 => Self::Q4_0,
             3 => Self::Q4_1,
+            6 => Self::Q5_0,
+            7 => Self::Q5_1,
             8 => Self::Q8_0,
             12 => Self::Q4K,
             13 => Self::Q5K,
@@ -177,6 +181,8 @@ impl GgmlType {
             Self::F16 => 1,
             Self::Q4_0 => 2,
             Self::Q4_1 => 3,
+            Self::Q5_0 => 6,
+            Self::Q5_1 => 7,
             Self::Q8_0 => 8,
             Self::Q4K => 12,
             Self::Q5K => 13,
@@ -193,6 +199,10 @@ impl GgmlType {
             Self::F16 | Self::Bf16 => Some((1, 2)),
             Self::Q4_0 => Some((32, 2 + 16)),
             Self::Q4_1 => Some((32, 2 + 2 + 16)),
+            // d, 4 bytes of fifth bits (`qh`, little-endian u32), 16 bytes of nibbles.
+            Self::Q5_0 => Some((32, 2 + 4 + 16)),
+            // d, m, qh, nibbles.
+            Self::Q5_1 => Some((32, 2 + 2 + 4 + 16)),
             Self::Q8_0 => Some((32, 2 + 32)),
             // d, dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles.
             Self::Q4K => Some((QK_K, 2 + 2 + 12 + QK_K / 2)),
@@ -212,6 +222,8 @@ impl fmt::Display for GgmlType {
             Self::F16 => "F16",
             Self::Q4_0 => "Q4_0",
             Self::Q4_1 => "Q4_1",
+            Self::Q5_0 => "Q5_0",
+            Self::Q5_1 => "Q5_1",
             Self::Q8_0 => "Q8_0",
             Self::Q4K => "Q4_K",
             Self::Q5K => "Q5_K",
@@ -228,8 +240,6 @@ impl fmt::Display for GgmlType {
 /// Names of ggml types we do not decode, so an error says "Q4_K" rather than only "12".
 fn known_type_name(id: u32) -> &'static str {
     match id {
-        6 => "Q5_0",
-        7 => "Q5_1",
         9 => "Q8_1",
         10 => "Q2_K",
         11 => "Q3_K",

@@ -3,7 +3,7 @@
 clone carries 4 MB, not 31: everything except the 941-token prompt's two patterns, of which the
 last 8 query rows are kept (`p2.blocks.L.attn.hook_pattern_last8`, [heads, 8, T]).
 
-    python3 scripts/gemma-golden-subset.py ../shared/golden/gemma-3-270m tests/fixtures/golden/gemma-3-270m
+    python3 scripts/gemma-golden-subset.py ../shared/golden/gemma-3-270m tests/fixtures/gemma-3-270m
 """
 import json, shutil, struct, sys
 from pathlib import Path
@@ -49,5 +49,5 @@ for name, a in t.items():
     else:
         kept[name] = a
 write(dst / "golden.safetensors", kept)
-for f in ["golden.json", "tokenizer_cases.json", "README.md"]:
+for f in ["golden.json", "tokenizer_cases.json"]:
     shutil.copy(src / f, dst / f)

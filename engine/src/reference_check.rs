@@ -16,15 +16,13 @@ use crate::model::Model;
 use crate::step::Step;
 use crate::trace::Trace;
 
-/// DESIGN.md §6 "GPU f32 vs CPU f32 per op": NMSE ≤ 5e-4 for matmuls and attention, ≤ 1e-6
-/// for elementwise ops, norms, RoPE and softmax.
-pub fn f32_bound(key: HookKey) -> f64 {
-    use BlockHook::*;
-    match key {
-        HookKey::Logits => 5e-4,
-        HookKey::Block(_, Q | K | V | RawScores | AttnScores | Z | AttnOut | MlpPre | MlpPreLinear | MlpOut) => 5e-4,
-        _ => 1e-6,
-    }
+/// The NMSE a whole GPU f32 pass may differ from the CPU reference by, at any hook: the
+/// tests' bound (TOLERANCES.md `SMOLLM2_PASS_HOOK`, 1e-9, where 8.8e-11 is measured). DESIGN
+/// §6's per-op 5e-4 would let a wrong kernel through that the tests would catch.
+pub const F32_PASS_NMSE: f64 = 1e-9;
+
+pub fn f32_bound(_key: HookKey) -> f64 {
+    F32_PASS_NMSE
 }
 
 /// f16 weights: the GPU computes with every matrix rounded to f16 (a relative error of
@@ -197,7 +195,7 @@ mod tests {
         assert!(inf.diverges() && inf.non_finite_mismatch == 1, "{inf:?}");
         let off = diff(key, &[1.1, 1.0], &[1.0, 1.0], 1e-6);
         assert!(off.diverges() && (off.max_abs - 0.1).abs() < 1e-6 && (off.nmse - 0.005).abs() < 1e-6, "{off:?}");
-        assert_eq!(f32_bound(HookKey::Block(2, BlockHook::Q)), 5e-4);
-        assert_eq!(f32_bound(HookKey::Block(2, BlockHook::Pattern)), 1e-6);
+        assert_eq!(f32_bound(HookKey::Block(2, BlockHook::Q)), 1e-9);
+        assert_eq!(f32_bound(HookKey::Block(2, BlockHook::Pattern)), 1e-9);
     }
 }

@@ -98,6 +98,27 @@ impl MlpKind {
     pub fn gated(self) -> bool {
         !matches!(self, MlpKind::Plain(_))
     }
+
+    /// "SwiGLU", "GeGLU", or the ungated MLP's activation.
+    pub fn name(self) -> &'static str {
+        match self {
+            MlpKind::SwiGlu => "SwiGLU",
+            MlpKind::GeGlu => "GeGLU",
+            MlpKind::Plain(act) => act.name(),
+        }
+    }
+
+    /// What `mlp.hook_post` is, in symbols.
+    pub fn post(self) -> &'static str {
+        match self {
+            MlpKind::SwiGlu => "silu(gate) ⊙ up",
+            MlpKind::GeGlu => "gelu_tanh(gate) ⊙ up",
+            MlpKind::Plain(Activation::Gelu) => "gelu(W_in·x + b)",
+            MlpKind::Plain(Activation::GeluTanh) => "gelu_tanh(W_in·x + b)",
+            MlpKind::Plain(Activation::Relu) => "relu(W_in·x + b)",
+            MlpKind::Plain(Activation::Silu) => "silu(W_in·x + b)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

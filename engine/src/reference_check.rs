@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::cpu::CpuExecutor;
 use crate::error::{EngineError, Result};
 use crate::executor::{Executor, PassOptions};
-use crate::hooks::{BlockHook, HookKey};
+use crate::hooks::HookKey;
 use crate::model::Model;
 use crate::step::Step;
 use crate::trace::Trace;
@@ -183,6 +183,7 @@ pub fn check_against_cpu(model: &Arc<Model>, gpu: &Trace, options: &PassOptions,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hooks::BlockHook;
 
     #[test]
     fn nan_and_one_sided_infinities_diverge_but_a_shared_mask_does_not() {

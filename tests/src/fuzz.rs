@@ -259,7 +259,7 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
             }
             vec![good, truncated, long_header]
         }
-        Target::Config => ["tiny-gqa-tied", "tiny-mha-untied", "tiny-llama31-rope-scaling"]
+        Target::Config => ["tiny-gqa-tied", "tiny-mha-untied", "tiny-llama31-rope-scaling", "tiny-gemma3", "tiny-gpt2", "tiny-bert-mlm"]
             .iter()
             .map(|n| std::fs::read(fixtures_dir().join(n).join("config.json")).unwrap_or_default())
             .chain([br#"{"vocab_size": 97, "hidden_size": 64, "intermediate_size": 160,
@@ -349,15 +349,22 @@ pub fn run_one(target: Target, input: &[u8], scratch: &Path) -> bool {
                 let _ = glassbox_engine::load_check::expected_tensors(c);
                 // The real weights against the mutated config: mismatches, not panics.
                 if c.n_params() < 50_000_000 {
-                    if !scratch.join("model.safetensors").exists() {
-                        let _ = std::fs::copy(
-                            fixtures_dir().join("tiny-gqa-tied/model.safetensors"),
-                            scratch.join("model.safetensors"),
-                        );
-                    }
+                    // The weights of the config's own family: the loaders past the check run.
+                    let weights = match c.arch().family {
+                        glassbox_engine::arch::Family::Llama => "tiny-gqa-tied",
+                        glassbox_engine::arch::Family::Gemma3 => "tiny-gemma3",
+                        glassbox_engine::arch::Family::Gpt2 => "tiny-gpt2",
+                        glassbox_engine::arch::Family::Bert => "tiny-bert-mlm",
+                    };
+                    let _ = std::fs::copy(fixtures_dir().join(weights).join("model.safetensors"), scratch.join("model.safetensors"));
                     let _ = std::fs::write(scratch.join("config.json"), input);
                     let _ = std::fs::remove_file(scratch.join("tokenizer.json"));
-                    let _ = Model::load(scratch);
+                    // A config the loader accepts must also run: errors, never panics.
+                    if let Ok(model) = Model::load(scratch) {
+                        use glassbox_engine::executor::Executor;
+                        let mut exec = glassbox_engine::cpu::CpuExecutor::new(std::sync::Arc::new(model));
+                        let _ = exec.forward(&[0, 1, 2], glassbox_engine::executor::PassOptions::default());
+                    }
                 }
             }
             parsed.is_ok()

@@ -149,6 +149,17 @@ impl DiagramView {
             });
         };
         let l = |op: LayerOp| Step::Layer(layer, op);
+        // Named as this model computes them (the full per-family figure is the app issue's).
+        let arch = &cx.s.model.arch;
+        let norm_name = match arch.norm {
+            glassbox_engine::arch::NormKind::Rms => "RMSNorm",
+            glassbox_engine::arch::NormKind::Layer => "LayerNorm",
+        };
+        let mlp_name = match arch.mlp {
+            glassbox_engine::arch::MlpKind::SwiGlu => "SwiGLU",
+            glassbox_engine::arch::MlpKind::GeGlu => "GeGLU",
+            glassbox_engine::arch::MlpKind::Plain(act) => act.name(),
+        };
 
         block(
             ui,
@@ -175,7 +186,7 @@ impl DiagramView {
                 block(
                     ui,
                     cx,
-                    "RMSNorm".into(),
+                    norm_name.into(),
                     String::new(),
                     &[("ln1", l(LayerOp::Ln1))],
                 );
@@ -213,7 +224,7 @@ impl DiagramView {
                 block(
                     ui,
                     cx,
-                    "RMSNorm".into(),
+                    norm_name.into(),
                     String::new(),
                     &[("ln2", l(LayerOp::Ln2))],
                 );
@@ -224,7 +235,7 @@ impl DiagramView {
                 block(
                     ui,
                     cx,
-                    cx.tr("SwiGLU MLP", "SwiGLU 前馈网络").into(),
+                    cx.lang.tf(format!("{mlp_name} MLP"), format!("{mlp_name} 前馈网络")),
                     format!("{} → {} → {}", c.d_model(), c.d_mlp(), c.d_model()),
                     &steps,
                 );
@@ -240,7 +251,7 @@ impl DiagramView {
         block(
             ui,
             cx,
-            cx.tr("Final RMSNorm", "最终 RMSNorm").into(),
+            cx.lang.tf(format!("Final {norm_name}"), format!("最终 {norm_name}")),
             String::new(),
             &[("ln_final", Step::LnFinal)],
         );

@@ -55,8 +55,8 @@ impl MlpView {
             ui,
             cx,
             &cx.lang.tf(
-                format!("SwiGLU MLP · layer {layer}"),
-                format!("SwiGLU 前馈网络（MLP）· 第 {layer} 层"),
+                format!("{} MLP · layer {layer}", cx.s.model.arch.mlp.name()),
+                format!("{} 前馈网络（MLP）· 第 {layer} 层", cx.s.model.arch.mlp.name()),
             ),
             &keys,
         );
@@ -72,11 +72,13 @@ impl MlpView {
                 ui.selectable_value(&mut self.mode, m, cx.tr(en, zh));
             }
         });
-        ui.label(
-            RichText::new("post = silu(gate) ⊙ up,   silu(x) = x · σ(x),   out = post · W_down^T")
-                .monospace(),
-        );
-        if !cx.presenting {
+        let mlp = cx.s.model.arch.mlp;
+        let formula = match mlp {
+            glassbox_engine::arch::MlpKind::SwiGlu => "post = silu(gate) ⊙ up,   silu(x) = x · σ(x),   out = post · W_down^T".to_string(),
+            other => format!("post = {},   out = post · W_down^T", other.post()),
+        };
+        ui.label(RichText::new(formula).monospace());
+        if !cx.presenting && mlp == glassbox_engine::arch::MlpKind::SwiGlu {
             ui.label(RichText::new(cx.tr(
                 "Not ReLU: silu is smooth and lets small negative values through, and the up branch multiplies (gates) it.",
                 "不是 ReLU：silu 是平滑的，允许小的负值通过，再与 up 分支逐元素相乘（门控）。",
@@ -100,13 +102,11 @@ impl MlpView {
             egui::ScrollArea::vertical()
                 .id_salt("mlp-maps")
                 .show(&mut cols[0], |ui| {
+                    let post = format!("{}  (mlp.hook_post)", cx.s.model.arch.mlp.post());
                     let names = [
                         cx.tr("gate  (mlp.hook_pre)", "门控（mlp.hook_pre）"),
                         cx.tr("up  (mlp.hook_pre_linear)", "上投影（mlp.hook_pre_linear）"),
-                        cx.tr(
-                            "silu(gate) ⊙ up  (mlp.hook_post)",
-                            "silu(gate) ⊙ up（mlp.hook_post）",
-                        ),
+                        post.as_str(),
                     ];
                     for (i, (&hook, name)) in HOOKS.iter().zip(names).enumerate() {
                         self.map_ui(ui, cx, i, HookKey::Block(layer, hook), name, each);

@@ -1,0 +1,70 @@
+//! GPT-2, BERT and Gemma 3 on the GPU against the CPU reference: every hook of a full pass
+//! (learned positions, token types, LayerNorm with biases, post-norm blocks, the MLM head,
+//! sandwich norms, QK-norm, two RoPE tables, sliding-window and bidirectional masks), a pass
+//! continued from the KV cache, and greedy generation against the fixtures' goldens.
+//!
+//! No adapter: each test prints a note and passes, unless `GLASSBOX_REQUIRE_GPU=1` (CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test here
+
+use glassbox_engine::executor::{Executor, PassOptions, generate};
+use glassbox_engine::gpu::GpuOptions;
+use glassbox_engine::sampling::SamplingParams;
+use glassbox_engine::trace::CaptureFilter;
+use glassbox_tests::gpu::*;
+use glassbox_tests::tolerance::*;
+use glassbox_tests::{fixtures_dir, gpu_or_skip};
+
+const FAMILIES: [&str; 3] = ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3"];
+
+#[test]
+fn every_hook_of_gpt2_bert_and_gemma3_matches_the_cpu() {
+    let ctx = gpu_or_skip!();
+    for name in FAMILIES {
+        let model = load(name);
+        let ids = input_ids(name);
+        let options = PassOptions::capture(CaptureFilter::All);
+        let cpu = cpu_pass(&model, &ids, options.clone());
+        let mut exec = gpu_exec(&ctx, &model, GpuOptions::default());
+        let gpu = exec.forward(&ids, options).unwrap();
+        let worst = compare_traces(&gpu, &cpu, PASS_HOOK).unwrap_or_else(|e| panic!("{name}: first diverging hook: {e}"));
+        let (err, same) = logits_agree(&gpu, &cpu);
+        assert!(f64::from(err) <= GPU_LOGITS_ABS && same, "{name}: logits max abs {err:e}, same argmax everywhere: {same}");
+        eprintln!("{name}: {} hooks, worst NMSE {:.2e}, worst max abs {:.2e}, logits max abs {err:.2e}", gpu.len(), worst.nmse, worst.max_abs);
+    }
+}
+
+#[test]
+fn a_pass_continued_from_the_gpu_cache_matches_the_cpu() {
+    let ctx = gpu_or_skip!();
+    // Gemma 3: the sliding window (4) and both RoPE tables at a position offset; GPT-2: learned
+    // positions from the offset on.
+    for name in ["tiny-gemma3", "tiny-gpt2"] {
+        let model = load(name);
+        let ids = input_ids(name);
+        let split = ids.len() / 2;
+        let mut cpu = glassbox_engine::cpu::CpuExecutor::new(model.clone());
+        let mut gpu = gpu_exec(&ctx, &model, GpuOptions::default());
+        for e in [&mut cpu as &mut dyn Executor, &mut gpu] {
+            e.forward(&ids[..split], PassOptions::capture(CaptureFilter::Nothing)).unwrap();
+        }
+        let want = cpu.forward(&ids[split..], PassOptions::default()).unwrap();
+        let got = gpu.forward(&ids[split..], PassOptions::default()).unwrap();
+        let worst = compare_traces(&got, &want, PASS_HOOK).unwrap_or_else(|e| panic!("{name}, cached second half: {e}"));
+        eprintln!("{name}: cached second half, worst NMSE {:.2e}", worst.nmse);
+    }
+}
+
+#[test]
+fn gpt2_and_gemma3_generate_the_golden_tokens_on_the_gpu() {
+    let ctx = gpu_or_skip!();
+    for name in ["tiny-gpt2", "tiny-gemma3"] {
+        let model = load(name);
+        let text = std::fs::read_to_string(fixtures_dir().join(name).join("golden_generate.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let ids: Vec<u32> = serde_json::from_value(json["input_ids"].clone()).unwrap();
+        let want: Vec<u32> = serde_json::from_value(json["generated_ids"].clone()).unwrap();
+        let mut exec = gpu_exec(&ctx, &model, GpuOptions::default());
+        let got = generate(&mut exec, &ids, want.len(), SamplingParams::greedy(), &[], &mut |_| {}).unwrap();
+        assert_eq!(got, want, "{name}: cached greedy generation on the GPU");
+    }
+}

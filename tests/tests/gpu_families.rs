@@ -68,3 +68,73 @@ fn gpt2_and_gemma3_generate_the_golden_tokens_on_the_gpu() {
         assert_eq!(got, want, "{name}: cached greedy generation on the GPU");
     }
 }
+
+/// Edits on the hooks whose value another kernel reuses: an edited norm scale (the output is
+/// computed again from it, also where the output replaces its input: BERT's post-norm adds,
+/// its embedding LayerNorm, Gemma's sandwich norms), the embedding before Gemma's √d, the
+/// position rows before they are added, QK-norm's output, a sliding layer's pattern.
+#[test]
+fn interventions_and_rounding_on_the_families_match_the_cpu() {
+    use glassbox_engine::intervene::{ActivationPrecision, Edit, Intervention};
+    use glassbox_engine::{BlockHook as B, HookKey};
+    let ctx = gpu_or_skip!();
+    let scale = |key: HookKey| Intervention::new(key, Edit::Scale(1.7)).positions(vec![1, 3]);
+    let cases: [(&str, Vec<Intervention>); 3] = [
+        (
+            "tiny-gpt2",
+            vec![
+                scale(HookKey::PosEmbed),
+                scale(HookKey::Block(0, B::Ln1Scale)),
+                scale(HookKey::LnFinalScale),
+                Intervention::zero(HookKey::Block(1, B::MlpPre)).positions(vec![2]),
+            ],
+        ),
+        (
+            "tiny-bert-mlm",
+            vec![
+                scale(HookKey::EmbedLnScale),
+                scale(HookKey::TokenTypeEmbed),
+                scale(HookKey::Block(0, B::Ln1Scale)),
+                scale(HookKey::Block(1, B::Ln2Scale)),
+                scale(HookKey::Block(0, B::ResidMidPreNorm)),
+                Intervention::zero_heads(1, vec![2]),
+            ],
+        ),
+        (
+            "tiny-gemma3",
+            vec![
+                scale(HookKey::Embed),
+                scale(HookKey::Block(0, B::Ln1PostScale)),
+                scale(HookKey::Block(2, B::Ln2PostScale)),
+                scale(HookKey::Block(1, B::QNormed)),
+                Intervention::zero(HookKey::Block(0, B::Pattern)).positions(vec![4]),
+            ],
+        ),
+    ];
+    for (name, edits) in cases {
+        let model = load(name);
+        let ids = input_ids(name);
+        let mut gpu = gpu_exec(&ctx, &model, GpuOptions::default());
+        let plain = cpu_pass(&model, &ids, PassOptions::default());
+        let options = PassOptions { interventions: edits, ..PassOptions::default() };
+        let cpu = cpu_pass(&model, &ids, options.clone());
+        assert!(cpu.keys().any(|k| cpu.get(k) != plain.get(k)), "{name}: the edits change nothing");
+        let got = gpu.forward(&ids, options).unwrap();
+        let worst = compare_traces(&got, &cpu, PASS_HOOK).unwrap_or_else(|e| panic!("{name}, edited: {e}"));
+        eprintln!("{name}: edited pass, worst NMSE {:.2e}", worst.nmse);
+        for precision in [ActivationPrecision::F16, ActivationPrecision::Bf16] {
+            let options = PassOptions { activations: precision, ..PassOptions::default() };
+            let cpu = cpu_pass(&model, &ids, options.clone());
+            gpu.reset();
+            let got = gpu.forward(&ids, options).unwrap();
+            let worst = compare_traces_with(&got, &cpu, |k| if k == HookKey::Probs { ROUNDED_PROBS } else { ROUNDED_PASS_HOOK })
+                .unwrap_or_else(|e| panic!("{name}, {}: {e}", precision.name()));
+            eprintln!("{name}: {} activations, worst NMSE {:.2e}", precision.name(), worst.nmse);
+        }
+        // One step per submit gives the same trace as one submit for the whole pass.
+        gpu.reset();
+        gpu.begin(&ids, PassOptions::default()).unwrap();
+        while gpu.step().unwrap().is_some() {}
+        compare_traces(gpu.trace(), &plain, PASS_HOOK).unwrap_or_else(|e| panic!("{name}, step by step: {e}"));
+    }
+}

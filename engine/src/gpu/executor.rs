@@ -260,7 +260,7 @@ impl GpuExecutor {
                 for cmd in env.commands(step) {
                     match cmd {
                         Cmd::Dispatch(d) => {
-                            let slot = (index_in(&program, step) * subs + sub) as u32;
+                            let slot = (index_in(program, step) * subs + sub) as u32;
                             rec.dispatch(&d, Params::Slot(arena, binds, slot));
                             sub += 1;
                         }

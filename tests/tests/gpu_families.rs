@@ -138,3 +138,37 @@ fn interventions_and_rounding_on_the_families_match_the_cpu() {
         compare_traces(gpu.trace(), &plain, PASS_HOOK).unwrap_or_else(|e| panic!("{name}, step by step: {e}"));
     }
 }
+
+#[test]
+fn f16_weights_agree_with_f32_on_the_families() {
+    use glassbox_engine::HookKey;
+    let ctx = gpu_or_skip!();
+    for options in f16_options(&ctx) {
+        for name in FAMILIES {
+            let model = load(name);
+            let ids = input_ids(name);
+            let capture = PassOptions::capture(CaptureFilter::keys([HookKey::Logits]));
+            let cpu = cpu_pass(&model, &ids, capture.clone());
+            let f16 = gpu_exec(&ctx, &model, options).forward(&ids, capture).unwrap();
+            let (per_pos, kl) = f16_agreement(&cpu, &f16);
+            let agree = per_pos.iter().filter(|&&x| x).count();
+            eprintln!("{name}, f16 {options:?}: top-1 {agree}/{}, mean KL {kl:.2e}", per_pos.len());
+            assert!(agree as f64 / per_pos.len() as f64 >= F16_TOP1_AGREEMENT && kl <= F16_MEAN_KL, "{name}: f16 weights, top-1 {agree}/{}, mean KL {kl:e}", per_pos.len());
+        }
+    }
+}
+
+#[test]
+fn family_weights_split_across_buffers_give_the_same_pass() {
+    let ctx = gpu_or_skip!();
+    // 4 KiB per buffer: the embedding, position and token-type tables, the MLM dense and the
+    // MLP matrices each become several chunks.
+    let options = GpuOptions { max_chunk_bytes: Some(4096), max_readback_bytes: Some(16384), ..GpuOptions::default() };
+    for name in FAMILIES {
+        let model = load(name);
+        let ids = input_ids(name);
+        let gpu = gpu_exec(&ctx, &model, options).forward(&ids, PassOptions::default()).unwrap();
+        let cpu = cpu_pass(&model, &ids, PassOptions::default());
+        compare_traces(&gpu, &cpu, PASS_HOOK).unwrap_or_else(|e| panic!("{name}, chunked weights: {e}"));
+    }
+}

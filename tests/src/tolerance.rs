@@ -18,6 +18,9 @@ pub const KERNEL_SOFTMAX: f64 = 2e-13;
 pub const KERNEL_ATTEND: f64 = 1e-13;
 pub const KERNEL_SILU_MUL: f64 = 2e-15;
 pub const KERNEL_PROBS: f64 = 4e-13;
+pub const KERNEL_LAYERNORM: f64 = 8e-13;
+pub const KERNEL_QK_NORM: f64 = 2e-13;
+pub const KERNEL_GELU: f64 = 3e-14;
 pub const EXACT: f64 = 0.0;
 
 pub const PASS_HOOK: f64 = 5e-10;
@@ -48,6 +51,9 @@ pub const ALL: &[(&str, f64)] = &[
     ("KERNEL_ATTEND", KERNEL_ATTEND),
     ("KERNEL_SILU_MUL", KERNEL_SILU_MUL),
     ("KERNEL_PROBS", KERNEL_PROBS),
+    ("KERNEL_LAYERNORM", KERNEL_LAYERNORM),
+    ("KERNEL_QK_NORM", KERNEL_QK_NORM),
+    ("KERNEL_GELU", KERNEL_GELU),
     ("EXACT", EXACT),
     ("PASS_HOOK", PASS_HOOK),
     ("ROUNDED_PASS_HOOK", ROUNDED_PASS_HOOK),

@@ -305,3 +305,99 @@ fn kernel_intervene_and_rounding_match_the_cpu_exactly() {
         check(&format!("rounding to {}", precision.name()), &flat(&ours), &flat(&want), EXACT);
     }
 }
+
+// ---------------------------------------------------------------- other families' kernels
+
+#[test]
+fn kernel_layernorm_matches_cpu() {
+    let ctx = gpu_or_skip!();
+    // GPT-2/BERT fixture width, SmolLM2's, odd; rows off-centre so the mean matters.
+    for (d, pos) in [(48, 1), (48, 9), (576, 7), (768, 64), (50, 7)] {
+        let x = random2((pos, d), 120 + pos as u64, 3.0) + 1.5;
+        let g = Array1::from(random(d, 121, 0.5)) + 1.0;
+        let b = Array1::from(random(d, 122, 0.3));
+        for eps in [1e-5, 1e-12] {
+            let (scale, h) = ops_f32(&ctx).layernorm(x.view(), g.view(), b.view(), eps).unwrap();
+            let want_scale = ops::ln_scale(x.view(), eps);
+            let want_h = ops::ln_apply(x.view(), want_scale.view(), g.view(), b.view()).unwrap();
+            check(&format!("layernorm scale pos {pos}, d {d}, eps {eps:e}"), &scale.to_vec(), &want_scale.to_vec(), KERNEL_LAYERNORM);
+            check(&format!("layernorm pos {pos}, d {d}, eps {eps:e}"), &flat(&h), &flat(&want_h), KERNEL_LAYERNORM);
+        }
+        let scale = ops::ln_scale(x.view(), 1e-5) * 1.7; // an edited scale
+        let given = ops_f32(&ctx).ln_apply(x.view(), scale.view(), g.view(), b.view()).unwrap();
+        let want = ops::ln_apply(x.view(), scale.view(), g.view(), b.view()).unwrap();
+        check(&format!("layernorm from a given scale pos {pos}, d {d}"), &flat(&given), &flat(&want), KERNEL_LAYERNORM);
+    }
+}
+
+#[test]
+fn kernel_qk_norm_matches_cpu() {
+    let ctx = gpu_or_skip!();
+    // (pos, heads, d_head): the Gemma fixture's q and k, Gemma 3 270M's, odd.
+    for (pos, heads, d_head) in [(9, 4, 16), (9, 1, 16), (1, 4, 256), (64, 1, 256), (5, 3, 50)] {
+        let x = random3((pos, heads, d_head), 130 + pos as u64, 4.0);
+        let g = Array1::from(random(d_head, 131, 0.5)) + 1.0;
+        let ours = ops_f32(&ctx).rms_heads(x.view(), g.view(), 1e-6).unwrap();
+        let want = ops::rms_heads(x.view(), g.view(), 1e-6).unwrap();
+        check(&format!("qk-norm pos {pos}, {heads} heads of {d_head}"), &flat(&ours), &flat(&want), KERNEL_QK_NORM);
+    }
+}
+
+#[test]
+fn kernel_bias_and_scale_are_exact() {
+    let ctx = gpu_or_skip!();
+    let gpu = ops_f32(&ctx);
+    for (rows, cols) in [(1, 48), (9, 144), (7, 97), (64, 576)] {
+        let x = random2((rows, cols), 140 + rows as u64, 5.0);
+        let b = Array1::from(random(cols, 141, 2.0));
+        let ours = gpu.add_bias(x.view(), b.view()).unwrap();
+        check(&format!("row bias {rows}×{cols}"), &flat(&ours), &flat(&ops::add_bias(x.clone(), Some(&b)).unwrap()), EXACT);
+        let s = (640f32).sqrt(); // Gemma 3 270M's embedding scale
+        let scaled = gpu.scale(x.view(), s).unwrap();
+        check(&format!("scale {rows}×{cols}"), &flat(&scaled), &flat(&(&x * s)), EXACT);
+    }
+}
+
+#[test]
+fn kernel_scaled_scores_and_sliding_mask_match_cpu() {
+    let ctx = gpu_or_skip!();
+    use glassbox_engine::arch::AttnMask;
+    let gpu = ops_f32(&ctx);
+    // (n, pos_offset, heads, kv_heads, d_head, scale): Gemma's query_pre_attn_scalar^-0.5.
+    for (n, offset, heads, kv_heads, d_head, scale) in [(9, 0, 4, 1, 16, 0.25f32), (1, 20, 4, 1, 256, 0.0625), (7, 5, 4, 4, 12, 0.3)] {
+        let name = format!("scores n {n} at {offset}, {heads}/{kv_heads} heads, scale {scale}");
+        let q = random3((n, heads, d_head), 150, 1.5);
+        let k = random3((offset + n, kv_heads, d_head), 151, 1.5);
+        let ours = gpu.attention_scores_scaled(q.view(), k.view(), scale).unwrap();
+        let mut want = ndarray::Array3::<f32>::zeros((0, 0, 0));
+        glassbox_engine::cpu::attention::scores_into(q.view(), k.view(), heads / kv_heads, scale, None, &mut want);
+        check(&name, &flat(&ours), &flat(&want), KERNEL_SCORES);
+        for m in [AttnMask::Sliding { window: 1 }, AttnMask::Sliding { window: 4 }, AttnMask::Sliding { window: 512 }, AttnMask::Causal, AttnMask::Bidirectional] {
+            let masked = gpu.mask_with(want.view(), offset, m).unwrap();
+            let mut want_masked = want.clone();
+            ops::mask_with_in_place(want_masked.view_mut(), offset, m);
+            check(&format!("{name}: mask {m:?}"), &flat(&masked), &flat(&want_masked), EXACT);
+        }
+    }
+}
+
+#[test]
+fn kernel_mlp_activations_match_cpu() {
+    let ctx = gpu_or_skip!();
+    use glassbox_engine::arch::Activation;
+    let gpu = ops_f32(&ctx);
+    for pos in [1, 9, 64] {
+        let mut gate = random2((pos, 640), 160 + pos as u64, 6.0);
+        gate[[0, 0]] = -120.0; // far tails: no inf or NaN
+        gate[[0, 1]] = 120.0;
+        gate[[0, 2]] = 0.0;
+        gate[[0, 3]] = -1e-4;
+        let up = random2((pos, 640), 161, 2.0);
+        let post = gpu.gelu_mul(gate.view(), up.view()).unwrap();
+        check(&format!("gelu_tanh·mul pos {pos}"), &flat(&post), &flat(&ops::gelu_mul(gate.view(), up.view())), KERNEL_GELU);
+        for (act, bound) in [(Activation::Gelu, KERNEL_GELU), (Activation::GeluTanh, KERNEL_GELU), (Activation::Relu, EXACT), (Activation::Silu, KERNEL_SILU_MUL)] {
+            let ours = gpu.activate(gate.view(), act).unwrap();
+            check(&format!("{} pos {pos}", act.name()), &flat(&ours), &flat(&ops::activate(gate.view(), act)), bound);
+        }
+    }
+}

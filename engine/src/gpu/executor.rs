@@ -53,6 +53,8 @@ pub struct GpuExecutor {
     binds: BindCache,
     readback: ReadbackPool,
     program: Vec<Step>,
+    /// The block op after which a layer's keys and values join the cache.
+    kv_ready: LayerOp,
     /// Params slots per step: the most dispatches one step records (chunked matrices,
     /// rounding, interventions); the arena grows when a pass needs more.
     subs: usize,
@@ -82,16 +84,17 @@ impl GpuExecutor {
                 c.d_head()
             )));
         }
-        if model.arch.family != crate::arch::Family::Llama {
-            return Err(EngineError::Gpu(format!(
-                "the GPU executor runs Llama-family models only so far; {} runs on the CPU reference (--device cpu)",
-                model.arch.family.name()
-            )));
+        if let Some(local) = &model.inv_freq_local
+            && local.len() * 2 != c.d_head()
+        {
+            return Err(EngineError::Gpu(format!("local RoPE table has {} frequencies for d_head {}", local.len(), c.d_head())));
         }
         let max_chunk = options.max_chunk_bytes.unwrap_or(u64::MAX).min(ctx.max_binding_bytes());
         let kernels = Kernels::new(&ctx, format)?;
         let weights = ctx.scoped("uploading the weights", || GpuWeights::upload(&ctx, &model, format, max_chunk))??;
-        let program = crate::step::Program::new(&model.arch).steps().to_vec();
+        let program = crate::step::Program::new(&model.arch);
+        let kv_ready = crate::cpu::kv_ready(&program);
+        let program = program.steps().to_vec();
         let subs = Self::slots_per_step(&weights, 0);
         let (acts, kv, arena) = ctx.scoped("allocating activations", || -> Result<_> {
             Ok((
@@ -109,6 +112,7 @@ impl GpuExecutor {
             binds: BindCache::default(),
             readback: ReadbackPool::default(),
             program,
+            kv_ready,
             subs,
             readback_budget: options.max_readback_bytes.unwrap_or(READBACK_BUDGET).min(ctx.max_binding_bytes()),
             partial_cache: false,
@@ -120,10 +124,11 @@ impl GpuExecutor {
         })
     }
 
-    /// Most dispatches one step records: a chunked matrix, up to three rounded hooks, a
-    /// renormalization, and the pass's interventions.
+    /// Most dispatches one step records: a chunked matrix and what follows it (bias,
+    /// activation, norm: the MLM head), up to three rounded hooks with their norms (a
+    /// post-norm add), and the pass's interventions.
     fn slots_per_step(weights: &GpuWeights, edits: usize) -> usize {
-        weights.max_chunks().max(1) + 4 + edits
+        weights.max_chunks().max(1) + 8 + edits
     }
 
     pub fn context(&self) -> &Arc<GpuContext> {
@@ -142,6 +147,9 @@ impl GpuExecutor {
     fn env<'a>(&'a self, pass: &'a Pass) -> StepEnv<'a> {
         StepEnv {
             c: &self.model.config,
+            arch: &self.model.arch,
+            local_rope: self.model.inv_freq_local.is_some(),
+            kv_ready: self.kv_ready,
             k: &self.kernels,
             w: &self.weights,
             a: &self.acts,
@@ -204,6 +212,9 @@ impl GpuExecutor {
         // Not `self.env(pass)`: the arena and bind cache are borrowed mutably below.
         let env = StepEnv {
             c: &self.model.config,
+            arch: &self.model.arch,
+            local_rope: self.model.inv_freq_local.is_some(),
+            kv_ready: self.kv_ready,
             k: &self.kernels,
             w: &self.weights,
             a: &self.acts,
@@ -228,22 +239,36 @@ impl GpuExecutor {
             let mut at = 0u64;
             for (&step, captures) in steps.iter().zip(&per_step) {
                 let mut sub = 0;
+                // Each capture is copied out where its hook is final; what is left (the
+                // sampled row) after the step's last command.
+                let mut pending: Vec<&Capture<'_>> = captures.iter().collect();
+                let mut read = |rec: &mut Recorder<'_>, which: Option<HookKey>, pending: &mut Vec<&Capture<'_>>| {
+                    pending.retain(|c| {
+                        let now = match (&c.target, which) {
+                            (Target::Hook { key, .. }, Some(k)) => *key == k,
+                            (_, which) => which.is_none(),
+                        };
+                        if now {
+                            let bytes = c.len as u64 * 4;
+                            rec.copy(c.buffer, c.offset as u64 * 4, &readback, at, bytes);
+                            placed.push((c.target.clone(), at, c.len));
+                            at += bytes;
+                        }
+                        !now
+                    });
+                };
                 for cmd in env.commands(step) {
                     match cmd {
                         Cmd::Dispatch(d) => {
-                            let slot = (index_in(&program, step) * subs + sub) as u32;
+                            let slot = (index_in(program, step) * subs + sub) as u32;
                             rec.dispatch(&d, Params::Slot(arena, binds, slot));
                             sub += 1;
                         }
                         Cmd::Copy { src, src_offset, dst, dst_offset, bytes } => rec.copy(src, src_offset, dst, dst_offset, bytes),
+                        Cmd::ReadHook(key) => read(&mut rec, Some(key), &mut pending),
                     }
                 }
-                for c in captures {
-                    let bytes = c.len as u64 * 4;
-                    rec.copy(c.buffer, c.offset as u64 * 4, &readback, at, bytes);
-                    placed.push((c.target.clone(), at, c.len));
-                    at += bytes;
-                }
+                read(&mut rec, None, &mut pending);
                 rec.flush_if_long(arena)?;
             }
             rec.submit(Some(arena)).map(|_| ())
@@ -272,7 +297,9 @@ impl GpuExecutor {
             }
         }
         for &step in steps {
-            if let Step::Layer(l, LayerOp::Rope) = step {
+            if let Step::Layer(l, op) = step
+                && op == self.kv_ready
+            {
                 self.kv.len[l] = rope_rows;
             }
         }
@@ -320,10 +347,18 @@ impl GpuExecutor {
                 .collect()
         })??;
         let cs = rope::cos_sin_table(&self.model.inv_freq, pos_offset, n); // [n, d_head/2, 2]
+        let cs_local = self.model.inv_freq_local.as_ref().map(|f| rope::cos_sin_table(f, pos_offset, n)); // [n, d_head/2, 2]
+        let positions: Vec<u32> = (pos_offset..pos_offset + n).map(|p| u32::try_from(p).unwrap_or(u32::MAX)).collect(); // [n]
+        let types = vec![0u32; n]; // [n]
         let (q, a) = (&self.ctx.queue, &self.acts);
         self.ctx.scoped("uploading the pass inputs", || {
             q.write_buffer(&a.ids.buf, 0, bytemuck::cast_slice(ids));
+            q.write_buffer(&a.pos_ids.buf, 0, bytemuck::cast_slice(&positions));
+            q.write_buffer(&a.type_ids.buf, 0, bytemuck::cast_slice(&types));
             q.write_buffer(&a.cs.buf, 0, bytemuck::cast_slice(&cs));
+            if let Some(local) = &cs_local {
+                q.write_buffer(&a.cs_local.buf, 0, bytemuck::cast_slice(local));
+            }
         })?;
         self.trace = Trace::new(ids.to_vec(), pos_offset, options.sampling.temperature);
         let shape = PassShape { dims, pos_offset, temperature: options.sampling.temperature };
@@ -449,9 +484,9 @@ impl Executor for GpuExecutor {
             return self.begin_at(ids, options, layer, resid_pre);
         }
         let split = crate::recompute::RowsSplit::new(&self.model.config, ids, layer, resid_pre, first, &options)?;
-        // ln1 → k, v → rope over the rows before the window: the rope step caches them.
+        // ln1 → k, v → rope over the rows before the window: the op before `scores` caches them.
         self.begin_at(&ids[..first], split.before_options, layer, &split.before)?;
-        self.run_to(Step::Layer(layer, LayerOp::Rope))?;
+        self.run_to(Step::Layer(layer, self.kv_ready))?;
         // Dropped as it is, so its cache rows stay (`begin_at` marked the cache partial).
         self.pass = None;
         let window: Vec<f32> = resid_pre.data.slice(ndarray::s![first.., ..]).iter().copied().collect(); // [window, d_model]

@@ -9,7 +9,9 @@ use ndarray::{Array1, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3
 use crate::error::{EngineError, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::scores::Heads;
-use crate::gpu::kernels::{Dispatch, Kernels, WeightFormat, add, attend, embed, intervene, mask, matmul, probs, rmsnorm, rope, scores, silu_mul, softmax};
+use crate::arch::{Activation, AttnMask};
+use crate::gpu::kernels::silu_mul::Mode;
+use crate::gpu::kernels::{Dispatch, Kernels, WeightFormat, add, attend, bias, embed, intervene, layernorm, mask, matmul, probs, qk_norm, rmsnorm, rope, scores, silu_mul, softmax};
 use crate::intervene::{ActivationPrecision, Resolved};
 use crate::gpu::recorder::{Params, Recorder};
 use crate::gpu::weights::{GpuMatrix, upload_f32};
@@ -117,20 +119,37 @@ impl GpuOps {
         self.read3(&xb, x.dim())
     }
 
+    /// `q·k / sqrt(d_head)`, as `cpu::ops::attention_scores`.
     pub fn attention_scores(&self, q: ArrayView3<f32>, k: ArrayView3<f32>) -> Result<Array3<f32>> {
+        // As the CPU reference computes it: f32 division by an f32 square root.
+        self.attention_scores_scaled(q, k, 1.0 / (q.dim().2 as f32).sqrt())
+    }
+
+    /// `q·k · scale` (`Arch::score_scale`).
+    pub fn attention_scores_scaled(&self, q: ArrayView3<f32>, k: ArrayView3<f32>, scale: f32) -> Result<Array3<f32>> {
         let h = heads(q.dim(), k.dim())?;
         let qb = self.upload("q", q.iter().copied())?;
         let kb = self.upload("k", k.iter().copied())?;
         let s = self.zeros("scores", h.score_len())?;
-        self.run(&[scores::dispatch(&self.kernels, h, &qb, &kb, &s)])?;
+        self.run(&[scores::dispatch(&self.kernels, h, scale, &qb, &kb, &s)])?;
         self.read3(&s, (h.n_heads, h.n, h.k_len))
     }
 
     pub fn causal_mask(&self, s: ArrayView3<f32>, pos_offset: usize) -> Result<Array3<f32>> {
+        self.mask_with(s, pos_offset, AttnMask::Causal)
+    }
+
+    /// A layer's mask, as `cpu::ops::mask_with_in_place` (bidirectional: no dispatch).
+    pub fn mask_with(&self, s: ArrayView3<f32>, pos_offset: usize, m: AttnMask) -> Result<Array3<f32>> {
         let (hh, n, k_len) = s.dim();
         let h = Heads { n, k_len, n_heads: hh, n_kv_heads: 1, d_head: 1 };
         let sb = self.upload("scores", s.iter().copied())?;
-        self.run(&[mask::dispatch(&self.kernels, h, pos_offset, &sb)])?;
+        let window = match m {
+            AttnMask::Bidirectional => return Ok(s.to_owned()),
+            AttnMask::Causal => 0,
+            AttnMask::Sliding { window } => window.max(1),
+        };
+        self.run(&[mask::dispatch(&self.kernels, h, pos_offset, window, &sb)])?;
         self.read3(&sb, s.dim())
     }
 
@@ -154,11 +173,78 @@ impl GpuOps {
     }
 
     pub fn silu_mul(&self, gate: ArrayView2<f32>, up: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.activation(Mode::SiluMul, gate, Some(up))
+    }
+
+    /// `gelu_tanh(gate) ⊙ up`, as `cpu::ops::gelu_mul`.
+    pub fn gelu_mul(&self, gate: ArrayView2<f32>, up: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.activation(Mode::GeluTanhMul, gate, Some(up))
+    }
+
+    /// One activation on every element, as `cpu::ops::activate`.
+    pub fn activate(&self, x: ArrayView2<f32>, act: Activation) -> Result<Array2<f32>> {
+        self.activation(Mode::activation(act), x, None)
+    }
+
+    fn activation(&self, mode: Mode, gate: ArrayView2<f32>, up: Option<ArrayView2<f32>>) -> Result<Array2<f32>> {
         let gb = self.upload("gate", gate.iter().copied())?;
-        let ub = self.upload("up", up.iter().copied())?;
+        let ub = match up {
+            Some(up) => self.upload("up", up.iter().copied())?,
+            None => self.zeros("unused up", 4)?,
+        };
         let post = self.zeros("post", gate.len())?;
-        self.run(&[silu_mul::dispatch(&self.kernels, &gb, &ub, &post, gate.len())])?;
+        self.run(&[silu_mul::dispatch(&self.kernels, mode, &gb, &ub, &post, gate.len())])?;
         self.read2(&post, gate.dim())
+    }
+
+    /// LayerNorm: the per-row scale and the output, as `cpu::ops::ln_scale` and `ln_apply`.
+    pub fn layernorm(&self, x: ArrayView2<f32>, weight: ArrayView1<f32>, b: ArrayView1<f32>, eps: f32) -> Result<(Array1<f32>, Array2<f32>)> {
+        let (rows, d) = x.dim();
+        let xb = self.upload("x", x.iter().copied())?;
+        let g = self.upload("g", weight.iter().copied())?;
+        let bb = self.upload("b", b.iter().copied())?;
+        let scale = self.zeros("scale", rows)?; // [rows]
+        let y = self.zeros("y", rows * d)?; // [rows, d]
+        self.run(&[layernorm::dispatch(&self.kernels, &xb, [&g, &bb], &scale, &y, rows, d, eps, false)])?;
+        Ok((Array1::from(self.read(&scale, rows)?), self.read2(&y, (rows, d))?))
+    }
+
+    /// LayerNorm's output from a given scale (the kernel's `given_scale` mode).
+    pub fn ln_apply(&self, x: ArrayView2<f32>, scale: ArrayView1<f32>, weight: ArrayView1<f32>, b: ArrayView1<f32>) -> Result<Array2<f32>> {
+        let (rows, d) = x.dim();
+        let xb = self.upload("x", x.iter().copied())?;
+        let g = self.upload("g", weight.iter().copied())?;
+        let bb = self.upload("b", b.iter().copied())?;
+        let sb = self.upload("scale", scale.iter().copied())?;
+        let y = self.zeros("y", rows * d)?;
+        self.run(&[layernorm::dispatch(&self.kernels, &xb, [&g, &bb], &sb, &y, rows, d, 0.0, true)])?;
+        self.read2(&y, (rows, d))
+    }
+
+    /// RMSNorm over each head of `x` [pos, heads, d_head] in place, as `cpu::ops::rms_heads`.
+    pub fn rms_heads(&self, x: ArrayView3<f32>, weight: ArrayView1<f32>, eps: f32) -> Result<Array3<f32>> {
+        let (n, heads, d_head) = x.dim();
+        let xb = self.upload("x", x.iter().copied())?;
+        let g = self.upload("g", weight.iter().copied())?;
+        self.run(&[qk_norm::dispatch(&self.kernels, &xb, &g, n, heads, d_head, eps)])?;
+        self.read3(&xb, x.dim())
+    }
+
+    /// `x + b` on every row, in place, as `cpu::ops::add_bias`.
+    pub fn add_bias(&self, x: ArrayView2<f32>, b: ArrayView1<f32>) -> Result<Array2<f32>> {
+        let (rows, cols) = x.dim();
+        let xb = self.upload("x", x.iter().copied())?;
+        let bb = self.upload("b", b.iter().copied())?;
+        self.run(&[bias::add_bias(&self.kernels, &xb, &bb, rows, cols)])?;
+        self.read2(&xb, x.dim())
+    }
+
+    /// `x · s`, in place.
+    pub fn scale(&self, x: ArrayView2<f32>, s: f32) -> Result<Array2<f32>> {
+        let xb = self.upload("x", x.iter().copied())?;
+        let dummy = self.zeros("dummy", 4)?;
+        self.run(&[bias::scale(&self.kernels, &xb, &dummy, x.len(), s)])?;
+        self.read2(&xb, x.dim())
     }
 
     pub fn add(&self, x: ArrayView2<f32>, y: ArrayView2<f32>) -> Result<Array2<f32>> {

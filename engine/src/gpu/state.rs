@@ -43,7 +43,18 @@ pub struct Sizes {
 
 pub struct Activations {
     pub ids: Grow,    // [n] u32
+    /// Absolute positions `pos_offset..` (learned positions gather their rows with them).
+    pub pos_ids: Grow, // [n] u32
+    /// Zeros: every token's type (BERT's token-type row 0).
+    pub type_ids: Grow, // [n] u32
     pub cs: Grow,     // [n, d_head/2] (cos, sin)
+    /// The sliding-window layers' table where their θ differs (Gemma 3).
+    pub cs_local: Grow, // [n, d_head/2] (cos, sin)
+    /// Where an in-place norm writes before its result is copied back (post-norm, sandwich
+    /// norms, the embedding LayerNorm, the MLM head).
+    pub tmp: Grow,    // [n, d_model]
+    /// The MLM head's LayerNorm scale (not a hook).
+    pub tmp_scale: Grow, // [n]
     /// Fills bindings a kernel mode does not read.
     pub dummy: Grow,
     pub x: Grow,      // [n, d_model]  residual stream
@@ -66,7 +77,12 @@ impl Activations {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         Ok(Self {
             ids: Grow::new(ctx, "ids")?,
+            pos_ids: Grow::new(ctx, "position ids")?,
+            type_ids: Grow::new(ctx, "token type ids")?,
             cs: Grow::new(ctx, "rope cos/sin")?,
+            cs_local: Grow::new(ctx, "local rope cos/sin")?,
+            tmp: Grow::new(ctx, "norm scratch")?,
+            tmp_scale: Grow::new(ctx, "norm scratch scale")?,
             dummy: Grow::new(ctx, "unused binding")?,
             x: Grow::new(ctx, "residual stream")?,
             h: Grow::new(ctx, "normalized")?,
@@ -91,7 +107,12 @@ impl Activations {
         let (n, d) = (s.n, c.d_model());
         let needs = [
             (&mut self.ids, f(n)),
+            (&mut self.pos_ids, f(n)),
+            (&mut self.type_ids, f(n)),
             (&mut self.cs, f(n * c.d_head())),
+            (&mut self.cs_local, f(n * c.d_head())),
+            (&mut self.tmp, f(n * d)),
+            (&mut self.tmp_scale, f(n)),
             (&mut self.x, f(n * d)),
             (&mut self.h, f(n * d)),
             (&mut self.scale, f(n)),

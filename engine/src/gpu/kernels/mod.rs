@@ -9,12 +9,15 @@
 
 pub mod add;
 pub mod attend;
+pub mod bias;
 pub mod embed;
 pub mod gemv;
 pub mod intervene;
+pub mod layernorm;
 pub mod mask;
 pub mod matmul;
 pub mod probs;
+pub mod qk_norm;
 pub mod rmsnorm;
 pub mod rope;
 pub mod scores;
@@ -97,6 +100,9 @@ pub struct Kernels {
     pub matmul: Kernel,
     pub gemv: Kernel,
     pub rmsnorm: Kernel,
+    pub layernorm: Kernel,
+    pub qk_norm: Kernel,
+    pub bias: Kernel,
     pub rope: Kernel,
     pub scores: Kernel,
     pub mask: Kernel,
@@ -117,6 +123,9 @@ impl Kernels {
             matmul: Kernel::build(ctx, "matmul", &with_weights(matmul::SOURCE))?,
             gemv: Kernel::build(ctx, "gemv", &with_weights(gemv::SOURCE))?,
             rmsnorm: Kernel::build(ctx, "rmsnorm", rmsnorm::SOURCE)?,
+            layernorm: Kernel::build(ctx, "layernorm", layernorm::SOURCE)?,
+            qk_norm: Kernel::build(ctx, "qk_norm", qk_norm::SOURCE)?,
+            bias: Kernel::build(ctx, "bias", bias::SOURCE)?,
             rope: Kernel::build(ctx, "rope", rope::SOURCE)?,
             scores: Kernel::build(ctx, "scores", scores::SOURCE)?,
             mask: Kernel::build(ctx, "mask", mask::SOURCE)?,
@@ -135,6 +144,10 @@ impl Kernels {
 pub enum Cmd<'a> {
     Dispatch(Dispatch<'a>),
     Copy { src: &'a wgpu::Buffer, src_offset: u64, dst: &'a wgpu::Buffer, dst_offset: u64, bytes: u64 },
+    /// The hook is final here: its read-back copy (if captured) goes in at this point, before
+    /// a later hook of the same op reuses its slot (BERT's post-norm add, then norm, both in
+    /// the residual stream) or an effect changes it (Gemma's embedding × √d).
+    ReadHook(crate::hooks::HookKey),
 }
 
 /// One kernel launch: what to bind and how many workgroups.
@@ -202,6 +215,9 @@ mod tests {
             size_of::<embed::Params>(),
             size_of::<matmul::Params>(),
             size_of::<rmsnorm::Params>(),
+            size_of::<layernorm::Params>(),
+            size_of::<qk_norm::Params>(),
+            size_of::<bias::Params>(),
             size_of::<rope::Params>(),
             size_of::<scores::Params>(),
             size_of::<mask::Params>(),

@@ -40,8 +40,9 @@ impl Heads {
     }
 }
 
-/// `q` [n, H, D], `k_cache` [≥ k_len, KVH, D] → `s` [H, n, k_len].
-pub fn dispatch<'a>(k: &'a Kernels, h: Heads, q: &'a wgpu::Buffer, k_cache: &'a wgpu::Buffer, s: &'a wgpu::Buffer) -> Dispatch<'a> {
+/// `q` [n, H, D], `k_cache` [≥ k_len, KVH, D] → `s` [H, n, k_len], each dot product times
+/// `scale` (`Arch::score_scale`: `1/sqrt(d_head)`, or Gemma's `query_pre_attn_scalar^-0.5`).
+pub fn dispatch<'a>(k: &'a Kernels, h: Heads, scale: f32, q: &'a wgpu::Buffer, k_cache: &'a wgpu::Buffer, s: &'a wgpu::Buffer) -> Dispatch<'a> {
     let params = Params {
         n: u(h.n),
         k_len: u(h.k_len),
@@ -49,8 +50,7 @@ pub fn dispatch<'a>(k: &'a Kernels, h: Heads, q: &'a wgpu::Buffer, k_cache: &'a 
         n_kv_heads: u(h.n_kv_heads),
         d_head: u(h.d_head),
         group: u(h.group()),
-        // As the CPU reference computes it: f32 division by an f32 square root.
-        scale: 1.0 / (h.d_head as f32).sqrt(),
+        scale,
         _pad: 0,
     };
     Dispatch::new(&k.scores, &params, vec![q, k_cache, s], grid_elements(h.score_len()))

@@ -1,5 +1,5 @@
 // Attention scores before the mask, GQA (query head h reads kv head h / group):
-//   s[h, i, j] = (Σ_d q[i, h, d] · k_cache[j, h / group, d]) · scale,  scale = 1/sqrt(d_head)
+//   s[h, i, j] = (Σ_d q[i, h, d] · k_cache[j, h / group, d]) · scale,  scale from the caller (Arch::score_scale)
 // Bindings: 0 params; 1 q [n, n_heads, d_head]; 2 k_cache [≥ k_len, n_kv_heads, d_head];
 //           3 s [n_heads, n, k_len] (all f32).
 // Grid: one thread per (h, i, j), folded into x·y.

@@ -274,21 +274,35 @@ pub fn gelu_tanh(x: f32) -> f32 {
     0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
 }
 
-/// One activation on every element.
+/// One activation on every element, in chunks on the rayon pool.
 pub fn activate(x: ArrayView2<f32>, act: crate::arch::Activation) -> Array2<f32> {
     use crate::arch::Activation as A;
-    match act {
-        A::Gelu => x.mapv(gelu),
-        A::GeluTanh => x.mapv(gelu_tanh),
-        A::Relu => x.mapv(|v| v.max(0.0)),
-        A::Silu => x.mapv(silu),
-    } // [pos, d_mlp]
+    let f: fn(f32) -> f32 = match act {
+        A::Gelu => gelu,
+        A::GeluTanh => gelu_tanh,
+        A::Relu => |v| v.max(0.0),
+        A::Silu => silu,
+    };
+    let mut out = x.as_standard_layout().into_owned(); // [pos, d_mlp]
+    match out.as_slice_mut() {
+        Some(o) => o.par_chunks_mut(4096).for_each(|o| o.iter_mut().for_each(|v| *v = f(*v))),
+        None => out.mapv_inplace(f),
+    }
+    out
 }
 
 /// `gelu_tanh(gate) ⊙ up` (GeGLU, Gemma).
 pub fn gelu_mul(gate: ArrayView2<f32>, up: ArrayView2<f32>) -> Array2<f32> {
-    let mut out = activate(gate, crate::arch::Activation::GeluTanh); // [pos, d_mlp]
-    out *= &up;
+    let mut out = gate.as_standard_layout().into_owned(); // [pos, d_mlp]
+    let up = up.as_standard_layout();
+    match (out.as_slice_mut(), up.as_slice()) {
+        (Some(o), Some(u)) => o.par_chunks_mut(4096).zip(u.par_chunks(4096)).for_each(|(o, u)| {
+            for (g, &u) in o.iter_mut().zip(u) {
+                *g = gelu_tanh(*g) * u;
+            }
+        }),
+        _ => return Zip::from(gate).and(&up).map_collect(|&g, &u| gelu_tanh(g) * u),
+    }
     out
 }
 

@@ -159,10 +159,16 @@ pub fn fixture_with_tokenizer(name: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// The fixture's 8 greedy tokens from transformers (`golden_generate.json`).
 pub fn golden_greedy(name: &str) -> Vec<u32> {
+    golden_generation(name).1
+}
+
+/// The fixture's prompt ids and transformers' greedy tokens after it (`golden_generate.json`).
+pub fn golden_generation(name: &str) -> (Vec<u32>, Vec<u32>) {
     let path = fixtures_dir().join(name).join("golden_generate.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_value(json["generated_ids"].clone()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let ids = |key: &str| serde_json::from_value(json[key].clone()).unwrap_or_else(|e| panic!("{}: {key}: {e}", path.display()));
+    (ids("input_ids"), ids("generated_ids"))
 }
 
 /// Runs a NumPy check on `path` (the snippet sees `np` and `path`). Where Python has no

@@ -41,12 +41,10 @@ fn every_hook_matches_transformers_on_all_fixtures() {
 
 #[test]
 fn greedy_generation_matches_with_and_without_cache() {
-    for name in FIXTURES {
+    // The Llama fixtures and the causal ones of the other families (GPT-2, Gemma 3).
+    for name in FIXTURES.into_iter().chain(["tiny-gpt2", "tiny-gemma3"]) {
         let model = load(name);
-        let text = std::fs::read_to_string(fixtures_dir().join(name).join("golden_generate.json")).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let ids: Vec<u32> = serde_json::from_value(json["input_ids"].clone()).unwrap();
-        let want: Vec<u32> = serde_json::from_value(json["generated_ids"].clone()).unwrap();
+        let (ids, want) = glassbox_tests::golden_generation(name);
         let mut exec = CpuExecutor::new(model.clone());
         let cached = generate(&mut exec, &ids, 8, SamplingParams::greedy(), &[], &mut |_| {}).unwrap();
         assert_eq!(cached, want, "{name}: cached generation");

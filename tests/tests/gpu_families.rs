@@ -12,7 +12,7 @@ use glassbox_engine::sampling::SamplingParams;
 use glassbox_engine::trace::CaptureFilter;
 use glassbox_tests::gpu::*;
 use glassbox_tests::tolerance::*;
-use glassbox_tests::{fixtures_dir, gpu_or_skip};
+use glassbox_tests::gpu_or_skip;
 
 const FAMILIES: [&str; 3] = ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3"];
 
@@ -59,10 +59,7 @@ fn gpt2_and_gemma3_generate_the_golden_tokens_on_the_gpu() {
     let ctx = gpu_or_skip!();
     for name in ["tiny-gpt2", "tiny-gemma3"] {
         let model = load(name);
-        let text = std::fs::read_to_string(fixtures_dir().join(name).join("golden_generate.json")).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let ids: Vec<u32> = serde_json::from_value(json["input_ids"].clone()).unwrap();
-        let want: Vec<u32> = serde_json::from_value(json["generated_ids"].clone()).unwrap();
+        let (ids, want) = glassbox_tests::golden_generation(name);
         let mut exec = gpu_exec(&ctx, &model, GpuOptions::default());
         let got = generate(&mut exec, &ids, want.len(), SamplingParams::greedy(), &[], &mut |_| {}).unwrap();
         assert_eq!(got, want, "{name}: cached greedy generation on the GPU");

@@ -181,40 +181,6 @@ pub fn softmax_rows(logits: ArrayView2<f32>, temperature: f32) -> Array2<f32> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::array;
-
-    #[test]
-    fn rope_rotates_pairs_i_and_i_plus_half() {
-        let x = Array3::from_shape_vec((1, 1, 4), vec![1.0, 0.0, 0.0, 0.0]).unwrap();
-        let out = rope(x.view(), &[1.0, 0.5], 1);
-        // dim 0 pairs with dim 2: (1, 0) rotated by angle 1.
-        assert!((out[[0, 0, 0]] - 1f32.cos()).abs() < 1e-6);
-        assert!((out[[0, 0, 2]] - 1f32.sin()).abs() < 1e-6);
-        assert_eq!(out[[0, 0, 1]], 0.0);
-    }
-
-    #[test]
-    fn masked_softmax_gives_exact_zeros() {
-        let s = Array3::from_shape_vec((1, 2, 2), vec![1.0, 5.0, 1.0, 2.0]).unwrap();
-        let p = softmax_last(causal_mask(s.view(), 0).view());
-        assert_eq!(p[[0, 0, 1]], 0.0);
-        assert_eq!(p[[0, 0, 0]], 1.0);
-        assert!((p[[0, 1, 0]] + p[[0, 1, 1]] - 1.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn rmsnorm_matches_formula() {
-        let x = array![[3.0f32, 4.0]];
-        let (scale, h) = rmsnorm(x.view(), array![1.0f32, 2.0].view(), 0.0);
-        let rms = (12.5f32).sqrt();
-        assert!((scale[0] - rms).abs() < 1e-6);
-        assert!((h[[0, 1]] - 8.0 / rms).abs() < 1e-6);
-    }
-}
-
 /// LayerNorm's per-position scale `sqrt(var(x) + eps)` (the variance about the mean, biased,
 /// as torch computes it).
 pub fn ln_scale(x: ArrayView2<f32>, eps: f32) -> Array1<f32> {
@@ -320,5 +286,39 @@ pub fn mask_with_in_place(mut scores: ArrayViewMut3<f32>, pos_offset: usize, mas
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn rope_rotates_pairs_i_and_i_plus_half() {
+        let x = Array3::from_shape_vec((1, 1, 4), vec![1.0, 0.0, 0.0, 0.0]).unwrap();
+        let out = rope(x.view(), &[1.0, 0.5], 1);
+        // dim 0 pairs with dim 2: (1, 0) rotated by angle 1.
+        assert!((out[[0, 0, 0]] - 1f32.cos()).abs() < 1e-6);
+        assert!((out[[0, 0, 2]] - 1f32.sin()).abs() < 1e-6);
+        assert_eq!(out[[0, 0, 1]], 0.0);
+    }
+
+    #[test]
+    fn masked_softmax_gives_exact_zeros() {
+        let s = Array3::from_shape_vec((1, 2, 2), vec![1.0, 5.0, 1.0, 2.0]).unwrap();
+        let p = softmax_last(causal_mask(s.view(), 0).view());
+        assert_eq!(p[[0, 0, 1]], 0.0);
+        assert_eq!(p[[0, 0, 0]], 1.0);
+        assert!((p[[0, 1, 0]] + p[[0, 1, 1]] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rmsnorm_matches_formula() {
+        let x = array![[3.0f32, 4.0]];
+        let (scale, h) = rmsnorm(x.view(), array![1.0f32, 2.0].view(), 0.0);
+        let rms = (12.5f32).sqrt();
+        assert!((scale[0] - rms).abs() < 1e-6);
+        assert!((h[[0, 1]] - 8.0 / rms).abs() < 1e-6);
     }
 }

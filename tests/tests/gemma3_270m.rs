@@ -99,3 +99,23 @@ fn gemma3_270m_greedy_tokens_match() {
         assert_eq!(got, want, "p{p}");
     }
 }
+
+/// The GPU executor on the real model (lavapipe in CI: ~45 s): the English prompt's last
+/// logits against transformers over the whole vocabulary, and the same argmax.
+#[test]
+fn gemma3_270m_on_the_gpu_matches_transformers() {
+    let Some(model) = gemma() else { return };
+    let ctx = glassbox_tests::gpu_or_skip!();
+    let g = goldens();
+    let ids = ids(&g, 0);
+    let mut exec = glassbox_tests::gpu::gpu_exec(&ctx, &model, glassbox_engine::gpu::GpuOptions::default());
+    let trace = exec.forward(&ids, PassOptions::capture(CaptureFilter::keys([HookKey::Logits]))).unwrap();
+    let logits = values_of(trace.get(HookKey::Logits).unwrap());
+    let last = &logits[logits.len() - model.config.vocab_size..];
+    let want = &g["p0.logits_last"].values;
+    let err = max_abs_diff(last, want);
+    eprintln!("gemma on the GPU: logits max abs {err:.1e}");
+    assert!(err <= glassbox_tests::tolerance::GPU_VS_REFERENCE_ABS as f32, "GPU logits differ by {err}");
+    let argmax = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+    assert_eq!(argmax(last), argmax(want));
+}

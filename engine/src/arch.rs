@@ -213,6 +213,14 @@ impl Arch {
         !self.mlm_head
     }
 
+    /// The activation of BERT's MLM transform: transformers uses `hidden_act` there too.
+    pub fn head_activation(&self) -> Activation {
+        match self.mlp {
+            MlpKind::Plain(act) => act,
+            MlpKind::SwiGlu | MlpKind::GeGlu => Activation::Gelu,
+        }
+    }
+
     pub fn mask(&self, layer: usize) -> AttnMask {
         self.layers.get(layer).map_or(AttnMask::Causal, |l| l.mask)
     }

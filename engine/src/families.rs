@@ -18,9 +18,10 @@ pub fn expected(c: &LlamaConfig, ckpt: &Checkpoint) -> Vec<(String, Vec<usize>)>
     let (d, f, v) = (c.d_model(), c.d_mlp(), c.vocab_size);
     let mut out: Vec<(String, Vec<usize>)> = Vec::new();
     let mut add = |name: String, shape: &[usize]| out.push((name, shape.to_vec()));
-    match c.arch().family {
+    let family = c.arch().family;
+    match family {
         Family::Llama | Family::Gemma3 => {
-            let gemma = c.arch().family == Family::Gemma3;
+            let gemma = family == Family::Gemma3;
             add("model.embed_tokens.weight".into(), &[v, d]);
             for l in 0..c.n_layers() {
                 let n = |leaf: &str| format!("model.layers.{l}.{leaf}.weight");

@@ -56,9 +56,10 @@ pub struct CpuExecutor {
 impl CpuExecutor {
     pub fn new(model: Arc<Model>) -> Self {
         let n = model.config.n_layers();
+        let program = Program::new(&model.arch);
         Self {
-            kv_ready: kv_ready(&Program::new(&model.arch)),
-            program: Program::new(&model.arch),
+            kv_ready: kv_ready(&program),
+            program,
             cache: (0..n).map(|_| LayerCache::default()).collect(),
             partial_cache: false,
             pass: None,
@@ -149,7 +150,7 @@ impl CpuExecutor {
             HookKey::MlmTransform => {
                 let head = w.mlm.as_ref().ok_or_else(|| missing("cls.predictions.transform"))?;
                 let t = ops::add_bias(linear(p.x.view(), &head.dense)?, Some(&head.dense_bias))?; // [pos, d_model]
-                let t = ops::activate(t.view(), crate::arch::Activation::Gelu); // [pos, d_model]
+                let t = ops::activate(t.view(), m.arch.head_activation()); // [pos, d_model]
                 let [g, b] = &head.layer_norm;
                 let scale = ops::ln_scale(t.view(), eps); // [pos]
                 p.h = ops::ln_apply(t.view(), scale.view(), g.view(), b.view())?.into_shared(); // [pos, d_model]

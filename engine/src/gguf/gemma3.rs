@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use super::GgufError;
 use super::config_json::json_f32;
+use super::convert::hf_tensor_name;
 use super::reader::GgufFile;
 
 pub(crate) const ARCH: &str = "gemma3";
@@ -46,36 +47,26 @@ pub const GEMMA3_LAYER_TENSORS: [&str; 13] = [
 ];
 
 /// The Hugging Face name of a Gemma 3 GGUF tensor (gguf-py's `MODEL_ARCH.GEMMA3` map, read
-/// backwards), or None when `Gemma3ForCausalLM` has no such weight.
+/// backwards), or None when `Gemma3ForCausalLM` has no such weight: the parts whose names differ
+/// from Llama's here, the rest as [`hf_tensor_name`] maps them.
 pub fn gemma3_hf_tensor_name(gguf_name: &str) -> Option<String> {
-    let base = gguf_name.strip_suffix(".weight")?;
-    match base {
-        "token_embd" => return Some("model.embed_tokens.weight".into()),
-        "output_norm" => return Some("model.norm.weight".into()),
-        // Absent in Google's checkpoints (tied), but a fine-tune could carry one.
-        "output" => return Some("lm_head.weight".into()),
-        _ => {}
+    let block = gguf_name.strip_suffix(".weight").and_then(|b| b.strip_prefix("blk.")).and_then(|r| r.split_once('.'));
+    if let Some((layer, part)) = block {
+        let layer: usize = layer.parse().ok()?;
+        let gemma_part = match part {
+            "attn_q_norm" => Some("self_attn.q_norm"),
+            "attn_k_norm" => Some("self_attn.k_norm"),
+            "post_attention_norm" => Some("post_attention_layernorm"),
+            // Llama's `ffn_norm` is its post-attention norm; Gemma's is the pre-MLP one.
+            "ffn_norm" => Some("pre_feedforward_layernorm"),
+            "post_ffw_norm" => Some("post_feedforward_layernorm"),
+            _ => None,
+        };
+        if let Some(hf_part) = gemma_part {
+            return Some(format!("model.layers.{layer}.{hf_part}.weight"));
+        }
     }
-    let rest = base.strip_prefix("blk.")?;
-    let (layer, part) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let hf_part = match part {
-        "attn_norm" => "input_layernorm",
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "attn_q_norm" => "self_attn.q_norm",
-        "attn_k_norm" => "self_attn.k_norm",
-        "post_attention_norm" => "post_attention_layernorm",
-        "ffn_norm" => "pre_feedforward_layernorm",
-        "post_ffw_norm" => "post_feedforward_layernorm",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        _ => return None,
-    };
-    Some(format!("model.layers.{layer}.{hf_part}.weight"))
+    hf_tensor_name(gguf_name)
 }
 
 /// True for the tensors llama.cpp stored as `w + 1` (every RMSNorm weight): transformers'

@@ -194,7 +194,7 @@ impl<'a> StepEnv<'a> {
                 // h = LayerNorm(gelu(x · Wᵀ + b)), through the scratch buffer.
                 let mut cmds = dispatches(matmul::linear(k, &head.dense, &a.x.buf, &a.tmp.buf, d.n, 0));
                 cmds.push(Cmd::Dispatch(bias::add_bias(k, &a.tmp.buf, &head.dense_bias, d.n, dm)));
-                cmds.push(Cmd::Dispatch(silu_mul::dispatch(k, Mode::Gelu, &a.tmp.buf, &a.dummy.buf, &a.h.buf, d.n * dm)));
+                cmds.push(Cmd::Dispatch(silu_mul::dispatch(k, Mode::activation(self.arch.head_activation()), &a.tmp.buf, &a.dummy.buf, &a.h.buf, d.n * dm)));
                 let [g, b] = &head.layer_norm;
                 cmds.push(Cmd::Dispatch(layernorm::dispatch(k, &a.h.buf, [g, b], &a.tmp_scale.buf, &a.tmp.buf, d.n, dm, c.eps(), false)));
                 cmds.push(self.copy(&a.tmp.buf, &a.h.buf, d.n * dm));

@@ -76,7 +76,7 @@ fn errors_are_one_clear_line() {
 /// Whether the default model is there (fetched on first use), or `false` with a note.
 /// Whether a GPU adapter exists (lavapipe in CI), or `false` with a note.
 fn gpu_ready() -> bool {
-    match glassbox_engine::gpu::GpuContext::new() {
+    match glassbox_engine::exec::gpu::GpuContext::new() {
         Ok(Some(_)) => true,
         other => {
             assert!(std::env::var("GLASSBOX_REQUIRE_GPU").map_or(true, |v| v != "1"), "GLASSBOX_REQUIRE_GPU=1 but no adapter: {other:?}");
@@ -141,7 +141,7 @@ fn smollm2_trace_matches_the_p1_golden() {
 /// answers the same, and `--temperature 0` is greedy whatever the seed.
 #[test]
 fn task_sentiment_honours_temperature_and_seed_on_smollm2() {
-    if let Err(e) = glassbox_engine::fetch::fetch_default_model(&mut |_| {}) {
+    if let Err(e) = glassbox_engine::load::fetch::fetch_default_model(&mut |_| {}) {
         assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "SmolLM2 could not be fetched: {e}");
         eprintln!("note: skipping SmolLM2 task check: {e}");
         return;
@@ -268,7 +268,7 @@ fn models_by_name_resolve_to_their_cached_folders() {
         )
         .unwrap();
         std::fs::write(dir.join("tokenizer_config.json"), "{}").unwrap();
-        std::fs::write(dir.join(glassbox_engine::fetch::MARKER_FILE), "test\n").unwrap();
+        std::fs::write(dir.join(glassbox_engine::load::fetch::MARKER_FILE), "test\n").unwrap();
         let out = common::command()
             .args(["trace", "--model", name, "--token-ids", "1,2", "--json"])
             .env("XDG_CACHE_HOME", cache.path())

@@ -13,7 +13,7 @@ use glassbox_tests::golden;
 
 /// The devices to run on: the CPU, and the GPU where an adapter exists (required in CI).
 fn devices() -> Vec<&'static str> {
-    match glassbox_engine::gpu::GpuContext::new() {
+    match glassbox_engine::exec::gpu::GpuContext::new() {
         Ok(Some(_)) => vec!["cpu", "gpu"],
         other => {
             assert!(std::env::var("GLASSBOX_REQUIRE_GPU").map_or(true, |v| v != "1"), "GLASSBOX_REQUIRE_GPU=1 but no adapter: {other:?}");

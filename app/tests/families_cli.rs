@@ -92,8 +92,8 @@ fn glassbox_tests_fixture_with_tokenizer() -> (tempfile::TempDir, std::path::Pat
 /// same heads' slice of `o_proj`'s input zeroed (`scripts/gemma-ablation-golden.py`).
 #[test]
 fn gemma3_270m_with_heads_ablated_matches_transformers() {
-    let dir = glassbox_engine::fetch::KnownModel::Gemma3_270m.dir().unwrap();
-    if !glassbox_engine::fetch::is_complete(&dir) {
+    let dir = glassbox_engine::load::fetch::KnownModel::Gemma3_270m.dir().unwrap();
+    if !glassbox_engine::load::fetch::is_complete(&dir) {
         assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "GLASSBOX_REQUIRE_MODEL is set but Gemma 3 270M is not in {}", dir.display());
         eprintln!("note: skipping: run `glassbox fetch gemma-3-270m`");
         return;

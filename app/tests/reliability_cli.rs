@@ -108,9 +108,9 @@ fn row18_an_empty_prompt_is_refused_with_a_message() {
 fn glassbox_tests_fixture_with_tokenizer() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let gguf = tmp.path().join("tiny.gguf");
-    std::fs::write(&gguf, glassbox_engine::gguf::builder::tiny_llama(false).build()).unwrap();
+    std::fs::write(&gguf, glassbox_engine::load::gguf::builder::tiny_llama(false).build()).unwrap();
     let out = tmp.path().join("hf");
-    glassbox_engine::fetch::convert_to_folder(&gguf, &out, &mut |_| {}).unwrap();
+    glassbox_engine::load::fetch::convert_to_folder(&gguf, &out, &mut |_| {}).unwrap();
     (tmp, out)
 }
 
@@ -167,9 +167,9 @@ fn row27_offline_fetch_fails_fast_with_instructions_and_leaves_no_scratch() {
         .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
         .env("PIP_CONFIG_FILE", "/dev/null")
         .env("PIP_NO_CACHE_DIR", "1")
-        .env(glassbox_engine::fetch::SOCKET_TIMEOUT_ENV, "2")
-        .env(glassbox_engine::fetch::DEADLINE_ENV, "60")
-        .env_remove(glassbox_engine::fetch::WHEEL_ENV)
+        .env(glassbox_engine::load::fetch::SOCKET_TIMEOUT_ENV, "2")
+        .env(glassbox_engine::load::fetch::DEADLINE_ENV, "60")
+        .env_remove(glassbox_engine::load::fetch::WHEEL_ENV)
         .output()
         .unwrap();
     let err = stderr(&out);
@@ -205,7 +205,7 @@ fn generate_past_the_context_warns_and_still_prints_its_json() {
 fn convert_never_leaves_a_partial_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let gguf = tmp.path().join("tiny.gguf");
-    let bytes = glassbox_engine::gguf::builder::tiny_llama(false).build();
+    let bytes = glassbox_engine::load::gguf::builder::tiny_llama(false).build();
     std::fs::write(&gguf, &bytes[..bytes.len() - 8]).unwrap();
     let out_dir = tmp.path().join("out");
     let out = run(&["convert", gguf.to_str().unwrap(), out_dir.to_str().unwrap()]);
@@ -225,7 +225,7 @@ fn convert_never_leaves_a_partial_folder() {
 fn escape_sequences_from_a_gguf_never_reach_the_terminal() {
     let tmp = tempfile::tempdir().unwrap();
     let gguf = tmp.path().join("evil.gguf");
-    let bytes = glassbox_engine::gguf::builder::tiny_llama(false)
+    let bytes = glassbox_engine::load::gguf::builder::tiny_llama(false)
         .set_str("general.architecture", "\u{1b}]0;pwned\u{7}\u{1b}[2J")
         .build();
     std::fs::write(&gguf, bytes).unwrap();

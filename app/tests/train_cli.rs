@@ -10,7 +10,7 @@ use common::{fixture, glassbox, json_of};
 use std::path::PathBuf;
 use std::process::Output;
 
-use glassbox_engine::weights::Checkpoint;
+use glassbox_engine::load::weights::Checkpoint;
 
 #[test]
 fn grad_writes_what_torch_autograd_computes() {

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Instant;
 
-use glassbox_engine::cpu::xwt::{Rows, WeightData, WeightRows, isa, xwt};
+use glassbox_engine::exec::cpu::xwt::{Rows, WeightData, WeightRows, isa, xwt};
 use ndarray::Array2;
 
 fn main() {
@@ -30,19 +30,19 @@ fn main() {
             assert!(ok);
         });
         let wide_rows = WeightRows { data: WeightData::F32(w.as_slice().unwrap()), rows: n, cols: k, stride: k };
-        let wide_runs = glassbox_engine::cpu::wide::fits(m, &wide_rows);
+        let wide_runs = glassbox_engine::exec::cpu::wide::fits(m, &wide_rows);
         let wide = time(&mut || {
             let x = Rows { data: x.as_slice().unwrap(), rows: m, stride: k };
-            let _ = glassbox_engine::cpu::wide::xwt_wide(x, wide_rows, &mut y, n);
+            let _ = glassbox_engine::exec::cpu::wide::xwt_wide(x, wide_rows, &mut y, n);
         });
         // Not run (one row, or no AVX-512): no figure.
         let wide = if wide_runs { wide } else { f64::NAN };
         let theirs = time(&mut || {
-            let _ = std::hint::black_box(glassbox_engine::cpu::matmul::matmul(x.view(), wt.view()));
+            let _ = std::hint::black_box(glassbox_engine::exec::cpu::matmul::matmul(x.view(), wt.view()));
         });
-        let matrix = glassbox_engine::matrix::Matrix::from(w.clone());
+        let matrix = glassbox_engine::load::matrix::Matrix::from(w.clone());
         let used = time(&mut || {
-            let _ = std::hint::black_box(glassbox_engine::cpu::matmul::linear(x.view(), &matrix));
+            let _ = std::hint::black_box(glassbox_engine::exec::cpu::matmul::linear(x.view(), &matrix));
         });
         let gf = |s: f64| 2.0 * (m * n * k) as f64 / s / 1e9;
         let gb = |s: f64| (n * k * 4) as f64 / s / 1e9;

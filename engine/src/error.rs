@@ -24,9 +24,9 @@ pub enum EngineError {
     #[error("{path}: does not match config.json: {msg}")]
     Mismatch { path: PathBuf, msg: String },
     #[error(transparent)]
-    Gguf(#[from] crate::gguf::GgufError),
+    Gguf(#[from] crate::load::gguf::GgufError),
     #[error(transparent)]
-    Fetch(#[from] crate::fetch::FetchError),
+    Fetch(#[from] crate::load::fetch::FetchError),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error("chat template: {0}")]
@@ -49,19 +49,4 @@ impl EngineError {
     }
 }
 
-/// `text` with control characters (C0, DEL, C1 — ESC among them) written as `\u{1b}`, so
-/// names and values quoted from a file cannot drive the terminal an error is printed on.
-pub fn printable(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
-        return text.to_string();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
+pub use crate::printable::printable;

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use glassbox_engine::Model;
-use glassbox_engine::config::LlamaConfig;
-use glassbox_engine::gguf::builder::tiny_llama;
-use glassbox_engine::gguf::{
+use glassbox_engine::load::config::LlamaConfig;
+use glassbox_engine::load::gguf::builder::tiny_llama;
+use glassbox_engine::load::gguf::{
     GgufFile, build_config_json, build_tokenizer_config_json, build_tokenizer_json,
     planned_tensors,
 };
-use glassbox_engine::tokenizer::{ChatMessage, Tokenizer};
+use glassbox_engine::load::tokenizer::{ChatMessage, Tokenizer};
 
 use crate::fixtures_dir;
 
@@ -346,24 +346,24 @@ pub fn run_one(target: Target, input: &[u8], scratch: &Path) -> bool {
             let parsed = LlamaConfig::from_json(&text, Path::new("config.json"));
             if let Ok(c) = &parsed {
                 let _ = (c.inv_freq(), c.n_params(), c.rope_kind(), c.eos_ids());
-                let _ = glassbox_engine::load_check::expected_tensors(c);
+                let _ = glassbox_engine::load::load_check::expected_tensors(c);
                 // The real weights against the mutated config: mismatches, not panics.
                 if c.n_params() < 50_000_000 {
                     // The weights of the config's own family: the loaders past the check run.
                     let weights = match c.arch().family {
-                        glassbox_engine::arch::Family::Llama => "tiny-gqa-tied",
-                        glassbox_engine::arch::Family::Gemma3 => "tiny-gemma3",
-                        glassbox_engine::arch::Family::Gpt2 => "tiny-gpt2",
-                        glassbox_engine::arch::Family::Bert => "tiny-bert-mlm",
+                        glassbox_engine::load::arch::Family::Llama => "tiny-gqa-tied",
+                        glassbox_engine::load::arch::Family::Gemma3 => "tiny-gemma3",
+                        glassbox_engine::load::arch::Family::Gpt2 => "tiny-gpt2",
+                        glassbox_engine::load::arch::Family::Bert => "tiny-bert-mlm",
                     };
                     let _ = std::fs::copy(fixtures_dir().join(weights).join("model.safetensors"), scratch.join("model.safetensors"));
                     let _ = std::fs::write(scratch.join("config.json"), input);
                     let _ = std::fs::remove_file(scratch.join("tokenizer.json"));
                     // A config the loader accepts must also run: errors, never panics.
                     if let Ok(model) = Model::load(scratch) {
-                        use glassbox_engine::executor::Executor;
-                        let mut exec = glassbox_engine::cpu::CpuExecutor::new(std::sync::Arc::new(model));
-                        let _ = exec.forward(&[0, 1, 2], glassbox_engine::executor::PassOptions::default());
+                        use glassbox_engine::exec::executor::Executor;
+                        let mut exec = glassbox_engine::exec::cpu::CpuExecutor::new(std::sync::Arc::new(model));
+                        let _ = exec.forward(&[0, 1, 2], glassbox_engine::exec::executor::PassOptions::default());
                     }
                 }
             }
@@ -426,7 +426,7 @@ pub fn fuzz(target: Target, seed: u64, budget: &Budget, crash_dir: Option<&Path>
         target: target.name(),
         ..Report::default()
     };
-    let guarded_before = glassbox_engine::guard::caught_count();
+    let guarded_before = glassbox_engine::load::guard::caught_count();
     let start = Instant::now();
     // Inputs that mutated well are mutated again (a small corpus of survivors).
     let mut corpus: Vec<Vec<u8>> = seeds.clone();
@@ -463,7 +463,7 @@ pub fn fuzz(target: Target, seed: u64, budget: &Budget, crash_dir: Option<&Path>
         }
     }
     report.elapsed = start.elapsed();
-    report.guarded_panics = glassbox_engine::guard::caught_count() - guarded_before;
+    report.guarded_panics = glassbox_engine::load::guard::caught_count() - guarded_before;
     report
 }
 

@@ -110,7 +110,7 @@ pub fn smollm2() -> Option<Arc<Model>> {
     static MODEL: OnceLock<Option<Arc<Model>>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let fetched = glassbox_engine::fetch::fetch_default_model(&mut |p| eprintln!("fetch: {p}"));
+            let fetched = glassbox_engine::load::fetch::fetch_default_model(&mut |p| eprintln!("fetch: {p}"));
             let dir = match fetched {
                 Ok(dir) => dir,
                 Err(e) if std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_some() => {

@@ -4,12 +4,12 @@
 
 use std::sync::{Arc, OnceLock};
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions};
-use glassbox_engine::gpu::ops::GpuOps;
-use glassbox_engine::gpu::{GpuContext, GpuExecutor, GpuOptions, NO_ADAPTER, WeightFormat, wgpu};
-use glassbox_engine::sampling::argmax;
-use glassbox_engine::trace::Trace;
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
+use glassbox_engine::exec::gpu::ops::GpuOps;
+use glassbox_engine::exec::gpu::{GpuContext, GpuExecutor, GpuOptions, NO_ADAPTER, WeightFormat, wgpu};
+use glassbox_engine::exec::sampling::argmax;
+use glassbox_engine::exec::trace::Trace;
 use glassbox_engine::{HookKey, Model, Precision, Step};
 use ndarray::{Array2, Array3};
 
@@ -214,7 +214,7 @@ pub fn logits_agree(gpu: &Trace, cpu: &Trace) -> (f32, bool) {
 /// Per position: does the f16-weight argmax equal the f32 one? And the mean KL(f32 ‖ f16) of
 /// the softmaxed rows.
 pub fn f16_agreement(f32_trace: &Trace, f16: &Trace) -> (Vec<bool>, f64) {
-    use glassbox_engine::sampling::softmax_with_temperature;
+    use glassbox_engine::exec::sampling::softmax_with_temperature;
     let (c, h) = (logits(f32_trace), logits(f16));
     let mut agree = Vec::new();
     let mut kl = 0.0;

@@ -3,7 +3,7 @@
 //! the engine's GGUF builder, and a reference dequantizer written independently from the
 //! block layouts in ggml's `ggml-common.h` (element by element, not the engine's loops).
 
-use glassbox_engine::gguf::builder::{GgufBuilder, TOKENS, f16_bytes};
+use glassbox_engine::load::gguf::builder::{GgufBuilder, TOKENS, f16_bytes};
 
 pub const HIDDEN: u64 = 256;
 pub const HEADS: u64 = 4;

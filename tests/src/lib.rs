@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use glassbox_engine::Tensor;
-use glassbox_engine::trace::Trace;
+use glassbox_engine::exec::trace::Trace;
 
 pub mod broken;
 pub mod fuzz;
@@ -149,7 +149,7 @@ pub fn fixture_with_tokenizer(name: &str) -> (tempfile::TempDir, PathBuf) {
     let tokens: Vec<&str> = symbols.iter().map(String::as_str).collect();
     let mut types = vec![1i64; 256];
     types.extend([3, 3]);
-    let json = glassbox_engine::gguf::bpe_tokenizer_json(&tokens, &[], Some(&types), "smollm").expect("tokenizer json");
+    let json = glassbox_engine::load::gguf::bpe_tokenizer_json(&tokens, &[], Some(&types), "smollm").expect("tokenizer json");
     std::fs::write(dir.join("tokenizer.json"), json.to_string()).expect("write tokenizer");
     let template = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
     let config = serde_json::json!({"chat_template": template, "eos_token": "<|im_end|>", "bos_token": "<|im_start|>"});

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use glassbox_engine::Model;
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::tasks::{self, TaskOptions};
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::article::tasks::{self, TaskOptions};
 
 fn sentiment_as_the_tasks_view_shows_it(
     model_dir: std::path::PathBuf,

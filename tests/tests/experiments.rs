@@ -8,8 +8,8 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{PassOptions, Switches};
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{PassOptions, Switches};
 use glassbox_engine::experiments::attribution::{self, attribute};
 use glassbox_engine::experiments::compare::compare;
 use glassbox_engine::experiments::head_catalog::{self, HeadScores, head_scores};
@@ -59,7 +59,7 @@ fn attribution_components_sum_to_the_logit_on_any_prompt() {
     for (model, ids) in cases {
         let trace = cpu_pass(&model, &ids, PassOptions::capture(attribution::capture()));
         let logits = trace.last_logits.clone().unwrap();
-        let top = glassbox_engine::sampling::argmax(&logits);
+        let top = glassbox_engine::exec::sampling::argmax(&logits);
         for minus in [None, Some((top + 1) % model.config.vocab_size as u32)] {
             let a = attribute(&model, &trace, top, minus).unwrap();
             let tolerance = 1e-4 * a.components.iter().map(|c| c.value.abs()).sum::<f32>().max(1.0);

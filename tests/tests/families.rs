@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use glassbox_engine::arch::{AttnMask, Family};
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions};
-use glassbox_engine::step::Program;
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::load::arch::{AttnMask, Family};
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
+use glassbox_engine::program::step::Program;
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::{BlockHook, HookKey, Model};
 use glassbox_tests::{Golden, first_divergence, fixtures_dir, read_goldens};
 

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions, generate, generate_uncached};
-use glassbox_engine::sampling::SamplingParams;
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions, generate, generate_uncached};
+use glassbox_engine::exec::sampling::SamplingParams;
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::{HookKey, Model};
 use glassbox_tests::{FIXTURES, first_divergence, fixtures_dir, read_goldens};
 

@@ -11,16 +11,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions, generate};
-use glassbox_engine::sampling::SamplingParams;
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions, generate};
+use glassbox_engine::exec::sampling::SamplingParams;
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::{BlockHook, HookKey, HookKind, Model};
 use glassbox_tests::{Golden, fixtures_dir, max_abs, max_abs_diff, read_goldens, values_of};
 
 fn gemma() -> Option<Arc<Model>> {
-    let dir = glassbox_engine::fetch::KnownModel::Gemma3_270m.dir().ok()?;
-    if !glassbox_engine::fetch::is_complete(&dir) {
+    let dir = glassbox_engine::load::fetch::KnownModel::Gemma3_270m.dir().ok()?;
+    if !glassbox_engine::load::fetch::is_complete(&dir) {
         assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "GLASSBOX_REQUIRE_MODEL is set but {} holds no converted model", dir.display());
         eprintln!("note: skipping Gemma 3 270M checks: run `glassbox fetch gemma-3-270m`");
         return None;
@@ -108,7 +108,7 @@ fn gemma3_270m_on_the_gpu_matches_transformers() {
     let ctx = glassbox_tests::gpu_or_skip!();
     let g = goldens();
     let ids = ids(&g, 0);
-    let mut exec = glassbox_tests::gpu::gpu_exec(&ctx, &model, glassbox_engine::gpu::GpuOptions::default());
+    let mut exec = glassbox_tests::gpu::gpu_exec(&ctx, &model, glassbox_engine::exec::gpu::GpuOptions::default());
     let trace = exec.forward(&ids, PassOptions::capture(CaptureFilter::keys([HookKey::Logits]))).unwrap();
     let logits = values_of(trace.get(HookKey::Logits).unwrap());
     let last = &logits[logits.len() - model.config.vocab_size..];

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use glassbox_engine::fetch::{self, FetchOptions, KnownModel};
-use glassbox_engine::tokenizer::Tokenizer;
+use glassbox_engine::load::fetch::{self, FetchOptions, KnownModel};
+use glassbox_engine::load::tokenizer::Tokenizer;
 use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/gemma-3-270m");

@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use glassbox_engine::analysis::last_logits;
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions};
-use glassbox_engine::gguf::{hf_tensor_name, unpermute_rows};
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::experiments::analysis::last_logits;
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
+use glassbox_engine::load::gguf::{hf_tensor_name, unpermute_rows};
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::Model;
 use glassbox_tests::kquant::{HEADS, HIDDEN, KV_HEADS, q4_k_m_llama};
 
@@ -21,7 +21,7 @@ fn q4_k_m_llama_converts_matches_the_reference_dequantization_and_runs() {
     let gguf = tmp.path().join("tiny-Q4_K_M.gguf");
     std::fs::write(&gguf, &gguf_bytes).unwrap();
     let out = tmp.path().join("hf");
-    glassbox_engine::fetch::convert_to_folder(&gguf, &out, &mut |_| {}).unwrap();
+    glassbox_engine::load::fetch::convert_to_folder(&gguf, &out, &mut |_| {}).unwrap();
 
     let st_bytes = std::fs::read(out.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&st_bytes).unwrap();

@@ -6,10 +6,10 @@
 //! No adapter: each test prints a note and passes, unless `GLASSBOX_REQUIRE_GPU=1` (CI).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test here
 
-use glassbox_engine::executor::{Executor, PassOptions, generate};
-use glassbox_engine::gpu::GpuOptions;
-use glassbox_engine::sampling::SamplingParams;
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::exec::executor::{Executor, PassOptions, generate};
+use glassbox_engine::exec::gpu::GpuOptions;
+use glassbox_engine::exec::sampling::SamplingParams;
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_tests::gpu::*;
 use glassbox_tests::tolerance::*;
 use glassbox_tests::gpu_or_skip;
@@ -42,7 +42,7 @@ fn a_pass_continued_from_the_gpu_cache_matches_the_cpu() {
         let model = load(name);
         let ids = input_ids(name);
         let split = ids.len() / 2;
-        let mut cpu = glassbox_engine::cpu::CpuExecutor::new(model.clone());
+        let mut cpu = glassbox_engine::exec::cpu::CpuExecutor::new(model.clone());
         let mut gpu = gpu_exec(&ctx, &model, GpuOptions::default());
         for e in [&mut cpu as &mut dyn Executor, &mut gpu] {
             e.forward(&ids[..split], PassOptions::capture(CaptureFilter::Nothing)).unwrap();
@@ -72,7 +72,7 @@ fn gpt2_and_gemma3_generate_the_golden_tokens_on_the_gpu() {
 /// position rows before they are added, QK-norm's output, a sliding layer's pattern.
 #[test]
 fn interventions_and_rounding_on_the_families_match_the_cpu() {
-    use glassbox_engine::intervene::{ActivationPrecision, Edit, Intervention};
+    use glassbox_engine::exec::intervene::{ActivationPrecision, Edit, Intervention};
     use glassbox_engine::{BlockHook as B, HookKey};
     let ctx = gpu_or_skip!();
     let scale = |key: HookKey| Intervention::new(key, Edit::Scale(1.7)).positions(vec![1, 3]);

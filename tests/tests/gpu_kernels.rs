@@ -7,14 +7,14 @@
 
 use std::sync::Arc;
 
-use glassbox_engine::cpu::ops;
-use glassbox_engine::executor::{Executor, PassOptions};
-use glassbox_engine::gpu::ops::GpuOps;
-use glassbox_engine::gpu::weights::round_to_f16;
-use glassbox_engine::gpu::{GpuContext, GpuOptions, WeightFormat};
-use glassbox_engine::intervene::{ActivationPrecision, Edit, Intervention, Values};
-use glassbox_engine::op_table::PassDims;
-use glassbox_engine::tensor::{Dim, Tensor};
+use glassbox_engine::exec::cpu::ops;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
+use glassbox_engine::exec::gpu::ops::GpuOps;
+use glassbox_engine::exec::gpu::weights::round_to_f16;
+use glassbox_engine::exec::gpu::{GpuContext, GpuOptions, WeightFormat};
+use glassbox_engine::exec::intervene::{ActivationPrecision, Edit, Intervention, Values};
+use glassbox_engine::program::op_table::PassDims;
+use glassbox_engine::exec::tensor::{Dim, Tensor};
 use glassbox_engine::{BlockHook, HookKey};
 use glassbox_tests::gpu::*;
 use glassbox_tests::gpu_or_skip;
@@ -26,7 +26,7 @@ use ndarray::{Array1, Array2, IxDyn};
 #[test]
 fn gpu_errors_become_results_not_panics() {
     let ctx = gpu_or_skip!();
-    use glassbox_engine::gpu::wgpu;
+    use glassbox_engine::exec::gpu::wgpu;
     let too_big = ctx.limits.max_buffer_size.saturating_add(1 << 20);
     let caught = ctx.scoped("an oversized buffer", || {
         ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -146,7 +146,7 @@ fn kernel_rmsnorm_matches_cpu() {
 #[test]
 fn kernel_rope_matches_cpu() {
     let ctx = gpu_or_skip!();
-    use glassbox_engine::config::{RopeKind, rope_inv_freq};
+    use glassbox_engine::load::config::{RopeKind, rope_inv_freq};
     let smollm2 = rope_inv_freq(64, 100_000.0, RopeKind::Default);
     let llama3 = rope_inv_freq(
         8,
@@ -361,7 +361,7 @@ fn kernel_bias_and_scale_are_exact() {
 #[test]
 fn kernel_scaled_scores_and_sliding_mask_match_cpu() {
     let ctx = gpu_or_skip!();
-    use glassbox_engine::arch::AttnMask;
+    use glassbox_engine::load::arch::AttnMask;
     let gpu = ops_f32(&ctx);
     // (n, pos_offset, heads, kv_heads, d_head, scale): Gemma's query_pre_attn_scalar^-0.5.
     for (n, offset, heads, kv_heads, d_head, scale) in [(9, 0, 4, 1, 16, 0.25f32), (1, 20, 4, 1, 256, 0.0625), (7, 5, 4, 4, 12, 0.3)] {
@@ -370,7 +370,7 @@ fn kernel_scaled_scores_and_sliding_mask_match_cpu() {
         let k = random3((offset + n, kv_heads, d_head), 151, 1.5);
         let ours = gpu.attention_scores_scaled(q.view(), k.view(), scale).unwrap();
         let mut want = ndarray::Array3::<f32>::zeros((0, 0, 0));
-        glassbox_engine::cpu::attention::scores_into(q.view(), k.view(), heads / kv_heads, scale, None, &mut want);
+        glassbox_engine::exec::cpu::attention::scores_into(q.view(), k.view(), heads / kv_heads, scale, None, &mut want);
         check(&name, &flat(&ours), &flat(&want), KERNEL_SCORES);
         for m in [AttnMask::Sliding { window: 1 }, AttnMask::Sliding { window: 4 }, AttnMask::Sliding { window: 512 }, AttnMask::Causal, AttnMask::Bidirectional] {
             let masked = gpu.mask_with(want.view(), offset, m).unwrap();
@@ -384,7 +384,7 @@ fn kernel_scaled_scores_and_sliding_mask_match_cpu() {
 #[test]
 fn kernel_mlp_activations_match_cpu() {
     let ctx = gpu_or_skip!();
-    use glassbox_engine::arch::Activation;
+    use glassbox_engine::load::arch::Activation;
     let gpu = ops_f32(&ctx);
     for pos in [1, 9, 64] {
         let mut gate = random2((pos, 640), 160 + pos as u64, 6.0);

@@ -8,14 +8,14 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions, StepOutput, generate, generate_uncached, generate_with};
-use glassbox_engine::gpu::GpuOptions;
-use glassbox_engine::hooks::HookKind;
-use glassbox_engine::intervene::{ActivationPrecision, Edit, Intervention, Values};
-use glassbox_engine::sampling::SamplingParams;
-use glassbox_engine::tensor::{Dim, Tensor};
-use glassbox_engine::trace::{CaptureFilter, Trace};
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions, StepOutput, generate, generate_uncached, generate_with};
+use glassbox_engine::exec::gpu::GpuOptions;
+use glassbox_engine::program::hooks::HookKind;
+use glassbox_engine::exec::intervene::{ActivationPrecision, Edit, Intervention, Values};
+use glassbox_engine::exec::sampling::SamplingParams;
+use glassbox_engine::exec::tensor::{Dim, Tensor};
+use glassbox_engine::exec::trace::{CaptureFilter, Trace};
 use glassbox_engine::{BlockHook, HookKey, Step};
 use glassbox_tests::gpu::*;
 use glassbox_tests::tolerance::*;
@@ -294,7 +294,7 @@ fn streaming_in_batches_hands_over_every_step_once() {
         ControlFlow::Continue(())
     })
     .unwrap();
-    assert_eq!(steps, glassbox_engine::step::Program::of(&model.config).steps().to_vec(), "every step once, in order");
+    assert_eq!(steps, glassbox_engine::program::step::Program::of(&model.config).steps().to_vec(), "every step once, in order");
     streamed.token_ids = cpu.token_ids.clone();
     streamed.last_step = Some(Step::Sample);
     compare_traces(&streamed, &cpu, PASS_HOOK).unwrap_or_else(|e| panic!("streamed pass: {e}"));
@@ -330,7 +330,7 @@ fn timestamp_queries_measure_gpu_time_without_changing_a_number() {
     let (model, ids) = (load(name), input_ids(name));
     let mut exec = gpu_exec(&ctx, &model, GpuOptions::default());
     let plain = exec.forward(&ids, PassOptions::default()).unwrap();
-    let offered = glassbox_engine::gpu::timer::GpuTimer::supported(&ctx);
+    let offered = glassbox_engine::exec::gpu::timer::GpuTimer::supported(&ctx);
     assert_eq!(exec.set_gpu_timing(true), offered, "timing is on exactly where the device has timestamp queries");
     if !offered {
         eprintln!("note: {} has no timestamp queries; GPU time cannot be measured here", ctx.name());

@@ -10,11 +10,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions, generate, generate_with};
-use glassbox_engine::gpu::{GpuContext, GpuExecutor, GpuOptions};
-use glassbox_engine::sampling::{SamplingParams, argmax};
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions, generate, generate_with};
+use glassbox_engine::exec::gpu::{GpuContext, GpuExecutor, GpuOptions};
+use glassbox_engine::exec::sampling::{SamplingParams, argmax};
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::{HookKey, Model};
 use glassbox_tests::golden::{self, PROMPTS};
 use glassbox_tests::gpu::*;
@@ -91,7 +91,7 @@ fn smollm2_greedy_generation_with_the_gpu_cache_agrees_with_transformers() {
 }
 
 /// The f16 path the adapter runs fastest: native shader-f16 where present.
-fn f16_exec(ctx: &Arc<GpuContext>, model: &Arc<Model>) -> glassbox_engine::gpu::GpuExecutor {
+fn f16_exec(ctx: &Arc<GpuContext>, model: &Arc<Model>) -> glassbox_engine::exec::gpu::GpuExecutor {
     let options = *f16_options(ctx).last().expect("an f16 path");
     gpu_exec(ctx, model, options)
 }

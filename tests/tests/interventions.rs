@@ -8,11 +8,11 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions, StepOutput, generate_with};
-use glassbox_engine::intervene::{Edit, Intervention};
-use glassbox_engine::sampling::argmax;
-use glassbox_engine::trace::{CaptureFilter, Trace};
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions, StepOutput, generate_with};
+use glassbox_engine::exec::intervene::{Edit, Intervention};
+use glassbox_engine::exec::sampling::argmax;
+use glassbox_engine::exec::trace::{CaptureFilter, Trace};
 use glassbox_engine::{BlockHook, HookKey, Model, Step};
 use glassbox_tests::golden;
 use glassbox_tests::gpu::{cpu_pass, input_ids, load, logits};
@@ -127,7 +127,7 @@ fn every_step_records_exactly_its_op_table_hooks() {
         seen += step.hooks().len();
         assert_eq!(keys.len(), seen, "{step} records nothing else");
         for k in step.hooks() {
-            let (_, spec) = glassbox_engine::op_table::hook_spec(k.kind()).unwrap();
+            let (_, spec) = glassbox_engine::program::op::hook_spec(k.kind()).unwrap();
             assert_eq!(exec.trace().get(k).unwrap().dims, spec.dims, "{k}: named dims");
         }
     }
@@ -160,7 +160,7 @@ fn streaming_moves_each_steps_tensors_out_in_order() {
     .unwrap();
     assert!(exec.trace().is_empty(), "the executor keeps no copy");
     let steps: Vec<Step> = outputs.iter().map(|o| o.step).collect();
-    assert_eq!(steps, glassbox_engine::step::Program::llama(2).steps().to_vec());
+    assert_eq!(steps, glassbox_engine::program::step::Program::llama(2).steps().to_vec());
     for o in &outputs {
         for (k, t) in &o.tensors {
             assert_eq!(Some(&**t), whole.get(*k), "{k}");

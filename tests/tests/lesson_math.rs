@@ -7,9 +7,11 @@
 
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions};
-use glassbox_engine::{BlockHook, CaptureFilter, HookKey, Model, activations, graph, norms};
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
+use glassbox_engine::article::{activations, norms};
+use glassbox_engine::program::graph;
+use glassbox_engine::{BlockHook, CaptureFilter, HookKey, Model};
 use glassbox_tests::{fixtures_dir, max_abs, max_abs_diff, values_of};
 
 const IDS: [u32; 17] = [179, 158, 199, 34, 148, 17, 98, 177, 248, 59, 179, 93, 111, 139, 181, 278, 3];
@@ -78,7 +80,7 @@ fn predicted_shapes_equal_the_recorded_ones_for_prefill_and_decode() {
                 seen += 1;
             }
         }
-        assert_eq!(seen, glassbox_engine::step::Program::of(&c).hooks().len());
+        assert_eq!(seen, glassbox_engine::program::step::Program::of(&c).hooks().len());
     };
     check(&prefill, IDS.len(), 0);
     assert_eq!(exec.cache_len(), IDS.len());

@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions};
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::Model;
 use glassbox_tests::{fixtures_dir, max_abs_diff, read_goldens};
 use safetensors::Dtype;

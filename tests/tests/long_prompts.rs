@@ -7,15 +7,15 @@
 use std::ops::{ControlFlow, Range};
 use std::sync::Arc;
 
-use glassbox_engine::analysis;
-use glassbox_engine::budget;
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions};
-use glassbox_engine::gpu::GpuOptions;
-use glassbox_engine::overview::{OverviewOptions, kept_hooks, run_overview};
-use glassbox_engine::recompute::{Detail, cut_keys, recompute};
-use glassbox_engine::tensor::{Dim, Tensor};
-use glassbox_engine::trace::Trace;
+use glassbox_engine::experiments::analysis;
+use glassbox_engine::long::budget;
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
+use glassbox_engine::exec::gpu::GpuOptions;
+use glassbox_engine::long::overview::{OverviewOptions, kept_hooks, run_overview};
+use glassbox_engine::long::recompute::{Detail, cut_keys, recompute};
+use glassbox_engine::exec::tensor::{Dim, Tensor};
+use glassbox_engine::exec::trace::Trace;
 use glassbox_engine::{BlockHook, HookKey, LayerOp, Model, Step};
 use glassbox_tests::gpu::{cpu_pass, gpu_exec, load};
 use glassbox_tests::tolerance::PASS_HOOK;
@@ -326,10 +326,10 @@ fn long_prompt_figures() {
     ids.truncate(n);
     assert_eq!(ids.len(), n);
     let c = &model.config;
-    let budget = glassbox_engine::budget::DEFAULT_BUDGET;
-    let plan = glassbox_engine::budget::plan(c, n, budget);
-    eprintln!("{n} tokens, budget {}: {plan:?}", glassbox_engine::budget::human(budget));
-    let glassbox_engine::budget::Plan::Overview(opts) = plan else { return };
+    let budget = glassbox_engine::long::budget::DEFAULT_BUDGET;
+    let plan = glassbox_engine::long::budget::plan(c, n, budget);
+    eprintln!("{n} tokens, budget {}: {plan:?}", glassbox_engine::long::budget::human(budget));
+    let glassbox_engine::long::budget::Plan::Overview(opts) = plan else { return };
     let mut exec = CpuExecutor::new(Arc::clone(&model));
     let t = std::time::Instant::now();
     let ov = run_overview(&mut exec, &ids, &PassOptions::default(), opts, &mut |done| {
@@ -338,17 +338,17 @@ fn long_prompt_figures() {
     })
     .unwrap()
     .unwrap();
-    eprintln!("overview pass: {:.1} s, keeps {}", t.elapsed().as_secs_f64(), glassbox_engine::budget::human(ov.bytes() as u64));
+    eprintln!("overview pass: {:.1} s, keeps {}", t.elapsed().as_secs_f64(), glassbox_engine::long::budget::human(ov.bytes() as u64));
     for layer in [0, 15, 29] {
         for rows in [n - 256..n, 0..256] {
             let t = std::time::Instant::now();
             let d = recompute(&mut exec, &ids, ov.resid_in(layer).unwrap(), Detail::Layer(layer), rows.clone(), &PassOptions::default()).unwrap();
-            eprintln!("recompute layer {layer} rows {rows:?}: {:.2} s, {}", t.elapsed().as_secs_f64(), glassbox_engine::budget::human(d.bytes() as u64));
+            eprintln!("recompute layer {layer} rows {rows:?}: {:.2} s, {}", t.elapsed().as_secs_f64(), glassbox_engine::long::budget::human(d.bytes() as u64));
         }
     }
     let t = std::time::Instant::now();
     let d = recompute(&mut exec, &ids, ov.resid_in(29).unwrap(), Detail::Output, n - 256..n, &PassOptions::default()).unwrap();
-    eprintln!("recompute output rows last 256: {:.2} s, {}", t.elapsed().as_secs_f64(), glassbox_engine::budget::human(d.bytes() as u64));
+    eprintln!("recompute output rows last 256: {:.2} s, {}", t.elapsed().as_secs_f64(), glassbox_engine::long::budget::human(d.bytes() as u64));
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     for line in status.lines().filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS")) {
         eprintln!("{line}");

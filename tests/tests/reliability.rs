@@ -18,12 +18,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions};
-use glassbox_engine::gguf::GgufFile;
-use glassbox_engine::gguf::builder::{GgufBuilder, tiny_llama};
-use glassbox_engine::tokenizer::{ChatMessage, Tokenizer};
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
+use glassbox_engine::load::gguf::GgufFile;
+use glassbox_engine::load::gguf::builder::{GgufBuilder, tiny_llama};
+use glassbox_engine::load::tokenizer::{ChatMessage, Tokenizer};
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::{HookKey, Model};
 use glassbox_tests::broken::{
     edit_config, edit_tensors, fixture_copy, load_err, raw_safetensors, read_tensors,
@@ -44,7 +44,7 @@ fn convert_err(bytes: Vec<u8>) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let gguf = tmp.path().join("bad.gguf");
     std::fs::write(&gguf, bytes).unwrap();
-    match glassbox_engine::fetch::convert_to_folder(&gguf, &tmp.path().join("out"), &mut |_| {}) {
+    match glassbox_engine::load::fetch::convert_to_folder(&gguf, &tmp.path().join("out"), &mut |_| {}) {
         Ok(()) => panic!("a broken GGUF converted"),
         Err(e) => e.to_string(),
     }
@@ -491,7 +491,7 @@ fn tokenizer_err(json: &str) -> String {
 #[test]
 fn row16_malformed_tokenizer_json_is_an_error_not_a_panic() {
     use serde_json::{Value, json};
-    let guarded_before = glassbox_engine::guard::caught_count();
+    let guarded_before = glassbox_engine::load::guard::caught_count();
     // An over-long merge (tokenizers #2094: bpe/model.rs panics).
     let long = tokenizer_err(&bpe(json!({"a": 0, "bbbb": 1}), json!(["a bbbb"]), Value::Null, Value::Null));
     assert!(long.contains("tokenizer.json") && long.contains("merges[0]") && long.contains("abbbb"), "{long}");
@@ -514,7 +514,7 @@ fn row16_malformed_tokenizer_json_is_an_error_not_a_panic() {
     let big = tokenizer_err(&bpe(Value::Object(vocab), json!([]), Value::Null, Value::Null));
     assert!(big.contains("1200 tokens") && big.contains("vocab_size = 1000"), "{big}");
     // Every refusal above came from the checks, not from a caught crash.
-    assert_eq!(glassbox_engine::guard::caught_count(), guarded_before);
+    assert_eq!(glassbox_engine::load::guard::caught_count(), guarded_before);
     // The good file loads.
     assert!(Tokenizer::load_dir(tokenizer_dir(&good, None).path(), 1000).unwrap().is_some());
 }
@@ -562,7 +562,7 @@ fn row18_an_empty_pass_is_refused_before_any_work() {
     let mut exec = CpuExecutor::new(fixture_model());
     let err = exec.forward(&[], PassOptions::default()).unwrap_err().to_string();
     assert!(err.contains("no tokens"), "{err}");
-    let err = glassbox_engine::executor::generate(&mut exec, &[], 4, Default::default(), &[], &mut |_| {})
+    let err = glassbox_engine::exec::executor::generate(&mut exec, &[], 4, Default::default(), &[], &mut |_| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("no tokens"), "{err}");
@@ -575,10 +575,10 @@ fn generation_stops_when_its_callback_breaks() {
     use std::ops::ControlFlow;
     let model = fixture_model();
     let mut exec = CpuExecutor::new(Arc::clone(&model));
-    let all = glassbox_engine::executor::generate(&mut exec, &[1, 2, 3], 20, Default::default(), &[], &mut |_| {}).unwrap();
+    let all = glassbox_engine::exec::executor::generate(&mut exec, &[1, 2, 3], 20, Default::default(), &[], &mut |_| {}).unwrap();
     assert_eq!(all.len(), 20);
     let mut seen = 0;
-    let some = glassbox_engine::executor::generate(&mut exec, &[1, 2, 3], 20, Default::default(), &[], &mut |_| {
+    let some = glassbox_engine::exec::executor::generate(&mut exec, &[1, 2, 3], 20, Default::default(), &[], &mut |_| {
         seen += 1;
         if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     })
@@ -643,13 +643,13 @@ fn row21_out_of_vocabulary_ids_are_refused_or_shown_never_dropped() {
 
 /// A device whose storage bindings hold 32 KiB (a WebGPU browser allows 128 MiB; the
 /// fixture is small, so the limit is too).
-fn small_device() -> Option<Arc<glassbox_engine::gpu::GpuContext>> {
-    glassbox_tests::gpu::own_ctx(|a| glassbox_engine::gpu::wgpu::Limits { max_storage_buffer_binding_size: 32 << 10, ..a.limits() })
+fn small_device() -> Option<Arc<glassbox_engine::exec::gpu::GpuContext>> {
+    glassbox_tests::gpu::own_ctx(|a| glassbox_engine::exec::gpu::wgpu::Limits { max_storage_buffer_binding_size: 32 << 10, ..a.limits() })
 }
 
 #[test]
 fn row23_a_tensor_over_the_device_limit_is_refused_before_allocating_naming_it() {
-    use glassbox_engine::gpu::{GpuExecutor, GpuOptions};
+    use glassbox_engine::exec::gpu::{GpuExecutor, GpuOptions};
     use glassbox_tests::gpu::{compare_traces, cpu_pass};
     let Some(ctx) = small_device() else { return };
     assert_eq!(ctx.max_binding_bytes(), 32 << 10);
@@ -679,7 +679,7 @@ fn row23_a_tensor_over_the_device_limit_is_refused_before_allocating_naming_it()
 
 #[test]
 fn row24_a_lost_device_ends_the_pass_with_an_error_and_keeps_the_trace_so_far() {
-    use glassbox_engine::gpu::{GpuExecutor, GpuOptions};
+    use glassbox_engine::exec::gpu::{GpuExecutor, GpuOptions};
     use glassbox_engine::{LayerOp, Step};
     let Some(ctx) = glassbox_tests::gpu::own_ctx(|a| a.limits()) else { return };
     let model = fixture_model();
@@ -706,8 +706,8 @@ fn row24_a_lost_device_ends_the_pass_with_an_error_and_keeps_the_trace_so_far() 
 
 #[test]
 fn row25_a_gpu_result_that_parts_from_the_reference_is_named_with_its_first_hook() {
-    use glassbox_engine::gpu::{GpuExecutor, GpuOptions};
-    use glassbox_engine::reference_check::{check_against_cpu, f16_bound, f32_bound};
+    use glassbox_engine::exec::gpu::{GpuExecutor, GpuOptions};
+    use glassbox_engine::exec::reference_check::{check_against_cpu, f16_bound, f32_bound};
     use glassbox_engine::{BlockHook, Precision};
     let Some(ctx) = glassbox_tests::gpu::ctx() else { return };
     let model = fixture_model();

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use glassbox_engine::LlamaConfig;
-use glassbox_engine::config::{RopeKind, rope_inv_freq};
+use glassbox_engine::load::config::{RopeKind, rope_inv_freq};
 use glassbox_tests::fixtures_dir;
 
 #[derive(serde::Deserialize)]

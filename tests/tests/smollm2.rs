@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use glassbox_engine::analysis;
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions, generate, generate_uncached};
-use glassbox_engine::sampling::SamplingParams;
-use glassbox_engine::tokenizer::ChatMessage;
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::experiments::analysis;
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions, generate, generate_uncached};
+use glassbox_engine::exec::sampling::SamplingParams;
+use glassbox_engine::load::tokenizer::ChatMessage;
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::{BlockHook, HookKey};
 use glassbox_tests::golden::{self, PROMPTS};
 use glassbox_tests::tolerance::SMOLLM2_LOGITS_ABS;

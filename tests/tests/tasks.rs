@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::tasks::{self, SENTIMENT_LABELS, TaskKind, TaskOptions};
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::article::tasks::{self, SENTIMENT_LABELS, TaskKind, TaskOptions};
 use glassbox_engine::{HookKey, Model};
 use glassbox_tests::fixture_with_tokenizer;
 
@@ -31,7 +31,7 @@ fn every_task_returns_a_well_formed_answer_and_its_trace_on_a_fixture() {
     let (_tmp, dir) = fixture_with_tokenizer("tiny-smollm2-shape");
     let model = Arc::new(Model::load(&dir).unwrap());
     let mut exec = CpuExecutor::new(model.clone());
-    let n_hooks = glassbox_engine::step::Program::of(&model.config).hooks().len();
+    let n_hooks = glassbox_engine::program::step::Program::of(&model.config).hooks().len();
     let o = TaskOptions::with_seed(7);
     let outs = [
         tasks::generate_text(&model, &mut exec, "Write a clause.", &o).unwrap(),
@@ -90,18 +90,18 @@ fn tasks_honour_the_sampling_settings_on_a_fixture() {
     // Greedy = argmax of each step's logits, checked by running the sequence once more.
     let tok = model.tokenizer.as_ref().unwrap();
     let prompt = tok
-        .apply_chat_template(&[glassbox_engine::tokenizer::ChatMessage::user("Write a clause.")], true)
+        .apply_chat_template(&[glassbox_engine::load::tokenizer::ChatMessage::user("Write a clause.")], true)
         .unwrap();
     let mut ids = tok.encode(&prompt).unwrap();
     let n_prompt = ids.len();
     ids.extend(&g1);
-    use glassbox_engine::executor::{Executor, PassOptions};
+    use glassbox_engine::exec::executor::{Executor, PassOptions};
     exec.reset();
     let trace = exec.forward(&ids, PassOptions::capture(glassbox_engine::CaptureFilter::All)).unwrap();
     let logits = trace.get(HookKey::Logits).and_then(|t| t.as_2d()).unwrap();
     for (i, &id) in g1.iter().enumerate() {
         let row = logits.row(n_prompt - 1 + i).to_vec();
-        assert_eq!(glassbox_engine::sampling::argmax(&row), id, "greedy token {i}");
+        assert_eq!(glassbox_engine::exec::sampling::argmax(&row), id, "greedy token {i}");
     }
 }
 

@@ -54,10 +54,10 @@ fn grad_matches_torch_autograd_on_every_fixture() {
 }
 
 fn loss_of(c: &glassbox_engine::LlamaConfig, params: &Params, ids: &[u32]) -> f64 {
-    use glassbox_engine::executor::{Executor, PassOptions};
-    let source = glassbox_engine::model::ModelSource { dir: "fd".into(), name: "fd".into(), weights_note: String::new() };
+    use glassbox_engine::exec::executor::{Executor, PassOptions};
+    let source = glassbox_engine::load::model::ModelSource { dir: "fd".into(), name: "fd".into(), weights_note: String::new() };
     let model = Arc::new(params.to_model(c, None, source).unwrap());
-    let mut exec = glassbox_engine::cpu::CpuExecutor::new(model);
+    let mut exec = glassbox_engine::exec::cpu::CpuExecutor::new(model);
     let trace = exec.forward(ids, PassOptions::capture(glassbox_engine::CaptureFilter::keys([HookKey::Logits]))).unwrap();
     let logits = trace.get(HookKey::Logits).unwrap().as_2d().unwrap();
     f64::from(train::loss::next_token_loss(logits, ids).unwrap().loss)
@@ -135,7 +135,7 @@ fn adamw_matches_torch_on_every_fixture() {
         let cfg = train::AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
         let mut opt = train::AdamW::new(cfg, &params);
         for step in 0..3 {
-            let source = glassbox_engine::model::ModelSource { dir: "x".into(), name: "x".into(), weights_note: String::new() };
+            let source = glassbox_engine::load::model::ModelSource { dir: "x".into(), name: "x".into(), weights_note: String::new() };
             let m = Arc::new(params.to_model(&c, None, source).unwrap());
             let g = train::gradients_of(&m, &params, &ids).unwrap();
             let want = refs[&format!("loss.step{step}")].values[0];
@@ -204,7 +204,7 @@ fn two_and_four_workers_take_the_same_step_as_one() {
 /// metadata `format = pt`, and a tokenizer.json that loads.
 #[test]
 fn checkpoints_round_trip_and_open_as_models() {
-    use glassbox_engine::executor::{Executor, PassOptions};
+    use glassbox_engine::exec::executor::{Executor, PassOptions};
     for preset in [train::Preset::Induction, train::Preset::Text] {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("run");
@@ -223,7 +223,7 @@ fn checkpoints_round_trip_and_open_as_models() {
         assert_eq!(back, t.params, "{preset:?}: weights round-trip bit for bit");
         let ids: Vec<u32> = t.data.eval_set()[0].clone();
         let logits = |m: Arc<Model>| {
-            let mut e = glassbox_engine::cpu::CpuExecutor::new(m);
+            let mut e = glassbox_engine::exec::cpu::CpuExecutor::new(m);
             let tr = e.forward(&ids, PassOptions::capture(glassbox_engine::CaptureFilter::keys([HookKey::Logits]))).unwrap();
             tr.get(HookKey::Logits).unwrap().data.clone()
         };

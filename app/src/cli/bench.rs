@@ -15,10 +15,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use glassbox_engine::executor::{Executor, PassOptions, StepOutput};
-use glassbox_engine::hooks::HookKey;
-use glassbox_engine::sampling::SamplingParams;
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::exec::executor::{Executor, PassOptions, StepOutput};
+use glassbox_engine::program::hooks::HookKey;
+use glassbox_engine::exec::sampling::SamplingParams;
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::{Model, Step};
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use glassbox_engine::executor::{PassOptions, Switches};
+use glassbox_engine::exec::executor::{PassOptions, Switches};
 use glassbox_engine::experiments::compare::{self, Comparison};
 use glassbox_engine::experiments::quantize::{WeightQuant, quantized_model};
 use glassbox_engine::{ActivationPrecision, Device, Precision};
@@ -75,7 +75,7 @@ pub fn run(model_path: Option<PathBuf>, args: CompareArgs) -> Result<()> {
 }
 
 fn report(model: &glassbox_engine::Model, cmp: &Comparison, as_json: bool) -> Result<()> {
-    let top = |r: &[glassbox_engine::analysis::Ranked]| -> Vec<serde_json::Value> {
+    let top = |r: &[glassbox_engine::experiments::analysis::Ranked]| -> Vec<serde_json::Value> {
         r.iter().map(|e| json!({"id": e.id, "token": token_texts(model, &[e.id])[0], "logit": e.logit, "prob": e.prob})).collect()
     };
     if as_json {
@@ -104,7 +104,7 @@ fn report(model: &glassbox_engine::Model, cmp: &Comparison, as_json: bool) -> Re
     }
     outln!("{:<28} {}", "A", "B")?;
     for (x, y) in cmp.top_a.iter().zip(&cmp.top_b) {
-        let cell = |e: &glassbox_engine::analysis::Ranked| format!("{:<14} {:.3}", format!("{:?}", token_texts(model, &[e.id])[0]), e.prob);
+        let cell = |e: &glassbox_engine::experiments::analysis::Ranked| format!("{:<14} {:.3}", format!("{:?}", token_texts(model, &[e.id])[0]), e.prob);
         outln!("{:<28} {}", cell(x), cell(y))?;
     }
     Ok(())

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use glassbox_engine::executor::PassOptions;
+use glassbox_engine::exec::executor::PassOptions;
 use glassbox_engine::experiments::attribution;
 use glassbox_engine::{Device, Precision};
 use serde_json::json;

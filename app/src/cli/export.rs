@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use glassbox_engine::executor::PassOptions;
+use glassbox_engine::exec::executor::PassOptions;
 use glassbox_engine::experiments::npy;
-use glassbox_engine::step::Program;
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::program::step::Program;
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::{Device, Precision};
 
 use super::model_arg::{load_model, make_executor, text_ids};

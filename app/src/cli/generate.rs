@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use glassbox_engine::executor::{PassOptions, generate_with};
-use glassbox_engine::sampling::SamplingParams;
+use glassbox_engine::exec::executor::{PassOptions, generate_with};
+use glassbox_engine::exec::sampling::SamplingParams;
 use serde_json::json;
 
 use super::output::{out, outln};

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
-use glassbox_engine::executor::PassOptions;
+use glassbox_engine::exec::executor::PassOptions;
 use glassbox_engine::{Device, HookKey, Intervention, Model, Precision};
 use std::sync::Arc;
 

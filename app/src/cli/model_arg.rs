@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use glassbox_engine::executor::Executor;
-use glassbox_engine::fetch::{self, FetchProgress, KnownModel};
-use glassbox_engine::tokenizer::ChatMessage;
-use glassbox_engine::{Device, Model, Precision, backend};
+use glassbox_engine::exec::executor::Executor;
+use glassbox_engine::load::fetch::{self, FetchProgress, KnownModel};
+use glassbox_engine::load::tokenizer::ChatMessage;
+use glassbox_engine::exec::backend;
+use glassbox_engine::{Device, Model, Precision};
 
 use super::InputArgs;
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use glassbox_engine::sampling::SamplingParams;
-use glassbox_engine::tasks::{self, TaskKind, TaskOptions, TaskOutput};
+use glassbox_engine::exec::sampling::SamplingParams;
+use glassbox_engine::article::tasks::{self, TaskKind, TaskOptions, TaskOutput};
 use serde_json::json;
 
 use super::output::outln;

@@ -6,12 +6,12 @@ use std::ops::ControlFlow;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use glassbox_engine::analysis;
-use glassbox_engine::budget::{self, DEFAULT_BUDGET, MIB, Plan};
-use glassbox_engine::overview::{OverviewOptions, run_overview};
-use glassbox_engine::executor::PassOptions;
-use glassbox_engine::hooks::{BlockHook, HookKind};
-use glassbox_engine::trace::CaptureFilter;
+use glassbox_engine::experiments::analysis;
+use glassbox_engine::long::budget::{self, DEFAULT_BUDGET, MIB, Plan};
+use glassbox_engine::long::overview::{OverviewOptions, run_overview};
+use glassbox_engine::exec::executor::PassOptions;
+use glassbox_engine::program::hooks::{BlockHook, HookKind};
+use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::Model;
 use serde_json::json;
 

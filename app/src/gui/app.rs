@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use egui::{CentralPanel, Key, Modifiers, Panel, RichText, ScrollArea, Ui};
-use glassbox_engine::gpu::GpuContext;
+use glassbox_engine::exec::gpu::GpuContext;
 use glassbox_engine::{Model, Step};
 
 use super::export;
@@ -67,7 +67,7 @@ pub(super) fn apply_outcome(
 
 /// What a long pass must recompute for `view` at the cursor: a block for the one-layer
 /// views, the output head at the final steps and in the Output view.
-fn detail_needed(view: ViewKind, s: &Session) -> Option<glassbox_engine::recompute::Detail> {
+fn detail_needed(view: ViewKind, s: &Session) -> Option<glassbox_engine::long::recompute::Detail> {
     let at_layer_or_end = s.cursor_step() != Step::Embed;
     match view {
         ViewKind::Qkv | ViewKind::Attention | ViewKind::Mlp | ViewKind::Output => Some(s.detail_for_view(view == ViewKind::Output)),
@@ -78,7 +78,7 @@ fn detail_needed(view: ViewKind, s: &Session) -> Option<glassbox_engine::recompu
 
 /// The memory budget setting (View menu): what a pass may keep for the views.
 fn budget_ui(ui: &mut Ui, s: &mut Session, lang: Lang) {
-    use glassbox_engine::budget::{MAX_BUDGET, MIB, MIN_BUDGET};
+    use glassbox_engine::long::budget::{MAX_BUDGET, MIB, MIN_BUDGET};
     ui.horizontal(|ui| {
         let label = ui.label(lang.tr("Memory budget (MiB):", "内存预算（MiB）："));
         let mut mib = s.budget / MIB;
@@ -248,7 +248,7 @@ impl GlassboxApp {
             s.sampling.temperature = r.temperature;
             s.sampling.top_k = r.top_k;
             s.sampling.top_p = r.top_p;
-            s.budget = r.budget_mib * glassbox_engine::budget::MIB;
+            s.budget = r.budget_mib * glassbox_engine::long::budget::MIB;
             if let Ok(step) = r.cursor.parse::<Step>()
                 && step.layer().is_none_or(|l| l < s.n_layers())
             {
@@ -341,7 +341,7 @@ impl GlassboxApp {
             temperature: s.sampling.temperature,
             top_k: s.sampling.top_k,
             top_p: s.sampling.top_p,
-            budget_mib: s.budget / glassbox_engine::budget::MIB,
+            budget_mib: s.budget / glassbox_engine::long::budget::MIB,
         })
     }
 

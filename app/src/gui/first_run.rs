@@ -9,8 +9,8 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 
 use egui::{RichText, Ui};
 use glassbox_engine::Model;
-use glassbox_engine::fetch::{self, FetchError, FetchOptions, FetchProgress};
-use glassbox_engine::guard::catch_panic;
+use glassbox_engine::load::fetch::{self, FetchError, FetchOptions, FetchProgress};
+use glassbox_engine::load::guard::catch_panic;
 
 use super::i18n::Lang;
 use super::theme::Theme;

@@ -16,7 +16,7 @@ use super::views::training::{PrecisionMode, TrainRequest};
 use super::views::{ViewKind, step_kind};
 use glassbox_engine::Precision;
 use glassbox_engine::train::Preset;
-use glassbox_engine::tasks::TaskKind;
+use glassbox_engine::article::tasks::TaskKind;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use eframe::egui_wgpu::{WgpuConfiguration, WgpuSetup, WgpuSetupCreateNew};
-use glassbox_engine::gpu::{GpuContext, wgpu};
+use glassbox_engine::exec::gpu::{GpuContext, wgpu};
 
 /// eframe's device, opened with what the model's kernels need as well as what drawing needs:
 /// the adapter's own limits (large weight buffers) and shader-f16 where present.

@@ -5,7 +5,7 @@
 
 use anyhow::{Context as _, Result};
 use glassbox_engine::LlamaConfig;
-use glassbox_engine::config::RopeKind;
+use glassbox_engine::load::config::RopeKind;
 use serde::Deserialize;
 
 use super::i18n::Lang;

@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 
 use glassbox_engine::Model;
-use glassbox_engine::tokenizer::ChatMessage;
+use glassbox_engine::load::tokenizer::ChatMessage;
 
 use super::i18n::Lang;
 use super::session::Session;

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use glassbox_engine::executor::{BackendKind, PassOptions};
-use glassbox_engine::reference_check::ReferenceCheck;
-use glassbox_engine::sampling::SamplingParams;
-use glassbox_engine::tasks::{SentimentScores, TaskKind, TaskOptions};
-use glassbox_engine::tokenizer::ChatMessage;
+use glassbox_engine::exec::executor::{BackendKind, PassOptions};
+use glassbox_engine::exec::reference_check::ReferenceCheck;
+use glassbox_engine::exec::sampling::SamplingParams;
+use glassbox_engine::article::tasks::{SentimentScores, TaskKind, TaskOptions};
+use glassbox_engine::load::tokenizer::ChatMessage;
 use glassbox_engine::{CaptureFilter, HookKey, Model, Precision, Step, Trace};
 use serde::{Deserialize, Serialize};
 
@@ -132,7 +132,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(model: Arc<Model>, worker: Worker) -> Self {
-        let program = glassbox_engine::step::Program::new(&model.arch).steps().to_vec();
+        let program = glassbox_engine::program::step::Program::new(&model.arch).steps().to_vec();
         Self {
             model,
             worker,
@@ -159,7 +159,7 @@ impl Session {
             trace_pass: 0,
             generation: 0,
             trace: Trace::default(),
-            budget: glassbox_engine::budget::DEFAULT_BUDGET,
+            budget: glassbox_engine::long::budget::DEFAULT_BUDGET,
             long: None,
             token_texts: Vec::new(),
             computed: None,
@@ -195,7 +195,7 @@ impl Session {
 
     pub fn model_name(&self) -> String {
         let name = &self.model.source.name;
-        if name == glassbox_engine::fetch::DEFAULT_MODEL_NAME {
+        if name == glassbox_engine::load::fetch::DEFAULT_MODEL_NAME {
             "SmolLM2-135M-Instruct".to_string()
         } else {
             name.clone()

@@ -54,7 +54,7 @@ impl Default for PersistedState {
             temperature: 1.0,
             top_k: 0,
             top_p: 1.0,
-            budget_mib: glassbox_engine::budget::DEFAULT_BUDGET / glassbox_engine::budget::MIB,
+            budget_mib: glassbox_engine::long::budget::DEFAULT_BUDGET / glassbox_engine::long::budget::MIB,
         }
     }
 }
@@ -132,7 +132,7 @@ fn sanitize(mut s: PersistedState) -> PersistedState {
         s.top_p = 1.0;
     }
     s.top_k = s.top_k.min(100);
-    use glassbox_engine::budget::{MAX_BUDGET, MIB, MIN_BUDGET};
+    use glassbox_engine::long::budget::{MAX_BUDGET, MIB, MIN_BUDGET};
     s.budget_mib = s.budget_mib.clamp(MIN_BUDGET / MIB, MAX_BUDGET / MIB);
     s
 }

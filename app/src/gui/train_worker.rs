@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
 use anyhow::Result;
-use glassbox_engine::analysis;
+use glassbox_engine::experiments::analysis;
 use glassbox_engine::train::checkpoint::{save_checkpoint, step_dir};
 use glassbox_engine::train::{EvalReport, Precision, StepInspection, StepReport, TrainOptions, Trainer};
 

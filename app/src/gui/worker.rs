@@ -27,14 +27,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 
 use anyhow::{Context as _, Result};
-use glassbox_engine::analysis;
-use glassbox_engine::backend::{self, Backend};
-use glassbox_engine::executor::{BackendKind, Executor, PassOptions, StepOutput};
-use glassbox_engine::gpu::GpuContext;
-use glassbox_engine::overview::{Overview, OverviewOptions};
-use glassbox_engine::recompute::{Detail, KeyCut};
-use glassbox_engine::reference_check::{self, ReferenceCheck};
-use glassbox_engine::tasks::{self, TaskKind, TaskOptions, TaskOutput};
+use glassbox_engine::experiments::analysis;
+use glassbox_engine::exec::backend::{self, Backend};
+use glassbox_engine::exec::executor::{BackendKind, Executor, PassOptions, StepOutput};
+use glassbox_engine::exec::gpu::GpuContext;
+use glassbox_engine::long::overview::{Overview, OverviewOptions};
+use glassbox_engine::long::recompute::{Detail, KeyCut};
+use glassbox_engine::exec::reference_check::{self, ReferenceCheck};
+use glassbox_engine::article::tasks::{self, TaskKind, TaskOptions, TaskOutput};
 use glassbox_engine::{BlockHook, CaptureFilter, Device, HookKey, Model, Precision, Step, Tensor, Trace};
 
 pub mod experiments;

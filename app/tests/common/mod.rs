@@ -36,7 +36,7 @@ pub fn assert_one_line_error(out: &Output, needle: &str) {
 /// SmolLM2 in the cache (fetched on first use), or `false` with a note; a failure when
 /// `GLASSBOX_REQUIRE_MODEL` is set (CI).
 pub fn smollm2_ready() -> bool {
-    match glassbox_engine::fetch::fetch_default_model(&mut |_| {}) {
+    match glassbox_engine::load::fetch::fetch_default_model(&mut |_| {}) {
         Ok(_) => true,
         Err(e) => {
             assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "SmolLM2 could not be fetched: {e}");

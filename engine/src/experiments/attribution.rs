@@ -9,10 +9,10 @@
 use ndarray::{Array1, ArrayView1, s};
 
 use crate::error::{EngineError, Result};
-use crate::hooks::{BlockHook, HookKey, HookKind};
-use crate::model::Model;
-use crate::tensor::Tensor;
-use crate::trace::{CaptureFilter, Trace};
+use crate::program::hooks::{BlockHook, HookKey, HookKind};
+use crate::load::model::Model;
+use crate::exec::tensor::Tensor;
+use crate::exec::trace::{CaptureFilter, Trace};
 
 /// One component's share of the logit (or logit difference).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -80,7 +80,7 @@ pub fn attribute(model: &Model, trace: &Trace, target: u32, minus: Option<u32>) 
     if let Some(m) = minus {
         u -= &unembed.row(m as usize);
     }
-    u *= crate::analysis::rms_final_norm(model)?; // w_norm ⊙ (W_U[t] − W_U[m])
+    u *= crate::experiments::analysis::rms_final_norm(model)?; // w_norm ⊙ (W_U[t] − W_U[m])
     let scale = row(trace, HookKey::LnFinalScale, last)?[0];
     let dot = |x: ArrayView1<f32>| x.dot(&u) / scale;
     let mut components = vec![Contribution { name: "embed".into(), layer: None, head: None, value: dot(row(trace, HookKey::Embed, last)?.view()) }];

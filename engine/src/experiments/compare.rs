@@ -2,11 +2,11 @@
 //! and what each predicts next. B differs from A by its prompt (same length), the precision
 //! of its activations or weights, or an intervention.
 
-use crate::analysis::{Ranked, top_k};
+use crate::experiments::analysis::{Ranked, top_k};
 use crate::error::{EngineError, Result};
-use crate::hooks::{BlockHook, HookKey};
-use crate::tensor::Tensor;
-use crate::trace::Trace;
+use crate::program::hooks::{BlockHook, HookKey};
+use crate::exec::tensor::Tensor;
+use crate::exec::trace::Trace;
 
 /// Relative L2 distance above which two runs count as apart: well above f32 noise (a
 /// re-run of the same pass differs by 0; a different matmul blocking by ~1e-7).

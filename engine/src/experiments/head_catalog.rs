@@ -8,8 +8,8 @@
 //! - duplicate-token: the same positions, mean of `p[i, j]`.
 
 use crate::error::{EngineError, Result};
-use crate::hooks::{BlockHook, HookKey, HookKind};
-use crate::trace::{CaptureFilter, Trace};
+use crate::program::hooks::{BlockHook, HookKey, HookKind};
+use crate::exec::trace::{CaptureFilter, Trace};
 
 /// `[n_layers][n_heads]` for each score.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

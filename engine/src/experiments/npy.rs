@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::{EngineError, Result};
-use crate::tensor::Tensor;
+use crate::exec::tensor::Tensor;
 
 /// The bytes of a `.npy` file holding `t`.
 pub fn npy_bytes(t: &Tensor) -> Vec<u8> {
@@ -69,7 +69,7 @@ fn write_zip(path: &Path, entries: &[(String, &Tensor)]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::Dim;
+    use crate::exec::tensor::Dim;
 
     #[test]
     fn npy_header_is_aligned_and_describes_the_array() {

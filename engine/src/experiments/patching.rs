@@ -12,10 +12,10 @@ use std::ops::ControlFlow;
 use std::str::FromStr;
 
 use crate::error::{EngineError, Result};
-use crate::executor::{Executor, PassOptions};
-use crate::hooks::{BlockHook, HookKey, HookKind};
-use crate::intervene::Intervention;
-use crate::trace::{CaptureFilter, Trace};
+use crate::exec::executor::{Executor, PassOptions};
+use crate::program::hooks::{BlockHook, HookKey, HookKind};
+use crate::exec::intervene::Intervention;
+use crate::exec::trace::{CaptureFilter, Trace};
 
 /// Which activation a grid patches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,10 +8,10 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use crate::error::{EngineError, Result};
-use crate::gguf::GgmlType;
-use crate::gguf::dequant::dequantize;
-use crate::matrix::Matrix;
-use crate::model::Model;
+use crate::load::gguf::GgmlType;
+use crate::load::gguf::dequant::dequantize;
+use crate::load::matrix::Matrix;
+use crate::load::model::Model;
 
 /// A weight format to round the matrices through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]

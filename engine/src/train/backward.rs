@@ -13,16 +13,16 @@ use super::grad_ops as g;
 use super::loss::{NextTokenLoss, next_token_loss};
 use super::params::{EMBED, NORM, Params, layer_param};
 use super::precision::Precision;
-use crate::config::LlamaConfig;
+use crate::load::config::LlamaConfig;
 use crate::error::{EngineError, Result};
-use crate::hooks::{BlockHook, HookKey};
-use crate::step::{LayerOp, Step};
-use crate::tensor::{Dim, Tensor};
-use crate::trace::Trace;
+use crate::program::hooks::{BlockHook, HookKey};
+use crate::program::op::{LayerOp, Step};
+use crate::exec::tensor::{Dim, Tensor};
+use crate::exec::trace::Trace;
 
 /// The reverse program: the forward steps from `probs` (the loss) back to `embed`.
 pub fn backward_program(n_layers: usize) -> Vec<Step> {
-    crate::step::Program::llama(n_layers)
+    crate::program::step::Program::llama(n_layers)
         .steps()
         .iter()
         .copied()

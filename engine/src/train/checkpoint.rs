@@ -10,7 +10,7 @@ use safetensors::tensor::TensorView;
 use serde_json::json;
 
 use super::params::Params;
-use crate::config::LlamaConfig;
+use crate::load::config::LlamaConfig;
 use crate::error::{EngineError, Result};
 
 /// Intermediate checkpoints live in `OUT/checkpoints/step-NNNNNN/`; the final one is `OUT`.
@@ -89,7 +89,7 @@ pub fn save_checkpoint(
         write_atomic(&dir.join("tokenizer.json"), tok.as_bytes())?;
     }
     let source = json!({"weights_note": note});
-    write_atomic(&dir.join(crate::gguf::SOURCE_FILE), &pretty(&source))?;
+    write_atomic(&dir.join(crate::load::gguf::SOURCE_FILE), &pretty(&source))?;
     Ok(())
 }
 
@@ -148,7 +148,7 @@ pub fn write_safetensors(path: &Path, entries: Vec<Entry>) -> Result<()> {
 /// `grad.hook_embed`, `grad.blocks.L.hook_resid_pre`, `grad.blocks.L.attn.hook_pattern`,
 /// `grad.ln_final.hook_normalized`, `grad.hook_logits`.
 pub fn save_gradients(path: &Path, grads: &super::backward::Gradients, ids: &[u32], n_layers: usize) -> Result<()> {
-    use crate::hooks::{BlockHook, HookKey};
+    use crate::program::hooks::{BlockHook, HookKey};
     let mut entries = vec![
         Entry::f32("loss", &[1], std::iter::once(grads.loss.loss)),
         Entry::i64("input_ids", &ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>()),

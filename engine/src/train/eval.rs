@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use super::loss::next_token_loss;
-use crate::cpu::CpuExecutor;
+use crate::exec::cpu::CpuExecutor;
 use crate::error::{EngineError, Result};
-use crate::executor::{Executor, PassOptions};
+use crate::exec::executor::{Executor, PassOptions};
 use crate::experiments::head_catalog;
-use crate::hooks::{BlockHook, HookKey, HookKind};
-use crate::model::Model;
-use crate::trace::CaptureFilter;
+use crate::program::hooks::{BlockHook, HookKey, HookKind};
+use crate::load::model::Model;
+use crate::exec::trace::CaptureFilter;
 
 /// What one evaluation measured.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -82,8 +82,8 @@ pub fn probe(model: &Arc<Model>, seqs: &[Vec<u32>], scored: &dyn Fn(usize) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::{Dim, Tensor};
-    use crate::trace::Trace;
+    use crate::exec::tensor::{Dim, Tensor};
+    use crate::exec::trace::Trace;
 
     #[test]
     fn a_perfect_induction_head_scores_one() {

@@ -160,17 +160,17 @@ pub fn embed_backward(dx: ArrayView2<f32>, ids: &[u32], vocab: usize) -> Array2<
 
 /// `[pos, heads, d_head]` ↔ `[pos, heads·d_head]`, as the forward splits and merges heads.
 pub fn split_heads(x: Array2<f32>, heads: usize) -> crate::Result<Array3<f32>> {
-    crate::cpu::ops::split_heads(x, heads)
+    crate::exec::cpu::ops::split_heads(x, heads)
 }
 
 pub fn merge_heads(x: ArrayView3<f32>) -> crate::Result<Array2<f32>> {
-    crate::cpu::ops::merge_heads(x)
+    crate::exec::cpu::ops::merge_heads(x)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::ops;
+    use crate::exec::cpu::ops;
 
     /// Each op's gradient against a central finite difference in f64-ish precision on a
     /// small random input: `Σ dy ⊙ f(x)` is the scalar whose gradient these return.

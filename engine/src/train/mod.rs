@@ -29,11 +29,11 @@ pub use trainer::{EvalReport, Event, RunSummary, StepInspection, StepReport, Tra
 
 use std::sync::Arc;
 
-use crate::cpu::CpuExecutor;
+use crate::exec::cpu::CpuExecutor;
 use crate::error::Result;
-use crate::executor::{Executor, PassOptions};
-use crate::model::Model;
-use crate::trace::{CaptureFilter, Trace};
+use crate::exec::executor::{Executor, PassOptions};
+use crate::load::model::Model;
+use crate::exec::trace::{CaptureFilter, Trace};
 
 /// The CPU reference forward pass with every hook captured: what the backward reads.
 pub fn forward_for_backward(model: &Arc<Model>, ids: &[u32]) -> Result<Trace> {

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use super::backward::backward;
 use super::params::Params;
 use super::precision::{Precision, round_trace};
-use crate::config::LlamaConfig;
-use crate::cpu::CpuExecutor;
+use crate::load::config::LlamaConfig;
+use crate::exec::cpu::CpuExecutor;
 use crate::error::{EngineError, Result};
-use crate::executor::{Executor, PassOptions};
-use crate::model::Model;
-use crate::trace::CaptureFilter;
+use crate::exec::executor::{Executor, PassOptions};
+use crate::load::model::Model;
+use crate::exec::trace::CaptureFilter;
 
 /// The averaged gradient of one batch, and what each worker saw.
 #[derive(Debug, Clone)]

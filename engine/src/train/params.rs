@@ -8,11 +8,11 @@ use std::path::Path;
 use ndarray::{ArrayD, ArrayView1, ArrayView2, IxDyn, Zip};
 
 use super::rng::Rng;
-use crate::config::LlamaConfig;
+use crate::load::config::LlamaConfig;
 use crate::error::{EngineError, Result};
-use crate::model::{Model, ModelSource};
-use crate::tokenizer::Tokenizer;
-use crate::weights::Checkpoint;
+use crate::load::model::{Model, ModelSource};
+use crate::load::tokenizer::Tokenizer;
+use crate::load::weights::Checkpoint;
 
 /// The checkpoint name of a per-layer weight: `layer_param(3, "mlp.up_proj")`.
 pub fn layer_param(layer: usize, leaf: &str) -> String {

@@ -10,7 +10,7 @@
 
 use ndarray::{ArrayBase, DataMut, Dimension};
 
-use crate::trace::Trace;
+use crate::exec::trace::Trace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -6,7 +6,7 @@
 //!   byte-level BPE trained on it at start-up.
 
 use super::adamw::{AdamWConfig, LrSchedule};
-use crate::config::LlamaConfig;
+use crate::load::config::LlamaConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

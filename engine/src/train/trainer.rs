@@ -15,13 +15,13 @@ use super::params::Params;
 use super::precision::{Precision, round_trace};
 use super::presets::{Preset, PresetSpec};
 use super::tokenizer_train;
-use crate::config::LlamaConfig;
-use crate::cpu::CpuExecutor;
+use crate::load::config::LlamaConfig;
+use crate::exec::cpu::CpuExecutor;
 use crate::error::{EngineError, Result};
-use crate::executor::{Executor, PassOptions, generate};
-use crate::model::{Model, ModelSource};
-use crate::sampling::SamplingParams;
-use crate::trace::{CaptureFilter, Trace};
+use crate::exec::executor::{Executor, PassOptions, generate};
+use crate::load::model::{Model, ModelSource};
+use crate::exec::sampling::SamplingParams;
+use crate::exec::trace::{CaptureFilter, Trace};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainOptions {

@@ -2,8 +2,8 @@
 
 use egui::{Key, RichText, Ui};
 
-use glassbox_engine::budget::human;
-use glassbox_engine::executor::BackendKind;
+use glassbox_engine::long::budget::human;
+use glassbox_engine::exec::executor::BackendKind;
 
 use crate::gui::i18n::Lang;
 use crate::gui::prompt_input::{CHAR_CAP, PromptInput};
@@ -326,8 +326,8 @@ pub(super) fn long_bar_ui(ui: &mut Ui, s: &mut Session, lang: Lang, theme: &Them
             Some(d) => {
                 ui.spinner();
                 let what = match d {
-                    glassbox_engine::recompute::Detail::Layer(layer) => lang.tf(format!("computing layer {layer}…"), format!("正在计算第 {layer} 层……")),
-                    glassbox_engine::recompute::Detail::Output => lang.tr("computing the output head…", "正在计算输出层……").to_string(),
+                    glassbox_engine::long::recompute::Detail::Layer(layer) => lang.tf(format!("computing layer {layer}…"), format!("正在计算第 {layer} 层……")),
+                    glassbox_engine::long::recompute::Detail::Output => lang.tr("computing the output head…", "正在计算输出层……").to_string(),
                 };
                 ui.label(RichText::new(what).color(theme.accent()));
             }

@@ -113,7 +113,7 @@ impl GlassboxApp {
             }
             "present" => self.presenting = arg == "on",
             "augment" => {
-                use glassbox_engine::augment::AugmentOp;
+                use glassbox_engine::article::augment::AugmentOp;
                 let op = AugmentOp::ALL
                     .into_iter()
                     .find(|o| o.name() == arg)
@@ -241,7 +241,7 @@ impl GlassboxApp {
                         s.run();
                     }
                     "window" => s.set_window_start(num()?),
-                    "budget" => s.budget = num()? as u64 * glassbox_engine::budget::MIB,
+                    "budget" => s.budget = num()? as u64 * glassbox_engine::long::budget::MIB,
                     "chat" => s.chat = arg == "on",
                     "run" => s.run(),
                     // `ablate 17.3,18.6` (layer.head; nothing: none), then the pass again.
@@ -259,7 +259,7 @@ impl GlassboxApp {
                     "generate" => s.generate(num()?),
                     "task" => {
                         let (kind, text) = arg.split_once(' ').ok_or("task KIND TEXT")?;
-                        let kind = glassbox_engine::tasks::TaskKind::from_name(kind)
+                        let kind = glassbox_engine::article::tasks::TaskKind::from_name(kind)
                             .ok_or("unknown task")?;
                         r.views.tasks.task = kind;
                         r.views.tasks.input = text.to_string();

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use glassbox_engine::budget::{self, WINDOW_ROWS};
-use glassbox_engine::overview::{Overview, OverviewOptions};
-use glassbox_engine::recompute::{Detail, KeyCut};
+use glassbox_engine::long::budget::{self, WINDOW_ROWS};
+use glassbox_engine::long::overview::{Overview, OverviewOptions};
+use glassbox_engine::long::recompute::{Detail, KeyCut};
 use glassbox_engine::{Step, Trace};
 
 use super::Session;

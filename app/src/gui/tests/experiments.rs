@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions};
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
 use glassbox_engine::experiments::head_catalog::{self, HeadScores};
 use glassbox_engine::experiments::patching::{PatchHook, PatchSetup, patch_grid};
 use glassbox_engine::experiments::{attribution, compare};

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use egui_kittest::kittest::Queryable;
-use glassbox_engine::executor::{BackendKind, PassOptions};
-use glassbox_engine::gpu::{GpuContext, wgpu};
+use glassbox_engine::exec::executor::{BackendKind, PassOptions};
+use glassbox_engine::exec::gpu::{GpuContext, wgpu};
 use glassbox_engine::{CaptureFilter, Device, Model};
 
 use super::reliability::{fixture_copy, poke_f32};
@@ -56,7 +56,7 @@ fn row24_a_device_lost_mid_pass_moves_the_model_to_the_cpu_and_the_worker_carrie
     let options = PassOptions::capture(CaptureFilter::All);
     // The device goes away once the first group of steps has come back.
     let mut before_loss = 0;
-    core.handle(Command::Run { pass: 1, ids: ids.clone(), options: options.clone(), budget: glassbox_engine::budget::DEFAULT_BUDGET }, &mut |r| {
+    core.handle(Command::Run { pass: 1, ids: ids.clone(), options: options.clone(), budget: glassbox_engine::long::budget::DEFAULT_BUDGET }, &mut |r| {
         if matches!(r, Reply::Delta { .. }) && before_loss == 0 {
             before_loss = 1;
             ctx.device.destroy();
@@ -74,7 +74,7 @@ fn row24_a_device_lost_mid_pass_moves_the_model_to_the_cpu_and_the_worker_carrie
     // The app stays usable: the next pass runs (on the CPU) without another notice.
     replies.clear();
     latest.store(2, std::sync::atomic::Ordering::Release);
-    core.handle(Command::Run { pass: 2, ids, options, budget: glassbox_engine::budget::DEFAULT_BUDGET }, &mut |r| replies.push(r));
+    core.handle(Command::Run { pass: 2, ids, options, budget: glassbox_engine::long::budget::DEFAULT_BUDGET }, &mut |r| replies.push(r));
     assert!(replies.iter().any(|r| matches!(r, Reply::Finished { pass: 2, .. })));
     assert!(!replies.iter().any(|r| matches!(r, Reply::Notice(_) | Reply::Failed { .. })));
 }

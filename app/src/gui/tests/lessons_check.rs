@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions};
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
 use glassbox_engine::{BlockHook, CaptureFilter, HookKey, LayerOp, LlamaConfig, Step};
 
 use super::{app_on, fixture_model, repo_root, smollm2};
@@ -224,7 +224,7 @@ fn actions_apply_in_order_on_the_fixture() {
     assert_eq!(
         out.task,
         Some((
-            glassbox_engine::tasks::TaskKind::Qa,
+            glassbox_engine::article::tasks::TaskKind::Qa,
             Some("Question: why?".into())
         ))
     );

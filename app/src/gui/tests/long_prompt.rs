@@ -6,8 +6,8 @@
 //! `scripts/long-prompt.sh`).
 
 use egui_kittest::kittest::Queryable;
-use glassbox_engine::budget::{self, MIB, MIN_BUDGET, Plan};
-use glassbox_engine::tensor::Dim;
+use glassbox_engine::long::budget::{self, MIB, MIN_BUDGET, Plan};
+use glassbox_engine::exec::tensor::Dim;
 use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
 use super::{app_on, fixture_model, harness};

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use glassbox_engine::cpu::CpuExecutor;
-use glassbox_engine::executor::{Executor, PassOptions};
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
 use glassbox_engine::{CaptureFilter, Step};
 
 use super::{fixture_ids, fixture_model, inline_session};
@@ -202,7 +202,7 @@ fn the_output_view_recomputes_after_an_ablation_rerun() {
         .expect("logits");
     let pos = s.sel.position.min(logits.nrows() - 1);
     let row = logits.row(pos).to_vec();
-    let expect = glassbox_engine::analysis::top_k(&row, view.softmax.len(), s.sampling.temperature);
+    let expect = glassbox_engine::experiments::analysis::top_k(&row, view.softmax.len(), s.sampling.temperature);
     assert_eq!(view.softmax, expect, "the bars are the ablated pass's");
     assert_ne!(view.softmax, before, "ablating every head changes the distribution");
 }

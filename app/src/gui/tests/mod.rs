@@ -48,7 +48,7 @@ pub fn smollm2() -> Option<Arc<Model>> {
     static MODEL: std::sync::OnceLock<Option<Arc<Model>>> = std::sync::OnceLock::new();
     MODEL
         .get_or_init(|| {
-            match glassbox_engine::fetch::fetch_default_model(&mut |p| eprintln!("fetch: {p}")) {
+            match glassbox_engine::load::fetch::fetch_default_model(&mut |p| eprintln!("fetch: {p}")) {
                 Ok(dir) => Some(Arc::new(Model::load(&dir).expect("SmolLM2 loads"))),
                 Err(e) if std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_some() => {
                     panic!(

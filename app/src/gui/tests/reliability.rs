@@ -138,9 +138,9 @@ fn row07_nan_cells_have_their_own_colour_a_legend_entry_and_read_nan() {
 fn tokenizer_model() -> (tempfile::TempDir, Arc<Model>) {
     let tmp = tempfile::tempdir().unwrap();
     let gguf = tmp.path().join("tiny.gguf");
-    std::fs::write(&gguf, glassbox_engine::gguf::builder::tiny_llama(false).build()).unwrap();
+    std::fs::write(&gguf, glassbox_engine::load::gguf::builder::tiny_llama(false).build()).unwrap();
     let out = tmp.path().join("hf");
-    glassbox_engine::fetch::convert_to_folder(&gguf, &out, &mut |_| {}).unwrap();
+    glassbox_engine::load::fetch::convert_to_folder(&gguf, &out, &mut |_| {}).unwrap();
     let model = Arc::new(Model::load(&out).unwrap());
     (tmp, model)
 }

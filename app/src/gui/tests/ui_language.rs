@@ -78,7 +78,7 @@ fn without_brackets(text: &str) -> String {
 /// code. Step names (`scores`, `gate`) are identifiers, the same in both languages.
 fn exempt(text: &str) -> bool {
     use crate::gui::views::tasks::{API_SNIPPET, CLI_SNIPPET};
-    let examples = glassbox_engine::tasks::PRESETS.iter().map(|p| p.text);
+    let examples = glassbox_engine::article::tasks::PRESETS.iter().map(|p| p.text);
     text.starts_with("from llama3")
         || API_SNIPPET.contains(text.trim())
         || CLI_SNIPPET == text

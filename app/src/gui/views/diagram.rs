@@ -4,7 +4,7 @@
 //! moves the cursor there.
 
 use egui::{Color32, Frame, Margin, RichText, Sense, Stroke, Ui, pos2, vec2};
-use glassbox_engine::op_table::Family;
+use glassbox_engine::program::op_table::Family;
 use glassbox_engine::{LayerOp, Step};
 
 use super::{Request, ViewCtx, family_of};
@@ -152,13 +152,13 @@ impl DiagramView {
         // Named as this model computes them (the full per-family figure is the app issue's).
         let arch = &cx.s.model.arch;
         let norm_name = match arch.norm {
-            glassbox_engine::arch::NormKind::Rms => "RMSNorm",
-            glassbox_engine::arch::NormKind::Layer => "LayerNorm",
+            glassbox_engine::load::arch::NormKind::Rms => "RMSNorm",
+            glassbox_engine::load::arch::NormKind::Layer => "LayerNorm",
         };
         let mlp_name = match arch.mlp {
-            glassbox_engine::arch::MlpKind::SwiGlu => "SwiGLU",
-            glassbox_engine::arch::MlpKind::GeGlu => "GeGLU",
-            glassbox_engine::arch::MlpKind::Plain(act) => act.name(),
+            glassbox_engine::load::arch::MlpKind::SwiGlu => "SwiGLU",
+            glassbox_engine::load::arch::MlpKind::GeGlu => "GeGLU",
+            glassbox_engine::load::arch::MlpKind::Plain(act) => act.name(),
         };
 
         block(

@@ -74,11 +74,11 @@ impl MlpView {
         });
         let mlp = cx.s.model.arch.mlp;
         let formula = match mlp {
-            glassbox_engine::arch::MlpKind::SwiGlu => "post = silu(gate) ⊙ up,   silu(x) = x · σ(x),   out = post · W_down^T".to_string(),
+            glassbox_engine::load::arch::MlpKind::SwiGlu => "post = silu(gate) ⊙ up,   silu(x) = x · σ(x),   out = post · W_down^T".to_string(),
             other => format!("post = {},   out = post · W_down^T", other.post()),
         };
         ui.label(RichText::new(formula).monospace());
-        if !cx.presenting && mlp == glassbox_engine::arch::MlpKind::SwiGlu {
+        if !cx.presenting && mlp == glassbox_engine::load::arch::MlpKind::SwiGlu {
             ui.label(RichText::new(cx.tr(
                 "Not ReLU: silu is smooth and lets small negative values through, and the up branch multiplies (gates) it.",
                 "不是 ReLU：silu 是平滑的，允许小的负值通过，再与 up 分支逐元素相乘（门控）。",

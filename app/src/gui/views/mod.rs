@@ -18,7 +18,7 @@ pub mod tokens;
 pub mod training;
 
 use egui::{RichText, Ui};
-use glassbox_engine::op_table::{Family, OpView};
+use glassbox_engine::program::op_table::{Family, OpView};
 use glassbox_engine::{HookKey, Step};
 use serde::{Deserialize, Serialize};
 
@@ -160,9 +160,9 @@ pub enum Request {
     Export(Figure),
     /// Run one of the four tasks on `text`, decoded with `options`.
     Task {
-        kind: glassbox_engine::tasks::TaskKind,
+        kind: glassbox_engine::article::tasks::TaskKind,
         text: String,
-        options: glassbox_engine::tasks::TaskOptions,
+        options: glassbox_engine::article::tasks::TaskOptions,
     },
     /// Show another view (e.g. a task's trace).
     Open(ViewKind),
@@ -269,11 +269,11 @@ pub fn missing_ui(ui: &mut Ui, cx: &ViewCtx<'_>, key: HookKey) -> bool {
         let window = cx.s.long.as_ref().map(|l| l.range()).unwrap_or_default();
         let (a, b) = (window.start, window.end.saturating_sub(1));
         match detail {
-            glassbox_engine::recompute::Detail::Layer(l) => cx.lang.tf(
+            glassbox_engine::long::recompute::Detail::Layer(l) => cx.lang.tf(
                 format!("Computing layer {l}… (positions {a}–{b}, recomputed from the kept residual stream)"),
                 format!("正在计算第 {l} 层……（位置 {a}–{b}，根据保存的残差流重新计算）"),
             ),
-            glassbox_engine::recompute::Detail::Output => cx.lang.tf(
+            glassbox_engine::long::recompute::Detail::Output => cx.lang.tf(
                 format!("Computing the output head… (positions {a}–{b})"),
                 format!("正在计算输出层……（位置 {a}–{b}）"),
             ),

@@ -4,8 +4,8 @@
 //! KV cache grow.
 
 use egui::{RichText, Sense, Slider, Ui, pos2, vec2};
-use glassbox_engine::analysis::{self, Ranked};
-use glassbox_engine::sampling::{self, SamplingParams};
+use glassbox_engine::experiments::analysis::{self, Ranked};
+use glassbox_engine::exec::sampling::{self, SamplingParams};
 use glassbox_engine::{HookKey, Step};
 
 use super::{Request, ViewCtx, fmt_val, missing_ui, title_ui, visible};

@@ -4,8 +4,8 @@
 //! becomes the trace every other view shows ("open the trace").
 
 use egui::{RichText, Slider, TextEdit, Ui};
-use glassbox_engine::sampling::SamplingParams;
-use glassbox_engine::tasks::{PRESETS, TaskKind, TaskOptions};
+use glassbox_engine::exec::sampling::SamplingParams;
+use glassbox_engine::article::tasks::{PRESETS, TaskKind, TaskOptions};
 
 use super::{Request, ViewCtx, ViewKind};
 

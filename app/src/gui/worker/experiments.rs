@@ -9,14 +9,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use glassbox_engine::analysis::{Ranked, top_k};
-use glassbox_engine::executor::{Executor, PassOptions, Switches};
+use glassbox_engine::experiments::analysis::{Ranked, top_k};
+use glassbox_engine::exec::executor::{Executor, PassOptions, Switches};
 use glassbox_engine::experiments::attribution::{self, Attribution};
 use glassbox_engine::experiments::compare::{self, Comparison};
 use glassbox_engine::experiments::head_catalog::{self, HeadScores};
 use glassbox_engine::experiments::patching::{PatchHook, PatchRuns, PatchSetup};
 use glassbox_engine::experiments::quantize::{WeightQuant, quantized_model};
-use glassbox_engine::intervene::Intervention;
+use glassbox_engine::exec::intervene::Intervention;
 use glassbox_engine::{ActivationPrecision, BlockHook, CaptureFilter, HookKey, Model, Trace};
 
 /// Tokens to run: text for the tokenizer (ids typed as numbers for a model without one), or

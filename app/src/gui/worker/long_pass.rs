@@ -8,10 +8,10 @@ use std::ops::{ControlFlow, Range};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use glassbox_engine::budget::{self, Plan};
-use glassbox_engine::executor::PassOptions;
-use glassbox_engine::overview::{Overview, OverviewOptions, run_overview};
-use glassbox_engine::recompute::{self, Detail};
+use glassbox_engine::long::budget::{self, Plan};
+use glassbox_engine::exec::executor::PassOptions;
+use glassbox_engine::long::overview::{Overview, OverviewOptions, run_overview};
+use glassbox_engine::long::recompute::{self, Detail};
 
 use super::{Analysis, Out, Reply, WorkerCore};
 

@@ -5,7 +5,7 @@
 //! the engine (`graph`); shapes are checked against the recorded trace.
 
 use egui::{Align2, FontId, Rect, RichText, Sense, Stroke, Ui, pos2, vec2};
-use glassbox_engine::graph::{self, KvCacheSizes};
+use glassbox_engine::program::graph::{self, KvCacheSizes};
 use glassbox_engine::HookKey;
 
 use crate::gui::model_table;
@@ -33,7 +33,7 @@ fn shape_text(s: &[usize]) -> String {
 pub fn graph_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
     let c = cx.s.model.config.clone();
     let n_prompt = cx.s.n_tokens();
-    let program = glassbox_engine::step::Program::of(&c).steps().to_vec();
+    let program = glassbox_engine::program::step::Program::of(&c).steps().to_vec();
     if !cx.presenting {
         ui.label(RichText::new(cx.tr(
             "A dynamic graph: the program below is the same for every input, but each tensor's shape is decided by this input. Prefill runs all tokens at once; each generated token then runs the whole program again with one query row, reading K and V of every earlier position from the cache.",

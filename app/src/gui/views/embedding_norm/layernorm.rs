@@ -4,7 +4,7 @@
 
 use egui::{RichText, Ui};
 use glassbox_engine::HookKey;
-use glassbox_engine::norms;
+use glassbox_engine::article::norms;
 
 use super::{grid_cols, max_abs};
 use crate::gui::heatmap::{self, vector_grid_ui};

@@ -485,7 +485,7 @@ fn summary_ui(ui: &mut Ui, cx: &ViewCtx<'_>, r: &CompareResult) {
             };
             ui.label(c.residual.last().map_or("—".into(), |d| format!("{d:.2e}")));
             ui.label(c.kl.last().map_or("—".into(), |k| format!("{k:.2e}")));
-            let top = |x: &[glassbox_engine::analysis::Ranked]| x.first().map_or("—".into(), |e| visible(&cx.s.token_text(e.id)));
+            let top = |x: &[glassbox_engine::experiments::analysis::Ranked]| x.first().map_or("—".into(), |e| visible(&cx.s.token_text(e.id)));
             ui.label(format!("{} → {}", top(&c.top_a), top(&c.top_b)));
             ui.end_row();
         }
@@ -546,7 +546,7 @@ fn top_k_ui(ui: &mut Ui, cx: &ViewCtx<'_>, r: &CompareResult) {
             let a_top = r.b.first().map(|(_, _, c)| c.top_a.clone()).unwrap_or_default();
             for (k, a) in a_top.iter().enumerate() {
                 ui.label(format!("{}", k + 1));
-                let cell = |e: &glassbox_engine::analysis::Ranked| format!("{} {:.3}", visible(&cx.s.token_text(e.id)), e.prob);
+                let cell = |e: &glassbox_engine::experiments::analysis::Ranked| format!("{} {:.3}", visible(&cx.s.token_text(e.id)), e.prob);
                 ui.label(RichText::new(cell(a)).monospace());
                 for (_, _, c) in &r.b {
                     let text = c.top_b.get(k).map(cell).unwrap_or_default();

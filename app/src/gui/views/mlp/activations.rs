@@ -4,7 +4,7 @@
 //! values come from the engine (`activations`); this file only draws.
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, RichText, Sense, Stroke, Ui, pos2, vec2};
-use glassbox_engine::activations::{self, GateValues};
+use glassbox_engine::article::activations::{self, GateValues};
 
 use crate::gui::scale::short;
 use crate::gui::views::{ViewCtx, fmt_val};

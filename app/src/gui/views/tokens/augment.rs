@@ -4,7 +4,7 @@
 //! loss of each. The loss is the engine's (`analysis.losses` of each pass).
 
 use egui::{RichText, Ui};
-use glassbox_engine::augment::{self, AugmentOp};
+use glassbox_engine::article::augment::{self, AugmentOp};
 
 use crate::gui::session::Session;
 use crate::gui::views::{ViewCtx, visible};

@@ -1,0 +1,615 @@
+//! The CPU reference executor: the forward pass as a story, one hook at a time, in f32.
+//! It is the oracle for every number Glassbox shows.
+//!
+//! A step runs the hooks its op-table entry lists. For each hook, [`CpuExecutor::produce`]
+//! computes the value (the algorithm, in data-flow order) and [`CpuExecutor::settle`] rounds it
+//! (if the pass emulates a lower precision), applies the pass's interventions and records it.
+
+pub mod attention;
+pub mod matmul;
+pub mod xwt;
+pub mod wide;
+pub mod ops;
+mod pass;
+mod rows;
+
+use std::sync::Arc;
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3, s};
+
+use crate::load::arch::{AttnMask, MlpKind, NormKind, NormPlacement};
+
+use crate::load::config::LlamaConfig;
+use crate::error::{EngineError, Result};
+use crate::exec::executor::{BackendKind, Executor, PassOptions, Sink, stream_steps};
+use crate::program::hooks::{BlockHook, HookKey};
+use crate::load::matrix::Matrix;
+use crate::load::model::Model;
+use crate::program::op_table::{HookSpec, PassDims, Slot};
+use crate::exec::sampling::Sampler;
+use crate::program::op::{LayerOp, Step};
+use crate::program::step::Program;
+use crate::exec::tensor::Tensor;
+use crate::exec::intervene::ActivationPrecision;
+use crate::exec::trace::{Derivation, Trace};
+use matmul::{linear, linear_many};
+use pass::Pass;
+
+/// Rotated keys and values of every position seen so far, for one layer.
+#[derive(Default)]
+struct LayerCache {
+    k: Vec<f32>, // [len, n_kv_heads, d_head], flattened
+    v: Vec<f32>, // [len, n_kv_heads, d_head], flattened
+}
+
+pub struct CpuExecutor {
+    model: Arc<Model>,
+    program: Program,
+    /// The block op after which a layer's keys and values are final (`rope`, or `v`).
+    kv_ready: LayerOp,
+    cache: Vec<LayerCache>,
+    /// A pass begun at a layer cached only the blocks it ran: the next pass starts empty.
+    partial_cache: bool,
+    pass: Option<Pass>,
+    trace: Trace,
+}
+
+impl CpuExecutor {
+    pub fn new(model: Arc<Model>) -> Self {
+        let n = model.config.n_layers();
+        let program = Program::new(&model.arch);
+        Self {
+            kv_ready: kv_ready(&program),
+            program,
+            cache: (0..n).map(|_| LayerCache::default()).collect(),
+            partial_cache: false,
+            pass: None,
+            trace: Trace::default(),
+            model,
+        }
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    fn run(&mut self, step: Step) -> Result<()> {
+        let Some(mut pass) = self.pass.take() else {
+            return Err(EngineError::Input("no pass in progress: call begin() first".into()));
+        };
+        let result = self.run_step(&mut pass, step);
+        self.trace.last_step = Some(step);
+        self.pass = Some(pass);
+        result
+    }
+
+    /// The step's hooks in op-table order, then what the op does besides producing them.
+    fn run_step(&mut self, pass: &mut Pass, step: Step) -> Result<()> {
+        let layer = step.layer().unwrap_or(0);
+        for spec in crate::program::op::spec(step).hooks {
+            let key = spec.kind.at(layer);
+            // The full-vocabulary softmax is only for looking at.
+            if key == HookKey::Probs && !pass.options.touches(key) {
+                continue;
+            }
+            self.produce(pass, key)?;
+            self.settle(pass, key, spec)?;
+        }
+        match step {
+            Step::Layer(l, op) if op == self.kv_ready => self.append_kv(pass, l),
+            // Gemma scales the token embedding by √d after `hook_embed` records it.
+            Step::Embed => {
+                if let Some(scale) = self.model.arch.embed_scale {
+                    pass.slots.x *= scale; // [pos, d_model]
+                }
+            }
+            // Learned positions (and BERT's token types) are added after their hooks.
+            Step::PosEmbed | Step::TokenTypeEmbed => {
+                let p = &mut pass.slots;
+                p.x += &p.out; // [pos, d_model]
+            }
+            Step::Sample => {
+                let logits = &pass.slots.logits; // [rows, vocab]
+                let last = logits.row(logits.nrows().saturating_sub(1)).to_vec(); // [vocab]
+                self.trace.sampled = Some(Sampler::new(pass.options.sampling).sample(&last));
+                self.trace.last_logits = Some(last);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Computes `key` into its slot: the forward pass, one hook at a time.
+    fn produce(&self, pass: &mut Pass, key: HookKey) -> Result<()> {
+        let m = &*self.model;
+        let w = &m.weights;
+        let eps = m.config.eps();
+        let at = pass.pos_offset;
+        let p = &mut pass.slots;
+        match key {
+            HookKey::Embed => p.x = embed(&w.embed_tokens, &pass.ids)?.into_shared(), // [pos, d_model]
+            HookKey::PosEmbed => {
+                let table = &self.positions()?.position_embeddings; // [max_positions, d_model]
+                let positions: Vec<u32> = (at..at + pass.ids.len()).map(|i| i as u32).collect();
+                p.out = embed(table, &positions)?.into_shared(); // [pos, d_model]
+            }
+            HookKey::TokenTypeEmbed => {
+                let table = self.positions()?.token_type_embeddings.as_ref().ok_or_else(|| missing("token_type_embeddings"))?; // [types, d_model]
+                p.out = embed(table, &vec![0; pass.ids.len()])?.into_shared(); // [pos, d_model]  every token is type 0
+            }
+            HookKey::EmbedLnScale => p.scale = self.norm_scale(p.x.view()).into_shared(), // [pos]
+            HookKey::EmbedLnNormalized => {
+                let [g, b] = self.positions()?.layer_norm.as_ref().ok_or_else(|| missing("embeddings.LayerNorm"))?;
+                p.x = ops::ln_apply(p.x.view(), p.scale.view(), g.view(), b.view())?.into_shared(); // [pos, d_model]
+            }
+            HookKey::Block(l, hook) => self.block(pass, l, hook)?,
+            HookKey::LnFinalScale => p.scale = self.norm_scale(p.x.view()).into_shared(), // [pos]
+            HookKey::LnFinalNormalized => {
+                let norm = w.norm.as_ref().ok_or_else(|| missing("the final norm"))?;
+                p.h = self.norm_apply(p.x.view(), p.scale.view(), norm, w.norm_bias.as_ref())?.into_shared(); // [pos, d_model]
+            }
+            HookKey::MlmTransform => {
+                let head = w.mlm.as_ref().ok_or_else(|| missing("cls.predictions.transform"))?;
+                let t = ops::add_bias(linear(p.x.view(), &head.dense)?, Some(&head.dense_bias))?; // [pos, d_model]
+                let t = ops::activate(t.view(), m.arch.head_activation()); // [pos, d_model]
+                let [g, b] = &head.layer_norm;
+                let scale = ops::ln_scale(t.view(), eps); // [pos]
+                p.h = ops::ln_apply(t.view(), scale.view(), g.view(), b.view())?.into_shared(); // [pos, d_model]
+            }
+            HookKey::Logits => {
+                let rows = p.h.slice(s![p.h.nrows() - pass.dims.logit_rows.., ..]); // [logit_rows, d_model]
+                let bias = w.mlm.as_ref().map(|h| &h.decoder_bias);
+                p.logits = ops::add_bias(linear(rows, w.lm_head())?, bias)?.into_shared(); // [logit_rows, vocab]
+            }
+            HookKey::Probs => {
+                let last = p.logits.slice(s![p.logits.nrows().saturating_sub(1).., ..]); // [1, vocab]
+                p.probs = ops::softmax_rows(last, pass.options.sampling.temperature).into_shared(); // [1, vocab]
+            }
+        }
+        Ok(())
+    }
+
+    /// One decoder block, hook by hook, as the algorithm reads. The family's switches
+    /// (`Arch`) pick the norm, the mask and the MLP; the program picks which hooks run.
+    fn block(&self, pass: &mut Pass, l: usize, hook: BlockHook) -> Result<()> {
+        use BlockHook as H;
+        let m = &*self.model;
+        let (c, arch) = (&m.config, &m.arch);
+        let w = &m.weights.layers[l];
+        let (eps, group, at) = (c.eps(), c.group_size(), pass.pos_offset);
+        let switches = pass.options.switches;
+        let mask = if switches.no_causal_mask { AttnMask::Bidirectional } else { arch.mask(l) };
+        // A post-norm block (BERT) feeds each sublayer the residual stream itself.
+        let post_norm = arch.placement == NormPlacement::Post;
+        let (attn_bias, mlp_bias) = (w.self_attn.bias.as_ref(), w.mlp.bias.as_ref());
+        let p = &mut pass.slots;
+        let input = if post_norm { p.x.view() } else { p.h.view() }; // [pos, d_model]
+        match hook {
+            // Attention sublayer: x + o_proj(attention(norm(x)))
+            H::ResidPre => {} // x as the block receives it
+            H::Ln1Scale | H::Ln2Scale => p.scale = self.norm_scale(p.x.view()).into_shared(), // [pos]
+            H::Ln1Normalized => p.h = self.norm_apply(p.x.view(), p.scale.view(), &w.input_layernorm, bias_of(&w.norm_bias, 0))?.into_shared(), // [pos, d_model]
+            // q, k and v read the same input: one call computes all three (read and transposed
+            // once, one parallel region); the k and v steps record what it left in their slots.
+            H::Q => {
+                let a = &w.self_attn;
+                let [q, k, v] = linear_many(input, [&a.q_proj, &a.k_proj, &a.v_proj])?; // [pos, n_heads·d_head], [pos, kv_dim] × 2
+                let q = ops::add_bias(q, attn_bias.map(|b| &b.q_proj))?; // [pos, n_heads·d_head]
+                let k = ops::add_bias(k, attn_bias.map(|b| &b.k_proj))?; // [pos, kv_dim]
+                let v = ops::add_bias(v, attn_bias.map(|b| &b.v_proj))?; // [pos, kv_dim]
+                p.q = ops::split_heads(q, c.n_heads())?.into_shared(); // [pos, n_heads, d_head]
+                p.k = ops::split_heads(k, c.n_kv_heads())?.into_shared(); // [pos, n_kv_heads, d_head]
+                p.v = ops::split_heads(v, c.n_kv_heads())?.into_shared(); // [pos, n_kv_heads, d_head]
+            }
+            H::K | H::V => {} // computed with q
+            H::QNormed => p.q = ops::rms_heads(p.q.view(), weight(&w.self_attn.q_norm, "self_attn.q_norm")?.view(), eps)?.into_shared(), // [pos, n_heads, d_head]
+            H::KNormed => p.k = ops::rms_heads(p.k.view(), weight(&w.self_attn.k_norm, "self_attn.k_norm")?.view(), eps)?.into_shared(), // [pos, n_kv_heads, d_head]
+            H::RotQ | H::RotK if switches.no_rope => {} // positions left out: rot_q = q, rot_k = k
+            H::RotQ => p.q = ops::rope(p.q.view(), m.inv_freq_of(l), at).into_shared(), // [pos, n_heads, d_head]
+            H::RotK => p.k = ops::rope(p.k.view(), m.inv_freq_of(l), at).into_shared(), // [pos, n_kv_heads, d_head]
+            H::RawScores => {
+                // Future keys' scores only when something reads them (or nothing masks them).
+                let skip_future = mask.is_causal() && !pass.options.touches(HookKey::Block(l, H::RawScores));
+                let mut scores = pass::reusable(&mut p.scores);
+                attention::scores_into(p.q.view(), self.cached(l, true)?, group, arch.score_scale, skip_future.then_some(at), &mut scores); // [n_heads, q_pos, k_pos]
+                p.scores = scores.into_shared();
+            }
+            H::AttnScores => match mask {
+                AttnMask::Bidirectional => {} // every key stays visible
+                AttnMask::Causal => attention::mask_in_place(p.scores.view_mut(), at), // [n_heads, q_pos, k_pos]
+                AttnMask::Sliding { .. } => ops::mask_with_in_place(p.scores.view_mut(), at, mask), // [n_heads, q_pos, k_pos]
+            },
+            H::Pattern => attention::softmax_in_place(p.scores.view_mut(), mask.is_causal().then_some(at)), // [n_heads, q_pos, k_pos]
+            H::Z => {
+                let mut z = pass::reusable(&mut p.z);
+                attention::attend_into(p.scores.view(), self.cached(l, false)?, group, mask.is_causal().then_some(at), &mut z); // [pos, n_heads, d_head]
+                p.z = z.into_shared();
+            }
+            H::AttnOut => {
+                let z = ops::merge_heads(p.z.view())?; // [pos, n_heads·d_head]
+                p.out = ops::add_bias(linear(z.view(), &w.self_attn.o_proj)?, attn_bias.map(|b| &b.o_proj))?.into_shared(); // [pos, d_model]
+            }
+            // Sandwich norms (Gemma): the sublayer's output is normed before it is added.
+            H::Ln1PostScale | H::Ln2PostScale => p.scale = ops::rms_scale(p.out.view(), eps).into_shared(), // [pos]
+            H::Ln1PostNormalized => p.out = ops::rms_apply(p.out.view(), p.scale.view(), sandwich(w, 0)?.view()).into_shared(), // [pos, d_model]
+            H::Ln2PostNormalized => p.out = ops::rms_apply(p.out.view(), p.scale.view(), sandwich(w, 1)?.view()).into_shared(), // [pos, d_model]
+            // Post-norm (BERT): add, then norm the sum.
+            H::ResidMidPreNorm | H::ResidPostPreNorm => p.x += &p.out, // [pos, d_model]  residual add
+            H::ResidMid if post_norm => p.x = self.norm_apply(p.x.view(), p.scale.view(), &w.input_layernorm, bias_of(&w.norm_bias, 0))?.into_shared(), // [pos, d_model]
+            H::ResidMid => p.x += &p.out, // [pos, d_model]  residual add
+            // MLP sublayer: x + down(act(gate(h)) ⊙ up(h)), or x + down(act(W_in h + b)) + b
+            H::Ln2Normalized => p.h = self.norm_apply(p.x.view(), p.scale.view(), &w.post_attention_layernorm, bias_of(&w.norm_bias, 1))?.into_shared(), // [pos, d_model]
+            H::MlpPre => match &w.mlp.up_proj {
+                // gate and up read the same h: one call, as for q, k, v.
+                Some(up) => {
+                    let [gate, up] = linear_many(input, [&w.mlp.gate_proj, up])?; // [pos, d_mlp] × 2
+                    p.gate = gate.into_shared(); // [pos, d_mlp]
+                    p.up = up.into_shared(); // [pos, d_mlp]
+                }
+                None => p.gate = ops::add_bias(linear(input, &w.mlp.gate_proj)?, mlp_bias.map(|b| &b.gate_proj))?.into_shared(), // [pos, d_mlp]
+            },
+            H::MlpPreLinear => {} // computed with the gate
+            H::MlpPost => {
+                p.post = match arch.mlp {
+                    MlpKind::SwiGlu => ops::silu_mul(p.gate.view(), p.up.view()), // [pos, d_mlp]
+                    MlpKind::GeGlu => ops::gelu_mul(p.gate.view(), p.up.view()), // [pos, d_mlp]
+                    MlpKind::Plain(act) => ops::activate(p.gate.view(), act), // [pos, d_mlp]
+                }
+                .into_shared();
+            }
+            H::MlpOut => p.out = ops::add_bias(linear(p.post.view(), &w.mlp.down_proj)?, mlp_bias.map(|b| &b.down_proj))?.into_shared(), // [pos, d_model]
+            H::ResidPost if post_norm => p.x = self.norm_apply(p.x.view(), p.scale.view(), &w.post_attention_layernorm, bias_of(&w.norm_bias, 1))?.into_shared(), // [pos, d_model]
+            H::ResidPost => p.x += &p.out, // [pos, d_model]  residual add
+        }
+        Ok(())
+    }
+
+    /// The scale of the family's norm: RMS, or LayerNorm's standard deviation.
+    fn norm_scale(&self, x: ArrayView2<f32>) -> Array1<f32> {
+        let eps = self.model.config.eps();
+        match self.model.arch.norm {
+            NormKind::Rms => ops::rms_scale(x, eps), // [pos]
+            NormKind::Layer => ops::ln_scale(x, eps), // [pos]
+        }
+    }
+
+    /// The family's norm applied with its scale (and LayerNorm's bias).
+    fn norm_apply(&self, x: ArrayView2<f32>, scale: ArrayView1<f32>, weight: &Array1<f32>, bias: Option<&Array1<f32>>) -> Result<Array2<f32>> {
+        match (self.model.arch.norm, bias) {
+            (NormKind::Layer, Some(b)) => ops::ln_apply(x, scale, weight.view(), b.view()), // [pos, d_model]
+            (NormKind::Layer, None) => Err(missing("a LayerNorm bias")),
+            (NormKind::Rms, _) => Ok(ops::rms_apply(x, scale, weight.view())), // [pos, d_model]
+        }
+    }
+
+    fn positions(&self) -> Result<&crate::load::model::LearnedPositions> {
+        self.model.weights.positions.as_ref().ok_or_else(|| missing("position_embeddings"))
+    }
+
+    /// After `key` is computed: round it (a lower-precision pass), apply the pass's
+    /// interventions on it, check its shape, and record it if the capture filter wants it.
+    fn settle(&mut self, pass: &mut Pass, key: HookKey, spec: &HookSpec) -> Result<()> {
+        let want = spec.shape(&self.model.config, pass.dims);
+        let wanted = pass.options.capture.wants(key);
+        let derived = if wanted { self.derivable(pass, key) } else { None };
+        let shared = if wanted { self.previous_resid_post(pass, key) } else { None };
+        let shape = pass.slots.get(spec.slot).shape().to_vec();
+        if shape != want {
+            return Err(EngineError::Shape(format!(
+                "`{key}` (op {}) holds {shape:?} where its dims {:?} say {want:?}",
+                Step::producing(key),
+                spec.dims,
+            )));
+        }
+        // Only a pass that changes the values takes them mutably: a slot the trace already
+        // holds (`hook_resid_pre`) would be copied for nothing.
+        let rounds = pass.options.activations != ActivationPrecision::F32;
+        if rounds || pass.edits.iter().any(|e| e.hook == key) {
+            let mut value = pass.slots.get_mut(spec.slot);
+            pass.options.activations.round_all(value.view_mut());
+            for edit in pass.edits.iter().filter(|e| e.hook == key) {
+                edit.apply(value.view_mut())?;
+            }
+        }
+        if wanted {
+            if let Some((raw, how)) = derived {
+                self.trace.insert_derived(key, raw, how);
+                return Ok(());
+            }
+            if let Some(same) = shared {
+                self.trace.insert_shared(key, same);
+                return Ok(());
+            }
+            let value = pass.slots.share(spec.slot);
+            let ndim = value.ndim();
+            let tensor = Tensor::shared(spec.dims.to_vec(), value).ok_or_else(|| EngineError::Shape(format!("`{key}`: {} dims for a {ndim}-d value", spec.dims.len())))?;
+            self.trace.check_finite(key, tensor.data.view());
+            self.trace.insert(key, tensor);
+        } else if matches!(spec.slot, Slot::Resid | Slot::Logits) {
+            // Uncaptured, but cheap to watch: a NaN anywhere reaches these.
+            self.trace.check_finite(key, pass.slots.get(spec.slot));
+        }
+        Ok(())
+    }
+
+    /// The recorded raw scores that `key` (masked scores or pattern) can be worked out from on
+    /// demand, when this pass computed it from them with nothing in between: no edit on the
+    /// masked scores or the pattern, no rounding, the causal mask on.
+    fn derivable(&self, pass: &Pass, key: HookKey) -> Option<(Arc<Tensor>, Derivation)> {
+        let HookKey::Block(l, hook) = key else { return None };
+        let at = pass.pos_offset;
+        let how = match hook {
+            BlockHook::AttnScores => Derivation { pos_offset: at, apply: attention::mask_in_place },
+            BlockHook::Pattern => Derivation { pos_offset: at, apply: attention::masked_softmax_in_place },
+            _ => return None,
+        };
+        let edited = |h| pass.edits.iter().any(|e| e.hook == HookKey::Block(l, h));
+        if pass.options.switches.no_causal_mask
+            || self.model.arch.mask(l) != AttnMask::Causal
+            || pass.options.activations != ActivationPrecision::F32
+            || edited(BlockHook::AttnScores)
+            || edited(BlockHook::Pattern)
+        {
+            return None;
+        }
+        let raw = self.trace.get_shared_stored(HookKey::Block(l, BlockHook::RawScores))?;
+        Some((raw, how))
+    }
+
+    /// A block's `hook_resid_pre` is the previous block's `hook_resid_post`, value for value,
+    /// unless an edit on it changed it: one copy serves both.
+    fn previous_resid_post(&self, pass: &Pass, key: HookKey) -> Option<Arc<Tensor>> {
+        let HookKey::Block(l, BlockHook::ResidPre) = key else { return None };
+        if l == 0 || pass.edits.iter().any(|e| e.hook == key) {
+            return None;
+        }
+        self.trace.get_shared_stored(HookKey::Block(l - 1, BlockHook::ResidPost))
+    }
+
+    /// Appends the pass's rotated keys and values to the layer's cache (after their hooks, so
+    /// an edited key or value is the one later positions attend to).
+    fn append_kv(&mut self, pass: &Pass, l: usize) {
+        let cache = &mut self.cache[l];
+        cache.k.extend(pass.slots.k.iter());
+        cache.v.extend(pass.slots.v.iter());
+    }
+
+    /// The layer's cached keys (or values) for every position so far.
+    fn cached(&self, l: usize, keys: bool) -> Result<ArrayView3<'_, f32>> {
+        let c = &self.model.config;
+        let data = if keys { &self.cache[l].k } else { &self.cache[l].v };
+        let row = c.n_kv_heads() * c.d_head();
+        ArrayView3::from_shape((data.len() / row, c.n_kv_heads(), c.d_head()), data)
+            .map_err(|e| EngineError::Shape(format!("KV cache of layer {l}: {e}")))
+    }
+
+    fn truncate_cache(&mut self, len: usize) {
+        let row = self.model.config.kv_dim();
+        for layer in &mut self.cache {
+            layer.k.truncate(len * row);
+            layer.v.truncate(len * row);
+        }
+    }
+}
+
+/// The error for a weight the family's program needs but the model lacks (a model built in
+/// code with another family's config).
+fn missing(what: &str) -> EngineError {
+    EngineError::Input(format!("this model has no {what}, which its config.json's family needs"))
+}
+
+fn weight<'a>(w: &'a Option<Array1<f32>>, name: &str) -> Result<&'a Array1<f32>> {
+    w.as_ref().ok_or_else(|| missing(name))
+}
+
+fn bias_of(biases: &Option<[Array1<f32>; 2]>, i: usize) -> Option<&Array1<f32>> {
+    biases.as_ref().map(|b| &b[i])
+}
+
+fn sandwich(w: &crate::load::model::DecoderLayer, i: usize) -> Result<&Array1<f32>> {
+    w.sublayer_out_norm.as_ref().map(|n| &n[i]).ok_or_else(|| missing("post-sublayer norms"))
+}
+
+/// The block op after which keys and values are final: the one before `scores`.
+pub(crate) fn kv_ready(program: &Program) -> LayerOp {
+    let block = program.block();
+    block.iter().position(|&op| op == LayerOp::Scores).and_then(|i| i.checked_sub(1)).map_or(LayerOp::Rope, |i| block[i])
+}
+
+/// Rows of the embedding table: `x[p] = E[ids[p]]`.
+fn embed(table: &Matrix, ids: &[u32]) -> Result<Array2<f32>> {
+    // table: [vocab, d_model] → [pos, d_model]
+    if let Some(&bad) = ids.iter().find(|&&id| id as usize >= table.nrows()) {
+        return Err(EngineError::Input(format!("token id {bad} is outside the embedding table ({} rows)", table.nrows())));
+    }
+    let mut x = Array2::<f32>::zeros((ids.len(), table.ncols())); // [pos, d_model]
+    for (mut row, &id) in x.outer_iter_mut().zip(ids) {
+        row.assign(&table.row(id as usize));
+    }
+    Ok(x)
+}
+
+/// Runs `f` on the rayon pool while a second task keeps the other worker awake, stealing the
+/// matmul pieces `f` spawns. Without it, every one of the ~200 matmuls of a pass pays for
+/// waking a parked thread (on these VMs about as long as the matmul), halving throughput.
+fn with_warm_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if rayon::current_num_threads() < 2 {
+        return f();
+    }
+    let done = AtomicBool::new(false);
+    rayon::scope(|scope| {
+        scope.spawn(|_| {
+            while !done.load(Ordering::Acquire) {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let result = f();
+        done.store(true, Ordering::Release);
+        result
+    })
+}
+
+impl Executor for CpuExecutor {
+    fn run_to(&mut self, target: Step) -> Result<()> {
+        let n = self.model.config.n_layers();
+        if target.layer().is_some_and(|l| l >= n) {
+            return Err(EngineError::Input(format!("step `{target}` is past the model's {n} layers")));
+        }
+        with_warm_pool(|| {
+            while let Some(next) = self.next_step() {
+                if next > target {
+                    break;
+                }
+                self.step()?;
+            }
+            Ok(())
+        })
+    }
+
+    fn run_to_end(&mut self) -> Result<()> {
+        with_warm_pool(|| {
+            while self.step()?.is_some() {}
+            Ok(())
+        })
+    }
+
+    fn stream_to(&mut self, last: Step, _batch: usize, sink: &mut Sink<'_>) -> Result<()> {
+        with_warm_pool(|| stream_steps(self, last, sink))
+    }
+
+    fn config(&self) -> &LlamaConfig {
+        &self.model.config
+    }
+
+    fn device_name(&self) -> String {
+        "CPU (f32 reference)".into()
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cpu
+    }
+
+    fn begin(&mut self, ids: &[u32], options: PassOptions) -> Result<()> {
+        if let Some(pass) = &self.pass
+            && pass.next < self.program.len()
+        {
+            let offset = pass.pos_offset;
+            self.truncate_cache(offset);
+        }
+        if std::mem::take(&mut self.partial_cache) {
+            self.truncate_cache(0);
+        }
+        self.pass = None;
+        let pos_offset = self.cache_len();
+        let c = &self.model.config;
+        crate::exec::executor::check_pass_input(c, ids, pos_offset)?;
+        let dims = PassDims {
+            n: ids.len(),
+            k_len: pos_offset + ids.len(),
+            logit_rows: if options.touches(HookKey::Logits) { ids.len() } else { 1 },
+        };
+        let edits = options.resolve(c, dims, pos_offset)?;
+        self.trace = Trace::new(ids.to_vec(), pos_offset, options.sampling.temperature);
+        self.pass = Some(Pass::new(ids, pos_offset, options, dims, edits));
+        Ok(())
+    }
+
+    fn next_step(&self) -> Option<Step> {
+        let pass = self.pass.as_ref()?;
+        self.program.get(pass.next)
+    }
+
+    fn step(&mut self) -> Result<Option<Step>> {
+        let Some(step) = self.next_step() else {
+            return Ok(None);
+        };
+        self.run(step)?;
+        if let Some(pass) = &mut self.pass {
+            pass.next += 1;
+        }
+        Ok(Some(step))
+    }
+
+    fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+
+    fn take_trace(&mut self) -> Trace {
+        std::mem::take(&mut self.trace)
+    }
+
+    fn cache_len(&self) -> usize {
+        let row = self.model.config.kv_dim().max(1);
+        self.cache.last().map_or(0, |c| c.k.len() / row)
+    }
+
+    fn reset(&mut self) {
+        self.pass = None;
+        self.truncate_cache(0);
+        self.partial_cache = false;
+        self.trace = Trace::default();
+    }
+
+    fn begin_rows_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor, first: usize) -> Result<()> {
+        self.begin_rows(ids, options, layer, resid_pre, first)
+    }
+
+    fn begin_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor) -> Result<()> {
+        let n_layers = self.model.config.n_layers();
+        if layer >= n_layers {
+            return Err(EngineError::Input(format!("layer {layer} is past the model's {n_layers} layers")));
+        }
+        let want = [ids.len(), self.model.config.d_model()];
+        let x = resid_pre.as_2d().filter(|x| x.dim() == (want[0], want[1])).ok_or_else(|| {
+            EngineError::Shape(format!("begin at layer {layer}: the residual stream is {} but the pass needs {want:?}", resid_pre.dims_string()))
+        })?;
+        self.reset();
+        self.begin(ids, options)?;
+        self.partial_cache = true;
+        if let Some(pass) = &mut self.pass {
+            pass.slots.x = x.to_owned().into_shared(); // [pos, d_model]
+            pass.next = self.program.index_or_next(self.program.layer_start(layer));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::trace::CaptureFilter;
+    use crate::load::model::ModelSource;
+    use crate::train::params::Params;
+    use crate::train::presets::tiny_config;
+
+    fn tiny() -> Arc<Model> {
+        let c = tiny_config(40, 16, 24, 2, 4, 2, true);
+        let source = ModelSource { dir: "tiny".into(), name: "tiny".into(), weights_note: String::new() };
+        Arc::new(Params::init(&c, 3, 0.2).to_model(&c, None, source).unwrap())
+    }
+
+    #[test]
+    fn recording_hands_the_trace_the_slot_and_an_in_place_change_copies_it_first() {
+        let mut exec = CpuExecutor::new(tiny());
+        exec.begin(&[1, 5, 9, 2, 7], PassOptions::capture(CaptureFilter::All)).unwrap();
+        exec.run_to(Step::Layer(0, LayerOp::Q)).unwrap();
+        let q = HookKey::Block(0, BlockHook::Q);
+        let slot = exec.pass.as_ref().unwrap().slots.q.as_ptr();
+        assert_eq!(exec.trace().get(q).unwrap().data.as_ptr(), slot, "hook_q is the slot's own buffer, not a copy");
+        exec.run_to_end().unwrap();
+        let t = exec.trace();
+        let get = |h| t.get(HookKey::Block(0, h)).unwrap().data.clone();
+        // The residual adds run in place on a slot the trace holds: each record keeps what its
+        // hook saw.
+        assert_eq!(get(BlockHook::ResidMid), &get(BlockHook::ResidPre) + &get(BlockHook::AttnOut));
+        assert_eq!(get(BlockHook::ResidPost), &get(BlockHook::ResidMid) + &get(BlockHook::MlpOut));
+        assert_ne!(get(BlockHook::ResidPre), get(BlockHook::ResidMid));
+    }
+}

@@ -1,0 +1,241 @@
+//! One compute kernel per op of the forward pass: each `.wgsl` file beside a small wrapper
+//! holding its `#[repr(C)]` params struct (the mirror of the shader's `Params`) and a
+//! function that describes one dispatch. Pipelines are built once, in [`Kernels::new`].
+//!
+//! Binding convention for every kernel: binding 0 is the params uniform; the wrapper's
+//! buffers follow from binding 1 in the order its `dispatch` takes them. Kernels that read
+//! weights (embed, matmul, gemv) take them at binding 1 through a weight prelude, so one
+//! kernel source serves f32, native-f16 and packed-f16 weights.
+
+pub mod add;
+pub mod attend;
+pub mod bias;
+pub mod embed;
+pub mod gemv;
+pub mod intervene;
+pub mod layernorm;
+pub mod mask;
+pub mod matmul;
+pub mod probs;
+pub mod qk_norm;
+pub mod rmsnorm;
+pub mod rope;
+pub mod scores;
+pub mod silu_mul;
+pub mod softmax;
+
+use crate::error::Result;
+use crate::exec::gpu::context::GpuContext;
+
+/// Threads per workgroup of the one-dimensional kernels (must match `@workgroup_size`).
+pub const WG: u32 = 256;
+
+/// How weight matrices are stored on the GPU (rows padded to a multiple of 4 elements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    F32,
+    /// f16 read natively (`enable f16`); needs `SHADER_F16`.
+    F16Native,
+    /// f16 pairs packed in `u32`, unpacked with `unpack2x16float`; works on every adapter.
+    F16Packed,
+}
+
+impl WeightFormat {
+    pub fn bytes_per_element(self) -> u64 {
+        match self {
+            WeightFormat::F32 => 4,
+            WeightFormat::F16Native | WeightFormat::F16Packed => 2,
+        }
+    }
+
+    fn prelude(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => include_str!("weights_f32.wgsl"),
+            WeightFormat::F16Native => include_str!("weights_f16.wgsl"),
+            WeightFormat::F16Packed => include_str!("weights_packed.wgsl"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::F16Native => "f16 (shader-f16)",
+            WeightFormat::F16Packed => "f16 (packed in u32)",
+        }
+    }
+}
+
+/// A compute pipeline and its bind group layout.
+pub struct Kernel {
+    pub name: &'static str,
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+impl Kernel {
+    fn build(ctx: &GpuContext, name: &'static str, source: &str) -> Result<Self> {
+        ctx.scoped(&format!("building kernel `{name}`"), || {
+            let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            let layout = pipeline.get_bind_group_layout(0);
+            Self { name, pipeline, layout }
+        })
+    }
+}
+
+/// Every pipeline the executor uses, compiled once for one weight format.
+pub struct Kernels {
+    pub format: WeightFormat,
+    pub embed: Kernel,
+    pub matmul: Kernel,
+    pub gemv: Kernel,
+    pub rmsnorm: Kernel,
+    pub layernorm: Kernel,
+    pub qk_norm: Kernel,
+    pub bias: Kernel,
+    pub rope: Kernel,
+    pub scores: Kernel,
+    pub mask: Kernel,
+    pub softmax: Kernel,
+    pub attend: Kernel,
+    pub silu_mul: Kernel,
+    pub add: Kernel,
+    pub probs: Kernel,
+    pub intervene: Kernel,
+}
+
+impl Kernels {
+    pub fn new(ctx: &GpuContext, format: WeightFormat) -> Result<Self> {
+        let with_weights = |src: &str| format!("{}\n{src}", format.prelude());
+        Ok(Self {
+            format,
+            embed: Kernel::build(ctx, "embed", &with_weights(embed::SOURCE))?,
+            matmul: Kernel::build(ctx, "matmul", &with_weights(matmul::SOURCE))?,
+            gemv: Kernel::build(ctx, "gemv", &with_weights(gemv::SOURCE))?,
+            rmsnorm: Kernel::build(ctx, "rmsnorm", rmsnorm::SOURCE)?,
+            layernorm: Kernel::build(ctx, "layernorm", layernorm::SOURCE)?,
+            qk_norm: Kernel::build(ctx, "qk_norm", qk_norm::SOURCE)?,
+            bias: Kernel::build(ctx, "bias", bias::SOURCE)?,
+            rope: Kernel::build(ctx, "rope", rope::SOURCE)?,
+            scores: Kernel::build(ctx, "scores", scores::SOURCE)?,
+            mask: Kernel::build(ctx, "mask", mask::SOURCE)?,
+            softmax: Kernel::build(ctx, "softmax", softmax::SOURCE)?,
+            attend: Kernel::build(ctx, "attend", attend::SOURCE)?,
+            silu_mul: Kernel::build(ctx, "silu_mul", silu_mul::SOURCE)?,
+            add: Kernel::build(ctx, "add", add::SOURCE)?,
+            probs: Kernel::build(ctx, "probs", probs::SOURCE)?,
+            intervene: Kernel::build(ctx, "intervene", intervene::SOURCE)?,
+        })
+    }
+}
+
+/// One command of a step: a kernel launch, or a copy between buffers (appending to the KV
+/// cache).
+pub enum Cmd<'a> {
+    Dispatch(Dispatch<'a>),
+    Copy { src: &'a wgpu::Buffer, src_offset: u64, dst: &'a wgpu::Buffer, dst_offset: u64, bytes: u64 },
+    /// The hook is final here: its read-back copy (if captured) goes in at this point, before
+    /// a later hook of the same op reuses its slot (BERT's post-norm add, then norm, both in
+    /// the residual stream) or an effect changes it (Gemma's embedding × √d).
+    ReadHook(crate::program::hooks::HookKey),
+}
+
+/// One kernel launch: what to bind and how many workgroups.
+pub struct Dispatch<'a> {
+    pub kernel: &'a Kernel,
+    /// The params struct's bytes (binding 0).
+    pub params: Vec<u8>,
+    /// Bindings 1.. in order.
+    pub buffers: Vec<&'a wgpu::Buffer>,
+    pub grid: [u32; 3],
+}
+
+impl<'a> Dispatch<'a> {
+    pub fn new<P: bytemuck::Pod>(kernel: &'a Kernel, params: &P, buffers: Vec<&'a wgpu::Buffer>, grid: [u32; 3]) -> Self {
+        Self {
+            kernel,
+            params: bytemuck::bytes_of(params).to_vec(),
+            buffers,
+            grid,
+        }
+    }
+}
+
+/// Largest workgroup count per grid dimension that every adapter allows (WebGPU minimum).
+pub const MAX_GROUPS_PER_DIM: u32 = 65535;
+
+/// `groups` workgroups folded into an x·y grid under the per-dimension limit; shaders
+/// recover the linear index as `wg.y * num_workgroups.x + wg.x` and skip the overshoot.
+pub fn grid(groups: usize) -> [u32; 3] {
+    let groups = groups.max(1) as u64;
+    let max = u64::from(MAX_GROUPS_PER_DIM);
+    let x = groups.min(max);
+    let y = groups.div_ceil(x);
+    [x as u32, y as u32, 1]
+}
+
+/// Grid with one thread per element of `len` elements.
+pub fn grid_elements(len: usize) -> [u32; 3] {
+    grid(len.div_ceil(WG as usize))
+}
+
+/// `value` as u32 for a params field; dims beyond u32 are rejected long before (binding limits).
+pub fn u(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_fold_under_the_per_dimension_limit() {
+        assert_eq!(grid(0), [1, 1, 1]);
+        assert_eq!(grid(65535), [65535, 1, 1]);
+        assert_eq!(grid(65536), [65535, 2, 1]);
+        // One thread per logit of 2048 rows × 49152: 393216 groups.
+        let [x, y, _] = grid_elements(2048 * 49152);
+        assert!(x <= MAX_GROUPS_PER_DIM && u64::from(x) * u64::from(y) * 256 >= 2048 * 49152);
+    }
+
+    #[test]
+    fn params_structs_are_whole_16_byte_blocks() {
+        // A uniform binding must cover the WGSL struct, whose size rounds up to 16 bytes.
+        let sizes = [
+            size_of::<embed::Params>(),
+            size_of::<matmul::Params>(),
+            size_of::<rmsnorm::Params>(),
+            size_of::<layernorm::Params>(),
+            size_of::<qk_norm::Params>(),
+            size_of::<bias::Params>(),
+            size_of::<rope::Params>(),
+            size_of::<scores::Params>(),
+            size_of::<mask::Params>(),
+            size_of::<softmax::Params>(),
+            size_of::<attend::Params>(),
+            size_of::<silu_mul::Params>(),
+            size_of::<add::Params>(),
+            size_of::<probs::Params>(),
+            size_of::<intervene::Params>(),
+        ];
+        assert!(sizes.iter().all(|s| s % 16 == 0), "{sizes:?}");
+    }
+
+    #[test]
+    fn rope_table_is_the_cpu_angles() {
+        let table = rope::cos_sin_table(&[1.0, 0.5], 3, 2); // [2 positions, 2 freqs, (cos, sin)]
+        assert_eq!(table.len(), 8);
+        assert_eq!((table[0], table[1]), (3f32.cos(), 3f32.sin()));
+        assert_eq!((table[6], table[7]), ((4f32 * 0.5).cos(), (4f32 * 0.5).sin()));
+    }
+}

@@ -1,0 +1,297 @@
+//! The model's weights on the GPU. Matrices keep the `[out, in]` layout with rows zero-padded
+//! to a multiple of 4 (vec4 reads), stored f32 or f16; a matrix larger than one storage
+//! binding is split into row chunks (every kernel that reads weights takes chunks).
+
+use ndarray::{ArrayView1, ArrayView2};
+
+use crate::error::{EngineError, Result};
+use crate::exec::gpu::context::GpuContext;
+use crate::exec::gpu::kernels::WeightFormat;
+use crate::load::model::Model;
+
+/// Rows `row_start .. row_start + rows` of a matrix.
+pub struct MatrixChunk {
+    pub buffer: wgpu::Buffer,
+    pub row_start: usize,
+    pub rows: usize,
+}
+
+pub struct GpuMatrix {
+    pub rows: usize,
+    pub cols: usize,
+    /// Elements per stored row: `cols` rounded up to a multiple of 4.
+    pub stride: usize,
+    pub chunks: Vec<MatrixChunk>,
+}
+
+impl GpuMatrix {
+    /// Uploads `w` [rows, cols], split into chunks of at most `max_chunk_bytes`.
+    pub fn upload(ctx: &GpuContext, label: &str, w: ArrayView2<f32>, format: WeightFormat, max_chunk_bytes: u64) -> Result<Self> {
+        let (rows, cols) = w.dim();
+        let stride = cols.next_multiple_of(4);
+        let row_bytes = stride as u64 * format.bytes_per_element();
+        let rows_per_chunk = (max_chunk_bytes / row_bytes.max(1)) as usize;
+        if rows_per_chunk == 0 {
+            return Err(EngineError::Gpu(format!(
+                "`{label}`: one row of {cols} values ({row_bytes} bytes) exceeds the GPU's binding limit of {max_chunk_bytes} bytes"
+            )));
+        }
+        let mut chunks = Vec::new();
+        let mut row_start = 0;
+        while row_start < rows.max(1) {
+            let n = rows_per_chunk.min(rows - row_start).max(1);
+            let part = w.slice(ndarray::s![row_start..(row_start + n).min(rows), ..]);
+            let bytes = pack(part, stride, format);
+            let chunk_label = format!("{label}[{row_start}..{}]", row_start + n);
+            let buffer = ctx.storage(&chunk_label, bytes.len() as u64, wgpu::BufferUsages::empty())?;
+            ctx.queue.write_buffer(&buffer, 0, &bytes);
+            chunks.push(MatrixChunk { buffer, row_start, rows: n });
+            row_start += n;
+        }
+        Ok(Self { rows, cols, stride, chunks })
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| c.buffer.size()).sum()
+    }
+}
+
+/// Row-padded bytes of `w` in `format` (f16 rounds to nearest even).
+fn pack(w: ArrayView2<f32>, stride: usize, format: WeightFormat) -> Vec<u8> {
+    let cols = w.ncols();
+    match format {
+        WeightFormat::F32 => {
+            let mut out = vec![0f32; w.nrows() * stride]; // [rows, stride]
+            for (r, row) in w.outer_iter().enumerate() {
+                for (dst, &v) in out[r * stride..r * stride + cols].iter_mut().zip(row) {
+                    *dst = v;
+                }
+            }
+            bytemuck::cast_slice(&out).to_vec()
+        }
+        WeightFormat::F16Native | WeightFormat::F16Packed => {
+            let mut out = vec![half::f16::ZERO; w.nrows() * stride]; // [rows, stride]
+            for (r, row) in w.outer_iter().enumerate() {
+                for (dst, &v) in out[r * stride..r * stride + cols].iter_mut().zip(row) {
+                    *dst = half::f16::from_f32(v);
+                }
+            }
+            bytemuck::cast_slice(&out).to_vec()
+        }
+    }
+}
+
+/// `v` as the f16 weight formats store it (round to nearest even), back in f32.
+pub fn round_to_f16(v: f32) -> f32 {
+    half::f16::from_f32(v).to_f32()
+}
+
+/// A vector (norm weights) in f32 whatever the weight format: it is tiny and feeds every row.
+pub fn upload_vector(ctx: &GpuContext, label: &str, v: ArrayView1<f32>) -> Result<wgpu::Buffer> {
+    let values: Vec<f32> = v.iter().copied().collect();
+    upload_f32(ctx, label, &values)
+}
+
+pub fn upload_f32(ctx: &GpuContext, label: &str, values: &[f32]) -> Result<wgpu::Buffer> {
+    let buffer = ctx.storage(label, (values.len() * 4) as u64, wgpu::BufferUsages::empty())?;
+    if !values.is_empty() {
+        ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(values));
+    }
+    Ok(buffer)
+}
+
+pub struct GpuLayer {
+    pub ln1: wgpu::Buffer, // [d_model]
+    pub q: GpuMatrix,      // [n_heads·d_head, d_model]
+    pub k: GpuMatrix,      // [n_kv_heads·d_head, d_model]
+    pub v: GpuMatrix,      // [n_kv_heads·d_head, d_model]
+    pub o: GpuMatrix,      // [d_model, n_heads·d_head]
+    pub ln2: wgpu::Buffer, // [d_model]
+    pub gate: GpuMatrix,   // [d_mlp, d_model]
+    /// `None` in an ungated MLP (GPT-2, BERT).
+    pub up: Option<GpuMatrix>, // [d_mlp, d_model]
+    pub down: GpuMatrix,   // [d_model, d_mlp]
+    /// Biases of q, k, v, o (GPT-2, BERT).
+    pub attn_bias: Option<[wgpu::Buffer; 4]>, // [q_dim], [kv_dim] × 2, [d_model]
+    /// Biases of the MLP's first projection and of down.
+    pub mlp_bias: Option<[wgpu::Buffer; 2]>, // [d_mlp], [d_model]
+    /// LayerNorm biases of ln1 and ln2.
+    pub norm_bias: Option<[wgpu::Buffer; 2]>, // [d_model] × 2
+    /// Gemma's QK-norm weights (q, k).
+    pub qk_norm: Option<[wgpu::Buffer; 2]>, // [d_head] × 2
+    /// Gemma's sandwich norms on the attention and MLP outputs.
+    pub sublayer_out_norm: Option<[wgpu::Buffer; 2]>, // [d_model] × 2
+}
+
+/// Learned positions (GPT-2, BERT), BERT's token types and embedding LayerNorm.
+pub struct GpuPositions {
+    pub table: GpuMatrix, // [max_positions, d_model]
+    pub token_types: Option<GpuMatrix>, // [type_vocab, d_model]
+    pub layer_norm: Option<[wgpu::Buffer; 2]>, // [d_model] × 2 (weight, bias)
+}
+
+/// BERT's masked-LM head.
+pub struct GpuMlm {
+    pub dense: GpuMatrix, // [d_model, d_model]
+    pub dense_bias: wgpu::Buffer, // [d_model]
+    pub layer_norm: [wgpu::Buffer; 2], // [d_model] × 2
+    pub decoder_bias: wgpu::Buffer, // [vocab]
+}
+
+pub struct GpuWeights {
+    pub format: WeightFormat,
+    pub embed: GpuMatrix, // [vocab, d_model]
+    pub positions: Option<GpuPositions>,
+    pub layers: Vec<GpuLayer>,
+    /// The final norm (`None`: BERT has none) and its LayerNorm bias.
+    pub norm: Option<wgpu::Buffer>, // [d_model]
+    pub norm_bias: Option<wgpu::Buffer>, // [d_model]
+    pub mlm: Option<GpuMlm>,
+    /// `None` when tied to `embed`.
+    pub lm_head: Option<GpuMatrix>, // [vocab, d_model]
+}
+
+/// The weights the family's program needs are all there (a model built in code with another
+/// family's config may lack some): the pass never meets a missing one.
+fn check_parts(model: &Model) -> Result<()> {
+    use crate::load::arch::{NormKind, NormPlacement, Positions};
+    let (arch, w) = (&model.arch, &model.weights);
+    let layers = |f: &dyn Fn(&crate::load::model::DecoderLayer) -> bool| w.layers.iter().all(f);
+    let needs = [
+        (arch.norm == NormKind::Layer && !layers(&|l| l.norm_bias.is_some()), "LayerNorm biases"),
+        (arch.final_norm && w.norm.is_none(), "the final norm"),
+        (arch.final_norm && arch.norm == NormKind::Layer && w.norm_bias.is_none(), "the final LayerNorm's bias"),
+        (arch.qk_norm && !layers(&|l| l.self_attn.q_norm.is_some() && l.self_attn.k_norm.is_some()), "QK-norm weights"),
+        (arch.placement == NormPlacement::Sandwich && !layers(&|l| l.sublayer_out_norm.is_some()), "post-sublayer norms"),
+        (arch.mlp.gated() && !layers(&|l| l.mlp.up_proj.is_some()), "up_proj"),
+        (arch.positions != Positions::Rope && w.positions.is_none(), "position_embeddings"),
+        (arch.positions == (Positions::Learned { token_types: true }) && w.positions.as_ref().is_none_or(|p| p.token_type_embeddings.is_none()), "token_type_embeddings"),
+        (arch.embed_norm && w.positions.as_ref().is_none_or(|p| p.layer_norm.is_none()), "embeddings.LayerNorm"),
+        (arch.mlm_head && w.mlm.is_none(), "cls.predictions.transform"),
+    ];
+    match needs.iter().find(|(missing, _)| *missing) {
+        Some((_, what)) => Err(EngineError::Input(format!("this model has no {what}, which its config.json's family needs"))),
+        None => Ok(()),
+    }
+}
+
+/// Two vectors uploaded as a pair.
+fn pair(ctx: &GpuContext, label: &str, v: &[ndarray::Array1<f32>; 2]) -> Result<[wgpu::Buffer; 2]> {
+    Ok([upload_vector(ctx, &format!("{label}[0]"), v[0].view())?, upload_vector(ctx, &format!("{label}[1]"), v[1].view())?])
+}
+
+impl GpuWeights {
+    /// Uploads every weight; `max_chunk_bytes` caps one buffer (the adapter's binding limit,
+    /// or less in tests that exercise the split).
+    pub fn upload(ctx: &GpuContext, model: &Model, format: WeightFormat, max_chunk_bytes: u64) -> Result<Self> {
+        check_parts(model)?;
+        let w = &model.weights;
+        // f32 weights are uploaded from where they lie; bf16/f16 ones are widened one matrix at a
+        // time on the way.
+        let m = |label: &str, a: &crate::load::matrix::Matrix| match a.as_f32() {
+            Some(view) => GpuMatrix::upload(ctx, label, view, format, max_chunk_bytes),
+            None => GpuMatrix::upload(ctx, label, a.to_f32().view(), format, max_chunk_bytes),
+        };
+        let vector = |label: &str, v: &ndarray::Array1<f32>| upload_vector(ctx, label, v.view());
+        let layers = w
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                let name = |s: &str| format!("blocks.{l}.{s}");
+                let (a, mlp) = (&layer.self_attn, &layer.mlp);
+                let attn_bias = a
+                    .bias
+                    .as_ref()
+                    .map(|b| -> Result<[wgpu::Buffer; 4]> {
+                        Ok([vector(&name("q_bias"), &b.q_proj)?, vector(&name("k_bias"), &b.k_proj)?, vector(&name("v_bias"), &b.v_proj)?, vector(&name("o_bias"), &b.o_proj)?])
+                    })
+                    .transpose()?;
+                let mlp_bias = mlp
+                    .bias
+                    .as_ref()
+                    .map(|b| -> Result<[wgpu::Buffer; 2]> { Ok([vector(&name("mlp_in_bias"), &b.gate_proj)?, vector(&name("down_bias"), &b.down_proj)?]) })
+                    .transpose()?;
+                let qk_norm = match (&a.q_norm, &a.k_norm) {
+                    (Some(q), Some(k)) => Some([vector(&name("q_norm"), q)?, vector(&name("k_norm"), k)?]),
+                    _ => None,
+                };
+                Ok(GpuLayer {
+                    ln1: vector(&name("ln1"), &layer.input_layernorm)?,
+                    q: m(&name("q_proj"), &a.q_proj)?,
+                    k: m(&name("k_proj"), &a.k_proj)?,
+                    v: m(&name("v_proj"), &a.v_proj)?,
+                    o: m(&name("o_proj"), &a.o_proj)?,
+                    ln2: vector(&name("ln2"), &layer.post_attention_layernorm)?,
+                    gate: m(&name("gate_proj"), &mlp.gate_proj)?,
+                    up: mlp.up_proj.as_ref().map(|up| m(&name("up_proj"), up)).transpose()?,
+                    down: m(&name("down_proj"), &mlp.down_proj)?,
+                    attn_bias,
+                    mlp_bias,
+                    norm_bias: layer.norm_bias.as_ref().map(|b| pair(ctx, &name("norm_bias"), b)).transpose()?,
+                    qk_norm,
+                    sublayer_out_norm: layer.sublayer_out_norm.as_ref().map(|n| pair(ctx, &name("sublayer_out_norm"), n)).transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let positions = w
+            .positions
+            .as_ref()
+            .map(|p| -> Result<GpuPositions> {
+                Ok(GpuPositions {
+                    table: m("position_embeddings", &p.position_embeddings)?,
+                    token_types: p.token_type_embeddings.as_ref().map(|t| m("token_type_embeddings", t)).transpose()?,
+                    layer_norm: p.layer_norm.as_ref().map(|n| pair(ctx, "embeddings.LayerNorm", n)).transpose()?,
+                })
+            })
+            .transpose()?;
+        let mlm = w
+            .mlm
+            .as_ref()
+            .map(|h| -> Result<GpuMlm> {
+                Ok(GpuMlm {
+                    dense: m("cls.predictions.transform.dense", &h.dense)?,
+                    dense_bias: vector("cls.predictions.transform.dense.bias", &h.dense_bias)?,
+                    layer_norm: pair(ctx, "cls.predictions.transform.LayerNorm", &h.layer_norm)?,
+                    decoder_bias: vector("cls.predictions.bias", &h.decoder_bias)?,
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            format,
+            embed: m("embed_tokens", &w.embed_tokens)?,
+            positions,
+            layers,
+            norm: w.norm.as_ref().map(|n| vector("norm", n)).transpose()?,
+            norm_bias: w.norm_bias.as_ref().map(|b| vector("norm_bias", b)).transpose()?,
+            mlm,
+            lm_head: w.lm_head.as_ref().map(|a| m("lm_head", a)).transpose()?,
+        })
+    }
+
+    pub fn lm_head(&self) -> &GpuMatrix {
+        self.lm_head.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// Every matrix held, once.
+    fn matrices(&self) -> Vec<&GpuMatrix> {
+        let mut all: Vec<&GpuMatrix> = self.layers.iter().flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.down].into_iter().chain(l.up.as_ref())).collect();
+        all.push(&self.embed);
+        all.extend(self.lm_head.as_ref());
+        if let Some(p) = &self.positions {
+            all.push(&p.table);
+            all.extend(p.token_types.as_ref());
+        }
+        all.extend(self.mlm.as_ref().map(|h| &h.dense));
+        all
+    }
+
+    /// Most chunks any matrix was split into (sizes the per-step params slots).
+    pub fn max_chunks(&self) -> usize {
+        self.matrices().iter().map(|m| m.chunks.len()).max().unwrap_or(1)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.matrices().iter().map(|m| m.bytes()).sum()
+    }
+}

@@ -1,0 +1,251 @@
+//! A weight matrix `[rows, cols]` (row-major, the checkpoint's `[out_features, in_features]`),
+//! held once: read in place from the memory-mapped safetensors file in its own dtype (f32,
+//! bf16 or f16), or owned f32 (a converted, trained or edited model). Loading a model copies
+//! no weights; the CPU kernels read them where they are and widen bf16/f16 in registers.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use ndarray::{Array1, Array2, ArrayView2};
+
+
+/// The weights a kernel reads: `rows` rows of `cols` values, row `r` starting at `r · stride`.
+#[derive(Debug, Clone, Copy)]
+pub struct WeightRows<'a> {
+    pub data: WeightData<'a>,
+    pub rows: usize,
+    pub cols: usize,
+    pub stride: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum WeightData<'a> {
+    F32(&'a [f32]),
+    /// bfloat16 bits.
+    Bf16(&'a [u16]),
+    /// IEEE half bits.
+    F16(&'a [u16]),
+}
+
+impl WeightRows<'_> {
+    pub(crate) fn len_ok(&self) -> bool {
+        let need = if self.rows == 0 { 0 } else { (self.rows - 1) * self.stride + self.cols };
+        let have = match self.data {
+            WeightData::F32(d) => d.len(),
+            WeightData::Bf16(d) | WeightData::F16(d) => d.len(),
+        };
+        self.stride >= self.cols && have >= need
+    }
+
+    /// Rows `start..start + n` of this matrix.
+    pub(crate) fn slice_rows(&self, start: usize, n: usize) -> WeightRows<'_> {
+        let from = start * self.stride;
+        let data = match self.data {
+            WeightData::F32(d) => WeightData::F32(&d[from..]),
+            WeightData::Bf16(d) => WeightData::Bf16(&d[from..]),
+            WeightData::F16(d) => WeightData::F16(&d[from..]),
+        };
+        WeightRows { data, rows: n, cols: self.cols, stride: self.stride }
+    }
+
+    /// Element (r, c) widened to f32 (the portable path and the tails).
+    #[inline]
+    pub(crate) fn get(&self, r: usize, c: usize) -> f32 {
+        let i = r * self.stride + c;
+        match self.data {
+            WeightData::F32(d) => d[i],
+            WeightData::Bf16(d) => f32::from_bits(u32::from(d[i]) << 16),
+            WeightData::F16(d) => half::f16::from_bits(d[i]).to_f32(),
+        }
+    }
+}
+
+/// `rows · cols` little-endian values from byte `offset` of the map (aligned to their size).
+#[derive(Clone)]
+struct Mapped {
+    map: Arc<Mmap>,
+    offset: usize,
+    dtype: MappedDtype,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MappedDtype {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl MappedDtype {
+    pub fn bytes(self) -> usize {
+        match self {
+            MappedDtype::F32 => 4,
+            MappedDtype::Bf16 | MappedDtype::F16 => 2,
+        }
+    }
+}
+
+/// Exactly one of `owned` and `mapped` holds the values.
+#[derive(Clone)]
+pub struct Matrix {
+    rows: usize,
+    cols: usize,
+    owned: Option<Array2<f32>>,
+    mapped: Option<Mapped>,
+}
+
+impl std::fmt::Debug for Matrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Matrix [{}, {}] {}", self.rows, self.cols, self.dtype_name())
+    }
+}
+
+impl PartialEq for Matrix {
+    fn eq(&self, other: &Self) -> bool {
+        self.dim() == other.dim() && self.to_f32() == other.to_f32()
+    }
+}
+
+impl From<Array2<f32>> for Matrix {
+    fn from(a: Array2<f32>) -> Self {
+        let (rows, cols) = a.dim();
+        let a = if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() };
+        Matrix { rows, cols, owned: Some(a), mapped: None }
+    }
+}
+
+impl Matrix {
+    /// The values `map[offset..]` read in place, if they are aligned for `dtype` (little-endian
+    /// hosts only); `None` when they must be copied instead.
+    pub fn mapped(map: Arc<Mmap>, offset: usize, rows: usize, cols: usize, dtype: MappedDtype) -> Option<Matrix> {
+        let len = rows.checked_mul(cols)?.checked_mul(dtype.bytes())?;
+        let fits = offset.checked_add(len).is_some_and(|end| end <= map.len());
+        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(dtype.bytes());
+        (cfg!(target_endian = "little") && fits && aligned).then_some(Matrix { rows, cols, owned: None, mapped: Some(Mapped { map, offset, dtype }) })
+    }
+
+    pub fn dim(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    pub fn nrows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn ncols(&self) -> usize {
+        self.cols
+    }
+
+    /// "f32", "bf16 (mapped)", …
+    pub fn dtype_name(&self) -> &'static str {
+        match self.mapped.as_ref().map(|m| m.dtype) {
+            None => "f32",
+            Some(MappedDtype::F32) => "f32 (mapped)",
+            Some(MappedDtype::Bf16) => "bf16 (mapped)",
+            Some(MappedDtype::F16) => "f16 (mapped)",
+        }
+    }
+
+    /// Bytes the values take where they are.
+    pub fn bytes(&self) -> usize {
+        self.rows * self.cols * self.mapped.as_ref().map_or(4, |m| m.dtype.bytes())
+    }
+
+    /// The rows as the CPU kernel reads them.
+    pub fn rows(&self) -> WeightRows<'_> {
+        let data = match (&self.owned, &self.mapped) {
+            (Some(a), _) => WeightData::F32(a.as_slice().unwrap_or(&[])),
+            (None, Some(m)) => {
+                let bytes = &m.map[m.offset..m.offset + self.rows * self.cols * m.dtype.bytes()];
+                // `mapped` checked the alignment, so these casts cannot fail.
+                match m.dtype {
+                    MappedDtype::F32 => WeightData::F32(bytemuck::try_cast_slice(bytes).unwrap_or(&[])),
+                    MappedDtype::Bf16 => WeightData::Bf16(bytemuck::try_cast_slice(bytes).unwrap_or(&[])),
+                    MappedDtype::F16 => WeightData::F16(bytemuck::try_cast_slice(bytes).unwrap_or(&[])),
+                }
+            }
+            (None, None) => WeightData::F32(&[]),
+        };
+        WeightRows { data, rows: self.rows, cols: self.cols, stride: self.cols }
+    }
+
+    /// An f32 view without copying, when the values are f32.
+    pub fn as_f32(&self) -> Option<ArrayView2<'_, f32>> {
+        match self.rows().data {
+            WeightData::F32(d) => ArrayView2::from_shape((self.rows, self.cols), d).ok(),
+            _ => None,
+        }
+    }
+
+    /// The values as f32: borrowed when they are f32, widened otherwise.
+    pub fn f32_view(&self) -> Cow<'_, Array2<f32>> {
+        match &self.owned {
+            Some(a) => Cow::Borrowed(a),
+            None => Cow::Owned(self.to_f32()),
+        }
+    }
+
+    /// A widened copy.
+    pub fn to_f32(&self) -> Array2<f32> {
+        if let Some(v) = self.as_f32() {
+            return v.to_owned();
+        }
+        Array2::from_shape_fn((self.rows, self.cols), |(r, c)| self.get(r, c))
+    }
+
+    /// One value.
+    pub fn get(&self, r: usize, c: usize) -> f32 {
+        let i = r * self.cols + c;
+        match self.rows().data {
+            WeightData::F32(d) => d[i],
+            WeightData::Bf16(d) => f32::from_bits(u32::from(d[i]) << 16),
+            WeightData::F16(d) => half::f16::from_bits(d[i]).to_f32(),
+        }
+    }
+
+    /// Row `r` widened to f32 (an embedding lookup).
+    pub fn row(&self, r: usize) -> Array1<f32> {
+        match self.rows().data {
+            WeightData::F32(d) => Array1::from(d[r * self.cols..(r + 1) * self.cols].to_vec()),
+            _ => Array1::from_shape_fn(self.cols, |c| self.get(r, c)),
+        }
+    }
+
+    /// The values as an owned f32 array to edit (a mapped matrix is copied first).
+    pub fn f32_mut(&mut self) -> &mut Array2<f32> {
+        if self.owned.is_none() {
+            self.owned = Some(self.to_f32());
+            self.mapped = None;
+        }
+        let (rows, cols) = (self.rows, self.cols);
+        self.owned.get_or_insert_with(|| Array2::zeros((rows, cols)))
+    }
+
+    /// NaN and infinities: (count of NaN, count of ±inf).
+    pub fn non_finite(&self) -> (usize, usize) {
+        let (mut nan, mut inf) = (0, 0);
+        let mut count = |v: f32| {
+            if v.is_nan() {
+                nan += 1;
+            } else if v.is_infinite() {
+                inf += 1;
+            }
+        };
+        match self.rows().data {
+            WeightData::F32(d) if all_finite(d) => {}
+            WeightData::F32(d) => d.iter().for_each(|&v| count(v)),
+            // An all-ones exponent is inf or NaN in both 16-bit formats.
+            WeightData::Bf16(d) => d.iter().filter(|&&b| b & 0x7f80 == 0x7f80).for_each(|&b| count(f32::from_bits(u32::from(b) << 16))),
+            WeightData::F16(d) => d.iter().filter(|&&b| b & 0x7c00 == 0x7c00).for_each(|&b| count(half::f16::from_bits(b).to_f32())),
+        }
+        (nan, inf)
+    }
+}
+
+/// Whether every value is finite: the largest magnitude's bits stay below the all-ones
+/// exponent. An integer maximum, which the compiler vectorizes (a float test with an early
+/// exit would run one value at a time); a pass checks every captured value with it.
+pub fn all_finite(values: &[f32]) -> bool {
+    values.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff)) < 0x7f80_0000
+}
+

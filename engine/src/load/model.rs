@@ -1,0 +1,216 @@
+//! The loaded model: config, f32 weights under their checkpoint names, tokenizer.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2};
+
+use crate::load::config::LlamaConfig;
+use crate::error::{EngineError, Result};
+use crate::load::load_check::{check_checkpoint, non_finite, non_finite_warning};
+use crate::load::matrix::Matrix;
+pub use crate::load::layout::{Attention, AttnBias, DecoderLayer, LearnedPositions, LlamaWeights, Mlp, MlpBias, MlmHead, Named};
+use crate::load::tokenizer::Tokenizer;
+use crate::load::weights::Checkpoint;
+
+/// Where the model came from, for the status bar and the quantization lesson.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    pub dir: PathBuf,
+    pub name: String,
+    /// e.g. "Q4_1 weights computed in f32"; from the converter's `glassbox_source.json`.
+    pub weights_note: String,
+}
+
+pub struct Model {
+    pub config: LlamaConfig,
+    pub weights: LlamaWeights,
+    pub tokenizer: Option<Tokenizer>,
+    pub source: ModelSource,
+    /// RoPE inverse frequencies, computed once (llama3 scaling applied).
+    pub inv_freq: Vec<f32>,
+    /// Those of the sliding-window layers where their θ differs (Gemma 3).
+    pub inv_freq_local: Option<Vec<f32>>,
+    /// The family's description, read once from the config.
+    pub arch: crate::load::arch::Arch,
+    /// What loading found worth telling the user (NaN/inf weights, ignored tensors, ...):
+    /// the CLI prints them, the GUI shows them as notices.
+    pub warnings: Vec<String>,
+}
+
+impl Model {
+    /// A copy of this model with other weights (e.g. re-quantized), described by `note`.
+    /// The copy has no tokenizer: it runs the same token ids as this one.
+    pub fn with_weights(&self, weights: LlamaWeights, note: String) -> Model {
+        Model {
+            config: self.config.clone(),
+            weights,
+            tokenizer: None,
+            source: ModelSource { weights_note: note, ..self.source.clone() },
+            inv_freq: self.inv_freq.clone(),
+            inv_freq_local: self.inv_freq_local.clone(),
+            arch: self.arch.clone(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
+    /// Loads an HF Llama-family folder (config.json + safetensors [+ tokenizer.json]).
+    /// A `.gguf` file is converted once into the cache and loaded from there.
+    pub fn load(path: &Path) -> Result<Self> {
+        let dir = if path.is_file() && path.extension().is_some_and(|e| e == "gguf") {
+            crate::load::fetch::ensure_converted(path, &mut |_| {})?
+        } else {
+            path.to_path_buf()
+        };
+        if !dir.is_dir() {
+            return Err(EngineError::Input(format!(
+                "{}: not a model folder or .gguf file (run `glassbox fetch`, or pass --model DIR)",
+                dir.display()
+            )));
+        }
+        crate::load::fetch::check_cached_sizes(&dir)?;
+        let config = LlamaConfig::from_file(&dir.join("config.json"))?;
+        // The tokenizer and the checkpoint's header first: both fail fast, before hundreds
+        // of megabytes of weights are read.
+        let tokenizer = Tokenizer::load_dir(&dir, config.vocab_size)?;
+        let ckpt = Checkpoint::open_dir(&dir)?;
+        let plan = check_checkpoint(&config, &ckpt)?;
+        let weights = crate::load::families::load(&config, &ckpt)?;
+        let mut warnings = plan.warnings;
+        warnings.extend(non_finite_warning(&non_finite(&weights)));
+        if let Some(t) = &tokenizer {
+            warnings.extend(t.warnings().iter().cloned());
+        }
+        let source = ModelSource {
+            name: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            weights_note: read_weights_note(&dir, &config),
+            dir,
+        };
+        let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
+        Ok(Self {
+            config,
+            weights,
+            tokenizer,
+            source,
+            inv_freq,
+            inv_freq_local,
+            arch,
+            warnings,
+        })
+    }
+
+    /// The RoPE frequencies of block `layer`.
+    pub fn inv_freq_of(&self, layer: usize) -> &[f32] {
+        match (&self.inv_freq_local, self.arch.layers.get(layer)) {
+            (Some(local), Some(l)) if l.local_rope => local,
+            _ => &self.inv_freq,
+        }
+    }
+
+    /// What loading found worth telling the user; empty for a healthy model.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+impl Model {
+    /// A model from named f32 tensors held in memory (checkpoint names, e.g.
+    /// `model.layers.0.self_attn.q_proj.weight`), as a trainer holds its parameters. The one
+    /// place in-memory weights become `LlamaWeights`; `lm_head.weight` absent means tied.
+    pub fn from_tensors(
+        config: LlamaConfig,
+        tensors: &dyn Fn(&str) -> Option<ndarray::ArrayD<f32>>,
+        tokenizer: Option<Tokenizer>,
+        source: ModelSource,
+    ) -> Result<Self> {
+        let missing = |name: &str, msg: String| EngineError::Tensor {
+            file: PathBuf::from("(in memory)"),
+            tensor: name.to_string(),
+            msg,
+        };
+        let get2 = |name: String, rows: usize, cols: usize| -> Result<Matrix> {
+            let t = tensors(&name).ok_or_else(|| missing(&name, "missing".into()))?;
+            t.into_dimensionality()
+                .ok()
+                .filter(|a: &Array2<f32>| a.dim() == (rows, cols))
+                .map(Matrix::from)
+                .ok_or_else(|| missing(&name, format!("expected shape [{rows}, {cols}]")))
+        };
+        let get1 = |name: String, len: usize| -> Result<Array1<f32>> {
+            let t = tensors(&name).ok_or_else(|| missing(&name, "missing".into()))?;
+            t.into_dimensionality()
+                .ok()
+                .filter(|a: &Array1<f32>| a.len() == len)
+                .ok_or_else(|| missing(&name, format!("expected shape [{len}]")))
+        };
+        let c = &config;
+        let (d, f, v) = (c.d_model(), c.d_mlp(), c.vocab_size);
+        let layers = (0..c.n_layers())
+            .map(|l| {
+                let n = |leaf: &str| format!("model.layers.{l}.{leaf}.weight");
+                Ok(DecoderLayer {
+                    input_layernorm: get1(n("input_layernorm"), d)?,
+                    self_attn: Attention {
+                        q_proj: get2(n("self_attn.q_proj"), c.q_dim(), d)?,
+                        k_proj: get2(n("self_attn.k_proj"), c.kv_dim(), d)?,
+                        v_proj: get2(n("self_attn.v_proj"), c.kv_dim(), d)?,
+                        o_proj: get2(n("self_attn.o_proj"), d, c.q_dim())?,
+                        bias: None,
+                        q_norm: None,
+                        k_norm: None,
+                    },
+                    post_attention_layernorm: get1(n("post_attention_layernorm"), d)?,
+                    mlp: Mlp {
+                        gate_proj: get2(n("mlp.gate_proj"), f, d)?,
+                        up_proj: Some(get2(n("mlp.up_proj"), f, d)?),
+                        down_proj: get2(n("mlp.down_proj"), d, f)?,
+                        bias: None,
+                    },
+                    norm_bias: None,
+                    sublayer_out_norm: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let lm_head = match tensors("lm_head.weight") {
+            Some(_) => Some(get2("lm_head.weight".into(), v, d)?),
+            None => None,
+        };
+        let weights = LlamaWeights {
+            embed_tokens: get2("model.embed_tokens.weight".into(), v, d)?,
+            positions: None,
+            layers,
+            norm: Some(get1("model.norm.weight".into(), d)?),
+            norm_bias: None,
+            mlm: None,
+            lm_head,
+        };
+        let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
+        Ok(Self {
+            config,
+            weights,
+            tokenizer,
+            source,
+            inv_freq,
+            inv_freq_local,
+            arch,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+fn read_weights_note(dir: &Path, config: &LlamaConfig) -> String {
+    let from_converter = std::fs::read_to_string(dir.join(crate::load::gguf::SOURCE_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("weights_note").and_then(|n| n.as_str()).map(String::from));
+    from_converter.unwrap_or_else(|| {
+        let dtype = config
+            .dtype
+            .as_deref()
+            .or(config.torch_dtype.as_deref())
+            .unwrap_or("float32");
+        format!("{dtype} weights computed in f32")
+    })
+}

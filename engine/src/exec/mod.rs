@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod cpu;
+pub mod driver;
 pub mod executor;
 pub mod gpu;
 pub mod intervene;

@@ -1,9 +1,10 @@
-//! The CPU reference executor: the forward pass as a story, one hook at a time, in f32.
+//! The CPU reference backend: the forward pass as a story, one hook at a time, in f32.
 //! It is the oracle for every number Glassbox shows.
 //!
-//! A step runs the hooks its op-table entry lists. For each hook, [`CpuExecutor::produce`]
-//! computes the value (the algorithm, in data-flow order) and [`CpuExecutor::settle`] rounds it
-//! (if the pass emulates a lower precision), applies the pass's interventions and records it.
+//! The pass driver (`exec::driver`) walks each step's hooks; for each, [`CpuBackend::produce`]
+//! computes the value (the algorithm, in data-flow order), then it is rounded (if the pass
+//! emulates a lower precision), edited by the pass's interventions and recorded
+//! ([`CpuBackend::record`]).
 
 pub mod attention;
 pub mod matmul;
@@ -11,23 +12,24 @@ pub mod xwt;
 pub mod wide;
 pub mod ops;
 mod pass;
-mod rows;
 
 use std::sync::Arc;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3, s};
 
+use crate::exec::driver::{Backend, Driver, Effect, HookWork, PassPlan, effects, hook_work};
+
 use crate::load::arch::{AttnMask, MlpKind, NormKind, NormPlacement};
 
-use crate::load::config::LlamaConfig;
 use crate::error::{EngineError, Result};
-use crate::exec::executor::{BackendKind, Executor, PassOptions, Sink, stream_steps};
+use crate::exec::executor::BackendKind;
 use crate::program::hooks::{BlockHook, HookKey};
 use crate::load::matrix::Matrix;
 use crate::load::model::Model;
-use crate::program::op_table::{HookSpec, PassDims, Slot};
+use crate::program::op_table::{HookSpec, Slot};
 use crate::exec::sampling::Sampler;
 use crate::program::op::{LayerOp, Step};
+use crate::exec::driver::kv_ready;
 use crate::program::step::Program;
 use crate::exec::tensor::Tensor;
 use crate::exec::intervene::ActivationPrecision;
@@ -42,79 +44,62 @@ struct LayerCache {
     v: Vec<f32>, // [len, n_kv_heads, d_head], flattened
 }
 
-pub struct CpuExecutor {
-    model: Arc<Model>,
-    program: Program,
-    /// The block op after which a layer's keys and values are final (`rope`, or `v`).
-    kv_ready: LayerOp,
-    cache: Vec<LayerCache>,
-    /// A pass begun at a layer cached only the blocks it ran: the next pass starts empty.
-    partial_cache: bool,
-    pass: Option<Pass>,
-    trace: Trace,
-}
+/// The CPU reference executor: the shared pass driver over the CPU backend.
+pub type CpuExecutor = Driver<CpuBackend>;
 
 impl CpuExecutor {
     pub fn new(model: Arc<Model>) -> Self {
+        Driver::with_backend(CpuBackend::new(model))
+    }
+}
+
+pub struct CpuBackend {
+    model: Arc<Model>,
+    /// The block op after which a layer's keys and values are final (`rope`, or `v`).
+    kv_ready: LayerOp,
+    cache: Vec<LayerCache>,
+    pass: Option<Pass>,
+}
+
+impl CpuBackend {
+    pub fn new(model: Arc<Model>) -> Self {
         let n = model.config.n_layers();
-        let program = Program::new(&model.arch);
         Self {
-            kv_ready: kv_ready(&program),
-            program,
+            kv_ready: kv_ready(&Program::new(&model.arch)),
             cache: (0..n).map(|_| LayerCache::default()).collect(),
-            partial_cache: false,
             pass: None,
-            trace: Trace::default(),
             model,
         }
     }
 
-    pub fn model(&self) -> &Arc<Model> {
-        &self.model
-    }
-
-    fn run(&mut self, step: Step) -> Result<()> {
-        let Some(mut pass) = self.pass.take() else {
-            return Err(EngineError::Input("no pass in progress: call begin() first".into()));
-        };
-        let result = self.run_step(&mut pass, step);
-        self.trace.last_step = Some(step);
-        self.pass = Some(pass);
-        result
-    }
-
-    /// The step's hooks in op-table order, then what the op does besides producing them.
-    fn run_step(&mut self, pass: &mut Pass, step: Step) -> Result<()> {
-        let layer = step.layer().unwrap_or(0);
-        for spec in crate::program::op::spec(step).hooks {
-            let key = spec.kind.at(layer);
-            // The full-vocabulary softmax is only for looking at.
-            if key == HookKey::Probs && !pass.options.touches(key) {
-                continue;
-            }
-            self.produce(pass, key)?;
-            self.settle(pass, key, spec)?;
-        }
-        match step {
-            Step::Layer(l, op) if op == self.kv_ready => self.append_kv(pass, l),
-            // Gemma scales the token embedding by √d after `hook_embed` records it.
-            Step::Embed => {
-                if let Some(scale) = self.model.arch.embed_scale {
-                    pass.slots.x *= scale; // [pos, d_model]
+    /// The step's hooks, each produced, rounded, edited and recorded as the driver orders,
+    /// then what the op does besides producing them.
+    fn run_step(&mut self, pass: &mut Pass, step: Step, trace: &mut Trace) -> Result<()> {
+        for (key, spec, work) in hook_work(step, &pass.plan) {
+            match work {
+                HookWork::Produce => {
+                    self.produce(pass, key)?;
+                    self.check_shape(pass, key, spec)?;
                 }
+                HookWork::Round(precision) => precision.round_all(pass.slots.get_mut(spec.slot)),
+                HookWork::Edit(i) => pass.plan.edits[i].apply(pass.slots.get_mut(spec.slot))?,
+                HookWork::Record { wanted } => self.record(pass, key, spec, wanted, trace)?,
             }
-            // Learned positions (and BERT's token types) are added after their hooks.
-            Step::PosEmbed | Step::TokenTypeEmbed => {
+        }
+        match effects(step, &self.model.arch, self.kv_ready) {
+            Some(Effect::CacheKv(l)) => self.append_kv(pass, l),
+            Some(Effect::ScaleEmbed(scale)) => pass.slots.x *= scale, // [pos, d_model]
+            Some(Effect::AddToResid) => {
                 let p = &mut pass.slots;
                 p.x += &p.out; // [pos, d_model]
             }
-            Step::Sample => {
+            Some(Effect::Sample) => {
                 let logits = &pass.slots.logits; // [rows, vocab]
                 let last = logits.row(logits.nrows().saturating_sub(1)).to_vec(); // [vocab]
-                self.trace.sampled = Some(Sampler::new(pass.options.sampling).sample(&last));
-                self.trace.last_logits = Some(last);
+                trace.sampled = Some(Sampler::new(pass.plan.options.sampling).sample(&last));
+                trace.last_logits = Some(last);
             }
-            _ => {}
+            None => {}
         }
         Ok(())
     }
@@ -124,18 +109,18 @@ impl CpuExecutor {
         let m = &*self.model;
         let w = &m.weights;
         let eps = m.config.eps();
-        let at = pass.pos_offset;
+        let at = pass.plan.pos_offset;
         let p = &mut pass.slots;
         match key {
-            HookKey::Embed => p.x = embed(&w.embed_tokens, &pass.ids)?.into_shared(), // [pos, d_model]
+            HookKey::Embed => p.x = embed(&w.embed_tokens, &pass.plan.ids)?.into_shared(), // [pos, d_model]
             HookKey::PosEmbed => {
                 let table = &self.positions()?.position_embeddings; // [max_positions, d_model]
-                let positions: Vec<u32> = (at..at + pass.ids.len()).map(|i| i as u32).collect();
+                let positions: Vec<u32> = (at..at + pass.plan.ids.len()).map(|i| i as u32).collect();
                 p.out = embed(table, &positions)?.into_shared(); // [pos, d_model]
             }
             HookKey::TokenTypeEmbed => {
                 let table = self.positions()?.token_type_embeddings.as_ref().ok_or_else(|| missing("token_type_embeddings"))?; // [types, d_model]
-                p.out = embed(table, &vec![0; pass.ids.len()])?.into_shared(); // [pos, d_model]  every token is type 0
+                p.out = embed(table, &vec![0; pass.plan.ids.len()])?.into_shared(); // [pos, d_model]  every token is type 0
             }
             HookKey::EmbedLnScale => p.scale = self.norm_scale(p.x.view()).into_shared(), // [pos]
             HookKey::EmbedLnNormalized => {
@@ -157,13 +142,13 @@ impl CpuExecutor {
                 p.h = ops::ln_apply(t.view(), scale.view(), g.view(), b.view())?.into_shared(); // [pos, d_model]
             }
             HookKey::Logits => {
-                let rows = p.h.slice(s![p.h.nrows() - pass.dims.logit_rows.., ..]); // [logit_rows, d_model]
+                let rows = p.h.slice(s![p.h.nrows() - pass.plan.dims.logit_rows.., ..]); // [logit_rows, d_model]
                 let bias = w.mlm.as_ref().map(|h| &h.decoder_bias);
                 p.logits = ops::add_bias(linear(rows, w.lm_head())?, bias)?.into_shared(); // [logit_rows, vocab]
             }
             HookKey::Probs => {
                 let last = p.logits.slice(s![p.logits.nrows().saturating_sub(1).., ..]); // [1, vocab]
-                p.probs = ops::softmax_rows(last, pass.options.sampling.temperature).into_shared(); // [1, vocab]
+                p.probs = ops::softmax_rows(last, pass.plan.options.sampling.temperature).into_shared(); // [1, vocab]
             }
         }
         Ok(())
@@ -176,8 +161,8 @@ impl CpuExecutor {
         let m = &*self.model;
         let (c, arch) = (&m.config, &m.arch);
         let w = &m.weights.layers[l];
-        let (eps, group, at) = (c.eps(), c.group_size(), pass.pos_offset);
-        let switches = pass.options.switches;
+        let (eps, group, at) = (c.eps(), c.group_size(), pass.plan.pos_offset);
+        let switches = pass.plan.options.switches;
         let mask = if switches.no_causal_mask { AttnMask::Bidirectional } else { arch.mask(l) };
         // A post-norm block (BERT) feeds each sublayer the residual stream itself.
         let post_norm = arch.placement == NormPlacement::Post;
@@ -209,7 +194,7 @@ impl CpuExecutor {
             H::RotK => p.k = ops::rope(p.k.view(), m.inv_freq_of(l), at).into_shared(), // [pos, n_kv_heads, d_head]
             H::RawScores => {
                 // Future keys' scores only when something reads them (or nothing masks them).
-                let skip_future = mask.is_causal() && !pass.options.touches(HookKey::Block(l, H::RawScores));
+                let skip_future = mask.is_causal() && !pass.plan.options.touches(HookKey::Block(l, H::RawScores));
                 let mut scores = pass::reusable(&mut p.scores);
                 attention::scores_into(p.q.view(), self.cached(l, true)?, group, arch.score_scale, skip_future.then_some(at), &mut scores); // [n_heads, q_pos, k_pos]
                 p.scores = scores.into_shared();
@@ -286,13 +271,9 @@ impl CpuExecutor {
         self.model.weights.positions.as_ref().ok_or_else(|| missing("position_embeddings"))
     }
 
-    /// After `key` is computed: round it (a lower-precision pass), apply the pass's
-    /// interventions on it, check its shape, and record it if the capture filter wants it.
-    fn settle(&mut self, pass: &mut Pass, key: HookKey, spec: &HookSpec) -> Result<()> {
-        let want = spec.shape(&self.model.config, pass.dims);
-        let wanted = pass.options.capture.wants(key);
-        let derived = if wanted { self.derivable(pass, key) } else { None };
-        let shared = if wanted { self.previous_resid_post(pass, key) } else { None };
+    /// A hook's slot holds the shape its dims say, or the op is wrong: an error, not a guess.
+    fn check_shape(&self, pass: &Pass, key: HookKey, spec: &HookSpec) -> Result<()> {
+        let want = spec.shape(&self.model.config, pass.plan.dims);
         let shape = pass.slots.get(spec.slot).shape().to_vec();
         if shape != want {
             return Err(EngineError::Shape(format!(
@@ -301,69 +282,67 @@ impl CpuExecutor {
                 spec.dims,
             )));
         }
-        // Only a pass that changes the values takes them mutably: a slot the trace already
-        // holds (`hook_resid_pre`) would be copied for nothing.
-        let rounds = pass.options.activations != ActivationPrecision::F32;
-        if rounds || pass.edits.iter().any(|e| e.hook == key) {
-            let mut value = pass.slots.get_mut(spec.slot);
-            pass.options.activations.round_all(value.view_mut());
-            for edit in pass.edits.iter().filter(|e| e.hook == key) {
-                edit.apply(value.view_mut())?;
+        Ok(())
+    }
+
+    /// Records `key` if the capture filter wants it: the slot's own buffer handed over, or,
+    /// when the value can be worked out from one the trace holds, a reference to that.
+    fn record(&self, pass: &Pass, key: HookKey, spec: &HookSpec, wanted: bool, trace: &mut Trace) -> Result<()> {
+        if !wanted {
+            if matches!(spec.slot, Slot::Resid | Slot::Logits) {
+                // Uncaptured, but cheap to watch: a NaN anywhere reaches these.
+                trace.check_finite(key, pass.slots.get(spec.slot));
             }
+            return Ok(());
         }
-        if wanted {
-            if let Some((raw, how)) = derived {
-                self.trace.insert_derived(key, raw, how);
-                return Ok(());
-            }
-            if let Some(same) = shared {
-                self.trace.insert_shared(key, same);
-                return Ok(());
-            }
-            let value = pass.slots.share(spec.slot);
-            let ndim = value.ndim();
-            let tensor = Tensor::shared(spec.dims.to_vec(), value).ok_or_else(|| EngineError::Shape(format!("`{key}`: {} dims for a {ndim}-d value", spec.dims.len())))?;
-            self.trace.check_finite(key, tensor.data.view());
-            self.trace.insert(key, tensor);
-        } else if matches!(spec.slot, Slot::Resid | Slot::Logits) {
-            // Uncaptured, but cheap to watch: a NaN anywhere reaches these.
-            self.trace.check_finite(key, pass.slots.get(spec.slot));
+        if let Some((raw, how)) = self.derivable(pass, key, trace) {
+            trace.insert_derived(key, raw, how);
+            return Ok(());
         }
+        if let Some(same) = self.previous_resid_post(pass, key, trace) {
+            trace.insert_shared(key, same);
+            return Ok(());
+        }
+        let value = pass.slots.share(spec.slot);
+        let ndim = value.ndim();
+        let tensor = Tensor::shared(spec.dims.to_vec(), value).ok_or_else(|| EngineError::Shape(format!("`{key}`: {} dims for a {ndim}-d value", spec.dims.len())))?;
+        trace.check_finite(key, tensor.data.view());
+        trace.insert(key, tensor);
         Ok(())
     }
 
     /// The recorded raw scores that `key` (masked scores or pattern) can be worked out from on
     /// demand, when this pass computed it from them with nothing in between: no edit on the
     /// masked scores or the pattern, no rounding, the causal mask on.
-    fn derivable(&self, pass: &Pass, key: HookKey) -> Option<(Arc<Tensor>, Derivation)> {
+    fn derivable(&self, pass: &Pass, key: HookKey, trace: &Trace) -> Option<(Arc<Tensor>, Derivation)> {
         let HookKey::Block(l, hook) = key else { return None };
-        let at = pass.pos_offset;
+        let at = pass.plan.pos_offset;
         let how = match hook {
             BlockHook::AttnScores => Derivation { pos_offset: at, apply: attention::mask_in_place },
             BlockHook::Pattern => Derivation { pos_offset: at, apply: attention::masked_softmax_in_place },
             _ => return None,
         };
-        let edited = |h| pass.edits.iter().any(|e| e.hook == HookKey::Block(l, h));
-        if pass.options.switches.no_causal_mask
+        let edited = |h| pass.plan.edits.iter().any(|e| e.hook == HookKey::Block(l, h));
+        if pass.plan.options.switches.no_causal_mask
             || self.model.arch.mask(l) != AttnMask::Causal
-            || pass.options.activations != ActivationPrecision::F32
+            || pass.plan.options.activations != ActivationPrecision::F32
             || edited(BlockHook::AttnScores)
             || edited(BlockHook::Pattern)
         {
             return None;
         }
-        let raw = self.trace.get_shared_stored(HookKey::Block(l, BlockHook::RawScores))?;
+        let raw = trace.get_shared_stored(HookKey::Block(l, BlockHook::RawScores))?;
         Some((raw, how))
     }
 
     /// A block's `hook_resid_pre` is the previous block's `hook_resid_post`, value for value,
     /// unless an edit on it changed it: one copy serves both.
-    fn previous_resid_post(&self, pass: &Pass, key: HookKey) -> Option<Arc<Tensor>> {
+    fn previous_resid_post(&self, pass: &Pass, key: HookKey, trace: &Trace) -> Option<Arc<Tensor>> {
         let HookKey::Block(l, BlockHook::ResidPre) = key else { return None };
-        if l == 0 || pass.edits.iter().any(|e| e.hook == key) {
+        if l == 0 || pass.plan.edits.iter().any(|e| e.hook == key) {
             return None;
         }
-        self.trace.get_shared_stored(HookKey::Block(l - 1, BlockHook::ResidPost))
+        trace.get_shared_stored(HookKey::Block(l - 1, BlockHook::ResidPost))
     }
 
     /// Appends the pass's rotated keys and values to the layer's cache (after their hooks, so
@@ -381,14 +360,6 @@ impl CpuExecutor {
         let row = c.n_kv_heads() * c.d_head();
         ArrayView3::from_shape((data.len() / row, c.n_kv_heads(), c.d_head()), data)
             .map_err(|e| EngineError::Shape(format!("KV cache of layer {l}: {e}")))
-    }
-
-    fn truncate_cache(&mut self, len: usize) {
-        let row = self.model.config.kv_dim();
-        for layer in &mut self.cache {
-            layer.k.truncate(len * row);
-            layer.v.truncate(len * row);
-        }
     }
 }
 
@@ -408,12 +379,6 @@ fn bias_of(biases: &Option<[Array1<f32>; 2]>, i: usize) -> Option<&Array1<f32>> 
 
 fn sandwich(w: &crate::load::model::DecoderLayer, i: usize) -> Result<&Array1<f32>> {
     w.sublayer_out_norm.as_ref().map(|n| &n[i]).ok_or_else(|| missing("post-sublayer norms"))
-}
-
-/// The block op after which keys and values are final: the one before `scores`.
-pub(crate) fn kv_ready(program: &Program) -> LayerOp {
-    let block = program.block();
-    block.iter().position(|&op| op == LayerOp::Scores).and_then(|i| i.checked_sub(1)).map_or(LayerOp::Rope, |i| block[i])
 }
 
 /// Rows of the embedding table: `x[p] = E[ids[p]]`.
@@ -452,36 +417,9 @@ fn with_warm_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     })
 }
 
-impl Executor for CpuExecutor {
-    fn run_to(&mut self, target: Step) -> Result<()> {
-        let n = self.model.config.n_layers();
-        if target.layer().is_some_and(|l| l >= n) {
-            return Err(EngineError::Input(format!("step `{target}` is past the model's {n} layers")));
-        }
-        with_warm_pool(|| {
-            while let Some(next) = self.next_step() {
-                if next > target {
-                    break;
-                }
-                self.step()?;
-            }
-            Ok(())
-        })
-    }
-
-    fn run_to_end(&mut self) -> Result<()> {
-        with_warm_pool(|| {
-            while self.step()?.is_some() {}
-            Ok(())
-        })
-    }
-
-    fn stream_to(&mut self, last: Step, _batch: usize, sink: &mut Sink<'_>) -> Result<()> {
-        with_warm_pool(|| stream_steps(self, last, sink))
-    }
-
-    fn config(&self) -> &LlamaConfig {
-        &self.model.config
+impl Backend for CpuBackend {
+    fn model(&self) -> &Arc<Model> {
+        &self.model
     }
 
     fn device_name(&self) -> String {
@@ -492,57 +430,31 @@ impl Executor for CpuExecutor {
         BackendKind::Cpu
     }
 
-    fn begin(&mut self, ids: &[u32], options: PassOptions) -> Result<()> {
-        if let Some(pass) = &self.pass
-            && pass.next < self.program.len()
-        {
-            let offset = pass.pos_offset;
-            self.truncate_cache(offset);
-        }
-        if std::mem::take(&mut self.partial_cache) {
-            self.truncate_cache(0);
-        }
-        self.pass = None;
-        let pos_offset = self.cache_len();
-        let c = &self.model.config;
-        crate::exec::executor::check_pass_input(c, ids, pos_offset)?;
-        let dims = PassDims {
-            n: ids.len(),
-            k_len: pos_offset + ids.len(),
-            logit_rows: if options.touches(HookKey::Logits) { ids.len() } else { 1 },
-        };
-        let edits = options.resolve(c, dims, pos_offset)?;
-        self.trace = Trace::new(ids.to_vec(), pos_offset, options.sampling.temperature);
-        self.pass = Some(Pass::new(ids, pos_offset, options, dims, edits));
+    fn start(&mut self, plan: &PassPlan) -> Result<()> {
+        self.pass = Some(Pass::new(plan.clone()));
         Ok(())
     }
 
-    fn next_step(&self) -> Option<Step> {
-        let pass = self.pass.as_ref()?;
-        self.program.get(pass.next)
+    fn load_resid(&mut self, x: ArrayView2<'_, f32>) -> Result<()> {
+        let pass = self.pass.as_mut().ok_or_else(|| EngineError::Input("no pass in progress".into()))?;
+        pass.slots.x = x.to_owned().into_shared(); // [pos, d_model]
+        Ok(())
     }
 
-    fn step(&mut self) -> Result<Option<Step>> {
-        let Some(step) = self.next_step() else {
-            return Ok(None);
-        };
-        self.run(step)?;
-        if let Some(pass) = &mut self.pass {
-            pass.next += 1;
-        }
-        Ok(Some(step))
+    /// The CPU hands each step's tensors over as soon as they exist.
+    fn stream_batch(&self, _asked: usize) -> usize {
+        1
     }
 
-    fn trace(&self) -> &Trace {
-        &self.trace
+    fn pooled<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+        with_warm_pool(f)
     }
 
-    fn trace_mut(&mut self) -> &mut Trace {
-        &mut self.trace
-    }
-
-    fn take_trace(&mut self) -> Trace {
-        std::mem::take(&mut self.trace)
+    fn run(&mut self, _plan: &PassPlan, steps: &[Step], trace: &mut Trace) -> Result<()> {
+        let mut pass = self.pass.take().ok_or_else(|| EngineError::Input("no pass in progress: call begin() first".into()))?;
+        let result = steps.iter().try_for_each(|&step| self.run_step(&mut pass, step, trace));
+        self.pass = Some(pass);
+        result
     }
 
     fn cache_len(&self) -> usize {
@@ -550,40 +462,19 @@ impl Executor for CpuExecutor {
         self.cache.last().map_or(0, |c| c.k.len() / row)
     }
 
-    fn reset(&mut self) {
-        self.pass = None;
-        self.truncate_cache(0);
-        self.partial_cache = false;
-        self.trace = Trace::default();
-    }
-
-    fn begin_rows_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor, first: usize) -> Result<()> {
-        self.begin_rows(ids, options, layer, resid_pre, first)
-    }
-
-    fn begin_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor) -> Result<()> {
-        let n_layers = self.model.config.n_layers();
-        if layer >= n_layers {
-            return Err(EngineError::Input(format!("layer {layer} is past the model's {n_layers} layers")));
+    fn truncate_cache(&mut self, len: usize) {
+        let row = self.model.config.kv_dim();
+        for layer in &mut self.cache {
+            layer.k.truncate(len * row);
+            layer.v.truncate(len * row);
         }
-        let want = [ids.len(), self.model.config.d_model()];
-        let x = resid_pre.as_2d().filter(|x| x.dim() == (want[0], want[1])).ok_or_else(|| {
-            EngineError::Shape(format!("begin at layer {layer}: the residual stream is {} but the pass needs {want:?}", resid_pre.dims_string()))
-        })?;
-        self.reset();
-        self.begin(ids, options)?;
-        self.partial_cache = true;
-        if let Some(pass) = &mut self.pass {
-            pass.slots.x = x.to_owned().into_shared(); // [pos, d_model]
-            pass.next = self.program.index_or_next(self.program.layer_start(layer));
-        }
-        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::executor::{Executor, PassOptions};
     use crate::exec::trace::CaptureFilter;
     use crate::load::model::ModelSource;
     use crate::train::params::Params;
@@ -601,7 +492,7 @@ mod tests {
         exec.begin(&[1, 5, 9, 2, 7], PassOptions::capture(CaptureFilter::All)).unwrap();
         exec.run_to(Step::Layer(0, LayerOp::Q)).unwrap();
         let q = HookKey::Block(0, BlockHook::Q);
-        let slot = exec.pass.as_ref().unwrap().slots.q.as_ptr();
+        let slot = exec.backend().pass.as_ref().unwrap().slots.q.as_ptr();
         assert_eq!(exec.trace().get(q).unwrap().data.as_ptr(), slot, "hook_q is the slot's own buffer, not a copy");
         exec.run_to_end().unwrap();
         let t = exec.trace();

@@ -3,9 +3,8 @@
 
 use ndarray::{ArcArray, Array, ArrayViewD, ArrayViewMutD, Dimension, Ix1, Ix2, Ix3, IxDyn};
 
-use crate::exec::executor::PassOptions;
-use crate::exec::intervene::Resolved;
-use crate::program::op_table::{PassDims, Slot};
+use crate::exec::driver::PassPlan;
+use crate::program::op_table::Slot;
 
 type Shared<D> = ArcArray<f32, D>;
 
@@ -99,20 +98,14 @@ impl Slots {
     }
 }
 
+/// The pass in progress on the CPU: its plan and its activation slots.
 pub struct Pass {
-    pub ids: Vec<u32>,
-    pub pos_offset: usize,
-    pub options: PassOptions,
-    pub dims: PassDims,
-    /// `options.interventions` laid out for this pass.
-    pub edits: Vec<Resolved>,
-    /// Index of the next step in the program.
-    pub next: usize,
+    pub plan: PassPlan,
     pub slots: Slots,
 }
 
 impl Pass {
-    pub fn new(ids: &[u32], pos_offset: usize, options: PassOptions, dims: PassDims, edits: Vec<Resolved>) -> Self {
-        Self { ids: ids.to_vec(), pos_offset, options, dims, edits, next: 0, slots: Slots::empty() }
+    pub fn new(plan: PassPlan) -> Self {
+        Self { plan, slots: Slots::empty() }
     }
 }

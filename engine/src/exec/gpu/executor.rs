@@ -1,16 +1,17 @@
-//! `GpuExecutor`: runs the `Step` program on the GPU. A run of steps (`run_to`, `run_to_end`)
-//! is one group: recorded without waiting (submitted in pieces so the GPU starts early), the
+//! The GPU backend (`GpuExecutor` = the pass driver over it): runs the `Step` program on the
+//! GPU. A run of steps (`run_to`, `run_to_end`) is one group: recorded without waiting (submitted in pieces so the GPU starts early), the
 //! tensors the capture filter asks for copied into one read-back buffer as they are produced,
 //! that buffer mapped once at the end. `step()` is a group of one. Activations and the KV
 //! cache stay on the GPU between steps and passes.
 
 use std::sync::Arc;
 
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-use crate::load::config::LlamaConfig;
 use crate::error::{EngineError, Result};
-use crate::exec::executor::{BackendKind, Executor, PassOptions, Sink, StepOutput};
+use crate::exec::driver::{Backend, Driver, PassPlan};
+use crate::exec::executor::BackendKind;
 use crate::exec::gpu::GpuOptions;
 use crate::exec::gpu::context::{GpuContext, map_read};
 use crate::exec::gpu::kernels::{Cmd, Kernels, WeightFormat, intervene, rope};
@@ -23,7 +24,6 @@ use crate::exec::gpu::weights::{GpuWeights, upload_f32};
 use crate::exec::gpu::Precision;
 use crate::program::hooks::HookKey;
 use crate::load::model::Model;
-use crate::program::op_table::PassDims;
 use crate::exec::sampling::Sampler;
 use crate::program::op::{LayerOp, Step};
 use crate::exec::tensor::Tensor;
@@ -32,18 +32,37 @@ use crate::exec::trace::Trace;
 /// Most bytes one group reads back by default; a longer run is split into several submits.
 const READBACK_BUDGET: u64 = 1 << 30;
 
+/// The pass in progress, as the GPU holds it.
 struct Pass {
     shape: PassShape,
-    options: PassOptions,
-    /// The interventions, uploaded.
+    /// The interventions, uploaded (in the plan's order).
     edits: Vec<PassEdit>,
-    /// Index of the next step in the program.
-    next: usize,
-    /// A pass begun at a row window has keys for this block only.
-    only_layer: Option<usize>,
 }
 
-pub struct GpuExecutor {
+/// The GPU executor: the shared pass driver over the GPU backend.
+pub type GpuExecutor = Driver<GpuBackend>;
+
+impl GpuExecutor {
+    /// Uploads the weights and builds every pipeline on `ctx`'s device.
+    pub fn new(model: Arc<Model>, ctx: Arc<GpuContext>, options: GpuOptions) -> Result<Self> {
+        Ok(Driver::with_backend(GpuBackend::new(model, ctx, options)?))
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.backend().ctx
+    }
+
+    pub fn weight_format(&self) -> WeightFormat {
+        self.backend().kernels.format
+    }
+
+    /// Bytes of weights held on the GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        self.backend().weights.bytes()
+    }
+}
+
+pub struct GpuBackend {
     ctx: Arc<GpuContext>,
     model: Arc<Model>,
     kernels: Kernels,
@@ -61,17 +80,13 @@ pub struct GpuExecutor {
     subs: usize,
     /// Most bytes one submit reads back.
     readback_budget: u64,
-    /// A pass begun at a layer cached only the blocks it ran: the next pass starts empty.
-    partial_cache: bool,
     pass: Option<Pass>,
-    trace: Trace,
     /// Set while a benchmark measures GPU time (`Executor::set_gpu_timing`).
     timer: Option<GpuTimer>,
 }
 
-impl GpuExecutor {
-    /// Uploads the weights and builds every pipeline on `ctx`'s device.
-    pub fn new(model: Arc<Model>, ctx: Arc<GpuContext>, options: GpuOptions) -> Result<Self> {
+impl GpuBackend {
+    fn new(model: Arc<Model>, ctx: Arc<GpuContext>, options: GpuOptions) -> Result<Self> {
         let c = &model.config;
         let format = match options.precision {
             Precision::F32 => WeightFormat::F32,
@@ -94,7 +109,7 @@ impl GpuExecutor {
         let kernels = Kernels::new(&ctx, format)?;
         let weights = ctx.scoped("uploading the weights", || GpuWeights::upload(&ctx, &model, format, max_chunk))??;
         let program = crate::program::step::Program::new(&model.arch);
-        let kv_ready = crate::exec::cpu::kv_ready(&program);
+        let kv_ready = crate::exec::driver::kv_ready(&program);
         let program = program.steps().to_vec();
         let subs = Self::slots_per_step(&weights, 0);
         let (acts, kv, arena) = ctx.scoped("allocating activations", || -> Result<_> {
@@ -116,9 +131,7 @@ impl GpuExecutor {
             kv_ready,
             subs,
             readback_budget: options.max_readback_bytes.unwrap_or(READBACK_BUDGET).min(ctx.max_binding_bytes()),
-            partial_cache: false,
             pass: None,
-            trace: Trace::default(),
             timer: None,
             model,
             ctx,
@@ -132,20 +145,7 @@ impl GpuExecutor {
         weights.max_chunks().max(1) + 8 + edits
     }
 
-    pub fn context(&self) -> &Arc<GpuContext> {
-        &self.ctx
-    }
-
-    pub fn weight_format(&self) -> WeightFormat {
-        self.kernels.format
-    }
-
-    /// Bytes of weights held on the GPU.
-    pub fn weight_bytes(&self) -> u64 {
-        self.weights.bytes()
-    }
-
-    fn env<'a>(&'a self, pass: &'a Pass) -> StepEnv<'a> {
+    fn env<'a>(&'a self, plan: &'a PassPlan, pass: &'a Pass) -> StepEnv<'a> {
         StepEnv {
             c: &self.model.config,
             arch: &self.model.arch,
@@ -156,59 +156,35 @@ impl GpuExecutor {
             a: &self.acts,
             kv: &self.kv,
             pass: pass.shape,
-            capture: &pass.options.capture,
+            plan,
+            capture: &plan.options.capture,
             edits: &pass.edits,
-            precision: pass.options.activations,
-            switches: pass.options.switches,
+            precision: plan.options.activations,
+            switches: plan.options.switches,
         }
     }
 
-    /// Runs `steps` (the next ones of the pass, in order) in as few submits as the read-back
-    /// budget allows.
-    fn run_steps(&mut self, steps: &[Step]) -> Result<()> {
-        self.run_batches(steps, usize::MAX, &mut |_, _| Ok(true))
-    }
-
-    /// Runs `steps` in groups of at most `batch` steps (and the read-back budget), calling
-    /// `after` with each group once its tensors are in the trace. `after` returning `false`
-    /// stops before the next group.
-    fn run_batches(&mut self, steps: &[Step], batch: usize, after: &mut dyn FnMut(&mut Self, &[Step]) -> Result<bool>) -> Result<()> {
-        let budget = self.readback_budget;
-        let mut start = 0;
-        while start < steps.len() {
-            let end = {
-                let pass = self.pass.as_ref().ok_or_else(no_pass)?;
-                let env = self.env(pass);
-                let mut bytes = 0u64;
-                let mut end = start;
-                while end < steps.len() && end - start < batch.max(1) {
-                    let step_bytes: u64 = env.captures(steps[end]).iter().map(|c| c.len as u64 * 4).sum();
-                    if end > start && bytes + step_bytes > budget {
-                        break;
-                    }
-                    bytes += step_bytes;
-                    end += 1;
-                }
-                end
-            };
-            self.run_group(&steps[start..end])?;
-            if !after(self, &steps[start..end])? {
+    /// How many of `steps` fit the read-back budget in one group (at least one).
+    fn fits(&self, plan: &PassPlan, steps: &[Step]) -> usize {
+        let Some(pass) = self.pass.as_ref() else { return 1 };
+        let env = self.env(plan, pass);
+        let mut bytes = 0u64;
+        let mut end = 0;
+        while end < steps.len() {
+            let step_bytes: u64 = env.captures(steps[end]).iter().map(|c| c.len as u64 * 4).sum();
+            if end > 0 && bytes + step_bytes > self.readback_budget {
                 break;
             }
-            start = end;
+            bytes += step_bytes;
+            end += 1;
         }
-        Ok(())
+        end.max(1)
     }
 
     /// Records `steps` (submitted in pieces of ~100 dispatches so the GPU starts early), then
     /// maps the read-back buffer once and fills the trace.
-    fn run_group(&mut self, steps: &[Step]) -> Result<()> {
+    fn run_group(&mut self, plan: &PassPlan, steps: &[Step], trace: &mut Trace) -> Result<()> {
         let pass = self.pass.as_ref().ok_or_else(no_pass)?;
-        if let Some(only) = pass.only_layer
-            && let Some(&bad) = steps.iter().find(|s| s.layer().is_some_and(|l| l != only))
-        {
-            return Err(EngineError::Input(format!("`{bad}`: this pass began at a row window of block {only} and has no keys for other blocks")));
-        }
         let program = &self.program;
         // Not `self.env(pass)`: the arena and bind cache are borrowed mutably below.
         let env = StepEnv {
@@ -221,10 +197,11 @@ impl GpuExecutor {
             a: &self.acts,
             kv: &self.kv,
             pass: pass.shape,
-            capture: &pass.options.capture,
+            plan,
+            capture: &plan.options.capture,
             edits: &pass.edits,
-            precision: pass.options.activations,
-            switches: pass.options.switches,
+            precision: plan.options.activations,
+            switches: plan.options.switches,
         };
         let per_step: Vec<Vec<Capture<'_>>> = steps.iter().map(|&s| env.captures(s)).collect();
         let total: u64 = per_step.iter().flatten().map(|c| c.len as u64 * 4).sum();
@@ -280,20 +257,20 @@ impl GpuExecutor {
                 .map(|(_, at, len)| bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[*at as usize..*at as usize + len * 4]))
                 .collect::<Vec<Vec<f32>>>()
         })?;
-        let sampling = pass.options.sampling;
+        let sampling = plan.options.sampling;
         let rope_rows = pass.shape.dims.k_len;
         for ((target, _, _), values) in placed.into_iter().zip(values) {
             match target {
                 Target::Hook { key, dims, shape } => {
                     let tensor = Tensor::from_vec(dims, &shape, values)
                         .ok_or_else(|| EngineError::Gpu(format!("{key}: read back the wrong number of values")))?;
-                    self.trace.check_finite(key, tensor.data.view());
-                    self.trace.insert(key, tensor);
+                    trace.check_finite(key, tensor.data.view());
+                    trace.insert(key, tensor);
                 }
                 Target::SampleRow => {
-                    self.trace.check_finite(HookKey::Logits, ndarray::ArrayView1::from(&values).into_dyn());
-                    self.trace.sampled = Some(Sampler::new(sampling).sample(&values));
-                    self.trace.last_logits = Some(values);
+                    trace.check_finite(HookKey::Logits, ndarray::ArrayView1::from(&values).into_dyn());
+                    trace.sampled = Some(Sampler::new(sampling).sample(&values));
+                    trace.last_logits = Some(values);
                 }
             }
         }
@@ -304,22 +281,16 @@ impl GpuExecutor {
                 self.kv.len[l] = rope_rows;
             }
         }
-        self.trace.last_step = steps.last().copied();
-        if let Some(pass) = &mut self.pass {
-            pass.next += steps.len();
-        }
         Ok(())
     }
 
-    /// Sets up a pass over `ids` at `pos_offset` (which cache rows stay is the caller's
-    /// business): buffers, interventions, token ids and the RoPE table.
-    fn start_pass(&mut self, ids: &[u32], options: PassOptions, pos_offset: usize) -> Result<()> {
+    /// Sets up a pass (which cache rows stay is the driver's business): buffers,
+    /// interventions, token ids and the RoPE table.
+    fn start_pass(&mut self, plan: &PassPlan) -> Result<()> {
+        let (ids, options, dims, pos_offset) = (&plan.ids[..], &plan.options, plan.dims, plan.pos_offset);
         let n = ids.len();
         let c = &self.model.config;
-        crate::exec::executor::check_pass_input(c, ids, pos_offset)?;
-        let all_rows = options.touches(HookKey::Logits);
-        let dims = PassDims { n, k_len: pos_offset + n, logit_rows: if all_rows { n } else { 1 } };
-        let resolved = options.resolve(c, dims, pos_offset)?;
+        let resolved = plan.edits.clone();
         let sizes = Sizes { n, k_len: dims.k_len, logit_rows: dims.logit_rows, probs: options.touches(HookKey::Probs) };
         let ctx = Arc::clone(&self.ctx);
         let (acts, kv) = (&mut self.acts, &mut self.kv);
@@ -361,16 +332,9 @@ impl GpuExecutor {
                 q.write_buffer(&a.cs_local.buf, 0, bytemuck::cast_slice(local));
             }
         })?;
-        self.trace = Trace::new(ids.to_vec(), pos_offset, options.sampling.temperature);
         let shape = PassShape { dims, pos_offset, temperature: options.sampling.temperature };
-        self.pass = Some(Pass { shape, options, edits, next: 0, only_layer: None });
+        self.pass = Some(Pass { shape, edits });
         Ok(())
-    }
-
-    /// The steps from the next one up to and including `last_index`.
-    fn pending(&self, last_index: usize) -> Vec<Step> {
-        let next = self.pass.as_ref().map_or(self.program.len(), |p| p.next);
-        self.program.iter().copied().skip(next).take((last_index + 1).saturating_sub(next)).collect()
     }
 }
 
@@ -383,13 +347,43 @@ fn no_pass() -> EngineError {
     EngineError::Input("no pass in progress: call begin() first".into())
 }
 
-impl Executor for GpuExecutor {
-    fn config(&self) -> &LlamaConfig {
-        &self.model.config
+impl Backend for GpuBackend {
+    fn model(&self) -> &Arc<Model> {
+        &self.model
     }
 
     fn device_name(&self) -> String {
         format!("{} ({} weights)", self.ctx.name(), self.kernels.format.name())
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Gpu
+    }
+
+    fn start(&mut self, plan: &PassPlan) -> Result<()> {
+        self.start_pass(plan)
+    }
+
+    fn load_resid(&mut self, x: ArrayView2<'_, f32>) -> Result<()> {
+        let values: Vec<f32> = x.iter().copied().collect(); // [pos, d_model]
+        let (q, buf) = (&self.ctx.queue, &self.acts.x.buf);
+        self.ctx.scoped("uploading the residual stream", || q.write_buffer(buf, 0, bytemuck::cast_slice(&values)))
+    }
+
+    fn group_len(&self, plan: &PassPlan, steps: &[Step]) -> usize {
+        self.fits(plan, steps)
+    }
+
+    fn run(&mut self, plan: &PassPlan, steps: &[Step], trace: &mut Trace) -> Result<()> {
+        self.run_group(plan, steps, trace)
+    }
+
+    fn cache_len(&self) -> usize {
+        self.kv.cached()
+    }
+
+    fn truncate_cache(&mut self, len: usize) {
+        self.kv.truncate(len);
     }
 
     fn set_gpu_timing(&mut self, on: bool) -> bool {
@@ -399,139 +393,6 @@ impl Executor for GpuExecutor {
 
     fn take_gpu_time(&mut self) -> Option<GpuTime> {
         self.timer.as_mut().map(GpuTimer::take)
-    }
-
-    fn kind(&self) -> BackendKind {
-        BackendKind::Gpu
-    }
-
-    fn begin(&mut self, ids: &[u32], options: PassOptions) -> Result<()> {
-        // An unfinished pass is dropped with its cache rows, as on the CPU.
-        if let Some(pass) = self.pass.take()
-            && pass.next < self.program.len()
-        {
-            self.kv.truncate(pass.shape.pos_offset);
-        }
-        if std::mem::take(&mut self.partial_cache) {
-            self.kv.truncate(0);
-        }
-        let pos_offset = self.cache_len();
-        self.start_pass(ids, options, pos_offset)
-    }
-
-    fn next_step(&self) -> Option<Step> {
-        let pass = self.pass.as_ref()?;
-        self.program.get(pass.next).copied()
-    }
-
-    fn step(&mut self) -> Result<Option<Step>> {
-        let Some(step) = self.next_step() else {
-            return Ok(None);
-        };
-        self.run_steps(&[step])?;
-        Ok(Some(step))
-    }
-
-    fn trace(&self) -> &Trace {
-        &self.trace
-    }
-
-    fn trace_mut(&mut self) -> &mut Trace {
-        &mut self.trace
-    }
-
-    fn take_trace(&mut self) -> Trace {
-        std::mem::take(&mut self.trace)
-    }
-
-    fn cache_len(&self) -> usize {
-        self.kv.cached()
-    }
-
-    fn reset(&mut self) {
-        self.pass = None;
-        self.kv.truncate(0);
-        self.partial_cache = false;
-        self.trace = Trace::default();
-    }
-
-    fn begin_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor) -> Result<()> {
-        let (n_layers, d_model) = (self.model.config.n_layers(), self.model.config.d_model());
-        if layer >= n_layers {
-            return Err(EngineError::Input(format!("layer {layer} is past the model's {n_layers} layers")));
-        }
-        let want = [ids.len(), d_model];
-        if resid_pre.shape() != want {
-            return Err(EngineError::Shape(format!(
-                "begin at layer {layer}: the residual stream is {} but the pass needs {want:?}",
-                resid_pre.dims_string()
-            )));
-        }
-        let values: Vec<f32> = resid_pre.data.iter().copied().collect(); // [pos, d_model]
-        self.reset();
-        self.begin(ids, options)?;
-        self.partial_cache = true;
-        let (q, x) = (&self.ctx.queue, &self.acts.x.buf);
-        self.ctx.scoped("uploading the residual stream", || q.write_buffer(x, 0, bytemuck::cast_slice(&values)))?;
-        let start = index_in(&self.program, Step::Layer(layer, LayerOp::Ln1));
-        if let Some(pass) = &mut self.pass {
-            pass.next = start;
-        }
-        Ok(())
-    }
-
-    fn begin_rows_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor, first: usize) -> Result<()> {
-        if first == 0 {
-            return self.begin_at(ids, options, layer, resid_pre);
-        }
-        let split = crate::long::recompute::RowsSplit::new(&self.model.config, ids, layer, resid_pre, first, &options)?;
-        // ln1 → k, v → rope over the rows before the window: the op before `scores` caches them.
-        self.begin_at(&ids[..first], split.before_options, layer, &split.before)?;
-        self.run_to(Step::Layer(layer, self.kv_ready))?;
-        // Dropped as it is, so its cache rows stay (`begin_at` marked the cache partial).
-        self.pass = None;
-        let window: Vec<f32> = resid_pre.data.slice(ndarray::s![first.., ..]).iter().copied().collect(); // [window, d_model]
-        self.start_pass(&ids[first..], options, first)?;
-        let (q, x) = (&self.ctx.queue, &self.acts.x.buf);
-        self.ctx.scoped("uploading the residual stream", || q.write_buffer(x, 0, bytemuck::cast_slice(&window)))?;
-        if let Some(pass) = &mut self.pass {
-            pass.next = index_in(&self.program, Step::Layer(layer, LayerOp::Ln1));
-            pass.only_layer = Some(layer);
-        }
-        Ok(())
-    }
-
-    /// One submit for every step up to `target` (the default would submit per step).
-    fn run_to(&mut self, target: Step) -> Result<()> {
-        let n = self.model.config.n_layers();
-        if target.layer().is_some_and(|l| l >= n) {
-            return Err(EngineError::Input(format!("step `{target}` is past the model's {n} layers")));
-        }
-        let steps = self.pending(index_in(&self.program, target));
-        self.run_steps(&steps)
-    }
-
-    fn run_to_end(&mut self) -> Result<()> {
-        let steps = self.pending(self.program.len().saturating_sub(1));
-        self.run_steps(&steps)
-    }
-
-    /// Groups of up to `batch` steps, each one submit and one read-back; the outputs of a
-    /// group go to `sink` step by step once it is read back.
-    fn stream_to(&mut self, last: Step, batch: usize, sink: &mut Sink<'_>) -> Result<()> {
-        let n = self.model.config.n_layers();
-        if last.layer().is_some_and(|l| l >= n) {
-            return Err(EngineError::Input(format!("step `{last}` is past the model's {n} layers")));
-        }
-        let steps = self.pending(index_in(&self.program, last));
-        self.run_batches(&steps, batch, &mut |me, group| {
-            let mut go_on = true;
-            for &step in group {
-                let out = StepOutput::take(&mut me.trace, step);
-                go_on &= sink(out).is_continue();
-            }
-            Ok(go_on)
-        })
     }
 }
 

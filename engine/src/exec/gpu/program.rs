@@ -12,6 +12,7 @@ use crate::exec::gpu::kernels::{Cmd, Dispatch, Kernels, add, attend, bias, embed
 use crate::exec::gpu::state::{Activations, KvCache};
 use crate::exec::gpu::weights::{GpuMatrix, GpuWeights};
 use crate::program::hooks::{BlockHook, HookKey};
+use crate::exec::driver::{Effect, HookWork, PassPlan, effects, hook_work};
 use crate::exec::executor::Switches;
 use crate::exec::intervene::{ActivationPrecision, Resolved};
 use crate::program::op_table::{PassDims, Slot};
@@ -64,6 +65,8 @@ pub struct StepEnv<'a> {
     pub a: &'a Activations,
     pub kv: &'a KvCache,
     pub pass: PassShape,
+    /// The pass as the driver planned it (which hooks, which edits, in which order).
+    pub plan: &'a PassPlan,
     pub capture: &'a CaptureFilter,
     pub edits: &'a [PassEdit],
     pub precision: ActivationPrecision,
@@ -107,51 +110,36 @@ impl<'a> StepEnv<'a> {
         self.edits.iter().any(|e| e.resolved.hook == key)
     }
 
-    /// `hook_probs` is computed only to be looked at (or edited).
-    fn skips(&self, key: HookKey) -> bool {
-        key == HookKey::Probs && !self.capture.wants(key) && !self.edited(key)
-    }
 
-    /// The commands of `step`, in order.
+    /// The commands of `step`, in order: each hook's work as the driver orders it, then the
+    /// op's effects.
     pub fn commands(&self, step: Step) -> Vec<Cmd<'a>> {
-        let layer = step.layer().unwrap_or(0);
         let mut cmds = Vec::new();
-        for spec in crate::program::op::spec(step).hooks {
-            let key = spec.kind.at(layer);
-            if self.skips(key) {
-                continue;
-            }
-            cmds.extend(self.produce(key));
+        for (key, spec, work) in hook_work(step, self.plan) {
             let buffer = self.slot(spec.slot);
             let len = spec.shape(self.c, self.pass.dims).iter().product();
-            if let Some(round) = intervene::round(self.k, self.precision, buffer, len, &self.a.dummy.buf) {
-                cmds.push(Cmd::Dispatch(round));
+            match work {
+                HookWork::Produce => cmds.extend(self.produce(key)),
+                HookWork::Round(precision) => cmds.extend(intervene::round(self.k, precision, buffer, len, &self.a.dummy.buf).map(Cmd::Dispatch)),
+                HookWork::Edit(i) => {
+                    let e = &self.edits[i];
+                    cmds.push(Cmd::Dispatch(intervene::edit(self.k, &e.resolved, buffer, &e.flags, &e.values)));
+                }
+                HookWork::Record { .. } => cmds.push(Cmd::ReadHook(key)),
             }
-            for e in self.edits.iter().filter(|e| e.resolved.hook == key) {
-                cmds.push(Cmd::Dispatch(intervene::edit(self.k, &e.resolved, buffer, &e.flags, &e.values)));
-            }
-            cmds.push(Cmd::ReadHook(key));
         }
         let (a, n, d) = (self.a, self.pass.dims.n, self.c.d_model());
-        match step {
-            Step::Layer(l, op) if op == self.kv_ready => {
-                // The final (possibly edited) keys and the values join the cache.
+        match effects(step, self.arch, self.kv_ready) {
+            Some(Effect::CacheKv(l)) => {
                 let row = (self.c.kv_dim() * 4) as u64;
                 let (at, bytes) = (self.pass.pos_offset as u64 * row, n as u64 * row);
                 cmds.push(Cmd::Copy { src: &a.k.buf, src_offset: 0, dst: &self.kv.k[l], dst_offset: at, bytes });
                 cmds.push(Cmd::Copy { src: &a.v.buf, src_offset: 0, dst: &self.kv.v[l], dst_offset: at, bytes });
             }
-            // Gemma scales the token embedding by √d after `hook_embed` records it.
-            Step::Embed => {
-                if let Some(s) = self.arch.embed_scale {
-                    cmds.push(Cmd::Dispatch(bias::scale(self.k, &a.x.buf, &a.dummy.buf, n * d, s)));
-                }
-            }
-            // Learned positions (and BERT's token types) are added after their hooks.
-            Step::PosEmbed | Step::TokenTypeEmbed => {
-                cmds.push(Cmd::Dispatch(add::dispatch(self.k, &a.x.buf, &a.out.buf, n * d)));
-            }
-            _ => {}
+            Some(Effect::ScaleEmbed(s)) => cmds.push(Cmd::Dispatch(bias::scale(self.k, &a.x.buf, &a.dummy.buf, n * d, s))),
+            Some(Effect::AddToResid) => cmds.push(Cmd::Dispatch(add::dispatch(self.k, &a.x.buf, &a.out.buf, n * d))),
+            // The sampled row is read back after the step; the executor samples it.
+            Some(Effect::Sample) | None => {}
         }
         cmds
     }
@@ -373,7 +361,7 @@ impl<'a> StepEnv<'a> {
             .hooks
             .iter()
             .map(|spec| (spec.kind.at(layer), spec))
-            .filter(|(key, _)| self.capture.wants(*key) && !self.skips(*key))
+            .filter(|(key, _)| self.capture.wants(*key) && !self.plan.skips(*key))
             .map(|(key, spec)| {
                 let shape = spec.shape(self.c, self.pass.dims);
                 Capture {

@@ -1,7 +1,8 @@
 //! Long fuzz runs: `cargo run --release -p glassbox-tests --example fuzz -- <target|all>
 //! <seconds> [seed]`. Targets: gguf, safetensors, config, tokenizer. Crashing inputs are
 //! saved under `tests/fuzz/crashes/`; copy them to `tests/fuzz/<target>/` to keep them as
-//! regression inputs of the quick run.
+//! regression inputs of the quick run. An input slower than a second is saved there too
+//! (`slowest-<target>.bin`), to replay it.
 
 use std::time::Duration;
 
@@ -41,6 +42,12 @@ fn main() {
         );
         for f in &r.crash_files {
             println!("  crash input: {}", f.display());
+        }
+        if r.slowest > Duration::from_secs(1) {
+            let path = crash_dir.join(format!("slowest-{}.bin", r.target));
+            if std::fs::create_dir_all(&crash_dir).and_then(|()| std::fs::write(&path, &r.slowest_input)).is_ok() {
+                println!("  slowest input: {}", path.display());
+            }
         }
         failed |= r.panics > 0;
     }

@@ -1,5 +1,6 @@
 //! Seeded mutation fuzzing on stable Rust for the four loaders: the GGUF reader and
-//! converter, safetensors loading, config.json parsing, and tokenizer loading. Each target
+//! converter (Llama and Gemma 3), safetensors loading (Llama, Gemma 3, GPT-2 and BERT weights,
+//! each against its family's config), config.json parsing, and tokenizer loading. Each target
 //! starts from valid seed files (plus the broken ones of RELIABILITY.md rows 1–17), applies
 //! random byte- and JSON-level mutations, and runs the loader under `catch_unwind`: a panic
 //! is a bug, and its input is saved to reproduce it. Errors are the expected outcome.
@@ -12,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use glassbox_engine::Model;
 use glassbox_engine::load::config::LlamaConfig;
-use glassbox_engine::load::gguf::builder::tiny_llama;
+use glassbox_engine::load::gguf::builder::{q5_blocks, tiny_gemma3, tiny_llama};
 use glassbox_engine::load::gguf::{
-    GgufFile, build_config_json, build_tokenizer_config_json, build_tokenizer_json,
-    planned_tensors,
+    GgmlType, GgufFile, build_config_json, build_tokenizer_config_json, build_tokenizer_json,
+    convert_gguf_to_hf, planned_tensors, unpermute_rows,
 };
 use glassbox_engine::load::tokenizer::{ChatMessage, Tokenizer};
 
@@ -245,11 +246,25 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
                     .kv_i32_array("tokenizer.ggml.token_type", &[3, 1])
                     .build(),
             );
+            // Gemma 3: the converter's second architecture (its names, norm shift, config and
+            // SentencePiece-derived tokenizer), with Q5_0 and Q5_1 matrices, and without the
+            // QK norms Llama has no counterpart for.
+            let q5 = |ty: GgmlType, name: &str| {
+                tiny_gemma3().replace_tensor(name, &[32, 8], ty.id(), &q5_blocks(256, ty == GgmlType::Q5_1))
+            };
+            s.extend([
+                tiny_gemma3().build(),
+                q5(GgmlType::Q5_0, "blk.0.ffn_up.weight").build(),
+                q5(GgmlType::Q5_1, "blk.1.ffn_gate.weight").build(),
+                tiny_gemma3().remove_tensor("blk.0.attn_q_norm.weight").build(),
+            ]);
             s
         }
         Target::Safetensors => {
-            let good = std::fs::read(fixtures_dir().join("tiny-gqa-tied/model.safetensors"))
-                .unwrap_or_default();
+            let weights = |family: &str| {
+                std::fs::read(fixtures_dir().join(family).join("model.safetensors")).unwrap_or_default()
+            };
+            let good = weights("tiny-gqa-tied");
             let mut truncated = good.clone();
             truncated.truncate(good.len() / 2);
             // Row 1: a header length past the file.
@@ -257,7 +272,10 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
             if long_header.len() >= 8 {
                 long_header[..8].copy_from_slice(&(u64::MAX / 3).to_le_bytes());
             }
-            vec![good, truncated, long_header]
+            let mut s = vec![good, truncated, long_header];
+            // Every other family's weights, loaded against its own config (`weights_family`).
+            s.extend(WEIGHT_FAMILIES[1..].iter().map(|(family, _)| weights(family)));
+            s
         }
         Target::Config => ["tiny-gqa-tied", "tiny-mha-untied", "tiny-llama31-rope-scaling", "tiny-gemma3", "tiny-gpt2", "tiny-bert-mlm"]
             .iter()
@@ -299,6 +317,57 @@ fn tokenizer_seeds() -> Vec<Vec<u8>> {
     vec![tiny, prefixed, wordpiece]
 }
 
+/// The fixture of each family and a tensor-name fragment only its weights have.
+const WEIGHT_FAMILIES: [(&str, &str); 4] = [
+    ("tiny-gqa-tied", "self_attn.q_proj"),
+    ("tiny-gemma3", "self_attn.q_norm"),
+    ("tiny-gpt2", "attn.c_attn"),
+    ("tiny-bert-mlm", "bert.encoder"),
+];
+
+/// The fixture whose config a safetensors input is loaded against: the family whose tensor
+/// names the header holds (mutated seeds carry no label), and now and then another family's
+/// (weights that do not fit the config).
+fn weights_family(input: &[u8]) -> &'static str {
+    let h = fnv(input.get(..64).unwrap_or(input));
+    if h.is_multiple_of(8) {
+        return WEIGHT_FAMILIES[(h >> 8) as usize % WEIGHT_FAMILIES.len()].0;
+    }
+    let header = input.get(..8192).unwrap_or(input);
+    WEIGHT_FAMILIES
+        .iter()
+        .rev()
+        .find(|(_, fragment)| header.windows(fragment.len()).any(|w| w == fragment.as_bytes()))
+        .map_or(WEIGHT_FAMILIES[0].0, |(family, _)| family)
+}
+
+/// A model the loader accepted must run a short forward pass: errors, never panics.
+fn forward(model: Model) {
+    use glassbox_engine::exec::executor::Executor;
+    let mut exec = glassbox_engine::exec::cpu::CpuExecutor::new(std::sync::Arc::new(model));
+    let _ = exec.forward(&[0, 1, 2], glassbox_engine::exec::executor::PassOptions::default());
+}
+
+/// `glassbox`'s own path for a `.gguf`: the whole conversion into a Hugging Face folder, then
+/// loading that folder (model and tokenizer) and running it.
+fn convert_and_run(input: &[u8], scratch: &Path) {
+    let gguf = scratch.join("fuzz.gguf");
+    let out = scratch.join("converted");
+    let _ = std::fs::remove_dir_all(&out);
+    if std::fs::write(&gguf, input).is_err() || std::fs::create_dir(&out).is_err() {
+        return;
+    }
+    if convert_gguf_to_hf(&gguf, &out, &mut |_, _| {}).is_err() {
+        return;
+    }
+    if let Ok(Some(t)) = Tokenizer::load_dir(&out, 1 << 20) {
+        exercise_tokenizer(&t);
+    }
+    if let Ok(model) = Model::load(&out) {
+        forward(model);
+    }
+}
+
 /// The chat template file written beside every tokenizer input (fixed: the template
 /// sandbox has its own tests; here the tokenizer is the target).
 const TOKENIZER_CONFIG: &str = r#"{"chat_template": [{"name": "default", "template": "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"}], "eos_token": "<|end|>"}"#;
@@ -312,32 +381,49 @@ pub fn run_one(target: Target, input: &[u8], scratch: &Path) -> bool {
             let Ok(file) = GgufFile::from_bytes(Path::new("fuzz.gguf"), input.to_vec()) else {
                 return false;
             };
-            let _ = build_config_json(&file);
-            let _ = build_tokenizer_config_json(&file);
+            let config = build_config_json(&file);
+            let tokenizer_config = build_tokenizer_config_json(&file);
             let tokenizer = build_tokenizer_json(&file);
+            // Each planned tensor as the converter treats it: dequantized, Q/K rows
+            // un-permuted (Llama), norms shifted back (Gemma).
+            let mut tensors_ok = false;
             if let Ok(plan) = planned_tensors(&file) {
+                tensors_ok = true;
                 for t in plan {
-                    let _ = file.tensor_f32(&t.gguf_name);
+                    let Ok((shape, mut values)) = file.tensor_f32(&t.gguf_name) else {
+                        tensors_ok = false;
+                        continue;
+                    };
+                    if let Some(heads) = t.unpermute_heads {
+                        values = unpermute_rows(&values, shape.last().copied().unwrap_or(1), heads);
+                    }
+                    if t.norm_shift {
+                        values.iter_mut().for_each(|v| *v -= 1.0);
+                    }
                 }
             }
             // Every tokenizer the converter writes must load (or fail) without a panic.
-            if let Ok(json) = tokenizer {
+            if let Ok(json) = &tokenizer {
                 let _ = std::fs::write(scratch.join("tokenizer.json"), json.to_string());
                 let _ = std::fs::remove_file(scratch.join("tokenizer_config.json"));
                 if let Ok(Some(t)) = Tokenizer::load_dir(scratch, 1 << 20) {
                     exercise_tokenizer(&t);
                 }
             }
+            // Everything converts in memory: the whole conversion, and the folder it writes.
+            if tensors_ok && config.is_ok() && tokenizer.is_ok() && tokenizer_config.is_ok() {
+                convert_and_run(input, scratch);
+            }
             true
         }
         Target::Safetensors => {
-            let _ = std::fs::copy(
-                fixtures_dir().join("tiny-gqa-tied/config.json"),
-                scratch.join("config.json"),
-            );
+            let family = weights_family(input);
+            let _ = std::fs::copy(fixtures_dir().join(family).join("config.json"), scratch.join("config.json"));
             let _ = std::fs::remove_file(scratch.join("tokenizer.json"));
-            if std::fs::write(scratch.join("model.safetensors"), input).is_ok() {
-                let _ = Model::load(scratch);
+            if std::fs::write(scratch.join("model.safetensors"), input).is_ok()
+                && let Ok(model) = Model::load(scratch)
+            {
+                forward(model);
             }
             safetensors::SafeTensors::deserialize(input).is_ok()
         }
@@ -361,9 +447,7 @@ pub fn run_one(target: Target, input: &[u8], scratch: &Path) -> bool {
                     let _ = std::fs::remove_file(scratch.join("tokenizer.json"));
                     // A config the loader accepts must also run: errors, never panics.
                     if let Ok(model) = Model::load(scratch) {
-                        use glassbox_engine::exec::executor::Executor;
-                        let mut exec = glassbox_engine::exec::cpu::CpuExecutor::new(std::sync::Arc::new(model));
-                        let _ = exec.forward(&[0, 1, 2], glassbox_engine::exec::executor::PassOptions::default());
+                        forward(model);
                     }
                 }
             }
@@ -407,6 +491,8 @@ pub struct Report {
     /// Panics the tokenizers crate raised that `guard::catch_panic` turned into errors.
     pub guarded_panics: u64,
     pub slowest: Duration,
+    /// The input that took `slowest`, to replay it.
+    pub slowest_input: Vec<u8>,
     pub elapsed: Duration,
     pub crash_files: Vec<PathBuf>,
 }
@@ -446,7 +532,10 @@ pub fn fuzz(target: Target, seed: u64, budget: &Budget, crash_dir: Option<&Path>
         let t0 = Instant::now();
         let outcome =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(target, &input, scratch.path())));
-        report.slowest = report.slowest.max(t0.elapsed());
+        if t0.elapsed() > report.slowest {
+            report.slowest = t0.elapsed();
+            report.slowest_input.clone_from(&input);
+        }
         report.inputs += 1;
         report.accepted += u64::from(matches!(outcome, Ok(true)));
         if outcome.is_err() {

@@ -109,6 +109,16 @@ impl GgufBuilder {
         self.kv_raw(key, 9, &b)
     }
 
+    pub fn kv_f32_array(self, key: &str, items: &[f32]) -> Self {
+        let mut b = Vec::new();
+        b.extend(6u32.to_le_bytes());
+        b.extend((items.len() as u64).to_le_bytes());
+        for v in items {
+            b.extend(v.to_le_bytes());
+        }
+        self.kv_raw(key, 9, &b)
+    }
+
     /// A tensor whose data is appended (aligned) to the data section.
     pub fn tensor(mut self, name: &str, dims: &[u64], ty: u32, bytes: &[u8]) -> Self {
         self.tensors.push(TensorEntry {
@@ -292,4 +302,73 @@ pub fn tiny_llama(with_output: bool) -> GgufBuilder {
     } else {
         b
     }
+}
+
+/// The vocabulary of [`tiny_gemma3`]: Gemma's specials, a run of spaces spelled with spaces
+/// (what marks a Gemma vocabulary), `▁` and two words.
+pub const GEMMA_TOKENS: [&str; 8] = ["<pad>", "<eos>", "<bos>", "<unk>", "  ", "▁", "a", "▁a"];
+
+/// A two-layer Gemma 3 (d 32, 2 query heads and 1 KV head of 16, ffn 8): every tensor a Gemma 3
+/// GGUF has, norm weights stored as llama.cpp stores them (`1 + w`), and a working Gemma
+/// tokenizer.
+pub fn tiny_gemma3() -> GgufBuilder {
+    let (d, hd, ff, v) = (32u64, 16u64, 8u64, GEMMA_TOKENS.len() as u64);
+    let mut b = GgufBuilder::new()
+        .kv_str("general.architecture", "gemma3")
+        .kv_u32("gemma3.block_count", 2)
+        .kv_u32("gemma3.context_length", 128)
+        .kv_u32("gemma3.embedding_length", d as u32)
+        .kv_u32("gemma3.feed_forward_length", ff as u32)
+        .kv_u32("gemma3.attention.head_count", 2)
+        .kv_u32("gemma3.attention.head_count_kv", 1)
+        .kv_u32("gemma3.attention.key_length", hd as u32)
+        .kv_u32("gemma3.attention.value_length", hd as u32)
+        .kv_f32("gemma3.rope.freq_base", 1_000_000.0)
+        .kv_f32("gemma3.attention.layer_norm_rms_epsilon", 1e-6)
+        .kv_u32("gemma3.attention.sliding_window", 4)
+        .kv_str("tokenizer.ggml.model", "llama")
+        .kv_str("tokenizer.ggml.pre", "default")
+        .kv_str_array("tokenizer.ggml.tokens", &GEMMA_TOKENS)
+        .kv_f32_array("tokenizer.ggml.scores", &[-1000.0, -1000.0, -1000.0, -1000.0, -1000.0, -5.0, -6.0, -7.0])
+        .kv_i32_array("tokenizer.ggml.token_type", &[3, 3, 3, 3, 4, 1, 1, 1])
+        .kv_u32("tokenizer.ggml.bos_token_id", 2)
+        .kv_u32("tokenizer.ggml.eos_token_id", 1)
+        .kv_u32("tokenizer.ggml.unknown_token_id", 3)
+        .kv_u32("tokenizer.ggml.padding_token_id", 0)
+        .kv_raw("tokenizer.ggml.add_bos_token", 7, &[1])
+        .f32_tensor("token_embd.weight", &[d, v], &matrix(v, d))
+        .f32_tensor("output_norm.weight", &[d], &matrix(1, d));
+    for l in 0..2 {
+        let t = |n: &str| format!("blk.{l}.{n}.weight");
+        b = b
+            .f32_tensor(&t("attn_norm"), &[d], &matrix(1, d))
+            .f32_tensor(&t("attn_q"), &[d, 2 * hd], &matrix(2 * hd, d))
+            .f32_tensor(&t("attn_k"), &[d, hd], &matrix(hd, d))
+            .f32_tensor(&t("attn_v"), &[d, hd], &matrix(hd, d))
+            .f32_tensor(&t("attn_output"), &[2 * hd, d], &matrix(d, 2 * hd))
+            .f32_tensor(&t("attn_q_norm"), &[hd], &matrix(1, hd))
+            .f32_tensor(&t("attn_k_norm"), &[hd], &matrix(1, hd))
+            .f32_tensor(&t("post_attention_norm"), &[d], &matrix(1, d))
+            .f32_tensor(&t("ffn_norm"), &[d], &matrix(1, d))
+            .f32_tensor(&t("post_ffw_norm"), &[d], &matrix(1, d))
+            .f32_tensor(&t("ffn_gate"), &[d, ff], &matrix(ff, d))
+            .f32_tensor(&t("ffn_up"), &[d, ff], &matrix(ff, d))
+            .f32_tensor(&t("ffn_down"), &[ff, d], &matrix(d, ff));
+    }
+    b
+}
+
+/// `n / 32` Q5_0 (`with_min` false: f16 d, u32 qh, 16 bytes of nibbles) or Q5_1 (`with_min`
+/// true: f16 d, f16 m, qh, nibbles) blocks with small scales and varied bits.
+pub fn q5_blocks(n: usize, with_min: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for blk in 0..n / 32 {
+        out.extend(f16_bytes(0.01 + blk as f32 * 0.001));
+        if with_min {
+            out.extend(f16_bytes(-0.1));
+        }
+        out.extend((0x9e37_79b9u32.rotate_left(blk as u32)).to_le_bytes());
+        out.extend((0..16).map(|i| (i as u8).wrapping_mul(37).wrapping_add(blk as u8)));
+    }
+    out
 }

@@ -149,14 +149,7 @@ fn check_complete(
     plan: &[ConvertedTensor],
     layer_tensors: &[&str],
 ) -> Result<(), GgufError> {
-    let n_layers = gguf.get_u64(&format!("{arch}.block_count"))?;
-    if n_layers > 4096 {
-        return Err(GgufError::metadata(
-            gguf.path(),
-            &format!("{arch}.block_count"),
-            format!("{n_layers} layers is not a real model (at most 4096)"),
-        ));
-    }
+    let n_layers = block_count(gguf, arch)?;
     let have: std::collections::HashSet<&str> = plan.iter().map(|t| t.hf_name.as_str()).collect();
     let mut want = vec![
         "model.embed_tokens.weight".to_string(),
@@ -178,6 +171,24 @@ fn check_complete(
             crate::load::load_check::compact_names(&missing)
         ),
     ))
+}
+
+/// The most layers a file may claim: more is no real model, and lists sized by it
+/// (`layer_types`, the expected tensors) would take gigabytes.
+const MAX_BLOCKS: u64 = 4096;
+
+/// `{arch}.block_count`, at most [`MAX_BLOCKS`].
+pub(crate) fn block_count(gguf: &GgufFile, arch: &str) -> Result<u64, GgufError> {
+    let key = format!("{arch}.block_count");
+    let n_layers = gguf.get_u64(&key)?;
+    if n_layers > MAX_BLOCKS {
+        return Err(GgufError::metadata(
+            gguf.path(),
+            &key,
+            format!("{n_layers} layers is not a real model (at most {MAX_BLOCKS})"),
+        ));
+    }
+    Ok(n_layers)
 }
 
 fn check_head_split(shape: &[usize], heads: usize) -> Result<(), String> {

@@ -113,7 +113,8 @@ pub fn build_gemma3_config_json(gguf: &GgufFile) -> Result<Value, GgufError> {
             format!("{v} differs from attention.key_length {head_dim}; Gemma 3 has one head size"),
         ));
     }
-    let n_layers = gguf.get_u32(&key("block_count"))? as usize;
+    // Bounded before `layer_types` allocates a name per layer.
+    let n_layers = super::convert::block_count(gguf, ARCH)? as usize;
     let vocab_size = gguf.get_str_array("tokenizer.ggml.tokens")?.len();
     let theta_key = key("rope.freq_base");
     let rope_theta = gguf.opt_f32(&theta_key)?.unwrap_or(1_000_000.0);
@@ -189,7 +190,7 @@ pub fn build_gemma3_config_json(gguf: &GgufFile) -> Result<Value, GgufError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::gguf::builder::{GgufBuilder, matrix};
+    use crate::load::gguf::builder::{matrix, tiny_gemma3};
 
     #[test]
     fn names_follow_gguf_py_gemma3_map() {
@@ -241,65 +242,6 @@ mod tests {
         let full: Vec<usize> = (0..18).filter(|&i| t[i] == "full_attention").collect();
         assert_eq!(full, [5, 11, 17]);
         assert_eq!(layer_types(4), ["sliding_attention"; 4]);
-    }
-
-    /// A GGUF f32 array metadata value.
-    fn f32_array(values: &[f32]) -> Vec<u8> {
-        let mut v = 6u32.to_le_bytes().to_vec();
-        v.extend((values.len() as u64).to_le_bytes());
-        v.extend(values.iter().flat_map(|x| x.to_le_bytes()));
-        v
-    }
-
-    const TOKENS: [&str; 8] = ["<pad>", "<eos>", "<bos>", "<unk>", "  ", "▁", "a", "▁a"];
-
-    /// Two layers (d 32, 2 query heads and 1 KV head of 16, ffn 8): every tensor a Gemma 3
-    /// GGUF has, norm weights stored as llama.cpp stores them (`1 + w`).
-    fn tiny_gemma3() -> GgufBuilder {
-        let (d, hd, ff, v) = (32u64, 16u64, 8u64, TOKENS.len() as u64);
-        let mut b = GgufBuilder::new()
-            .kv_str("general.architecture", "gemma3")
-            .kv_u32("gemma3.block_count", 2)
-            .kv_u32("gemma3.context_length", 128)
-            .kv_u32("gemma3.embedding_length", d as u32)
-            .kv_u32("gemma3.feed_forward_length", ff as u32)
-            .kv_u32("gemma3.attention.head_count", 2)
-            .kv_u32("gemma3.attention.head_count_kv", 1)
-            .kv_u32("gemma3.attention.key_length", hd as u32)
-            .kv_u32("gemma3.attention.value_length", hd as u32)
-            .kv_f32("gemma3.rope.freq_base", 1_000_000.0)
-            .kv_f32("gemma3.attention.layer_norm_rms_epsilon", 1e-6)
-            .kv_u32("gemma3.attention.sliding_window", 4)
-            .kv_str("tokenizer.ggml.model", "llama")
-            .kv_str("tokenizer.ggml.pre", "default")
-            .kv_str_array("tokenizer.ggml.tokens", &TOKENS)
-            .kv_raw("tokenizer.ggml.scores", 9, &f32_array(&[-1000.0, -1000.0, -1000.0, -1000.0, -1000.0, -5.0, -6.0, -7.0]))
-            .kv_i32_array("tokenizer.ggml.token_type", &[3, 3, 3, 3, 4, 1, 1, 1])
-            .kv_u32("tokenizer.ggml.bos_token_id", 2)
-            .kv_u32("tokenizer.ggml.eos_token_id", 1)
-            .kv_u32("tokenizer.ggml.unknown_token_id", 3)
-            .kv_u32("tokenizer.ggml.padding_token_id", 0)
-            .kv_raw("tokenizer.ggml.add_bos_token", 7, &[1])
-            .f32_tensor("token_embd.weight", &[d, v], &matrix(v, d))
-            .f32_tensor("output_norm.weight", &[d], &matrix(1, d));
-        for l in 0..2 {
-            let t = |n: &str| format!("blk.{l}.{n}.weight");
-            b = b
-                .f32_tensor(&t("attn_norm"), &[d], &matrix(1, d))
-                .f32_tensor(&t("attn_q"), &[d, 2 * hd], &matrix(2 * hd, d))
-                .f32_tensor(&t("attn_k"), &[d, hd], &matrix(hd, d))
-                .f32_tensor(&t("attn_v"), &[d, hd], &matrix(hd, d))
-                .f32_tensor(&t("attn_output"), &[2 * hd, d], &matrix(d, 2 * hd))
-                .f32_tensor(&t("attn_q_norm"), &[hd], &matrix(1, hd))
-                .f32_tensor(&t("attn_k_norm"), &[hd], &matrix(1, hd))
-                .f32_tensor(&t("post_attention_norm"), &[d], &matrix(1, d))
-                .f32_tensor(&t("ffn_norm"), &[d], &matrix(1, d))
-                .f32_tensor(&t("post_ffw_norm"), &[d], &matrix(1, d))
-                .f32_tensor(&t("ffn_gate"), &[d, ff], &matrix(ff, d))
-                .f32_tensor(&t("ffn_up"), &[d, ff], &matrix(ff, d))
-                .f32_tensor(&t("ffn_down"), &[ff, d], &matrix(d, ff));
-        }
-        b
     }
 
     #[test]
@@ -369,5 +311,65 @@ mod tests {
         let file = crate::load::gguf::GgufFile::open(&gguf).unwrap_or_else(|e| panic!("{e}"));
         let msg = crate::load::gguf::planned_tensors(&file).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("model.layers.1.post_feedforward_layernorm.weight"), "{msg}");
+    }
+
+    /// A claimed 4 billion layers is an error naming the key, not a 4-billion-entry
+    /// `layer_types` list.
+    #[test]
+    fn absurd_block_count_is_an_error_before_allocating() {
+        let bytes = tiny_gemma3().set_u32("gemma3.block_count", u32::MAX).build();
+        let file = crate::load::gguf::GgufFile::from_bytes(std::path::Path::new("t.gguf"), bytes).unwrap_or_else(|e| panic!("{e}"));
+        let msg = crate::load::gguf::build_config_json(&file).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            msg,
+            "t.gguf: metadata key `gemma3.block_count`: 4294967295 layers is not a real model (at most 4096)"
+        );
+    }
+
+    /// llama.cpp's `+1`-stored QK norms missing: one line naming every absent tensor, before
+    /// any data is read.
+    #[test]
+    fn missing_qk_norms_are_named_on_one_line() {
+        let bytes = tiny_gemma3()
+            .remove_tensor("blk.0.attn_q_norm.weight")
+            .remove_tensor("blk.1.attn_k_norm.weight")
+            .build();
+        let file = crate::load::gguf::GgufFile::from_bytes(std::path::Path::new("t.gguf"), bytes).unwrap_or_else(|e| panic!("{e}"));
+        let msg = crate::load::gguf::planned_tensors(&file).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.starts_with("t.gguf: unsupported model: 2 tensors"), "{msg}");
+        assert!(msg.contains("model.layers.0.self_attn.q_norm.weight"), "{msg}");
+        assert!(msg.contains("model.layers.1.self_attn.k_norm.weight"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    /// Q5_0 and Q5_1 matrices convert (dequantized as `dequantize` reads them); a file cut one
+    /// byte into the last Q5 block is one line naming that tensor.
+    #[test]
+    fn q5_tensors_convert_and_truncated_blocks_name_the_tensor() {
+        use crate::load::gguf::GgmlType;
+        use crate::load::gguf::builder::q5_blocks;
+        use crate::load::gguf::dequant::dequantize;
+        let name = "blk.1.ffn_up.weight";
+        for (ty, with_min) in [(GgmlType::Q5_0, false), (GgmlType::Q5_1, true)] {
+            let blocks = q5_blocks(256, with_min);
+            // Moved to the end of the file, so cutting the file cuts its blocks.
+            let bytes = tiny_gemma3().remove_tensor(name).tensor(name, &[32, 8], ty.id(), &blocks).build();
+            let file = crate::load::gguf::GgufFile::from_bytes(std::path::Path::new("q5.gguf"), bytes.clone())
+                .unwrap_or_else(|e| panic!("{ty}: {e}"));
+            let plan = crate::load::gguf::planned_tensors(&file).unwrap_or_else(|e| panic!("{ty}: {e}"));
+            let t = plan.iter().find(|t| t.gguf_name == name).unwrap_or_else(|| panic!("{ty}: {name} not planned"));
+            assert_eq!((t.hf_name.as_str(), t.hf_shape.as_slice()), ("model.layers.1.mlp.up_proj.weight", &[8usize, 32][..]));
+            let (_, values) = file.tensor_f32(name).unwrap_or_else(|e| panic!("{ty}: {e}"));
+            assert_eq!(Ok(values), dequantize(ty, &blocks, 256), "{ty}");
+
+            // Cut one byte into its last block.
+            let cut = bytes[..bytes.len() - 1].to_vec();
+            let msg = crate::load::gguf::GgufFile::from_bytes(std::path::Path::new("q5.gguf"), cut)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(msg.contains(&format!("tensor `{name}`")), "{ty}: {msg}");
+            assert!(!msg.contains('\n'), "{ty}: {msg}");
+        }
     }
 }

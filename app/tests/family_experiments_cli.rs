@@ -1,0 +1,80 @@
+//! Everything built on hooks, from the command line, on every family: `dla` on the real
+//! Gemma 3 270M against transformers' modules; `patch`, `heads`, `compare` and `bench` on the
+//! GPT-2, BERT and Gemma 3 fixtures; `generate` reporting the KV cache it holds.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{assert_one_line_error, fixture, glassbox, json_of};
+
+
+/// Gemma 3 270M in the cache, or `false` with a note (a failure under `GLASSBOX_REQUIRE_MODEL`).
+fn gemma_ready() -> bool {
+    let dir = glassbox_engine::fetch::KnownModel::Gemma3_270m.dir().unwrap();
+    if glassbox_engine::fetch::is_complete(&dir) {
+        return true;
+    }
+    assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "GLASSBOX_REQUIRE_MODEL is set but Gemma 3 270M is not in {}", dir.display());
+    eprintln!("note: skipping: run `glassbox fetch gemma-3-270m`");
+    false
+}
+
+/// `glassbox dla --model gemma-3-270m`: the shares sum to the logit, and each is transformers'
+/// (`scripts/gemma-dla-golden.py`, through the sandwich norms with their scales held fixed).
+#[test]
+fn gemma3_270m_dla_sums_to_the_logit_and_matches_transformers() {
+    if !gemma_ready() {
+        return;
+    }
+    let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("gemma-3-270m/dla_paris.json")).unwrap()).unwrap();
+    let out = glassbox(&["--model", "gemma-3-270m", "dla", "--prompt", golden["prompt"].as_str().unwrap(), "--target", golden["target"].as_str().unwrap(), "--json"]);
+    let v = json_of(&out);
+    assert_eq!(v["token_ids"], golden["input_ids"], "the prompt starts with <bos>, as transformers'");
+    let (logit, sum) = (v["logit"].as_f64().unwrap(), v["sum_of_components"].as_f64().unwrap());
+    eprintln!("logit {logit}, sum of components {sum}, transformers' logit {}", golden["logit"]);
+    assert!((sum - logit).abs() <= 1e-3 * logit.abs().max(1.0), "sum {sum} vs logit {logit}");
+    assert!((logit - golden["logit"].as_f64().unwrap()).abs() <= 2e-3);
+    let shares = golden["shares"].as_object().unwrap();
+    let mut worst = 0.0f64;
+    for c in v["components"].as_array().unwrap().iter().filter(|c| shares.contains_key(c["name"].as_str().unwrap())) {
+        worst = worst.max((c["value"].as_f64().unwrap() - shares[c["name"].as_str().unwrap()].as_f64().unwrap()).abs());
+    }
+    eprintln!("largest share difference vs transformers: {worst:.1e}");
+    assert!(worst <= 2e-3, "a share differs from transformers' by {worst}");
+}
+
+/// A copy of a fixture with a word-level tokenizer: `w1` … `w40` are ids 1 … 40.
+fn with_words(name: &str) -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture(name).join(f), dir.join(f)).unwrap();
+    }
+    let vocab: serde_json::Map<String, serde_json::Value> = std::iter::once(("[UNK]".to_string(), 0.into())).chain((1..=40).map(|i| (format!("w{i}"), i.into()))).collect();
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+        "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+    });
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let path = dir.to_str().unwrap().to_string();
+    (tmp, path)
+}
+
+const PROMPT: &str = "w5 w9 w13 w2 w31 w7 w22 w13 w2";
+
+#[test]
+fn dla_splits_gpt2_and_gemma3_and_refuses_bert_in_one_line() {
+    for name in ["tiny-gpt2", "tiny-gemma3"] {
+        let (_tmp, dir) = with_words(name);
+        let v = json_of(&glassbox(&["dla", "--model", &dir, "--prompt", PROMPT, "--target", "#7", "--minus", "#8", "--json"]));
+        let (logit, sum) = (v["logit"].as_f64().unwrap(), v["sum_of_components"].as_f64().unwrap());
+        assert!((sum - logit).abs() <= 1e-3 * logit.abs().max(1.0), "{name}: sum {sum} vs logit {logit}");
+        let names: Vec<&str> = v["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names.contains(&"ln_final.bias"), name == "tiny-gpt2", "{name}: {names:?}");
+    }
+    let (_tmp, dir) = with_words("tiny-bert-mlm");
+    assert_one_line_error(&glassbox(&["dla", "--model", &dir, "--prompt", PROMPT, "--target", "#7"]), "not defined for bert");
+}

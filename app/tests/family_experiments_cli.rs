@@ -78,3 +78,18 @@ fn dla_splits_gpt2_and_gemma3_and_refuses_bert_in_one_line() {
     let (_tmp, dir) = with_words("tiny-bert-mlm");
     assert_one_line_error(&glassbox(&["dla", "--model", &dir, "--prompt", PROMPT, "--target", "#7"]), "not defined for bert");
 }
+
+/// `generate --json` reports the KV cache it holds: tiny-gemma3's three local layers (window 4)
+/// keep 3 rows plus the last pass's one, its global layer all 20 positions.
+#[test]
+fn generate_reports_the_kv_cache_bytes_a_window_keeps() {
+    let ids = "75,65,91,50,24,46,23,43,18,88,32,21,76";
+    let dir = fixture("tiny-gemma3");
+    let v = json_of(&glassbox(&["generate", "--model", dir.to_str().unwrap(), "--token-ids", ids, "--max-new-tokens", "8", "--json"]));
+    let row = 16 * 2 * 4; // kv_dim 16, keys and values, f32
+    assert_eq!(v["kv_cache_bytes_every_row"], 4 * 20 * row);
+    assert_eq!(v["kv_cache_bytes"], (3 * 4 + 20) * row);
+    let out = glassbox(&["generate", "--model", dir.to_str().unwrap(), "--token-ids", ids, "--max-new-tokens", "8"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("KV cache: 4.0 KiB held for 20 positions (10.0 KiB if every layer kept every position)"), "{err}");
+}

@@ -63,3 +63,71 @@ fn attribution_refuses_bert_in_one_line() {
     let err = attribute(&model, &trace, 0, None).unwrap_err().to_string();
     assert!(err.contains("not defined for bert") && !err.contains('\n'), "{err}");
 }
+
+/// Gemma's local layers (window 4 in the fixture) keep only the keys a later query can see:
+/// generation past the window gives the uncached path's tokens and logits, every local layer
+/// holds `window − 1` rows between passes, and a many-row pass after the cache was cut records
+/// the same attention and residual as one pass over everything.
+#[test]
+fn a_local_layers_kv_cache_keeps_only_its_window() {
+    use glassbox_engine::arch::AttnMask;
+    use glassbox_engine::cpu::CpuExecutor;
+    use glassbox_engine::executor::{Executor, generate, generate_uncached};
+    use glassbox_engine::sampling::SamplingParams;
+    use glassbox_engine::trace::CaptureFilter;
+
+    let model = load("tiny-gemma3");
+    let c = &model.config;
+    let window = (0..c.n_layers()).find_map(|l| match model.arch.mask(l) {
+        AttnMask::Sliding { window } => Some(window),
+        _ => None,
+    });
+    let window = window.expect("tiny-gemma3 has local layers");
+    let n_local = (0..c.n_layers()).filter(|&l| model.arch.mask(l) != AttnMask::Causal).count();
+    let prompt = input_ids("tiny-gemma3");
+    assert!(prompt.len() > window);
+    let mut exec = CpuExecutor::new(model.clone());
+    let new = 3 * window;
+    let cached = generate(&mut exec, &prompt, new, SamplingParams::greedy(), &[], &mut |_| ()).unwrap();
+    let uncached = generate_uncached(&mut CpuExecutor::new(model.clone()), &prompt, new, &[]).unwrap();
+    assert_eq!(cached, uncached);
+
+    // Step by step: the logits of each cached pass against a whole pass, and the bytes held.
+    let row_bytes = 2 * c.kv_dim() * 4; // keys and values, f32
+    let mut exec = CpuExecutor::new(model.clone());
+    let mut seq = prompt.clone();
+    let mut input = prompt.clone();
+    for step in 0..new {
+        let trace = exec.forward(&input, PassOptions::default()).unwrap();
+        let whole = cpu_pass(&model, &seq, PassOptions::default());
+        let (a, b) = (trace.last_logits.unwrap(), whole.last_logits.unwrap());
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(worst <= 1e-5, "step {step}: logits differ by {worst}");
+        // After this pass, before the next `begin` cuts the windows: every row of the pass is held.
+        let len = seq.len();
+        let full = c.n_layers() * len * row_bytes;
+        let cut = (c.n_layers() - n_local) * len * row_bytes + n_local * (window - 1 + input.len()).min(len) * row_bytes;
+        assert_eq!(exec.kv_cache_bytes(), cut, "step {step}");
+        assert!(step == 0 || exec.kv_cache_bytes() < full);
+        let next = trace.sampled.unwrap();
+        seq.push(next);
+        input = vec![next];
+    }
+    eprintln!("after {} positions: {} bytes held, {} with every row", seq.len(), exec.kv_cache_bytes(), c.n_layers() * seq.len() * row_bytes);
+
+    // A multi-row pass after the cut (a chunked prefill) sees exactly its windows.
+    let mut exec = CpuExecutor::new(model.clone());
+    let (head, tail) = prompt.split_at(prompt.len() - 5);
+    exec.forward(head, PassOptions::default()).unwrap();
+    let chunk = exec.forward(tail, PassOptions::capture(CaptureFilter::All)).unwrap();
+    let whole = cpu_pass(&model, &prompt, PassOptions::capture(CaptureFilter::All));
+    for l in 0..c.n_layers() {
+        for hook in [BlockHook::Pattern, BlockHook::AttnScores, BlockHook::Z, BlockHook::ResidPost] {
+            let (ours, all) = (&chunk.get(HookKey::Block(l, hook)).unwrap().data, &whole.get(HookKey::Block(l, hook)).unwrap().data);
+            let rows = if hook == BlockHook::Pattern || hook == BlockHook::AttnScores { all.slice_axis(ndarray::Axis(1), (head.len()..).into()) } else { all.slice_axis(ndarray::Axis(0), (head.len()..).into()) };
+            assert_eq!(ours.shape(), rows.shape(), "L{l} {hook:?}");
+            let worst = ours.iter().zip(rows.iter()).map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() }).fold(0.0, f32::max);
+            assert!(worst <= 1e-5, "L{l} {hook:?}: differs by {worst}");
+        }
+    }
+}

@@ -447,6 +447,10 @@ impl Executor for GpuExecutor {
         self.kv.cached()
     }
 
+    fn kv_cache_bytes(&self) -> usize {
+        self.kv.bytes()
+    }
+
     fn reset(&mut self) {
         self.pass = None;
         self.kv.truncate(0);

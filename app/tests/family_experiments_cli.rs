@@ -93,3 +93,16 @@ fn generate_reports_the_kv_cache_bytes_a_window_keeps() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && err.contains("KV cache: 4.0 KiB held for 20 positions (10.0 KiB if every layer kept every position)"), "{err}");
 }
+
+/// `glassbox bench` on a Gemma 3 folder (the tiny fixture with a tokenizer): every figure there.
+/// (`--model gemma-3-270m` works the same way; minutes on 2 cores, so by hand.)
+#[test]
+fn bench_runs_on_a_gemma3_folder() {
+    let (_tmp, dir) = with_words("tiny-gemma3");
+    let v = json_of(&glassbox(&["--model", &dir, "bench", "--tokens", "8", "--runs", "1", "--decode-tokens", "2", "--json"]));
+    assert_eq!(v["prompt_tokens"], 8);
+    for key in ["prefill_full_capture_ms", "prefill_no_capture_ms", "decode_tokens_per_s"] {
+        assert!(v["result"][key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+    }
+    assert!(v["peak_rss_mib"].as_f64().is_some_and(|x| x > 0.0));
+}

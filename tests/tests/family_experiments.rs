@@ -98,8 +98,8 @@ fn a_local_layers_kv_cache_keeps_only_its_window() {
     let mut seq = prompt.clone();
     let mut input = prompt.clone();
     for step in 0..new {
-        let trace = exec.forward(&input, PassOptions::default()).unwrap();
-        let whole = cpu_pass(&model, &seq, PassOptions::default());
+        let trace = exec.forward(&input, PassOptions::capture(CaptureFilter::Nothing)).unwrap();
+        let whole = cpu_pass(&model, &seq, PassOptions::capture(CaptureFilter::Nothing));
         let (a, b) = (trace.last_logits.unwrap(), whole.last_logits.unwrap());
         let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
         assert!(worst <= 1e-5, "step {step}: logits differ by {worst}");
@@ -115,14 +115,18 @@ fn a_local_layers_kv_cache_keeps_only_its_window() {
     }
     eprintln!("after {} positions: {} bytes held, {} with every row", seq.len(), exec.kv_cache_bytes(), c.n_layers() * seq.len() * row_bytes);
 
-    // A multi-row pass after the cut (a chunked prefill) sees exactly its windows.
+    // A multi-row pass after the cut (a chunked prefill) sees exactly its windows. (A pass
+    // that records the raw scores keeps every key: they are q·k before the mask.)
+    let hooks = [BlockHook::Pattern, BlockHook::AttnScores, BlockHook::Z, BlockHook::ResidPost];
     let mut exec = CpuExecutor::new(model.clone());
     let (head, tail) = prompt.split_at(prompt.len() - 5);
     exec.forward(head, PassOptions::default()).unwrap();
-    let chunk = exec.forward(tail, PassOptions::capture(CaptureFilter::All)).unwrap();
+    let full_bytes = exec.kv_cache_bytes();
+    let chunk = exec.forward(tail, PassOptions::capture(CaptureFilter::kinds(hooks.map(glassbox_engine::HookKind::Block)))).unwrap();
+    assert!(exec.kv_cache_bytes() < full_bytes + tail.len() * c.n_layers() * row_bytes, "the chunk's begin cut the local layers");
     let whole = cpu_pass(&model, &prompt, PassOptions::capture(CaptureFilter::All));
     for l in 0..c.n_layers() {
-        for hook in [BlockHook::Pattern, BlockHook::AttnScores, BlockHook::Z, BlockHook::ResidPost] {
+        for hook in hooks {
             let (ours, all) = (&chunk.get(HookKey::Block(l, hook)).unwrap().data, &whole.get(HookKey::Block(l, hook)).unwrap().data);
             let rows = if hook == BlockHook::Pattern || hook == BlockHook::AttnScores { all.slice_axis(ndarray::Axis(1), (head.len()..).into()) } else { all.slice_axis(ndarray::Axis(0), (head.len()..).into()) };
             assert_eq!(ours.shape(), rows.shape(), "L{l} {hook:?}");

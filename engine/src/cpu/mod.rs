@@ -428,15 +428,20 @@ impl CpuExecutor {
         }
     }
 
-    /// Drops what a sliding-window layer's later queries can never see. A query at position
-    /// `q ≥ len` sees keys `> q − window`, so only the last `window − 1` rows can still be read.
-    /// This runs between passes only: within one pass every row is kept, since its queries
-    /// (many rows in a prefill) each need a different window. So a local layer holds at most
-    /// `window − 1 + n` rows during a pass of `n` new tokens, and `window − 1` after it.
-    fn forget_outside_windows(&mut self) {
+    /// Drops what a sliding-window layer's later queries can never see, before a pass with
+    /// `options` begins. A query at position `q ≥ len` sees keys `> q − window`, so only the
+    /// last `window − 1` rows can still be read. Within one pass every row is kept, since its
+    /// queries (many rows in a prefill) each need a different window: a local layer holds at
+    /// most `window − 1 + n` rows during a pass of `n` new tokens. A pass that records or edits
+    /// the layer's raw scores (q·k of every key, before the mask) or lifts the mask keeps
+    /// them all; once an earlier pass has cut them, the raw scores of the keys gone are -inf.
+    fn forget_outside_windows(&mut self, options: &PassOptions) {
         let row = self.model.config.kv_dim().max(1);
         for (l, layer) in self.cache.iter_mut().enumerate() {
             let AttnMask::Sliding { window } = self.model.arch.mask(l) else { continue };
+            if options.switches.no_causal_mask || options.touches(HookKey::Block(l, BlockHook::RawScores)) {
+                continue;
+            }
             let keep_from = layer.len(row).saturating_sub(window.saturating_sub(1));
             if keep_from > layer.start {
                 let dropped = (keep_from - layer.start) * row;
@@ -563,7 +568,7 @@ impl Executor for CpuExecutor {
         if std::mem::take(&mut self.partial_cache) {
             self.truncate_cache(0);
         }
-        self.forget_outside_windows();
+        self.forget_outside_windows(&options);
         self.pass = None;
         let pos_offset = self.cache_len();
         let c = &self.model.config;

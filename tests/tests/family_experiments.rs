@@ -135,3 +135,158 @@ fn a_local_layers_kv_cache_keeps_only_its_window() {
         }
     }
 }
+
+/// `have` is `want` up to float rounding (the kernels sum in an order that depends on the
+/// pass's row count): within 1e-4 of the largest finite magnitude; equal infinities agree.
+fn assert_close(have: &[f32], want: &[f32], what: &str) {
+    assert_eq!(have.len(), want.len(), "{what}");
+    let scale = want.iter().fold(1.0f32, |m, v| if v.is_finite() { m.max(v.abs()) } else { m });
+    let worst = have.iter().zip(want).map(|(a, b)| if a == b { 0.0 } else { (a - b).abs() }).fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
+    assert!(worst <= 1e-4 * scale, "{what}: differs by {worst} (largest magnitude {scale})");
+}
+
+/// A long prompt over the budget on the new families: the overview in chunks keeps what one
+/// full capture records, and a block recomputed for a window of rows from the kept residual
+/// stream is the full capture's rows: from block 0's real input (Gemma's √d, GPT-2's
+/// positions, BERT's embedding LayerNorm), Gemma's local layers across chunk boundaries, BERT
+/// in one piece and its windows over every key.
+#[test]
+fn a_long_prompt_in_chunks_and_recomputed_blocks_equal_a_full_capture() {
+    use glassbox_engine::cpu::CpuExecutor;
+    use glassbox_engine::overview::{OverviewOptions, kept_hooks, run_overview};
+    use glassbox_engine::recompute::{Detail, recompute};
+    use glassbox_engine::tensor::Dim;
+    use std::ops::ControlFlow;
+
+    for name in ["tiny-gemma3", "tiny-gpt2", "tiny-bert-mlm"] {
+        let model = load(name);
+        let n = model.config.max_position_embeddings.min(100);
+        // BERT's queries see every key: its windows keep them all.
+        let two_way = name == "tiny-bert-mlm";
+        let v = model.config.vocab_size as u64;
+        let ids: Vec<u32> = (0..n as u64).map(|i| ((i * 7919 + 13) % v) as u32).collect();
+        let full = cpu_pass(&model, &ids, PassOptions::default());
+        let mut exec = CpuExecutor::new(model.clone());
+        let ov = run_overview(&mut exec, &ids, &PassOptions::default(), OverviewOptions { chunk: 16, keep_mid: true }, &mut |_| ControlFlow::Continue(())).unwrap().unwrap();
+        let kept = kept_hooks(true);
+        let mut count = 0;
+        for (key, t) in full.iter().filter(|(k, _)| kept.wants(*k)) {
+            let have = ov.trace.get(key).unwrap_or_else(|| panic!("{name}: {key} not kept"));
+            assert_eq!(have.shape(), t.shape(), "{name}: {key}");
+            assert_close(&have.data.iter().copied().collect::<Vec<_>>(), &t.data.iter().copied().collect::<Vec<_>>(), &format!("{name}: {key}"));
+            count += 1;
+        }
+        assert!(count > 2 * model.config.n_layers(), "{name}: {count} hooks kept");
+        assert_eq!(ov.trace.sampled, full.sampled, "{name}");
+        assert_close(&ov.losses, &glassbox_engine::analysis::next_token_losses(&full).unwrap(), &format!("{name}: losses"));
+        for layer in 0..model.config.n_layers() {
+            for rows in [0..n, n / 2 - 8..n / 2 + 16, n - 8..n, 3..9] {
+                let resid = ov.resid_in(layer).unwrap();
+                let got = recompute(&mut exec, &ids, resid, Detail::Layer(layer), rows.clone(), &PassOptions::default()).unwrap();
+                for (key, t) in got.iter() {
+                    let f = full.get(key).unwrap();
+                    let info: Vec<ndarray::SliceInfoElem> = f
+                        .dims
+                        .iter()
+                        .map(|d| match d {
+                            Dim::Pos | Dim::QPos => ndarray::Slice::from(rows.clone()).into(),
+                            Dim::KPos => ndarray::Slice::from(..if two_way { n } else { rows.end }).into(),
+                            _ => ndarray::Slice::from(..).into(),
+                        })
+                        .collect();
+                    let want: Vec<f32> = f.data.slice(info.as_slice()).iter().copied().collect();
+                    assert_close(&t.data.iter().copied().collect::<Vec<_>>(), &want, &format!("{name} layer {layer} rows {rows:?}: {key}"));
+                }
+            }
+        }
+    }
+}
+
+/// Activation patching on GPT-2, BERT and Gemma 3: at block 0 the stream of the one token that
+/// differs restores the clean run (score 1) and any other position's changes nothing (0); on
+/// the causal families, positions before the change score 0 at every block.
+#[test]
+fn patching_the_differing_token_restores_the_clean_run_on_every_family() {
+    use glassbox_engine::cpu::CpuExecutor;
+    use glassbox_engine::experiments::patching::{PatchHook, PatchSetup, patch_grid};
+    use std::ops::ControlFlow;
+
+    for name in ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3"] {
+        let model = load(name);
+        let clean = input_ids(name);
+        let mut corrupt = clean.clone();
+        let at = clean.len() / 2;
+        corrupt[at] = (corrupt[at] + 17) % model.config.vocab_size as u32;
+        let next = |ids: &[u32]| cpu_pass(&model, ids, PassOptions::capture(glassbox_engine::CaptureFilter::Nothing)).sampled.unwrap();
+        let (answer, wrong) = (next(&clean), next(&corrupt));
+        let wrong = if wrong == answer { (answer + 1) % model.config.vocab_size as u32 } else { wrong };
+        let setup = PatchSetup { clean, corrupt, answer, wrong };
+        let mut exec = CpuExecutor::new(model.clone());
+        for hook in [PatchHook::ResidPre, PatchHook::Z] {
+            let grid = patch_grid(&mut exec, &setup, hook, &mut |_, _| ControlFlow::Continue(())).unwrap().unwrap();
+            assert_eq!(grid.scores.len(), model.config.n_layers(), "{name}");
+            assert!(grid.scores.iter().flatten().all(|s| s.is_finite()), "{name} {hook:?}");
+            if hook != PatchHook::ResidPre {
+                continue;
+            }
+            for (p, &score) in grid.scores[0].iter().enumerate() {
+                let want = if p == at { 1.0 } else { 0.0 };
+                assert!((score - want).abs() < 1e-4, "{name}: layer 0, position {p}: {score}");
+            }
+            if model.arch.generates() {
+                assert!(grid.scores.iter().all(|row| row[..at].iter().all(|s| s.abs() < 1e-4)), "{name}");
+            }
+        }
+    }
+}
+
+/// Head scores read the pattern the family's mask made: on Gemma's local layers (window 4) an
+/// induction or duplicate head would look 20 positions back, so those scores are exactly 0;
+/// every score is a mean of attention weights, in [0, 1], on every family.
+#[test]
+fn head_scores_follow_each_familys_mask() {
+    use glassbox_engine::arch::AttnMask;
+    use glassbox_engine::experiments::head_catalog::{self, head_scores};
+
+    for name in ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3"] {
+        let model = load(name);
+        let ids = head_catalog::probe_sequence(model.config.vocab_size, 20, 1);
+        let trace = cpu_pass(&model, &ids, PassOptions::capture(head_catalog::capture()));
+        let s = head_scores(&trace, model.config.n_layers()).unwrap();
+        for kind in [&s.previous_token, &s.first_token, &s.induction, &s.duplicate] {
+            assert!(kind.iter().flatten().all(|v| (0.0..=1.0 + 1e-6).contains(v)), "{name}: {kind:?}");
+        }
+        for l in 0..model.config.n_layers() {
+            let pattern = trace.get(HookKey::Block(l, BlockHook::Pattern)).unwrap().as_3d().unwrap();
+            for h in 0..model.config.n_heads() {
+                let prev = (1..ids.len()).map(|i| pattern[[h, i, i - 1]]).sum::<f32>() / (ids.len() - 1) as f32;
+                assert!((s.previous_token[l][h] - prev).abs() < 1e-6, "{name} L{l}.H{h}");
+                if matches!(model.arch.mask(l), AttnMask::Sliding { .. }) {
+                    assert_eq!((s.induction[l][h], s.duplicate[l][h]), (0.0, 0.0), "{name} L{l}.H{h} is local");
+                }
+            }
+        }
+    }
+}
+
+/// `compare` of a run with itself is 0 everywhere; with f16 activations it parts, slightly.
+#[test]
+fn comparing_a_run_with_itself_gives_zero_on_every_family() {
+    use glassbox_engine::ActivationPrecision;
+    use glassbox_engine::experiments::compare::compare;
+
+    for name in ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3"] {
+        let model = load(name);
+        let ids = input_ids(name);
+        let a = cpu_pass(&model, &ids, PassOptions::default());
+        let same = compare(&a, &cpu_pass(&model, &ids, PassOptions::default()), 5).unwrap();
+        assert_eq!(same.first_apart, None, "{name}");
+        assert!(same.hooks.len() > 10 && same.hooks.iter().all(|h| h.rel_l2 == 0.0), "{name}");
+        assert!(same.residual.iter().chain(&same.kl).all(|&d| d == 0.0), "{name}");
+        assert_eq!(same.top_a, same.top_b);
+        let f16 = cpu_pass(&model, &ids, PassOptions { activations: ActivationPrecision::F16, ..PassOptions::default() });
+        let apart = compare(&a, &f16, 5).unwrap();
+        let kl = apart.kl.last().copied().unwrap();
+        assert!(apart.residual.iter().any(|&d| d > 0.0) && kl < 1e-2, "{name}: KL {kl}");
+    }
+}

@@ -106,3 +106,24 @@ fn bench_runs_on_a_gemma3_folder() {
     }
     assert!(v["peak_rss_mib"].as_f64().is_some_and(|x| x > 0.0));
 }
+
+/// `patch`, `heads` and `compare` from the command line on GPT-2, BERT and Gemma 3: patching
+/// block 0's stream of the one differing token restores the clean run, a run compared with
+/// itself parts nowhere, head scores come for every layer and head.
+#[test]
+fn patch_heads_and_compare_run_on_every_family() {
+    for name in ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3"] {
+        let (_tmp, dir) = with_words(name);
+        let corrupt = "w5 w9 w13 w2 w30 w7 w22 w13 w2";
+        let v = json_of(&glassbox(&["patch", "--model", &dir, "--clean", PROMPT, "--corrupt", corrupt, "--answer", "#7", "--wrong", "#8", "--hook", "resid_pre", "--layers", "0", "--json"]));
+        let row: Vec<f64> = v["scores"][0].as_array().unwrap_or_else(|| panic!("{name}: {v}")).iter().map(|s| s.as_f64().unwrap()).collect();
+        for (p, s) in row.iter().enumerate() {
+            let want = if p == 4 { 1.0 } else { 0.0 };
+            assert!((s - want).abs() < 1e-3, "{name}: position {p} scores {s}");
+        }
+        let v = json_of(&glassbox(&["compare", "--model", &dir, "--prompt", PROMPT, "--json"]));
+        assert!(v["first_apart"].is_null() && v["residual_rel_l2"].as_array().unwrap().iter().all(|d| d == 0.0), "{name}: {v}");
+        let v = json_of(&glassbox(&["heads", "--model", &dir, "--probe-len", "6", "--json"]));
+        assert_eq!(v["induction"].as_array().unwrap().len(), if name == "tiny-gemma3" { 4 } else { 2 }, "{name}: {v}");
+    }
+}

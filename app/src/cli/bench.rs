@@ -90,11 +90,15 @@ fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
-/// `n` ids: the 64-token prompt, repeated.
+/// `n` ids: the 64-token prompt, repeated (after the BOS id where the model expects one:
+/// Gemma).
 fn prompt_ids(model: &Model, n: usize) -> Result<Vec<u32>> {
     let tok = model.tokenizer.as_ref().context("the benchmark prompt needs the model's tokenizer.json")?;
     let base = tok.encode(PROMPT64)?;
-    Ok(base.iter().copied().cycle().take(n.max(1)).collect())
+    anyhow::ensure!(!base.is_empty(), "the benchmark prompt encodes to no tokens");
+    let with_bos = tok.encode_prompt(PROMPT64)?;
+    let bos = &with_bos[..with_bos.len() - base.len()];
+    Ok(bos.iter().chain(base.iter().cycle()).copied().take(n.max(1)).collect())
 }
 
 struct Figures {

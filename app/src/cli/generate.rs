@@ -118,21 +118,38 @@ pub fn run(model_path: Option<PathBuf>, args: GenerateArgs) -> Result<()> {
         Some(t) => t.decode(&generated)?,
         None => String::new(),
     };
+    // What the cache holds at the end, beside what it would hold if no layer dropped rows
+    // (a sliding-window layer on the CPU keeps only what a later query can see).
+    let kv_bytes = exec.kv_cache_bytes();
+    let kv_bytes_every_row = exec.cache_len() * c.n_layers() * c.kv_dim() * 2 * std::mem::size_of::<f32>();
     if args.json {
         let mut out = json!({"token_ids": ids, "generated_ids": generated, "text": text,
-                             "stop_reason": stop_reason});
+                             "stop_reason": stop_reason, "kv_cache_bytes": kv_bytes,
+                             "kv_cache_bytes_every_row": kv_bytes_every_row});
         if let Some(e) = &failure {
             out["error"] = json!(format!("{e:#}"));
         }
         outln!("{}", serde_json::to_string(&out)?)?;
-    } else if streaming {
-        outln!()?;
     } else {
-        outln!("{generated:?}")?;
+        if streaming {
+            outln!()?;
+        } else {
+            outln!("{generated:?}")?;
+        }
+        eprintln!("glassbox: KV cache: {} held for {} positions ({} if every layer kept every position)", size(kv_bytes), exec.cache_len(), size(kv_bytes_every_row));
     }
     match failure {
         Some(e) => Err(e.context(format!("generation stopped after {} tokens", generated.len()))),
         None => Ok(()),
+    }
+}
+
+/// Bytes for a person: bytes, KiB or MiB.
+fn size(bytes: usize) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} bytes"),
+        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        _ => format!("{:.2} MiB", bytes as f64 / 1_048_576.0),
     }
 }
 

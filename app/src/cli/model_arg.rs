@@ -193,12 +193,13 @@ pub fn token_id(model: &Model, flag: &str, text: &str) -> Result<u32> {
     }
 }
 
-/// Ids of `text` (no chat template), or the error naming `flag`.
+/// Ids of `text` (no chat template) as the model expects a prompt (Gemma's BOS first, as for
+/// `trace`), or the error naming `flag`.
 pub fn text_ids(model: &Model, flag: &str, text: &str) -> Result<Vec<u32>> {
     let tok = model.tokenizer.as_ref().with_context(|| format!("{flag}: this model has no tokenizer.json"))?;
-    let ids = tok.encode(text)?;
+    let ids = tok.encode_prompt(text)?;
     if ids.is_empty() {
         bail!("{flag}: the text encodes to no tokens");
     }
-    Ok(ids)
+    within_context(model, ids).with_context(|| flag.to_string())
 }

@@ -147,7 +147,12 @@ pub trait Backend: Send {
     fn run(&mut self, plan: &PassPlan, steps: &[Step], trace: &mut Trace) -> Result<()>;
     /// Positions held in the KV cache.
     fn cache_len(&self) -> usize;
+    /// Bytes of keys and values the KV cache holds.
+    fn kv_cache_bytes(&self) -> usize;
     fn truncate_cache(&mut self, len: usize);
+    /// Called as a pass over new tokens begins, before its position is read from the cache:
+    /// what the backend may drop for good (a sliding window's unreachable rows).
+    fn before_pass(&mut self, _options: &PassOptions) {}
     fn set_gpu_timing(&mut self, _on: bool) -> bool {
         false
     }
@@ -267,6 +272,7 @@ impl<B: Backend> Executor for Driver<B> {
         if std::mem::take(&mut self.partial_cache) {
             self.backend.truncate_cache(0);
         }
+        self.backend.before_pass(&options);
         let pos_offset = self.backend.cache_len();
         self.start(ids, options, pos_offset)
     }
@@ -324,6 +330,10 @@ impl<B: Backend> Executor for Driver<B> {
 
     fn cache_len(&self) -> usize {
         self.backend.cache_len()
+    }
+
+    fn kv_cache_bytes(&self) -> usize {
+        self.backend.kv_cache_bytes()
     }
 
     fn reset(&mut self) {

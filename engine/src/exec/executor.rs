@@ -155,6 +155,10 @@ pub trait Executor: Send {
     /// layer has run).
     fn cache_len(&self) -> usize;
 
+    /// Bytes of keys and values the KV cache holds (a sliding-window layer on the CPU keeps
+    /// only the rows a later query can see; the GPU keeps every row of every layer).
+    fn kv_cache_bytes(&self) -> usize;
+
     /// Forgets the KV cache and any pass in progress.
     fn reset(&mut self);
 

@@ -44,7 +44,8 @@ pub fn full_capture_bytes(c: &LlamaConfig, n: usize) -> u64 {
 /// `[pos, d_model]` tensors per position kept by an overview.
 fn kept_rows(c: &LlamaConfig, keep_mid: bool) -> u64 {
     let l = c.n_layers() as u64;
-    1 + l + if keep_mid { l } else { 0 }
+    // `hook_embed`, block 0's input, every block's output (and middle).
+    2 + l + if keep_mid { l } else { 0 }
 }
 
 /// Bytes of the overview of `n` tokens.

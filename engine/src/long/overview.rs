@@ -36,8 +36,10 @@ pub struct OverviewOptions {
     pub keep_mid: bool,
 }
 
-/// The hooks kept for every position: `hook_embed`, every block's `hook_resid_post` (the
-/// stream entering the next block) and, if asked, `hook_resid_mid`; the norms' scales.
+/// The hooks kept for every position: `hook_embed`, the stream entering block 0 (which is
+/// not `hook_embed` where the embedding is scaled, has positions added or is normed: Gemma,
+/// GPT-2, BERT), every block's `hook_resid_post` (the stream entering the next block) and,
+/// if asked, `hook_resid_mid`; the norms' scales.
 pub fn kept_hooks(keep_mid: bool) -> CaptureFilter {
     let mut kinds = vec![
         HookKind::Embed,
@@ -49,7 +51,7 @@ pub fn kept_hooks(keep_mid: bool) -> CaptureFilter {
     if keep_mid {
         kinds.push(HookKind::Block(BlockHook::ResidMid));
     }
-    CaptureFilter::kinds(kinds)
+    CaptureFilter::Select { keys: [HookKey::Block(0, BlockHook::ResidPre)].into(), kinds: kinds.into_iter().collect() }
 }
 
 /// What each chunk records: the kept hooks plus what is reduced and dropped.
@@ -105,7 +107,7 @@ impl Overview {
     /// The residual stream entering block `layer` as the pass had it before the block's own
     /// hooks: what [`crate::long::recompute::recompute`] starts from.
     pub fn resid_in(&self, layer: usize) -> Option<&Arc<Tensor>> {
-        let key = if layer == 0 { HookKey::Embed } else { HookKey::Block(layer - 1, BlockHook::ResidPost) };
+        let key = if layer == 0 { HookKey::Block(0, BlockHook::ResidPre) } else { HookKey::Block(layer - 1, BlockHook::ResidPost) };
         self.trace.get_shared(key)
     }
 
@@ -116,9 +118,9 @@ impl Overview {
 
     /// Rows `rows` of the kept tensors as a trace of their own, re-based at position 0 (it
     /// reads like a pass over the window's tokens; the numbers are the long pass's). Each
-    /// block's `hook_resid_pre` is the stream entering it (shared with the previous block's
-    /// `hook_resid_post`, or `hook_embed`): the values a full capture records unless an
-    /// intervention edits `hook_resid_pre` itself.
+    /// block's `hook_resid_pre` is the stream entering it (block 0's kept, the others shared
+    /// with the previous block's `hook_resid_post`): the values a full capture records unless
+    /// an intervention edits `hook_resid_pre` itself.
     pub fn window(&self, rows: Range<usize>, n_layers: usize) -> Result<Trace> {
         let n = self.n_tokens();
         if rows.start >= rows.end || rows.end > n {
@@ -135,9 +137,8 @@ impl Overview {
             let tensor = Arc::new(Tensor::new(t.dims.clone(), cut).ok_or_else(|| EngineError::Shape(format!("`{key}` window")))?);
             trace.insert_shared(key, tensor);
         }
-        for l in 0..n_layers {
-            let entering = if l == 0 { HookKey::Embed } else { HookKey::Block(l - 1, BlockHook::ResidPost) };
-            if let Some(t) = trace.get_shared(entering).cloned() {
+        for l in 1..n_layers {
+            if let Some(t) = trace.get_shared(HookKey::Block(l - 1, BlockHook::ResidPost)).cloned() {
                 trace.insert_shared(HookKey::Block(l, BlockHook::ResidPre), t);
             }
         }
@@ -202,7 +203,10 @@ pub fn run_overview(
     if n == 0 {
         return Err(EngineError::Input("no tokens to run".into()));
     }
-    let chunk = opts.chunk.max(1);
+    // A two-way model's (BERT's) first rows see the last ones' keys: it runs in one piece.
+    let arch = crate::load::arch::Arch::of(&c);
+    let two_way = options.switches.no_causal_mask || (0..n_layers).any(|l| !arch.mask(l).is_causal());
+    let chunk = if two_way { n } else { opts.chunk.max(1) };
     let cell = n.div_ceil(POOLED_CELLS).max(1);
     let cells = n.div_ceil(cell);
     let mut pooled: Vec<Vec<f32>> = vec![vec![f32::NAN; c.n_heads() * cells * cells]; n_layers];

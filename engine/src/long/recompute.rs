@@ -58,9 +58,10 @@ impl Detail {
 
 /// Recomputes `detail` for query rows `rows` of `ids`. `resid_in` `[≥ rows.end, d_model]` is
 /// the residual stream entering the block as the pass had it before the block's own hooks
-/// (`hook_embed` for block 0, else the previous block's `hook_resid_post`). `options` carries
-/// the pass's interventions, precision and switches (its capture is replaced). The trace has
-/// rows `rows` at `pos_offset = rows.start`; attention hooks span keys `0..rows.end`.
+/// (`blocks.0.hook_resid_pre` for block 0, else the previous block's `hook_resid_post`).
+/// `options` carries the pass's interventions, precision and switches (its capture is
+/// replaced). The trace has rows `rows` at `pos_offset = rows.start`; attention hooks span keys
+/// `0..rows.end` (every key for a two-way model, whose `resid_in` must hold every row).
 pub fn recompute(
     exec: &mut dyn Executor,
     ids: &[u32],
@@ -79,11 +80,19 @@ pub fn recompute(
     if rows.start >= rows.end || rows.end > ids.len() {
         return Err(EngineError::Input(format!("rows {}..{} are not inside the {} tokens", rows.start, rows.end, ids.len())));
     }
+    // A two-way model's (BERT's) query sees every key, after it too: its run goes on to the
+    // end of the prompt, and its attention hooks keep every key.
+    let arch = crate::load::arch::Arch::of(&c);
+    let two_way = options.switches.no_causal_mask || (0..n_layers).any(|l| !arch.mask(l).is_causal());
+    let run = match aligned(&rows, ids.len()) {
+        run if two_way => run.start..ids.len(),
+        run => run,
+    };
+    let key_end = if two_way { ids.len() } else { rows.end };
     let x = resid_in
         .as_2d()
-        .filter(|x| x.nrows() >= rows.end && x.ncols() == c.d_model())
-        .ok_or_else(|| EngineError::Shape(format!("recompute: the residual stream is {} but rows ..{} of d_model {} are needed", resid_in.dims_string(), rows.end, c.d_model())))?;
-    let run = aligned(&rows, ids.len());
+        .filter(|x| x.nrows() >= run.end && x.ncols() == c.d_model())
+        .ok_or_else(|| EngineError::Shape(format!("recompute: the residual stream is {} but rows ..{} of d_model {} are needed", resid_in.dims_string(), run.end, c.d_model())))?;
     let upto = if x.nrows() == run.end {
         resid_in.clone()
     } else {
@@ -97,7 +106,7 @@ pub fn recompute(
     // The cache now holds one block's rows: nothing a later pass may build on.
     exec.reset();
     if run != rows {
-        trim(&mut trace, &run, &rows)?;
+        trim(&mut trace, &run, &rows, key_end)?;
     }
     trace.materialize(); // here, on the model thread, not when a view first reads it
     Ok(trace)
@@ -114,8 +123,8 @@ fn aligned(rows: &Range<usize>, n: usize) -> Range<usize> {
 
 const ALIGN: usize = 8;
 
-/// Cuts a trace of rows `run` to rows `rows` (keys to `..rows.end`).
-fn trim(trace: &mut Trace, run: &Range<usize>, rows: &Range<usize>) -> Result<()> {
+/// Cuts a trace of rows `run` to rows `rows` (keys to `..key_end`).
+fn trim(trace: &mut Trace, run: &Range<usize>, rows: &Range<usize>, key_end: usize) -> Result<()> {
     let (from, to) = (rows.start - run.start, rows.end - run.start);
     // `hook_probs` holds the run's last row only: it is the window's last row's only if the
     // run ends there (else a view works that row's distribution out from its logits).
@@ -130,7 +139,7 @@ fn trim(trace: &mut Trace, run: &Range<usize>, rows: &Range<usize>) -> Result<()
             .iter()
             .map(|d| match d {
                 Dim::Pos | Dim::QPos => ndarray::Slice::from(from..to).into(),
-                Dim::KPos => ndarray::Slice::from(..rows.end).into(),
+                Dim::KPos => ndarray::Slice::from(..key_end).into(),
                 _ => ndarray::Slice::from(..).into(),
             })
             .collect();

@@ -15,14 +15,14 @@ mod pass;
 
 use std::sync::Arc;
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3, s};
+use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, s};
 
 use crate::exec::driver::{Backend, Driver, Effect, HookWork, PassPlan, effects, hook_work};
 
 use crate::load::arch::{AttnMask, MlpKind, NormKind, NormPlacement};
 
 use crate::error::{EngineError, Result};
-use crate::exec::executor::BackendKind;
+use crate::exec::executor::{BackendKind, PassOptions};
 use crate::program::hooks::{BlockHook, HookKey};
 use crate::load::matrix::Matrix;
 use crate::load::model::Model;
@@ -37,11 +37,21 @@ use crate::exec::trace::{Derivation, Trace};
 use matmul::{linear, linear_many};
 use pass::Pass;
 
-/// Rotated keys and values of every position seen so far, for one layer.
+/// Rotated keys and values of one layer: every position seen so far, or for a sliding-window
+/// layer the positions from `start` on (the ones a later query can still see).
 #[derive(Default)]
 struct LayerCache {
-    k: Vec<f32>, // [len, n_kv_heads, d_head], flattened
-    v: Vec<f32>, // [len, n_kv_heads, d_head], flattened
+    /// Absolute position of the first row held.
+    start: usize,
+    k: Vec<f32>, // [len − start, n_kv_heads, d_head], flattened
+    v: Vec<f32>, // [len − start, n_kv_heads, d_head], flattened
+}
+
+impl LayerCache {
+    /// Positions cached, counting the ones a window dropped.
+    fn len(&self, row: usize) -> usize {
+        self.start + self.k.len() / row.max(1)
+    }
 }
 
 /// The CPU reference executor: the shared pass driver over the CPU backend.
@@ -195,8 +205,19 @@ impl CpuBackend {
             H::RawScores => {
                 // Future keys' scores only when something reads them (or nothing masks them).
                 let skip_future = mask.is_causal() && !pass.plan.options.touches(HookKey::Block(l, H::RawScores));
+                let (keys, start) = self.cached(l, true, mask)?; // [held, n_kv_heads, d_head]
                 let mut scores = pass::reusable(&mut p.scores);
-                attention::scores_into(p.q.view(), self.cached(l, true)?, group, arch.score_scale, skip_future.then_some(at), &mut scores); // [n_heads, q_pos, k_pos]
+                if start == 0 {
+                    attention::scores_into(p.q.view(), keys, group, arch.score_scale, skip_future.then_some(at), &mut scores); // [n_heads, q_pos, k_pos]
+                } else {
+                    let mut held = Array3::zeros((0, 0, 0));
+                    attention::scores_into(p.q.view(), keys, group, arch.score_scale, skip_future.then_some(at - start), &mut held); // [n_heads, q_pos, held]
+                    // Keys the window dropped: no query of this pass sees them, so their scores
+                    // are the mask's -inf already before the mask.
+                    let (heads, q_pos, n_held) = held.dim();
+                    scores = Array3::from_elem((heads, q_pos, start + n_held), f32::NEG_INFINITY); // [n_heads, q_pos, k_pos]
+                    scores.slice_mut(s![.., .., start..]).assign(&held);
+                }
                 p.scores = scores.into_shared();
             }
             H::AttnScores => match mask {
@@ -207,7 +228,9 @@ impl CpuBackend {
             H::Pattern => attention::softmax_in_place(p.scores.view_mut(), mask.is_causal().then_some(at)), // [n_heads, q_pos, k_pos]
             H::Z => {
                 let mut z = pass::reusable(&mut p.z);
-                attention::attend_into(p.scores.view(), self.cached(l, false)?, group, mask.is_causal().then_some(at), &mut z); // [pos, n_heads, d_head]
+                let (values, start) = self.cached(l, false, mask)?; // [held, n_kv_heads, d_head]
+                let pattern = p.scores.slice(s![.., .., start..]); // [n_heads, q_pos, held]
+                attention::attend_into(pattern, values, group, mask.is_causal().then_some(at - start), &mut z); // [pos, n_heads, d_head]
                 p.z = z.into_shared();
             }
             H::AttnOut => {
@@ -353,13 +376,52 @@ impl CpuBackend {
         cache.v.extend(pass.slots.v.iter());
     }
 
-    /// The layer's cached keys (or values) for every position so far.
-    fn cached(&self, l: usize, keys: bool) -> Result<ArrayView3<'_, f32>> {
+    /// The layer's cached keys (or values) and the position of the first: every position so
+    /// far, or a sliding-window layer's last ones. A pass that lifts the mask (`mask` is not
+    /// the layer's) needs every key, which a window may have dropped.
+    fn cached(&self, l: usize, keys: bool, mask: AttnMask) -> Result<(ArrayView3<'_, f32>, usize)> {
         let c = &self.model.config;
-        let data = if keys { &self.cache[l].k } else { &self.cache[l].v };
+        let layer = &self.cache[l];
+        if layer.start > 0 && mask != self.model.arch.mask(l) {
+            return Err(EngineError::Input(format!(
+                "layer {l}'s KV cache keeps only its sliding window (positions {}…): a pass with another mask needs every key; reset the executor and run the whole sequence",
+                layer.start
+            )));
+        }
+        let data = if keys { &layer.k } else { &layer.v };
         let row = c.n_kv_heads() * c.d_head();
-        ArrayView3::from_shape((data.len() / row, c.n_kv_heads(), c.d_head()), data)
-            .map_err(|e| EngineError::Shape(format!("KV cache of layer {l}: {e}")))
+        let view = ArrayView3::from_shape((data.len() / row, c.n_kv_heads(), c.d_head()), data)
+            .map_err(|e| EngineError::Shape(format!("KV cache of layer {l}: {e}")))?;
+        Ok((view, layer.start))
+    }
+
+    /// Drops what a sliding-window layer's later queries can never see, before a pass with
+    /// `options` begins. A query at position `q ≥ len` sees keys `> q − window`, so only the
+    /// last `window − 1` rows can still be read. Within one pass every row is kept, since its
+    /// queries (many rows in a prefill) each need a different window: a local layer holds at
+    /// most `window − 1 + n` rows during a pass of `n` new tokens. A pass that records or edits
+    /// the layer's raw scores (q·k of every key, before the mask) or lifts the mask keeps
+    /// them all; once an earlier pass has cut them, the raw scores of the keys gone are -inf.
+    fn forget_outside_windows(&mut self, options: &PassOptions) {
+        let row = self.model.config.kv_dim().max(1);
+        for (l, layer) in self.cache.iter_mut().enumerate() {
+            let AttnMask::Sliding { window } = self.model.arch.mask(l) else { continue };
+            if options.switches.no_causal_mask || options.touches(HookKey::Block(l, BlockHook::RawScores)) {
+                continue;
+            }
+            let keep_from = layer.len(row).saturating_sub(window.saturating_sub(1));
+            if keep_from > layer.start {
+                let dropped = (keep_from - layer.start) * row;
+                layer.k.drain(..dropped);
+                layer.v.drain(..dropped);
+                layer.start = keep_from;
+            }
+        }
+    }
+
+    /// Bytes of keys and values the cache holds now.
+    pub fn kv_bytes(&self) -> usize {
+        self.cache.iter().map(|c| (c.k.len() + c.v.len()) * std::mem::size_of::<f32>()).sum()
     }
 }
 
@@ -458,16 +520,29 @@ impl Backend for CpuBackend {
     }
 
     fn cache_len(&self) -> usize {
-        let row = self.model.config.kv_dim().max(1);
-        self.cache.last().map_or(0, |c| c.k.len() / row)
+        let row = self.model.config.kv_dim();
+        self.cache.last().map_or(0, |c| c.len(row))
+    }
+
+    fn kv_cache_bytes(&self) -> usize {
+        self.kv_bytes()
     }
 
     fn truncate_cache(&mut self, len: usize) {
         let row = self.model.config.kv_dim();
         for layer in &mut self.cache {
-            layer.k.truncate(len * row);
-            layer.v.truncate(len * row);
+            if len < layer.start {
+                // Rows before the window are gone: nothing from them can be kept.
+                *layer = LayerCache::default();
+                continue;
+            }
+            layer.k.truncate((len - layer.start) * row);
+            layer.v.truncate((len - layer.start) * row);
         }
+    }
+
+    fn before_pass(&mut self, options: &PassOptions) {
+        self.forget_outside_windows(options);
     }
 }
 

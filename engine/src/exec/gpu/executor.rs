@@ -382,6 +382,10 @@ impl Backend for GpuBackend {
         self.kv.cached()
     }
 
+    fn kv_cache_bytes(&self) -> usize {
+        self.kv.bytes()
+    }
+
     fn truncate_cache(&mut self, len: usize) {
         self.kv.truncate(len);
     }

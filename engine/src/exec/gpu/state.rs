@@ -206,4 +206,11 @@ impl KvCache {
     pub fn cached(&self) -> usize {
         self.len.last().copied().unwrap_or(0)
     }
+
+    /// Bytes of the rows held, keys and values. Every layer keeps every position, sliding
+    /// window or not: the kernels index keys by absolute position in one shared capacity
+    /// (the buffers themselves are that capacity, a power of two, per layer).
+    pub fn bytes(&self) -> usize {
+        self.len.iter().map(|&l| 2 * l * self.row_bytes as usize).sum()
+    }
 }

@@ -72,8 +72,8 @@ impl DlaState {
         let Some(out) = &self.result else {
             if !self.runner.busy() && !cx.presenting {
                 ui.label(RichText::new(cx.tr(
-                    "The last position's residual stream is the sum of the embedding and of everything each head and each MLP wrote. With the final RMSNorm's scale held fixed, the logit splits into one share per part.",
-                    "最后位置的残差流等于嵌入加上每个头和每个 MLP 写入的内容之和。把最后一次 RMSNorm 的缩放固定住，logit 就可以拆成每个部件的一份。",
+                    "The last position's residual stream is the sum of the embedding and of everything each head and each MLP wrote. With the norms' scales held fixed (the final norm's, and Gemma's norms after each sublayer), the logit splits into one share per part.",
+                    "最后位置的残差流等于嵌入加上每个头和每个 MLP 写入的内容之和。把各个归一化的缩放固定住（最后的归一化，以及 Gemma 每个子层之后的归一化），logit 就可以拆成每个部件的一份。",
                 )).color(cx.theme.muted()));
             }
             return;

@@ -237,9 +237,10 @@ fn trace_capture_records_more_hooks_and_reports_their_size() {
     };
     let (plain, pattern, all) = (run(&[]), run(&["--capture", "attn.hook_pattern"]), run(&["--capture", "all"]));
     let hooks = |v: &serde_json::Value| v["captured_hooks"].as_u64().unwrap();
-    // tiny-mha-untied has 3 layers: embed + 3 resid_post + logits, then 3 patterns more.
-    assert_eq!(hooks(&plain), 5);
-    assert_eq!(hooks(&pattern), 8);
+    // tiny-mha-untied has 3 layers: embed + the stream entering block 0 + 3 resid_post +
+    // logits, then 3 patterns more.
+    assert_eq!(hooks(&plain), 6);
+    assert_eq!(hooks(&pattern), 9);
     assert!(hooks(&all) > hooks(&pattern));
     assert!(all["captured_mib"].as_f64() > plain["captured_mib"].as_f64());
     assert_eq!(all["top_k"], plain["top_k"], "recording more changes no number");

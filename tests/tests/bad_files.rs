@@ -1,5 +1,5 @@
 //! Bad model files give a clear error naming the file, tensor or field — never a panic and
-//! never a large allocation. (GGUF reader cases live beside the reader in engine/src/gguf.)
+//! never a large allocation. (GGUF reader cases live beside the reader in engine/src/load/gguf.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

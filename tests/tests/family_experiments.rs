@@ -290,3 +290,26 @@ fn comparing_a_run_with_itself_gives_zero_on_every_family() {
         assert!(apart.residual.iter().any(|&d| d > 0.0) && kl < 1e-2, "{name}: KL {kl}");
     }
 }
+
+/// The residual norms start at the stream entering block 0: Gemma's √d-scaled embedding,
+/// GPT-2's embedding plus positions, BERT's normed sum (not `hook_embed`, which is that only
+/// in Llama).
+#[test]
+fn residual_norms_start_at_the_stream_entering_block_0() {
+    use glassbox_engine::experiments::analysis::residual_norms;
+    for name in ["tiny-gemma3", "tiny-gpt2", "tiny-bert-mlm", "tiny-gqa-tied"] {
+        let model = load(name);
+        let ids = input_ids(name);
+        let trace = cpu_pass(&model, &ids, PassOptions::capture(glassbox_engine::exec::trace::CaptureFilter::All));
+        let norms = residual_norms(&trace, model.config.n_layers()).unwrap();
+        let l2 = |key| trace.get(key).unwrap().as_2d().unwrap().outer_iter().map(|r| r.dot(&r).sqrt()).collect::<Vec<f32>>();
+        let near = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5 * y.abs().max(1.0));
+        assert!(near(&norms[0], &l2(HookKey::Block(0, BlockHook::ResidPre))), "{name}");
+        let embed = l2(HookKey::Embed);
+        if name == "tiny-gqa-tied" {
+            assert!(near(&norms[0], &embed), "Llama's block 0 reads the embedding as it is");
+        } else {
+            assert!(!near(&norms[0], &embed), "{name}: something comes between the embedding and block 0");
+        }
+    }
+}

@@ -10,7 +10,7 @@ use glassbox_engine::experiments::analysis;
 use glassbox_engine::long::budget::{self, DEFAULT_BUDGET, MIB, Plan};
 use glassbox_engine::long::overview::{OverviewOptions, run_overview};
 use glassbox_engine::exec::executor::PassOptions;
-use glassbox_engine::program::hooks::{BlockHook, HookKind};
+use glassbox_engine::program::hooks::{BlockHook, HookKey, HookKind};
 use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::Model;
 use serde_json::json;
@@ -46,18 +46,22 @@ pub struct TraceArgs {
     pub json: bool,
 }
 
-/// What the summary reads (the embedding, every residual, the logits), plus `extra`.
+/// What the summary reads (the embedding, the stream entering block 0, every residual, the
+/// logits), plus `extra`.
 fn capture_filter(extra: Option<&str>) -> Result<CaptureFilter> {
     let needed = [HookKind::Embed, HookKind::Block(BlockHook::ResidPost), HookKind::Logits];
+    let block0 = HookKey::Block(0, BlockHook::ResidPre);
+    let summary = || CaptureFilter::Select { keys: [block0].into(), kinds: needed.into_iter().collect() };
     Ok(match extra.map(str::trim) {
         Some("all") => CaptureFilter::All,
-        None | Some("") => CaptureFilter::kinds(needed),
+        None | Some("") => summary(),
         Some(list) => match CaptureFilter::parse(list).map_err(|e| anyhow::anyhow!("--capture: {e}"))? {
-            CaptureFilter::Select { keys, mut kinds } => {
+            CaptureFilter::Select { mut keys, mut kinds } => {
                 kinds.extend(needed);
+                keys.insert(block0);
                 CaptureFilter::Select { keys, kinds }
             }
-            _ => CaptureFilter::kinds(needed),
+            _ => summary(),
         },
     })
 }

@@ -23,9 +23,11 @@ fn missing(key: HookKey) -> EngineError {
 }
 
 /// The residual stream entering each block and leaving the last one:
-/// index 0 = `hook_embed`, k ≥ 1 = `blocks.{k-1}.hook_resid_post`.
+/// index 0 = `blocks.0.hook_resid_pre`, k ≥ 1 = `blocks.{k-1}.hook_resid_post`. Block 0's input
+/// is `hook_embed` only in Llama: Gemma scales the embedding by √d, GPT-2 adds positions,
+/// BERT adds positions and token types and norms the sum.
 pub fn residual_keys(n_layers: usize) -> Vec<HookKey> {
-    std::iter::once(HookKey::Embed)
+    std::iter::once(HookKey::Block(0, BlockHook::ResidPre))
         .chain((0..n_layers).map(|l| HookKey::Block(l, BlockHook::ResidPost)))
         .collect()
 }

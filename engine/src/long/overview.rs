@@ -297,7 +297,7 @@ fn reduce(
         t.as_2d().map_or_else(Vec::new, |x| x.outer_iter().map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt()).collect())
     };
     match key {
-        HookKey::Embed => ov.residual_norms[0].extend(l2(t)),
+        HookKey::Block(0, BlockHook::ResidPre) => ov.residual_norms[0].extend(l2(t)),
         HookKey::Block(l, BlockHook::ResidPost) => ov.residual_norms[l + 1].extend(l2(t)),
         HookKey::Block(l, BlockHook::AttnOut) => ov.write_norms[l][0].extend(l2(t)),
         HookKey::Block(l, BlockHook::MlpOut) => ov.write_norms[l][1].extend(l2(t)),

@@ -17,7 +17,7 @@ use crate::load::config::LlamaConfig;
 use crate::error::{EngineError, Result};
 use crate::program::hooks::{BlockHook, HookKey};
 use crate::program::op::{LayerOp, Step};
-use crate::exec::tensor::{Dim, Tensor};
+use crate::exec::tensor::Tensor;
 use crate::exec::trace::Trace;
 
 /// The reverse program: the forward steps from `probs` (the loss) back to `embed`.
@@ -172,7 +172,7 @@ impl<'a> Backward<'a> {
         let loss = next_token_loss(logits, &self.fwd.token_ids)?;
         self.dlogits = loss.dlogits.clone(); // [pos, vocab]
         self.precision.round(&mut self.dlogits);
-        self.record2(HookKey::Logits, [Dim::Pos, Dim::Vocab], &self.dlogits.clone());
+        self.record2(HookKey::Logits, &self.dlogits.clone());
         self.loss = Some(loss);
         Ok(())
     }
@@ -186,7 +186,7 @@ impl<'a> Backward<'a> {
         let dw = g::linear_dw(self.dlogits.view(), h); // [vocab, d_model]
         self.acc(self.params.lm_head_name(), dw)?;
         self.precision.round(&mut self.dh);
-        self.record2(HookKey::LnFinalNormalized, [Dim::Pos, Dim::DModel], &self.dh.clone());
+        self.record2(HookKey::LnFinalNormalized, &self.dh.clone());
         Ok(())
     }
 
@@ -200,7 +200,7 @@ impl<'a> Backward<'a> {
         self.dx = dx; // [pos, d_model]
         self.precision.round(&mut self.dx);
         if self.c.n_layers() > 0 {
-            self.record2(HookKey::Block(last, BlockHook::ResidPost), [Dim::Pos, Dim::DModel], &self.dx.clone());
+            self.record2(HookKey::Block(last, BlockHook::ResidPost), &self.dx.clone());
         }
         Ok(())
     }
@@ -208,16 +208,13 @@ impl<'a> Backward<'a> {
     fn layer_op(&mut self, l: usize, op: LayerOp) -> Result<()> {
         let key = |h: BlockHook| HookKey::Block(l, h);
         let w = |leaf: &str| layer_param(l, leaf);
-        let pd = [Dim::Pos, Dim::DModel];
-        let pm = [Dim::Pos, Dim::DMlp];
-        let hqk = [Dim::Head, Dim::QPos, Dim::KPos];
         let group = self.c.group_size();
         let r = self.precision;
         match op {
             LayerOp::MlpAdd => {
                 // x_post = x_mid + mlp_out  ⇒  d(mlp_out) = dx_post; dx_mid starts as dx_post
                 self.dout = self.dx.clone(); // [pos, d_model]
-                self.record2(key(BlockHook::MlpOut), pd, &self.dout.clone());
+                self.record2(key(BlockHook::MlpOut), &self.dout.clone());
             }
             LayerOp::Down => {
                 // mlp_out = post · W_downᵀ  ⇒  dpost = dout · W_down;  dW_down = doutᵀ · post
@@ -227,7 +224,7 @@ impl<'a> Backward<'a> {
                 let dw = g::linear_dw(self.dout.view(), post); // [d_model, d_mlp]
                 self.acc(&w("mlp.down_proj"), dw)?;
                 r.round(&mut self.dpost);
-                self.record2(key(BlockHook::MlpPost), pm, &self.dpost.clone());
+                self.record2(key(BlockHook::MlpPost), &self.dpost.clone());
             }
             LayerOp::SiluMul => {
                 // post = silu(gate) ⊙ up  ⇒  dup = dpost ⊙ silu(gate);
@@ -238,8 +235,8 @@ impl<'a> Backward<'a> {
                 (self.dgate, self.dup) = (dgate, dup); // [pos, d_mlp] each
                 r.round(&mut self.dgate);
                 r.round(&mut self.dup);
-                self.record2(key(BlockHook::MlpPre), pm, &self.dgate.clone());
-                self.record2(key(BlockHook::MlpPreLinear), pm, &self.dup.clone());
+                self.record2(key(BlockHook::MlpPre), &self.dgate.clone());
+                self.record2(key(BlockHook::MlpPreLinear), &self.dup.clone());
             }
             LayerOp::Up => {
                 // up = h · W_upᵀ  ⇒  dh = dup · W_up;  dW_up = dupᵀ · h
@@ -253,7 +250,7 @@ impl<'a> Backward<'a> {
                 self.dh += &g::linear_dx(self.dgate.view(), self.params.mat(&w("mlp.gate_proj"))?); // [pos, d_model]
                 self.acc(&w("mlp.gate_proj"), g::linear_dw(self.dgate.view(), h))?;
                 r.round(&mut self.dh);
-                self.record2(key(BlockHook::Ln2Normalized), pd, &self.dh.clone());
+                self.record2(key(BlockHook::Ln2Normalized), &self.dh.clone());
             }
             LayerOp::Ln2 => {
                 // h = rmsnorm(x_mid) ⊙ g  ⇒  dx_mid += (dn − n·mean(dn⊙n)) / s;  dg = Σ_pos dh⊙n
@@ -264,12 +261,12 @@ impl<'a> Backward<'a> {
                 self.dx += &dx; // [pos, d_model]
                 self.acc(&w("post_attention_layernorm"), dg)?;
                 r.round(&mut self.dx);
-                self.record2(key(BlockHook::ResidMid), pd, &self.dx.clone());
+                self.record2(key(BlockHook::ResidMid), &self.dx.clone());
             }
             LayerOp::AttnAdd => {
                 // x_mid = x_pre + attn_out  ⇒  d(attn_out) = dx_mid; dx_pre starts as dx_mid
                 self.dout = self.dx.clone(); // [pos, d_model]
-                self.record2(key(BlockHook::AttnOut), pd, &self.dout.clone());
+                self.record2(key(BlockHook::AttnOut), &self.dout.clone());
             }
             LayerOp::OProj => {
                 // attn_out = merge(z) · W_oᵀ  ⇒  dz = split(dout · W_o);  dW_o = doutᵀ · merge(z)
@@ -279,7 +276,7 @@ impl<'a> Backward<'a> {
                 self.dz = g::split_heads(g::linear_dx(self.dout.view(), wo), self.c.n_heads())?; // [pos, n_heads, d_head]
                 self.acc(&w("self_attn.o_proj"), g::linear_dw(self.dout.view(), z_flat.view()))?;
                 r.round(&mut self.dz);
-                self.record3(key(BlockHook::Z), [Dim::Pos, Dim::Head, Dim::DHead], &self.dz.clone());
+                self.record3(key(BlockHook::Z), &self.dz.clone());
             }
             LayerOp::Z => {
                 // z[i,h] = Σ_j p[h,i,j]·v[j,g(h)]  ⇒  dp[h,i,j] = dz[i,h]·v[j,g(h)];
@@ -290,15 +287,15 @@ impl<'a> Backward<'a> {
                 (self.dpattern, self.dv) = (dp, dv);
                 r.round(&mut self.dpattern);
                 r.round(&mut self.dv);
-                self.record3(key(BlockHook::Pattern), hqk, &self.dpattern.clone());
-                self.record3(key(BlockHook::V), [Dim::Pos, Dim::KvHead, Dim::DHead], &self.dv.clone());
+                self.record3(key(BlockHook::Pattern), &self.dpattern.clone());
+                self.record3(key(BlockHook::V), &self.dv.clone());
             }
             LayerOp::Softmax => {
                 // p = softmax(s)  ⇒  ds = p ⊙ (dp − Σ_k p_k·dp_k)
                 let p = self.f3(key(BlockHook::Pattern))?; // [n_heads, q_pos, k_pos]
                 self.dscores = g::softmax_backward(self.dpattern.view(), p); // [n_heads, q_pos, k_pos]
                 r.round(&mut self.dscores);
-                self.record3(key(BlockHook::AttnScores), hqk, &self.dscores.clone());
+                self.record3(key(BlockHook::AttnScores), &self.dscores.clone());
             }
             LayerOp::Mask => {
                 // masked = where(j ≤ i, s, −∞)  ⇒  ds_raw = ds where j ≤ i, else 0 (already 0:
@@ -307,7 +304,7 @@ impl<'a> Backward<'a> {
                 ndarray::Zip::from(&mut self.dscores)
                     .and(raw)
                     .for_each(|d, &s| if s == f32::NEG_INFINITY { *d = 0.0 });
-                self.record3(key(BlockHook::RawScores), hqk, &self.dscores.clone());
+                self.record3(key(BlockHook::RawScores), &self.dscores.clone());
             }
             LayerOp::Scores => {
                 // s[h,i,j] = q[i,h]·k[j,g(h)]/√d_head  ⇒  dq = ds·k/√d_head;  dk = Σ_{h∈g} dsᵀ·q/√d_head
@@ -317,8 +314,8 @@ impl<'a> Backward<'a> {
                 (self.dq, self.dk) = (dq, dk);
                 r.round(&mut self.dq);
                 r.round(&mut self.dk);
-                self.record3(key(BlockHook::RotQ), [Dim::Pos, Dim::Head, Dim::DHead], &self.dq.clone());
-                self.record3(key(BlockHook::RotK), [Dim::Pos, Dim::KvHead, Dim::DHead], &self.dk.clone());
+                self.record3(key(BlockHook::RotQ), &self.dq.clone());
+                self.record3(key(BlockHook::RotK), &self.dk.clone());
             }
             LayerOp::Rope => {
                 // rot = R(θ)·x per pair (i, i+half)  ⇒  dx = R(−θ)·drot
@@ -327,8 +324,8 @@ impl<'a> Backward<'a> {
                 self.dk = g::rope_backward(self.dk.view(), &self.inv_freq, off); // [pos, n_kv_heads, d_head]
                 r.round(&mut self.dq);
                 r.round(&mut self.dk);
-                self.record3(key(BlockHook::Q), [Dim::Pos, Dim::Head, Dim::DHead], &self.dq.clone());
-                self.record3(key(BlockHook::K), [Dim::Pos, Dim::KvHead, Dim::DHead], &self.dk.clone());
+                self.record3(key(BlockHook::Q), &self.dq.clone());
+                self.record3(key(BlockHook::K), &self.dk.clone());
             }
             LayerOp::V | LayerOp::K | LayerOp::Q => {
                 // q|k|v = h · Wᵀ  ⇒  dh += d(q|k|v) · W;  dW = d(q|k|v)ᵀ · h
@@ -350,7 +347,7 @@ impl<'a> Backward<'a> {
                 self.acc(&w(leaf), dw)?;
                 if op == LayerOp::Q {
                     r.round(&mut self.dh);
-                    self.record2(key(BlockHook::Ln1Normalized), pd, &self.dh.clone());
+                    self.record2(key(BlockHook::Ln1Normalized), &self.dh.clone());
                 }
             }
             LayerOp::Ln1 => {
@@ -362,10 +359,10 @@ impl<'a> Backward<'a> {
                 self.dx += &dx; // [pos, d_model]
                 self.acc(&w("input_layernorm"), dg)?;
                 r.round(&mut self.dx);
-                self.record2(key(BlockHook::ResidPre), pd, &self.dx.clone());
+                self.record2(key(BlockHook::ResidPre), &self.dx.clone());
                 if l > 0 {
                     // The residual entering block l is the one leaving block l − 1.
-                    self.record2(HookKey::Block(l - 1, BlockHook::ResidPost), pd, &self.dx.clone());
+                    self.record2(HookKey::Block(l - 1, BlockHook::ResidPost), &self.dx.clone());
                 }
             }
             other => return Err(llama_only(Step::Layer(l, other))),
@@ -377,7 +374,7 @@ impl<'a> Backward<'a> {
         // x[p] = E[ids[p]]  ⇒  dE[t] += Σ_{p: ids[p] = t} dx[p]  (tied: added to the head's use)
         let de = g::embed_backward(self.dx.view(), &self.fwd.token_ids, self.c.vocab_size); // [vocab, d_model]
         self.acc(EMBED, de)?;
-        self.record2(HookKey::Embed, [Dim::Pos, Dim::DModel], &self.dx.clone());
+        self.record2(HookKey::Embed, &self.dx.clone());
         Ok(())
     }
 
@@ -418,14 +415,18 @@ impl<'a> Backward<'a> {
         self.need(key)?.as_3d().ok_or_else(|| EngineError::Input(format!("`{key}` is not 3-D")))
     }
 
-    fn record2(&mut self, key: HookKey, dims: [Dim; 2], a: &Array2<f32>) {
-        if let Some(t) = Tensor::new(dims.to_vec(), a.clone().into_dyn()) {
-            self.hook_grads.insert(key, t);
-        }
+    /// A hook's gradient, under the hook's own dims from the op table.
+    fn record2(&mut self, key: HookKey, a: &Array2<f32>) {
+        self.record(key, a.clone().into_dyn());
     }
 
-    fn record3(&mut self, key: HookKey, dims: [Dim; 3], a: &Array3<f32>) {
-        if let Some(t) = Tensor::new(dims.to_vec(), a.clone().into_dyn()) {
+    fn record3(&mut self, key: HookKey, a: &Array3<f32>) {
+        self.record(key, a.clone().into_dyn());
+    }
+
+    fn record(&mut self, key: HookKey, a: ndarray::ArrayD<f32>) {
+        let dims = crate::program::op::hook_spec(key.kind()).map_or_else(Vec::new, |(_, spec)| spec.dims.to_vec());
+        if let Some(t) = Tensor::new(dims, a) {
             self.hook_grads.insert(key, t);
         }
     }

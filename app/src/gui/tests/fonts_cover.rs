@@ -52,7 +52,7 @@ fn every_glyph_in_lessons_and_ui_strings_is_in_the_bundled_font() {
     chars_in(&repo_root().join("app/src/gui"), "rs", &mut chars);
     // Shown by views too: the tasks' presets (Chinese examples included) and the model
     // table's sources.
-    for f in ["engine/src/tasks.rs", "assets/models/models.toml"] {
+    for f in ["engine/src/article/tasks.rs", "assets/models/models.toml"] {
         chars.extend(std::fs::read_to_string(repo_root().join(f)).expect(f).chars());
     }
     assert!(

@@ -146,22 +146,7 @@ impl GpuBackend {
     }
 
     fn env<'a>(&'a self, plan: &'a PassPlan, pass: &'a Pass) -> StepEnv<'a> {
-        StepEnv {
-            c: &self.model.config,
-            arch: &self.model.arch,
-            local_rope: self.model.inv_freq_local.is_some(),
-            kv_ready: self.kv_ready,
-            k: &self.kernels,
-            w: &self.weights,
-            a: &self.acts,
-            kv: &self.kv,
-            pass: pass.shape,
-            plan,
-            capture: &plan.options.capture,
-            edits: &pass.edits,
-            precision: plan.options.activations,
-            switches: plan.options.switches,
-        }
+        step_env(&self.model, self.kv_ready, &self.kernels, (&self.weights, &self.acts, &self.kv), plan, pass)
     }
 
     /// How many of `steps` fit the read-back budget in one group (at least one).
@@ -186,23 +171,8 @@ impl GpuBackend {
     fn run_group(&mut self, plan: &PassPlan, steps: &[Step], trace: &mut Trace) -> Result<()> {
         let pass = self.pass.as_ref().ok_or_else(no_pass)?;
         let program = &self.program;
-        // Not `self.env(pass)`: the arena and bind cache are borrowed mutably below.
-        let env = StepEnv {
-            c: &self.model.config,
-            arch: &self.model.arch,
-            local_rope: self.model.inv_freq_local.is_some(),
-            kv_ready: self.kv_ready,
-            k: &self.kernels,
-            w: &self.weights,
-            a: &self.acts,
-            kv: &self.kv,
-            pass: pass.shape,
-            plan,
-            capture: &plan.options.capture,
-            edits: &pass.edits,
-            precision: plan.options.activations,
-            switches: plan.options.switches,
-        };
+        // Field by field, not `self.env(…)`: the arena and bind cache are borrowed mutably below.
+        let env = step_env(&self.model, self.kv_ready, &self.kernels, (&self.weights, &self.acts, &self.kv), plan, pass);
         let per_step: Vec<Vec<Capture<'_>>> = steps.iter().map(|&s| env.captures(s)).collect();
         let total: u64 = per_step.iter().flatten().map(|c| c.len as u64 * 4).sum();
         self.ctx.check_size("one group's read-back", total)?;
@@ -336,6 +306,20 @@ impl GpuBackend {
         self.pass = Some(Pass { shape, edits });
         Ok(())
     }
+}
+
+/// What a step reads: the model, the kernels, what lives on the device (weights,
+/// activations, KV cache), the plan and the uploaded interventions.
+fn step_env<'a>(
+    model: &'a Model,
+    kv_ready: LayerOp,
+    k: &'a Kernels,
+    (w, a, kv): (&'a GpuWeights, &'a Activations, &'a KvCache),
+    plan: &'a PassPlan,
+    pass: &'a Pass,
+) -> StepEnv<'a> {
+    let local_rope = model.inv_freq_local.is_some();
+    StepEnv { c: &model.config, arch: &model.arch, local_rope, kv_ready, k, w, a, kv, pass: pass.shape, plan, edits: &pass.edits }
 }
 
 /// Where `step` runs in `program` (program order is step order).

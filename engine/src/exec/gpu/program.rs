@@ -13,12 +13,10 @@ use crate::exec::gpu::state::{Activations, KvCache};
 use crate::exec::gpu::weights::{GpuMatrix, GpuWeights};
 use crate::program::hooks::{BlockHook, HookKey};
 use crate::exec::driver::{Effect, HookWork, PassPlan, effects, hook_work};
-use crate::exec::executor::Switches;
 use crate::exec::intervene::{ActivationPrecision, Resolved};
 use crate::program::op_table::{PassDims, Slot};
 use crate::program::op::{LayerOp, Step};
 use crate::exec::tensor::Dim;
-use crate::exec::trace::CaptureFilter;
 
 /// What a read-back region becomes.
 #[derive(Debug, Clone)]
@@ -67,10 +65,8 @@ pub struct StepEnv<'a> {
     pub pass: PassShape,
     /// The pass as the driver planned it (which hooks, which edits, in which order).
     pub plan: &'a PassPlan,
-    pub capture: &'a CaptureFilter,
+    /// The interventions, uploaded, in the plan's order.
     pub edits: &'a [PassEdit],
-    pub precision: ActivationPrecision,
-    pub switches: Switches,
 }
 
 impl<'a> StepEnv<'a> {
@@ -227,7 +223,7 @@ impl<'a> StepEnv<'a> {
     /// Whether a norm's output must be computed again from its scale: the scale was rounded
     /// or edited after the norm wrote its output with it.
     fn rescale(&self, scale_key: HookKey) -> bool {
-        self.precision != ActivationPrecision::F32 || self.edited(scale_key)
+        self.plan.options.activations != ActivationPrecision::F32 || self.edited(scale_key)
     }
 
     /// The pre-norm output `h` was written with its scale; it is recomputed only when the
@@ -282,7 +278,7 @@ impl<'a> StepEnv<'a> {
             cmds
         };
         let one = |d: Dispatch<'a>| vec![Cmd::Dispatch(d)];
-        let attn_mask = if self.switches.no_causal_mask { AttnMask::Bidirectional } else { self.arch.mask(l) };
+        let attn_mask = if self.plan.options.switches.no_causal_mask { AttnMask::Bidirectional } else { self.arch.mask(l) };
         match hook {
             H::ResidPre => Vec::new(),
             // Post-norm: the attention add's norm writes the scratch buffer; `hook_resid_mid`
@@ -295,7 +291,7 @@ impl<'a> StepEnv<'a> {
             H::V => linear(&w.v, input, &a.v.buf, attn_bias(2)),
             H::QNormed => one(qk_norm::dispatch(k, &a.q.buf, qk_norm(0), n, c.n_heads(), c.d_head(), eps)),
             H::KNormed => one(qk_norm::dispatch(k, &a.k.buf, qk_norm(1), n, c.n_kv_heads(), c.d_head(), eps)),
-            H::RotQ | H::RotK if self.switches.no_rope => Vec::new(),
+            H::RotQ | H::RotK if self.plan.options.switches.no_rope => Vec::new(),
             H::RotQ => one(rope::dispatch(k, self.cos_sin(l), &a.q.buf, n, c.n_heads(), c.d_head())),
             H::RotK => one(rope::dispatch(k, self.cos_sin(l), &a.k.buf, n, c.n_kv_heads(), c.d_head())),
             H::RawScores => one(scores::dispatch(k, h, self.arch.score_scale, &a.q.buf, &self.kv.k[l], &a.scores.buf)),
@@ -361,7 +357,7 @@ impl<'a> StepEnv<'a> {
             .hooks
             .iter()
             .map(|spec| (spec.kind.at(layer), spec))
-            .filter(|(key, _)| self.capture.wants(*key) && !self.plan.skips(*key))
+            .filter(|(key, _)| self.plan.options.capture.wants(*key) && !self.plan.skips(*key))
             .map(|(key, spec)| {
                 let shape = spec.shape(self.c, self.pass.dims);
                 Capture {

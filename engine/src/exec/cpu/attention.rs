@@ -143,7 +143,7 @@ pub fn masked_softmax_in_place(mut s: ArrayViewMut3<f32>, pos_offset: usize) {
 /// vectorizes; libm's scalar `expf` was most of softmax's time on long prompts. Within 2 ulp
 /// of `f32::exp`; `-inf` and anything below -87 give exactly 0, NaN stays NaN.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
     let xc = if x < -87.0 { -87.0 } else { x }; // not `max`, which would turn NaN into -87
     let k = (xc * std::f32::consts::LOG2_E + ROUND) - ROUND;

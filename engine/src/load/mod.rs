@@ -4,6 +4,7 @@
 //! fetched from the package index and cached ([`fetch`]).
 
 pub mod arch;
+pub mod arch_stats;
 pub mod chat_template;
 pub mod config;
 pub mod families;

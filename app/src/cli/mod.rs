@@ -1,5 +1,6 @@
 //! Command-line interface. The JSON field names are read by acceptance checks: keep them.
 
+mod arch;
 mod bench;
 mod compare;
 mod dla;
@@ -49,6 +50,8 @@ pub enum Command {
         gguf: PathBuf,
         out_dir: PathBuf,
     },
+    /// An architecture's numbers from its config alone: parameters by component, KV cache, FLOPs
+    Arch(arch::ArchArgs),
     /// Measure load, prefill and decode speed
     Bench(bench::BenchArgs),
     /// The article's four uses: generate, sentiment, qa, extract
@@ -163,6 +166,7 @@ pub fn run(model: Option<PathBuf>, command: Command, gui: &GuiHooks) -> Result<(
         Command::Generate(args) => generate::run(model, args),
         Command::Fetch { name } => output::outln!("{}", model_arg::fetch(name.as_deref())?.display()),
         Command::Convert { gguf, out_dir } => model_arg::convert(&gguf, &out_dir),
+        Command::Arch(args) => arch::run(model, args),
         Command::Bench(args) => bench::run(model, args, gui),
         Command::Task(args) => task::run(model, args),
         Command::Patch(args) => patch::run(model, args),

@@ -253,15 +253,10 @@ impl LlamaConfig {
     pub fn kv_dim(&self) -> usize {
         self.n_kv_heads() * self.d_head()
     }
-    /// Parameters in the checkpoint: embedding, every layer's projections and norms, the final
-    /// norm, and the output head when it is not tied.
+    /// Parameters as transformers counts them (a tied head once), for every family: the sum of
+    /// [`crate::load::arch_stats::ArchStats::params`]'s components.
     pub fn n_params(&self) -> u64 {
-        let (d, v) = (self.d_model() as u64, self.vocab_size as u64);
-        let attn = d * self.q_dim() as u64 * 2 + d * self.kv_dim() as u64 * 2;
-        let mlp = 3 * d * self.d_mlp() as u64;
-        let layer = attn + mlp + 2 * d;
-        let head = if self.tie_word_embeddings { 0 } else { v * d };
-        v * d + self.n_layers() as u64 * layer + d + head
+        crate::load::arch_stats::ArchStats::new(self).params().total()
     }
 
     /// The norms' ε: `layer_norm_eps` in the LayerNorm families, `rms_norm_eps` elsewhere.

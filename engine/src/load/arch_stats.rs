@@ -50,6 +50,14 @@ pub struct LayerType {
     pub window: Option<usize>,
 }
 
+impl LlamaConfig {
+    /// Parameters as transformers counts them (a tied head once), for every family: the sum of
+    /// [`ArchStats::params`]'s components.
+    pub fn n_params(&self) -> u64 {
+        ArchStats::new(self).params().total()
+    }
+}
+
 /// The numbers of one architecture, computed from its config.
 #[derive(Debug, Clone)]
 pub struct ArchStats<'a> {

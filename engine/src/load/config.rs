@@ -253,11 +253,6 @@ impl LlamaConfig {
     pub fn kv_dim(&self) -> usize {
         self.n_kv_heads() * self.d_head()
     }
-    /// Parameters as transformers counts them (a tied head once), for every family: the sum of
-    /// [`crate::load::arch_stats::ArchStats::params`]'s components.
-    pub fn n_params(&self) -> u64 {
-        crate::load::arch_stats::ArchStats::new(self).params().total()
-    }
 
     /// The norms' ε: `layer_norm_eps` in the LayerNorm families, `rms_norm_eps` elsewhere.
     pub fn eps(&self) -> f32 {

@@ -102,6 +102,10 @@ impl MlpView {
             egui::ScrollArea::vertical()
                 .id_salt("mlp-maps")
                 .show(&mut cols[0], |ui| {
+                    // The column's width, taken once: a wide colour-bar note would otherwise widen
+                    // the scroll area, and each later map would spill over the neuron table.
+                    let width = ui.available_width();
+                    ui.set_max_width(width);
                     let post = format!("{}  (mlp.hook_post)", cx.s.model.arch.mlp.post());
                     let names = [
                         cx.tr("gate  (mlp.hook_pre)", "门控（mlp.hook_pre）"),
@@ -109,7 +113,7 @@ impl MlpView {
                         post.as_str(),
                     ];
                     for (i, (&hook, name)) in HOOKS.iter().zip(names).enumerate() {
-                        self.map_ui(ui, cx, i, HookKey::Block(layer, hook), name, each);
+                        self.map_ui(ui, cx, i, HookKey::Block(layer, hook), name, [width, each]);
                     }
                 });
             if !cx.activations_only_ui(&mut cols[1]) {
@@ -125,7 +129,7 @@ impl MlpView {
         slot: usize,
         key: HookKey,
         name: &str,
-        height: f32,
+        [width, height]: [f32; 2],
     ) {
         ui.label(RichText::new(format!("{}{name}", cx.d())).strong());
         let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_2d()) else {
@@ -134,7 +138,6 @@ impl MlpView {
         };
         let cols = t.ncols();
         // Not square: 1536 neurons × a few positions would be a hairline.
-        let width = ui.available_width();
         let opts = self.scale;
         let (hm, scale, labels, first) = super::positions_heatmap_ui(
             ui,

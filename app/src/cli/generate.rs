@@ -121,7 +121,7 @@ pub fn run(model_path: Option<PathBuf>, args: GenerateArgs) -> Result<()> {
     // What the cache holds at the end, beside what it would hold if no layer dropped rows
     // (a sliding-window layer on the CPU keeps only what a later query can see).
     let kv_bytes = exec.kv_cache_bytes();
-    let kv_bytes_every_row = exec.cache_len() * c.n_layers() * c.kv_dim() * 2 * std::mem::size_of::<f32>();
+    let kv_bytes_every_row = glassbox_engine::program::graph::kv_cache_bytes(c, c.n_kv_heads(), exec.cache_len(), std::mem::size_of::<f32>()) as usize;
     if args.json {
         let mut out = json!({"token_ids": ids, "generated_ids": generated, "text": text,
                              "stop_reason": stop_reason, "kv_cache_bytes": kv_bytes,

@@ -35,16 +35,18 @@ pub struct PassPlan {
     pub dims: PassDims,
     /// `options.interventions` resolved for this pass.
     pub edits: Vec<Resolved>,
+    /// The block op after which a layer's keys and values join the cache ([`kv_ready`]).
+    pub kv_ready: LayerOp,
 }
 
 impl PassPlan {
-    pub fn new(c: &LlamaConfig, ids: &[u32], pos_offset: usize, options: PassOptions) -> Result<Self> {
+    pub fn new(c: &LlamaConfig, ids: &[u32], pos_offset: usize, options: PassOptions, kv_ready: LayerOp) -> Result<Self> {
         check_pass_input(c, ids, pos_offset)?;
         let n = ids.len();
         let logit_rows = if options.touches(HookKey::Logits) { n } else { 1 };
         let dims = PassDims { n, k_len: pos_offset + n, logit_rows };
         let edits = options.resolve(c, dims, pos_offset)?;
-        Ok(Self { ids: ids.to_vec(), pos_offset, options, dims, edits })
+        Ok(Self { ids: ids.to_vec(), pos_offset, options, dims, edits, kv_ready })
     }
 
     /// `hook_probs` (the full-vocabulary softmax) is computed only to be looked at or edited.
@@ -101,9 +103,9 @@ pub fn hook_work(step: Step, plan: &PassPlan) -> Vec<(HookKey, &'static HookSpec
 }
 
 /// The op's effects after its hooks.
-pub fn effects(step: Step, arch: &Arch, kv_ready: LayerOp) -> Option<Effect> {
+pub fn effects(step: Step, arch: &Arch, plan: &PassPlan) -> Option<Effect> {
     match step {
-        Step::Layer(l, op) if op == kv_ready => Some(Effect::CacheKv(l)),
+        Step::Layer(l, op) if op == plan.kv_ready => Some(Effect::CacheKv(l)),
         Step::Embed => arch.embed_scale.map(Effect::ScaleEmbed),
         Step::PosEmbed | Step::TokenTypeEmbed => Some(Effect::AddToResid),
         Step::Sample => Some(Effect::Sample),
@@ -200,7 +202,7 @@ impl<B: Backend> Driver<B> {
 
     /// Starts a pass over `ids` at `pos_offset` (which cache rows stay is the caller's call).
     fn start(&mut self, ids: &[u32], options: PassOptions, pos_offset: usize) -> Result<()> {
-        let plan = PassPlan::new(&self.backend.model().config, ids, pos_offset, options)?;
+        let plan = PassPlan::new(&self.backend.model().config, ids, pos_offset, options, self.kv_ready)?;
         self.backend.start(&plan)?;
         self.trace = Trace::new(ids.to_vec(), pos_offset, plan.options.sampling.temperature);
         self.pass = Some(Cursor { plan, next: 0, only_layer: None });

@@ -109,26 +109,6 @@ impl StepOutput {
 /// Receives each step's output during [`Executor::stream_to`]; `Break` stops the run.
 pub type Sink<'a> = dyn FnMut(StepOutput) -> ControlFlow<()> + Send + 'a;
 
-/// Steps one at a time up to `last`, moving each step's tensors to `sink`.
-pub fn stream_steps<E: Executor + ?Sized>(exec: &mut E, last: Step, sink: &mut Sink<'_>) -> Result<()> {
-    let n = exec.config().n_layers();
-    if last.layer().is_some_and(|l| l >= n) {
-        return Err(EngineError::Input(format!("step `{last}` is past the model's {n} layers")));
-    }
-    // Step order is program order, whatever the family's program leaves out.
-    while let Some(next) = exec.next_step() {
-        if next > last {
-            break;
-        }
-        exec.step()?;
-        let out = StepOutput::take(exec.trace_mut(), next);
-        if sink(out).is_break() {
-            break;
-        }
-    }
-    Ok(())
-}
-
 pub trait Executor: Send {
     fn config(&self) -> &LlamaConfig;
 
@@ -178,49 +158,25 @@ pub trait Executor: Send {
     fn begin_rows_at(&mut self, ids: &[u32], options: PassOptions, layer: usize, resid_pre: &Tensor, first: usize) -> Result<()>;
 
     /// Runs until `target` has run (no-op if it already has).
-    fn run_to(&mut self, target: Step) -> Result<()> {
-        let n = self.config().n_layers();
-        if target.layer().is_some_and(|l| l >= n) {
-            return Err(EngineError::Input(format!(
-                "step `{target}` is past the model's {n} layers"
-            )));
-        }
-        while let Some(next) = self.next_step() {
-            if next > target {
-                break;
-            }
-            self.step()?;
-        }
-        Ok(())
-    }
+    fn run_to(&mut self, target: Step) -> Result<()>;
 
-    fn run_to_end(&mut self) -> Result<()> {
-        while self.step()?.is_some() {}
-        Ok(())
-    }
+    fn run_to_end(&mut self) -> Result<()>;
 
     /// Runs up to and including `last`, handing each step's tensors to `sink` as it completes.
     /// The tensors are moved out: the executor's trace keeps none of them. An executor may
     /// run up to `batch` steps before handing their outputs over (the GPU does, with one
     /// read-back per batch). `sink` returning `Break` stops the run after the current batch;
     /// the pass can be resumed.
-    fn stream_to(&mut self, last: Step, batch: usize, sink: &mut Sink<'_>) -> Result<()> {
-        let _ = batch;
-        stream_steps(self, last, sink)
-    }
+    fn stream_to(&mut self, last: Step, batch: usize, sink: &mut Sink<'_>) -> Result<()>;
 
-    /// The trace of the pass in progress, for moving tensors out of it.
     /// Starts (or stops) measuring GPU time with timestamp queries; `false` where this
     /// executor has no GPU or its device lacks them.
-    fn set_gpu_timing(&mut self, _on: bool) -> bool {
-        false
-    }
+    fn set_gpu_timing(&mut self, on: bool) -> bool;
 
     /// The GPU time measured since the last call (while timing is on).
-    fn take_gpu_time(&mut self) -> Option<GpuTime> {
-        None
-    }
+    fn take_gpu_time(&mut self) -> Option<GpuTime>;
 
+    /// The trace of the pass in progress, for moving tensors out of it.
     fn trace_mut(&mut self) -> &mut Trace;
 
     /// One complete pass; returns its trace.

@@ -87,20 +87,6 @@ pub fn argmax_rows(trace: &Trace) -> Result<Vec<u32>> {
     Ok(logits.outer_iter().map(|r| crate::exec::sampling::argmax(&r.to_vec())).collect())
 }
 
-/// The final norm's weight, for the analyses written for RMSNorm families (the logit lens,
-/// direct logit attribution); a LayerNorm or MLM-head family is an error naming why.
-pub fn rms_final_norm(model: &Model) -> Result<&ndarray::Array1<f32>> {
-    let arch = &model.arch;
-    match (&model.weights.norm, arch.norm) {
-        (Some(norm), crate::load::arch::NormKind::Rms) if !arch.mlm_head => Ok(norm),
-        _ => Err(EngineError::Input(format!(
-            "this analysis reads the output through a final RMSNorm; {} has {} (not supported yet)",
-            arch.family.name(),
-            if arch.mlm_head { "an MLM head" } else { "a final LayerNorm" }
-        ))),
-    }
-}
-
 /// Logit lens: `lm_head(final_norm(x))` for residual rows `x` `[rows, d_model]`.
 pub fn lens_logits(model: &Model, x: ArrayView2<f32>) -> Result<Array2<f32>> {
     let w = &model.weights;

@@ -172,7 +172,7 @@ impl<'a> Backward<'a> {
         let loss = next_token_loss(logits, &self.fwd.token_ids)?;
         self.dlogits = loss.dlogits.clone(); // [pos, vocab]
         self.precision.round(&mut self.dlogits);
-        self.record2(HookKey::Logits, &self.dlogits.clone());
+        self.record(HookKey::Logits, self.dlogits.clone().into_dyn());
         self.loss = Some(loss);
         Ok(())
     }
@@ -186,7 +186,7 @@ impl<'a> Backward<'a> {
         let dw = g::linear_dw(self.dlogits.view(), h); // [vocab, d_model]
         self.acc(self.params.lm_head_name(), dw)?;
         self.precision.round(&mut self.dh);
-        self.record2(HookKey::LnFinalNormalized, &self.dh.clone());
+        self.record(HookKey::LnFinalNormalized, self.dh.clone().into_dyn());
         Ok(())
     }
 
@@ -200,7 +200,7 @@ impl<'a> Backward<'a> {
         self.dx = dx; // [pos, d_model]
         self.precision.round(&mut self.dx);
         if self.c.n_layers() > 0 {
-            self.record2(HookKey::Block(last, BlockHook::ResidPost), &self.dx.clone());
+            self.record(HookKey::Block(last, BlockHook::ResidPost), self.dx.clone().into_dyn());
         }
         Ok(())
     }
@@ -214,7 +214,7 @@ impl<'a> Backward<'a> {
             LayerOp::MlpAdd => {
                 // x_post = x_mid + mlp_out  ⇒  d(mlp_out) = dx_post; dx_mid starts as dx_post
                 self.dout = self.dx.clone(); // [pos, d_model]
-                self.record2(key(BlockHook::MlpOut), &self.dout.clone());
+                self.record(key(BlockHook::MlpOut), self.dout.clone().into_dyn());
             }
             LayerOp::Down => {
                 // mlp_out = post · W_downᵀ  ⇒  dpost = dout · W_down;  dW_down = doutᵀ · post
@@ -224,7 +224,7 @@ impl<'a> Backward<'a> {
                 let dw = g::linear_dw(self.dout.view(), post); // [d_model, d_mlp]
                 self.acc(&w("mlp.down_proj"), dw)?;
                 r.round(&mut self.dpost);
-                self.record2(key(BlockHook::MlpPost), &self.dpost.clone());
+                self.record(key(BlockHook::MlpPost), self.dpost.clone().into_dyn());
             }
             LayerOp::SiluMul => {
                 // post = silu(gate) ⊙ up  ⇒  dup = dpost ⊙ silu(gate);
@@ -235,8 +235,8 @@ impl<'a> Backward<'a> {
                 (self.dgate, self.dup) = (dgate, dup); // [pos, d_mlp] each
                 r.round(&mut self.dgate);
                 r.round(&mut self.dup);
-                self.record2(key(BlockHook::MlpPre), &self.dgate.clone());
-                self.record2(key(BlockHook::MlpPreLinear), &self.dup.clone());
+                self.record(key(BlockHook::MlpPre), self.dgate.clone().into_dyn());
+                self.record(key(BlockHook::MlpPreLinear), self.dup.clone().into_dyn());
             }
             LayerOp::Up => {
                 // up = h · W_upᵀ  ⇒  dh = dup · W_up;  dW_up = dupᵀ · h
@@ -250,7 +250,7 @@ impl<'a> Backward<'a> {
                 self.dh += &g::linear_dx(self.dgate.view(), self.params.mat(&w("mlp.gate_proj"))?); // [pos, d_model]
                 self.acc(&w("mlp.gate_proj"), g::linear_dw(self.dgate.view(), h))?;
                 r.round(&mut self.dh);
-                self.record2(key(BlockHook::Ln2Normalized), &self.dh.clone());
+                self.record(key(BlockHook::Ln2Normalized), self.dh.clone().into_dyn());
             }
             LayerOp::Ln2 => {
                 // h = rmsnorm(x_mid) ⊙ g  ⇒  dx_mid += (dn − n·mean(dn⊙n)) / s;  dg = Σ_pos dh⊙n
@@ -261,12 +261,12 @@ impl<'a> Backward<'a> {
                 self.dx += &dx; // [pos, d_model]
                 self.acc(&w("post_attention_layernorm"), dg)?;
                 r.round(&mut self.dx);
-                self.record2(key(BlockHook::ResidMid), &self.dx.clone());
+                self.record(key(BlockHook::ResidMid), self.dx.clone().into_dyn());
             }
             LayerOp::AttnAdd => {
                 // x_mid = x_pre + attn_out  ⇒  d(attn_out) = dx_mid; dx_pre starts as dx_mid
                 self.dout = self.dx.clone(); // [pos, d_model]
-                self.record2(key(BlockHook::AttnOut), &self.dout.clone());
+                self.record(key(BlockHook::AttnOut), self.dout.clone().into_dyn());
             }
             LayerOp::OProj => {
                 // attn_out = merge(z) · W_oᵀ  ⇒  dz = split(dout · W_o);  dW_o = doutᵀ · merge(z)
@@ -276,7 +276,7 @@ impl<'a> Backward<'a> {
                 self.dz = g::split_heads(g::linear_dx(self.dout.view(), wo), self.c.n_heads())?; // [pos, n_heads, d_head]
                 self.acc(&w("self_attn.o_proj"), g::linear_dw(self.dout.view(), z_flat.view()))?;
                 r.round(&mut self.dz);
-                self.record3(key(BlockHook::Z), &self.dz.clone());
+                self.record(key(BlockHook::Z), self.dz.clone().into_dyn());
             }
             LayerOp::Z => {
                 // z[i,h] = Σ_j p[h,i,j]·v[j,g(h)]  ⇒  dp[h,i,j] = dz[i,h]·v[j,g(h)];
@@ -287,15 +287,15 @@ impl<'a> Backward<'a> {
                 (self.dpattern, self.dv) = (dp, dv);
                 r.round(&mut self.dpattern);
                 r.round(&mut self.dv);
-                self.record3(key(BlockHook::Pattern), &self.dpattern.clone());
-                self.record3(key(BlockHook::V), &self.dv.clone());
+                self.record(key(BlockHook::Pattern), self.dpattern.clone().into_dyn());
+                self.record(key(BlockHook::V), self.dv.clone().into_dyn());
             }
             LayerOp::Softmax => {
                 // p = softmax(s)  ⇒  ds = p ⊙ (dp − Σ_k p_k·dp_k)
                 let p = self.f3(key(BlockHook::Pattern))?; // [n_heads, q_pos, k_pos]
                 self.dscores = g::softmax_backward(self.dpattern.view(), p); // [n_heads, q_pos, k_pos]
                 r.round(&mut self.dscores);
-                self.record3(key(BlockHook::AttnScores), &self.dscores.clone());
+                self.record(key(BlockHook::AttnScores), self.dscores.clone().into_dyn());
             }
             LayerOp::Mask => {
                 // masked = where(j ≤ i, s, −∞)  ⇒  ds_raw = ds where j ≤ i, else 0 (already 0:
@@ -304,7 +304,7 @@ impl<'a> Backward<'a> {
                 ndarray::Zip::from(&mut self.dscores)
                     .and(raw)
                     .for_each(|d, &s| if s == f32::NEG_INFINITY { *d = 0.0 });
-                self.record3(key(BlockHook::RawScores), &self.dscores.clone());
+                self.record(key(BlockHook::RawScores), self.dscores.clone().into_dyn());
             }
             LayerOp::Scores => {
                 // s[h,i,j] = q[i,h]·k[j,g(h)]/√d_head  ⇒  dq = ds·k/√d_head;  dk = Σ_{h∈g} dsᵀ·q/√d_head
@@ -314,8 +314,8 @@ impl<'a> Backward<'a> {
                 (self.dq, self.dk) = (dq, dk);
                 r.round(&mut self.dq);
                 r.round(&mut self.dk);
-                self.record3(key(BlockHook::RotQ), &self.dq.clone());
-                self.record3(key(BlockHook::RotK), &self.dk.clone());
+                self.record(key(BlockHook::RotQ), self.dq.clone().into_dyn());
+                self.record(key(BlockHook::RotK), self.dk.clone().into_dyn());
             }
             LayerOp::Rope => {
                 // rot = R(θ)·x per pair (i, i+half)  ⇒  dx = R(−θ)·drot
@@ -324,8 +324,8 @@ impl<'a> Backward<'a> {
                 self.dk = g::rope_backward(self.dk.view(), &self.inv_freq, off); // [pos, n_kv_heads, d_head]
                 r.round(&mut self.dq);
                 r.round(&mut self.dk);
-                self.record3(key(BlockHook::Q), &self.dq.clone());
-                self.record3(key(BlockHook::K), &self.dk.clone());
+                self.record(key(BlockHook::Q), self.dq.clone().into_dyn());
+                self.record(key(BlockHook::K), self.dk.clone().into_dyn());
             }
             LayerOp::V | LayerOp::K | LayerOp::Q => {
                 // q|k|v = h · Wᵀ  ⇒  dh += d(q|k|v) · W;  dW = d(q|k|v)ᵀ · h
@@ -347,7 +347,7 @@ impl<'a> Backward<'a> {
                 self.acc(&w(leaf), dw)?;
                 if op == LayerOp::Q {
                     r.round(&mut self.dh);
-                    self.record2(key(BlockHook::Ln1Normalized), &self.dh.clone());
+                    self.record(key(BlockHook::Ln1Normalized), self.dh.clone().into_dyn());
                 }
             }
             LayerOp::Ln1 => {
@@ -359,10 +359,10 @@ impl<'a> Backward<'a> {
                 self.dx += &dx; // [pos, d_model]
                 self.acc(&w("input_layernorm"), dg)?;
                 r.round(&mut self.dx);
-                self.record2(key(BlockHook::ResidPre), &self.dx.clone());
+                self.record(key(BlockHook::ResidPre), self.dx.clone().into_dyn());
                 if l > 0 {
                     // The residual entering block l is the one leaving block l − 1.
-                    self.record2(HookKey::Block(l - 1, BlockHook::ResidPost), &self.dx.clone());
+                    self.record(HookKey::Block(l - 1, BlockHook::ResidPost), self.dx.clone().into_dyn());
                 }
             }
             other => return Err(llama_only(Step::Layer(l, other))),
@@ -374,7 +374,7 @@ impl<'a> Backward<'a> {
         // x[p] = E[ids[p]]  ⇒  dE[t] += Σ_{p: ids[p] = t} dx[p]  (tied: added to the head's use)
         let de = g::embed_backward(self.dx.view(), &self.fwd.token_ids, self.c.vocab_size); // [vocab, d_model]
         self.acc(EMBED, de)?;
-        self.record2(HookKey::Embed, &self.dx.clone());
+        self.record(HookKey::Embed, self.dx.clone().into_dyn());
         Ok(())
     }
 
@@ -416,14 +416,6 @@ impl<'a> Backward<'a> {
     }
 
     /// A hook's gradient, under the hook's own dims from the op table.
-    fn record2(&mut self, key: HookKey, a: &Array2<f32>) {
-        self.record(key, a.clone().into_dyn());
-    }
-
-    fn record3(&mut self, key: HookKey, a: &Array3<f32>) {
-        self.record(key, a.clone().into_dyn());
-    }
-
     fn record(&mut self, key: HookKey, a: ndarray::ArrayD<f32>) {
         let dims = crate::program::op::hook_spec(key.kind()).map_or_else(Vec::new, |(_, spec)| spec.dims.to_vec());
         if let Some(t) = Tensor::new(dims, a) {

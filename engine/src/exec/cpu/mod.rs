@@ -28,9 +28,7 @@ use crate::load::matrix::Matrix;
 use crate::load::model::Model;
 use crate::program::op_table::{HookSpec, Slot};
 use crate::exec::sampling::Sampler;
-use crate::program::op::{LayerOp, Step};
-use crate::exec::driver::kv_ready;
-use crate::program::step::Program;
+use crate::program::op::Step;
 use crate::exec::tensor::Tensor;
 use crate::exec::intervene::ActivationPrecision;
 use crate::exec::trace::{Derivation, Trace};
@@ -65,8 +63,6 @@ impl CpuExecutor {
 
 pub struct CpuBackend {
     model: Arc<Model>,
-    /// The block op after which a layer's keys and values are final (`rope`, or `v`).
-    kv_ready: LayerOp,
     cache: Vec<LayerCache>,
     pass: Option<Pass>,
 }
@@ -75,7 +71,6 @@ impl CpuBackend {
     pub fn new(model: Arc<Model>) -> Self {
         let n = model.config.n_layers();
         Self {
-            kv_ready: kv_ready(&Program::new(&model.arch)),
             cache: (0..n).map(|_| LayerCache::default()).collect(),
             pass: None,
             model,
@@ -96,7 +91,7 @@ impl CpuBackend {
                 HookWork::Record { wanted } => self.record(pass, key, spec, wanted, trace)?,
             }
         }
-        match effects(step, &self.model.arch, self.kv_ready) {
+        match effects(step, &self.model.arch, &pass.plan) {
             Some(Effect::CacheKv(l)) => self.append_kv(pass, l),
             Some(Effect::ScaleEmbed(scale)) => pass.slots.x *= scale, // [pos, d_model]
             Some(Effect::AddToResid) => {
@@ -550,6 +545,7 @@ impl Backend for CpuBackend {
 mod tests {
     use super::*;
     use crate::exec::executor::{Executor, PassOptions};
+    use crate::program::op::LayerOp;
     use crate::exec::trace::CaptureFilter;
     use crate::load::model::ModelSource;
     use crate::train::params::Params;

@@ -15,7 +15,7 @@ use crate::exec::executor::BackendKind;
 use crate::exec::gpu::GpuOptions;
 use crate::exec::gpu::context::{GpuContext, map_read};
 use crate::exec::gpu::kernels::{Cmd, Kernels, WeightFormat, intervene, rope};
-use crate::exec::gpu::program::{Capture, PassEdit, PassShape, StepEnv, Target};
+use crate::exec::gpu::program::{Capture, PassEdit, StepEnv, Target};
 use crate::exec::gpu::recorder::{BindCache, ParamArena, Params, ReadbackPool, Recorder};
 use crate::exec::gpu::state::{Activations, KvCache, Sizes};
 use crate::exec::executor::GpuTime;
@@ -25,7 +25,7 @@ use crate::exec::gpu::Precision;
 use crate::program::hooks::HookKey;
 use crate::load::model::Model;
 use crate::exec::sampling::Sampler;
-use crate::program::op::{LayerOp, Step};
+use crate::program::op::Step;
 use crate::exec::tensor::Tensor;
 use crate::exec::trace::Trace;
 
@@ -34,7 +34,6 @@ const READBACK_BUDGET: u64 = 1 << 30;
 
 /// The pass in progress, as the GPU holds it.
 struct Pass {
-    shape: PassShape,
     /// The interventions, uploaded (in the plan's order).
     edits: Vec<PassEdit>,
 }
@@ -73,8 +72,6 @@ pub struct GpuBackend {
     binds: BindCache,
     readback: ReadbackPool,
     program: Vec<Step>,
-    /// The block op after which a layer's keys and values join the cache.
-    kv_ready: LayerOp,
     /// Params slots per step: the most dispatches one step records (chunked matrices,
     /// rounding, interventions); the arena grows when a pass needs more.
     subs: usize,
@@ -108,9 +105,7 @@ impl GpuBackend {
         let max_chunk = options.max_chunk_bytes.unwrap_or(u64::MAX).min(ctx.max_binding_bytes());
         let kernels = Kernels::new(&ctx, format)?;
         let weights = ctx.scoped("uploading the weights", || GpuWeights::upload(&ctx, &model, format, max_chunk))??;
-        let program = crate::program::step::Program::new(&model.arch);
-        let kv_ready = crate::exec::driver::kv_ready(&program);
-        let program = program.steps().to_vec();
+        let program = crate::program::step::Program::new(&model.arch).steps().to_vec();
         let subs = Self::slots_per_step(&weights, 0);
         let (acts, kv, arena) = ctx.scoped("allocating activations", || -> Result<_> {
             Ok((
@@ -128,7 +123,6 @@ impl GpuBackend {
             binds: BindCache::default(),
             readback: ReadbackPool::default(),
             program,
-            kv_ready,
             subs,
             readback_budget: options.max_readback_bytes.unwrap_or(READBACK_BUDGET).min(ctx.max_binding_bytes()),
             pass: None,
@@ -146,7 +140,7 @@ impl GpuBackend {
     }
 
     fn env<'a>(&'a self, plan: &'a PassPlan, pass: &'a Pass) -> StepEnv<'a> {
-        step_env(&self.model, self.kv_ready, &self.kernels, (&self.weights, &self.acts, &self.kv), plan, pass)
+        step_env(&self.model, &self.kernels, &self.weights, &self.acts, &self.kv, plan, pass)
     }
 
     /// How many of `steps` fit the read-back budget in one group (at least one).
@@ -172,7 +166,7 @@ impl GpuBackend {
         let pass = self.pass.as_ref().ok_or_else(no_pass)?;
         let program = &self.program;
         // Field by field, not `self.env(…)`: the arena and bind cache are borrowed mutably below.
-        let env = step_env(&self.model, self.kv_ready, &self.kernels, (&self.weights, &self.acts, &self.kv), plan, pass);
+        let env = step_env(&self.model, &self.kernels, &self.weights, &self.acts, &self.kv, plan, pass);
         let per_step: Vec<Vec<Capture<'_>>> = steps.iter().map(|&s| env.captures(s)).collect();
         let total: u64 = per_step.iter().flatten().map(|c| c.len as u64 * 4).sum();
         self.ctx.check_size("one group's read-back", total)?;
@@ -228,7 +222,7 @@ impl GpuBackend {
                 .collect::<Vec<Vec<f32>>>()
         })?;
         let sampling = plan.options.sampling;
-        let rope_rows = pass.shape.dims.k_len;
+        let rope_rows = plan.dims.k_len;
         for ((target, _, _), values) in placed.into_iter().zip(values) {
             match target {
                 Target::Hook { key, dims, shape } => {
@@ -246,7 +240,7 @@ impl GpuBackend {
         }
         for &step in steps {
             if let Step::Layer(l, op) = step
-                && op == self.kv_ready
+                && op == plan.kv_ready
             {
                 self.kv.len[l] = rope_rows;
             }
@@ -302,24 +296,16 @@ impl GpuBackend {
                 q.write_buffer(&a.cs_local.buf, 0, bytemuck::cast_slice(local));
             }
         })?;
-        let shape = PassShape { dims, pos_offset, temperature: options.sampling.temperature };
-        self.pass = Some(Pass { shape, edits });
+        self.pass = Some(Pass { edits });
         Ok(())
     }
 }
 
 /// What a step reads: the model, the kernels, what lives on the device (weights,
 /// activations, KV cache), the plan and the uploaded interventions.
-fn step_env<'a>(
-    model: &'a Model,
-    kv_ready: LayerOp,
-    k: &'a Kernels,
-    (w, a, kv): (&'a GpuWeights, &'a Activations, &'a KvCache),
-    plan: &'a PassPlan,
-    pass: &'a Pass,
-) -> StepEnv<'a> {
+fn step_env<'a>(model: &'a Model, k: &'a Kernels, w: &'a GpuWeights, a: &'a Activations, kv: &'a KvCache, plan: &'a PassPlan, pass: &'a Pass) -> StepEnv<'a> {
     let local_rope = model.inv_freq_local.is_some();
-    StepEnv { c: &model.config, arch: &model.arch, local_rope, kv_ready, k, w, a, kv, pass: pass.shape, plan, edits: &pass.edits }
+    StepEnv { c: &model.config, arch: &model.arch, local_rope, k, w, a, kv, plan, edits: &pass.edits }
 }
 
 /// Where `step` runs in `program` (program order is step order).

@@ -14,8 +14,8 @@ use crate::exec::gpu::weights::{GpuMatrix, GpuWeights};
 use crate::program::hooks::{BlockHook, HookKey};
 use crate::exec::driver::{Effect, HookWork, PassPlan, effects, hook_work};
 use crate::exec::intervene::{ActivationPrecision, Resolved};
-use crate::program::op_table::{PassDims, Slot};
-use crate::program::op::{LayerOp, Step};
+use crate::program::op_table::Slot;
+use crate::program::op::Step;
 use crate::exec::tensor::Dim;
 
 /// What a read-back region becomes.
@@ -34,14 +34,6 @@ pub struct Capture<'a> {
     pub len: usize,
 }
 
-/// The pass in progress, as far as the kernels need to know.
-#[derive(Debug, Clone, Copy)]
-pub struct PassShape {
-    pub dims: PassDims,
-    pub pos_offset: usize,
-    pub temperature: f32,
-}
-
 /// An intervention of the pass with its flags and values uploaded.
 pub struct PassEdit {
     pub resolved: Resolved,
@@ -56,13 +48,10 @@ pub struct StepEnv<'a> {
     pub arch: &'a Arch,
     /// Whether the sliding-window layers have a RoPE table of their own (`cs_local`).
     pub local_rope: bool,
-    /// The block op after which a layer's keys and values join the cache.
-    pub kv_ready: LayerOp,
     pub k: &'a Kernels,
     pub w: &'a GpuWeights,
     pub a: &'a Activations,
     pub kv: &'a KvCache,
-    pub pass: PassShape,
     /// The pass as the driver planned it (which hooks, which edits, in which order).
     pub plan: &'a PassPlan,
     /// The interventions, uploaded, in the plan's order.
@@ -71,7 +60,7 @@ pub struct StepEnv<'a> {
 
 impl<'a> StepEnv<'a> {
     fn heads(&self) -> Heads {
-        let d = self.pass.dims;
+        let d = self.plan.dims;
         Heads {
             n: d.n,
             k_len: d.k_len,
@@ -113,7 +102,7 @@ impl<'a> StepEnv<'a> {
         let mut cmds = Vec::new();
         for (key, spec, work) in hook_work(step, self.plan) {
             let buffer = self.slot(spec.slot);
-            let len = spec.shape(self.c, self.pass.dims).iter().product();
+            let len = spec.shape(self.c, self.plan.dims).iter().product();
             match work {
                 HookWork::Produce => cmds.extend(self.produce(key)),
                 HookWork::Round(precision) => cmds.extend(intervene::round(self.k, precision, buffer, len, &self.a.dummy.buf).map(Cmd::Dispatch)),
@@ -124,11 +113,11 @@ impl<'a> StepEnv<'a> {
                 HookWork::Record { .. } => cmds.push(Cmd::ReadHook(key)),
             }
         }
-        let (a, n, d) = (self.a, self.pass.dims.n, self.c.d_model());
-        match effects(step, self.arch, self.kv_ready) {
+        let (a, n, d) = (self.a, self.plan.dims.n, self.c.d_model());
+        match effects(step, self.arch, self.plan) {
             Some(Effect::CacheKv(l)) => {
                 let row = (self.c.kv_dim() * 4) as u64;
-                let (at, bytes) = (self.pass.pos_offset as u64 * row, n as u64 * row);
+                let (at, bytes) = (self.plan.pos_offset as u64 * row, n as u64 * row);
                 cmds.push(Cmd::Copy { src: &a.k.buf, src_offset: 0, dst: &self.kv.k[l], dst_offset: at, bytes });
                 cmds.push(Cmd::Copy { src: &a.v.buf, src_offset: 0, dst: &self.kv.v[l], dst_offset: at, bytes });
             }
@@ -143,7 +132,7 @@ impl<'a> StepEnv<'a> {
     /// The kernels that compute `key` into its slot.
     fn produce(&self, key: HookKey) -> Vec<Cmd<'a>> {
         let (k, a, c) = (self.k, self.a, self.c);
-        let d = self.pass.dims;
+        let d = self.plan.dims;
         let dm = c.d_model();
         let w = self.w;
         let dispatches = |v: Vec<Dispatch<'a>>| v.into_iter().map(Cmd::Dispatch).collect::<Vec<_>>();
@@ -191,7 +180,7 @@ impl<'a> StepEnv<'a> {
                 }
                 cmds
             }
-            HookKey::Probs => vec![Cmd::Dispatch(probs::dispatch(k, &a.logits.buf, &a.probs.buf, d.logit_rows - 1, 1, c.vocab_size, self.pass.temperature))],
+            HookKey::Probs => vec![Cmd::Dispatch(probs::dispatch(k, &a.logits.buf, &a.probs.buf, d.logit_rows - 1, 1, c.vocab_size, self.plan.options.sampling.temperature))],
         }
     }
 
@@ -213,7 +202,7 @@ impl<'a> StepEnv<'a> {
     /// The family's norm of `x` [n, d_model] with weight `g` (and LayerNorm's bias `b`) into
     /// the scale slot and `y`; `given` reads the scale instead of computing it.
     fn norm(&self, x: &'a wgpu::Buffer, g: &'a wgpu::Buffer, b: Option<&'a wgpu::Buffer>, y: &'a wgpu::Buffer, given: bool) -> Dispatch<'a> {
-        let (a, c, n) = (self.a, self.c, self.pass.dims.n);
+        let (a, c, n) = (self.a, self.c, self.plan.dims.n);
         match self.arch.norm {
             NormKind::Rms => rmsnorm::dispatch(self.k, x, g, &a.scale.buf, y, n, c.d_model(), c.eps(), given),
             NormKind::Layer => layernorm::dispatch(self.k, x, [g, b.unwrap_or(&a.dummy.buf)], &a.scale.buf, y, n, c.d_model(), c.eps(), given),
@@ -243,7 +232,7 @@ impl<'a> StepEnv<'a> {
         if self.rescale(scale_key) {
             cmds.push(Cmd::Dispatch(norm));
         }
-        cmds.push(self.copy(&self.a.tmp.buf, x, self.pass.dims.n * self.c.d_model()));
+        cmds.push(self.copy(&self.a.tmp.buf, x, self.plan.dims.n * self.c.d_model()));
         cmds
     }
 
@@ -257,7 +246,7 @@ impl<'a> StepEnv<'a> {
         use BlockHook as H;
         let (k, a, c) = (self.k, self.a, self.c);
         let w = &self.w.layers[l];
-        let n = self.pass.dims.n;
+        let n = self.plan.dims.n;
         let (d, eps) = (c.d_model(), c.eps());
         let h = self.heads();
         let dummy = &a.dummy.buf;
@@ -297,8 +286,8 @@ impl<'a> StepEnv<'a> {
             H::RawScores => one(scores::dispatch(k, h, self.arch.score_scale, &a.q.buf, &self.kv.k[l], &a.scores.buf)),
             H::AttnScores => match attn_mask {
                 AttnMask::Bidirectional => Vec::new(), // every key stays visible
-                AttnMask::Causal => one(mask::dispatch(k, h, self.pass.pos_offset, 0, &a.scores.buf)),
-                AttnMask::Sliding { window } => one(mask::dispatch(k, h, self.pass.pos_offset, window.max(1), &a.scores.buf)),
+                AttnMask::Causal => one(mask::dispatch(k, h, self.plan.pos_offset, 0, &a.scores.buf)),
+                AttnMask::Sliding { window } => one(mask::dispatch(k, h, self.plan.pos_offset, window.max(1), &a.scores.buf)),
             },
             H::Pattern => one(softmax::dispatch(k, &a.scores.buf, h.n_heads * n, h.k_len)),
             H::Z => one(attend::dispatch(k, h, [&a.scores.buf, &self.kv.v[l], &a.z.buf])),
@@ -349,7 +338,7 @@ impl<'a> StepEnv<'a> {
     pub fn captures(&self, step: Step) -> Vec<Capture<'a>> {
         if step == Step::Sample {
             let v = self.c.vocab_size;
-            let offset = (self.pass.dims.logit_rows - 1) * v;
+            let offset = (self.plan.dims.logit_rows - 1) * v;
             return vec![Capture { target: Target::SampleRow, buffer: &self.a.logits.buf, offset, len: v }];
         }
         let layer = step.layer().unwrap_or(0);
@@ -359,7 +348,7 @@ impl<'a> StepEnv<'a> {
             .map(|spec| (spec.kind.at(layer), spec))
             .filter(|(key, _)| self.plan.options.capture.wants(*key) && !self.plan.skips(*key))
             .map(|(key, spec)| {
-                let shape = spec.shape(self.c, self.pass.dims);
+                let shape = spec.shape(self.c, self.plan.dims);
                 Capture {
                     len: shape.iter().product(),
                     target: Target::Hook { key, dims: spec.dims.to_vec(), shape },

@@ -25,6 +25,7 @@ pub mod silu_mul;
 pub mod softmax;
 
 #[cfg(test)]
+#[path = "params_layout_tests.rs"]
 mod params_layout;
 
 use crate::error::Result;

@@ -7,11 +7,16 @@ use egui_commonmark::{CommonMarkCache, CommonMarkViewer};
 use super::i18n::Lang;
 use glassbox_engine::LlamaConfig;
 
-use super::lessons::{self, Action, Library};
+use glassbox_engine::load::arch_stats::ArchStats;
+
+use super::lesson_numbers;
+use super::lessons::{self, Action, Lesson, Library};
 use super::theme::Theme;
 
 pub struct LessonPanel {
     pub library: Library,
+    /// The last body filled in with a model's numbers, keyed by what it depends on.
+    filled: Option<(FillKey, Filled)>,
     /// Id of the open lesson (the same id in both languages).
     pub open: Option<String>,
     /// Switch to the lesson that explains the cursor's step when the cursor moves.
@@ -33,6 +38,7 @@ impl LessonPanel {
             library,
             open,
             follow: true,
+            filled: None,
             cache: CommonMarkCache::default(),
         }
     }
@@ -129,7 +135,11 @@ impl LessonPanel {
         ui.label(RichText::new(lang.tr("Try it:", "动手试试：")).strong());
         ui.horizontal_wrapped(|ui| {
             for a in &lesson.front.actions {
-                let problems = lessons::check_action(a, config);
+                let problems = match a.model.as_deref().map(lesson_numbers::model_config) {
+                    Some(Ok(c)) => lessons::check_action(a, &c),
+                    Some(Err(e)) => vec![e],
+                    None => lessons::check_action(a, config),
+                };
                 let button = ui.add_enabled(
                     problems.is_empty(),
                     egui::Button::new(
@@ -145,7 +155,19 @@ impl LessonPanel {
             }
         });
         ui.separator();
-        let body = lesson.body.clone();
+        let key = FillKey { id: lesson.id().to_string(), lang, params: ArchStats::new(config).params().total() };
+        if self.filled.as_ref().is_none_or(|(k, _)| *k != key) {
+            let filled = fill_body(lesson, config);
+            self.filled = Some((key, filled));
+        }
+        let Some((_, filled)) = &self.filled else { return ev };
+        if let Some(note) = filled.source_note(lang) {
+            ui.label(RichText::new(note).small().color(theme.muted()));
+        }
+        if !filled.unknown.is_empty() {
+            ui.colored_label(theme.error(), format!("{{{{{}}}}}: ?", filled.unknown.join("}}, {{")));
+        }
+        let body = filled.body.clone();
         ScrollArea::vertical()
             .id_salt("lesson-body")
             .auto_shrink([false, false])
@@ -154,4 +176,41 @@ impl LessonPanel {
             });
         ev
     }
+}
+
+#[derive(PartialEq)]
+struct FillKey {
+    id: String,
+    lang: Lang,
+    params: u64,
+}
+
+/// A body with its `{{numbers}}` filled in, and whose numbers they are.
+struct Filled {
+    body: String,
+    unknown: Vec<String>,
+    /// The lesson's model when it is not the loaded one (its numbers come from its config).
+    other_model: Option<String>,
+}
+
+impl Filled {
+    fn source_note(&self, lang: Lang) -> Option<String> {
+        let m = self.other_model.as_deref()?;
+        Some(lang.tf(
+            format!("The numbers below are {m}'s, from its config.json (the loaded model is another); its buttons open the model they name."),
+            format!("下面的数字取自 {m} 的 config.json（当前加载的是另一个模型）；课中的按钮会打开它们指定的模型。"),
+        ))
+    }
+}
+
+/// The body with the numbers of the model it is about: the loaded model's when that is
+/// the lesson's model (or the lesson names none), else the named model's config.
+fn fill_body(lesson: &Lesson, loaded: &glassbox_engine::LlamaConfig) -> Filled {
+    let named = lesson.front.model.as_deref().map(|m| (m, lesson_numbers::model_config(m)));
+    let (config, other_model) = match &named {
+        Some((m, Ok(c))) if !lesson_numbers::same_model(loaded, c) => (c, Some(m.to_string())),
+        _ => (loaded, None),
+    };
+    let (body, unknown) = lesson_numbers::fill(&lesson.body, config);
+    Filled { body, unknown, other_model }
 }

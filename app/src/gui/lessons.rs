@@ -26,6 +26,10 @@ pub struct Front {
     pub steps: Vec<String>,
     pub hooks: Vec<String>,
     pub view: String,
+    /// The model the lesson is about (`lesson_numbers::MODELS`; absent: SmolLM2). Its
+    /// `{{name}}` numbers and `[facts]` are that model's.
+    #[serde(default)]
+    pub model: Option<String>,
     #[serde(default)]
     pub facts: Option<toml::Table>,
     pub actions: Vec<Action>,
@@ -66,6 +70,9 @@ pub struct Action {
     /// Run an experiment (compare, ladder, patch, dla, heads) on the prompt and open its
     /// panel in the Experiments view.
     pub experiment: Option<ExperimentSpec>,
+    /// First open this model (a `lesson_numbers::MODELS` id whose weights are in Glassbox's
+    /// cache) unless it is the loaded one; the rest of the action runs on it.
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -361,6 +368,11 @@ pub fn check_action(a: &Action, c: &LlamaConfig) -> Vec<String> {
     }
     if let Err(e) = train_request(a) {
         errs.push(e);
+    }
+    if let Some(m) = &a.model
+        && !super::lesson_numbers::MODELS.iter().any(|(id, _)| id == m)
+    {
+        errs.push(format!("unknown model `{m}`"));
     }
     if let Some(x) = &a.experiment {
         errs.extend(x.check(c));

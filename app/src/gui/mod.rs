@@ -10,6 +10,7 @@ mod heatmap;
 mod scale;
 mod i18n;
 mod lesson_panel;
+mod lesson_numbers;
 mod lessons;
 pub mod model_table;
 mod prompt_input;

@@ -69,17 +69,35 @@ fn lessons_parse_and_both_languages_match() {
     }
 }
 
+/// The tiny fixture of each family the lessons are about (Llama, Gemma 3, GPT-2, BERT), each
+/// with every hook captured on a short input.
+fn family_traces() -> Vec<(String, Arc<glassbox_engine::Model>, glassbox_engine::Trace)> {
+    let mut out = Vec::new();
+    for (name, model) in [
+        ("tiny-smollm2-shape".to_string(), fixture_model()),
+        ("tiny-gemma3".into(), fixture_family("tiny-gemma3")),
+        ("tiny-gpt2".into(), fixture_family("tiny-gpt2")),
+        ("tiny-bert-mlm".into(), fixture_family("tiny-bert-mlm")),
+    ] {
+        let mut exec = CpuExecutor::new(Arc::clone(&model));
+        let trace = exec
+            .forward(&[1, 5, 9, 3, 7], PassOptions::capture(CaptureFilter::All))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        out.push((name, model, trace));
+    }
+    out
+}
+
+fn fixture_family(name: &str) -> Arc<glassbox_engine::Model> {
+    let dir = repo_root().join("tests/fixtures").join(name);
+    Arc::new(glassbox_engine::Model::load(&dir).unwrap_or_else(|e| panic!("{name}: {e}")))
+}
+
+/// Every hook and step a lesson names is recorded by a real pass of some family (Gemma's
+/// `qk_norm` by the Gemma fixture, BERT's `attn_add_norm` by the BERT one).
 #[test]
 fn every_hook_and_step_named_by_a_lesson_exists_in_a_fixture_trace() {
-    let model = fixture_model();
-    let n = model.config.n_layers();
-    let mut exec = CpuExecutor::new(Arc::clone(&model));
-    let trace = exec
-        .forward(
-            &[179, 158, 199, 34, 148],
-            PassOptions::capture(CaptureFilter::All),
-        )
-        .expect("pass");
+    let traces = family_traces();
     let lib = library();
     let mut seen_steps = BTreeSet::new();
     for l in lib.en.iter().chain(&lib.zh) {
@@ -97,8 +115,8 @@ fn every_hook_and_step_named_by_a_lesson_exists_in_a_fixture_trace() {
                     .unwrap_or_else(|e| panic!("{}: {e}", l.id())),
             };
             assert!(
-                trace.get(key).is_some(),
-                "{}: hook `{h}` is not in the trace",
+                traces.iter().any(|(_, _, t)| t.get(key).is_some()),
+                "{}: hook `{h}` is not in any family's trace",
                 l.id()
             );
         }
@@ -111,35 +129,39 @@ fn every_hook_and_step_named_by_a_lesson_exists_in_a_fixture_trace() {
                 .map(|g| g.rsplit('.').next().unwrap_or(g).to_string()),
         );
         for kind in steps {
-            let step = match LayerOp::ALL.into_iter().find(|op| op.name() == kind) {
-                Some(op) => Step::Layer(n - 1, op),
-                None => kind
-                    .parse::<Step>()
-                    .unwrap_or_else(|e| panic!("{}: {e}", l.id())),
-            };
-            for key in step.hooks() {
-                assert!(
-                    trace.get(key).is_some(),
-                    "{}: step `{step}` recorded no `{key}`",
-                    l.id()
-                );
-            }
-            if step == Step::Sample {
-                assert!(trace.sampled.is_some());
-            }
-            seen_steps.insert(step.to_string());
+            let recorded_by = traces.iter().find(|(_, model, trace)| {
+                let n = model.config.n_layers();
+                let step = match LayerOp::ALL.into_iter().find(|op| op.name() == kind) {
+                    Some(op) => Step::Layer(n - 1, op),
+                    None => kind
+                        .parse::<Step>()
+                        .unwrap_or_else(|e| panic!("{}: {e}", l.id())),
+                };
+                let in_program = glassbox_engine::program::step::Program::new(&model.config.arch())
+                    .steps()
+                    .contains(&step);
+                in_program
+                    && step.hooks().iter().all(|key| trace.get(*key).is_some())
+                    && (step != Step::Sample || trace.sampled.is_some())
+            });
+            assert!(recorded_by.is_some(), "{}: no family's pass records step `{kind}`", l.id());
+            seen_steps.insert(kind);
         }
     }
-    assert!(!seen_steps.is_empty());
+    assert!(seen_steps.len() >= 20, "only {} steps checked", seen_steps.len());
 }
 
 #[test]
 fn every_action_names_something_the_app_knows() {
     let lib = library();
-    let config = smollm2_config();
+    let smollm2 = smollm2_config();
     for l in lib.en.iter().chain(&lib.zh) {
         assert!(!l.front.actions.is_empty(), "{}: no actions", l.id());
         for a in &l.front.actions {
+            let config = match a.model.as_deref() {
+                Some(m) => crate::gui::lesson_numbers::model_config(m).unwrap_or_else(|e| panic!("{}: {e}", l.id())),
+                None => smollm2.clone(),
+            };
             let errs = check_action(a, &config);
             assert!(errs.is_empty(), "{} / `{}`: {errs:?}", l.id(), a.label);
         }
@@ -238,7 +260,8 @@ fn every_action_runs_on_smollm2() {
     let mut app = app_on(model, "The capital of France is");
     let lib = library();
     for l in &lib.en {
-        for a in &l.front.actions {
+        // Another model's actions run in `every_gemma_action_runs_on_gemma`.
+        for a in l.front.actions.iter().filter(|a| a.model.as_deref().is_none_or(|m| m == "smollm2-135m-instruct")) {
             let r = app.ready().expect("ready");
             run_action(a, &mut r.s);
             r.s.poll();
@@ -545,7 +568,6 @@ fn every_experiment_action_runs_on_smollm2() {
     let mut seen = 0;
     for l in &lib.en {
         for a in l.front.actions.iter().filter(|a| a.experiment.is_some()) {
-            assert_eq!(l.front.view, "experiments", "{}: experiment actions belong in the Experiments view", l.id());
             assert!(check_action(a, &config).is_empty(), "{} / `{}`", l.id(), a.label);
             seen += 1;
         }

@@ -7,6 +7,7 @@ mod experiments;
 mod exports;
 mod fonts_cover;
 mod gpu_faults;
+mod lesson_numbers;
 mod lessons_check;
 mod long_prompt;
 mod misc;
@@ -64,6 +65,27 @@ pub fn smollm2() -> Option<Arc<Model>> {
         .clone()
 }
 
+/// Gemma 3 270M from Glassbox's cache (`glassbox fetch gemma-3-270m` puts it there). `None`
+/// with a note when it is not cached — unless `GLASSBOX_REQUIRE_MODEL` is set (CI fetches it).
+pub fn gemma() -> Option<Arc<Model>> {
+    static MODEL: std::sync::OnceLock<Option<Arc<Model>>> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let dir = glassbox_engine::load::fetch::KnownModel::Gemma3_270m.dir().ok();
+            match dir.filter(|d| glassbox_engine::load::fetch::is_complete(d)) {
+                Some(dir) => Some(Arc::new(Model::load(&dir).expect("Gemma 3 270M loads"))),
+                None if std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_some() => {
+                    panic!("Gemma 3 270M is required (GLASSBOX_REQUIRE_MODEL) but is not cached: run `glassbox fetch gemma-3-270m`")
+                }
+                None => {
+                    eprintln!("note: skipping Gemma 3 270M checks: not cached");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
 /// A session on `model` with its worker run inline (synchronously), no prompt yet.
 pub fn inline_session(model: &Arc<Model>) -> crate::gui::session::Session {
     let worker = Worker::inline(Arc::clone(model), Device::Cpu).expect("worker");
@@ -72,10 +94,15 @@ pub fn inline_session(model: &Arc<Model>) -> crate::gui::session::Session {
 
 /// The app on `model`, worker run inline (synchronously), nothing persisted.
 pub fn app_on(model: Arc<Model>, prompt: &str) -> GlassboxApp {
+    app_with_lesson(model, prompt, "08-scores-mask-softmax")
+}
+
+/// The app on `model` with lesson `lesson` open.
+pub fn app_with_lesson(model: Arc<Model>, prompt: &str, lesson: &str) -> GlassboxApp {
     let worker = Worker::inline(Arc::clone(&model), Device::Cpu).expect("worker");
     let state = PersistedState {
         prompt: prompt.to_string(),
-        open_lesson: Some("08-scores-mask-softmax".into()),
+        open_lesson: Some(lesson.into()),
         ..PersistedState::default()
     };
     GlassboxApp::with_model(model, worker, state)

@@ -1,0 +1,147 @@
+//! The numbers a lesson body states, filled in from a model's configuration: a body writes
+//! `{{d_model}}` and the panel shows the loaded model's value (or, when the lesson is about
+//! another model, the value from that model's config.json, and says so); `{{gpt2:d_model}}`
+//! names another model's. A number in a lesson is therefore never prose that can drift
+//! from the model.
+
+use std::path::PathBuf;
+
+use glassbox_engine::LlamaConfig;
+use glassbox_engine::load::arch::{Arch, AttnMask};
+use glassbox_engine::load::arch_stats::ArchStats;
+use glassbox_engine::load::fetch;
+
+/// The context length the `*_at_4k` numbers use.
+pub const CONTEXT: usize = 4096;
+
+/// The value of `name` for `config`, as the body shows it; `None` for an unknown name or
+/// one that does not apply (no sliding window in a Llama).
+pub fn value(config: &LlamaConfig, name: &str) -> Option<String> {
+    let stats = ArchStats::new(config);
+    let arch = Arch::of(config);
+    let p = stats.params();
+    let total = p.total();
+    let millions = |n: u64| format!("{:.1}", n as f64 / 1e6);
+    let windows: Vec<usize> = (0..config.n_layers()).filter_map(|l| window(&arch, l)).collect();
+    let all_global = 2 * (config.n_layers() * config.n_kv_heads() * config.d_head() * CONTEXT) as u64;
+    let at_4k = stats.kv_values_at_context(CONTEXT);
+    Some(match name {
+        "family" => arch.family.name().to_string(),
+        "n_layers" => config.n_layers().to_string(),
+        "d_model" => config.d_model().to_string(),
+        "d_mlp" => config.d_mlp().to_string(),
+        "n_heads" => config.n_heads().to_string(),
+        "n_kv_heads" => config.n_kv_heads().to_string(),
+        "d_head" => config.d_head().to_string(),
+        "gqa_group" => config.group_size().to_string(),
+        "vocab_size" => grouped(config.vocab_size as u64),
+        "max_position_embeddings" => grouped(config.max_position_embeddings as u64),
+        "sliding_window" => windows.first()?.to_string(),
+        "n_local_layers" => windows.len().to_string(),
+        "n_global_layers" => (config.n_layers() - windows.len()).to_string(),
+        "params_total" => grouped(total),
+        "params_total_m" => millions(total),
+        "params_embedding" => grouped(p.embedding),
+        "params_embedding_m" => millions(p.embedding),
+        "embedding_share_pct" => format!("{:.1}", 100.0 * p.embedding as f64 / total.max(1) as f64),
+        "params_attention_m" => millions(p.attention),
+        "params_mlp_m" => millions(p.mlp),
+        "kv_values_per_token" => grouped(stats.kv_values_per_token()),
+        "kv_values_at_4k" => grouped(at_4k),
+        "kv_values_at_4k_all_global" => grouped(all_global),
+        "kv_saving_pct" => format!("{:.0}", 100.0 * (1.0 - at_4k as f64 / all_global.max(1) as f64)),
+        "token_types" => (p.token_types / config.d_model().max(1) as u64).to_string(),
+        "params_positions" => grouped(p.positions),
+        "embed_scale" => format!("{:.2}", arch.embed_scale?),
+        "score_scale" => format!("{:.4}", arch.score_scale),
+        _ => return None,
+    })
+}
+
+fn window(arch: &Arch, layer: usize) -> Option<usize> {
+    match arch.mask(layer) {
+        AttnMask::Sliding { window } => Some(window),
+        _ => None,
+    }
+}
+
+/// 268098176 → "268,098,176".
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Replaces every `{{name}}` in `body` with its value; returns the text and the names that
+/// had no value (left as written, so a broken lesson shows where).
+pub fn fill(body: &str, config: &LlamaConfig) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(body.len());
+    let mut unknown = Vec::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return (out, unknown);
+        };
+        let name = after[..end].trim();
+        let found = match name.split_once(':') {
+            Some((model, name)) => model_config(model).ok().and_then(|c| value(&c, name)),
+            None => value(config, name),
+        };
+        match found {
+            Some(v) => out.push_str(&v),
+            None => {
+                unknown.push(name.to_string());
+                out.push_str(&rest[start..start + 4 + end]);
+            }
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    (out, unknown)
+}
+
+/// The models a lesson can be about (`model = "..."`), each with its bundled config.json
+/// (from its Hugging Face repository; `glassbox arch` on each gives the transformers
+/// parameter total).
+pub const MODELS: [(&str, &str); 4] = [
+    ("smollm2-135m-instruct", include_str!("../../../assets/models/smollm2-135m-instruct.json")),
+    ("gemma-3-270m", include_str!("../../../assets/models/gemma-3-270m.json")),
+    ("gpt2", include_str!("../../../assets/models/gpt2.json")),
+    ("bert-base-uncased", include_str!("../../../assets/models/bert-base-uncased.json")),
+];
+
+/// The config of lesson model `id`: the cached model's own config.json if it is there (the
+/// file the app would load), else the bundled copy.
+pub fn model_config(id: &str) -> Result<LlamaConfig, String> {
+    let (_, bundled) = MODELS
+        .iter()
+        .find(|(m, _)| *m == id)
+        .ok_or_else(|| format!("unknown lesson model `{id}` (known: {})", MODELS.map(|m| m.0).join(", ")))?;
+    let cached: Option<PathBuf> = fetch::models_cache_root()
+        .ok()
+        .map(|d| d.join(id).join("config.json"))
+        .filter(|p| p.is_file());
+    match cached {
+        Some(path) => LlamaConfig::from_file(&path).map_err(|e| e.to_string()),
+        None => {
+            let path = PathBuf::from(format!("assets/models/{id}.json"));
+            LlamaConfig::from_json(bundled, &path).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Whether `loaded` is lesson model `lesson`'s architecture (same family and parameter
+/// count): then the body's numbers are the loaded model's own.
+pub fn same_model(loaded: &LlamaConfig, lesson: &LlamaConfig) -> bool {
+    Arch::of(loaded).family == Arch::of(lesson).family
+        && ArchStats::new(loaded).params().total() == ArchStats::new(lesson).params().total()
+}

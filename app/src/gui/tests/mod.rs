@@ -10,6 +10,7 @@ mod gpu_faults;
 mod lessons_check;
 mod long_prompt;
 mod misc;
+mod registry;
 mod reliability;
 mod ui_language;
 mod training_view;
@@ -79,6 +80,13 @@ pub fn app_on(model: Arc<Model>, prompt: &str) -> GlassboxApp {
         ..PersistedState::default()
     };
     GlassboxApp::with_model(model, worker, state)
+}
+
+impl crate::gui::views::Views {
+    /// A registered view by its type.
+    pub fn the<T: crate::gui::views::View>(&mut self) -> &mut T {
+        self.get_mut::<T>().expect("a registered view")
+    }
 }
 
 pub fn harness(app: GlassboxApp) -> Harness<'static, GlassboxApp> {

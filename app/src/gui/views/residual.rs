@@ -498,3 +498,51 @@ fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, toggle: &mut bool) {
         &cx.theme,
     );
 }
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("residual");
+
+impl super::View for ResidualView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Residual stream", "残差流")
+    }
+
+    fn short_title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Residual", "残差流")
+    }
+
+    fn modes(&self) -> &'static [&'static str] {
+        &["norms", "writes", "lens"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        match mode {
+            "norms" => self.mode = ResidualMode::Norms,
+            "writes" => self.mode = ResidualMode::Writes,
+            "lens" => self.mode = ResidualMode::Lens,
+            _ => return false,
+        }
+        true
+    }
+
+    fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
+        &[glassbox_engine::program::op_table::OpView::Residual]
+    }
+
+    fn shows_gradients(&self) -> bool {
+        true
+    }
+
+    /// The logit lens is computed on the model thread once shown.
+    fn busy(&self, s: &crate::gui::session::Session, shown: bool) -> bool {
+        shown && self.mode == ResidualMode::Lens && s.lens.is_none()
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        ResidualView::ui(self, ui, cx);
+    }
+}

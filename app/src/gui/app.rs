@@ -231,32 +231,7 @@ impl GlassboxApp {
             .extend(model.warnings().iter().map(|w| (w.clone(), None)));
         let mut s = Session::new(model, worker);
         let mut prompt = PromptInput::default();
-        if let Some(r) = self.restored.take() {
-            s.prompt = r.prompt;
-            if let Some(total) = prompt_input::cap_chars(&mut s.prompt, prompt_input::CHAR_CAP) {
-                self.notices.push((
-                    format!("The saved prompt had {total} characters; it was cut to {}.", prompt_input::CHAR_CAP),
-                    None,
-                ));
-            }
-            s.chat = r.chat
-                && s.model
-                    .tokenizer
-                    .as_ref()
-                    .is_some_and(|t| t.has_chat_template());
-            s.sel = r.selection;
-            s.sampling.temperature = r.temperature;
-            s.sampling.top_k = r.top_k;
-            s.sampling.top_p = r.top_p;
-            s.budget = r.budget_mib * glassbox_engine::long::budget::MIB;
-            if let Ok(step) = r.cursor.parse::<Step>()
-                && step.layer().is_none_or(|l| l < s.n_layers())
-            {
-                s.goto(step);
-            }
-            s.sel.layer = s.sel.layer.min(s.n_layers().saturating_sub(1));
-            s.sel.head = s.sel.head.min(s.model.config.n_heads().saturating_sub(1));
-        }
+        self.restore(&mut s);
         if !s.prompt.trim().is_empty() {
             // Through the prompt box's path: long prompts are tokenized off this thread and
             // cut to the token cap.
@@ -268,6 +243,36 @@ impl GlassboxApp {
             views.keep_from(&mut r.views);
         }
         self.phase = Phase::Ready(Box::new(Ready { s, views, prompt }));
+    }
+
+    /// The saved state (prompt, selection, sampling, cursor, budget) applied to a session on
+    /// the model just loaded; the cursor and selection clamped to its size.
+    fn restore(&mut self, s: &mut Session) {
+        let Some(r) = self.restored.take() else { return };
+        s.prompt = r.prompt;
+        if let Some(total) = prompt_input::cap_chars(&mut s.prompt, prompt_input::CHAR_CAP) {
+            self.notices.push((
+                format!("The saved prompt had {total} characters; it was cut to {}.", prompt_input::CHAR_CAP),
+                None,
+            ));
+        }
+        s.chat = r.chat
+            && s.model
+                .tokenizer
+                .as_ref()
+                .is_some_and(|t| t.has_chat_template());
+        s.sel = r.selection;
+        s.sampling.temperature = r.temperature;
+        s.sampling.top_k = r.top_k;
+        s.sampling.top_p = r.top_p;
+        s.budget = r.budget_mib * glassbox_engine::long::budget::MIB;
+        if let Ok(step) = r.cursor.parse::<Step>()
+            && step.layer().is_none_or(|l| l < s.n_layers())
+        {
+            s.goto(step);
+        }
+        s.sel.layer = s.sel.layer.min(s.n_layers().saturating_sub(1));
+        s.sel.head = s.sel.head.min(s.model.config.n_heads().saturating_sub(1));
     }
 
     /// Opens a model folder (a training checkpoint) as the app's model, runs `prompt` on it
@@ -569,87 +574,97 @@ impl GlassboxApp {
                         ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                     }
                 });
-                ui.menu_button(lang.tr("View", "视图"), |ui| {
-                    if ui.button(lang.tr("Light theme", "浅色主题")).clicked() {
-                        self.dark = false;
-                    }
-                    if ui.button(lang.tr("Dark theme", "深色主题")).clicked() {
-                        self.dark = true;
-                    }
-                    ui.separator();
-                    if ui
-                        .button(lang.tr("Zoom in (Ctrl +)", "放大（Ctrl +）"))
-                        .clicked()
-                    {
-                        egui::gui_zoom::zoom_in(ui.ctx());
-                    }
-                    if ui
-                        .button(lang.tr("Zoom out (Ctrl −)", "缩小（Ctrl −）"))
-                        .clicked()
-                    {
-                        egui::gui_zoom::zoom_out(ui.ctx());
-                    }
-                    if ui
-                        .button(lang.tr("Presentation zoom (150%)", "演示缩放（150%）"))
-                        .clicked()
-                    {
-                        ui.ctx().set_zoom_factor(1.5);
-                    }
-                    if ui.button(lang.tr("Reset zoom", "恢复缩放")).clicked() {
-                        ui.ctx().set_zoom_factor(1.0);
-                    }
-                    ui.separator();
-                    ui.checkbox(
-                        &mut self.presenting,
-                        lang.tr("Presenter mode (F5, Esc leaves)", "演示模式（F5；Esc 退出）"),
-                    );
-                    ui.checkbox(
-                        &mut self.follow_cursor,
-                        lang.tr(
-                            "Open the view of the current step",
-                            "自动打开当前步骤的视图",
-                        ),
-                    );
-                    ui.checkbox(
-                        &mut self.show_diagram,
-                        lang.tr("Show the model diagram", "显示模型结构图"),
-                    );
-                    ui.checkbox(
-                        &mut self.show_lesson,
-                        lang.tr("Show the lesson panel", "显示课程面板"),
-                    );
-                    if let Phase::Ready(r) = &mut self.phase {
-                        ui.separator();
-                        budget_ui(ui, &mut r.s, lang);
-                    }
-                });
-                ui.separator();
-                for l in Lang::ALL {
-                    ui.selectable_value(&mut self.lang, l, l.native_name());
-                }
-                ui.separator();
-                let theme_label = if self.dark {
-                    lang.tr("Light", "浅色")
-                } else {
-                    lang.tr("Dark", "深色")
-                };
-                if ui.button(theme_label).clicked() {
-                    self.dark = !self.dark;
-                }
-                let present = if self.presenting {
-                    lang.tr("Leave presenter mode (Esc)", "退出演示模式（Esc）")
-                } else {
-                    lang.tr("Present (F5)", "演示（F5）")
-                };
-                if ui.button(present).clicked() {
-                    self.presenting = !self.presenting;
-                }
-                ui.label(RichText::new(format!("{:.0}%", self.zoom * 100.0)).weak());
+                ui.menu_button(lang.tr("View", "视图"), |ui| self.view_menu_ui(ui));
+                self.menu_bar_right_ui(ui);
             });
         });
         if let Some(what) = hooks {
             let now = ui.input(|i| i.time);
             self.export_hooks(what, now);
         }
+    }
+
+    /// View menu: theme, zoom, presenter mode, which panels show, the memory budget.
+    fn view_menu_ui(&mut self, ui: &mut Ui) {
+        let lang = self.lang;
+        if ui.button(lang.tr("Light theme", "浅色主题")).clicked() {
+            self.dark = false;
+        }
+        if ui.button(lang.tr("Dark theme", "深色主题")).clicked() {
+            self.dark = true;
+        }
+        ui.separator();
+        if ui
+            .button(lang.tr("Zoom in (Ctrl +)", "放大（Ctrl +）"))
+            .clicked()
+        {
+            egui::gui_zoom::zoom_in(ui.ctx());
+        }
+        if ui
+            .button(lang.tr("Zoom out (Ctrl −)", "缩小（Ctrl −）"))
+            .clicked()
+        {
+            egui::gui_zoom::zoom_out(ui.ctx());
+        }
+        if ui
+            .button(lang.tr("Presentation zoom (150%)", "演示缩放（150%）"))
+            .clicked()
+        {
+            ui.ctx().set_zoom_factor(1.5);
+        }
+        if ui.button(lang.tr("Reset zoom", "恢复缩放")).clicked() {
+            ui.ctx().set_zoom_factor(1.0);
+        }
+        ui.separator();
+        ui.checkbox(
+            &mut self.presenting,
+            lang.tr("Presenter mode (F5, Esc leaves)", "演示模式（F5；Esc 退出）"),
+        );
+        ui.checkbox(
+            &mut self.follow_cursor,
+            lang.tr(
+                "Open the view of the current step",
+                "自动打开当前步骤的视图",
+            ),
+        );
+        ui.checkbox(
+            &mut self.show_diagram,
+            lang.tr("Show the model diagram", "显示模型结构图"),
+        );
+        ui.checkbox(
+            &mut self.show_lesson,
+            lang.tr("Show the lesson panel", "显示课程面板"),
+        );
+        if let Phase::Ready(r) = &mut self.phase {
+            ui.separator();
+            budget_ui(ui, &mut r.s, lang);
+        }
+    }
+
+    /// The bar's quick settings: language, theme, presenter mode, the zoom shown.
+    fn menu_bar_right_ui(&mut self, ui: &mut Ui) {
+        let lang = self.lang;
+        ui.separator();
+        for l in Lang::ALL {
+            ui.selectable_value(&mut self.lang, l, l.native_name());
+        }
+        ui.separator();
+        let theme_label = if self.dark {
+            lang.tr("Light", "浅色")
+        } else {
+            lang.tr("Dark", "深色")
+        };
+        if ui.button(theme_label).clicked() {
+            self.dark = !self.dark;
+        }
+        let present = if self.presenting {
+            lang.tr("Leave presenter mode (Esc)", "退出演示模式（Esc）")
+        } else {
+            lang.tr("Present (F5)", "演示（F5）")
+        };
+        if ui.button(present).clicked() {
+            self.presenting = !self.presenting;
+        }
+        ui.label(RichText::new(format!("{:.0}%", self.zoom * 100.0)).weak());
     }
 }

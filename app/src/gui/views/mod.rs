@@ -1,6 +1,7 @@
-//! One type per view, each with `ui(&mut self, ui, cx)`, in the style of egui's demo `View`s.
-//! A view reads the session's `Trace` (and engine analysis results), arranges, colors and
-//! labels the numbers, and writes only the selection or a [`Request`].
+//! One type per view, each implementing [`View`] (its `ui(&mut self, ui, cx)` and what the
+//! app asks of it) and listed once, in [`registry::registry`]. A view reads the session's
+//! `Trace` (and engine analysis results), arranges, colors and labels the numbers, and
+//! writes only the selection or a [`Request`].
 
 pub mod attention;
 pub mod diagram;

@@ -311,8 +311,7 @@ impl super::View for QkvRopeView {
     }
 
     fn short_title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
-        let _ = lang;
-        "QKV·RoPE"
+        lang.tr("QKV·RoPE", "QKV·RoPE")
     }
 
     fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {

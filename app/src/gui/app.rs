@@ -4,11 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use egui::{CentralPanel, Key, Modifiers, Panel, RichText, ScrollArea, Ui};
+use egui::{CentralPanel, Key, Modifiers, Panel, RichText, Ui};
 use glassbox_engine::exec::gpu::GpuContext;
 use glassbox_engine::{Model, Step};
 
-use super::export;
 use super::first_run::FirstRun;
 use super::i18n::Lang;
 use super::lesson_panel::LessonPanel;
@@ -18,30 +17,42 @@ use super::screenshot::Script;
 use super::session::{Gradients, Session};
 use super::state::{self, PersistedState};
 use super::theme::Theme;
-use super::views::{Request, ViewCtx, ViewKind, Views};
+use super::views::experiments::{self, ExperimentsView};
+use super::views::tasks::{self, TasksView};
+use super::views::training::{self, TrainingView};
+use super::views::{ViewId, Views, attention};
 use super::worker::Worker;
 use glassbox_engine::Device;
 
 mod bars;
 mod hook_export;
+mod layout;
 mod script_cmds;
 
-use bars::{Nav, controls_ui, long_bar_ui, presenter_header_ui, prompt_bar_ui, status_ui};
-
-/// What an action asks of the views beyond the session: the Tasks view on a task (with the
-/// action's sampling), or a sub-panel; else the lesson's own view. Returns the view to show.
+/// What an action asks of the views beyond the session: a training run, an experiment, the
+/// Tasks view on a task (with the action's sampling), or a sub-panel; else the lesson's own
+/// view. Returns the view to show.
 pub(super) fn apply_outcome(
     views: &mut Views,
+    s: &mut Session,
+    ctx: &egui::Context,
     action: &lessons::Action,
     outcome: lessons::ActionOutcome,
-    lesson_view: Option<ViewKind>,
-) -> Option<ViewKind> {
+    lesson_view: Option<ViewId>,
+) -> Option<ViewId> {
+    if let (Some(req), Some(t)) = (&outcome.train, views.get_mut::<TrainingView>()) {
+        t.apply(req, ctx);
+    }
+    if let (Some(spec), Some(x)) = (&outcome.experiment, views.get_mut::<ExperimentsView>()) {
+        x.start(spec, s);
+    }
     if let Some((task, input)) = outcome.task {
-        views.tasks.task = task;
+        let t = views.get_mut::<TasksView>()?;
+        t.task = task;
         if let Some(text) = input {
-            views.tasks.input = text;
+            t.input = text;
         }
-        let s = &mut views.tasks.sampling;
+        let s = &mut t.sampling;
         if let Some(t) = action.temperature {
             s.temperature = t.max(0.0);
         }
@@ -51,29 +62,18 @@ pub(super) fn apply_outcome(
         if let Some(k) = action.top_k {
             s.top_k = k;
         }
-        return Some(ViewKind::Tasks);
+        return Some(tasks::ID);
     }
     if outcome.train.is_some() {
-        return Some(ViewKind::Training);
+        return Some(training::ID);
     }
     if outcome.experiment.is_some() {
-        return Some(ViewKind::Experiments);
+        return Some(experiments::ID);
     }
     if let Some(mode) = &outcome.mode {
         return views.set_mode(mode);
     }
     lesson_view
-}
-
-/// What a long pass must recompute for `view` at the cursor: a block for the one-layer
-/// views, the output head at the final steps and in the Output view.
-fn detail_needed(view: ViewKind, s: &Session) -> Option<glassbox_engine::long::recompute::Detail> {
-    let at_layer_or_end = s.cursor_step() != Step::Embed;
-    match view {
-        ViewKind::Qkv | ViewKind::Attention | ViewKind::Mlp | ViewKind::Output => Some(s.detail_for_view(view == ViewKind::Output)),
-        ViewKind::Embedding | ViewKind::RmsNorm if at_layer_or_end => Some(s.detail_for_view(false)),
-        _ => None,
-    }
 }
 
 /// The memory budget setting (View menu): what a pass may keep for the views.
@@ -113,7 +113,7 @@ pub struct GlassboxApp {
     pub phase: Phase,
     pub lang: Lang,
     pub dark: bool,
-    pub view: ViewKind,
+    pub view: ViewId,
     /// Moving the cursor opens the view of its step.
     pub follow_cursor: bool,
     /// The side panels can be hidden (projector: room for the view).
@@ -231,50 +231,48 @@ impl GlassboxApp {
             .extend(model.warnings().iter().map(|w| (w.clone(), None)));
         let mut s = Session::new(model, worker);
         let mut prompt = PromptInput::default();
-        if let Some(r) = self.restored.take() {
-            s.prompt = r.prompt;
-            if let Some(total) = prompt_input::cap_chars(&mut s.prompt, prompt_input::CHAR_CAP) {
-                self.notices.push((
-                    format!("The saved prompt had {total} characters; it was cut to {}.", prompt_input::CHAR_CAP),
-                    None,
-                ));
-            }
-            s.chat = r.chat
-                && s.model
-                    .tokenizer
-                    .as_ref()
-                    .is_some_and(|t| t.has_chat_template());
-            s.sel = r.selection;
-            s.sampling.temperature = r.temperature;
-            s.sampling.top_k = r.top_k;
-            s.sampling.top_p = r.top_p;
-            s.budget = r.budget_mib * glassbox_engine::long::budget::MIB;
-            if let Ok(step) = r.cursor.parse::<Step>()
-                && step.layer().is_none_or(|l| l < s.n_layers())
-            {
-                s.goto(step);
-            }
-            s.sel.layer = s.sel.layer.min(s.n_layers().saturating_sub(1));
-            s.sel.head = s.sel.head.min(s.model.config.n_heads().saturating_sub(1));
-        }
+        self.restore(&mut s);
         if !s.prompt.trim().is_empty() {
             // Through the prompt box's path: long prompts are tokenized off this thread and
             // cut to the token cap.
             prompt.run(&ctx.cloned().unwrap_or_default(), &mut s, self.lang);
         }
-        // The Training view outlives the model: opening a checkpoint must not stop the run.
-        let training = match &mut self.phase {
-            Phase::Ready(r) => std::mem::take(&mut r.views.training),
-            Phase::Start(_) => Default::default(),
-        };
-        self.phase = Phase::Ready(Box::new(Ready {
-            s,
-            views: Views {
-                training,
-                ..Views::default()
-            },
-            prompt,
-        }));
+        // Some views outlive the model: opening a checkpoint must not stop a training run.
+        let mut views = Views::default();
+        if let Phase::Ready(r) = &mut self.phase {
+            views.keep_from(&mut r.views);
+        }
+        self.phase = Phase::Ready(Box::new(Ready { s, views, prompt }));
+    }
+
+    /// The saved state (prompt, selection, sampling, cursor, budget) applied to a session on
+    /// the model just loaded; the cursor and selection clamped to its size.
+    fn restore(&mut self, s: &mut Session) {
+        let Some(r) = self.restored.take() else { return };
+        s.prompt = r.prompt;
+        if let Some(total) = prompt_input::cap_chars(&mut s.prompt, prompt_input::CHAR_CAP) {
+            self.notices.push((
+                format!("The saved prompt had {total} characters; it was cut to {}.", prompt_input::CHAR_CAP),
+                None,
+            ));
+        }
+        s.chat = r.chat
+            && s.model
+                .tokenizer
+                .as_ref()
+                .is_some_and(|t| t.has_chat_template());
+        s.sel = r.selection;
+        s.sampling.temperature = r.temperature;
+        s.sampling.top_k = r.top_k;
+        s.sampling.top_p = r.top_p;
+        s.budget = r.budget_mib * glassbox_engine::long::budget::MIB;
+        if let Ok(step) = r.cursor.parse::<Step>()
+            && step.layer().is_none_or(|l| l < s.n_layers())
+        {
+            s.goto(step);
+        }
+        s.sel.layer = s.sel.layer.min(s.n_layers().saturating_sub(1));
+        s.sel.head = s.sel.head.min(s.model.config.n_heads().saturating_sub(1));
     }
 
     /// Opens a model folder (a training checkpoint) as the app's model, runs `prompt` on it
@@ -300,7 +298,7 @@ impl GlassboxApp {
                     r.s.goto(Step::Layer(layer.min(r.s.n_layers().saturating_sub(1)), glassbox_engine::LayerOp::Softmax));
                     r.s.sel.head = head.min(r.s.model.config.n_heads().saturating_sub(1));
                 }
-                self.view = ViewKind::Attention;
+                self.view = attention::ID;
                 let text = self.lang.tf(
                     format!("Opened {note} as the model: every view shows it ({})", dir.display()),
                     format!("已把{note}作为模型打开：每个视图都显示它（{}）", dir.display()),
@@ -317,7 +315,7 @@ impl GlassboxApp {
         let Phase::Ready(r) = &mut self.phase else { return };
         r.s.grads = Some(grads);
         r.s.goto(at);
-        self.view = ViewKind::for_step(at);
+        self.view = ViewId::for_step(at).unwrap_or(self.view);
     }
 
     pub fn persisted(&self) -> Option<PersistedState> {
@@ -412,8 +410,10 @@ impl GlassboxApp {
     fn after_cursor_move(&mut self) {
         let Phase::Ready(r) = &self.phase else { return };
         let step = r.s.cursor_step();
-        if self.follow_cursor {
-            self.view = ViewKind::for_step(step);
+        if self.follow_cursor
+            && let Some(v) = ViewId::for_step(step)
+        {
+            self.view = v;
         }
         if self.lessons.follow
             && let Some(l) =
@@ -574,82 +574,8 @@ impl GlassboxApp {
                         ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                     }
                 });
-                ui.menu_button(lang.tr("View", "视图"), |ui| {
-                    if ui.button(lang.tr("Light theme", "浅色主题")).clicked() {
-                        self.dark = false;
-                    }
-                    if ui.button(lang.tr("Dark theme", "深色主题")).clicked() {
-                        self.dark = true;
-                    }
-                    ui.separator();
-                    if ui
-                        .button(lang.tr("Zoom in (Ctrl +)", "放大（Ctrl +）"))
-                        .clicked()
-                    {
-                        egui::gui_zoom::zoom_in(ui.ctx());
-                    }
-                    if ui
-                        .button(lang.tr("Zoom out (Ctrl −)", "缩小（Ctrl −）"))
-                        .clicked()
-                    {
-                        egui::gui_zoom::zoom_out(ui.ctx());
-                    }
-                    if ui
-                        .button(lang.tr("Presentation zoom (150%)", "演示缩放（150%）"))
-                        .clicked()
-                    {
-                        ui.ctx().set_zoom_factor(1.5);
-                    }
-                    if ui.button(lang.tr("Reset zoom", "恢复缩放")).clicked() {
-                        ui.ctx().set_zoom_factor(1.0);
-                    }
-                    ui.separator();
-                    ui.checkbox(
-                        &mut self.presenting,
-                        lang.tr("Presenter mode (F5, Esc leaves)", "演示模式（F5；Esc 退出）"),
-                    );
-                    ui.checkbox(
-                        &mut self.follow_cursor,
-                        lang.tr(
-                            "Open the view of the current step",
-                            "自动打开当前步骤的视图",
-                        ),
-                    );
-                    ui.checkbox(
-                        &mut self.show_diagram,
-                        lang.tr("Show the model diagram", "显示模型结构图"),
-                    );
-                    ui.checkbox(
-                        &mut self.show_lesson,
-                        lang.tr("Show the lesson panel", "显示课程面板"),
-                    );
-                    if let Phase::Ready(r) = &mut self.phase {
-                        ui.separator();
-                        budget_ui(ui, &mut r.s, lang);
-                    }
-                });
-                ui.separator();
-                for l in Lang::ALL {
-                    ui.selectable_value(&mut self.lang, l, l.native_name());
-                }
-                ui.separator();
-                let theme_label = if self.dark {
-                    lang.tr("Light", "浅色")
-                } else {
-                    lang.tr("Dark", "深色")
-                };
-                if ui.button(theme_label).clicked() {
-                    self.dark = !self.dark;
-                }
-                let present = if self.presenting {
-                    lang.tr("Leave presenter mode (Esc)", "退出演示模式（Esc）")
-                } else {
-                    lang.tr("Present (F5)", "演示（F5）")
-                };
-                if ui.button(present).clicked() {
-                    self.presenting = !self.presenting;
-                }
-                ui.label(RichText::new(format!("{:.0}%", self.zoom * 100.0)).weak());
+                ui.menu_button(lang.tr("View", "视图"), |ui| self.view_menu_ui(ui));
+                self.menu_bar_right_ui(ui);
             });
         });
         if let Some(what) = hooks {
@@ -658,248 +584,87 @@ impl GlassboxApp {
         }
     }
 
-    fn main_ui(&mut self, ui: &mut Ui) {
+    /// View menu: theme, zoom, presenter mode, which panels show, the memory budget.
+    fn view_menu_ui(&mut self, ui: &mut Ui) {
         let lang = self.lang;
-        let theme = Theme::new(self.dark);
-        let mut requests: Vec<Request> = Vec::new();
-        let export = std::mem::take(&mut self.export_next);
-        let presenting = self.presenting;
-        let Phase::Ready(r) = &mut self.phase else {
-            return;
-        };
-        let Ready { s, views, prompt } = &mut **r;
-        views.training.poll(ui.ctx());
-        views.experiments.absorb(s);
-
-        if !presenting {
-            Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, s, prompt, lang));
+        if ui.button(lang.tr("Light theme", "浅色主题")).clicked() {
+            self.dark = false;
         }
-        let now = ui.input(|i| i.time);
-        self.notices
-            .retain(|(_, at)| at.is_none_or(|t| now - t < NOTICE_SECONDS));
-        // A fading notice must go even if nothing else repaints the window.
-        if let Some(left) = self
-            .notices
-            .iter()
-            .filter_map(|(_, at)| *at)
-            .map(|t| NOTICE_SECONDS - (now - t))
-            .reduce(f64::min)
+        if ui.button(lang.tr("Dark theme", "深色主题")).clicked() {
+            self.dark = true;
+        }
+        ui.separator();
+        if ui
+            .button(lang.tr("Zoom in (Ctrl +)", "放大（Ctrl +）"))
+            .clicked()
         {
-            ui.ctx()
-                .request_repaint_after(std::time::Duration::from_secs_f64(left.max(0.05)));
+            egui::gui_zoom::zoom_in(ui.ctx());
         }
-        if !self.notices.is_empty() {
-            Panel::top("notices").show(ui, |ui| {
-                let mut remove = None;
-                for (i, (n, _)) in self.notices.iter().enumerate() {
-                    ui.horizontal(|ui| {
-                        if ui.small_button("×").clicked() {
-                            remove = Some(i);
-                        }
-                        ui.colored_label(theme.accent(), n.as_str());
-                    });
-                }
-                if let Some(i) = remove {
-                    self.notices.remove(i);
-                }
-            });
+        if ui
+            .button(lang.tr("Zoom out (Ctrl −)", "缩小（Ctrl −）"))
+            .clicked()
+        {
+            egui::gui_zoom::zoom_out(ui.ctx());
         }
-        let mut nav: Option<Nav> = None;
-        // On a narrow window (a projector at 150 %) the status bar and the timeline strip give
-        // way to the view (the step buttons stay), and so does the diagram panel; the Model
-        // view is the diagram, so it is never shown twice.
-        let width = ui.available_width();
-        let narrow = width < NARROW_WIDTH;
-        if !presenting {
-            if !narrow {
-                Panel::bottom("status").show(ui, |ui| status_ui(ui, s, lang, &theme));
-            }
-            Panel::bottom("timeline").show(ui, |ui| {
-                nav = controls_ui(ui, s, lang, &mut self.playing);
-                if !narrow {
-                    let mut cx = ViewCtx {
-                        s,
-                        lang,
-                        theme,
-                        requests: &mut requests,
-                        export: false,
-                        presenting,
-                    };
-                    views.timeline.ui(ui, &mut cx);
-                }
-            });
+        if ui
+            .button(lang.tr("Presentation zoom (150%)", "演示缩放（150%）"))
+            .clicked()
+        {
+            ui.ctx().set_zoom_factor(1.5);
         }
-        // Side panels scale with the window (and the zoom), so the view always keeps room.
-        let diagram = self.show_diagram && !presenting && !narrow && self.view != ViewKind::Overview;
-        if diagram {
-            Panel::left("diagram")
-                .default_size((width * 0.19).clamp(200.0, 320.0))
-                .max_size(width * 0.3)
-                .show(ui, |ui| {
-                    ScrollArea::vertical().id_salt("diagram").show(ui, |ui| {
-                        let mut cx = ViewCtx {
-                            s,
-                            lang,
-                            theme,
-                            requests: &mut requests,
-                            export: false,
-                            presenting,
-                        };
-                        views.diagram.ui(ui, &mut cx);
-                    });
-                });
+        if ui.button(lang.tr("Reset zoom", "恢复缩放")).clicked() {
+            ui.ctx().set_zoom_factor(1.0);
         }
-        let ev = if self.show_lesson && !presenting {
-            let (default, max) = if narrow {
-                ((width * 0.3).clamp(220.0, 300.0), width * 0.42)
-            } else {
-                ((width * 0.27).clamp(260.0, 460.0), width * 0.4)
-            };
-            Panel::right("lesson")
-                .default_size(default)
-                .max_size(max)
-                .show(ui, |ui| self.lessons.ui(ui, lang, &theme, &s.model.config))
-                .inner
-        } else {
-            Default::default()
-        };
-        CentralPanel::default().show(ui, |ui| {
-            if presenting {
-                presenter_header_ui(ui, s, lang, &theme);
-            }
-            // One row of tabs; if the window is too narrow even for that, it scrolls sideways.
-            ScrollArea::horizontal()
-                .id_salt("view-tabs")
-                .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysHidden)
-                .show(ui, |ui| {
-                    ui.horizontal(|ui| {
-                        // Compact on a projector, or wherever the full titles would not fit:
-                        // short titles, smaller text, Export in the menu (and Ctrl+E) only.
-                        let full_width: f32 = ui.fonts_mut(|f| {
-                            let font = egui::TextStyle::Button.resolve(ui.style());
-                            ViewKind::ALL
-                                .iter()
-                                .map(|k| f.layout_no_wrap(k.title(lang).to_string(), font.clone(), egui::Color32::WHITE).size().x + 16.0)
-                                .sum::<f32>()
-                                + 110.0
-                        });
-                        let compact = presenting || narrow || full_width > ui.available_width();
-                        if compact {
-                            ui.style_mut()
-                                .text_styles
-                                .insert(egui::TextStyle::Button, egui::FontId::proportional(13.0));
-                            ui.spacing_mut().item_spacing.x = 3.0;
-                            ui.spacing_mut().button_padding.x = 3.0;
-                        }
-                        for k in ViewKind::ALL {
-                            let title = if compact {
-                                k.short_title(lang)
-                            } else {
-                                k.title(lang)
-                            };
-                            ui.selectable_value(&mut self.view, k, title);
-                        }
-                        if !compact {
-                            ui.separator();
-                            if ui.button(lang.tr("Export PNG", "导出 PNG")).clicked() {
-                                self.export_next = true;
-                            }
-                        }
-                    });
-                });
+        ui.separator();
+        ui.checkbox(
+            &mut self.presenting,
+            lang.tr("Presenter mode (F5, Esc leaves)", "演示模式（F5；Esc 退出）"),
+        );
+        ui.checkbox(
+            &mut self.follow_cursor,
+            lang.tr(
+                "Open the view of the current step",
+                "自动打开当前步骤的视图",
+            ),
+        );
+        ui.checkbox(
+            &mut self.show_diagram,
+            lang.tr("Show the model diagram", "显示模型结构图"),
+        );
+        ui.checkbox(
+            &mut self.show_lesson,
+            lang.tr("Show the lesson panel", "显示课程面板"),
+        );
+        if let Phase::Ready(r) = &mut self.phase {
             ui.separator();
-            if s.is_long() {
-                if !presenting {
-                    long_bar_ui(ui, s, lang, &theme);
-                }
-                if let Some(detail) = detail_needed(self.view, s) {
-                    s.want_detail(detail);
-                }
-            }
-            let mut cx = ViewCtx {
-                s,
-                lang,
-                theme,
-                requests: &mut requests,
-                export,
-                presenting,
-            };
-            views.show(self.view, ui, &mut cx);
-        });
+            budget_ui(ui, &mut r.s, lang);
+        }
+    }
 
-        // Lesson panel: a chosen lesson opens its view; an action runs.
-        if let Some(id) = &ev.opened
-            && let Some(v) = self
-                .lessons
-                .library
-                .get(lang, id)
-                .and_then(lessons::Lesson::view)
-        {
-            self.view = v;
+    /// The bar's quick settings: language, theme, presenter mode, the zoom shown.
+    fn menu_bar_right_ui(&mut self, ui: &mut Ui) {
+        let lang = self.lang;
+        ui.separator();
+        for l in Lang::ALL {
+            ui.selectable_value(&mut self.lang, l, l.native_name());
         }
-        if let Some(action) = ev.action {
-            let outcome = lessons::run_action(&action, s);
-            if let Some(req) = &outcome.train {
-                views.training.apply(req, ui.ctx());
-            }
-            if let Some(spec) = &outcome.experiment {
-                views.experiments.start(spec, s);
-            }
-            let lesson_view = self
-                .lessons
-                .open
-                .as_deref()
-                .and_then(|id| self.lessons.library.get(lang, id))
-                .and_then(lessons::Lesson::view);
-            self.view = apply_outcome(views, &action, outcome, lesson_view).unwrap_or(self.view);
+        ui.separator();
+        let theme_label = if self.dark {
+            lang.tr("Light", "浅色")
+        } else {
+            lang.tr("Dark", "深色")
+        };
+        if ui.button(theme_label).clicked() {
+            self.dark = !self.dark;
         }
-        for req in requests {
-            match req {
-                Request::Goto(step) => self.goto(step),
-                Request::Generate(n) => {
-                    if let Some(r) = self.ready() {
-                        r.s.generate(n);
-                    }
-                }
-                Request::Task {
-                    kind,
-                    text,
-                    options,
-                } => {
-                    if let Some(r) = self.ready() {
-                        r.s.run_task(kind, text, options);
-                    }
-                }
-                Request::Open(v) => self.view = v,
-                Request::Mode(m) => {
-                    if let Some(v) = self.ready().and_then(|r| r.views.set_mode(m)) {
-                        self.view = v;
-                    }
-                }
-                Request::OpenModel { dir, prompt, note, head, grads } => {
-                    let ctx = ui.ctx().clone();
-                    self.open_model(&dir, prompt, &note, head, &ctx);
-                    if let Some((grads, at)) = grads {
-                        self.open_gradients(*grads, at);
-                    }
-                }
-                Request::Export(fig) => match export::save_figure(&fig) {
-                    Ok(path) => {
-                        let text = lang.tf(
-                            format!("Figure saved: {} (and .svg)", path.display()),
-                            format!("图表已保存：{}（以及 .svg）", path.display()),
-                        );
-                        self.notices.push((text, Some(now)));
-                    }
-                    Err(e) => self.notices.push((format!("{e:#}"), None)),
-                },
-            }
+        let present = if self.presenting {
+            lang.tr("Leave presenter mode (Esc)", "退出演示模式（Esc）")
+        } else {
+            lang.tr("Present (F5)", "演示（F5）")
+        };
+        if ui.button(present).clicked() {
+            self.presenting = !self.presenting;
         }
-        match nav {
-            Some(Nav::Step(d)) => self.move_cursor(d),
-            Some(Nav::Layer(d)) => self.jump_layer(d),
-            Some(Nav::To(i)) => self.cursor_to(i),
-            None => {}
-        }
+        ui.label(RichText::new(format!("{:.0}%", self.zoom * 100.0)).weak());
     }
 }

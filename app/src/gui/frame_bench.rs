@@ -13,7 +13,7 @@ use glassbox_engine::Model;
 
 use super::app::GlassboxApp;
 use super::state::PersistedState;
-use super::views::ViewKind;
+use super::views::attention::{self, AttentionView};
 use super::views::attention::AttnMode;
 use super::worker::Worker;
 use glassbox_engine::Device;
@@ -52,7 +52,7 @@ pub fn attention_overview_frame_bench(
     let worker = Worker::inline(Arc::clone(&model), Device::Cpu)?;
     let state = PersistedState {
         prompt: String::new(),
-        view: ViewKind::Attention,
+        view: attention::ID,
         open_lesson: Some("09-attention-patterns".into()),
         ..PersistedState::default()
     };
@@ -70,8 +70,10 @@ pub fn attention_overview_frame_bench(
         0,
         glassbox_engine::LayerOp::Softmax,
     ));
-    r.views.attention.mode = AttnMode::Overview;
-    app.view = ViewKind::Attention;
+    if let Some(a) = r.views.get_mut::<AttentionView>() {
+        a.mode = AttnMode::Overview;
+    }
+    app.view = attention::ID;
     let debug = std::env::var_os("GLASSBOX_BENCH_DEBUG").is_some();
     let ctx = egui::Context::default();
     super::fonts::install(&ctx);
@@ -100,7 +102,7 @@ pub fn attention_overview_frame_bench(
                     _ => 0,
                 })
                 .sum();
-            let readout = app.ready().and_then(|r| r.views.attention.readout.clone());
+            let readout = app.ready().and_then(|r| r.views.get::<AttentionView>()?.readout.clone());
             eprintln!(
                 "frame: {} primitives, {vertices} vertices, read-out {readout:?}",
                 prims.len()
@@ -109,7 +111,7 @@ pub fn attention_overview_frame_bench(
         std::hint::black_box(prims);
         read_outs += usize::from(
             app.ready()
-                .is_some_and(|r| r.views.attention.readout.is_some()),
+                .and_then(|r| r.views.get::<AttentionView>()).is_some_and(|a| a.readout.is_some()),
         );
         if f >= 2 {
             times.push(ms);

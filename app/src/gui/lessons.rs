@@ -13,7 +13,7 @@ use super::i18n::Lang;
 use super::session::Session;
 use super::views::experiments::ExperimentSpec;
 use super::views::training::{PrecisionMode, TrainRequest};
-use super::views::{ViewKind, step_kind};
+use super::views::{ViewId, step_kind};
 use glassbox_engine::Precision;
 use glassbox_engine::train::Preset;
 use glassbox_engine::article::tasks::TaskKind;
@@ -54,7 +54,7 @@ pub struct Action {
     pub precision: Option<String>,
     pub generate: Option<usize>,
     pub task: Option<String>,
-    /// A sub-panel to open (`augment`, `graph`, `activations`, …; see `views::MODES`); its
+    /// A sub-panel to open (`augment`, `graph`, `activations`, …; see `View::modes`); its
     /// view opens with it.
     pub mode: Option<String>,
     /// Training: start a fresh run of this preset (`"induction"` or `"text"`).
@@ -86,8 +86,8 @@ impl Lesson {
         &self.front.id
     }
 
-    pub fn view(&self) -> Option<ViewKind> {
-        ViewKind::from_id(&self.front.view)
+    pub fn view(&self) -> Option<ViewId> {
+        ViewId::from_id(&self.front.view)
     }
 
     pub fn explains(&self, step: Step) -> bool {
@@ -226,9 +226,9 @@ impl Library {
         {
             return Some(l);
         }
-        let view = ViewKind::for_step(step);
+        let view = ViewId::for_step(step);
         all.iter()
-            .find(|l| l.explains(step) && l.view() == Some(view))
+            .find(|l| l.explains(step) && view.is_some() && l.view() == view)
             .or_else(|| all.iter().find(|l| l.explains(step)))
     }
 }
@@ -359,7 +359,7 @@ pub fn check_action(a: &Action, c: &LlamaConfig) -> Vec<String> {
         errs.push("chat without prompt".into());
     }
     if let Some(m) = &a.mode
-        && super::views::mode_view(m).is_none()
+        && ViewId::for_mode(m).is_none()
     {
         errs.push(format!("unknown mode `{m}`"));
     }

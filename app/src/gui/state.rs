@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::i18n::Lang;
 use super::session::Selection;
-use super::views::ViewKind;
+use super::views::ViewId;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -24,7 +24,7 @@ pub struct PersistedState {
     pub lang: Lang,
     pub dark: bool,
     pub zoom: f32,
-    pub view: ViewKind,
+    pub view: ViewId,
     pub open_lesson: Option<String>,
     pub follow_cursor: bool,
     pub show_diagram: bool,
@@ -46,7 +46,7 @@ impl Default for PersistedState {
             lang: Lang::En,
             dark: false,
             zoom: 1.0,
-            view: ViewKind::Tokens,
+            view: super::views::tokens::ID,
             open_lesson: Some("01-overview".into()),
             follow_cursor: true,
             show_diagram: true,

@@ -9,7 +9,7 @@ use crate::gui::i18n::Lang;
 use crate::gui::prompt_input::{CHAR_CAP, PromptInput};
 use crate::gui::session::Session;
 use crate::gui::theme::Theme;
-use crate::gui::views::ViewKind;
+use crate::gui::views::ViewId;
 
 pub(super) enum Nav {
     Step(isize),
@@ -173,13 +173,13 @@ pub(super) fn controls_ui(ui: &mut Ui, s: &Session, lang: Lang, playing: &mut bo
                 "step {} / {} · {}{ready}",
                 s.cursor + 1,
                 s.program.len(),
-                ViewKind::for_step(step).title(lang)
+                ViewId::for_step(step).map_or("", |v| v.title(lang))
             ),
             format!(
                 "第 {} / {} 步 · {}{ready}",
                 s.cursor + 1,
                 s.program.len(),
-                ViewKind::for_step(step).title(lang)
+                ViewId::for_step(step).map_or("", |v| v.title(lang))
             ),
         ));
     });

@@ -5,7 +5,7 @@ use egui_kittest::kittest::Queryable;
 use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
 use super::{app_on, fixture_ids, fixture_model, harness};
-use crate::gui::views::ViewKind;
+use crate::gui::views::registry;
 
 #[test]
 fn prompt_step_to_layer_1_attention_pick_head_temperature_and_language() {
@@ -39,7 +39,7 @@ fn prompt_step_to_layer_1_attention_pick_head_temperature_and_language() {
     }
     {
         let app = h.state_mut();
-        assert_eq!(app.view, ViewKind::Attention, "the view follows the step");
+        assert_eq!(app.view, crate::gui::views::attention::ID, "the view follows the step");
         let r = app.ready().expect("ready");
         assert_eq!(r.s.cursor_step(), Step::Layer(1, LayerOp::Softmax));
     }
@@ -55,11 +55,11 @@ fn prompt_step_to_layer_1_attention_pick_head_temperature_and_language() {
     // End → the sample step and the Output view; then move the temperature slider.
     h.key_press(Key::End);
     h.run();
-    assert_eq!(h.state().view, ViewKind::Output);
+    assert_eq!(h.state().view, crate::gui::views::output::ID);
     let before = h
         .state_mut()
         .ready()
-        .map(|r| r.views.output.softmax.clone())
+        .map(|r| r.views.the::<crate::gui::views::output::OutputView>().softmax.clone())
         .expect("ready");
     assert!(!before.is_empty());
     let top_label = format!("{:.4}", before[0].prob);
@@ -74,7 +74,7 @@ fn prompt_step_to_layer_1_attention_pick_head_temperature_and_language() {
         "slider moved: {}",
         r.s.sampling.temperature
     );
-    let after = r.views.output.softmax.clone();
+    let after = r.views.the::<crate::gui::views::output::OutputView>().softmax.clone();
     assert_eq!(before[0].id, after[0].id, "temperature keeps the order");
     assert!(
         after[0].prob > before[0].prob + 1e-3,
@@ -113,13 +113,13 @@ fn hover_read_out_equals_the_trace_value() {
         let r = app.ready().expect("ready");
         r.s.goto(Step::Layer(1, LayerOp::Softmax));
         r.s.sel.head = 7;
-        app.view = ViewKind::Attention;
+        app.view = crate::gui::views::attention::ID;
     }
     h.run();
     let (rect, rows, cols) = h
         .state_mut()
         .ready()
-        .and_then(|r| r.views.attention.head_cells)
+        .and_then(|r| r.views.the::<crate::gui::views::attention::AttentionView>().head_cells)
         .expect("heatmap drawn");
     assert_eq!((rows, cols), (17, 17));
     for (q, k) in [(9usize, 4usize), (16, 0), (3, 3)] {
@@ -128,7 +128,7 @@ fn hover_read_out_equals_the_trace_value() {
         h.hover_at(pos);
         h.run();
         let r = h.state_mut().ready().expect("ready");
-        let readout = r.views.attention.readout.clone().expect("hover read-out");
+        let readout = r.views.the::<crate::gui::views::attention::AttentionView>().readout.clone().expect("hover read-out");
         let key = HookKey::Block(1, BlockHook::Pattern);
         let t = r.s.trace.get(key).and_then(|t| t.as_3d()).expect("pattern");
         assert_eq!(
@@ -165,21 +165,21 @@ fn every_view_renders_on_the_fixture_in_both_languages() {
         ] {
             let step: Step = step.parse().expect("step");
             h.state_mut().ready().expect("ready").s.goto(step);
-            for view in ViewKind::ALL {
+            for view in registry::catalog().iter().map(|v| v.id) {
                 h.state_mut().view = view;
                 h.run();
             }
         }
         use crate::gui::views::attention::AttnMode;
         for mode in [AttnMode::Layer, AttnMode::Overview, AttnMode::Lines] {
-            h.state_mut().view = ViewKind::Attention;
-            h.state_mut().ready().expect("ready").views.attention.mode = mode;
+            h.state_mut().view = crate::gui::views::attention::ID;
+            h.state_mut().ready().expect("ready").views.the::<crate::gui::views::attention::AttentionView>().mode = mode;
             h.run();
         }
         use crate::gui::views::residual::ResidualMode;
         for mode in [ResidualMode::Writes, ResidualMode::Lens] {
-            h.state_mut().view = ViewKind::Residual;
-            h.state_mut().ready().expect("ready").views.residual.mode = mode;
+            h.state_mut().view = crate::gui::views::residual::ID;
+            h.state_mut().ready().expect("ready").views.the::<crate::gui::views::residual::ResidualView>().mode = mode;
             h.run();
             h.run();
         }
@@ -203,7 +203,7 @@ fn diagram_buttons_and_generation_grow_the_kv_cache() {
         h.state_mut().ready().expect("ready").s.cursor_step(),
         Step::Layer(1, LayerOp::Softmax)
     );
-    h.state_mut().view = ViewKind::Output;
+    h.state_mut().view = crate::gui::views::output::ID;
     h.run();
     h.get_by_label("Generate N").click();
     h.run();

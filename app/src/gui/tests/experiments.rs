@@ -16,14 +16,13 @@ use glassbox_engine::{ActivationPrecision, BlockHook, CaptureFilter, HookKey, La
 
 use super::{app_on, fixture_ids, fixture_model, harness, smollm2};
 use crate::gui::app::GlassboxApp;
-use crate::gui::views::ViewKind;
 use crate::gui::views::experiments::ExperimentSpec;
 
 /// Frames until no experiment runs (the inline worker advances one unit per frame).
 pub fn until_idle(h: &mut Harness<'static, GlassboxApp>, max_frames: usize) -> usize {
     for frame in 0..max_frames {
         h.step();
-        if !h.state_mut().ready().expect("ready").views.experiments.busy() {
+        if !h.state_mut().ready().expect("ready").views.the::<crate::gui::views::experiments::ExperimentsView>().busy() {
             return frame + 1;
         }
     }
@@ -42,7 +41,7 @@ fn open_experiments(h: &mut Harness<'static, GlassboxApp>) {
     h.run();
     h.get_by_label("Experiments").click();
     h.run();
-    assert_eq!(h.state().view, ViewKind::Experiments);
+    assert_eq!(h.state().view, crate::gui::views::experiments::ID);
 }
 
 fn fixture_prompt_ids() -> Vec<u32> {
@@ -67,11 +66,11 @@ pub fn run_every_experiment(h: &mut Harness<'static, GlassboxApp>) {
     for spec in specs {
         {
             let r = h.state_mut().ready().expect("ready");
-            r.views.experiments.start(&spec, &mut r.s);
+            r.views.the::<crate::gui::views::experiments::ExperimentsView>().start(&spec, &mut r.s);
         }
         until_idle(h, 400);
         let r = h.state_mut().ready().expect("ready");
-        let x = &r.views.experiments;
+        let x = &r.views.the::<crate::gui::views::experiments::ExperimentsView>();
         for runner in [&x.compare.runner, &x.patching.runner, &x.attribution.runner, &x.catalog.runner] {
             assert!(runner.error.is_none(), "{}: {:?}", spec.kind, runner.error);
         }
@@ -104,7 +103,7 @@ fn compare_mode_runs_and_shows_the_first_op_apart() {
     h.get_by_label(&first.to_string());
     assert!(h.query_all_by_label("bf16 activations").count() >= 2, "the run's row and its top-10 column");
     let r = h.state_mut().ready().expect("ready");
-    let got = &r.views.experiments.compare.result.as_ref().expect("a result").b[0].2;
+    let got = &r.views.the::<crate::gui::views::experiments::ExperimentsView>().compare.result.as_ref().expect("a result").b[0].2;
     assert_eq!(got.first_apart, Some(first));
     assert_eq!(got.residual, want.residual, "the divergence curve is the engine's");
     assert_eq!(got.kl, want.kl);
@@ -120,7 +119,7 @@ fn compare_mode_runs_and_shows_the_first_op_apart() {
     }
     h.get_by_label("B − A");
     let r = h.state_mut().ready().expect("ready");
-    assert_eq!(r.views.experiments.compare.result.as_ref().map(|r| r.b.len()), Some(4));
+    assert_eq!(r.views.the::<crate::gui::views::experiments::ExperimentsView>().compare.result.as_ref().map(|r| r.b.len()), Some(4));
 }
 
 fn patch_setup(h: &mut Harness<'static, GlassboxApp>) -> PatchSetup {
@@ -128,7 +127,7 @@ fn patch_setup(h: &mut Harness<'static, GlassboxApp>) -> PatchSetup {
     let mut corrupt = clean.clone();
     corrupt[2] = 7;
     let text = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
-    let p = &mut h.state_mut().ready().expect("ready").views.experiments.patching;
+    let p = &mut h.state_mut().ready().expect("ready").views.the::<crate::gui::views::experiments::ExperimentsView>().patching;
     p.clean = text(&clean);
     p.corrupt = text(&corrupt);
     p.answer = "5".into();
@@ -153,7 +152,7 @@ fn a_patching_grid_runs_to_completion_and_cancel_stops_it() {
         .expect("grid")
         .expect("not cancelled");
     {
-        let p = &h.state_mut().ready().expect("ready").views.experiments.patching;
+        let p = &h.state_mut().ready().expect("ready").views.the::<crate::gui::views::experiments::ExperimentsView>().patching;
         assert!(p.runner.error.is_none(), "{:?}", p.runner.error);
         let g = &p.grids[0];
         assert_eq!((g.begun.rows, g.begun.cols, g.done), (2, 17, 34));
@@ -167,7 +166,7 @@ fn a_patching_grid_runs_to_completion_and_cancel_stops_it() {
     h.get_by_label_contains("34 cells, 36 passes so far");
 
     // A click on a cell opens that layer and position of the clean run.
-    let cells = h.state_mut().ready().expect("ready").views.experiments.patching.cells[0];
+    let cells = h.state_mut().ready().expect("ready").views.the::<crate::gui::views::experiments::ExperimentsView>().patching.cells[0];
     let (cw, ch) = (cells.width() / 17.0, cells.height() / 2.0);
     let at = cells.min + egui::vec2(cw * 4.5, ch * 1.5);
     h.hover_at(at);
@@ -176,7 +175,7 @@ fn a_patching_grid_runs_to_completion_and_cancel_stops_it() {
     click_at(&mut h, at);
     {
         let app = h.state_mut();
-        assert_eq!(app.view, ViewKind::Residual);
+        assert_eq!(app.view, crate::gui::views::residual::ID);
         let r = app.ready().expect("ready");
         assert_eq!(r.s.sel.position, 4);
         assert_eq!(r.s.cursor_step(), Step::Layer(1, LayerOp::Ln1));
@@ -193,7 +192,7 @@ fn a_patching_grid_runs_to_completion_and_cancel_stops_it() {
     h.step();
     h.step();
     let done = {
-        let p = &h.state_mut().ready().expect("ready").views.experiments.patching;
+        let p = &h.state_mut().ready().expect("ready").views.the::<crate::gui::views::experiments::ExperimentsView>().patching;
         assert!(p.runner.cancelled && !p.runner.busy(), "cancelled");
         let done = p.grids.first().map_or(0, |g| g.done);
         assert!(done > 0 && done < 34, "stopped part-way: {done} of 34 cells");
@@ -204,7 +203,7 @@ fn a_patching_grid_runs_to_completion_and_cancel_stops_it() {
     for _ in 0..10 {
         h.step();
     }
-    let p = &h.state_mut().ready().expect("ready").views.experiments.patching;
+    let p = &h.state_mut().ready().expect("ready").views.the::<crate::gui::views::experiments::ExperimentsView>().patching;
     assert_eq!(p.grids[0].done, done, "nothing ran after Cancel");
 }
 
@@ -214,7 +213,7 @@ fn dla_bars_sum_to_the_logit() {
     open_experiments(&mut h);
     h.get_by_label("Direct logit attribution").click();
     h.run();
-    h.state_mut().ready().expect("ready").views.experiments.attribution.target = "12".into();
+    h.state_mut().ready().expect("ready").views.the::<crate::gui::views::experiments::ExperimentsView>().attribution.target = "12".into();
     h.get_by_label("Attribute").click();
     until_idle(&mut h, 10);
     h.run();
@@ -225,7 +224,7 @@ fn dla_bars_sum_to_the_logit() {
     assert!((want.sum() - want.logit).abs() <= 1e-3 * want.logit.abs().max(1.0), "{} vs {}", want.sum(), want.logit);
     h.get_by_label_contains(&format!("logit[#12] = {:.4} · the components sum to {:.4}", want.logit, want.sum()));
     let ranked = {
-        let d = &h.state_mut().ready().expect("ready").views.experiments.attribution;
+        let d = &h.state_mut().ready().expect("ready").views.the::<crate::gui::views::experiments::ExperimentsView>().attribution;
         let got = &d.result.as_ref().expect("a result").attribution;
         assert_eq!(got.components.len(), want.components.len());
         for (x, y) in got.components.iter().zip(&want.components) {
@@ -244,7 +243,7 @@ fn dla_bars_sum_to_the_logit() {
     h.get_by_label(&format!("{} {:+.4}", head.name, head.value)).click();
     h.run();
     let app = h.state_mut();
-    assert_eq!(app.view, ViewKind::Attention);
+    assert_eq!(app.view, crate::gui::views::attention::ID);
     let r = app.ready().expect("ready");
     assert_eq!((r.s.cursor_step(), r.s.sel.head), (Step::Layer(head.layer.expect("layer"), LayerOp::Softmax), head.head.expect("head")));
 }
@@ -264,12 +263,12 @@ fn catalog_shows_the_best_induction_head(model: Arc<glassbox_engine::Model>, pro
     let (l, hd, v) = HeadScores::best(&scores.induction).expect("a best head");
     h.get_by_label(&format!("induction\nbest: L{l}.H{hd} ({v:.3})"));
     // A click on that head opens its pattern on the probe.
-    let cells = h.state_mut().ready().expect("ready").views.experiments.catalog.cells[2].expect("drawn");
+    let cells = h.state_mut().ready().expect("ready").views.the::<crate::gui::views::experiments::ExperimentsView>().catalog.cells[2].expect("drawn");
     let (n_layers, n_heads) = (model.config.n_layers() as f32, model.config.n_heads() as f32);
     let at = cells.min + egui::vec2(cells.width() * (hd as f32 + 0.5) / n_heads, cells.height() * (l as f32 + 0.5) / n_layers);
     click_at(&mut h, at);
     let app = h.state_mut();
-    assert_eq!(app.view, ViewKind::Attention);
+    assert_eq!(app.view, crate::gui::views::attention::ID);
     let r = app.ready().expect("ready");
     r.s.poll();
     assert_eq!((r.s.cursor_step(), r.s.sel.head), (Step::Layer(l, LayerOp::Softmax), hd));
@@ -293,7 +292,7 @@ fn the_picker_ablates_a_head() {
     h.run();
     {
         let app = h.state_mut();
-        app.view = ViewKind::Attention;
+        app.view = crate::gui::views::attention::ID;
         app.ready().expect("ready").s.goto(Step::Layer(1, LayerOp::Softmax));
     }
     h.run();

@@ -12,7 +12,7 @@ use glassbox_engine::{BlockHook, CaptureFilter, HookKey, LayerOp, LlamaConfig, S
 use super::{app_on, fixture_model, repo_root, smollm2};
 use crate::gui::i18n::Lang;
 use crate::gui::lessons::{Library, check_action, run_action};
-use crate::gui::views::ViewKind;
+use crate::gui::views::{ViewId, registry};
 
 fn library() -> Library {
     let lib = Library::load(Some(repo_root().join("lessons")));
@@ -102,7 +102,7 @@ fn every_hook_and_step_named_by_a_lesson_exists_in_a_fixture_trace() {
     let mut seen_steps = BTreeSet::new();
     for l in lib.en.iter().chain(&lib.zh) {
         assert!(
-            ViewKind::from_id(&l.front.view).is_some(),
+            ViewId::from_id(&l.front.view).is_some(),
             "{}: unknown view `{}`",
             l.id(),
             l.front.view
@@ -417,7 +417,7 @@ fn lessons_name_only_real_hooks_steps_and_views() {
     assert!(checked >= 10, "only {checked} names checked");
     // Views by title: "the Tokens view" / "The Tasks panel"; “词元”视图 / “任务”面板.
     let titles = |lang: Lang| -> Vec<&'static str> {
-        ViewKind::ALL.iter().map(|v| v.title(lang)).collect()
+        registry::catalog().iter().map(|v| v.id.title(lang)).collect()
     };
     let known = |lang: Lang, name: &str| {
         titles(lang)
@@ -580,14 +580,14 @@ fn every_experiment_action_runs_on_smollm2() {
             let r = app.ready().expect("ready");
             let outcome = run_action(a, &mut r.s);
             let spec = outcome.experiment.expect("the outcome carries the experiment");
-            r.views.experiments.start(&spec, &mut r.s);
+            r.views.the::<crate::gui::views::experiments::ExperimentsView>().start(&spec, &mut r.s);
             let start = std::time::Instant::now();
-            while r.views.experiments.busy() {
+            while r.views.the::<crate::gui::views::experiments::ExperimentsView>().busy() {
                 r.s.poll();
-                r.views.experiments.absorb(&mut r.s);
+                r.views.the::<crate::gui::views::experiments::ExperimentsView>().absorb(&mut r.s);
                 assert!(start.elapsed().as_secs() < 600, "{} / `{}` did not finish", l.id(), a.label);
             }
-            let x = &r.views.experiments;
+            let x = &r.views.the::<crate::gui::views::experiments::ExperimentsView>();
             for runner in [&x.compare.runner, &x.patching.runner, &x.attribution.runner, &x.catalog.runner] {
                 assert!(runner.error.is_none(), "{} / `{}`: {:?}", l.id(), a.label, runner.error);
             }

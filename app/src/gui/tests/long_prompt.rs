@@ -11,7 +11,6 @@ use glassbox_engine::exec::tensor::Dim;
 use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
 use super::{app_on, fixture_model, harness};
-use crate::gui::views::ViewKind;
 use crate::gui::views::attention::AttnMode;
 use crate::gui::views::residual::ResidualMode;
 
@@ -60,21 +59,21 @@ fn a_long_prompt_opens_within_the_budget_and_every_view_works() {
     shows(&h, &format!("of {}", budget::human(MIN_BUDGET)));
 
     // Tokens and embedding: the window's rows of what the overview kept.
-    h.state_mut().view = ViewKind::Tokens;
+    h.state_mut().view = crate::gui::views::tokens::ID;
     h.run();
     shows(&h, &format!("(positions {}–{} of {N}: move the window above)", N - 256, N - 1));
     h.state_mut().ready().expect("ready").s.goto(Step::Embed);
-    h.state_mut().view = ViewKind::Embedding;
+    h.state_mut().view = crate::gui::views::embedding_norm::EMBEDDING_ID;
     h.run();
     assert_window_has(&mut h, &[HookKey::Embed]);
     shows(&h, &format!("Position {}", N - 1));
 
     // A block's views: the block is recomputed for the window.
     for (step, view, title) in [
-        (Step::Layer(1, LayerOp::Ln1), ViewKind::RmsNorm, None),
-        (Step::Layer(1, LayerOp::Rope), ViewKind::Qkv, Some(format!("Position {} ", N - 1))),
-        (Step::Layer(1, LayerOp::Softmax), ViewKind::Attention, Some("Attention pattern softmax(scores) · L1 H0".to_string())),
-        (Step::Layer(0, LayerOp::SiluMul), ViewKind::Mlp, Some(format!("position {}", N - 1))),
+        (Step::Layer(1, LayerOp::Ln1), crate::gui::views::embedding_norm::RMSNORM_ID, None),
+        (Step::Layer(1, LayerOp::Rope), crate::gui::views::qkv_rope::ID, Some(format!("Position {} ", N - 1))),
+        (Step::Layer(1, LayerOp::Softmax), crate::gui::views::attention::ID, Some("Attention pattern softmax(scores) · L1 H0".to_string())),
+        (Step::Layer(0, LayerOp::SiluMul), crate::gui::views::mlp::ID, Some(format!("position {}", N - 1))),
     ] {
         h.state_mut().ready().expect("ready").s.goto(step);
         h.state_mut().view = view;
@@ -87,7 +86,7 @@ fn a_long_prompt_opens_within_the_budget_and_every_view_works() {
     }
     // The attention of the window's queries over its own keys, and what went to earlier ones.
     h.state_mut().ready().expect("ready").s.goto(Step::Layer(1, LayerOp::Softmax));
-    h.state_mut().view = ViewKind::Attention;
+    h.state_mut().view = crate::gui::views::attention::ID;
     h.run();
     shows(&h, &format!("Keys shown: positions {}–{}.", N - 256, N - 1));
     {
@@ -103,15 +102,15 @@ fn a_long_prompt_opens_within_the_budget_and_every_view_works() {
         }
     }
     // The all-heads overview draws the engine's pooled map of every position.
-    h.state_mut().ready().expect("ready").views.attention.mode = AttnMode::Overview;
+    h.state_mut().ready().expect("ready").views.the::<crate::gui::views::attention::AttentionView>().mode = AttnMode::Overview;
     h.run();
     shows(&h, &format!("All {N} positions: each cell is the largest weight among 8 × 8"));
-    h.state_mut().ready().expect("ready").views.attention.mode = AttnMode::Head;
+    h.state_mut().ready().expect("ready").views.the::<crate::gui::views::attention::AttentionView>().mode = AttnMode::Head;
 
     // Residual stream: norms, writes and the logit lens for the window.
     for mode in [ResidualMode::Norms, ResidualMode::Writes, ResidualMode::Lens] {
-        h.state_mut().ready().expect("ready").views.residual.mode = mode;
-        h.state_mut().view = ViewKind::Residual;
+        h.state_mut().ready().expect("ready").views.the::<crate::gui::views::residual::ResidualView>().mode = mode;
+        h.state_mut().view = crate::gui::views::residual::ID;
         h.run();
         h.run();
     }
@@ -126,7 +125,7 @@ fn a_long_prompt_opens_within_the_budget_and_every_view_works() {
 
     // Output: the output head recomputed for the window.
     h.state_mut().ready().expect("ready").s.goto(Step::Probs);
-    h.state_mut().view = ViewKind::Output;
+    h.state_mut().view = crate::gui::views::output::ID;
     h.run();
     assert_window_has(&mut h, &[HookKey::Logits, HookKey::Probs]);
     shows(&h, &format!("Next token after position {}", N - 1));
@@ -135,7 +134,7 @@ fn a_long_prompt_opens_within_the_budget_and_every_view_works() {
     h.get_by_label("◀ earlier").click();
     h.run();
     h.state_mut().ready().expect("ready").s.goto(Step::Layer(0, LayerOp::Softmax));
-    h.state_mut().view = ViewKind::Attention;
+    h.state_mut().view = crate::gui::views::attention::ID;
     h.run();
     {
         let r = h.state_mut().ready().expect("ready");
@@ -144,7 +143,7 @@ fn a_long_prompt_opens_within_the_budget_and_every_view_works() {
     }
     shows(&h, &format!("Keys shown: positions {}–{}.", N - 512, N - 257));
     assert_window_has(&mut h, &[HookKey::Block(0, BlockHook::Pattern)]);
-    h.state_mut().view = ViewKind::Overview;
+    h.state_mut().view = crate::gui::views::diagram::ID;
     h.run();
     assert!(h.state_mut().ready().expect("ready").s.error.is_none());
     let budget_mib = h.state_mut().ready().expect("ready").s.budget / MIB;

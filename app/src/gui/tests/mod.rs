@@ -11,6 +11,7 @@ mod lesson_numbers;
 mod lessons_check;
 mod long_prompt;
 mod misc;
+mod registry;
 mod reliability;
 mod ui_language;
 mod training_view;
@@ -106,6 +107,13 @@ pub fn app_with_lesson(model: Arc<Model>, prompt: &str, lesson: &str) -> Glassbo
         ..PersistedState::default()
     };
     GlassboxApp::with_model(model, worker, state)
+}
+
+impl crate::gui::views::Views {
+    /// A registered view by its type.
+    pub fn the<T: crate::gui::views::View>(&mut self) -> &mut T {
+        self.get_mut::<T>().expect("a registered view")
+    }
 }
 
 pub fn harness(app: GlassboxApp) -> Harness<'static, GlassboxApp> {

@@ -111,7 +111,7 @@ fn row07_nan_cells_have_their_own_colour_a_legend_entry_and_read_nan() {
     h.run();
     let show = |h: &mut egui_kittest::Harness<'static, GlassboxApp>, head: usize| {
         let app = h.state_mut();
-        app.view = crate::gui::views::ViewKind::Attention;
+        app.view = crate::gui::views::attention::ID;
         let r = app.ready().expect("ready");
         r.s.goto(Step::Layer(0, LayerOp::Softmax));
         r.s.sel.head = head;
@@ -124,11 +124,11 @@ fn row07_nan_cells_have_their_own_colour_a_legend_entry_and_read_nan() {
     // The 153 cells on and below the diagonal of the 17 × 17 pattern are NaN, each counted
     // from its colour; the masked cells above keep the mask's colour.
     h.get_by_label("NaN / ±∞ × 153");
-    let (rect, _, cols) = h.state_mut().ready().and_then(|r| r.views.attention.head_cells).expect("heatmap drawn");
+    let (rect, _, cols) = h.state_mut().ready().and_then(|r| r.views.the::<crate::gui::views::attention::AttentionView>().head_cells).expect("heatmap drawn");
     let cell = rect.width() / cols as f32;
     h.hover_at(rect.min + egui::vec2(2.5 * cell, 9.5 * cell));
     h.run();
-    let readout = h.state_mut().ready().and_then(|r| r.views.attention.readout.clone()).expect("read-out");
+    let readout = h.state_mut().ready().and_then(|r| r.views.the::<crate::gui::views::attention::AttentionView>().readout.clone()).expect("read-out");
     assert!(readout.value.is_nan() && (readout.q, readout.k) == (9, 2), "{readout:?}");
     assert!(readout.text().ends_with("= NaN"), "{}", readout.text());
     h.get_by_label(&readout.text());

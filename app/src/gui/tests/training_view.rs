@@ -9,11 +9,11 @@ use egui_kittest::kittest::Queryable;
 
 use super::{app_on, fixture_ids, fixture_model, harness};
 use crate::gui::app::GlassboxApp;
-use crate::gui::views::{ViewKind, fmt_val};
+use crate::gui::views::fmt_val;
 use crate::gui::views::training::TrainingView;
 
 fn training<'a>(h: &'a mut Harness<'static, GlassboxApp>) -> &'a mut TrainingView {
-    &mut h.state_mut().ready().expect("ready").views.training
+    h.state_mut().ready().expect("ready").views.the::<crate::gui::views::training::TrainingView>()
 }
 
 /// Frames until `done` holds (the training thread repaints as it reports).
@@ -35,7 +35,7 @@ fn train_pause_step_through_open_a_checkpoint_and_reach_the_phase_change() {
     training(&mut h).run_root = tmp.path().to_path_buf();
     h.get_by_label("Training").click();
     h.run();
-    assert_eq!(h.state().view, ViewKind::Training);
+    assert_eq!(h.state().view, crate::gui::views::training::ID);
     h.get_by_label("not started");
 
     // Start: the view keeps drawing while the thread trains.
@@ -76,11 +76,11 @@ fn train_pause_step_through_open_a_checkpoint_and_reach_the_phase_change() {
     h.run_steps(3);
     {
         let app = h.state_mut();
-        assert_eq!(app.view, ViewKind::Attention);
+        assert_eq!(app.view, crate::gui::views::attention::ID);
         let r = app.ready().expect("ready");
         assert_eq!(r.s.model.config.vocab_size, 64, "the checkpoint is the model now");
         assert!(r.s.model.source.weights_note.contains("trained by Glassbox"));
-        assert!(!r.views.training.history.steps.is_empty(), "the training view kept its run");
+        assert!(!r.views.the::<crate::gui::views::training::TrainingView>().history.steps.is_empty(), "the training view kept its run");
     }
     let start = Instant::now();
     while h.state_mut().ready().expect("ready").s.n_tokens() != 25 {
@@ -173,7 +173,7 @@ fn a_training_steps_gradients_show_in_the_attention_view_and_step_backward_op_by
     // The attention view of the first laid-open layer shows ∂loss/∂pattern, labelled so.
     let (layer, cursor) = {
         let app = h.state_mut();
-        assert_eq!(app.view, ViewKind::Attention);
+        assert_eq!(app.view, crate::gui::views::attention::ID);
         let r = app.ready().expect("ready");
         assert!(r.s.grads.as_ref().is_some_and(|g| g.on), "gradients are loaded and on");
         let layer = r.s.view_layer();
@@ -190,7 +190,7 @@ fn a_training_steps_gradients_show_in_the_attention_view_and_step_backward_op_by
     h.get_by_label("∂loss/∂p");
 
     // Hovering a cell reads the gradient, bit for bit, not the activation.
-    let (rect, rows, cols) = h.state_mut().ready().and_then(|r| r.views.attention.head_cells).expect("heatmap drawn");
+    let (rect, rows, cols) = h.state_mut().ready().and_then(|r| r.views.the::<crate::gui::views::attention::AttentionView>().head_cells).expect("heatmap drawn");
     assert_eq!((rows, cols), (25, 25));
     let (q, k) = (20usize, 7usize);
     let cell = rect.width() / cols as f32;
@@ -198,7 +198,7 @@ fn a_training_steps_gradients_show_in_the_attention_view_and_step_backward_op_by
     h.run();
     let (readout, grad, activation) = {
         let r = h.state_mut().ready().expect("ready");
-        let readout = r.views.attention.readout.clone().expect("hover read-out");
+        let readout = r.views.the::<crate::gui::views::attention::AttentionView>().readout.clone().expect("hover read-out");
         let head = readout.head;
         let grad = engine_grads.get(key).and_then(|t| t.as_3d()).expect("∂pattern from train::backward")[[head, q, k]];
         let activation = r.s.trace.get(key).and_then(|t| t.as_3d()).expect("pattern")[[head, q, k]];

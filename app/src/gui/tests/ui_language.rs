@@ -8,7 +8,7 @@ use egui::epaint::Shape;
 
 use super::{app_on, fixture_ids, fixture_model, harness};
 use crate::gui::i18n::Lang;
-use crate::gui::views::{MODES, ViewKind};
+use crate::gui::views::{ViewId, registry};
 
 /// English words of the UI's own strings (lowercase). A word here, painted in Chinese mode,
 /// is an untranslated string.
@@ -133,9 +133,9 @@ fn every_view_and_panel_is_chinese_in_chinese() {
     h.state_mut().lang = Lang::Zh;
     // The lessons are checked on their own (they give English originals in the text).
     h.state_mut().show_lesson = false;
-    let mut screens: Vec<(ViewKind, Option<&str>)> =
-        ViewKind::ALL.iter().map(|&v| (v, None)).collect();
-    screens.extend(MODES.iter().map(|&(m, v)| (v, Some(m))));
+    let views = registry::catalog();
+    let mut screens: Vec<(ViewId, Option<&str>)> = views.iter().map(|v| (v.id, None)).collect();
+    screens.extend(views.iter().flat_map(|v| v.modes.iter().map(|&m| (v.id, Some(m)))));
     let mut problems = Vec::new();
     for presenting in [false, true] {
         for &(view, mode) in &screens {

@@ -599,3 +599,48 @@ impl AttentionView {
         ui.label(RichText::new(text).monospace());
     }
 }
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("attention");
+
+impl super::View for AttentionView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Attention", "注意力")
+    }
+
+    fn modes(&self) -> &'static [&'static str] {
+        &["head", "layer", "all-layers", "lines", "ablate"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        match mode {
+            "head" => self.mode = AttnMode::Head,
+            "layer" => self.mode = AttnMode::Layer,
+            "all-layers" => self.mode = AttnMode::Overview,
+            "lines" => self.mode = AttnMode::Lines,
+            "ablate" => self.picker = true,
+            _ => return false,
+        }
+        true
+    }
+
+    fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
+        &[glassbox_engine::program::op_table::OpView::Attention]
+    }
+
+    fn shows_gradients(&self) -> bool {
+        true
+    }
+
+    fn detail_needed(&self, s: &crate::gui::session::Session) -> Option<glassbox_engine::long::recompute::Detail> {
+        Some(s.detail_for_view(false))
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        AttentionView::ui(self, ui, cx);
+    }
+}

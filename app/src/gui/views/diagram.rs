@@ -398,3 +398,36 @@ fn facts_ui(ui: &mut Ui, cx: &ViewCtx<'_>) {
         .color(cx.theme.muted()),
     );
 }
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("overview");
+
+impl super::View for DiagramView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Model", "模型结构")
+    }
+
+    fn modes(&self) -> &'static [&'static str] {
+        &["diagram", "graph", "training", "sizes"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        match mode {
+            "diagram" => self.mode = OverviewMode::Diagram,
+            "graph" => self.mode = OverviewMode::Graph,
+            "training" => self.mode = OverviewMode::Training,
+            "sizes" => self.mode = OverviewMode::Sizes,
+            _ => return false,
+        }
+        true
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        // The left panel's compact diagram is `DiagramView::ui`; the tab is the larger one.
+        self.overview_ui(ui, cx);
+    }
+}

@@ -4,7 +4,7 @@
 use egui::{RichText, Sense, Ui, pos2, vec2};
 use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
-use super::{Request, ViewCtx, ViewKind, fmt_val, max_abs, missing_ui, title_ui};
+use super::{Request, ViewCtx, fmt_val, max_abs, missing_ui, title_ui};
 use crate::gui::export::Figure;
 use crate::gui::heatmap::{self, CachedTexture, ScaleOpts, vector_grid_ui};
 
@@ -95,13 +95,6 @@ fn row2(cx: &ViewCtx<'_>, key: HookKey, pos: usize) -> Option<Vec<f32>> {
 }
 
 impl EmbeddingNormView {
-    pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, kind: ViewKind) {
-        match kind {
-            ViewKind::Embedding => self.embedding_ui(ui, cx),
-            _ => self.norm_ui(ui, cx),
-        }
-    }
-
     fn embedding_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         let key = HookKey::Embed;
         let c = &cx.s.model.config;
@@ -453,5 +446,90 @@ impl EmbeddingNormView {
         {
             cx.s.sel.position = idx(p);
         }
+    }
+}
+
+/// The Embedding tab: [`EmbeddingNormView`]'s embedding page.
+#[derive(Default)]
+pub struct EmbeddingView(pub EmbeddingNormView);
+
+/// The RMSNorm tab: [`EmbeddingNormView`]'s norm page (and LayerNorm beside it).
+#[derive(Default)]
+pub struct RmsNormView(pub EmbeddingNormView);
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const EMBEDDING_ID: super::ViewId = super::ViewId("embedding");
+
+impl super::View for EmbeddingView {
+    fn id(&self) -> &'static str {
+        EMBEDDING_ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Embedding", "嵌入")
+    }
+
+    fn short_title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Embed", "嵌入")
+    }
+
+    fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
+        &[glassbox_engine::program::op_table::OpView::Embedding]
+    }
+
+    fn shows_gradients(&self) -> bool {
+        true
+    }
+
+    /// At the embedding nothing is recomputed: its row is kept.
+    fn detail_needed(&self, s: &crate::gui::session::Session) -> Option<glassbox_engine::long::recompute::Detail> {
+        (s.cursor_step() != glassbox_engine::Step::Embed).then(|| s.detail_for_view(false))
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        self.0.embedding_ui(ui, cx);
+    }
+}
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const RMSNORM_ID: super::ViewId = super::ViewId("rmsnorm");
+
+impl super::View for RmsNormView {
+    fn id(&self) -> &'static str {
+        RMSNORM_ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("RMSNorm", "RMSNorm")
+    }
+
+    fn modes(&self) -> &'static [&'static str] {
+        &["rmsnorm", "layernorm"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        match mode {
+            "rmsnorm" => self.0.compare_layernorm = false,
+            "layernorm" => self.0.compare_layernorm = true,
+            _ => return false,
+        }
+        true
+    }
+
+    fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
+        &[glassbox_engine::program::op_table::OpView::RmsNorm]
+    }
+
+    fn shows_gradients(&self) -> bool {
+        true
+    }
+
+    /// At the embedding nothing is recomputed: its row is kept.
+    fn detail_needed(&self, s: &crate::gui::session::Session) -> Option<glassbox_engine::long::recompute::Detail> {
+        (s.cursor_step() != glassbox_engine::Step::Embed).then(|| s.detail_for_view(false))
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        self.0.norm_ui(ui, cx);
     }
 }

@@ -16,7 +16,7 @@ use glassbox_engine::experiments::quantize::WeightQuant;
 use glassbox_engine::{ActivationPrecision, LayerOp, LlamaConfig, Step};
 use serde::Deserialize;
 
-use super::{Request, ViewCtx, ViewKind};
+use super::{Request, ViewCtx};
 use crate::gui::session::Session;
 use crate::gui::worker::experiments::{Event, Job};
 
@@ -358,7 +358,7 @@ pub fn open_position(cx: &mut ViewCtx<'_>, hook: PatchHook, layer: usize, positi
     match hook {
         PatchHook::ResidPre => {
             cx.requests.push(Request::Goto(Step::Layer(layer, LayerOp::Ln1)));
-            cx.requests.push(Request::Open(ViewKind::Residual));
+            cx.requests.push(Request::Open(super::residual::ID));
         }
         PatchHook::AttnOut => {
             cx.requests.push(Request::Goto(Step::Layer(layer, LayerOp::OProj)));
@@ -385,5 +385,45 @@ pub fn ids_text(s: &Session, ids: &[u32]) -> String {
     match &s.model.tokenizer {
         Some(t) => t.decode(ids).unwrap_or_default(),
         None => ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("experiments");
+
+impl super::View for ExperimentsView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Experiments", "实验")
+    }
+
+    fn modes(&self) -> &'static [&'static str] {
+        &["compare", "patching", "attribution", "catalog"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        match mode {
+            "compare" => self.mode = ExpMode::Compare,
+            "patching" => self.mode = ExpMode::Patching,
+            "attribution" => self.mode = ExpMode::Attribution,
+            "catalog" => self.mode = ExpMode::Catalog,
+            _ => return false,
+        }
+        true
+    }
+
+    fn tick(&mut self, _ctx: &egui::Context, s: &mut crate::gui::session::Session) {
+        self.absorb(s);
+    }
+
+    fn busy(&self, _s: &crate::gui::session::Session, _shown: bool) -> bool {
+        ExperimentsView::busy(self)
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        ExperimentsView::ui(self, ui, cx);
     }
 }

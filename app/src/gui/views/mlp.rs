@@ -268,3 +268,45 @@ fn top_neurons_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize, pos: usize) {
         }
     }
 }
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("mlp");
+
+impl super::View for MlpView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("MLP", "MLP")
+    }
+
+    fn modes(&self) -> &'static [&'static str] {
+        &["heatmaps", "activations"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        match mode {
+            "heatmaps" => self.mode = MlpMode::Heatmaps,
+            "activations" => self.mode = MlpMode::Activations,
+            _ => return false,
+        }
+        true
+    }
+
+    fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
+        &[glassbox_engine::program::op_table::OpView::Mlp]
+    }
+
+    fn shows_gradients(&self) -> bool {
+        true
+    }
+
+    fn detail_needed(&self, s: &crate::gui::session::Session) -> Option<glassbox_engine::long::recompute::Detail> {
+        Some(s.detail_for_view(false))
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        MlpView::ui(self, ui, cx);
+    }
+}

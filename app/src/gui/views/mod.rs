@@ -1,6 +1,7 @@
-//! One type per view, each with `ui(&mut self, ui, cx)`, in the style of egui's demo `View`s.
-//! A view reads the session's `Trace` (and engine analysis results), arranges, colors and
-//! labels the numbers, and writes only the selection or a [`Request`].
+//! One type per view, each implementing [`View`] (its `ui(&mut self, ui, cx)` and what the
+//! app asks of it) and listed once, in [`registry::registry`]. A view reads the session's
+//! `Trace` (and engine analysis results), arranges, colors and labels the numbers, and
+//! writes only the selection or a [`Request`].
 
 pub mod attention;
 pub mod diagram;
@@ -11,16 +12,18 @@ pub mod mlp;
 pub mod output;
 pub mod provenance;
 pub mod qkv_rope;
+pub mod registry;
 pub mod residual;
 pub mod tasks;
 pub mod timeline;
 pub mod tokens;
 pub mod training;
 
+pub use registry::{View, ViewId, Views};
+
 use egui::{RichText, Ui};
-use glassbox_engine::program::op_table::{Family, OpView};
+use glassbox_engine::program::op_table::Family;
 use glassbox_engine::{HookKey, Step};
-use serde::{Deserialize, Serialize};
 
 use super::export::Figure;
 use super::i18n::Lang;
@@ -30,111 +33,6 @@ use super::heatmap::{
 use super::session::Session;
 use super::theme::Colormap;
 use super::theme::{OpFamily, Theme};
-
-/// The views a lesson can open (`view = "..."` in its front matter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ViewKind {
-    Overview,
-    Tokens,
-    Embedding,
-    RmsNorm,
-    Qkv,
-    Attention,
-    Mlp,
-    Residual,
-    Output,
-    Tasks,
-    Training,
-    Experiments,
-}
-
-impl ViewKind {
-    pub const ALL: [ViewKind; 12] = [
-        ViewKind::Overview,
-        ViewKind::Tokens,
-        ViewKind::Embedding,
-        ViewKind::RmsNorm,
-        ViewKind::Qkv,
-        ViewKind::Attention,
-        ViewKind::Mlp,
-        ViewKind::Residual,
-        ViewKind::Output,
-        ViewKind::Tasks,
-        ViewKind::Training,
-        ViewKind::Experiments,
-    ];
-
-    /// The name lessons use.
-    pub fn id(self) -> &'static str {
-        match self {
-            ViewKind::Overview => "overview",
-            ViewKind::Tokens => "tokens",
-            ViewKind::Embedding => "embedding",
-            ViewKind::RmsNorm => "rmsnorm",
-            ViewKind::Qkv => "qkv",
-            ViewKind::Attention => "attention",
-            ViewKind::Mlp => "mlp",
-            ViewKind::Residual => "residual",
-            ViewKind::Output => "output",
-            ViewKind::Tasks => "tasks",
-            ViewKind::Training => "training",
-            ViewKind::Experiments => "experiments",
-        }
-    }
-
-    pub fn from_id(id: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.id() == id)
-    }
-
-    pub fn title(self, lang: Lang) -> &'static str {
-        match self {
-            ViewKind::Overview => lang.tr("Model", "模型结构"),
-            ViewKind::Tokens => lang.tr("Tokens", "词元"),
-            ViewKind::Embedding => lang.tr("Embedding", "嵌入"),
-            ViewKind::RmsNorm => lang.tr("RMSNorm", "RMSNorm"),
-            ViewKind::Qkv => lang.tr("Q K V · RoPE", "Q K V · RoPE"),
-            ViewKind::Attention => lang.tr("Attention", "注意力"),
-            ViewKind::Mlp => lang.tr("MLP", "MLP"),
-            ViewKind::Residual => lang.tr("Residual stream", "残差流"),
-            ViewKind::Output => lang.tr("Output", "输出"),
-            ViewKind::Tasks => lang.tr("Tasks", "任务"),
-            ViewKind::Training => lang.tr("Training", "训练"),
-            ViewKind::Experiments => lang.tr("Experiments", "实验"),
-        }
-    }
-
-    /// The title on a narrow tab row.
-    pub fn short_title(self, lang: Lang) -> &'static str {
-        match self {
-            ViewKind::Qkv => "QKV·RoPE",
-            ViewKind::Residual => lang.tr("Residual", "残差流"),
-            ViewKind::Embedding => lang.tr("Embed", "嵌入"),
-            other => other.title(lang),
-        }
-    }
-
-    /// Views that can show a training step's gradients in place of the activations: those
-    /// that draw hook tensors (the others draw tokens, probabilities or text).
-    pub fn shows_gradients(self) -> bool {
-        matches!(
-            self,
-            ViewKind::Embedding | ViewKind::RmsNorm | ViewKind::Qkv | ViewKind::Attention | ViewKind::Mlp | ViewKind::Residual
-        )
-    }
-
-    /// The view that explains a step (the engine's op table says which).
-    pub fn for_step(step: Step) -> Self {
-        match step.spec().view {
-            OpView::Embedding => ViewKind::Embedding,
-            OpView::RmsNorm => ViewKind::RmsNorm,
-            OpView::Qkv => ViewKind::Qkv,
-            OpView::Attention => ViewKind::Attention,
-            OpView::Residual => ViewKind::Residual,
-            OpView::Mlp => ViewKind::Mlp,
-            OpView::Output => ViewKind::Output,
-        }
-    }
-}
 
 /// The family a step belongs to (diagram and timeline colors), from the op table.
 pub fn family_of(step: Step) -> OpFamily {
@@ -165,8 +63,8 @@ pub enum Request {
         options: glassbox_engine::article::tasks::TaskOptions,
     },
     /// Show another view (e.g. a task's trace).
-    Open(ViewKind),
-    /// Open a sub-panel and its view (`MODES`).
+    Open(ViewId),
+    /// Open a sub-panel and its view (`View::modes`).
     Mode(&'static str),
     /// Open a model folder (a training checkpoint) as the app's model and run `prompt` on it.
     OpenModel {
@@ -385,115 +283,5 @@ pub fn fmt_val(v: f32) -> String {
         format!("{v:.3e}")
     } else {
         format!("{v:.4}")
-    }
-}
-
-/// The sub-panels a lesson action can open (`mode = "..."`), each with the view it belongs
-/// to. Mode names are unique, so a mode also names its view.
-pub const MODES: [(&str, ViewKind); 23] = [
-    ("diagram", ViewKind::Overview),
-    ("graph", ViewKind::Overview),
-    ("training", ViewKind::Overview),
-    ("sizes", ViewKind::Overview),
-    ("tokens", ViewKind::Tokens),
-    ("augment", ViewKind::Tokens),
-    ("rmsnorm", ViewKind::RmsNorm),
-    ("layernorm", ViewKind::RmsNorm),
-    ("heatmaps", ViewKind::Mlp),
-    ("activations", ViewKind::Mlp),
-    ("norms", ViewKind::Residual),
-    ("writes", ViewKind::Residual),
-    ("lens", ViewKind::Residual),
-    ("head", ViewKind::Attention),
-    ("layer", ViewKind::Attention),
-    ("all-layers", ViewKind::Attention),
-    ("lines", ViewKind::Attention),
-    ("code", ViewKind::Tasks),
-    ("ablate", ViewKind::Attention),
-    ("compare", ViewKind::Experiments),
-    ("patching", ViewKind::Experiments),
-    ("attribution", ViewKind::Experiments),
-    ("catalog", ViewKind::Experiments),
-];
-
-/// The view a mode belongs to.
-pub fn mode_view(mode: &str) -> Option<ViewKind> {
-    MODES.iter().find(|(m, _)| *m == mode).map(|&(_, v)| v)
-}
-
-/// Every view's state, kept across frames (texture caches, modes).
-#[derive(Default)]
-pub struct Views {
-    pub tokens: tokens::TokensView,
-    pub embedding_norm: embedding_norm::EmbeddingNormView,
-    pub qkv: qkv_rope::QkvRopeView,
-    pub attention: attention::AttentionView,
-    pub mlp: mlp::MlpView,
-    pub residual: residual::ResidualView,
-    pub output: output::OutputView,
-    pub diagram: diagram::DiagramView,
-    pub timeline: timeline::TimelineView,
-    pub tasks: tasks::TasksView,
-    /// Kept across model switches: opening a checkpoint must not stop the run.
-    pub training: training::TrainingView,
-    pub experiments: experiments::ExperimentsView,
-}
-
-impl Views {
-    /// Opens sub-panel `mode` of its view; returns that view (`None`: no such mode).
-    pub fn set_mode(&mut self, mode: &str) -> Option<ViewKind> {
-        use attention::AttnMode;
-        use diagram::OverviewMode;
-        use residual::ResidualMode;
-        let view = mode_view(mode)?;
-        match mode {
-            "diagram" => self.diagram.mode = OverviewMode::Diagram,
-            "graph" => self.diagram.mode = OverviewMode::Graph,
-            "training" => self.diagram.mode = OverviewMode::Training,
-            "sizes" => self.diagram.mode = OverviewMode::Sizes,
-            "tokens" => self.tokens.mode = tokens::TokensMode::Tokens,
-            "augment" => self.tokens.mode = tokens::TokensMode::Augment,
-            "rmsnorm" => self.embedding_norm.compare_layernorm = false,
-            "layernorm" => self.embedding_norm.compare_layernorm = true,
-            "heatmaps" => self.mlp.mode = mlp::MlpMode::Heatmaps,
-            "activations" => self.mlp.mode = mlp::MlpMode::Activations,
-            "norms" => self.residual.mode = ResidualMode::Norms,
-            "writes" => self.residual.mode = ResidualMode::Writes,
-            "lens" => self.residual.mode = ResidualMode::Lens,
-            "head" => self.attention.mode = AttnMode::Head,
-            "layer" => self.attention.mode = AttnMode::Layer,
-            "all-layers" => self.attention.mode = AttnMode::Overview,
-            "lines" => self.attention.mode = AttnMode::Lines,
-            "code" => self.tasks.open_code = true,
-            "ablate" => self.attention.picker = true,
-            "compare" => self.experiments.mode = experiments::ExpMode::Compare,
-            "patching" => self.experiments.mode = experiments::ExpMode::Patching,
-            "attribution" => self.experiments.mode = experiments::ExpMode::Attribution,
-            "catalog" => self.experiments.mode = experiments::ExpMode::Catalog,
-            _ => return None,
-        }
-        Some(view)
-    }
-
-    /// The central view. A view that draws hook tensors shows a training step's gradients
-    /// instead of the activations when they are switched on (see `gradients`).
-    pub fn show(&mut self, kind: ViewKind, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
-        let grads = kind.shows_gradients() && gradients::bar_ui(ui, cx) && cx.s.show_gradients();
-        match kind {
-            ViewKind::Overview => self.diagram.overview_ui(ui, cx),
-            ViewKind::Tokens => self.tokens.ui(ui, cx),
-            ViewKind::Embedding | ViewKind::RmsNorm => self.embedding_norm.ui(ui, cx, kind),
-            ViewKind::Qkv => self.qkv.ui(ui, cx),
-            ViewKind::Attention => self.attention.ui(ui, cx),
-            ViewKind::Mlp => self.mlp.ui(ui, cx),
-            ViewKind::Residual => self.residual.ui(ui, cx),
-            ViewKind::Output => self.output.ui(ui, cx),
-            ViewKind::Tasks => self.tasks.ui(ui, cx),
-            ViewKind::Training => self.training.ui(ui, cx),
-            ViewKind::Experiments => self.experiments.ui(ui, cx),
-        }
-        if grads {
-            cx.s.hide_gradients();
-        }
     }
 }

@@ -251,3 +251,28 @@ fn bars_ui(ui: &mut Ui, cx: &ViewCtx<'_>, title: &str, entries: &[(u32, f32, Opt
         });
     }
 }
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("output");
+
+impl super::View for OutputView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Output", "输出")
+    }
+
+    fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
+        &[glassbox_engine::program::op_table::OpView::Output]
+    }
+
+    fn detail_needed(&self, s: &crate::gui::session::Session) -> Option<glassbox_engine::long::recompute::Detail> {
+        Some(s.detail_for_view(true))
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        OutputView::ui(self, ui, cx);
+    }
+}

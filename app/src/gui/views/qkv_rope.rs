@@ -297,3 +297,36 @@ impl QkvRopeView {
         }
     }
 }
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("qkv");
+
+impl super::View for QkvRopeView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Q K V · RoPE", "Q K V · RoPE")
+    }
+
+    fn short_title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("QKV·RoPE", "QKV·RoPE")
+    }
+
+    fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
+        &[glassbox_engine::program::op_table::OpView::Qkv]
+    }
+
+    fn shows_gradients(&self) -> bool {
+        true
+    }
+
+    fn detail_needed(&self, s: &crate::gui::session::Session) -> Option<glassbox_engine::long::recompute::Detail> {
+        Some(s.detail_for_view(false))
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        QkvRopeView::ui(self, ui, cx);
+    }
+}

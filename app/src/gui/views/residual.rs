@@ -337,14 +337,11 @@ fn matrix_ui(
 /// all layers show at once: the answer usually appears only in the last layers.
 fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, toggle: &mut bool) {
     cx.s.want_lens();
-    let explain = cx.tr(
-        "Logit lens: apply the final RMSNorm and the output head to the stream after each layer; each cell is the top token (colour = its probability).",
-        "logit 透镜：在每一层之后，直接对残差流做最终 RMSNorm 和输出层；每个格子是概率最高的词元（颜色 = 它的概率）。",
-    );
     if !cx.presenting {
-        ui.label(RichText::new(explain).strong());
-    }
-    if !cx.presenting {
+        ui.label(RichText::new(cx.tr(
+            "Logit lens: apply the final RMSNorm and the output head to the stream after each layer; each cell is the top token (colour = its probability).",
+            "logit 透镜：在每一层之后，直接对残差流做最终 RMSNorm 和输出层；每个格子是概率最高的词元（颜色 = 它的概率）。",
+        )).strong());
         ui.checkbox(
             toggle,
             cx.tr(
@@ -353,7 +350,6 @@ fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, toggle: &mut bool) {
             ),
         );
     }
-    let with_attn = *toggle;
     let grid = match &cx.s.lens {
         None => {
             ui.horizontal(|ui| {
@@ -371,130 +367,186 @@ fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, toggle: &mut bool) {
         }
         Some(Ok(g)) => g.clone(),
     };
-    // (label, layer, sublayer) in top-to-bottom order: layer 0 first, the answer at the bottom.
-    let rows: Vec<(String, usize, usize)> = (0..grid.len())
-        .flat_map(|l| {
-            let attn = with_attn.then(|| {
-                (
-                    cx.lang.tf(format!("L{l} attn"), format!("第 {l} 层 注意力后")),
-                    l,
-                    0,
-                )
-            });
-            let mlp = (
-                if with_attn {
-                    cx.lang.tf(format!("L{l} mlp"), format!("第 {l} 层 MLP 后"))
-                } else {
-                    layer_label(cx.lang, l)
-                },
-                l,
-                1,
-            );
-            attn.into_iter().chain([mlp])
-        })
-        .collect();
-    let n_pos = cx.s.n_tokens();
+    let rows = lens_rows(cx, grid.len(), *toggle);
     let labels = cx.axis_labels();
-    let avail = ui.available_size() - vec2(0.0, 44.0);
-    let left = if cx.lang == crate::gui::i18n::Lang::Zh && with_attn { 118.0 } else { 74.0 };
-    let axis_font = FontId::proportional(12.0);
-    // Room above for the rotated token labels: as long as the longest one.
-    let top = ui.fonts_mut(|f| {
-        labels
-            .iter()
-            .map(|l| f.layout_no_wrap(short_label(l, 12), axis_font.clone(), cx.theme.text()).size().x)
-            .fold(0.0f32, f32::max)
-    }) + 10.0;
-    // Every layer fits: rows shrink (text needs 9 points; below that the colour still shows).
-    let cell_h = ((avail.y - top) / rows.len().max(1) as f32).clamp(5.0, 24.0);
-    let cell_w = ((avail.x - left - 8.0) / n_pos.max(1) as f32).clamp(34.0, 96.0);
-    let font_px = (cell_h * 0.72).clamp(8.0, 13.0);
-    let chars = ((cell_w / (font_px * 0.62)) as usize).clamp(3, 12);
-    let (prob_of, map) = (|p: f32| p, Colormap::Viridis);
-    ScrollArea::both().id_salt("lens").max_height(avail.y).show(ui, |ui| {
-        let (rect, resp) = ui.allocate_exact_size(
-            vec2(left + cell_w * n_pos as f32, top + cell_h * rows.len() as f32),
-            Sense::click(),
-        );
-        let painter = ui.painter_at(rect);
-        let font = FontId::proportional(font_px);
-        let y0 = rect.min.y + top;
-        let every_c = ((14.0 / cell_w).ceil() as usize).max(1);
-        for (p, l) in labels.iter().enumerate().step_by(every_c) {
-            let x = rect.min.x + left + (p as f32 + 0.5) * cell_w;
-            let g = painter.layout_no_wrap(short_label(l, 12), axis_font.clone(), cx.theme.text());
-            painter.add(
-                egui::epaint::TextShape::new(pos2(x - g.size().y / 2.0, y0 - 4.0), g, cx.theme.text())
-                    .with_angle(-std::f32::consts::FRAC_PI_2),
-            );
-        }
-        let every_r = ((11.0 / cell_h).ceil() as usize).max(1);
-        let mut hovered = None;
-        for (r, (label, l, s)) in rows.iter().enumerate() {
-            let y = y0 + r as f32 * cell_h;
-            if r % every_r == 0 || r + 1 == rows.len() {
-                painter.text(
-                    pos2(rect.min.x + left - 6.0, y + cell_h / 2.0),
-                    Align2::RIGHT_CENTER,
-                    label,
-                    FontId::proportional(font_px.max(10.0)),
-                    cx.theme.muted(),
-                );
-            }
-            for (p, &(id, prob)) in grid[*l][*s].iter().enumerate() {
-                let cell = egui::Rect::from_min_size(
-                    pos2(rect.min.x + left + p as f32 * cell_w, y),
-                    vec2(cell_w - 1.0, cell_h - 1.0),
-                );
-                let bg = map.at(prob_of(prob));
-                painter.rect_filled(cell, 0.0, bg);
-                if cell_h >= 9.0 {
-                    painter.text(
-                        cell.center(),
-                        Align2::CENTER_CENTER,
-                        short_label(&visible(&cx.s.token_text(id)), chars),
-                        font.clone(),
-                        cx.theme.text_on(bg),
-                    );
-                }
-                if resp.hover_pos().is_some_and(|h| cell.contains(h)) {
-                    hovered = Some((*l, *s, p, id, prob, cell));
-                }
-            }
-        }
-        if let Some((l, s, p, id, prob, cell)) = hovered {
-            painter.rect_stroke(
-                cell,
-                0.0,
-                Stroke::new(2.0, cx.theme.highlight()),
-                StrokeKind::Inside,
-            );
-            let after = if s == 0 {
-                cx.tr("after attention", "注意力之后")
-            } else {
-                cx.tr("after the MLP", "MLP 之后")
-            };
-            resp.on_hover_text(cx.lang.tf(
-                format!(
-                    "L{l} {after} · position {p}: top-1 “{}” (id {id}), p = {}",
-                    cx.s.token_text(id),
-                    fmt_val(prob)
-                ),
-                format!(
-                    "第 {l} 层 {after} · 位置 {p}：第一名“{}”（id {id}），p = {}",
-                    cx.s.token_text(id),
-                    fmt_val(prob)
-                ),
-            ));
-        }
+    let fit = LensFit::new(ui, cx, &labels, rows.len(), *toggle);
+    ScrollArea::both().id_salt("lens").max_height(fit.height).show(ui, |ui| {
+        lens_grid_ui(ui, cx, &grid, &rows, &labels, &fit);
     });
     heatmap::colorbar_ui(
         ui,
-        map,
+        LENS_MAP,
         &ColorScale::fixed(0.0, 1.0),
         cx.tr("p (probability of the top token)", "p（第一名词元的概率）"),
         "",
         cx.lang,
         &cx.theme,
     );
+}
+
+/// The lens cells' colours: the top token's probability.
+const LENS_MAP: Colormap = Colormap::Viridis;
+
+/// (label, layer, sublayer) in top-to-bottom order: layer 0 first, the answer at the bottom.
+/// Sublayer 0 is after attention (shown `with_attn` only), 1 after the MLP.
+fn lens_rows(cx: &ViewCtx<'_>, n_layers: usize, with_attn: bool) -> Vec<(String, usize, usize)> {
+    (0..n_layers)
+        .flat_map(|l| {
+            let attn = with_attn.then(|| (cx.lang.tf(format!("L{l} attn"), format!("第 {l} 层 注意力后")), l, 0));
+            let label = if with_attn {
+                cx.lang.tf(format!("L{l} mlp"), format!("第 {l} 层 MLP 后"))
+            } else {
+                layer_label(cx.lang, l)
+            };
+            attn.into_iter().chain([(label, l, 1)])
+        })
+        .collect()
+}
+
+/// The lens grid's geometry: every layer fits the height; cells wide enough for a token.
+struct LensFit {
+    /// Room for the row labels at the left, and for the rotated token labels above.
+    left: f32,
+    top: f32,
+    cell_w: f32,
+    cell_h: f32,
+    font_px: f32,
+    /// Characters of a token that fit a cell.
+    chars: usize,
+    height: f32,
+}
+
+impl LensFit {
+    fn new(ui: &mut Ui, cx: &ViewCtx<'_>, labels: &[String], n_rows: usize, with_attn: bool) -> Self {
+        let n_pos = cx.s.n_tokens();
+        let avail = ui.available_size() - vec2(0.0, 44.0);
+        let left = if cx.lang == crate::gui::i18n::Lang::Zh && with_attn { 118.0 } else { 74.0 };
+        // Room above for the rotated token labels: as long as the longest one.
+        let top = ui.fonts_mut(|f| {
+            labels
+                .iter()
+                .map(|l| f.layout_no_wrap(short_label(l, 12), LENS_AXIS_FONT, cx.theme.text()).size().x)
+                .fold(0.0f32, f32::max)
+        }) + 10.0;
+        // Rows shrink (text needs 9 points; below that the colour still shows).
+        let cell_h = ((avail.y - top) / n_rows.max(1) as f32).clamp(5.0, 24.0);
+        let cell_w = ((avail.x - left - 8.0) / n_pos.max(1) as f32).clamp(34.0, 96.0);
+        let font_px = (cell_h * 0.72).clamp(8.0, 13.0);
+        let chars = ((cell_w / (font_px * 0.62)) as usize).clamp(3, 12);
+        Self { left, top, cell_w, cell_h, font_px, chars, height: avail.y }
+    }
+}
+
+const LENS_AXIS_FONT: FontId = FontId::proportional(12.0);
+
+/// The grid itself: token labels above, layer labels at the left, one cell per (row,
+/// position); the hovered cell outlined and read out.
+fn lens_grid_ui(ui: &mut Ui, cx: &ViewCtx<'_>, grid: &crate::gui::worker::LensGrid, rows: &[(String, usize, usize)], labels: &[String], fit: &LensFit) {
+    let n_pos = cx.s.n_tokens();
+    let (rect, resp) = ui.allocate_exact_size(
+        vec2(fit.left + fit.cell_w * n_pos as f32, fit.top + fit.cell_h * rows.len() as f32),
+        Sense::click(),
+    );
+    let painter = ui.painter_at(rect);
+    let font = FontId::proportional(fit.font_px);
+    let y0 = rect.min.y + fit.top;
+    let every_c = ((14.0 / fit.cell_w).ceil() as usize).max(1);
+    for (p, l) in labels.iter().enumerate().step_by(every_c) {
+        let x = rect.min.x + fit.left + (p as f32 + 0.5) * fit.cell_w;
+        let g = painter.layout_no_wrap(short_label(l, 12), LENS_AXIS_FONT, cx.theme.text());
+        painter.add(
+            egui::epaint::TextShape::new(pos2(x - g.size().y / 2.0, y0 - 4.0), g, cx.theme.text())
+                .with_angle(-std::f32::consts::FRAC_PI_2),
+        );
+    }
+    let every_r = ((11.0 / fit.cell_h).ceil() as usize).max(1);
+    let mut hovered = None;
+    for (r, (label, l, s)) in rows.iter().enumerate() {
+        let y = y0 + r as f32 * fit.cell_h;
+        if r % every_r == 0 || r + 1 == rows.len() {
+            let at = pos2(rect.min.x + fit.left - 6.0, y + fit.cell_h / 2.0);
+            painter.text(at, Align2::RIGHT_CENTER, label, FontId::proportional(fit.font_px.max(10.0)), cx.theme.muted());
+        }
+        for (p, &(id, prob)) in grid[*l][*s].iter().enumerate() {
+            let cell = egui::Rect::from_min_size(
+                pos2(rect.min.x + fit.left + p as f32 * fit.cell_w, y),
+                vec2(fit.cell_w - 1.0, fit.cell_h - 1.0),
+            );
+            let bg = LENS_MAP.at(prob);
+            painter.rect_filled(cell, 0.0, bg);
+            if fit.cell_h >= 9.0 {
+                let text = short_label(&visible(&cx.s.token_text(id)), fit.chars);
+                painter.text(cell.center(), Align2::CENTER_CENTER, text, font.clone(), cx.theme.text_on(bg));
+            }
+            if resp.hover_pos().is_some_and(|h| cell.contains(h)) {
+                hovered = Some((*l, *s, p, id, prob, cell));
+            }
+        }
+    }
+    if let Some((l, s, p, id, prob, cell)) = hovered {
+        painter.rect_stroke(cell, 0.0, Stroke::new(2.0, cx.theme.highlight()), StrokeKind::Inside);
+        resp.on_hover_text(lens_readout(cx, l, s, p, id, prob));
+    }
+}
+
+/// The hover text of one lens cell: where, which token, how likely.
+fn lens_readout(cx: &ViewCtx<'_>, l: usize, sublayer: usize, p: usize, id: u32, prob: f32) -> String {
+    let after = if sublayer == 0 {
+        cx.tr("after attention", "注意力之后")
+    } else {
+        cx.tr("after the MLP", "MLP 之后")
+    };
+    let token = cx.s.token_text(id);
+    cx.lang.tf(
+        format!("L{l} {after} · position {p}: top-1 “{token}” (id {id}), p = {}", fmt_val(prob)),
+        format!("第 {l} 层 {after} · 位置 {p}：第一名“{token}”（id {id}），p = {}", fmt_val(prob)),
+    )
+}
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("residual");
+
+impl super::View for ResidualView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Residual stream", "残差流")
+    }
+
+    fn short_title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Residual", "残差流")
+    }
+
+    fn modes(&self) -> &'static [&'static str] {
+        &["norms", "writes", "lens"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        match mode {
+            "norms" => self.mode = ResidualMode::Norms,
+            "writes" => self.mode = ResidualMode::Writes,
+            "lens" => self.mode = ResidualMode::Lens,
+            _ => return false,
+        }
+        true
+    }
+
+    fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
+        &[glassbox_engine::program::op_table::OpView::Residual]
+    }
+
+    fn shows_gradients(&self) -> bool {
+        true
+    }
+
+    /// The logit lens is computed on the model thread once shown.
+    fn busy(&self, s: &crate::gui::session::Session, shown: bool) -> bool {
+        shown && self.mode == ResidualMode::Lens && s.lens.is_none()
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        ResidualView::ui(self, ui, cx);
+    }
 }

@@ -7,7 +7,7 @@ use egui::{RichText, Slider, TextEdit, Ui};
 use glassbox_engine::exec::sampling::SamplingParams;
 use glassbox_engine::article::tasks::{PRESETS, TaskKind, TaskOptions};
 
-use super::{Request, ViewCtx, ViewKind};
+use super::{Request, ViewCtx};
 
 /// The article's code imports `from llama3 import Llama3Model`: no such package exists. This
 /// is Glassbox's real API for the same task; `tests/tests/api_snippet.rs` compiles and runs
@@ -269,12 +269,7 @@ impl TasksView {
         );
         ui.horizontal(|ui| {
             ui.label(cx.tr("Open its trace:", "打开它的计算记录："));
-            for v in [
-                ViewKind::Tokens,
-                ViewKind::Attention,
-                ViewKind::Residual,
-                ViewKind::Output,
-            ] {
+            for v in [super::tokens::ID, super::attention::ID, super::residual::ID, super::output::ID] {
                 if ui.button(v.title(cx.lang)).clicked() {
                     cx.requests.push(Request::Open(v));
                 }
@@ -346,4 +341,33 @@ fn api_note_ui(ui: &mut Ui, cx: &ViewCtx<'_>, open: bool) {
             "在 Python 里，Llama 模型通常用 Hugging Face transformers（AutoModelForCausalLM）加载，而不是一个 llama3 包。",
         ));
     });
+}
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("tasks");
+
+impl super::View for TasksView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Tasks", "任务")
+    }
+
+    fn modes(&self) -> &'static [&'static str] {
+        &["code"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        match mode {
+            "code" => self.open_code = true,
+            _ => return false,
+        }
+        true
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        TasksView::ui(self, ui, cx);
+    }
 }

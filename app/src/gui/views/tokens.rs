@@ -250,3 +250,33 @@ impl TokensView {
         }
     }
 }
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("tokens");
+
+impl super::View for TokensView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Tokens", "词元")
+    }
+
+    fn modes(&self) -> &'static [&'static str] {
+        &["tokens", "augment"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        match mode {
+            "tokens" => self.mode = TokensMode::Tokens,
+            "augment" => self.mode = TokensMode::Augment,
+            _ => return false,
+        }
+        true
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        TokensView::ui(self, ui, cx);
+    }
+}

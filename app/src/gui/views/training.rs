@@ -442,3 +442,33 @@ pub fn displayable(ui: &Ui, text: &str) -> String {
             .collect()
     })
 }
+
+/// The view's name in lessons, scripts and saved sessions.
+pub const ID: super::ViewId = super::ViewId("training");
+
+impl super::View for TrainingView {
+    fn id(&self) -> &'static str {
+        ID.0
+    }
+
+    fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
+        lang.tr("Training", "训练")
+    }
+
+    /// Opening a checkpoint as the model must not stop the run.
+    fn keeps_across_models(&self) -> bool {
+        true
+    }
+
+    fn tick(&mut self, ctx: &egui::Context, _s: &mut crate::gui::session::Session) {
+        self.poll(ctx);
+    }
+
+    fn busy(&self, _s: &crate::gui::session::Session, _shown: bool) -> bool {
+        self.running
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
+        TrainingView::ui(self, ui, cx);
+    }
+}

@@ -7,7 +7,7 @@
 use egui::{Align2, Color32, FontId, Rect, RichText, Sense, Stroke, StrokeKind, Ui, vec2};
 
 use crate::gui::theme::OpFamily;
-use crate::gui::views::{Request, ViewCtx, ViewKind};
+use crate::gui::views::{Request, ViewCtx, ViewId};
 
 /// One box of the loop.
 struct Node {
@@ -180,7 +180,7 @@ impl TrainingChart {
         ui.add_space(6.0);
         ui.label(RichText::new(if zh { n.zh } else { n.en }).strong().size(font_px + 3.0));
         ui.label(if zh { n.what_zh } else { n.what_en });
-        match ViewKind::from_id(n.view) {
+        match ViewId::from_id(n.view) {
             Some(v) => {
                 let label = cx.lang.tf(
                     format!("Show it: the {} view", v.title(cx.lang)),

@@ -13,7 +13,7 @@ use crate::gui::heatmap::{self, Axes, CachedTexture, heatmap_ui, key_of};
 use crate::gui::theme::Colormap;
 use crate::gui::train_worker::Inspection;
 use crate::gui::session::Gradients;
-use crate::gui::views::{Request, ViewCtx, ViewKind, fmt_val, max_abs};
+use crate::gui::views::{Request, ViewCtx, ViewId, fmt_val, max_abs};
 
 #[derive(Default)]
 pub struct StepThrough {
@@ -136,7 +136,7 @@ impl StepThrough {
             let at = recorded
                 .get(self.backward_index)
                 .map(|(s, _)| *s)
-                .filter(|s| ViewKind::for_step(*s).shows_gradients())
+                .filter(|s| ViewId::for_step(*s).is_some_and(ViewId::shows_gradients))
                 .unwrap_or(Step::Layer(layer, LayerOp::Softmax));
             let grads = Gradients {
                 trace: step.grads.hooks.clone(),

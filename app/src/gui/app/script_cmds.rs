@@ -24,6 +24,7 @@ impl GlassboxApp {
                     && s.detail_pending().is_none()
                     && !r.views.training.running
                     && !r.views.experiments.busy()
+                    && !r.views.side_by_side.running()
             }
             Phase::Start(fr) => !fr.busy(),
         }
@@ -112,6 +113,21 @@ impl GlassboxApp {
                 }
             }
             "present" => self.presenting = arg == "on",
+            "sidebyside" => {
+                // `sidebyside NAME`: the side-by-side view against model NAME, both runs started.
+                self.view = ViewKind::SideBySide;
+                let r = self.ready().ok_or("no model")?;
+                let v = &mut r.views.side_by_side;
+                if v.candidates.is_empty() {
+                    v.fill_candidates(&r.s);
+                }
+                if !v.choose_b(arg) {
+                    return Err(format!("no model `{arg}` to put beside this one"));
+                }
+                if !v.run_chosen(ctx) {
+                    return Err("one of the two models has no weights to run".into());
+                }
+            }
             "augment" => {
                 use glassbox_engine::article::augment::AugmentOp;
                 let op = AugmentOp::ALL

@@ -11,6 +11,7 @@ mod lessons_check;
 mod long_prompt;
 mod misc;
 mod reliability;
+mod side_by_side;
 mod ui_language;
 mod training_view;
 

@@ -12,6 +12,7 @@ pub mod output;
 pub mod provenance;
 pub mod qkv_rope;
 pub mod residual;
+pub mod side_by_side;
 pub mod tasks;
 pub mod timeline;
 pub mod tokens;
@@ -46,10 +47,11 @@ pub enum ViewKind {
     Tasks,
     Training,
     Experiments,
+    SideBySide,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 12] = [
+    pub const ALL: [ViewKind; 13] = [
         ViewKind::Overview,
         ViewKind::Tokens,
         ViewKind::Embedding,
@@ -62,6 +64,7 @@ impl ViewKind {
         ViewKind::Tasks,
         ViewKind::Training,
         ViewKind::Experiments,
+        ViewKind::SideBySide,
     ];
 
     /// The name lessons use.
@@ -79,6 +82,7 @@ impl ViewKind {
             ViewKind::Tasks => "tasks",
             ViewKind::Training => "training",
             ViewKind::Experiments => "experiments",
+            ViewKind::SideBySide => "side-by-side",
         }
     }
 
@@ -100,6 +104,7 @@ impl ViewKind {
             ViewKind::Tasks => lang.tr("Tasks", "任务"),
             ViewKind::Training => lang.tr("Training", "训练"),
             ViewKind::Experiments => lang.tr("Experiments", "实验"),
+            ViewKind::SideBySide => lang.tr("Side by side", "并排对比"),
         }
     }
 
@@ -437,6 +442,7 @@ pub struct Views {
     /// Kept across model switches: opening a checkpoint must not stop the run.
     pub training: training::TrainingView,
     pub experiments: experiments::ExperimentsView,
+    pub side_by_side: side_by_side::SideBySideView,
 }
 
 impl Views {
@@ -491,6 +497,7 @@ impl Views {
             ViewKind::Tasks => self.tasks.ui(ui, cx),
             ViewKind::Training => self.training.ui(ui, cx),
             ViewKind::Experiments => self.experiments.ui(ui, cx),
+            ViewKind::SideBySide => self.side_by_side.ui(ui, cx),
         }
         if grads {
             cx.s.hide_gradients();

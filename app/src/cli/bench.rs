@@ -47,7 +47,8 @@ pub struct BenchArgs {
     /// Also print the time per kind of step (inside the executor's thread pool, medians)
     #[arg(long)]
     pub per_op: bool,
-    /// Also measure the GUI's frame time on the attention overview (all layers × heads)
+    /// Also measure the GUI's frame time on the attention overview (all layers × heads) and on
+    /// the side-by-side view with SmolLM2 and Gemma 3 270M runs shown (when both are cached)
     #[arg(long)]
     pub frames: bool,
     /// Tokens for the frame-time measurement

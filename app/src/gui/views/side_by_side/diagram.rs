@@ -40,7 +40,9 @@ fn op_cell_ui(ui: &mut Ui, cx: &ViewCtx<'_>, op: Option<LayerOp>) {
     match op {
         Some(op) => {
             let bg = cx.theme.op_color(family_of(Step::Layer(0, op)));
-            ui.label(RichText::new(format!(" {} ", op.name())).monospace().size(15.0).background_color(bg).color(cx.theme.text_on(bg)));
+            egui::Frame::new().fill(bg).inner_margin(egui::Margin::symmetric(5, 1)).corner_radius(3.0).show(ui, |ui| {
+                ui.label(RichText::new(op.name()).monospace().size(15.0).color(cx.theme.text_on(bg)));
+            });
         }
         None => {
             ui.label(RichText::new("·").monospace().color(cx.theme.faint()));

@@ -20,6 +20,9 @@ sidebyside gemma
 wait
 frames 5
 shot $d/31-side-by-side-smollm2-vs-gemma.png
+sidebysideruns
+frames 5
+shot $d/31b-side-by-side-runs.png
 quit
 SCRIPT
 }

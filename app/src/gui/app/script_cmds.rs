@@ -128,6 +128,11 @@ impl GlassboxApp {
                     return Err("one of the two models has no weights to run".into());
                 }
             }
+            "sidebysideruns" => {
+                // The side-by-side view scrolled down to its runs.
+                let r = self.ready().ok_or("no model")?;
+                r.views.side_by_side.scroll_to_runs = true;
+            }
             "augment" => {
                 use glassbox_engine::article::augment::AugmentOp;
                 let op = AugmentOp::ALL

@@ -70,6 +70,8 @@ pub struct SideBySideView {
     pub error: Option<String>,
     pub picks: [HeadPick; 2],
     textures: [CachedTexture; 2],
+    /// Scroll the runs to the top of the view next frame (screenshot scripts).
+    pub scroll_to_runs: bool,
 }
 
 impl Default for SideBySideView {
@@ -87,6 +89,7 @@ impl Default for SideBySideView {
             error: None,
             picks: [HeadPick::default(); 2],
             textures: Default::default(),
+            scroll_to_runs: false,
         }
     }
 }

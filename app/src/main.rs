@@ -41,6 +41,7 @@ fn main() -> ExitCode {
                     gui::frame_bench::trace_memory(model, tokens).map(|m| (m.captured_bytes, m.held_bytes))
                 },
                 patching: gui::frame_bench::patching_bench,
+                side_by_side_frames: gui::frame_bench_side::side_by_side_frame_bench,
             };
             cli::run(args.model, command, &hooks)
         }

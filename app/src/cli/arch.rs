@@ -76,6 +76,11 @@ fn print_text(r: &ArchReport) -> Result<()> {
         }
     }
     outln!("FLOPs/token (weight matmuls, LM head included)  {}", r.flops_per_token_forward)?;
+    let f = &r.flops_by_component;
+    outln!(
+        "FLOPs of the last token at the context by component: embedding {}, attention {} + {} over the keys, mlp {}, norms {}, head {} (total {})",
+        f.embedding, f.attention, f.attention_at_context, f.mlp, f.norms, f.head, f.total()
+    )?;
     outln!("KV values per token                             {}", r.kv_values_per_token)?;
     outln!("at a context of {} tokens: KV values {}, attention FLOPs of the last token {}", r.context, r.kv_values_at_context, r.attention_flops_per_token_at_context)?;
     let mut runs: Vec<(usize, usize, String)> = Vec::new();

@@ -47,7 +47,8 @@ pub struct BenchArgs {
     /// Also print the time per kind of step (inside the executor's thread pool, medians)
     #[arg(long)]
     pub per_op: bool,
-    /// Also measure the GUI's frame time on the attention overview (all layers × heads)
+    /// Also measure the GUI's frame time on the attention overview (all layers × heads) and on
+    /// the side-by-side view with SmolLM2 and Gemma 3 270M runs shown (when both are cached)
     #[arg(long)]
     pub frames: bool,
     /// Tokens for the frame-time measurement
@@ -272,9 +273,14 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
     let frames = if args.frames {
         let (median_ms, p95_ms) = (gui.frame_bench)(Arc::clone(&model), args.frame_tokens, 120)?;
         let (captured, held) = (gui.trace_memory)(Arc::clone(&model), ids.len())?;
+        let side = match (gui.side_by_side_frames)(Arc::clone(&model), 120)? {
+            Some((b, median_ms, p95_ms)) => json!({"model_b": b, "median_ms": median_ms, "p95_ms": p95_ms}),
+            None => json!({"skipped": "no second model cached (glassbox fetch gemma-3-270m)"}),
+        };
         Some(json!({
             "view": "attention overview (all layers × heads)", "tokens": args.frame_tokens, "median_ms": median_ms, "p95_ms": p95_ms,
             "trace_memory": {"tokens": ids.len(), "captured_mib": captured as f64 / 1048576.0, "held_by_ui_and_worker_mib": held as f64 / 1048576.0},
+            "side_by_side": side,
         }))
     } else {
         None
@@ -383,6 +389,11 @@ fn print_text(out: &Value) -> Result<()> {
     if !out["gui_frame_time"].is_null() {
         let f = &out["gui_frame_time"];
         outln!("GUI frame, attention overview at {} tokens: median {:.2} ms, p95 {:.2} ms", f["tokens"], num(&f["median_ms"]), num(&f["p95_ms"]))?;
+        let side = &f["side_by_side"];
+        match side["model_b"].as_str() {
+            Some(b) => outln!("GUI frame, side by side with {b}, both runs shown: median {:.2} ms, p95 {:.2} ms", num(&side["median_ms"]), num(&side["p95_ms"]))?,
+            None => outln!("GUI frame, side by side: skipped ({})", side["skipped"].as_str().unwrap_or("no second model"))?,
+        }
     }
     if !out["gui_patching_grid"].is_null() {
         let p = &out["gui_patching_grid"];

@@ -149,6 +149,9 @@ pub struct GuiHooks {
     /// (model, device) → (cells, patched passes, seconds) of a `resid_pre` patching grid run
     /// through the app's model thread, as the Experiments view runs it.
     pub patching: PatchingBench,
+    /// (model, frames) → (model B, median ms, p95 ms) of the side-by-side view with both runs
+    /// present; `None` when no model B is cached.
+    pub side_by_side_frames: fn(Arc<Model>, usize) -> Result<Option<(String, f64, f64)>>,
 }
 
 pub type FrameBench = fn(Arc<Model>, usize, usize) -> Result<(f64, f64)>;

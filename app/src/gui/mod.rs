@@ -6,6 +6,7 @@ mod export;
 mod first_run;
 mod fonts;
 pub mod frame_bench;
+pub mod frame_bench_side;
 mod heatmap;
 mod scale;
 mod i18n;

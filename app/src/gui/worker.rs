@@ -38,6 +38,7 @@ use glassbox_engine::article::tasks::{self, TaskKind, TaskOptions, TaskOutput};
 use glassbox_engine::{BlockHook, CaptureFilter, Device, HookKey, Model, Precision, Step, Tensor, Trace};
 
 pub mod experiments;
+pub mod side_by_side;
 
 /// Steps per GPU submit when streaming a pass to the UI: one layer's worth, so the views fill
 /// in layer by layer without a read-back per op.

@@ -40,6 +40,35 @@ impl ParamCounts {
     }
 }
 
+/// Forward FLOPs of one token by component, for the token at position `context − 1`.
+/// The matmul components (`attention`, `mlp`, `head`) sum to
+/// [`ArchStats::flops_per_token_forward`]; the others are the element-wise work around them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ComponentFlops {
+    /// Element-wise work on the looked-up row (a lookup itself is no arithmetic): Gemma's
+    /// √d_model scale, the added position and token-type rows; `d_model` FLOPs each.
+    pub embedding: u64,
+    /// q, k, v and output projections (2 × weights; biases not counted).
+    pub attention: u64,
+    /// Attention itself at the context: q·k and the weighted sum of values over the keys each
+    /// layer reads ([`ArchStats::attention_flops_at_context`]).
+    pub attention_at_context: u64,
+    /// The MLP's projections (2 × weights; biases and the activation not counted).
+    pub mlp: u64,
+    /// Every normalised value: RMSNorm 4 FLOPs (square, sum, × 1/rms, × weight), LayerNorm 7
+    /// (mean, subtract, square, sum, × 1/σ, × weight, + bias); Gemma's QK-norm per head, the
+    /// final norm, BERT's embedding and MLM-head norms.
+    pub norms: u64,
+    /// The output head's matmul (`vocab × d_model`, tied or not) and BERT's MLM transform.
+    pub head: u64,
+}
+
+impl ComponentFlops {
+    pub fn total(&self) -> u64 {
+        self.embedding + self.attention + self.attention_at_context + self.mlp + self.norms + self.head
+    }
+}
+
 /// One layer's attention as `glassbox arch` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct LayerType {
@@ -165,13 +194,63 @@ impl<'a> ArchStats<'a> {
     /// norms, biases, activations, and the attention scores and weighted sum, which grow with
     /// context ([`Self::attention_flops_at_context`]).
     pub fn flops_per_token_forward(&self) -> u64 {
+        let f = self.flops_by_component(1);
+        f.attention + f.mlp + f.head
+    }
+
+    /// Keys each layer holds for a sequence of `context` tokens (a sliding layer its window).
+    pub fn kv_keys_held(&self, context: usize) -> Vec<u64> {
+        (0..self.config.n_layers()).map(|l| self.keys_at(l, context as u64)).collect()
+    }
+
+    /// Bytes of [`Self::kv_values_at_context`] at `bytes_per_value` (4 for f32, 2 for f16/bf16).
+    pub fn kv_bytes_at_context(&self, context: usize, bytes_per_value: u64) -> u64 {
+        self.kv_values_at_context(context) * bytes_per_value
+    }
+
+    /// FLOPs per normalised value of this architecture's norm (see [`ComponentFlops::norms`]).
+    fn norm_flops(&self) -> u64 {
+        match self.arch.norm {
+            NormKind::Rms => 4,
+            NormKind::Layer => 7,
+        }
+    }
+
+    /// Values one token's norms normalise: the block's norms, QK-norm over every q and k head,
+    /// the embedding, final and MLM-head norms.
+    fn normed_values_per_token(&self) -> u64 {
+        let c = self.config;
+        let a = &self.arch;
+        let d = c.d_model() as u64;
+        let block = match a.placement {
+            NormPlacement::Pre | NormPlacement::Post => 2,
+            NormPlacement::Sandwich => 4,
+        } * d;
+        let qk = if a.qk_norm { (c.n_heads() + c.n_kv_heads()) as u64 * c.d_head() as u64 } else { 0 };
+        let outer = [a.embed_norm, a.final_norm, a.mlm_head].iter().filter(|&&on| on).count() as u64 * d;
+        c.n_layers() as u64 * (block + qk) + outer
+    }
+
+    /// Forward FLOPs of the token at position `context − 1`, by component.
+    pub fn flops_by_component(&self, context: usize) -> ComponentFlops {
         let c = self.config;
         let (d, v, f) = (c.d_model() as u64, c.vocab_size as u64, c.d_mlp() as u64);
         let (q, kv) = (c.q_dim() as u64, c.kv_dim() as u64);
-        let attention = 2 * d * q + 2 * d * kv;
+        let layers = c.n_layers() as u64;
+        let embedding = match self.arch.positions {
+            Positions::Rope => 0,
+            Positions::Learned { token_types } => d + if token_types { d } else { 0 },
+        } + if self.arch.embed_scale.is_some() { d } else { 0 };
         let mlp = if self.arch.mlp.gated() { 3 * d * f } else { 2 * d * f };
         let mlm_transform = if self.arch.mlm_head { d * d } else { 0 };
-        2 * (c.n_layers() as u64 * (attention + mlp) + mlm_transform + v * d)
+        ComponentFlops {
+            embedding,
+            attention: 2 * layers * (2 * d * q + 2 * d * kv),
+            attention_at_context: self.attention_flops_at_context(context),
+            mlp: 2 * layers * mlp,
+            norms: self.norm_flops() * self.normed_values_per_token(),
+            head: 2 * (v * d + mlm_transform),
+        }
     }
 
     /// Forward FLOPs of attention itself for the token at position `context − 1` (it reads
@@ -205,6 +284,7 @@ impl<'a> ArchStats<'a> {
             context,
             kv_values_at_context: self.kv_values_at_context(context),
             attention_flops_per_token_at_context: self.attention_flops_at_context(context),
+            flops_by_component: self.flops_by_component(context),
             layer_types: self.layer_types(),
         }
     }
@@ -233,6 +313,8 @@ pub struct ArchReport {
     pub context: usize,
     pub kv_values_at_context: u64,
     pub attention_flops_per_token_at_context: u64,
+    /// Every FLOP of the token at the context, by component ([`ComponentFlops`]).
+    pub flops_by_component: ComponentFlops,
     pub layer_types: Vec<LayerType>,
 }
 
@@ -289,5 +371,52 @@ mod tests {
         let matmuls = p.attention + p.mlp + 262_144 * 640;
         assert_eq!(s.flops_per_token_forward(), 2 * matmuls);
         assert_eq!(s.attention_flops_at_context(1), 4 * 4 * 256 * 18);
+    }
+
+    /// SmolLM2-135M by hand: d 576, 30 layers, 9 heads and 3 K/V heads of 64, d_mlp 1536,
+    /// vocab 49152, RMSNorm before each sublayer, RoPE, tied head.
+    #[test]
+    fn arch_stats_component_flops_smollm2_by_hand() {
+        let c = LlamaConfig::from_file(&fixtures().join("configs/smollm2-135m.json")).unwrap();
+        let s = ArchStats::new(&c);
+        let f = s.flops_by_component(1000);
+        assert_eq!(f.embedding, 0);
+        assert_eq!(f.attention, 30 * 2 * (2 * 576 * 576 + 2 * 576 * 192));
+        assert_eq!(f.attention, 53_084_160);
+        assert_eq!(f.attention_at_context, 30 * 4 * 9 * 64 * 1000);
+        assert_eq!(f.mlp, 30 * 2 * 3 * 576 * 1536);
+        // Two norms of 576 per layer and the final one, 4 FLOPs per value.
+        assert_eq!(f.norms, 4 * (30 * 2 * 576 + 576));
+        assert_eq!(f.head, 2 * 49_152 * 576);
+        assert_eq!(f.attention + f.mlp + f.head, s.flops_per_token_forward());
+        assert_eq!(f.total(), 53_084_160 + 69_120_000 + 159_252_480 + 140_544 + 56_623_104);
+        assert_eq!(s.kv_values_per_token(), 2 * 30 * 192);
+        assert_eq!(s.kv_bytes_at_context(1000, 2), 2 * 1000 * 2 * 30 * 192);
+    }
+
+    /// Gemma 3 270M by hand: d 640, 18 layers (every sixth full, the others a 512 window),
+    /// 4 heads and 1 K/V head of 256, d_mlp 2048, vocab 262144, sandwich norms, QK-norm,
+    /// the embedding scaled by √640.
+    #[test]
+    fn arch_stats_component_flops_and_windowed_kv_gemma_by_hand() {
+        let c = LlamaConfig::from_file(&fixtures().join("configs/gemma-3-270m.json")).unwrap();
+        let s = ArchStats::new(&c);
+        let held = s.kv_keys_held(4096);
+        assert_eq!(held.iter().filter(|&&k| k == 512).count(), 15);
+        assert_eq!(held.iter().filter(|&&k| k == 4096).count(), 3);
+        assert_eq!(s.kv_values_at_context(4096), 2 * 256 * (15 * 512 + 3 * 4096));
+        assert_eq!(s.kv_bytes_at_context(4096, 4), 4 * 2 * 256 * 19_968);
+        let f = s.flops_by_component(4096);
+        assert_eq!(f.embedding, 640);
+        assert_eq!(f.attention, 18 * 2 * (2 * 640 * 1024 + 2 * 640 * 256));
+        assert_eq!(f.attention_at_context, 4 * 4 * 256 * (15 * 512 + 3 * 4096));
+        assert_eq!(f.mlp, 18 * 2 * 3 * 640 * 2048);
+        // Four norms of 640 and QK-norm over 4 + 1 heads of 256 per layer, the final norm.
+        assert_eq!(f.norms, 4 * (18 * (4 * 640 + 5 * 256) + 640));
+        assert_eq!(f.head, 2 * 262_144 * 640);
+        // Below the window every layer reads every key.
+        assert_eq!(s.flops_by_component(100).attention_at_context, 4 * 4 * 256 * 100 * 18);
+        let report = serde_json::to_value(s.report(4096)).unwrap();
+        assert_eq!(report["flops_by_component"]["norms"], f.norms);
     }
 }

@@ -3,6 +3,7 @@
 //! [`step::Program`] is one model's sequence of them generated from its `Arch`, [`hooks`] the
 //! TransformerLens names, [`graph`] the shape of every hook for a given input.
 
+pub mod align;
 pub mod graph;
 pub mod hooks;
 pub mod op;

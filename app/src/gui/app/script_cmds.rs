@@ -9,6 +9,7 @@ use crate::gui::views::residual::ResidualView;
 use crate::gui::views::tasks::TasksView;
 use crate::gui::views::tokens::TokensView;
 use crate::gui::views::training::{self, TrainingView};
+use crate::gui::views::side_by_side::{self, SideBySideView};
 use crate::gui::views::{ViewId, attention, residual};
 
 impl GlassboxApp {
@@ -58,6 +59,7 @@ impl GlassboxApp {
                 self.window_command(ctx, name, arg)
             }
             "view" | "goto" | "lesson" | "action" => self.navigate_command(ctx, name, arg),
+            "sidebyside" | "sidebysideruns" => self.side_by_side_command(ctx, name, arg),
             "mode" | "attn" | "residual" | "scale" | "augment" => self.panel_command(name, arg),
             "promptfile" => {
                 // A prompt too long for one script line, run as the Run button runs it:
@@ -125,6 +127,28 @@ impl GlassboxApp {
                 }
             }
             other => return Err(format!("unknown command `{other}`")),
+        }
+        Ok(())
+    }
+
+    /// `sidebyside NAME`: the side-by-side view against model NAME, both runs started;
+    /// `sidebysideruns`: that view scrolled down to its runs.
+    fn side_by_side_command(&mut self, ctx: &egui::Context, name: &str, arg: &str) -> Result<(), String> {
+        self.view = side_by_side::ID;
+        let r = self.ready().ok_or("no model")?;
+        let v = r.views.get_mut::<SideBySideView>().ok_or("no side-by-side view")?;
+        if name == "sidebysideruns" {
+            v.scroll_to_runs = true;
+            return Ok(());
+        }
+        if v.candidates.is_empty() {
+            v.fill_candidates(&r.s);
+        }
+        if !v.choose_b(arg) {
+            return Err(format!("no model `{arg}` to put beside this one"));
+        }
+        if !v.run_chosen(ctx) {
+            return Err("one of the two models has no weights to run".into());
         }
         Ok(())
     }

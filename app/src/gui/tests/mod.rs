@@ -13,6 +13,7 @@ mod long_prompt;
 mod misc;
 mod registry;
 mod reliability;
+mod side_by_side;
 mod ui_language;
 mod training_view;
 

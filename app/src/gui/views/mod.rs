@@ -14,6 +14,7 @@ pub mod provenance;
 pub mod qkv_rope;
 pub mod registry;
 pub mod residual;
+pub mod side_by_side;
 pub mod tasks;
 pub mod timeline;
 pub mod tokens;

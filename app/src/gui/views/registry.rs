@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
     ViewCtx, attention, diagram, embedding_norm, experiments, gradients, mlp, output, qkv_rope,
-    residual, tasks, timeline, tokens, training,
+    residual, side_by_side, tasks, timeline, tokens, training,
 };
 use crate::gui::i18n::Lang;
 use crate::gui::session::Session;
@@ -38,6 +38,7 @@ pub fn registry() -> Vec<Box<dyn View>> {
         Box::new(tasks::TasksView::default()),
         Box::new(training::TrainingView::default()),
         Box::new(experiments::ExperimentsView::default()),
+        Box::new(side_by_side::SideBySideView::default()),
     ]
 }
 

@@ -13,6 +13,7 @@ use super::first_run::FirstRun;
 use super::i18n::Lang;
 use super::lesson_panel::LessonPanel;
 use super::lessons::{self, Library};
+use super::model_picker::ModelPicker;
 use super::prompt_input::{self, PromptInput};
 use super::screenshot::Script;
 use super::session::{Gradients, Session};
@@ -24,6 +25,7 @@ use glassbox_engine::Device;
 
 mod bars;
 mod hook_export;
+mod open_model;
 mod script_cmds;
 
 use bars::{Nav, controls_ui, long_bar_ui, presenter_header_ui, prompt_bar_ui, status_ui};
@@ -142,6 +144,8 @@ pub struct GlassboxApp {
     last_saved: Option<PersistedState>,
     last_save_time: f64,
     script: Option<Script>,
+    /// "Open model…" (`model_picker.rs`, `app/open_model.rs`).
+    pub picker: ModelPicker,
 }
 
 impl GlassboxApp {
@@ -181,6 +185,7 @@ impl GlassboxApp {
             show_lesson: restored.show_lesson,
             presenting: false,
             lessons: LessonPanel::new(library, restored.open_lesson.clone()),
+            picker: ModelPicker::new(restored.recent_models.clone()),
             notices: Vec::new(),
             playing: false,
             last_tick: 0.0,
@@ -215,6 +220,13 @@ impl GlassboxApp {
         worker: Option<Worker>,
         ctx: Option<&egui::Context>,
     ) {
+        // The old model goes first (its worker thread ends, its GPU buffers are released): two
+        // models never hold memory at once. The Training view outlives the model: opening a
+        // checkpoint must not stop the run.
+        let training = match std::mem::replace(&mut self.phase, Phase::Start(FirstRun::idle())) {
+            Phase::Ready(mut r) => std::mem::take(&mut r.views.training),
+            Phase::Start(_) => Default::default(),
+        };
         let worker = match worker {
             Some(w) => Ok(w),
             None => Worker::spawn(Arc::clone(&model), self.device, self.gpu.clone(), ctx.cloned()),
@@ -222,7 +234,9 @@ impl GlassboxApp {
         let worker = match worker {
             Ok(w) => w,
             Err(e) => {
-                self.notices.push((format!("{e:#}"), None));
+                if let Phase::Start(fr) = &mut self.phase {
+                    fr.error = Some(format!("{e:#}"));
+                }
                 return;
             }
         };
@@ -262,11 +276,6 @@ impl GlassboxApp {
             // cut to the token cap.
             prompt.run(&ctx.cloned().unwrap_or_default(), &mut s, self.lang);
         }
-        // The Training view outlives the model: opening a checkpoint must not stop the run.
-        let training = match &mut self.phase {
-            Phase::Ready(r) => std::mem::take(&mut r.views.training),
-            Phase::Start(_) => Default::default(),
-        };
         self.phase = Phase::Ready(Box::new(Ready {
             s,
             views: Views {
@@ -342,6 +351,7 @@ impl GlassboxApp {
             top_k: s.sampling.top_k,
             top_p: s.sampling.top_p,
             budget_mib: s.budget / glassbox_engine::long::budget::MIB,
+            recent_models: self.picker.recent.clone(),
         })
     }
 
@@ -533,7 +543,11 @@ impl GlassboxApp {
         match &mut self.phase {
             Phase::Start(fr) => {
                 if let Some(model) = fr.poll() {
+                    let target = fr.target.take();
                     self.enter_ready(model, None, Some(&ctx));
+                    if let Some(p) = target {
+                        super::recent::remember(&mut self.picker.recent, &super::recent::display_name(&p), &p);
+                    }
                 }
             }
             Phase::Ready(r) => {
@@ -552,6 +566,7 @@ impl GlassboxApp {
             }
             Phase::Ready(_) => self.main_ui(ui),
         }
+        self.picker_frame(&ctx);
         self.autosave(&ctx);
     }
 
@@ -562,6 +577,12 @@ impl GlassboxApp {
         Panel::top("menu").show(ui, |ui| {
             egui::MenuBar::new().ui(ui, |ui| {
                 ui.menu_button(lang.tr("File", "文件"), |ui| {
+                    let open = egui::Button::new(lang.tr("Open model…", "打开模型……"))
+                        .shortcut_text(ui.ctx().format_shortcut(&open_model::OPEN_SHORTCUT));
+                    if ui.add(open).clicked() {
+                        self.picker.show();
+                    }
+                    ui.separator();
                     if ui
                         .button(lang.tr("Export the current figure (PNG and SVG)", "导出当前图表（PNG 和 SVG）"))
                         .clicked()

@@ -10,6 +10,7 @@ mod gpu_faults;
 mod lessons_check;
 mod long_prompt;
 mod misc;
+mod model_picker;
 mod reliability;
 mod ui_language;
 mod training_view;

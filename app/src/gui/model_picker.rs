@@ -154,7 +154,10 @@ impl ModelPicker {
             .id(egui::Id::unique("model_picker"))
             .open(&mut open)
             .collapsible(false)
-            .default_size([760.0, 620.0])
+            // Over the middle of the app, clear of the menu bar.
+            .anchor(egui::Align2::CENTER_TOP, [0.0, 60.0])
+            .min_width(720.0)
+            .max_height(ctx.content_rect().height() - 120.0)
             .show(ctx, |ui| self.contents_ui(ui, lang, theme));
         // Closing the window while a download runs cancels nothing: it stays on screen.
         self.open = open || self.loader.busy();

@@ -150,11 +150,17 @@ pub fn is_gguf_file(path: &Path) -> bool {
 /// The family of a model folder or GGUF file (`None` unreadable) and why it cannot be
 /// opened (`None` when it can): what the picker shows beside an entry.
 pub fn describe(path: &Path) -> (Option<String>, Option<String>) {
-    if path.is_dir() {
-        folder_family(path)
-    } else {
-        gguf_family(path)
-    }
+    let (family, reason) = if path.is_dir() { folder_family(path) } else { gguf_family(path) };
+    (family, reason.map(|r| without_path(r, path)))
+}
+
+/// An error names its file first; beside an entry that already shows it, the reason alone.
+fn without_path(reason: String, path: &Path) -> String {
+    let prefixes = [path.join("config.json"), path.to_path_buf()];
+    prefixes
+        .iter()
+        .find_map(|p| reason.strip_prefix(&format!("{}: ", p.display())).map(str::to_string))
+        .unwrap_or(reason)
 }
 
 /// Bytes on disk of a model folder (its files, symlinks followed) or file.
@@ -236,12 +242,12 @@ fn gguf_family(path: &Path) -> (Option<String>, Option<String>) {
 }
 
 fn folder_entry(name: String, dir: &Path, kind: ModelKind, source: ModelSource) -> FoundModel {
-    let (family, unsupported) = folder_family(dir);
+    let (family, unsupported) = describe(dir);
     FoundModel { name, path: dir.to_path_buf(), kind, source, size: folder_size(dir), family, unsupported }
 }
 
 fn gguf_entry(name: String, path: &Path, source: ModelSource) -> FoundModel {
-    let (family, unsupported) = gguf_family(path);
+    let (family, unsupported) = describe(path);
     FoundModel { name, path: path.to_path_buf(), kind: ModelKind::Gguf, source, size: file_size(path), family, unsupported }
 }
 

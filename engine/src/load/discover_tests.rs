@@ -118,6 +118,8 @@ fn lm_studio_folders_old_and_new() {
     let qwen = by_name(&found, "someone/qwen.gguf");
     assert_eq!(qwen.family.as_deref(), Some("qwen2"));
     assert!(qwen.unsupported.as_deref().unwrap_or_default().contains("qwen2"), "{qwen:?}");
+    let why = qwen.unsupported.as_deref().unwrap_or_default();
+    assert!(!why.contains(&*qwen.path.to_string_lossy()), "the reason, not the path again: {why}");
 }
 
 #[test]

@@ -37,12 +37,12 @@ impl GlassboxApp {
     pub(super) fn switch_model(&mut self, model: Arc<Model>, path: PathBuf, ctx: &egui::Context) {
         let name = known_name(&self.picker, &path).unwrap_or_else(|| recent::display_name(&path));
         recent::remember(&mut self.picker.recent, &name, &path);
-        // The new session starts from what the old one showed; the cursor from the start
-        // (another family has other steps).
-        self.restored = self.persisted().map(|mut p| {
+        // The new session starts from what the old one showed (from the first-run screen:
+        // what was saved); the cursor from the start (another family has other steps).
+        if let Some(mut p) = self.persisted() {
             p.cursor = "embed".into();
-            p
-        });
+            self.restored = Some(p);
+        }
         self.enter_ready(model, None, Some(ctx));
         let now = ctx.input(|i| i.time);
         let opened = self.lang.tf(format!("Opened {name} ({})", path.display()), format!("已打开 {name}（{}）", path.display()));

@@ -36,7 +36,7 @@ fn row_ui(ui: &mut Ui, row: &Row<'_>, theme: &Theme) -> bool {
     });
     if let Some(why) = &row.blocked {
         ui.indent(row.name, |ui| {
-            ui.add(egui::Label::new(RichText::new(why).color(theme.faint()).small()).truncate())
+            ui.add(egui::Label::new(RichText::new(why).color(theme.muted())).truncate())
                 .on_hover_text(why);
         });
     }
@@ -131,7 +131,7 @@ impl ModelPicker {
         let mut open = None;
         for f in &found {
             let detail = format!("{} · {} · {}", family_label(f.family.as_deref(), lang), human_size(f.size), source_label(f.source, lang));
-            let blocked = f.unsupported.as_ref().map(|why| lang.tf(format!("not supported: {why}"), format!("不支持：{why}")));
+            let blocked = f.unsupported.as_ref().map(|why| lang.tf(format!("cannot open: {why}"), format!("无法打开：{why}")));
             let row = Row { name: &f.name, detail, blocked, path: Some(&f.path) };
             if row_ui(ui, &row, theme) {
                 open = Some(f.path.clone());

@@ -81,7 +81,7 @@ fn lists_the_known_models_recent_and_found_ones_with_family_and_size() {
     h.get_by_label_contains("qwen2 · ");
     // Unsupported: listed, greyed, with why.
     h.get_by_label("lmstudio-pub/qwen.gguf");
-    h.get_by_label_contains("not supported:");
+    h.get_by_label_contains("cannot open: unsupported model: general.architecture is `qwen2`");
     h.get_by_label("Choose a model folder…");
     h.get_by_label("Choose a .gguf file…");
 }
@@ -172,10 +172,8 @@ fn switching_models_frees_the_previous_one_and_remembers_it() {
     h.run();
     let other = repo_root().join("tests/fixtures/tiny-gqa-tied");
     open_by_path(&mut h, &other);
-    assert!(h.state().picker.loader.busy(), "loading");
-    step_until(&mut h, |app| !app.picker.loader.busy());
-    let now = model_of(h.state_mut()).expect("ready");
-    assert_eq!(now.config.n_heads(), 4, "the other fixture is the model now");
+    // The other fixture (4 heads, not 9) becomes the model.
+    step_until(&mut h, |app| model_of(app).is_some_and(|m| m.config.n_heads() == 4));
     assert!(weak.upgrade().is_none(), "the first model was freed");
     let recent = &h.state().picker.recent;
     assert_eq!(recent[0].name, "tiny-gqa-tied");

@@ -175,7 +175,9 @@ impl ModelPicker {
             self.gemma_terms_ui(ui, lang);
             return;
         }
-        egui::ScrollArea::vertical().show(ui, |ui| {
+        // Tall enough for the four sections; the window itself stays within the screen.
+        let height = (ui.ctx().content_rect().height() - 220.0).max(200.0);
+        egui::ScrollArea::vertical().min_scrolled_height(height).show(ui, |ui| {
             self.known_ui(ui, lang, theme);
             self.recent_ui(ui, lang, theme);
             self.found_ui(ui, lang, theme);

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::load::arch::Arch;
+use crate::load::arch::{Arch, SUPPORTED_MODEL_TYPES, runs_model_type};
 use crate::load::config::LlamaConfig;
 use crate::load::gguf::{GgufFile, build_config_json};
 
@@ -217,9 +217,12 @@ fn folder_family(dir: &Path) -> (Option<String>, Option<String>) {
     let model_type = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v.get("model_type").and_then(|t| t.as_str()).map(str::to_string));
-    let reason = match LlamaConfig::from_json(&text, &config) {
-        Ok(c) => Arch::from_config(&c).err(),
-        Err(e) => Some(e.to_string()),
+    let reason = match (model_type.as_deref(), LlamaConfig::from_json(&text, &config)) {
+        (Some(t), _) if !runs_model_type(t) => {
+            Some(format!("`model_type` = `{t}` is not supported (supported: {SUPPORTED_MODEL_TYPES})"))
+        }
+        (_, Ok(c)) => Arch::from_config(&c).err(),
+        (_, Err(e)) => Some(e.to_string()),
     };
     let reason = reason.or_else(|| (!has_safetensors(dir)).then(|| "no .safetensors weights in the folder".to_string()));
     (model_type, reason)

@@ -546,7 +546,7 @@ impl GlassboxApp {
                     let target = fr.target.take();
                     self.enter_ready(model, None, Some(&ctx));
                     if let Some(p) = target {
-                        super::recent::remember(&mut self.picker.recent, &super::recent::display_name(&p), &p);
+                        self.remember_opened(&p);
                     }
                 }
             }

@@ -33,10 +33,16 @@ impl GlassboxApp {
         }
     }
 
+    /// `path` joins the recent models (under the known models' own names); returns the name.
+    pub(super) fn remember_opened(&mut self, path: &std::path::Path) -> String {
+        let name = known_name(&self.picker, path).unwrap_or_else(|| recent::display_name(path));
+        recent::remember(&mut self.picker.recent, &name, path);
+        name
+    }
+
     /// `model` (loaded from `path`) becomes the app's model; prompt, view and settings stay.
     pub(super) fn switch_model(&mut self, model: Arc<Model>, path: PathBuf, ctx: &egui::Context) {
-        let name = known_name(&self.picker, &path).unwrap_or_else(|| recent::display_name(&path));
-        recent::remember(&mut self.picker.recent, &name, &path);
+        let name = self.remember_opened(&path);
         // The new session starts from what the old one showed (from the first-run screen:
         // what was saved); the cursor from the start (another family has other steps).
         if let Some(mut p) = self.persisted() {

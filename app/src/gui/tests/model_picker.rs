@@ -235,3 +235,26 @@ fn gemma_from_the_picker_opens_and_every_op_shows() {
     step_until(&mut h, |app| !app.picker.loader.busy());
     wait_freed(&weak_gemma);
 }
+
+#[test]
+fn the_file_menu_and_the_first_run_screen_open_the_picker() {
+    let mut h = harness(app_on(fixture_model(), ""));
+    h.run();
+    h.get_by_label("File").click();
+    h.run();
+    h.get_by_label_contains("Open model…").click();
+    h.step();
+    h.step();
+    assert!(h.state().picker.open, "File → Open model…");
+    h.get_by_label("Open a model");
+
+    let mut app = app_on(fixture_model(), "");
+    app.phase = crate::gui::app::Phase::Start(crate::gui::first_run::FirstRun::idle());
+    let mut h = harness(app);
+    h.run();
+    h.get_by_label("Open model… (Ctrl+O)").click();
+    h.step();
+    h.step();
+    assert!(h.state().picker.open, "the first-run screen's button");
+    h.get_by_label("SmolLM2-135M-Instruct");
+}

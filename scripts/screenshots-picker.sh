@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Screenshots of the model picker (File → Open model…) in English and Chinese, and of Gemma's
-# terms screen (shown before Gemma is first downloaded), over SmolLM2. A fake home gives the
+# Screenshots of the model picker (File → Open model…) in English and Chinese, of Gemma's
+# terms screen (shown before Gemma is first downloaded) and of the download that Accept
+# starts (into an empty scratch cache, cancelled by quitting), over SmolLM2. A fake home gives the
 # "Found on this computer" list an LM Studio GGUF Glassbox runs and one it does not.
 #
 #   scripts/screenshots-picker.sh [OUT_DIR]        (default: screenshots/)
@@ -44,3 +45,18 @@ quit"
     convert "$f" +dither -colors 128 "PNG8:$OUT/$lang-$(basename "$f")"
   done
 done
+
+# Accept: the fetch into an empty cache, its progress and Cancel (pip is stopped on quit).
+d="$RAW/fetch"; mkdir -p "$d"
+script="size 1600 1000
+prompt The capital of France is
+wait
+picker gemma-terms
+frames 5
+picker accept
+frames 60
+shot $d/42-gemma-fetch.png
+quit"
+HOME="$FAKE" XDG_CACHE_HOME="$RAW/empty-cache" GLASSBOX_STATE_FILE="$RAW/state-fetch.json" GLASSBOX_SCREENSHOT_SCRIPT="$script" \
+  xvfb-run -a -s "-screen 0 1600x1000x24" ./target/release/glassbox --model "$SMOL"
+convert "$d/42-gemma-fetch.png" +dither -colors 128 "PNG8:$OUT/en-42-gemma-fetch.png"

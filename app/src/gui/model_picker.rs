@@ -221,8 +221,8 @@ impl ModelPicker {
         });
     }
 
-    /// Script commands (`picker open|close|gemma-terms`) for the screenshot scripts.
-    pub fn script(&mut self, arg: &str) -> Result<(), String> {
+    /// Script commands (`picker open|close|gemma-terms|accept`) for the screenshot scripts.
+    pub fn script(&mut self, ctx: &egui::Context, arg: &str) -> Result<(), String> {
         match arg {
             "open" => self.show(),
             "close" => self.open = false,
@@ -230,7 +230,8 @@ impl ModelPicker {
                 self.show();
                 self.gemma_terms = true;
             }
-            _ => return Err("picker open|close|gemma-terms".into()),
+            "accept" if self.gemma_terms => self.open_known(ctx, KnownModel::Gemma3_270m),
+            _ => return Err("picker open|close|gemma-terms|accept (after gemma-terms)".into()),
         }
         Ok(())
     }

@@ -58,7 +58,7 @@ impl GlassboxApp {
         let num = || arg.parse::<usize>().map_err(|e| e.to_string());
         match name {
             "size" => {}
-            "picker" => self.picker.script(arg)?,
+            "picker" => self.picker.script(ctx, arg)?,
             "export" => self.export_next = true,
             "panels" => {
                 self.show_diagram = arg.contains("diagram");

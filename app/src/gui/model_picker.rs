@@ -164,7 +164,12 @@ impl ModelPicker {
     }
 
     fn contents_ui(&mut self, ui: &mut Ui, lang: Lang, theme: &Theme) {
-        if self.loader.progress_ui(ui, lang) {
+        // A width of its own: the auto-sized window would otherwise shrink the bar to its label.
+        let busy = ui.allocate_ui(egui::vec2(680.0, 0.0), |ui| {
+            ui.set_min_width(680.0);
+            self.loader.progress_ui(ui, lang)
+        });
+        if busy.inner {
             return;
         }
         if let Some(e) = self.loader.error.clone().or_else(|| self.message.clone()) {

@@ -258,3 +258,22 @@ fn the_file_menu_and_the_first_run_screen_open_the_picker() {
     assert!(h.state().picker.open, "the first-run screen's button");
     h.get_by_label("SmolLM2-135M-Instruct");
 }
+
+/// Where no desktop portal can answer (no D-Bus session, as under CI's Xvfb), "Browse" says so
+/// and the path field stays the way in.
+#[test]
+fn without_a_portal_the_file_dialog_gives_a_clear_message() {
+    let bus = std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("bus"));
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() || bus.is_some_and(|b| b.exists()) {
+        eprintln!("note: a D-Bus session is present; the no-portal message is not checked here");
+        return;
+    }
+    let home = fake_home();
+    let mut h = picker_harness(picker_on(home.path(), Vec::new()), Lang::En);
+    h.step();
+    h.get_by_label("Choose a model folder…").click();
+    h.step();
+    h.step();
+    h.get_by_label_contains("No file dialog could open");
+    h.get_by_role(egui::Role::TextInput);
+}

@@ -12,6 +12,7 @@ use super::first_run::FirstRun;
 use super::i18n::Lang;
 use super::lesson_panel::LessonPanel;
 use super::lessons::{self, Library};
+use super::model_picker::ModelPicker;
 use super::prompt_input::{self, PromptInput};
 use super::screenshot::Script;
 use super::session::{Gradients, Session};
@@ -27,6 +28,7 @@ use glassbox_engine::Device;
 mod bars;
 mod hook_export;
 mod layout;
+mod open_model;
 mod script_cmds;
 
 /// What an action asks of the views beyond the session: a training run, an experiment, the
@@ -142,6 +144,8 @@ pub struct GlassboxApp {
     last_saved: Option<PersistedState>,
     last_save_time: f64,
     script: Option<Script>,
+    /// "Open model…" (`model_picker.rs`, `app/open_model.rs`).
+    pub picker: ModelPicker,
 }
 
 impl GlassboxApp {
@@ -181,6 +185,7 @@ impl GlassboxApp {
             show_lesson: restored.show_lesson,
             presenting: false,
             lessons: LessonPanel::new(library, restored.open_lesson.clone()),
+            picker: ModelPicker::new(restored.recent_models.clone()),
             notices: Vec::new(),
             playing: false,
             last_tick: 0.0,
@@ -215,6 +220,14 @@ impl GlassboxApp {
         worker: Option<Worker>,
         ctx: Option<&egui::Context>,
     ) {
+        // The old model goes first (its worker thread ends, its GPU buffers are released): two
+        // models never hold memory at once. The Training view outlives the model: opening a
+        // checkpoint must not stop the run.
+        // Views that outlive the model are taken over; the rest go with it.
+        let mut views = Views::default();
+        if let Phase::Ready(mut r) = std::mem::replace(&mut self.phase, Phase::Start(FirstRun::idle())) {
+            views.keep_from(&mut r.views);
+        }
         let worker = match worker {
             Some(w) => Ok(w),
             None => Worker::spawn(Arc::clone(&model), self.device, self.gpu.clone(), ctx.cloned()),
@@ -222,7 +235,9 @@ impl GlassboxApp {
         let worker = match worker {
             Ok(w) => w,
             Err(e) => {
-                self.notices.push((format!("{e:#}"), None));
+                if let Phase::Start(fr) = &mut self.phase {
+                    fr.error = Some(format!("{e:#}"));
+                }
                 return;
             }
         };
@@ -236,11 +251,6 @@ impl GlassboxApp {
             // Through the prompt box's path: long prompts are tokenized off this thread and
             // cut to the token cap.
             prompt.run(&ctx.cloned().unwrap_or_default(), &mut s, self.lang);
-        }
-        // Some views outlive the model: opening a checkpoint must not stop a training run.
-        let mut views = Views::default();
-        if let Phase::Ready(r) = &mut self.phase {
-            views.keep_from(&mut r.views);
         }
         self.phase = Phase::Ready(Box::new(Ready { s, views, prompt }));
     }
@@ -340,6 +350,7 @@ impl GlassboxApp {
             top_k: s.sampling.top_k,
             top_p: s.sampling.top_p,
             budget_mib: s.budget / glassbox_engine::long::budget::MIB,
+            recent_models: self.picker.recent.clone(),
         })
     }
 
@@ -533,7 +544,11 @@ impl GlassboxApp {
         match &mut self.phase {
             Phase::Start(fr) => {
                 if let Some(model) = fr.poll() {
+                    let target = fr.target.take();
                     self.enter_ready(model, None, Some(&ctx));
+                    if let Some(p) = target {
+                        self.remember_opened(&p);
+                    }
                 }
             }
             Phase::Ready(r) => {
@@ -552,6 +567,7 @@ impl GlassboxApp {
             }
             Phase::Ready(_) => self.main_ui(ui),
         }
+        self.picker_frame(&ctx);
         self.autosave(&ctx);
     }
 
@@ -562,6 +578,12 @@ impl GlassboxApp {
         Panel::top("menu").show(ui, |ui| {
             egui::MenuBar::new().ui(ui, |ui| {
                 ui.menu_button(lang.tr("File", "文件"), |ui| {
+                    let open = egui::Button::new(lang.tr("Open model…", "打开模型……"))
+                        .shortcut_text(ui.ctx().format_shortcut(&open_model::OPEN_SHORTCUT));
+                    if ui.add(open).clicked() {
+                        self.picker.show();
+                    }
+                    ui.separator();
                     if ui
                         .button(lang.tr("Export the current figure (PNG and SVG)", "导出当前图表（PNG 和 SVG）"))
                         .clicked()

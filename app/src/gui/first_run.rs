@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 
 use egui::{RichText, Ui};
 use glassbox_engine::Model;
-use glassbox_engine::load::fetch::{self, FetchError, FetchOptions, FetchProgress};
+use glassbox_engine::load::fetch::{self, FetchError, FetchOptions, FetchProgress, KnownModel};
 use glassbox_engine::load::guard::catch_panic;
 
 use super::i18n::Lang;
@@ -29,6 +29,10 @@ pub struct FirstRun {
     pub error: Option<String>,
     /// Set by the Cancel button; the fetch thread stops at its next check.
     cancel: Arc<AtomicBool>,
+    /// The folder or file being loaded or fetched: it joins the recent models once open.
+    pub target: Option<PathBuf>,
+    /// The "Open model…" button asks the app for the picker.
+    pub want_picker: bool,
 }
 
 impl FirstRun {
@@ -42,6 +46,8 @@ impl FirstRun {
             loading: false,
             error: None,
             cancel: Arc::new(AtomicBool::new(false)),
+            target: None,
+            want_picker: false,
         };
         match model {
             Some(path) => me.start_load(ctx, path),
@@ -64,6 +70,8 @@ impl FirstRun {
             loading: false,
             error: None,
             cancel: Arc::new(AtomicBool::new(false)),
+            target: None,
+            want_picker: false,
         }
     }
 
@@ -108,11 +116,18 @@ impl FirstRun {
 
     pub fn start_load(&mut self, ctx: &egui::Context, path: PathBuf) {
         self.loading = true;
+        self.target = Some(path.clone());
         self.spawn(ctx, "glassbox-load", move |_| load(&path));
     }
 
     pub fn start_fetch(&mut self, ctx: &egui::Context) {
+        self.start_fetch_known(ctx, KnownModel::SmolLm2);
+    }
+
+    /// Fetches (or checks the cache of) one of the models Glassbox knows, then loads it.
+    pub fn start_fetch_known(&mut self, ctx: &egui::Context, known: KnownModel) {
         self.loading = false;
+        self.target = known.dir().ok();
         self.cancel = Arc::new(AtomicBool::new(false));
         let cancel = Arc::clone(&self.cancel);
         self.spawn(ctx, "glassbox-fetch", move |progress| {
@@ -120,7 +135,7 @@ impl FirstRun {
                 cancel: Some(&cancel),
                 ..FetchOptions::default()
             };
-            let dir = fetch::fetch_default_model_with(options, progress).map_err(|e| match e {
+            let dir = known.fetch_with(options, progress).map_err(|e| match e {
                 FetchError::Cancelled => "Download cancelled; nothing was saved.".to_string(),
                 e => e.to_string(),
             })?;
@@ -171,6 +186,14 @@ impl FirstRun {
             ));
             ui.add_space(24.0);
         });
+        if self.progress_ui(ui, lang) {
+            return;
+        }
+        self.choices_ui(ui, lang, theme);
+    }
+
+    /// The stage, a progress bar and (when fetching) Cancel; false when nothing is in flight.
+    pub fn progress_ui(&mut self, ui: &mut Ui, lang: Lang) -> bool {
         if self.busy() {
             let (stage, fraction) = match &self.progress {
                 Some(p) => (p.stage.clone(), p.fraction),
@@ -196,8 +219,12 @@ impl FirstRun {
                     self.cancel.store(true, Ordering::Relaxed);
                 }
             }
-            return;
+            return true;
         }
+        false
+    }
+
+    fn choices_ui(&mut self, ui: &mut Ui, lang: Lang, theme: &Theme) {
         if let Some(e) = &self.error {
             ui.colored_label(theme.error(), e.as_str());
             ui.add_space(8.0);
@@ -219,6 +246,12 @@ impl FirstRun {
             .clicked()
         {
             self.start_fetch(ui.ctx());
+        }
+        if ui
+            .button(RichText::new(lang.tr("Open model… (Ctrl+O)", "打开模型……（Ctrl+O）")).size(16.0))
+            .clicked()
+        {
+            self.want_picker = true;
         }
         ui.add_space(16.0);
         ui.label(lang.tr(

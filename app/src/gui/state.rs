@@ -1,5 +1,5 @@
 //! What survives a restart: prompt, selection, cursor, language, theme, zoom, view, open
-//! lesson and the memory budget, in `$XDG_CONFIG_HOME/glassbox/state.json` (else `~/.config/...`; or
+//! lesson, the memory budget and the recent models, in `$XDG_CONFIG_HOME/glassbox/state.json` (else `~/.config/...`; or
 //! `$GLASSBOX_STATE_FILE`). Written atomically (temp file + rename) so a crash mid-write
 //! never leaves half a file; a file that does not parse is renamed aside and reported,
 //! never a crash.
@@ -34,6 +34,8 @@ pub struct PersistedState {
     pub top_p: f32,
     /// The memory budget for what a pass keeps for the views, in MiB.
     pub budget_mib: u64,
+    /// The models opened lately, most recent first (`recent.rs`).
+    pub recent_models: Vec<super::recent::RecentModel>,
 }
 
 impl Default for PersistedState {
@@ -55,6 +57,7 @@ impl Default for PersistedState {
             top_k: 0,
             top_p: 1.0,
             budget_mib: glassbox_engine::long::budget::DEFAULT_BUDGET / glassbox_engine::long::budget::MIB,
+            recent_models: Vec::new(),
         }
     }
 }
@@ -134,6 +137,7 @@ fn sanitize(mut s: PersistedState) -> PersistedState {
     s.top_k = s.top_k.min(100);
     use glassbox_engine::long::budget::{MAX_BUDGET, MIB, MIN_BUDGET};
     s.budget_mib = s.budget_mib.clamp(MIN_BUDGET / MIB, MAX_BUDGET / MIB);
+    super::recent::sanitize(&mut s.recent_models);
     s
 }
 

@@ -193,6 +193,12 @@ impl LlamaConfig {
     }
 }
 
+/// Whether a `model_type` is one `Arch::from_config` reads (the model picker asks before a
+/// config of another family fails on a missing field).
+pub fn runs_model_type(model_type: &str) -> bool {
+    matches!(model_type, "llama" | "mistral" | "smollm" | "smollm2" | "gemma3_text" | "gemma3" | "gpt2" | "bert")
+}
+
 impl Arch {
     /// The description `config.json` gives, or a one-line reason it gives none.
     pub fn from_config(c: &LlamaConfig) -> Result<Self, String> {

@@ -56,7 +56,8 @@ impl Model {
     /// Loads an HF Llama-family folder (config.json + safetensors [+ tokenizer.json]).
     /// A `.gguf` file is converted once into the cache and loaded from there.
     pub fn load(path: &Path) -> Result<Self> {
-        let dir = if path.is_file() && path.extension().is_some_and(|e| e == "gguf") {
+        // By extension or by magic: Ollama keeps its GGUFs as `blobs/sha256-…`.
+        let dir = if crate::load::discover::is_gguf_file(path) {
             crate::load::fetch::ensure_converted(path, &mut |_| {})?
         } else {
             path.to_path_buf()

@@ -55,6 +55,7 @@ impl GlassboxApp {
             .map_or((cmd, ""), |(a, b)| (a, b.trim()));
         match name {
             "size" => Ok(()),
+            "picker" => self.picker.script(ctx, arg),
             "export" | "panels" | "quit" | "lang" | "dark" | "zoom" | "present" => {
                 self.window_command(ctx, name, arg)
             }

@@ -11,6 +11,7 @@ mod lesson_numbers;
 mod lessons_check;
 mod long_prompt;
 mod misc;
+mod model_picker;
 mod registry;
 mod reliability;
 mod side_by_side;

@@ -177,74 +177,72 @@ impl ResidualView {
         };
         let grads = cx.grads();
         if !cx.presenting {
-            let heading = if grads {
-                cx.tr(
-                    "‖∂loss/∂(what each sublayer adds)‖: attention (hook_attn_out) and MLP (hook_mlp_out), one colour scale for both",
-                    "‖∂loss/∂(每个子层加进去的量)‖：注意力（hook_attn_out）和 MLP（hook_mlp_out），两图共用一个颜色刻度",
-                )
-            } else {
-                cx.tr(
-                    "‖what each sublayer adds‖: attention (hook_attn_out) and MLP (hook_mlp_out), one colour scale for both",
-                    "每个子层加进去的量的范数：注意力（hook_attn_out）和 MLP（hook_mlp_out），两图共用一个颜色刻度",
-                )
-            };
-            ui.label(RichText::new(heading).strong());
-        }
-        if !cx.presenting {
+            ui.label(RichText::new(writes_heading(cx)).strong());
             heatmap::scale_controls_ui(ui, &mut self.write_scale, false, cx.lang);
         }
         let opts = self.write_scale;
         let attn: Vec<Vec<f32>> = w.iter().map(|[a, _]| a.clone()).collect();
         let mlp: Vec<Vec<f32>> = w.iter().map(|[_, m]| m.clone()).collect();
-        let labels: Vec<String> = (0..w.len()).map(|l| layer_label(cx.lang, l)).collect();
         // One scale fitted to both, so an attention cell and an MLP cell compare.
         let both: Vec<Vec<f32>> = attn.iter().chain(&mlp).cloned().collect();
         let nc = both.first().map_or(0, Vec::len);
         let first = opts.first_col(nc);
-        let per_row = opts.mode == ScaleMode::PerRow;
         let shared = ColorScale::fit(both.len(), nc, first, false, opts.mode, |r, c| both[r][c]);
+        let unit = if grads { "‖∂loss/∂write‖" } else { cx.tr("‖write‖ (L2 norm)", "‖写入量‖（L2 范数）") };
+        self.writes_pair_ui(ui, cx, [&attn, &mlp], &shared, unit);
+        if opts.mode != ScaleMode::PerRow {
+            // One bar for both maps: they share the scale.
+            let note = shared.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
+            heatmap::colorbar_ui(ui, Colormap::Magma, &shared, unit, &note, cx.lang, &cx.theme);
+        }
+    }
+
+    /// The attention and the MLP write maps side by side, on `shared` unless per row.
+    fn writes_pair_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, pair: [&[Vec<f32>]; 2], shared: &ColorScale, unit: &str) {
+        let opts = self.write_scale;
+        let per_row = opts.mode == ScaleMode::PerRow;
+        let labels: Vec<String> = (0..pair[0].len()).map(|l| layer_label(cx.lang, l)).collect();
         let avail = ui.available_size() - vec2(0.0, 56.0);
         let half = vec2((avail.x - 24.0) / 2.0, avail.y);
-        let unit = if grads { "‖∂loss/∂write‖" } else { cx.tr("‖write‖ (L2 norm)", "‖写入量‖（L2 范数）") };
+        let titles = [cx.tr("Attention writes", "注意力写入量"), cx.tr("MLP writes", "MLP 写入量")];
         ui.horizontal_top(|ui| {
-            for (i, (rows, title)) in [
-                (&attn, cx.tr("Attention writes", "注意力写入量")),
-                (&mlp, cx.tr("MLP writes", "MLP 写入量")),
-            ]
-            .into_iter()
-            .enumerate()
-            {
+            for (i, (rows, title)) in pair.into_iter().zip(titles).enumerate() {
                 ui.vertical(|ui| {
                     ui.set_max_width(half.x);
                     ui.label(RichText::new(title).strong());
                     let cur = Self::cursor_row(cx, Some(i));
                     // Per row is a property of each sublayer's own rows.
                     let scale = if per_row { None } else { Some(shared.clone()) };
-                    matrix_ui(
-                        ui,
-                        cx,
-                        &mut self.write_tex[i],
-                        &Matrix {
-                            id: if i == 0 { "writes-attn" } else { "writes-mlp" },
-                            rows,
-                            row_labels: &labels,
-                            opts,
-                            marked_row: cur,
-                            unit,
-                            title,
-                            size: half - vec2(0.0, 20.0),
-                            colorbar: per_row,
-                        },
-                        scale,
-                    );
+                    let m = Matrix {
+                        id: if i == 0 { "writes-attn" } else { "writes-mlp" },
+                        rows,
+                        row_labels: &labels,
+                        opts,
+                        marked_row: cur,
+                        unit,
+                        title,
+                        size: half - vec2(0.0, 20.0),
+                        colorbar: per_row,
+                    };
+                    matrix_ui(ui, cx, &mut self.write_tex[i], &m, scale);
                 });
             }
         });
-        if !per_row {
-            // One bar for both maps: they share the scale.
-            let note = shared.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
-            heatmap::colorbar_ui(ui, Colormap::Magma, &shared, unit, &note, cx.lang, &cx.theme);
-        }
+    }
+}
+
+/// The Writes panel's heading: the sublayer outputs, or their gradients.
+fn writes_heading(cx: &ViewCtx<'_>) -> &'static str {
+    if cx.grads() {
+        cx.tr(
+            "‖∂loss/∂(what each sublayer adds)‖: attention (hook_attn_out) and MLP (hook_mlp_out), one colour scale for both",
+            "‖∂loss/∂(每个子层加进去的量)‖：注意力（hook_attn_out）和 MLP（hook_mlp_out），两图共用一个颜色刻度",
+        )
+    } else {
+        cx.tr(
+            "‖what each sublayer adds‖: attention (hook_attn_out) and MLP (hook_mlp_out), one colour scale for both",
+            "每个子层加进去的量的范数：注意力（hook_attn_out）和 MLP（hook_mlp_out），两图共用一个颜色刻度",
+        )
     }
 }
 

@@ -123,11 +123,11 @@ pub fn rows(cards: &[ModelCard], lang: Lang) -> Vec<(String, Vec<String>)> {
         row("parameters", "参数量", &|m| params_text(m.config.n_params())),
         row("layers", "层数", &|m| m.config.n_layers().to_string()),
         row("width (d_model)", "宽度（d_model）", &|m| m.config.d_model().to_string()),
-        row("query heads / KV heads", "查询头 / KV 头", &|m| {
+        row("query heads / KV heads", "查询头 / K/V 头", &|m| {
             format!("{} / {}", m.config.n_heads(), m.config.n_kv_heads())
         }),
         row("head size", "每个头的维度", &|m| m.config.d_head().to_string()),
-        row("FFN width (SwiGLU)", "前馈网络宽度（SwiGLU）", &|m| {
+        row("MLP width (SwiGLU)", "MLP 宽度（SwiGLU）", &|m| {
             m.config.d_mlp().to_string()
         }),
         row("vocabulary", "词表大小", &|m| m.config.vocab_size.to_string()),

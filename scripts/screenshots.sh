@@ -122,8 +122,8 @@ wait
 frames 4
 shot $d/22-graph-kv-cache.png
 lesson 17-four-uses
-action 6
-task sentiment 该公司公布创纪录的季度利润并上调全年预期后，股价上涨了 12%。
+action 9
+task sentiment 某科技公司股价大幅上涨,市场反应积极。
 wait
 mode code
 frames 4

@@ -172,6 +172,31 @@ fn task_sentiment_honours_temperature_and_seed_on_smollm2() {
     assert_eq!(defaults["sampling"]["temperature"].as_f64().map(|t| (t * 10.0).round()), Some(7.0));
 }
 
+/// `task --list --json`: every preset with `name`, `task`, `text`, `from_article`; the
+/// article's six examples verbatim and marked, needing no model.
+#[test]
+fn task_list_json_marks_the_articles_examples() {
+    let v = json_of(&glassbox(&["task", "--list", "--json"]));
+    let presets = v.as_array().expect("an array of presets");
+    for p in presets {
+        for key in ["name", "task", "text", "from_article"] {
+            assert!(p.get(key).is_some(), "{key} missing in {p}");
+        }
+    }
+    let article: Vec<&str> = presets
+        .iter()
+        .filter(|p| p["from_article"] == true)
+        .filter_map(|p| p["text"].as_str())
+        .collect();
+    assert_eq!(article.len(), 6, "{article:?}");
+    assert!(article.contains(&"患者,男性,45岁,主诉头痛,持续两天。既往有高血压病史。"));
+    assert!(article.contains(&"Llama3.1 的核心技术是什么?"));
+    assert!(presets.iter().any(|p| p["from_article"] == false), "Glassbox's own presets are listed too");
+    let text = glassbox(&["task", "--list"]);
+    assert!(text.status.success());
+    assert!(String::from_utf8_lossy(&text.stdout).lines().count() == presets.len());
+}
+
 #[test]
 fn trace_of_a_prompt_over_the_budget_runs_in_chunks_and_prints_the_same() {
     // 600 tokens of the fixture: a full capture is ~100 MB, so 16 MiB takes the long path

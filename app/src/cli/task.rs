@@ -1,5 +1,6 @@
 //! `glassbox task generate|sentiment|qa|extract --text TEXT`: the article's four uses on the
-//! instruct model, with the trace behind each answer summarized. Answers are sampled
+//! instruct model, with the trace behind each answer summarized. `glassbox task --list`
+//! prints the presets (`--json`: `name`, `task`, `text`, `from_article`). Answers are sampled
 //! (default temperature 0.7, top-p 0.9, a fresh seed each run, printed so a run can be
 //! repeated with `--seed`); `--temperature 0` is greedy.
 
@@ -25,15 +26,18 @@ pub enum TaskName {
 
 #[derive(Args, Debug)]
 pub struct TaskArgs {
-    #[arg(value_enum)]
-    pub task: TaskName,
+    #[arg(value_enum, required_unless_present = "list")]
+    pub task: Option<TaskName>,
+    /// Print the presets (the article's examples and Glassbox's own) and exit
+    #[arg(long)]
+    pub list: bool,
     /// The input text (for qa: the question)
-    #[arg(long, required_unless_present = "preset")]
+    #[arg(long, required_unless_present_any = ["preset", "list"])]
     pub text: Option<String>,
     /// qa only: a passage to answer from
     #[arg(long)]
     pub context: Option<String>,
-    /// One of the article's examples instead of --text: medical-note, contract, stock-news, smartwatch-review, llama-question
+    /// A preset instead of --text (`--list` names them; `article-*` are the article's own examples)
     #[arg(long, conflicts_with = "text")]
     pub preset: Option<String>,
     /// Sampling temperature; 0 = greedy (always the most likely token)
@@ -77,7 +81,25 @@ fn options(args: &TaskArgs) -> Result<TaskOptions> {
     })
 }
 
+/// Every preset, one line each (or one JSON array): the article's examples are marked, so a
+/// class can tell them from Glassbox's own.
+fn list(json: bool) -> Result<()> {
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&tasks::PRESETS[..])?)?;
+        return Ok(());
+    }
+    for p in &tasks::PRESETS {
+        let whose = if p.from_article { "article" } else { "glassbox" };
+        outln!("{:<20} {:<9} {:<8} {}", p.name, p.kind.name(), whose, p.text)?;
+    }
+    Ok(())
+}
+
 pub fn run(model_path: Option<PathBuf>, args: TaskArgs) -> Result<()> {
+    if args.list {
+        return list(args.json);
+    }
+    let Some(task) = args.task else { bail!("name a task: generate, sentiment, qa or extract") };
     let text = match (&args.text, &args.preset) {
         (Some(t), _) => t.clone(),
         (None, Some(name)) => {
@@ -93,7 +115,7 @@ pub fn run(model_path: Option<PathBuf>, args: TaskArgs) -> Result<()> {
     let model = load_model(model_path)?;
     let mut exec = make_executor(model.clone(), args.device, Precision::F32)?;
     let exec = exec.as_mut();
-    let out = match args.task {
+    let out = match task {
         TaskName::Generate => tasks::generate_text(&model, exec, &text, &opts)?,
         TaskName::Sentiment => tasks::analyze_sentiment(&model, exec, &text, &opts)?,
         TaskName::Qa => tasks::answer_question(&model, exec, &text, args.context.as_deref(), &opts)?,

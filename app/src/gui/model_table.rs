@@ -123,11 +123,11 @@ pub fn rows(cards: &[ModelCard], lang: Lang) -> Vec<(String, Vec<String>)> {
         row("parameters", "参数量", &|m| params_text(m.config.n_params())),
         row("layers", "层数", &|m| m.config.n_layers().to_string()),
         row("width (d_model)", "宽度（d_model）", &|m| m.config.d_model().to_string()),
-        row("query heads / KV heads", "查询头 / KV 头", &|m| {
+        row("query heads / K/V heads", "查询头 / K/V 头", &|m| {
             format!("{} / {}", m.config.n_heads(), m.config.n_kv_heads())
         }),
         row("head size", "每个头的维度", &|m| m.config.d_head().to_string()),
-        row("FFN width (SwiGLU)", "前馈网络宽度（SwiGLU）", &|m| {
+        row("MLP width (SwiGLU)", "MLP 宽度（SwiGLU）", &|m| {
             m.config.d_mlp().to_string()
         }),
         row("vocabulary", "词表大小", &|m| m.config.vocab_size.to_string()),
@@ -175,7 +175,7 @@ mod tests {
         let params: Vec<String> = cards.iter().map(|c| params_text(c.config.n_params())).collect();
         assert_eq!(params, ["135M", "8.03B", "70.6B", "406B"]);
         let md = markdown(&cards, Lang::En);
-        assert!(md.contains("| query heads / KV heads | 9 / 3 | 32 / 8 | 64 / 8 | 128 / 8 |"), "{md}");
+        assert!(md.contains("| query heads / K/V heads | 9 / 3 | 32 / 8 | 64 / 8 | 128 / 8 |"), "{md}");
         assert!(md.contains("| RoPE scaling | none | llama3, ×8 (trained at 8192) |"), "{md}");
     }
 }

@@ -111,62 +111,68 @@ pub struct TaskOutput {
     pub trace: Trace,
 }
 
-/// A ready-made input: the article's own examples.
-#[derive(Debug, Clone, Copy)]
+/// A ready-made input. `from_article` presets are the article's own examples, verbatim
+/// (its ASCII commas and colons kept); the others are Glassbox's, written for the lessons.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Preset {
     pub name: &'static str,
+    #[serde(rename = "task")]
     pub kind: TaskKind,
     pub text: &'static str,
+    pub from_article: bool,
 }
 
-pub const PRESETS: [Preset; 9] = [
-    Preset {
-        name: "medical-note",
-        kind: TaskKind::Extract,
-        text: "Patient: male, 58. Admitted with chest pain for 3 hours. History of hypertension for 10 years, takes amlodipine 5 mg once daily. ECG shows ST elevation; diagnosis: acute myocardial infarction.",
-    },
-    Preset {
-        name: "contract",
-        kind: TaskKind::Generate,
-        text: "Write a clause for a software license agreement stating that the licensee may not sublicense the software without the licensor's written consent.",
-    },
-    Preset {
-        name: "stock-news",
-        kind: TaskKind::Sentiment,
-        text: "Shares of the company jumped 12% after it reported record quarterly earnings and raised its full-year guidance.",
-    },
-    Preset {
-        name: "smartwatch-review",
-        kind: TaskKind::Sentiment,
-        text: "I have worn this smartwatch for two weeks. The battery easily lasts five days and the heart-rate sensor is accurate, but the strap feels cheap.",
-    },
-    Preset {
-        name: "llama-question",
-        kind: TaskKind::Qa,
-        text: "What is Llama 3.1, and which company released it?",
-    },
-    // The same four uses in Chinese, as the article presents them. SmolLM2 was trained mostly
-    // on English: these show what a small model does with Chinese input.
-    Preset {
-        name: "medical-note-zh",
-        kind: TaskKind::Extract,
-        text: "病人：男，58 岁。因胸痛 3 小时入院。高血压病史 10 年，每天服用氨氯地平 5 毫克。心电图显示 ST 段抬高，诊断：急性心肌梗死。",
-    },
-    Preset {
-        name: "contract-zh",
-        kind: TaskKind::Generate,
-        text: "请为一份软件许可合同写一条条款：未经许可方书面同意，被许可方不得将软件转授权给第三方。",
-    },
-    Preset {
-        name: "stock-news-zh",
-        kind: TaskKind::Sentiment,
-        text: "该公司公布创纪录的季度利润并上调全年预期后，股价上涨了 12%。",
-    },
-    Preset {
-        name: "llama-question-zh",
-        kind: TaskKind::Qa,
-        text: "Llama 3.1 是什么？是哪家公司发布的？",
-    },
+const fn article(name: &'static str, kind: TaskKind, text: &'static str) -> Preset {
+    Preset { name, kind, text, from_article: true }
+}
+
+const fn own(name: &'static str, kind: TaskKind, text: &'static str) -> Preset {
+    Preset { name, kind, text, from_article: false }
+}
+
+pub const PRESETS: [Preset; 15] = [
+    // The article's six examples (§5.1–5.3 and §6), character for character.
+    article("article-medical", TaskKind::Extract, "患者,男性,45岁,主诉头痛,持续两天。既往有高血压病史。"),
+    article("article-contract", TaskKind::Generate, "根据《劳动合同法》,本合同的主要条款如下:"),
+    article("article-future-ai", TaskKind::Generate, "未来的人工智能技术将会如何影响我们的生活"),
+    article("article-stock-news", TaskKind::Sentiment, "某科技公司股价大幅上涨,市场反应积极。"),
+    article("article-smartwatch", TaskKind::Sentiment, "这款智能手表功能强大,设计时尚,非常满意。"),
+    article("article-question", TaskKind::Qa, "Llama3.1 的核心技术是什么?"),
+    // Glassbox's own: the same four uses in English (SmolLM2 was trained mostly on English)
+    // and in Chinese.
+    own(
+        "medical-note",
+        TaskKind::Extract,
+        "Patient: male, 58. Admitted with chest pain for 3 hours. History of hypertension for 10 years, takes amlodipine 5 mg once daily. ECG shows ST elevation; diagnosis: acute myocardial infarction.",
+    ),
+    own(
+        "contract",
+        TaskKind::Generate,
+        "Write a clause for a software license agreement stating that the licensee may not sublicense the software without the licensor's written consent.",
+    ),
+    own(
+        "stock-news",
+        TaskKind::Sentiment,
+        "Shares of the company jumped 12% after it reported record quarterly earnings and raised its full-year guidance.",
+    ),
+    own(
+        "smartwatch-review",
+        TaskKind::Sentiment,
+        "I have worn this smartwatch for two weeks. The battery easily lasts five days and the heart-rate sensor is accurate, but the strap feels cheap.",
+    ),
+    own("llama-question", TaskKind::Qa, "What is Llama 3.1, and which company released it?"),
+    own(
+        "medical-note-zh",
+        TaskKind::Extract,
+        "病人：男，58 岁。因胸痛 3 小时入院。高血压病史 10 年，每天服用氨氯地平 5 毫克。心电图显示 ST 段抬高，诊断：急性心肌梗死。",
+    ),
+    own(
+        "contract-zh",
+        TaskKind::Generate,
+        "请为一份软件许可合同写一条条款：未经许可方书面同意，被许可方不得将软件转授权给第三方。",
+    ),
+    own("stock-news-zh", TaskKind::Sentiment, "该公司公布创纪录的季度利润并上调全年预期后，股价上涨了 12%。"),
+    own("llama-question-zh", TaskKind::Qa, "Llama 3.1 是什么？是哪家公司发布的？"),
 ];
 
 pub fn preset(name: &str) -> Option<&'static Preset> {

@@ -9,6 +9,7 @@ mod fonts_cover;
 mod gpu_faults;
 mod lesson_numbers;
 mod lessons_check;
+mod lesson_rules;
 mod long_prompt;
 mod misc;
 mod model_picker;

@@ -405,7 +405,7 @@ impl AttentionView {
                     ui,
                     Colormap::Viridis,
                     &pattern_scale(mode),
-                    cx.tr("p (attention weight)", "p（注意力权重）"),
+                    cx.tr("p (attention pattern)", "p（注意力模式）"),
                     hidden,
                     cx.lang,
                     &theme,
@@ -470,7 +470,7 @@ impl AttentionView {
                 let unit = if mode == ScaleMode::PerRow {
                     cx.tr("p ÷ row max", "p ÷ 本行最大值")
                 } else {
-                    cx.tr("p (attention weight)", "p（注意力权重）")
+                    cx.tr("p (attention pattern)", "p（注意力模式）")
                 };
                 (Colormap::Viridis, s, unit)
             } else {

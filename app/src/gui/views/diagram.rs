@@ -235,7 +235,7 @@ impl DiagramView {
                 block(
                     ui,
                     cx,
-                    cx.lang.tf(format!("{mlp_name} MLP"), format!("{mlp_name} 前馈网络")),
+                    cx.lang.tf(format!("{mlp_name} MLP"), format!("{mlp_name} MLP")),
                     format!("{} → {} → {}", c.d_model(), c.d_mlp(), c.d_model()),
                     &steps,
                 );

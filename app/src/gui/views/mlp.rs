@@ -56,7 +56,7 @@ impl MlpView {
             cx,
             &cx.lang.tf(
                 format!("{} MLP · layer {layer}", cx.s.model.arch.mlp.name()),
-                format!("{} 前馈网络（MLP）· 第 {layer} 层", cx.s.model.arch.mlp.name()),
+                format!("{} MLP · 第 {layer} 层", cx.s.model.arch.mlp.name()),
             ),
             &keys,
         );

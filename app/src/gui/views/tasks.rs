@@ -127,8 +127,8 @@ impl TasksView {
         });
         egui::CollapsingHeader::new(
             RichText::new(cx.tr(
-                "Examples (from the article, in English and Chinese, and from the lessons)",
-                "例子（来自文章，有英文也有中文，以及来自课程）",
+                "Examples (the article's own, verbatim, and Glassbox's)",
+                "例子（文章原例，一字不改；以及 Glassbox 自带的）",
             ))
             .strong(),
         )
@@ -136,12 +136,17 @@ impl TasksView {
         .show(ui, |ui| {
             let examples = PRESETS
                 .iter()
-                .map(|p| (p.kind, p.text))
-                .chain(LESSON_EXAMPLES);
-            for (kind, text) in examples {
+                .map(|p| (p.kind, p.text, p.from_article))
+                .chain(LESSON_EXAMPLES.iter().map(|&(k, t)| (k, t, false)));
+            for (kind, text, from_article) in examples {
+                let whose = if from_article {
+                    cx.tr("the article's", "文章原例")
+                } else {
+                    cx.tr("Glassbox's", "Glassbox 自带")
+                };
                 if ui
                     .button(format!(
-                        "{} · {}",
+                        "{whose} · {} · {}",
                         title(kind, cx),
                         crate::gui::heatmap::short_label(text, 60)
                     ))

@@ -308,7 +308,7 @@ impl TrainingView {
                 ui.selectable_value(&mut self.preset, p, label);
             }
             ui.separator();
-            let label = ui.label(cx.tr("Workers:", "工作进程："));
+            let label = ui.label(cx.tr("Workers:", "工作者："));
             egui::ComboBox::from_id_salt("train-workers")
                 .selected_text(self.workers.to_string())
                 .show_ui(ui, |ui| {

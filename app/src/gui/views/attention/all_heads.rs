@@ -117,7 +117,7 @@ impl AttentionView {
                 ui,
                 Colormap::Viridis,
                 &super::pattern_scale(mode),
-                cx.tr("p (attention weight)", "p（注意力权重）"),
+                cx.tr("p (attention pattern)", "p（注意力模式）"),
                 "",
                 cx.lang,
                 &theme,
@@ -205,7 +205,7 @@ impl AttentionView {
         let (bw, bh) = (bk + gap, bq + gap);
         let offset = cx.s.trace.pos_offset;
         let (mode, theme) = (self.pattern_scale, cx.theme);
-        ui.label(RichText::new(cx.tr("Each block: one head's pattern (rows: queries, columns: keys). Color: p (yellow = 1). Click a block to open that head.", "每个小块是一个头的注意力模式（行：查询，列：键）。颜色：注意力权重 p（黄色 = 1）。点击小块打开该头。")).color(theme.muted()));
+        ui.label(RichText::new(cx.tr("Each block: one head's pattern (rows: queries, columns: keys). Color: p (yellow = 1). Click a block to open that head.", "每个小块是一个头的注意力模式（行：查询，列：键）。颜色：注意力模式的值 p（黄色 = 1）。点击小块打开该头。")).color(theme.muted()));
         let label_w = 30.0;
         let avail = ui.available_size() - vec2(0.0, 84.0);
         let spacing = ui.spacing().item_spacing.x;
@@ -334,8 +334,8 @@ impl AttentionView {
             Colormap::Viridis,
             &super::pattern_scale(mode),
             cx.tr(
-                "p (attention weight; the largest in each block pixel)",
-                "p（注意力权重；每个像素取其中最大值）",
+                "p (attention pattern; the largest in each block pixel)",
+                "p（注意力模式；每个像素取其中最大值）",
             ),
             "",
             cx.lang,
@@ -448,8 +448,8 @@ impl AttentionView {
         }
         ui.label(
             RichText::new(cx.tr(
-                "Left: queries (click one). Right: keys. Lines: attention weight.",
-                "左边：查询（可点击）。右边：键。连线粗细：注意力权重。",
+                "Left: queries (click one). Right: keys. Lines: the attention pattern.",
+                "左边：查询（可点击）。右边：键。连线粗细：注意力模式的值。",
             ))
             .color(cx.theme.muted()),
         );

@@ -38,7 +38,7 @@ impl Default for CatalogState {
 pub fn kinds(s: &HeadScores) -> [(&'static str, &'static str, &Vec<Vec<f32>>); 4] {
     [
         ("previous-token", "前一个词元", &s.previous_token),
-        ("first-token (attention sink)", "第一个词元（注意力汇聚）", &s.first_token),
+        ("first-token (attention sink)", "第一个词元（注意力汇聚点）", &s.first_token),
         ("induction", "归纳", &s.induction),
         ("duplicate-token", "重复词元", &s.duplicate),
     ]

@@ -417,7 +417,7 @@ impl CompareState {
                     }
                     let unit = match (i, *kind) {
                         (2, _) => cx.tr("difference", "差值"),
-                        (_, MapKind::Pattern) => cx.tr("p (attention weight)", "p（注意力权重）"),
+                        (_, MapKind::Pattern) => cx.tr("p (attention pattern)", "p（注意力模式）"),
                         _ => cx.tr("value", "数值"),
                     };
                     heatmap::colorbar_ui(ui, map, scale, unit, "", cx.lang, &theme);

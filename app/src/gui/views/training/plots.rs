@@ -91,7 +91,7 @@ pub fn curves_ui(ui: &mut Ui, cx: &ViewCtx<'_>, h: &History, preset: Preset, wor
 /// step everyone takes.
 fn workers_ui(ui: &mut Ui, cx: &ViewCtx<'_>, h: &History) {
     let theme = cx.theme;
-    ui.label(RichText::new(cx.tr("Gradient norm of each data-parallel worker (before the all-reduce)", "每个数据并行工作进程的梯度范数（全归约之前）")).strong());
+    ui.label(RichText::new(cx.tr("Gradient norm of each data-parallel worker (before the all-reduce)", "每个数据并行工作者的梯度范数（全归约之前）")).strong());
     ui.columns(2, |cols| {
         plot(cx, "train-workers", "|grad|").include_y(0.0).show(&mut cols[0], |p| {
             let n = h.steps.last().map_or(0, |r| r.worker_grad_norms.len());
@@ -101,14 +101,14 @@ fn workers_ui(ui: &mut Ui, cx: &ViewCtx<'_>, h: &History) {
                     .iter()
                     .filter_map(|r| Some([r.step as f64, f64::from(*r.worker_grad_norms.get(w)?)]))
                     .collect();
-                p.line(Line::new(cx.lang.tf(format!("worker {w}"), format!("工作进程 {w}")), pts).color(theme.series(w)));
+                p.line(Line::new(cx.lang.tf(format!("worker {w}"), format!("工作者 {w}")), pts).color(theme.series(w)));
             }
             let mean: Vec<[f64; 2]> = h.steps.iter().map(|r| [r.step as f64, f64::from(r.grad_norm)]).collect();
             p.line(Line::new(cx.tr("averaged gradient", "平均后的梯度"), mean).color(theme.muted()).width(2.0));
         });
         Plot::new("train-workers-now")
             .height(HEIGHT)
-            .x_axis_label(cx.tr("worker", "工作进程").to_string())
+            .x_axis_label(cx.tr("worker", "工作者").to_string())
             .y_axis_label("|grad|")
             .allow_scroll(false)
             .show(&mut cols[1], |p| {

@@ -12,6 +12,8 @@ use super::{Request, ViewCtx, fmt_val, missing_ui, title_ui, visible};
 use crate::gui::export::Figure;
 use crate::gui::heatmap::key_of;
 
+mod fill_in;
+
 const SHOWN: usize = 15;
 
 /// The two distributions on screen, cached by what they depend on.
@@ -36,15 +38,14 @@ impl OutputView {
         if self.generate_n == 0 {
             self.generate_n = 20;
         }
-        title_ui(
-            ui,
-            cx,
-            cx.tr(
-                "Output: final RMSNorm → logits → softmax → next token",
-                "输出：最终 RMSNorm → logits → softmax → 下一个词元",
-            ),
-            &[HookKey::Logits, HookKey::Probs],
-        );
+        title_ui(ui, cx, &output_title(cx), &[HookKey::Logits, HookKey::Probs]);
+        if !cx.s.model.arch.generates() {
+            // A masked LM fills blanks: no sampling, no generation.
+            if !missing_ui(ui, cx, HookKey::Logits) {
+                fill_in::fill_in_ui(ui, cx);
+            }
+            return;
+        }
         self.controls_ui(ui, cx);
         ui.separator();
         if missing_ui(ui, cx, HookKey::Logits) {
@@ -219,6 +220,15 @@ impl OutputView {
             });
         }
     }
+}
+
+/// "Output: final RMSNorm → logits → softmax → next token", with this family's parts.
+fn output_title(cx: &ViewCtx<'_>) -> String {
+    let norm = super::diagram::norm_name(&cx.s.model.arch);
+    if !cx.s.model.arch.generates() {
+        return cx.tr("Output: MLM transform → logits → softmax → fill in each [MASK]", "输出：MLM 变换 → logits → softmax → 填入每个 [MASK]").into();
+    }
+    cx.lang.tf(format!("Output: final {norm} → logits → softmax → next token"), format!("输出：最终 {norm} → logits → softmax → 下一个词元"))
 }
 
 /// Horizontal probability bars with the token, its probability (and logit).

@@ -252,6 +252,11 @@ impl AttentionView {
                 return;
             }
             let g = cx.s.sel.head / group;
+            if group == 1 {
+                // Multi-head attention: no sharing to point at.
+                ui.label(cx.lang.tf(format!("→ its own K/V head {g} (multi-head)"), format!("→ 它自己的 K/V 头 {g}（多头）")));
+                return;
+            }
             ui.label(cx.lang.tf(
                 format!(
                     "→ K/V head {g} (shared by heads {}–{})",

@@ -187,7 +187,9 @@ fn mask_note_ui(ui: &mut Ui, cx: &ViewCtx<'_>, m: &HeadMap<'_>) {
         ).to_string(),
         AttnMask::Sliding { window } => band_note(cx, m, window),
     };
-    ui.label(RichText::new(format!("{} · {note}", mask_text(m.mask, cx.lang))).color(cx.theme.muted()));
+    // The band's note starts from the window's size; the others say it all themselves.
+    let text = if matches!(m.mask, AttnMask::Sliding { .. }) { format!("{} · {note}", mask_text(m.mask, cx.lang)) } else { note };
+    ui.label(RichText::new(text).color(cx.theme.muted()));
 }
 
 fn band_note(cx: &ViewCtx<'_>, m: &HeadMap<'_>, window: usize) -> String {

@@ -151,7 +151,10 @@ impl EmbeddingNormView {
             match x {
                 Some(x) => grid(ui, cx.lang.tf(format!("x (before), position {pos}"), format!("x（归一化前），位置 {pos}")), x, Colormap::Diverging),
                 None => {
-                    ui.label(RichText::new(cx.tr("x = hook_embed + hook_pos_embed + hook_token_type_embed\n(the sum is not one recorded hook)", "x = hook_embed + hook_pos_embed + hook_token_type_embed\n（这个和没有单独记录）")).monospace());
+                    ui.vertical(|ui| {
+                        ui.set_max_width(240.0);
+                        ui.label(RichText::new(cx.tr("x = hook_embed + hook_pos_embed + hook_token_type_embed (the sum is not one recorded hook)", "x = hook_embed + hook_pos_embed + hook_token_type_embed（这个和没有单独记录）")).small());
+                    });
                 }
             }
             let g_title = match (arch.norm, plus_one) {
@@ -189,6 +192,10 @@ fn readout_line(cx: &ViewCtx<'_>, site: &NormSite, x: Option<&[f32]>, h: &[f32],
         // The stored w is the applied scale less the 1 the loader folded in.
         (Some(r), Some(i)) if arch.norm_weight_plus_one() => format!("dim {i}:  x = {}   / RMS {}   × (1 + w) = {} (w = {})   →   h = {}", xi(i), fmt_val(r), fmt_val(g(i)), fmt_val(g(i) - 1.0), fmt_val(h[i])),
         (Some(r), Some(i)) => format!("dim {i}:  x = {}   / RMS {}   × g = {}   →   h = {}", xi(i), fmt_val(r), fmt_val(g(i)), fmt_val(h[i])),
+        (Some(r), None) if layer && stats.is_none() => cx.lang.tf(
+            format!("This position: std √(var + eps) ({}) = {}", site.scale, fmt_val(r)),
+            format!("该位置：标准差 √(var + eps)（{}）= {}", site.scale, fmt_val(r)),
+        ),
         (Some(r), None) if layer => {
             let mean = stats.as_ref().map_or("?".into(), |s| fmt_val(s.mean));
             cx.lang.tf(

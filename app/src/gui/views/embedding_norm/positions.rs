@@ -69,7 +69,7 @@ fn vector_ui(ui: &mut Ui, cx: &ViewCtx<'_>, key: HookKey, pos: usize, title: &st
     };
     let scale = max_abs(v.iter().copied());
     ui.label(format!("{title}   max |·| = {}", fmt_val(scale)));
-    let (resp, hovered) = vector_grid_ui(ui, &v, grid_cols(v.len()), 10.0, |x| Colormap::Diverging.signed(x, scale), None, &cx.theme);
+    let (resp, hovered) = vector_grid_ui(ui, &v, grid_cols(v.len()), 14.0, |x| Colormap::Diverging.signed(x, scale), None, &cx.theme);
     if let Some(i) = hovered {
         resp.on_hover_text(format!("{}{key}[{pos}, {i}] = {}", cx.d(), fmt_val(v[i])));
     }

@@ -59,38 +59,7 @@ impl EmbeddingNormView {
 
     fn embedding_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         let key = HookKey::Embed;
-        let c = &cx.s.model.config;
-        title_ui(
-            ui,
-            cx,
-            cx.tr(
-                "Token embedding: one row of the embedding matrix per token",
-                "嵌入：每个词元取嵌入矩阵的一行",
-            ),
-            &[key],
-        );
-        ui.label(cx.lang.tf(
-            format!(
-                "E has {} rows (the vocabulary) × {} columns (d_model).{}",
-                c.vocab_size,
-                c.d_model(),
-                if c.tie_word_embeddings {
-                    " Tied: the same matrix turns the last vector back into logits."
-                } else {
-                    ""
-                }
-            ),
-            format!(
-                "E 有 {} 行（词表）× {} 列（d_model）。{}",
-                c.vocab_size,
-                c.d_model(),
-                if c.tie_word_embeddings {
-                    "共享（tied）：输出 logits 时用的也是同一个矩阵。"
-                } else {
-                    ""
-                }
-            ),
-        ));
+        embedding_header_ui(ui, cx, key);
         if missing_ui(ui, cx, key) {
             return;
         }
@@ -138,22 +107,7 @@ impl EmbeddingNormView {
         );
         self.all_positions_ui(ui, cx, key, 0);
         if cx.export {
-            cx.requests.push(Request::Export(Figure::Heatmap {
-                title: format!("hook_embed position {pos}"),
-                rows: x.len().div_ceil(cols),
-                cols,
-                values: x.clone(),
-                row_labels: Vec::new(),
-                col_labels: Vec::new(),
-                row_title: cx.lang.tf(
-                    format!("dimensions, {cols} per row"),
-                    format!("维度，每行 {cols} 个"),
-                ),
-                col_title: String::new(),
-                map: Colormap::Diverging,
-                scale: crate::gui::heatmap::ColorScale::symmetric(scale),
-                unit: cx.tr("value", "数值").into(),
-            }));
+            export_row(cx, &x, cols, pos, scale);
         }
     }
 
@@ -187,4 +141,36 @@ impl EmbeddingNormView {
         let unit = if cx.grads() { "∂loss/∂" } else { cx.tr("value", "数值") };
         heatmap::colorbar_ui(ui, Colormap::Diverging, &scale, unit, &note, cx.lang, &cx.theme);
     }
+}
+
+/// The title, and E's size (and whether the output head shares it).
+fn embedding_header_ui(ui: &mut Ui, cx: &ViewCtx<'_>, key: HookKey) {
+    let c = &cx.s.model.config;
+    title_ui(ui, cx, cx.tr("Token embedding: one row of the embedding matrix per token", "嵌入：每个词元取嵌入矩阵的一行"), &[key]);
+    let (tied_en, tied_zh) = if c.tie_word_embeddings {
+        (" Tied: the same matrix turns the last vector back into logits.", "共享（tied）：输出 logits 时用的也是同一个矩阵。")
+    } else {
+        ("", "")
+    };
+    ui.label(cx.lang.tf(
+        format!("E has {} rows (the vocabulary) × {} columns (d_model).{tied_en}", c.vocab_size, c.d_model()),
+        format!("E 有 {} 行（词表）× {} 列（d_model）。{tied_zh}", c.vocab_size, c.d_model()),
+    ));
+}
+
+/// File → Export: this position's row of E as a grid.
+fn export_row(cx: &mut ViewCtx<'_>, x: &[f32], cols: usize, pos: usize, scale: f32) {
+    cx.requests.push(Request::Export(Figure::Heatmap {
+        title: format!("hook_embed position {pos}"),
+        rows: x.len().div_ceil(cols),
+        cols,
+        values: x.to_vec(),
+        row_labels: Vec::new(),
+        col_labels: Vec::new(),
+        row_title: cx.lang.tf(format!("dimensions, {cols} per row"), format!("维度，每行 {cols} 个")),
+        col_title: String::new(),
+        map: Colormap::Diverging,
+        scale: crate::gui::heatmap::ColorScale::symmetric(scale),
+        unit: cx.tr("value", "数值").into(),
+    }));
 }

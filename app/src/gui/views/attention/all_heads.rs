@@ -219,65 +219,15 @@ impl AttentionView {
         let (nq, nk) = (t.shape()[1], t.shape()[2]);
         let row_h = ((ui.available_height() - 40.0) / nq.max(nk) as f32).clamp(6.0, 24.0);
         let width = ui.available_width().min(700.0);
-        let (rect, resp) = ui.allocate_exact_size(
-            vec2(width, row_h * nq.max(nk) as f32 + 10.0),
-            Sense::click(),
-        );
-        let painter = ui.painter_at(rect);
-        let (lx, rx) = (rect.min.x + 150.0, rect.max.x - 150.0);
-        let y_of = |i: usize| rect.min.y + 5.0 + (i as f32 + 0.5) * row_h;
-        let font = egui::FontId::proportional((row_h * 0.7).clamp(8.0, 15.0));
+        let (rect, resp) = ui.allocate_exact_size(vec2(width, row_h * nq.max(nk) as f32 + 10.0), Sense::click());
+        let geo = Lines { rect, lx: rect.min.x + 150.0, rx: rect.max.x - 150.0, row_h };
         let q_sel = cx.s.sel.position.min(nq.saturating_sub(1));
-        let color = cx
-            .theme
-            .group_color(head / cx.s.model.config.group_size().max(1));
-        for k in 0..nk {
-            let p = t[[head, q_sel, k]];
-            if p > 0.0 {
-                let a = (p.sqrt() * 255.0) as u8;
-                let stroke = Stroke::new(
-                    1.0 + 5.0 * p,
-                    Color32::from_rgba_unmultiplied(color.r(), color.g(), color.b(), a),
-                );
-                painter.line_segment(
-                    [pos2(lx + 4.0, y_of(q_sel)), pos2(rx - 4.0, y_of(k))],
-                    stroke,
-                );
-            }
-        }
-        let hover_row = resp
-            .hover_pos()
-            .map(|p| ((p.y - rect.min.y - 5.0) / row_h).floor().max(0.0) as usize);
-        for i in 0..nq.max(nk) {
-            let text =
-                cx.s.token_texts
-                    .get(i)
-                    .map(|t| heatmap::short_label(&visible(t), 16))
-                    .unwrap_or_default();
-            let (qc, kc) = if i == q_sel {
-                (cx.theme.highlight(), cx.theme.text())
-            } else {
-                (cx.theme.text(), cx.theme.text())
-            };
-            if i < nq {
-                painter.text(
-                    pos2(lx - 6.0, y_of(i)),
-                    egui::Align2::RIGHT_CENTER,
-                    &text,
-                    font.clone(),
-                    qc,
-                );
-            }
-            if i < nk {
-                painter.text(
-                    pos2(rx + 6.0, y_of(i)),
-                    egui::Align2::LEFT_CENTER,
-                    &text,
-                    font.clone(),
-                    kc,
-                );
-            }
-        }
+        let weights: Vec<f32> = (0..nk).map(|k| t[[head, q_sel, k]]).collect();
+        geo.lines_ui(ui, cx, head, q_sel, &weights);
+        geo.tokens_ui(ui, cx, nq, nk, q_sel);
+        let lx = geo.lx;
+        let rx = geo.rx;
+        let hover_row = resp.hover_pos().map(|p| ((p.y - rect.min.y - 5.0) / row_h).floor().max(0.0) as usize);
         if let Some(r) = hover_row.filter(|&r| r < nk)
             && resp.hover_pos().is_some_and(|p| p.x > rx - 20.0)
         {
@@ -410,5 +360,47 @@ fn overview_labels_ui(ui: &Ui, cx: &ViewCtx<'_>, grid: &OverviewGrid, cells: egu
     for h in 0..n_heads {
         let x = cells.min.x + ((h * grid.bw) as f32 + grid.bk as f32 / 2.0) * cell;
         painter.text(pos2(x, cells.min.y - 2.0), egui::Align2::CENTER_BOTTOM, format!("H{h}"), font.clone(), cx.theme.group_color(h / group));
+    }
+}
+
+/// Where the head view of lines is drawn: queries at `lx`, keys at `rx`, one row each.
+struct Lines {
+    rect: egui::Rect,
+    lx: f32,
+    rx: f32,
+    row_h: f32,
+}
+
+impl Lines {
+    fn y(&self, i: usize) -> f32 {
+        self.rect.min.y + 5.0 + (i as f32 + 0.5) * self.row_h
+    }
+
+    /// One line from the selected query to each key it attends to, thickness and opacity by
+    /// weight.
+    fn lines_ui(&self, ui: &Ui, cx: &ViewCtx<'_>, head: usize, q_sel: usize, weights: &[f32]) {
+        let painter = ui.painter_at(self.rect);
+        let color = cx.theme.group_color(head / cx.s.model.config.group_size().max(1));
+        for (k, &p) in weights.iter().enumerate().filter(|(_, p)| **p > 0.0) {
+            let a = (p.sqrt() * 255.0) as u8;
+            let stroke = Stroke::new(1.0 + 5.0 * p, Color32::from_rgba_unmultiplied(color.r(), color.g(), color.b(), a));
+            painter.line_segment([pos2(self.lx + 4.0, self.y(q_sel)), pos2(self.rx - 4.0, self.y(k))], stroke);
+        }
+    }
+
+    /// The tokens: queries on the left (the selected one highlighted), keys on the right.
+    fn tokens_ui(&self, ui: &Ui, cx: &ViewCtx<'_>, nq: usize, nk: usize, q_sel: usize) {
+        let painter = ui.painter_at(self.rect);
+        let font = egui::FontId::proportional((self.row_h * 0.7).clamp(8.0, 15.0));
+        for i in 0..nq.max(nk) {
+            let text = cx.s.token_texts.get(i).map(|t| heatmap::short_label(&visible(t), 16)).unwrap_or_default();
+            let qc = if i == q_sel { cx.theme.highlight() } else { cx.theme.text() };
+            if i < nq {
+                painter.text(pos2(self.lx - 6.0, self.y(i)), egui::Align2::RIGHT_CENTER, &text, font.clone(), qc);
+            }
+            if i < nk {
+                painter.text(pos2(self.rx + 6.0, self.y(i)), egui::Align2::LEFT_CENTER, &text, font.clone(), cx.theme.text());
+            }
+        }
     }
 }

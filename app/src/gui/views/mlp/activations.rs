@@ -126,27 +126,7 @@ pub fn activations_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize, pos: usiz
             return;
         }
     };
-    let tok = cx.s.token_texts.get(pos).map(|t| super::super::visible(t)).unwrap_or_default();
-    let p_abs = cx.pos(pos);
-    ui.label(
-        RichText::new(cx.lang.tf(
-            format!("Layer {layer}, position {p_abs} “{tok}”: all {} gate values (mlp.hook_pre) on the curves", g.gate.len()),
-            format!("第 {layer} 层，位置 {p_abs}“{tok}”：全部 {} 个门控值（mlp.hook_pre）画在曲线上", g.gate.len()),
-        ))
-        .strong(),
-    );
-    ui.label(cx.lang.tf(
-        format!(
-            "{:.0}% of the gates are negative: ReLU would output exactly 0 for all of them. SiLU keeps a small negative output; those neurons carry {:.1}% of SiLU's total output here.",
-            100.0 * g.negative_share,
-            100.0 * g.negative_mass
-        ),
-        format!(
-            "{:.0}% 的门控值是负的：ReLU 对它们的输出全都是 0。SiLU 保留一个小的负输出；在这里，这些神经元占 SiLU 总输出的 {:.1}%。",
-            100.0 * g.negative_share,
-            100.0 * g.negative_mass
-        ),
-    ));
+    gate_header_ui(ui, cx, &g, layer, pos);
     let lim = g
         .gate
         .iter()
@@ -190,25 +170,7 @@ pub fn activations_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize, pos: usiz
         axes_ui(ui, &f2, cx, cx.tr("gate value x", "门控值 x"), cx.tr("SwiGLU: silu(gate) ⊙ up (mlp.hook_post)", "SwiGLU：silu(gate) ⊙ up（mlp.hook_post）"));
         hovered = hovered.or(dots_ui(ui, &f2, &g.gate, &g.swiglu, resp.hover_pos(), cx));
     });
-    let line = match hovered {
-        Some(i) => cx.lang.tf(
-            format!(
-                "neuron #{i}: gate {}  relu {}  silu {}  up {}  →  silu·up {}",
-                fmt_val(g.gate[i]), fmt_val(g.relu[i]), fmt_val(g.silu[i]), fmt_val(g.up[i]), fmt_val(g.swiglu[i])
-            ),
-            format!(
-                "神经元 #{i}：gate {}  relu {}  silu {}  up {}  →  silu·up {}",
-                fmt_val(g.gate[i]), fmt_val(g.relu[i]), fmt_val(g.silu[i]), fmt_val(g.up[i]), fmt_val(g.swiglu[i])
-            ),
-        ),
-        None => cx
-            .tr(
-                "Red dots: negative gates (ReLU would silence them). Blue: positive. Hover a dot for its neuron.",
-                "红点：负的门控值（ReLU 会把它们变成 0）。蓝点：正的。把鼠标移到点上查看是哪个神经元。",
-            )
-            .to_string(),
-    };
-    ui.label(RichText::new(line).monospace());
+    ui.label(RichText::new(gate_line(cx, &g, hovered)).monospace());
 }
 
 /// Another family's MLP from its own hooks: `mlp.hook_post` against `mlp.hook_pre` at one
@@ -242,4 +204,51 @@ fn computed_ui(ui: &mut Ui, cx: &ViewCtx<'_>, layer: usize, pos: usize) {
         None => cx.tr("Grey: ReLU, for reference. Dots: this model's numbers. Hover a dot for its neuron.", "灰线：ReLU，作参照。点：这个模型的实际数值。把鼠标移到点上查看是哪个神经元。").to_string(),
     };
     ui.label(RichText::new(line).monospace());
+}
+
+/// One neuron's numbers under the pointer, or how to read the dots.
+fn gate_line(cx: &ViewCtx<'_>, g: &activations::GateValues, hovered: Option<usize>) -> String {
+    match hovered {
+        Some(i) => cx.lang.tf(
+            format!(
+                "neuron #{i}: gate {}  relu {}  silu {}  up {}  →  silu·up {}",
+                fmt_val(g.gate[i]), fmt_val(g.relu[i]), fmt_val(g.silu[i]), fmt_val(g.up[i]), fmt_val(g.swiglu[i])
+            ),
+            format!(
+                "神经元 #{i}：gate {}  relu {}  silu {}  up {}  →  silu·up {}",
+                fmt_val(g.gate[i]), fmt_val(g.relu[i]), fmt_val(g.silu[i]), fmt_val(g.up[i]), fmt_val(g.swiglu[i])
+            ),
+        ),
+        None => cx
+            .tr(
+                "Red dots: negative gates (ReLU would silence them). Blue: positive. Hover a dot for its neuron.",
+                "红点：负的门控值（ReLU 会把它们变成 0）。蓝点：正的。把鼠标移到点上查看是哪个神经元。",
+            )
+            .to_string(),
+    }
+}
+
+/// Which gates these are, and how many of them ReLU would silence.
+fn gate_header_ui(ui: &mut Ui, cx: &ViewCtx<'_>, g: &activations::GateValues, layer: usize, pos: usize) {
+    let tok = cx.s.token_texts.get(pos).map(|t| super::super::visible(t)).unwrap_or_default();
+    let p_abs = cx.pos(pos);
+    ui.label(
+        RichText::new(cx.lang.tf(
+            format!("Layer {layer}, position {p_abs} “{tok}”: all {} gate values (mlp.hook_pre) on the curves", g.gate.len()),
+            format!("第 {layer} 层，位置 {p_abs}“{tok}”：全部 {} 个门控值（mlp.hook_pre）画在曲线上", g.gate.len()),
+        ))
+        .strong(),
+    );
+    ui.label(cx.lang.tf(
+        format!(
+            "{:.0}% of the gates are negative: ReLU would output exactly 0 for all of them. SiLU keeps a small negative output; those neurons carry {:.1}% of SiLU's total output here.",
+            100.0 * g.negative_share,
+            100.0 * g.negative_mass
+        ),
+        format!(
+            "{:.0}% 的门控值是负的：ReLU 对它们的输出全都是 0。SiLU 保留一个小的负输出；在这里，这些神经元占 SiLU 总输出的 {:.1}%。",
+            100.0 * g.negative_share,
+            100.0 * g.negative_mass
+        ),
+    ));
 }

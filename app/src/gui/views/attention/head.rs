@@ -176,7 +176,13 @@ fn head_title(cx: &ViewCtx<'_>, hook: BlockHook, mask: AttnMask) -> &'static str
 /// What this layer's mask does, in words: the triangle, the band and where its edge falls
 /// for the selected query (and whether this prompt reaches it), or no triangle at all.
 fn mask_note_ui(ui: &mut Ui, cx: &ViewCtx<'_>, m: &HeadMap<'_>) {
+    let windowed = cx.s.model.arch.layers.iter().any(|l| matches!(l.mask, AttnMask::Sliding { .. }));
     let note = match m.mask {
+        // Among sliding-window layers (Gemma 3), a causal one is a global layer.
+        AttnMask::Causal if windowed => cx.tr(
+            "Global layer: no window. A query sees itself and every earlier key; the upper triangle is masked.",
+            "全局层：没有窗口。每个查询看到自己和之前所有的键；右上三角被遮住。",
+        ).to_string(),
         AttnMask::Causal => cx.tr(
             "Causal: a query sees itself and earlier keys; the upper triangle is masked.",
             "因果：每个查询只看到自己和之前的键；右上三角被遮住。",

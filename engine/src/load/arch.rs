@@ -234,6 +234,13 @@ impl Arch {
         }
     }
 
+    /// Gemma stores each norm's weight as `w` and scales by `1 + w`; the loader folds the 1
+    /// into the weight it keeps (`load/families.rs`), so a view that shows the stored `w`
+    /// needs to know.
+    pub fn norm_weight_plus_one(&self) -> bool {
+        self.family == Family::Gemma3
+    }
+
     pub fn mask(&self, layer: usize) -> AttnMask {
         self.layers.get(layer).map_or(AttnMask::Causal, |l| l.mask)
     }

@@ -5,6 +5,7 @@
 mod app_flow;
 mod experiments;
 mod exports;
+mod families;
 mod fonts_cover;
 mod gpu_faults;
 mod lesson_numbers;

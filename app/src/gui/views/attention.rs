@@ -1,17 +1,17 @@
-//! Attention: one head's pattern (or its scores before/after the causal mask, following the
-//! cursor), all heads of a layer, all layers × heads, and a head view of lines from the
-//! selected token. Clicking a cell opens its provenance (see `provenance`).
+//! Attention: one head's pattern (or its scores before/after the layer's mask — causal,
+//! sliding window or two-way — following the cursor; `head`), all heads of a layer, all
+//! layers × heads, and a head view of lines from the selected token (`all_heads`). Clicking a cell opens its provenance (see `provenance`).
 //!
 //! Every matrix is one cached texture; hovering reads the real value out of the trace.
 
-use egui::{Color32, RichText, Ui, Vec2, vec2};
+use egui::{Color32, RichText, Ui, vec2};
 use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
-use super::{Request, ViewCtx, fmt_val, max_abs, missing_ui, provenance, title_ui};
+use super::{ViewCtx, fmt_val, max_abs, provenance, title_ui};
 
 pub mod ablation;
 mod all_heads;
-use crate::gui::export::Figure;
+mod head;
 use crate::gui::heatmap::{self, Axes, CachedTexture, ColorScale, ScaleMode, heatmap_ui, key_of};
 use crate::gui::theme::{Colormap, NON_FINITE, Theme};
 
@@ -111,21 +111,22 @@ const PATTERN_MODES: [ScaleMode; 4] = [
     ScaleMode::PerRow,
 ];
 
-/// Colors one attention-matrix value. `causal_masked`: k is in the future of q. `grads`:
+/// Colors one attention-matrix value. `hidden`: the layer's mask hides k from q (the
+/// future, or outside a sliding window; never in a two-way layer). `grads`:
 /// `v` is a gradient (signed whatever the hook; no gradient flows through a masked cell).
 /// A NaN or an infinity that is not the mask's −∞ gets the non-finite colour.
 #[allow(clippy::too_many_arguments)]
 fn cell_color(
     hook: BlockHook,
     v: f32,
-    causal_masked: bool,
+    hidden: bool,
     scale: f32,
     mode: ScaleMode,
     row_max: f32,
     grads: bool,
     theme: &Theme,
 ) -> Color32 {
-    let masked = causal_masked
+    let masked = hidden
         && match hook {
             BlockHook::Pattern => true,
             // Before the mask the scores are real numbers everywhere.
@@ -251,6 +252,11 @@ impl AttentionView {
                 return;
             }
             let g = cx.s.sel.head / group;
+            if group == 1 {
+                // Multi-head attention: no sharing to point at.
+                ui.label(cx.lang.tf(format!("→ its own K/V head {g} (multi-head)"), format!("→ 它自己的 K/V 头 {g}（多头）")));
+                return;
+            }
             ui.label(cx.lang.tf(
                 format!(
                     "→ K/V head {g} (shared by heads {}–{})",
@@ -264,237 +270,6 @@ impl AttentionView {
                 ),
             ));
         });
-    }
-
-    fn head_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize) {
-        let cursor = cx.s.cursor_step();
-        let hook = shown_hook(cursor);
-        let key = HookKey::Block(layer, hook);
-        let head =
-            cx.s.sel
-                .head
-                .min(cx.s.model.config.n_heads().saturating_sub(1));
-        let title = match hook {
-            BlockHook::RawScores => {
-                cx.tr("Scores q·k/√d (before the mask)", "分数 q·k/√d（掩码之前）")
-            }
-            BlockHook::AttnScores => {
-                cx.tr("Scores after the causal mask", "加上因果掩码之后的分数")
-            }
-            _ => cx.tr(
-                "Attention pattern softmax(scores)",
-                "注意力模式 softmax(分数)",
-            ),
-        };
-        // An ablated head still computes its pattern; only its output z is zeroed.
-        let ablated = if cx.s.ablate.contains(&(layer, head)) {
-            cx.tr(" · ablated: its z is set to 0", " · 已消融：它的 z 被置零")
-        } else {
-            ""
-        };
-        let grads = cx.grads();
-        title_ui(ui, cx, &format!("{}{title} · L{layer} H{head}{ablated}", cx.d()), &[key]);
-        if missing_ui(ui, cx, key) {
-            return;
-        }
-        window_note_ui(ui, cx, layer, head);
-        let Some(t) = cx.s.trace.get(key).and_then(|t| t.as_3d()) else {
-            return;
-        };
-        let (nq, nk_all) = (t.shape()[1], t.shape()[2]);
-        let k0 = usize::from(self.hide_sink && nk_all > 1);
-        let nk = nk_all - k0;
-        let offset = cx.s.trace.pos_offset;
-        let scale = max_abs(
-            (0..nq)
-                .flat_map(|q| (k0..nk_all).map(move |k| (q, k)))
-                .map(|(q, k)| t[[head, q, k]]),
-        );
-        let (mode, theme) = (self.pattern_scale, cx.theme);
-        let maxima = row_maxima(&t, k0);
-        let tex_key = key_of((cx.s.trace_pass, key, head, mode, k0, theme.dark));
-        let tex = self.head_tex.get(ui.ctx(), "attention-head", tex_key, || {
-            heatmap::image(nq, nk, |q, k| {
-                let k = k + k0;
-                let rm = maxima[head * nq + q];
-                cell_color(hook, t[[head, q, k]], k > q + offset, scale, mode, rm, grads, &theme)
-            })
-        });
-        // Probabilities on viridis; scores, and every gradient, on the diverging map.
-        let probabilities = hook == BlockHook::Pattern && !grads;
-        let all_labels = cx.axis_labels();
-        let col_labels: Vec<String> = all_labels.iter().skip(k0).cloned().collect();
-        let labels = all_labels.clone();
-        let marked: Vec<(usize, usize)> =
-            cx.s.sel
-                .key_position
-                .and_then(|k| k.checked_sub(k0))
-                .map(|k| (cx.s.sel.position, k))
-                .into_iter()
-                .collect();
-        // Heatmap and provenance side by side when there is room (provenance needs ~330
-        // px), else stacked: a projector zoom leaves little width.
-        // In presenter mode the figure gets the room; the provenance goes below it.
-        let avail = ui.available_size();
-        let side_by_side = avail.x >= if cx.presenting { 1000.0 } else { 640.0 };
-        let side = if side_by_side {
-            (avail.x - 340.0).min(avail.y - 70.0)
-        } else if cx.presenting {
-            // Room below for the colour bar (and the read-out while hovering).
-            avail.x.min(avail.y - 64.0)
-        } else {
-            avail.x.min(avail.y * 0.7)
-        }
-        .max(180.0);
-        let mut clicked = None;
-        let mut heatmap_column = |ui: &mut Ui| {
-            // The read-out wraps under the map instead of widening the column.
-            ui.set_max_width(side);
-            let axes = Axes {
-                row_labels: Some(&labels),
-                col_labels: Some(&col_labels),
-                row_title: cx.tr("query position", "查询位置"),
-                col_title: cx.tr("key position", "键位置"),
-                marked: &marked,
-                marked_row: Some(cx.s.sel.position),
-                square: true,
-            };
-            let hm = heatmap_ui(ui, tex, nq, nk, Vec2::splat(side), &axes, &theme);
-            self.head_cells = Some((hm.cells, nq, nk));
-            if let Some((q, k)) = hm.hovered {
-                let k = k + k0;
-                self.readout = Some(Readout {
-                    key,
-                    head,
-                    q,
-                    k,
-                    value: t[[head, q, k]],
-                    base: cx.s.pos_base(),
-                });
-            }
-            clicked = hm.clicked.map(|(q, k)| (q, k + k0));
-            let readout = self.readout.as_ref().map_or_else(
-                || {
-                    cx.tr(
-                        "Hover a cell to read its value; click it to see where it comes from.",
-                        "把鼠标移到格子上读取数值；点击格子查看它的来源。",
-                    )
-                    .to_string()
-                },
-                |r| format!("{}{}", cx.d(), r.text()),
-            );
-            if !cx.presenting || self.readout.is_some() {
-                ui.label(RichText::new(readout).monospace());
-            }
-            let hidden = if k0 > 0 {
-                cx.tr("key position 0 hidden", "隐藏了键位置 0")
-            } else {
-                ""
-            };
-            match hook {
-                _ if grads => heatmap::colorbar_ui(
-                    ui,
-                    Colormap::Diverging,
-                    &ColorScale::symmetric(scale),
-                    if hook == BlockHook::Pattern { "∂loss/∂p" } else { "∂loss/∂(q·k/√d)" },
-                    hidden,
-                    cx.lang,
-                    &theme,
-                ),
-                BlockHook::Pattern => heatmap::colorbar_ui(
-                    ui,
-                    Colormap::Viridis,
-                    &pattern_scale(mode),
-                    cx.tr("p (attention pattern)", "p（注意力模式）"),
-                    hidden,
-                    cx.lang,
-                    &theme,
-                ),
-                _ => heatmap::colorbar_ui(
-                    ui,
-                    Colormap::Diverging,
-                    &ColorScale::symmetric(scale),
-                    cx.tr("score q·k/√d", "分数 q·k/√d"),
-                    hidden,
-                    cx.lang,
-                    &theme,
-                ),
-            }
-        };
-        if grads {
-            // Provenance explains an activation from the ones before it: not a gradient.
-            heatmap_column(ui);
-        } else if side_by_side {
-            ui.horizontal_top(|ui| {
-                ui.vertical(|ui| heatmap_column(ui));
-                ui.separator();
-                ui.vertical(|ui| {
-                    egui::ScrollArea::vertical()
-                        .id_salt("provenance")
-                        .show(ui, |ui| provenance::provenance_ui(ui, cx, layer, head));
-                });
-            });
-        } else if cx.presenting {
-            heatmap_column(ui);
-        } else {
-            heatmap_column(ui);
-            ui.separator();
-            provenance::provenance_ui(ui, cx, layer, head);
-        }
-        if let Some((q, k)) = clicked {
-            cx.s.sel.position = q;
-            cx.s.sel.key_position = Some(k);
-        }
-        if cx.export {
-            let values = (0..nq)
-                .flat_map(|q| (k0..nk_all).map(move |k| (q, k)))
-                .map(|(q, k)| {
-                    let v = t[[head, q, k]];
-                    if (hook == BlockHook::Pattern || grads) && k > q + offset {
-                        f32::NAN
-                    } else if probabilities && mode == ScaleMode::PerRow {
-                        // The export draws a fixed 0..1 scale: hand it the per-row values.
-                        pattern_t(mode, v, maxima[head * nq + q])
-                    } else {
-                        v
-                    }
-                });
-            let (map, scale, unit) = if grads {
-                (Colormap::Diverging, ColorScale::symmetric(scale), "∂loss/∂")
-            } else if probabilities {
-                let s = if mode == ScaleMode::PerRow {
-                    ColorScale::fixed(0.0, 1.0)
-                } else {
-                    pattern_scale(mode)
-                };
-                let unit = if mode == ScaleMode::PerRow {
-                    cx.tr("p ÷ row max", "p ÷ 本行最大值")
-                } else {
-                    cx.tr("p (attention pattern)", "p（注意力模式）")
-                };
-                (Colormap::Viridis, s, unit)
-            } else {
-                (
-                    Colormap::Diverging,
-                    ColorScale::symmetric(scale),
-                    cx.tr("score q·k/√d", "分数 q·k/√d"),
-                )
-            };
-            cx.requests.push(Request::Export(Figure::Heatmap {
-                title: format!("{title} · {}{key} · H{head}", cx.d()),
-                rows: nq,
-                cols: nk,
-                values: values.collect(),
-                row_labels: labels.clone(),
-                col_labels,
-                row_title: cx.tr("query position", "查询位置").into(),
-                col_title: cx.tr("key position", "键位置").into(),
-                map,
-                scale,
-                unit: unit.into(),
-            }));
-        }
-        self.step_extra_ui(ui, cx, layer, head);
     }
 
     /// At `z` and `o_proj`: what the pattern does with V, and what the layer writes.

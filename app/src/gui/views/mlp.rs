@@ -1,8 +1,10 @@
-//! The SwiGLU MLP of one layer: gate, up and silu(gate)·up activations over positions ×
-//! neurons, and the neurons that fire hardest for the selected token; or (§1.3 of the
-//! article) the ReLU and SiLU curves with this layer's real gate values plotted on them.
+//! The MLP of one layer as this family computes it (SwiGLU, GeGLU, or an ungated GELU/ReLU):
+//! its recorded activations over positions × neurons, and the neurons that fire hardest for
+//! the selected token; or (§1.3 of the article) the activation curves with this layer's real
+//! values plotted on them (`activations`).
 
 use egui::{RichText, Ui};
+use glassbox_engine::load::arch::MlpKind;
 use glassbox_engine::{BlockHook, HookKey};
 
 use super::{Request, ViewCtx, fmt_val, missing_ui, title_ui};
@@ -37,19 +39,53 @@ impl Default for MlpView {
     }
 }
 
-const HOOKS: [BlockHook; 3] = [
-    BlockHook::MlpPre,
-    BlockHook::MlpPreLinear,
-    BlockHook::MlpPost,
-];
+/// The maps this family's MLP records, with their names: gate, up and post for a gated MLP
+/// (SwiGLU, GeGLU); the first projection and its activation for an ungated one (GPT-2, BERT).
+fn map_names(cx: &ViewCtx<'_>) -> Vec<(BlockHook, String)> {
+    let mlp = cx.s.model.arch.mlp;
+    let post = (BlockHook::MlpPost, format!("{}  (mlp.hook_post)", mlp.post()));
+    if mlp.gated() {
+        vec![
+            (BlockHook::MlpPre, cx.tr("gate  (mlp.hook_pre)", "门控（mlp.hook_pre）").into()),
+            (BlockHook::MlpPreLinear, cx.tr("up  (mlp.hook_pre_linear)", "上投影（mlp.hook_pre_linear）").into()),
+            post,
+        ]
+    } else {
+        vec![(BlockHook::MlpPre, cx.tr("W_in·x + b  (mlp.hook_pre)", "W_in·x + b（mlp.hook_pre）").into()), post]
+    }
+}
+
+/// What this family's MLP computes, as the formula the engine runs.
+fn formula_ui(ui: &mut Ui, cx: &ViewCtx<'_>) {
+    let mlp = cx.s.model.arch.mlp;
+    let (formula, note) = match mlp {
+        MlpKind::SwiGlu => (
+            "post = silu(gate) ⊙ up,   silu(x) = x · σ(x),   out = post · W_down^T".to_string(),
+            cx.tr("Not ReLU: silu is smooth and lets small negative values through, and the up branch multiplies (gates) it.", "不是 ReLU：silu 是平滑的，允许小的负值通过，再与 up 分支逐元素相乘（门控）。"),
+        ),
+        MlpKind::GeGlu => (
+            "post = gelu_tanh(gate) ⊙ up,   gelu_tanh(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³))),   out = post · W_down^T".to_string(),
+            cx.tr("GeGLU (Gemma): SwiGLU's shape with GELU (tanh approximation) in place of SiLU on the gate.", "GeGLU（Gemma）：结构与 SwiGLU 相同，只是门控上的 SiLU 换成了 GELU（tanh 近似）。"),
+        ),
+        MlpKind::Plain(act) => (
+            format!("pre = W_in·x + b,   post = {}(pre),   out = post · W_out^T + b", act.name()),
+            cx.tr("No gate: one projection up, the activation, one projection down, each with a bias (the original Transformer's MLP).", "没有门控：一次上投影、激活函数、一次下投影，每次都带偏置（原始 Transformer 的 MLP）。"),
+        ),
+    };
+    ui.label(RichText::new(formula).monospace());
+    if !cx.presenting {
+        ui.label(RichText::new(note).color(cx.theme.muted()));
+    }
+}
 
 impl MlpView {
     pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         let layer = cx.s.view_layer();
-        let keys: Vec<HookKey> = HOOKS
-            .iter()
-            .chain([&BlockHook::MlpOut])
-            .map(|&h| HookKey::Block(layer, h))
+        let keys: Vec<HookKey> = map_names(cx)
+            .into_iter()
+            .map(|(h, _)| h)
+            .chain([BlockHook::MlpOut])
+            .map(|h| HookKey::Block(layer, h))
             .collect();
         title_ui(
             ui,
@@ -65,25 +101,14 @@ impl MlpView {
                 (MlpMode::Heatmaps, "Activations per neuron", "每个神经元的激活"),
                 (
                     MlpMode::Activations,
-                    "ReLU vs SiLU (the real gate values)",
-                    "ReLU 与 SiLU（真实的门控值）",
+                    activations::mode_label(cx.s.model.arch.mlp).0,
+                    activations::mode_label(cx.s.model.arch.mlp).1,
                 ),
             ] {
                 ui.selectable_value(&mut self.mode, m, cx.tr(en, zh));
             }
         });
-        let mlp = cx.s.model.arch.mlp;
-        let formula = match mlp {
-            glassbox_engine::load::arch::MlpKind::SwiGlu => "post = silu(gate) ⊙ up,   silu(x) = x · σ(x),   out = post · W_down^T".to_string(),
-            other => format!("post = {},   out = post · W_down^T", other.post()),
-        };
-        ui.label(RichText::new(formula).monospace());
-        if !cx.presenting && mlp == glassbox_engine::load::arch::MlpKind::SwiGlu {
-            ui.label(RichText::new(cx.tr(
-                "Not ReLU: silu is smooth and lets small negative values through, and the up branch multiplies (gates) it.",
-                "不是 ReLU：silu 是平滑的，允许小的负值通过，再与 up 分支逐元素相乘（门控）。",
-            )).color(cx.theme.muted()));
-        }
+        formula_ui(ui, cx);
         if missing_ui(ui, cx, keys[0]) {
             return;
         }
@@ -97,7 +122,8 @@ impl MlpView {
         heatmap::scale_controls_ui(ui, &mut self.scale, true, cx.lang);
         // Three maps share the column's height, so the third is never cut off.
         let avail = ui.available_height();
-        let each = ((avail - 3.0 * 62.0) / 3.0).clamp(36.0, 220.0);
+        let n_maps = map_names(cx).len() as f32;
+        let each = ((avail - n_maps * 62.0) / n_maps).clamp(36.0, 220.0);
         ui.columns(2, |cols| {
             egui::ScrollArea::vertical()
                 .id_salt("mlp-maps")
@@ -106,14 +132,8 @@ impl MlpView {
                     // the scroll area, and each later map would spill over the neuron table.
                     let width = ui.available_width();
                     ui.set_max_width(width);
-                    let post = format!("{}  (mlp.hook_post)", cx.s.model.arch.mlp.post());
-                    let names = [
-                        cx.tr("gate  (mlp.hook_pre)", "门控（mlp.hook_pre）"),
-                        cx.tr("up  (mlp.hook_pre_linear)", "上投影（mlp.hook_pre_linear）"),
-                        post.as_str(),
-                    ];
-                    for (i, (&hook, name)) in HOOKS.iter().zip(names).enumerate() {
-                        self.map_ui(ui, cx, i, HookKey::Block(layer, hook), name, [width, each]);
+                    for (i, (hook, name)) in map_names(cx).into_iter().enumerate() {
+                        self.map_ui(ui, cx, i, HookKey::Block(layer, hook), &name, [width, each]);
                     }
                 });
             if !cx.activations_only_ui(&mut cols[1]) {
@@ -165,7 +185,7 @@ impl MlpView {
         let note = scale.note(cx.lang == crate::gui::i18n::Lang::Zh, first > 0);
         let unit = if cx.grads() { "∂loss/∂" } else { cx.tr("activation", "激活值") };
         heatmap::colorbar_ui(ui, Colormap::Diverging, &scale, unit, &note, cx.lang, &cx.theme);
-        if cx.export && slot == 2 {
+        if cx.export && key.kind() == glassbox_engine::HookKind::Block(BlockHook::MlpPost) {
             let rows = t.nrows() - first;
             cx.requests.push(Request::Export(Figure::Heatmap {
                 title: key.to_string(),
@@ -187,7 +207,17 @@ impl MlpView {
     }
 }
 
-/// The neurons with the largest |silu(gate)·up| at `pos`: what this token's MLP mostly does.
+/// A map's column head in the neuron table.
+fn short_name(hook: BlockHook, gated: bool) -> &'static str {
+    match hook {
+        BlockHook::MlpPre if gated => "gate",
+        BlockHook::MlpPre => "pre",
+        BlockHook::MlpPreLinear => "up",
+        _ => "post",
+    }
+}
+
+/// The neurons with the largest |post| at `pos`: what this token's MLP mostly does.
 fn top_neurons_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize, pos: usize) {
     let tok = cx.s.token_texts.get(pos).cloned().unwrap_or_default();
     let p_abs = cx.pos(pos);
@@ -205,41 +235,32 @@ fn top_neurons_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize, pos: usize) {
             .filter(|t| pos < t.nrows())
             .map(|t| t.row(pos).to_vec())
     };
-    let (Some(gate), Some(up), Some(post)) = (
-        get(BlockHook::MlpPre),
-        get(BlockHook::MlpPreLinear),
-        get(BlockHook::MlpPost),
-    ) else {
-        ui.label(cx.tr(
-            "(step to `silu_mul` to see them)",
-            "（前进到 `silu_mul` 才能看到）",
-        ));
+    // Every map this family records at `pos` (gate, up, post; or pre, post).
+    let maps: Vec<(&str, Option<Vec<f32>>)> = map_names(cx).into_iter().map(|(h, _)| (short_name(h, cx.s.model.arch.mlp.gated()), get(h))).collect();
+    let Some(post) = maps.last().and_then(|(_, v)| v.clone()).filter(|_| maps.iter().all(|(_, v)| v.is_some())) else {
+        let op = cx.s.block_ops().into_iter().find(|op| op.hooks().any(|h| h == BlockHook::MlpPost)).map_or("act", |op| op.name());
+        ui.label(cx.lang.tf(format!("(step to `{op}` to see them)"), format!("（前进到 `{op}` 才能看到）")));
         return;
     };
     let mut order: Vec<usize> = (0..post.len()).collect();
     order.sort_by(|&a, &b| post[b].abs().total_cmp(&post[a].abs()));
     let mut picked = None;
-    egui::Grid::new("top-neurons")
-        .striped(true)
-        .num_columns(4)
-        .show(ui, |ui| {
-            for h in [cx.tr("neuron", "神经元"), "gate", "up", "post"] {
-                ui.label(RichText::new(h).strong());
+    egui::Grid::new("top-neurons").striped(true).num_columns(maps.len() + 1).show(ui, |ui| {
+        ui.label(RichText::new(cx.tr("neuron", "神经元")).strong());
+        for (name, _) in &maps {
+            ui.label(RichText::new(*name).strong());
+        }
+        ui.end_row();
+        for &n in order.iter().take(15) {
+            if ui.selectable_label(cx.s.sel.neuron == Some(n), format!("#{n}")).clicked() {
+                picked = Some(n);
+            }
+            for v in maps.iter().filter_map(|(_, v)| v.as_ref()) {
+                ui.label(RichText::new(fmt_val(v[n])).monospace());
             }
             ui.end_row();
-            for &n in order.iter().take(15) {
-                if ui
-                    .selectable_label(cx.s.sel.neuron == Some(n), format!("#{n}"))
-                    .clicked()
-                {
-                    picked = Some(n);
-                }
-                for v in [gate[n], up[n], post[n]] {
-                    ui.label(RichText::new(fmt_val(v)).monospace());
-                }
-                ui.end_row();
-            }
-        });
+        }
+    });
     if picked.is_some() {
         cx.s.sel.neuron = picked;
     }

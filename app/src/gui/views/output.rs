@@ -12,6 +12,8 @@ use super::{Request, ViewCtx, fmt_val, missing_ui, title_ui, visible};
 use crate::gui::export::Figure;
 use crate::gui::heatmap::key_of;
 
+mod fill_in;
+
 const SHOWN: usize = 15;
 
 /// The two distributions on screen, cached by what they depend on.
@@ -36,127 +38,84 @@ impl OutputView {
         if self.generate_n == 0 {
             self.generate_n = 20;
         }
-        title_ui(
-            ui,
-            cx,
-            cx.tr(
-                "Output: final RMSNorm → logits → softmax → next token",
-                "输出：最终 RMSNorm → logits → softmax → 下一个词元",
-            ),
-            &[HookKey::Logits, HookKey::Probs],
-        );
+        title_ui(ui, cx, &output_title(cx), &[HookKey::Logits, HookKey::Probs]);
+        if !cx.s.model.arch.generates() {
+            // A masked LM fills blanks: no sampling, no generation.
+            if !missing_ui(ui, cx, HookKey::Logits) {
+                fill_in::fill_in_ui(ui, cx);
+            }
+            return;
+        }
         self.controls_ui(ui, cx);
         ui.separator();
         if missing_ui(ui, cx, HookKey::Logits) {
             self.generate_ui(ui, cx);
             return;
         }
-        let Some(logits) = cx.s.trace.get(HookKey::Logits).and_then(|t| t.as_2d()) else {
-            return;
-        };
+        let Some(tensor) = cx.s.trace.get_shared(HookKey::Logits).cloned() else { return };
+        let Some(logits) = tensor.as_2d() else { return };
         let n = logits.nrows();
         let pos = cx.s.sel.position.min(n.saturating_sub(1));
-        let row = logits.row(pos).to_vec();
-        let key = key_of((cx.s.trace_pass, pos, params_key(&cx.s.sampling)));
-        if self.cache_key != Some(key) {
-            let t = if cx.s.sampling.temperature > 0.0 {
-                cx.s.sampling.temperature
-            } else {
-                1.0
-            };
-            self.softmax = analysis::top_k(&row, SHOWN, t);
-            let dist = sampling::distribution(&row, &cx.s.sampling);
-            self.kept = dist.len();
-            self.sampling = dist.into_iter().take(SHOWN).collect();
-            self.cache_key = Some(key);
+        self.refresh(cx, &logits.row(pos).to_vec(), pos);
+        position_line_ui(ui, cx, pos, n);
+        self.distributions_ui(ui, cx);
+        sampled_ui(ui, cx);
+        ui.separator();
+        self.generate_ui(ui, cx);
+        if cx.export {
+            self.export(cx, pos);
         }
-        let tok = cx.s.token_texts.get(pos).cloned().unwrap_or_default();
-        let p_abs = cx.pos(pos);
-        ui.horizontal_wrapped(|ui| {
-            ui.label(
-                RichText::new(cx.lang.tf(
-                    format!("Next token after position {p_abs} “{}”", visible(&tok)),
-                    format!("位置 {p_abs}“{}” 之后的下一个词元", visible(&tok)),
-                ))
-                .strong(),
-            );
-            if pos + 1 != n && ui.button(cx.tr("Last position", "最后一个位置")).clicked() {
-                cx.s.sel.position = n - 1;
-            }
-        });
+    }
+
+    /// The two distributions of `row` (the logits at `pos`), recomputed only when the pass,
+    /// the position or the sampling settings change.
+    fn refresh(&mut self, cx: &ViewCtx<'_>, row: &[f32], pos: usize) {
+        let key = key_of((cx.s.trace_pass, pos, params_key(&cx.s.sampling)));
+        if self.cache_key == Some(key) {
+            return;
+        }
+        let t = if cx.s.sampling.temperature > 0.0 { cx.s.sampling.temperature } else { 1.0 };
+        self.softmax = analysis::top_k(row, SHOWN, t);
+        let dist = sampling::distribution(row, &cx.s.sampling);
+        self.kept = dist.len();
+        self.sampling = dist.into_iter().take(SHOWN).collect();
+        self.cache_key = Some(key);
+    }
+
+    /// softmax(logits / T) beside what sampling draws from after top-k / top-p.
+    fn distributions_ui(&self, ui: &mut Ui, cx: &ViewCtx<'_>) {
         let t = cx.s.sampling.temperature;
         let greedy = t <= 0.0;
         ui.columns(2, |cols| {
             let title = if greedy {
-                cx.tr(
-                    "softmax(logits) at T = 1 (greedy ignores T)",
-                    "softmax(logits)，T = 1（贪心解码不看 T）",
-                )
-                .to_string()
+                cx.tr("softmax(logits) at T = 1 (greedy ignores T)", "softmax(logits)，T = 1（贪心解码不看 T）").to_string()
             } else {
                 format!("softmax(logits / {t:.2})")
             };
-            let entries: Vec<(u32, f32, Option<f32>)> = self
-                .softmax
-                .iter()
-                .map(|r| (r.id, r.prob, Some(r.logit)))
-                .collect();
+            let entries: Vec<(u32, f32, Option<f32>)> = self.softmax.iter().map(|r| (r.id, r.prob, Some(r.logit))).collect();
             bars_ui(&mut cols[0], cx, &title, &entries);
             let title = if greedy {
-                cx.tr("Greedy: always the top token", "贪心：总是选概率最高的词元")
-                    .to_string()
+                cx.tr("Greedy: always the top token", "贪心：总是选概率最高的词元").to_string()
             } else {
                 cx.lang.tf(
-                    format!(
-                        "Sampled from: {} tokens kept by top-k / top-p, renormalized",
-                        self.kept
-                    ),
-                    format!(
-                        "实际采样分布：top-k / top-p 保留 {} 个词元，重新归一化",
-                        self.kept
-                    ),
+                    format!("Sampled from: {} tokens kept by top-k / top-p, renormalized", self.kept),
+                    format!("实际采样分布：top-k / top-p 保留 {} 个词元，重新归一化", self.kept),
                 )
             };
-            let entries: Vec<(u32, f32, Option<f32>)> =
-                self.sampling.iter().map(|&(id, p)| (id, p, None)).collect();
+            let entries: Vec<(u32, f32, Option<f32>)> = self.sampling.iter().map(|&(id, p)| (id, p, None)).collect();
             bars_ui(&mut cols[1], cx, &title, &entries);
         });
-        if let Some(id) =
-            cx.s.trace
-                .sampled
-                .filter(|_| cx.s.step_ready(cx.s.index_of(Step::Sample)))
-        {
-            ui.label(
-                RichText::new(cx.lang.tf(
-                    format!(
-                        "This pass sampled: “{}” (id {id})",
-                        visible(&cx.s.token_text(id))
-                    ),
-                    format!(
-                        "这次前向传播抽到：“{}”（id {id}）",
-                        visible(&cx.s.token_text(id))
-                    ),
-                ))
-                .strong()
-                .size(16.0),
-            );
-        }
-        ui.separator();
-        self.generate_ui(ui, cx);
-        if cx.export {
-            cx.requests.push(Request::Export(Figure::Bars {
-                title: cx.lang.tf(
-                    format!("softmax at T={:.2}, position {pos}", if greedy { 1.0 } else { t }),
-                    format!("softmax，T={:.2}，位置 {pos}", if greedy { 1.0 } else { t }),
-                ),
-                labels: self
-                    .softmax
-                    .iter()
-                    .map(|r| visible(&cx.s.token_text(r.id)))
-                    .collect(),
-                values: self.softmax.iter().map(|r| r.prob).collect(),
-            }));
-        }
+    }
+
+    /// File → Export: the softmax bars.
+    fn export(&self, cx: &mut ViewCtx<'_>, pos: usize) {
+        let t = cx.s.sampling.temperature;
+        let t = if t <= 0.0 { 1.0 } else { t };
+        cx.requests.push(Request::Export(Figure::Bars {
+            title: cx.lang.tf(format!("softmax at T={t:.2}, position {pos}"), format!("softmax，T={t:.2}，位置 {pos}")),
+            labels: self.softmax.iter().map(|r| visible(&cx.s.token_text(r.id))).collect(),
+            values: self.softmax.iter().map(|r| r.prob).collect(),
+        }));
     }
 
     fn controls_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
@@ -219,6 +178,37 @@ impl OutputView {
             });
         }
     }
+}
+
+/// "Next token after position p “tok”", and a button back to the last position.
+fn position_line_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, pos: usize, n: usize) {
+    let tok = cx.s.token_texts.get(pos).cloned().unwrap_or_default();
+    let p_abs = cx.pos(pos);
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(cx.lang.tf(
+            format!("Next token after position {p_abs} “{}”", visible(&tok)),
+            format!("位置 {p_abs}“{}” 之后的下一个词元", visible(&tok)),
+        )).strong());
+        if pos + 1 != n && ui.button(cx.tr("Last position", "最后一个位置")).clicked() {
+            cx.s.sel.position = n - 1;
+        }
+    });
+}
+
+/// The token this pass sampled, once the sample step has run.
+fn sampled_ui(ui: &mut Ui, cx: &ViewCtx<'_>) {
+    let Some(id) = cx.s.trace.sampled.filter(|_| cx.s.step_ready(cx.s.index_of(Step::Sample))) else { return };
+    let tok = visible(&cx.s.token_text(id));
+    ui.label(RichText::new(cx.lang.tf(format!("This pass sampled: “{tok}” (id {id})"), format!("这次前向传播抽到：“{tok}”（id {id}）"))).strong().size(16.0));
+}
+
+/// "Output: final RMSNorm → logits → softmax → next token", with this family's parts.
+fn output_title(cx: &ViewCtx<'_>) -> String {
+    let norm = super::diagram::norm_name(&cx.s.model.arch);
+    if !cx.s.model.arch.generates() {
+        return cx.tr("Output: MLM transform → logits → softmax → fill in each [MASK]", "输出：MLM 变换 → logits → softmax → 填入每个 [MASK]").into();
+    }
+    cx.lang.tf(format!("Output: final {norm} → logits → softmax → next token"), format!("输出：最终 {norm} → logits → softmax → 下一个词元"))
 }
 
 /// Horizontal probability bars with the token, its probability (and logit).

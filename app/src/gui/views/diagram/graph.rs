@@ -211,6 +211,7 @@ fn kv_cache_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
             ui.end_row();
         }
     });
+    window_note_ui(ui, cx, &c);
     // The plot: bytes against positions, up to a bit past the current length.
     let max_pos = (now.max(16) * 2).min(c.max_position_embeddings.max(1));
     let top = graph::kv_cache_sizes(&c, max_pos).mha_f32.max(1);
@@ -276,4 +277,23 @@ fn kv_cache_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
             .small(),
         );
     }
+}
+
+/// Sliding-window layers (Gemma 3's local ones) keep only their window of keys and values:
+/// the table above counts every layer at every position, the engine's `ArchStats` the cache
+/// this model needs at its full context.
+fn window_note_ui(ui: &mut Ui, cx: &ViewCtx<'_>, c: &glassbox_engine::LlamaConfig) {
+    let Some(window) = cx.s.model.arch.layers.iter().find_map(|l| match l.mask {
+        glassbox_engine::load::arch::AttnMask::Sliding { window } => Some(window),
+        _ => None,
+    }) else {
+        return;
+    };
+    let stats = glassbox_engine::load::arch_stats::ArchStats::new(c);
+    let ctx = c.max_position_embeddings;
+    let (held, every) = (stats.kv_values_at_context(ctx), stats.kv_values_per_token() * ctx as u64);
+    ui.label(RichText::new(cx.lang.tf(
+        format!("Local layers hold only their sliding window ({window} positions): at {ctx} positions this model keeps {held} K/V numbers, not {every}."),
+        format!("局部层只保留滑动窗口内的 {window} 个位置：在 {ctx} 个位置时，本模型保存 {held} 个 K/V 数值，而不是 {every} 个。"),
+    )).color(cx.theme.muted()));
 }

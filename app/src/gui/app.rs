@@ -146,6 +146,8 @@ pub struct GlassboxApp {
     script: Option<Script>,
     /// "Open model…" (`model_picker.rs`, `app/open_model.rs`).
     pub picker: ModelPicker,
+    /// A lesson action waiting for the model it names to load (then it runs on it).
+    pending_action: Option<(lessons::Action, Option<ViewId>)>,
 }
 
 impl GlassboxApp {
@@ -186,6 +188,7 @@ impl GlassboxApp {
             presenting: false,
             lessons: LessonPanel::new(library, restored.open_lesson.clone()),
             picker: ModelPicker::new(restored.recent_models.clone()),
+            pending_action: None,
             notices: Vec::new(),
             playing: false,
             last_tick: 0.0,

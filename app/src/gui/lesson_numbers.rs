@@ -46,6 +46,7 @@ pub fn value(config: &LlamaConfig, name: &str) -> Option<String> {
         "embedding_share_pct" => format!("{:.1}", 100.0 * p.embedding as f64 / total.max(1) as f64),
         "params_attention_m" => millions(p.attention),
         "params_mlp_m" => millions(p.mlp),
+        "flops_per_token_m" => millions(stats.flops_per_token_forward()),
         "kv_values_per_token" => grouped(stats.kv_values_per_token()),
         "kv_values_at_4k" => grouped(at_4k),
         "kv_values_at_4k_all_global" => grouped(all_global),

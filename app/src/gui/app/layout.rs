@@ -8,7 +8,8 @@ use super::{GlassboxApp, NARROW_WIDTH, NOTICE_SECONDS, Phase};
 use crate::gui::export;
 use crate::gui::i18n::Lang;
 use crate::gui::lesson_panel::PanelEvents;
-use crate::gui::lessons;
+use crate::gui::{lesson_numbers, lessons};
+use glassbox_engine::load::fetch::KnownModel;
 use crate::gui::session::Session;
 use crate::gui::theme::Theme;
 use crate::gui::views::{Request, ViewCtx, ViewId, Views, diagram};
@@ -158,9 +159,28 @@ impl GlassboxApp {
             .as_deref()
             .and_then(|id| self.lessons.library.get(lang, id))
             .and_then(lessons::Lesson::view);
+        self.run_lesson_action(action, lesson_view, ctx);
+    }
+
+    /// Runs a lesson action; one that names another model (`model = ".."`) first opens it
+    /// through the picker (progress, Gemma's terms) and runs when it has loaded.
+    pub(super) fn run_lesson_action(&mut self, action: lessons::Action, lesson_view: Option<ViewId>, ctx: &egui::Context) {
         let Phase::Ready(r) = &mut self.phase else { return };
+        if let Some(known) = action.model.as_deref().and_then(|m| other_model(m, &r.s.model.config)) {
+            self.pending_action = Some((action, lesson_view));
+            self.picker.show();
+            self.picker.open_known(ctx, known);
+            return;
+        }
         let outcome = lessons::run_action(&action, &mut r.s);
         self.view = super::apply_outcome(&mut r.views, &mut r.s, ctx, &action, outcome, lesson_view).unwrap_or(self.view);
+    }
+
+    /// After a model switch: the lesson action that asked for the model.
+    pub(super) fn run_pending_action(&mut self, ctx: &egui::Context) {
+        if let Some((action, view)) = self.pending_action.take() {
+            self.run_lesson_action(action, view, ctx);
+        }
     }
 
     /// One thing a view asked for.
@@ -269,4 +289,13 @@ fn tabs_width(ui: &mut Ui, views: &Views, lang: Lang) -> f32 {
             .sum::<f32>()
             + 110.0
     })
+}
+
+/// The known model lesson model `id` names, unless `loaded` is already it.
+fn other_model(id: &str, loaded: &glassbox_engine::LlamaConfig) -> Option<KnownModel> {
+    let wanted = lesson_numbers::model_config(id).ok()?;
+    if lesson_numbers::same_model(loaded, &wanted) {
+        return None;
+    }
+    KnownModel::from_name(id)
 }

@@ -30,6 +30,7 @@ impl GlassboxApp {
         self.picker.window(ctx, self.lang, &Theme::new(self.dark));
         if let Some((model, path)) = self.picker.poll(ctx) {
             self.switch_model(model, path, ctx);
+            self.run_pending_action(ctx);
         }
     }
 

@@ -24,6 +24,8 @@ impl GlassboxApp {
                     && (s.analysis.is_some() || s.n_tokens() == 0 || s.error.is_some())
                     && s.detail_pending().is_none()
                     && !r.views.busy(s, self.view)
+                    && !self.picker.loader.busy()
+                    && self.pending_action.is_none()
             }
             Phase::Start(fr) => !fr.busy(),
         }
@@ -121,11 +123,8 @@ impl GlassboxApp {
                     .and_then(|l| l.front.actions.get(i).cloned())
                     .ok_or("no such action")?;
                 let lesson_view = lesson_view(self, &open);
-                let r = self.ready().ok_or("no model")?;
-                let outcome = lessons::run_action(&action, &mut r.s);
-                if let Some(v) = super::apply_outcome(&mut r.views, &mut r.s, ctx, &action, outcome, lesson_view) {
-                    self.view = v;
-                }
+                self.ready().ok_or("no model")?;
+                self.run_lesson_action(action, lesson_view, ctx);
             }
             other => return Err(format!("unknown command `{other}`")),
         }

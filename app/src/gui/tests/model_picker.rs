@@ -236,6 +236,23 @@ fn gemma_from_the_picker_opens_and_every_op_shows() {
     wait_freed(&weak_gemma);
 }
 
+/// A lesson's try-it button that names Gemma (`model = "gemma-3-270m"`) opens it through
+/// the picker, then does the rest of the action on it.
+#[test]
+fn a_lesson_action_opens_the_model_it_names() {
+    let Some(_) = gemma_dir() else { return };
+    let app = super::app_with_lesson(fixture_model(), &fixture_ids(), "31-gemma3-choices");
+    let mut h = harness(app);
+    h.run();
+    h.get_by_label_contains("QK-norm: queries and keys normalized per head").click();
+    h.step();
+    assert!(h.state().picker.loader.busy(), "loading Gemma");
+    step_until(&mut h, |app| !app.picker.loader.busy());
+    let r = h.state_mut().ready().expect("ready");
+    assert_eq!(r.s.model.config.model_type.as_deref(), Some("gemma3_text"));
+    assert_eq!(r.s.cursor_step().to_string(), "blocks.0.qk_norm", "the action ran on Gemma");
+}
+
 #[test]
 fn the_file_menu_and_the_first_run_screen_open_the_picker() {
     let mut h = harness(app_on(fixture_model(), ""));

@@ -58,6 +58,8 @@ fn side_by_side_tiny_llama_against_tiny_gemma() {
     let gemma = tiny_gemma();
     let mut h = harness(app_on(fixture_model(), &fixture_ids()));
     h.state_mut().view = side_by_side::ID;
+    // The left panel's diagram names components too ("Token embedding").
+    h.state_mut().show_diagram = false;
     h.run();
     {
         let v = &mut h.state_mut().ready().expect("ready").views.get_mut::<SideBySideView>().expect("side-by-side view");

@@ -133,6 +133,10 @@ fn every_view_and_panel_is_chinese_in_chinese() {
     h.state_mut().lang = Lang::Zh;
     // The lessons are checked on their own (they give English originals in the text).
     h.state_mut().show_lesson = false;
+    // The side-by-side runs (its `compare-gemma` mode) inside the frame, so frames settle.
+    if let Some(v) = h.state_mut().ready().and_then(|r| r.views.get_mut::<crate::gui::views::side_by_side::SideBySideView>()) {
+        v.inline = true;
+    }
     let views = registry::catalog();
     let mut screens: Vec<(ViewId, Option<&str>)> = views.iter().map(|v| (v.id, None)).collect();
     screens.extend(views.iter().flat_map(|v| v.modes.iter().map(|&m| (v.id, Some(m)))));

@@ -72,6 +72,8 @@ pub struct SideBySideView {
     textures: [CachedTexture; 2],
     /// Scroll the runs to the top of the view next frame (screenshot scripts).
     pub scroll_to_runs: bool,
+    /// A lesson's mode: the model to make B next frame, and whether to run both then.
+    pending: Option<(&'static str, bool)>,
 }
 
 impl Default for SideBySideView {
@@ -90,6 +92,7 @@ impl Default for SideBySideView {
             picks: [HeadPick::default(); 2],
             textures: Default::default(),
             scroll_to_runs: false,
+            pending: None,
         }
     }
 }
@@ -99,6 +102,7 @@ impl SideBySideView {
         if self.candidates.is_empty() {
             self.fill_candidates(cx.s);
         }
+        self.apply_pending(ui.ctx(), cx.s);
         self.poll();
         egui::ScrollArea::vertical().id_salt("side-by-side").auto_shrink([false, false]).show(ui, |ui| {
             ui.heading(cx.tr("Two architectures side by side", "两种架构并排对比"));
@@ -249,6 +253,20 @@ impl SideBySideView {
         }
     }
 
+    /// A lesson's pair (`compare-gemma`, `compare-llama-405b`): B chosen among the models
+    /// other than the loaded one, and with weights on both sides both runs started.
+    fn apply_pending(&mut self, ctx: &egui::Context, s: &Session) {
+        let Some((name, run)) = self.pending.take() else { return };
+        let other = self.candidates.iter().skip(1).position(|c| c.name.to_lowercase().starts_with(name)).map(|i| i + 1);
+        let fallback = self.candidates.len().min(2).saturating_sub(1);
+        self.b = other.unwrap_or(fallback);
+        self.result = None;
+        if run {
+            self.prompt = s.prompt.clone();
+            self.run_chosen(ctx);
+        }
+    }
+
     /// True while a job runs.
     pub fn running(&self) -> bool {
         self.stage.is_some()
@@ -271,8 +289,21 @@ impl super::View for SideBySideView {
         lang.tr("A | B", "A | B")
     }
 
+    fn modes(&self) -> &'static [&'static str] {
+        &["compare-gemma", "compare-llama-405b"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        self.pending = match mode {
+            "compare-gemma" => Some(("gemma", true)),
+            "compare-llama-405b" => Some(("llama 3.1 405b", false)),
+            _ => return false,
+        };
+        true
+    }
+
     fn busy(&self, _s: &Session, _shown: bool) -> bool {
-        self.running()
+        self.running() || self.pending.is_some()
     }
 
     fn ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {

@@ -205,7 +205,7 @@ fn band_note(cx: &ViewCtx<'_>, m: &HeadMap<'_>, window: usize) -> String {
     if last_q < window {
         return cx.lang.tf(
             format!("Query {q} sees keys {first}–{q}. This prompt ({} tokens) is shorter than the window ({window}): no key is past the band edge yet, so the pattern looks causal; from position {window} on, a query no longer sees key 0.", last_q + 1),
-            format!("查询 {q} 看到键 {first}–{q}。这个提示（{} 个词元）比窗口（{window}）短：还没有键落在带状区域之外，所以模式看起来和因果掩码一样；从位置 {window} 起，查询就看不到键 0 了。", last_q + 1),
+            format!("查询 {q} 看到键 {first}–{q}。这个提示词（{} 个词元）比窗口（{window}）短：还没有键落在带状区域之外，所以模式看起来和因果掩码一样；从位置 {window} 起，查询就看不到键 0 了。", last_q + 1),
         );
     }
     cx.lang.tf(

@@ -30,7 +30,7 @@ pub fn fill_in_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
     if !found {
         ui.label(RichText::new(cx.tr(
             "No [MASK] token in this prompt: the blank below is the selected position (click a token to move it). Put [MASK] in the prompt to ask the model to fill it.",
-            "这个提示里没有 [MASK]：下面的空格是当前选中的位置（点击词元可以换）。在提示里写上 [MASK]，模型就会填这个空。",
+            "这个提示词里没有 [MASK]：下面的空格是当前选中的位置（点击词元可以换）。在提示词里写上 [MASK]，模型就会填这个空。",
         )).color(cx.theme.muted()));
     }
     sentence_ui(ui, cx, &blank);

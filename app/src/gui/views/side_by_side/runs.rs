@@ -18,7 +18,7 @@ pub fn runs_ui(ui: &mut Ui, cx: &ViewCtx<'_>, view: &mut SideBySideView, a: &Can
     let (Some(ma), Some(mb)) = (a.model.clone(), b.model.clone()) else {
         ui.label(RichText::new(cx.tr(
             "A config-only model has no weights to run: pick two models with weights (the loaded one, or one in the cache) to compare their passes.",
-            "仅有配置的模型没有权重，无法运行：请选两个有权重的模型（已加载的，或缓存中的）来对比它们的前向计算。",
+            "仅有配置的模型没有权重，无法运行：请选两个有权重的模型（已加载的，或缓存中的）来对比它们的前向传播。",
         )).color(cx.theme.muted()));
         return;
     };

@@ -53,7 +53,7 @@ pub fn components_ui(ui: &mut Ui, cx: &ViewCtx<'_>, a: &Candidate, b: &Candidate
     });
     ui.label(RichText::new(cx.tr(
         "FLOPs: the last token of a sequence of the context length, forward. Matmuls count 2 per weight (biases and activations not counted); norms 4 per value (RMSNorm) or 7 (LayerNorm). KV bytes at 2 bytes a value (bf16).",
-        "FLOPs：序列中最后一个词元（位于上述上下文长度处）的一次前向计算。矩阵乘法每个权重计 2 次（不计偏置和激活函数）；归一化每个值计 4 次（RMSNorm）或 7 次（LayerNorm）。KV 字节按每个值 2 字节（bf16）计。",
+        "FLOPs：序列中最后一个词元（位于上述上下文长度处）的一次前向传播。矩阵乘法每个权重计 2 次（不计偏置和激活函数）；归一化每个值计 4 次（RMSNorm）或 7 次（LayerNorm）。KV 字节按每个值 2 字节（bf16）计。",
     )).small().color(cx.theme.muted()));
 }
 
@@ -76,7 +76,7 @@ type Pick = fn(&Column) -> (Option<u64>, u64);
 
 fn component_rows(cx: &ViewCtx<'_>) -> Vec<(&'static str, Pick)> {
     vec![
-        (cx.tr("Token embedding", "词嵌入"), |c| (Some(c.params.embedding + c.params.positions + c.params.token_types), c.flops.embedding)),
+        (cx.tr("Token embedding", "词元嵌入"), |c| (Some(c.params.embedding + c.params.positions + c.params.token_types), c.flops.embedding)),
         (cx.tr("Attention projections", "注意力投影"), |c| (Some(c.params.attention), c.flops.attention)),
         (cx.tr("Attention over the context", "对上下文的注意力"), |c| (None, c.flops.attention_at_context)),
         (cx.tr("MLP projections", "MLP 投影"), |c| (Some(c.params.mlp), c.flops.mlp)),

@@ -226,5 +226,5 @@ fn a_training_steps_gradients_show_in_the_attention_view_and_step_backward_op_by
     h.run_steps(2);
     assert!(h.state_mut().ready().expect("ready").s.grads.as_ref().is_some_and(|g| !g.on));
     assert!(h.query_by_label_contains(&format!("∂loss/∂{key}")).is_none(), "no gradient label left");
-    h.get_by_label("p (attention weight)");
+    h.get_by_label("p (attention pattern)");
 }

@@ -9,14 +9,16 @@
 source "$(dirname "$0")/screenshot-setup.sh"
 export GLASSBOX_DEVICE="${GLASSBOX_DEVICE:-cpu}"
 
+# The start both scripts share: window, language, the prompt run.
+start_script() {
+  mkdir -p "$RAW/$1"
+  printf 'size 1600 1000\nlang %s\nprompt The capital of France is\nwait\n' "$1"
+}
+
 gemma_script() {
-  local lang="$1" d="$RAW/$1"
-  mkdir -p "$d"
+  local d="$RAW/$1"
+  start_script "$1"
   cat <<SCRIPT
-size 1600 1000
-lang $lang
-prompt The capital of France is
-wait
 lesson 31-gemma3-choices
 shot $d/43-lesson-31-gemma3-numbers.png
 action 1
@@ -27,13 +29,9 @@ SCRIPT
 }
 
 smollm2_script() {
-  local lang="$1" d="$RAW/$1"
-  mkdir -p "$d"
+  local d="$RAW/$1"
+  start_script "$1"
   cat <<SCRIPT
-size 1600 1000
-lang $lang
-prompt The capital of France is
-wait
 lesson 32-gpt2-and-bert
 shot $d/45-lesson-32-gpt2-bert-numbers.png
 lesson 33-reading-side-by-side

@@ -3,7 +3,7 @@
 # (Gemma 3's choices) with Gemma 3 270M loaded, its numbers filled in from the model's config;
 # its QK-norm button; lesson 32 (GPT-2 and BERT) read on SmolLM2 (the numbers then come from the
 # two models' config.json, and the panel says so); lesson 33's first button (SmolLM2 beside
-# Gemma 3 270M, both runs). Needs `glassbox fetch` and `glassbox fetch gemma-3-270m`.
+# Gemma 3 270M, both runs); lesson 34 (compute and memory of Llama 3.1 405B). Needs `glassbox fetch` and `glassbox fetch gemma-3-270m`.
 #
 #   scripts/screenshots-lessons-families.sh [OUT_DIR]        (default: screenshots/)
 source "$(dirname "$0")/screenshot-setup.sh"
@@ -38,6 +38,9 @@ lesson 33-reading-side-by-side
 action 0
 wait
 shot $d/46-lesson-33-side-by-side.png
+lesson 34-compute-and-memory
+view overview
+shot $d/47-lesson-34-compute-and-memory.png
 quit
 SCRIPT
 }

@@ -47,6 +47,16 @@ pub fn value(config: &LlamaConfig, name: &str) -> Option<String> {
         "params_attention_m" => millions(p.attention),
         "params_mlp_m" => millions(p.mlp),
         "flops_per_token_m" => millions(stats.flops_per_token_forward()),
+        "params_total_b" => format!("{:.1}", total as f64 / 1e9),
+        "forward_flops_per_token" => format!("{:.1e}", stats.flops_per_token_forward() as f64),
+        // The backward pass costs about twice the forward: 6·N per token in all.
+        "train_flops_per_token" => format!("{:.1e}", 3.0 * stats.flops_per_token_forward() as f64),
+        "train_tokens_t" => format!("{}", train_tokens(config)? / 1e12),
+        "train_flops_6nd" => format!("{:.1e}", 6.0 * total as f64 * train_tokens(config)?),
+        "bytes_f32_gb" => gigabytes(total, 4),
+        "bytes_bf16_gb" => gigabytes(total, 2),
+        "bytes_adamw_gb" => gigabytes(total, ADAMW_BYTES),
+        "gpus_80gb_adamw" => (total * ADAMW_BYTES).div_ceil(80_000_000_000).to_string(),
         "kv_values_per_token" => grouped(stats.kv_values_per_token()),
         "kv_values_at_4k" => grouped(at_4k),
         "kv_values_at_4k_all_global" => grouped(all_global),
@@ -56,6 +66,25 @@ pub fn value(config: &LlamaConfig, name: &str) -> Option<String> {
         "embed_scale" => format!("{:.2}", arch.embed_scale?),
         "score_scale" => format!("{:.4}", arch.score_scale),
         _ => return None,
+    })
+}
+
+/// Bytes per parameter when training with AdamW in mixed precision: bf16 weights and
+/// gradients (2 + 2), an f32 master copy (4) and the two f32 moments (4 + 4).
+const ADAMW_BYTES: u64 = 16;
+
+fn gigabytes(params: u64, bytes: u64) -> String {
+    format!("{:.1}", (params * bytes) as f64 / 1e9)
+}
+
+/// Training tokens the makers state, for 6·N·D: SmolLM2's model card (2 trillion) and Meta's
+/// Llama 3 paper for the 405B model (15.6 trillion).
+const TRAIN_TOKENS: [(&str, f64); 2] = [("smollm2-135m-instruct", 2e12), ("llama-3.1-405b", 15.6e12)];
+
+fn train_tokens(config: &LlamaConfig) -> Option<f64> {
+    TRAIN_TOKENS.iter().find_map(|&(id, tokens)| {
+        let c = model_config(id).ok()?;
+        same_model(config, &c).then_some(tokens)
     })
 }
 
@@ -113,11 +142,12 @@ pub fn fill(body: &str, config: &LlamaConfig) -> (String, Vec<String>) {
 /// The models a lesson can be about (`model = "..."`), each with its bundled config.json
 /// (from its Hugging Face repository; `glassbox arch` on each gives the transformers
 /// parameter total).
-pub const MODELS: [(&str, &str); 4] = [
+pub const MODELS: [(&str, &str); 5] = [
     ("smollm2-135m-instruct", include_str!("../../../assets/models/smollm2-135m-instruct.json")),
     ("gemma-3-270m", include_str!("../../../assets/models/gemma-3-270m.json")),
     ("gpt2", include_str!("../../../assets/models/gpt2.json")),
     ("bert-base-uncased", include_str!("../../../assets/models/bert-base-uncased.json")),
+    ("llama-3.1-405b", include_str!("../../../assets/models/llama-3.1-405b.json")),
 ];
 
 /// The config of lesson model `id`: the cached model's own config.json if it is there (the

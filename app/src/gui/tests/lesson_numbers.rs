@@ -56,6 +56,16 @@ fn the_numbers_are_the_models() {
     let bert = model_config("bert-base-uncased").expect("bert");
     assert_eq!(value(&bert, "params_total").as_deref(), Some("109,514,298"));
     assert_eq!(value(&bert, "token_types").as_deref(), Some("2"));
+    // Lesson 34: 6·N·D with Meta's 15.6 T tokens is Meta's reported ~3.8e25 FLOPs; 16 bytes
+    // a parameter for AdamW training is 6.5 TB, 82 GPUs of 80 GB.
+    let llama = model_config("llama-3.1-405b").expect("405b");
+    assert_eq!(value(&llama, "params_total").as_deref(), Some("405,853,388,800"));
+    assert_eq!(value(&llama, "train_flops_6nd").as_deref(), Some("3.8e25"));
+    assert_eq!(value(&llama, "bytes_bf16_gb").as_deref(), Some("811.7"));
+    assert_eq!(value(&llama, "bytes_adamw_gb").as_deref(), Some("6493.7"));
+    assert_eq!(value(&llama, "gpus_80gb_adamw").as_deref(), Some("82"));
+    assert_eq!(value(&smol, "train_flops_6nd").as_deref(), Some("1.6e21"));
+    assert_eq!(value(&gemma, "train_tokens_t"), None, "no stated token count, no number");
 }
 
 /// The same lesson text on another model of the family gives that model's numbers: the

@@ -132,7 +132,7 @@ impl GlassboxApp {
             if f.presenting {
                 presenter_header_ui(ui, &r.s, f.lang, &f.theme);
             }
-            tabs_ui(ui, f, &r.views, view, export_next);
+            tabs_ui(ui, f, &r.views, &r.s, view, export_next);
             ui.separator();
             if r.s.is_long() {
                 if !f.presenting {
@@ -251,7 +251,7 @@ fn notices_ui(ui: &mut Ui, notices: &mut Vec<(String, Option<f64>)>, theme: &The
 
 /// One row of tabs, one per registered view; if the window is too narrow even for that, it
 /// scrolls sideways.
-fn tabs_ui(ui: &mut Ui, f: Frame, views: &Views, view: &mut ViewId, export_next: &mut bool) {
+fn tabs_ui(ui: &mut Ui, f: Frame, views: &Views, s: &Session, view: &mut ViewId, export_next: &mut bool) {
     ScrollArea::horizontal()
         .id_salt("view-tabs")
         .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysHidden)
@@ -259,14 +259,14 @@ fn tabs_ui(ui: &mut Ui, f: Frame, views: &Views, view: &mut ViewId, export_next:
             ui.horizontal(|ui| {
                 // Compact on a projector, or wherever the full titles would not fit: short
                 // titles, smaller text, Export in the menu (and Ctrl+E) only.
-                let compact = f.presenting || f.narrow || tabs_width(ui, views, f.lang) > ui.available_width();
+                let compact = f.presenting || f.narrow || tabs_width(ui, views, s, f.lang) > ui.available_width();
                 if compact {
                     ui.style_mut().text_styles.insert(egui::TextStyle::Button, egui::FontId::proportional(13.0));
                     ui.spacing_mut().item_spacing.x = 3.0;
                     ui.spacing_mut().button_padding.x = 3.0;
                 }
                 for v in views.iter() {
-                    let title = if compact { v.short_title(f.lang) } else { v.title(f.lang) };
+                    let title = if compact { v.short_title_for(f.lang, s) } else { v.title_for(f.lang, s) };
                     ui.selectable_value(view, ViewId(v.id()), title);
                 }
                 if !compact {
@@ -280,12 +280,12 @@ fn tabs_ui(ui: &mut Ui, f: Frame, views: &Views, view: &mut ViewId, export_next:
 }
 
 /// The width the full titles (and the Export button) need.
-fn tabs_width(ui: &mut Ui, views: &Views, lang: Lang) -> f32 {
+fn tabs_width(ui: &mut Ui, views: &Views, s: &Session, lang: Lang) -> f32 {
     let font = egui::TextStyle::Button.resolve(ui.style());
     ui.fonts_mut(|fonts| {
         views
             .iter()
-            .map(|v| fonts.layout_no_wrap(v.title(lang).to_string(), font.clone(), egui::Color32::WHITE).size().x + 16.0)
+            .map(|v| fonts.layout_no_wrap(v.title_for(lang, s).to_string(), font.clone(), egui::Color32::WHITE).size().x + 16.0)
             .sum::<f32>()
             + 110.0
     })

@@ -104,8 +104,9 @@ fn gpt2_views_show_layernorm_learned_positions_and_an_ungated_mlp() {
     assert_has(&h, "The model: a GPT-2 decoder");
     assert_has(&h, "+ learned position embeddings");
     assert_has(&h, "LayerNorm (pre-norm)");
-    // (The view's tab keeps its name, "RMSNorm"; the figure's boxes name GPT-2's norm.)
     assert!(!has(&h, "RMSNorm ("), "GPT-2 has no RMSNorm");
+    // The norm view's tab names GPT-2's norm too.
+    assert!(h.query_all_by_label("LayerNorm").count() > 0 && h.query_all_by_label("RMSNorm").count() == 0, "the tab says LayerNorm");
     show(&mut h, Step::Layer(0, LayerOp::Ln1), ViewId("rmsnorm"));
     assert_has(&h, "LayerNorm(x) = (x − mean(x)) / √(var(x) + eps) ⊙ g + b");
     assert_has(&h, "+ b (bias)");

@@ -222,6 +222,17 @@ impl super::View for RmsNormView {
         lang.tr("RMSNorm", "RMSNorm")
     }
 
+    fn title_for(&self, lang: crate::gui::i18n::Lang, s: &crate::gui::session::Session) -> &'static str {
+        match s.model.config.arch().norm {
+            glassbox_engine::load::arch::NormKind::Layer => "LayerNorm",
+            glassbox_engine::load::arch::NormKind::Rms => self.title(lang),
+        }
+    }
+
+    fn short_title_for(&self, lang: crate::gui::i18n::Lang, s: &crate::gui::session::Session) -> &'static str {
+        self.title_for(lang, s)
+    }
+
     fn modes(&self) -> &'static [&'static str] {
         &["rmsnorm", "layernorm"]
     }

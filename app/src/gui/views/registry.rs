@@ -50,6 +50,17 @@ pub trait View: Any {
 
     fn title(&self, lang: Lang) -> &'static str;
 
+    /// The tab's title for the loaded model (the norm view says LayerNorm for GPT-2 and
+    /// BERT); lessons and scripts name views by [`View::title`].
+    fn title_for(&self, lang: Lang, _s: &Session) -> &'static str {
+        self.title(lang)
+    }
+
+    /// [`View::short_title`] for the loaded model.
+    fn short_title_for(&self, lang: Lang, _s: &Session) -> &'static str {
+        self.short_title(lang)
+    }
+
     /// The title on a narrow tab row.
     fn short_title(&self, lang: Lang) -> &'static str {
         self.title(lang)

@@ -5,6 +5,7 @@
 //! from the model.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use glassbox_engine::LlamaConfig;
 use glassbox_engine::load::arch::{Arch, AttnMask};
@@ -151,12 +152,21 @@ pub const MODELS: [(&str, &str); 5] = [
 ];
 
 /// The config of lesson model `id`: the cached model's own config.json if it is there (the
-/// file the app would load), else the bundled copy.
+/// file the app would load), else the bundled copy. Read once per process: the lesson panel
+/// asks every frame (its buttons are checked against the model they name).
 pub fn model_config(id: &str) -> Result<LlamaConfig, String> {
-    let (_, bundled) = MODELS
+    static CONFIGS: LazyLock<Vec<(&'static str, Result<LlamaConfig, String>)>> =
+        LazyLock::new(|| MODELS.iter().map(|&(id, bundled)| (id, read_config(id, bundled))).collect());
+    let known = || MODELS.map(|m| m.0).join(", ");
+    CONFIGS
         .iter()
         .find(|(m, _)| *m == id)
-        .ok_or_else(|| format!("unknown lesson model `{id}` (known: {})", MODELS.map(|m| m.0).join(", ")))?;
+        .ok_or_else(|| format!("unknown lesson model `{id}` (known: {})", known()))?
+        .1
+        .clone()
+}
+
+fn read_config(id: &str, bundled: &str) -> Result<LlamaConfig, String> {
     let cached: Option<PathBuf> = fetch::models_cache_root()
         .ok()
         .map(|d| d.join(id).join("config.json"))

@@ -223,7 +223,7 @@ impl super::View for RmsNormView {
     }
 
     fn title_for(&self, lang: crate::gui::i18n::Lang, s: &crate::gui::session::Session) -> &'static str {
-        match s.model.config.arch().norm {
+        match s.model.arch.norm {
             glassbox_engine::load::arch::NormKind::Layer => "LayerNorm",
             glassbox_engine::load::arch::NormKind::Rms => self.title(lang),
         }

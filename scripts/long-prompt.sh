@@ -3,7 +3,7 @@
 # budget, with its peak RSS: the lessons' English text, pasted through the prompt box (so
 # it is tokenized off the UI thread and cut to the context with a notice), run as a long
 # pass (the overview in chunks), then an attention head recomputed for the last 256
-# positions and the pooled map of all 8,192. Needs xvfb, GNU time, imagemagick and the
+# positions and the pooled map of all 8,192, in English and then Chinese (the same pass). Needs xvfb, GNU time, imagemagick and the
 # default model in the cache. Minutes on 2 cores.
 #
 #   scripts/long-prompt.sh [OUT_DIR]        (default: screenshots/)
@@ -14,6 +14,7 @@ export GLASSBOX_DEVICE="${GLASSBOX_DEVICE:-cpu}"
 cat lessons/en/*.md lessons/en/*.md > "$RAW/all.txt"
 head -c 60000 "$RAW/all.txt" > "$RAW/prompt.txt"
 
+mkdir -p "$RAW/en" "$RAW/zh"
 cat > "$RAW/script" <<SCRIPT
 size 1600 1000
 lang en
@@ -25,11 +26,18 @@ attn head
 head 3
 wait
 frames 4
-shot $RAW/long-prompt-8192-attention-head.png
+shot $RAW/en/long-prompt-8192-attention-head.png
 attn overview
 wait
 frames 4
-shot $RAW/long-prompt-8192-attention-overview.png
+shot $RAW/en/long-prompt-8192-attention-overview.png
+lang zh
+frames 4
+shot $RAW/zh/long-prompt-8192-attention-overview.png
+attn head
+wait
+frames 4
+shot $RAW/zh/long-prompt-8192-attention-head.png
 quit
 SCRIPT
 
@@ -37,7 +45,9 @@ GLASSBOX_STATE_FILE="$RAW/state.json" GLASSBOX_SCREENSHOT_SCRIPT="$(cat "$RAW/sc
   /usr/bin/time -v xvfb-run -a -s "-screen 0 1600x1000x24" ./target/release/glassbox 2> "$RAW/time.txt" || {
   cat "$RAW/time.txt"; exit 1; }
 grep -E "glassbox:|Maximum resident set size|Elapsed \(wall" "$RAW/time.txt"
-for f in "$RAW"/*.png; do
-  convert "$f" +dither -colors 128 "PNG8:$OUT/en-$(basename "$f")"
+for lang in en zh; do
+  for f in "$RAW/$lang"/*.png; do
+    convert "$f" +dither -colors 128 "PNG8:$OUT/$lang-$(basename "$f")"
+  done
 done
-ls -l "$OUT"/en-long-prompt-*
+ls -l "$OUT"/*-long-prompt-*

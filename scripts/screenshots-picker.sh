@@ -47,8 +47,10 @@ quit"
 done
 
 # Accept: the fetch into an empty cache, its progress and Cancel (pip is stopped on quit).
-d="$RAW/fetch"; mkdir -p "$d"
-script="size 1600 1000
+for lang in en zh; do
+  d="$RAW/fetch-$lang"; mkdir -p "$d"
+  script="size 1600 1000
+lang $lang
 prompt The capital of France is
 wait
 picker gemma-terms
@@ -57,6 +59,7 @@ picker accept
 frames 60
 shot $d/42-gemma-fetch.png
 quit"
-HOME="$FAKE" XDG_CACHE_HOME="$RAW/empty-cache" GLASSBOX_STATE_FILE="$RAW/state-fetch.json" GLASSBOX_SCREENSHOT_SCRIPT="$script" \
-  xvfb-run -a -s "-screen 0 1600x1000x24" ./target/release/glassbox --model "$SMOL"
-convert "$d/42-gemma-fetch.png" +dither -colors 128 "PNG8:$OUT/en-42-gemma-fetch.png"
+  HOME="$FAKE" XDG_CACHE_HOME="$RAW/empty-cache-$lang" GLASSBOX_STATE_FILE="$RAW/state-fetch-$lang.json" GLASSBOX_SCREENSHOT_SCRIPT="$script" \
+    xvfb-run -a -s "-screen 0 1600x1000x24" ./target/release/glassbox --model "$SMOL"
+  convert "$d/42-gemma-fetch.png" +dither -colors 128 "PNG8:$OUT/$lang-42-gemma-fetch.png"
+done

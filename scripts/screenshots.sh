@@ -5,6 +5,10 @@
 #
 #   scripts/screenshots.sh [OUT_DIR]        (default: screenshots/)
 #
+# Then runs every other screenshot script into the same folder, so one run remakes every
+# committed figure in both languages (`gui::tests::screenshots_check` checks the committed
+# set is what the scripts make).
+#
 # The app is driven by GLASSBOX_SCREENSHOT_SCRIPT (commands listed in
 # app/src/gui/screenshot.rs); each `shot` saves a PNG, which is then palette-reduced so the
 # committed files stay small.
@@ -132,8 +136,7 @@ lesson 01-overview
 action 4
 shot $d/24-smollm2-vs-llama31.png
 SCRIPT
-  if [ "$lang" = en ]; then
-    cat <<SCRIPT
+  cat <<SCRIPT
 dark on
 zoom 1.4
 panels lesson
@@ -147,7 +150,6 @@ position 4
 key 0
 shot $d/17-dark-projector-zoom.png
 SCRIPT
-  fi
   echo quit
 }
 
@@ -197,4 +199,16 @@ for lang in en zh; do
   fig="$(ls -t "$GLASSBOX_EXPORT_DIR"/*.png | head -1)"
   convert "$fig" +dither -colors 128 "PNG8:$OUT/$lang-export-attention-head.png"
 done
+
+# Every other figure, in both languages: families, Gemma and the side-by-side view, the
+# picker, the lessons on other models, training, experiments, the 8,192-token prompt.
+# GLASSBOX_SHOTS_MAIN_ONLY=1 stops after the views above.
+if [ -z "${GLASSBOX_SHOTS_MAIN_ONLY:-}" ]; then
+  for s in families side-by-side picker lessons-families training experiments; do
+    echo "== screenshots-$s.sh"
+    scripts/screenshots-$s.sh "$OUT"
+  done
+  echo "== long-prompt.sh"
+  scripts/long-prompt.sh "$OUT"
+fi
 ls -l "$OUT"

@@ -116,7 +116,7 @@ impl LessonPanel {
                     .color(theme.muted()),
             );
         }
-        let off = lessons::facts_mismatch(&lesson.front, config);
+        let off: Vec<String> = lessons::facts_mismatch(&lesson.front, config).iter().map(|m| m.text(lang)).collect();
         if !off.is_empty() {
             ui.colored_label(
                 theme.error(),

@@ -30,6 +30,11 @@ pub struct Front {
     /// `{{name}}` numbers and `[facts]` are that model's.
     #[serde(default)]
     pub model: Option<String>,
+    /// Screenshots of the app that show what the lesson explains, by name without the
+    /// language (`06-attention-head` → `screenshots/en-06-attention-head.png`): for readers
+    /// of the lesson outside the app. A test checks each exists in both languages.
+    #[serde(default)]
+    pub screenshots: Vec<String>,
     #[serde(default)]
     pub facts: Option<toml::Table>,
     pub actions: Vec<Action>,
@@ -243,7 +248,7 @@ fn parse_precision(p: Option<&str>) -> Result<Precision, String> {
 
 /// The lesson's `[facts]` that the loaded model does not share (e.g. the fixture has 2
 /// layers, SmolLM2 30): the panel says so, because the text states them.
-pub fn facts_mismatch(front: &Front, c: &LlamaConfig) -> Vec<String> {
+pub fn facts_mismatch(front: &Front, c: &LlamaConfig) -> Vec<Mismatch> {
     let Some(facts) = &front.facts else {
         return Vec::new();
     };
@@ -276,9 +281,25 @@ pub fn facts_mismatch(front: &Front, c: &LlamaConfig) -> Vec<String> {
             // A parameter count is stated rounded ("135M"); every other fact is exact.
             let tolerance = if k == "n_params_millions" { 1e-2 } else { 1e-6 };
             let off = (stated - real).abs() > tolerance * stated.abs().max(real.abs()).max(1e-30);
-            off.then(|| format!("{k} = {stated} (this model: {real})"))
+            off.then(|| Mismatch { key: k.clone(), stated, real })
         })
         .collect()
+}
+
+/// A `[facts]` number the loaded model does not have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mismatch {
+    pub key: String,
+    pub stated: f64,
+    pub real: f64,
+}
+
+impl Mismatch {
+    /// `d_model = 576 (this model: 64)`, in the UI's language.
+    pub fn text(&self, lang: Lang) -> String {
+        let Self { key, stated, real } = self;
+        lang.tf(format!("{key} = {stated} (this model: {real})"), format!("{key} = {stated}（本模型：{real}）"))
+    }
 }
 
 /// The training run an action asks for, if any.

@@ -102,7 +102,8 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
     }
 }
 
-pub(super) fn controls_ui(ui: &mut Ui, s: &Session, lang: Lang, playing: &mut bool) -> Option<Nav> {
+/// `view_title`: the tab title of the view that explains the step.
+pub(super) fn controls_ui(ui: &mut Ui, s: &Session, lang: Lang, view_title: &str, playing: &mut bool) -> Option<Nav> {
     let mut nav = None;
     ui.horizontal_wrapped(|ui| {
         if ui
@@ -173,13 +174,13 @@ pub(super) fn controls_ui(ui: &mut Ui, s: &Session, lang: Lang, playing: &mut bo
                 "step {} / {} · {}{ready}",
                 s.cursor + 1,
                 s.program.len(),
-                ViewId::for_step(step).map_or("", |v| v.title(lang))
+                view_title
             ),
             format!(
                 "第 {} / {} 步 · {}{ready}",
                 s.cursor + 1,
                 s.program.len(),
-                ViewId::for_step(step).map_or("", |v| v.title(lang))
+                view_title
             ),
         ));
     });

@@ -79,7 +79,9 @@ impl GlassboxApp {
         let playing = &mut self.playing;
         Panel::bottom("timeline")
             .show(ui, |ui| {
-                let nav = controls_ui(ui, &r.s, f.lang, playing);
+                let step_view = ViewId::for_step(r.s.cursor_step());
+                let view_title = step_view.map_or("", |v| r.views.title_of(v, f.lang, &r.s));
+                let nav = controls_ui(ui, &r.s, f.lang, view_title, playing);
                 if !f.narrow {
                     r.views.timeline.ui(ui, &mut f.cx(&mut r.s, requests, false));
                 }

@@ -234,6 +234,12 @@ impl Views {
         })
     }
 
+    /// The title of view `id` for the loaded model (the status bar names the step's view as
+    /// its tab does: LayerNorm for GPT-2).
+    pub fn title_of(&self, id: ViewId, lang: Lang, s: &Session) -> &'static str {
+        self.iter().find(|v| v.id() == id.0).map_or_else(|| id.title(lang), |v| v.title_for(lang, s))
+    }
+
     fn by_id(&mut self, id: ViewId) -> Option<&mut Box<dyn View>> {
         self.list.iter_mut().find(|v| v.id() == id.0)
     }

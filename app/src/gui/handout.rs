@@ -62,7 +62,7 @@ fn lesson_markdown(lesson: &Lesson, lang: Lang, config: &LlamaConfig, other: Opt
             md.push_str(&format!("![{}]({file})\n\n", fig.title()));
         }
     }
-    md.push_str(&format!("## {}\n\n", lang.tr("Questions", "练习")));
+    md.push_str(&format!("## {}\n\n", lang.tr("Exercises", "练习")));
     for (i, q) in lesson.front.questions.iter().enumerate() {
         md.push_str(&format!("{}. {}\n", i + 1, lesson_answers::question_text(q, config)));
     }

@@ -218,7 +218,7 @@ fn questions_ui(
         return;
     }
     ui.separator();
-    ui.label(RichText::new(lang.tr("Questions", "练习")).size(18.0).strong());
+    ui.label(RichText::new(lang.tr("Exercises", "练习")).size(18.0).strong());
     for (i, question) in q.list.iter().enumerate() {
         let text = lesson_answers::question_text(question, &q.config);
         ui.label(RichText::new(format!("{}. {text}", i + 1)).strong());

@@ -55,7 +55,7 @@ impl GlassboxApp {
     }
 
     /// Asks the view for its figures on the next frame; the handout is written then.
-    pub(super) fn start_handout(&mut self, dir: PathBuf) {
+    pub(crate) fn start_handout(&mut self, dir: PathBuf) {
         self.handout.pending = Some(dir);
         self.export_next = true;
     }

@@ -23,7 +23,7 @@ pub const TRACE_NAMES: [&str; 20] = [
     "sampled_token",
     "sel_layer",
     "sel_head",
-    "sel_position",
+    "attn_query",
     "attn_top_key",
     "attn_top_key_token",
     "attn_top_weight",
@@ -106,7 +106,7 @@ pub fn trace_value(s: &Session, name: &str) -> Option<String> {
         "sampled_token" => quoted(s, s.trace.sampled?),
         "sel_layer" => s.sel.layer.to_string(),
         "sel_head" => s.sel.head.to_string(),
-        "sel_position" => query(s).to_string(),
+        "attn_query" => (s.trace.pos_offset + query(s)).to_string(),
         "attn_top_key" => (s.trace.pos_offset + top_key(s)?.0).to_string(),
         "attn_top_key_token" => quoted(s, *s.trace.token_ids.get(top_key(s)?.0)?),
         "attn_top_weight" => percent(top_key(s)?.1),
@@ -165,12 +165,13 @@ fn ranked(s: &Session, rank: usize) -> Option<(u32, f32)> {
     best.get(rank).copied()
 }
 
-/// The selected query position, clamped to the pass.
+/// The query the attention readings use: the last position, the one whose next token the
+/// model predicts (position 0 attends only to itself, so the selection's default says little).
 fn query(s: &Session) -> usize {
-    s.sel.position.min(s.n_tokens().saturating_sub(1))
+    s.n_tokens().saturating_sub(1)
 }
 
-/// The selected head's pattern row at the selected query (`attn.hook_pattern`).
+/// The selected head's pattern row at the last query (`attn.hook_pattern`).
 fn pattern_row(s: &Session) -> Option<Vec<f32>> {
     let t = s.trace.get(HookKey::Block(s.sel.layer, BlockHook::Pattern))?.as_3d()?;
     let (heads, rows, _) = t.dim();
@@ -178,7 +179,7 @@ fn pattern_row(s: &Session) -> Option<Vec<f32>> {
     (head < heads && q < rows).then(|| t.slice(ndarray::s![head, q, ..]).to_vec())
 }
 
-/// The key position the selected head weights most at the selected query, and its weight.
+/// The key position the selected head weights most at the last query, and its weight.
 fn top_key(s: &Session) -> Option<(usize, f32)> {
     let row = pattern_row(s)?;
     row.iter()

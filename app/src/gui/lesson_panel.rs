@@ -26,6 +26,8 @@ pub struct LessonPanel {
     cache: CommonMarkCache,
     /// The questions whose answer the student has asked to see: (lesson id, index).
     revealed: std::collections::BTreeSet<(String, usize)>,
+    /// Scroll the body down to the questions on the next frame (the `reveal` script command).
+    scroll_to_questions: bool,
 }
 
 /// What the user did in the panel this frame.
@@ -45,7 +47,16 @@ impl LessonPanel {
             filled: None,
             cache: CommonMarkCache::default(),
             revealed: Default::default(),
+            scroll_to_questions: false,
         }
+    }
+
+    /// Shows every answer of the open lesson and scrolls to them (screenshot scripts).
+    pub fn reveal_all(&mut self) {
+        let Some(id) = self.open.clone() else { return };
+        let n = self.library.en.iter().chain(&self.library.zh).filter(|l| l.id() == id).map(|l| l.front.questions.len()).max().unwrap_or(0);
+        self.revealed.extend((0..n).map(|i| (id.clone(), i)));
+        self.scroll_to_questions = true;
     }
 
     /// The panel without a pass: questions that read one say to run the prompt first.
@@ -191,6 +202,9 @@ impl LessonPanel {
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 CommonMarkViewer::new().show(ui, &mut self.cache, &body);
+                if std::mem::take(&mut self.scroll_to_questions) {
+                    ui.scroll_to_cursor(Some(egui::Align::Min));
+                }
                 questions_ui(ui, lang, theme, &questions, s, &mut self.revealed);
             });
         ev

@@ -106,13 +106,14 @@ fn check_trace_answers(model: &Arc<Model>, prompt: &str) {
     let layer = c.n_layers() - 1;
     s.goto(glassbox_engine::Step::Layer(layer, glassbox_engine::LayerOp::Softmax));
     s.sel.head = c.n_heads() - 1;
-    s.sel.position = s.n_tokens() - 1;
+    s.sel.position = 0;
     let pattern = s.trace.get(HookKey::Block(layer, BlockHook::Pattern)).and_then(|t| t.as_3d()).expect("pattern").to_owned();
     let row = pattern.slice(ndarray::s![c.n_heads() - 1, s.n_tokens() - 1, ..]).to_vec();
     let best = (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a))).expect("a key");
     assert_eq!(v(&s, "attn_top_key"), best.to_string());
     assert_eq!(v(&s, "attn_top_weight"), format!("{:.1}%", 100.0 * row[best]));
     assert_eq!(v(&s, "first_token_weight"), format!("{:.1}%", 100.0 * row[0]));
+    assert_eq!(v(&s, "attn_query"), (s.n_tokens() - 1).to_string(), "the last query, whatever the selection");
     let resid = s.trace.get(HookKey::Block(layer, BlockHook::ResidPost)).and_then(|t| t.as_2d()).expect("resid").to_owned();
     let norm = resid.row(s.n_tokens() - 1).iter().map(|x| x * x).sum::<f32>().sqrt();
     assert_eq!(v(&s, "resid_norm_last"), format!("{norm:.1}"));

@@ -21,12 +21,12 @@ lesson 12-logits-sampling
 action 0
 wait
 reveal
-shot $d/48-lesson-12-exercises.png
+shot $d/exercises-lesson-12.png
 lesson 09-attention-patterns
 action 1
 wait
 reveal
-shot $d/49-lesson-09-exercises.png
+shot $d/exercises-lesson-09.png
 lesson 08-scores-mask-softmax
 action 2
 wait

@@ -35,11 +35,11 @@ impl GlassboxApp {
         let Some(dir) = self.handout.dialog.as_mut() else { return };
         let (mut go, mut close) = (false, false);
         egui::Window::new(lang.tr("Export handout", "导出讲义")).collapsible(false).show(ctx, |ui| {
-            ui.label(lang.tr(
+            let label = ui.label(lang.tr(
                 "The lesson, the current figures (PNG) and the questions as Markdown, with the answer sheet apart, into this folder:",
                 "本课内容、当前图表（PNG）和练习题写成 Markdown，答案另成一页，保存到这个文件夹：",
             ));
-            ui.text_edit_singleline(dir);
+            ui.text_edit_singleline(dir).labelled_by(label.id);
             ui.horizontal(|ui| {
                 go = ui.button(lang.tr("Export", "导出")).clicked();
                 close = ui.button(lang.tr("Cancel", "取消")).clicked();

@@ -223,3 +223,25 @@ fn the_handout_writes_the_lesson_its_figure_and_the_answers_apart() {
     assert!(!md.contains("{{"), "numbers filled in");
     let _ = lesson_answers::TRACE_NAMES;
 }
+
+/// The File menu's entry opens the folder dialog; Export writes the handout there.
+#[test]
+fn file_menu_export_handout_writes_into_the_chosen_folder() {
+    let dir = super::exports::export_dir().join("handouts");
+    let lesson_id = "06-gqa";
+    let _ = std::fs::remove_file(dir.join(format!("{lesson_id}.md")));
+    let mut h = harness(app_with_lesson(fixture_model(), &fixture_ids(), lesson_id));
+    h.run();
+    h.get_by_label("File").click();
+    h.run();
+    h.get_by_label("Export handout…").click();
+    h.run();
+    h.get_by_label("Export").click();
+    h.run();
+    let md = std::fs::read_to_string(dir.join(format!("{lesson_id}.md"))).expect("the handout");
+    assert!(md.contains("How many query heads share one K/V head in this model?"), "{md}");
+    let sheet = std::fs::read_to_string(dir.join(format!("{lesson_id}-answers.md"))).expect("the sheet");
+    assert!(sheet.contains("**Answer:** 3"), "{sheet}");
+    let notice = h.state().notices.last().map(|n| n.0.clone()).unwrap_or_default();
+    assert!(notice.starts_with("Handout saved"), "{notice}");
+}

@@ -8,7 +8,7 @@ use glassbox_engine::program::graph;
 use glassbox_engine::{BlockHook, HookKey, LlamaConfig};
 
 use super::lesson_numbers;
-use super::lessons::{Lesson, Question};
+use super::lessons::Question;
 use super::session::Session;
 use super::views::visible;
 
@@ -57,11 +57,6 @@ impl Answer {
             Answer::Unknown(names) => format!("{{{{{}}}}}: ?", names.join("}}, {{")),
         }
     }
-}
-
-/// The config a lesson's question and answer numbers come from (as its body's).
-pub fn config_for(lesson: &Lesson, loaded: &LlamaConfig) -> LlamaConfig {
-    lesson_numbers::lesson_config(lesson.front.model.as_deref(), loaded).0
 }
 
 /// The question with its config numbers filled in.

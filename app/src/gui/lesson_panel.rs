@@ -195,7 +195,7 @@ impl LessonPanel {
         let questions = Questions {
             id: lesson.id().to_string(),
             list: lesson.front.questions.clone(),
-            config: lesson_answers::config_for(lesson, config),
+            config: filled.config.clone(),
         };
         ScrollArea::vertical()
             .id_salt("lesson-body")
@@ -268,6 +268,8 @@ struct Filled {
     unknown: Vec<String>,
     /// The lesson's model when it is not the loaded one (its numbers come from its config).
     other_model: Option<String>,
+    /// The config the numbers came from (the questions' too).
+    config: LlamaConfig,
 }
 
 impl Filled {
@@ -285,5 +287,5 @@ impl Filled {
 fn fill_body(lesson: &Lesson, loaded: &glassbox_engine::LlamaConfig) -> Filled {
     let (config, other_model) = lesson_numbers::lesson_config(lesson.front.model.as_deref(), loaded);
     let (body, unknown) = lesson_numbers::fill(&lesson.body, &config);
-    Filled { body, unknown, other_model }
+    Filled { body, unknown, other_model, config }
 }

@@ -11,8 +11,8 @@ use glassbox_engine::{BlockHook, HookKey, LlamaConfig, Model};
 
 use super::{app_with_lesson, fixture_ids, fixture_model, harness, inline_session, repo_root};
 use crate::gui::i18n::Lang;
-use crate::gui::lesson_answers::{self, Answer, answer, config_for, question_text, trace_value};
-use crate::gui::lesson_numbers::model_config;
+use crate::gui::lesson_answers::{self, Answer, answer, question_text, trace_value};
+use crate::gui::lesson_numbers::{lesson_config, model_config};
 use crate::gui::lesson_panel::LessonPanel;
 use crate::gui::lessons::Library;
 use crate::gui::session::Session;
@@ -67,7 +67,7 @@ fn every_answer_fills_on_the_lessons_model() {
                 Answer::NeedsRun => needs_run += 1,
                 Answer::Unknown(names) => panic!("{}: no value for {names:?}", l.id()),
             }
-            let on_fixture = config_for(l, &model.config);
+            let on_fixture = lesson_config(l.front.model.as_deref(), &model.config).0;
             match answer(&q.answer, &on_fixture, Some(&s)) {
                 Answer::Ready(a) => assert!(!a.contains("{{") && !a.is_empty(), "{}: {a}", l.id()),
                 other => panic!("{}: {:?} after a pass: {other:?}", l.id(), q.answer),

@@ -26,6 +26,7 @@ use super::worker::Worker;
 use glassbox_engine::Device;
 
 mod bars;
+mod handout_export;
 mod hook_export;
 mod layout;
 mod open_model;
@@ -148,6 +149,8 @@ pub struct GlassboxApp {
     pub picker: ModelPicker,
     /// A lesson action waiting for the model it names to load (then it runs on it).
     pending_action: Option<(lessons::Action, Option<ViewId>)>,
+    /// File → Export handout… (`app/handout_export.rs`).
+    handout: handout_export::HandoutState,
 }
 
 impl GlassboxApp {
@@ -189,6 +192,7 @@ impl GlassboxApp {
             lessons: LessonPanel::new(library, restored.open_lesson.clone()),
             picker: ModelPicker::new(restored.recent_models.clone()),
             pending_action: None,
+            handout: Default::default(),
             notices: Vec::new(),
             playing: false,
             last_tick: 0.0,
@@ -571,6 +575,7 @@ impl GlassboxApp {
             Phase::Ready(_) => self.main_ui(ui),
         }
         self.picker_frame(&ctx);
+        self.handout_dialog_ui(&ctx);
         self.autosave(&ctx);
     }
 
@@ -594,6 +599,7 @@ impl GlassboxApp {
                         self.export_next = true;
                     }
                     hooks = hook_export::hooks_menu_ui(ui, lang, &step_hooks);
+                    self.handout_menu_ui(ui);
                     ui.separator();
                     if ui.button(lang.tr("Quit", "退出")).clicked() {
                         ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);

@@ -112,9 +112,23 @@ fn grouped(n: u64) -> String {
 /// Replaces every `{{name}}` in `body` with its value; returns the text and the names that
 /// had no value (left as written, so a broken lesson shows where).
 pub fn fill(body: &str, config: &LlamaConfig) -> (String, Vec<String>) {
-    let mut out = String::with_capacity(body.len());
+    fill_names(body, |name| config_value(config, name))
+}
+
+/// `name`'s value from `config`, or from another model's for `model:name`.
+pub fn config_value(config: &LlamaConfig, name: &str) -> Option<String> {
+    match name.split_once(':') {
+        Some((model, name)) => model_config(model).ok().and_then(|c| value(&c, name)),
+        None => value(config, name),
+    }
+}
+
+/// Replaces every `{{name}}` in `text` with what `resolve` gives for it; a name it has no
+/// value for stays as written and is returned.
+pub fn fill_names(text: &str, mut resolve: impl FnMut(&str) -> Option<String>) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(text.len());
     let mut unknown = Vec::new();
-    let mut rest = body;
+    let mut rest = text;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
@@ -123,11 +137,7 @@ pub fn fill(body: &str, config: &LlamaConfig) -> (String, Vec<String>) {
             return (out, unknown);
         };
         let name = after[..end].trim();
-        let found = match name.split_once(':') {
-            Some((model, name)) => model_config(model).ok().and_then(|c| value(&c, name)),
-            None => value(config, name),
-        };
-        match found {
+        match resolve(name) {
             Some(v) => out.push_str(&v),
             None => {
                 unknown.push(name.to_string());
@@ -138,6 +148,15 @@ pub fn fill(body: &str, config: &LlamaConfig) -> (String, Vec<String>) {
     }
     out.push_str(rest);
     (out, unknown)
+}
+
+/// The config a lesson's numbers come from: the loaded model's when it is the lesson's model
+/// (or the lesson names none), else the named model's, with its id (say whose they are).
+pub fn lesson_config(model: Option<&str>, loaded: &LlamaConfig) -> (LlamaConfig, Option<String>) {
+    match model.map(|m| (m, model_config(m))) {
+        Some((m, Ok(c))) if !same_model(loaded, &c) => (c, Some(m.to_string())),
+        _ => (loaded.clone(), None),
+    }
 }
 
 /// The models a lesson can be about (`model = "..."`), each with its bundled config.json

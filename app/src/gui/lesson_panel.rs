@@ -9,8 +9,10 @@ use glassbox_engine::LlamaConfig;
 
 use glassbox_engine::load::arch_stats::ArchStats;
 
+use super::lesson_answers;
 use super::lesson_numbers;
 use super::lessons::{self, Action, Lesson, Library};
+use super::session::Session;
 use super::theme::Theme;
 
 pub struct LessonPanel {
@@ -22,6 +24,10 @@ pub struct LessonPanel {
     /// Switch to the lesson that explains the cursor's step when the cursor moves.
     pub follow: bool,
     cache: CommonMarkCache,
+    /// The questions whose answer the student has asked to see: (lesson id, index).
+    revealed: std::collections::BTreeSet<(String, usize)>,
+    /// Scroll the body down to the questions on the next frame (the `reveal` script command).
+    scroll_to_questions: bool,
 }
 
 /// What the user did in the panel this frame.
@@ -40,15 +46,33 @@ impl LessonPanel {
             follow: true,
             filled: None,
             cache: CommonMarkCache::default(),
+            revealed: Default::default(),
+            scroll_to_questions: false,
         }
     }
 
-    pub fn ui(
+    /// Shows every answer of the open lesson and scrolls to them (screenshot scripts).
+    pub fn reveal_all(&mut self) {
+        let Some(id) = self.open.clone() else { return };
+        let n = self.library.en.iter().chain(&self.library.zh).filter(|l| l.id() == id).map(|l| l.front.questions.len()).max().unwrap_or(0);
+        self.revealed.extend((0..n).map(|i| (id.clone(), i)));
+        self.scroll_to_questions = true;
+    }
+
+    /// The panel without a pass: questions that read one say to run the prompt first.
+    #[cfg(test)]
+    pub fn ui(&mut self, ui: &mut Ui, lang: Lang, theme: &Theme, config: &LlamaConfig) -> PanelEvents {
+        self.ui_with_pass(ui, lang, theme, config, None)
+    }
+
+    /// The panel, its questions' answers read from `s`'s pass.
+    pub fn ui_with_pass(
         &mut self,
         ui: &mut Ui,
         lang: Lang,
         theme: &Theme,
         config: &LlamaConfig,
+        s: Option<&Session>,
     ) -> PanelEvents {
         let mut ev = PanelEvents::default();
         ui.horizontal(|ui| {
@@ -168,13 +192,66 @@ impl LessonPanel {
             ui.colored_label(theme.error(), format!("{{{{{}}}}}: ?", filled.unknown.join("}}, {{")));
         }
         let body = filled.body.clone();
+        let questions = Questions {
+            id: lesson.id().to_string(),
+            list: lesson.front.questions.clone(),
+            config: filled.config.clone(),
+        };
         ScrollArea::vertical()
             .id_salt("lesson-body")
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 CommonMarkViewer::new().show(ui, &mut self.cache, &body);
+                if std::mem::take(&mut self.scroll_to_questions) {
+                    ui.scroll_to_cursor(Some(egui::Align::Min));
+                }
+                questions_ui(ui, lang, theme, &questions, s, &mut self.revealed);
             });
         ev
+    }
+}
+
+/// A lesson's questions and the config their numbers come from.
+struct Questions {
+    id: String,
+    list: Vec<lessons::Question>,
+    config: LlamaConfig,
+}
+
+/// The exercises after the body: each question, and its answer once "Show answer" is clicked
+/// (computed then, from the config and the pass, never stored in the lesson).
+fn questions_ui(
+    ui: &mut Ui,
+    lang: Lang,
+    theme: &Theme,
+    q: &Questions,
+    s: Option<&Session>,
+    revealed: &mut std::collections::BTreeSet<(String, usize)>,
+) {
+    if q.list.is_empty() {
+        return;
+    }
+    ui.separator();
+    ui.label(RichText::new(lang.tr("Exercises", "练习")).size(18.0).strong());
+    for (i, question) in q.list.iter().enumerate() {
+        let text = lesson_answers::question_text(question, &q.config);
+        ui.label(RichText::new(format!("{}. {text}", i + 1)).strong());
+        let key = (q.id.clone(), i);
+        let open = revealed.contains(&key);
+        let label = if open { lang.tr("Hide answer", "隐藏答案") } else { lang.tr("Show answer", "显示答案") };
+        if ui.button(label).clicked() {
+            if open {
+                revealed.remove(&key);
+            } else {
+                revealed.insert(key);
+            }
+        }
+        if open {
+            let answer = lesson_answers::answer(&question.answer, &q.config, s);
+            let color = if matches!(answer, lesson_answers::Answer::Ready(_)) { theme.accent() } else { theme.error() };
+            ui.label(RichText::new(answer.text(lang)).color(color));
+        }
+        ui.add_space(6.0);
     }
 }
 
@@ -191,6 +268,8 @@ struct Filled {
     unknown: Vec<String>,
     /// The lesson's model when it is not the loaded one (its numbers come from its config).
     other_model: Option<String>,
+    /// The config the numbers came from (the questions' too).
+    config: LlamaConfig,
 }
 
 impl Filled {
@@ -206,11 +285,7 @@ impl Filled {
 /// The body with the numbers of the model it is about: the loaded model's when that is
 /// the lesson's model (or the lesson names none), else the named model's config.
 fn fill_body(lesson: &Lesson, loaded: &glassbox_engine::LlamaConfig) -> Filled {
-    let named = lesson.front.model.as_deref().map(|m| (m, lesson_numbers::model_config(m)));
-    let (config, other_model) = match &named {
-        Some((m, Ok(c))) if !lesson_numbers::same_model(loaded, c) => (c, Some(m.to_string())),
-        _ => (loaded, None),
-    };
-    let (body, unknown) = lesson_numbers::fill(&lesson.body, config);
-    Filled { body, unknown, other_model }
+    let (config, other_model) = lesson_numbers::lesson_config(lesson.front.model.as_deref(), loaded);
+    let (body, unknown) = lesson_numbers::fill(&lesson.body, &config);
+    Filled { body, unknown, other_model, config }
 }

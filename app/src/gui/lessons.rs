@@ -38,6 +38,19 @@ pub struct Front {
     #[serde(default)]
     pub facts: Option<toml::Table>,
     pub actions: Vec<Action>,
+    /// The exercises at the lesson's end (two or three; answers computed, never typed).
+    #[serde(default)]
+    pub questions: Vec<Question>,
+}
+
+/// One exercise: `text` is asked (its `{{numbers}}` filled in like the body's), `answer` is
+/// a template of `{{names}}` the app fills from the model's config and the current pass
+/// (`lesson_answers`), hidden until the student asks for it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    pub text: String,
+    pub answer: String,
 }
 
 /// One try-it button. Absent fields keep the app's current values, except `ablate_heads`

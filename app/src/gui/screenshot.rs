@@ -9,7 +9,8 @@
 //! `residual norms|writes|lens`, `lesson ID`, `action N`, `temperature X`, `generate N`,
 //! `task KIND TEXT` (generate|sentiment|qa|extract), `export` (File → Export figure), `panels diagram,lesson` (which side
 //! panels show), `mode NAME` (a sub-panel), `ablate L.H,L.H` (heads ablated, then the pass again),
-//! `frames N`, `shot PATH`, `quit`.
+//! `frames N`, `shot PATH`, `reveal` (every answer of the open lesson shown, scrolled to),
+//! `handout DIR` (File → Export handout… into DIR), `quit`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

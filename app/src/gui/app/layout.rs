@@ -56,6 +56,7 @@ impl GlassboxApp {
         let ev = self.lesson_panel_ui(ui, f);
         self.central_ui(ui, f, export, &mut requests);
         self.lesson_events(ev, &ctx);
+        self.handout_frame(export, &mut requests, now);
         for req in requests {
             self.request(req, &ctx, now);
         }
@@ -122,7 +123,7 @@ impl GlassboxApp {
         Panel::right("lesson")
             .default_size(default)
             .max_size(max)
-            .show(ui, |ui| lessons.ui(ui, f.lang, &f.theme, &r.s.model.config))
+            .show(ui, |ui| lessons.ui_with_pass(ui, f.lang, &f.theme, &r.s.model.config, Some(&r.s)))
             .inner
     }
 

@@ -64,6 +64,14 @@ impl GlassboxApp {
             "view" | "goto" | "lesson" | "action" => self.navigate_command(ctx, name, arg),
             "sidebyside" | "sidebysideruns" => self.side_by_side_command(ctx, name, arg),
             "mode" | "attn" | "residual" | "scale" | "augment" => self.panel_command(name, arg),
+            "reveal" => {
+                self.lessons.reveal_all();
+                Ok(())
+            }
+            "handout" => {
+                self.start_handout(std::path::PathBuf::from(arg));
+                Ok(())
+            }
             "promptfile" => {
                 // A prompt too long for one script line, run as the Run button runs it:
                 // tokenized off the UI thread, cut to the model's context with a notice.

@@ -89,7 +89,7 @@ fn every_figure_exports_as_a_well_formed_svg_beside_the_png() {
 }
 
 /// The export folder of this test binary (figures and hooks land there).
-fn export_dir() -> PathBuf {
+pub(super) fn export_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("glassbox-test-exports-{}", std::process::id()));

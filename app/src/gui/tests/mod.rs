@@ -3,6 +3,7 @@
 //! Tests that need the real SmolLM2 skip (with a message) when it is not in the cache.
 
 mod app_flow;
+mod exercises;
 mod experiments;
 mod exports;
 mod families;

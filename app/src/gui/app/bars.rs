@@ -20,7 +20,8 @@ pub(super) enum Nav {
 /// Points: about four lines of a multi-line prompt; more scrolls.
 const PROMPT_BOX_HEIGHT: f32 = 84.0;
 
-pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInput, lang: Lang) {
+/// `locked`: workshop mode (`workshop.rs`), the prompt is the session's and cannot be edited.
+pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInput, lang: Lang, locked: bool) {
     input.poll(s, lang);
     input.before_edit(s, lang);
     let chars_before = s.prompt.chars().count();
@@ -48,6 +49,7 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
                             .desired_width(width)
                             .desired_rows(3)
                             .char_limit(CHAR_CAP)
+                            .interactive(!locked)
                             .hint_text(hint),
                     )
                 })
@@ -57,10 +59,12 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
                 egui::TextEdit::singleline(&mut s.prompt)
                     .desired_width(width)
                     .char_limit(CHAR_CAP)
+                    .interactive(!locked)
                     .hint_text(hint)
                     .font(egui::TextStyle::Body),
             )
         };
+        let edit = if locked { edit.on_hover_text(crate::gui::workshop::locked_text(lang)) } else { edit };
         if edit.changed() {
             input.after_edit(ui, chars_before, lang);
         }
@@ -73,7 +77,7 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
             .as_ref()
             .is_some_and(|t| t.has_chat_template());
         ui.add_enabled(
-            has_template,
+            has_template && !locked,
             egui::Checkbox::new(&mut s.chat, lang.tr("chat template", "对话模板")),
         );
         let run = ui

@@ -42,8 +42,8 @@ impl GlassboxApp {
         };
         r.views.tick(&ctx, &mut r.s);
         if !self.presenting {
-            let lang = self.lang;
-            Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, &mut r.s, &mut r.prompt, lang));
+            let (lang, locked) = (self.lang, self.workshop.is_some());
+            Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, &mut r.s, &mut r.prompt, lang, locked));
         }
         let theme = Theme::new(self.dark);
         notices_ui(ui, &mut self.notices, &theme, now);

@@ -16,6 +16,7 @@ mod misc;
 mod model_picker;
 mod registry;
 mod reliability;
+mod sessions;
 mod side_by_side;
 mod ui_language;
 mod training_view;

@@ -280,3 +280,32 @@ fn a_workshop_with_a_path_outside_its_folder_is_refused() {
         assert!(h.state().workshop.is_none());
     }
 }
+
+/// The real SmolLM2 (tokenizer, chat template, the cache's recorded hashes as its identity):
+/// a session saved on it reopens bit for bit.
+#[test]
+fn a_smollm2_session_reopens_bit_for_bit() {
+    let Some(model) = super::smollm2() else { return };
+    let dir = temp_dir("smollm2");
+    let path = dir.join("capital.glassbox.json");
+    let mut a = harness(app_on(model.clone(), ""));
+    {
+        let r = ready(&mut a);
+        r.s.prompt = "The capital of France is".into();
+        r.s.chat = true;
+        r.s.ablate = vec![(3, 2)];
+        r.s.run();
+        r.s.goto("blocks.9.softmax".parse::<Step>().expect("step"));
+    }
+    until_pass_done(&mut a);
+    save(&mut a, &path);
+    let text = std::fs::read_to_string(&path).expect("saved");
+    assert!(text.contains("smollm2-135m-instruct") && text.contains("\"chat\": true"), "{text}");
+    let mut b = harness(app_on(model, "Hello"));
+    until_pass_done(&mut b);
+    open(&mut b, &path).expect("opens");
+    until_pass_done(&mut b);
+    assert!(ready(&mut b).s.chat);
+    assert_eq!(ready(&mut b).s.cursor_step().to_string(), "blocks.9.softmax");
+    assert!(trace_bits(&mut a) == trace_bits(&mut b), "the SmolLM2 trace differs after reopening");
+}

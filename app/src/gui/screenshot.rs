@@ -9,7 +9,7 @@
 //! `residual norms|writes|lens`, `lesson ID`, `action N`, `temperature X`, `generate N`,
 //! `task KIND TEXT` (generate|sentiment|qa|extract), `export` (File → Export figure), `panels diagram,lesson` (which side
 //! panels show), `mode NAME` (a sub-panel), `ablate L.H,L.H` (heads ablated, then the pass again),
-//! `frames N`, `shot PATH`, `quit`.
+//! `frames N`, `shot PATH`, `workshop next|prev`, `quit`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

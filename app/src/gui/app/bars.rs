@@ -64,7 +64,13 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
                     .font(egui::TextStyle::Body),
             )
         };
-        let edit = if locked { edit.on_hover_text(crate::gui::workshop::locked_text(lang)) } else { edit };
+        let edit = if locked {
+            let why = crate::gui::workshop::locked_text(lang);
+            ui.label(RichText::new(lang.tr("locked", "已锁定")).weak().italics()).on_hover_text(why);
+            edit.on_hover_text(why)
+        } else {
+            edit
+        };
         if edit.changed() {
             input.after_edit(ui, chars_before, lang);
         }

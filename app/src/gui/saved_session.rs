@@ -170,3 +170,41 @@ pub fn check_against(f: &SessionFile, c: &LlamaConfig) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A folder's files as far as its identity goes: names, sizes and modification times.
+type Stamp = Vec<(String, u64, Option<std::time::SystemTime>)>;
+
+fn stamp(dir: &Path) -> Option<Stamp> {
+    let mut v: Stamp = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors") || e.file_name() == "config.json")
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((e.file_name().to_string_lossy().into_owned(), m.len(), m.modified().ok()))
+        })
+        .collect();
+    v.sort();
+    Some(v)
+}
+
+/// `model_sha256`, remembered per folder while its files keep their sizes and times: opening a
+/// session checks the loaded model (a workshop on every PgDn), and a folder without recorded
+/// hashes would otherwise be read whole each time.
+pub fn identity(dir: &Path) -> Result<String, String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashMap<(std::path::PathBuf, Stamp), String>>> = OnceLock::new();
+    let key = stamp(dir).map(|s| (dir.to_path_buf(), s));
+    let seen = SEEN.get_or_init(Mutex::default);
+    if let Some(k) = &key
+        && let Some(sha) = seen.lock().unwrap_or_else(|p| p.into_inner()).get(k)
+    {
+        return Ok(sha.clone());
+    }
+    let sha = glassbox_engine::load::fetch::model_sha256(dir)?;
+    if let Some(k) = key {
+        seen.lock().unwrap_or_else(|p| p.into_inner()).insert(k, sha.clone());
+    }
+    Ok(sha)
+}

@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use glassbox_engine::load::fetch::{KnownModel, model_sha256};
+use glassbox_engine::load::fetch::KnownModel;
 use glassbox_engine::{Model, Step};
 
 use super::experiments::SavedExperiments;
-use super::{ModelRef, Sampling, SessionFile, TrainingRef, VERSION, check_against, paths, read};
+use super::{ModelRef, Sampling, SessionFile, TrainingRef, VERSION, check_against, identity, paths, read};
 use crate::gui::app::{GlassboxApp, Phase, Ready};
 use crate::gui::views::experiments::ExperimentsView;
 use crate::gui::views::training::TrainingView;
@@ -22,7 +22,7 @@ impl GlassboxApp {
         };
         let folder = paths::folder_of(path);
         let s = &r.s;
-        let sha256 = model_sha256(&s.model.source.dir)?;
+        let sha256 = identity(&s.model.source.dir)?;
         let model = ModelRef {
             name: s.model.source.name.clone(),
             sha256,
@@ -100,7 +100,7 @@ impl GlassboxApp {
     /// `None`: the loaded model is the one saved. Else the model found and its folder.
     fn find_model(&self, want: &ModelRef, folder: &Path) -> Result<Option<(Arc<Model>, PathBuf)>, String> {
         if let Phase::Ready(r) = &self.phase
-            && model_sha256(&r.s.model.source.dir).is_ok_and(|sha| sha == want.sha256)
+            && identity(&r.s.model.source.dir).is_ok_and(|sha| sha == want.sha256)
         {
             return Ok(None);
         }
@@ -112,7 +112,7 @@ impl GlassboxApp {
         candidates.extend(self.picker.recent.iter().map(|r| r.path.clone()).filter(|p| p.is_dir()));
         let mut differs = None;
         for dir in candidates {
-            match model_sha256(&dir) {
+            match identity(&dir) {
                 Ok(sha) if sha == want.sha256 => {
                     let model = Model::load(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                     return Ok(Some((Arc::new(model), dir)));

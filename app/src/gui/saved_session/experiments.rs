@@ -1,5 +1,6 @@
 //! The Experiments view in a session file: the open panel, each panel's settings, and the
-//! results that reopen without running again — patching grids and the head catalog. Scores
+//! results that reopen without running again — patching grids, direct logit attribution and
+//! the head catalog. Scores
 //! are written as their IEEE-754 bits (`f32::to_bits`), so they come back bit for bit, NaN
 //! (a cell not patched yet) included. Compare results hold whole traces and are not saved:
 //! reopening shows their settings, and Run computes them again.
@@ -10,7 +11,9 @@ use glassbox_engine::LlamaConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::gui::views::experiments::{ExpMode, ExperimentsView, catalog, patching};
-use crate::gui::worker::experiments::{HeadsOutput, PatchBegun};
+use crate::gui::worker::experiments::{DlaOutput, HeadsOutput, PatchBegun};
+use glassbox_engine::experiments::analysis::Ranked;
+use glassbox_engine::experiments::attribution::{Attribution, Contribution};
 
 /// Text fields longer than this are not settings.
 const MAX_TEXT: usize = 10_000;
@@ -60,6 +63,30 @@ pub struct SavedGrid {
 pub struct SavedAttribution {
     pub target: String,
     pub minus: String,
+    #[serde(default)]
+    pub result: Option<SavedDla>,
+}
+
+/// A direct logit attribution, its numbers as `f32` bits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedDla {
+    pub ids: Vec<u32>,
+    pub target: u32,
+    pub minus: Option<u32>,
+    pub logit_bits: u32,
+    pub components: Vec<SavedContribution>,
+    /// The model's own top 5: `[id, logit bits, prob bits]`.
+    pub top: Vec<[u32; 3]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedContribution {
+    pub name: String,
+    pub layer: Option<usize>,
+    pub head: Option<usize>,
+    pub value_bits: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,7 +168,11 @@ impl SavedExperiments {
                 hooks: p.hooks.iter().map(|h| h.name().to_string()).collect(),
                 grids: grids.collect(),
             },
-            attribution: SavedAttribution { target: x.attribution.target.clone(), minus: x.attribution.minus.clone() },
+            attribution: SavedAttribution {
+                target: x.attribution.target.clone(),
+                minus: x.attribution.minus.clone(),
+                result: x.attribution.result.as_ref().map(SavedDla::capture),
+            },
             catalog: SavedCatalog { probe: c.probe, probe_len: c.probe_len, seed: c.seed, result: heads },
         }
     }
@@ -164,7 +195,7 @@ impl SavedExperiments {
         x.patching = patch;
         x.attribution.target = self.attribution.target.clone();
         x.attribution.minus = self.attribution.minus.clone();
-        x.attribution.result = None;
+        x.attribution.result = self.attribution.result.as_ref().map(SavedDla::to_output);
         let c = &self.catalog;
         let mut cat = catalog::CatalogState::default();
         cat.probe = c.probe;
@@ -204,6 +235,9 @@ impl SavedExperiments {
             if g.rows != layers || g.cols > max_cols || g.score_bits.len() != g.rows * g.cols || g.done > g.score_bits.len() {
                 return Err(format!("experiments: a {}×{} patching grid does not fit a model of {layers} layers", g.rows, g.cols));
             }
+        }
+        if let Some(d) = &self.attribution.result {
+            d.check_against(c)?;
         }
         if let Some(r) = &self.catalog.result {
             if r.ids.iter().any(|&id| id as usize >= vocab) {
@@ -245,5 +279,43 @@ impl SavedHeads {
             duplicate: floats2(&self.duplicate_bits),
         };
         HeadsOutput { ids: self.ids.clone(), scores }
+    }
+}
+
+impl SavedDla {
+    fn capture(d: &DlaOutput) -> Self {
+        let a = &d.attribution;
+        let components = a.components.iter().map(|c| SavedContribution { name: c.name.clone(), layer: c.layer, head: c.head, value_bits: c.value.to_bits() });
+        Self {
+            ids: d.ids.clone(),
+            target: a.target,
+            minus: a.minus,
+            logit_bits: a.logit.to_bits(),
+            components: components.collect(),
+            top: d.top.iter().map(|r| [r.id, r.logit.to_bits(), r.prob.to_bits()]).collect(),
+        }
+    }
+
+    fn to_output(&self) -> DlaOutput {
+        let components = self.components.iter().map(|c| Contribution { name: c.name.clone(), layer: c.layer, head: c.head, value: f32::from_bits(c.value_bits) });
+        let attribution = Attribution { target: self.target, minus: self.minus, logit: f32::from_bits(self.logit_bits), components: components.collect() };
+        let top = self.top.iter().map(|&[id, logit, prob]| Ranked { id, logit: f32::from_bits(logit), prob: f32::from_bits(prob) }).collect();
+        DlaOutput { ids: self.ids.clone(), attribution, top }
+    }
+
+    /// Ids in the vocabulary; components name layers and heads the model has, and not more
+    /// of them than it could have (embeddings, heads and MLPs, a few biases).
+    fn check_against(&self, c: &LlamaConfig) -> Result<(), String> {
+        let (layers, heads, vocab) = (c.n_layers(), c.n_heads(), c.vocab_size);
+        let ids = self.ids.iter().chain([&self.target]).chain(&self.minus).chain(self.top.iter().map(|t| &t[0]));
+        if ids.into_iter().any(|&id| id as usize >= vocab) {
+            return Err(format!("experiments: an attribution token id is beyond the vocabulary ({vocab})"));
+        }
+        let most = layers * (heads + 2) + 8;
+        let bad = |x: &SavedContribution| x.layer.is_some_and(|l| l >= layers) || x.head.is_some_and(|h| h >= heads) || x.name.chars().count() > 64;
+        if self.components.len() > most || self.components.iter().any(bad) || self.top.len() > 100 {
+            return Err(format!("experiments: the attribution does not fit a model of {layers} layers × {heads} heads"));
+        }
+        Ok(())
     }
 }

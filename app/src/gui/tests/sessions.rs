@@ -53,6 +53,7 @@ fn prepared_app() -> Harness<'static, GlassboxApp> {
     };
     let patch = ExperimentSpec { kind: "patch".into(), corrupt: Some(corrupt), answer: Some("5".into()), wrong: Some("9".into()), hook: Some("z".into()), ..Default::default() };
     start(&mut h, patch);
+    start(&mut h, ExperimentSpec { kind: "dla".into(), ..Default::default() });
     let r = ready(&mut h);
     r.s.ablate = vec![(0, 1)];
     // The Output view's distribution is at this temperature: set before the pass runs.
@@ -94,13 +95,18 @@ fn trace_bits(h: &mut Harness<'static, GlassboxApp>) -> Vec<(String, Vec<u32>)> 
     v
 }
 
-fn experiment_bits(h: &mut Harness<'static, GlassboxApp>) -> (Vec<Vec<u32>>, Vec<u32>) {
+fn experiment_bits(h: &mut Harness<'static, GlassboxApp>) -> (Vec<Vec<u32>>, Vec<u32>, Vec<u32>) {
     let x = ready(h).views.the::<ExperimentsView>();
     let grids = x.patching.grids.iter().map(|g| g.scores.iter().map(|s| s.to_bits()).collect()).collect();
     let heads = x.catalog.result.as_ref().expect("catalog result");
     let s = &heads.scores;
     let cat = [&s.previous_token, &s.first_token, &s.induction, &s.duplicate].iter().flat_map(|m| m.iter().flatten()).map(|v| v.to_bits()).collect();
-    (grids, cat)
+    let dla = x.attribution.result.as_ref().expect("attribution result");
+    let a = &dla.attribution;
+    let mut dla_bits: Vec<u32> = a.components.iter().map(|c| c.value.to_bits()).collect();
+    dla_bits.push(a.logit.to_bits());
+    dla_bits.extend(dla.top.iter().flat_map(|r| [r.id, r.logit.to_bits(), r.prob.to_bits()]));
+    (grids, cat, dla_bits)
 }
 
 #[test]
@@ -110,7 +116,7 @@ fn a_saved_session_reopens_bit_for_bit_in_a_fresh_app() {
     let mut a = prepared_app();
     save(&mut a, &path);
     let (trace_a, exp_a) = (trace_bits(&mut a), experiment_bits(&mut a));
-    assert!(!exp_a.0.is_empty() && !exp_a.1.is_empty());
+    assert!(!exp_a.0.is_empty() && !exp_a.1.is_empty() && !exp_a.2.is_empty());
 
     let mut b = harness(app_on(fixture_model(), "1 2 3"));
     until_pass_done(&mut b);

@@ -189,6 +189,7 @@ fn every_kind_of_bad_session_file_is_refused_and_the_app_keeps_its_state() {
         ("training path with ..", broken(&|v| v["training"] = json!({"run": "a/../../b", "checkpoint": 0})), "leaves"),
         ("symlink out of the folder", broken(&|v| v["training"] = json!({"run": "escape", "checkpoint": 0})), "outside"),
         ("bad experiment panel", broken(&|v| v["experiments"]["mode"] = json!("nope")), "not a panel"),
+        ("attribution beyond the layers", broken(&|v| v["experiments"]["attribution"]["result"] = json!({"ids": [1], "target": 2, "minus": null, "logit_bits": 0, "components": [{"name": "L99.mlp", "layer": 99, "head": null, "value_bits": 0}], "top": []})), "attribution"),
         ("wrong grid shape", broken(&|v| v["experiments"]["catalog"]["result"] = json!({"ids": [1], "previous_token_bits": [[0]], "first_token_bits": [], "induction_bits": [], "duplicate_bits": []})), "head-catalog"),
     ];
     let mut h = harness(app_on(fixture_model(), "3 1 4 1 5"));
@@ -204,6 +205,22 @@ fn every_kind_of_bad_session_file_is_refused_and_the_app_keeps_its_state() {
     // The valid file itself opens (the cases above fail for their one fault).
     let p = write(&dir, "good.glassbox.json", &good.to_string());
     open(&mut h, &p).expect("the unbroken file opens");
+}
+
+/// What a session saves as a view's mode is the mode it opens (the attention view's
+/// `ablate` opens the picker beside the current mode, not a mode of its own).
+#[test]
+fn every_views_mode_is_saved_as_it_was_set() {
+    let mut views = crate::gui::views::Views::default();
+    let modes: Vec<&'static str> = views.iter().flat_map(|v| v.modes().iter().copied()).filter(|&m| m != "ablate").collect();
+    assert!(modes.len() > 10);
+    for m in modes {
+        let id = views.set_mode(m).expect("a mode");
+        let now = views.iter().find(|v| v.id() == id.0).and_then(|v| v.mode());
+        if !["code", "compare-gemma", "compare-llama-405b"].contains(&m) {
+            assert_eq!(now, Some(m), "view {} does not report its mode {m}", id.0);
+        }
+    }
 }
 
 #[test]

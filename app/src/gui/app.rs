@@ -259,6 +259,7 @@ impl GlassboxApp {
         // What loading found (NaN weights, ignored tensors, a replaced chat template).
         self.notices
             .extend(model.warnings().iter().map(|w| (w.clone(), None)));
+        super::saved_session::warm_identity(&model.source.dir);
         let mut s = Session::new(model, worker);
         let mut prompt = PromptInput::default();
         self.restore(&mut s);

@@ -208,3 +208,12 @@ pub fn identity(dir: &Path) -> Result<String, String> {
     }
     Ok(sha)
 }
+
+/// Works out `dir`'s identity on a thread, so Save session… and a workshop's next session
+/// find it remembered instead of reading the weights on the UI thread.
+pub fn warm_identity(dir: &Path) {
+    let dir = dir.to_path_buf();
+    let _ = std::thread::Builder::new().name("glassbox-identity".into()).spawn(move || {
+        let _ = identity(&dir);
+    });
+}

@@ -332,3 +332,36 @@ fn a_smollm2_session_reopens_bit_for_bit() {
     assert_eq!(ready(&mut b).s.cursor_step().to_string(), "blocks.9.softmax");
     assert!(trace_bits(&mut a) == trace_bits(&mut b), "the SmolLM2 trace differs after reopening");
 }
+
+/// The way a teacher does it: Ctrl+S, a typed path, Save; File → Open session… and
+/// Ctrl+Shift+O open the window without the model picker (Ctrl+O's).
+#[test]
+fn ctrl_s_saves_through_the_window_and_ctrl_shift_o_opens_it() {
+    use crate::gui::saved_session::dialog::Purpose;
+    let dir = temp_dir("keys");
+    let mut h = harness(app_on(fixture_model(), &fixture_ids()));
+    until_pass_done(&mut h);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::S);
+    h.run();
+    assert_eq!(h.state().session_dialog.purpose, Some(Purpose::Save));
+    let path = dir.join("typed");
+    h.state_mut().session_dialog.path_text = path.display().to_string();
+    h.run();
+    h.get_by_label("Save").click();
+    h.run();
+    let saved = dir.join("typed.glassbox.json");
+    assert!(saved.is_file(), "{:?}", h.state().notices);
+    assert_eq!(h.state().session_dialog.purpose, None);
+
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::O);
+    h.run();
+    assert_eq!(h.state().session_dialog.purpose, Some(Purpose::Open));
+    assert!(!h.state().picker.open, "Ctrl+Shift+O is not Ctrl+O");
+    h.state_mut().session_dialog.purpose = None;
+    h.run();
+    h.get_by_label("File").click();
+    h.run();
+    h.get_by_label_contains("Open session…").click();
+    h.run();
+    assert_eq!(h.state().session_dialog.purpose, Some(Purpose::Open));
+}

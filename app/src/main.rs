@@ -33,7 +33,14 @@ fn main() -> ExitCode {
     keep_freed_memory();
     let args = cli::Cli::parse();
     let result = match args.command {
-        None => cli::resolve_named_model(args.model).and_then(gui::run),
+        None => {
+            let startup = match (args.session, args.workshop) {
+                (Some(s), _) => Some(gui::Startup::Session(s)),
+                (None, Some(w)) => Some(gui::Startup::Workshop(w)),
+                (None, None) => None,
+            };
+            cli::resolve_named_model(args.model).and_then(|model| gui::run(model, startup))
+        }
         Some(command) => {
             let hooks = cli::GuiHooks {
                 frame_bench: gui::frame_bench::attention_overview_frame_bench,

@@ -32,6 +32,13 @@ pub struct Cli {
     /// (smollm2-135m, gemma-3-270m) (default: the cached SmolLM2-135M-Instruct)
     #[arg(long, global = true, env = "GLASSBOX_MODEL")]
     pub model: Option<PathBuf>,
+    /// Open a saved session (NAME.glassbox.json) in the window: its model, prompt, step, view
+    #[arg(long, value_name = "FILE", conflicts_with = "workshop")]
+    pub session: Option<PathBuf>,
+    /// Workshop mode: a JSON file {"workshop": "title", "sessions": ["a.glassbox.json", …]};
+    /// the prompt and the model picker are locked, PgDn / PgUp move through the sessions
+    #[arg(long, value_name = "FILE")]
+    pub workshop: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

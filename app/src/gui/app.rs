@@ -14,6 +14,9 @@ use super::lesson_panel::LessonPanel;
 use super::lessons::{self, Library};
 use super::model_picker::ModelPicker;
 use super::prompt_input::{self, PromptInput};
+use super::saved_session::dialog::SessionDialog;
+use super::saved_session::frame::Startup;
+use super::workshop::{self, Workshop};
 use super::screenshot::Script;
 use super::session::{Gradients, Session};
 use super::state::{self, PersistedState};
@@ -141,7 +144,7 @@ pub struct GlassboxApp {
     gpu: Option<Arc<GpuContext>>,
     state_path: Option<PathBuf>,
     /// Applied to the session when the model has loaded.
-    restored: Option<PersistedState>,
+    pub(crate) restored: Option<PersistedState>,
     last_saved: Option<PersistedState>,
     last_save_time: f64,
     script: Option<Script>,
@@ -151,6 +154,12 @@ pub struct GlassboxApp {
     pending_action: Option<(lessons::Action, Option<ViewId>)>,
     /// File → Export handout… (`app/handout_export.rs`).
     handout: handout_export::HandoutState,
+    /// Save session… / Open session… (`saved_session/`).
+    pub session_dialog: SessionDialog,
+    /// Workshop mode: the sessions' list; prompt and model picker locked (`workshop.rs`).
+    pub workshop: Option<Workshop>,
+    /// `--session` / `--workshop`, opened once the window is up.
+    pub startup: Option<Startup>,
 }
 
 impl GlassboxApp {
@@ -193,6 +202,9 @@ impl GlassboxApp {
             picker: ModelPicker::new(restored.recent_models.clone()),
             pending_action: None,
             handout: Default::default(),
+            session_dialog: SessionDialog::default(),
+            workshop: None,
+            startup: None,
             notices: Vec::new(),
             playing: false,
             last_tick: 0.0,
@@ -221,7 +233,7 @@ impl GlassboxApp {
         }
     }
 
-    fn enter_ready(
+    pub(crate) fn enter_ready(
         &mut self,
         model: Arc<Model>,
         worker: Option<Worker>,
@@ -251,6 +263,7 @@ impl GlassboxApp {
         // What loading found (NaN weights, ignored tensors, a replaced chat template).
         self.notices
             .extend(model.warnings().iter().map(|w| (w.clone(), None)));
+        super::saved_session::warm_identity(&model.source.dir);
         let mut s = Session::new(model, worker);
         let mut prompt = PromptInput::default();
         self.restore(&mut s);
@@ -565,6 +578,7 @@ impl GlassboxApp {
             }
         }
         self.run_script(&ctx);
+        self.sessions_frame(&ctx);
         self.keyboard(&ctx);
         self.play_tick(&ctx);
         self.menu_ui(ui);
@@ -583,14 +597,20 @@ impl GlassboxApp {
         let lang = self.lang;
         let step_hooks = self.step_hooks();
         let mut hooks = None;
+        let mut workshop_step = 0;
         Panel::top("menu").show(ui, |ui| {
             egui::MenuBar::new().ui(ui, |ui| {
                 ui.menu_button(lang.tr("File", "文件"), |ui| {
                     let open = egui::Button::new(lang.tr("Open model…", "打开模型……"))
                         .shortcut_text(ui.ctx().format_shortcut(&open_model::OPEN_SHORTCUT));
-                    if ui.add(open).clicked() {
+                    let locked = self.workshop.is_some();
+                    let open = ui.add_enabled(!locked, open);
+                    if locked {
+                        open.on_disabled_hover_text(workshop::locked_text(lang));
+                    } else if open.clicked() {
                         self.picker.show();
                     }
+                    self.session_menu_ui(ui);
                     ui.separator();
                     if ui
                         .button(lang.tr("Export the current figure (PNG and SVG)", "导出当前图表（PNG 和 SVG）"))
@@ -606,12 +626,31 @@ impl GlassboxApp {
                     }
                 });
                 ui.menu_button(lang.tr("View", "视图"), |ui| self.view_menu_ui(ui));
+                if let Some(w) = &self.workshop {
+                    workshop_step = workshop::bar_ui(ui, w, lang);
+                }
                 self.menu_bar_right_ui(ui);
             });
         });
+        self.workshop_step(workshop_step, ui.ctx());
         if let Some(what) = hooks {
             let now = ui.input(|i| i.time);
             self.export_hooks(what, now);
+        }
+    }
+
+    /// File menu: Save session… (Ctrl+S), Open session… (Ctrl+Shift+O).
+    fn session_menu_ui(&mut self, ui: &mut Ui) {
+        use super::saved_session::dialog::Purpose;
+        use super::saved_session::frame::{OPEN_SHORTCUT, SAVE_SHORTCUT};
+        let lang = self.lang;
+        let save = egui::Button::new(lang.tr("Save session…", "保存会话……")).shortcut_text(ui.ctx().format_shortcut(&SAVE_SHORTCUT));
+        if ui.add_enabled(matches!(self.phase, Phase::Ready(_)), save).clicked() {
+            self.session_dialog.show(Purpose::Save);
+        }
+        let open = egui::Button::new(lang.tr("Open session…", "打开会话……")).shortcut_text(ui.ctx().format_shortcut(&OPEN_SHORTCUT));
+        if ui.add(open).clicked() {
+            self.session_dialog.show(Purpose::Open);
         }
     }
 

@@ -20,11 +20,22 @@ pub struct Handout {
     pub lesson: PathBuf,
     pub answers: PathBuf,
     pub figures: Vec<PathBuf>,
+    /// The lesson's committed screenshots copied beside it (`Front::screenshots`).
+    pub screenshots: Vec<PathBuf>,
 }
 
 /// Writes `lesson`'s handout into `dir` (created if missing): the figures first, so the
-/// Markdown only links files that exist.
-pub fn write(dir: &Path, lesson: &Lesson, lang: Lang, loaded: &LlamaConfig, s: Option<&Session>, figures: &[Figure]) -> Result<Handout> {
+/// Markdown only links files that exist. `screenshots`: the folder of Glassbox's committed
+/// screenshots, when this install has one; the ones the lesson cites are copied beside it.
+pub fn write(
+    dir: &Path,
+    lesson: &Lesson,
+    lang: Lang,
+    loaded: &LlamaConfig,
+    s: Option<&Session>,
+    figures: &[Figure],
+    screenshots: Option<&Path>,
+) -> Result<Handout> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let id = lesson.id();
     let mut pngs = Vec::new();
@@ -33,15 +44,40 @@ pub fn write(dir: &Path, lesson: &Lesson, lang: Lang, loaded: &LlamaConfig, s: O
         export::write_figure(fig, &path)?;
         pngs.push(path);
     }
+    let shots = copy_screenshots(dir, lesson, lang, screenshots)?;
     let (config, other) = lesson_numbers::lesson_config(lesson.front.model.as_deref(), loaded);
-    let text = lesson_markdown(lesson, lang, &config, other.as_deref(), figures, &pngs);
+    let mut text = lesson_markdown(lesson, lang, &config, other.as_deref(), figures, &pngs);
+    if !shots.is_empty() {
+        text.push_str(&format!("\n## {}\n\n", lang.tr("Screenshots of Glassbox", "Glassbox 截图")));
+        for shot in &shots {
+            let file = shot.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            text.push_str(&format!("![{file}]({file})\n\n"));
+        }
+    }
     let answers = answers_markdown(lesson, lang, &config, s);
     let lesson_path = dir.join(format!("{id}.md"));
     let answers_path = dir.join(format!("{id}-answers.md"));
     for (path, text) in [(&lesson_path, text), (&answers_path, answers)] {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(Handout { lesson: lesson_path, answers: answers_path, figures: pngs })
+    Ok(Handout { lesson: lesson_path, answers: answers_path, figures: pngs, screenshots: shots })
+}
+
+/// Copies the screenshots `lesson` cites, in `lang`, from `from` into `dir`; a missing one is
+/// skipped (an install without the repository's `screenshots/`).
+fn copy_screenshots(dir: &Path, lesson: &Lesson, lang: Lang, from: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let Some(from) = from else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for name in &lesson.front.screenshots {
+        let file = format!("{}-{name}.png", lang.code());
+        let src = from.join(&file);
+        if src.is_file() {
+            let dst = dir.join(&file);
+            std::fs::copy(&src, &dst).with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+            out.push(dst);
+        }
+    }
+    Ok(out)
 }
 
 /// The handout proper: title, body, figures, questions (no answers).

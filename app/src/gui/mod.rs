@@ -19,6 +19,7 @@ mod model_picker;
 pub mod model_table;
 mod prompt_input;
 mod recent;
+mod saved_session;
 mod screenshot;
 mod session;
 mod state;
@@ -26,12 +27,15 @@ mod theme;
 mod views;
 mod train_worker;
 mod worker;
+mod workshop;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 mod tests;
 
 use std::path::PathBuf;
+
+pub use saved_session::frame::Startup;
 
 use std::sync::Arc;
 
@@ -59,8 +63,9 @@ fn wgpu_options() -> WgpuConfiguration {
 }
 
 /// Opens the window. `model`: a folder or `.gguf` (else the cached default, fetched on
-/// first run from the first-run screen).
-pub fn run(model: Option<PathBuf>) -> anyhow::Result<()> {
+/// first run from the first-run screen). `startup`: a session or workshop to open once the
+/// window is up.
+pub fn run(model: Option<PathBuf>, startup: Option<Startup>) -> anyhow::Result<()> {
     let script = screenshot::Script::from_env();
     let size = script
         .as_ref()
@@ -88,7 +93,9 @@ pub fn run(model: Option<PathBuf>) -> anyhow::Result<()> {
             let gpu = cc.wgpu_render_state.as_ref().map(|rs| {
                 GpuContext::from_device(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info())
             });
-            Ok(Box::new(app::GlassboxApp::new(&cc.egui_ctx, model, script, gpu)))
+            let mut app = app::GlassboxApp::new(&cc.egui_ctx, model, script, gpu);
+            app.startup = startup;
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| anyhow!("could not open the window: {e}"))

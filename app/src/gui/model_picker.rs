@@ -4,7 +4,7 @@
 //! dialog (`rfd`) with a typed path as its fallback. Loading runs on a thread with
 //! progress and Cancel (`FirstRun`'s machinery); the app switches models when it is done.
 
-mod browse;
+pub(crate) mod browse;
 mod sections;
 
 use std::collections::HashMap;

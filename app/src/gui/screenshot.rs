@@ -10,7 +10,8 @@
 //! `task KIND TEXT` (generate|sentiment|qa|extract), `export` (File → Export figure), `panels diagram,lesson` (which side
 //! panels show), `mode NAME` (a sub-panel), `ablate L.H,L.H` (heads ablated, then the pass again),
 //! `frames N`, `shot PATH`, `reveal` (every answer of the open lesson shown, scrolled to),
-//! `handout DIR` (File → Export handout… into DIR), `quit`.
+//! `handout DIR` (File → Export handout… into DIR), `workshop next|prev`, `quit`.
+
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

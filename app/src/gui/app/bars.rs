@@ -9,7 +9,6 @@ use crate::gui::i18n::Lang;
 use crate::gui::prompt_input::{CHAR_CAP, PromptInput};
 use crate::gui::session::Session;
 use crate::gui::theme::Theme;
-use crate::gui::views::ViewId;
 
 pub(super) enum Nav {
     Step(isize),
@@ -20,7 +19,8 @@ pub(super) enum Nav {
 /// Points: about four lines of a multi-line prompt; more scrolls.
 const PROMPT_BOX_HEIGHT: f32 = 84.0;
 
-pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInput, lang: Lang) {
+/// `locked`: workshop mode (`workshop.rs`), the prompt is the session's and cannot be edited.
+pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInput, lang: Lang, locked: bool) {
     input.poll(s, lang);
     input.before_edit(s, lang);
     let chars_before = s.prompt.chars().count();
@@ -48,6 +48,7 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
                             .desired_width(width)
                             .desired_rows(3)
                             .char_limit(CHAR_CAP)
+                            .interactive(!locked)
                             .hint_text(hint),
                     )
                 })
@@ -57,9 +58,17 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
                 egui::TextEdit::singleline(&mut s.prompt)
                     .desired_width(width)
                     .char_limit(CHAR_CAP)
+                    .interactive(!locked)
                     .hint_text(hint)
                     .font(egui::TextStyle::Body),
             )
+        };
+        let edit = if locked {
+            let why = crate::gui::workshop::locked_text(lang);
+            ui.label(RichText::new(lang.tr("locked", "已锁定")).weak().italics()).on_hover_text(why);
+            edit.on_hover_text(why)
+        } else {
+            edit
         };
         if edit.changed() {
             input.after_edit(ui, chars_before, lang);
@@ -73,7 +82,7 @@ pub(super) fn prompt_bar_ui(ui: &mut Ui, s: &mut Session, input: &mut PromptInpu
             .as_ref()
             .is_some_and(|t| t.has_chat_template());
         ui.add_enabled(
-            has_template,
+            has_template && !locked,
             egui::Checkbox::new(&mut s.chat, lang.tr("chat template", "对话模板")),
         );
         let run = ui

@@ -91,7 +91,8 @@ impl GlassboxApp {
             .and_then(|id| self.lessons.library.get_or_other(lang, id))
             .map(|(l, _)| l)
             .ok_or_else(|| anyhow::anyhow!(lang.tr("Open a lesson first.", "请先打开一课。")))?;
-        let h = handout::write(dir, lesson, lang, &r.s.model.config, Some(&r.s), figures)?;
+        let shots = crate::gui::lessons::Library::find_dir().map(|d| d.join("..").join("screenshots"));
+        let h = handout::write(dir, lesson, lang, &r.s.model.config, Some(&r.s), figures, shots.as_deref())?;
         Ok(lang.tf(
             format!("Handout saved: {} ({} figures) and {}", h.lesson.display(), h.figures.len(), h.answers.display()),
             format!("讲义已保存：{}（{} 张图）以及 {}", h.lesson.display(), h.figures.len(), h.answers.display()),

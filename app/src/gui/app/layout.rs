@@ -42,8 +42,8 @@ impl GlassboxApp {
         };
         r.views.tick(&ctx, &mut r.s);
         if !self.presenting {
-            let lang = self.lang;
-            Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, &mut r.s, &mut r.prompt, lang));
+            let (lang, locked) = (self.lang, self.workshop.is_some());
+            Panel::top("prompt").show(ui, |ui| prompt_bar_ui(ui, &mut r.s, &mut r.prompt, lang, locked));
         }
         let theme = Theme::new(self.dark);
         notices_ui(ui, &mut self.notices, &theme, now);
@@ -168,6 +168,14 @@ impl GlassboxApp {
     /// Runs a lesson action; one that names another model (`model = ".."`) first opens it
     /// through the picker (progress, Gemma's terms) and runs when it has loaded.
     pub(super) fn run_lesson_action(&mut self, action: lessons::Action, lesson_view: Option<ViewId>, ctx: &egui::Context) {
+        if self.workshop.is_some() && (action.prompt.is_some() || action.chat.is_some() || action.model.is_some()) {
+            let text = self.lang.tr(
+                "This try-it changes the prompt or the model, which workshop mode keeps to the session's.",
+                "这个动手试试会改变提示词或模型，而研讨模式固定使用会话自带的。",
+            );
+            self.notices.push((text.to_string(), Some(ctx.input(|i| i.time))));
+            return;
+        }
         let Phase::Ready(r) = &mut self.phase else { return };
         if let Some(known) = action.model.as_deref().and_then(|m| other_model(m, &r.s.model.config)) {
             self.pending_action = Some((action, lesson_view));

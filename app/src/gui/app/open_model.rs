@@ -19,11 +19,14 @@ impl GlassboxApp {
     /// Once a frame: the shortcut, the first-run screen's button, the window and a model it
     /// has loaded.
     pub(super) fn picker_frame(&mut self, ctx: &egui::Context) {
-        if ctx.input_mut(|i| i.consume_shortcut(&OPEN_SHORTCUT)) {
+        // Workshop mode locks the picker: the sessions bring their models.
+        let locked = self.workshop.is_some();
+        if ctx.input_mut(|i| i.consume_shortcut(&OPEN_SHORTCUT)) && !locked {
             self.picker.show();
         }
         if let Phase::Start(fr) = &mut self.phase
             && std::mem::take(&mut fr.want_picker)
+            && !locked
         {
             self.picker.show();
         }
@@ -35,7 +38,7 @@ impl GlassboxApp {
     }
 
     /// `path` joins the recent models (under the known models' own names); returns the name.
-    pub(super) fn remember_opened(&mut self, path: &std::path::Path) -> String {
+    pub(crate) fn remember_opened(&mut self, path: &std::path::Path) -> String {
         let name = known_name(&self.picker, path).unwrap_or_else(|| recent::display_name(path));
         recent::remember(&mut self.picker.recent, &name, path);
         name

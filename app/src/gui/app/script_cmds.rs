@@ -58,6 +58,11 @@ impl GlassboxApp {
         match name {
             "size" => Ok(()),
             "picker" => self.picker.script(ctx, arg),
+            // A workshop's PgDn / PgUp (`workshop next|prev`).
+            "workshop" => {
+                self.workshop_step(if arg == "prev" { -1 } else { 1 }, ctx);
+                Ok(())
+            }
             "export" | "panels" | "quit" | "lang" | "dark" | "zoom" | "present" => {
                 self.window_command(ctx, name, arg)
             }

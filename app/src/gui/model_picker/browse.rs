@@ -21,7 +21,7 @@ pub(super) struct Dialog {
 }
 
 /// Whether a file dialog can open at all: on Linux, a D-Bus session bus to reach the portal.
-fn dialog_possible() -> bool {
+pub(crate) fn dialog_possible() -> bool {
     if !cfg!(target_os = "linux") {
         return true;
     }
@@ -29,7 +29,7 @@ fn dialog_possible() -> bool {
         || std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| PathBuf::from(d).join("bus").exists())
 }
 
-fn no_dialog_message(lang: Lang) -> String {
+pub(crate) fn no_dialog_message(lang: Lang) -> String {
     lang.tr(
         "No file dialog could open (this desktop has no file-chooser portal, xdg-desktop-portal). Type or paste the path below.",
         "无法打开文件对话框（此桌面没有文件选择门户 xdg-desktop-portal）。请在下面输入或粘贴路径。",

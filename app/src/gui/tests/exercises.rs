@@ -11,7 +11,7 @@ use glassbox_engine::{BlockHook, HookKey, LlamaConfig, Model};
 
 use super::{app_with_lesson, fixture_ids, fixture_model, harness, inline_session, repo_root};
 use crate::gui::i18n::Lang;
-use crate::gui::lesson_answers::{self, Answer, answer, question_text, trace_value};
+use crate::gui::lesson_answers::{Answer, answer, question_text, trace_value};
 use crate::gui::lesson_numbers::{lesson_config, model_config};
 use crate::gui::lesson_panel::LessonPanel;
 use crate::gui::lessons::Library;
@@ -221,7 +221,12 @@ fn the_handout_writes_the_lesson_its_figure_and_the_answers_apart() {
     }
     assert!(!md.contains("Answer:") && sheet.contains("Answer:"));
     assert!(!md.contains("{{"), "numbers filled in");
-    let _ = lesson_answers::TRACE_NAMES;
+    // The lesson's committed screenshots come along (the test runs from the repository).
+    assert!(!lesson.front.screenshots.is_empty());
+    for name in &lesson.front.screenshots {
+        assert!(dir.path().join(format!("en-{name}.png")).is_file(), "{name} copied");
+        assert!(md.contains(&format!("](en-{name}.png)")), "{name} linked:\n{md}");
+    }
 }
 
 /// The File menu's entry opens the folder dialog; Export writes the handout there.

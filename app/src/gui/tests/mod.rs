@@ -18,6 +18,7 @@ mod model_picker;
 mod registry;
 mod reliability;
 mod screenshots_check;
+mod sessions;
 mod side_by_side;
 mod ui_language;
 mod training_view;

@@ -403,6 +403,15 @@ impl super::View for AttentionView {
         true
     }
 
+    fn mode(&self) -> Option<&'static str> {
+        Some(match self.mode {
+            AttnMode::Head => "head",
+            AttnMode::Layer => "layer",
+            AttnMode::Overview => "all-layers",
+            AttnMode::Lines => "lines",
+        })
+    }
+
     fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
         &[glassbox_engine::program::op_table::OpView::Attention]
     }

@@ -166,6 +166,15 @@ impl super::View for DiagramView {
         true
     }
 
+    fn mode(&self) -> Option<&'static str> {
+        Some(match self.mode {
+            OverviewMode::Diagram => "diagram",
+            OverviewMode::Graph => "graph",
+            OverviewMode::Training => "training",
+            OverviewMode::Sizes => "sizes",
+        })
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
         // The left panel's compact diagram is `DiagramView::ui`; the tab is the larger one.
         self.overview_ui(ui, cx);

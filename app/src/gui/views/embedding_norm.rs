@@ -246,6 +246,10 @@ impl super::View for RmsNormView {
         true
     }
 
+    fn mode(&self) -> Option<&'static str> {
+        Some(if self.0.compare_layernorm { "layernorm" } else { "rmsnorm" })
+    }
+
     fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
         &[glassbox_engine::program::op_table::OpView::RmsNorm]
     }

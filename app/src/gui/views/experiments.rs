@@ -415,6 +415,15 @@ impl super::View for ExperimentsView {
         true
     }
 
+    fn mode(&self) -> Option<&'static str> {
+        Some(match self.mode {
+            ExpMode::Compare => "compare",
+            ExpMode::Patching => "patching",
+            ExpMode::Attribution => "attribution",
+            ExpMode::Catalog => "catalog",
+        })
+    }
+
     fn tick(&mut self, _ctx: &egui::Context, s: &mut crate::gui::session::Session) {
         self.absorb(s);
     }

@@ -315,6 +315,13 @@ impl super::View for MlpView {
         true
     }
 
+    fn mode(&self) -> Option<&'static str> {
+        Some(match self.mode {
+            MlpMode::Heatmaps => "heatmaps",
+            MlpMode::Activations => "activations",
+        })
+    }
+
     fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
         &[glassbox_engine::program::op_table::OpView::Mlp]
     }

@@ -77,6 +77,11 @@ pub trait View: Any {
         false
     }
 
+    /// Which of [`View::modes`] is open now, if it keeps one (saved in session files).
+    fn mode(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The ops it explains (the engine's op table names them): moving the cursor to one
     /// opens this view.
     fn explains(&self) -> &'static [OpView] {

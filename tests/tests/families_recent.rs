@@ -177,3 +177,97 @@ fn a_qk_norm_weight_of_the_wrong_width_is_a_one_line_error_naming_it() {
         assert!(err.contains("k_norm.weight") && err.contains(span) && err.contains("head_dim") && !err.contains('\n'), "{name}: {err}");
     }
 }
+
+/// The GGUF name gguf-py gives a Hugging Face tensor of `arch` (the converter's map, read
+/// forwards), for building each fixture's GGUF.
+fn gguf_name(arch: &str, hf: &str) -> String {
+    let fixed = [("model.embed_tokens.weight", "token_embd.weight"), ("model.norm.weight", "output_norm.weight"), ("lm_head.weight", "output.weight")];
+    if let Some((_, g)) = fixed.iter().find(|(h, _)| *h == hf) {
+        return g.to_string();
+    }
+    let rest = hf.strip_prefix("model.layers.").unwrap();
+    let (layer, part) = rest.split_once('.').unwrap();
+    let (base, kind) = part.rsplit_once('.').unwrap();
+    let g = match (arch, base) {
+        ("olmo2", "post_attention_layernorm") => "post_attention_norm",
+        (_, "post_attention_layernorm") => "ffn_norm",
+        (_, "post_feedforward_layernorm") => "post_ffw_norm",
+        (_, "input_layernorm") => "attn_norm",
+        (_, "self_attn.q_proj") => "attn_q",
+        (_, "self_attn.k_proj") => "attn_k",
+        (_, "self_attn.v_proj") => "attn_v",
+        (_, "self_attn.qkv_proj") => "attn_qkv",
+        (_, "self_attn.o_proj") => "attn_output",
+        (_, "self_attn.q_norm") => "attn_q_norm",
+        (_, "self_attn.k_norm") => "attn_k_norm",
+        (_, "mlp.gate_proj") => "ffn_gate",
+        (_, "mlp.up_proj" | "mlp.gate_up_proj") => "ffn_up",
+        (_, "mlp.down_proj") => "ffn_down",
+        other => panic!("no GGUF name for {other:?}"),
+    };
+    format!("blk.{layer}.{g}.{kind}")
+}
+
+/// The fixture as llama.cpp would write it: f32 tensors under gguf-py's names (no Q/K
+/// permutation for these families), `{arch}.*` metadata, a byte-level BPE vocabulary.
+fn fixture_gguf(name: &str, arch: &str) -> glassbox_engine::load::gguf::builder::GgufBuilder {
+    use glassbox_engine::load::gguf::builder::GgufBuilder;
+    let c = glassbox_engine::LlamaConfig::from_file(&fixtures_dir().join(name).join("config.json")).unwrap();
+    let key = |k: &str| format!("{arch}.{k}");
+    let tokens: Vec<String> = (0..c.vocab_size).map(|i| format!("t{i}")).collect();
+    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let mut b = GgufBuilder::new()
+        .kv_str("general.architecture", arch)
+        .kv_u32(&key("block_count"), c.n_layers() as u32)
+        .kv_u32(&key("context_length"), c.max_position_embeddings as u32)
+        .kv_u32(&key("embedding_length"), c.d_model() as u32)
+        .kv_u32(&key("feed_forward_length"), c.d_mlp() as u32)
+        .kv_u32(&key("attention.head_count"), c.n_heads() as u32)
+        .kv_u32(&key("attention.head_count_kv"), c.n_kv_heads() as u32)
+        .kv_u32(&key("attention.key_length"), c.d_head() as u32)
+        .kv_f32(&key("rope.freq_base"), c.rope_theta() as f32)
+        .kv_f32(&key("attention.layer_norm_rms_epsilon"), c.eps())
+        .kv_str("tokenizer.ggml.model", "gpt2")
+        .kv_str("tokenizer.ggml.pre", if arch.starts_with("qwen") { "qwen2" } else { "gpt-2" })
+        .kv_str_array("tokenizer.ggml.tokens", &tokens)
+        .kv_str_array("tokenizer.ggml.merges", &[]);
+    let bytes = std::fs::read(fixtures_dir().join(name).join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (hf, t) in st.tensors() {
+        let values: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let dims: Vec<u64> = t.shape().iter().rev().map(|&d| d as u64).collect();
+        b = b.f32_tensor(&gguf_name(arch, &hf), &dims, &values);
+    }
+    b
+}
+
+/// Each family from a GGUF: converted to the Hugging Face layout (names, fused weights kept,
+/// no permutation, `{arch}.*` metadata into config.json) and matching transformers hook by hook.
+#[test]
+fn each_family_converted_from_gguf_matches_transformers() {
+    for ((name, family), arch) in FAMILIES.into_iter().zip(["qwen2", "qwen3", "olmo2", "phi3"]) {
+        let dir = tempfile::tempdir().unwrap();
+        let gguf = dir.path().join(format!("{name}.gguf"));
+        std::fs::write(&gguf, fixture_gguf(name, arch).build()).unwrap();
+        let out = dir.path().join("hf");
+        std::fs::create_dir(&out).unwrap();
+        glassbox_engine::load::gguf::convert_gguf_to_hf(&gguf, &out, &mut |_, _| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let model = Arc::new(Model::load(&out).unwrap_or_else(|e| panic!("{name}: {e}")));
+        assert_eq!(model.arch.family, family, "{name}");
+        let goldens = goldens(name, &model);
+        let trace = CpuExecutor::new(model.clone()).forward(&ids_of(&goldens), PassOptions::capture(CaptureFilter::All)).unwrap();
+        if let Some(diff) = first_divergence(&trace, &goldens, glassbox_tests::tolerance::FIXTURE_HOOK_REL as f32) {
+            panic!("{name} from GGUF: first diverging hook: {diff}");
+        }
+    }
+}
+
+#[test]
+fn a_phi3_gguf_with_longrope_factors_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("phi3.gguf");
+    let with_factors = fixture_gguf("tiny-phi3", "phi3").f32_tensor("rope_factors_long.weight", &[8], &[1.0; 8]).build();
+    std::fs::write(&gguf, with_factors).unwrap();
+    let err = glassbox_engine::load::gguf::convert_gguf_to_hf(&gguf, &dir.path().join("hf"), &mut |_, _| {}).unwrap_err().to_string();
+    assert!(err.contains("rope_factors_long") && err.contains("longrope") && !err.contains('\n'), "{err}");
+}

@@ -84,7 +84,11 @@ pub fn planned_tensors(gguf: &GgufFile) -> Result<Vec<ConvertedTensor>, GgufErro
             GgufError::tensor(
                 path,
                 &info.name,
-                format!("has no counterpart in the Hugging Face `{arch}` layout; this converter handles that family's tensors as gguf-py names them (Llama GGUF files without biases)"),
+                if variant {
+                    format!("has no counterpart in the Hugging Face `{arch}` layout; this converter handles that family's tensors as gguf-py names them")
+                } else {
+                    "has no Llama (LlamaForCausalLM) counterpart; this converter only handles Llama-architecture GGUF files without biases".to_string()
+                },
             )
         })?;
         if info.byte_len().is_none() {

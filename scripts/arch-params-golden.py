@@ -22,7 +22,8 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 # The head class each family is run as in Glassbox.
 CLASS = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "gemma3_text": "Gemma3ForCausalLM",
-         "gpt2": "GPT2LMHeadModel", "bert": "BertForMaskedLM"}
+         "gpt2": "GPT2LMHeadModel", "bert": "BertForMaskedLM", "qwen2": "Qwen2ForCausalLM",
+         "qwen3": "Qwen3ForCausalLM", "olmo2": "Olmo2ForCausalLM", "phi3": "Phi3ForCausalLM"}
 
 
 def component(name):

@@ -2,7 +2,7 @@
 """Issue 18: unseen checkpoints of each family, and unseen Gemma prompts, checked the way the
 fixtures are (`tests/fixtures/*/golden.safetensors` vs Glassbox).
 
-For Llama, Gemma 3, GPT-2 and BERT it builds a NEW random checkpoint with transformers (sizes,
+For Llama, Gemma 3, GPT-2, BERT, Qwen 2, Qwen 3, OLMo 2 and Phi-3 it builds a NEW random checkpoint with transformers (sizes,
 head counts, seeds and options none of the fixtures has), saves it as an HF folder (f32
 safetensors) in a temp dir, runs transformers on it (eager attention, f32) with forward hooks
 on the modules the fixtures README names for each hook, runs `glassbox export --token-ids …`
@@ -16,7 +16,8 @@ last-position logits (all 262,144) against GEMMA_LOGITS_ABS (4e-3 abs) and
 `blocks.{0,5,17}.hook_resid_post` against GEMMA_RESID_REL (3e-3 of max(1, max|ref|)).
 
     /work/peers/venv/bin/python scripts/check-unseen.py [--bin /tmp/glassbox-bin]
-        [--no-gpu] [--no-gemma] [--gemma-gpu none|short|all] [--only llama,gemma3,gpt2,bert]
+        [--no-gpu] [--no-gemma] [--gemma-gpu none|short|all]
+        [--only llama,gemma3,gpt2,bert,qwen2,qwen3,olmo2,phi3]
         [--keep DIR]
 
 About 1.5 min on 2 CPU cores (+5 min with --gemma-gpu short on lavapipe).
@@ -155,6 +156,61 @@ def family_bert():
     return model, ids_of(84, 83, 15, avoid=(0, 4), mask=[(3, 4), (11, 4)])
 
 
+def family_qwen2():
+    # q/k/v biases (random, not 0), 6 heads over 2 kv heads of 12, untied head, 3 layers, θ 1e6.
+    cfg = transformers.Qwen2Config(
+        vocab_size=109, hidden_size=72, intermediate_size=184, num_hidden_layers=3,
+        num_attention_heads=6, num_key_value_heads=2, hidden_act="silu",
+        max_position_embeddings=128, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        use_sliding_window=False, bos_token_id=None, eos_token_id=None, pad_token_id=None)
+    model = transformers.Qwen2ForCausalLM(cfg)
+    randomise(model, 9191)
+    return model, ids_of(91, 109, 17)
+
+
+def family_qwen3():
+    # QK-norm per head, 6 heads over 3 kv heads of 20 (heads·head_dim 120 ≠ d_model 48), tied.
+    cfg = transformers.Qwen3Config(
+        vocab_size=127, hidden_size=48, intermediate_size=136, num_hidden_layers=3,
+        num_attention_heads=6, num_key_value_heads=3, head_dim=20, hidden_act="silu",
+        max_position_embeddings=128, rms_norm_eps=1e-6, tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        use_sliding_window=False, bos_token_id=None, eos_token_id=None, pad_token_id=None)
+    model = transformers.Qwen3ForCausalLM(cfg)
+    randomise(model, 9292)
+    return model, ids_of(92, 127, 21)
+
+
+def family_olmo2():
+    # norms after the sublayers only, QK-norm over all heads, GQA 8 over 4 kv heads of 8, untied.
+    cfg = transformers.Olmo2Config(
+        vocab_size=101, hidden_size=64, intermediate_size=150, num_hidden_layers=3,
+        num_attention_heads=8, num_key_value_heads=4, hidden_act="silu",
+        max_position_embeddings=128, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0},
+        bos_token_id=None, eos_token_id=None, pad_token_id=None)
+    model = transformers.Olmo2ForCausalLM(cfg)
+    randomise(model, 9393)
+    return model, ids_of(93, 101, 18)
+
+
+def family_phi3():
+    # fused qkv_proj and gate_up_proj, 5 heads of 12, sliding window 6 over 20 tokens, untied.
+    cfg = transformers.Phi3Config(
+        vocab_size=97, hidden_size=60, intermediate_size=150, num_hidden_layers=3,
+        num_attention_heads=5, num_key_value_heads=5, hidden_act="silu",
+        max_position_embeddings=128, original_max_position_embeddings=128, rms_norm_eps=1e-5,
+        sliding_window=6, tie_word_embeddings=False, resid_pdrop=0.0, embd_pdrop=0.0,
+        attention_dropout=0.0, bos_token_id=None, eos_token_id=None, pad_token_id=None)
+    model = transformers.Phi3ForCausalLM(cfg)
+    randomise(model, 9494)
+    return model, ids_of(94, 97, 20)
+
+
+LLAMA_LIKE = ("llama", "gemma3", "qwen2", "qwen3", "olmo2", "phi3")
+
+
 # ---------------------------------------------------------------------------------------------
 # transformers side: forward hooks on the modules the fixtures README names
 
@@ -182,13 +238,14 @@ def collect(model, family, ids):
         handles.append(module.register_forward_hook(keep(key, fn)))
 
     x = torch.tensor([ids])
-    if family in ("llama", "gemma3"):
+    if family in LLAMA_LIKE:
         m = model.model
-        if family == "llama":
+        if family != "gemma3":
             on(m.embed_tokens, "hook_embed")
         for l, layer in enumerate(m.layers):
             on(layer, f"blocks.{l}.hook_resid_post")
-        on(m.layers[0].input_layernorm, "blocks.0.ln1.hook_normalized")
+        if family != "olmo2":
+            on(m.layers[0].input_layernorm, "blocks.0.ln1.hook_normalized")
         on(m.layers[1].self_attn.o_proj, "blocks.1.hook_attn_out")
         on(m.layers[1].mlp, "blocks.1.hook_mlp_out")
         on(m.norm, "ln_final.hook_normalized")
@@ -203,6 +260,22 @@ def collect(model, family, ids):
             # mlp.hook_post is down_proj's INPUT (act(gate)·up): a pre-hook.
             handles.append(m.layers[3].mlp.down_proj.register_forward_pre_hook(
                 lambda _m, a: got.__setitem__("blocks.3.mlp.hook_post", a[0].detach()[0].numpy().copy())))
+        if family in ("qwen2", "qwen3", "phi3"):
+            # the pre-MLP norm, named post_attention_layernorm in these checkpoints
+            on(m.layers[2].post_attention_layernorm, "blocks.2.ln2.hook_normalized")
+        if family == "olmo2":
+            for l, layer in enumerate(m.layers):
+                on(layer.post_attention_layernorm, f"blocks.{l}.ln1_post.hook_normalized")
+                on(layer.post_feedforward_layernorm, f"blocks.{l}.ln2_post.hook_normalized")
+        if family in ("qwen3", "olmo2"):
+            # Qwen 3 norms [1, T, heads, D]; OLMo 2 [1, T, heads·D]: both as [T, heads, D].
+            d = getattr(model.config, "head_dim", None) or model.config.hidden_size // n_heads
+            split = lambda t: t[0].reshape(t.shape[1], -1, d)  # noqa: E731
+            on(m.layers[0].self_attn.q_norm, "blocks.0.attn.hook_q_normed", split)
+            on(m.layers[1].self_attn.k_norm, "blocks.1.attn.hook_k_normed", split)
+        if family != "gemma3":
+            handles.append(m.layers[1].mlp.down_proj.register_forward_pre_hook(
+                lambda _m, a: got.__setitem__("blocks.1.mlp.hook_post", a[0].detach()[0].numpy().copy())))
     elif family == "gpt2":
         m = model.transformer
         on(m.wte, "hook_embed")
@@ -513,14 +586,15 @@ def main():
     ap.add_argument("--gemma-gpu", choices=("none", "short", "all"), default="none",
                     help="Gemma 3 270M prompts on the GPU too: none, the Chinese one, or both "
                          "(lavapipe: about 5 min for the 113-token one on 2 shared cores)")
-    ap.add_argument("--only", default="llama,gemma3,gpt2,bert")
+    ap.add_argument("--only", default="llama,gemma3,gpt2,bert,qwen2,qwen3,olmo2,phi3")
     ap.add_argument("--keep", help="write the random checkpoints here instead of a temp dir")
     args = ap.parse_args()
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, glassbox {args.bin}")
     work = args.keep or tempfile.mkdtemp(prefix="check-unseen-")
     os.makedirs(work, exist_ok=True)
     builders = {"llama": family_llama, "gemma3": family_gemma3, "gpt2": family_gpt2,
-                "bert": family_bert}
+                "bert": family_bert, "qwen2": family_qwen2, "qwen3": family_qwen3,
+                "olmo2": family_olmo2, "phi3": family_phi3}
     summary = {}
     try:
         for name in args.only.split(","):

@@ -81,3 +81,18 @@ fn arch_from_gguf_metadata_counts_its_tensors() {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+/// Qwen 2.5, Qwen 3, OLMo 2 and Phi-3: `glassbox arch --json` gives transformers' parameter
+/// totals (`Qwen2ForCausalLM` … `sum(p.numel())` on the meta device, tests/fixtures/arch_params.json).
+#[test]
+fn arch_json_totals_of_the_newer_families_equal_transformers() {
+    for (config, family, total) in [
+        ("configs/qwen2.5-0.5b.json", "qwen2", 494_032_768u64),
+        ("configs/qwen3-0.6b.json", "qwen3", 596_049_920),
+        ("configs/olmo-2-0425-1b.json", "olmo2", 1_484_916_736),
+        ("configs/phi-3-mini-4k.json", "phi3", 3_821_079_552),
+    ] {
+        let j = json_of(&glassbox(&["arch", "--model", fixture(config).to_str().unwrap(), "--json"]));
+        assert_eq!((j["family"].as_str(), j["params_total"].as_u64()), (Some(family), Some(total)), "{config}");
+    }
+}

@@ -277,7 +277,18 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
             s.extend(WEIGHT_FAMILIES[1..].iter().map(|(family, _)| weights(family)));
             s
         }
-        Target::Config => ["tiny-gqa-tied", "tiny-mha-untied", "tiny-llama31-rope-scaling", "tiny-gemma3", "tiny-gpt2", "tiny-bert-mlm"]
+        Target::Config => [
+            "tiny-gqa-tied",
+            "tiny-mha-untied",
+            "tiny-llama31-rope-scaling",
+            "tiny-gemma3",
+            "tiny-gpt2",
+            "tiny-bert-mlm",
+            "tiny-qwen2",
+            "tiny-qwen3",
+            "tiny-olmo2",
+            "tiny-phi3",
+        ]
             .iter()
             .map(|n| std::fs::read(fixtures_dir().join(n).join("config.json")).unwrap_or_default())
             .chain([br#"{"vocab_size": 97, "hidden_size": 64, "intermediate_size": 160,
@@ -318,11 +329,13 @@ fn tokenizer_seeds() -> Vec<Vec<u8>> {
 }
 
 /// The fixture of each family and a tensor-name fragment only its weights have.
-const WEIGHT_FAMILIES: [(&str, &str); 4] = [
+const WEIGHT_FAMILIES: [(&str, &str); 6] = [
     ("tiny-gqa-tied", "self_attn.q_proj"),
     ("tiny-gemma3", "self_attn.q_norm"),
     ("tiny-gpt2", "attn.c_attn"),
     ("tiny-bert-mlm", "bert.encoder"),
+    ("tiny-qwen2", "self_attn.q_proj.bias"),
+    ("tiny-phi3", "self_attn.qkv_proj"),
 ];
 
 /// The fixture whose config a safetensors input is loaded against: the family whose tensor
@@ -441,6 +454,10 @@ pub fn run_one(target: Target, input: &[u8], scratch: &Path) -> bool {
                         glassbox_engine::load::arch::Family::Gemma3 => "tiny-gemma3",
                         glassbox_engine::load::arch::Family::Gpt2 => "tiny-gpt2",
                         glassbox_engine::load::arch::Family::Bert => "tiny-bert-mlm",
+                        glassbox_engine::load::arch::Family::Qwen2 => "tiny-qwen2",
+                        glassbox_engine::load::arch::Family::Qwen3 => "tiny-qwen3",
+                        glassbox_engine::load::arch::Family::Olmo2 => "tiny-olmo2",
+                        glassbox_engine::load::arch::Family::Phi3 => "tiny-phi3",
                     };
                     let _ = std::fs::copy(fixtures_dir().join(weights).join("model.safetensors"), scratch.join("model.safetensors"));
                     let _ = std::fs::write(scratch.join("config.json"), input);

@@ -1,7 +1,8 @@
 //! Everything built on hooks, on every family (issue 18): direct logit attribution through
-//! Gemma's sandwich norms and GPT-2's LayerNorm (BERT refused in one line), the sliding-window
-//! KV cache of Gemma's local layers, and patching, head scores, comparisons and long prompts
-//! on the GPT-2, BERT and Gemma 3 fixtures.
+//! Gemma's sandwich norms, OLMo 2's post-sublayer norms and GPT-2's LayerNorm (BERT refused in
+//! one line), the sliding-window KV cache of Gemma's local layers, and patching, head scores,
+//! comparisons and long prompts on the GPT-2, BERT, Gemma 3, Qwen 2, Qwen 3, OLMo 2 and Phi-3
+//! fixtures (issue 23).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use glassbox_engine::exec::executor::PassOptions;
@@ -13,8 +14,9 @@ use glassbox_tests::gpu::{cpu_pass, input_ids, load};
 const SUM_REL: f32 = 1e-3;
 
 #[test]
-fn attribution_sums_to_the_logit_on_gemma3_and_gpt2() {
-    for name in ["tiny-gemma3", "tiny-gpt2"] {
+fn attribution_sums_to_the_logit_on_gemma3_gpt2_and_the_newer_families() {
+    // OLMo 2's shares go through its post-sublayer norms, as Gemma's through its sandwich.
+    for name in ["tiny-gemma3", "tiny-gpt2", "tiny-qwen2", "tiny-qwen3", "tiny-olmo2", "tiny-phi3"] {
         let model = load(name);
         let ids = input_ids(name);
         let trace = cpu_pass(&model, &ids, PassOptions::capture(attribution::capture()));
@@ -158,7 +160,7 @@ fn a_long_prompt_in_chunks_and_recomputed_blocks_equal_a_full_capture() {
     use glassbox_engine::exec::tensor::Dim;
     use std::ops::ControlFlow;
 
-    for name in ["tiny-gemma3", "tiny-gpt2", "tiny-bert-mlm"] {
+    for name in ["tiny-gemma3", "tiny-gpt2", "tiny-bert-mlm", "tiny-qwen2", "tiny-qwen3", "tiny-olmo2", "tiny-phi3"] {
         let model = load(name);
         let n = model.config.max_position_embeddings.min(100);
         // BERT's queries see every key: its windows keep them all.
@@ -211,7 +213,7 @@ fn patching_the_differing_token_restores_the_clean_run_on_every_family() {
     use glassbox_engine::experiments::patching::{PatchHook, PatchSetup, patch_grid};
     use std::ops::ControlFlow;
 
-    for name in ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3"] {
+    for name in ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3", "tiny-qwen2", "tiny-qwen3", "tiny-olmo2", "tiny-phi3"] {
         let model = load(name);
         let clean = input_ids(name);
         let mut corrupt = clean.clone();
@@ -248,7 +250,7 @@ fn head_scores_follow_each_familys_mask() {
     use glassbox_engine::load::arch::AttnMask;
     use glassbox_engine::experiments::head_catalog::{self, head_scores};
 
-    for name in ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3"] {
+    for name in ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3", "tiny-qwen2", "tiny-qwen3", "tiny-olmo2", "tiny-phi3"] {
         let model = load(name);
         let ids = head_catalog::probe_sequence(model.config.vocab_size, 20, 1);
         let trace = cpu_pass(&model, &ids, PassOptions::capture(head_catalog::capture()));
@@ -275,7 +277,7 @@ fn comparing_a_run_with_itself_gives_zero_on_every_family() {
     use glassbox_engine::ActivationPrecision;
     use glassbox_engine::experiments::compare::compare;
 
-    for name in ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3"] {
+    for name in ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3", "tiny-qwen2", "tiny-qwen3", "tiny-olmo2", "tiny-phi3"] {
         let model = load(name);
         let ids = input_ids(name);
         let a = cpu_pass(&model, &ids, PassOptions::default());

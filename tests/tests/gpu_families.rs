@@ -1,6 +1,8 @@
-//! GPT-2, BERT and Gemma 3 on the GPU against the CPU reference: every hook of a full pass
+//! GPT-2, BERT, Gemma 3, Qwen 2, Qwen 3, OLMo 2 and Phi-3 on the GPU against the CPU
+//! reference: every hook of a full pass
 //! (learned positions, token types, LayerNorm with biases, post-norm blocks, the MLM head,
-//! sandwich norms, QK-norm, two RoPE tables, sliding-window and bidirectional masks), a pass
+//! sandwich norms, QK-norm per head and over all heads, OLMo 2's norms after the sublayers,
+//! q/k/v biases, Phi-3's fused weights, two RoPE tables, sliding-window and bidirectional masks), a pass
 //! continued from the KV cache, and greedy generation against the fixtures' goldens.
 //!
 //! No adapter: each test prints a note and passes, unless `GLASSBOX_REQUIRE_GPU=1` (CI).
@@ -14,10 +16,10 @@ use glassbox_tests::gpu::*;
 use glassbox_tests::tolerance::*;
 use glassbox_tests::gpu_or_skip;
 
-const FAMILIES: [&str; 3] = ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3"];
+const FAMILIES: [&str; 7] = ["tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3", "tiny-qwen2", "tiny-qwen3", "tiny-olmo2", "tiny-phi3"];
 
 #[test]
-fn every_hook_of_gpt2_bert_and_gemma3_matches_the_cpu() {
+fn every_hook_of_every_family_matches_the_cpu() {
     let ctx = gpu_or_skip!();
     for name in FAMILIES {
         let model = load(name);
@@ -38,7 +40,8 @@ fn a_pass_continued_from_the_gpu_cache_matches_the_cpu() {
     let ctx = gpu_or_skip!();
     // Gemma 3: the sliding window (4) and both RoPE tables at a position offset; GPT-2: learned
     // positions from the offset on.
-    for name in ["tiny-gemma3", "tiny-gpt2"] {
+    // Qwen 2 (biases), Qwen 3 / OLMo 2 (QK-norm per head / over all heads), Phi-3 (fused).
+    for name in ["tiny-gemma3", "tiny-gpt2", "tiny-qwen2", "tiny-qwen3", "tiny-olmo2", "tiny-phi3"] {
         let model = load(name);
         let ids = input_ids(name);
         let split = ids.len() / 2;
@@ -55,9 +58,9 @@ fn a_pass_continued_from_the_gpu_cache_matches_the_cpu() {
 }
 
 #[test]
-fn gpt2_and_gemma3_generate_the_golden_tokens_on_the_gpu() {
+fn the_causal_families_generate_the_golden_tokens_on_the_gpu() {
     let ctx = gpu_or_skip!();
-    for name in ["tiny-gpt2", "tiny-gemma3"] {
+    for name in ["tiny-gpt2", "tiny-gemma3", "tiny-qwen2", "tiny-qwen3", "tiny-olmo2", "tiny-phi3"] {
         let model = load(name);
         let (ids, want) = glassbox_tests::golden_generation(name);
         let mut exec = gpu_exec(&ctx, &model, GpuOptions::default());
@@ -76,7 +79,7 @@ fn interventions_and_rounding_on_the_families_match_the_cpu() {
     use glassbox_engine::{BlockHook as B, HookKey};
     let ctx = gpu_or_skip!();
     let scale = |key: HookKey| Intervention::new(key, Edit::Scale(1.7)).positions(vec![1, 3]);
-    let cases: [(&str, Vec<Intervention>); 3] = [
+    let cases: [(&str, Vec<Intervention>); 5] = [
         (
             "tiny-gpt2",
             vec![
@@ -107,6 +110,17 @@ fn interventions_and_rounding_on_the_families_match_the_cpu() {
                 Intervention::zero(HookKey::Block(0, B::Pattern)).positions(vec![4]),
             ],
         ),
+        (
+            // OLMo 2: QK-norm over all heads, the post-sublayer norms replacing their input.
+            "tiny-olmo2",
+            vec![
+                scale(HookKey::Block(0, B::QNormed)),
+                scale(HookKey::Block(1, B::KNormed)),
+                scale(HookKey::Block(0, B::Ln1PostScale)),
+                scale(HookKey::Block(1, B::Ln2PostScale)),
+            ],
+        ),
+        ("tiny-qwen2", vec![scale(HookKey::Block(0, B::Q)), scale(HookKey::Block(1, B::V)), Intervention::zero_heads(1, vec![1])]),
     ];
     for (name, edits) in cases {
         let model = load(name);

@@ -137,7 +137,8 @@ pub fn attribute(model: &Model, trace: &Trace, target: u32, minus: Option<u32>) 
     if trace.get(HookKey::PosEmbed).is_some() {
         components.push(share("pos_embed".into(), None, None, row(trace, HookKey::PosEmbed, last)?.dot(&u)));
     }
-    let sandwich = arch.placement == NormPlacement::Sandwich;
+    // Gemma's sandwich norms and OLMo 2's post-sublayer norms: each sublayer's write is normed.
+    let sandwich = arch.placement.normed_output();
     let d_head = c.d_head();
     let mut attn_bias = 0.0;
     for l in 0..c.n_layers() {
@@ -158,8 +159,8 @@ pub fn attribute(model: &Model, trace: &Trace, target: u32, minus: Option<u32>) 
             let part = s![h * d_head..(h + 1) * d_head];
             components.push(share(format!("L{l}.H{h}"), Some(l), Some(h), z.slice(part).dot(&through_o.slice(part))));
         }
-        if let Some(b) = &w.self_attn.bias {
-            attn_bias += b.o_proj.dot(&u_attn);
+        if let Some(b) = w.self_attn.bias.as_ref().and_then(|b| b.o_proj.as_ref()) {
+            attn_bias += b.dot(&u_attn);
         }
         let mlp = row(trace, HookKey::Block(l, BlockHook::MlpOut), last)?; // [d_model]  down_proj bias included
         let value = mlp.dot(&through_post(1, BlockHook::Ln2PostScale)?);

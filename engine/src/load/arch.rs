@@ -6,7 +6,7 @@
 use crate::load::config::LlamaConfig;
 
 /// The `model_type` values Glassbox runs, for the error that lists them.
-pub const SUPPORTED_MODEL_TYPES: &str = "llama, mistral, gemma3_text (gemma3), gpt2, bert";
+pub const SUPPORTED_MODEL_TYPES: &str = "llama, mistral, gemma3_text (gemma3), gpt2, bert, qwen2, qwen3, olmo2, phi3";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -14,6 +14,10 @@ pub enum Family {
     Gemma3,
     Gpt2,
     Bert,
+    Qwen2,
+    Qwen3,
+    Olmo2,
+    Phi3,
 }
 
 impl Family {
@@ -23,6 +27,10 @@ impl Family {
             Family::Gemma3 => "gemma3",
             Family::Gpt2 => "gpt2",
             Family::Bert => "bert",
+            Family::Qwen2 => "qwen2",
+            Family::Qwen3 => "qwen3",
+            Family::Olmo2 => "olmo2",
+            Family::Phi3 => "phi3",
         }
     }
 }
@@ -45,6 +53,21 @@ pub enum NormPlacement {
     Post,
     /// Norm the input and the sublayer's output before the add (Gemma 2/3).
     Sandwich,
+    /// Norm only the sublayer's output before the add, `x + norm(f(x))` (OLMo 2): the
+    /// sublayer reads the residual stream itself.
+    PostSublayer,
+}
+
+impl NormPlacement {
+    /// Whether a norm sits before each sublayer (the sublayer reads the normed stream).
+    pub fn pre(self) -> bool {
+        matches!(self, NormPlacement::Pre | NormPlacement::Sandwich)
+    }
+
+    /// Whether each sublayer's output is normed before the residual add.
+    pub fn normed_output(self) -> bool {
+        matches!(self, NormPlacement::Sandwich | NormPlacement::PostSublayer)
+    }
 }
 
 /// How a position enters the model.
@@ -168,13 +191,22 @@ pub struct Arch {
     pub placement: NormPlacement,
     pub positions: Positions,
     pub layers: Vec<LayerArch>,
-    /// Gemma: RMSNorm over each head of q and k before RoPE.
+    /// Gemma, Qwen 3: RMSNorm over each head of q and k before RoPE (OLMo 2: see
+    /// `qk_norm_whole`).
     pub qk_norm: bool,
+    /// OLMo 2: the QK-norm spans all heads at once (weights of width n_heads·d_head and
+    /// n_kv_heads·d_head), not one head.
+    pub qk_norm_whole: bool,
     /// Multiplies q·k (`1/sqrt(head_dim)`, or Gemma's `1/sqrt(query_pre_attn_scalar)`).
     pub score_scale: f32,
     pub mlp: MlpKind,
     /// Biases on q, k, v, o and the MLP's projections (GPT-2, BERT).
     pub biases: bool,
+    /// Biases on q, k and v only (Qwen 2).
+    pub qkv_bias: bool,
+    /// Phi-3: q, k, v stored as one `qkv_proj` and gate, up as one `gate_up_proj` (the
+    /// loader views their rows apart; the pass is the same).
+    pub fused_projections: bool,
     /// Multiplies the token embedding (Gemma: √d_model, rounded as the model's dtype is not).
     pub embed_scale: Option<f32>,
     /// BERT: a LayerNorm over the summed embeddings.
@@ -196,7 +228,7 @@ impl LlamaConfig {
 /// Whether a `model_type` is one `Arch::from_config` reads (the model picker asks before a
 /// config of another family fails on a missing field).
 pub fn runs_model_type(model_type: &str) -> bool {
-    matches!(model_type, "llama" | "mistral" | "smollm" | "smollm2" | "gemma3_text" | "gemma3" | "gpt2" | "bert")
+    matches!(model_type, "llama" | "mistral" | "smollm" | "smollm2" | "gemma3_text" | "gemma3" | "gpt2" | "bert" | "qwen2" | "qwen3" | "olmo2" | "phi3")
 }
 
 impl Arch {
@@ -207,6 +239,7 @@ impl Arch {
             "gemma3_text" | "gemma3" => gemma3(c),
             "gpt2" => gpt2(c),
             "bert" => bert(c),
+            "qwen2" | "qwen3" | "olmo2" | "phi3" => crate::load::arch_variants::of(c),
             other => Err(format!("`model_type` = `{other}` is not supported (supported: {SUPPORTED_MODEL_TYPES})")),
         }
     }
@@ -246,7 +279,7 @@ impl Arch {
     }
 }
 
-fn uniform(c: &LlamaConfig, mask: AttnMask) -> Vec<LayerArch> {
+pub(crate) fn uniform(c: &LlamaConfig, mask: AttnMask) -> Vec<LayerArch> {
     vec![LayerArch { mask, local_rope: false }; c.n_layers()]
 }
 
@@ -266,7 +299,7 @@ fn llama(c: &LlamaConfig) -> Result<Arch, String> {
     Ok(llama_unchecked(c))
 }
 
-fn llama_unchecked(c: &LlamaConfig) -> Arch {
+pub(crate) fn llama_unchecked(c: &LlamaConfig) -> Arch {
     Arch {
         family: Family::Llama,
         norm: NormKind::Rms,
@@ -274,9 +307,12 @@ fn llama_unchecked(c: &LlamaConfig) -> Arch {
         positions: Positions::Rope,
         layers: uniform(c, AttnMask::Causal),
         qk_norm: false,
+        qk_norm_whole: false,
         score_scale: default_scale(c),
         mlp: MlpKind::SwiGlu,
         biases: false,
+        qkv_bias: false,
+        fused_projections: false,
         embed_scale: None,
         embed_norm: false,
         final_norm: true,
@@ -312,9 +348,12 @@ fn gemma3(c: &LlamaConfig) -> Result<Arch, String> {
         positions: Positions::Rope,
         layers: gemma_layers(c)?,
         qk_norm: true,
+        qk_norm_whole: false,
         score_scale: (scalar.powf(-0.5)) as f32,
         mlp: MlpKind::GeGlu,
         biases: false,
+        qkv_bias: false,
+        fused_projections: false,
         // transformers scales by `hidden_size ** 0.5` cast to the weights' dtype (f32 here).
         embed_scale: Some((c.d_model() as f64).sqrt() as f32),
         embed_norm: false,
@@ -374,9 +413,12 @@ fn gpt2(c: &LlamaConfig) -> Result<Arch, String> {
         positions: Positions::Learned { token_types: false },
         layers: uniform(c, AttnMask::Causal),
         qk_norm: false,
+        qk_norm_whole: false,
         score_scale: default_scale(c),
         mlp: MlpKind::Plain(act),
         biases: true,
+        qkv_bias: false,
+        fused_projections: false,
         embed_scale: None,
         embed_norm: false,
         final_norm: true,
@@ -397,9 +439,12 @@ fn bert(c: &LlamaConfig) -> Result<Arch, String> {
         positions: Positions::Learned { token_types: true },
         layers: uniform(c, AttnMask::Bidirectional),
         qk_norm: false,
+        qk_norm_whole: false,
         score_scale: default_scale(c),
         mlp: MlpKind::Plain(act),
         biases: true,
+        qkv_bias: false,
+        fused_projections: false,
         embed_scale: None,
         embed_norm: true,
         final_norm: false,

@@ -127,16 +127,27 @@ impl<'a> ArchStats<'a> {
                 (c.max_position_embeddings as u64 * d, types)
             }
         };
-        let attn_bias = if a.biases { q + 2 * kv + d } else { 0 };
+        let attn_bias = if a.biases {
+            q + 2 * kv + d
+        } else if a.qkv_bias {
+            q + 2 * kv
+        } else {
+            0
+        };
         let attention = 2 * d * q + 2 * d * kv + attn_bias;
         let mlp_bias = if a.biases { f + d } else { 0 };
         let mlp = if a.mlp.gated() { 3 * d * f } else { 2 * d * f + mlp_bias };
         let block_norms = match a.placement {
-            NormPlacement::Pre | NormPlacement::Post => 2,
+            NormPlacement::Pre | NormPlacement::Post | NormPlacement::PostSublayer => 2,
             NormPlacement::Sandwich => 4,
         } * self.norm_params(d);
-        // Gemma's QK-norm: one RMSNorm of head_dim weights each for q and k, shared by heads.
-        let qk_norm = if a.qk_norm { 2 * c.d_head() as u64 } else { 0 };
+        // QK-norm: one RMSNorm of head_dim weights each for q and k, shared by heads (Gemma,
+        // Qwen 3), or one as wide as all heads (OLMo 2).
+        let qk_norm = match (a.qk_norm, a.qk_norm_whole) {
+            (false, _) => 0,
+            (true, false) => 2 * c.d_head() as u64,
+            (true, true) => q + kv,
+        };
         let outer_norms = [a.embed_norm, a.final_norm].iter().filter(|&&on| on).count() as u64 * self.norm_params(d);
         let untied = if a.tied_head { 0 } else { v * d };
         let mlm = if a.mlm_head { d * d + d + self.norm_params(d) + v } else { 0 };
@@ -223,7 +234,7 @@ impl<'a> ArchStats<'a> {
         let a = &self.arch;
         let d = c.d_model() as u64;
         let block = match a.placement {
-            NormPlacement::Pre | NormPlacement::Post => 2,
+            NormPlacement::Pre | NormPlacement::Post | NormPlacement::PostSublayer => 2,
             NormPlacement::Sandwich => 4,
         } * d;
         let qk = if a.qk_norm { (c.n_heads() + c.n_kv_heads()) as u64 * c.d_head() as u64 } else { 0 };

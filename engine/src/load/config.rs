@@ -112,6 +112,12 @@ pub struct LlamaConfig {
     pub scale_attn_by_inverse_layer_idx: Option<bool>,
     #[serde(default)]
     pub scale_attn_weights: Option<bool>,
+    /// Qwen 2/3: sliding-window attention on the layers past `max_window_layers` when true.
+    #[serde(default)]
+    pub use_sliding_window: Option<bool>,
+    /// Phi-3 (4.x form): the share of each head that RoPE rotates.
+    #[serde(default)]
+    pub partial_rotary_factor: Option<f64>,
 }
 
 fn default_eps() -> f64 {
@@ -153,6 +159,9 @@ pub struct RopeParameters {
     pub high_freq_factor: Option<f64>,
     #[serde(default)]
     pub original_max_position_embeddings: Option<usize>,
+    /// Phi-3 (5.x form): the share of each head that RoPE rotates.
+    #[serde(default)]
+    pub partial_rotary_factor: Option<f64>,
     /// Gemma 3 (5.x form): one set of parameters per layer type.
     #[serde(default)]
     pub full_attention: Option<Box<RopeParameters>>,
@@ -284,6 +293,11 @@ impl LlamaConfig {
             .or(self.rope_local_base_freq)
     }
 
+    /// The share of each head RoPE rotates (Phi-3 writes it; 1 everywhere else).
+    pub fn partial_rotary_factor(&self) -> f64 {
+        self.rope_params().and_then(|p| p.partial_rotary_factor).or(self.partial_rotary_factor).unwrap_or(1.0)
+    }
+
     fn rope_params(&self) -> Option<&RopeParameters> {
         let p = self.rope_parameters.as_ref().or(self.rope_scaling.as_ref())?;
         Some(p.full_attention.as_deref().unwrap_or(p))
@@ -309,6 +323,7 @@ impl LlamaConfig {
             "linear" => Ok(RopeKind::Linear {
                 factor: p.factor.ok_or("rope scaling `linear` needs `factor`")?,
             }),
+            "longrope" => Err("rope type `longrope` (Phi-3 128k / Phi-3.5) is not supported (supported: default, llama3, linear); use a 4k-context checkpoint such as Phi-3-mini-4k".into()),
             other => Err(format!(
                 "rope type `{other}` is not supported (supported: default, llama3, linear)"
             )),

@@ -5,7 +5,7 @@
 
 use ndarray::{Array1, Array2, s};
 
-use crate::load::arch::Family;
+use crate::load::arch::{Arch, Family, NormPlacement};
 use crate::load::config::LlamaConfig;
 use crate::error::Result;
 use crate::load::matrix::Matrix;
@@ -20,25 +20,41 @@ pub fn expected(c: &LlamaConfig, ckpt: &Checkpoint) -> Vec<(String, Vec<usize>)>
     let mut add = |name: String, shape: &[usize]| out.push((name, shape.to_vec()));
     let family = c.arch().family;
     match family {
-        Family::Llama | Family::Gemma3 => {
-            let gemma = family == Family::Gemma3;
+        Family::Llama | Family::Gemma3 | Family::Qwen2 | Family::Qwen3 | Family::Olmo2 | Family::Phi3 => {
+            let arch = c.arch();
             add("model.embed_tokens.weight".into(), &[v, d]);
             for l in 0..c.n_layers() {
                 let n = |leaf: &str| format!("model.layers.{l}.{leaf}.weight");
-                add(n("input_layernorm"), &[d]);
-                add(n("self_attn.q_proj"), &[c.q_dim(), d]);
-                add(n("self_attn.k_proj"), &[c.kv_dim(), d]);
-                add(n("self_attn.v_proj"), &[c.kv_dim(), d]);
+                if arch.placement.pre() {
+                    add(n("input_layernorm"), &[d]);
+                    add(n(pre_mlp_norm(&arch)), &[d]);
+                }
+                if arch.fused_projections {
+                    add(n("self_attn.qkv_proj"), &[c.q_dim() + 2 * c.kv_dim(), d]);
+                    add(n("mlp.gate_up_proj"), &[2 * f, d]);
+                } else {
+                    add(n("self_attn.q_proj"), &[c.q_dim(), d]);
+                    add(n("self_attn.k_proj"), &[c.kv_dim(), d]);
+                    add(n("self_attn.v_proj"), &[c.kv_dim(), d]);
+                    add(n("mlp.gate_proj"), &[f, d]);
+                    add(n("mlp.up_proj"), &[f, d]);
+                }
+                if arch.qkv_bias {
+                    let b = |leaf: &str| format!("model.layers.{l}.self_attn.{leaf}.bias");
+                    add(b("q_proj"), &[c.q_dim()]);
+                    add(b("k_proj"), &[c.kv_dim()]);
+                    add(b("v_proj"), &[c.kv_dim()]);
+                }
                 add(n("self_attn.o_proj"), &[d, c.q_dim()]);
-                if gemma {
-                    add(n("self_attn.q_norm"), &[c.d_head()]);
-                    add(n("self_attn.k_norm"), &[c.d_head()]);
-                    add(n("pre_feedforward_layernorm"), &[d]);
+                if arch.qk_norm {
+                    let [q, k] = qk_norm_widths(c, &arch);
+                    add(n("self_attn.q_norm"), &[q]);
+                    add(n("self_attn.k_norm"), &[k]);
+                }
+                if arch.placement.normed_output() {
+                    add(n("post_attention_layernorm"), &[d]);
                     add(n("post_feedforward_layernorm"), &[d]);
                 }
-                add(n("post_attention_layernorm"), &[d]);
-                add(n("mlp.gate_proj"), &[f, d]);
-                add(n("mlp.up_proj"), &[f, d]);
                 add(n("mlp.down_proj"), &[d, f]);
             }
             add("model.norm.weight".into(), &[d]);
@@ -117,11 +133,44 @@ pub fn ignored(name: &str) -> bool {
 
 pub fn load(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LlamaWeights> {
     match c.arch().family {
-        Family::Llama => llama(c, ckpt, false),
-        Family::Gemma3 => llama(c, ckpt, true),
+        Family::Llama | Family::Gemma3 | Family::Qwen2 | Family::Qwen3 | Family::Olmo2 | Family::Phi3 => llama(c, ckpt),
         Family::Gpt2 => gpt2(c, ckpt),
         Family::Bert => bert(c, ckpt),
     }
+}
+
+/// The checkpoint name of the norm before the MLP: Gemma's sandwich calls it
+/// `pre_feedforward_layernorm` (its `post_attention_layernorm` norms the attention output).
+fn pre_mlp_norm(arch: &Arch) -> &'static str {
+    if arch.placement == NormPlacement::Sandwich { "pre_feedforward_layernorm" } else { "post_attention_layernorm" }
+}
+
+/// QK-norm weight widths (q, k): one head, or all heads where the norm spans them (OLMo 2).
+fn qk_norm_widths(c: &LlamaConfig, arch: &Arch) -> [usize; 2] {
+    if arch.qk_norm_whole { [c.q_dim(), c.kv_dim()] } else { [c.d_head(); 2] }
+}
+
+/// What to check when a tensor whose rows the config splits has the wrong shape (the fused
+/// projections, the QK-norm weights): the arithmetic from config.json, for the shape error.
+pub fn shape_hint(c: &LlamaConfig, name: &str) -> Option<String> {
+    let arch = c.arch();
+    let (h, k, dh) = (c.n_heads(), c.n_kv_heads(), c.d_head());
+    if name.ends_with("self_attn.qkv_proj.weight") {
+        return Some(format!(
+            "its rows must split into q, k and v: {h}·{dh} + 2·{k}·{dh} = {} (num_attention_heads, num_key_value_heads, head_dim); fix those in config.json or use the config that came with the weights",
+            c.q_dim() + 2 * c.kv_dim()
+        ));
+    }
+    if name.ends_with("mlp.gate_up_proj.weight") {
+        return Some(format!("its rows must split into gate and up: 2·intermediate_size = {}; fix `intermediate_size` in config.json", 2 * c.d_mlp()));
+    }
+    if name.ends_with("q_norm.weight") || name.ends_with("k_norm.weight") {
+        let [q, kk] = qk_norm_widths(c, &arch);
+        let width = if name.ends_with("q_norm.weight") { q } else { kk };
+        let span = if arch.qk_norm_whole { "all heads at once (heads·head_dim)" } else { "one head (head_dim)" };
+        return Some(format!("{}'s QK-norm spans {span}, so its weight has {width} values; check head_dim and the head counts in config.json", arch.family.name()));
+    }
+    None
 }
 
 /// Gemma multiplies by `1 + w`: folded here once.
@@ -130,40 +179,42 @@ fn plus_one(mut w: Array1<f32>) -> Array1<f32> {
     w
 }
 
-/// Llama, and Gemma 3 (same names, plus QK-norm and the sandwich norms).
-fn llama(c: &LlamaConfig, ckpt: &Checkpoint, gemma: bool) -> Result<LlamaWeights> {
-    let (d, f, v) = (c.d_model(), c.d_mlp(), c.vocab_size);
+/// Llama and the families that share its names: Gemma 3 (QK-norm, sandwich norms, `1 + w`),
+/// Qwen 2 (q/k/v biases), Qwen 3 (QK-norm), OLMo 2 (norms after the sublayers only, QK-norm
+/// over all heads), Phi-3 (fused projections, viewed apart).
+fn llama(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LlamaWeights> {
+    let arch = c.arch();
+    let (d, v) = (c.d_model(), c.vocab_size);
     let root = ckpt.root();
     let model = root.pp("model");
+    let plus_one_norms = arch.norm_weight_plus_one();
     let norm = |w: &Weights<'_>, len: usize| -> Result<Array1<f32>> {
         let x = w.get1("weight", len)?;
-        Ok(if gemma { plus_one(x) } else { x })
+        Ok(if plus_one_norms { plus_one(x) } else { x })
     };
     let layers = (0..c.n_layers())
         .map(|l| {
             let w = model.pp("layers").pp(l);
-            let (attn, mlp) = (w.pp("self_attn"), w.pp("mlp"));
-            let qk = |leaf: &str| norm(&attn.pp(leaf), c.d_head());
+            let attn = w.pp("self_attn");
+            let [q_width, k_width] = qk_norm_widths(c, &arch);
+            let qk = |leaf: &str, width: usize| arch.qk_norm.then(|| norm(&attn.pp(leaf), width)).transpose();
+            let pre = |leaf: &str| arch.placement.pre().then(|| norm(&w.pp(leaf), d)).transpose();
+            let [q_proj, k_proj, v_proj] = attention_projections(c, &arch, &attn)?;
             Ok(DecoderLayer {
-                input_layernorm: norm(&w.pp("input_layernorm"), d)?,
+                input_layernorm: pre("input_layernorm")?,
                 self_attn: Attention {
-                    q_proj: attn.pp("q_proj").matrix("weight", c.q_dim(), d)?,
-                    k_proj: attn.pp("k_proj").matrix("weight", c.kv_dim(), d)?,
-                    v_proj: attn.pp("v_proj").matrix("weight", c.kv_dim(), d)?,
+                    q_proj,
+                    k_proj,
+                    v_proj,
                     o_proj: attn.pp("o_proj").matrix("weight", d, c.q_dim())?,
-                    bias: None,
-                    q_norm: if gemma { Some(qk("q_norm")?) } else { None },
-                    k_norm: if gemma { Some(qk("k_norm")?) } else { None },
+                    bias: if arch.qkv_bias { Some(qkv_bias(c, &attn)?) } else { None },
+                    q_norm: qk("q_norm", q_width)?,
+                    k_norm: qk("k_norm", k_width)?,
                 },
-                post_attention_layernorm: norm(&w.pp(if gemma { "pre_feedforward_layernorm" } else { "post_attention_layernorm" }), d)?,
-                mlp: Mlp {
-                    gate_proj: mlp.pp("gate_proj").matrix("weight", f, d)?,
-                    up_proj: Some(mlp.pp("up_proj").matrix("weight", f, d)?),
-                    down_proj: mlp.pp("down_proj").matrix("weight", d, f)?,
-                    bias: None,
-                },
+                post_attention_layernorm: pre(pre_mlp_norm(&arch))?,
+                mlp: mlp(c, &arch, &w.pp("mlp"))?,
                 norm_bias: None,
-                sublayer_out_norm: if gemma {
+                sublayer_out_norm: if arch.placement.normed_output() {
                     Some([norm(&w.pp("post_attention_layernorm"), d)?, norm(&w.pp("post_feedforward_layernorm"), d)?])
                 } else {
                     None
@@ -183,6 +234,44 @@ fn llama(c: &LlamaConfig, ckpt: &Checkpoint, gemma: bool) -> Result<LlamaWeights
         mlm: None,
         lm_head,
     })
+}
+
+/// q, k and v: three tensors, or Phi-3's `qkv_proj` viewed as its three row ranges (read in
+/// place where the file is mapped: the fused weight stays one tensor).
+fn attention_projections(c: &LlamaConfig, arch: &Arch, attn: &Weights<'_>) -> Result<[Matrix; 3]> {
+    let d = c.d_model();
+    if !arch.fused_projections {
+        return Ok([
+            attn.pp("q_proj").matrix("weight", c.q_dim(), d)?,
+            attn.pp("k_proj").matrix("weight", c.kv_dim(), d)?,
+            attn.pp("v_proj").matrix("weight", c.kv_dim(), d)?,
+        ]);
+    }
+    let (q, kv) = (c.q_dim(), c.kv_dim());
+    let fused = attn.pp("qkv_proj").matrix("weight", q + 2 * kv, d)?;
+    Ok([fused.row_range(0, q), fused.row_range(q, kv), fused.row_range(q + kv, kv)])
+}
+
+/// Qwen 2's biases on q, k and v (o_proj has none).
+fn qkv_bias(c: &LlamaConfig, attn: &Weights<'_>) -> Result<AttnBias> {
+    Ok(AttnBias {
+        q_proj: attn.pp("q_proj").get1("bias", c.q_dim())?,
+        k_proj: attn.pp("k_proj").get1("bias", c.kv_dim())?,
+        v_proj: attn.pp("v_proj").get1("bias", c.kv_dim())?,
+        o_proj: None,
+    })
+}
+
+/// gate, up, down: or Phi-3's `gate_up_proj` viewed as gate (first half) and up.
+fn mlp(c: &LlamaConfig, arch: &Arch, mlp: &Weights<'_>) -> Result<Mlp> {
+    let (d, f) = (c.d_model(), c.d_mlp());
+    let (gate_proj, up) = if arch.fused_projections {
+        let fused = mlp.pp("gate_up_proj").matrix("weight", 2 * f, d)?;
+        (fused.row_range(0, f), fused.row_range(f, f))
+    } else {
+        (mlp.pp("gate_proj").matrix("weight", f, d)?, mlp.pp("up_proj").matrix("weight", f, d)?)
+    };
+    Ok(Mlp { gate_proj, up_proj: Some(up), down_proj: mlp.pp("down_proj").matrix("weight", d, f)?, bias: None })
 }
 
 /// Hub GPT-2 checkpoints name tensors `h.0…`; `GPT2LMHeadModel.save_pretrained` writes
@@ -221,7 +310,7 @@ fn gpt2(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LlamaWeights> {
             let part = |i: usize| i * d..(i + 1) * d;
             let [ln1, ln2] = [layer_norm(&h.pp("ln_1"), d)?, layer_norm(&h.pp("ln_2"), d)?];
             Ok(DecoderLayer {
-                input_layernorm: ln1[0].clone(),
+                input_layernorm: Some(ln1[0].clone()),
                 self_attn: Attention {
                     q_proj: conv1d_part(&c_attn, part(0)),
                     k_proj: conv1d_part(&c_attn, part(1)),
@@ -231,12 +320,12 @@ fn gpt2(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LlamaWeights> {
                         q_proj: qkv_bias.slice(s![part(0)]).to_owned(),
                         k_proj: qkv_bias.slice(s![part(1)]).to_owned(),
                         v_proj: qkv_bias.slice(s![part(2)]).to_owned(),
-                        o_proj: attn.pp("c_proj").get1("bias", d)?,
+                        o_proj: Some(attn.pp("c_proj").get1("bias", d)?),
                     }),
                     q_norm: None,
                     k_norm: None,
                 },
-                post_attention_layernorm: ln2[0].clone(),
+                post_attention_layernorm: Some(ln2[0].clone()),
                 mlp: Mlp {
                     gate_proj: conv1d_part(&mlp.pp("c_fc").get2("weight", d, f)?, 0..f),
                     up_proj: None,
@@ -286,17 +375,17 @@ fn bert(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LlamaWeights> {
             let [ln1, ln1b] = layer_norm(&out.pp("LayerNorm"), d)?;
             let [ln2, ln2b] = layer_norm(&layer.pp("output").pp("LayerNorm"), d)?;
             Ok(DecoderLayer {
-                input_layernorm: ln1,
+                input_layernorm: Some(ln1),
                 self_attn: Attention {
                     q_proj: q,
                     k_proj: k,
                     v_proj: vv,
                     o_proj: o,
-                    bias: Some(AttnBias { q_proj: qb, k_proj: kb, v_proj: vb, o_proj: ob }),
+                    bias: Some(AttnBias { q_proj: qb, k_proj: kb, v_proj: vb, o_proj: Some(ob) }),
                     q_norm: None,
                     k_norm: None,
                 },
-                post_attention_layernorm: ln2,
+                post_attention_layernorm: Some(ln2),
                 mlp: Mlp { gate_proj: fc, up_proj: None, down_proj: down, bias: Some(MlpBias { gate_proj: fcb, down_proj: downb }) },
                 norm_bias: Some([ln1b, ln2b]),
                 sublayer_out_norm: None,

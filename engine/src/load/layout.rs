@@ -16,11 +16,12 @@ pub struct Attention {
     pub k_proj: Matrix, // [n_kv_heads·d_head, d_model]
     pub v_proj: Matrix, // [n_kv_heads·d_head, d_model]
     pub o_proj: Matrix, // [d_model, n_heads·d_head]
-    /// GPT-2, BERT.
+    /// GPT-2, BERT; Qwen 2 (q, k, v only).
     pub bias: Option<AttnBias>,
-    /// Gemma's QK-norm weights, `1 + w` folded in.
-    pub q_norm: Option<Array1<f32>>, // [d_head]
-    pub k_norm: Option<Array1<f32>>, // [d_head]
+    /// QK-norm weights (Gemma's with `1 + w` folded in): one head wide, or all heads wide
+    /// where the norm spans them (OLMo 2).
+    pub q_norm: Option<Array1<f32>>, // [d_head] or [n_heads·d_head]
+    pub k_norm: Option<Array1<f32>>, // [d_head] or [n_kv_heads·d_head]
 }
 
 #[derive(Clone)]
@@ -28,7 +29,8 @@ pub struct AttnBias {
     pub q_proj: Array1<f32>, // [n_heads·d_head]
     pub k_proj: Array1<f32>, // [n_kv_heads·d_head]
     pub v_proj: Array1<f32>, // [n_kv_heads·d_head]
-    pub o_proj: Array1<f32>, // [d_model]
+    /// `None` where only q, k and v have biases (Qwen 2).
+    pub o_proj: Option<Array1<f32>>, // [d_model]
 }
 
 #[derive(Clone)]
@@ -57,16 +59,17 @@ impl Mlp {
 
 #[derive(Clone)]
 pub struct DecoderLayer {
-    /// The norm before attention (BERT: after the attention add).
-    pub input_layernorm: Array1<f32>, // [d_model]
+    /// The norm before attention (BERT: after the attention add; `None`: OLMo 2 has none).
+    pub input_layernorm: Option<Array1<f32>>, // [d_model]
     pub self_attn: Attention,
-    /// The norm before the MLP (Gemma's `pre_feedforward_layernorm`; BERT: after the MLP add).
-    pub post_attention_layernorm: Array1<f32>, // [d_model]
+    /// The norm before the MLP (Gemma's `pre_feedforward_layernorm`; BERT: after the MLP add;
+    /// `None`: OLMo 2 has none).
+    pub post_attention_layernorm: Option<Array1<f32>>, // [d_model]
     pub mlp: Mlp,
     /// LayerNorm biases of the two norms above.
     pub norm_bias: Option<[Array1<f32>; 2]>, // [d_model] × 2
-    /// Gemma's sandwich norms on each sublayer's output (`post_attention_layernorm`,
-    /// `post_feedforward_layernorm`), `1 + w` folded in.
+    /// Norms on each sublayer's output before the add: Gemma's sandwich norms (`1 + w` folded
+    /// in) and OLMo 2's (both named `post_attention_layernorm`, `post_feedforward_layernorm`).
     pub sublayer_out_norm: Option<[Array1<f32>; 2]>, // [d_model] × 2
 }
 
@@ -113,15 +116,15 @@ impl LlamaWeights {
         for (l, layer) in self.layers.iter().enumerate() {
             let (a, m) = (&layer.self_attn, &layer.mlp);
             let parts = [
-                ("input_layernorm", Named::Vector(&layer.input_layernorm)),
-                ("self_attn.q_proj", Named::Matrix(&a.q_proj)),
-                ("self_attn.k_proj", Named::Matrix(&a.k_proj)),
-                ("self_attn.v_proj", Named::Matrix(&a.v_proj)),
-                ("self_attn.o_proj", Named::Matrix(&a.o_proj)),
-                ("post_attention_layernorm", Named::Vector(&layer.post_attention_layernorm)),
-                ("mlp.gate_proj", Named::Matrix(&m.gate_proj)),
+                layer.input_layernorm.as_ref().map(|v| ("input_layernorm", Named::Vector(v))),
+                Some(("self_attn.q_proj", Named::Matrix(&a.q_proj))),
+                Some(("self_attn.k_proj", Named::Matrix(&a.k_proj))),
+                Some(("self_attn.v_proj", Named::Matrix(&a.v_proj))),
+                Some(("self_attn.o_proj", Named::Matrix(&a.o_proj))),
+                layer.post_attention_layernorm.as_ref().map(|v| ("post_attention_layernorm", Named::Vector(v))),
+                Some(("mlp.gate_proj", Named::Matrix(&m.gate_proj))),
             ];
-            all.extend(parts.map(|(p, v)| (format!("model.layers.{l}.{p}.weight"), v)));
+            all.extend(parts.into_iter().flatten().map(|(p, v)| (format!("model.layers.{l}.{p}.weight"), v)));
             if let Some(up) = &m.up_proj {
                 all.push((format!("model.layers.{l}.mlp.up_proj.weight"), Named::Matrix(up)));
             }

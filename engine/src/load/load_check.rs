@@ -72,8 +72,9 @@ pub fn check_checkpoint(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LoadPlan> 
         match ckpt.meta(name) {
             None => missing.push(name.clone()),
             Some(m) if &m.shape != shape => wrong.push(format!(
-                "`{name}` has shape {:?}, config.json expects {shape:?}",
-                m.shape
+                "`{name}` has shape {:?}, config.json expects {shape:?}{}",
+                m.shape,
+                crate::load::families::shape_hint(c, name).map(|h| format!(" ({h})")).unwrap_or_default()
             )),
             Some(m) if !matches!(m.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) => {
                 wrong.push(format!("`{name}`: {}", crate::load::weights::unsupported_dtype(m.dtype)))

@@ -124,6 +124,26 @@ impl Matrix {
         (cfg!(target_endian = "little") && fits && aligned).then_some(Matrix { rows, cols, owned: None, mapped: Some(Mapped { map, offset, dtype }) })
     }
 
+    /// Rows `start..start + n` as a matrix of their own: the same bytes of the mapped file
+    /// (no copy; a fused `qkv_proj` seen as q, k and v), or a copy of an owned one's rows.
+    /// Rows past the end are cut off (the caller checked the shape).
+    pub fn row_range(&self, start: usize, n: usize) -> Matrix {
+        let start = start.min(self.rows);
+        let n = n.min(self.rows - start);
+        match &self.mapped {
+            Some(m) => Matrix {
+                rows: n,
+                cols: self.cols,
+                owned: None,
+                mapped: Some(Mapped { map: m.map.clone(), offset: m.offset + start * self.cols * m.dtype.bytes(), dtype: m.dtype }),
+            },
+            None => {
+                let owned = self.owned.as_ref().map(|a| a.slice(ndarray::s![start..start + n, ..]).to_owned());
+                Matrix { rows: n, cols: self.cols, owned: Some(owned.unwrap_or_else(|| Array2::zeros((n, self.cols)))), mapped: None }
+            }
+        }
+    }
+
     pub fn dim(&self) -> (usize, usize) {
         (self.rows, self.cols)
     }

@@ -6,6 +6,7 @@
 
 pub mod arch;
 pub mod arch_stats;
+pub mod arch_variants;
 pub mod chat_template;
 pub mod config;
 pub mod discover;

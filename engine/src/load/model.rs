@@ -152,7 +152,7 @@ impl Model {
             .map(|l| {
                 let n = |leaf: &str| format!("model.layers.{l}.{leaf}.weight");
                 Ok(DecoderLayer {
-                    input_layernorm: get1(n("input_layernorm"), d)?,
+                    input_layernorm: Some(get1(n("input_layernorm"), d)?),
                     self_attn: Attention {
                         q_proj: get2(n("self_attn.q_proj"), c.q_dim(), d)?,
                         k_proj: get2(n("self_attn.k_proj"), c.kv_dim(), d)?,
@@ -162,7 +162,7 @@ impl Model {
                         q_norm: None,
                         k_norm: None,
                     },
-                    post_attention_layernorm: get1(n("post_attention_layernorm"), d)?,
+                    post_attention_layernorm: Some(get1(n("post_attention_layernorm"), d)?),
                     mlp: Mlp {
                         gate_proj: get2(n("mlp.gate_proj"), f, d)?,
                         up_proj: Some(get2(n("mlp.up_proj"), f, d)?),

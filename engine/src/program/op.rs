@@ -28,7 +28,7 @@ pub enum LayerOp {
     Softmax,
     Z,
     OProj,
-    /// Sandwich norms (Gemma): the attention output normed before the add.
+    /// Sandwich norms (Gemma) and OLMo 2's: the attention output normed before the add.
     AttnPostNorm,
     AttnAdd,
     /// Post-norm (BERT): add, then LayerNorm.
@@ -81,11 +81,8 @@ impl LayerOp {
     /// The ops of one block of `arch`, in program order.
     pub fn block(arch: &Arch) -> Vec<LayerOp> {
         use LayerOp as O;
-        let (pre, post, sandwich) = (
-            arch.placement != NormPlacement::Post,
-            arch.placement == NormPlacement::Post,
-            arch.placement == NormPlacement::Sandwich,
-        );
+        // `sandwich`: the sublayer's output normed before the add (Gemma, OLMo 2).
+        let (pre, post, sandwich) = (arch.placement.pre(), arch.placement == NormPlacement::Post, arch.placement.normed_output());
         let mut ops = vec![if pre { O::Ln1 } else { O::BlockIn }, O::Q, O::K, O::V];
         ops.extend(arch.qk_norm.then_some(O::QkNorm));
         ops.extend(arch.uses_rope().then_some(O::Rope));

@@ -74,6 +74,10 @@ fn family_heading(cx: &ViewCtx<'_>) -> &'static str {
         Family::Gemma3 => cx.tr("The model: a Gemma 3 decoder", "模型：Gemma 3 解码器"),
         Family::Gpt2 => cx.tr("The model: a GPT-2 decoder", "模型：GPT-2 解码器"),
         Family::Bert => cx.tr("The model: a BERT encoder (masked language model)", "模型：BERT 编码器（掩码语言模型）"),
+        Family::Qwen2 => cx.tr("The model: a Qwen 2 decoder (q, k, v biases)", "模型：Qwen 2 解码器（q、k、v 带偏置）"),
+        Family::Qwen3 => cx.tr("The model: a Qwen 3 decoder (QK-norm per head)", "模型：Qwen 3 解码器（逐头 QK 归一化）"),
+        Family::Olmo2 => cx.tr("The model: an OLMo 2 decoder (norms after each sublayer)", "模型：OLMo 2 解码器（子层之后归一化）"),
+        Family::Phi3 => cx.tr("The model: a Phi-3 decoder (fused qkv and gate_up)", "模型：Phi-3 解码器（融合的 qkv 与 gate_up）"),
     }
 }
 

@@ -169,16 +169,17 @@ impl CpuBackend {
         let (eps, group, at) = (c.eps(), c.group_size(), pass.plan.pos_offset);
         let switches = pass.plan.options.switches;
         let mask = if switches.no_causal_mask { AttnMask::Bidirectional } else { arch.mask(l) };
-        // A post-norm block (BERT) feeds each sublayer the residual stream itself.
+        // A block without pre-norms (BERT's post-norm, OLMo 2) feeds each sublayer the
+        // residual stream itself.
         let post_norm = arch.placement == NormPlacement::Post;
         let (attn_bias, mlp_bias) = (w.self_attn.bias.as_ref(), w.mlp.bias.as_ref());
         let p = &mut pass.slots;
-        let input = if post_norm { p.x.view() } else { p.h.view() }; // [pos, d_model]
+        let input = if arch.placement.pre() { p.h.view() } else { p.x.view() }; // [pos, d_model]
         match hook {
             // Attention sublayer: x + o_proj(attention(norm(x)))
             H::ResidPre => {} // x as the block receives it
             H::Ln1Scale | H::Ln2Scale => p.scale = self.norm_scale(p.x.view()).into_shared(), // [pos]
-            H::Ln1Normalized => p.h = self.norm_apply(p.x.view(), p.scale.view(), &w.input_layernorm, bias_of(&w.norm_bias, 0))?.into_shared(), // [pos, d_model]
+            H::Ln1Normalized => p.h = self.norm_apply(p.x.view(), p.scale.view(), weight(&w.input_layernorm, "input_layernorm")?, bias_of(&w.norm_bias, 0))?.into_shared(), // [pos, d_model]
             // q, k and v read the same input: one call computes all three (read and transposed
             // once, one parallel region); the k and v steps record what it left in their slots.
             H::Q => {
@@ -192,8 +193,12 @@ impl CpuBackend {
                 p.v = ops::split_heads(v, c.n_kv_heads())?.into_shared(); // [pos, n_kv_heads, d_head]
             }
             H::K | H::V => {} // computed with q
-            H::QNormed => p.q = ops::rms_heads(p.q.view(), weight(&w.self_attn.q_norm, "self_attn.q_norm")?.view(), eps)?.into_shared(), // [pos, n_heads, d_head]
-            H::KNormed => p.k = ops::rms_heads(p.k.view(), weight(&w.self_attn.k_norm, "self_attn.k_norm")?.view(), eps)?.into_shared(), // [pos, n_kv_heads, d_head]
+            // QK-norm per head, or over all heads at once (OLMo 2).
+            H::QNormed | H::KNormed => {
+                let (x, g) = if hook == H::QNormed { (&mut p.q, weight(&w.self_attn.q_norm, "self_attn.q_norm")?) } else { (&mut p.k, weight(&w.self_attn.k_norm, "self_attn.k_norm")?) };
+                let norm = if arch.qk_norm_whole { ops::rms_all_heads } else { ops::rms_heads };
+                *x = norm(x.view(), g.view(), eps)?.into_shared(); // [pos, heads, d_head]
+            }
             H::RotQ | H::RotK if switches.no_rope => {} // positions left out: rot_q = q, rot_k = k
             H::RotQ => p.q = ops::rope(p.q.view(), m.inv_freq_of(l), at).into_shared(), // [pos, n_heads, d_head]
             H::RotK => p.k = ops::rope(p.k.view(), m.inv_freq_of(l), at).into_shared(), // [pos, n_kv_heads, d_head]
@@ -230,7 +235,7 @@ impl CpuBackend {
             }
             H::AttnOut => {
                 let z = ops::merge_heads(p.z.view())?; // [pos, n_heads·d_head]
-                p.out = ops::add_bias(linear(z.view(), &w.self_attn.o_proj)?, attn_bias.map(|b| &b.o_proj))?.into_shared(); // [pos, d_model]
+                p.out = ops::add_bias(linear(z.view(), &w.self_attn.o_proj)?, attn_bias.and_then(|b| b.o_proj.as_ref()))?.into_shared(); // [pos, d_model]
             }
             // Sandwich norms (Gemma): the sublayer's output is normed before it is added.
             H::Ln1PostScale | H::Ln2PostScale => p.scale = ops::rms_scale(p.out.view(), eps).into_shared(), // [pos]
@@ -238,10 +243,10 @@ impl CpuBackend {
             H::Ln2PostNormalized => p.out = ops::rms_apply(p.out.view(), p.scale.view(), sandwich(w, 1)?.view()).into_shared(), // [pos, d_model]
             // Post-norm (BERT): add, then norm the sum.
             H::ResidMidPreNorm | H::ResidPostPreNorm => p.x += &p.out, // [pos, d_model]  residual add
-            H::ResidMid if post_norm => p.x = self.norm_apply(p.x.view(), p.scale.view(), &w.input_layernorm, bias_of(&w.norm_bias, 0))?.into_shared(), // [pos, d_model]
+            H::ResidMid if post_norm => p.x = self.norm_apply(p.x.view(), p.scale.view(), weight(&w.input_layernorm, "input_layernorm")?, bias_of(&w.norm_bias, 0))?.into_shared(), // [pos, d_model]
             H::ResidMid => p.x += &p.out, // [pos, d_model]  residual add
             // MLP sublayer: x + down(act(gate(h)) ⊙ up(h)), or x + down(act(W_in h + b)) + b
-            H::Ln2Normalized => p.h = self.norm_apply(p.x.view(), p.scale.view(), &w.post_attention_layernorm, bias_of(&w.norm_bias, 1))?.into_shared(), // [pos, d_model]
+            H::Ln2Normalized => p.h = self.norm_apply(p.x.view(), p.scale.view(), weight(&w.post_attention_layernorm, "post_attention_layernorm")?, bias_of(&w.norm_bias, 1))?.into_shared(), // [pos, d_model]
             H::MlpPre => match &w.mlp.up_proj {
                 // gate and up read the same h: one call, as for q, k, v.
                 Some(up) => {
@@ -261,7 +266,7 @@ impl CpuBackend {
                 .into_shared();
             }
             H::MlpOut => p.out = ops::add_bias(linear(p.post.view(), &w.mlp.down_proj)?, mlp_bias.map(|b| &b.down_proj))?.into_shared(), // [pos, d_model]
-            H::ResidPost if post_norm => p.x = self.norm_apply(p.x.view(), p.scale.view(), &w.post_attention_layernorm, bias_of(&w.norm_bias, 1))?.into_shared(), // [pos, d_model]
+            H::ResidPost if post_norm => p.x = self.norm_apply(p.x.view(), p.scale.view(), weight(&w.post_attention_layernorm, "post_attention_layernorm")?, bias_of(&w.norm_bias, 1))?.into_shared(), // [pos, d_model]
             H::ResidPost => p.x += &p.out, // [pos, d_model]  residual add
         }
         Ok(())

@@ -217,6 +217,17 @@ pub fn rms_heads(x: ArrayView3<f32>, weight: ArrayView1<f32>, eps: f32) -> Resul
     normed.into_shape_with_order((pos, heads, d)).map_err(|e| EngineError::Shape(e.to_string())) // [pos, heads, d_head]
 }
 
+/// RMSNorm over all heads of a position at once (OLMo 2's QK-norm): `x` `[pos, heads, d_head]`
+/// normed as `[pos, heads·d_head]` with a weight of that width.
+pub fn rms_all_heads(x: ArrayView3<f32>, weight: ArrayView1<f32>, eps: f32) -> Result<Array3<f32>> {
+    let (pos, heads, d) = x.dim();
+    if weight.len() != heads * d {
+        return Err(EngineError::Shape(format!("QK-norm weight has {} values for {heads} heads × head_dim {d}", weight.len())));
+    }
+    let wide = x.as_standard_layout().into_owned().into_shape_with_order((pos, 1, heads * d)).map_err(|e| EngineError::Shape(e.to_string()))?; // [pos, 1, heads·d_head]
+    rms_heads(wide.view(), weight, eps)?.into_shape_with_order((pos, heads, d)).map_err(|e| EngineError::Shape(e.to_string())) // [pos, heads, d_head]
+}
+
 /// `x + bias` on every row.
 pub fn add_bias(mut x: Array2<f32>, bias: Option<&Array1<f32>>) -> Result<Array2<f32>> {
     if let Some(b) = bias {

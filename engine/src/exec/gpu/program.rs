@@ -250,9 +250,14 @@ impl<'a> StepEnv<'a> {
         let (d, eps) = (c.d_model(), c.eps());
         let h = self.heads();
         let dummy = &a.dummy.buf;
-        // A post-norm block (BERT) feeds each sublayer the residual stream itself.
+        // A block without pre-norms (BERT's post-norm, OLMo 2) feeds each sublayer the
+        // residual stream itself.
         let post_norm = self.arch.placement == NormPlacement::Post;
-        let input = if post_norm { &a.x.buf } else { &a.h.buf };
+        let input = if self.arch.placement.pre() { &a.h.buf } else { &a.x.buf };
+        // `check_parts` made sure a family whose program has these norms has their weights.
+        let (ln1, ln2) = (w.ln1.as_ref().unwrap_or(dummy), w.ln2.as_ref().unwrap_or(dummy));
+        // OLMo 2's QK-norm spans every head of a position: one row of heads·d_head.
+        let qk_rows = |heads: usize| if self.arch.qk_norm_whole { (1, heads * c.d_head()) } else { (heads, c.d_head()) };
         let norm_bias = |i: usize| w.norm_bias.as_ref().map(|b| &b[i]);
         let attn_bias = |i: usize| w.attn_bias.as_ref().map(|b| &b[i]);
         let mlp_bias = |i: usize| w.mlp_bias.as_ref().map(|b| &b[i]);
@@ -272,14 +277,20 @@ impl<'a> StepEnv<'a> {
             H::ResidPre => Vec::new(),
             // Post-norm: the attention add's norm writes the scratch buffer; `hook_resid_mid`
             // copies it over x.
-            H::Ln1Scale if post_norm => one(self.norm(&a.x.buf, &w.ln1, norm_bias(0), &a.tmp.buf, false)),
-            H::Ln1Scale => one(self.norm(&a.x.buf, &w.ln1, norm_bias(0), &a.h.buf, false)),
-            H::Ln1Normalized => self.renormalize(HookKey::Block(l, H::Ln1Scale), &w.ln1, norm_bias(0)),
+            H::Ln1Scale if post_norm => one(self.norm(&a.x.buf, ln1, norm_bias(0), &a.tmp.buf, false)),
+            H::Ln1Scale => one(self.norm(&a.x.buf, ln1, norm_bias(0), &a.h.buf, false)),
+            H::Ln1Normalized => self.renormalize(HookKey::Block(l, H::Ln1Scale), ln1, norm_bias(0)),
             H::Q => linear(&w.q, input, &a.q.buf, attn_bias(0)),
             H::K => linear(&w.k, input, &a.k.buf, attn_bias(1)),
             H::V => linear(&w.v, input, &a.v.buf, attn_bias(2)),
-            H::QNormed => one(qk_norm::dispatch(k, &a.q.buf, qk_norm(0), n, c.n_heads(), c.d_head(), eps)),
-            H::KNormed => one(qk_norm::dispatch(k, &a.k.buf, qk_norm(1), n, c.n_kv_heads(), c.d_head(), eps)),
+            H::QNormed => {
+                let (heads, width) = qk_rows(c.n_heads());
+                one(qk_norm::dispatch(k, &a.q.buf, qk_norm(0), n, heads, width, eps))
+            }
+            H::KNormed => {
+                let (heads, width) = qk_rows(c.n_kv_heads());
+                one(qk_norm::dispatch(k, &a.k.buf, qk_norm(1), n, heads, width, eps))
+            }
             H::RotQ | H::RotK if self.plan.options.switches.no_rope => Vec::new(),
             H::RotQ => one(rope::dispatch(k, self.cos_sin(l), &a.q.buf, n, c.n_heads(), c.d_head())),
             H::RotK => one(rope::dispatch(k, self.cos_sin(l), &a.k.buf, n, c.n_kv_heads(), c.d_head())),
@@ -291,7 +302,7 @@ impl<'a> StepEnv<'a> {
             },
             H::Pattern => one(softmax::dispatch(k, &a.scores.buf, h.n_heads * n, h.k_len)),
             H::Z => one(attend::dispatch(k, h, [&a.scores.buf, &self.kv.v[l], &a.z.buf])),
-            H::AttnOut => linear(&w.o, &a.z.buf, &a.out.buf, attn_bias(3)),
+            H::AttnOut => linear(&w.o, &a.z.buf, &a.out.buf, w.o_bias.as_ref()),
             // Sandwich norms (Gemma): the sublayer's output normed before the add, via the
             // scratch buffer.
             H::Ln1PostScale => one(rmsnorm::dispatch(k, &a.out.buf, sandwich(0), &a.scale.buf, &a.tmp.buf, n, d, eps, false)),
@@ -307,17 +318,17 @@ impl<'a> StepEnv<'a> {
             // Post-norm (BERT): add, then norm the sum.
             H::ResidMidPreNorm | H::ResidPostPreNorm => one(add::dispatch(k, &a.x.buf, &a.out.buf, n * d)),
             H::ResidMid if post_norm => {
-                let again = self.norm(&a.x.buf, &w.ln1, norm_bias(0), &a.tmp.buf, true);
+                let again = self.norm(&a.x.buf, ln1, norm_bias(0), &a.tmp.buf, true);
                 self.norm_in_place(HookKey::Block(l, H::Ln1Scale), &a.x.buf, again)
             }
             H::ResidPost if post_norm => {
-                let again = self.norm(&a.x.buf, &w.ln2, norm_bias(1), &a.tmp.buf, true);
+                let again = self.norm(&a.x.buf, ln2, norm_bias(1), &a.tmp.buf, true);
                 self.norm_in_place(HookKey::Block(l, H::Ln2Scale), &a.x.buf, again)
             }
             H::ResidMid | H::ResidPost => one(add::dispatch(k, &a.x.buf, &a.out.buf, n * d)),
-            H::Ln2Scale if post_norm => one(self.norm(&a.x.buf, &w.ln2, norm_bias(1), &a.tmp.buf, false)),
-            H::Ln2Scale => one(self.norm(&a.x.buf, &w.ln2, norm_bias(1), &a.h.buf, false)),
-            H::Ln2Normalized => self.renormalize(HookKey::Block(l, H::Ln2Scale), &w.ln2, norm_bias(1)),
+            H::Ln2Scale if post_norm => one(self.norm(&a.x.buf, ln2, norm_bias(1), &a.tmp.buf, false)),
+            H::Ln2Scale => one(self.norm(&a.x.buf, ln2, norm_bias(1), &a.h.buf, false)),
+            H::Ln2Normalized => self.renormalize(HookKey::Block(l, H::Ln2Scale), ln2, norm_bias(1)),
             // A gated MLP has no biases; an ungated one's first projection may.
             H::MlpPre => linear(&w.gate, input, &a.gate.buf, if w.up.is_some() { None } else { mlp_bias(0) }),
             H::MlpPreLinear => match &w.up {

@@ -101,25 +101,28 @@ pub fn upload_f32(ctx: &GpuContext, label: &str, values: &[f32]) -> Result<wgpu:
 }
 
 pub struct GpuLayer {
-    pub ln1: wgpu::Buffer, // [d_model]
+    /// `None`: no norm before attention (OLMo 2).
+    pub ln1: Option<wgpu::Buffer>, // [d_model]
     pub q: GpuMatrix,      // [n_heads·d_head, d_model]
     pub k: GpuMatrix,      // [n_kv_heads·d_head, d_model]
     pub v: GpuMatrix,      // [n_kv_heads·d_head, d_model]
     pub o: GpuMatrix,      // [d_model, n_heads·d_head]
-    pub ln2: wgpu::Buffer, // [d_model]
+    pub ln2: Option<wgpu::Buffer>, // [d_model]
     pub gate: GpuMatrix,   // [d_mlp, d_model]
     /// `None` in an ungated MLP (GPT-2, BERT).
     pub up: Option<GpuMatrix>, // [d_mlp, d_model]
     pub down: GpuMatrix,   // [d_model, d_mlp]
-    /// Biases of q, k, v, o (GPT-2, BERT).
-    pub attn_bias: Option<[wgpu::Buffer; 4]>, // [q_dim], [kv_dim] × 2, [d_model]
+    /// Biases of q, k, v (GPT-2, BERT, Qwen 2).
+    pub attn_bias: Option<[wgpu::Buffer; 3]>, // [q_dim], [kv_dim] × 2
+    /// o_proj's bias (GPT-2, BERT).
+    pub o_bias: Option<wgpu::Buffer>, // [d_model]
     /// Biases of the MLP's first projection and of down.
     pub mlp_bias: Option<[wgpu::Buffer; 2]>, // [d_mlp], [d_model]
     /// LayerNorm biases of ln1 and ln2.
     pub norm_bias: Option<[wgpu::Buffer; 2]>, // [d_model] × 2
-    /// Gemma's QK-norm weights (q, k).
-    pub qk_norm: Option<[wgpu::Buffer; 2]>, // [d_head] × 2
-    /// Gemma's sandwich norms on the attention and MLP outputs.
+    /// QK-norm weights (q, k): per head, or all heads wide (OLMo 2).
+    pub qk_norm: Option<[wgpu::Buffer; 2]>, // [d_head] × 2, or [q_dim], [kv_dim]
+    /// Norms on the attention and MLP outputs (Gemma's sandwich, OLMo 2).
     pub sublayer_out_norm: Option<[wgpu::Buffer; 2]>, // [d_model] × 2
 }
 
@@ -162,7 +165,8 @@ fn check_parts(model: &Model) -> Result<()> {
         (arch.final_norm && w.norm.is_none(), "the final norm"),
         (arch.final_norm && arch.norm == NormKind::Layer && w.norm_bias.is_none(), "the final LayerNorm's bias"),
         (arch.qk_norm && !layers(&|l| l.self_attn.q_norm.is_some() && l.self_attn.k_norm.is_some()), "QK-norm weights"),
-        (arch.placement == NormPlacement::Sandwich && !layers(&|l| l.sublayer_out_norm.is_some()), "post-sublayer norms"),
+        (arch.placement.normed_output() && !layers(&|l| l.sublayer_out_norm.is_some()), "post-sublayer norms"),
+        (arch.placement != NormPlacement::PostSublayer && !layers(&|l| l.input_layernorm.is_some() && l.post_attention_layernorm.is_some()), "the blocks' norms"),
         (arch.mlp.gated() && !layers(&|l| l.mlp.up_proj.is_some()), "up_proj"),
         (arch.positions != Positions::Rope && w.positions.is_none(), "position_embeddings"),
         (arch.positions == (Positions::Learned { token_types: true }) && w.positions.as_ref().is_none_or(|p| p.token_type_embeddings.is_none()), "token_type_embeddings"),
@@ -203,10 +207,9 @@ impl GpuWeights {
                 let attn_bias = a
                     .bias
                     .as_ref()
-                    .map(|b| -> Result<[wgpu::Buffer; 4]> {
-                        Ok([vector(&name("q_bias"), &b.q_proj)?, vector(&name("k_bias"), &b.k_proj)?, vector(&name("v_bias"), &b.v_proj)?, vector(&name("o_bias"), &b.o_proj)?])
-                    })
+                    .map(|b| -> Result<[wgpu::Buffer; 3]> { Ok([vector(&name("q_bias"), &b.q_proj)?, vector(&name("k_bias"), &b.k_proj)?, vector(&name("v_bias"), &b.v_proj)?]) })
                     .transpose()?;
+                let o_bias = a.bias.as_ref().and_then(|b| b.o_proj.as_ref()).map(|b| vector(&name("o_bias"), b)).transpose()?;
                 let mlp_bias = mlp
                     .bias
                     .as_ref()
@@ -217,16 +220,17 @@ impl GpuWeights {
                     _ => None,
                 };
                 Ok(GpuLayer {
-                    ln1: vector(&name("ln1"), &layer.input_layernorm)?,
+                    ln1: layer.input_layernorm.as_ref().map(|g| vector(&name("ln1"), g)).transpose()?,
                     q: m(&name("q_proj"), &a.q_proj)?,
                     k: m(&name("k_proj"), &a.k_proj)?,
                     v: m(&name("v_proj"), &a.v_proj)?,
                     o: m(&name("o_proj"), &a.o_proj)?,
-                    ln2: vector(&name("ln2"), &layer.post_attention_layernorm)?,
+                    ln2: layer.post_attention_layernorm.as_ref().map(|g| vector(&name("ln2"), g)).transpose()?,
                     gate: m(&name("gate_proj"), &mlp.gate_proj)?,
                     up: mlp.up_proj.as_ref().map(|up| m(&name("up_proj"), up)).transpose()?,
                     down: m(&name("down_proj"), &mlp.down_proj)?,
                     attn_bias,
+                    o_bias,
                     mlp_bias,
                     norm_bias: layer.norm_bias.as_ref().map(|b| pair(ctx, &name("norm_bias"), b)).transpose()?,
                     qk_norm,

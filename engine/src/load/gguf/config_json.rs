@@ -13,12 +13,12 @@ const DEFAULT_RMS_EPS: f32 = 1e-5;
 /// The architecture prefix of the metadata keys: Llama-layout models and Gemma 3 convert.
 pub(crate) fn architecture(gguf: &GgufFile) -> Result<&str, GgufError> {
     let arch = gguf.get_str("general.architecture")?;
-    if arch != "llama" && arch != super::gemma3::ARCH {
+    if arch != "llama" && arch != super::gemma3::ARCH && !super::variants::ARCHS.contains(&arch) {
         return Err(GgufError::unsupported(
             gguf.path(),
             format!(
                 "general.architecture is `{arch}`; Glassbox converts only `llama` GGUF files \
-                 (Llama, SmolLM, Mistral-style checkpoints) and `gemma3`"
+                 (Llama, SmolLM, Mistral-style checkpoints), `gemma3`, `qwen2`, `qwen3`, `olmo2` and `phi3`"
             ),
         ));
     }
@@ -132,6 +132,9 @@ pub fn build_config_json(gguf: &GgufFile) -> Result<Value, GgufError> {
     cfg.insert("mlp_bias".into(), json!(false));
     cfg.insert("torch_dtype".into(), json!("float32"));
     cfg.insert("hidden_act".into(), json!("silu"));
+    if arch != "llama" {
+        return super::variants::config_json(gguf, arch, cfg);
+    }
     Ok(Value::Object(cfg))
 }
 

@@ -67,6 +67,10 @@ pub fn planned_tensors(gguf: &GgufFile) -> Result<Vec<ConvertedTensor>, GgufErro
     if arch == super::gemma3::ARCH {
         return planned_gemma3(gguf);
     }
+    let variant = super::variants::ARCHS.contains(&arch);
+    if variant {
+        super::variants::refuse(gguf)?;
+    }
     let n_head = gguf.get_u32(&format!("{arch}.attention.head_count"))? as usize;
     let n_head_kv_key = format!("{arch}.attention.head_count_kv");
     let n_head_kv = gguf.opt_u32(&n_head_kv_key)?.map_or(n_head, |n| n as usize);
@@ -75,19 +79,26 @@ pub fn planned_tensors(gguf: &GgufFile) -> Result<Vec<ConvertedTensor>, GgufErro
         if DERIVED_TENSORS.contains(&info.name.as_str()) {
             continue;
         }
-        let hf_name = hf_tensor_name(&info.name).ok_or_else(|| {
+        let hf_name = if variant { super::variants::hf_tensor_name(arch, &info.name) } else { hf_tensor_name(&info.name) };
+        let hf_name = hf_name.ok_or_else(|| {
             GgufError::tensor(
                 path,
                 &info.name,
-                "has no Llama (LlamaForCausalLM) counterpart; this converter only handles \
-                 Llama-architecture GGUF files without biases",
+                if variant {
+                    format!("has no counterpart in the Hugging Face `{arch}` layout; this converter handles that family's tensors as gguf-py names them")
+                } else {
+                    "has no Llama (LlamaForCausalLM) counterpart; this converter only handles Llama-architecture GGUF files without biases".to_string()
+                },
             )
         })?;
         if info.byte_len().is_none() {
             return Err(unsupported_type(path, info));
         }
         let hf_shape = info.hf_shape();
-        let unpermute_heads = if info.name.ends_with(".attn_q.weight") {
+        // Only llama.cpp's Llama converter permutes Q and K.
+        let unpermute_heads = if variant {
+            None
+        } else if info.name.ends_with(".attn_q.weight") {
             Some(n_head)
         } else if info.name.ends_with(".attn_k.weight") {
             Some(n_head_kv)
@@ -106,7 +117,8 @@ pub fn planned_tensors(gguf: &GgufFile) -> Result<Vec<ConvertedTensor>, GgufErro
             norm_shift: false,
         });
     }
-    check_complete(gguf, arch, &plan, &crate::load::load_check::LAYER_TENSORS)?;
+    let layer_tensors: &[&str] = if variant { super::variants::layer_tensors(arch) } else { &crate::load::load_check::LAYER_TENSORS };
+    check_complete(gguf, arch, &plan, layer_tensors)?;
     Ok(plan)
 }
 

@@ -18,6 +18,7 @@ mod rope_scaling;
 mod safetensors_out;
 mod tokenizer_json;
 mod types;
+mod variants;
 
 pub mod builder;
 

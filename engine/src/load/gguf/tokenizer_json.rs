@@ -20,6 +20,9 @@ const TOKEN_TYPE_USER_DEFINED: i64 = 4;
 /// The Llama 3 pre-tokenizer regex, as in Meta's tokenizer.json.
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// Qwen 2/3's split (Llama 3's, but one digit at a time), as in their tokenizer.json.
+const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// The pre-tokenizer for a `tokenizer.ggml.pre` value, or None if we do not know its exact
 /// Hugging Face equivalent.
 pub fn pre_tokenizer_for(pre: &str) -> Option<Value> {
@@ -33,6 +36,11 @@ pub fn pre_tokenizer_for(pre: &str) -> Option<Value> {
             byte_level(true),
         ]}),
         "gpt-2" | "gpt2" => byte_level(true),
+        "qwen2" => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated",
+             "invert": false},
+            byte_level(false),
+        ]}),
         "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": LLAMA3_SPLIT}, "behavior": "Isolated",
              "invert": false},
@@ -53,7 +61,7 @@ pub fn bpe_tokenizer_json(
     let pre_tokenizer = pre_tokenizer_for(pre).ok_or_else(|| {
         format!(
             "pre-tokenizer `{pre}` (tokenizer.ggml.pre) is not supported; supported: smollm, \
-             gpt-2, llama-bpe"
+             gpt-2, llama-bpe, qwen2"
         )
     })?;
     if let Some(types) = token_types
@@ -110,7 +118,8 @@ pub fn bpe_tokenizer_json(
         "truncation": null,
         "padding": null,
         "added_tokens": added,
-        "normalizer": null,
+        // Qwen's tokenizer.json composes its input to NFC first.
+        "normalizer": if pre == "qwen2" { json!({"type": "NFC"}) } else { Value::Null },
         "pre_tokenizer": pre_tokenizer,
         "post_processor": null,
         "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true,

@@ -52,12 +52,12 @@ pub(super) fn norm_site(cx: &ViewCtx<'_>, step: Step) -> NormSite {
         }
         Step::Layer(l, LayerOp::Ln2) => {
             let bias = layer(l).and_then(|x| x.norm_bias.as_ref()).map(|[_, b]| b.to_vec());
-            site(format!("blocks.{l}.ln2"), Some(blk(l, BlockHook::ResidMid)), blk(l, BlockHook::Ln2Scale), blk(l, BlockHook::Ln2Normalized), vec(layer(l).map(|x| &x.post_attention_layernorm)), bias)
+            site(format!("blocks.{l}.ln2"), Some(blk(l, BlockHook::ResidMid)), blk(l, BlockHook::Ln2Scale), blk(l, BlockHook::Ln2Normalized), vec(layer(l).and_then(|x| x.post_attention_layernorm.as_ref())), bias)
         }
         _ => {
             let l = cx.s.view_layer();
             let bias = layer(l).and_then(|x| x.norm_bias.as_ref()).map(|[b, _]| b.to_vec());
-            site(format!("blocks.{l}.ln1"), Some(blk(l, BlockHook::ResidPre)), blk(l, BlockHook::Ln1Scale), blk(l, BlockHook::Ln1Normalized), vec(layer(l).map(|x| &x.input_layernorm)), bias)
+            site(format!("blocks.{l}.ln1"), Some(blk(l, BlockHook::ResidPre)), blk(l, BlockHook::Ln1Scale), blk(l, BlockHook::Ln1Normalized), vec(layer(l).and_then(|x| x.input_layernorm.as_ref())), bias)
         }
     }
 }

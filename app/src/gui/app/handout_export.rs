@@ -94,8 +94,20 @@ impl GlassboxApp {
         let shots = crate::gui::lessons::Library::find_dir().map(|d| d.join("..").join("screenshots"));
         let h = handout::write(dir, lesson, lang, &r.s.model.config, Some(&r.s), figures, shots.as_deref())?;
         Ok(lang.tf(
-            format!("Handout saved: {} ({} figures) and {}", h.lesson.display(), h.figures.len(), h.answers.display()),
-            format!("讲义已保存：{}（{} 张图）以及 {}", h.lesson.display(), h.figures.len(), h.answers.display()),
+            format!(
+                "Handout saved: {} ({} figures, {} screenshots) and {}",
+                h.lesson.display(),
+                h.figures.len(),
+                h.screenshots.len(),
+                h.answers.display()
+            ),
+            format!(
+                "讲义已保存：{}（{} 张图，{} 张截图）以及 {}",
+                h.lesson.display(),
+                h.figures.len(),
+                h.screenshots.len(),
+                h.answers.display()
+            ),
         ))
     }
 }

@@ -26,8 +26,14 @@ json.dump(session("The capital of France is", "logits", "output", []), open(f"{o
 json.dump({"workshop": "Attention heads", "sessions": ["01.glassbox.json", "02.glassbox.json"]}, open(f"{out}/class.json", "w"))
 PY
 for lang in en zh; do
-  script="size 1280 720; lang $lang; wait; frames 10; shot $RAW/workshop-$lang.png; workshop next; wait; frames 10; shot $RAW/workshop-2-$lang.png; quit"
+  mkdir -p "$RAW/$lang"
+  # The language is set before the window opens, so the "Session opened" notice is in it.
+  L="$(echo "${lang:0:1}" | tr a-z A-Z)${lang:1}"
+  printf '{"lang": "%s"}' "$L" > "$RAW/state-$lang.json"
+  script="size 1280 720; lang $lang; wait; frames 10; shot $RAW/$lang/workshop-1.png; workshop next; wait; frames 10; shot $RAW/$lang/workshop-2.png; quit"
   GLASSBOX_STATE_FILE="$RAW/state-$lang.json" GLASSBOX_SCREENSHOT_SCRIPT="$script" \
     xvfb-run -a -s "-screen 0 1600x1000x24" ./target/release/glassbox --workshop "$W/class.json"
-  cp "$RAW/workshop-$lang.png" "$RAW/workshop-2-$lang.png" "$OUT/"
+  for f in "$RAW/$lang"/*.png; do
+    convert "$f" +dither -colors 128 "PNG8:$OUT/$lang-$(basename "$f")"
+  done
 done

@@ -195,12 +195,14 @@ pub fn heatmap_ui(
     };
 
     let text = theme.text();
-    // Labels only where a row (column) is tall (wide) enough to read; otherwise every k-th.
-    let every_r = (((font.size + 1.0) / ch).ceil() as usize).max(1);
-    let every_c = (((font.size + 1.0) / cw).ceil() as usize).max(1);
+    // Labels never overlap: every k-th, k from the measured height of a line of this font
+    // (rotated column labels are as thick as a line is high), with a gap between labels.
+    let line = painter.layout_no_wrap("Ag0".into(), font.clone(), text).size().y;
+    let (every_r, every_c) = (label_stride(line, ch), label_stride(line, cw));
     if let Some(labels) = axes.row_labels {
         for (r, l) in labels.iter().enumerate().take(rows).step_by(every_r) {
-            let y = cells.min.y + (r as f32 + 0.5) * ch;
+            // Rows thinner than a line: the first and last labels stay inside the figure.
+            let y = (cells.min.y + (r as f32 + 0.5) * ch).clamp(outer.min.y + line / 2.0, (outer.max.y - line / 2.0).max(outer.min.y + line / 2.0));
             painter.text(
                 pos2(cells.min.x - 4.0, y),
                 Align2::RIGHT_CENTER,
@@ -212,7 +214,7 @@ pub fn heatmap_ui(
     }
     if let Some(labels) = axes.col_labels {
         for (c, l) in labels.iter().enumerate().take(cols).step_by(every_c) {
-            let x = cells.min.x + (c as f32 + 0.5) * cw;
+            let x = (cells.min.x + (c as f32 + 0.5) * cw).clamp(outer.min.x + line / 2.0, (outer.max.x - line / 2.0).max(outer.min.x + line / 2.0));
             let galley = painter.layout_no_wrap(short_label(l, 12), font.clone(), text);
             // Rotated to read bottom-up, ending just above the cells.
             let shape = egui::epaint::TextShape::new(
@@ -280,6 +282,13 @@ pub fn heatmap_ui(
     }
 }
 
+/// Every how many cells of `cell` points a label of `line` points high fits without
+/// touching its neighbour.
+pub fn label_stride(line: f32, cell: f32) -> usize {
+    let gap = 2.0;
+    (((line + gap) / cell.max(0.01)).ceil() as usize).max(1)
+}
+
 /// The legend entry of the NaN / ±∞ colour, under a heatmap that has such cells: the
 /// swatch, the name and how many cells (no words, so it reads the same in both languages).
 fn non_finite_legend_ui(ui: &mut Ui, cells: usize, font: &FontId, theme: &Theme) {
@@ -324,7 +333,9 @@ pub fn colorbar_ui(
             ui.label(egui::RichText::new(unit).color(theme.text()));
         }
         let w = (ui.available_width() * 0.5).clamp(160.0, 440.0);
-        let (rect, _) = ui.allocate_exact_size(vec2(w, 30.0), Sense::hover());
+        // Tall enough for the tick labels under the bar, at whatever size they are.
+        let line = ui.painter().layout_no_wrap("0".into(), small_font(ui), theme.text()).size().y;
+        let (rect, _) = ui.allocate_exact_size(vec2(w, 16.0 + line), Sense::hover());
         let bar = Rect::from_min_size(rect.min, vec2(w, 12.0));
         let n = 80;
         for i in 0..n {
@@ -370,6 +381,13 @@ pub fn colorbar_ui(
             ui.label(egui::RichText::new(note).small().color(theme.muted()));
         }
     });
+}
+
+/// The height a colour bar takes under a figure, tick labels included, at the text size in
+/// force (presenter mode's is larger): figures sized to the room left subtract it.
+pub fn colorbar_height(ui: &Ui) -> f32 {
+    let tick = ui.text_style_height(&egui::TextStyle::Small);
+    (16.0 + tick).max(ui.text_style_height(&egui::TextStyle::Body)) + ui.spacing().item_spacing.y
 }
 
 /// The scale picker next to a heatmap: linear / √ / log / per row / robust, and hiding

@@ -378,7 +378,8 @@ pub fn colorbar_ui(
             ui.painter().galley(pos2(left, bar.max.y + 4.0), galley, theme.text());
         }
         if !note.is_empty() {
-            ui.label(egui::RichText::new(note).small().color(theme.muted()));
+            // Wraps in what is left of the row rather than running over a neighbour.
+            ui.add(egui::Label::new(egui::RichText::new(note).small().color(theme.muted())).wrap());
         }
     });
 }

@@ -60,7 +60,7 @@ fn no_heatmap_opens_black_on_a_long_prompt() {
     let mut h = harness(app_on(model, &long_prompt()));
     h.run();
     let n = h.state_mut().ready().expect("ready").s.n_tokens();
-    assert!(n > 400, "a long prompt: {n} tokens");
+    assert!(n >= 256, "a long prompt: {n} tokens shown");
 
     // The pattern of L1 H0 on the linear scale is black: the check below can fail.
     {
@@ -69,7 +69,9 @@ fn no_heatmap_opens_black_on_a_long_prompt() {
         let key = glassbox_engine::HookKey::Block(1, glassbox_engine::BlockHook::Pattern);
         let t = r.s.trace.get_shared(key).cloned().expect("pattern");
         let t = t.as_3d().expect("3d");
-        let cells: Vec<(f32, f32)> = (0..n).flat_map(|q| (0..=q).map(move |k| (q, k))).map(|(q, k)| (t[[0, q, k]], 1.0)).collect();
+        // The rows shown (a long prompt's window) against every key they can see.
+        let ((_, nq, nk), off) = (t.dim(), r.s.trace.pos_offset);
+        let cells: Vec<(f32, f32)> = (0..nq).flat_map(|q| (0..nk.min(q + off + 1)).map(move |k| (q, k))).map(|(q, k)| (t[[0, q, k]], 1.0)).collect();
         let dark = |m: ScaleMode| cells.iter().filter(|&&(p, rm)| pattern_t(m, p, rm) < DARK_T).count() as f32 / cells.len() as f32;
         assert!(dark(ScaleMode::Linear) > BLACK, "linear shows L1 H0 black ({})", dark(ScaleMode::Linear));
         let auto = auto_pattern_scale(&cells);

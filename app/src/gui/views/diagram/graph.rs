@@ -219,8 +219,10 @@ fn kv_cache_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
     let font = FontId::proportional(crate::gui::theme::font_px(ui, 11.0));
     // Margins for the tick labels, in proportion to their size ("306.0 KiB" at the left).
     let em = font.size / 11.0;
-    let (rect, _) = ui.allocate_exact_size(vec2(w, 190.0 + 40.0 * (em - 1.0)), Sense::hover());
-    let plot = Rect::from_min_max(rect.min + vec2(62.0 * em, 8.0), rect.max - vec2(8.0, 28.0 * em));
+    // Below the plot: a line of ticks, then the axis title.
+    let below = 6.0 + 2.6 * font.size;
+    let (rect, _) = ui.allocate_exact_size(vec2(w, 162.0 + below), Sense::hover());
+    let plot = Rect::from_min_max(rect.min + vec2(62.0 * em, 8.0), rect.max - vec2(8.0, below));
     let painter = ui.painter_at(rect);
     painter.rect_stroke(plot, 0.0, Stroke::new(1.0, cx.theme.faint()), egui::StrokeKind::Inside);
     let at = |p: usize, b: u64| {
@@ -241,7 +243,7 @@ fn kv_cache_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         painter.text(at(p, 0) + vec2(0.0, 3.0), align, p.to_string(), font.clone(), cx.theme.text());
     }
     painter.text(
-        pos2(plot.center().x, rect.max.y - 12.0),
+        pos2(plot.center().x, rect.max.y - 1.3 * font.size),
         Align2::CENTER_TOP,
         cx.tr("cached positions", "缓存的位置数"),
         font.clone(),

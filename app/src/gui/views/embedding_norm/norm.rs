@@ -232,7 +232,8 @@ fn rms_bars_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, key: HookKey) {
         painter.line_segment([pos2(rect.min.x - 4.0, y), pos2(rect.max.x, y)], egui::Stroke::new(if k == 0 { 1.0 } else { 0.5 }, cx.theme.faint()));
         painter.text(pos2(rect.min.x - 6.0, y), egui::Align2::RIGHT_CENTER, crate::gui::scale::short(v), font.clone(), cx.theme.text());
     }
-    painter.text(outer.min, egui::Align2::LEFT_TOP, stat, font, cx.theme.muted());
+    // Right of the axis, clear of its top tick label.
+    painter.text(pos2(rect.min.x + 6.0, outer.min.y), egui::Align2::LEFT_TOP, stat, font, cx.theme.muted());
     let bw = rect.width() / n as f32;
     for (i, v) in values.iter().enumerate() {
         let color = if i == cx.s.sel.position { cx.theme.highlight() } else { cx.theme.op_color(crate::gui::theme::OpFamily::Norm) };

@@ -30,6 +30,8 @@ impl CachedTexture {
             let image = build();
             // Cells the colormaps drew as NaN / ±∞, for the legend `heatmap_ui` adds.
             let non_finite = image.pixels.iter().filter(|&&p| p == NON_FINITE).count();
+            #[cfg(test)]
+            built::record(name, &image);
             match &mut self.tex {
                 Some(tex) => tex.set(image, TextureOptions::NEAREST),
                 None => self.tex = Some(ctx.load_texture(name, image, TextureOptions::NEAREST)),
@@ -47,6 +49,26 @@ impl CachedTexture {
                 TextureOptions::NEAREST,
             )
         })
+    }
+}
+
+/// The heatmap images built on this thread (tests read what the views drew: no figure opens
+/// black).
+#[cfg(test)]
+pub mod built {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static IMAGES: RefCell<Vec<(String, egui::ColorImage)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn record(name: &str, image: &egui::ColorImage) {
+        IMAGES.with(|v| v.borrow_mut().push((name.to_string(), image.clone())));
+    }
+
+    /// The images built since the last call, by texture name.
+    pub fn take() -> Vec<(String, egui::ColorImage)> {
+        IMAGES.with(|v| std::mem::take(&mut *v.borrow_mut()))
     }
 }
 

@@ -184,11 +184,13 @@ pub fn heatmap_ui(
     let top = label_w(axes.col_labels) + if axes.col_title.is_empty() { 0.0 } else { 16.0 };
     let avail = (max_size - vec2(left, top)).max(vec2(16.0, 16.0));
     let (mut cw, mut ch) = (avail.x / cols.max(1) as f32, avail.y / rows.max(1) as f32);
+    // Cells may be thinner than a pixel (a long prompt's thousands of keys): the texture is
+    // drawn scaled down rather than the grid running past the room it was given.
     if axes.square {
-        let c = cw.min(ch).clamp(0.5, 48.0);
+        let c = cw.min(ch).clamp(0.01, 48.0);
         (cw, ch) = (c, c);
     } else {
-        (cw, ch) = (cw.clamp(0.05, 48.0), ch.clamp(0.5, 48.0));
+        (cw, ch) = (cw.clamp(0.01, 48.0), ch.clamp(0.01, 48.0));
     }
     let grid = vec2(cw * cols as f32, ch * rows as f32);
     let (outer, response) = ui.allocate_exact_size(vec2(left, top) + grid, Sense::click());

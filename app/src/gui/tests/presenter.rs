@@ -227,3 +227,39 @@ fn the_presenter_logit_lens_of_smollm2_shows_tokens_and_readable_layers() {
     // Cells with text: more than the labels alone (positions + layers + the colour bar).
     assert!(texts.len() > n + layers + 10 + layers * n / 2, "{} texts: the cells name their tokens", texts.len());
 }
+
+/// The normal layout on a projector, 1280×720 at 150 % zoom: the Model view keeps its
+/// configuration (`rope_theta` and its value) and the tab row on the screen.
+#[test]
+fn the_projector_model_view_cuts_nothing_at_the_side() {
+    let Some(model) = super::smollm2() else { return };
+    let worker = crate::gui::worker::Worker::inline(std::sync::Arc::clone(&model), glassbox_engine::Device::Cpu).expect("worker");
+    let state = crate::gui::state::PersistedState {
+        prompt: "The capital of France is".into(),
+        open_lesson: Some("11-residual-stream".into()),
+        zoom: 1.5,
+        ..crate::gui::state::PersistedState::default()
+    };
+    let mut h = projector_harness(GlassboxApp::with_model(model, worker, state));
+    h.state_mut().view = crate::gui::views::diagram::ID;
+    for _ in 0..4 {
+        h.run();
+    }
+    let screen = egui::Rect::from_min_size(egui::Pos2::ZERO, PROJECTOR / 1.5);
+    let texts = painted_texts(h.output());
+    let cut: Vec<String> = texts
+        .iter()
+        .filter(|t| {
+            let visible = t.clip.intersect(screen);
+            visible.intersects(t.rect) && !visible.expand(1.5).contains_rect(t.rect) && !scrolled_below(t.rect, visible)
+        })
+        .map(|t| format!("{:?} at {:?} by {:?}", short(&t.text), t.rect, t.clip))
+        .collect();
+    assert!(cut.is_empty(), "cut at the side:\n{}", cut.join("\n"));
+    let shown = |s: &str| texts.iter().any(|t| t.text.contains(s) && screen.contains_rect(t.rect));
+    let all: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+    assert!(shown("rope_theta") && shown("100000"), "rope_theta and its value on the screen: {all:?}");
+    for tab in ["Model", "Attention", "Residual", "Experiments"] {
+        assert!(shown(tab), "the {tab} tab on the screen");
+    }
+}

@@ -180,8 +180,10 @@ pub fn heatmap_ui(
             }) + 8.0
         })
     };
-    let left = label_w(axes.row_labels) + if axes.row_title.is_empty() { 0.0 } else { 16.0 };
-    let top = label_w(axes.col_labels) + if axes.col_title.is_empty() { 0.0 } else { 16.0 };
+    // An axis title takes a line of its font (presenter mode's is taller).
+    let title_h = ui.fonts_mut(|f| f.row_height(&font)) + 4.0;
+    let left = label_w(axes.row_labels) + if axes.row_title.is_empty() { 0.0 } else { title_h };
+    let top = label_w(axes.col_labels) + if axes.col_title.is_empty() { 0.0 } else { title_h };
     let avail = (max_size - vec2(left, top)).max(vec2(16.0, 16.0));
     let (mut cw, mut ch) = (avail.x / cols.max(1) as f32, avail.y / rows.max(1) as f32);
     // Cells may be thinner than a pixel (a long prompt's thousands of keys): the texture is

@@ -10,7 +10,7 @@ export GLASSBOX_DEVICE="${GLASSBOX_DEVICE:-cpu}"
 
 # The picker scans $HOME (a fake one); the models themselves stay in the real cache. Found:
 # SmolLM2 as a Hugging Face cache snapshot (symlinks into the real cache's files), a T5
-# folder and a Qwen2 GGUF (both listed as unsupported, with why).
+# folder and a Mamba GGUF (both listed as unsupported, with why).
 export XDG_CACHE_HOME="${XDG_CACHE_HOME:-$HOME/.cache}"
 SMOL="$XDG_CACHE_HOME/glassbox/models/smollm2-135m-instruct"
 FAKE="$RAW/home"
@@ -21,10 +21,10 @@ T5="$FAKE/.cache/huggingface/hub/models--google-t5--t5-small/snapshots/df1b051c4
 mkdir -p "$T5"
 echo '{"model_type": "t5", "d_model": 512, "vocab_size": 32128}' > "$T5/config.json"
 touch "$T5/model.safetensors"
-QWEN="$FAKE/.lmstudio/models/Qwen/Qwen2.5-0.5B-Instruct-GGUF"
-mkdir -p "$QWEN"
-printf 'GGUF\3\0\0\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\24\0\0\0\0\0\0\0general.architecture\10\0\0\0\5\0\0\0\0\0\0\0qwen2' \
-  > "$QWEN/qwen2.5-0.5b-instruct-q4_k_m.gguf"
+MAMBA="$FAKE/.lmstudio/models/state-spaces/mamba-130m-GGUF"
+mkdir -p "$MAMBA"
+printf 'GGUF\3\0\0\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\24\0\0\0\0\0\0\0general.architecture\10\0\0\0\5\0\0\0\0\0\0\0mamba' \
+  > "$MAMBA/mamba-130m-q8_0.gguf"
 
 for lang in en zh; do
   d="$RAW/$lang"; mkdir -p "$d"

@@ -153,44 +153,11 @@ SCRIPT
   echo quit
 }
 
-# A 1280×720 projector at 150 % zoom: presenter mode on two figures, and the normal layout
-# (tabs on one row, the diagram not shown twice on the Model view).
-present_for() {
-  local lang="$1" d="$RAW/$1"
-  cat <<SCRIPT
-size 1280 720
-lang $lang
-zoom 1.5
-prompt $PROMPT
-wait
-lesson 11-residual-stream
-view overview
-shot $d/25-projector-1280-model-view.png
-lesson 08-scores-mask-softmax
-goto blocks.3.softmax
-attn head
-head 5
-position 14
-present on
-shot $d/26-presenter-1280-attention.png
-goto blocks.29.mlp_add
-residual lens
-wait
-frames 6
-shot $d/27-presenter-1280-logit-lens.png
-residual writes
-shot $d/28-presenter-1280-residual-writes.png
-quit
-SCRIPT
-}
-
 XVFB_SCREEN="1600x1000x24"
 for lang in en zh; do
   mkdir -p "$RAW/$lang"
   GLASSBOX_STATE_FILE="$RAW/state-$lang.json" GLASSBOX_SCREENSHOT_SCRIPT="$(script_for "$lang")" \
     xvfb-run -a -s "-screen 0 $XVFB_SCREEN" ./target/release/glassbox
-  GLASSBOX_STATE_FILE="$RAW/state-present-$lang.json" GLASSBOX_SCREENSHOT_SCRIPT="$(present_for "$lang")" \
-    xvfb-run -a -s "-screen 0 1280x720x24" ./target/release/glassbox
   for f in "$RAW/$lang"/*.png; do
     # A 128-color palette: exact enough for UI shots, and small enough to commit.
     convert "$f" +dither -colors 128 "PNG8:$OUT/$lang-$(basename "$f")"
@@ -200,11 +167,11 @@ for lang in en zh; do
   convert "$fig" +dither -colors 128 "PNG8:$OUT/$lang-export-attention-head.png"
 done
 
-# Every other figure, in both languages: families, Gemma and the side-by-side view, the
+# Every other figure, in both languages: presenter mode and the projector (1280×720), families, Gemma and the side-by-side view, the
 # picker, the lessons on other models, training, experiments, the 8,192-token prompt.
 # GLASSBOX_SHOTS_MAIN_ONLY=1 stops after the views above.
 if [ -z "${GLASSBOX_SHOTS_MAIN_ONLY:-}" ]; then
-  for s in families side-by-side picker lessons-families training experiments exercises workshop; do
+  for s in presenter families side-by-side picker lessons-families training experiments exercises workshop; do
     echo "== screenshots-$s.sh"
     scripts/screenshots-$s.sh "$OUT"
   done

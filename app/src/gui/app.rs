@@ -411,19 +411,22 @@ impl GlassboxApp {
         }
         if self.applied_style.map(|s| s.2) != Some(self.presenting) {
             // A little larger than egui's defaults: this is read from the back of a room. In
-            // presenter mode the figure's own labels (heatmap axes and colour bars follow
-            // `Small`) grow, while headings shrink so the figure keeps the room.
+            // presenter mode every text style is at least the back-row size (heatmap axes and colour
+            // bars follow `Small`).
             let p = self.presenting;
             ctx.all_styles_mut(|style| {
                 use egui::{FontFamily, FontId, TextStyle};
                 let mut set = |ts: TextStyle, size: f32, family: FontFamily| {
                     style.text_styles.insert(ts, FontId::new(size, family));
                 };
-                set(TextStyle::Body, 15.0, FontFamily::Proportional);
-                set(TextStyle::Button, if p { 14.0 } else { 15.0 }, FontFamily::Proportional);
-                set(TextStyle::Heading, if p { 19.0 } else { 22.0 }, FontFamily::Proportional);
-                set(TextStyle::Monospace, 14.0, FontFamily::Monospace);
-                set(TextStyle::Small, if p { 14.0 } else { 11.0 }, FontFamily::Proportional);
+                // Presenter mode: nothing under `PRESENTER_PX` (the back row at 1280×720);
+                // figures raise their own label sizes to it through `theme::font_px`.
+                let at_least = |px: f32| if p { px.max(super::theme::PRESENTER_PX) } else { px };
+                set(TextStyle::Body, at_least(15.0), FontFamily::Proportional);
+                set(TextStyle::Button, at_least(15.0), FontFamily::Proportional);
+                set(TextStyle::Heading, 22.0, FontFamily::Proportional);
+                set(TextStyle::Monospace, at_least(14.0), FontFamily::Monospace);
+                set(TextStyle::Small, if p { super::theme::PRESENTER_PX } else { 11.0 }, FontFamily::Proportional);
             });
         }
         self.applied_style = Some(want);

@@ -30,6 +30,8 @@ impl CachedTexture {
             let image = build();
             // Cells the colormaps drew as NaN / ±∞, for the legend `heatmap_ui` adds.
             let non_finite = image.pixels.iter().filter(|&&p| p == NON_FINITE).count();
+            #[cfg(test)]
+            built::record(name, &image);
             match &mut self.tex {
                 Some(tex) => tex.set(image, TextureOptions::NEAREST),
                 None => self.tex = Some(ctx.load_texture(name, image, TextureOptions::NEAREST)),
@@ -47,6 +49,26 @@ impl CachedTexture {
                 TextureOptions::NEAREST,
             )
         })
+    }
+}
+
+/// The heatmap images built on this thread (tests read what the views drew: no figure opens
+/// black).
+#[cfg(test)]
+pub mod built {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static IMAGES: RefCell<Vec<(String, egui::ColorImage)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn record(name: &str, image: &egui::ColorImage) {
+        IMAGES.with(|v| v.borrow_mut().push((name.to_string(), image.clone())));
+    }
+
+    /// The images built since the last call, by texture name.
+    pub fn take() -> Vec<(String, egui::ColorImage)> {
+        IMAGES.with(|v| std::mem::take(&mut *v.borrow_mut()))
     }
 }
 
@@ -158,15 +180,19 @@ pub fn heatmap_ui(
             }) + 8.0
         })
     };
-    let left = label_w(axes.row_labels) + if axes.row_title.is_empty() { 0.0 } else { 16.0 };
-    let top = label_w(axes.col_labels) + if axes.col_title.is_empty() { 0.0 } else { 16.0 };
+    // An axis title takes a line of its font (presenter mode's is taller).
+    let title_h = ui.fonts_mut(|f| f.row_height(&font)) + 4.0;
+    let left = label_w(axes.row_labels) + if axes.row_title.is_empty() { 0.0 } else { title_h };
+    let top = label_w(axes.col_labels) + if axes.col_title.is_empty() { 0.0 } else { title_h };
     let avail = (max_size - vec2(left, top)).max(vec2(16.0, 16.0));
     let (mut cw, mut ch) = (avail.x / cols.max(1) as f32, avail.y / rows.max(1) as f32);
+    // Cells may be thinner than a pixel (a long prompt's thousands of keys): the texture is
+    // drawn scaled down rather than the grid running past the room it was given.
     if axes.square {
-        let c = cw.min(ch).clamp(0.5, 48.0);
+        let c = cw.min(ch).clamp(0.01, 48.0);
         (cw, ch) = (c, c);
     } else {
-        (cw, ch) = (cw.clamp(0.05, 48.0), ch.clamp(0.5, 48.0));
+        (cw, ch) = (cw.clamp(0.01, 48.0), ch.clamp(0.01, 48.0));
     }
     let grid = vec2(cw * cols as f32, ch * rows as f32);
     let (outer, response) = ui.allocate_exact_size(vec2(left, top) + grid, Sense::click());
@@ -195,12 +221,14 @@ pub fn heatmap_ui(
     };
 
     let text = theme.text();
-    // Labels only where a row (column) is tall (wide) enough to read; otherwise every k-th.
-    let every_r = (((font.size + 1.0) / ch).ceil() as usize).max(1);
-    let every_c = (((font.size + 1.0) / cw).ceil() as usize).max(1);
+    // Labels never overlap: every k-th, k from the measured height of a line of this font
+    // (rotated column labels are as thick as a line is high), with a gap between labels.
+    let line = painter.layout_no_wrap("Ag0".into(), font.clone(), text).size().y;
+    let (every_r, every_c) = (label_stride(line, ch), label_stride(line, cw));
     if let Some(labels) = axes.row_labels {
         for (r, l) in labels.iter().enumerate().take(rows).step_by(every_r) {
-            let y = cells.min.y + (r as f32 + 0.5) * ch;
+            // Rows thinner than a line: the first and last labels stay inside the figure.
+            let y = (cells.min.y + (r as f32 + 0.5) * ch).clamp(outer.min.y + line / 2.0, (outer.max.y - line / 2.0).max(outer.min.y + line / 2.0));
             painter.text(
                 pos2(cells.min.x - 4.0, y),
                 Align2::RIGHT_CENTER,
@@ -212,7 +240,7 @@ pub fn heatmap_ui(
     }
     if let Some(labels) = axes.col_labels {
         for (c, l) in labels.iter().enumerate().take(cols).step_by(every_c) {
-            let x = cells.min.x + (c as f32 + 0.5) * cw;
+            let x = (cells.min.x + (c as f32 + 0.5) * cw).clamp(outer.min.x + line / 2.0, (outer.max.x - line / 2.0).max(outer.min.x + line / 2.0));
             let galley = painter.layout_no_wrap(short_label(l, 12), font.clone(), text);
             // Rotated to read bottom-up, ending just above the cells.
             let shape = egui::epaint::TextShape::new(
@@ -280,6 +308,13 @@ pub fn heatmap_ui(
     }
 }
 
+/// Every how many cells of `cell` points a label of `line` points high fits without
+/// touching its neighbour.
+pub fn label_stride(line: f32, cell: f32) -> usize {
+    let gap = 2.0;
+    (((line + gap) / cell.max(0.01)).ceil() as usize).max(1)
+}
+
 /// The legend entry of the NaN / ±∞ colour, under a heatmap that has such cells: the
 /// swatch, the name and how many cells (no words, so it reads the same in both languages).
 fn non_finite_legend_ui(ui: &mut Ui, cells: usize, font: &FontId, theme: &Theme) {
@@ -324,7 +359,9 @@ pub fn colorbar_ui(
             ui.label(egui::RichText::new(unit).color(theme.text()));
         }
         let w = (ui.available_width() * 0.5).clamp(160.0, 440.0);
-        let (rect, _) = ui.allocate_exact_size(vec2(w, 30.0), Sense::hover());
+        // Tall enough for the tick labels under the bar, at whatever size they are.
+        let line = ui.painter().layout_no_wrap("0".into(), small_font(ui), theme.text()).size().y;
+        let (rect, _) = ui.allocate_exact_size(vec2(w, 16.0 + line), Sense::hover());
         let bar = Rect::from_min_size(rect.min, vec2(w, 12.0));
         let n = 80;
         for i in 0..n {
@@ -367,9 +404,17 @@ pub fn colorbar_ui(
             ui.painter().galley(pos2(left, bar.max.y + 4.0), galley, theme.text());
         }
         if !note.is_empty() {
-            ui.label(egui::RichText::new(note).small().color(theme.muted()));
+            // Wraps in what is left of the row rather than running over a neighbour.
+            ui.add(egui::Label::new(egui::RichText::new(note).small().color(theme.muted())).wrap());
         }
     });
+}
+
+/// The height a colour bar takes under a figure, tick labels included, at the text size in
+/// force (presenter mode's is larger): figures sized to the room left subtract it.
+pub fn colorbar_height(ui: &Ui) -> f32 {
+    let tick = ui.text_style_height(&egui::TextStyle::Small);
+    (16.0 + tick).max(ui.text_style_height(&egui::TextStyle::Body)) + ui.spacing().item_spacing.y
 }
 
 /// The scale picker next to a heatmap: linear / √ / log / per row / robust, and hiding

@@ -68,6 +68,18 @@ fn lut(map: Colormap) -> &'static [Color32; 256] {
 /// A NaN or an infinity that is not the causal mask: magenta, a colour none of the maps
 /// (viridis, magma, RdBu) contains, so a broken number can never pass for a small or large
 /// one. Every heatmap with such cells gets a legend entry for it.
+/// The smallest text presenter mode paints, in points at zoom 1: what a class reads from
+/// the back row of a room on a 1280×720 projector.
+pub const PRESENTER_PX: f32 = 18.0;
+
+/// A figure's own font size `px`, raised to [`PRESENTER_PX`] in presenter mode (which sets
+/// the `Small` text style to it): figures that size their labels to their cells still stay
+/// readable from the back row.
+pub fn font_px(ui: &egui::Ui, px: f32) -> f32 {
+    let small = ui.style().text_styles.get(&egui::TextStyle::Small).map_or(0.0, |f| f.size);
+    if small >= PRESENTER_PX { px.max(PRESENTER_PX) } else { px }
+}
+
 pub const NON_FINITE: Color32 = Color32::from_rgb(255, 0, 255);
 
 impl Colormap {

@@ -176,7 +176,7 @@ pub(super) fn controls_ui(ui: &mut Ui, s: &Session, lang: Lang, view_title: &str
             RichText::new(format!("{step}"))
                 .monospace()
                 .strong()
-                .size(17.0),
+                .size(crate::gui::theme::font_px(ui, 17.0)),
         );
         ui.label(lang.tf(
             format!(

@@ -263,6 +263,18 @@ fn notices_ui(ui: &mut Ui, notices: &mut Vec<(String, Option<f64>)>, theme: &The
 /// One row of tabs, one per registered view; if the window is too narrow even for that, it
 /// scrolls sideways.
 fn tabs_ui(ui: &mut Ui, f: Frame, views: &Views, s: &Session, view: &mut ViewId, export_next: &mut bool) {
+    if f.presenting || f.narrow {
+        // Back-row text (or a projector's zoom) does not fit one row: the tabs wrap rather
+        // than scroll out of sight.
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing.x = 4.0;
+            ui.spacing_mut().button_padding.x = 4.0;
+            for v in views.iter() {
+                ui.selectable_value(view, ViewId(v.id()), v.short_title_for(f.lang, s));
+            }
+        });
+        return;
+    }
     ScrollArea::horizontal()
         .id_salt("view-tabs")
         .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysHidden)

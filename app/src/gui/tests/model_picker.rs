@@ -31,7 +31,7 @@ fn fake_home() -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
     let lms = home.path().join(".lmstudio/models/lmstudio-pub");
     write(&lms.join("tiny/tiny.gguf"), tiny_llama(true).build());
-    write(&lms.join("qwen/qwen.gguf"), GgufBuilder::new().kv_str("general.architecture", "qwen2").build());
+    write(&lms.join("mamba/mamba.gguf"), GgufBuilder::new().kv_str("general.architecture", "mamba").build());
     home
 }
 
@@ -78,10 +78,10 @@ fn lists_the_known_models_recent_and_found_ones_with_family_and_size() {
     h.get_by_label("lmstudio-pub/tiny.gguf");
     assert!(h.query_all_by_label_contains("llama · ").count() >= 2, "the fixture and the GGUF are Llamas");
     assert_eq!(h.query_all_by_label_contains("· LM Studio").count(), 2);
-    h.get_by_label_contains("qwen2 · ");
+    h.get_by_label_contains("mamba · ");
     // Unsupported: listed, greyed, with why.
-    h.get_by_label("lmstudio-pub/qwen.gguf");
-    h.get_by_label_contains("cannot open: unsupported model: general.architecture is `qwen2`");
+    h.get_by_label("lmstudio-pub/mamba.gguf");
+    h.get_by_label_contains("cannot open: unsupported model: general.architecture is `mamba`");
     h.get_by_label("Choose a model folder…");
     h.get_by_label("Choose a .gguf file…");
 }

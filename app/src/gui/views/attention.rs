@@ -55,6 +55,11 @@ pub struct AttentionView {
     /// How p becomes a colour: linear, √p, log p, or per query row, so small weights away
     /// from the attention sink stay visible.
     pub pattern_scale: ScaleMode,
+    /// The scale was picked by hand; until then [`auto_pattern_scale`] picks it for each
+    /// head shown.
+    pub scale_picked: bool,
+    /// What the automatic scale was last chosen for (pass, layer, head, hidden sink).
+    auto_for: Option<u64>,
     /// Leave key position 0 (the attention sink) out of the one-head picture.
     pub hide_sink: bool,
     head_tex: CachedTexture,
@@ -101,6 +106,29 @@ pub fn pattern_scale(mode: ScaleMode) -> ColorScale {
         s.lo = 1e-4;
     }
     s
+}
+
+/// Below this share of the map a cell reads as black.
+pub const DARK_T: f32 = 0.1;
+
+/// The most of a figure's cells that may sit in its darkest tenth before the automatic
+/// scale moves on.
+pub const DARK_SHARE: f32 = 0.9;
+
+/// The scale a pattern opens with, by a rule on its values `(p, row max)` (visible cells
+/// only): linear, unless more than [`DARK_SHARE`] of the cells would sit below [`DARK_T`]
+/// of the map (a head spread over thousands of keys has every p near 1/n); then √, then
+/// log (four decades), the first that shows the spread (else the least dark).
+pub fn auto_pattern_scale(cells: &[(f32, f32)]) -> ScaleMode {
+    let dark = |mode: ScaleMode| {
+        let n = cells.iter().filter(|&&(p, rm)| pattern_t(mode, p, rm) < DARK_T).count();
+        n as f32 / cells.len().max(1) as f32
+    };
+    let modes = [ScaleMode::Linear, ScaleMode::Sqrt, ScaleMode::Log];
+    modes.into_iter().find(|&m| dark(m) <= DARK_SHARE).unwrap_or_else(|| {
+        // None does: the least dark of them.
+        modes.into_iter().min_by(|a, b| dark(*a).total_cmp(&dark(*b))).unwrap_or(ScaleMode::Log)
+    })
 }
 
 /// The pattern scales offered (a probability has fixed ends, so no robust clipping).
@@ -195,7 +223,7 @@ impl AttentionView {
             ui.label(cx.tr("colour scale:", "颜色刻度："));
             let zh = cx.lang == crate::gui::i18n::Lang::Zh;
             for m in PATTERN_MODES {
-                ui.selectable_value(&mut self.pattern_scale, m, m.label(zh));
+                self.scale_picked |= ui.selectable_value(&mut self.pattern_scale, m, m.label(zh)).clicked();
             }
             if self.mode == AttnMode::Head {
                 ui.checkbox(
@@ -218,12 +246,43 @@ impl AttentionView {
         if !cx.presenting {
             ui.separator();
         }
+        self.auto_scale(cx, layer);
         match self.mode {
             AttnMode::Head => self.head_ui(ui, cx, layer),
             AttnMode::Layer => self.layer_ui(ui, cx, layer),
             AttnMode::Overview => self.overview_ui(ui, cx),
             AttnMode::Lines => self.lines_ui(ui, cx, layer),
         }
+    }
+
+    /// Unless a scale was picked by hand, the one [`auto_pattern_scale`] picks for the
+    /// selected head's pattern in `layer` (the same scale then colours every mode).
+    fn auto_scale(&mut self, cx: &ViewCtx<'_>, layer: usize) {
+        let key = HookKey::Block(layer, BlockHook::Pattern);
+        if self.scale_picked || cx.grads() {
+            return;
+        }
+        let Some(tensor) = cx.s.trace.get_shared(key).cloned() else { return };
+        let Some(t) = tensor.as_3d() else { return };
+        let (nh, nq, nk) = t.dim();
+        let head = cx.s.sel.head.min(nh.saturating_sub(1));
+        let k0 = usize::from(self.hide_sink && nk > 1);
+        let at = key_of((cx.s.trace_pass, layer, head, k0));
+        if self.auto_for == Some(at) || nh == 0 {
+            return;
+        }
+        let (mask, offset) = (cx.s.model.arch.mask(layer), cx.s.trace.pos_offset);
+        // Every k-th cell of a long prompt's head: the rule reads a share.
+        let stride = (nq * nk / 200_000).max(1);
+        let maxima = row_maxima(&t, k0);
+        let cells: Vec<(f32, f32)> = (0..nq)
+            .flat_map(|q| (k0..nk).map(move |k| (q, k)))
+            .step_by(stride)
+            .filter(|&(q, k)| mask.visible(q + offset, k) && t[[head, q, k]].is_finite())
+            .map(|(q, k)| (t[[head, q, k]], maxima[head * nq + q]))
+            .collect();
+        self.pattern_scale = auto_pattern_scale(&cells);
+        self.auto_for = Some(at);
     }
 
     /// Query heads as buttons, colored by the K/V head they share (GQA).

@@ -126,13 +126,25 @@ fn facts_ui(ui: &mut Ui, cx: &ViewCtx<'_>) {
         .strong(),
     );
     let rows = fact_rows(cx);
-    egui::Grid::new("facts").striped(true).show(ui, |ui| {
+    // Two columns where they fit; on a projector's narrow column one "name = value" line
+    // each, wrapped, instead of values past the edge.
+    let font = egui::TextStyle::Monospace.resolve(ui.style());
+    let width = |t: &str| ui.fonts_mut(|f| f.layout_no_wrap(t.to_string(), font.clone(), egui::Color32::WHITE).size().x);
+    let key_w = rows.iter().map(|(k, _)| width(k)).fold(0.0f32, f32::max);
+    let val_w = rows.iter().map(|(_, v)| width(v)).fold(0.0f32, f32::max);
+    if key_w + val_w + 3.0 * ui.spacing().item_spacing.x <= ui.available_width() {
+        egui::Grid::new("facts").striped(true).show(ui, |ui| {
+            for (k, v) in rows {
+                ui.label(RichText::new(k).monospace());
+                ui.label(RichText::new(v).monospace().strong());
+                ui.end_row();
+            }
+        });
+    } else {
         for (k, v) in rows {
-            ui.label(RichText::new(k).monospace());
-            ui.label(RichText::new(v).monospace().strong());
-            ui.end_row();
+            ui.add(egui::Label::new(RichText::new(format!("{k} = {v}")).monospace()).wrap());
         }
-    });
+    }
     ui.add_space(8.0);
     ui.label(
         RichText::new(cx.lang.tf(

@@ -119,7 +119,7 @@ impl EmbeddingNormView {
             self.all_scale,
             width,
             16.0,
-            (40.0, 360.0),
+            (40.0, 360.0f32.min(ui.available_height() - heatmap::colorbar_height(ui) - 8.0).max(40.0)),
         );
         if let Some((r, c)) = hm.hovered {
             let r = r + first;

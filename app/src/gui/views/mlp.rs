@@ -123,7 +123,9 @@ impl MlpView {
         // Three maps share the column's height, so the third is never cut off.
         let avail = ui.available_height();
         let n_maps = map_names(cx).len() as f32;
-        let each = ((avail - n_maps * 62.0) / n_maps).clamp(36.0, 220.0);
+        // Each map has its name above and its colour bar below.
+        let chrome = ui.text_style_height(&egui::TextStyle::Body) + heatmap::colorbar_height(ui) + 14.0;
+        let each = ((avail - n_maps * chrome) / n_maps).clamp(36.0, 220.0);
         ui.columns(2, |cols| {
             egui::ScrollArea::vertical()
                 .id_salt("mlp-maps")

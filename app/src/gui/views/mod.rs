@@ -192,7 +192,7 @@ pub fn missing_ui(ui: &mut Ui, cx: &ViewCtx<'_>, key: HookKey) -> bool {
         )
     };
     ui.add_space(20.0);
-    ui.label(RichText::new(msg).size(16.0).color(cx.theme.muted()));
+    ui.label(RichText::new(msg).size(crate::gui::theme::font_px(ui, 16.0)).color(cx.theme.muted()));
     if (cx.s.running && !cx.s.long_running()) || pending.is_some() {
         ui.spinner();
     }

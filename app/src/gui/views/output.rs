@@ -166,7 +166,7 @@ impl OutputView {
         if !generated.is_empty() {
             let text: String = generated.iter().map(|&id| cx.s.token_text(id)).collect();
             ui.label(RichText::new(cx.tr("Generated so far:", "已生成：")).strong());
-            ui.label(RichText::new(text).size(16.0));
+            ui.label(RichText::new(text).size(crate::gui::theme::font_px(ui, 16.0)));
         }
         if cx.s.is_generating() {
             ui.horizontal(|ui| {
@@ -199,7 +199,7 @@ fn position_line_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, pos: usize, n: usize) {
 fn sampled_ui(ui: &mut Ui, cx: &ViewCtx<'_>) {
     let Some(id) = cx.s.trace.sampled.filter(|_| cx.s.step_ready(cx.s.index_of(Step::Sample))) else { return };
     let tok = visible(&cx.s.token_text(id));
-    ui.label(RichText::new(cx.lang.tf(format!("This pass sampled: “{tok}” (id {id})"), format!("这次前向传播抽到：“{tok}”（id {id}）"))).strong().size(16.0));
+    ui.label(RichText::new(cx.lang.tf(format!("This pass sampled: “{tok}” (id {id})"), format!("这次前向传播抽到：“{tok}”（id {id}）"))).strong().size(crate::gui::theme::font_px(ui, 16.0)));
 }
 
 /// "Output: final RMSNorm → logits → softmax → next token", with this family's parts.

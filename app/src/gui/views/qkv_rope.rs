@@ -70,7 +70,7 @@ impl QkvRopeView {
                     ("k", BlockHook::K, Some(BlockHook::RotK), g),
                     ("v", BlockHook::V, None, g),
                 ] {
-                    ui.label(RichText::new(name).monospace().size(16.0));
+                    ui.label(RichText::new(name).monospace().size(crate::gui::theme::font_px(ui, 16.0)));
                     for hook in std::iter::once(before).chain(after) {
                         let key = HookKey::Block(layer, hook);
                         match vec3(cx, key, pos, h) {
@@ -141,7 +141,7 @@ impl QkvRopeView {
         let w = ui.available_width().min(760.0);
         let (rect, resp) = ui.allocate_exact_size(vec2(w, 92.0), Sense::click());
         let painter = ui.painter_at(rect);
-        let font = egui::FontId::proportional(12.0);
+        let font = egui::FontId::proportional(crate::gui::theme::font_px(ui, 12.0));
         let qx = |h: usize| rect.min.x + (h as f32 + 0.5) * w / nh as f32;
         let kx = |g: usize| rect.min.x + (g as f32 + 0.5) * w / nkv as f32;
         let (qy, ky) = (rect.min.y + 16.0, rect.max.y - 16.0);
@@ -265,7 +265,7 @@ impl QkvRopeView {
                 c + vec2(0.0, radius + 8.0),
                 egui::Align2::CENTER_CENTER,
                 format!("{i}"),
-                egui::FontId::proportional(10.0),
+                egui::FontId::proportional(crate::gui::theme::font_px(ui, 10.0)),
                 cx.theme.muted(),
             );
             if resp

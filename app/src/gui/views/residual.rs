@@ -365,7 +365,7 @@ fn lens_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, toggle: &mut bool) {
         }
         Some(Ok(g)) => g.clone(),
     };
-    let rows = lens_rows(cx, grid.len(), *toggle);
+    let rows = presenter_rows(ui, cx, lens_rows(cx, grid.len(), *toggle));
     let labels = cx.axis_labels();
     let fit = LensFit::new(ui, cx, &labels, rows.len(), *toggle);
     ScrollArea::both().id_salt("lens").max_height(fit.height).show(ui, |ui| {
@@ -418,24 +418,46 @@ impl LensFit {
     fn new(ui: &mut Ui, cx: &ViewCtx<'_>, labels: &[String], n_rows: usize, with_attn: bool) -> Self {
         let n_pos = cx.s.n_tokens();
         let avail = ui.available_size() - vec2(0.0, 44.0);
-        let left = if cx.lang == crate::gui::i18n::Lang::Zh && with_attn { 118.0 } else { 74.0 };
+        let left = (if cx.lang == crate::gui::i18n::Lang::Zh && with_attn { 118.0 } else { 74.0 }) * crate::gui::theme::font_px(ui, 12.0) / 12.0;
         // Room above for the rotated token labels: as long as the longest one.
+        let axis_font = lens_axis_font(ui);
         let top = ui.fonts_mut(|f| {
             labels
                 .iter()
-                .map(|l| f.layout_no_wrap(short_label(l, 12), LENS_AXIS_FONT, cx.theme.text()).size().x)
+                .map(|l| f.layout_no_wrap(short_label(l, 12), axis_font.clone(), cx.theme.text()).size().x)
                 .fold(0.0f32, f32::max)
         }) + 10.0;
         // Rows shrink (text needs 9 points; below that the colour still shows).
         let cell_h = ((avail.y - top) / n_rows.max(1) as f32).clamp(5.0, 24.0);
         let cell_w = ((avail.x - left - 8.0) / n_pos.max(1) as f32).clamp(34.0, 96.0);
-        let font_px = (cell_h * 0.72).clamp(8.0, 13.0);
+        let font_px = crate::gui::theme::font_px(ui, (cell_h * 0.72).clamp(8.0, 13.0));
         let chars = ((cell_w / (font_px * 0.62)) as usize).clamp(3, 12);
         Self { left, top, cell_w, cell_h, font_px, chars, height: avail.y }
     }
 }
 
-const LENS_AXIS_FONT: FontId = FontId::proportional(12.0);
+/// The token labels above the lens (back-row size in presenter mode).
+fn lens_axis_font(ui: &Ui) -> FontId {
+    FontId::proportional(crate::gui::theme::font_px(ui, 12.0))
+}
+
+/// Lens rows for a projector: when every layer's row cannot be tall enough for back-row
+/// text, every k-th layer (the last always kept: the answer forms there), so each row shown
+/// carries its label and its tokens.
+fn presenter_rows(ui: &Ui, cx: &ViewCtx<'_>, rows: Vec<(String, usize, usize)>) -> Vec<(String, usize, usize)> {
+    if !cx.presenting {
+        return rows;
+    }
+    let line = crate::gui::theme::PRESENTER_PX * 1.3;
+    // The token labels above take about a long token's width; the colour bar below ~60.
+    let room = ((ui.available_height() - 200.0) / line).floor().max(2.0) as usize;
+    if rows.len() <= room {
+        return rows;
+    }
+    let k = rows.len().div_ceil(room);
+    let last = rows.len() - 1;
+    rows.into_iter().enumerate().filter(|(i, _)| (last - i) % k == 0).map(|(_, r)| r).collect()
+}
 
 /// The grid itself: token labels above, layer labels at the left, one cell per (row,
 /// position); the hovered cell outlined and read out.
@@ -448,22 +470,28 @@ fn lens_grid_ui(ui: &mut Ui, cx: &ViewCtx<'_>, grid: &crate::gui::worker::LensGr
     let painter = ui.painter_at(rect);
     let font = FontId::proportional(fit.font_px);
     let y0 = rect.min.y + fit.top;
-    let every_c = ((14.0 / fit.cell_w).ceil() as usize).max(1);
+    let axis_font = lens_axis_font(ui);
+    let line = painter.layout_no_wrap("Ag0".into(), axis_font.clone(), cx.theme.text()).size().y;
+    let every_c = crate::gui::heatmap::label_stride(line, fit.cell_w);
     for (p, l) in labels.iter().enumerate().step_by(every_c) {
         let x = rect.min.x + fit.left + (p as f32 + 0.5) * fit.cell_w;
-        let g = painter.layout_no_wrap(short_label(l, 12), LENS_AXIS_FONT, cx.theme.text());
+        let g = painter.layout_no_wrap(short_label(l, 12), axis_font.clone(), cx.theme.text());
         painter.add(
             egui::epaint::TextShape::new(pos2(x - g.size().y / 2.0, y0 - 4.0), g, cx.theme.text())
                 .with_angle(-std::f32::consts::FRAC_PI_2),
         );
     }
-    let every_r = ((11.0 / fit.cell_h).ceil() as usize).max(1);
+    let row_font = FontId::proportional(fit.font_px.max(10.0));
+    let row_line = painter.layout_no_wrap("L0".into(), row_font.clone(), cx.theme.muted()).size().y;
+    let every_r = crate::gui::heatmap::label_stride(row_line, fit.cell_h);
+    let last = rows.len().saturating_sub(1);
     let mut hovered = None;
     for (r, (label, l, s)) in rows.iter().enumerate() {
         let y = y0 + r as f32 * fit.cell_h;
-        if r % every_r == 0 || r + 1 == rows.len() {
+        // Counted from the last row (always labelled), so L28 and L29 never share a line.
+        if (last - r) % every_r == 0 {
             let at = pos2(rect.min.x + fit.left - 6.0, y + fit.cell_h / 2.0);
-            painter.text(at, Align2::RIGHT_CENTER, label, FontId::proportional(fit.font_px.max(10.0)), cx.theme.muted());
+            painter.text(at, Align2::RIGHT_CENTER, label, row_font.clone(), cx.theme.muted());
         }
         for (p, &(id, prob)) in grid[*l][*s].iter().enumerate() {
             let cell = egui::Rect::from_min_size(
@@ -472,7 +500,7 @@ fn lens_grid_ui(ui: &mut Ui, cx: &ViewCtx<'_>, grid: &crate::gui::worker::LensGr
             );
             let bg = LENS_MAP.at(prob);
             painter.rect_filled(cell, 0.0, bg);
-            if fit.cell_h >= 9.0 {
+            if fit.cell_h >= fit.font_px * 1.15 {
                 let text = short_label(&visible(&cx.s.token_text(id)), fit.chars);
                 painter.text(cell.center(), Align2::CENTER_CENTER, text, font.clone(), cx.theme.text_on(bg));
             }

@@ -112,7 +112,9 @@ impl SideBySideView {
             ui.add_space(8.0);
             // The diagram is tall and narrow: beside the table and the runs where the width
             // allows, above them where it does not.
-            if ui.available_width() >= WIDE {
+            // WIDE holds at the usual text size; presenter mode's larger text needs more.
+            let em = crate::gui::theme::font_px(ui, 15.0) / 15.0;
+            if ui.available_width() >= WIDE * em {
                 ui.horizontal_top(|ui| {
                     ui.vertical(|ui| diagram::aligned_blocks_ui(ui, cx, &a, &b));
                     ui.separator();

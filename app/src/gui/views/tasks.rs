@@ -225,7 +225,7 @@ impl TasksView {
                 cx.tr("answer", "回答")
             ))
             .strong()
-            .size(17.0),
+            .size(crate::gui::theme::font_px(ui, 17.0)),
         );
         ui.label(
             RichText::new(format!("{} {}", cx.tr("Input:", "输入："), r.input))
@@ -236,7 +236,7 @@ impl TasksView {
         } else {
             r.answer.clone()
         };
-        ui.label(RichText::new(answer).size(18.0));
+        ui.label(RichText::new(answer).size(crate::gui::theme::font_px(ui, 18.0)));
         ui.label(
             RichText::new(settings_text(&r.sampling, cx))
                 .monospace()

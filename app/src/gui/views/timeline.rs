@@ -32,7 +32,7 @@ impl TimelineView {
             );
         }
         // Layer ticks: every layer a thin line, every fifth labelled.
-        let font = FontId::proportional(10.0);
+        let font = FontId::proportional(crate::gui::theme::font_px(ui, 10.0));
         for l in 0..n_layers {
             let i = cx.s.index_of(Step::Layer(l, cx.s.block_ops()[0]));
             let x = bar.min.x + i as f32 * w;

@@ -147,7 +147,7 @@ impl TokensView {
                 };
                 let fill = loss.map_or(cx.theme.faint(), |l| Colormap::Magma.seq(l, max_loss));
                 let label = RichText::new(format!("{}\n{id}", visible(&text)))
-                    .size(15.0)
+                    .size(crate::gui::theme::font_px(ui, 15.0))
                     .color(cx.theme.text_on(fill));
                 let stroke = if i == selected {
                     Stroke::new(3.0, cx.theme.highlight())

@@ -259,11 +259,14 @@ impl TrainingView {
         let ctx = ui.ctx().clone();
         self.poll(&ctx);
         ui.heading(cx.tr("Training: a tiny Llama learns", "训练：一个小 Llama 在学习"));
-        ui.label(RichText::new(cx.tr(
-            "The same Llama code as the other views, run forward and backward on a model small enough to train here. Training runs on its own thread.",
-            "和其他视图相同的 Llama 代码，在一个小到可以当场训练的模型上做前向和反向传播。训练在单独的线程里运行。",
-        )).color(cx.theme.muted()));
-        self.controls_ui(ui, cx);
+        // Presenter mode: the curves; the settings are chosen before.
+        if !cx.presenting {
+            ui.label(RichText::new(cx.tr(
+                "The same Llama code as the other views, run forward and backward on a model small enough to train here. Training runs on its own thread.",
+                "和其他视图相同的 Llama 代码，在一个小到可以当场训练的模型上做前向和反向传播。训练在单独的线程里运行。",
+            )).color(cx.theme.muted()));
+            self.controls_ui(ui, cx);
+        }
         if let Some(e) = &self.error {
             ui.colored_label(cx.theme.error(), e);
         }

@@ -267,7 +267,7 @@ fn head_badges_ui(ui: &Ui, cx: &ViewCtx<'_>, tiles: &Tiles, cells: egui::Rect) {
         let color = cx.theme.group_color(h / tiles.group);
         let rect = egui::Rect::from_min_size(pos, vec2(28.0, 16.0));
         painter.rect_filled(rect, 3.0, color);
-        painter.text(rect.center(), egui::Align2::CENTER_CENTER, format!("H{h}"), egui::FontId::proportional(11.0), Color32::WHITE);
+        painter.text(rect.center(), egui::Align2::CENTER_CENTER, format!("H{h}"), egui::FontId::proportional(crate::gui::theme::font_px(ui, 11.0)), Color32::WHITE);
     }
 }
 
@@ -349,7 +349,7 @@ impl OverviewGrid {
 fn overview_labels_ui(ui: &Ui, cx: &ViewCtx<'_>, grid: &OverviewGrid, cells: egui::Rect, label_rect: egui::Rect, layers: std::ops::Range<usize>, n_heads: usize) {
     let cell = cells.width() / (n_heads * grid.bw) as f32;
     let painter = ui.painter();
-    let font = egui::FontId::proportional(11.0);
+    let font = egui::FontId::proportional(crate::gui::theme::font_px(ui, 11.0));
     let group = cx.s.model.config.group_size().max(1);
     for (r, l) in layers.enumerate() {
         let y = cells.min.y + ((r * grid.bh) as f32 + grid.bq as f32 / 2.0) * cell;
@@ -391,8 +391,13 @@ impl Lines {
     /// The tokens: queries on the left (the selected one highlighted), keys on the right.
     fn tokens_ui(&self, ui: &Ui, cx: &ViewCtx<'_>, nq: usize, nk: usize, q_sel: usize) {
         let painter = ui.painter_at(self.rect);
-        let font = egui::FontId::proportional((self.row_h * 0.7).clamp(8.0, 15.0));
+        let font = egui::FontId::proportional(crate::gui::theme::font_px(ui, (self.row_h * 0.7).clamp(8.0, 15.0)));
+        // Every k-th token where rows are thinner than a line (the selected query always).
+        let every = heatmap::label_stride(font.size * 1.15, self.row_h);
         for i in 0..nq.max(nk) {
+            if i % every != 0 && i != q_sel {
+                continue;
+            }
             let text = cx.s.token_texts.get(i).map(|t| heatmap::short_label(&visible(t), 16)).unwrap_or_default();
             let qc = if i == q_sel { cx.theme.highlight() } else { cx.theme.text() };
             if i < nq {

@@ -3,7 +3,7 @@
 //! drawn on the map and said in words), or BERT's two-way pattern with nothing masked. (A
 //! child module of `attention`: same type, same private helpers.)
 
-use egui::{RichText, Ui, Vec2, pos2};
+use egui::{RichText, Ui, Vec2, pos2, vec2};
 use glassbox_engine::load::arch::AttnMask;
 use glassbox_engine::{BlockHook, HookKey};
 use ndarray::ArrayView3;
@@ -87,17 +87,16 @@ impl AttentionView {
     /// below; in presenter mode the figure gets the room. Returns the clicked cell.
     fn head_layout_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>, m: &HeadMap<'_>, layer: usize) -> Option<(usize, usize)> {
         let avail = ui.available_size();
-        let side_by_side = avail.x >= if cx.presenting { 1000.0 } else { 640.0 };
-        let side = if side_by_side {
-            (avail.x - 340.0).min(avail.y - 70.0)
-        } else if cx.presenting {
-            // Room below for the colour bar (and the read-out while hovering).
-            avail.x.min(avail.y - 64.0)
-        } else {
-            avail.x.min(avail.y * 0.7)
+        if cx.presenting {
+            // The whole figure area (cells need not be square), room below for the colour
+            // bar and the read-out while hovering.
+            let size = vec2(avail.x, avail.y - 2.0 * crate::gui::theme::PRESENTER_PX - 56.0).max(Vec2::splat(180.0));
+            return self.head_map_ui(ui, cx, m, size);
         }
-        .max(180.0);
-        if m.grads || cx.presenting && !side_by_side {
+        let side_by_side = avail.x >= 640.0;
+        let side = if side_by_side { (avail.x - 340.0).min(avail.y - 70.0) } else { avail.x.min(avail.y * 0.7) }.max(180.0);
+        let side = Vec2::splat(side);
+        if m.grads {
             // Provenance explains an activation from the ones before it: not a gradient.
             return self.head_map_ui(ui, cx, m, side);
         }
@@ -119,9 +118,9 @@ impl AttentionView {
     }
 
     /// The heatmap with its band edge, read-out and colour bar; returns the clicked cell.
-    fn head_map_ui(&mut self, ui: &mut Ui, cx: &ViewCtx<'_>, m: &HeadMap<'_>, side: f32) -> Option<(usize, usize)> {
+    fn head_map_ui(&mut self, ui: &mut Ui, cx: &ViewCtx<'_>, m: &HeadMap<'_>, size: Vec2) -> Option<(usize, usize)> {
         // The read-out wraps under the map instead of widening the column.
-        ui.set_max_width(side);
+        ui.set_max_width(size.x);
         let theme = cx.theme;
         let tex_key = key_of((cx.s.trace_pass, m.key, m.head, m.mode, m.k0, theme.dark));
         let tex = self.head_tex.get(ui.ctx(), "attention-head", tex_key, || {
@@ -141,9 +140,9 @@ impl AttentionView {
             col_title: cx.tr("key position", "键位置"),
             marked: &marked,
             marked_row: Some(cx.s.sel.position),
-            square: true,
+            square: !cx.presenting,
         };
-        let hm = heatmap_ui(ui, tex, m.nq, m.nk(), Vec2::splat(side), &axes, &theme);
+        let hm = heatmap_ui(ui, tex, m.nq, m.nk(), size, &axes, &theme);
         self.head_cells = Some((hm.cells, m.nq, m.nk()));
         band_edge_ui(ui, cx, m, hm.cells);
         if let Some((q, k)) = hm.hovered {

@@ -34,14 +34,14 @@ impl Blocks {
         Frame::new().fill(fill).stroke(stroke).corner_radius(6.0).inner_margin(Margin::same(6)).show(ui, |ui| {
             ui.set_width(ui.available_width());
             let text_color = if active { cx.theme.text_on(fill) } else { cx.theme.text() };
-            let title = RichText::new(title).size(self.size + 1.0).strong().color(text_color);
+            let title = RichText::new(title).size(crate::gui::theme::font_px(ui, self.size + 1.0)).strong().color(text_color);
             if ui.add(egui::Label::new(title).sense(Sense::click())).clicked()
                 && let Some(&(_, s)) = steps.first()
             {
                 self.goto.set(Some(s));
             }
             if !detail.is_empty() {
-                ui.label(RichText::new(detail).size(self.size - 2.0).color(text_color));
+                ui.label(RichText::new(detail).size(crate::gui::theme::font_px(ui, self.size - 2.0)).color(text_color));
             }
             if steps.len() > 1 {
                 self.step_buttons_ui(ui, steps);
@@ -53,7 +53,7 @@ impl Blocks {
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing = vec2(3.0, 3.0);
             for &(name, s) in steps {
-                let b = egui::Button::new(RichText::new(name).size(self.size - 1.0).monospace())
+                let b = egui::Button::new(RichText::new(name).size(crate::gui::theme::font_px(ui, self.size - 1.0)).monospace())
                     .selected(s == self.cursor)
                     .small();
                 if ui.add(b).clicked() {
@@ -64,7 +64,7 @@ impl Blocks {
     }
 
     fn arrow(&self, ui: &mut Ui, cx: &ViewCtx<'_>) {
-        ui.vertical_centered(|ui| ui.label(RichText::new("↓").size(self.size).color(cx.theme.muted())));
+        ui.vertical_centered(|ui| ui.label(RichText::new("↓").size(crate::gui::theme::font_px(ui, self.size)).color(cx.theme.muted())));
     }
 }
 
@@ -128,9 +128,9 @@ fn layers_ui(ui: &mut Ui, cx: &ViewCtx<'_>, b: &Blocks, scale: f32) {
         } else {
             cx.lang.tf(format!("× {n} encoder layers (showing layer {layer})"), format!("× {n} 个编码器层（当前显示第 {layer} 层）"))
         };
-        ui.label(RichText::new(title).size(b.size).strong());
+        ui.label(RichText::new(title).size(crate::gui::theme::font_px(ui, b.size)).strong());
         layer_strip_ui(ui, cx, n, layer, &b.goto);
-        ui.label(RichText::new(layer_kinds(&cx.s.model.arch, cx.lang)).size(b.size - 2.0).color(cx.theme.muted()));
+        ui.label(RichText::new(layer_kinds(&cx.s.model.arch, cx.lang)).size(crate::gui::theme::font_px(ui, b.size - 2.0)).color(cx.theme.muted()));
         block_ops_ui(ui, cx, b, layer, scale);
     });
 }
@@ -148,7 +148,7 @@ fn layer_strip_ui(ui: &mut Ui, cx: &ViewCtx<'_>, n: usize, layer: usize, goto: &
                 AttnMask::Sliding { .. } => format!("L{l}·"),
                 _ => format!("L{l} G"),
             };
-            let b = egui::Button::new(RichText::new(text).size(10.0)).selected(l == layer).small();
+            let b = egui::Button::new(RichText::new(text).size(crate::gui::theme::font_px(ui, 10.0))).selected(l == layer).small();
             if ui.add(b).clicked() {
                 let op = match cx.s.cursor_step() {
                     Step::Layer(_, op) => op,
@@ -321,6 +321,6 @@ fn heads_ui(ui: &mut Ui, cx: &ViewCtx<'_>, n_heads: usize, group: usize, scale: 
         let r = egui::Rect::from_center_size(egui::pos2(kx(g), rect.max.y - 6.0), vec2(q_side * 1.6, 10.0));
         let fill = cx.theme.group_color(g);
         painter.rect_filled(r, 2.0, fill);
-        painter.text(r.center(), egui::Align2::CENTER_CENTER, "KV", egui::FontId::proportional(8.0), cx.theme.text_on(fill));
+        painter.text(r.center(), egui::Align2::CENTER_CENTER, "KV", egui::FontId::proportional(crate::gui::theme::font_px(ui, 8.0)), cx.theme.text_on(fill));
     }
 }

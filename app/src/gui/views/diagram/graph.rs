@@ -216,10 +216,14 @@ fn kv_cache_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
     let max_pos = (now.max(16) * 2).min(c.max_position_embeddings.max(1));
     let top = graph::kv_cache_sizes(&c, max_pos).mha_f32.max(1);
     let w = ui.available_width().clamp(240.0, 520.0);
-    let (rect, _) = ui.allocate_exact_size(vec2(w, 190.0), Sense::hover());
-    let plot = Rect::from_min_max(rect.min + vec2(62.0, 8.0), rect.max - vec2(8.0, 28.0));
+    let font = FontId::proportional(crate::gui::theme::font_px(ui, 11.0));
+    // Margins for the tick labels, in proportion to their size ("306.0 KiB" at the left).
+    let em = font.size / 11.0;
+    // Below the plot: a line of ticks, then the axis title.
+    let below = 6.0 + 2.6 * font.size;
+    let (rect, _) = ui.allocate_exact_size(vec2(w, 162.0 + below), Sense::hover());
+    let plot = Rect::from_min_max(rect.min + vec2(62.0 * em, 8.0), rect.max - vec2(8.0, below));
     let painter = ui.painter_at(rect);
-    let font = FontId::proportional(11.0);
     painter.rect_stroke(plot, 0.0, Stroke::new(1.0, cx.theme.faint()), egui::StrokeKind::Inside);
     let at = |p: usize, b: u64| {
         pos2(
@@ -234,10 +238,12 @@ fn kv_cache_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
     }
     for k in 0..=4 {
         let p = max_pos * k / 4;
-        painter.text(at(p, 0) + vec2(0.0, 3.0), Align2::CENTER_TOP, p.to_string(), font.clone(), cx.theme.text());
+        // The last tick ends at the plot's edge rather than spilling past it.
+        let align = if k == 4 { Align2::RIGHT_TOP } else { Align2::CENTER_TOP };
+        painter.text(at(p, 0) + vec2(0.0, 3.0), align, p.to_string(), font.clone(), cx.theme.text());
     }
     painter.text(
-        pos2(plot.center().x, rect.max.y - 12.0),
+        pos2(plot.center().x, rect.max.y - 1.3 * font.size),
         Align2::CENTER_TOP,
         cx.tr("cached positions", "缓存的位置数"),
         font.clone(),

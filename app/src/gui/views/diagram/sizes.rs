@@ -24,6 +24,9 @@ pub fn sizes_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
     {
         ui.ctx().copy_text(model_table::markdown(&cards, cx.lang));
     }
+    // Long values ("llama3, ×8 (trained at 8192)") wrap inside their column, so the table
+    // keeps to the screen at presenter size.
+    let col_w = ((ui.available_width() - 240.0) / cards.len().max(1) as f32).max(120.0);
     egui::ScrollArea::both().id_salt("sizes").show(ui, |ui| {
         egui::Grid::new("sizes-grid")
             .striped(true)
@@ -37,7 +40,10 @@ pub fn sizes_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>) {
                 for (title, values) in model_table::rows(&cards, cx.lang) {
                     ui.label(RichText::new(title).color(cx.theme.muted()));
                     for v in values {
-                        ui.label(RichText::new(v).monospace());
+                        ui.vertical(|ui| {
+                            ui.set_max_width(col_w);
+                            ui.add(egui::Label::new(RichText::new(v).monospace()).wrap());
+                        });
                     }
                     ui.end_row();
                 }

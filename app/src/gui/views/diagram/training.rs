@@ -173,7 +173,7 @@ impl TrainingChart {
             rect.min + vec2(4.0, 4.0),
             Align2::LEFT_TOP,
             cx.tr("one training step", "一个训练步"),
-            FontId::proportional(12.0),
+            FontId::proportional(crate::gui::theme::font_px(ui, 12.0)),
             Color32::from_gray(140),
         );
         let n = &NODES[self.selected];

@@ -93,6 +93,16 @@ pub fn compare_ui(
         cx.tr("normalized value (both middle grids)", "归一化后的数值（中间两幅共用）"),
         &cx.theme,
     );
+    // Each grid's colours are read off a bar: x and the difference have scales of their own.
+    heatmap::legend_ui(
+        ui,
+        Colormap::Diverging,
+        -sd,
+        sd,
+        cx.tr("LayerNorm(x) − RMSNorm(x) (the right grid)", "LayerNorm(x) − RMSNorm(x)（最右一幅）"),
+        &cx.theme,
+    );
+    heatmap::legend_ui(ui, Colormap::Diverging, -sx, sx, cx.tr("x (the left grid)", "x（最左一幅）"), &cx.theme);
     let line = match hovered {
         Some(i) => format!(
             "dim {i}:  x = {}   LayerNorm = {}   RMSNorm = {}   ⊙ g → {}",

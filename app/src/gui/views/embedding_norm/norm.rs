@@ -172,7 +172,7 @@ impl EmbeddingNormView {
         let unit = cx.tr("x, b and h: value ÷ the grid's max |·|; the scale: viridis from 0 to its max", "x、b 与 h：数值 ÷ 该格图的最大 |·|；缩放：从 0 到最大值（viridis）");
         heatmap::colorbar_ui(ui, Colormap::Diverging, &crate::gui::heatmap::ColorScale::symmetric(1.0), unit, "", cx.lang, &cx.theme);
         let line = readout_line(cx, site, x, h, scale, hovered);
-        ui.label(RichText::new(line).monospace().size(15.0));
+        ui.label(RichText::new(line).monospace().size(crate::gui::theme::font_px(ui, 15.0)));
     }
 }
 
@@ -225,14 +225,15 @@ fn rms_bars_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, key: HookKey) {
     let rect = egui::Rect::from_min_max(outer.min + vec2(48.0, 6.0), outer.max - vec2(0.0, 4.0));
     let painter = ui.painter_at(outer.expand(2.0));
     let top = nice_ceiling(max_abs(values.iter().copied()).max(1e-9));
-    let font = egui::FontId::proportional(11.0);
+    let font = egui::FontId::proportional(crate::gui::theme::font_px(ui, 11.0));
     for k in 0..=4 {
         let v = top * k as f32 / 4.0;
         let y = rect.max.y - v / top * rect.height();
         painter.line_segment([pos2(rect.min.x - 4.0, y), pos2(rect.max.x, y)], egui::Stroke::new(if k == 0 { 1.0 } else { 0.5 }, cx.theme.faint()));
         painter.text(pos2(rect.min.x - 6.0, y), egui::Align2::RIGHT_CENTER, crate::gui::scale::short(v), font.clone(), cx.theme.text());
     }
-    painter.text(outer.min, egui::Align2::LEFT_TOP, stat, font, cx.theme.muted());
+    // Right of the axis, clear of its top tick label.
+    painter.text(pos2(rect.min.x + 6.0, outer.min.y), egui::Align2::LEFT_TOP, stat, font, cx.theme.muted());
     let bw = rect.width() / n as f32;
     for (i, v) in values.iter().enumerate() {
         let color = if i == cx.s.sel.position { cx.theme.highlight() } else { cx.theme.op_color(crate::gui::theme::OpFamily::Norm) };

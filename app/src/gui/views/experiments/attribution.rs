@@ -179,7 +179,8 @@ fn bars_ui(ui: &mut Ui, cx: &ViewCtx<'_>, ranked: &[Contribution], width: f32) -
     let finite = || ranked.iter().map(|c| c.value).filter(|v| v.is_finite());
     let (min, max) = (finite().fold(0.0f32, f32::min), finite().fold(0.0f32, f32::max));
     let px = ui.style().text_styles.get(&egui::TextStyle::Body).map_or(14.0, |f| f.size);
-    let (row_h, label_w, value_w) = (px + 8.0, 70.0, 70.0);
+    // Room for "L29.H8" and "+3.0076" at whatever size the text is.
+    let (row_h, label_w, value_w) = (px + 8.0, px * 4.7, px * 4.7);
     let span = (width - label_w - value_w).max(60.0);
     let mut clicked = None;
     for c in ranked {

@@ -260,7 +260,10 @@ impl CompareState {
         summary_ui(ui, cx, r);
         let plot_h = if cx.presenting { (ui.available_height() * 0.45).max(200.0) } else { 230.0 };
         // The curve takes what the top-10 table leaves (about 130 points per run).
-        let table_w = (130.0 * (r.b.len() + 1) as f32 + 30.0).min(ui.available_width() * 0.6);
+        // At presenter size the columns widen with the text, and the table may take more.
+        let em = crate::gui::theme::font_px(ui, 14.0) / 14.0;
+        let share = if cx.presenting { 0.72 } else { 0.6 };
+        let table_w = (130.0 * em * (r.b.len() + 1) as f32 + 30.0).min(ui.available_width() * share);
         let plot_w = (ui.available_width() - table_w - 16.0).max(240.0);
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| {
@@ -384,7 +387,7 @@ impl CompareState {
         let diff_scale = ColorScale::fit(rows, cols, 0, true, ScaleMode::Robust, |i, j| md.2[i * cols + j]);
         let gap = ui.spacing().item_spacing.x * 2.0;
         let w = ((ui.available_width() - 2.0 * gap) / 3.0).max(120.0);
-        let h = if *kind == MapKind::Pattern { w.min(ui.available_height() - 90.0).max(120.0) } else { (rows as f32 * 16.0).clamp(80.0, 300.0) };
+        let h = if *kind == MapKind::Pattern { w.min(ui.available_height() - 50.0 - crate::gui::heatmap::colorbar_height(ui)).max(120.0) } else { (rows as f32 * 16.0).clamp(80.0, 300.0) };
         let labels_a: Vec<String> = r.tokens_a.iter().enumerate().map(|(i, t)| format!("{i} {}", visible(t))).collect();
         let labels_b: Vec<String> = r.tokens_b.iter().enumerate().map(|(i, t)| format!("{i} {}", visible(t))).collect();
         let b_label = variant_label(&r.b[*shown].0, r.tokens_a != r.tokens_b, cx.lang);

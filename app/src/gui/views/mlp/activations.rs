@@ -154,7 +154,7 @@ pub fn activations_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, layer: usize, pos: usiz
         let legend = |ui: &Ui, y: f32, color: Color32, text: &str| {
             let p = f.rect.min + vec2(10.0, y);
             ui.painter().line_segment([p, p + vec2(22.0, 0.0)], Stroke::new(2.5, color));
-            ui.painter().text(p + vec2(28.0, 0.0), Align2::LEFT_CENTER, text, FontId::proportional(13.0), cx.theme.text());
+            ui.painter().text(p + vec2(28.0, 0.0), Align2::LEFT_CENTER, text, FontId::proportional(crate::gui::theme::font_px(ui, 13.0)), cx.theme.text());
         };
         legend(ui, 28.0, cx.theme.muted(), cx.tr("ReLU(x) = max(0, x)  (the article)", "ReLU(x) = max(0, x)（文章）"));
         legend(ui, 46.0, cx.theme.accent(), cx.tr("SiLU(x) = x · σ(x)  (Llama)", "SiLU(x) = x · σ(x)（Llama）"));

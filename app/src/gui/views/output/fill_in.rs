@@ -58,8 +58,8 @@ fn sentence_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, blank: &[usize]) {
         ui.spacing_mut().item_spacing.x = 4.0;
         for (i, t) in cx.s.token_texts.iter().enumerate() {
             let text = match blank.iter().position(|&b| b == i) {
-                Some(j) => RichText::new(format!("[MASK] → {}", guess[j].clone().unwrap_or_default())).strong().size(17.0).color(cx.theme.accent()),
-                None => RichText::new(visible(t)).size(17.0),
+                Some(j) => RichText::new(format!("[MASK] → {}", guess[j].clone().unwrap_or_default())).strong().size(crate::gui::theme::font_px(ui, 17.0)).color(cx.theme.accent()),
+                None => RichText::new(visible(t)).size(crate::gui::theme::font_px(ui, 17.0)),
             };
             if ui.add(egui::Button::new(text).frame(blank.contains(&i))).clicked() {
                 picked = Some(i);

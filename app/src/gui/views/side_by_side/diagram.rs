@@ -11,7 +11,7 @@ use super::Candidate;
 use crate::gui::views::{ViewCtx, family_of};
 
 pub fn aligned_blocks_ui(ui: &mut Ui, cx: &ViewCtx<'_>, a: &Candidate, b: &Candidate) {
-    ui.label(RichText::new(cx.tr("One block of each, aligned op by op", "各取一个块，逐个算子对齐")).size(17.0).strong());
+    ui.label(RichText::new(cx.tr("One block of each, aligned op by op", "各取一个块，逐个算子对齐")).size(crate::gui::theme::font_px(ui, 17.0)).strong());
     let rows = align_blocks(&a.config.arch(), &b.config.arch());
     let differences = rows.iter().filter(|r| r.is_difference()).count();
     ui.label(RichText::new(cx.lang.tf(
@@ -41,7 +41,7 @@ fn op_cell_ui(ui: &mut Ui, cx: &ViewCtx<'_>, op: Option<LayerOp>) {
         Some(op) => {
             let bg = cx.theme.op_color(family_of(Step::Layer(0, op)));
             egui::Frame::new().fill(bg).inner_margin(egui::Margin::symmetric(5, 1)).corner_radius(3.0).show(ui, |ui| {
-                ui.label(RichText::new(op.name()).monospace().size(15.0).color(cx.theme.text_on(bg)));
+                ui.label(RichText::new(op.name()).monospace().size(crate::gui::theme::font_px(ui, 15.0)).color(cx.theme.text_on(bg)));
             });
         }
         None => {

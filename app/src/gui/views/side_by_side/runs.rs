@@ -11,7 +11,7 @@ use crate::gui::views::{ViewCtx, visible};
 use crate::gui::worker::side_by_side::SideRun;
 
 pub fn runs_ui(ui: &mut Ui, cx: &ViewCtx<'_>, view: &mut SideBySideView, a: &Candidate, b: &Candidate) {
-    let title = ui.label(RichText::new(cx.tr("The same prompt in both models", "同一个提示词，两个模型")).size(17.0).strong());
+    let title = ui.label(RichText::new(cx.tr("The same prompt in both models", "同一个提示词，两个模型")).size(crate::gui::theme::font_px(ui, 17.0)).strong());
     if std::mem::take(&mut view.scroll_to_runs) {
         title.scroll_to_me(Some(egui::Align::Min));
     }
@@ -51,7 +51,7 @@ pub fn runs_ui(ui: &mut Ui, cx: &ViewCtx<'_>, view: &mut SideBySideView, a: &Can
 
 fn run_column_ui(ui: &mut Ui, cx: &ViewCtx<'_>, side: &str, run: &SideRun, pick: &mut HeadPick, tex: &mut CachedTexture) {
     let width = ui.available_width();
-    ui.label(RichText::new(format!("{side}: {}", run.name)).size(16.0).strong());
+    ui.label(RichText::new(format!("{side}: {}", run.name)).size(crate::gui::theme::font_px(ui, 16.0)).strong());
     ui.label(RichText::new(cx.lang.tf(
         format!("{} tokens, {:.2} s on the CPU", run.tokens.len(), run.seconds),
         format!("{} 个词元，CPU 用时 {:.2} 秒", run.tokens.len(), run.seconds),
@@ -130,7 +130,7 @@ fn lens_ui(ui: &mut Ui, cx: &ViewCtx<'_>, side: &str, run: &SideRun) {
             let at = if i == 0 { "e".to_string() } else { (i - 1).to_string() };
             // One label per entry, so a line never breaks inside one.
             let chip = format!("{at}:{} {:.0}%", short_label(&visible(text), 10), 100.0 * p);
-            ui.label(RichText::new(chip).monospace().size(12.0).background_color(cx.theme.faint()));
+            ui.label(RichText::new(chip).monospace().size(crate::gui::theme::font_px(ui, 12.0)).background_color(cx.theme.faint()));
         }
     });
 }

@@ -32,7 +32,7 @@ impl Column {
 
 pub fn components_ui(ui: &mut Ui, cx: &ViewCtx<'_>, a: &Candidate, b: &Candidate, context: &mut usize) {
     ui.horizontal(|ui| {
-        ui.label(RichText::new(cx.tr("Components", "各组成部分")).size(17.0).strong());
+        ui.label(RichText::new(cx.tr("Components", "各组成部分")).size(crate::gui::theme::font_px(ui, 17.0)).strong());
         ui.add_space(16.0);
         let label = ui.label(cx.tr("Context length (tokens):", "上下文长度（词元）："));
         ui.add(egui::DragValue::new(context).range(1..=1_048_576).speed(32.0)).labelled_by(label.id);

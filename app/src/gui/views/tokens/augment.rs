@@ -117,7 +117,7 @@ impl AugmentPanel {
             (None, None) => String::new(),
         };
         ui.label(RichText::new(format!("{}  {what}", cx.tr("New text:", "新文本："))).strong());
-        ui.label(RichText::new(&aug.text).size(17.0));
+        ui.label(RichText::new(&aug.text).size(crate::gui::theme::font_px(ui, 17.0)));
         ui.horizontal(|ui| {
             let busy = cx.s.running;
             if ui
@@ -178,7 +178,7 @@ impl AugmentPanel {
                         ),
                     ))
                     .strong()
-                    .size(16.0),
+                    .size(crate::gui::theme::font_px(ui, 16.0)),
                 );
             }
             (_, Some(a), _) => {
@@ -211,7 +211,7 @@ fn row_ui(ui: &mut Ui, cx: &ViewCtx<'_>, title: &str, seen: &Seen, max_loss: f32
             let fill = loss.map_or(cx.theme.faint(), |l| {
                 crate::gui::theme::Colormap::Magma.seq(l, max_loss)
             });
-            let text = RichText::new(visible(t)).size(15.0).color(cx.theme.text_on(fill));
+            let text = RichText::new(visible(t)).size(crate::gui::theme::font_px(ui, 15.0)).color(cx.theme.text_on(fill));
             let resp = ui.add(egui::Button::new(text).fill(fill).sense(egui::Sense::hover()));
             if let Some(l) = loss {
                 resp.on_hover_text(format!("−log p = {l:.3}"));

@@ -34,6 +34,7 @@ pub fn value(config: &LlamaConfig, name: &str) -> Option<String> {
         "n_heads" => config.n_heads().to_string(),
         "n_kv_heads" => config.n_kv_heads().to_string(),
         "d_head" => config.d_head().to_string(),
+        "q_dim" => config.q_dim().to_string(),
         "gqa_group" => config.group_size().to_string(),
         "vocab_size" => grouped(config.vocab_size as u64),
         "max_position_embeddings" => grouped(config.max_position_embeddings as u64),
@@ -162,12 +163,16 @@ pub fn lesson_config(model: Option<&str>, loaded: &LlamaConfig) -> (LlamaConfig,
 /// The models a lesson can be about (`model = "..."`), each with its bundled config.json
 /// (from its Hugging Face repository; `glassbox arch` on each gives the transformers
 /// parameter total).
-pub const MODELS: [(&str, &str); 5] = [
+pub const MODELS: [(&str, &str); 9] = [
     ("smollm2-135m-instruct", include_str!("../../../assets/models/smollm2-135m-instruct.json")),
     ("gemma-3-270m", include_str!("../../../assets/models/gemma-3-270m.json")),
     ("gpt2", include_str!("../../../assets/models/gpt2.json")),
     ("bert-base-uncased", include_str!("../../../assets/models/bert-base-uncased.json")),
     ("llama-3.1-405b", include_str!("../../../assets/models/llama-3.1-405b.json")),
+    ("qwen2.5-0.5b", include_str!("../../../assets/models/qwen2.5-0.5b.json")),
+    ("qwen3-0.6b", include_str!("../../../assets/models/qwen3-0.6b.json")),
+    ("olmo-2-0425-1b", include_str!("../../../assets/models/olmo-2-0425-1b.json")),
+    ("phi-3-mini-4k", include_str!("../../../assets/models/phi-3-mini-4k.json")),
 ];
 
 /// The config of lesson model `id`: the cached model's own config.json if it is there (the

@@ -1,8 +1,10 @@
 //! Two architectures' blocks side by side: their op sequences ([`LayerOp::block`]) aligned by a
 //! longest common subsequence over the ops, each difference marked — an op only one block runs,
 //! or an op replaced by another of the same role (SwiGLU's `silu_mul` ↔ GeGLU's `gelu_mul`).
+//! Differences the op sequence cannot show (a bias, a fused weight, a QK-norm's width, a norm
+//! with no pre-norm beside it) are each op's [`Variant`]s.
 
-use crate::load::arch::Arch;
+use crate::load::arch::{Arch, NormPlacement};
 use crate::program::op::{LayerOp, layer_op};
 
 /// One row of an aligned pair of blocks.
@@ -105,6 +107,55 @@ fn flush_gap(gap_a: &mut Vec<LayerOp>, gap_b: &mut Vec<LayerOp>, out: &mut Vec<A
     out.extend(gap_b[j..].iter().map(|&y| Aligned::OnlyB(y)));
     gap_a.clear();
     gap_b.clear();
+}
+
+/// How one op is computed, beyond its name: what two blocks running the same op can still
+/// differ in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The projection adds a bias (Qwen 2's q, k, v; every projection of GPT-2 and BERT).
+    Bias,
+    /// The projection is a slice of one fused weight (Phi-3's `qkv_proj`, `gate_up_proj`).
+    Fused,
+    /// QK-norm over one head at a time (Gemma 3, Qwen 3).
+    QkNormPerHead,
+    /// QK-norm over all heads of q (and of k) at once (OLMo 2).
+    QkNormWhole,
+    /// The norm of a sublayer's output with no norm before the sublayer (OLMo 2).
+    NormAfterOnly,
+    /// The norm of a sublayer's output, with a norm before it too (Gemma's sandwich).
+    NormSandwich,
+}
+
+/// The variants of `op` in `arch`'s block.
+pub fn variants(arch: &Arch, op: LayerOp) -> Vec<Variant> {
+    use LayerOp as O;
+    let mut out = Vec::new();
+    let projection = matches!(op, O::Q | O::K | O::V | O::OProj | O::Gate | O::Up | O::Down | O::MlpIn);
+    if projection && (arch.biases || (arch.qkv_bias && matches!(op, O::Q | O::K | O::V))) {
+        out.push(Variant::Bias);
+    }
+    if arch.fused_projections && matches!(op, O::Q | O::K | O::V | O::Gate | O::Up) {
+        out.push(Variant::Fused);
+    }
+    match op {
+        O::QkNorm if arch.qk_norm_whole => out.push(Variant::QkNormWhole),
+        O::QkNorm => out.push(Variant::QkNormPerHead),
+        O::AttnPostNorm | O::MlpPostNorm if arch.placement == NormPlacement::PostSublayer => out.push(Variant::NormAfterOnly),
+        O::AttnPostNorm | O::MlpPostNorm => out.push(Variant::NormSandwich),
+        _ => {}
+    }
+    out
+}
+
+/// The variants of a row's op(s) that one side has and the other has not: `(in A, in B)`.
+/// An op only one side runs gives that side's variants.
+pub fn variant_difference(a: &Arch, b: &Arch, row: Aligned) -> (Vec<Variant>, Vec<Variant>) {
+    let va = row.a().map(|op| variants(a, op)).unwrap_or_default();
+    let vb = row.b().map(|op| variants(b, op)).unwrap_or_default();
+    let only_a = va.iter().copied().filter(|v| !vb.contains(v)).collect();
+    let only_b = vb.iter().copied().filter(|v| !va.contains(v)).collect();
+    (only_a, only_b)
 }
 
 #[cfg(test)]

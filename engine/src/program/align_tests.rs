@@ -63,3 +63,23 @@ fn align_pairs_ops_by_role_llama_against_gpt2() {
     assert!(r.contains("-rope"), "{r}");
     assert!(r.contains("gate>mlp_in -up silu_mul>act down"), "{r}");
 }
+
+#[test]
+fn variants_mark_what_the_op_names_do_not() {
+    let (qwen3, olmo2) = (arch("configs/qwen3-0.6b.json"), arch("configs/olmo-2-0425-1b.json"));
+    let rows = align_blocks(&qwen3, &olmo2);
+    let r = render(&rows).join(" ");
+    assert!(r.contains("-ln1") && r.contains("+ln1_post") && r.contains("+ln2_post"), "{r}");
+    let qk = rows.iter().copied().find(|r| *r == Aligned::Same(LayerOp::QkNorm)).unwrap();
+    assert_eq!(variant_difference(&qwen3, &olmo2, qk), (vec![Variant::QkNormPerHead], vec![Variant::QkNormWhole]));
+    let post = rows.iter().copied().find(|r| r.b() == Some(LayerOp::AttnPostNorm)).unwrap();
+    assert_eq!(variant_difference(&qwen3, &olmo2, post).1, vec![Variant::NormAfterOnly]);
+
+    let (phi3, llama, qwen2) = (arch("configs/phi-3-mini-4k.json"), arch("configs/smollm2-135m.json"), arch("configs/qwen2.5-0.5b.json"));
+    for op in [LayerOp::Q, LayerOp::K, LayerOp::V, LayerOp::Gate, LayerOp::Up] {
+        assert_eq!(variant_difference(&phi3, &llama, Aligned::Same(op)), (vec![Variant::Fused], vec![]));
+    }
+    assert_eq!(variant_difference(&phi3, &llama, Aligned::Same(LayerOp::Down)), (vec![], vec![]));
+    assert_eq!(variant_difference(&llama, &qwen2, Aligned::Same(LayerOp::K)), (vec![], vec![Variant::Bias]));
+    assert_eq!(variant_difference(&llama, &qwen2, Aligned::Same(LayerOp::OProj)), (vec![], vec![]));
+}

@@ -144,7 +144,8 @@ impl GlassboxApp {
         Ok(())
     }
 
-    /// `sidebyside NAME`: the side-by-side view against model NAME, both runs started;
+    /// `sidebyside NAME`: the side-by-side view against model NAME (or the model folder NAME),
+    /// both runs started;
     /// `sidebysideruns`: that view scrolled down to its runs.
     fn side_by_side_command(&mut self, ctx: &egui::Context, name: &str, arg: &str) -> Result<(), String> {
         self.view = side_by_side::ID;
@@ -158,7 +159,11 @@ impl GlassboxApp {
             v.fill_candidates(&r.s);
         }
         if !v.choose_b(arg) {
-            return Err(format!("no model `{arg}` to put beside this one"));
+            let dir = std::path::Path::new(arg);
+            if !dir.is_dir() {
+                return Err(format!("no model `{arg}` to put beside this one"));
+            }
+            v.add_folder(dir)?;
         }
         if !v.run_chosen(ctx) {
             return Err("one of the two models has no weights to run".into());

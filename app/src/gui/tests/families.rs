@@ -1,4 +1,5 @@
-//! The views on each family's tiny fixture (Gemma 3, GPT-2, BERT; random weights, no
+//! The views on each family's tiny fixture (Gemma 3, GPT-2, BERT, Qwen 2, Qwen 3, OLMo 2,
+//! Phi-3; random weights, no
 //! tokenizer, prompts typed as ids): every figure says what this family computes. Each check
 //! is a label the Llama-only figure did not have.
 
@@ -150,4 +151,94 @@ fn smollm2_diagram_keeps_its_llama_labels() {
     assert_has(&h, "every layer: causal attention");
     assert!(!has(&h, "(1 + w)"), "Llama's RMSNorm has a plain g");
     assert!(!has(&h, "post-norm"));
+}
+
+#[test]
+fn qwen2_diagram_names_the_qkv_biases() {
+    let mut h = ran("tiny-qwen2", IDS);
+    show(&mut h, Step::Layer(0, LayerOp::Softmax), ViewId("overview"));
+    assert_has(&h, "The model: a Qwen 2 decoder");
+    assert_has(&h, "q, k, v projections with biases (+ b)");
+    assert!(!has(&h, "QK-norm"), "Qwen 2 has no QK-norm");
+    assert!(!has(&h, "fused"));
+}
+
+#[test]
+fn qwen3_diagram_names_per_head_qk_norm_and_the_wider_heads() {
+    let mut h = ran("tiny-qwen3", IDS);
+    show(&mut h, Step::Layer(0, LayerOp::Softmax), ViewId("overview"));
+    assert_has(&h, "The model: a Qwen 3 decoder");
+    assert_has(&h, "QK-norm: RMSNorm on each head of q and k, before RoPE");
+    // 4 heads × head_dim 32 = 128 on a 64-wide stream.
+    assert_has(&h, "4 heads × 32 = 128 ≠ d_model 64");
+    assert!(!has(&h, "with biases"), "Qwen 3 has no q/k/v bias");
+}
+
+#[test]
+fn olmo2_diagram_puts_the_norms_after_the_sublayers() {
+    let mut h = ran("tiny-olmo2", IDS);
+    show(&mut h, Step::Layer(0, LayerOp::Softmax), ViewId("overview"));
+    assert_has(&h, "The model: an OLMo 2 decoder");
+    assert_has(&h, "RMSNorm after attention (no pre-norm)");
+    assert_has(&h, "RMSNorm after the MLP (no pre-norm)");
+    assert_has(&h, "x + RMSNorm(attn(x))");
+    assert_has(&h, "QK-norm over the whole width");
+    assert!(!has(&h, "(pre-norm)"), "OLMo 2 norms nothing before a sublayer");
+    assert!(!has(&h, "d_model 64"), "4 × 16 = 64");
+}
+
+#[test]
+fn phi3_diagram_shows_the_fused_weights_with_the_hooks_apart() {
+    let mut h = ran("tiny-phi3", IDS);
+    show(&mut h, Step::Layer(0, LayerOp::Softmax), ViewId("overview"));
+    assert_has(&h, "The model: a Phi-3 decoder");
+    // q 64 + k 64 + v 64 rows.
+    assert_has(&h, "fused qkv_proj: one 192 × 64 weight, hooks q, k, v apart");
+    assert_has(&h, "fused gate_up_proj: one");
+    // The hooks stay apart: a step button each.
+    for op in ["q", "k", "v", "gate", "up"] {
+        assert!(h.query_all_by_label(op).count() > 0, "no step button {op}");
+    }
+}
+
+/// Every view and sub-panel of the four newer families, painted in Chinese: no panic, and no
+/// English UI word (the rule of `ui_language`).
+#[test]
+fn newer_families_paint_every_view_in_chinese() {
+    use super::ui_language::{english_words, exempt, painted_text};
+    use crate::gui::i18n::Lang;
+    use crate::gui::views::registry;
+    let views = registry::catalog();
+    let mut screens: Vec<(ViewId, Option<&str>)> = views.iter().map(|v| (v.id, None)).collect();
+    screens.extend(views.iter().flat_map(|v| v.modes.iter().map(|&m| (v.id, Some(m)))));
+    let mut problems = Vec::new();
+    for name in ["tiny-qwen2", "tiny-qwen3", "tiny-olmo2", "tiny-phi3"] {
+        let mut h = ran(name, IDS);
+        h.state_mut().lang = Lang::Zh;
+        h.state_mut().show_lesson = false;
+        if let Some(v) = h.state_mut().ready().and_then(|r| r.views.get_mut::<crate::gui::views::side_by_side::SideBySideView>()) {
+            v.inline = true;
+        }
+        for &(view, mode) in &screens {
+            {
+                let app = h.state_mut();
+                let r = app.ready().expect("ready");
+                r.s.goto(Step::Layer(1, LayerOp::SiluMul));
+                if let Some(m) = mode {
+                    r.views.set_mode(m);
+                }
+                app.view = view;
+            }
+            h.run();
+            h.run();
+            // The patching panel's default clean and corrupt prompts are input, not UI (a
+            // prompt is English in both languages); the SmolLM2 check paints its results instead.
+            let input = |t: &str| t.starts_with("The capital of");
+            let texts: Vec<String> = painted_text(h.output()).into_iter().filter(|t| !exempt(t) && !input(t) && !english_words(t).is_empty()).collect();
+            if !texts.is_empty() {
+                problems.push(format!("{name} {view:?} {mode:?}: {texts:?}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "English in the Chinese UI:\n{}", problems.join("\n"));
 }

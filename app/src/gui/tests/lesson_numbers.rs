@@ -68,6 +68,19 @@ fn the_numbers_are_the_models() {
     assert_eq!(value(&gemma, "train_tokens_t"), None, "no stated token count, no number");
 }
 
+/// The newer families' bundled configs (lesson 35) give transformers' totals
+/// (tests/fixtures/arch_params.json) and Qwen 3's q wider than its stream: 16 heads × 128.
+#[test]
+fn the_newer_families_bundled_numbers() {
+    let totals = [("qwen2.5-0.5b", "494,032,768"), ("qwen3-0.6b", "596,049,920"), ("olmo-2-0425-1b", "1,484,916,736"), ("phi-3-mini-4k", "3,821,079,552")];
+    for (id, total) in totals {
+        let c = model_config(id).expect("bundled config");
+        assert_eq!(value(&c, "params_total").as_deref(), Some(total), "{id}");
+    }
+    let qwen3 = model_config("qwen3-0.6b").expect("qwen3");
+    assert_eq!((value(&qwen3, "q_dim").as_deref(), value(&qwen3, "d_model").as_deref()), (Some("2048"), Some("1024")));
+}
+
 /// The same lesson text on another model of the family gives that model's numbers: the
 /// text holds names, not numbers.
 #[test]

@@ -72,7 +72,7 @@ fn side_by_side_tiny_llama_against_tiny_gemma() {
         h.get_by_label(row);
     }
     // Gemma's qk_norm, ln1_post and ln2_post; GeGLU's gelu_mul for SwiGLU's silu_mul.
-    assert_eq!(h.query_all_by_label("only in B ▶").count(), 3);
+    assert_eq!(h.query_all_by_label_contains("only in B ▶").count(), 3);
     assert_eq!(h.query_all_by_label("≠ changed").count(), 1);
     assert_eq!(h.query_all_by_label("◀ only in A").count(), 0);
     // Only the Gemma side runs gelu_mul (the app's own diagram is the Llama's).
@@ -128,7 +128,7 @@ fn side_by_side_smollm2_against_gemma_3_270m() {
         v.prompt = "The capital of France is".into();
     }
     h.run();
-    assert_eq!(h.query_all_by_label("only in B ▶").count(), 3);
+    assert_eq!(h.query_all_by_label_contains("only in B ▶").count(), 3);
     h.get_by_label("Run both models").click();
     h.run();
     h.run();
@@ -142,4 +142,68 @@ fn side_by_side_smollm2_against_gemma_3_270m() {
         assert!(run.top[..5].iter().any(|(t, _)| t == " Paris"), "{}'s top 5: {:?}", run.name, &run.top[..5]);
     }
     assert!(h.query_all_by_label("␣Paris").count() >= 2);
+}
+
+/// The app on fixture `a` in the side-by-side view, with fixture folder `b` typed as model B
+/// and both run inline.
+fn fixture_pair(a: &str, b: &str) -> Harness<'static, GlassboxApp> {
+    let model = Arc::new(Model::load(&repo_root().join("tests/fixtures").join(a)).expect("fixture A loads"));
+    let mut h = harness(app_on(model, "1 2 3 4 5 6"));
+    h.state_mut().view = side_by_side::ID;
+    h.state_mut().show_diagram = false;
+    h.run();
+    {
+        let v = &mut h.state_mut().ready().expect("ready").views.get_mut::<SideBySideView>().expect("side-by-side view");
+        v.inline = true;
+        v.folder = repo_root().join("tests/fixtures").join(b).display().to_string();
+        v.prompt = "1 2 3 4 5 6".into();
+    }
+    h.run();
+    h.get_by_label("Use as B").click();
+    h.run();
+    h.run();
+    h
+}
+
+fn run_both(h: &mut Harness<'static, GlassboxApp>) {
+    h.get_by_label("Run both models").click();
+    h.run();
+    h.run();
+    let v = &h.state_mut().ready().expect("ready").views.get_mut::<SideBySideView>().expect("side-by-side view");
+    assert!(v.folder_error.is_none() && v.error.is_none(), "{:?} {:?}", v.folder_error, v.error);
+    assert!(v.result.is_some());
+}
+
+#[test]
+fn side_by_side_qwen3_against_olmo2_from_a_folder() {
+    let mut h = fixture_pair("tiny-qwen3", "tiny-olmo2");
+    assert!(h.query_all_by_label("tiny-olmo2").count() >= 2, "the picker and the header name B");
+    // Qwen 3's pre-norms only in A; OLMo 2's norms after each sublayer only in B, in words.
+    assert_eq!(h.query_all_by_label_contains("◀ only in A").count(), 2);
+    assert_eq!(h.query_all_by_label_contains("B: norm after the sublayer, none before").count(), 2);
+    // Both run QK-norm, of a different width.
+    h.get_by_label("≠ A: QK-norm per head; B: QK-norm over the whole width");
+    h.get_by_label("Total");
+    run_both(&mut h);
+}
+
+#[test]
+fn side_by_side_phi3_against_llama_marks_the_fused_weights() {
+    let mut h = fixture_pair("tiny-phi3", "tiny-smollm2-shape");
+    assert_eq!(h.query_all_by_label("≠ A: one fused weight").count(), 5, "q, k, v, gate, up");
+    run_both(&mut h);
+    // Qwen 2's biases against Llama, through the bundled config of the real model.
+    let v = &mut h.state_mut().ready().expect("ready").views.get_mut::<SideBySideView>().expect("side-by-side view");
+    v.a = v.b;
+    assert!(v.choose_b("qwen2.5"), "the bundled Qwen 2.5 config is offered");
+    h.run();
+    assert_eq!(h.query_all_by_label("≠ B: with bias").count(), 3, "q, k, v");
+}
+
+#[test]
+fn side_by_side_refuses_a_folder_without_a_model() {
+    let mut h = fixture_pair("tiny-qwen2", "configs");
+    let v = &h.state_mut().ready().expect("ready").views.get_mut::<SideBySideView>().expect("side-by-side view");
+    assert!(v.folder_error.is_some());
+    h.get_by_label_contains("No such file");
 }

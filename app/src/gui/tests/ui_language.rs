@@ -31,7 +31,7 @@ const ENGLISH: &[&str] = &[
 ];
 
 /// Every string painted in the last frame.
-fn painted_text(out: &egui::FullOutput) -> Vec<String> {
+pub(super) fn painted_text(out: &egui::FullOutput) -> Vec<String> {
     fn walk(shape: &Shape, acc: &mut Vec<String>) {
         match shape {
             Shape::Text(t) => acc.push(t.galley.text().to_string()),
@@ -76,7 +76,7 @@ fn without_brackets(text: &str) -> String {
 
 /// Painted text that is content, not UI: the task examples (the article's English ones) and
 /// code. Step names (`scores`, `gate`) are identifiers, the same in both languages.
-fn exempt(text: &str) -> bool {
+pub(super) fn exempt(text: &str) -> bool {
     use crate::gui::views::tasks::{API_SNIPPET, CLI_SNIPPET};
     let examples = glassbox_engine::article::tasks::PRESETS.iter().map(|p| p.text);
     text.starts_with("from llama3")
@@ -90,7 +90,7 @@ fn exempt(text: &str) -> bool {
 }
 
 /// The English UI words in `text`, skipping identifiers, formulas and bracketed originals.
-fn english_words(text: &str) -> Vec<String> {
+pub(super) fn english_words(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     let text = without_brackets(text);
     for chunk in text.split(|c: char| c.is_whitespace() || "，。：；（）“”、·|".contains(c)) {

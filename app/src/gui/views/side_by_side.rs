@@ -1,17 +1,18 @@
 //! Two architectures side by side: model A (the app's) against model B (Gemma 3 270M or
-//! SmolLM2 from the cache, or a config-only Llama 3.1 from `assets/models/`). Their blocks
+//! SmolLM2 from the cache, any model folder the user types — Qwen, OLMo 2, Phi-3, the tiny
+//! fixtures —, or a config-only Llama 3.1 from `assets/models/`). Their blocks
 //! aligned op by op with the differences marked, a table of each component's parameters,
 //! FLOPs and KV cache at a context the user sets (engine `arch_stats`), and — when both
 //! models have weights — one prompt run in both (`worker/side_by_side.rs`): chosen heads'
 //! attention patterns, both logit lenses, both next-token distributions.
 
 mod diagram;
+mod models;
 mod runs;
 mod table;
 
 use egui::{RichText, Ui};
 use glassbox_engine::LlamaConfig;
-use glassbox_engine::load::fetch::{KnownModel, is_complete};
 
 use super::ViewCtx;
 use crate::gui::i18n::Lang;
@@ -74,6 +75,9 @@ pub struct SideBySideView {
     pub scroll_to_runs: bool,
     /// A lesson's mode: the model to make B next frame, and whether to run both then.
     pending: Option<(&'static str, bool)>,
+    /// The folder typed into "Model B from a folder", and why the last one was refused.
+    pub folder: String,
+    pub folder_error: Option<String>,
 }
 
 impl Default for SideBySideView {
@@ -93,6 +97,8 @@ impl Default for SideBySideView {
             textures: Default::default(),
             scroll_to_runs: false,
             pending: None,
+            folder: String::new(),
+            folder_error: None,
         }
     }
 }
@@ -107,6 +113,7 @@ impl SideBySideView {
         egui::ScrollArea::vertical().id_salt("side-by-side").auto_shrink([false, false]).show(ui, |ui| {
             ui.heading(cx.tr("Two architectures side by side", "两种架构并排对比"));
             self.pickers_ui(ui, cx);
+            self.folder_ui(ui, cx);
             let (Some(a), Some(b)) = (self.candidates.get(self.a), self.candidates.get(self.b)) else { return };
             let (a, b) = (a.clone(), b.clone());
             ui.add_space(8.0);
@@ -132,38 +139,6 @@ impl SideBySideView {
         table::components_ui(ui, cx, a, b, &mut self.context);
         ui.add_space(12.0);
         runs::runs_ui(ui, cx, self, a, b);
-    }
-
-    /// The app's model first, then the cached real models it is not, then the bundled
-    /// config-only ones; B defaults to Gemma 3 270M when cached, else SmolLM2, else the first
-    /// other entry.
-    pub fn fill_candidates(&mut self, s: &Session) {
-        let m = &s.model;
-        let loaded = Candidate {
-            name: m.source.name.clone(),
-            loaded: true,
-            config: m.config.clone(),
-            model: Some(ModelRef::Loaded(std::sync::Arc::clone(m))),
-        };
-        let mut list = vec![loaded];
-        for known in [KnownModel::Gemma3_270m, KnownModel::SmolLm2] {
-            let Ok(dir) = known.dir() else { continue };
-            if dir == m.source.dir || !is_complete(&dir) {
-                continue;
-            }
-            if let Ok(config) = LlamaConfig::from_file(&dir.join("config.json")) {
-                list.push(Candidate { name: known.name().to_string(), loaded: false, config, model: Some(ModelRef::Dir(dir)) });
-            }
-        }
-        for card in crate::gui::model_table::bundled().unwrap_or_default() {
-            list.push(Candidate { name: card.name, loaded: false, config: card.config, model: None });
-        }
-        self.candidates = list;
-        self.a = 0;
-        self.b = if self.candidates.len() > 1 { 1 } else { 0 };
-        if self.prompt.is_empty() {
-            self.prompt = s.prompt.clone();
-        }
     }
 
     /// Adds a model with weights to the pickers and makes it B (tests: a tiny fixture).
@@ -292,13 +267,20 @@ impl super::View for SideBySideView {
     }
 
     fn modes(&self) -> &'static [&'static str] {
-        &["compare-gemma", "compare-llama-405b"]
+        &["compare-gemma", "compare-llama-405b", "compare-qwen2", "compare-qwen3", "compare-olmo2", "compare-phi3", "compare-gpt2"]
     }
 
+    /// The other families' pairs run both models only when B's weights are cached (else B is
+    /// its bundled config: the diagram and the table).
     fn set_mode(&mut self, mode: &str) -> bool {
         self.pending = match mode {
             "compare-gemma" => Some(("gemma", true)),
             "compare-llama-405b" => Some(("llama 3.1 405b", false)),
+            "compare-qwen2" => Some(("qwen2.5", true)),
+            "compare-qwen3" => Some(("qwen3", true)),
+            "compare-olmo2" => Some(("olmo-2", true)),
+            "compare-phi3" => Some(("phi-3", true)),
+            "compare-gpt2" => Some(("gpt2", true)),
             _ => return false,
         };
         true

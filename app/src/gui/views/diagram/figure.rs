@@ -1,6 +1,7 @@
 //! The block diagram itself, walked from the loaded model's op program: each norm where the
-//! `Arch` puts it (pre, post-norm after the add, or Gemma's sandwich around each sublayer),
-//! QK-norm, RoPE or learned positions (and BERT's token types), the layer's mask (causal,
+//! `Arch` puts it (pre, post-norm after the add, Gemma's sandwich around each sublayer, or
+//! OLMo 2's after each sublayer only), QK-norm per head or whole-width, q/k/v biases, fused
+//! projections, RoPE or learned positions (and BERT's token types), the layer's mask (causal,
 //! sliding window, two-way), the MLP as computed. Every part is a button that moves the
 //! cursor there.
 
@@ -213,9 +214,7 @@ fn attention_block_ui(ui: &mut Ui, cx: &ViewCtx<'_>, b: &Blocks, layer: usize, o
         _ => cx.lang.tf(format!("Attention: {h} query heads in {kv} GQA groups"), format!("注意力：{h} 个查询头，分成 {kv} 个 GQA 组")),
     };
     let mut detail = vec![format!("d_head = {}", c.d_head())];
-    if ops.contains(&LayerOp::QkNorm) {
-        detail.push(cx.tr("QK-norm: RMSNorm on each head of q and k", "QK-norm：对 q、k 的每个头做 RMSNorm").into());
-    }
+    detail.extend(variant_notes(cx, ops));
     if ops.contains(&LayerOp::Rope) {
         detail.push(cx.tr("RoPE rotates q and k by position", "RoPE 按位置旋转 q 和 k").into());
     }
@@ -225,6 +224,39 @@ fn attention_block_ui(ui: &mut Ui, cx: &ViewCtx<'_>, b: &Blocks, layer: usize, o
     }
     b.block(ui, cx, title, detail.join("  ·  "), steps);
     heads_ui(ui, cx, h, c.group_size().max(1), scale);
+}
+
+/// How this family computes q, k and v unlike Llama: fused weights (Phi-3), biases (Qwen 2),
+/// QK-norm per head (Gemma 3, Qwen 3) or over the whole width (OLMo 2), and a head width
+/// that does not multiply back to d_model (Qwen 3).
+fn variant_notes(cx: &ViewCtx<'_>, ops: &[LayerOp]) -> Vec<String> {
+    let (c, arch) = (&cx.s.model.config, &cx.s.model.arch);
+    let mut notes = Vec::new();
+    if arch.fused_projections {
+        let rows = c.q_dim() + 2 * c.kv_dim();
+        notes.push(cx.lang.tf(
+            format!("fused qkv_proj: one {rows} × {} weight, hooks q, k, v apart", c.d_model()),
+            format!("融合的 qkv_proj：一个 {rows} × {} 权重，q、k、v 的钩子分开记录", c.d_model()),
+        ));
+    }
+    if arch.qkv_bias {
+        notes.push(cx.tr("q, k, v projections with biases (+ b)", "q、k、v 投影带偏置（+ b）").into());
+    }
+    if c.q_dim() != c.d_model() {
+        notes.push(cx.lang.tf(
+            format!("{} heads × {} = {} ≠ d_model {}", c.n_heads(), c.d_head(), c.q_dim(), c.d_model()),
+            format!("{} 个头 × {} = {} ≠ d_model {}", c.n_heads(), c.d_head(), c.q_dim(), c.d_model()),
+        ));
+    }
+    if ops.contains(&LayerOp::QkNorm) {
+        let note = match (arch.qk_norm_whole, ops.contains(&LayerOp::Rope)) {
+            (true, _) => cx.tr("QK-norm over the whole width: one RMSNorm across all heads of q, one of k", "整宽 QK-norm：q 的所有头一起做一次 RMSNorm，k 也一样"),
+            (false, true) => cx.tr("QK-norm: RMSNorm on each head of q and k, before RoPE", "QK-norm：对 q、k 的每个头做 RMSNorm，在 RoPE 之前"),
+            (false, false) => cx.tr("QK-norm: RMSNorm on each head of q and k", "QK-norm：对 q、k 的每个头做 RMSNorm"),
+        };
+        notes.push(note.into());
+    }
+    notes
 }
 
 /// What one layer's mask lets a query see, in words.
@@ -244,7 +276,14 @@ fn mlp_block_ui(ui: &mut Ui, cx: &ViewCtx<'_>, b: &Blocks, steps: &[(&str, Step)
         MlpKind::SwiGlu | MlpKind::GeGlu => format!("{} → 2 × {} → {}", c.d_model(), c.d_mlp(), c.d_model()),
         MlpKind::Plain(_) => format!("{} → {} → {}", c.d_model(), c.d_mlp(), c.d_model()),
     };
-    b.block(ui, cx, title, format!("{shape}  ·  {}", arch.mlp.post()), steps);
+    let mut detail = format!("{shape}  ·  {}", arch.mlp.post());
+    if arch.fused_projections && arch.mlp.gated() {
+        detail += &cx.lang.tf(
+            format!("  ·  fused gate_up_proj: one {} × {} weight, hooks gate and up apart", 2 * c.d_mlp(), c.d_model()),
+            format!("  ·  融合的 gate_up_proj：一个 {} × {} 权重，门（gate）与上投影（up）的钩子分开记录", 2 * c.d_mlp(), c.d_model()),
+        );
+    }
+    b.block(ui, cx, title, detail, steps);
 }
 
 /// A norm or a residual add, labelled by where it sits.
@@ -252,8 +291,17 @@ fn single_op_ui(ui: &mut Ui, cx: &ViewCtx<'_>, b: &Blocks, layer: usize, op: Lay
     let arch = &cx.s.model.arch;
     let norm = norm_name(arch);
     let sandwich = arch.placement == NormPlacement::Sandwich;
+    let after_only = arch.placement == NormPlacement::PostSublayer;
     let (title, detail) = match op {
         LayerOp::BlockIn => return,
+        LayerOp::AttnPostNorm if after_only => (
+            cx.lang.tf(format!("{norm} after attention (no pre-norm)"), format!("{norm}（注意力之后，没有前置归一化）")),
+            cx.tr("x + RMSNorm(attn(x)): attention reads the residual stream itself", "x + RMSNorm(attn(x))：注意力直接读残差流").into(),
+        ),
+        LayerOp::MlpPostNorm if after_only => (
+            cx.lang.tf(format!("{norm} after the MLP (no pre-norm)"), format!("{norm}（MLP 之后，没有前置归一化）")),
+            cx.tr("x + RMSNorm(mlp(x)): the MLP reads the residual stream itself", "x + RMSNorm(mlp(x))：MLP 直接读残差流").into(),
+        ),
         LayerOp::Ln1 if sandwich => (cx.lang.tf(format!("{norm} (pre-attention)"), format!("{norm}（注意力之前）")), cx.tr("sandwich: normed before and after attention", "三明治：注意力前后各一次归一化").into()),
         LayerOp::Ln1 => (cx.lang.tf(format!("{norm} (pre-norm)"), format!("{norm}（前置归一化）")), String::new()),
         LayerOp::AttnPostNorm => (cx.lang.tf(format!("{norm} (post-attention)"), format!("{norm}（注意力之后）")), cx.tr("the attention output is normed before the add", "注意力输出先归一化再相加").into()),

@@ -90,6 +90,41 @@ pub fn nmse(a: &[f32], reference: &[f32]) -> f64 {
     num / den.max(1e-30)
 }
 
+/// A CPU pass of `model` on the golden input, every golden hook captured and within the
+/// fixture tolerance (at least `min_hooks` of them); prints the largest error and where.
+pub fn assert_every_hook_matches(name: &str, model: std::sync::Arc<glassbox_engine::Model>, goldens: &BTreeMap<String, Golden>, min_hooks: usize) {
+    use glassbox_engine::exec::executor::{Executor, PassOptions};
+    use glassbox_engine::exec::trace::CaptureFilter;
+    let ids: Vec<u32> = goldens["input_ids"].values.iter().map(|&v| v as u32).collect();
+    let mut exec = glassbox_engine::exec::cpu::CpuExecutor::new(model);
+    let trace = exec.forward(&ids, PassOptions::capture(CaptureFilter::All)).unwrap();
+    let mut checked = 0;
+    for golden_name in goldens.keys().filter(|k| k.as_str() != "input_ids") {
+        let key: glassbox_engine::HookKey = golden_name.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(trace.get(key).is_some(), "{name}: {golden_name} was not captured");
+        checked += 1;
+    }
+    assert!(checked >= min_hooks, "{name}: only {checked} hooks in the golden");
+    if let Some(diff) = first_divergence(&trace, goldens, tolerance::FIXTURE_HOOK_REL as f32) {
+        panic!("{name}: first diverging hook: {diff}");
+    }
+    let (worst, at) = worst_relative(&trace, goldens);
+    eprintln!("{name}: {checked} hooks, largest error {worst:.1e} of max(1, max |ref|), at {at}");
+}
+
+/// The largest `max |ours − ref| / max(1, max |ref|)` over the golden hooks, and where.
+pub fn worst_relative(trace: &Trace, goldens: &BTreeMap<String, Golden>) -> (f32, String) {
+    let mut worst = (0.0f32, String::new());
+    for (name, g) in goldens.iter().filter(|(k, _)| k.as_str() != "input_ids") {
+        let ours = values_of(trace.get(name.parse().unwrap()).unwrap());
+        let rel = max_abs_diff(&ours, &g.values) / max_abs(&g.values).max(1.0);
+        if rel > worst.0 {
+            worst = (rel, name.clone());
+        }
+    }
+    worst
+}
+
 /// Compares every golden hook present in `goldens` with `trace`, in forward order, and
 /// returns the first that exceeds `max abs ≤ rel · max(1, max|ref|)` (DESIGN §6).
 pub fn first_divergence(trace: &Trace, goldens: &BTreeMap<String, Golden>, rel: f32) -> Option<String> {

@@ -49,35 +49,8 @@ fn every_hook_matches_transformers_on_gpt2_bert_and_gemma3() {
     for (name, family) in FAMILIES {
         let model = load(name);
         assert_eq!(model.arch.family, family, "{name}");
-        let goldens = position_major(goldens(name));
-        let mut exec = CpuExecutor::new(model.clone());
-        let trace = exec.forward(&ids_of(&goldens), PassOptions::capture(CaptureFilter::All)).unwrap();
-        let mut checked = 0;
-        for golden_name in goldens.keys().filter(|k| k.as_str() != "input_ids") {
-            let key: HookKey = golden_name.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(trace.get(key).is_some(), "{name}: {golden_name} was not captured");
-            checked += 1;
-        }
-        assert!(checked >= 14, "{name}: only {checked} hooks in the golden");
-        if let Some(diff) = first_divergence(&trace, &goldens, glassbox_tests::tolerance::FIXTURE_HOOK_REL as f32) {
-            panic!("{name}: first diverging hook: {diff}");
-        }
-        let (worst, at) = worst_relative(&trace, &goldens);
-        eprintln!("{name}: largest error {worst:.1e} of max(1, max |ref|), at {at}");
+        glassbox_tests::assert_every_hook_matches(name, model, &position_major(goldens(name)), 14);
     }
-}
-
-/// The largest `max |ours − ref| / max(1, max |ref|)` over the golden hooks, and where.
-fn worst_relative(trace: &glassbox_engine::Trace, goldens: &std::collections::BTreeMap<String, Golden>) -> (f32, String) {
-    let mut worst = (0.0f32, String::new());
-    for (name, g) in goldens.iter().filter(|(k, _)| k.as_str() != "input_ids") {
-        let ours = glassbox_tests::values_of(trace.get(name.parse().unwrap()).unwrap());
-        let rel = glassbox_tests::max_abs_diff(&ours, &g.values) / glassbox_tests::max_abs(&g.values).max(1.0);
-        if rel > worst.0 {
-            worst = (rel, name.clone());
-        }
-    }
-    worst
 }
 
 #[test]

@@ -117,7 +117,7 @@ pub fn trace_value(s: &Session, name: &str) -> Option<String> {
         }
         "kv_cache_bytes" => {
             let bytes = graph::kv_cache_sizes(&s.model.config, s.cache_len).gqa_f32;
-            format!("{} B", grouped(bytes))
+            format!("{} B", lesson_numbers::grouped(bytes))
         }
         "kv_cache_positions" => s.cache_len.to_string(),
         _ => return None,
@@ -130,18 +130,6 @@ fn quoted(s: &Session, id: u32) -> String {
 
 fn percent(p: f32) -> String {
     format!("{:.1}%", 100.0 * p)
-}
-
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The `rank`-th most likely next token after the last position, from `hook_probs` (ties:

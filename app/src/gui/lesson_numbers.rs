@@ -98,7 +98,7 @@ fn window(arch: &Arch, layer: usize) -> Option<usize> {
 }
 
 /// 268098176 → "268,098,176".
-fn grouped(n: u64) -> String {
+pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

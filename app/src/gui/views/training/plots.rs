@@ -2,7 +2,7 @@
 //! layer, induction score, and each data-parallel worker's gradient norm.
 
 use egui::{RichText, Ui};
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, Points};
+use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, Points};
 use glassbox_engine::train::Preset;
 
 use super::History;
@@ -29,7 +29,9 @@ pub fn curves_ui(ui: &mut Ui, cx: &ViewCtx<'_>, h: &History, preset: Preset, wor
             Preset::Induction => cx.tr("held-out loss, repeated half", "留出损失（重复的后半段）"),
             Preset::Text => cx.tr("held-out loss", "留出损失"),
         };
-        plot(cx, "train-loss", cx.tr("loss", "损失")).include_y(0.0).show(&mut cols[0], |p| {
+        // The losses fall from the top left to the bottom right: the legend sits where no curve runs.
+        let legend = Legend::default().position(Corner::LeftBottom);
+        plot(cx, "train-loss", cx.tr("loss", "损失")).legend(legend).include_y(0.0).show(&mut cols[0], |p| {
             let train: Vec<[f64; 2]> = h.steps.iter().map(|r| [r.step as f64, f64::from(r.loss)]).collect();
             p.line(Line::new(cx.tr("training loss (f32)", "训练损失（f32）"), train).color(theme.series(0)).width(2.0));
             if !h.bf16_steps.is_empty() {
@@ -47,7 +49,7 @@ pub fn curves_ui(ui: &mut Ui, cx: &ViewCtx<'_>, h: &History, preset: Preset, wor
         cols[1].label(RichText::new(cx.tr("Learning rate (warm-up, then cosine)", "学习率（预热，然后余弦衰减）")).strong());
         plot(cx, "train-lr", cx.tr("lr", "学习率")).include_y(0.0).show(&mut cols[1], |p| {
             let lr: Vec<[f64; 2]> = h.steps.iter().map(|r| [r.step as f64, f64::from(r.lr)]).collect();
-            p.line(Line::new("lr", lr).color(theme.series(0)).width(2.0));
+            p.line(Line::new(cx.tr("lr", "学习率"), lr).color(theme.series(0)).width(2.0));
         });
     });
     ui.columns(2, |cols| {

@@ -217,7 +217,9 @@ fn every_views_mode_is_saved_as_it_was_set() {
     for m in modes {
         let id = views.set_mode(m).expect("a mode");
         let now = views.iter().find(|v| v.id() == id.0).and_then(|v| v.mode());
-        if !["code", "compare-gemma", "compare-llama-405b"].contains(&m) {
+        // The Tasks view's code panel and the side-by-side view's `compare-*` (which choose
+        // model B) are not saved yet.
+        if m != "code" && !m.starts_with("compare-") {
             assert_eq!(now, Some(m), "view {} does not report its mode {m}", id.0);
         }
     }

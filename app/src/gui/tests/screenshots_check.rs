@@ -97,7 +97,7 @@ fn scripted() -> Vec<Vec<String>> {
             continue;
         }
         let text = std::fs::read_to_string(entry.path()).expect("script");
-        for word in text.split(|c: char| c.is_whitespace() || c == '"' || c == '/' || c == ':') {
+        for word in text.split(|c: char| c.is_whitespace() || matches!(c, '"' | '/' | ':' | ';')) {
             let Some(stem) = word.strip_suffix(".png") else { continue };
             let name = stem.trim_start_matches("$lang-").trim_start_matches("en-").trim_start_matches("zh-");
             if !name.is_empty() && !name.contains('*') {

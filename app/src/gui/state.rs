@@ -143,12 +143,18 @@ fn sanitize(mut s: PersistedState) -> PersistedState {
 
 /// Atomic write: a temp file in the same folder, then rename over the old one.
 pub fn save(path: &Path, state: &PersistedState) -> Result<()> {
+    write_json_atomic(path, state)
+}
+
+/// `value` as pretty JSON at `path`, atomically (state.json, saved sessions): a temp file in
+/// the same folder, synced, then renamed over the old file.
+pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let text = serde_json::to_string_pretty(state)?;
+    let text = serde_json::to_string_pretty(value)?;
     let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
     let written = write_synced(&tmp, text.as_bytes())
         .with_context(|| format!("writing {}", tmp.display()))
@@ -157,7 +163,7 @@ pub fn save(path: &Path, state: &PersistedState) -> Result<()> {
         });
     if written.is_err() {
         // A full disk leaves a short (often empty) temp file: never leave it behind, and
-        // the old state.json is untouched.
+        // the old file is untouched.
         let _ = std::fs::remove_file(&tmp);
     }
     written

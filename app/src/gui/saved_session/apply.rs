@@ -50,7 +50,9 @@ impl GlassboxApp {
 
     /// Writes the session to `path` (temp file, then rename); a notice says where or why not.
     pub fn save_session(&mut self, path: &Path, now: f64) {
-        let written = self.capture_session(path).and_then(|f| write_atomic(path, &f));
+        let written = self
+            .capture_session(path)
+            .and_then(|f| crate::gui::state::write_json_atomic(path, &f).map_err(|e| format!("{e:#}")));
         let lang = self.lang;
         match written {
             Ok(()) => self.notices.push((
@@ -173,15 +175,4 @@ fn restore_training(r: &mut Ready, run: &Path, checkpoint: usize) {
         t.run_root = root.to_path_buf();
         t.checkpoint_index = checkpoint;
     }
-}
-
-/// Temp file in the same folder, then rename: a crash never leaves half a session.
-fn write_atomic(path: &Path, f: &SessionFile) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(f).map_err(|e| e.to_string())?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let written = std::fs::write(&tmp, text.as_bytes()).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.map_err(|e| format!("{}: {e}", path.display()))
 }

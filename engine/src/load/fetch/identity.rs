@@ -8,10 +8,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::load::gguf::SOURCE_FILE;
-
 use super::hex;
-use super::verify::sha256_file;
+use super::verify::{recorded_files, sha256_file};
 
 /// The identity of the model in `dir`; `Err` says which file could not be read.
 pub fn model_sha256(dir: &Path) -> Result<String, String> {
@@ -27,7 +25,8 @@ pub fn model_sha256(dir: &Path) -> Result<String, String> {
     }
     weights.sort();
     names.extend(weights);
-    let recorded = recorded_hashes(dir);
+    // An unreadable note only means every file is hashed.
+    let recorded = recorded_files(dir).ok().flatten();
     let mut all = Sha256::new();
     for name in &names {
         let path = dir.join(name);
@@ -43,13 +42,6 @@ pub fn model_sha256(dir: &Path) -> Result<String, String> {
         all.update(format!("{name} {sha}\n").as_bytes());
     }
     Ok(hex(&all.finalize()))
-}
-
-/// `files` of the converter's note, when there is one.
-fn recorded_hashes(dir: &Path) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let text = std::fs::read_to_string(dir.join(SOURCE_FILE)).ok()?;
-    let note: serde_json::Value = serde_json::from_str(&text).ok()?;
-    note.get("files")?.as_object().cloned()
 }
 
 #[cfg(test)]

@@ -30,15 +30,10 @@ pub fn verify_model_dir(dir: &Path, verify: Verify) -> Result<(), String> {
             "model.safetensors is {actual} bytes but its header describes {expected}"
         ));
     }
-    let Ok(text) = std::fs::read_to_string(dir.join(SOURCE_FILE)) else {
+    let Some(files) = recorded_files(dir)? else {
         return Ok(());
     };
-    let note: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{SOURCE_FILE}: {e}"))?;
-    let Some(files) = note.get("files").and_then(|f| f.as_object()) else {
-        return Ok(());
-    };
-    for (name, want) in files {
+    for (name, want) in &files {
         // Names come from our own converter; anything else is not ours to open.
         if name.contains('/') || name.contains('\\') || name.starts_with('.') {
             return Err(format!("{SOURCE_FILE} lists an unexpected file {name:?}"));
@@ -63,6 +58,16 @@ pub fn verify_model_dir(dir: &Path, verify: Verify) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The `files` table (name → `size`, `sha256`) of `dir`'s converter note; `None` without a
+/// note or without the table.
+pub(super) fn recorded_files(dir: &Path) -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
+    let Ok(text) = std::fs::read_to_string(dir.join(SOURCE_FILE)) else {
+        return Ok(None);
+    };
+    let note: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{SOURCE_FILE}: {e}"))?;
+    Ok(note.get("files").and_then(|f| f.as_object()).cloned())
 }
 
 /// For [`crate::Model::load`]: a cache folder (one with the completion marker) whose files

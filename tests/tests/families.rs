@@ -12,7 +12,7 @@ use glassbox_engine::exec::executor::{Executor, PassOptions};
 use glassbox_engine::program::step::Program;
 use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::{BlockHook, HookKey, Model};
-use glassbox_tests::{Golden, first_divergence, fixtures_dir, read_goldens};
+use glassbox_tests::{Golden, fixtures_dir, read_goldens};
 
 const FAMILIES: [(&str, Family); 3] = [("tiny-gpt2", Family::Gpt2), ("tiny-bert-mlm", Family::Bert), ("tiny-gemma3", Family::Gemma3)];
 

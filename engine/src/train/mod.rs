@@ -8,6 +8,8 @@ pub mod backward;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;
+pub mod grad_acts;
+pub mod grad_norms;
 pub mod grad_ops;
 pub mod loss;
 pub mod parallel;

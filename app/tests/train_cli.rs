@@ -14,28 +14,44 @@ use glassbox_engine::load::weights::Checkpoint;
 
 #[test]
 fn grad_writes_what_torch_autograd_computes() {
+    // Every family with a torch reference: the ids (and BERT's labels) come from the file.
+    for name in ["tiny-mha-untied", "tiny-gpt2", "tiny-bert-mlm", "tiny-gemma3", "tiny-qwen2", "tiny-qwen3", "tiny-olmo2", "tiny-phi3"] {
+        let compared = grad_matches_reference(name);
+        assert!(compared > 15, "{name}: {compared} gradients compared");
+    }
+}
+
+/// `glassbox grad` on a fixture, its file compared with the fixture's `grad.safetensors`
+/// name by name (every `grad.*` key: parameters under the checkpoint's own names, hooks).
+fn grad_matches_reference(name: &str) -> usize {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("g.safetensors");
-    let model = fixture("tiny-mha-untied");
-    let ids = "67,84,47,57,24,8,27,5,10,38,70";
-    let v = json_of(&glassbox(&[
-        "grad", "--model", model.to_str().unwrap(), "--token-ids", ids, "--out", file.to_str().unwrap(), "--json",
-    ]));
-    let ours = Checkpoint::open(&[file]).unwrap();
+    let model = fixture(name);
     let reference = Checkpoint::open(&[model.join("grad.safetensors")]).unwrap();
+    let list = |key: &str| reference.tensor_f32(key).map(|(_, v)| v.iter().map(|x| format!("{}", *x as i64)).collect::<Vec<_>>().join(","));
+    let ids = list("input_ids").unwrap();
+    let mut args = vec!["grad", "--model", model.to_str().unwrap(), "--token-ids", &ids, "--out", file.to_str().unwrap(), "--json"];
+    let labels = list("labels");
+    if let Ok(labels) = &labels {
+        args.extend(["--mlm-labels", labels.as_str()]);
+    }
+    let v = json_of(&glassbox(&args));
+    let ours = Checkpoint::open(&[file]).unwrap();
     let loss_ref = reference.tensor_f32("loss").unwrap().1[0];
-    assert!((v["loss"].as_f64().unwrap() as f32 - loss_ref).abs() <= 1e-5);
+    assert!((v["loss"].as_f64().unwrap() as f32 - loss_ref).abs() <= 1e-5, "{name}: loss {} vs {loss_ref}", v["loss"]);
     let mut compared = 0;
-    for name in reference.names().filter(|n| n.starts_with("grad.")) {
-        let (shape_ref, want) = reference.tensor_f32(name).unwrap();
-        let (shape, got) = ours.tensor_f32(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(shape, shape_ref, "{name}");
+    for key in reference.names().filter(|n| n.starts_with("grad.")) {
+        let (shape_ref, want) = reference.tensor_f32(key).unwrap();
+        let (shape, got) = ours.tensor_f32(key).unwrap_or_else(|e| panic!("{name}: {key}: {e}"));
+        assert_eq!(shape, shape_ref, "{name}: {key}");
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
         let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(err <= 1e-4 * scale, "{name}: {err:e}");
+        assert!(err <= 1e-4 * scale, "{name}: {key}: {err:e} > 1e-4 × {scale:e}");
         compared += 1;
     }
-    assert!(compared > 30, "{compared} gradients compared");
+    let extra: Vec<&str> = ours.names().filter(|n| n.starts_with("grad.model") || n.starts_with("grad.transformer") || n.starts_with("grad.bert")).filter(|n| !reference.contains(n)).collect();
+    assert!(extra.is_empty(), "{name}: parameters torch does not have: {extra:?}");
+    compared
 }
 
 #[test]
@@ -74,5 +90,11 @@ fn bad_training_input_is_one_clear_line() {
     let (m, f) = (m.to_str().unwrap(), f.to_str().unwrap());
     one_line(glassbox(&["grad", "--model", m, "--token-ids", "5", "--out", f]), "at least 2");
     one_line(glassbox(&["grad", "--model", m, "--token-ids", "5,900", "--out", f]), "900");
+    one_line(glassbox(&["grad", "--model", m, "--token-ids", "5,6", "--mlm-labels", "-100,6", "--out", f]), "next token");
+    let bert = fixture("tiny-bert-mlm");
+    let bert = bert.to_str().unwrap();
+    one_line(glassbox(&["grad", "--model", bert, "--token-ids", "5,3,7", "--out", f]), "--mlm-labels");
+    one_line(glassbox(&["grad", "--model", bert, "--token-ids", "5,3,7", "--mlm-labels", "-100,6", "--out", f]), "2 values for 3 tokens");
+    one_line(glassbox(&["grad", "--model", bert, "--token-ids", "5,3,7", "--mlm-labels", "-100,-100,-100", "--out", f]), "scored");
     one_line(glassbox(&["train", "--preset", "induction", "--workers", "3", "--out", f]), "--workers 3");
 }

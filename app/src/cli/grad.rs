@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use glassbox_engine::train::{self, Params, checkpoint};
+use glassbox_engine::Model;
+use glassbox_engine::train::{self, Objective, Params, checkpoint};
 use serde_json::json;
 
 use super::model_arg::load_model;
@@ -18,6 +19,10 @@ pub struct GradArgs {
     /// Text instead of ids (needs the model's tokenizer.json)
     #[arg(long, conflicts_with = "token_ids")]
     pub prompt: Option<String>,
+    /// Masked-LM labels, one per token, comma-separated: the id to predict, or -100 where a
+    /// position is not scored (BERT-style models; causal models predict every next token)
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub mlm_labels: Option<Vec<i64>>,
     /// Output file (.safetensors)
     #[arg(long)]
     pub out: PathBuf,
@@ -37,12 +42,13 @@ pub fn run(model_path: Option<PathBuf>, args: GradArgs) -> Result<()> {
             .encode(p)?,
         (None, None) => bail!("pass --token-ids or --prompt"),
     };
-    if ids.len() < 2 {
+    let objective = objective(&model, &args, ids.len())?;
+    if objective == Objective::NextToken && ids.len() < 2 {
         bail!("--token-ids needs at least 2 tokens: the loss predicts each token from the ones before it");
     }
     let params = Params::load_dir(&model.source.dir, &model.config)
         .with_context(|| format!("reading the weights of {}", model.source.dir.display()))?;
-    let grads = train::gradients_of(&model, &params, &ids)?;
+    let grads = train::gradients_for(&model, &params, &ids, &objective)?;
     checkpoint::save_gradients(&args.out, &grads, &ids, model.config.n_layers())
         .with_context(|| format!("writing {}", args.out.display()))?;
     if args.json {
@@ -50,13 +56,29 @@ pub fn run(model_path: Option<PathBuf>, args: GradArgs) -> Result<()> {
             "loss": grads.loss.loss,
             "token_ids": ids,
             "per_position_loss": grads.loss.per_position,
+            "objective": if objective == Objective::NextToken { "next-token" } else { "masked-lm" },
             "grad_norm": grads.params.global_norm(),
             "out": args.out,
         });
         println!("{}", serde_json::to_string(&out)?);
     } else {
         println!("loss {:.6} over {} predictions; gradients of {} parameters written to {}",
-            grads.loss.loss, ids.len() - 1, grads.params.len(), args.out.display());
+            grads.loss.loss, grads.loss.per_position.len(), grads.params.len(), args.out.display());
     }
     Ok(())
+}
+
+/// A masked LM needs its labels; a causal LM predicts every next token and takes none.
+fn objective(model: &Model, args: &GradArgs, n_ids: usize) -> Result<Objective> {
+    match (&args.mlm_labels, model.arch.generates()) {
+        (Some(labels), false) => {
+            if labels.len() != n_ids {
+                bail!("--mlm-labels has {} values for {n_ids} tokens: give one per token (-100 where a position is not scored)", labels.len());
+            }
+            Ok(Objective::MaskedLm { labels: labels.clone() })
+        }
+        (None, false) => bail!("this is a masked language model ({}): pass --mlm-labels, one per token, the id to predict or -100 where a position is not scored", model.arch.family.name()),
+        (Some(_), true) => bail!("--mlm-labels is for masked language models; this {} model is trained on every next token", model.arch.family.name()),
+        (None, true) => Ok(Objective::NextToken),
+    }
 }

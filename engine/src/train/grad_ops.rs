@@ -104,16 +104,15 @@ pub fn softmax_backward(dp: ArrayView3<f32>, p: ArrayView3<f32>) -> Array3<f32> 
     ds
 }
 
-/// `s[h, i, j] = q[i, h] · k[j, g(h)] / √d_head` ⇒ `dq[i, h] = Σ_j ds[h, i, j] · k[j, g(h)] / √d_head`,
-/// `dk[j, g] = Σ_{h in g} Σ_i ds[h, i, j] · q[i, h] / √d_head`.
+/// `s[h, i, j] = q[i, h] · k[j, g(h)] · c` (c: the score scale, `1/√d_head` or Gemma's) ⇒
+/// `dq[i, h] = Σ_j ds[h, i, j] · k[j, g(h)] · c`, `dk[j, g] = Σ_{h in g} Σ_i ds[h, i, j] · q[i, h] · c`.
 pub fn scores_backward(
     ds: ArrayView3<f32>, // [heads, q_pos, k_pos]
     q: ArrayView3<f32>,  // [q_pos, heads, d_head]  (rotated)
     k: ArrayView3<f32>,  // [k_pos, kv_heads, d_head]  (rotated)
     group: usize,
+    c: f32,
 ) -> (Array3<f32>, Array3<f32>) {
-    let d_head = q.dim().2;
-    let c = 1.0 / (d_head as f32).sqrt();
     let mut dq = Array3::<f32>::zeros(q.raw_dim()); // [q_pos, heads, d_head]
     let mut dk = Array3::<f32>::zeros(k.raw_dim()); // [k_pos, kv_heads, d_head]
     for h in 0..q.dim().1 {
@@ -235,7 +234,7 @@ mod tests {
         let qa = Array3::from_shape_vec((n, h, dd), q.clone()).unwrap();
         let p = ops::softmax_last(ops::causal_mask(ops::attention_scores(qa.view(), k.view(), 2).view(), 0).view());
         let ds = softmax_backward(dp.view(), p.view());
-        let (dq, _) = scores_backward(ds.view(), qa.view(), k.view(), 2);
+        let (dq, _) = scores_backward(ds.view(), qa.view(), k.view(), 2, 1.0 / (dd as f32).sqrt());
         fd_check(&f, &q, dq.as_slice().unwrap());
     }
 

@@ -1,10 +1,11 @@
 //! Training, run in the same place the model is inspected: the backward pass of every
-//! forward op (a story in reverse), AdamW with its schedule, data-parallel workers, mixed
-//! precision, two presets that train a tiny Llama from scratch, and checkpoints that any
-//! Llama-family loader (Glassbox, transformers) opens.
+//! forward op of every family (a story in reverse), AdamW with its schedule, data-parallel
+//! workers, mixed precision, presets that train tiny models from scratch, and checkpoints
+//! that Glassbox and transformers open.
 
 pub mod adamw;
 pub mod backward;
+mod backward_block;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;
@@ -21,7 +22,7 @@ pub mod tokenizer_train;
 pub mod trainer;
 
 pub use adamw::{AdamW, AdamWConfig, LrSchedule, clip_global_norm};
-pub use backward::{Backward, Gradients, backward, backward_program};
+pub use backward::{Backward, Gradients, Objective, backward, backward_for, backward_program};
 pub use parallel::{BatchGradients, batch_gradients};
 pub use params::Params;
 pub use precision::Precision;
@@ -42,8 +43,13 @@ pub fn forward_for_backward(model: &Arc<Model>, ids: &[u32]) -> Result<Trace> {
     CpuExecutor::new(Arc::clone(model)).forward(ids, PassOptions::capture(CaptureFilter::All))
 }
 
-/// Loss and every gradient of one sequence on a loaded model (what `glassbox grad` writes).
+/// Loss and every gradient of the next-token loss of one sequence on a loaded model.
 pub fn gradients_of(model: &Arc<Model>, params: &Params, ids: &[u32]) -> Result<Gradients> {
+    gradients_for(model, params, ids, &Objective::NextToken)
+}
+
+/// Loss and every gradient of `objective` on one sequence (what `glassbox grad` writes).
+pub fn gradients_for(model: &Arc<Model>, params: &Params, ids: &[u32], objective: &Objective) -> Result<Gradients> {
     let fwd = forward_for_backward(model, ids)?;
-    backward(&model.config, params, &fwd, Precision::F32)
+    backward_for(&model.config, params, &fwd, Precision::F32, objective)
 }

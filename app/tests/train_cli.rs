@@ -46,7 +46,8 @@ fn grad_matches_reference(name: &str) -> usize {
         assert_eq!(shape, shape_ref, "{name}: {key}");
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
         let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(err <= 1e-4 * scale, "{name}: {key}: {err:e} > 1e-4 × {scale:e}");
+        // BERT's key-bias gradient is 0 in exact arithmetic (torch stores rounding): a floor.
+        assert!(err <= (1e-4 * scale).max(1e-6), "{name}: {key}: {err:e} > 1e-4 × {scale:e}");
         compared += 1;
     }
     let extra: Vec<&str> = ours.names().filter(|n| n.starts_with("grad.model") || n.starts_with("grad.transformer") || n.starts_with("grad.bert")).filter(|n| !reference.contains(n)).collect();

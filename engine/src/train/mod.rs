@@ -9,6 +9,8 @@ pub mod checkpoint;
 pub mod data;
 pub mod eval;
 pub mod grad_ops;
+pub mod hf_config;
+pub mod hf_export;
 pub mod loss;
 pub mod parallel;
 pub mod params;

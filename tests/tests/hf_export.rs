@@ -19,8 +19,11 @@ use glassbox_engine::load::layout::LlamaWeights;
 use glassbox_engine::{CaptureFilter, HookKey, Model};
 use glassbox_tests::{fixtures_dir, max_abs_diff, read_goldens};
 
-const FAMILY_FIXTURES: [&str; 8] = [
+/// Every family, plus Llama's untied head and llama3 RoPE scaling.
+const FAMILY_FIXTURES: [&str; 10] = [
     "tiny-gqa-tied",
+    "tiny-mha-untied",
+    "tiny-llama31-rope-scaling",
     "tiny-gpt2",
     "tiny-bert-mlm",
     "tiny-gemma3",
@@ -92,12 +95,14 @@ fn exported_gradients_are_shaped_and_named_like_the_weights() {
     }
 }
 
+/// `GLASSBOX_EXPORT_DIR` keeps the folders for `scripts/check_hf_checkpoint.py` (transformers).
 #[test]
 fn saved_checkpoints_load_back_to_the_same_logits_and_arch() {
     let tmp = tempfile::tempdir().unwrap();
+    let root = std::env::var_os("GLASSBOX_EXPORT_DIR").map_or_else(|| tmp.path().to_path_buf(), std::path::PathBuf::from);
     for name in FAMILY_FIXTURES {
         let (model, params) = load(name);
-        let dir = tmp.path().join(name);
+        let dir = root.join(name);
         save_checkpoint(&dir, &model.config, &params, None, "test").unwrap();
         let back = Arc::new(Model::load(&dir).unwrap_or_else(|e| panic!("{name}: {e}")));
         assert_eq!(back.arch, model.arch, "{name}: Arch");
@@ -177,4 +182,25 @@ fn saved_gradients_fuse_like_the_checkpoint_and_match_torch() {
     }
     assert!(ours.contains_key("grad.model.layers.0.self_attn.qkv_proj.weight"));
     assert_eq!(compared, params.len() - 3 * model.config.n_layers(), "{name}: every fused parameter compared");
+}
+
+/// The config.json written is the one transformers wrote for the fixture, key for key, but for
+/// what it writes and reads nothing from (its version, GPT-2's sequence-summary head settings,
+/// Gemma's 4.x `_sliding_window_pattern` beside `layer_types`) and Llama's 4.x `rope_theta`.
+#[test]
+fn config_json_is_the_one_transformers_wrote() {
+    let ignored = ["transformers_version", "_sliding_window_pattern", "summary_activation", "summary_first_dropout", "summary_proj_to_labels", "summary_type", "summary_use_proj"];
+    for name in FAMILY_FIXTURES {
+        let path = fixtures_dir().join(name).join("config.json");
+        let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let c = glassbox_engine::LlamaConfig::from_file(&path).unwrap();
+        let ours = train::hf_config::hf_config_json(&c);
+        let (ours, reference) = (ours.as_object().unwrap(), reference.as_object().unwrap());
+        for (key, value) in reference.iter().filter(|(k, _)| !ignored.contains(&k.as_str())) {
+            assert_eq!(ours.get(key), Some(value), "{name}: `{key}`");
+        }
+        let extra: Vec<&String> = ours.keys().filter(|k| !reference.contains_key(*k) && !(c.model_type.as_deref() == Some("llama") && *k == "rope_theta")).collect();
+        assert!(extra.is_empty(), "{name}: keys transformers does not write: {extra:?}");
+        assert!(train::hf_config::transformers_runs(&c), "{name}");
+    }
 }

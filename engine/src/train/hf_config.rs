@@ -103,11 +103,13 @@ fn llama_like(c: &LlamaConfig, arch: &Arch) -> Value {
         "hidden_act": "silu",
         "max_position_embeddings": c.max_position_embeddings,
         "rms_norm_eps": c.rms_norm_eps,
-        "rope_theta": c.rope_theta(),
-        "attention_bias": false,
         "attention_dropout": 0.0,
     });
     let Some(obj) = v.as_object_mut() else { return v };
+    // Qwen 2 always has its q/k/v biases and Phi-3 none: their configs have no switch.
+    if !matches!(arch.family, Family::Qwen2 | Family::Phi3) {
+        obj.insert("attention_bias".into(), json!(false));
+    }
     if let Some(eps) = c.layer_norm_eps {
         obj.insert("layer_norm_eps".into(), json!(eps));
     }
@@ -115,7 +117,8 @@ fn llama_like(c: &LlamaConfig, arch: &Arch) -> Value {
         Family::Qwen2 | Family::Qwen3 => {
             obj.insert("use_sliding_window".into(), json!(false));
             obj.insert("sliding_window".into(), Value::Null);
-            obj.insert("max_window_layers".into(), json!(c.n_layers()));
+            // transformers' default; unused while `use_sliding_window` is false.
+            obj.insert("max_window_layers".into(), json!(28));
             obj.insert("layer_types".into(), json!(vec!["full_attention"; c.n_layers()]));
         }
         Family::Phi3 => {
@@ -127,6 +130,8 @@ fn llama_like(c: &LlamaConfig, arch: &Arch) -> Value {
             obj.insert("original_max_position_embeddings".into(), json!(c.max_position_embeddings));
             obj.insert("resid_pdrop".into(), json!(0.0));
             obj.insert("embd_pdrop".into(), json!(0.0));
+            // Phi-3 derives the head width from hidden_size / heads.
+            obj.remove("head_dim");
             if let Some(r) = rope.as_object_mut() {
                 r.insert("partial_rotary_factor".into(), json!(1.0));
             }
@@ -134,6 +139,8 @@ fn llama_like(c: &LlamaConfig, arch: &Arch) -> Value {
         Family::Llama => {
             obj.insert("mlp_bias".into(), json!(false));
             obj.insert("pretraining_tp".into(), json!(1));
+            // transformers 4.x reads θ here, 5.x in `rope_parameters`.
+            obj.insert("rope_theta".into(), json!(c.rope_theta()));
         }
         _ => {}
     }
@@ -164,7 +171,7 @@ fn gemma3(c: &LlamaConfig, arch: &Arch) -> Value {
         "hidden_activation": "gelu_pytorch_tanh",
         "max_position_embeddings": c.max_position_embeddings,
         "rms_norm_eps": c.rms_norm_eps,
-        "query_pre_attn_scalar": c.query_pre_attn_scalar.unwrap_or(c.d_head() as f64),
+        "query_pre_attn_scalar": whole_if_whole(c.query_pre_attn_scalar.unwrap_or(c.d_head() as f64)),
         "sliding_window": window.unwrap_or(c.max_position_embeddings),
         "layer_types": layer_types,
         "rope_parameters": {
@@ -177,6 +184,12 @@ fn gemma3(c: &LlamaConfig, arch: &Arch) -> Value {
         "final_logit_softcapping": null,
         "use_bidirectional_attention": false,
     })
+}
+
+/// transformers' strict config classes want an int where the field is one (Gemma's
+/// `query_pre_attn_scalar`); the config struct reads it as a float.
+fn whole_if_whole(x: f64) -> Value {
+    if x.fract() == 0.0 && x >= 0.0 && x < u64::MAX as f64 { json!(x as u64) } else { json!(x) }
 }
 
 fn gpt2(c: &LlamaConfig) -> Value {

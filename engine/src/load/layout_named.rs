@@ -44,7 +44,11 @@ fn block_norms(a: &Arch) -> bool {
 /// then each layer's in pass order, the final norm, the heads). Which optional parts exist is
 /// read from the `Arch` switches, never from the family's name.
 pub fn layout_shapes(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
-    let a = c.arch();
+    layout_shapes_for(c, &c.arch())
+}
+
+/// [`layout_shapes`] for an `Arch` given apart from the config (the sizes are the config's).
+pub fn layout_shapes_for(c: &LlamaConfig, a: &Arch) -> Vec<(String, Vec<usize>)> {
     let (d, v) = (c.d_model(), c.vocab_size);
     let layer_norm = a.norm == NormKind::Layer;
     let mut out: Vec<(String, Vec<usize>)> = vec![(EMBED.into(), vec![v, d])];
@@ -60,7 +64,7 @@ pub fn layout_shapes(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
         out.push((EMBED_NORM_BIAS.into(), vec![d]));
     }
     for l in 0..c.n_layers() {
-        out.extend(layer_shapes(c, &a, l));
+        out.extend(layer_shapes(c, a, l));
     }
     if a.final_norm {
         out.push((NORM.into(), vec![d]));
@@ -320,5 +324,38 @@ impl Tensors {
             norm_bias: pair(in_b, post_b),
             sublayer_out_norm: pair(attn_out, mlp_out),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::arch::{Activation, MlpKind};
+
+    fn names(c: &LlamaConfig, a: &Arch) -> Vec<String> {
+        layout_shapes_for(c, a).into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// The recipe variants (a Llama with post-LayerNorm, learned positions, a ReLU MLP) come
+    /// from the switches alone: no family is named.
+    #[test]
+    fn a_llama_variant_layout_follows_its_switches() {
+        let c = crate::train::presets::tiny_config(40, 16, 24, 1, 4, 2, true);
+        let plain = c.arch();
+        assert_eq!(names(&c, &plain).len(), 1 + 9 + 1);
+        let article = Arch {
+            norm: NormKind::Layer,
+            placement: NormPlacement::Post,
+            positions: Positions::Learned { token_types: false },
+            mlp: MlpKind::Plain(Activation::Relu),
+            ..plain.clone()
+        };
+        let got = names(&c, &article);
+        for want in [EMBED_POSITIONS, "model.layers.0.input_layernorm.bias", "model.layers.0.post_attention_layernorm.bias", NORM_BIAS] {
+            assert!(got.iter().any(|n| n == want), "{want} in {got:?}");
+        }
+        assert!(!got.iter().any(|n| n.contains("up_proj") || n.contains("proj.bias")), "{got:?}");
+        let shapes = layout_shapes_for(&c, &article);
+        assert!(shapes.contains(&(EMBED_POSITIONS.to_string(), vec![c.max_position_embeddings, 16])));
     }
 }

@@ -232,3 +232,23 @@ fn bert(c: &LlamaConfig) -> Value {
         "add_cross_attention": false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Llama whose switches differ from Llama's recipe is no `LlamaForCausalLM`.
+    #[test]
+    fn a_changed_switch_makes_a_variant() {
+        let c = crate::train::presets::tiny_config(40, 16, 24, 1, 4, 2, true);
+        let plain = c.arch();
+        assert!(is_plain_llama(&plain) && transformers_runs(&c));
+        let variants = [
+            Arch { placement: NormPlacement::Post, ..plain.clone() },
+            Arch { norm: NormKind::Layer, ..plain.clone() },
+            Arch { positions: Positions::Learned { token_types: false }, ..plain.clone() },
+            Arch { mlp: MlpKind::Plain(crate::load::arch::Activation::Relu), ..plain.clone() },
+        ];
+        assert!(variants.iter().all(|a| !is_plain_llama(a)));
+    }
+}

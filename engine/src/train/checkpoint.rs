@@ -44,8 +44,8 @@ pub fn list_checkpoints(out: &Path) -> Vec<(usize, PathBuf)> {
 pub const VARIANT_README: &str = "README.md";
 const VARIANT_README_TEXT: &str = "# A Glassbox recipe variant\n\n\
 This model is Llama's recipe with switches changed (the `glassbox_variant` object in\n\
-config.json: norm placement, norm kind, positions or MLP). transformers has no class that\n\
-computes it: `LlamaForCausalLM` would load these weights into another network or refuse them.\n\
+config.json: norm placement, norm kind, positions or MLP). transformers has no class for it:\n\
+`LlamaForCausalLM` would load these weights into another network or refuse them.\n\
 Glassbox opens the folder (`glassbox --model DIR`, or the app's model picker).\n";
 
 /// Writes the folder (created if needed; files replaced one by one via a temporary name, so a
@@ -67,20 +67,26 @@ pub fn save_checkpoint(
     write_safetensors(&dir.join("model.safetensors"), entries)?;
     let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).unwrap_or_default();
     write_atomic(&dir.join("config.json"), &pretty(&hf_config_json(c)))?;
-    let readme = dir.join(VARIANT_README);
-    if transformers_runs(c) {
-        if readme.is_file() {
-            std::fs::remove_file(&readme).map_err(|e| EngineError::io(&readme, e))?;
-        }
-    } else {
-        write_atomic(&readme, VARIANT_README_TEXT.as_bytes())?;
-    }
+    variant_readme(dir, !transformers_runs(c))?;
     if let Some(tok) = tokenizer_json {
         write_atomic(&dir.join("tokenizer.json"), tok.as_bytes())?;
     }
     let source = json!({"weights_note": note});
     write_atomic(&dir.join(crate::load::gguf::SOURCE_FILE), &pretty(&source))?;
     Ok(())
+}
+
+/// The README beside a variant's checkpoint; removed when the folder is rewritten as a model
+/// transformers runs, so it never describes weights it does not belong to.
+fn variant_readme(dir: &Path, variant: bool) -> Result<()> {
+    let readme = dir.join(VARIANT_README);
+    if variant {
+        write_atomic(&readme, VARIANT_README_TEXT.as_bytes())
+    } else if readme.is_file() {
+        std::fs::remove_file(&readme).map_err(|e| EngineError::io(&readme, e))
+    } else {
+        Ok(())
+    }
 }
 
 /// One tensor for [`write_safetensors`]: name, dtype, shape, little-endian bytes.
@@ -167,4 +173,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp-write");
     std::fs::write(&tmp, bytes).map_err(|e| EngineError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variant_folder_says_transformers_cannot_run_it_and_loses_that_note_when_rewritten() {
+        let tmp = tempfile::tempdir().unwrap();
+        variant_readme(tmp.path(), true).unwrap();
+        let text = std::fs::read_to_string(tmp.path().join(VARIANT_README)).unwrap();
+        assert!(text.contains("transformers has no class") && text.contains("Glassbox opens"), "{text}");
+        variant_readme(tmp.path(), false).unwrap();
+        assert!(!tmp.path().join(VARIANT_README).exists());
+    }
 }

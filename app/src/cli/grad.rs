@@ -49,7 +49,7 @@ pub fn run(model_path: Option<PathBuf>, args: GradArgs) -> Result<()> {
     let params = Params::load_dir(&model.source.dir, &model.config)
         .with_context(|| format!("reading the weights of {}", model.source.dir.display()))?;
     let grads = train::gradients_for(&model, &params, &ids, &objective)?;
-    checkpoint::save_gradients(&args.out, &grads, &ids, model.config.n_layers())
+    checkpoint::save_gradients(&args.out, &model.config, &grads, &ids)
         .with_context(|| format!("writing {}", args.out.display()))?;
     if args.json {
         let out = json!({

@@ -109,35 +109,6 @@ impl LlamaWeights {
     pub fn lm_head(&self) -> &Matrix {
         self.lm_head.as_ref().unwrap_or(&self.embed_tokens)
     }
-
-    /// Every tensor under its checkpoint name: the matrices, and the norm weights as f32.
-    pub fn named(&self) -> Vec<(String, Named<'_>)> {
-        let mut all = vec![("model.embed_tokens.weight".to_string(), Named::Matrix(&self.embed_tokens))];
-        for (l, layer) in self.layers.iter().enumerate() {
-            let (a, m) = (&layer.self_attn, &layer.mlp);
-            let parts = [
-                layer.input_layernorm.as_ref().map(|v| ("input_layernorm", Named::Vector(v))),
-                Some(("self_attn.q_proj", Named::Matrix(&a.q_proj))),
-                Some(("self_attn.k_proj", Named::Matrix(&a.k_proj))),
-                Some(("self_attn.v_proj", Named::Matrix(&a.v_proj))),
-                Some(("self_attn.o_proj", Named::Matrix(&a.o_proj))),
-                layer.post_attention_layernorm.as_ref().map(|v| ("post_attention_layernorm", Named::Vector(v))),
-                Some(("mlp.gate_proj", Named::Matrix(&m.gate_proj))),
-            ];
-            all.extend(parts.into_iter().flatten().map(|(p, v)| (format!("model.layers.{l}.{p}.weight"), v)));
-            if let Some(up) = &m.up_proj {
-                all.push((format!("model.layers.{l}.mlp.up_proj.weight"), Named::Matrix(up)));
-            }
-            all.push((format!("model.layers.{l}.mlp.down_proj.weight"), Named::Matrix(&m.down_proj)));
-        }
-        if let Some(norm) = &self.norm {
-            all.push(("model.norm.weight".into(), Named::Vector(norm)));
-        }
-        if let Some(h) = &self.lm_head {
-            all.push(("lm_head.weight".into(), Named::Matrix(h)));
-        }
-        all
-    }
 }
 
 /// A tensor of the model, by kind.

@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod gguf;
 pub mod guard;
 pub mod layout;
+pub mod layout_named;
 pub mod load_check;
 pub mod matrix;
 pub mod model;

@@ -2,12 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array1, Array2};
-
 use crate::load::config::LlamaConfig;
 use crate::error::{EngineError, Result};
 use crate::load::load_check::{check_checkpoint, non_finite, non_finite_warning};
-use crate::load::matrix::Matrix;
 pub use crate::load::layout::{Attention, AttnBias, DecoderLayer, LearnedPositions, LlamaWeights, Mlp, MlpBias, MlmHead, Named};
 use crate::load::tokenizer::Tokenizer;
 use crate::load::weights::Checkpoint;
@@ -117,76 +114,16 @@ impl Model {
 }
 
 impl Model {
-    /// A model from named f32 tensors held in memory (checkpoint names, e.g.
-    /// `model.layers.0.self_attn.q_proj.weight`), as a trainer holds its parameters. The one
-    /// place in-memory weights become `LlamaWeights`; `lm_head.weight` absent means tied.
+    /// A model from named f32 tensors held in memory under the canonical names
+    /// (`load/layout_named.rs`: `model.layers.0.self_attn.q_proj.weight`, …), as a trainer holds
+    /// its parameters, for any family: the config's `Arch` says which tensors there are.
     pub fn from_tensors(
         config: LlamaConfig,
         tensors: &dyn Fn(&str) -> Option<ndarray::ArrayD<f32>>,
         tokenizer: Option<Tokenizer>,
         source: ModelSource,
     ) -> Result<Self> {
-        let missing = |name: &str, msg: String| EngineError::Tensor {
-            file: PathBuf::from("(in memory)"),
-            tensor: name.to_string(),
-            msg,
-        };
-        let get2 = |name: String, rows: usize, cols: usize| -> Result<Matrix> {
-            let t = tensors(&name).ok_or_else(|| missing(&name, "missing".into()))?;
-            t.into_dimensionality()
-                .ok()
-                .filter(|a: &Array2<f32>| a.dim() == (rows, cols))
-                .map(Matrix::from)
-                .ok_or_else(|| missing(&name, format!("expected shape [{rows}, {cols}]")))
-        };
-        let get1 = |name: String, len: usize| -> Result<Array1<f32>> {
-            let t = tensors(&name).ok_or_else(|| missing(&name, "missing".into()))?;
-            t.into_dimensionality()
-                .ok()
-                .filter(|a: &Array1<f32>| a.len() == len)
-                .ok_or_else(|| missing(&name, format!("expected shape [{len}]")))
-        };
-        let c = &config;
-        let (d, f, v) = (c.d_model(), c.d_mlp(), c.vocab_size);
-        let layers = (0..c.n_layers())
-            .map(|l| {
-                let n = |leaf: &str| format!("model.layers.{l}.{leaf}.weight");
-                Ok(DecoderLayer {
-                    input_layernorm: Some(get1(n("input_layernorm"), d)?),
-                    self_attn: Attention {
-                        q_proj: get2(n("self_attn.q_proj"), c.q_dim(), d)?,
-                        k_proj: get2(n("self_attn.k_proj"), c.kv_dim(), d)?,
-                        v_proj: get2(n("self_attn.v_proj"), c.kv_dim(), d)?,
-                        o_proj: get2(n("self_attn.o_proj"), d, c.q_dim())?,
-                        bias: None,
-                        q_norm: None,
-                        k_norm: None,
-                    },
-                    post_attention_layernorm: Some(get1(n("post_attention_layernorm"), d)?),
-                    mlp: Mlp {
-                        gate_proj: get2(n("mlp.gate_proj"), f, d)?,
-                        up_proj: Some(get2(n("mlp.up_proj"), f, d)?),
-                        down_proj: get2(n("mlp.down_proj"), d, f)?,
-                        bias: None,
-                    },
-                    norm_bias: None,
-                    sublayer_out_norm: None,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let lm_head = match tensors("lm_head.weight") {
-            Some(_) => Some(get2("lm_head.weight".into(), v, d)?),
-            None => None,
-        };
-        let weights = LlamaWeights {
-            embed_tokens: get2("model.embed_tokens.weight".into(), v, d)?,
-            positions: None,
-            layers,
-            norm: Some(get1("model.norm.weight".into(), d)?),
-            norm_bias: None,
-            mlm: None,
-            lm_head,
-        };
+        let weights = LlamaWeights::from_named(&config, tensors)?;
         let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
         Ok(Self {
             config,

@@ -1,6 +1,7 @@
-//! Checkpoints as Hugging Face folders: `config.json` (the form transformers reads),
-//! `model.safetensors` (f32, metadata `{"format": "pt"}` as transformers requires) and
-//! `tokenizer.json`. Glassbox opens one like any model (`--model DIR`, the app's slider).
+//! Checkpoints as Hugging Face folders for every family: `config.json` (the family's form
+//! transformers reads), `model.safetensors` (the family's tensor names, f32, metadata
+//! `{"format": "pt"}` as transformers requires) and `tokenizer.json`. Glassbox opens one like
+//! any model (`--model DIR`, the app's slider).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,8 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde_json::json;
 
+use super::hf_config::{hf_config_json, transformers_runs};
+use super::hf_export::{Export, to_hf};
 use super::params::Params;
 use crate::load::config::LlamaConfig;
 use crate::error::{EngineError, Result};
@@ -37,39 +40,18 @@ pub fn list_checkpoints(out: &Path) -> Vec<(usize, PathBuf)> {
     found
 }
 
-/// `config.json` as transformers 5.x writes it, with the 4.x `rope_theta` too so older
-/// versions read the same θ.
-pub fn config_json(c: &LlamaConfig) -> serde_json::Value {
-    json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "vocab_size": c.vocab_size,
-        "hidden_size": c.d_model(),
-        "intermediate_size": c.d_mlp(),
-        "num_hidden_layers": c.n_layers(),
-        "num_attention_heads": c.n_heads(),
-        "num_key_value_heads": c.n_kv_heads(),
-        "head_dim": c.d_head(),
-        "hidden_act": "silu",
-        "max_position_embeddings": c.max_position_embeddings,
-        "rms_norm_eps": c.rms_norm_eps,
-        "rope_theta": c.rope_theta(),
-        "rope_parameters": {"rope_theta": c.rope_theta(), "rope_type": "default"},
-        "tie_word_embeddings": c.tie_word_embeddings,
-        "attention_bias": false,
-        "attention_dropout": 0.0,
-        "mlp_bias": false,
-        "initializer_range": 0.02,
-        "bos_token_id": c.bos_token_id,
-        "eos_token_id": c.eos_token_id,
-        "pad_token_id": c.pad_token_id,
-        "use_cache": true,
-        "dtype": "float32",
-    })
-}
+/// Beside a checkpoint of a recipe variant no transformers class runs.
+pub const VARIANT_README: &str = "README.md";
+const VARIANT_README_TEXT: &str = "# A Glassbox recipe variant\n\n\
+This model is Llama's recipe with switches changed (the `glassbox_variant` object in\n\
+config.json: norm placement, norm kind, positions or MLP). transformers has no class for it:\n\
+`LlamaForCausalLM` would load these weights into another network or refuse them.\n\
+Glassbox opens the folder (`glassbox --model DIR`, or the app's model picker).\n";
 
 /// Writes the folder (created if needed; files replaced one by one via a temporary name, so a
-/// reader never sees half a file). `note` becomes the source line the app's status bar shows.
+/// reader never sees half a file) in the family's own checkpoint form (`hf_config.rs`,
+/// `hf_export.rs`): transformers' `from_pretrained` reads it. `note` becomes the source line
+/// the app's status bar shows.
 pub fn save_checkpoint(
     dir: &Path,
     c: &LlamaConfig,
@@ -78,19 +60,33 @@ pub fn save_checkpoint(
     note: &str,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
-    let entries = params
+    let entries = to_hf(c, params, Export::Values)?
         .iter()
         .map(|(name, t)| Entry::f32(name, t.shape(), t.iter().copied()))
         .collect();
     write_safetensors(&dir.join("model.safetensors"), entries)?;
     let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).unwrap_or_default();
-    write_atomic(&dir.join("config.json"), &pretty(&config_json(c)))?;
+    write_atomic(&dir.join("config.json"), &pretty(&hf_config_json(c)))?;
+    variant_readme(dir, !transformers_runs(c))?;
     if let Some(tok) = tokenizer_json {
         write_atomic(&dir.join("tokenizer.json"), tok.as_bytes())?;
     }
     let source = json!({"weights_note": note});
     write_atomic(&dir.join(crate::load::gguf::SOURCE_FILE), &pretty(&source))?;
     Ok(())
+}
+
+/// The README beside a variant's checkpoint; removed when the folder is rewritten as a model
+/// transformers runs, so it never describes weights it does not belong to.
+fn variant_readme(dir: &Path, variant: bool) -> Result<()> {
+    let readme = dir.join(VARIANT_README);
+    if variant {
+        write_atomic(&readme, VARIANT_README_TEXT.as_bytes())
+    } else if readme.is_file() {
+        std::fs::remove_file(&readme).map_err(|e| EngineError::io(&readme, e))
+    } else {
+        Ok(())
+    }
 }
 
 /// One tensor for [`write_safetensors`]: name, dtype, shape, little-endian bytes.
@@ -144,24 +140,27 @@ pub fn write_safetensors(path: &Path, entries: Vec<Entry>) -> Result<()> {
 }
 
 /// What `glassbox grad` writes, in the layout of the fixtures' `grad.safetensors`: `loss`,
-/// `input_ids`, `grad.<parameter>` for every parameter, and the hook gradients
+/// `input_ids`, `grad.<parameter>` for every parameter under the family's checkpoint name
+/// (fused and transposed as the checkpoint stores it), and the hook gradients
 /// `grad.hook_embed`, `grad.blocks.L.hook_resid_pre`, `grad.blocks.L.attn.hook_pattern`,
 /// `grad.ln_final.hook_normalized`, `grad.hook_logits`.
-pub fn save_gradients(path: &Path, grads: &super::backward::Gradients, ids: &[u32], n_layers: usize) -> Result<()> {
+pub fn save_gradients(path: &Path, c: &LlamaConfig, grads: &super::backward::Gradients, ids: &[u32]) -> Result<()> {
     use crate::program::hooks::{BlockHook, HookKey};
     let mut entries = vec![
         Entry::f32("loss", &[1], std::iter::once(grads.loss.loss)),
         Entry::i64("input_ids", &ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>()),
     ];
-    for (name, t) in grads.params.iter() {
+    for (name, t) in to_hf(c, &grads.params, Export::Gradients)? {
         entries.push(Entry::f32(&format!("grad.{name}"), t.shape(), t.iter().copied()));
     }
     let mut hooks = vec![HookKey::Embed];
-    for l in 0..n_layers {
+    for l in 0..c.n_layers() {
         hooks.push(HookKey::Block(l, BlockHook::ResidPre));
         hooks.push(HookKey::Block(l, BlockHook::Pattern));
     }
-    hooks.extend([HookKey::LnFinalNormalized, HookKey::Logits]);
+    // BERT has no final norm: its head reads the MLM transform.
+    hooks.push(if c.arch().final_norm { HookKey::LnFinalNormalized } else { HookKey::MlmTransform });
+    hooks.push(HookKey::Logits);
     for key in hooks {
         let t = grads
             .hooks
@@ -176,4 +175,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp-write");
     std::fs::write(&tmp, bytes).map_err(|e| EngineError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variant_folder_says_transformers_cannot_run_it_and_loses_that_note_when_rewritten() {
+        let tmp = tempfile::tempdir().unwrap();
+        variant_readme(tmp.path(), true).unwrap();
+        let text = std::fs::read_to_string(tmp.path().join(VARIANT_README)).unwrap();
+        assert!(text.contains("transformers has no class") && text.contains("Glassbox opens"), "{text}");
+        variant_readme(tmp.path(), false).unwrap();
+        assert!(!tmp.path().join(VARIANT_README).exists());
+    }
 }

@@ -12,6 +12,8 @@ pub mod eval;
 pub mod grad_acts;
 pub mod grad_norms;
 pub mod grad_ops;
+pub mod hf_config;
+pub mod hf_export;
 pub mod loss;
 pub mod parallel;
 pub mod params;

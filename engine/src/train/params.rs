@@ -1,6 +1,8 @@
-//! `Params`: a model's weights as owned f32 tensors under their checkpoint names
-//! (`model.layers.0.self_attn.q_proj.weight`, …). The trainer's parameters, their gradients
-//! and AdamW's moments are all `Params` of the same names and shapes.
+//! `Params`: a model's weights as owned f32 tensors under their canonical names (the shared
+//! layout's, `load/layout_named.rs`: Llama's checkpoint names, `model.embed_positions.weight`,
+//! `mlm.dense.weight`, …) for every family. The trainer's parameters, their gradients and
+//! AdamW's moments are all `Params` of the same names and shapes; `hf_export.rs` writes them
+//! under each family's own checkpoint names.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,22 +10,21 @@ use std::path::Path;
 use ndarray::{ArrayD, ArrayView1, ArrayView2, IxDyn, Zip};
 
 use super::rng::Rng;
-use crate::load::config::LlamaConfig;
 use crate::error::{EngineError, Result};
+use crate::load::config::LlamaConfig;
+use crate::load::layout::Named;
+use crate::load::layout_named::layout_shapes;
 use crate::load::model::{Model, ModelSource};
 use crate::load::tokenizer::Tokenizer;
-use crate::load::weights::Checkpoint;
 
 /// The checkpoint name of a per-layer weight: `layer_param(3, "mlp.up_proj")`.
 pub fn layer_param(layer: usize, leaf: &str) -> String {
     format!("model.layers.{layer}.{leaf}.weight")
 }
 
-pub const EMBED: &str = "model.embed_tokens.weight";
-pub const NORM: &str = "model.norm.weight";
-pub const LM_HEAD: &str = "lm_head.weight";
+pub use crate::load::layout_named::{EMBED, LM_HEAD, NORM};
 
-/// The per-layer weights, in checkpoint order.
+/// Llama's per-layer weights, in checkpoint order (other layouts: [`param_shapes`]).
 pub const LAYER_LEAVES: [&str; 9] = [
     "input_layernorm",
     "self_attn.q_proj",
@@ -36,28 +37,10 @@ pub const LAYER_LEAVES: [&str; 9] = [
     "mlp.down_proj",
 ];
 
-/// Every parameter of a Llama model of this config with its shape; no `lm_head` when tied.
+/// Every parameter of a model of this config with its shape, under the canonical names, for
+/// any family (the layout's `layout_shapes`); no `lm_head` when tied.
 pub fn param_shapes(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
-    let (d, f, v) = (c.d_model(), c.d_mlp(), c.vocab_size);
-    let mut out = vec![(EMBED.to_string(), vec![v, d])];
-    for l in 0..c.n_layers() {
-        for leaf in LAYER_LEAVES {
-            let shape = match leaf {
-                "input_layernorm" | "post_attention_layernorm" => vec![d],
-                "self_attn.q_proj" => vec![c.q_dim(), d],
-                "self_attn.k_proj" | "self_attn.v_proj" => vec![c.kv_dim(), d],
-                "self_attn.o_proj" => vec![d, c.q_dim()],
-                "mlp.gate_proj" | "mlp.up_proj" => vec![f, d],
-                _ => vec![d, f],
-            };
-            out.push((layer_param(l, leaf), shape));
-        }
-    }
-    out.push((NORM.to_string(), vec![d]));
-    if !c.tie_word_embeddings {
-        out.push((LM_HEAD.to_string(), vec![v, d]));
-    }
-    out
+    layout_shapes(c)
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -66,17 +49,19 @@ pub struct Params {
 }
 
 impl Params {
-    /// Fresh weights as Hugging Face initializes a Llama: every matrix ~ N(0, std²), every
-    /// RMSNorm weight 1. Seeded: the same seed gives the same model.
+    /// Fresh weights as Hugging Face initializes them: every matrix and embedding ~ N(0, std²)
+    /// (drawn in [`param_shapes`]' order, so a Llama's numbers do not depend on the other
+    /// families), every norm weight 1 (Gemma's folded `1 + w`: HF's `w` = 0), every bias 0.
+    /// Seeded: the same seed gives the same model.
     pub fn init(c: &LlamaConfig, seed: u64, std: f32) -> Self {
         let mut rng = Rng::derive(seed, 1);
         let tensors = param_shapes(c)
             .into_iter()
             .map(|(name, shape)| {
-                let t = if shape.len() == 1 {
-                    ArrayD::from_elem(IxDyn(&shape), 1.0)
-                } else {
-                    ArrayD::from_shape_simple_fn(IxDyn(&shape), || rng.normal() * std)
+                let t = match shape.len() {
+                    1 if name.ends_with(".bias") => ArrayD::zeros(IxDyn(&shape)),
+                    1 => ArrayD::from_elem(IxDyn(&shape), 1.0),
+                    _ => ArrayD::from_shape_simple_fn(IxDyn(&shape), || rng.normal() * std),
                 };
                 (name, t)
             })
@@ -94,27 +79,32 @@ impl Params {
         Self { tensors }
     }
 
-    /// Reads every parameter of `config` from a model folder's safetensors (F16/BF16 → f32).
+    /// Every parameter of `c` from a model folder of any family, under the canonical names: the
+    /// folder is loaded as the app loads it (its loader maps the family's checkpoint names,
+    /// splits fused tensors, folds Gemma's `1 + w`), then each tensor is copied out.
     pub fn load_dir(dir: &Path, c: &LlamaConfig) -> Result<Self> {
-        let ckpt = Checkpoint::open_dir(dir)?;
+        let model = Model::load(dir)?;
+        let mut found: BTreeMap<String, ArrayD<f32>> = model
+            .weights
+            .named()
+            .into_iter()
+            .map(|(name, t)| {
+                let owned = match t {
+                    Named::Matrix(m) => m.to_f32().into_dyn(),
+                    Named::Vector(v) => v.clone().into_dyn(),
+                };
+                (name, owned)
+            })
+            .collect();
         let mut tensors = BTreeMap::new();
-        let mut wanted = param_shapes(c);
-        // Some tied checkpoints still carry an `lm_head.weight`; the model then uses it (as
-        // `LlamaWeights::load` does), so it is a parameter of its own.
-        if c.tie_word_embeddings && ckpt.contains(LM_HEAD) {
-            wanted.push((LM_HEAD.to_string(), vec![c.vocab_size, c.d_model()]));
-        }
-        for (name, shape) in wanted {
-            let (got, values) = ckpt.tensor_f32(&name)?;
-            if got != shape {
-                return Err(EngineError::Tensor {
-                    file: dir.join("model.safetensors"),
-                    tensor: name,
-                    msg: format!("shape {got:?} does not match {shape:?} expected from config.json"),
-                });
+        for (name, shape) in param_shapes(c) {
+            let tensor_error = |msg: String| EngineError::Tensor { file: dir.join("model.safetensors"), tensor: name.clone(), msg };
+            let t = found
+                .remove(&name)
+                .ok_or_else(|| tensor_error(format!("missing (the folder's config.json describes another layout than the one expected, shape {shape:?})")))?;
+            if t.shape() != shape.as_slice() {
+                return Err(tensor_error(format!("shape {:?} does not match {shape:?} expected from config.json", t.shape())));
             }
-            let t = ArrayD::from_shape_vec(IxDyn(&shape), values)
-                .map_err(|e| EngineError::Input(format!("{name}: {e}")))?;
             tensors.insert(name, t);
         }
         Ok(Self { tensors })

@@ -14,6 +14,7 @@ pub mod parallel;
 pub mod params;
 pub mod precision;
 pub mod presets;
+pub mod recipes;
 pub mod rng;
 pub mod tokenizer_train;
 pub mod trainer;

@@ -6,10 +6,12 @@
 pub mod adamw;
 pub mod backward;
 pub mod checkpoint;
+pub mod compare;
 pub mod data;
 pub mod eval;
 pub mod grad_ops;
 pub mod loss;
+pub mod objective_shim;
 pub mod parallel;
 pub mod params;
 pub mod precision;

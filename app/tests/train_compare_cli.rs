@@ -92,4 +92,6 @@ fn an_unknown_recipe_is_one_line_naming_it() {
     let tmp = tempfile::tempdir().unwrap();
     let out = glassbox(&["train", "--compare", "llama,t5", "--preset", "text", "--out", tmp.path().to_str().unwrap()]);
     assert_one_line_error(&out, "`t5`");
+    let out = glassbox(&["train", "--recipe", "t5", "--preset", "text", "--out", tmp.path().to_str().unwrap()]);
+    assert_one_line_error(&out, "`t5`");
 }

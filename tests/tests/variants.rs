@@ -96,3 +96,34 @@ fn each_variant_matches_the_cpu_on_the_gpu() {
         eprintln!("{}: {} hooks, worst NMSE {:.2e}", r.name(), gpu.len(), worst.nmse);
     }
 }
+
+/// Forward passes per second of each Llama variant at the `text` preset's size (a training
+/// step's 16 sequences of 64 tokens, forward only, every hook captured as the trainer does):
+/// run by hand (`--ignored --nocapture`); it prints, it asserts nothing about speed.
+#[test]
+#[ignore = "a timing printout, run by hand"]
+fn forward_time_of_each_variant_at_the_text_size() {
+    use glassbox_engine::train::presets::Preset;
+    let spec = Preset::Text.spec();
+    let budget = spec.config.n_params() as usize;
+    for r in [Recipe::Llama].into_iter().chain(VARIANTS) {
+        let c = r.config(spec.config.vocab_size, budget, spec.seq_len);
+        let p = variant_params(&c, 1, 0.02);
+        let dir = tempfile::tempdir().unwrap();
+        save_checkpoint(dir.path(), &c, &p, None, "timing").unwrap();
+        std::fs::write(dir.path().join("config.json"), serde_json::to_string(&c).unwrap()).unwrap();
+        let model = Arc::new(Model::load(dir.path()).unwrap());
+        let ids: Vec<u32> = (0..spec.seq_len as u32).map(|i| i * 7 % 500).collect();
+        cpu_all_ids(&model, &ids); // warm-up
+        let start = std::time::Instant::now();
+        for _ in 0..3 * spec.batch_size {
+            cpu_all_ids(&model, &ids);
+        }
+        let s = start.elapsed().as_secs_f64();
+        eprintln!("{:<15} {:>7} params  {:.1} batches/s forward", r.name(), c.n_params(), 3.0 / s);
+    }
+}
+
+fn cpu_all_ids(model: &Arc<Model>, ids: &[u32]) -> Trace {
+    cpu_pass(model, ids, PassOptions::capture(CaptureFilter::All))
+}

@@ -57,8 +57,12 @@ pub struct TrainArgs {
     /// and each run's checkpoint in OUT/RECIPE/
     #[arg(long, value_name = "RECIPES")]
     pub compare: Option<String>,
-    /// The parameter budget every recipe is sized to (default: the preset's Llama's)
-    #[arg(long, requires = "compare")]
+    /// Train one recipe instead of the preset's Llama (a name as for --compare), sized to
+    /// --budget or the preset's Llama's parameter count
+    #[arg(long, conflicts_with = "compare")]
+    pub recipe: Option<String>,
+    /// The parameter budget the recipes are sized to (default: the preset's Llama's)
+    #[arg(long)]
     pub budget: Option<usize>,
 }
 
@@ -69,7 +73,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(list) = &args.compare {
         return compare(&args, list);
     }
+    let recipe = match &args.recipe {
+        Some(name) => Recipe::from_name(name).ok_or_else(|| anyhow!("--recipe: unknown recipe `{name}` (known: {})", Recipe::names()))?,
+        None => Recipe::Llama,
+    };
     let options = TrainOptions {
+        recipe,
+        budget_params: args.budget,
         preset: match args.preset {
             PresetArg::Induction => Preset::Induction,
             PresetArg::Text => Preset::Text,
@@ -88,8 +98,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut trainer = Trainer::new(options)?;
     let c = trainer.config().clone();
     eprintln!(
-        "glassbox: training `{}`: {} layers, d_model {}, {} heads ({} kv), vocab {}, {} parameters; {} steps of {} sequences × {} tokens, {} worker(s), {}",
-        trainer.options.preset.name(), c.n_layers(), c.d_model(), c.n_heads(), c.n_kv_heads(), c.vocab_size,
+        "glassbox: training `{}` ({}): {} layers, d_model {}, {} heads ({} kv), vocab {}, {} parameters; {} steps of {} sequences × {} tokens, {} worker(s), {}",
+        trainer.options.preset.name(), trainer.options.recipe.name(), c.n_layers(), c.d_model(), c.n_heads(), c.n_kv_heads(), c.vocab_size,
         c.n_params(), trainer.total_steps(), trainer.spec.batch_size, trainer.spec.seq_len,
         trainer.options.workers, trainer.options.precision.name()
     );
@@ -125,6 +135,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .collect();
         let out = json!({
             "preset": trainer.options.preset.name(),
+            "recipe": trainer.options.recipe.name(),
             "loss": summary.losses,
             "eval": evals,
             "checkpoint": summary.checkpoint,

@@ -3,6 +3,7 @@
 mod arch;
 mod bench;
 mod compare;
+mod compare_figure;
 mod dla;
 mod export;
 mod heads;
@@ -75,7 +76,7 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Loss and every gradient of one sequence, written as safetensors
     Grad(grad::GradArgs),
-    /// Train a tiny Llama from scratch on a preset (induction | text)
+    /// Train a tiny model from scratch on a preset (induction | text); --compare trains recipes side by side
     Train(train::TrainArgs),
 }
 

@@ -3,9 +3,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, ValueEnum};
+use glassbox_engine::train::compare::{CompareOptions, run_compare};
+use glassbox_engine::train::recipes::Recipe;
 use glassbox_engine::train::{Event, Precision, Preset, TrainOptions, Trainer};
+
+use super::compare_figure;
 use serde_json::json;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,13 +51,35 @@ pub struct TrainArgs {
     /// Print {"loss": [...], "eval": [...], "checkpoint": DIR, timing} as JSON
     #[arg(long)]
     pub json: bool,
+    /// Train these recipes side by side (comma-separated: llama, gpt2, bert-mlm, gemma3, olmo2,
+    /// llama-postnorm, llama-relu, llama-nope, llama-learned, article) on the same data, seed,
+    /// parameter and step budget; writes OUT/compare.json, OUT/compare.png, OUT/compare.svg
+    /// and each run's checkpoint in OUT/RECIPE/
+    #[arg(long, value_name = "RECIPES")]
+    pub compare: Option<String>,
+    /// Train one recipe instead of the preset's Llama (a name as for --compare), sized to
+    /// --budget or the preset's Llama's parameter count
+    #[arg(long, conflicts_with = "compare")]
+    pub recipe: Option<String>,
+    /// The parameter budget the recipes are sized to (default: the preset's Llama's)
+    #[arg(long)]
+    pub budget: Option<usize>,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
     if args.out.is_file() {
         bail!("{}: --out must be a folder, not a file", args.out.display());
     }
+    if let Some(list) = &args.compare {
+        return compare(&args, list);
+    }
+    let recipe = match &args.recipe {
+        Some(name) => Recipe::from_name(name).ok_or_else(|| anyhow!("--recipe: unknown recipe `{name}` (known: {})", Recipe::names()))?,
+        None => Recipe::Llama,
+    };
     let options = TrainOptions {
+        recipe,
+        budget_params: args.budget,
         preset: match args.preset {
             PresetArg::Induction => Preset::Induction,
             PresetArg::Text => Preset::Text,
@@ -67,12 +93,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         },
         out: Some(args.out.clone()),
         eval_every: args.eval_every,
+        ..TrainOptions::default()
     };
     let mut trainer = Trainer::new(options)?;
     let c = trainer.config().clone();
     eprintln!(
-        "glassbox: training `{}`: {} layers, d_model {}, {} heads ({} kv), vocab {}, {} parameters; {} steps of {} sequences × {} tokens, {} worker(s), {}",
-        trainer.options.preset.name(), c.n_layers(), c.d_model(), c.n_heads(), c.n_kv_heads(), c.vocab_size,
+        "glassbox: training `{}` ({}): {} layers, d_model {}, {} heads ({} kv), vocab {}, {} parameters; {} steps of {} sequences × {} tokens, {} worker(s), {}",
+        trainer.options.preset.name(), trainer.options.recipe.name(), c.n_layers(), c.d_model(), c.n_heads(), c.n_kv_heads(), c.vocab_size,
         c.n_params(), trainer.total_steps(), trainer.spec.batch_size, trainer.spec.seq_len,
         trainer.options.workers, trainer.options.precision.name()
     );
@@ -108,6 +135,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .collect();
         let out = json!({
             "preset": trainer.options.preset.name(),
+            "recipe": trainer.options.recipe.name(),
             "loss": summary.losses,
             "eval": evals,
             "checkpoint": summary.checkpoint,
@@ -121,5 +149,52 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         println!("{}", args.out.display());
     }
+    Ok(())
+}
+
+fn preset_of(p: PresetArg) -> Preset {
+    match p {
+        PresetArg::Induction => Preset::Induction,
+        PresetArg::Text => Preset::Text,
+    }
+}
+
+/// `--compare`: every recipe in turn, a table, compare.json and the curves.
+fn compare(args: &TrainArgs, list: &str) -> Result<()> {
+    if args.workers != 1 || args.precision != TrainPrecision::F32 {
+        bail!("--compare trains with one worker in f32 (drop --workers / --precision)");
+    }
+    let recipes = Recipe::parse_list(list).map_err(|e| anyhow!("--compare: {e}"))?;
+    let options = CompareOptions {
+        preset: preset_of(args.preset),
+        steps: args.steps,
+        seed: args.seed,
+        budget_params: args.budget,
+        eval_every: args.eval_every,
+        out: args.out.clone(),
+    };
+    let report = run_compare(&recipes, &options, &mut |recipe, e| match e {
+        Event::Step(r) if r.step % 10 == 0 || r.step == 1 => eprintln!("{:<15} step {:>4}  loss {:.4}", recipe.name(), r.step, r.loss),
+        Event::Eval(e) => eprintln!("{:<15} eval @ {:>4}  held-out loss {:.4}", recipe.name(), e.step, e.loss),
+        Event::Step(_) => {}
+    })?;
+    compare_figure::write_figures(&report, &args.out)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!("{:<15} {:>9} {:>11} {:>15} {:>8}", "recipe", "params", "final loss", "final held-out", "steps/s");
+    for run in &report.runs {
+        let last = |v: Option<f32>| v.map_or("-".to_string(), |l| format!("{l:.4}"));
+        println!(
+            "{:<15} {:>9} {:>11} {:>15} {:>8.2}",
+            run.recipe,
+            run.params,
+            last(run.loss.last().copied()),
+            last(run.eval.last().map(|e| e.loss)),
+            run.steps_per_second
+        );
+    }
+    println!("{}", args.out.join(glassbox_engine::train::compare::REPORT_FILE).display());
     Ok(())
 }

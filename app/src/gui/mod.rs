@@ -4,7 +4,7 @@
 mod app;
 mod export;
 mod first_run;
-mod fonts;
+pub(crate) mod fonts;
 mod handout;
 pub mod frame_bench;
 pub mod frame_bench_side;
@@ -23,7 +23,7 @@ mod saved_session;
 mod screenshot;
 mod session;
 mod state;
-mod theme;
+pub(crate) mod theme;
 mod views;
 mod train_worker;
 mod worker;

@@ -78,6 +78,8 @@ pub enum Positions {
     /// A learned row per position added to the token embedding (GPT-2); BERT also adds a
     /// token-type row.
     Learned { token_types: bool },
+    /// NoPE: no position signal at all; the causal mask alone tells positions apart.
+    None,
 }
 
 /// Which keys a query of one layer sees.
@@ -234,7 +236,11 @@ pub fn runs_model_type(model_type: &str) -> bool {
 impl Arch {
     /// The description `config.json` gives, or a one-line reason it gives none.
     pub fn from_config(c: &LlamaConfig) -> Result<Self, String> {
-        match c.model_type.as_deref().unwrap_or("llama") {
+        let model_type = c.model_type.as_deref().unwrap_or("llama");
+        if c.glassbox_variant.is_some() && !matches!(model_type, "llama" | "smollm" | "smollm2") {
+            return Err(format!("`glassbox_variant` is only read for model_type llama, not `{model_type}`"));
+        }
+        match model_type {
             "llama" | "mistral" | "smollm" | "smollm2" => llama(c),
             "gemma3_text" | "gemma3" => gemma3(c),
             "gpt2" => gpt2(c),
@@ -296,7 +302,47 @@ fn llama(c: &LlamaConfig) -> Result<Arch, String> {
     if c.attention_bias || c.mlp_bias {
         return Err("`attention_bias`/`mlp_bias` = true is not supported (Llama has no biases)".into());
     }
-    Ok(llama_unchecked(c))
+    let mut arch = llama_unchecked(c);
+    if let Some(v) = &c.glassbox_variant {
+        apply_variant(&mut arch, v)?;
+    }
+    Ok(arch)
+}
+
+/// Glassbox's recipe variants of Llama (`glassbox_variant` in config.json): each field set
+/// replaces the family's switch; a value it does not know names the field.
+fn apply_variant(arch: &mut Arch, v: &crate::load::config::GlassboxVariant) -> Result<(), String> {
+    let bad = |field: &str, value: &str, known: &str| format!("`glassbox_variant.{field}` = `{value}` is not supported (supported: {known})");
+    if let Some(p) = v.norm_placement.as_deref() {
+        arch.placement = match p {
+            "pre" => NormPlacement::Pre,
+            "post" => NormPlacement::Post,
+            other => return Err(bad("norm_placement", other, "pre, post")),
+        };
+    }
+    if let Some(n) = v.norm.as_deref() {
+        arch.norm = match n {
+            "rmsnorm" => NormKind::Rms,
+            "layernorm" => NormKind::Layer,
+            other => return Err(bad("norm", other, "rmsnorm, layernorm")),
+        };
+    }
+    if let Some(p) = v.positions.as_deref() {
+        arch.positions = match p {
+            "rope" => Positions::Rope,
+            "none" => Positions::None,
+            "learned" => Positions::Learned { token_types: false },
+            other => return Err(bad("positions", other, "rope, none, learned")),
+        };
+    }
+    if let Some(m) = v.mlp.as_deref() {
+        arch.mlp = match m {
+            "swiglu" => MlpKind::SwiGlu,
+            "relu" => MlpKind::Plain(Activation::Relu),
+            other => return Err(bad("mlp", other, "swiglu, relu")),
+        };
+    }
+    Ok(())
 }
 
 pub(crate) fn llama_unchecked(c: &LlamaConfig) -> Arch {
@@ -511,6 +557,39 @@ mod tests {
         assert_eq!(a.mlp, MlpKind::Plain(Activation::GeluTanh));
         assert_eq!(a.positions, Positions::Learned { token_types: false });
         assert!(a.tied_head && a.biases && !a.uses_rope());
+    }
+
+    const LLAMA: &str = r#"{"model_type": "llama", "vocab_size": 97, "hidden_size": 32, "intermediate_size": 64,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "tie_word_embeddings": true"#;
+
+    #[test]
+    fn glassbox_variant_switches_apply_over_llama() {
+        let c = parse(&format!(r#"{LLAMA}, "glassbox_variant": {{"norm_placement": "post", "norm": "layernorm", "positions": "learned", "mlp": "relu"}}}}"#)).unwrap();
+        let a = Arch::from_config(&c).unwrap();
+        assert_eq!((a.family, a.placement, a.norm), (Family::Llama, NormPlacement::Post, NormKind::Layer));
+        assert_eq!((a.positions, a.mlp), (Positions::Learned { token_types: false }, MlpKind::Plain(Activation::Relu)));
+        assert!(a.final_norm && !a.uses_rope());
+        let nope = Arch::from_config(&parse(&format!(r#"{LLAMA}, "glassbox_variant": {{"positions": "none"}}}}"#)).unwrap()).unwrap();
+        assert_eq!((nope.positions, nope.placement, nope.mlp), (Positions::None, NormPlacement::Pre, MlpKind::SwiGlu));
+        assert!(!nope.uses_rope());
+        let plain = Arch::from_config(&parse(&format!("{LLAMA}}}")).unwrap()).unwrap();
+        assert_eq!(plain, llama_unchecked(&parse(&format!("{LLAMA}}}")).unwrap()));
+    }
+
+    #[test]
+    fn a_bad_glassbox_variant_value_names_its_field() {
+        for (body, field) in [
+            (r#"{"norm_placement": "sandwich"}"#, "glassbox_variant.norm_placement"),
+            (r#"{"norm": "batchnorm"}"#, "glassbox_variant.norm"),
+            (r#"{"positions": "alibi"}"#, "glassbox_variant.positions"),
+            (r#"{"mlp": "geglu"}"#, "glassbox_variant.mlp"),
+            (r#"{"colour": "red"}"#, "colour"),
+        ] {
+            let err = parse(&format!(r#"{LLAMA}, "glassbox_variant": {body}}}"#)).unwrap_err();
+            assert!(err.contains(field) && !err.contains('\n'), "{field}: {err}");
+        }
+        let gpt2 = r#"{"model_type": "gpt2", "vocab_size": 97, "n_embd": 48, "n_head": 4, "n_layer": 2, "glassbox_variant": {"mlp": "relu"}}"#;
+        assert!(parse(gpt2).unwrap_err().contains("glassbox_variant"));
     }
 
     #[test]

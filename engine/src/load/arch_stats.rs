@@ -120,7 +120,7 @@ impl<'a> ArchStats<'a> {
         let layers = c.n_layers() as u64;
 
         let (positions, token_types) = match a.positions {
-            Positions::Rope => (0, 0),
+            Positions::Rope | Positions::None => (0, 0),
             Positions::Learned { token_types } => {
                 // transformers' BertConfig default is 2 token types, as the loader assumes.
                 let types = if token_types { c.type_vocab_size.unwrap_or(2) as u64 * d } else { 0 };
@@ -249,7 +249,7 @@ impl<'a> ArchStats<'a> {
         let (q, kv) = (c.q_dim() as u64, c.kv_dim() as u64);
         let layers = c.n_layers() as u64;
         let embedding = match self.arch.positions {
-            Positions::Rope => 0,
+            Positions::Rope | Positions::None => 0,
             Positions::Learned { token_types } => d + if token_types { d } else { 0 },
         } + if self.arch.embed_scale.is_some() { d } else { 0 };
         let mlp = if self.arch.mlp.gated() { 3 * d * f } else { 2 * d * f };

@@ -118,6 +118,30 @@ pub struct LlamaConfig {
     /// Phi-3 (4.x form): the share of each head that RoPE rotates.
     #[serde(default)]
     pub partial_rotary_factor: Option<f64>,
+    /// Glassbox's own extension (Llama only): the recipe variants the article describes, read
+    /// over the family's description by `Arch::from_config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glassbox_variant: Option<GlassboxVariant>,
+}
+
+/// `"glassbox_variant": {"norm_placement": "post", "norm": "layernorm", "positions": "learned",
+/// "mlp": "relu"}`: each field optional; a value `Arch::from_config` does not know is a
+/// one-line error naming the field.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlassboxVariant {
+    /// `pre` (Llama) or `post` (add, then norm: the original Transformer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm_placement: Option<String>,
+    /// `rmsnorm` or `layernorm` (with biases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm: Option<String>,
+    /// `rope`, `none` (NoPE) or `learned` (a row per position added to the embedding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positions: Option<String>,
+    /// `swiglu` or `relu` (ungated: `down(relu(gate_proj x))`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlp: Option<String>,
 }
 
 fn default_eps() -> f64 {

@@ -5,7 +5,7 @@
 
 use ndarray::{Array1, Array2, s};
 
-use crate::load::arch::{Arch, Family, NormPlacement};
+use crate::load::arch::{Arch, Family, NormKind, NormPlacement, Positions};
 use crate::load::config::LlamaConfig;
 use crate::error::Result;
 use crate::load::matrix::Matrix;
@@ -23,11 +23,19 @@ pub fn expected(c: &LlamaConfig, ckpt: &Checkpoint) -> Vec<(String, Vec<usize>)>
         Family::Llama | Family::Gemma3 | Family::Qwen2 | Family::Qwen3 | Family::Olmo2 | Family::Phi3 => {
             let arch = c.arch();
             add("model.embed_tokens.weight".into(), &[v, d]);
+            if matches!(arch.positions, Positions::Learned { .. }) {
+                add(EMBED_POSITIONS.into(), &[c.max_position_embeddings, d]);
+            }
+            let layer_norm = arch.norm == NormKind::Layer;
             for l in 0..c.n_layers() {
                 let n = |leaf: &str| format!("model.layers.{l}.{leaf}.weight");
-                if arch.placement.pre() {
-                    add(n("input_layernorm"), &[d]);
-                    add(n(pre_mlp_norm(&arch)), &[d]);
+                if block_norms(&arch) {
+                    for leaf in ["input_layernorm", pre_mlp_norm(&arch)] {
+                        add(n(leaf), &[d]);
+                        if layer_norm {
+                            add(format!("model.layers.{l}.{leaf}.bias"), &[d]);
+                        }
+                    }
                 }
                 if arch.fused_projections {
                     add(n("self_attn.qkv_proj"), &[c.q_dim() + 2 * c.kv_dim(), d]);
@@ -37,7 +45,9 @@ pub fn expected(c: &LlamaConfig, ckpt: &Checkpoint) -> Vec<(String, Vec<usize>)>
                     add(n("self_attn.k_proj"), &[c.kv_dim(), d]);
                     add(n("self_attn.v_proj"), &[c.kv_dim(), d]);
                     add(n("mlp.gate_proj"), &[f, d]);
-                    add(n("mlp.up_proj"), &[f, d]);
+                    if arch.mlp.gated() {
+                        add(n("mlp.up_proj"), &[f, d]);
+                    }
                 }
                 if arch.qkv_bias {
                     let b = |leaf: &str| format!("model.layers.{l}.self_attn.{leaf}.bias");
@@ -58,6 +68,9 @@ pub fn expected(c: &LlamaConfig, ckpt: &Checkpoint) -> Vec<(String, Vec<usize>)>
                 add(n("mlp.down_proj"), &[d, f]);
             }
             add("model.norm.weight".into(), &[d]);
+            if layer_norm {
+                add("model.norm.bias".into(), &[d]);
+            }
             if !c.tie_word_embeddings {
                 add("lm_head.weight".into(), &[v, d]);
             }
@@ -139,6 +152,15 @@ pub fn load(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LlamaWeights> {
     }
 }
 
+/// Learned positions of a Llama variant (`glassbox_variant.positions = "learned"`).
+pub const EMBED_POSITIONS: &str = "model.embed_positions.weight";
+
+/// Whether a block has its two norms of its own (before the sublayers, or after the adds);
+/// OLMo 2 norms only the sublayers' outputs.
+fn block_norms(arch: &Arch) -> bool {
+    arch.placement != NormPlacement::PostSublayer
+}
+
 /// The checkpoint name of the norm before the MLP: Gemma's sandwich calls it
 /// `pre_feedforward_layernorm` (its `post_attention_layernorm` norms the attention output).
 fn pre_mlp_norm(arch: &Arch) -> &'static str {
@@ -198,7 +220,12 @@ fn llama(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LlamaWeights> {
             let attn = w.pp("self_attn");
             let [q_width, k_width] = qk_norm_widths(c, &arch);
             let qk = |leaf: &str, width: usize| arch.qk_norm.then(|| norm(&attn.pp(leaf), width)).transpose();
-            let pre = |leaf: &str| arch.placement.pre().then(|| norm(&w.pp(leaf), d)).transpose();
+            let pre = |leaf: &str| block_norms(&arch).then(|| norm(&w.pp(leaf), d)).transpose();
+            let norm_bias = if arch.norm == NormKind::Layer && block_norms(&arch) {
+                Some([w.pp("input_layernorm").get1("bias", d)?, w.pp(pre_mlp_norm(&arch)).get1("bias", d)?])
+            } else {
+                None
+            };
             let [q_proj, k_proj, v_proj] = attention_projections(c, &arch, &attn)?;
             Ok(DecoderLayer {
                 input_layernorm: pre("input_layernorm")?,
@@ -213,7 +240,7 @@ fn llama(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LlamaWeights> {
                 },
                 post_attention_layernorm: pre(pre_mlp_norm(&arch))?,
                 mlp: mlp(c, &arch, &w.pp("mlp"))?,
-                norm_bias: None,
+                norm_bias,
                 sublayer_out_norm: if arch.placement.normed_output() {
                     Some([norm(&w.pp("post_attention_layernorm"), d)?, norm(&w.pp("post_feedforward_layernorm"), d)?])
                 } else {
@@ -227,10 +254,17 @@ fn llama(c: &LlamaConfig, ckpt: &Checkpoint) -> Result<LlamaWeights> {
     let lm_head = if c.tie_word_embeddings { None } else { Some(root.pp("lm_head").matrix("weight", v, d)?) };
     Ok(LlamaWeights {
         embed_tokens: model.pp("embed_tokens").matrix("weight", v, d)?,
-        positions: None,
+        positions: match arch.positions {
+            Positions::Learned { .. } => Some(LearnedPositions {
+                position_embeddings: model.pp("embed_positions").matrix("weight", c.max_position_embeddings, d)?,
+                token_type_embeddings: None,
+                layer_norm: None,
+            }),
+            Positions::Rope | Positions::None => None,
+        },
         layers,
         norm: Some(norm(&model.pp("norm"), d)?),
-        norm_bias: None,
+        norm_bias: if arch.norm == NormKind::Layer { Some(model.pp("norm").get1("bias", d)?) } else { None },
         mlm: None,
         lm_head,
     })
@@ -267,11 +301,12 @@ fn mlp(c: &LlamaConfig, arch: &Arch, mlp: &Weights<'_>) -> Result<Mlp> {
     let (d, f) = (c.d_model(), c.d_mlp());
     let (gate_proj, up) = if arch.fused_projections {
         let fused = mlp.pp("gate_up_proj").matrix("weight", 2 * f, d)?;
-        (fused.row_range(0, f), fused.row_range(f, f))
+        (fused.row_range(0, f), Some(fused.row_range(f, f)))
     } else {
-        (mlp.pp("gate_proj").matrix("weight", f, d)?, mlp.pp("up_proj").matrix("weight", f, d)?)
+        let up = if arch.mlp.gated() { Some(mlp.pp("up_proj").matrix("weight", f, d)?) } else { None };
+        (mlp.pp("gate_proj").matrix("weight", f, d)?, up)
     };
-    Ok(Mlp { gate_proj, up_proj: Some(up), down_proj: mlp.pp("down_proj").matrix("weight", d, f)?, bias: None })
+    Ok(Mlp { gate_proj, up_proj: up, down_proj: mlp.pp("down_proj").matrix("weight", d, f)?, bias: None })
 }
 
 /// Hub GPT-2 checkpoints name tensors `h.0…`; `GPT2LMHeadModel.save_pretrained` writes

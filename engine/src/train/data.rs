@@ -162,3 +162,84 @@ fn bos_window(tokens: &[u32], start: usize, len: usize) -> Vec<u32> {
     seq.extend(&tokens[start..start + len]);
     seq
 }
+
+/// BERT's masking: each position but the first (`<s>`) is chosen with probability 15 %; of
+/// the chosen, 80 % become `mask_id`, 10 % a random token (`1..vocab`), 10 % stay. Labels are
+/// the original ids at the chosen positions and −100 elsewhere (ignored by the loss). At
+/// least one position is chosen, so every sequence has a loss.
+pub fn mask_tokens(ids: &[u32], rng: &mut Rng, vocab: usize, mask_id: u32) -> (Vec<u32>, Vec<i64>) {
+    let mut inputs = ids.to_vec();
+    let mut labels = vec![IGNORE_LABEL; ids.len()];
+    let mut chosen: Vec<usize> = (1..ids.len()).filter(|_| rng.uniform() < MLM_RATE).collect();
+    if chosen.is_empty() && ids.len() > 1 {
+        chosen.push(1 + rng.below(ids.len() - 1));
+    }
+    for i in chosen {
+        labels[i] = i64::from(ids[i]);
+        let u = rng.uniform();
+        if u < 0.8 {
+            inputs[i] = mask_id;
+        } else if u < 0.9 {
+            inputs[i] = 1 + rng.below(vocab.saturating_sub(1).max(1)) as u32;
+        }
+    }
+    (inputs, labels)
+}
+
+/// The share of positions BERT masks.
+pub const MLM_RATE: f64 = 0.15;
+/// A label the masked-LM loss skips (torch's `ignore_index`).
+pub const IGNORE_LABEL: i64 = -100;
+
+/// Masked sequences and their labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskedBatch {
+    pub inputs: Vec<Vec<u32>>,
+    pub labels: Vec<Vec<i64>>,
+}
+
+impl Data {
+    /// Step `step`'s batch (the same token stream as [`Data::batch`]) masked for BERT, the
+    /// mask seeded by (seed, step).
+    pub fn masked_batch(&self, seed: u64, step: usize, batch_size: usize, mask_id: u32) -> MaskedBatch {
+        let mut rng = Rng::derive(seed, 2_000_000 + step as u64);
+        self.mask_all(&self.batch(seed, step, batch_size), &mut rng, mask_id)
+    }
+
+    /// The held-out set under one fixed mask (the same at every evaluation).
+    pub fn masked_eval_set(&self, seed: u64, mask_id: u32) -> MaskedBatch {
+        self.mask_all(self.eval_set(), &mut Rng::derive(seed, EVAL_STREAM + 1), mask_id)
+    }
+
+    fn mask_all(&self, seqs: &[Vec<u32>], rng: &mut Rng, mask_id: u32) -> MaskedBatch {
+        // Random replacements come from the data's own tokens, never the mask id.
+        let vocab = mask_id as usize;
+        let (inputs, labels) = seqs.iter().map(|ids| mask_tokens(ids, rng, vocab, mask_id)).unzip();
+        MaskedBatch { inputs, labels }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod mlm_tests {
+    use super::*;
+
+    #[test]
+    fn masking_follows_berts_proportions_and_is_seeded() {
+        let vocab = 500;
+        let ids: Vec<u32> = (0..20_000).map(|i| 1 + (i * 7919 % 499) as u32).collect();
+        let (inputs, labels) = mask_tokens(&ids, &mut Rng::derive(3, 9), vocab, vocab as u32);
+        assert_eq!((inputs.clone(), labels.clone()), mask_tokens(&ids, &mut Rng::derive(3, 9), vocab, vocab as u32), "same seed, same mask");
+        assert_ne!(labels, mask_tokens(&ids, &mut Rng::derive(4, 9), vocab, vocab as u32).1, "another seed, another mask");
+        let chosen: Vec<usize> = (0..ids.len()).filter(|&i| labels[i] != IGNORE_LABEL).collect();
+        let n = chosen.len() as f64;
+        assert!((n / ids.len() as f64 - 0.15).abs() < 0.01, "{n} chosen of {}", ids.len());
+        let masked = chosen.iter().filter(|&&i| inputs[i] == vocab as u32).count() as f64;
+        let kept = chosen.iter().filter(|&&i| inputs[i] == ids[i]).count() as f64;
+        let random = n - masked - kept;
+        assert!((masked / n - 0.8).abs() < 0.02 && (kept / n - 0.1).abs() < 0.02 && (random / n - 0.1).abs() < 0.02, "{masked} {kept} {random}");
+        assert!(chosen.iter().all(|&i| labels[i] == i64::from(ids[i])), "labels are the original ids");
+        assert!((0..ids.len()).filter(|i| labels[*i] == IGNORE_LABEL).all(|i| inputs[i] == ids[i]), "unchosen positions untouched");
+        assert_eq!(labels[0], IGNORE_LABEL, "<s> is never chosen");
+    }
+}

@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::adamw::{AdamW, clip_global_norm};
-use super::backward::{Gradients, backward};
+use super::backward::Gradients;
 use super::checkpoint::{save_checkpoint, step_dir};
-use super::data::{Data, SAMPLE_PROMPTS};
-use super::eval::probe;
-use super::parallel::batch_gradients;
+use super::data::{Data, MaskedBatch, SAMPLE_PROMPTS};
+use super::eval::{ProbeResult, probe};
+use super::parallel::{BatchGradients, batch_gradients};
 use super::params::Params;
 use super::precision::{Precision, round_trace};
+use super::backward::{Objective, backward_for};
 use super::presets::{Preset, PresetSpec};
+use super::recipes::{ObjectiveKind, Recipe};
 use super::tokenizer_train;
 use crate::load::config::LlamaConfig;
 use crate::exec::cpu::CpuExecutor;
@@ -22,6 +24,7 @@ use crate::exec::executor::{Executor, PassOptions, generate};
 use crate::load::model::{Model, ModelSource};
 use crate::exec::sampling::SamplingParams;
 use crate::exec::trace::{CaptureFilter, Trace};
+use crate::program::hooks::{HookKey, HookKind};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainOptions {
@@ -36,6 +39,10 @@ pub struct TrainOptions {
     pub out: Option<PathBuf>,
     /// Evaluate (and save a checkpoint) every N steps; `None`: the preset's default.
     pub eval_every: Option<usize>,
+    /// The architecture; `Llama` with no budget is the preset's own model.
+    pub recipe: Recipe,
+    /// The parameter budget the recipe is sized to; `None`: the preset's Llama's count.
+    pub budget_params: Option<usize>,
 }
 
 impl Default for TrainOptions {
@@ -48,6 +55,8 @@ impl Default for TrainOptions {
             precision: Precision::F32,
             out: None,
             eval_every: None,
+            recipe: Recipe::Llama,
+            budget_params: None,
         }
     }
 }
@@ -135,9 +144,17 @@ impl Trainer {
                 options.workers, spec.batch_size
             )));
         }
+        // The data (and its tokenizer) from the preset's own config: every recipe sees the
+        // same token stream.
+        let data = Data::new(options.preset, &spec, options.seed)?;
+        if options.recipe != Recipe::Llama || options.budget_params.is_some() {
+            let budget = options.budget_params.unwrap_or(spec.config.n_params() as usize);
+            // BERT's mask token is one row past the data's vocabulary.
+            let extra = usize::from(options.recipe.objective() == ObjectiveKind::MaskedLm);
+            spec.config = options.recipe.config(spec.config.vocab_size + extra, budget, spec.seq_len);
+        }
         let params = Params::init(&spec.config, options.seed, spec.init_std);
         let opt = AdamW::new(spec.adamw, &params);
-        let data = Data::new(options.preset, &spec, options.seed)?;
         Ok(Self {
             options,
             spec,
@@ -194,10 +211,18 @@ impl Trainer {
     /// One AdamW step on the next batch.
     pub fn train_step(&mut self) -> Result<StepReport> {
         let start = Instant::now();
-        let batch = self.data.batch(self.options.seed, self.step, self.spec.batch_size);
         let compute = self.compute_params();
         let model = Arc::new(compute.to_model(self.config(), None, self.source())?);
-        let bg = batch_gradients(self.config(), &compute, &model, &batch, self.options.workers, self.options.precision)?;
+        let bg = match self.options.recipe.objective() {
+            ObjectiveKind::NextToken => {
+                let batch = self.data.batch(self.options.seed, self.step, self.spec.batch_size);
+                batch_gradients(self.config(), &compute, &model, &batch, self.options.workers, self.options.precision)?
+            }
+            ObjectiveKind::MaskedLm => {
+                let batch = self.data.masked_batch(self.options.seed, self.step, self.spec.batch_size, self.mask_id());
+                masked_gradients(self.config(), &compute, &model, &batch, self.options.precision)?
+            }
+        };
         let mut grads = bg.grads;
         let layer_grad_norms = (0..self.config().n_layers())
             .map(|l| grads.norm_of(&format!("model.layers.{l}.")))
@@ -220,7 +245,13 @@ impl Trainer {
     /// A training step with its first sequence laid open (forward trace, every gradient,
     /// weights before and after).
     pub fn train_step_inspected(&mut self) -> Result<StepInspection> {
-        let ids = self.data.batch(self.options.seed, self.step, self.spec.batch_size)[0].clone();
+        let (ids, objective) = match self.options.recipe.objective() {
+            ObjectiveKind::NextToken => (self.data.batch(self.options.seed, self.step, self.spec.batch_size)[0].clone(), Objective::NextToken),
+            ObjectiveKind::MaskedLm => {
+                let mut b = self.data.masked_batch(self.options.seed, self.step, self.spec.batch_size, self.mask_id());
+                (b.inputs.swap_remove(0), Objective::MaskedLm { labels: b.labels.swap_remove(0) })
+            }
+        };
         let compute = self.compute_params();
         let model = Arc::new(compute.to_model(self.config(), None, self.source())?);
         let mut exec = CpuExecutor::new(model);
@@ -228,7 +259,7 @@ impl Trainer {
             exec.forward(&ids, PassOptions::capture(CaptureFilter::All))?,
             self.options.precision,
         );
-        let grads = backward(self.config(), &compute, &forward, self.options.precision)?;
+        let grads = backward_for(self.config(), &compute, &forward, self.options.precision, &objective)?;
         let before = self.params.clone();
         let report = self.train_step()?;
         Ok(StepInspection {
@@ -246,10 +277,16 @@ impl Trainer {
     pub fn evaluate(&self) -> Result<EvalReport> {
         let model = self.model()?;
         let data = &self.data;
-        let held = probe(&model, data.eval_set(), &|i| data.scored(i))?;
+        let held = match self.options.recipe.objective() {
+            ObjectiveKind::NextToken => probe(&model, data.eval_set(), &|i| data.scored(i))?,
+            ObjectiveKind::MaskedLm => {
+                let loss = masked_eval_loss(&model, &data.masked_eval_set(self.options.seed, self.mask_id()))?;
+                ProbeResult { loss, ..probe(&model, data.probe_set(), &|i| data.scored(i))? }
+            }
+        };
         let induction = match self.options.preset {
-            Preset::Induction => held.clone(),
-            Preset::Text => probe(&model, data.probe_set(), &|i| data.scored(i))?,
+            Preset::Induction if self.options.recipe.objective() == ObjectiveKind::NextToken => held.clone(),
+            _ => probe(&model, data.probe_set(), &|i| data.scored(i))?,
         };
         let (score, l, h) = induction.best_head();
         Ok(EvalReport {
@@ -265,7 +302,7 @@ impl Trainer {
 
     /// Text preset: seeded continuations of the sample prompts.
     pub fn samples(&self, model: &Arc<Model>) -> Result<Vec<String>> {
-        let Some(tok) = self.data.tokenizer() else {
+        let Some(tok) = self.data.tokenizer().filter(|_| model.arch.generates()) else {
             return Ok(Vec::new());
         };
         let mut exec = CpuExecutor::new(Arc::clone(model));
@@ -285,7 +322,13 @@ impl Trainer {
 
     /// Writes the current weights as an HF folder.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        save_checkpoint(dir, self.config(), &self.params, Some(&self.data.tokenizer_json()?), &self.note())
+        save_checkpoint(dir, self.config(), &self.params, Some(&self.data.tokenizer_json()?), &self.note())?;
+        note_variant(dir, self.config())
+    }
+
+    /// BERT's mask token: the row past the data's vocabulary.
+    fn mask_id(&self) -> u32 {
+        self.config().vocab_size.saturating_sub(1) as u32
     }
 
     /// Runs every remaining step, evaluating (and, with `out`, checkpointing) every
@@ -323,6 +366,58 @@ impl Trainer {
             steps_per_second: self.step as f64 / train_seconds.max(1e-9),
         })
     }
+}
+
+/// A Llama variant's checkpoint says which variant it is: `glassbox_variant` added to the
+/// config.json the checkpoint writer made (which knows the family's own keys).
+fn note_variant(dir: &Path, c: &LlamaConfig) -> Result<()> {
+    let Some(v) = &c.glassbox_variant else { return Ok(()) };
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
+    let mut json: serde_json::Value = serde_json::from_str(&text).map_err(|e| EngineError::Input(format!("{}: {e}", path.display())))?;
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("glassbox_variant".into(), serde_json::to_value(v).map_err(|e| EngineError::Input(e.to_string()))?);
+    }
+    let bytes = serde_json::to_vec_pretty(&json).map_err(|e| EngineError::Input(e.to_string()))?;
+    std::fs::write(&path, bytes).map_err(|e| EngineError::io(&path, e))
+}
+
+/// The masked-LM batch's mean loss and gradient (one thread: the data-parallel split is the
+/// next-token path's).
+fn masked_gradients(c: &LlamaConfig, params: &Params, model: &Arc<Model>, batch: &MaskedBatch, precision: Precision) -> Result<BatchGradients> {
+    let mut exec = CpuExecutor::new(Arc::clone(model));
+    let mut sum = params.zeros_like();
+    let mut loss = 0.0f64;
+    for (ids, labels) in batch.inputs.iter().zip(&batch.labels) {
+        exec.reset();
+        let fwd = round_trace(exec.forward(ids, PassOptions::capture(CaptureFilter::All))?, precision);
+        let g = backward_for(c, params, &fwd, precision, &Objective::MaskedLm { labels: labels.clone() })?;
+        loss += f64::from(g.loss.loss);
+        sum.add_assign(&g.params);
+    }
+    let n = batch.inputs.len().max(1) as f32;
+    sum.scale(1.0 / n);
+    let loss = (loss / f64::from(n)) as f32;
+    Ok(BatchGradients { loss, worker_norms: vec![sum.global_norm()], worker_losses: vec![loss], grads: sum })
+}
+
+/// Mean cross-entropy at the labelled positions of held-out masked sequences.
+fn masked_eval_loss(model: &Arc<Model>, set: &MaskedBatch) -> Result<f32> {
+    let mut exec = CpuExecutor::new(Arc::clone(model));
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for (ids, labels) in set.inputs.iter().zip(&set.labels) {
+        exec.reset();
+        let trace = exec.forward(ids, PassOptions::capture(CaptureFilter::kinds([HookKind::Logits])))?;
+        let logits = trace.get(HookKey::Logits).and_then(|t| t.as_2d()).ok_or_else(|| EngineError::Input("the evaluation pass recorded no logits".into()))?;
+        for (row, &label) in logits.outer_iter().zip(labels) {
+            let Ok(target) = usize::try_from(label) else { continue };
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let log_z = f64::from(max) + row.iter().map(|&v| f64::from(v - max).exp()).sum::<f64>().ln();
+            sum += log_z - f64::from(row[target]);
+            n += 1;
+        }
+    }
+    Ok((sum / n.max(1) as f64) as f32)
 }
 
 pub enum Event<'a> {

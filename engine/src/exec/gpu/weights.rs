@@ -168,7 +168,7 @@ fn check_parts(model: &Model) -> Result<()> {
         (arch.placement.normed_output() && !layers(&|l| l.sublayer_out_norm.is_some()), "post-sublayer norms"),
         (arch.placement != NormPlacement::PostSublayer && !layers(&|l| l.input_layernorm.is_some() && l.post_attention_layernorm.is_some()), "the blocks' norms"),
         (arch.mlp.gated() && !layers(&|l| l.mlp.up_proj.is_some()), "up_proj"),
-        (arch.positions != Positions::Rope && w.positions.is_none(), "position_embeddings"),
+        (matches!(arch.positions, Positions::Learned { .. }) && w.positions.is_none(), "position_embeddings"),
         (arch.positions == (Positions::Learned { token_types: true }) && w.positions.as_ref().is_none_or(|p| p.token_type_embeddings.is_none()), "token_type_embeddings"),
         (arch.embed_norm && w.positions.as_ref().is_none_or(|p| p.layer_norm.is_none()), "embeddings.LayerNorm"),
         (arch.mlm_head && w.mlm.is_none(), "cls.predictions.transform"),

@@ -58,8 +58,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RECIPES")]
     pub compare: Option<String>,
     /// Train one recipe instead of the preset's Llama (a name as for --compare), sized to
-    /// --budget or the preset's Llama's parameter count
-    #[arg(long, conflicts_with = "compare")]
+    /// --budget or the preset's Llama's parameter count (`--arch gpt2` is the same)
+    #[arg(long, visible_alias = "arch", conflicts_with = "compare")]
     pub recipe: Option<String>,
     /// The parameter budget the recipes are sized to (default: the preset's Llama's)
     #[arg(long)]

@@ -222,8 +222,9 @@ impl GlassboxApp {
     }
 
     /// The Training view: `train PRESET [STEPS]`, `trainresume N`, `traininspect`,
-    /// `traintab step|curves`, `traingrads [STEP]`, `trainopen`.
+    /// `traintab step|curves|compare`, `traingrads [STEP]`, `trainopen`, `traincompare PATH`.
     fn training_command(&mut self, ctx: &egui::Context, name: &str, arg: &str) -> Result<(), String> {
+        let lang = self.lang;
         let r = self.ready().ok_or("no model")?;
         let t = r.views.get_mut::<TrainingView>().ok_or("no training view")?;
         match name {
@@ -245,7 +246,18 @@ impl GlassboxApp {
             }
             "traintab" => {
                 use crate::gui::views::training::TrainTab;
-                t.tab = if arg == "step" { TrainTab::StepThrough } else { TrainTab::Curves };
+                t.tab = match arg {
+                    "step" => TrainTab::StepThrough,
+                    "compare" => TrainTab::Compare,
+                    _ => TrainTab::Curves,
+                };
+            }
+            // `traincompare PATH`: a `glassbox train --compare` folder's compare.json, as
+            // "Open comparison…" opens it.
+            "traincompare" => {
+                t.compare.load(std::path::Path::new(arg), lang);
+                t.tab = crate::gui::views::training::TrainTab::Compare;
+                self.view = training::ID;
             }
             "traingrads" => self.train_grads_command(ctx, arg)?,
             "trainopen" => {

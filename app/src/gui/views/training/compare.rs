@@ -202,9 +202,6 @@ fn summary_ui(ui: &mut Ui, cx: &ViewCtx<'_>, loaded: &Loaded) {
         parts.push(cx.lang.tf(format!("budget {} parameters", thousands(b)), format!("预算 {} 个参数", thousands(b))));
     }
     ui.label(RichText::new(parts.join(" · ")).strong());
-    if !cx.presenting {
-        ui.label(RichText::new(loaded.path.display().to_string()).monospace().color(cx.theme.muted()));
-    }
 }
 
 /// Training loss per step (solid) and held-out loss (dashed, with markers), one colour per
@@ -212,12 +209,16 @@ fn summary_ui(ui: &mut Ui, cx: &ViewCtx<'_>, loaded: &Loaded) {
 fn curves_ui(ui: &mut Ui, cx: &ViewCtx<'_>, f: &CompareFile) {
     ui.label(RichText::new(cx.tr("Loss per recipe: training (solid), held-out (dashed, dots)", "各配方的损失：训练（实线），留出（虚线加圆点）")).strong());
     let legend = Legend::default().position(Corner::RightTop);
-    let height = if cx.presenting { 300.0 } else { 320.0 };
+    // On a projector the curves take the room the table leaves.
+    let table = 40.0 * (f.runs.len() + 1) as f32 + 24.0;
+    let height = if cx.presenting { (ui.available_height() - table).clamp(260.0, 640.0) } else { 320.0 };
     super::plots::plot(cx, "train-compare", cx.tr("loss", "损失")).height(height).legend(legend).show(ui, |p| {
         for (i, run) in f.runs.iter().enumerate() {
             let colour = cx.theme.series(i);
             let train: Vec<[f64; 2]> = run.loss.iter().enumerate().map(|(s, &l)| [(s + 1) as f64, f64::from(l)]).collect();
-            p.line(Line::new(run.recipe.clone(), train).color(colour).width(2.0));
+            // Earlier runs wider, so a curve drawn over an equal one still shows at its edges.
+            let width = (3.5 - 0.75 * i as f32).max(1.5);
+            p.line(Line::new(run.recipe.clone(), train).color(colour).width(width));
             if run.eval.is_empty() {
                 continue;
             }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Training view's Compare recipes page (English and Chinese) from the real release binary
 # under Xvfb: a `glassbox train --compare` run's compare.json opened, its curves overlaid and
-# its table, then the same page in presenter mode. Needs what scripts/screenshots.sh needs
+# its table, then the same page in presenter mode, and the first run's checkpoint opened in
+# the attention view. Needs what scripts/screenshots.sh needs
 # (the app loads the default model first).
 #
 # The comparison is trained here, on the `text` preset: `--compare llama,gpt2,bert-mlm`
@@ -39,6 +40,9 @@ json.dump({"preset": "text", "seed": 1, "steps": steps, "budget_params": runs[0]
 PY
 fi
 
+# The first run's recipe: its checkpoint is opened in the attention view last.
+FIRST="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["runs"][0]["recipe"])' "$COMP/compare.json")"
+
 script_for() {
   local lang="$1" d="$RAW/$1"
   cat <<SCRIPT
@@ -51,6 +55,12 @@ shot $d/50-training-compare-recipes.png
 present on
 frames 4
 shot $d/51-training-compare-presenter.png
+present off
+panels
+traincompareopen $FIRST
+wait
+frames 4
+shot $d/52-training-compare-checkpoint-attention.png
 quit
 SCRIPT
 }

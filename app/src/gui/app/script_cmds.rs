@@ -222,7 +222,8 @@ impl GlassboxApp {
     }
 
     /// The Training view: `train PRESET [STEPS]`, `trainresume N`, `traininspect`,
-    /// `traintab step|curves|compare`, `traingrads [STEP]`, `trainopen`, `traincompare PATH`.
+    /// `traintab step|curves|compare`, `traingrads [STEP]`, `trainopen`, `traincompare PATH`,
+    /// `traincompareopen RECIPE`.
     fn training_command(&mut self, ctx: &egui::Context, name: &str, arg: &str) -> Result<(), String> {
         let lang = self.lang;
         let r = self.ready().ok_or("no model")?;
@@ -258,6 +259,14 @@ impl GlassboxApp {
                 t.compare.load(std::path::Path::new(arg), lang);
                 t.tab = crate::gui::views::training::TrainTab::Compare;
                 self.view = training::ID;
+            }
+            // `traincompareopen RECIPE`: that run's checkpoint as the model, as its button.
+            "traincompareopen" => {
+                let loaded = t.compare.loaded.as_ref().ok_or("no comparison open")?;
+                let run = loaded.file.runs.iter().find(|r| r.recipe == arg).ok_or("no such recipe")?;
+                let dir = loaded.checkpoint(run);
+                let prompt = r.s.prompt.clone();
+                self.open_model(&dir, prompt, &format!("`{arg}`"), None, ctx);
             }
             "traingrads" => self.train_grads_command(ctx, arg)?,
             "trainopen" => {

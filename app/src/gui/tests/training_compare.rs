@@ -71,6 +71,23 @@ fn open(h: &mut Harness<'static, GlassboxApp>, path: &Path) {
 fn click_open_run(h: &mut Harness<'static, GlassboxApp>, i: usize) {
     h.query_all_by_label("Open in the other views").nth(i).expect("a button per run").click();
     h.run_steps(3);
+    // The opened model runs the prompt on its worker thread: let it finish.
+    let start = std::time::Instant::now();
+    while h.state_mut().ready().expect("ready").s.running {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the opened model's pass finished");
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    h.run_steps(2);
+}
+
+/// Back to the Training view's Compare recipes page by its tabs.
+fn back_to_compare(h: &mut Harness<'static, GlassboxApp>) {
+    h.get_by_label("Training").click();
+    h.run_steps(2);
+    assert_eq!(h.state().view, training::ID);
+    h.get_by_label("Compare recipes").click();
+    h.run_steps(2);
 }
 
 fn model_dir(h: &mut Harness<'static, GlassboxApp>) -> PathBuf {
@@ -88,7 +105,7 @@ fn a_comparison_shows_each_recipe_and_opens_a_runs_checkpoint_in_the_other_views
 
     h.get_by_label("preset text · seed 1 · 4 steps · budget 200,000 parameters");
     for recipe in ["llama", "gpt2", "bert-mlm"] {
-        assert!(h.query_all_by_label(recipe).count() >= 1, "{recipe} in the table");
+        assert_eq!(h.query_all_by_label(recipe).count(), 2, "{recipe} in the table and the legend");
         // The legend names each recipe's held-out curve too.
         assert!(h.query_all_by_label_contains(&format!("{recipe} held-out")).count() >= 1, "{recipe}'s held-out curve in the legend");
     }
@@ -106,17 +123,13 @@ fn a_comparison_shows_each_recipe_and_opens_a_runs_checkpoint_in_the_other_views
     assert_eq!(llama.canonicalize().ok(), tmp.path().join("llama").canonicalize().ok());
 
     // The comparison outlives the switch; the gpt2 run (absolute path) opens next.
-    h.get_by_label("Training").click();
-    h.run();
-    h.get_by_label("Compare recipes").click();
-    h.run();
+    back_to_compare(&mut h);
     click_open_run(&mut h, 1);
     assert_eq!(model_dir(&mut h), tmp.path().join("gpt2"));
     assert_eq!(h.state_mut().ready().expect("ready").s.model.config.model_type.as_deref(), Some("gpt2"));
 
     // A run whose folder is missing: one line, the model stays.
-    h.get_by_label("Training").click();
-    h.run();
+    back_to_compare(&mut h);
     click_open_run(&mut h, 2);
     assert_eq!(h.state().view, training::ID);
     h.get_by_label_contains("The checkpoint of `bert-mlm` is missing");
@@ -146,6 +159,12 @@ fn a_missing_or_bad_comparison_is_one_line_and_nothing_panics() {
         assert!(view(&mut h).compare.loaded.is_none());
         assert_eq!(h.query_all_by_label("Open in the other views").count(), 0);
     }
+    // A diverged run (serde_json writes NaN as null) opens; its final loss says NaN.
+    let diverged = write("diverged.json", "{\"runs\": [{\"recipe\": \"llama-postnorm\", \"loss\": [5.5, null], \"eval\": [{\"step\": 2, \"loss\": null}]}]}");
+    open(&mut h, &diverged);
+    assert!(h.query_by_label_contains("Could not open the comparison").is_none());
+    assert_eq!(h.query_all_by_label("llama-postnorm").count(), 2, "in the table and the legend");
+    assert_eq!(h.query_all_by_label("NaN").count(), 2, "final loss and final held-out loss");
     // A good file after the bad ones opens and clears the line.
     open(&mut h, &comparison(tmp.path()));
     assert!(h.query_by_label_contains("Could not open the comparison").is_none());

@@ -35,6 +35,7 @@ pub struct CompareRun {
     pub recipe: String,
     #[serde(default)]
     pub params: Option<u64>,
+    #[serde(deserialize_with = "nan_as_null")]
     pub loss: Vec<f32>,
     #[serde(default)]
     pub eval: Vec<EvalPoint>,
@@ -47,7 +48,18 @@ pub struct CompareRun {
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct EvalPoint {
     pub step: usize,
+    #[serde(deserialize_with = "one_nan_as_null")]
     pub loss: f32,
+}
+
+/// A diverged run's NaN or infinite loss: JSON has no NaN, so serde_json wrote `null`.
+fn nan_as_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+    let v: Vec<Option<f32>> = Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|l| l.unwrap_or(f32::NAN)).collect())
+}
+
+fn one_nan_as_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
 }
 
 /// A comparison read from `path`.
@@ -215,7 +227,8 @@ fn curves_ui(ui: &mut Ui, cx: &ViewCtx<'_>, f: &CompareFile) {
     super::plots::plot(cx, "train-compare", cx.tr("loss", "损失")).height(height).legend(legend).show(ui, |p| {
         for (i, run) in f.runs.iter().enumerate() {
             let colour = cx.theme.series(i);
-            let train: Vec<[f64; 2]> = run.loss.iter().enumerate().map(|(s, &l)| [(s + 1) as f64, f64::from(l)]).collect();
+            // A diverged run's curve stops where its loss stopped being a number.
+            let train: Vec<[f64; 2]> = run.loss.iter().enumerate().filter(|(_, l)| l.is_finite()).map(|(s, &l)| [(s + 1) as f64, f64::from(l)]).collect();
             // Earlier runs wider, so a curve drawn over an equal one still shows at its edges.
             let width = (3.5 - 0.75 * i as f32).max(1.5);
             p.line(Line::new(run.recipe.clone(), train).color(colour).width(width));
@@ -223,7 +236,7 @@ fn curves_ui(ui: &mut Ui, cx: &ViewCtx<'_>, f: &CompareFile) {
                 continue;
             }
             let name = cx.lang.tf(format!("{} held-out", run.recipe), format!("{} 留出", run.recipe));
-            let eval: Vec<[f64; 2]> = run.eval.iter().map(|e| [e.step as f64, f64::from(e.loss)]).collect();
+            let eval: Vec<[f64; 2]> = run.eval.iter().filter(|e| e.loss.is_finite()).map(|e| [e.step as f64, f64::from(e.loss)]).collect();
             p.line(Line::new(name.clone(), eval.clone()).color(colour).width(1.5).style(LineStyle::dashed_loose()));
             p.points(Points::new(name, eval).color(colour).radius(3.0));
         }

@@ -168,10 +168,10 @@ for lang in en zh; do
 done
 
 # Every other figure, in both languages: presenter mode and the projector (1280×720), families, Gemma and the side-by-side view, the
-# picker, the lessons on other models, training, experiments, the 8,192-token prompt.
+# picker, the lessons on other models, training and recipes compared, experiments, the 8,192-token prompt.
 # GLASSBOX_SHOTS_MAIN_ONLY=1 stops after the views above.
 if [ -z "${GLASSBOX_SHOTS_MAIN_ONLY:-}" ]; then
-  for s in presenter families families-recent side-by-side picker lessons-families training experiments exercises workshop; do
+  for s in presenter families families-recent side-by-side picker lessons-families training compare experiments exercises workshop; do
     echo "== screenshots-$s.sh"
     scripts/screenshots-$s.sh "$OUT"
   done

@@ -222,8 +222,10 @@ impl GlassboxApp {
     }
 
     /// The Training view: `train PRESET [STEPS]`, `trainresume N`, `traininspect`,
-    /// `traintab step|curves`, `traingrads [STEP]`, `trainopen`.
+    /// `traintab step|curves|compare`, `traingrads [STEP]`, `trainopen`, `traincompare PATH`,
+    /// `traincompareopen RECIPE`.
     fn training_command(&mut self, ctx: &egui::Context, name: &str, arg: &str) -> Result<(), String> {
+        let lang = self.lang;
         let r = self.ready().ok_or("no model")?;
         let t = r.views.get_mut::<TrainingView>().ok_or("no training view")?;
         match name {
@@ -245,7 +247,26 @@ impl GlassboxApp {
             }
             "traintab" => {
                 use crate::gui::views::training::TrainTab;
-                t.tab = if arg == "step" { TrainTab::StepThrough } else { TrainTab::Curves };
+                t.tab = match arg {
+                    "step" => TrainTab::StepThrough,
+                    "compare" => TrainTab::Compare,
+                    _ => TrainTab::Curves,
+                };
+            }
+            // `traincompare PATH`: a `glassbox train --compare` folder's compare.json, as
+            // "Open comparison…" opens it.
+            "traincompare" => {
+                t.compare.load(std::path::Path::new(arg), lang);
+                t.tab = crate::gui::views::training::TrainTab::Compare;
+                self.view = training::ID;
+            }
+            // `traincompareopen RECIPE`: that run's checkpoint as the model, as its button.
+            "traincompareopen" => {
+                let loaded = t.compare.loaded.as_ref().ok_or("no comparison open")?;
+                let run = loaded.file.runs.iter().find(|r| r.recipe == arg).ok_or("no such recipe")?;
+                let dir = loaded.checkpoint(run);
+                let prompt = r.s.prompt.clone();
+                self.open_model(&dir, prompt, &format!("`{arg}`"), None, ctx);
             }
             "traingrads" => self.train_grads_command(ctx, arg)?,
             "trainopen" => {

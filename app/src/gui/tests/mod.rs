@@ -24,6 +24,7 @@ mod sessions;
 mod side_by_side;
 mod ui_language;
 mod training_view;
+mod training_compare;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

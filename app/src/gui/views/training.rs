@@ -2,9 +2,10 @@
 //! start / pause / reset, live loss and learning-rate curves, gradient norms per layer and
 //! per data-parallel worker, the induction score, samples, the bf16 loss over the f32 one,
 //! a checkpoint slider that opens any saved checkpoint as the app's model, and one training
-//! step laid open op by op. The training runs on its own thread (`train_worker`); this view
+//! step laid open op by op, and recipes compared (`compare.rs`). The training runs on its own thread (`train_worker`); this view
 //! only sends commands and draws the reports it gets back.
 
+pub mod compare;
 mod plots;
 mod step_through;
 
@@ -31,6 +32,8 @@ pub enum TrainTab {
     #[default]
     Curves,
     StepThrough,
+    /// `glassbox train --compare`'s runs overlaid (`compare.rs`).
+    Compare,
 }
 
 /// What a lesson's try-it action asks of this view.
@@ -74,6 +77,7 @@ pub struct TrainingView {
     pub checkpoint_index: usize,
     pub step_through: step_through::StepThrough,
     pub tab: TrainTab,
+    pub compare: compare::Compare,
     /// Inspect as soon as the run pauses (a lesson's "train N steps, then lay one open").
     inspect_when_paused: bool,
 }
@@ -97,6 +101,7 @@ impl Default for TrainingView {
             checkpoint_index: 0,
             step_through: step_through::StepThrough::default(),
             tab: TrainTab::Curves,
+            compare: compare::Compare::default(),
             inspect_when_paused: false,
         }
     }
@@ -270,13 +275,14 @@ impl TrainingView {
         if let Some(e) = &self.error {
             ui.colored_label(cx.theme.error(), e);
         }
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.selectable_value(&mut self.tab, TrainTab::Curves, RichText::new(cx.tr("Curves", "曲线")).strong());
             ui.selectable_value(
                 &mut self.tab,
                 TrainTab::StepThrough,
                 RichText::new(cx.tr("Step through one training step", "逐步查看一个训练步")).strong(),
             );
+            ui.selectable_value(&mut self.tab, TrainTab::Compare, RichText::new(cx.tr("Compare recipes", "比较配方")).strong());
             if let Some(i) = self.step_through.inspection() {
                 let n = i.step.report.step;
                 ui.label(RichText::new(cx.lang.tf(format!("(step {n} laid open)"), format!("（已展开第 {n} 步）"))).color(cx.theme.muted()));
@@ -296,6 +302,7 @@ impl TrainingView {
                     self.inspect(&ctx);
                 }
             }
+            TrainTab::Compare => self.compare.ui(ui, cx),
         });
     }
 
@@ -456,6 +463,22 @@ impl super::View for TrainingView {
 
     fn title(&self, lang: crate::gui::i18n::Lang) -> &'static str {
         lang.tr("Training", "训练")
+    }
+
+    fn modes(&self) -> &'static [&'static str] {
+        &["recipes"]
+    }
+
+    fn set_mode(&mut self, mode: &str) -> bool {
+        if mode != "recipes" {
+            return false;
+        }
+        self.tab = TrainTab::Compare;
+        true
+    }
+
+    fn mode(&self) -> Option<&'static str> {
+        (self.tab == TrainTab::Compare).then_some("recipes")
     }
 
     /// Opening a checkpoint as the model must not stop the run.

@@ -10,7 +10,7 @@ use crate::gui::views::ViewCtx;
 
 const HEIGHT: f32 = 190.0;
 
-fn plot<'a>(cx: &ViewCtx<'_>, id: &str, y_label: &str) -> Plot<'a> {
+pub(super) fn plot<'a>(cx: &ViewCtx<'_>, id: &str, y_label: &str) -> Plot<'a> {
     Plot::new(id.to_string())
         .height(HEIGHT)
         .legend(Legend::default())

@@ -10,6 +10,10 @@ left over (a missing tensor would otherwise be initialized at random, silently).
 max|logits − hook_logits|; bound 1e-4. Without GOLDEN it only loads and runs a few ids.
 
     /work/peers/venv/bin/python scripts/check_hf_checkpoint.py DIR [GOLDEN]
+    /work/peers/venv/bin/python scripts/check_hf_checkpoint.py DIR LOGITS.npz IDS
+
+The second form checks a checkpoint Glassbox trained against Glassbox's own logits of the
+same folder: `glassbox export --model DIR --token-ids IDS --hooks hook_logits --out LOGITS.npz`.
 
 A folder to check: the tests crate writes each tiny fixture's checkpoint into
 $GLASSBOX_EXPORT_DIR/<fixture> when that is set:
@@ -46,7 +50,7 @@ def load(folder):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) not in (2, 3, 4):
         print(__doc__)
         return 2
     folder = sys.argv[1]
@@ -55,7 +59,12 @@ def main():
     print(f"{folder}: {type(model).__name__} (config says {classes}), transformers {transformers.__version__}")
     for kind, keys in problems.items():
         print(f"  {kind}: {sorted(keys)}")
-    if len(sys.argv) == 3:
+    if len(sys.argv) == 4:
+        import numpy as np
+
+        golden = {"hook_logits": torch.from_numpy(np.load(sys.argv[2])["hook_logits"])}
+        ids = torch.tensor([[int(i) for i in sys.argv[3].split(",")]])
+    elif len(sys.argv) == 3:
         golden = load_file(sys.argv[2])
         ids = golden["input_ids"].to(torch.long).unsqueeze(0)
     else:

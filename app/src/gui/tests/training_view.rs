@@ -228,3 +228,45 @@ fn a_training_steps_gradients_show_in_the_attention_view_and_step_backward_op_by
     assert!(h.query_by_label_contains(&format!("∂loss/∂{key}")).is_none(), "no gradient label left");
     h.get_by_label("p (attention pattern)");
 }
+
+/// The architecture picked in the view is what trains: GPT-2's step laid open holds the
+/// gradients only its recipe has (learned positions, LayerNorm biases), the backward ran
+/// through its own ops (`act`, not `silu_mul`), and the views show them.
+#[test]
+fn another_architecture_trains_and_its_backward_steps_through_its_own_ops() {
+    use glassbox_engine::{LayerOp, Step};
+
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(app_on(fixture_model(), &fixture_ids()));
+    h.run();
+    training(&mut h).run_root = tmp.path().to_path_buf();
+    h.get_by_label("Training").click();
+    h.run();
+    h.get_by_label("Architecture:").click();
+    h.run();
+    h.get_by_label("gpt2").click();
+    h.run();
+    assert_eq!(training(&mut h).recipe, glassbox_engine::train::recipes::Recipe::Gpt2);
+    let ctx = h.ctx.clone();
+    training(&mut h).apply(
+        &crate::gui::views::training::TrainRequest {
+            preset: glassbox_engine::train::Preset::Induction,
+            workers: 1,
+            precision: crate::gui::views::training::PrecisionMode::F32,
+            steps: Some(0),
+            inspect: true,
+        },
+        &ctx,
+    );
+    frames_until(&mut h, "the inspection", |t| t.step_through.inspection().is_some() && !t.running);
+    let insp = training(&mut h).step_through.inspection().expect("laid open");
+    let grads = &insp.step.grads;
+    for name in ["model.embed_positions.weight", "model.layers.0.input_layernorm.bias", "model.layers.1.mlp.down_proj.bias"] {
+        let g = grads.params.get(name).unwrap_or_else(|| panic!("no gradient for {name}"));
+        assert!(g.iter().any(|v| *v != 0.0), "{name}: all zero");
+    }
+    let ran: Vec<Step> = grads.recorded.iter().map(|(s, _)| *s).collect();
+    assert!(ran.contains(&Step::Layer(0, LayerOp::Act)) && ran.contains(&Step::PosEmbed), "GPT-2's own ops: {ran:?}");
+    assert!(!ran.iter().any(|s| matches!(s, Step::Layer(_, LayerOp::SiluMul | LayerOp::Rope))), "no Llama op ran backward");
+    assert!(tmp.path().join("induction-gpt2").is_dir(), "its run folder is its own");
+}

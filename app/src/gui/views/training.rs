@@ -12,6 +12,7 @@ mod step_through;
 use std::path::PathBuf;
 
 use egui::{RichText, Ui};
+use glassbox_engine::train::recipes::Recipe;
 use glassbox_engine::train::{EvalReport, Precision, Preset, StepReport, TrainOptions};
 
 use super::{Request, ViewCtx};
@@ -60,6 +61,9 @@ pub struct History {
 
 pub struct TrainingView {
     pub preset: Preset,
+    /// The architecture trained (Llama's recipe by default; GPT-2, BERT, Gemma 3, OLMo 2 and
+    /// the Llama variants step through their own backward the same way).
+    pub recipe: Recipe,
     pub workers: usize,
     pub precision: PrecisionMode,
     pub delay_ms: u64,
@@ -86,6 +90,7 @@ impl Default for TrainingView {
     fn default() -> Self {
         Self {
             preset: Preset::Induction,
+            recipe: Recipe::Llama,
             workers: 1,
             precision: PrecisionMode::F32,
             delay_ms: 0,
@@ -122,7 +127,10 @@ fn default_run_root() -> PathBuf {
 
 impl TrainingView {
     pub fn run_dir(&self) -> PathBuf {
-        self.run_root.join(self.preset.name())
+        match self.recipe {
+            Recipe::Llama => self.run_root.join(self.preset.name()),
+            r => self.run_root.join(format!("{}-{}", self.preset.name(), r.name())),
+        }
     }
 
     fn send(&mut self, cmd: TrainCmd, ctx: &egui::Context) {
@@ -149,6 +157,7 @@ impl TrainingView {
         self.finished = false;
         let options = TrainOptions {
             preset: self.preset,
+            recipe: self.recipe,
             workers: self.workers,
             precision: if self.precision == PrecisionMode::Bf16 { Precision::Bf16 } else { Precision::F32 },
             out: Some(self.run_dir()),
@@ -306,6 +315,20 @@ impl TrainingView {
         });
     }
 
+    /// Which architecture to train: every recipe the engine's backward runs.
+    fn recipe_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
+        let label = ui.label(cx.tr("Architecture:", "架构："));
+        egui::ComboBox::from_id_salt("train-recipe")
+            .selected_text(self.recipe.name())
+            .show_ui(ui, |ui| {
+                for r in Recipe::ALL {
+                    ui.selectable_value(&mut self.recipe, r, r.name());
+                }
+            })
+            .response
+            .labelled_by(label.id);
+    }
+
     fn controls_ui(&mut self, ui: &mut Ui, cx: &mut ViewCtx<'_>) {
         let ctx = ui.ctx().clone();
         ui.horizontal_wrapped(|ui| {
@@ -317,6 +340,8 @@ impl TrainingView {
                 };
                 ui.selectable_value(&mut self.preset, p, label);
             }
+            ui.separator();
+            self.recipe_ui(ui, cx);
             ui.separator();
             let label = ui.label(cx.tr("Workers:", "工作者："));
             egui::ComboBox::from_id_salt("train-workers")

@@ -1,8 +1,8 @@
 //! Data parallelism, honestly simulated (article §2.5): a batch is split into `workers`
 //! equal shards; each shard runs forward + backward on its own thread with its own executor
 //! (a replica of the same weights); the shard gradients are averaged (the all-reduce) and
-//! the optimizer takes one step. Averaging equal shards' mean gradients is the mean over
-//! the whole batch, so N workers take the same step as one (up to float summation order).
+//! the optimizer takes one step. The all-reduce adds every sequence's gradient in batch
+//! order (not the shards' means), so any number of workers takes the same step, bit for bit.
 
 use std::sync::Arc;
 
@@ -28,28 +28,38 @@ pub struct BatchGradients {
     pub worker_losses: Vec<f32>,
 }
 
-/// One worker: the mean loss and gradient over its shard.
+/// One worker: each sequence of its shard's loss and gradient, in order.
 fn shard_gradients(
     c: &LlamaConfig,
     params: &Params,
     model: &Arc<Model>,
     shard: &[Vec<u32>],
     precision: Precision,
-) -> Result<(f32, Params)> {
+) -> Result<Vec<(f32, Params)>> {
     let mut exec = CpuExecutor::new(Arc::clone(model));
-    let mut sum = params.zeros_like();
+    shard
+        .iter()
+        .map(|ids| {
+            exec.reset();
+            let fwd = exec.forward(ids, PassOptions::capture(CaptureFilter::All))?;
+            let fwd = round_trace(fwd, precision);
+            let g = backward(c, params, &fwd, precision)?;
+            Ok((g.loss.loss, g.params))
+        })
+        .collect()
+}
+
+/// The mean loss and gradient of sequences, added in their order.
+fn mean_of(per_sequence: &[(f32, Params)], zeros: &Params) -> (f32, Params) {
+    let mut sum = zeros.clone();
     let mut loss = 0.0f64;
-    for ids in shard {
-        exec.reset();
-        let fwd = exec.forward(ids, PassOptions::capture(CaptureFilter::All))?;
-        let fwd = round_trace(fwd, precision);
-        let g = backward(c, params, &fwd, precision)?;
-        loss += f64::from(g.loss.loss);
-        sum.add_assign(&g.params);
+    for (l, g) in per_sequence {
+        loss += f64::from(*l);
+        sum.add_assign(g);
     }
-    let n = shard.len().max(1) as f32;
-    sum.scale(1.0 / n);
-    Ok(((loss / f64::from(n)) as f32, sum))
+    let n = per_sequence.len().max(1);
+    sum.scale(1.0 / n as f32);
+    ((loss / n as f64) as f32, sum)
 }
 
 /// The batch's mean gradient with `workers` data-parallel replicas. `params` are the weights
@@ -70,7 +80,7 @@ pub fn batch_gradients(
         )));
     }
     let shard_len = batch.len() / workers;
-    let results: Vec<Result<(f32, Params)>> = if workers == 1 {
+    let results: Vec<Result<Vec<(f32, Params)>>> = if workers == 1 {
         vec![shard_gradients(c, params, model, batch, precision)]
     } else {
         std::thread::scope(|scope| {
@@ -94,17 +104,18 @@ pub fn batch_gradients(
                 .collect()
         })
     };
-    // All-reduce (mean), in worker order so the result does not depend on thread timing.
-    let mut grads = params.zeros_like();
-    let (mut worker_norms, mut worker_losses) = (Vec::new(), Vec::new());
+    // All-reduce (mean): every sequence's gradient added in batch order, so neither thread
+    // timing nor the number of shards changes a bit of the result.
+    let zeros = params.zeros_like();
+    let (mut all, mut worker_norms, mut worker_losses) = (Vec::with_capacity(batch.len()), Vec::new(), Vec::new());
     for r in results {
-        let (loss, g) = r?;
-        worker_norms.push(g.global_norm());
+        let shard = r?;
+        let (loss, mean) = mean_of(&shard, &zeros);
+        worker_norms.push(mean.global_norm());
         worker_losses.push(loss);
-        grads.add_assign(&g);
+        all.extend(shard);
     }
-    grads.scale(1.0 / workers as f32);
-    let loss = worker_losses.iter().sum::<f32>() / workers as f32;
+    let (loss, grads) = mean_of(&all, &zeros);
     Ok(BatchGradients {
         loss,
         grads,

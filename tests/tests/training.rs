@@ -187,6 +187,13 @@ fn two_and_four_workers_take_the_same_step_as_one_bit_for_bit() {
         assert_eq!(l, l1, "{workers} workers: the same curve, bit for bit");
         assert_eq!(p, p1, "{workers} workers: the same weights after 5 steps, bit for bit");
     }
+    // BERT's masked-LM steps shard the same way.
+    let mlm = |workers| {
+        let opts = train::TrainOptions { steps: Some(3), workers, eval_every: Some(100), recipe: train::recipes::Recipe::BertMlm, ..Default::default() };
+        let mut t = train::Trainer::new(opts).unwrap();
+        (0..3).map(|_| t.train_step().unwrap().loss).collect::<Vec<f32>>()
+    };
+    assert_eq!(mlm(4), mlm(1), "masked LM: 4 workers as one, bit for bit");
 }
 
 /// A checkpoint is an HF folder Glassbox opens like any model: the same weights bit for bit,

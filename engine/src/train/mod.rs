@@ -27,7 +27,7 @@ pub mod trainer;
 
 pub use adamw::{AdamW, AdamWConfig, LrSchedule, clip_global_norm};
 pub use backward::{Backward, Gradients, Objective, backward, backward_for, backward_program};
-pub use parallel::{BatchGradients, batch_gradients};
+pub use parallel::{BatchGradients, batch_gradients, batch_gradients_for};
 pub use params::Params;
 pub use precision::Precision;
 pub use presets::Preset;

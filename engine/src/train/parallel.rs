@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::backward::backward;
+use super::backward::{Objective, backward_for};
 use super::params::Params;
 use super::precision::{Precision, round_trace};
 use crate::load::config::LlamaConfig;
@@ -33,17 +33,17 @@ fn shard_gradients(
     c: &LlamaConfig,
     params: &Params,
     model: &Arc<Model>,
-    shard: &[Vec<u32>],
+    shard: &[(&Vec<u32>, &Objective)],
     precision: Precision,
 ) -> Result<Vec<(f32, Params)>> {
     let mut exec = CpuExecutor::new(Arc::clone(model));
     shard
         .iter()
-        .map(|ids| {
+        .map(|(ids, objective)| {
             exec.reset();
             let fwd = exec.forward(ids, PassOptions::capture(CaptureFilter::All))?;
             let fwd = round_trace(fwd, precision);
-            let g = backward(c, params, &fwd, precision)?;
+            let g = backward_for(c, params, &fwd, precision, objective)?;
             Ok((g.loss.loss, g.params))
         })
         .collect()
@@ -62,9 +62,9 @@ fn mean_of(per_sequence: &[(f32, Params)], zeros: &Params) -> (f32, Params) {
     ((loss / n as f64) as f32, sum)
 }
 
-/// The batch's mean gradient with `workers` data-parallel replicas. `params` are the weights
-/// the passes compute with (already rounded for bf16) and `model` the same weights as a
-/// runnable model.
+/// The batch's mean next-token gradient with `workers` data-parallel replicas. `params` are
+/// the weights the passes compute with (already rounded for bf16) and `model` the same
+/// weights as a runnable model.
 pub fn batch_gradients(
     c: &LlamaConfig,
     params: &Params,
@@ -73,6 +73,24 @@ pub fn batch_gradients(
     workers: usize,
     precision: Precision,
 ) -> Result<BatchGradients> {
+    let objectives = vec![Objective::NextToken; batch.len()];
+    batch_gradients_for(c, params, model, batch, &objectives, workers, precision)
+}
+
+/// The same with each sequence's own objective (BERT: its masked-LM labels).
+pub fn batch_gradients_for(
+    c: &LlamaConfig,
+    params: &Params,
+    model: &Arc<Model>,
+    batch: &[Vec<u32>],
+    objectives: &[Objective],
+    workers: usize,
+    precision: Precision,
+) -> Result<BatchGradients> {
+    if objectives.len() != batch.len() {
+        return Err(EngineError::Input(format!("{} objectives for {} sequences", objectives.len(), batch.len())));
+    }
+    let batch: Vec<(&Vec<u32>, &Objective)> = batch.iter().zip(objectives).collect();
     if workers == 0 || batch.is_empty() || !batch.len().is_multiple_of(workers) {
         return Err(EngineError::Input(format!(
             "a batch of {} sequences cannot be split into {workers} equal shards; choose a worker count that divides the batch size",
@@ -81,7 +99,7 @@ pub fn batch_gradients(
     }
     let shard_len = batch.len() / workers;
     let results: Vec<Result<Vec<(f32, Params)>>> = if workers == 1 {
-        vec![shard_gradients(c, params, model, batch, precision)]
+        vec![shard_gradients(c, params, model, &batch, precision)]
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = batch

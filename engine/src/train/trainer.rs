@@ -10,7 +10,7 @@ use super::backward::Gradients;
 use super::checkpoint::{save_checkpoint, step_dir};
 use super::data::{Data, MaskedBatch, SAMPLE_PROMPTS};
 use super::eval::{ProbeResult, probe};
-use super::parallel::{BatchGradients, batch_gradients};
+use super::parallel::{batch_gradients, batch_gradients_for};
 use super::params::Params;
 use super::precision::{Precision, round_trace};
 use super::backward::{Objective, backward_for};
@@ -220,7 +220,8 @@ impl Trainer {
             }
             ObjectiveKind::MaskedLm => {
                 let batch = self.data.masked_batch(self.options.seed, self.step, self.spec.batch_size, self.mask_id());
-                masked_gradients(self.config(), &compute, &model, &batch, self.options.precision)?
+                let objectives: Vec<Objective> = batch.labels.into_iter().map(|labels| Objective::MaskedLm { labels }).collect();
+                batch_gradients_for(self.config(), &compute, &model, &batch.inputs, &objectives, self.options.workers, self.options.precision)?
             }
         };
         let mut grads = bg.grads;
@@ -382,25 +383,6 @@ fn note_variant(dir: &Path, c: &LlamaConfig) -> Result<()> {
     std::fs::write(&path, bytes).map_err(|e| EngineError::io(&path, e))
 }
 
-/// The masked-LM batch's mean loss and gradient (one thread: the data-parallel split is the
-/// next-token path's).
-fn masked_gradients(c: &LlamaConfig, params: &Params, model: &Arc<Model>, batch: &MaskedBatch, precision: Precision) -> Result<BatchGradients> {
-    let mut exec = CpuExecutor::new(Arc::clone(model));
-    let mut sum = params.zeros_like();
-    let mut loss = 0.0f64;
-    for (ids, labels) in batch.inputs.iter().zip(&batch.labels) {
-        exec.reset();
-        let fwd = round_trace(exec.forward(ids, PassOptions::capture(CaptureFilter::All))?, precision);
-        let g = backward_for(c, params, &fwd, precision, &Objective::MaskedLm { labels: labels.clone() })?;
-        loss += f64::from(g.loss.loss);
-        sum.add_assign(&g.params);
-    }
-    let n = batch.inputs.len().max(1) as f32;
-    sum.scale(1.0 / n);
-    let loss = (loss / f64::from(n)) as f32;
-    Ok(BatchGradients { loss, worker_norms: vec![sum.global_norm()], worker_losses: vec![loss], grads: sum })
-}
-
 /// Mean cross-entropy at the labelled positions of held-out masked sequences.
 fn masked_eval_loss(model: &Arc<Model>, set: &MaskedBatch) -> Result<f32> {
     let mut exec = CpuExecutor::new(Arc::clone(model));
@@ -409,13 +391,12 @@ fn masked_eval_loss(model: &Arc<Model>, set: &MaskedBatch) -> Result<f32> {
         exec.reset();
         let trace = exec.forward(ids, PassOptions::capture(CaptureFilter::kinds([HookKind::Logits])))?;
         let logits = trace.get(HookKey::Logits).and_then(|t| t.as_2d()).ok_or_else(|| EngineError::Input("the evaluation pass recorded no logits".into()))?;
-        for (row, &label) in logits.outer_iter().zip(labels) {
-            let Ok(target) = usize::try_from(label) else { continue };
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let log_z = f64::from(max) + row.iter().map(|&v| f64::from(v - max).exp()).sum::<f64>().ln();
-            sum += log_z - f64::from(row[target]);
-            n += 1;
+        if labels.iter().all(|&l| l == super::loss::IGNORE_LABEL) {
+            continue;
         }
+        let scored = super::loss::masked_lm_loss(logits, labels)?.per_position;
+        sum += scored.iter().map(|&v| f64::from(v)).sum::<f64>();
+        n += scored.len();
     }
     Ok((sum / n.max(1) as f64) as f32)
 }

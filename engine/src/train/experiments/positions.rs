@@ -14,7 +14,7 @@ use crate::train::trainer::{Event, Trainer};
 pub const TRAIN_LEN: usize = 32;
 pub const EVAL_LENS: [usize; 3] = [32, 64, 128];
 pub const RECIPES: [Recipe; 3] = [Recipe::Llama, Recipe::LlamaLearned, Recipe::LlamaNope];
-pub const DEFAULT_STEPS: usize = 600;
+pub const DEFAULT_STEPS: usize = 400;
 const BUDGET: usize = 100_000;
 
 pub fn run(options: &ExperimentOptions, on_event: &mut dyn FnMut(&str, Event<'_>)) -> Result<ExperimentReport> {

@@ -1,7 +1,7 @@
 //! The synthetic tasks' data, word-level and seeded by (seed, step) like the presets'.
-//! - Copy: `<s>` + k distinct random tokens + `<sep>` + the same k tokens (length 2k + 2);
-//!   training draws k so the copy's offset varies (a model must match content, not learn
-//!   one fixed offset), held-out sets fix k by length.
+//! - Copy: `<s>` + k distinct random tokens + `<sep>` + the same k tokens (length 2k + 2):
+//!   trained at one length, held out at longer ones (distinct tokens, so copying by content
+//!   would carry over; copying by one fixed offset would not).
 //! - Recall: `<s>` + key + (d − 1) fillers + `<q>` + key: the answer sits d positions back
 //!   from the `<q>` that asks for it.
 
@@ -15,10 +15,8 @@ pub const N_EVAL: usize = 32;
 
 /// Copy task ids: 0 `<s>`, 1 `<sep>`, the rest content tokens (enough for the longest
 /// held-out copy's tokens to be distinct).
-pub const COPY_VOCAB: usize = 2 + 128;
+pub const COPY_VOCAB: usize = 2 + 64;
 pub const SEP: u32 = 1;
-/// Training copies are at least this long.
-pub const MIN_TRAIN_K: usize = 4;
 
 /// `<s>` + k distinct content tokens + `<sep>` + the same k.
 pub fn copy_sequence(rng: &mut Rng, k: usize) -> Vec<u32> {
@@ -43,7 +41,7 @@ pub fn copy_scored(total_len: usize) -> std::ops::RangeInclusive<usize> {
 }
 
 pub struct CopyTask {
-    /// Training sequences are at most this long (k from `MIN_TRAIN_K` to `copy_k(train_len)`).
+    /// Every training sequence has this length.
     pub train_len: usize,
     /// Held-out sequences at each evaluated length.
     pub evals: Vec<(usize, Vec<Vec<u32>>)>,
@@ -63,11 +61,7 @@ impl CopyTask {
 impl TaskSource for CopyTask {
     fn batch(&self, seed: u64, step: usize, batch_size: usize) -> Vec<Vec<u32>> {
         let mut rng = Rng::derive(seed, 1_000_000 + step as u64);
-        let max_k = copy_k(self.train_len).max(MIN_TRAIN_K);
-        (0..batch_size).map(|_| {
-            let k = MIN_TRAIN_K + rng.below(max_k - MIN_TRAIN_K + 1);
-            copy_sequence(&mut rng, k)
-        }).collect()
+        (0..batch_size).map(|_| copy_sequence(&mut rng, copy_k(self.train_len))).collect()
     }
 
     /// The trained length's held-out set.
@@ -176,9 +170,7 @@ mod tests {
         }
         let task = CopyTask::new(3, 32, &[32, 64, 128]);
         assert_eq!(task.batch(3, 7, 4), task.batch(3, 7, 4), "seeded by (seed, step)");
-        let b = task.batch(3, 7, 64);
-        assert!(b.iter().all(|s| s.len() <= 32 && s.len() >= 2 * MIN_TRAIN_K + 2 && s[copy_k(s.len()) + 1] == SEP));
-        assert!(b.iter().any(|s| s.len() != b[0].len()), "the offset varies");
+        assert!(task.batch(3, 7, 16).iter().all(|s| s.len() == 32 && s[16] == SEP));
         assert!(task.eval_set().iter().all(|s| s.len() == 32));
         assert_eq!(task.evals[2].1[0].len(), 128);
     }

@@ -1,5 +1,6 @@
 //! `objectives`: BERT's masked LM (`bert-mlm`) against Llama's next token (`llama`) on
-//! `text`, both scored on the same held-out windows at the same seeded 15 % of positions:
+//! `text`, both scored on the same held-out windows at the same seeded 15 % of positions
+//! (several blankings per window):
 //! - fill in the blank: BERT sees the mask id there and both sides; Llama only the left
 //!   context (its next-token prediction of the blanked token);
 //! - next token: Llama as trained; BERT gets the text up to the position with the mask id
@@ -22,6 +23,9 @@ use crate::train::trainer::{Event, Trainer};
 pub const RECIPES: [Recipe; 2] = [Recipe::BertMlm, Recipe::Llama];
 pub const DEFAULT_STEPS: usize = 400;
 const BLANK_STREAM: u64 = 0xB1A4;
+/// Blank draws per held-out window: the held-out text is short (a few windows), so each is
+/// scored under several independent blankings.
+pub const DRAWS: usize = 8;
 
 pub fn run(options: &ExperimentOptions, on_event: &mut dyn FnMut(&str, Event<'_>)) -> Result<ExperimentReport> {
     let steps = options.steps.unwrap_or(DEFAULT_STEPS);
@@ -56,7 +60,8 @@ fn measure(t: &Trainer) -> Result<FinalEval> {
     let masked = t.options.recipe.objective() == ObjectiveKind::MaskedLm;
     let mask_id = t.config().vocab_size.saturating_sub(1) as u32;
     let (mut fill, mut next) = (Tally::default(), Tally::default());
-    for (k, ids) in t.data.eval_set().iter().enumerate() {
+    let draws = t.data.eval_set().iter().enumerate().flat_map(|(k, ids)| (0..DRAWS).map(move |r| (k * DRAWS + r, ids)));
+    for (k, ids) in draws {
         let blanks = blank_positions(t.options.seed, k, ids.len());
         if masked {
             let mut input = ids.clone();

@@ -10,6 +10,7 @@ use glassbox_engine::train::recipes::Recipe;
 use glassbox_engine::train::{Event, Precision, Preset, TrainOptions, Trainer};
 
 use super::compare_figure;
+use glassbox_engine::train::experiments::{Experiment, ExperimentOptions, run_experiment};
 use serde_json::json;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -30,8 +31,8 @@ pub enum TrainPrecision {
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    #[arg(long, value_enum)]
-    pub preset: PresetArg,
+    #[arg(long, value_enum, required_unless_present = "experiment")]
+    pub preset: Option<PresetArg>,
     /// Optimizer steps (default: the preset's)
     #[arg(long)]
     pub steps: Option<usize>,
@@ -64,14 +65,23 @@ pub struct TrainArgs {
     /// The parameter budget the recipes are sized to (default: the preset's Llama's)
     #[arg(long)]
     pub budget: Option<usize>,
+    /// Run one of the article's claims as an experiment (article, positions, objectives,
+    /// window): its recipes on its task, then held-out measurements; writes OUT/compare.json
+    /// (with `experiment`, each run's `final_eval`), the figures and each run's checkpoint
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["compare", "recipe", "preset", "budget"])]
+    pub experiment: Option<String>,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
     if args.out.is_file() {
         bail!("{}: --out must be a folder, not a file", args.out.display());
     }
+    if let Some(name) = &args.experiment {
+        return experiment(&args, name);
+    }
+    let preset = args.preset.ok_or_else(|| anyhow!("--preset is required (or --experiment)"))?;
     if let Some(list) = &args.compare {
-        return compare(&args, list);
+        return compare(&args, preset, list);
     }
     let recipe = match &args.recipe {
         Some(name) => Recipe::from_name(name).ok_or_else(|| anyhow!("--recipe: unknown recipe `{name}` (known: {})", Recipe::names()))?,
@@ -80,10 +90,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let options = TrainOptions {
         recipe,
         budget_params: args.budget,
-        preset: match args.preset {
-            PresetArg::Induction => Preset::Induction,
-            PresetArg::Text => Preset::Text,
-        },
+        preset: preset_of(preset),
         steps: args.steps,
         seed: args.seed,
         workers: args.workers,
@@ -160,13 +167,13 @@ fn preset_of(p: PresetArg) -> Preset {
 }
 
 /// `--compare`: every recipe in turn, a table, compare.json and the curves.
-fn compare(args: &TrainArgs, list: &str) -> Result<()> {
+fn compare(args: &TrainArgs, preset: PresetArg, list: &str) -> Result<()> {
     if args.workers != 1 || args.precision != TrainPrecision::F32 {
         bail!("--compare trains with one worker in f32 (drop --workers / --precision)");
     }
     let recipes = Recipe::parse_list(list).map_err(|e| anyhow!("--compare: {e}"))?;
     let options = CompareOptions {
-        preset: preset_of(args.preset),
+        preset: preset_of(preset),
         steps: args.steps,
         seed: args.seed,
         budget_params: args.budget,
@@ -194,6 +201,53 @@ fn compare(args: &TrainArgs, list: &str) -> Result<()> {
             last(run.eval.last().map(|e| e.loss)),
             run.steps_per_second
         );
+    }
+    println!("{}", args.out.join(glassbox_engine::train::compare::REPORT_FILE).display());
+    Ok(())
+}
+
+/// `--experiment`: the experiment's runs, a table of their final measurements, compare.json
+/// and the curves.
+fn experiment(args: &TrainArgs, name: &str) -> Result<()> {
+    let e = Experiment::parse(name).map_err(|e| anyhow!("--experiment: {e}"))?;
+    if args.workers != 1 || args.precision != TrainPrecision::F32 {
+        bail!("--experiment trains with one worker in f32 (drop --workers / --precision)");
+    }
+    let options = ExperimentOptions { steps: args.steps, seed: args.seed, out: args.out.clone() };
+    let report = run_experiment(e, &options, &mut |run, ev| match ev {
+        Event::Step(r) if r.step % 10 == 0 || r.step == 1 => eprintln!("{run:<15} step {:>4}  loss {:.4}", r.step, r.loss),
+        Event::Eval(ev) => eprintln!("{run:<15} eval @ {:>4}  held-out loss {:.4}", ev.step, ev.loss),
+        Event::Step(_) => {}
+    })?;
+    compare_figure::write_figures(&report.compare, &args.out)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report.to_json()?)?);
+        return Ok(());
+    }
+    let keys: Vec<&String> = report.final_evals.first().map(|m| m.keys().collect()).unwrap_or_default();
+    let mut head = format!("{:<15} {:>9} {:>11} {:>8}", "run", "params", "final loss", "steps/s");
+    for k in &keys {
+        head += &format!(" {k:>15}");
+    }
+    println!("{head}");
+    for (run, eval) in report.compare.runs.iter().zip(&report.final_evals) {
+        let mut line = format!(
+            "{:<15} {:>9} {:>11} {:>8.2}",
+            run.recipe,
+            run.params,
+            run.loss.last().map_or("-".to_string(), |l| format!("{l:.4}")),
+            run.steps_per_second
+        );
+        for k in &keys {
+            line += &format!(" {:>15.4}", eval.get(*k).copied().unwrap_or(f64::NAN));
+        }
+        println!("{line}");
+    }
+    if let Some(sweep) = &report.lr_sweep {
+        println!("{:<15} {:>9} {:>11} {:>9}", "lr sweep", "peak lr", "final loss", "diverged");
+        for p in sweep {
+            println!("{:<15} {:>9.2e} {:>11.4} {:>9}", p.recipe, p.peak_lr, p.final_loss, p.diverged);
+        }
     }
     println!("{}", args.out.join(glassbox_engine::train::compare::REPORT_FILE).display());
     Ok(())

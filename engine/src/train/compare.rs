@@ -73,23 +73,30 @@ pub fn run_compare(recipes: &[Recipe], options: &CompareOptions, on_event: &mut 
             budget_params: Some(budget),
             ..TrainOptions::default()
         };
-        let mut trainer = Trainer::new(train).map_err(|e| in_recipe(recipe, e))?;
+        let trainer = Trainer::new(train).map_err(|e| in_recipe(recipe, e))?;
         steps = trainer.total_steps();
-        let batches_hash = stream_hash(&trainer);
-        let summary = trainer.run(&mut |e| on_event(recipe, e)).map_err(|e| in_recipe(recipe, e))?;
-        runs.push(CompareRun {
-            recipe: recipe.name().into(),
-            params: trainer.params.n_values() as u64,
-            loss: summary.losses,
-            eval: summary.evals.iter().map(|e| EvalPoint { step: e.step, loss: e.loss }).collect(),
-            steps_per_second: summary.steps_per_second,
-            checkpoint: dir,
-            batches_hash,
-        });
+        runs.push(train_run(trainer, recipe.name(), dir, &mut |e| on_event(recipe, e))?.0);
     }
     let report = CompareReport { runs, preset: options.preset.name().into(), seed: options.seed, steps, budget_params: budget as u64 };
     write_report(&options.out, &report)?;
     Ok(report)
+}
+
+/// Trains one prepared trainer to the end (its checkpoint in `dir`, which its options'
+/// `out` should name) as a compare run called `name`; the trained trainer comes back too.
+pub fn train_run(mut trainer: Trainer, name: &str, dir: PathBuf, on_event: &mut dyn FnMut(Event<'_>)) -> Result<(CompareRun, Trainer)> {
+    let batches_hash = stream_hash(&trainer);
+    let summary = trainer.run(on_event).map_err(|e| EngineError::Input(format!("recipe `{name}`: {e}")))?;
+    let run = CompareRun {
+        recipe: name.into(),
+        params: trainer.params.n_values() as u64,
+        loss: summary.losses,
+        eval: summary.evals.iter().map(|e| EvalPoint { step: e.step, loss: e.loss }).collect(),
+        steps_per_second: summary.steps_per_second,
+        checkpoint: dir,
+        batches_hash,
+    };
+    Ok((run, trainer))
 }
 
 fn in_recipe(recipe: Recipe, e: EngineError) -> EngineError {

@@ -23,6 +23,17 @@ pub enum Data {
         probe: Vec<Vec<u32>>,
         seq_len: usize,
     },
+    /// An experiment's synthetic task (`train/experiments/`): its own batches, held-out set
+    /// and word-level vocabulary.
+    Task(Box<dyn TaskSource>),
+}
+
+/// A synthetic task's data: batches that depend only on (seed, step), like the presets'.
+pub trait TaskSource: Send + Sync {
+    fn batch(&self, seed: u64, step: usize, batch_size: usize) -> Vec<Vec<u32>>;
+    fn eval_set(&self) -> &[Vec<u32>];
+    /// Token names (whitespace-free), indexed by id; id 0 is `<s>`.
+    fn token_names(&self) -> &[String];
 }
 
 const EVAL_STREAM: u64 = 0xE7A1;
@@ -67,6 +78,7 @@ impl Data {
             Data::Text { train, seq_len, .. } => (0..batch_size)
                 .map(|_| bos_window(train, rng.below(train.len() - (seq_len - 1)), seq_len - 1))
                 .collect(),
+            Data::Task(t) => t.batch(seed, step, batch_size),
         }
     }
 
@@ -74,6 +86,7 @@ impl Data {
     pub fn eval_set(&self) -> &[Vec<u32>] {
         match self {
             Data::Induction { eval, .. } | Data::Text { eval, .. } => eval,
+            Data::Task(t) => t.eval_set(),
         }
     }
 
@@ -82,6 +95,7 @@ impl Data {
         match self {
             Data::Induction { eval, .. } => eval,
             Data::Text { probe, .. } => probe,
+            Data::Task(t) => t.eval_set(),
         }
     }
 
@@ -91,14 +105,14 @@ impl Data {
     pub fn scored(&self, i: usize) -> bool {
         match self {
             Data::Induction { half, .. } => i > *half,
-            Data::Text { .. } => true,
+            Data::Text { .. } | Data::Task(_) => true,
         }
     }
 
     pub fn tokenizer(&self) -> Option<&Bpe> {
         match self {
             Data::Text { tokenizer, .. } => Some(tokenizer),
-            Data::Induction { .. } => None,
+            Data::Induction { .. } | Data::Task(_) => None,
         }
     }
 
@@ -107,6 +121,7 @@ impl Data {
         match self {
             Data::Text { tokenizer, .. } => tokenizer_train::to_json(tokenizer),
             Data::Induction { vocab, .. } => Ok(tokenizer_train::numbered_tokens_json(*vocab)),
+            Data::Task(t) => Ok(tokenizer_train::word_tokens_json(t.token_names())),
         }
     }
 
@@ -121,7 +136,7 @@ impl Data {
                 };
                 format!("{bos}{}", tokenizer_train::decode(tokenizer, rest).unwrap_or_default())
             }
-            Data::Induction { .. } => ids.iter().map(|&i| self.token_text(i)).collect::<Vec<_>>().join(" "),
+            Data::Induction { .. } | Data::Task(_) => ids.iter().map(|&i| self.token_text(i)).collect::<Vec<_>>().join(" "),
         }
     }
 
@@ -131,6 +146,7 @@ impl Data {
             _ if id == 0 => tokenizer_train::BOS.into(),
             Data::Text { tokenizer, .. } => tokenizer_train::decode(tokenizer, &[id]).unwrap_or_else(|_| id.to_string()),
             Data::Induction { .. } => format!("t{id}"),
+            Data::Task(t) => t.token_names().get(id as usize).cloned().unwrap_or_else(|| id.to_string()),
         }
     }
 }

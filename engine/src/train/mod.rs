@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod compare;
 pub mod data;
 pub mod eval;
+pub mod experiments;
 pub mod grad_acts;
 pub mod grad_norms;
 pub mod grad_ops;

@@ -59,10 +59,15 @@ pub fn decode(tok: &Bpe, ids: &[u32]) -> Result<String> {
 /// A word-level tokenizer for the induction preset: `<s>` then `t1`, `t2`, … so the views
 /// show which random token sits where.
 pub fn numbered_tokens_json(vocab: usize) -> String {
+    let names: Vec<String> = (0..vocab).map(|i| if i == 0 { BOS.into() } else { format!("t{i}") }).collect();
+    word_tokens_json(&names)
+}
+
+/// A word-level `tokenizer.json` over `names` (id = index, id 0 is `<s>`, whitespace-split).
+pub fn word_tokens_json(names: &[String]) -> String {
     let mut map = serde_json::Map::new();
-    map.insert(BOS.into(), 0.into());
-    for i in 1..vocab {
-        map.insert(format!("t{i}"), i.into());
+    for (i, n) in names.iter().enumerate() {
+        map.insert(n.clone(), i.into());
     }
     serde_json::json!({
         "version": "1.0",

@@ -27,6 +27,23 @@ fn frames_until(h: &mut Harness<'static, GlassboxApp>, what: &str, done: impl Fn
     h.run_steps(3);
 }
 
+/// Lays the first training step open at once (a lesson's "train 0 steps, then lay one open")
+/// and waits for it.
+fn lay_open_the_first_step(h: &mut Harness<'static, GlassboxApp>) {
+    let ctx = h.ctx.clone();
+    training(h).apply(
+        &crate::gui::views::training::TrainRequest {
+            preset: glassbox_engine::train::Preset::Induction,
+            workers: 1,
+            precision: crate::gui::views::training::PrecisionMode::F32,
+            steps: Some(0),
+            inspect: true,
+        },
+        &ctx,
+    );
+    frames_until(h, "the inspection", |t| t.step_through.inspection().is_some() && !t.running);
+}
+
 #[test]
 fn train_pause_step_through_open_a_checkpoint_and_reach_the_phase_change() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -142,19 +159,7 @@ fn a_training_steps_gradients_show_in_the_attention_view_and_step_backward_op_by
     training(&mut h).run_root = tmp.path().to_path_buf();
     h.get_by_label("Training").click();
     h.run();
-    // Lay the first step open at once (a lesson's "train 0 steps, then lay one open").
-    let ctx = h.ctx.clone();
-    training(&mut h).apply(
-        &crate::gui::views::training::TrainRequest {
-            preset: glassbox_engine::train::Preset::Induction,
-            workers: 1,
-            precision: crate::gui::views::training::PrecisionMode::F32,
-            steps: Some(0),
-            inspect: true,
-        },
-        &ctx,
-    );
-    frames_until(&mut h, "the inspection", |t| t.step_through.inspection().is_some() && !t.running);
+    lay_open_the_first_step(&mut h);
     // The engine's numbers for the step laid open, to compare with what the views show.
     let (n, loss, engine_grads) = {
         let insp = training(&mut h).step_through.inspection().expect("laid open");
@@ -247,18 +252,7 @@ fn another_architecture_trains_and_its_backward_steps_through_its_own_ops() {
     h.get_by_label("gpt2").click();
     h.run();
     assert_eq!(training(&mut h).recipe, glassbox_engine::train::recipes::Recipe::Gpt2);
-    let ctx = h.ctx.clone();
-    training(&mut h).apply(
-        &crate::gui::views::training::TrainRequest {
-            preset: glassbox_engine::train::Preset::Induction,
-            workers: 1,
-            precision: crate::gui::views::training::PrecisionMode::F32,
-            steps: Some(0),
-            inspect: true,
-        },
-        &ctx,
-    );
-    frames_until(&mut h, "the inspection", |t| t.step_through.inspection().is_some() && !t.running);
+    lay_open_the_first_step(&mut h);
     let insp = training(&mut h).step_through.inspection().expect("laid open");
     let grads = &insp.step.grads;
     for name in ["model.embed_positions.weight", "model.layers.0.input_layernorm.bias", "model.layers.1.mlp.down_proj.bias"] {

@@ -211,7 +211,7 @@ fn summary_ui(ui: &mut Ui, cx: &ViewCtx<'_>, loaded: &Loaded) {
         parts.push(cx.lang.tf(format!("{n} steps"), format!("{n} 步")));
     }
     if let Some(b) = f.budget_params {
-        parts.push(cx.lang.tf(format!("budget {} parameters", thousands(b)), format!("预算 {} 个参数", thousands(b))));
+        parts.push(cx.lang.tf(format!("budget {} parameters", crate::gui::lesson_numbers::grouped(b)), format!("预算 {} 个参数", crate::gui::lesson_numbers::grouped(b))));
     }
     ui.label(RichText::new(parts.join(" · ")).strong());
 }
@@ -254,7 +254,7 @@ fn table_ui(ui: &mut Ui, cx: &mut ViewCtx<'_>, loaded: &Loaded) -> Option<Option
         ui.end_row();
         for (i, run) in loaded.file.runs.iter().enumerate() {
             ui.label(RichText::new(&run.recipe).strong().color(cx.theme.series(i)));
-            ui.label(run.params.map_or("–".into(), thousands));
+            ui.label(run.params.map_or("–".into(), crate::gui::lesson_numbers::grouped));
             ui.label(run.loss.last().map_or("–".into(), |l| format!("{l:.4}")));
             ui.label(run.eval.last().map_or("–".into(), |e| format!("{:.4}", e.loss)));
             ui.label(run.steps_per_second.map_or("–".into(), |s| format!("{s:.1}")));
@@ -286,17 +286,4 @@ fn open_checkpoint(cx: &mut ViewCtx<'_>, recipe: &str, dir: PathBuf) -> Option<S
         grads: None,
     });
     None
-}
-
-/// 198000 → "198,000".
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

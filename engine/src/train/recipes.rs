@@ -16,6 +16,12 @@ pub enum Recipe {
     BertMlm,
     Gemma3,
     Olmo2,
+    /// Qwen 2: biases on q, k and v.
+    Qwen2,
+    /// Qwen 3: QK-norm per head.
+    Qwen3,
+    /// Phi-3: q, k, v and gate, up stored fused (trained apart, saved fused).
+    Phi3,
     LlamaPostnorm,
     LlamaRelu,
     LlamaNope,
@@ -33,12 +39,15 @@ pub enum ObjectiveKind {
 }
 
 impl Recipe {
-    pub const ALL: [Recipe; 10] = [
+    pub const ALL: [Recipe; 13] = [
         Recipe::Llama,
         Recipe::Gpt2,
         Recipe::BertMlm,
         Recipe::Gemma3,
         Recipe::Olmo2,
+        Recipe::Qwen2,
+        Recipe::Qwen3,
+        Recipe::Phi3,
         Recipe::LlamaPostnorm,
         Recipe::LlamaRelu,
         Recipe::LlamaNope,
@@ -53,6 +62,9 @@ impl Recipe {
             Recipe::BertMlm => "bert-mlm",
             Recipe::Gemma3 => "gemma3",
             Recipe::Olmo2 => "olmo2",
+            Recipe::Qwen2 => "qwen2",
+            Recipe::Qwen3 => "qwen3",
+            Recipe::Phi3 => "phi3",
             Recipe::LlamaPostnorm => "llama-postnorm",
             Recipe::LlamaRelu => "llama-relu",
             Recipe::LlamaNope => "llama-nope",
@@ -147,6 +159,18 @@ impl Recipe {
                 c.model_type = Some("olmo2".into());
                 c.architectures = Some(vec!["Olmo2ForCausalLM".into()]);
             }
+            Recipe::Qwen2 => {
+                c.model_type = Some("qwen2".into());
+                c.architectures = Some(vec!["Qwen2ForCausalLM".into()]);
+            }
+            Recipe::Qwen3 => {
+                c.model_type = Some("qwen3".into());
+                c.architectures = Some(vec!["Qwen3ForCausalLM".into()]);
+            }
+            Recipe::Phi3 => {
+                c.model_type = Some("phi3".into());
+                c.architectures = Some(vec!["Phi3ForCausalLM".into()]);
+            }
             Recipe::LlamaPostnorm => c.glassbox_variant = variant(Some("post"), None, None, None),
             Recipe::LlamaRelu => c.glassbox_variant = variant(None, None, None, Some("relu")),
             Recipe::LlamaNope => c.glassbox_variant = variant(None, None, Some("none"), None),
@@ -210,6 +234,9 @@ mod tests {
                 Recipe::BertMlm => Family::Bert,
                 Recipe::Gemma3 => Family::Gemma3,
                 Recipe::Olmo2 => Family::Olmo2,
+                Recipe::Qwen2 => Family::Qwen2,
+                Recipe::Qwen3 => Family::Qwen3,
+                Recipe::Phi3 => Family::Phi3,
                 _ => Family::Llama,
             };
             assert_eq!(a.family, want_family, "{}", r.name());

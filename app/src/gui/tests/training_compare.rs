@@ -69,16 +69,23 @@ fn open(h: &mut Harness<'static, GlassboxApp>, path: &Path) {
 }
 
 fn click_open_run(h: &mut Harness<'static, GlassboxApp>, i: usize) {
+    // A pass still running may add a notice above the page when it ends, moving the buttons
+    // under the click: settle first.
+    settle(h);
     h.query_all_by_label("Open in the other views").nth(i).expect("a button per run").click();
     h.run_steps(3);
-    // The opened model runs the prompt on its worker thread: let it finish.
+    settle(h);
+}
+
+/// The opened model runs the prompt on its worker thread: frames until it has finished.
+fn settle(h: &mut Harness<'static, GlassboxApp>) {
     let start = std::time::Instant::now();
     while h.state_mut().ready().expect("ready").s.running {
         assert!(start.elapsed() < std::time::Duration::from_secs(30), "the opened model's pass finished");
         h.step();
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    h.run_steps(2);
+    h.run_steps(3);
 }
 
 /// Back to the Training view's Compare recipes page by its tabs.

@@ -44,14 +44,20 @@ fn lay_open_the_first_step(h: &mut Harness<'static, GlassboxApp>) {
     frames_until(h, "the inspection", |t| t.step_through.inspection().is_some() && !t.running);
 }
 
+/// The app on the fixture model, its Training view open, runs saved under `run_root`.
+fn on_training_view(run_root: &std::path::Path) -> Harness<'static, GlassboxApp> {
+    let mut h = harness(app_on(fixture_model(), &fixture_ids()));
+    h.run();
+    training(&mut h).run_root = run_root.to_path_buf();
+    h.get_by_label("Training").click();
+    h.run();
+    h
+}
+
 #[test]
 fn train_pause_step_through_open_a_checkpoint_and_reach_the_phase_change() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut h = harness(app_on(fixture_model(), &fixture_ids()));
-    h.run();
-    training(&mut h).run_root = tmp.path().to_path_buf();
-    h.get_by_label("Training").click();
-    h.run();
+    let mut h = on_training_view(tmp.path());
     assert_eq!(h.state().view, crate::gui::views::training::ID);
     h.get_by_label("not started");
 
@@ -154,11 +160,7 @@ fn a_training_steps_gradients_show_in_the_attention_view_and_step_backward_op_by
     use glassbox_engine::{BlockHook, HookKey, LayerOp, Step};
 
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut h = harness(app_on(fixture_model(), &fixture_ids()));
-    h.run();
-    training(&mut h).run_root = tmp.path().to_path_buf();
-    h.get_by_label("Training").click();
-    h.run();
+    let mut h = on_training_view(tmp.path());
     lay_open_the_first_step(&mut h);
     // The engine's numbers for the step laid open, to compare with what the views show.
     let (n, loss, engine_grads) = {
@@ -242,11 +244,7 @@ fn another_architecture_trains_and_its_backward_steps_through_its_own_ops() {
     use glassbox_engine::{LayerOp, Step};
 
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut h = harness(app_on(fixture_model(), &fixture_ids()));
-    h.run();
-    training(&mut h).run_root = tmp.path().to_path_buf();
-    h.get_by_label("Training").click();
-    h.run();
+    let mut h = on_training_view(tmp.path());
     h.get_by_label("Architecture:").click();
     h.run();
     h.get_by_label("gpt2").click();

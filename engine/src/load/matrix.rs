@@ -2,12 +2,19 @@
 //! held once: read in place from the memory-mapped safetensors file in its own dtype (f32,
 //! bf16 or f16), or owned f32 (a converted, trained or edited model). Loading a model copies
 //! no weights; the CPU kernels read them where they are and widen bf16/f16 in registers.
+//!
+//! A GGUF's quantized blocks (Q4_K, Q8_0, …) stay as downloaded too: [`Matrix::quantized`]
+//! keeps them in the mapped file (or in an owned copy, for rows llama.cpp permuted) and the
+//! kernels dequantize tiles as they read them; activations stay f32.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use memmap2::Mmap;
 use ndarray::{Array1, Array2, ArrayView2};
+
+use crate::load::gguf::GgmlType;
+use crate::load::gguf::dequant::{dequantize, first_non_finite_block};
 
 
 /// The weights a kernel reads: `rows` rows of `cols` values, row `r` starting at `r · stride`.
@@ -26,6 +33,29 @@ pub enum WeightData<'a> {
     Bf16(&'a [u16]),
     /// IEEE half bits.
     F16(&'a [u16]),
+    /// GGUF blocks of one type, rows contiguous ([`QuantRows`]); `stride` is `cols`.
+    Quant(QuantRows<'a>),
+}
+
+/// Quantized rows: `row_bytes` bytes per row, each row a whole number of `ty`'s blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct QuantRows<'a> {
+    pub ty: GgmlType,
+    pub bytes: &'a [u8],
+    pub row_bytes: usize,
+}
+
+impl<'a> QuantRows<'a> {
+    /// Row `r`'s blocks.
+    pub fn row(&self, r: usize) -> &'a [u8] {
+        &self.bytes[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
+
+    /// Row `r` dequantized into `out` (`cols` values), exactly as ggml's reference does.
+    pub fn dequantize_row(&self, r: usize, cols: usize, out: &mut Vec<f32>) {
+        out.clear();
+        out.extend(dequantize(self.ty, self.row(r), cols).unwrap_or_else(|_| vec![0.0; cols]));
+    }
 }
 
 impl WeightRows<'_> {
@@ -34,6 +64,10 @@ impl WeightRows<'_> {
         let have = match self.data {
             WeightData::F32(d) => d.len(),
             WeightData::Bf16(d) | WeightData::F16(d) => d.len(),
+            WeightData::Quant(q) => {
+                let whole = q.ty.block_layout().is_some_and(|(block, bytes)| self.cols.is_multiple_of(block) && q.row_bytes == self.cols / block * bytes);
+                return whole && self.stride == self.cols && q.bytes.len() >= self.rows * q.row_bytes;
+            }
         };
         self.stride >= self.cols && have >= need
     }
@@ -45,6 +79,7 @@ impl WeightRows<'_> {
             WeightData::F32(d) => WeightData::F32(&d[from..]),
             WeightData::Bf16(d) => WeightData::Bf16(&d[from..]),
             WeightData::F16(d) => WeightData::F16(&d[from..]),
+            WeightData::Quant(q) => WeightData::Quant(QuantRows { bytes: &q.bytes[start * q.row_bytes..], ..q }),
         };
         WeightRows { data, rows: n, cols: self.cols, stride: self.stride }
     }
@@ -57,8 +92,39 @@ impl WeightRows<'_> {
             WeightData::F32(d) => d[i],
             WeightData::Bf16(d) => f32::from_bits(u32::from(d[i]) << 16),
             WeightData::F16(d) => half::f16::from_bits(d[i]).to_f32(),
+            WeightData::Quant(q) => quant_get(q, r, c),
         }
     }
+}
+
+/// One value of a quantized matrix: its block dequantized (slow; tails and tests only).
+fn quant_get(q: QuantRows<'_>, r: usize, c: usize) -> f32 {
+    let Some((block, bytes)) = q.ty.block_layout() else { return 0.0 };
+    let at = r * q.row_bytes + c / block * bytes;
+    q.bytes.get(at..at + bytes).and_then(|b| dequantize(q.ty, b, block).ok()).map_or(0.0, |v| v[c % block])
+}
+
+/// Where a quantized matrix's blocks are: in the mapped file, or owned (rows reordered).
+#[derive(Clone)]
+pub enum QuantBytes {
+    Mapped { map: Arc<Mmap>, offset: usize, len: usize },
+    Owned(Arc<[u8]>),
+}
+
+impl QuantBytes {
+    fn slice(&self) -> &[u8] {
+        match self {
+            QuantBytes::Mapped { map, offset, len } => map.get(*offset..offset + len).unwrap_or(&[]),
+            QuantBytes::Owned(b) => b,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Quantized {
+    ty: GgmlType,
+    bytes: QuantBytes,
+    row_bytes: usize,
 }
 
 /// `rows · cols` little-endian values from byte `offset` of the map (aligned to their size).
@@ -85,13 +151,14 @@ impl MappedDtype {
     }
 }
 
-/// Exactly one of `owned` and `mapped` holds the values.
+/// Exactly one of `owned`, `mapped` and `quant` holds the values.
 #[derive(Clone)]
 pub struct Matrix {
     rows: usize,
     cols: usize,
     owned: Option<Array2<f32>>,
     mapped: Option<Mapped>,
+    quant: Option<Quantized>,
 }
 
 impl std::fmt::Debug for Matrix {
@@ -110,7 +177,7 @@ impl From<Array2<f32>> for Matrix {
     fn from(a: Array2<f32>) -> Self {
         let (rows, cols) = a.dim();
         let a = if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() };
-        Matrix { rows, cols, owned: Some(a), mapped: None }
+        Matrix { rows, cols, owned: Some(a), mapped: None, quant: None }
     }
 }
 
@@ -121,7 +188,7 @@ impl Matrix {
         let len = rows.checked_mul(cols)?.checked_mul(dtype.bytes())?;
         let fits = offset.checked_add(len).is_some_and(|end| end <= map.len());
         let aligned = (map.as_ptr() as usize + offset).is_multiple_of(dtype.bytes());
-        (cfg!(target_endian = "little") && fits && aligned).then_some(Matrix { rows, cols, owned: None, mapped: Some(Mapped { map, offset, dtype }) })
+        (cfg!(target_endian = "little") && fits && aligned).then_some(Matrix { rows, cols, owned: None, mapped: Some(Mapped { map, offset, dtype }), quant: None })
     }
 
     /// Rows `start..start + n` as a matrix of their own: the same bytes of the mapped file
@@ -130,18 +197,59 @@ impl Matrix {
     pub fn row_range(&self, start: usize, n: usize) -> Matrix {
         let start = start.min(self.rows);
         let n = n.min(self.rows - start);
+        if let Some(q) = &self.quant {
+            let (from, len) = (start * q.row_bytes, n * q.row_bytes);
+            let bytes = match &q.bytes {
+                QuantBytes::Mapped { map, offset, .. } => QuantBytes::Mapped { map: map.clone(), offset: offset + from, len },
+                QuantBytes::Owned(b) => QuantBytes::Owned(b.get(from..from + len).unwrap_or(&[]).into()),
+            };
+            return Matrix { rows: n, cols: self.cols, owned: None, mapped: None, quant: Some(Quantized { bytes, ..q.clone() }) };
+        }
         match &self.mapped {
             Some(m) => Matrix {
                 rows: n,
                 cols: self.cols,
                 owned: None,
                 mapped: Some(Mapped { map: m.map.clone(), offset: m.offset + start * self.cols * m.dtype.bytes(), dtype: m.dtype }),
+                quant: None,
             },
             None => {
                 let owned = self.owned.as_ref().map(|a| a.slice(ndarray::s![start..start + n, ..]).to_owned());
-                Matrix { rows: n, cols: self.cols, owned: Some(owned.unwrap_or_else(|| Array2::zeros((n, self.cols)))), mapped: None }
+                Matrix { rows: n, cols: self.cols, owned: Some(owned.unwrap_or_else(|| Array2::zeros((n, self.cols)))), mapped: None, quant: None }
             }
         }
+    }
+
+    /// GGUF blocks of `ty` kept as they are, `rows` rows of `cols` values. An error (one line,
+    /// for the caller to prefix with the tensor's name) when a row is not a whole number of
+    /// blocks or the bytes do not match.
+    pub fn quantized(ty: GgmlType, bytes: QuantBytes, rows: usize, cols: usize) -> Result<Matrix, String> {
+        let (block, block_bytes) = ty.block_layout().ok_or_else(|| format!("{ty} blocks cannot be read"))?;
+        if !cols.is_multiple_of(block) {
+            return Err(format!("a {ty} row holds whole blocks of {block} values, but this one has {cols}"));
+        }
+        let row_bytes = cols / block * block_bytes;
+        let need = rows.checked_mul(row_bytes).ok_or_else(|| format!("{rows} × {cols} values overflow"))?;
+        let have = bytes.slice().len();
+        if have != need {
+            return Err(format!("{rows} rows of {cols} {ty} values need {need} bytes, the data has {have} (the file may be cut short)"));
+        }
+        Ok(Matrix { rows, cols, owned: None, mapped: None, quant: Some(Quantized { ty, bytes, row_bytes }) })
+    }
+
+    /// The GGUF block type, for a matrix kept as downloaded.
+    pub fn quant_type(&self) -> Option<GgmlType> {
+        self.quant.as_ref().map(|q| q.ty)
+    }
+
+    /// The block of the first NaN or infinite scale (or value), for a quantized matrix: its
+    /// row and the element its block starts at.
+    pub fn first_non_finite_block(&self) -> Option<(usize, usize)> {
+        let q = self.quant.as_ref()?;
+        let (block, block_bytes) = q.ty.block_layout()?;
+        let b = first_non_finite_block(q.ty, q.bytes.slice())?;
+        let per_row = q.row_bytes / block_bytes;
+        Some((b / per_row.max(1), b % per_row.max(1) * block))
     }
 
     pub fn dim(&self) -> (usize, usize) {
@@ -158,6 +266,9 @@ impl Matrix {
 
     /// "f32", "bf16 (mapped)", …
     pub fn dtype_name(&self) -> &'static str {
+        if let Some(q) = &self.quant {
+            return quant_name(q.ty);
+        }
         match self.mapped.as_ref().map(|m| m.dtype) {
             None => "f32",
             Some(MappedDtype::F32) => "f32 (mapped)",
@@ -168,11 +279,18 @@ impl Matrix {
 
     /// Bytes the values take where they are.
     pub fn bytes(&self) -> usize {
+        if let Some(q) = &self.quant {
+            return self.rows * q.row_bytes;
+        }
         self.rows * self.cols * self.mapped.as_ref().map_or(4, |m| m.dtype.bytes())
     }
 
     /// The rows as the CPU kernel reads them.
     pub fn rows(&self) -> WeightRows<'_> {
+        if let Some(q) = &self.quant {
+            let data = WeightData::Quant(QuantRows { ty: q.ty, bytes: q.bytes.slice(), row_bytes: q.row_bytes });
+            return WeightRows { data, rows: self.rows, cols: self.cols, stride: self.cols };
+        }
         let data = match (&self.owned, &self.mapped) {
             (Some(a), _) => WeightData::F32(a.as_slice().unwrap_or(&[])),
             (None, Some(m)) => {
@@ -210,23 +328,27 @@ impl Matrix {
         if let Some(v) = self.as_f32() {
             return v.to_owned();
         }
+        if let WeightData::Quant(q) = self.rows().data {
+            let all = dequantize(q.ty, q.bytes, self.rows * self.cols).unwrap_or_else(|_| vec![0.0; self.rows * self.cols]);
+            return Array2::from_shape_vec((self.rows, self.cols), all).unwrap_or_else(|_| Array2::zeros((self.rows, self.cols)));
+        }
         Array2::from_shape_fn((self.rows, self.cols), |(r, c)| self.get(r, c))
     }
 
     /// One value.
     pub fn get(&self, r: usize, c: usize) -> f32 {
-        let i = r * self.cols + c;
-        match self.rows().data {
-            WeightData::F32(d) => d[i],
-            WeightData::Bf16(d) => f32::from_bits(u32::from(d[i]) << 16),
-            WeightData::F16(d) => half::f16::from_bits(d[i]).to_f32(),
-        }
+        self.rows().get(r, c)
     }
 
     /// Row `r` widened to f32 (an embedding lookup).
     pub fn row(&self, r: usize) -> Array1<f32> {
         match self.rows().data {
             WeightData::F32(d) => Array1::from(d[r * self.cols..(r + 1) * self.cols].to_vec()),
+            WeightData::Quant(q) => {
+                let mut row = Vec::with_capacity(self.cols);
+                q.dequantize_row(r, self.cols, &mut row);
+                Array1::from(row)
+            }
             _ => Array1::from_shape_fn(self.cols, |c| self.get(r, c)),
         }
     }
@@ -236,6 +358,7 @@ impl Matrix {
         if self.owned.is_none() {
             self.owned = Some(self.to_f32());
             self.mapped = None;
+            self.quant = None;
         }
         let (rows, cols) = (self.rows, self.cols);
         self.owned.get_or_insert_with(|| Array2::zeros((rows, cols)))
@@ -257,8 +380,29 @@ impl Matrix {
             // An all-ones exponent is inf or NaN in both 16-bit formats.
             WeightData::Bf16(d) => d.iter().filter(|&&b| b & 0x7f80 == 0x7f80).for_each(|&b| count(f32::from_bits(u32::from(b) << 16))),
             WeightData::F16(d) => d.iter().filter(|&&b| b & 0x7c00 == 0x7c00).for_each(|&b| count(half::f16::from_bits(b).to_f32())),
+            // Only scales can be non-finite; the loader refuses such blocks, so this is rare.
+            WeightData::Quant(_) if self.first_non_finite_block().is_none() => {}
+            WeightData::Quant(_) => self.to_f32().iter().for_each(|&v| count(v)),
         }
         (nan, inf)
+    }
+}
+
+/// "Q4_K (as downloaded)", …
+fn quant_name(ty: GgmlType) -> &'static str {
+    match ty {
+        GgmlType::F32 => "F32 (as downloaded)",
+        GgmlType::F16 => "F16 (as downloaded)",
+        GgmlType::Bf16 => "BF16 (as downloaded)",
+        GgmlType::Q4_0 => "Q4_0 (as downloaded)",
+        GgmlType::Q4_1 => "Q4_1 (as downloaded)",
+        GgmlType::Q5_0 => "Q5_0 (as downloaded)",
+        GgmlType::Q5_1 => "Q5_1 (as downloaded)",
+        GgmlType::Q8_0 => "Q8_0 (as downloaded)",
+        GgmlType::Q4K => "Q4_K (as downloaded)",
+        GgmlType::Q5K => "Q5_K (as downloaded)",
+        GgmlType::Q6K => "Q6_K (as downloaded)",
+        GgmlType::Unsupported(_) => "unsupported (as downloaded)",
     }
 }
 

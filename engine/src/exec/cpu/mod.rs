@@ -9,6 +9,7 @@
 pub mod attention;
 pub mod matmul;
 pub mod xwt;
+pub mod quant;
 pub mod wide;
 pub mod ops;
 mod pass;

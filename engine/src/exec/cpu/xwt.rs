@@ -138,9 +138,17 @@ pub(crate) fn shapes_fit(x: Rows<'_>, w: WeightRows<'_>, y: &[f32], y_stride: us
 fn block(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, j0: usize, j1: usize, y_addr: usize, y_stride: usize) {
     let (m, k) = (x.rows, w.cols);
     let mut j = j0;
+    let mut tile = Vec::new();
     while j < j1 {
         let nr = (j1 - j).min(4);
-        let wj = w.slice_rows(j, nr);
+        // Quantized rows are dequantized a tile at a time, into the cache, never whole.
+        let wj = match w.data {
+            WeightData::Quant(q) => {
+                super::quant::dequantize_rows(q, j, nr, k, &mut tile);
+                WeightRows { data: WeightData::F32(&tile), rows: nr, cols: k, stride: k }
+            }
+            _ => w.slice_rows(j, nr),
+        };
         let mut i = 0;
         while i < m {
             let mr = (m - i).min(4);
@@ -329,6 +337,8 @@ mod simd {
                     (WeightData::F16(d), 2) => $f16::<2>(xp, xs, rows(d, w.stride, nr), k, &tail, $acc),
                     (WeightData::F16(d), 3) => $f16::<3>(xp, xs, rows(d, w.stride, nr), k, &tail, $acc),
                     (WeightData::F16(d), _) => $f16::<4>(xp, xs, rows(d, w.stride, nr), k, &tail, $acc),
+                    // `block` dequantizes quantized tiles before they get here.
+                    (WeightData::Quant(_), _) => super::dot_tile_portable(x, xs, $mr, w, nr, k, $acc),
                 }
             }
         }};

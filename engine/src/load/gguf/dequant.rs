@@ -64,6 +64,34 @@ pub fn dequantize(ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, Dequa
     Ok(out)
 }
 
+/// Byte offsets of a block's float fields (f16 scales and mins), the only parts of a quantized
+/// block that can be NaN or infinite; the rest are small integers.
+fn scale_offsets(ty: GgmlType) -> &'static [usize] {
+    match ty {
+        GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
+        GgmlType::Q6K => &[QK_K / 2 + QK_K / 4 + QK_K / 16],
+        _ => &[],
+    }
+}
+
+/// The first block (of `ty`'s blocks in `data`) whose scale or min is NaN or infinite, or
+/// whose value is, for the float types. Reads only the float fields.
+pub fn first_non_finite_block(ty: GgmlType, data: &[u8]) -> Option<usize> {
+    let (_, block_bytes) = ty.block_layout()?;
+    let bad16 = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) & 0x7c00 == 0x7c00;
+    let mut blocks = data.chunks_exact(block_bytes);
+    match ty {
+        GgmlType::F32 => blocks.position(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite()),
+        GgmlType::F16 => blocks.position(|b| bad16(b, 0)),
+        GgmlType::Bf16 => blocks.position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
+        _ => {
+            let at = scale_offsets(ty);
+            blocks.position(|b| at.iter().any(|&o| bad16(b, o)))
+        }
+    }
+}
+
 fn f16_at(b: &[u8], at: usize) -> f32 {
     f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
 }

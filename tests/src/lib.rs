@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use glassbox_engine::Tensor;
 use glassbox_engine::exec::trace::Trace;
 
+pub mod as_downloaded;
 pub mod broken;
 pub mod fuzz;
 pub mod golden;

@@ -30,6 +30,8 @@ pub const SMOLLM2_PASS_HOOK: f64 = 1e-9;
 pub const GPU_LOGITS_ABS: f64 = 1.5e-3;
 pub const GPU_VS_REFERENCE_ABS: f64 = 1e-2;
 
+pub const NATIVE_PASS_HOOK: f64 = 1e-9;
+
 pub const F16_TOP1_AGREEMENT: f64 = 0.99;
 pub const F16_MEAN_KL: f64 = 1e-3;
 
@@ -61,6 +63,7 @@ pub const ALL: &[(&str, f64)] = &[
     ("SMOLLM2_PASS_HOOK", SMOLLM2_PASS_HOOK),
     ("GPU_LOGITS_ABS", GPU_LOGITS_ABS),
     ("GPU_VS_REFERENCE_ABS", GPU_VS_REFERENCE_ABS),
+    ("NATIVE_PASS_HOOK", NATIVE_PASS_HOOK),
     ("F16_TOP1_AGREEMENT", F16_TOP1_AGREEMENT),
     ("F16_MEAN_KL", F16_MEAN_KL),
 ];

@@ -26,7 +26,8 @@ pub struct CompareArgs {
     /// B rounds every activation to this precision: f32, f16 or bf16
     #[arg(long, default_value = "f32")]
     pub activations_b: ActivationPrecision,
-    /// B's weights rounded through this format: f32, bf16, int8 or q4
+    /// B's weights rounded through this format: f32, bf16, int8 or q4; or f32-ref, the f32
+    /// reference of a model kept as downloaded (its blocks dequantized once)
     #[arg(long, default_value = "f32")]
     pub weights_b: WeightQuant,
     /// B runs without RoPE

@@ -25,10 +25,13 @@ pub enum WeightQuant {
     Int8,
     /// 4-bit blocks of 32 with one f16 scale each, llama.cpp's Q4_0: `w ≈ (q − 8) · d`.
     Q4,
+    /// A model kept as downloaded (GGUF blocks) with every matrix dequantized to f32 once:
+    /// the f32 reference its as-downloaded products must equal up to float rounding.
+    F32Reference,
 }
 
 impl WeightQuant {
-    pub const ALL: [WeightQuant; 4] = [WeightQuant::F32, WeightQuant::Bf16, WeightQuant::Int8, WeightQuant::Q4];
+    pub const ALL: [WeightQuant; 5] = [WeightQuant::F32, WeightQuant::Bf16, WeightQuant::Int8, WeightQuant::Q4, WeightQuant::F32Reference];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,13 +39,14 @@ impl WeightQuant {
             WeightQuant::Bf16 => "bf16",
             WeightQuant::Int8 => "int8",
             WeightQuant::Q4 => "q4",
+            WeightQuant::F32Reference => "f32-ref",
         }
     }
 
     /// Bits per weight, scales included.
     pub fn bits_per_weight(self, row_len: usize) -> f32 {
         match self {
-            WeightQuant::F32 => 32.0,
+            WeightQuant::F32 | WeightQuant::F32Reference => 32.0,
             WeightQuant::Bf16 => 16.0,
             WeightQuant::Int8 => 8.0 + 32.0 / row_len.max(1) as f32,
             WeightQuant::Q4 => 4.5, // 16 bytes of nibbles + a 2-byte scale per 32 weights
@@ -52,7 +56,7 @@ impl WeightQuant {
     /// One row of weights through this format and back.
     pub fn round_trip(self, row: &[f32]) -> Result<Vec<f32>> {
         Ok(match self {
-            WeightQuant::F32 => row.to_vec(),
+            WeightQuant::F32 | WeightQuant::F32Reference => row.to_vec(),
             WeightQuant::Bf16 => row.iter().map(|&v| half::bf16::from_f32(v).to_f32()).collect(),
             WeightQuant::Int8 => {
                 let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -75,7 +79,7 @@ impl WeightQuant {
 
     /// Every row of `w` through this format and back.
     pub fn matrix(self, w: &Array2<f32>) -> Result<Array2<f32>> {
-        if self == WeightQuant::F32 {
+        if matches!(self, WeightQuant::F32 | WeightQuant::F32Reference) {
             return Ok(w.clone());
         }
         let rows: Vec<Vec<f32>> = (0..w.nrows()).into_par_iter().map(|r| self.round_trip(&w.row(r).to_vec())).collect::<Result<_>>()?;
@@ -88,8 +92,17 @@ impl FromStr for WeightQuant {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|q| q.name() == s).ok_or_else(|| format!("`{s}` is not a weight format (f32, bf16, int8 or q4)"))
+        Self::ALL.into_iter().find(|q| q.name() == s).ok_or_else(|| format!("`{s}` is not a weight format (f32, bf16, int8, q4 or f32-ref)"))
     }
+}
+
+/// A row of weights as llama.cpp's Q4_0 blocks (its length a multiple of 32), the bytes a
+/// GGUF holds: for building models kept as downloaded in tests and experiments.
+pub fn q4_0_blocks(row: &[f32]) -> Result<Vec<u8>> {
+    if !row.len().is_multiple_of(32) {
+        return Err(EngineError::Input(format!("Q4_0 blocks need rows that are a multiple of 32 weights; this one has {}", row.len())));
+    }
+    Ok(row.chunks_exact(32).flat_map(quantize_q4_0_block).collect())
 }
 
 /// One block of 32 weights as llama.cpp's `quantize_row_q4_0_ref` writes it: the value of
@@ -111,6 +124,11 @@ fn quantize_q4_0_block(block: &[f32]) -> Vec<u8> {
 /// `format`. The copy has no tokenizer: it runs the same ids as the original.
 pub fn quantized_model(model: &Model, format: WeightQuant) -> Result<Model> {
     let w = &model.weights;
+    if format == WeightQuant::F32Reference && !kept_as_downloaded(model) {
+        return Err(EngineError::Input(
+            "f32-ref compares weights kept as downloaded with their f32 reference; this model's weights are already f32 (load a .gguf with --weights native)".into(),
+        ));
+    }
     let q = |m: &Matrix| format.matrix(&m.f32_view()).map(Matrix::from);
     // Norms, biases and position tables stay as they are: only the matrices are rounded.
     let mut weights = w.clone();
@@ -122,8 +140,21 @@ pub fn quantized_model(model: &Model, format: WeightQuant) -> Result<Model> {
     }
     weights.embed_tokens = q(&w.embed_tokens)?;
     weights.lm_head = w.lm_head.as_ref().map(q).transpose()?;
-    let note = format!("{} → {} weights computed in f32", model.source.weights_note, format.name());
+    let note = match format {
+        WeightQuant::F32Reference => format!("{}, dequantized to f32 (the reference)", model.source.weights_note),
+        _ => format!("{} → {} weights computed in f32", model.source.weights_note, format.name()),
+    };
     Ok(model.with_weights(weights, note))
+}
+
+/// Whether any of `model`'s matrices is kept as GGUF blocks (loaded with native weights).
+pub fn kept_as_downloaded(model: &Model) -> bool {
+    let w = &model.weights;
+    let layers = w.layers.iter().flat_map(|l| {
+        let (a, m) = (&l.self_attn, &l.mlp);
+        [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.down_proj].into_iter().chain(m.up_proj.as_ref())
+    });
+    layers.chain([&w.embed_tokens]).chain(w.lm_head.as_ref()).any(|m| m.quant_type().is_some())
 }
 
 #[cfg(test)]
@@ -137,7 +168,7 @@ mod tests {
             let back = f.round_trip(&row).unwrap();
             let err = row.iter().zip(&back).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             let bound = match f {
-                WeightQuant::F32 => 0.0,
+                WeightQuant::F32 | WeightQuant::F32Reference => 0.0,
                 WeightQuant::Bf16 => 1.2 * 2f32.powi(-8),
                 WeightQuant::Int8 => 1.22 / 127.0 / 2.0 + 1e-6,
                 // Half a step, except the far end: the largest magnitude maps to -8, so +max

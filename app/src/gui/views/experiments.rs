@@ -183,9 +183,9 @@ impl ExperimentSpec {
             errs.push(format!("activations `{a}`: f16 or bf16"));
         }
         if let Some(w) = &self.weights
-            && !matches!(w.parse::<WeightQuant>(), Ok(WeightQuant::Bf16 | WeightQuant::Int8 | WeightQuant::Q4))
+            && !matches!(w.parse::<WeightQuant>(), Ok(WeightQuant::Bf16 | WeightQuant::Int8 | WeightQuant::Q4 | WeightQuant::F32Reference))
         {
-            errs.push(format!("weights `{w}`: bf16, int8 or q4"));
+            errs.push(format!("weights `{w}`: bf16, int8, q4 or f32-ref"));
         }
         if let Some(m) = &self.show
             && compare::MapKind::from_name(m).is_none()

@@ -8,7 +8,7 @@
 use egui::{RichText, Ui, vec2};
 use egui_plot::{Line, Plot, Points};
 use glassbox_engine::experiments::compare::{self, Comparison};
-use glassbox_engine::experiments::quantize::WeightQuant;
+use glassbox_engine::experiments::quantize::{WeightQuant, kept_as_downloaded};
 use glassbox_engine::{ActivationPrecision, BlockHook, HookKey, Tensor, Trace};
 
 use super::Runner;
@@ -146,6 +146,7 @@ fn weights_label(q: WeightQuant, lang: Lang) -> String {
         WeightQuant::Bf16 => lang.tr("bf16 weights", "bf16 权重").into(),
         WeightQuant::Int8 => lang.tr("int8 weights (per row)", "int8 权重（按行）").into(),
         WeightQuant::Q4 => lang.tr("4-bit weights (Q4_0 blocks)", "4 位权重（Q4_0 块）").into(),
+        WeightQuant::F32Reference => lang.tr("f32 reference (the downloaded blocks dequantized)", "f32 参照（下载的量化块反量化）").into(),
     }
 }
 
@@ -192,6 +193,7 @@ fn variant_short(v: &Variant, other_prompt: bool, lang: Lang) -> String {
     }
     match v.weights {
         WeightQuant::Q4 => lang.tr("4-bit W", "4 位权重").into(),
+        WeightQuant::F32Reference => lang.tr("f32 ref.", "f32 参照").into(),
         q => lang.tf(format!("{} W", q.name()), format!("{} 权重", q.name())),
     }
 }
@@ -311,7 +313,9 @@ impl CompareState {
                 }
             }
             Diff::Weights => {
-                for q in [WeightQuant::Bf16, WeightQuant::Int8, WeightQuant::Q4] {
+                // A model kept as downloaded can also run beside its own f32 reference.
+                let reference = kept_as_downloaded(&cx.s.model).then_some(WeightQuant::F32Reference);
+                for q in reference.into_iter().chain([WeightQuant::Bf16, WeightQuant::Int8, WeightQuant::Q4]) {
                     ui.selectable_value(&mut self.weights, q, weights_label(q, cx.lang));
                 }
             }

@@ -316,7 +316,7 @@ impl GlassboxApp {
         ctx: &egui::Context,
     ) {
         let now = ctx.input(|i| i.time);
-        match Model::load(dir) {
+        match crate::weights_choice::load(dir) {
             Ok(model) => {
                 self.enter_ready(Arc::new(model), None, Some(ctx));
                 if let Phase::Ready(r) = &mut self.phase {

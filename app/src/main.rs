@@ -3,6 +3,7 @@
 
 mod cli;
 mod gui;
+mod weights_choice;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ fn keep_freed_memory() {}
 fn main() -> ExitCode {
     keep_freed_memory();
     let args = cli::Cli::parse();
+    weights_choice::set(args.weights);
     let result = match args.command {
         None => {
             let startup = match (args.session, args.workshop) {

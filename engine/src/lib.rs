@@ -30,6 +30,6 @@ pub use exec::intervene::{ActivationPrecision, Edit, Intervention};
 pub use exec::tensor::{Dim, Tensor};
 pub use exec::trace::{CaptureFilter, Trace};
 pub use load::config::LlamaConfig;
-pub use load::model::Model;
+pub use load::model::{Model, WeightsMode};
 pub use program::hooks::{BlockHook, HookKey, HookKind};
 pub use program::op::{LayerOp, Step};

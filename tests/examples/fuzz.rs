@@ -1,5 +1,5 @@
 //! Long fuzz runs: `cargo run --release -p glassbox-tests --example fuzz -- <target|all>
-//! <seconds> [seed]`. Targets: gguf, safetensors, config, tokenizer. Crashing inputs are
+//! <seconds> [seed]`. Targets: gguf, native (a GGUF loaded natively and run), safetensors, config, tokenizer. Crashing inputs are
 //! saved under `tests/fuzz/crashes/`; copy them to `tests/fuzz/<target>/` to keep them as
 //! regression inputs of the quick run. An input slower than a second is saved there too
 //! (`slowest-<target>.bin`), to replay it.
@@ -15,7 +15,7 @@ fn main() {
         Some(name) => match Target::from_name(name) {
             Some(t) => vec![t],
             None => {
-                eprintln!("unknown target `{name}` (gguf, safetensors, config, tokenizer, all)");
+                eprintln!("unknown target `{name}` (gguf, native, safetensors, config, tokenizer, all)");
                 std::process::exit(2);
             }
         },

@@ -22,8 +22,9 @@ use glassbox_engine::load::tokenizer::{ChatMessage, Tokenizer};
 
 use crate::fixtures_dir;
 
-pub const TARGETS: [Target; 4] = [
+pub const TARGETS: [Target; 5] = [
     Target::Gguf,
+    Target::Native,
     Target::Safetensors,
     Target::Config,
     Target::Tokenizer,
@@ -32,6 +33,8 @@ pub const TARGETS: [Target; 4] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Gguf,
+    /// A GGUF loaded natively (`WeightsMode::Native`: blocks in place) and run.
+    Native,
     Safetensors,
     Config,
     Tokenizer,
@@ -41,6 +44,7 @@ impl Target {
     pub fn name(self) -> &'static str {
         match self {
             Target::Gguf => "gguf",
+            Target::Native => "native",
             Target::Safetensors => "safetensors",
             Target::Config => "config",
             Target::Tokenizer => "tokenizer",
@@ -231,6 +235,24 @@ fn mutate_safetensors_header(input: &[u8], rng: &mut Rng) -> Vec<u8> {
 /// Seed inputs for `target`: valid files and the RELIABILITY.md broken ones.
 pub fn seeds(target: Target) -> Vec<Vec<u8>> {
     match target {
+        Target::Native => {
+            // The GGUF seeds, and Q and K (which the loader un-permutes) as Q8_0 blocks.
+            let q8 = |rows: usize| -> Vec<u8> {
+                (0..rows).flat_map(|r| {
+                    let mut b = glassbox_engine::load::gguf::builder::f16_bytes(0.01 + r as f32 * 0.001).to_vec();
+                    b.extend((0..32).map(|i| (i * 7 + r) as u8));
+                    b
+                }).collect()
+            };
+            let mut s = seeds(Target::Gguf);
+            s.push(
+                tiny_llama(false)
+                    .replace_tensor("blk.0.attn_q.weight", &[32, 32], GgmlType::Q8_0.id(), &q8(32))
+                    .replace_tensor("blk.0.attn_k.weight", &[32, 16], GgmlType::Q8_0.id(), &q8(16))
+                    .build(),
+            );
+            s
+        }
         Target::Gguf => {
             let mut s = vec![
                 tiny_llama(false).build(),
@@ -429,6 +451,22 @@ pub fn run_one(target: Target, input: &[u8], scratch: &Path) -> bool {
             }
             true
         }
+        Target::Native => {
+            // Parsed first only to count how deep the run reaches; the load parses again.
+            if GgufFile::from_bytes(Path::new("native.gguf"), input.to_vec()).is_err() {
+                return false;
+            }
+            let path = scratch.join("native.gguf");
+            if std::fs::write(&path, input).is_ok()
+                && let Ok(model) = Model::load_with(&path, glassbox_engine::WeightsMode::Native)
+            {
+                if let Some(t) = &model.tokenizer {
+                    exercise_tokenizer(t);
+                }
+                forward(model);
+            }
+            true
+        }
         Target::Safetensors => {
             let family = weights_family(input);
             let _ = std::fs::copy(fixtures_dir().join(family).join("config.json"), scratch.join("config.json"));
@@ -534,7 +572,7 @@ pub fn fuzz(target: Target, seed: u64, budget: &Budget, crash_dir: Option<&Path>
     // Inputs that mutated well are mutated again (a small corpus of survivors).
     let mut corpus: Vec<Vec<u8>> = seeds.clone();
     let focus = match target {
-        Target::Gguf => 4096,
+        Target::Gguf | Target::Native => 4096,
         Target::Safetensors => 2048,
         _ => 0,
     };

@@ -1,4 +1,4 @@
-//! The bounded CI run of the four fuzz targets (see `glassbox_tests::fuzz`): a fixed,
+//! The bounded CI run of the five fuzz targets (see `glassbox_tests::fuzz`): a fixed,
 //! seeded number of mutated inputs each (about ten seconds per target at most), plus every
 //! saved crash input in `tests/fuzz/<target>/`. No input may panic. Set
 //! `GLASSBOX_FUZZ_SECONDS` to run each target longer.
@@ -39,6 +39,11 @@ fn quick(target: Target, iterations: u64, min_accepted_per_mille: u64) {
 #[test]
 fn fuzz_gguf_reader() {
     quick(Target::Gguf, 1500, 100);
+}
+
+#[test]
+fn fuzz_native_gguf_loading() {
+    quick(Target::Native, 1000, 100);
 }
 
 #[test]

@@ -80,8 +80,13 @@ fn ms_since(t: Instant) -> f64 {
 
 /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
 fn peak_rss_mib() -> Option<f64> {
+    vm_mib("VmHWM:")
+}
+
+/// A `/proc/self/status` memory line (`VmHWM:`, `VmRSS:`), in MiB.
+fn vm_mib(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -214,7 +219,8 @@ fn decode(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter, args: &B
 fn fresh_process_rss(model_path: &std::path::Path, args: &BenchArgs) -> Result<f64> {
     let exe = std::env::current_exe().context("finding the glassbox binary")?;
     let out = std::process::Command::new(exe)
-        .args(["bench", "--rss-probe", "--device", args.device.name(), "--precision", args.precision.name(), "--tokens"])
+        .args(["bench", "--rss-probe", "--weights", crate::weights_choice::mode_for(model_path).name()])
+        .args(["--device", args.device.name(), "--precision", args.precision.name(), "--tokens"])
         .arg(args.tokens.to_string())
         .arg("--model")
         .arg(model_path)
@@ -225,10 +231,22 @@ fn fresh_process_rss(model_path: &std::path::Path, args: &BenchArgs) -> Result<f
 }
 
 fn rss_probe(path: &std::path::Path, args: &BenchArgs) -> Result<()> {
-    let model = Arc::new(Model::load(path)?);
+    // GLASSBOX_RSS_STAGES=1: the resident memory after each stage, on stderr (what a budget
+    // overrun is made of).
+    let stages = std::env::var_os("GLASSBOX_RSS_STAGES").is_some();
+    let stage = |what: &str| {
+        if stages {
+            eprintln!("glassbox: rss after {what}: {:.1} MiB (peak {:.1})", vm_mib("VmRSS:").unwrap_or(f64::NAN), peak_rss_mib().unwrap_or(f64::NAN));
+        }
+    };
+    stage("start");
+    let model = Arc::new(crate::weights_choice::load(path)?);
+    stage("load");
     let ids = prompt_ids(&model, args.tokens)?;
     let mut exec = make_executor(model, args.device, args.precision)?;
+    stage("executor");
     let trace = exec.forward(&ids, PassOptions::capture(CaptureFilter::All))?;
+    stage("captured prefill");
     drop(trace);
     outln!("{}", peak_rss_mib().unwrap_or(f64::NAN))
 }
@@ -243,16 +261,16 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
     // the page cache, so it is not counted).
     let mut ready_ms = Vec::new();
     let mut load_ms = Vec::new();
-    drop(make_executor(Arc::new(Model::load(&path)?), args.device, args.precision)?);
+    drop(make_executor(Arc::new(crate::weights_choice::load(&path)?), args.device, args.precision)?);
     for _ in 0..args.runs.clamp(3, 7) {
         let t = Instant::now();
-        let model = Arc::new(Model::load(&path)?);
+        let model = Arc::new(crate::weights_choice::load(&path)?);
         load_ms.push(ms_since(t));
         let exec = make_executor(model, args.device, args.precision)?;
         ready_ms.push(ms_since(t));
         drop(exec);
     }
-    let model = Arc::new(Model::load(&path)?);
+    let model = Arc::new(crate::weights_choice::load(&path)?);
     let ids = prompt_ids(&model, args.tokens)?;
 
     let mut exec = make_executor(Arc::clone(&model), args.device, args.precision)?;
@@ -313,6 +331,9 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
         "runs": args.runs,
         "load_from_cache_ms": median(load_ms),
         "load_ready_ms": median(ready_ms),
+        "weights": model.weights_mode().name(),
+        "weights_note": model.source.weights_note,
+        "weights_resident_mib": model.weights_resident_bytes() as f64 / (1024.0 * 1024.0),
         "peak_rss_mib": fresh_rss,
         "peak_rss_mib_this_process": peak_rss_mib(),
         "load_average_1min": json!({"before": load_avg_before, "after": load_average()}),
@@ -352,6 +373,7 @@ fn num(v: &Value) -> f64 {
 fn print_text(out: &Value) -> Result<()> {
     let t = out["prompt_tokens"].as_u64().unwrap_or(0);
     outln!("model {} · prompt {t} tokens · median of {} runs · load average {}", out["model"], out["runs"], out["load_average_1min"])?;
+    outln!("weights                {} ({}), {:.1} MiB resident", out["weights"].as_str().unwrap_or("?"), out["weights_note"].as_str().unwrap_or(""), num(&out["weights_resident_mib"]))?;
     outln!("load from cache        {:>9.1} ms", num(&out["load_from_cache_ms"]))?;
     outln!("load → ready           {:>9.1} ms", num(&out["load_ready_ms"]))?;
     for key in ["result", "cpu"] {

@@ -33,6 +33,11 @@ pub struct Cli {
     /// (smollm2-135m, gemma-3-270m) (default: the cached SmolLM2-135M-Instruct)
     #[arg(long, global = true, env = "GLASSBOX_MODEL")]
     pub model: Option<PathBuf>,
+    /// Weights: native (a GGUF's blocks as downloaded, computed in place; from a .gguf file, or
+    /// the one `glassbox fetch` keeps beside a model's converted files) or f32 (default: native
+    /// for a .gguf file, f32 for a folder)
+    #[arg(long, global = true, env = "GLASSBOX_WEIGHTS", value_name = "native|f32", value_parser = crate::weights_choice::parse)]
+    pub weights: Option<glassbox_engine::WeightsMode>,
     /// Open a saved session (NAME.glassbox.json) in the window: its model, prompt, step, view
     #[arg(long, value_name = "FILE", conflicts_with = "workshop")]
     pub session: Option<PathBuf>,

@@ -109,7 +109,7 @@ pub fn resolve_model_path(model: Option<PathBuf>) -> Result<PathBuf> {
 
 pub fn load_model(model: Option<PathBuf>) -> Result<Arc<Model>> {
     let path = resolve_model_path(model)?;
-    let model = Model::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    let model = crate::weights_choice::load(&path).with_context(|| format!("loading {}", path.display()))?;
     for w in model.warnings() {
         eprintln!("glassbox: warning: {}", glassbox_engine::error::printable(w));
     }

@@ -189,6 +189,10 @@ impl GlassboxApp {
 
     fn blank(phase: Phase, restored: PersistedState, device: Device) -> Self {
         let library = Library::load(Library::find_dir());
+        // `--weights` (or GLASSBOX_WEIGHTS) wins over the saved setting.
+        if crate::weights_choice::get().is_none() {
+            crate::weights_choice::set(restored.weights);
+        }
         Self {
             phase,
             lang: restored.lang,
@@ -316,7 +320,7 @@ impl GlassboxApp {
         ctx: &egui::Context,
     ) {
         let now = ctx.input(|i| i.time);
-        match Model::load(dir) {
+        match crate::weights_choice::load(dir) {
             Ok(model) => {
                 self.enter_ready(Arc::new(model), None, Some(ctx));
                 if let Phase::Ready(r) = &mut self.phase {
@@ -371,6 +375,7 @@ impl GlassboxApp {
             top_p: s.sampling.top_p,
             budget_mib: s.budget / glassbox_engine::long::budget::MIB,
             recent_models: self.picker.recent.clone(),
+            weights: crate::weights_choice::get(),
         })
     }
 

@@ -281,7 +281,7 @@ impl FirstRun {
 }
 
 fn load(path: &std::path::Path) -> Result<Arc<Model>, String> {
-    Model::load(path)
+    crate::weights_choice::load(path)
         .map(Arc::new)
         .map_err(|e| format!("{}: {e}", path.display()))
 }

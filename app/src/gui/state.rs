@@ -1,5 +1,5 @@
 //! What survives a restart: prompt, selection, cursor, language, theme, zoom, view, open
-//! lesson, the memory budget and the recent models, in `$XDG_CONFIG_HOME/glassbox/state.json` (else `~/.config/...`; or
+//! lesson, the memory budget, the recent models and the weights setting, in `$XDG_CONFIG_HOME/glassbox/state.json` (else `~/.config/...`; or
 //! `$GLASSBOX_STATE_FILE`). Written atomically (temp file + rename) so a crash mid-write
 //! never leaves half a file; a file that does not parse is renamed aside and reported,
 //! never a crash.
@@ -36,6 +36,9 @@ pub struct PersistedState {
     pub budget_mib: u64,
     /// The models opened lately, most recent first (`recent.rs`).
     pub recent_models: Vec<super::recent::RecentModel>,
+    /// How models load: native (a GGUF's blocks as downloaded) or f32; `None`: by the path
+    /// (native for a .gguf file, f32 for a folder). `--weights` overrides it at start-up.
+    pub weights: Option<glassbox_engine::WeightsMode>,
 }
 
 impl Default for PersistedState {
@@ -58,6 +61,7 @@ impl Default for PersistedState {
             top_p: 1.0,
             budget_mib: glassbox_engine::long::budget::DEFAULT_BUDGET / glassbox_engine::long::budget::MIB,
             recent_models: Vec::new(),
+            weights: None,
         }
     }
 }
@@ -196,6 +200,7 @@ mod tests {
         let s = PersistedState {
             prompt: "深度学习模型的核心是".into(),
             lang: Lang::Zh,
+            weights: Some(glassbox_engine::WeightsMode::Native),
             selection: Selection {
                 head: 4,
                 ..Selection::default()

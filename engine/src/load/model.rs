@@ -18,6 +18,39 @@ pub struct ModelSource {
     pub weights_note: String,
 }
 
+/// How a model's weight matrices are held: as the GGUF stores them (blocks computed in place)
+/// or as f32 (a GGUF converted once into the cache; safetensors in their stored type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightsMode {
+    Native,
+    #[default]
+    F32,
+}
+
+impl WeightsMode {
+    /// Native for a GGUF file, F32 otherwise (a folder).
+    pub fn default_for(path: &Path) -> WeightsMode {
+        if crate::load::discover::is_gguf_file(path) { WeightsMode::Native } else { WeightsMode::F32 }
+    }
+
+    /// "native" or "f32", as the `--weights` flag and `bench --json` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightsMode::Native => "native",
+            WeightsMode::F32 => "f32",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<WeightsMode> {
+        match s {
+            "native" => Some(WeightsMode::Native),
+            "f32" => Some(WeightsMode::F32),
+            _ => None,
+        }
+    }
+}
+
 pub struct Model {
     pub config: LlamaConfig,
     pub weights: LlamaWeights,
@@ -32,6 +65,8 @@ pub struct Model {
     /// What loading found worth telling the user (NaN/inf weights, ignored tensors, ...):
     /// the CLI prints them, the GUI shows them as notices.
     pub warnings: Vec<String>,
+    /// Whether the matrices are the GGUF's blocks or f32.
+    pub weights_mode: WeightsMode,
 }
 
 impl Model {
@@ -47,14 +82,51 @@ impl Model {
             inv_freq_local: self.inv_freq_local.clone(),
             arch: self.arch.clone(),
             warnings: self.warnings.clone(),
+            weights_mode: self.weights_mode,
         }
     }
 
-    /// Loads an HF Llama-family folder (config.json + safetensors [+ tokenizer.json]).
-    /// A `.gguf` file is converted once into the cache and loaded from there.
+    /// Loads an HF Llama-family folder (config.json + safetensors [+ tokenizer.json]), or a
+    /// `.gguf` file as downloaded ([`WeightsMode::default_for`]).
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_with(path, WeightsMode::default_for(path))
+    }
+
+    /// Loads `path` with its matrices held as `mode` says: a GGUF natively (blocks in place)
+    /// or converted once into the cache and loaded as f32; a folder natively from the `.gguf`
+    /// kept beside its converted files (`glassbox fetch` keeps it), or as it is.
+    pub fn load_with(path: &Path, mode: WeightsMode) -> Result<Self> {
+        let is_gguf = crate::load::discover::is_gguf_file(path);
+        match mode {
+            WeightsMode::Native if is_gguf => Self::load_native(path),
+            WeightsMode::Native => Self::load_native(&gguf_beside(path)?),
+            WeightsMode::F32 => Self::load_f32(path, is_gguf),
+        }
+    }
+
+    /// A GGUF as downloaded: see `load/gguf/native.rs`.
+    fn load_native(gguf: &Path) -> Result<Self> {
+        let parts = crate::load::gguf::native::open_native(gguf)?;
+        let config = parts.config;
+        let plan = check_checkpoint(&config, &parts.checkpoint)?;
+        let weights = crate::load::families::load(&config, &parts.checkpoint)?;
+        let mut warnings = plan.warnings;
+        warnings.extend(non_finite_warning(&non_finite(&weights)));
+        if let Some(t) = &parts.tokenizer {
+            warnings.extend(t.warnings().iter().cloned());
+        }
+        let source = ModelSource {
+            name: gguf.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            weights_note: parts.weights_note,
+            dir: gguf.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
+        Ok(Self { config, weights, tokenizer: parts.tokenizer, source, inv_freq, inv_freq_local, arch, warnings, weights_mode: WeightsMode::Native })
+    }
+
+    fn load_f32(path: &Path, is_gguf: bool) -> Result<Self> {
         // By extension or by magic: Ollama keeps its GGUFs as `blobs/sha256-…`.
-        let dir = if crate::load::discover::is_gguf_file(path) {
+        let dir = if is_gguf {
             crate::load::fetch::ensure_converted(path, &mut |_| {})?
         } else {
             path.to_path_buf()
@@ -96,7 +168,26 @@ impl Model {
             inv_freq_local,
             arch,
             warnings,
+            weights_mode: WeightsMode::F32,
         })
+    }
+
+    /// Whether the matrices are the GGUF's blocks (native) or f32.
+    pub fn weights_mode(&self) -> WeightsMode {
+        self.weights_mode
+    }
+
+    /// Bytes the weights take where they lie: each matrix in its stored type (mapped or
+    /// owned, a tied head once), each vector in f32.
+    pub fn weights_resident_bytes(&self) -> usize {
+        self.weights
+            .named()
+            .into_iter()
+            .map(|(_, t)| match t {
+                Named::Matrix(m) => m.bytes(),
+                Named::Vector(v) => v.len() * 4,
+            })
+            .sum()
     }
 
     /// The RoPE frequencies of block `layer`.
@@ -134,8 +225,28 @@ impl Model {
             inv_freq_local,
             arch,
             warnings: Vec::new(),
+            weights_mode: WeightsMode::F32,
         })
     }
+}
+
+/// The `.gguf` a model folder keeps beside its converted files (the one `glassbox_source.json`
+/// names, or the only one there).
+fn gguf_beside(dir: &Path) -> Result<PathBuf> {
+    let named = std::fs::read_to_string(dir.join(crate::load::gguf::SOURCE_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("source").and_then(|n| n.as_str()).map(|n| dir.join(n)))
+        .filter(|p| p.is_file());
+    let any = || {
+        std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")))
+    };
+    named.or_else(any).ok_or_else(|| {
+        EngineError::Input(format!(
+            "{}: no .gguf beside the converted weights to load natively (run `glassbox fetch` to keep it there, or pass --weights f32)",
+            dir.display()
+        ))
+    })
 }
 
 fn read_weights_note(dir: &Path, config: &LlamaConfig) -> String {

@@ -45,7 +45,24 @@ impl Tokenizer {
             )));
         }
         let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
-        let value = check_tokenizer_json(&text).map_err(err)?;
+        let config_path = dir.join("tokenizer_config.json");
+        let config = read_tokenizer_config(&config_path)?;
+        Self::from_texts(&path, &text, &config_path, config, model_vocab).map(Some)
+    }
+
+    /// A tokenizer from tokenizer.json's text and tokenizer_config.json's object held in memory
+    /// (a GGUF loaded natively builds both from its metadata); the paths only label errors.
+    pub fn from_texts(
+        path: &Path,
+        text: &str,
+        config_path: &Path,
+        config: serde_json::Map<String, serde_json::Value>,
+        model_vocab: usize,
+    ) -> Result<Self> {
+        let err = |msg: String| {
+            EngineError::Tokenizer(crate::error::printable(&format!("{}: {msg}", path.display())))
+        };
+        let value = check_tokenizer_json(text).map_err(err)?;
         let metaspace = value["model"]["byte_fallback"].as_bool().unwrap_or(false);
         // The crate panics on some malformed files our checks do not foresee: that is a
         // broken file, reported like any other.
@@ -59,7 +76,6 @@ impl Tokenizer {
                 path.display()
             )));
         }
-        let config = read_tokenizer_config(&dir.join("tokenizer_config.json"))?;
         let text_of = |key: &str| -> Option<String> {
             let v = config.get(key)?;
             v.as_str()
@@ -68,7 +84,6 @@ impl Tokenizer {
         };
         let (bos_token, eos_token) = (text_of("bos_token"), text_of("eos_token"));
         let mut warnings = Vec::new();
-        let config_path = dir.join("tokenizer_config.json");
         let chat_template = match config.get("chat_template").map(template_from_config) {
             None => None,
             Some(Ok(t)) => t,
@@ -91,7 +106,7 @@ impl Tokenizer {
         });
         let byte_level = text.contains("\"ByteLevel\"");
         let add_bos = config.get("add_bos_token").and_then(serde_json::Value::as_bool).unwrap_or(false);
-        Ok(Some(Self {
+        Ok(Self {
             chat_template,
             bos_token,
             eos_token,
@@ -101,7 +116,7 @@ impl Tokenizer {
             metaspace,
             add_bos,
             warnings,
-        }))
+        })
     }
 
     /// What loading found worth telling the user.

@@ -29,6 +29,17 @@ pub struct TensorMeta {
 pub struct Checkpoint {
     files: Vec<(PathBuf, Arc<Mmap>)>,
     index: HashMap<String, TensorMeta>,
+    /// Tensors already read under their checkpoint names (a GGUF loaded natively: its matrices'
+    /// blocks in place, its vectors in f32); `index` lists them as f32 of their shape.
+    held: HashMap<String, Held>,
+    /// The file held tensors came from, for errors.
+    held_path: Option<PathBuf>,
+}
+
+/// A tensor a [`Checkpoint`] holds read.
+pub enum Held {
+    Matrix(Matrix),
+    Vector(Vec<f32>),
 }
 
 impl Checkpoint {
@@ -78,7 +89,19 @@ impl Checkpoint {
             }
             files.push((path.clone(), Arc::new(mmap)));
         }
-        Ok(Self { files, index })
+        Ok(Self { files, index, held: HashMap::new(), held_path: None })
+    }
+
+    /// A checkpoint of tensors already read from `path` (named, with their shapes), for the
+    /// family mapping to take as it takes a safetensors file's.
+    pub fn from_held(path: &Path, tensors: Vec<(String, Vec<usize>, Held)>) -> Self {
+        let mut index = HashMap::with_capacity(tensors.len());
+        let mut held = HashMap::with_capacity(tensors.len());
+        for (name, shape, t) in tensors {
+            index.insert(name.clone(), TensorMeta { file: 0, dtype: Dtype::F32, shape, offset: 0 });
+            held.insert(name, t);
+        }
+        Self { files: Vec::new(), index, held, held_path: Some(path.to_path_buf()) }
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -104,6 +127,13 @@ impl Checkpoint {
 
     /// The tensor as f32 with its shape, converting F16/BF16.
     pub fn tensor_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        if let (Some(t), Some(meta)) = (self.held.get(name), self.index.get(name)) {
+            let values = match t {
+                Held::Vector(v) => v.clone(),
+                Held::Matrix(m) => m.to_f32().into_iter().collect(),
+            };
+            return Ok((meta.shape.clone(), values));
+        }
         let i = self
             .index
             .get(name)
@@ -113,7 +143,9 @@ impl Checkpoint {
                 msg: "missing from the checkpoint".into(),
             })?
             .file;
-        let (path, mmap) = &self.files[i];
+        let Some((path, mmap)) = self.files.get(i) else {
+            return Err(EngineError::Tensor { file: self.first_path(), tensor: name.to_string(), msg: "has no file".into() });
+        };
         let err = |msg: String| EngineError::Tensor {
             file: path.clone(),
             tensor: name.to_string(),
@@ -148,14 +180,28 @@ impl Checkpoint {
             tensor: name.to_string(),
             msg: "missing from the checkpoint".into(),
         })?;
-        let (path, mmap) = &self.files[meta.file];
         if meta.shape != [rows, cols] {
             return Err(EngineError::Tensor {
-                file: path.clone(),
+                file: self.path_of(name),
                 tensor: name.to_string(),
                 msg: format!("shape {:?} does not match [{rows}, {cols}] expected from config.json", meta.shape),
             });
         }
+        match self.held.get(name) {
+            Some(Held::Matrix(m)) => return Ok(m.clone()),
+            Some(Held::Vector(v)) => {
+                let a = Array2::from_shape_vec((rows, cols), v.clone()).map_err(|e| EngineError::Tensor {
+                    file: self.path_of(name),
+                    tensor: name.to_string(),
+                    msg: e.to_string(),
+                })?;
+                return Ok(Matrix::from(a));
+            }
+            None => {}
+        }
+        let Some((path, mmap)) = self.files.get(meta.file) else {
+            return Err(EngineError::Tensor { file: self.first_path(), tensor: name.to_string(), msg: "has no file".into() });
+        };
         let dtype = match meta.dtype {
             Dtype::F32 => Some(MappedDtype::F32),
             Dtype::BF16 => Some(MappedDtype::Bf16),
@@ -181,6 +227,7 @@ impl Checkpoint {
         self.files
             .first()
             .map(|(p, _)| p.clone())
+            .or_else(|| self.held_path.clone())
             .unwrap_or_default()
     }
 

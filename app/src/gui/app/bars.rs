@@ -266,6 +266,7 @@ pub(super) fn status_ui(ui: &mut Ui, s: &mut Session, lang: Lang, theme: &Theme)
         ui.separator();
         let precision = s.precision.name();
         ui.label(format!("{}: {precision}", lang.tr("precision", "精度")));
+        weights_setting_ui(ui, lang);
         if s.backend == BackendKind::Gpu {
             reference_check_ui(ui, s, lang, theme);
         }
@@ -296,6 +297,26 @@ pub(super) fn status_ui(ui: &mut Ui, s: &mut Session, lang: Lang, theme: &Theme)
             ),
         ));
     });
+}
+
+/// How the next model opened loads its weights (`--weights`, saved in state.json): by the
+/// path (a .gguf natively, a folder in f32), native (a GGUF's blocks as downloaded) or f32.
+fn weights_setting_ui(ui: &mut Ui, lang: Lang) {
+    use glassbox_engine::WeightsMode;
+    let mut choice = crate::weights_choice::get();
+    let shown = choice.map_or(lang.tr("by file", "按文件"), |m| m.name());
+    egui::ComboBox::from_id_salt("weights_setting")
+        .selected_text(format!("{}: {shown}", lang.tr("weights", "权重")))
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut choice, None, lang.tr("by file (.gguf native, folder f32)", "按文件（.gguf 原样，文件夹 f32）"));
+            ui.selectable_value(&mut choice, Some(WeightsMode::Native), lang.tr("native: GGUF blocks as downloaded", "原样：GGUF 量化块"));
+            ui.selectable_value(&mut choice, Some(WeightsMode::F32), "f32");
+        })
+        .response
+        .on_hover_text(lang.tr("applies to the next model you open", "对下一个打开的模型生效"));
+    if choice != crate::weights_choice::get() {
+        crate::weights_choice::set(choice);
+    }
 }
 
 /// Above the view during a long pass: its progress, then which positions the views show,

@@ -116,7 +116,7 @@ impl GlassboxApp {
         for dir in candidates {
             match identity(&dir) {
                 Ok(sha) if sha == want.sha256 => {
-                    let model = Model::load(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                    let model = crate::weights_choice::load(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                     return Ok(Some((Arc::new(model), dir)));
                 }
                 Ok(_) if dir.file_name().is_some_and(|n| n.to_string_lossy() == want.name) => differs = Some(dir),

@@ -127,7 +127,7 @@ fn resolve(r: &ModelRef, cache: &Mutex<Vec<(PathBuf, Arc<Model>)>>, send: &mut d
     }
     let shown = dir.display();
     send(SideEvent::Stage(format!("Loading {shown}…"), format!("正在加载 {shown}……")));
-    let model = Arc::new(Model::load(dir).map_err(|e| format!("{shown}: {e}"))?);
+    let model = Arc::new(crate::weights_choice::load(dir).map_err(|e| format!("{shown}: {e}"))?);
     if let Ok(mut c) = cache.lock() {
         c.push((dir.clone(), Arc::clone(&model)));
     }

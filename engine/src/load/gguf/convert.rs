@@ -342,6 +342,19 @@ fn source_note(
     file: &GgufFile,
     files: serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Value {
+    let (kinds, counts) = storage_kinds(file);
+    serde_json::json!({
+        "source": gguf.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "weights_note": format!("{kinds} computed in f32"),
+        "tensor_types": counts,
+        // Size and sha256 of every file, so a damaged cache is found and repaired.
+        "files": files,
+    })
+}
+
+/// "Q4_1 weights (token embedding Q8_0)": the most common storage type of the matrices, and
+/// the embedding's when it differs; with the count of matrices per type.
+pub fn storage_kinds(file: &GgufFile) -> (String, std::collections::BTreeMap<String, usize>) {
     let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     let mut embedding = None;
     for t in file.tensors().iter().filter(|t| t.dims.len() == 2) {
@@ -356,17 +369,11 @@ fn source_note(
         .max_by_key(|(_, n)| **n)
         .map(|(k, _)| k.clone())
         .unwrap_or_else(|| "unknown".into());
-    let note = match embedding {
-        Some(e) if e != main => format!("{main} weights (token embedding {e}) computed in f32"),
-        _ => format!("{main} weights computed in f32"),
+    let kinds = match embedding {
+        Some(e) if e != main => format!("{main} weights (token embedding {e})"),
+        _ => format!("{main} weights"),
     };
-    serde_json::json!({
-        "source": gguf.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "weights_note": note,
-        "tensor_types": counts,
-        // Size and sha256 of every file, so a damaged cache is found and repaired.
-        "files": files,
-    })
+    (kinds, counts)
 }
 
 /// Writes pretty JSON; returns `{"size", "sha256"}` of what was written.

@@ -12,6 +12,7 @@ mod convert;
 mod cursor;
 pub mod dequant;
 mod gemma3;
+pub mod native;
 pub mod gemma_tokenizer;
 mod reader;
 mod rope_scaling;
@@ -30,7 +31,7 @@ pub use config_json::build_config_json;
 pub use gemma3::{GEMMA3_LAYER_TENSORS, gemma3_hf_tensor_name, has_norm_shift};
 pub use convert::SOURCE_FILE;
 pub use convert::{
-    ConvertedTensor, convert_gguf_to_hf, convert_gguf_to_hf_cancellable, hf_tensor_name, permute_rows, planned_tensors,
+    ConvertedTensor, storage_kinds, convert_gguf_to_hf, convert_gguf_to_hf_cancellable, hf_tensor_name, permute_rows, planned_tensors,
     unpermute_rows,
 };
 pub use reader::{GgufFile, TensorInfo};

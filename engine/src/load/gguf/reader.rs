@@ -54,7 +54,7 @@ impl TensorInfo {
 }
 
 enum Backing {
-    Mapped(memmap2::Mmap),
+    Mapped(std::sync::Arc<memmap2::Mmap>),
     Owned(Vec<u8>),
 }
 
@@ -88,7 +88,7 @@ impl GgufFile {
         // every mmap-based model loader makes, and copying ~100 MB+ files up front is worse.
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| GgufError::io(path, e))?;
-        Self::parse(path.to_path_buf(), Backing::Mapped(map))
+        Self::parse(path.to_path_buf(), Backing::Mapped(std::sync::Arc::new(map)))
     }
 
     /// Parse bytes already in memory; `path` only labels errors.
@@ -194,6 +194,20 @@ impl GgufFile {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's map, shared, when it was opened from disk (a native load keeps its blocks in
+    /// place); None for bytes parsed from memory.
+    pub fn shared_map(&self) -> Option<std::sync::Arc<memmap2::Mmap>> {
+        match &self.bytes {
+            Backing::Mapped(m) => Some(m.clone()),
+            Backing::Owned(_) => None,
+        }
+    }
+
+    /// Where a tensor's bytes start in the file (bounds were checked at open).
+    pub fn tensor_file_offset(&self, info: &TensorInfo) -> u64 {
+        self.data_start + info.offset
     }
 
     pub fn version(&self) -> u32 {
@@ -460,7 +474,9 @@ fn check_tensor_bounds(
     let row = t.dims[0];
     if !row.is_multiple_of(block as u64) {
         return Err(format!(
-            "first dimension {row} is not a multiple of the {} block size {block}",
+            "first dimension {row} is not a multiple of the {} block size {block}: a row must \
+             hold whole blocks; the file is damaged or written by a broken tool, download or \
+             export it again",
             t.ggml_type
         ));
     }
@@ -471,7 +487,7 @@ fn check_tensor_bounds(
         Some(end) if end <= file_len => Ok(()),
         _ => Err(format!(
             "data offset {} + {len} bytes (data section starts at {data_start}) runs past the \
-             end of the file ({file_len} bytes)",
+             end of the file ({file_len} bytes): the file is cut short, download it again",
             t.offset
         )),
     }

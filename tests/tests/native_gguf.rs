@@ -1,0 +1,72 @@
+//! The real models' GGUFs loaded natively (`WeightsMode::Native`: SmolLM2's Q4_1 and Gemma 3
+//! 270M's Q4_K_M blocks computed in place) against the same GGUFs converted to f32: every hook
+//! of a pass equal within float rounding (the blocks dequantize to the very f32 values the
+//! converter wrote; only the order of the sums differs). The GGUFs are found in the cache,
+//! beside the converted files, where `glassbox fetch` keeps them; skipped without them unless
+//! `GLASSBOX_REQUIRE_MODEL` is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use glassbox_engine::exec::cpu::CpuExecutor;
+use glassbox_engine::exec::executor::{Executor, PassOptions};
+use glassbox_engine::load::fetch::KnownModel;
+use glassbox_engine::{Model, WeightsMode};
+
+/// (native, f32) of a fetched model, or None (skipped) when the cache lacks it or its GGUF.
+fn both(known: KnownModel) -> Option<(Model, Model)> {
+    let dir = known.dir().ok()?;
+    let has_gguf = std::fs::read_dir(&dir).ok().is_some_and(|mut d| d.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "gguf"))));
+    if !glassbox_engine::load::fetch::is_complete(&dir) || !has_gguf {
+        let why = format!("{} holds no converted model with its GGUF beside it (run `glassbox fetch {}`)", dir.display(), known.name());
+        assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "GLASSBOX_REQUIRE_MODEL is set but {why}");
+        eprintln!("note: skipping: {why}");
+        return None;
+    }
+    let native = Model::load_with(&dir, WeightsMode::Native).unwrap_or_else(|e| panic!("{e}"));
+    let f32 = Model::load_with(&dir, WeightsMode::F32).unwrap_or_else(|e| panic!("{e}"));
+    Some((native, f32))
+}
+
+/// Every hook of one pass over `ids`: the largest difference relative to max(1, max |f32|).
+fn worst_hook(native: Model, f32: Model, ids: &[u32]) -> (String, f32, usize) {
+    let ta = CpuExecutor::new(Arc::new(native)).forward(ids, PassOptions::default()).unwrap();
+    let tb = CpuExecutor::new(Arc::new(f32)).forward(ids, PassOptions::default()).unwrap();
+    ta.materialize();
+    tb.materialize();
+    assert_eq!(ta.len(), tb.len());
+    let mut worst = (String::new(), 0.0f32, ta.len());
+    for (key, x) in ta.iter() {
+        let y = tb.get(key).unwrap_or_else(|| panic!("{key:?} missing"));
+        let scale = y.data.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let diff = x.data.iter().zip(y.data.iter()).fold(0.0f32, |m, (p, q)| m.max((p - q).abs())) / scale;
+        if diff > worst.1 || diff.is_nan() {
+            worst = (format!("{key:?}"), diff, worst.2);
+        }
+    }
+    assert_eq!(ta.sampled, tb.sampled);
+    worst
+}
+
+fn check(known: KnownModel, note: &str) {
+    let Some((native, f32)) = both(known) else { return };
+    assert_eq!(native.weights_mode(), WeightsMode::Native);
+    assert_eq!(native.source.weights_note, note);
+    // The blocks take a fraction of the f32 copy's bytes.
+    assert!(native.weights_resident_bytes() * 3 < f32.weights_resident_bytes());
+    let ids: Vec<u32> = native.tokenizer.as_ref().unwrap().encode_prompt("The capital of France is Paris, and").unwrap();
+    let (hook, diff, n) = worst_hook(native, f32, &ids);
+    eprintln!("{}: {n} hooks over {} tokens, worst {hook} at {diff:.1e} (relative to max(1, max |f32|))", known.name(), ids.len());
+    assert!(diff <= 1e-4, "{hook} differs by {diff}");
+}
+
+#[test]
+fn smollm2_q4_1_native_equals_f32_on_every_hook() {
+    check(KnownModel::SmolLm2, "Q4_1 weights (token embedding Q8_0), as downloaded");
+}
+
+#[test]
+fn gemma3_270m_q4_k_m_native_equals_f32_on_every_hook() {
+    check(KnownModel::Gemma3_270m, "Q5_0 weights (token embedding Q8_0), as downloaded");
+}

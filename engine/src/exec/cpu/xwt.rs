@@ -137,14 +137,16 @@ pub(crate) fn shapes_fit(x: Rows<'_>, w: WeightRows<'_>, y: &[f32], y_stride: us
 /// of different tasks never overlap, so each writes its own elements.
 fn block(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, j0: usize, j1: usize, y_addr: usize, y_stride: usize) {
     let (m, k) = (x.rows, w.cols);
+    let w = super::quant::as_plain(w);
     let mut j = j0;
     let mut tile = Vec::new();
     while j < j1 {
         let nr = (j1 - j).min(4);
-        // Quantized rows are dequantized a tile at a time, into the cache, never whole.
+        // Quantized rows are widened a tile at a time, into the cache, never whole; the tile
+        // serves every row of `x`, so prefill pays for it once per 4 weight rows.
         let wj = match w.data {
             WeightData::Quant(q) => {
-                super::quant::dequantize_rows(q, j, nr, k, &mut tile);
+                super::quant::dequantize_rows(isa, q, j, nr, k, &mut tile);
                 WeightRows { data: WeightData::F32(&tile), rows: nr, cols: k, stride: k }
             }
             _ => w.slice_rows(j, nr),

@@ -73,21 +73,21 @@ fn matrices(ty: GgmlType, bytes: Vec<u8>, n: usize, k: usize) -> (Matrix, Matrix
 }
 
 fn shapes(reps: usize) {
-    let q41 = [GgmlType::Q4_1];
-    let gemma = [GgmlType::Q5_0, GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q8_0];
-    let table: [(&str, usize, usize, &[GgmlType]); 12] = [
-        ("smollm2 gate/up", 576, 1536, &q41),
-        ("smollm2 down", 1536, 576, &q41),
-        ("smollm2 q/o", 576, 576, &q41),
-        ("smollm2 k/v", 576, 192, &q41),
-        ("smollm2 head", 576, 49152, &[GgmlType::Q8_0]),
-        ("gemma gate/up", 640, 2048, &gemma),
-        ("gemma down", 2048, 640, &gemma),
-        ("gemma q", 640, 1024, &gemma),
-        ("gemma k/v", 640, 256, &gemma),
-        ("gemma head", 640, 262144, &[GgmlType::Q8_0]),
-        ("llama8b gate/up", 4096, 14336, &[GgmlType::Q4K]),
-        ("llama8b down", 14336, 4096, &[GgmlType::Q6K]),
+    use GgmlType::*;
+    let table: [(&str, usize, usize, &[GgmlType]); 13] = [
+        ("smollm2 gate/up", 576, 1536, &[Q4_1]),
+        ("smollm2 down", 1536, 576, &[Q4_1]),
+        ("smollm2 q/o", 576, 576, &[Q4_1]),
+        ("smollm2 k/v", 576, 192, &[Q4_1]),
+        ("smollm2 head", 576, 49152, &[Q8_0]),
+        ("gemma gate/up", 640, 2048, &[Q5_0, Q8_0]),
+        ("gemma down", 2048, 640, &[Q6K, Q4K]),
+        ("gemma q", 640, 1024, &[Q5_0]),
+        ("gemma o", 1024, 640, &[Q4K]),
+        ("gemma k/v", 640, 256, &[Q5_0, Q8_0]),
+        ("gemma head", 640, 262144, &[Q8_0]),
+        ("llama8b gate/up", 4096, 14336, &[Q4K]),
+        ("llama8b down", 14336, 4096, &[Q6K]),
     ];
     println!("{:<16} {:>6} {:>7} {:>5} {:>3} | {:>9} {:>7} {:>6} | {:>9} {:>7} {:>6} | {:>5}", "shape", "in", "out", "type", "m", "quant ms", "Gw/s", "GF/s", "f32 ms", "Gw/s", "GF/s", "ratio");
     for (name, k, n, tys) in table {

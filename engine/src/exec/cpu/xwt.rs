@@ -19,6 +19,9 @@ pub struct Rows<'a> {
     pub stride: usize,
 }
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use simd::sum4_256;
+
 /// Which instructions the kernel uses on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
@@ -133,15 +136,36 @@ pub(crate) fn shapes_fit(x: Rows<'_>, w: WeightRows<'_>, y: &[f32], y_stride: us
     w.len_ok() && x_ok && y_ok
 }
 
+/// Up to this many rows of `x`, quantized weights are widened in registers for each row (read
+/// again per row); more rows share a widened tile in the cache.
+const FUSED_ROWS: usize = 1;
+
 /// Columns `j0..j1` of `y`. `y_addr` is the address of `y`'s first element: the column ranges
 /// of different tasks never overlap, so each writes its own elements.
 fn block(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, j0: usize, j1: usize, y_addr: usize, y_stride: usize) {
     let (m, k) = (x.rows, w.cols);
     let w = super::quant::as_plain(w);
+    // Quantized products sum in 8 lanes on AVX-512 too: the fused decode kernel does, and a
+    // row's bits must not depend on the call's row count.
+    let isa = if matches!(w.data, WeightData::Quant(_)) && isa == Isa::Avx512 { Isa::Avx2 } else { isa };
     let mut j = j0;
     let mut tile = Vec::new();
     while j < j1 {
         let nr = (j1 - j).min(4);
+        // Decode: the blocks are widened in registers, never stored.
+        if let WeightData::Quant(q) = w.data
+            && m <= FUSED_ROWS
+            && super::quant::fused(isa, q.ty)
+        {
+            for i in 0..m {
+                let acc = super::quant::dot_rows(isa, &x.data[i * x.stride..], q, j, nr, k);
+                for (b, &v) in acc.iter().enumerate().take(nr) {
+                    write(y_addr, i * y_stride + j + b, v);
+                }
+            }
+            j += nr;
+            continue;
+        }
         // Quantized rows are widened a tile at a time, into the cache, never whole; the tile
         // serves every row of `x`, so prefill pays for it once per 4 weight rows.
         let wj = match w.data {
@@ -256,7 +280,7 @@ mod simd {
 
     /// The lane sums of four vectors at once (a transpose-and-add tree, not four reductions).
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn sum4_256(v: [__m256; 4]) -> [f32; 4] {
+    pub(crate) fn sum4_256(v: [__m256; 4]) -> [f32; 4] {
         let h01 = _mm256_hadd_ps(v[0], v[1]);
         let h23 = _mm256_hadd_ps(v[2], v[3]);
         let h = _mm256_hadd_ps(h01, h23); // [s0 s1 s2 s3 | s0' s1' s2' s3'] per 128-bit half

@@ -1,235 +1,240 @@
-//! Each block type widened to f32 eight values at a time with AVX2, bit for bit what the
-//! reference (`load/gguf/dequant.rs`) gives: the same f16→f32 scales, then one multiply and
-//! one add or subtract per value, in the reference's order (never fused into an FMA).
+//! Each block type widened to f32 with AVX2, 32 values (four vectors) at a time, bit for bit
+//! what the reference (`load/gguf/dequant.rs`) gives: the same f16→f32 scales (exact), then
+//! one multiply and one add or subtract per value, in the reference's order (never an FMA).
 //!
-//! Every function reads one whole block `b` (its type's bytes) and writes its values to `out`
-//! (32 or 256 f32); the caller (`super::widen_row`) hands exact-size chunks.
+//! One `chunk` function per type reads 32-value chunk `s` of the block at `b` (chunk 0 for the
+//! 32-value types, 0..8 for the K-quants). Two users: [`widen`] stores chunks into a tile (the
+//! prefill path), [`dot4`] multiplies them in registers against one row of `x` (decode).
+//! Callers pass whole blocks (pointers inside the row `xwt` checked).
 
 use std::arch::x86_64::*;
 
-use half::f16;
+/// The f16 at `p`, widened and splat.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f16_splat(p: *const u8) -> __m256 {
+    // SAFETY: the caller's `p` has 2 readable bytes.
+    let bits = unsafe { p.cast::<u16>().read_unaligned() };
+    _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+}
 
-fn f16_at(b: &[u8], at: usize) -> f32 {
-    f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
+/// The f16 at `p` as an f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f16_at(p: *const u8) -> f32 {
+    // SAFETY: as in `f16_splat`.
+    _mm256_cvtss_f32(unsafe { f16_splat(p) })
 }
 
 /// Eight bytes from `p`, zero-extended to i32 lanes.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn u8x8(p: *const u8) -> __m256i {
     // SAFETY: the caller's `p` has 8 readable bytes.
     unsafe { _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast())) }
 }
 
-/// Bytes 0..8 (`half` 0) or 8..16 (`half` 1) of `v`, zero-extended to i32 lanes.
+/// The 16 bytes at `p` as four vectors of i32 lanes, each byte's low nibble (`high` false)
+/// or high nibble.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn half8(v: __m128i, half: usize) -> __m256i {
-    if half == 0 { _mm256_cvtepu8_epi32(v) } else { _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(v)) }
-}
-
-/// The low and the high nibbles of 16 bytes at `p`, each as 16 bytes.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn nibbles(p: *const u8) -> (__m128i, __m128i) {
+unsafe fn nibbles16(p: *const u8, high: bool) -> [__m256i; 2] {
     // SAFETY: the caller's `p` has 16 readable bytes.
     let v = unsafe { _mm_loadu_si128(p.cast()) };
-    let mask = _mm_set1_epi8(0x0f);
-    (_mm_and_si128(v, mask), _mm_and_si128(_mm_srli_epi16::<4>(v), mask))
+    let v = _mm_and_si128(if high { _mm_srli_epi16::<4>(v) } else { v }, _mm_set1_epi8(0x0f));
+    [_mm256_cvtepu8_epi32(v), _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(v))]
 }
 
-/// `out[at..at + 8] = q · d` (`q` i32 lanes).
+/// A 32-value block's nibbles: low nibbles are elements 0..16, high nibbles 16..32.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn store_scaled(out: &mut [f32], at: usize, q: __m256i, d: __m256) {
-    debug_assert!(at + 8 <= out.len());
-    // SAFETY: `out` holds `at + 8` values (the callers' blocks are exact-size chunks).
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(at), _mm256_mul_ps(_mm256_cvtepi32_ps(q), d)) }
-}
-
-/// `out[at..at + 8] = q · d + m`.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn store_affine(out: &mut [f32], at: usize, q: __m256i, d: __m256, m: __m256) {
-    debug_assert!(at + 8 <= out.len());
-    // SAFETY: as in `store_scaled`.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(at), _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), d), m)) }
-}
-
-/// `out[at..at + 8] = d · q − m` (the K-quants' order).
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn store_k(out: &mut [f32], at: usize, q: __m256i, d: __m256, m: __m256) {
-    debug_assert!(at + 8 <= out.len());
-    // SAFETY: as in `store_scaled`.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(at), _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(q)), m)) }
+unsafe fn nibbles32(p: *const u8) -> [__m256i; 4] {
+    // SAFETY: the caller's `p` has 16 readable bytes.
+    let ([a, b], [c, d]) = unsafe { (nibbles16(p, false), nibbles16(p, true)) };
+    [a, b, c, d]
 }
 
 /// The fifth bits of elements `8g..8g + 8` of a Q5 block (`qh` as a little-endian u32), as 16
-/// or 0 per i32 lane.
+/// or 0 per lane.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn fifth_bits(qh: u32, g: usize) -> __m256i {
     let bits = _mm256_set1_epi32(((qh >> (8 * g)) & 0xff) as i32);
     let lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    let set = _mm256_cmpeq_epi32(_mm256_and_si256(bits, lane), lane);
-    _mm256_and_si256(set, _mm256_set1_epi32(16))
+    _mm256_and_si256(_mm256_cmpeq_epi32(_mm256_and_si256(bits, lane), lane), _mm256_set1_epi32(16))
 }
 
+/// `q · d` per lane.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q8_0(b: &[u8], out: &mut [f32]) {
-    let d = _mm256_set1_ps(f16_at(b, 0));
-    for g in 0..4 {
-        // SAFETY: a Q8_0 block is 2 + 32 bytes; `out` holds 32 values.
-        unsafe {
-            let q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(b.as_ptr().add(2 + 8 * g).cast()));
-            store_scaled(out, 8 * g, q, d);
-        }
-    }
+fn scaled(q: [__m256i; 4], d: __m256) -> [__m256; 4] {
+    q.map(|q| _mm256_mul_ps(_mm256_cvtepi32_ps(q), d))
 }
 
-/// Low nibbles are elements 0..16, high nibbles 16..32.
+/// `q · d + m` per lane (Q4_1, Q5_1).
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q4_0(b: &[u8], out: &mut [f32]) {
-    let d = _mm256_set1_ps(f16_at(b, 0));
-    let eight = _mm256_set1_epi32(8);
-    // SAFETY: a Q4_0 block is 2 + 16 bytes; `out` holds 32 values.
-    unsafe {
-        let (lo, hi) = nibbles(b.as_ptr().add(2));
-        for g in 0..4 {
-            let q = half8(if g < 2 { lo } else { hi }, g % 2);
-            store_scaled(out, 8 * g, _mm256_sub_epi32(q, eight), d);
-        }
-    }
+fn affine(q: [__m256i; 4], d: __m256, m: __m256) -> [__m256; 4] {
+    q.map(|q| _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), d), m))
 }
 
+/// `d · q − m` per lane (the K-quants' order).
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q4_1(b: &[u8], out: &mut [f32]) {
-    let (d, m) = (_mm256_set1_ps(f16_at(b, 0)), _mm256_set1_ps(f16_at(b, 2)));
-    // SAFETY: a Q4_1 block is 4 + 16 bytes; `out` holds 32 values.
-    unsafe {
-        let (lo, hi) = nibbles(b.as_ptr().add(4));
-        for g in 0..4 {
-            store_affine(out, 8 * g, half8(if g < 2 { lo } else { hi }, g % 2), d, m);
-        }
-    }
+fn k_affine(q: [__m256i; 4], d: __m256, m: __m256) -> [__m256; 4] {
+    q.map(|q| _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(q)), m))
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-pub fn q5_0(b: &[u8], out: &mut [f32]) {
-    let d = _mm256_set1_ps(f16_at(b, 0));
-    let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-    let sixteen = _mm256_set1_epi32(16);
-    // SAFETY: a Q5_0 block is 2 + 4 + 16 bytes; `out` holds 32 values.
-    unsafe {
-        let (lo, hi) = nibbles(b.as_ptr().add(6));
-        for g in 0..4 {
-            let q = _mm256_or_si256(half8(if g < 2 { lo } else { hi }, g % 2), fifth_bits(qh, g));
-            store_scaled(out, 8 * g, _mm256_sub_epi32(q, sixteen), d);
-        }
-    }
+/// A block type as its chunks.
+pub trait Chunks {
+    /// Values and bytes per block.
+    const BLOCK: usize;
+    const BYTES: usize;
+    /// Values `32s..32s + 32` of the block at `b`.
+    unsafe fn chunk(b: *const u8, s: usize) -> [__m256; 4];
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-pub fn q5_1(b: &[u8], out: &mut [f32]) {
-    let (d, m) = (_mm256_set1_ps(f16_at(b, 0)), _mm256_set1_ps(f16_at(b, 2)));
-    let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-    // SAFETY: a Q5_1 block is 2 + 2 + 4 + 16 bytes; `out` holds 32 values.
-    unsafe {
-        let (lo, hi) = nibbles(b.as_ptr().add(8));
-        for g in 0..4 {
-            let q = _mm256_or_si256(half8(if g < 2 { lo } else { hi }, g % 2), fifth_bits(qh, g));
-            store_affine(out, 8 * g, q, d, m);
+macro_rules! chunks {
+    ($name:ident, $block:expr, $bytes:expr, |$b:ident, $s:ident| $body:block) => {
+        pub struct $name;
+        impl Chunks for $name {
+            const BLOCK: usize = $block;
+            const BYTES: usize = $bytes;
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            unsafe fn chunk($b: *const u8, $s: usize) -> [__m256; 4] {
+                let _ = $s;
+                // SAFETY: `b` points at a whole block of this type (module comment).
+                unsafe { $body }
+            }
         }
-    }
+    };
 }
+
+chunks!(Q8_0, 32, 34, |b, s| {
+    let q = std::array::from_fn(|g| _mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(2 + 8 * g).cast())));
+    scaled(q, f16_splat(b))
+});
+
+chunks!(Q4_0, 32, 18, |b, s| {
+    let q = nibbles32(b.add(2)).map(|q| _mm256_sub_epi32(q, _mm256_set1_epi32(8)));
+    scaled(q, f16_splat(b))
+});
+
+chunks!(Q4_1, 32, 20, |b, s| { affine(nibbles32(b.add(4)), f16_splat(b), f16_splat(b.add(2))) });
+
+chunks!(Q5_0, 32, 22, |b, s| {
+    let qh = b.add(2).cast::<u32>().read_unaligned();
+    let n = nibbles32(b.add(6));
+    let q = std::array::from_fn(|g| _mm256_sub_epi32(_mm256_or_si256(n[g], fifth_bits(qh, g)), _mm256_set1_epi32(16)));
+    scaled(q, f16_splat(b))
+});
+
+chunks!(Q5_1, 32, 24, |b, s| {
+    let qh = b.add(4).cast::<u32>().read_unaligned();
+    let n = nibbles32(b.add(8));
+    affine(std::array::from_fn(|g| _mm256_or_si256(n[g], fifth_bits(qh, g))), f16_splat(b), f16_splat(b.add(2)))
+});
 
 /// ggml's `get_scale_min_k4` (as in `load/gguf/dequant.rs`): sub-block `j`'s 6-bit scale and min.
-fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+fn scale_min_k4(j: usize, q: &[u8; 12]) -> (u8, u8) {
     if j < 4 { (q[j] & 63, q[j + 4] & 63) } else { ((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4)) }
 }
 
-/// Sub-block `j`'s `d · scale` and `dmin · min`, as the reference rounds them.
+/// Q4_K/Q5_K sub-block `s`'s `d · scale` and `dmin · min`, as the reference rounds them.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k_scale(b: &[u8], j: usize) -> (__m256, __m256) {
-    let (sc, m) = scale_min_k4(j, &b[4..16]);
-    (_mm256_set1_ps(f16_at(b, 0) * f32::from(sc)), _mm256_set1_ps(f16_at(b, 2) * f32::from(m)))
+unsafe fn k_scale(b: *const u8, s: usize) -> (__m256, __m256) {
+    // SAFETY: a Q4_K/Q5_K block starts with d, dmin and 12 bytes of scales.
+    let (d, dmin, packed) = unsafe { (f16_at(b), f16_at(b.add(2)), b.add(4).cast::<[u8; 12]>().read_unaligned()) };
+    let (sc, m) = scale_min_k4(s, &packed);
+    (_mm256_set1_ps(d * f32::from(sc)), _mm256_set1_ps(dmin * f32::from(m)))
 }
 
-/// 16 where `h & u` is set, else 0, per i32 lane.
-#[target_feature(enable = "avx2,fma,f16c")]
-fn sixteen_if(h: __m256i, u: i32) -> __m256i {
-    let unset = _mm256_cmpeq_epi32(_mm256_and_si256(h, _mm256_set1_epi32(u)), _mm256_setzero_si256());
-    _mm256_andnot_si256(unset, _mm256_set1_epi32(16))
-}
+// Q4_K: byte `l` of 32-byte group `p` holds element `l` of sub-block 2p (low nibble) and of
+// sub-block 2p + 1 (high nibble).
+chunks!(Q4K, 256, 144, |b, s| {
+    let (d, m) = k_scale(b, s);
+    let qs = b.add(16 + 32 * (s / 2));
+    let ([q0, q1], [q2, q3]) = (nibbles16(qs, s % 2 == 1), nibbles16(qs.add(16), s % 2 == 1));
+    k_affine([q0, q1, q2, q3], d, m)
+});
 
-/// Bits `shift, shift + 1` of each lane of `qh`, moved to bits 4 and 5 (Q6_K's high bits).
-#[target_feature(enable = "avx2,fma,f16c")]
-fn q6_high(qh: __m256i, shift: i32) -> __m256i {
-    _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srlv_epi32(qh, _mm256_set1_epi32(shift)), _mm256_set1_epi32(3)))
-}
+// Q5_K: Q4_K plus `qh` (32 bytes): bit `s` of byte `l` is the fifth bit of element `l` of
+// sub-block `s`.
+chunks!(Q5K, 256, 176, |b, s| {
+    let (d, m) = k_scale(b, s);
+    let qs = b.add(48 + 32 * (s / 2));
+    let ([q0, q1], [q2, q3]) = (nibbles16(qs, s % 2 == 1), nibbles16(qs.add(16), s % 2 == 1));
+    let bit = _mm256_set1_epi32(1 << s);
+    let q = [q0, q1, q2, q3];
+    let q = std::array::from_fn(|g| {
+        let unset = _mm256_cmpeq_epi32(_mm256_and_si256(u8x8(b.add(16 + 8 * g)), bit), _mm256_setzero_si256());
+        _mm256_add_epi32(q[g], _mm256_andnot_si256(unset, _mm256_set1_epi32(16)))
+    });
+    k_affine(q, d, m)
+});
 
-/// Q4_K: 4 × 32 bytes; byte `l` of chunk `p` holds element `l` of sub-block 2p (low nibble)
-/// and of sub-block 2p + 1 (high nibble).
+// Q6_K: two halves of 128; element `l + 32k` of half `h` (chunk s = 4h + k) takes a nibble of
+// `ql` (byte l, or l + 32 for odd k; high nibble for k ≥ 2) and bits 2k, 2k + 1 of `qh[l]`,
+// minus 32, times `d · scales[8h + l / 16 + 2k]`.
+chunks!(Q6K, 256, 210, |b, s| {
+    let (h, k) = (s / 4, s % 4);
+    let d = f16_at(b.add(208));
+    let ql = b.add(64 * h + 32 * (k % 2));
+    let qh = b.add(128 + 32 * h);
+    let shift = _mm_cvtsi32_si128(2 * k as i32);
+    std::array::from_fn(|g| {
+        let low = u8x8(ql.add(8 * g));
+        let low = if k >= 2 { _mm256_srli_epi32::<4>(low) } else { _mm256_and_si256(low, _mm256_set1_epi32(0x0f)) };
+        let high = _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srl_epi32(u8x8(qh.add(8 * g)), shift), _mm256_set1_epi32(3)));
+        let q = _mm256_sub_epi32(_mm256_or_si256(low, high), _mm256_set1_epi32(32));
+        let scale = f32::from(*b.add(192 + 8 * h + g / 2 + 2 * k) as i8);
+        _mm256_mul_ps(_mm256_set1_ps(d * scale), _mm256_cvtepi32_ps(q))
+    })
+});
+
+/// A row of whole `T` blocks (`bytes`) widened into `out`.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q4_k(b: &[u8], out: &mut [f32]) {
-    for p in 0..4 {
-        let (d1, m1) = k_scale(b, 2 * p);
-        let (d2, m2) = k_scale(b, 2 * p + 1);
-        for h in 0..2 {
-            // SAFETY: a Q4_K block is 16 + 128 bytes; `out` holds 256 values.
+pub fn widen<T: Chunks>(bytes: &[u8], out: &mut [f32]) {
+    for (b, o) in bytes.chunks_exact(T::BYTES).zip(out.chunks_exact_mut(T::BLOCK)) {
+        for s in 0..T::BLOCK / 32 {
+            // SAFETY: `b` is a whole block; `o` holds its BLOCK values, 32s + 32 ≤ BLOCK.
             unsafe {
-                let (lo, hi) = nibbles(b.as_ptr().add(16 + 32 * p + 16 * h));
-                for g in 0..2 {
-                    store_k(out, 64 * p + 16 * h + 8 * g, half8(lo, g), d1, m1);
-                    store_k(out, 64 * p + 32 + 16 * h + 8 * g, half8(hi, g), d2, m2);
+                let v = T::chunk(b.as_ptr(), s);
+                for (g, v) in v.into_iter().enumerate() {
+                    _mm256_storeu_ps(o.as_mut_ptr().add(32 * s + 8 * g), v);
                 }
             }
         }
     }
 }
 
-/// Q5_K: Q4_K plus `qh` (32 bytes): bit 2p (2p + 1) of byte `l` is the fifth bit of element
-/// `l` of sub-block 2p (2p + 1).
+/// Dot products of one row of `x` (`k` values) with 4 rows of `T` blocks, the weights widened
+/// in registers. The same lanes and order as the f32 kernel on the widened rows (`xwt.rs`:
+/// lane `l` sums columns `c ≡ l mod 8` in order, then the same tree), so the same bits.
+///
+/// # Safety
+/// `x` has `k` readable values; each row has `k / T::BLOCK` whole blocks; the processor has
+/// AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q5_k(b: &[u8], out: &mut [f32]) {
-    for p in 0..4 {
-        let (d1, m1) = k_scale(b, 2 * p);
-        let (d2, m2) = k_scale(b, 2 * p + 1);
-        for h in 0..2 {
-            // SAFETY: a Q5_K block is 16 + 32 + 128 bytes; `out` holds 256 values.
-            unsafe {
-                let (lo, hi) = nibbles(b.as_ptr().add(48 + 32 * p + 16 * h));
-                for g in 0..2 {
-                    let qh = u8x8(b.as_ptr().add(16 + 16 * h + 8 * g));
-                    let l = 16 * h + 8 * g;
-                    store_k(out, 64 * p + l, _mm256_add_epi32(half8(lo, g), sixteen_if(qh, 1 << (2 * p))), d1, m1);
-                    store_k(out, 64 * p + 32 + l, _mm256_add_epi32(half8(hi, g), sixteen_if(qh, 2 << (2 * p))), d2, m2);
+pub unsafe fn dot4<T: Chunks>(x: *const f32, rows: [*const u8; 4], k: usize) -> [f32; 4] {
+    let mut v = [_mm256_setzero_ps(); 4];
+    let per = T::BLOCK / 32;
+    for t in 0..k / 32 {
+        let (block, s) = (t / per, t % per);
+        // SAFETY: see the function's contract; 32t + 32 ≤ k.
+        unsafe {
+            let xs: [__m256; 4] = std::array::from_fn(|g| _mm256_loadu_ps(x.add(32 * t + 8 * g)));
+            for (b, acc) in v.iter_mut().enumerate() {
+                let w = T::chunk(rows[b].add(block * T::BYTES), s);
+                for g in 0..4 {
+                    *acc = _mm256_fmadd_ps(xs[g], w[g], *acc);
                 }
             }
         }
     }
-}
-
-/// Q6_K: two halves of 128; element `l + 32k` of a half takes a nibble of `ql` and two bits
-/// of `qh[l]`, minus 32, times `d · scales[group of 16]`.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub fn q6_k(b: &[u8], out: &mut [f32]) {
-    let d = f16_at(b, 208);
-    let (low4, thirty_two) = (_mm256_set1_epi32(0x0f), _mm256_set1_epi32(32));
-    for half in 0..2 {
-        for l in (0..32).step_by(8) {
-            // SAFETY: a Q6_K block is 128 + 64 + 16 + 2 bytes; `out` holds 256 values.
-            unsafe {
-                let qa = u8x8(b.as_ptr().add(64 * half + l));
-                let qb = u8x8(b.as_ptr().add(64 * half + 32 + l));
-                let qh = u8x8(b.as_ptr().add(128 + 32 * half + l));
-                let q = [
-                    _mm256_or_si256(_mm256_and_si256(qa, low4), q6_high(qh, 0)),
-                    _mm256_or_si256(_mm256_and_si256(qb, low4), q6_high(qh, 2)),
-                    _mm256_or_si256(_mm256_srli_epi32::<4>(qa), q6_high(qh, 4)),
-                    _mm256_or_si256(_mm256_srli_epi32::<4>(qb), q6_high(qh, 6)),
-                ];
-                for (k, q) in q.into_iter().enumerate() {
-                    let scale = f32::from(b[192 + 8 * half + l / 16 + 2 * k] as i8);
-                    store_scaled(out, 128 * half + l + 32 * k, _mm256_sub_epi32(q, thirty_two), _mm256_set1_ps(d * scale));
-                }
-            }
-        }
-    }
+    crate::exec::cpu::xwt::sum4_256(v)
 }
 
 /// A row of f16 values (any width).
@@ -241,7 +246,7 @@ pub fn f16_row(b: &[u8], out: &mut [f32]) {
         // SAFETY: `b` holds 2·n bytes and `out` n values, c + 8 ≤ n.
         unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(c), _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(2 * c).cast()))) }
     }
-    for c in full..n {
-        out[c] = f16_at(b, 2 * c);
+    for (c, o) in out.iter_mut().enumerate().take(n).skip(full) {
+        *o = half::f16::from_bits(u16::from_le_bytes([b[2 * c], b[2 * c + 1]])).to_f32();
     }
 }

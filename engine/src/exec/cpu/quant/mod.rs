@@ -27,19 +27,20 @@ pub fn dequantize_rows(isa: Isa, q: QuantRows<'_>, j: usize, n: usize, k: usize,
 pub fn widen_row(isa: Isa, ty: GgmlType, bytes: &[u8], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Portable && super::xwt::isa() != Isa::Portable {
+        use avx2::*;
         // SAFETY (of the calls below): `isa()` found AVX2, FMA and F16C on this processor.
         #[allow(unsafe_code)]
         unsafe {
             match ty {
-                GgmlType::Q8_0 => return blocks(bytes, out, 34, 32, |b, o| avx2::q8_0(b, o)),
-                GgmlType::Q4_0 => return blocks(bytes, out, 18, 32, |b, o| avx2::q4_0(b, o)),
-                GgmlType::Q4_1 => return blocks(bytes, out, 20, 32, |b, o| avx2::q4_1(b, o)),
-                GgmlType::Q5_0 => return blocks(bytes, out, 22, 32, |b, o| avx2::q5_0(b, o)),
-                GgmlType::Q5_1 => return blocks(bytes, out, 24, 32, |b, o| avx2::q5_1(b, o)),
-                GgmlType::Q4K => return blocks(bytes, out, 144, 256, |b, o| avx2::q4_k(b, o)),
-                GgmlType::Q5K => return blocks(bytes, out, 176, 256, |b, o| avx2::q5_k(b, o)),
-                GgmlType::Q6K => return blocks(bytes, out, 210, 256, |b, o| avx2::q6_k(b, o)),
-                GgmlType::F16 => return avx2::f16_row(bytes, out),
+                GgmlType::Q8_0 => return widen::<Q8_0>(bytes, out),
+                GgmlType::Q4_0 => return widen::<Q4_0>(bytes, out),
+                GgmlType::Q4_1 => return widen::<Q4_1>(bytes, out),
+                GgmlType::Q5_0 => return widen::<Q5_0>(bytes, out),
+                GgmlType::Q5_1 => return widen::<Q5_1>(bytes, out),
+                GgmlType::Q4K => return widen::<Q4K>(bytes, out),
+                GgmlType::Q5K => return widen::<Q5K>(bytes, out),
+                GgmlType::Q6K => return widen::<Q6K>(bytes, out),
+                GgmlType::F16 => return f16_row(bytes, out),
                 _ => {}
             }
         }
@@ -48,11 +49,44 @@ pub fn widen_row(isa: Isa, ty: GgmlType, bytes: &[u8], out: &mut [f32]) {
     portable_row(ty, bytes, out);
 }
 
-/// `widen` on each whole block of `bytes` (`block_bytes` each) into `out` (`block` values each).
-fn blocks(bytes: &[u8], out: &mut [f32], block_bytes: usize, block: usize, widen: impl Fn(&[u8], &mut [f32])) {
-    for (b, o) in bytes.chunks_exact(block_bytes).zip(out.chunks_exact_mut(block)) {
-        widen(b, o);
+/// Whether [`dot_rows`] serves `ty` on `isa` (the block types, with AVX2).
+pub fn fused(isa: Isa, ty: GgmlType) -> bool {
+    let blocks = !matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::Bf16 | GgmlType::Unsupported(_));
+    cfg!(target_arch = "x86_64") && blocks && isa != Isa::Portable && super::xwt::isa() != Isa::Portable
+}
+
+/// One row of `x` (`k` values) times rows `j..j + nr` of `q` (`nr` ≤ 4; the rest of the
+/// result is a repeat), the blocks widened in registers: what decode runs, with the same bits
+/// as the widened tile through the AVX2 f32 kernel. Zeros where [`fused`] is false.
+pub fn dot_rows(isa: Isa, x: &[f32], q: QuantRows<'_>, j: usize, nr: usize, k: usize) -> [f32; 4] {
+    let whole = nr >= 1 && x.len() >= k && q.bytes.len() >= (j + nr) * q.row_bytes;
+    if !fused(isa, q.ty) || !whole {
+        return [0.0; 4];
     }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use avx2::*;
+        let rows: [*const u8; 4] = std::array::from_fn(|b| q.row(j + b.min(nr - 1)).as_ptr());
+        let x = x.as_ptr();
+        // SAFETY: `fused` found AVX2, FMA and F16C; `x` holds `k` values and each row its
+        // `row_bytes` (= k / block whole blocks, which `xwt` checked).
+        #[allow(unsafe_code)]
+        unsafe {
+            return match q.ty {
+                GgmlType::Q8_0 => dot4::<Q8_0>(x, rows, k),
+                GgmlType::Q4_0 => dot4::<Q4_0>(x, rows, k),
+                GgmlType::Q4_1 => dot4::<Q4_1>(x, rows, k),
+                GgmlType::Q5_0 => dot4::<Q5_0>(x, rows, k),
+                GgmlType::Q5_1 => dot4::<Q5_1>(x, rows, k),
+                GgmlType::Q4K => dot4::<Q4K>(x, rows, k),
+                GgmlType::Q5K => dot4::<Q5K>(x, rows, k),
+                GgmlType::Q6K => dot4::<Q6K>(x, rows, k),
+                _ => [0.0; 4],
+            };
+        }
+    }
+    #[allow(unreachable_code)]
+    [0.0; 4]
 }
 
 /// The reference dequantizer, and plain loops for the float types (which the compiler

@@ -148,8 +148,10 @@ fn every_type_shape_and_instruction_set_matches_the_dequantized_product() {
                         let x = Rows { data: &x, rows: m, stride: xs };
                         let mut y = vec![f32::NAN; m * ys];
                         assert!(xwt_with(set, x, quant_rows(ty, &bytes, n, k), &mut y, ys));
+                        // Quantized products sum in 8 lanes on every vector set.
+                        let lanes8 = if set == Isa::Avx512 { Isa::Avx2 } else { set };
                         let mut y_f32 = vec![f32::NAN; m * ys];
-                        assert!(xwt_with(set, x, plain, &mut y_f32, ys));
+                        assert!(xwt_with(lanes8, x, plain, &mut y_f32, ys));
                         for i in 0..m {
                             for j in 0..n {
                                 let (got, at) = (y[i * ys + j], i * n + j);

@@ -145,11 +145,9 @@ const FUSED_ROWS: usize = 1;
 fn block(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, j0: usize, j1: usize, y_addr: usize, y_stride: usize) {
     let (m, k) = (x.rows, w.cols);
     let w = super::quant::as_plain(w);
-    // Quantized products sum in 8 lanes on AVX-512 too: the fused decode kernel does, and a
-    // row's bits must not depend on the call's row count.
-    let isa = if matches!(w.data, WeightData::Quant(_)) && isa == Isa::Avx512 { Isa::Avx2 } else { isa };
     let mut j = j0;
     let mut tile = Vec::new();
+    let mut x_sums: Vec<Vec<f32>> = Vec::new();
     while j < j1 {
         let nr = (j1 - j).min(4);
         // Decode: the blocks are widened in registers, never stored.
@@ -157,8 +155,11 @@ fn block(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, j0: usize, j1: usize, y_addr:
             && m <= FUSED_ROWS
             && super::quant::fused(isa, q.ty)
         {
+            if x_sums.len() < m {
+                x_sums = (0..m).map(|i| super::quant::chunk_sums(&x.data[i * x.stride..i * x.stride + k])).collect();
+            }
             for i in 0..m {
-                let acc = super::quant::dot_rows(isa, &x.data[i * x.stride..], q, j, nr, k);
+                let acc = super::quant::dot_rows(isa, &x.data[i * x.stride..], &x_sums[i], q, j, nr, k);
                 for (b, &v) in acc.iter().enumerate().take(nr) {
                     write(y_addr, i * y_stride + j + b, v);
                 }

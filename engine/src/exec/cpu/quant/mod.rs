@@ -2,9 +2,13 @@
 //! buffer that stays in cache, for the row-dot kernel (`xwt.rs`) to multiply against every
 //! row of `x` (activations stay f32). The whole matrix is never widened.
 //!
-//! The widened values are bit for bit the reference dequantizer's (`load/gguf/dequant.rs`), so
-//! a product equals the f32 kernel's on the dequantized matrix exactly, and a row's bits do not
-//! depend on how many rows of `x` the call has (prefill and decode agree).
+//! Two paths (`avx2.rs` has both; without AVX2, the reference dequantizer and the tile):
+//! - two or more rows of `x` (prefill): the tile holds bit for bit the reference dequantizer's
+//!   values (`load/gguf/dequant.rs`), so the product is exactly the f32 kernel's on the
+//!   dequantized matrix, whatever the row count past one;
+//! - one row (decode): the blocks are multiplied in registers as `d · Σ q·x + m · Σx` per
+//!   32 values, half the float work. Its sums round differently: a decoded row can differ
+//!   from the same row in a prefill by float rounding (≤ ~1e-6 of Σ|x·w|), not bit for bit.
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -55,11 +59,17 @@ pub fn fused(isa: Isa, ty: GgmlType) -> bool {
     cfg!(target_arch = "x86_64") && blocks && isa != Isa::Portable && super::xwt::isa() != Isa::Portable
 }
 
-/// One row of `x` (`k` values) times rows `j..j + nr` of `q` (`nr` ≤ 4; the rest of the
-/// result is a repeat), the blocks widened in registers: what decode runs, with the same bits
-/// as the widened tile through the AVX2 f32 kernel. Zeros where [`fused`] is false.
-pub fn dot_rows(isa: Isa, x: &[f32], q: QuantRows<'_>, j: usize, nr: usize, k: usize) -> [f32; 4] {
-    let whole = nr >= 1 && x.len() >= k && q.bytes.len() >= (j + nr) * q.row_bytes;
+/// The sums of `x`'s values `32t..32t + 32`, which [`dot_rows`] multiplies by the offsets of
+/// Q4_1, Q5_1 and the K-quants (once per row of `x`, for all rows of `W`).
+pub fn chunk_sums(x: &[f32]) -> Vec<f32> {
+    x.chunks_exact(32).map(|c| c.iter().sum::<f32>()).collect()
+}
+
+/// One row of `x` (`k` values; `x_sums` its [`chunk_sums`]) times rows `j..j + nr` of `q`
+/// (`nr` ≤ 4; the rest of the result is a repeat), the weights never formed: what decode
+/// runs. Zeros where [`fused`] is false.
+pub fn dot_rows(isa: Isa, x: &[f32], x_sums: &[f32], q: QuantRows<'_>, j: usize, nr: usize, k: usize) -> [f32; 4] {
+    let whole = nr >= 1 && x.len() >= k && x_sums.len() >= k / 32 && q.bytes.len() >= (j + nr) * q.row_bytes;
     if !fused(isa, q.ty) || !whole {
         return [0.0; 4];
     }
@@ -68,19 +78,19 @@ pub fn dot_rows(isa: Isa, x: &[f32], q: QuantRows<'_>, j: usize, nr: usize, k: u
         use avx2::*;
         let rows: [*const u8; 4] = std::array::from_fn(|b| q.row(j + b.min(nr - 1)).as_ptr());
         let x = x.as_ptr();
-        // SAFETY: `fused` found AVX2, FMA and F16C; `x` holds `k` values and each row its
-        // `row_bytes` (= k / block whole blocks, which `xwt` checked).
+        // SAFETY: `fused` found AVX2, FMA and F16C; `x` holds `k` values, `x_sums` k / 32, and
+        // each row its `row_bytes` (= k / block whole blocks, which `xwt` checked).
         #[allow(unsafe_code)]
         unsafe {
             return match q.ty {
-                GgmlType::Q8_0 => dot4::<Q8_0>(x, rows, k),
-                GgmlType::Q4_0 => dot4::<Q4_0>(x, rows, k),
-                GgmlType::Q4_1 => dot4::<Q4_1>(x, rows, k),
-                GgmlType::Q5_0 => dot4::<Q5_0>(x, rows, k),
-                GgmlType::Q5_1 => dot4::<Q5_1>(x, rows, k),
-                GgmlType::Q4K => dot4::<Q4K>(x, rows, k),
-                GgmlType::Q5K => dot4::<Q5K>(x, rows, k),
-                GgmlType::Q6K => dot4::<Q6K>(x, rows, k),
+                GgmlType::Q8_0 => dot4::<Q8_0>(x, x_sums, rows, k),
+                GgmlType::Q4_0 => dot4::<Q4_0>(x, x_sums, rows, k),
+                GgmlType::Q4_1 => dot4::<Q4_1>(x, x_sums, rows, k),
+                GgmlType::Q5_0 => dot4::<Q5_0>(x, x_sums, rows, k),
+                GgmlType::Q5_1 => dot4::<Q5_1>(x, x_sums, rows, k),
+                GgmlType::Q4K => dot4::<Q4K>(x, x_sums, rows, k),
+                GgmlType::Q5K => dot4::<Q5K>(x, x_sums, rows, k),
+                GgmlType::Q6K => dot4::<Q6K>(x, x_sums, rows, k),
                 _ => [0.0; 4],
             };
         }

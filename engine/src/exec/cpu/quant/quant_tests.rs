@@ -148,16 +148,17 @@ fn every_type_shape_and_instruction_set_matches_the_dequantized_product() {
                         let x = Rows { data: &x, rows: m, stride: xs };
                         let mut y = vec![f32::NAN; m * ys];
                         assert!(xwt_with(set, x, quant_rows(ty, &bytes, n, k), &mut y, ys));
-                        // Quantized products sum in 8 lanes on every vector set.
-                        let lanes8 = if set == Isa::Avx512 { Isa::Avx2 } else { set };
                         let mut y_f32 = vec![f32::NAN; m * ys];
-                        assert!(xwt_with(lanes8, x, plain, &mut y_f32, ys));
+                        assert!(xwt_with(set, x, plain, &mut y_f32, ys));
+                        // One row (decode) sums the blocks its own way (see `mod.rs`).
+                        let exact = m > 1 || !fused(set, ty);
                         for i in 0..m {
                             for j in 0..n {
                                 let (got, at) = (y[i * ys + j], i * n + j);
                                 assert!(close(got, want[at], mag[at]), "{ty} m={m} n={n} k={k} on {set:?}: ({i}, {j}) {got} vs {}", want[at]);
                                 // The widened tile is the reference's, so the f32 kernel's bits.
-                                assert_eq!(got.to_bits(), y_f32[i * ys + j].to_bits(), "{ty} m={m} n={n} k={k} on {set:?}");
+                                let same = got.to_bits() == y_f32[i * ys + j].to_bits();
+                                assert!(same || !exact, "{ty} m={m} n={n} k={k} on {set:?}");
                             }
                         }
                     }
@@ -168,15 +169,22 @@ fn every_type_shape_and_instruction_set_matches_the_dequantized_product() {
 }
 
 #[test]
-fn a_rows_bits_do_not_depend_on_the_calls_row_count() {
+fn a_rows_bits_do_not_depend_on_the_calls_row_count_past_one() {
     let (n, k) = (70, 512);
     for ty in [GgmlType::Q4_1, GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q8_0] {
         let w = Matrix::quantized(ty, QuantBytes::Owned(random_blocks(ty, n, k, 3).into()), n, k).unwrap();
         let x = Array2::from_shape_fn((64, k), |(i, c)| ((i * 7 + c * 13) % 23) as f32 * 0.05 - 0.5);
         let all = linear(x.view(), &w).unwrap();
-        for i in [0, 17, 63] {
+        for i in [0, 17, 62] {
+            let two = linear(x.slice(ndarray::s![i..i + 2, ..]), &w).unwrap();
+            assert_eq!(two.row(0), all.row(i), "{ty} row {i}");
+            // Decode rounds its own way, within float rounding of the prefill's row.
             let one = linear(x.slice(ndarray::s![i..i + 1, ..]), &w).unwrap();
-            assert_eq!(one.row(0), all.row(i), "{ty} row {i}");
+            let wf = w.to_f32();
+            for (j, (&a, &b)) in one.row(0).iter().zip(all.row(i)).enumerate() {
+                let mag: f32 = x.row(i).iter().zip(wf.row(j)).map(|(p, q)| (p * q).abs()).sum();
+                assert!((a - b).abs() <= 1e-5 * mag, "{ty} row {i} column {j}: {a} vs {b}");
+            }
         }
     }
 }

@@ -137,7 +137,7 @@ pub(crate) fn shapes_fit(x: Rows<'_>, w: WeightRows<'_>, y: &[f32], y_stride: us
 }
 
 /// Up to this many rows of `x`, quantized weights are widened in registers for each row (read
-/// again per row); more rows share a widened tile in the cache.
+/// again per row); more rows share a widened tile (`quant/panel.rs`).
 const FUSED_ROWS: usize = 1;
 
 /// Columns `j0..j1` of `y`. `y_addr` is the address of `y`'s first element: the column ranges
@@ -150,6 +150,14 @@ fn block(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, j0: usize, j1: usize, y_addr:
     let mut x_sums: Vec<Vec<f32>> = Vec::new();
     while j < j1 {
         let nr = (j1 - j).min(4);
+        // Prefill: a tile of weight rows widened once for all rows of `x` (`quant/panel.rs`).
+        if let WeightData::Quant(q) = w.data
+            && m > FUSED_ROWS
+            && super::quant::fused(isa, q.ty)
+        {
+            super::quant::panel::block(isa, x.data, m, x.stride, q, k, j, j1, y_addr, y_stride);
+            return;
+        }
         // Decode: the blocks are widened in registers, never stored.
         if let WeightData::Quant(q) = w.data
             && m <= FUSED_ROWS

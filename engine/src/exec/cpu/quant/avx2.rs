@@ -211,13 +211,14 @@ pub fn widen<T: Chunks>(bytes: &[u8], out: &mut [f32]) {
 
 /// Dot products of one row of `x` (`k` values; `x_sums[t]` = the sum of its values
 /// `32t..32t + 32`) with 4 rows of `T` blocks, the weights never formed: per chunk,
-/// `d · Σ q·x` (lane-wise, summed across lanes once at the end) `+ m · Σx`.
+/// `d · Σ q·x` (lane-wise, summed across lanes once at the end) `+ m · Σx`. `ahead`: bytes
+/// from a row to the same row of the next tile (prefetched).
 ///
 /// # Safety
 /// `x` has `k` readable values, `x_sums` `k / 32`; each row has `k / T::BLOCK` whole blocks;
 /// the processor has AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot4<T: Chunks>(x: *const f32, x_sums: &[f32], rows: [*const u8; 4], k: usize) -> [f32; 4] {
+pub unsafe fn dot4<T: Chunks>(x: *const f32, x_sums: &[f32], rows: [*const u8; 4], k: usize, ahead: usize) -> [f32; 4] {
     let mut v = [_mm256_setzero_ps(); 4];
     let mut offsets = [0.0f32; 4];
     let per = T::BLOCK / 32;
@@ -227,6 +228,10 @@ pub unsafe fn dot4<T: Chunks>(x: *const f32, x_sums: &[f32], rows: [*const u8; 4
         unsafe {
             let xs: [__m256; 4] = std::array::from_fn(|g| _mm256_loadu_ps(x.add(32 * t + 8 * g)));
             for b in 0..4 {
+                // The weights stream from memory once per token: ask for the next tile's bytes
+                // (`ahead` further, the same place in row b + 4) while these are multiplied.
+                // A prefetch never faults; the address is only computed, never dereferenced.
+                _mm_prefetch::<_MM_HINT_T0>(rows[b].wrapping_add(ahead + 32 * t * T::BYTES / T::BLOCK).cast());
                 let p = T::parts(rows[b].add(block * T::BYTES), s);
                 let lo = _mm256_fmadd_ps(xs[1], p.q[1], _mm256_mul_ps(xs[0], p.q[0]));
                 let hi = _mm256_fmadd_ps(xs[3], p.q[3], _mm256_mul_ps(xs[2], p.q[2]));

@@ -2,17 +2,19 @@
 //! buffer that stays in cache, for the row-dot kernel (`xwt.rs`) to multiply against every
 //! row of `x` (activations stay f32). The whole matrix is never widened.
 //!
-//! Two paths (`avx2.rs` has both; without AVX2, the reference dequantizer and the tile):
-//! - two or more rows of `x` (prefill): the tile holds bit for bit the reference dequantizer's
-//!   values (`load/gguf/dequant.rs`), so the product is exactly the f32 kernel's on the
-//!   dequantized matrix, whatever the row count past one;
-//! - one row (decode): the blocks are multiplied in registers as `d · Σ q·x + m · Σx` per
-//!   32 values, half the float work. Its sums round differently: a decoded row can differ
-//!   from the same row in a prefill by float rounding (≤ ~1e-6 of Σ|x·w|), not bit for bit.
+//! Two paths with AVX2 (`avx2.rs`; without it, the reference dequantizer and a tile):
+//! - one row of `x` (decode): the blocks are multiplied in registers as `d · Σ q·x + m · Σx`
+//!   per 32 values, half the float work of widening each weight;
+//! - two or more rows (prefill, `panel.rs`): a tile of rows widened bit for bit as the
+//!   reference dequantizer (`load/gguf/dequant.rs`) does, multiplied against every row of `x`.
+//! Each path's per-row bits do not depend on the row count, but they round differently from
+//! each other: a decoded row can differ from the same row in a prefill by float rounding
+//! (≤ ~1e-6 of Σ|x·w|), not bit for bit.
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2;
+pub mod panel;
 
 use super::xwt::Isa;
 use crate::load::gguf::GgmlType;
@@ -83,14 +85,14 @@ pub fn dot_rows(isa: Isa, x: &[f32], x_sums: &[f32], q: QuantRows<'_>, j: usize,
         #[allow(unsafe_code)]
         unsafe {
             return match q.ty {
-                GgmlType::Q8_0 => dot4::<Q8_0>(x, x_sums, rows, k),
-                GgmlType::Q4_0 => dot4::<Q4_0>(x, x_sums, rows, k),
-                GgmlType::Q4_1 => dot4::<Q4_1>(x, x_sums, rows, k),
-                GgmlType::Q5_0 => dot4::<Q5_0>(x, x_sums, rows, k),
-                GgmlType::Q5_1 => dot4::<Q5_1>(x, x_sums, rows, k),
-                GgmlType::Q4K => dot4::<Q4K>(x, x_sums, rows, k),
-                GgmlType::Q5K => dot4::<Q5K>(x, x_sums, rows, k),
-                GgmlType::Q6K => dot4::<Q6K>(x, x_sums, rows, k),
+                GgmlType::Q8_0 => dot4::<Q8_0>(x, x_sums, rows, k, 4 * q.row_bytes),
+                GgmlType::Q4_0 => dot4::<Q4_0>(x, x_sums, rows, k, 4 * q.row_bytes),
+                GgmlType::Q4_1 => dot4::<Q4_1>(x, x_sums, rows, k, 4 * q.row_bytes),
+                GgmlType::Q5_0 => dot4::<Q5_0>(x, x_sums, rows, k, 4 * q.row_bytes),
+                GgmlType::Q5_1 => dot4::<Q5_1>(x, x_sums, rows, k, 4 * q.row_bytes),
+                GgmlType::Q4K => dot4::<Q4K>(x, x_sums, rows, k, 4 * q.row_bytes),
+                GgmlType::Q5K => dot4::<Q5K>(x, x_sums, rows, k, 4 * q.row_bytes),
+                GgmlType::Q6K => dot4::<Q6K>(x, x_sums, rows, k, 4 * q.row_bytes),
                 _ => [0.0; 4],
             };
         }

@@ -161,7 +161,8 @@ fn models(reps: usize) {
             };
             let t = medians(reps, &mut [&mut || run(false), &mut || run(true)]);
             let what = if m == 1 { "decode, one token" } else { "prefill, 64 tokens" };
-            println!("  {what:<19}: quant {:>8.2} ms   f32 {:>8.2} ms   ({:.2}× the f32 speed; matmuls alone bound decode at {:.0} tok/s)", t[0] * 1e3, t[1] * 1e3, t[1] / t[0], if m == 1 { 1.0 / t[0] } else { 64.0 / t[0] });
+            let bound = if m == 1 { "decode" } else { "prefill" };
+            println!("  {what:<19}: quant {:>8.2} ms   f32 {:>8.2} ms   ({:.2}× the f32 speed; the matmuls alone bound {bound} at {:.0} tok/s)", t[0] * 1e3, t[1] * 1e3, t[1] / t[0], m as f64 / t[0]);
         }
     }
 }

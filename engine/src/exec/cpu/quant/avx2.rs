@@ -57,14 +57,13 @@ unsafe fn nibbles32(p: *const u8) -> [__m256i; 4] {
     [a, b, c, d]
 }
 
-/// The fifth bits of elements `8g..8g + 8` of a Q5 block (`qh` as a little-endian u32), as 16
-/// or 0 per lane.
+/// The fifth bits of elements `8g..8g + 8` of a Q5 block (`qh`: its little-endian u32 in
+/// every lane), as 16 or 0 per lane.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn fifth_bits(qh: u32, g: usize) -> __m256i {
-    let bits = _mm256_set1_epi32(((qh >> (8 * g)) & 0xff) as i32);
-    let lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    _mm256_and_si256(_mm256_cmpeq_epi32(_mm256_and_si256(bits, lane), lane), _mm256_set1_epi32(16))
+fn fifth_bits(qh: __m256i, g: usize) -> __m256i {
+    let bit = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * g as i32));
+    _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srlv_epi32(qh, bit), _mm256_set1_epi32(1)))
 }
 
 /// A chunk as `d · q + m` (see the module comment).
@@ -121,14 +120,14 @@ chunks!(Q4_0, 32, 18, |b, s| {
 chunks!(Q4_1, 32, 20, |b, s| { parts(nibbles32(b.add(4)), f16_splat(b), Some(f16_at(b.add(2)))) });
 
 chunks!(Q5_0, 32, 22, |b, s| {
-    let qh = b.add(2).cast::<u32>().read_unaligned();
+    let qh = _mm256_set1_epi32(b.add(2).cast::<i32>().read_unaligned());
     let n = nibbles32(b.add(6));
     let q = std::array::from_fn(|g| _mm256_sub_epi32(_mm256_or_si256(n[g], fifth_bits(qh, g)), _mm256_set1_epi32(16)));
     parts(q, f16_splat(b), None)
 });
 
 chunks!(Q5_1, 32, 24, |b, s| {
-    let qh = b.add(4).cast::<u32>().read_unaligned();
+    let qh = _mm256_set1_epi32(b.add(4).cast::<i32>().read_unaligned());
     let n = nibbles32(b.add(8));
     parts(std::array::from_fn(|g| _mm256_or_si256(n[g], fifth_bits(qh, g))), f16_splat(b), Some(f16_at(b.add(2))))
 });

@@ -19,6 +19,9 @@ pub struct Rows<'a> {
     pub stride: usize,
 }
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use simd::sum4_256;
+
 /// Which instructions the kernel uses on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
@@ -133,18 +136,50 @@ pub(crate) fn shapes_fit(x: Rows<'_>, w: WeightRows<'_>, y: &[f32], y_stride: us
     w.len_ok() && x_ok && y_ok
 }
 
+/// Up to this many rows of `x`, quantized weights are widened in registers for each row (read
+/// again per row); more rows share a widened tile (`quant/panel.rs`).
+const FUSED_ROWS: usize = 1;
+
 /// Columns `j0..j1` of `y`. `y_addr` is the address of `y`'s first element: the column ranges
 /// of different tasks never overlap, so each writes its own elements.
 fn block(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, j0: usize, j1: usize, y_addr: usize, y_stride: usize) {
     let (m, k) = (x.rows, w.cols);
+    let w = super::quant::as_plain(w);
     let mut j = j0;
     let mut tile = Vec::new();
+    let mut x_sums: Vec<Vec<f32>> = Vec::new();
     while j < j1 {
         let nr = (j1 - j).min(4);
-        // Quantized rows are dequantized a tile at a time, into the cache, never whole.
+        // Prefill: a tile of weight rows widened once for all rows of `x` (`quant/panel.rs`).
+        if let WeightData::Quant(q) = w.data
+            && m > FUSED_ROWS
+            && super::quant::fused(isa, q.ty)
+        {
+            super::quant::panel::block(isa, x.data, m, x.stride, q, k, j, j1, y_addr, y_stride);
+            return;
+        }
+        // Decode: the blocks are widened in registers, never stored.
+        if let WeightData::Quant(q) = w.data
+            && m <= FUSED_ROWS
+            && super::quant::fused(isa, q.ty)
+        {
+            if x_sums.len() < m {
+                x_sums = (0..m).map(|i| super::quant::chunk_sums(&x.data[i * x.stride..i * x.stride + k])).collect();
+            }
+            for i in 0..m {
+                let acc = super::quant::dot_rows(isa, &x.data[i * x.stride..], &x_sums[i], q, j, nr, k);
+                for (b, &v) in acc.iter().enumerate().take(nr) {
+                    write(y_addr, i * y_stride + j + b, v);
+                }
+            }
+            j += nr;
+            continue;
+        }
+        // Quantized rows are widened a tile at a time, into the cache, never whole; the tile
+        // serves every row of `x`, so prefill pays for it once per 4 weight rows.
         let wj = match w.data {
             WeightData::Quant(q) => {
-                super::quant::dequantize_rows(q, j, nr, k, &mut tile);
+                super::quant::dequantize_rows(isa, q, j, nr, k, &mut tile);
                 WeightRows { data: WeightData::F32(&tile), rows: nr, cols: k, stride: k }
             }
             _ => w.slice_rows(j, nr),
@@ -254,7 +289,7 @@ mod simd {
 
     /// The lane sums of four vectors at once (a transpose-and-add tree, not four reductions).
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn sum4_256(v: [__m256; 4]) -> [f32; 4] {
+    pub(crate) fn sum4_256(v: [__m256; 4]) -> [f32; 4] {
         let h01 = _mm256_hadd_ps(v[0], v[1]);
         let h23 = _mm256_hadd_ps(v[2], v[3]);
         let h = _mm256_hadd_ps(h01, h23); // [s0 s1 s2 s3 | s0' s1' s2' s3'] per 128-bit half

@@ -235,7 +235,8 @@ fn smollm2_q4_1_weights_take_a_fraction_of_f32_on_the_gpu() {
     let mut model = Model::load(&folder).unwrap();
     let mut replaced = 0;
     for t in gguf.tensors() {
-        let (Some(name), [rows, cols]) = (hf_tensor_name(&t.name), t.hf_shape()[..]) else { continue };
+        let shape = t.hf_shape();
+        let (Some(name), &[rows, cols]) = (hf_tensor_name(&t.name), &shape[..]) else { continue };
         let start = (gguf.data_start() + t.offset) as usize;
         let bytes: Arc<[u8]> = file[start..start + t.byte_len().unwrap() as usize].into();
         let m = Matrix::quantized(t.ggml_type, QuantBytes::Owned(bytes), rows, cols).unwrap();

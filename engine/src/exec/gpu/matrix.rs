@@ -67,7 +67,9 @@ impl GpuMatrix {
     /// values, anything else as f32 values in `format` (the precision's).
     pub fn from_matrix(ctx: &GpuContext, pipelines: &WeightPipelines, label: &str, m: &Matrix, format: WeightFormat, max_chunk_bytes: u64) -> Result<Self> {
         let (rows, cols) = m.dim();
-        let f16 = if ctx.has_shader_f16() { WeightFormat::F16Native } else { WeightFormat::F16Packed };
+        // A GGUF's f16 values stay f16: read natively where the adapter can (unless the packed
+        // path was asked for).
+        let f16 = if ctx.has_shader_f16() && format != WeightFormat::F16Packed { WeightFormat::F16Native } else { WeightFormat::F16Packed };
         let (layout, source) = match (m.quant_type(), m.rows().data) {
             (Some(GgmlType::F16), WeightData::Quant(q)) => (Layout::rows_of(f16, rows, cols), Source::Halves { bytes: q.bytes }),
             (Some(ty), WeightData::Quant(q)) => match WeightFormat::blocks_of(ty) {

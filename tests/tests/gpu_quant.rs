@@ -218,37 +218,28 @@ fn a_quantized_model_runs_every_hook_as_the_cpu_does() {
     }
 }
 
-/// SmolLM2 135M with its Q4_1 GGUF's blocks on the GPU: the bytes its weights take against
-/// f32, and every hook against the converted f32 model's (which holds the same values,
-/// dequantized). Run by hand with `GLASSBOX_Q4_1_GGUF=path/to/SmolLM2-135M-Instruct.Q4_1.gguf`
-/// and the converted folder in the cache (`glassbox fetch smollm2-135m`). Each matrix of the
-/// converted model is replaced by its GGUF tensor's blocks, Q/K rows un-permuted as whole rows
-/// of blocks (until the loader's `WeightsMode::Native` does this itself).
-#[test]
-#[ignore = "needs the SmolLM2 Q4_1 GGUF and its converted folder"]
-fn smollm2_q4_1_weights_take_a_fraction_of_f32_on_the_gpu() {
-    use glassbox_engine::load::gguf::{GgufFile, hf_tensor_name};
-    let ctx = gpu_or_skip!();
-    let path = std::path::PathBuf::from(std::env::var("GLASSBOX_Q4_1_GGUF").expect("GLASSBOX_Q4_1_GGUF"));
-    let folder = std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/glassbox/models/smollm2-135m-instruct");
-    let f32_model = Arc::new(Model::load(&folder).unwrap());
-    let gguf = GgufFile::open(&path).unwrap();
-    let file = std::fs::read(&path).unwrap();
-    let mut model = Model::load(&folder).unwrap();
+/// The converted f32 model in `folder` with each matrix replaced by its GGUF tensor's blocks
+/// (`hf_name` maps the GGUF's names), Q/K rows un-permuted as whole rows of blocks where
+/// llama.cpp permuted them (until the loader's `WeightsMode::Native` does all this itself).
+fn native_from_gguf(gguf_path: &std::path::Path, folder: &std::path::Path, hf_name: fn(&str) -> Option<String>, permuted: bool) -> (Arc<Model>, usize) {
+    use glassbox_engine::load::gguf::{GgufFile, unpermute_rows};
+    let gguf = GgufFile::open(gguf_path).unwrap();
+    let file = std::fs::read(gguf_path).unwrap();
+    let mut model = Model::load(folder).unwrap();
     let mut replaced = 0;
     for t in gguf.tensors() {
         let shape = t.hf_shape();
-        let (Some(name), &[rows, cols]) = (hf_tensor_name(&t.name), &shape[..]) else { continue };
+        let (Some(name), &[rows, cols]) = (hf_name(&t.name), &shape[..]) else { continue };
         let start = (gguf.data_start() + t.offset) as usize;
         let mut bytes: Arc<[u8]> = file[start..start + t.byte_len().unwrap() as usize].into();
         let heads = match name.rsplit('.').nth(1) {
-            Some("q_proj") => Some(model.config.n_heads()),
-            Some("k_proj") => Some(model.config.n_kv_heads()),
+            Some("q_proj") if permuted => Some(model.config.n_heads()),
+            Some("k_proj") if permuted => Some(model.config.n_kv_heads()),
             _ => None,
         };
         if let Some(heads) = heads {
-            // llama.cpp's permutation moves whole rows: find each row's source from the indices.
-            let order = glassbox_engine::load::gguf::unpermute_rows(&(0..rows).map(|r| r as f32).collect::<Vec<_>>(), 1, heads);
+            // The permutation moves whole rows: each row's source, from the row indices.
+            let order = unpermute_rows(&(0..rows).map(|r| r as f32).collect::<Vec<_>>(), 1, heads);
             let row_bytes = bytes.len() / rows;
             bytes = order.iter().flat_map(|&r| bytes[r as usize * row_bytes..(r as usize + 1) * row_bytes].to_vec()).collect::<Vec<u8>>().into();
         }
@@ -256,10 +247,10 @@ fn smollm2_q4_1_weights_take_a_fraction_of_f32_on_the_gpu() {
         let w = &mut model.weights;
         let slot = match name.as_str() {
             "model.embed_tokens.weight" => Some(&mut w.embed_tokens),
+            "lm_head.weight" => w.lm_head.as_mut(),
             _ => {
                 let parts: Vec<&str> = name.split('.').collect();
-                let l: usize = parts[2].parse().unwrap();
-                let layer = &mut w.layers[l];
+                let layer = &mut w.layers[parts[2].parse::<usize>().unwrap()];
                 match (parts[3], parts[4]) {
                     ("self_attn", "q_proj") => Some(&mut layer.self_attn.q_proj),
                     ("self_attn", "k_proj") => Some(&mut layer.self_attn.k_proj),
@@ -278,20 +269,50 @@ fn smollm2_q4_1_weights_take_a_fraction_of_f32_on_the_gpu() {
             replaced += 1;
         }
     }
-    let model = Arc::new(model);
+    (Arc::new(model), replaced)
+}
+
+/// A real GGUF's blocks on the GPU against its f32 conversion (the same values, dequantized):
+/// every hook, and the bytes the weights take.
+fn native_against_f32(env: &str, cache_name: &str, hf_name: fn(&str) -> Option<String>, permuted: bool, prompt: &str) {
+    let ctx = gpu_or_skip!();
+    let path = std::path::PathBuf::from(std::env::var(env).unwrap_or_else(|_| panic!("{env}")));
+    let folder = std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/glassbox/models").join(cache_name);
+    let (model, replaced) = native_from_gguf(&path, &folder, hf_name, permuted);
+    let f32_model = Arc::new(Model::load(&folder).unwrap());
     let mut native = gpu_exec(&ctx, &model, GpuOptions::default());
     let mut f32_exec = gpu_exec(&ctx, &f32_model, GpuOptions::default());
-    let ids = model.tokenizer.as_ref().unwrap().encode("The capital of France is").unwrap();
+    let ids = model.tokenizer.as_ref().unwrap().encode_prompt(prompt).unwrap();
     let ours = native.forward(&ids, PassOptions::default()).unwrap();
     let want = f32_exec.forward(&ids, PassOptions::default()).unwrap();
-    let worst = compare_traces(&ours, &want, SMOLLM2_PASS_HOOK).unwrap_or_else(|e| panic!("native vs f32 on the GPU: {e}"));
+    let worst = compare_traces(&ours, &want, SMOLLM2_PASS_HOOK).unwrap_or_else(|e| panic!("{cache_name}: native vs f32 on the GPU: {e}"));
     let (err, same) = logits_agree(&ours, &want);
-    eprintln!("SmolLM2 Q4_1 native vs its f32 conversion, GPU: worst hook NMSE {:.2e}, logits max abs {err:.2e}, argmax agrees {same}", worst.nmse);
     eprintln!(
-        "SmolLM2 135M: {replaced} matrices from the GGUF; GPU weight bytes native {} ({:?}) vs f32 {} ({:.3}×)",
-        native.weight_bytes(),
+        "{cache_name}: {replaced} matrices kept as blocks {:?}; vs the f32 conversion on the GPU: worst hook NMSE {:.2e}, logits max abs {err:.2e}, argmax agrees {same}",
         native.weight_formats(),
+        worst.nmse
+    );
+    eprintln!(
+        "{cache_name}: GPU weight bytes native {} vs f32 {} ({:.3}×)",
+        native.weight_bytes(),
         f32_exec.weight_bytes(),
         native.weight_bytes() as f64 / f32_exec.weight_bytes() as f64
     );
+}
+
+/// Run by hand: `GLASSBOX_Q4_1_GGUF=path/to/SmolLM2-135M-Instruct.Q4_1.gguf` with the
+/// converted folder in the cache (`glassbox fetch smollm2-135m`).
+#[test]
+#[ignore = "needs the SmolLM2 Q4_1 GGUF and its converted folder"]
+fn smollm2_q4_1_blocks_on_the_gpu_equal_its_f32_conversion() {
+    native_against_f32("GLASSBOX_Q4_1_GGUF", "smollm2-135m-instruct", glassbox_engine::load::gguf::hf_tensor_name, true, "The capital of France is");
+}
+
+/// Run by hand: `GLASSBOX_GEMMA_Q4_K_M_GGUF=path/to/gemma-3-270m-q4_k_m.gguf` with the
+/// converted folder in the cache (`glassbox fetch gemma-3-270m`): Q4_K, Q6_K, Q5_0 and Q8_0
+/// matrices in one model.
+#[test]
+#[ignore = "needs the Gemma 3 270M Q4_K_M GGUF and its converted folder"]
+fn gemma3_q4_k_m_blocks_on_the_gpu_equal_its_f32_conversion() {
+    native_against_f32("GLASSBOX_GEMMA_Q4_K_M_GGUF", "gemma-3-270m", glassbox_engine::load::gguf::gemma3_hf_tensor_name, false, "The capital of France is");
 }

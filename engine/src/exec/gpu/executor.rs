@@ -51,8 +51,14 @@ impl GpuExecutor {
         &self.backend().ctx
     }
 
+    /// The format of matrices held as f32 (the precision's); see [`GpuExecutor::weight_formats`].
     pub fn weight_format(&self) -> WeightFormat {
         self.backend().kernels.format
+    }
+
+    /// Every format the matrices are held in (a GGUF's block types, kept as downloaded).
+    pub fn weight_formats(&self) -> Vec<WeightFormat> {
+        self.backend().weights.formats()
     }
 
     /// Bytes of weights held on the GPU.
@@ -104,7 +110,7 @@ impl GpuBackend {
         }
         let max_chunk = options.max_chunk_bytes.unwrap_or(u64::MAX).min(ctx.max_binding_bytes());
         let kernels = Kernels::new(&ctx, format)?;
-        let weights = ctx.scoped("uploading the weights", || GpuWeights::upload(&ctx, &model, format, max_chunk))??;
+        let weights = ctx.scoped("uploading the weights", || GpuWeights::upload(&ctx, &model, format, max_chunk, &kernels.weights))??;
         let program = crate::program::step::Program::new(&model.arch).steps().to_vec();
         let subs = Self::slots_per_step(&weights, 0);
         let (acts, kv, arena) = ctx.scoped("allocating activations", || -> Result<_> {
@@ -323,7 +329,8 @@ impl Backend for GpuBackend {
     }
 
     fn device_name(&self) -> String {
-        format!("{} ({} weights)", self.ctx.name(), self.kernels.format.name())
+        let formats: Vec<&str> = self.weights.formats().iter().map(|f| f.name()).collect();
+        format!("{} ({} weights)", self.ctx.name(), formats.join(", "))
     }
 
     fn kind(&self) -> BackendKind {

@@ -3,13 +3,15 @@
 //!
 //! - [`context`]: the device (owned, or borrowed from the app), limits, error handling.
 //! - [`kernels`]: one `.wgsl` per op with its params struct; pipelines built once.
-//! - [`weights`]: weights uploaded as f32 or f16, split where one binding cannot hold them.
+//! - [`weights`], [`matrix`]: weights uploaded as f32 or f16, or a GGUF's blocks as they are
+//!   (each matrix in its own format), split where one binding cannot hold them.
 //! - [`executor`]: `GpuExecutor`, stepping, read-back of what the capture filter asks for.
 //! - [`ops`]: single kernels on ndarray inputs, for tests against `cpu::ops`.
 
 pub mod context;
 pub mod executor;
 pub mod kernels;
+pub mod matrix;
 pub mod ops;
 mod program;
 mod recorder;

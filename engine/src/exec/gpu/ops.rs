@@ -15,6 +15,7 @@ use crate::exec::gpu::kernels::{Dispatch, Kernels, WeightFormat, add, attend, bi
 use crate::exec::intervene::{ActivationPrecision, Resolved};
 use crate::exec::gpu::recorder::{Params, Recorder};
 use crate::exec::gpu::weights::{GpuMatrix, upload_f32};
+use crate::load::matrix::Matrix;
 
 pub struct GpuOps {
     ctx: Arc<GpuContext>,
@@ -41,7 +42,7 @@ impl GpuOps {
     }
 
     fn matrix(&self, w: ArrayView2<f32>, max_chunk_bytes: u64) -> Result<GpuMatrix> {
-        GpuMatrix::upload(&self.ctx, "weights", w, self.kernels.format, max_chunk_bytes)
+        GpuMatrix::upload(&self.ctx, &self.kernels.weights, "weights", w, self.kernels.format, max_chunk_bytes)
     }
 
     fn run(&self, dispatches: &[Dispatch<'_>]) -> Result<()> {
@@ -70,22 +71,45 @@ impl GpuOps {
     /// `x · Wᵀ` (GEMV for ≤ 4 rows, tiled above), `w` split into chunks of at most
     /// `max_chunk_bytes` (`u64::MAX`: one chunk).
     pub fn linear(&self, x: ArrayView2<f32>, w: ArrayView2<f32>, max_chunk_bytes: u64) -> Result<Array2<f32>> {
-        let (m, out) = (x.nrows(), w.nrows());
+        let out = w.nrows();
         let wm = self.matrix(w, max_chunk_bytes)?;
+        self.linear_on(x, &wm, out)
+    }
+
+    /// `x · Wᵀ` for a model's matrix, uploaded as the executor would (a quantized one as its
+    /// blocks, read by its format's kernels), split into chunks of at most `max_chunk_bytes`.
+    pub fn linear_matrix(&self, x: ArrayView2<f32>, w: &Matrix, max_chunk_bytes: u64) -> Result<Array2<f32>> {
+        let wm = GpuMatrix::from_matrix(&self.ctx, &self.kernels.weights, "weights", w, self.kernels.format, max_chunk_bytes)?;
+        self.linear_on(x, &wm, w.nrows())
+    }
+
+    fn linear_on(&self, x: ArrayView2<f32>, wm: &GpuMatrix, out: usize) -> Result<Array2<f32>> {
+        let m = x.nrows();
         let xb = self.upload("x", x.iter().copied())?; // [m, in]
         let y = self.zeros("y", m * out)?; // [m, out]
-        self.run(&matmul::linear(&self.kernels, &wm, &xb, &y, m, 0))?;
+        self.run(&matmul::linear(wm, &xb, &y, m, 0))?;
         self.read2(&y, (m, out))
     }
 
     /// `E[ids]`, the table split into chunks of at most `max_chunk_bytes`.
     pub fn embed(&self, table: ArrayView2<f32>, ids: &[u32], max_chunk_bytes: u64) -> Result<Array2<f32>> {
-        let d = table.ncols();
         let tm = self.matrix(table, max_chunk_bytes)?;
+        self.embed_on(&tm, ids)
+    }
+
+    /// `E[ids]` from a model's table, uploaded as the executor would (a quantized one as its
+    /// blocks).
+    pub fn embed_matrix(&self, table: &Matrix, ids: &[u32], max_chunk_bytes: u64) -> Result<Array2<f32>> {
+        let tm = GpuMatrix::from_matrix(&self.ctx, &self.kernels.weights, "table", table, self.kernels.format, max_chunk_bytes)?;
+        self.embed_on(&tm, ids)
+    }
+
+    fn embed_on(&self, tm: &GpuMatrix, ids: &[u32]) -> Result<Array2<f32>> {
+        let d = tm.cols;
         let idb = self.ctx.storage("ids", (ids.len() * 4) as u64, wgpu::BufferUsages::empty())?;
         self.ctx.queue.write_buffer(&idb, 0, bytemuck::cast_slice(ids));
         let x = self.zeros("x", ids.len() * d)?; // [n, d]
-        self.run(&embed::dispatches(&self.kernels, &tm, &idb, &x, ids.len()))?;
+        self.run(&embed::dispatches(tm, &idb, &x, ids.len()))?;
         self.read2(&x, (ids.len(), d))
     }
 

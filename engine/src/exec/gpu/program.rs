@@ -137,13 +137,13 @@ impl<'a> StepEnv<'a> {
         let w = self.w;
         let dispatches = |v: Vec<Dispatch<'a>>| v.into_iter().map(Cmd::Dispatch).collect::<Vec<_>>();
         match key {
-            HookKey::Embed => dispatches(embed::dispatches(k, &w.embed, &a.ids.buf, &a.x.buf, d.n)),
+            HookKey::Embed => dispatches(embed::dispatches(&w.embed, &a.ids.buf, &a.x.buf, d.n)),
             HookKey::PosEmbed => match &w.positions {
-                Some(p) => dispatches(embed::dispatches(k, &p.table, &a.pos_ids.buf, &a.out.buf, d.n)),
+                Some(p) => dispatches(embed::dispatches(&p.table, &a.pos_ids.buf, &a.out.buf, d.n)),
                 None => Vec::new(), // refused at load (`GpuWeights::upload`)
             },
             HookKey::TokenTypeEmbed => match w.positions.as_ref().and_then(|p| p.token_types.as_ref()) {
-                Some(t) => dispatches(embed::dispatches(k, t, &a.type_ids.buf, &a.out.buf, d.n)),
+                Some(t) => dispatches(embed::dispatches(t, &a.type_ids.buf, &a.out.buf, d.n)),
                 None => Vec::new(),
             },
             HookKey::EmbedLnScale => {
@@ -165,7 +165,7 @@ impl<'a> StepEnv<'a> {
             HookKey::MlmTransform => {
                 let Some(head) = &w.mlm else { return Vec::new() };
                 // h = LayerNorm(gelu(x · Wᵀ + b)), through the scratch buffer.
-                let mut cmds = dispatches(matmul::linear(k, &head.dense, &a.x.buf, &a.tmp.buf, d.n, 0));
+                let mut cmds = dispatches(matmul::linear(&head.dense, &a.x.buf, &a.tmp.buf, d.n, 0));
                 cmds.push(Cmd::Dispatch(bias::add_bias(k, &a.tmp.buf, &head.dense_bias, d.n, dm)));
                 cmds.push(Cmd::Dispatch(silu_mul::dispatch(k, Mode::activation(self.arch.head_activation()), &a.tmp.buf, &a.dummy.buf, &a.h.buf, d.n * dm)));
                 let [g, b] = &head.layer_norm;
@@ -174,7 +174,7 @@ impl<'a> StepEnv<'a> {
                 cmds
             }
             HookKey::Logits => {
-                let mut cmds = dispatches(matmul::linear(k, w.lm_head(), &a.h.buf, &a.logits.buf, d.logit_rows, d.n - d.logit_rows));
+                let mut cmds = dispatches(matmul::linear(w.lm_head(), &a.h.buf, &a.logits.buf, d.logit_rows, d.n - d.logit_rows));
                 if let Some(head) = &w.mlm {
                     cmds.push(Cmd::Dispatch(bias::add_bias(k, &a.logits.buf, &head.decoder_bias, d.logit_rows, c.vocab_size)));
                 }
@@ -265,7 +265,7 @@ impl<'a> StepEnv<'a> {
         let qk_norm = |i: usize| w.qk_norm.as_ref().map_or(dummy, |s| &s[i]);
         // x · Wᵀ (+ b) into `y` [n, cols].
         let linear = |m: &'a GpuMatrix, x: &'a wgpu::Buffer, y: &'a wgpu::Buffer, b: Option<&'a wgpu::Buffer>| {
-            let mut cmds: Vec<Cmd<'a>> = matmul::linear(k, m, x, y, n, 0).into_iter().map(Cmd::Dispatch).collect();
+            let mut cmds: Vec<Cmd<'a>> = matmul::linear(m, x, y, n, 0).into_iter().map(Cmd::Dispatch).collect();
             if let Some(b) = b {
                 cmds.push(Cmd::Dispatch(bias::add_bias(k, y, b, n, m.rows)));
             }

@@ -1,85 +1,14 @@
-//! The model's weights on the GPU. Matrices keep the `[out, in]` layout with rows zero-padded
-//! to a multiple of 4 (vec4 reads), stored f32 or f16; a matrix larger than one storage
-//! binding is split into row chunks (every kernel that reads weights takes chunks).
+//! The model's weights on the GPU: every matrix in its own format (`matrix.rs`: f32 or f16
+//! rows, or a GGUF matrix's blocks as downloaded), norms and biases as f32 vectors.
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::ArrayView1;
 
 use crate::error::{EngineError, Result};
 use crate::exec::gpu::context::GpuContext;
-use crate::exec::gpu::kernels::WeightFormat;
+use crate::exec::gpu::kernels::{WeightFormat, WeightPipelines};
 use crate::load::model::Model;
 
-/// Rows `row_start .. row_start + rows` of a matrix.
-pub struct MatrixChunk {
-    pub buffer: wgpu::Buffer,
-    pub row_start: usize,
-    pub rows: usize,
-}
-
-pub struct GpuMatrix {
-    pub rows: usize,
-    pub cols: usize,
-    /// Elements per stored row: `cols` rounded up to a multiple of 4.
-    pub stride: usize,
-    pub chunks: Vec<MatrixChunk>,
-}
-
-impl GpuMatrix {
-    /// Uploads `w` [rows, cols], split into chunks of at most `max_chunk_bytes`.
-    pub fn upload(ctx: &GpuContext, label: &str, w: ArrayView2<f32>, format: WeightFormat, max_chunk_bytes: u64) -> Result<Self> {
-        let (rows, cols) = w.dim();
-        let stride = cols.next_multiple_of(4);
-        let row_bytes = stride as u64 * format.bytes_per_element();
-        let rows_per_chunk = (max_chunk_bytes / row_bytes.max(1)) as usize;
-        if rows_per_chunk == 0 {
-            return Err(EngineError::Gpu(format!(
-                "`{label}`: one row of {cols} values ({row_bytes} bytes) exceeds the GPU's binding limit of {max_chunk_bytes} bytes"
-            )));
-        }
-        let mut chunks = Vec::new();
-        let mut row_start = 0;
-        while row_start < rows.max(1) {
-            let n = rows_per_chunk.min(rows - row_start).max(1);
-            let part = w.slice(ndarray::s![row_start..(row_start + n).min(rows), ..]);
-            let bytes = pack(part, stride, format);
-            let chunk_label = format!("{label}[{row_start}..{}]", row_start + n);
-            let buffer = ctx.storage(&chunk_label, bytes.len() as u64, wgpu::BufferUsages::empty())?;
-            ctx.queue.write_buffer(&buffer, 0, &bytes);
-            chunks.push(MatrixChunk { buffer, row_start, rows: n });
-            row_start += n;
-        }
-        Ok(Self { rows, cols, stride, chunks })
-    }
-
-    pub fn bytes(&self) -> u64 {
-        self.chunks.iter().map(|c| c.buffer.size()).sum()
-    }
-}
-
-/// Row-padded bytes of `w` in `format` (f16 rounds to nearest even).
-fn pack(w: ArrayView2<f32>, stride: usize, format: WeightFormat) -> Vec<u8> {
-    let cols = w.ncols();
-    match format {
-        WeightFormat::F32 => {
-            let mut out = vec![0f32; w.nrows() * stride]; // [rows, stride]
-            for (r, row) in w.outer_iter().enumerate() {
-                for (dst, &v) in out[r * stride..r * stride + cols].iter_mut().zip(row) {
-                    *dst = v;
-                }
-            }
-            bytemuck::cast_slice(&out).to_vec()
-        }
-        WeightFormat::F16Native | WeightFormat::F16Packed => {
-            let mut out = vec![half::f16::ZERO; w.nrows() * stride]; // [rows, stride]
-            for (r, row) in w.outer_iter().enumerate() {
-                for (dst, &v) in out[r * stride..r * stride + cols].iter_mut().zip(row) {
-                    *dst = half::f16::from_f32(v);
-                }
-            }
-            bytemuck::cast_slice(&out).to_vec()
-        }
-    }
-}
+pub use crate::exec::gpu::matrix::{GpuMatrix, MatrixChunk};
 
 /// `v` as the f16 weight formats store it (round to nearest even), back in f32.
 pub fn round_to_f16(v: f32) -> f32 {
@@ -142,6 +71,7 @@ pub struct GpuMlm {
 }
 
 pub struct GpuWeights {
+    /// The format of matrices held as f32 (the precision's); GGUF matrices keep their own.
     pub format: WeightFormat,
     pub embed: GpuMatrix, // [vocab, d_model]
     pub positions: Option<GpuPositions>,
@@ -186,16 +116,14 @@ fn pair(ctx: &GpuContext, label: &str, v: &[ndarray::Array1<f32>; 2]) -> Result<
 
 impl GpuWeights {
     /// Uploads every weight; `max_chunk_bytes` caps one buffer (the adapter's binding limit,
-    /// or less in tests that exercise the split).
-    pub fn upload(ctx: &GpuContext, model: &Model, format: WeightFormat, max_chunk_bytes: u64) -> Result<Self> {
+    /// or less in tests that exercise the split). Each matrix's kernels come from `pipelines`,
+    /// built there for each format the first time it is met.
+    pub fn upload(ctx: &GpuContext, model: &Model, format: WeightFormat, max_chunk_bytes: u64, pipelines: &WeightPipelines) -> Result<Self> {
         check_parts(model)?;
         let w = &model.weights;
-        // f32 weights are uploaded from where they lie; bf16/f16 ones are widened one matrix at a
-        // time on the way.
-        let m = |label: &str, a: &crate::load::matrix::Matrix| match a.as_f32() {
-            Some(view) => GpuMatrix::upload(ctx, label, view, format, max_chunk_bytes),
-            None => GpuMatrix::upload(ctx, label, a.to_f32().view(), format, max_chunk_bytes),
-        };
+        // f32 weights are uploaded from where they lie; bf16/f16 ones are widened a chunk at a
+        // time on the way; GGUF blocks go up as they are.
+        let m = |label: &str, a: &crate::load::matrix::Matrix| GpuMatrix::from_matrix(ctx, pipelines, label, a, format, max_chunk_bytes);
         let vector = |label: &str, v: &ndarray::Array1<f32>| upload_vector(ctx, label, v.view());
         let layers = w
             .layers
@@ -295,7 +223,19 @@ impl GpuWeights {
         self.matrices().iter().map(|m| m.chunks.len()).max().unwrap_or(1)
     }
 
+    /// Bytes the matrices take on the GPU (norms and biases aside).
     pub fn bytes(&self) -> u64 {
         self.matrices().iter().map(|m| m.bytes()).sum()
+    }
+
+    /// The formats the matrices are held in, each once, in upload order.
+    pub fn formats(&self) -> Vec<WeightFormat> {
+        let mut all: Vec<WeightFormat> = Vec::new();
+        for m in self.matrices() {
+            if !all.contains(&m.format) {
+                all.push(m.format);
+            }
+        }
+        all
     }
 }

@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{Dispatch, Kernels, grid_elements, u};
+use super::{Dispatch, grid_elements, u};
 use crate::exec::gpu::weights::GpuMatrix;
 
 pub const SOURCE: &str = include_str!("embed.wgsl");
@@ -18,8 +18,8 @@ pub struct Params {
     pub _pad: [u32; 3],
 }
 
-/// `ids` [n] u32 → `x` [n, d_model].
-pub fn dispatches<'a>(k: &'a Kernels, table: &'a GpuMatrix, ids: &'a wgpu::Buffer, x: &'a wgpu::Buffer, n: usize) -> Vec<Dispatch<'a>> {
+/// `ids` [n] u32 → `x` [n, d_model], through the table's own weight format.
+pub fn dispatches<'a>(table: &'a GpuMatrix, ids: &'a wgpu::Buffer, x: &'a wgpu::Buffer, n: usize) -> Vec<Dispatch<'a>> {
     table
         .chunks
         .iter()
@@ -32,7 +32,7 @@ pub fn dispatches<'a>(k: &'a Kernels, table: &'a GpuMatrix, ids: &'a wgpu::Buffe
                 rows: u(chunk.rows),
                 _pad: [0; 3],
             };
-            Dispatch::new(&k.embed, &params, vec![&chunk.buffer, ids, x], grid_elements(n * table.cols))
+            Dispatch::new(&table.kernels.embed, &params, vec![&chunk.buffer, ids, x], grid_elements(n * table.cols))
         })
         .collect()
 }

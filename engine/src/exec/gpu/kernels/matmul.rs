@@ -1,9 +1,10 @@
 //! `y = x · Wᵀ`: the tiled kernel for many rows, the GEMV kernel (gemv.rs) for 1..4 rows;
-//! one dispatch per row chunk of W (a matrix larger than one binding is split by rows).
+//! one dispatch per row chunk of W (a matrix larger than one binding is split by rows), each
+//! through the pipeline of W's own weight format.
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{Dispatch, Kernels, u};
+use super::{Dispatch, u};
 use crate::exec::gpu::weights::GpuMatrix;
 
 pub const SOURCE: &str = include_str!("matmul.wgsl");
@@ -25,9 +26,9 @@ pub struct Params {
     pub _pad: u32,
 }
 
-/// Rows `x_row_offset .. x_row_offset + m` of `x` [*, in] times `w`ᵀ into `y` [m, out].
+/// Rows `x_row_offset .. x_row_offset + m` of `x` [*, in] times `w`ᵀ into `y` [m, out], by
+/// the kernels built for `w`'s format.
 pub fn linear<'a>(
-    k: &'a Kernels,
     w: &'a GpuMatrix,
     x: &'a wgpu::Buffer,
     y: &'a wgpu::Buffer,
@@ -49,10 +50,10 @@ pub fn linear<'a>(
             };
             let buffers = vec![&chunk.buffer, x, y];
             if m <= GEMV_MAX_ROWS {
-                Dispatch::new(&k.gemv, &params, buffers, super::gemv::grid_for(chunk.rows))
+                Dispatch::new(&w.kernels.gemv, &params, buffers, super::gemv::grid_for(chunk.rows))
             } else {
                 let g = [u(chunk.rows.div_ceil(64)), u(m.div_ceil(32)), 1];
-                Dispatch::new(&k.matmul, &params, buffers, g)
+                Dispatch::new(&w.kernels.matmul, &params, buffers, g)
             }
         })
         .collect()

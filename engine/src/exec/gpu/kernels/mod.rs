@@ -1,11 +1,13 @@
 //! One compute kernel per op of the forward pass: each `.wgsl` file beside a small wrapper
 //! holding its `#[repr(C)]` params struct (the mirror of the shader's `Params`) and a
-//! function that describes one dispatch. Pipelines are built once, in [`Kernels::new`].
+//! function that describes one dispatch. Pipelines are built once: in [`Kernels::new`], and
+//! the weight-reading ones per weight format, when the first matrix of it is uploaded.
 //!
 //! Binding convention for every kernel: binding 0 is the params uniform; the wrapper's
 //! buffers follow from binding 1 in the order its `dispatch` takes them. Kernels that read
 //! weights (embed, matmul, gemv) take them at binding 1 through a weight prelude, so one
-//! kernel source serves f32, native-f16 and packed-f16 weights.
+//! kernel source serves f32, f16 (native or packed), bf16 and every GGUF block type; those
+//! three are built per weight format a model uses.
 
 pub mod add;
 pub mod attend;
@@ -28,42 +30,102 @@ pub mod softmax;
 #[path = "params_layout_tests.rs"]
 mod params_layout;
 
-use crate::error::Result;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{EngineError, Result};
 use crate::exec::gpu::context::GpuContext;
+use crate::load::gguf::GgmlType;
 
 /// Threads per workgroup of the one-dimensional kernels (must match `@workgroup_size`).
 pub const WG: u32 = 256;
 
-/// How weight matrices are stored on the GPU (rows padded to a multiple of 4 elements).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a weight matrix is stored on the GPU: f32 or f16 rows padded to a multiple of 4
+/// elements, or a GGUF matrix as the file holds it (bf16 values; quantized blocks). Each
+/// matrix has its own; the weight-reading kernels are built per format ([`WeightPipelines`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WeightFormat {
     F32,
     /// f16 read natively (`enable f16`); needs `SHADER_F16`.
     F16Native,
     /// f16 pairs packed in `u32`, unpacked with `unpack2x16float`; works on every adapter.
     F16Packed,
+    /// bf16 pairs packed in `u32` (a GGUF's BF16 tensors).
+    Bf16,
+    /// GGUF blocks as downloaded, dequantized as the kernels read them.
+    Q8_0,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q4K,
+    Q5K,
+    Q6K,
 }
 
 impl WeightFormat {
-    pub fn bytes_per_element(self) -> u64 {
+    /// Every format, for tests that build each kernel with each prelude.
+    pub const ALL: [WeightFormat; 12] = [
+        WeightFormat::F32,
+        WeightFormat::F16Native,
+        WeightFormat::F16Packed,
+        WeightFormat::Bf16,
+        WeightFormat::Q8_0,
+        WeightFormat::Q4_0,
+        WeightFormat::Q4_1,
+        WeightFormat::Q5_0,
+        WeightFormat::Q5_1,
+        WeightFormat::Q4K,
+        WeightFormat::Q5K,
+        WeightFormat::Q6K,
+    ];
+
+    /// The format that reads `ty`'s blocks as they are (`None`: an element type, F32/F16,
+    /// which goes through the f32 or f16 row formats).
+    pub fn blocks_of(ty: GgmlType) -> Option<Self> {
+        Some(match ty {
+            GgmlType::Bf16 => WeightFormat::Bf16,
+            GgmlType::Q8_0 => WeightFormat::Q8_0,
+            GgmlType::Q4_0 => WeightFormat::Q4_0,
+            GgmlType::Q4_1 => WeightFormat::Q4_1,
+            GgmlType::Q5_0 => WeightFormat::Q5_0,
+            GgmlType::Q5_1 => WeightFormat::Q5_1,
+            GgmlType::Q4K => WeightFormat::Q4K,
+            GgmlType::Q5K => WeightFormat::Q5K,
+            GgmlType::Q6K => WeightFormat::Q6K,
+            GgmlType::F32 | GgmlType::F16 | GgmlType::Unsupported(_) => return None,
+        })
+    }
+
+    /// Bytes per element of the row formats (f32, f16, bf16: rows padded to a multiple of 4
+    /// elements); `None` for block formats, whose rows are whole blocks.
+    pub fn bytes_per_element(self) -> Option<u64> {
         match self {
-            WeightFormat::F32 => 4,
-            WeightFormat::F16Native | WeightFormat::F16Packed => 2,
+            WeightFormat::F32 => Some(4),
+            WeightFormat::F16Native | WeightFormat::F16Packed | WeightFormat::Bf16 => Some(2),
+            _ => None,
         }
     }
 
     /// The source of a weight-reading kernel (embed, matmul, gemv): its weight prelude, then
     /// the kernel. One function so the params layout test reflects what the pipeline builds.
     fn with_prelude(self, kernel: &str) -> String {
-        format!("{}\n{kernel}", self.prelude())
-    }
-
-    fn prelude(self) -> &'static str {
-        match self {
-            WeightFormat::F32 => include_str!("weights_f32.wgsl"),
-            WeightFormat::F16Native => include_str!("weights_f16.wgsl"),
-            WeightFormat::F16Packed => include_str!("weights_packed.wgsl"),
-        }
+        let blocks = include_str!("weights_blocks.wgsl");
+        let k_scales = include_str!("weights_k_scales.wgsl");
+        let parts: &[&str] = match self {
+            WeightFormat::F32 => &[include_str!("weights_f32.wgsl")],
+            WeightFormat::F16Native => &[include_str!("weights_f16.wgsl")],
+            WeightFormat::F16Packed => &[include_str!("weights_packed.wgsl")],
+            WeightFormat::Bf16 => &[include_str!("weights_bf16.wgsl")],
+            WeightFormat::Q8_0 => &[blocks, include_str!("weights_q8_0.wgsl")],
+            WeightFormat::Q4_0 => &[blocks, include_str!("weights_q4_0.wgsl")],
+            WeightFormat::Q4_1 => &[blocks, include_str!("weights_q4_1.wgsl")],
+            WeightFormat::Q5_0 => &[blocks, include_str!("weights_q5_0.wgsl")],
+            WeightFormat::Q5_1 => &[blocks, include_str!("weights_q5_1.wgsl")],
+            WeightFormat::Q4K => &[blocks, k_scales, include_str!("weights_q4_k.wgsl")],
+            WeightFormat::Q5K => &[blocks, k_scales, include_str!("weights_q5_k.wgsl")],
+            WeightFormat::Q6K => &[blocks, include_str!("weights_q6_k.wgsl")],
+        };
+        format!("{}\n{kernel}", parts.join("\n"))
     }
 
     pub fn name(self) -> &'static str {
@@ -71,7 +133,61 @@ impl WeightFormat {
             WeightFormat::F32 => "f32",
             WeightFormat::F16Native => "f16 (shader-f16)",
             WeightFormat::F16Packed => "f16 (packed in u32)",
+            WeightFormat::Bf16 => "bf16",
+            WeightFormat::Q8_0 => "Q8_0",
+            WeightFormat::Q4_0 => "Q4_0",
+            WeightFormat::Q4_1 => "Q4_1",
+            WeightFormat::Q5_0 => "Q5_0",
+            WeightFormat::Q5_1 => "Q5_1",
+            WeightFormat::Q4K => "Q4_K",
+            WeightFormat::Q5K => "Q5_K",
+            WeightFormat::Q6K => "Q6_K",
         }
+    }
+}
+
+/// The three kernels that read weights, built for one weight format.
+pub struct WeightKernels {
+    pub format: WeightFormat,
+    pub embed: Kernel,
+    pub matmul: Kernel,
+    pub gemv: Kernel,
+}
+
+impl WeightKernels {
+    fn build(ctx: &GpuContext, format: WeightFormat) -> Result<Self> {
+        // One name per kernel whatever the format: bind groups are cached by (name, slot,
+        // buffers), and the weight buffer among those buffers fixes the format.
+        Ok(Self {
+            format,
+            embed: Kernel::build(ctx, "embed", &format.with_prelude(embed::SOURCE))?,
+            matmul: Kernel::build(ctx, "matmul", &format.with_prelude(matmul::SOURCE))?,
+            gemv: Kernel::build(ctx, "gemv", &format.with_prelude(gemv::SOURCE))?,
+        })
+    }
+}
+
+/// The weight kernels of each format a model's matrices use, built the first time a matrix of
+/// that format is uploaded and shared by every matrix of it (a Q4_K_M file mixes four).
+#[derive(Default)]
+pub struct WeightPipelines {
+    built: Mutex<Vec<Arc<WeightKernels>>>,
+}
+
+impl WeightPipelines {
+    pub fn get(&self, ctx: &GpuContext, format: WeightFormat) -> Result<Arc<WeightKernels>> {
+        let mut built = self.built.lock().map_err(|_| EngineError::Gpu("the weight pipeline cache is poisoned".into()))?;
+        if let Some(k) = built.iter().find(|k| k.format == format) {
+            return Ok(Arc::clone(k));
+        }
+        let k = Arc::new(WeightKernels::build(ctx, format)?);
+        built.push(Arc::clone(&k));
+        Ok(k)
+    }
+
+    /// The formats built so far, in the order first used.
+    pub fn formats(&self) -> Vec<WeightFormat> {
+        self.built.lock().map(|b| b.iter().map(|k| k.format).collect()).unwrap_or_default()
     }
 }
 
@@ -103,12 +219,12 @@ impl Kernel {
     }
 }
 
-/// Every pipeline the executor uses, compiled once for one weight format.
+/// Every pipeline the executor uses: the weight-reading ones per format, as the weights need
+/// them; the rest compiled once.
 pub struct Kernels {
+    /// The format of matrices held as f32 (the precision asked for: f32 or f16).
     pub format: WeightFormat,
-    pub embed: Kernel,
-    pub matmul: Kernel,
-    pub gemv: Kernel,
+    pub weights: WeightPipelines,
     pub rmsnorm: Kernel,
     pub layernorm: Kernel,
     pub qk_norm: Kernel,
@@ -128,9 +244,7 @@ impl Kernels {
     pub fn new(ctx: &GpuContext, format: WeightFormat) -> Result<Self> {
         Ok(Self {
             format,
-            embed: Kernel::build(ctx, "embed", &format.with_prelude(embed::SOURCE))?,
-            matmul: Kernel::build(ctx, "matmul", &format.with_prelude(matmul::SOURCE))?,
-            gemv: Kernel::build(ctx, "gemv", &format.with_prelude(gemv::SOURCE))?,
+            weights: WeightPipelines::default(),
             rmsnorm: Kernel::build(ctx, "rmsnorm", rmsnorm::SOURCE)?,
             layernorm: Kernel::build(ctx, "layernorm", layernorm::SOURCE)?,
             qk_norm: Kernel::build(ctx, "qk_norm", qk_norm::SOURCE)?,

@@ -36,13 +36,14 @@ struct Entry {
     fields: Vec<Member>,
 }
 
-const FORMATS: [WeightFormat; 3] = [WeightFormat::F32, WeightFormat::F16Native, WeightFormat::F16Packed];
+const FORMATS: [WeightFormat; 12] = WeightFormat::ALL;
 
-/// Fails to compile when a weight format is added, so that `FORMATS` is revisited.
+/// Fails to compile when a weight format is added, so that `WeightFormat::ALL` is revisited.
 #[allow(dead_code)]
 fn every_format_is_listed(format: WeightFormat) {
+    use WeightFormat as F;
     match format {
-        WeightFormat::F32 | WeightFormat::F16Native | WeightFormat::F16Packed => {}
+        F::F32 | F::F16Native | F::F16Packed | F::Bf16 | F::Q8_0 | F::Q4_0 | F::Q4_1 | F::Q5_0 | F::Q5_1 | F::Q4K | F::Q5K | F::Q6K => {}
     }
 }
 

@@ -13,6 +13,7 @@ key-value heads of 128, d_mlp 14336, vocabulary 128,256, untied `output.weight`,
 divisors, context 131072). `tiny` is 2 layers, d_model 256 (the narrowest width a K-quant
 row allows), 4 heads / 2 key-value heads of 64, d_mlp 256, 300 tokens; `tiny-128` is the same
 at d_model 128 (heads of 32) for the types whose blocks are 32 wide or narrower.
+`tiny-llama3` has the 8B file's vocabulary, RoPE scaling and 128-wide heads on 2 layers of 256.
 
 Types: one GGML type for every matrix (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K,
 Q6_K), or `Q4_K_M`: llama.cpp's recipe for that file type (`llama-quant.cpp`): Q4_K everywhere,
@@ -46,6 +47,10 @@ from gguf import GGMLQuantizationType as T
 SHAPES = {
     "llama-3.1-8b": dict(layers=32, d=4096, heads=32, kv=8, d_mlp=14336, vocab=128256,
                          ctx=131072, theta=500000.0, llama3=True, specials="llama3"),
+    # The 8B file's vocabulary, RoPE scaling and head size on 2 narrow layers: checks what the
+    # 8B file's metadata converts to without a 32 GB f32 conversion.
+    "tiny-llama3": dict(layers=2, d=256, heads=2, kv=1, d_mlp=256, vocab=128256, ctx=131072,
+                        theta=500000.0, llama3=True, specials="llama3"),
     "tiny": dict(layers=2, d=256, heads=4, kv=2, d_mlp=256, vocab=300, ctx=2048,
                  theta=10000.0, llama3=False, specials="tiny"),
     "tiny-128": dict(layers=2, d=128, heads=4, kv=2, d_mlp=256, vocab=300, ctx=2048,
@@ -343,7 +348,7 @@ def main():
                     help="random block bytes even where gguf-py could quantize")
     ap.add_argument("--reference", help="also write the dequantized reference JSON here")
     a = ap.parse_args()
-    real = not a.random_blocks and a.shape != "llama-3.1-8b"
+    real = not a.random_blocks and SHAPES[a.shape]["vocab"] < 100_000
     plan, total = write(a.out, a.shape, a.type, a.seed, real)
     kinds = {}
     for _, _, _, ty, _ in plan:

@@ -28,6 +28,12 @@ import statistics
 import sys
 import time
 
+# llama.cpp's threads wait at every op's barrier; spinning there (OpenMP's ACTIVE policy) is
+# fastest on idle cores but 3-4x slower on a shared, oversubscribed machine (measured here:
+# SmolLM2 prefill 64 at load 7 on 2 cores, 4.1 s ACTIVE vs 1.1 s PASSIVE). Threads that
+# sleep are the fair comparison there; set OMP_WAIT_POLICY=ACTIVE to measure llama.cpp's default on an idle machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def parse_ids(text):
     if os.path.exists(text):
@@ -73,7 +79,8 @@ def main():
 
     import_s = time.perf_counter() - t_import
     out = {"llama_cpp_python": llama_cpp.__version__, "threads": a.threads, "import_s": import_s,
-           "model": os.path.abspath(a.model), "ids": len(ids64)}
+           "model": os.path.abspath(a.model), "ids": len(ids64),
+           "omp_wait_policy": os.environ["OMP_WAIT_POLICY"]}
     n_ctx = max(lengths + [len(ids64[:64]) + a.decode_tokens]) + 8
     t0 = time.perf_counter()
     llm = llama_cpp.Llama(model_path=a.model, n_threads=a.threads, n_threads_batch=a.threads,

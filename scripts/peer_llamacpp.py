@@ -17,8 +17,9 @@ last position only (all positions with --logits-all). `decode` = greedy tokens/s
 prefill of the first 64 ids, `--decode-tokens` single-token steps, each the argmax of the last
 logits (no sampler), timed without the prefill. Every round records its 1-minute load average,
 and decode rounds their greedy ids. `load` = Llama(...) to ready, `peak_rss_mib` as in
-peer_transformers. `--logits OUT.npy` saves the last position's logits after the 64-id
-prefill (float32, vocabulary long), for top-1 comparisons.
+peer_transformers. `--logits OUT.npy` saves the last position's logits (float32, vocabulary
+long) after a prefill of 64 ids (fewer ids are repeated to 64, as for `--tokens`), for top-1
+comparisons. `--what none` with `--logits` only loads, prefills once and saves them.
 """
 import argparse
 import json

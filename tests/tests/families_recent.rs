@@ -216,7 +216,8 @@ fn fixture_gguf(name: &str, arch: &str) -> glassbox_engine::load::gguf::builder:
 }
 
 /// Each family from a GGUF: converted to the Hugging Face layout (names, fused weights kept,
-/// no permutation, `{arch}.*` metadata into config.json) and matching transformers hook by hook.
+/// no permutation, `{arch}.*` metadata into config.json), and loaded natively, both matching
+/// transformers hook by hook.
 #[test]
 fn each_family_converted_from_gguf_matches_transformers() {
     for ((name, family), arch) in FAMILIES.into_iter().zip(["qwen2", "qwen3", "olmo2", "phi3"]) {
@@ -226,12 +227,17 @@ fn each_family_converted_from_gguf_matches_transformers() {
         let out = dir.path().join("hf");
         std::fs::create_dir(&out).unwrap();
         glassbox_engine::load::gguf::convert_gguf_to_hf(&gguf, &out, &mut |_, _| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let model = Arc::new(Model::load(&out).unwrap_or_else(|e| panic!("{name}: {e}")));
-        assert_eq!(model.arch.family, family, "{name}");
-        let goldens = goldens(name, &model);
-        let trace = CpuExecutor::new(model.clone()).forward(&ids_of(&goldens), PassOptions::capture(CaptureFilter::All)).unwrap();
-        if let Some(diff) = first_divergence(&trace, &goldens, glassbox_tests::tolerance::FIXTURE_HOOK_REL as f32) {
-            panic!("{name} from GGUF: first diverging hook: {diff}");
+        let converted = Model::load(&out).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // And natively: the GGUF's tensors in place (Phi-3's fused ones as row ranges).
+        let native = Model::load_with(&gguf, glassbox_engine::WeightsMode::Native).unwrap_or_else(|e| panic!("{name} natively: {e}"));
+        for (how, model) in [("converted", converted), ("native", native)] {
+            let model = Arc::new(model);
+            assert_eq!(model.arch.family, family, "{name}");
+            let goldens = goldens(name, &model);
+            let trace = CpuExecutor::new(model.clone()).forward(&ids_of(&goldens), PassOptions::capture(CaptureFilter::All)).unwrap();
+            if let Some(diff) = first_divergence(&trace, &goldens, glassbox_tests::tolerance::FIXTURE_HOOK_REL as f32) {
+                panic!("{name} from GGUF ({how}): first diverging hook: {diff}");
+            }
         }
     }
 }

@@ -53,6 +53,7 @@ fn check(known: KnownModel, note: &str) {
     let Some((native, f32)) = both(known) else { return };
     assert_eq!(native.weights_mode(), WeightsMode::Native);
     assert_eq!(native.source.weights_note, note);
+    assert_eq!((&native.source.name, &native.source.dir), (&f32.source.name, &f32.source.dir), "the folder names the model");
     // The blocks take a fraction of the f32 copy's bytes.
     assert!(native.weights_resident_bytes() * 3 < f32.weights_resident_bytes());
     let ids: Vec<u32> = native.tokenizer.as_ref().unwrap().encode_prompt("The capital of France is Paris, and").unwrap();

@@ -52,11 +52,13 @@ impl Lang {
         if self == Lang::En {
             return text.to_string();
         }
-        const PHRASES: [(&str, &str); 8] = [
+        const PHRASES: [(&str, &str); 10] = [
             ("CPU (f32 reference)", "CPU（f32 参考实现）"),
             (" weights (token embedding ", " 权重（词元嵌入为 "),
             (") computed in f32", "），以 f32 计算"),
             (" weights computed in f32", " 权重，以 f32 计算"),
+            ("), as downloaded", "），按下载原样计算"),
+            (" weights, as downloaded", " 权重，按下载原样计算"),
             (" (f32 weights)", "（f32 权重）"),
             (" (f16 weights)", "（f16 权重）"),
             (" (f16 packed weights)", "（f16 打包权重）"),
@@ -78,6 +80,8 @@ mod tests {
         assert_eq!(zh, "Q4_1 权重（词元嵌入为 Q8_0），以 f32 计算");
         assert_eq!(Lang::Zh.engine_text("CPU (f32 reference)"), "CPU（f32 参考实现）");
         assert_eq!(Lang::Zh.engine_text("F32 weights computed in f32"), "F32 权重，以 f32 计算");
+        assert_eq!(Lang::Zh.engine_text("Q4_1 weights (token embedding Q8_0), as downloaded"), "Q4_1 权重（词元嵌入为 Q8_0），按下载原样计算");
+        assert_eq!(Lang::Zh.engine_text("Q5_0 weights, as downloaded"), "Q5_0 权重，按下载原样计算");
         assert_eq!(Lang::En.engine_text("CPU (f32 reference)"), "CPU (f32 reference)");
     }
 }

@@ -98,14 +98,15 @@ impl Model {
     pub fn load_with(path: &Path, mode: WeightsMode) -> Result<Self> {
         let is_gguf = crate::load::discover::is_gguf_file(path);
         match mode {
-            WeightsMode::Native if is_gguf => Self::load_native(path),
-            WeightsMode::Native => Self::load_native(&gguf_beside(path)?),
+            WeightsMode::Native if is_gguf => Self::load_native(path, None),
+            WeightsMode::Native => Self::load_native(&gguf_beside(path)?, Some(path)),
             WeightsMode::F32 => Self::load_f32(path, is_gguf),
         }
     }
 
-    /// A GGUF as downloaded: see `load/gguf/native.rs`.
-    fn load_native(gguf: &Path) -> Result<Self> {
+    /// A GGUF as downloaded: see `load/gguf/native.rs`. `folder`: the model folder it was
+    /// kept in, which names the model (as its f32 load does).
+    fn load_native(gguf: &Path, folder: Option<&Path>) -> Result<Self> {
         let parts = crate::load::gguf::native::open_native(gguf)?;
         let config = parts.config;
         let plan = check_checkpoint(&config, &parts.checkpoint)?;
@@ -115,10 +116,17 @@ impl Model {
         if let Some(t) = &parts.tokenizer {
             warnings.extend(t.warnings().iter().cloned());
         }
-        let source = ModelSource {
-            name: gguf.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            weights_note: parts.weights_note,
-            dir: gguf.parent().map(Path::to_path_buf).unwrap_or_default(),
+        let source = match folder {
+            Some(dir) => ModelSource {
+                name: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                weights_note: parts.weights_note,
+                dir: dir.to_path_buf(),
+            },
+            None => ModelSource {
+                name: gguf.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                weights_note: parts.weights_note,
+                dir: gguf.parent().map(Path::to_path_buf).unwrap_or_default(),
+            },
         };
         let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
         Ok(Self { config, weights, tokenizer: parts.tokenizer, source, inv_freq, inv_freq_local, arch, warnings, weights_mode: WeightsMode::Native })

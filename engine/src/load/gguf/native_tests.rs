@@ -24,7 +24,7 @@ fn q8_0(rows: usize, cols: usize, scale: f32) -> Vec<u8> {
     for r in 0..rows {
         for b in 0..cols / 32 {
             out.extend(f16_bytes(scale * (1.0 + r as f32 * 0.1)));
-            out.extend((0..32).map(|i| ((i as i32 * 7 + r as i32 * 13 + b as i32 * 3) % 50 - 25) as i8 as u8));
+            out.extend((0..32).map(|i| ((i * 7 + r as i32 * 13 + b as i32 * 3) % 50 - 25) as i8 as u8));
         }
     }
     out

@@ -38,6 +38,9 @@ pub struct GpuMatrix {
 /// Most elements in one chunk: the kernels index a chunk's elements in u32 (a 4-bit format
 /// packs more elements than bytes, so the byte limit alone would not keep them under).
 const MAX_CHUNK_ELEMENTS: u64 = 1 << 31;
+/// Most bytes in one chunk: the block preludes address bytes in u32, whatever binding an
+/// adapter allows.
+const MAX_CHUNK_BYTES: u64 = (1 << 32) - 4;
 
 /// Where a matrix's GPU bytes come from, for [`GpuMatrix::from_matrix`].
 enum Source<'m> {
@@ -116,7 +119,7 @@ impl Layout {
 
     /// Row chunks `(start, n)` under the binding limit and the element limit.
     fn chunks(&self, label: &str, max_chunk_bytes: u64) -> Result<Vec<(usize, usize)>> {
-        let by_bytes = max_chunk_bytes / self.row_bytes.max(1);
+        let by_bytes = max_chunk_bytes.min(MAX_CHUNK_BYTES) / self.row_bytes.max(1);
         let by_elements = MAX_CHUNK_ELEMENTS / (self.stride as u64).max(1);
         let per_chunk = by_bytes.min(by_elements) as usize;
         if per_chunk == 0 {

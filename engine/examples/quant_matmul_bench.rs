@@ -20,24 +20,32 @@ use glassbox_engine::load::gguf::{GgmlType, GgufFile};
 use glassbox_engine::load::matrix::{Matrix, QuantBytes};
 use ndarray::{Array2, s};
 
-/// Medians (seconds) of `reps` interleaved runs of each closure, after one warm-up each.
-fn medians(reps: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+/// Nanoseconds this process's threads have spent on a processor (`/proc/self/task/*/schedstat`),
+/// so a figure is not inflated by time other programs took on a shared machine.
+fn cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    tasks.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()).filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok()).sum()
+}
+
+/// Medians (seconds) of `reps` interleaved runs of each closure, after one warm-up each: wall
+/// time, and processor time over all threads (`cpu_ns`).
+fn medians(reps: usize, fs: &mut [&mut dyn FnMut()]) -> (Vec<f64>, Vec<f64>) {
     fs.iter_mut().for_each(|f| f());
     let mut times = vec![Vec::with_capacity(reps); fs.len()];
+    let mut cpu = vec![Vec::with_capacity(reps); fs.len()];
     for _ in 0..reps {
-        for (f, t) in fs.iter_mut().zip(&mut times) {
-            let start = Instant::now();
+        for ((f, t), c) in fs.iter_mut().zip(&mut times).zip(&mut cpu) {
+            let (start, c0) = (Instant::now(), cpu_ns());
             f();
             t.push(start.elapsed().as_secs_f64());
+            c.push((cpu_ns() - c0) as f64 * 1e-9);
         }
     }
-    times
-        .into_iter()
-        .map(|mut t| {
-            t.sort_by(f64::total_cmp);
-            t[t.len() / 2]
-        })
-        .collect()
+    let median = |mut t: Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    (times.into_iter().map(median).collect(), cpu.into_iter().map(median).collect())
 }
 
 fn random_blocks(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
@@ -96,7 +104,7 @@ fn shapes(reps: usize) {
             for m in [1usize, 64] {
                 let x = Array2::from_shape_fn((m, k), |(i, j)| ((i * 31 + j * 7) % 13) as f32 * 0.01 - 0.06);
                 let reps = if n * k * m > 1 << 28 { reps.div_ceil(4).max(3) } else { reps };
-                let t = medians(reps, &mut [&mut || drop(std::hint::black_box(linear(x.view(), &q).unwrap())), &mut || drop(std::hint::black_box(linear(x.view(), &f).unwrap()))]);
+                let (t, _) = medians(reps, &mut [&mut || drop(std::hint::black_box(linear(x.view(), &q).unwrap())), &mut || drop(std::hint::black_box(linear(x.view(), &f).unwrap()))]);
                 let w = |s: f64| (n * k) as f64 / s / 1e9;
                 let gf = |s: f64| 2.0 * (m * n * k) as f64 / s / 1e9;
                 println!(
@@ -159,10 +167,11 @@ fn models(reps: usize) {
                     drop(std::hint::black_box(linear(x, if f32s { f } else { q }).unwrap()));
                 }
             };
-            let t = medians(reps, &mut [&mut || run(false), &mut || run(true)]);
+            let (t, cpu) = medians(reps, &mut [&mut || run(false), &mut || run(true)]);
             let what = if m == 1 { "decode, one token" } else { "prefill, 64 tokens" };
             let bound = if m == 1 { "decode" } else { "prefill" };
             println!("  {what:<19}: quant {:>8.2} ms   f32 {:>8.2} ms   ({:.2}× the f32 speed; the matmuls alone bound {bound} at {:.0} tok/s)", t[0] * 1e3, t[1] * 1e3, t[1] / t[0], m as f64 / t[0]);
+            println!("  {:<19}  processor time, all threads: quant {:>8.2} ms   f32 {:>8.2} ms   (÷ 2 cores, unshared: {bound} at {:.0} tok/s)", "", cpu[0] * 1e3, cpu[1] * 1e3, 2.0 * m as f64 / cpu[0]);
         }
     }
 }

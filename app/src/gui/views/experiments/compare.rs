@@ -207,7 +207,11 @@ impl CompareState {
         };
         let mut b = None;
         let variants = match self.diff {
-            Diff::Ladder => Variant::ladder(),
+            Diff::Ladder => {
+                // A model kept as downloaded first meets its own f32 reference.
+                let reference = kept_as_downloaded(&s.model).then(|| Variant { weights: WeightQuant::F32Reference, ..Variant::default() });
+                reference.into_iter().chain(Variant::ladder()).collect()
+            }
             Diff::Prompt => {
                 b = Some(Tokens::Text(self.prompt_b.clone()));
                 vec![Variant::default()]
@@ -297,6 +301,12 @@ impl CompareState {
             }
         });
         ui.horizontal_wrapped(|ui| match self.diff {
+            Diff::Ladder if kept_as_downloaded(&cx.s.model) => {
+                ui.label(RichText::new(cx.tr(
+                    "A with its weights as downloaded; B with the same blocks dequantized to f32 (the reference), then f16 and bf16 activations, then int8 and 4-bit weights.",
+                    "A 使用下载时的量化权重；B 先用同样的块反量化成 f32（参照），再用 f16、bf16 激活值，再用 int8 和 4 位权重。",
+                )).color(cx.theme.muted()));
+            }
             Diff::Ladder => {
                 ui.label(RichText::new(cx.tr(
                     "A in f32; B in f16 and bf16 (every activation rounded), then with int8 and 4-bit weights.",

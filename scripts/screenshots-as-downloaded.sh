@@ -29,10 +29,10 @@ SCRIPT
 }
 
 big_script() {
-  local d="$RAW/en"
+  local lang="$1" d="$RAW/$1"
   cat <<SCRIPT
 size 1600 1000
-lang en
+lang $lang
 panels diagram
 prompt The capital of France is
 wait
@@ -49,8 +49,10 @@ for lang in en zh; do
     xvfb-run -a -s "-screen 0 1600x1000x24" ./target/release/glassbox
 done
 if [ -n "$BIG" ]; then
-  GLASSBOX_MODEL="$BIG" GLASSBOX_STATE_FILE="$RAW/state-big.json" GLASSBOX_SCREENSHOT_SCRIPT="$(big_script)" \
-    xvfb-run -a -s "-screen 0 1600x1000x24" /usr/bin/time -f "8B-shaped model in the app: peak RSS %M KiB, %e s" ./target/release/glassbox
+  for lang in en zh; do
+    GLASSBOX_MODEL="$BIG" GLASSBOX_STATE_FILE="$RAW/state-big-$lang.json" GLASSBOX_SCREENSHOT_SCRIPT="$(big_script "$lang")" \
+      xvfb-run -a -s "-screen 0 1600x1000x24" /usr/bin/time -f "$(basename "$BIG") in the app ($lang): peak RSS %M KiB, %e s" ./target/release/glassbox
+  done
 fi
 for f in "$RAW"/en/*.png "$RAW"/zh/*.png; do
   [ -e "$f" ] || continue

@@ -171,7 +171,7 @@ done
 # picker, the lessons on other models, training and recipes compared, experiments, the 8,192-token prompt.
 # GLASSBOX_SHOTS_MAIN_ONLY=1 stops after the views above.
 if [ -z "${GLASSBOX_SHOTS_MAIN_ONLY:-}" ]; then
-  for s in presenter families families-recent side-by-side picker lessons-families training compare experiments exercises workshop; do
+  for s in presenter families families-recent side-by-side picker lessons-families training compare experiments exercises workshop as-downloaded; do
     echo "== screenshots-$s.sh"
     scripts/screenshots-$s.sh "$OUT"
   done

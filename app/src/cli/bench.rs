@@ -113,6 +113,8 @@ struct Figures {
     prefill_ms: f64,
     decode_tok_s: f64,
     decode_capture_tok_s: f64,
+    /// The greedy ids of the last decode run: the prefill's token, then one per step.
+    greedy_ids: Vec<u32>,
 }
 
 /// The median of `runs` timed passes over `ids` (after one warm-up).
@@ -150,9 +152,9 @@ fn measure(exec: &mut dyn Executor, ids: &[u32], args: &BenchArgs) -> Result<Fig
     let decode_ids = &ids[..ids.len().min(64)];
     // What the app records per generated token: patterns and the residual stream.
     let per_step = CaptureFilter::parse("attn.hook_pattern,hook_resid_post,hook_embed")?;
-    let decode_tok_s = decode(exec, decode_ids, CaptureFilter::Nothing, args)?;
-    let decode_capture_tok_s = decode(exec, decode_ids, per_step, args)?;
-    Ok(Figures { device: exec.device_name(), prefill_capture_ms, prefill_ms, decode_tok_s, decode_capture_tok_s })
+    let (decode_tok_s, greedy_ids) = decode(exec, decode_ids, CaptureFilter::Nothing, args)?;
+    let (decode_capture_tok_s, _) = decode(exec, decode_ids, per_step, args)?;
+    Ok(Figures { device: exec.device_name(), prefill_capture_ms, prefill_ms, decode_tok_s, decode_capture_tok_s, greedy_ids })
 }
 
 /// GPU time from timestamp queries around every compute pass, in runs of their own (reading
@@ -197,21 +199,24 @@ fn gpu_time(exec: &mut dyn Executor, ids: &[u32], args: &BenchArgs, wall: &Figur
 }
 
 /// Tokens per second of single-token passes on top of the prompt's KV cache (median of at
-/// least 7 runs).
-fn decode(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter, args: &BenchArgs) -> Result<f64> {
+/// least 7 runs), and the greedy ids of the last run.
+fn decode(exec: &mut dyn Executor, ids: &[u32], capture: CaptureFilter, args: &BenchArgs) -> Result<(f64, Vec<u32>)> {
     let mut rates = Vec::new();
+    let mut greedy = Vec::new();
     for _ in 0..args.runs.max(7) {
         exec.reset();
         let options = PassOptions { sampling: SamplingParams::greedy(), ..PassOptions::capture(CaptureFilter::Nothing) };
         let mut next = exec.forward(ids, options)?.sampled.context("no token sampled")?;
         let step_options = PassOptions { capture: capture.clone(), ..PassOptions::default() };
+        greedy = vec![next];
         let start = Instant::now();
         for _ in 0..args.decode_tokens {
             next = exec.forward(&[next], step_options.clone())?.sampled.context("no token sampled")?;
+            greedy.push(next);
         }
         rates.push(args.decode_tokens as f64 / start.elapsed().as_secs_f64());
     }
-    Ok(median(rates))
+    Ok((median(rates), greedy))
 }
 
 /// This binary again with `--rss-probe`: the peak memory of a fresh process that loads the
@@ -318,6 +323,7 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
             "prefill_no_capture_ms": f.prefill_ms,
             "decode_tokens_per_s": f.decode_tok_s,
             "decode_tokens_per_s_with_capture": f.decode_capture_tok_s,
+            "greedy_ids": f.greedy_ids,
         });
         if t == 64 {
             v["prefill64_full_capture_ms"] = json!(f.prefill_capture_ms);
@@ -328,6 +334,7 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
     let mut out = json!({
         "model": model.source.name,
         "prompt_tokens": ids.len(),
+        "prompt_ids": ids,
         "runs": args.runs,
         "load_from_cache_ms": median(load_ms),
         "load_ready_ms": median(ready_ms),

@@ -36,7 +36,7 @@ lang $lang
 panels diagram
 prompt The capital of France is
 wait
-goto 31.attn_pattern
+goto blocks.31.softmax
 frames 6
 shot $d/54-as-downloaded-8b-step.png
 quit

@@ -316,3 +316,25 @@ fn the_picker_ablates_a_head() {
     assert!(z_head(&mut h, 5).iter().any(|&v| v != 0.0));
     assert!(h.query_by_label_contains("ablated heads").is_none());
 }
+
+#[test]
+fn a_model_kept_as_downloaded_meets_its_f32_reference_first_on_the_ladder() {
+    let gguf = super::repo_root().join("tests/fixtures/gguf-blocks/Q4_K_M/model.gguf");
+    let model = Arc::new(glassbox_engine::Model::load_with(&gguf, glassbox_engine::WeightsMode::Native).expect("the Q4_K_M fixture"));
+    let mut h = harness(app_on(Arc::clone(&model), "The capital of France is"));
+    open_experiments(&mut h);
+    h.get_by_label("Compare two runs").click();
+    h.run();
+    h.get_by_label("Run the ladder").click();
+    until_idle(&mut h, 80);
+    h.run();
+    assert!(h.query_all_by_label("f32 reference (the downloaded blocks dequantized)").count() >= 1);
+    assert!(h.query_all_by_label("A (as downloaded)").count() >= 1, "A is named by its weights");
+    let r = h.state_mut().ready().expect("ready");
+    let result = r.views.the::<crate::gui::views::experiments::ExperimentsView>().compare.result.as_ref().expect("a result");
+    assert_eq!(result.b.len(), 5, "the f32 reference, then the four rungs");
+    let (first, _, cmp) = &result.b[0];
+    assert_eq!(first.weights, glassbox_engine::experiments::quantize::WeightQuant::F32Reference);
+    assert_eq!(cmp.first_apart, None, "the reference computes the same numbers up to rounding");
+    assert!(result.b[4].2.first_apart.is_some(), "4-bit re-rounding parts from the file's blocks");
+}

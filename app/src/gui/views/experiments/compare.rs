@@ -411,7 +411,7 @@ impl CompareState {
         };
         #[allow(clippy::type_complexity)] // one row per panel: title, map, scale, colours, labels
         let panels: [(&str, &(usize, usize, Vec<f32>), &ColorScale, Colormap, &Vec<String>); 3] = [
-            ("A (f32)", &ma, &shared, map_ab, &labels_a),
+            (&a_label(cx), &ma, &shared, map_ab, &labels_a),
             (&b_label, &mb, &shared, map_ab, &labels_b),
             ("B − A", &md, &diff_scale, Colormap::Diverging, &labels_a),
         ];
@@ -547,6 +547,11 @@ fn log_points(d: &[f32]) -> Vec<[f64; 2]> {
         .collect()
 }
 
+/// Run A's name: its weights as the session's model holds them.
+fn a_label(cx: &ViewCtx<'_>) -> String {
+    if kept_as_downloaded(&cx.s.model) { cx.tr("A (as downloaded)", "A（下载时的权重）").into() } else { "A (f32)".into() }
+}
+
 /// A's top 10 next to each B's.
 fn top_k_ui(ui: &mut Ui, cx: &ViewCtx<'_>, r: &CompareResult) {
     ui.label(RichText::new(cx.tr("Next token at the last position: top 10", "最后位置的下一个词元：前 10 名")).strong());
@@ -554,7 +559,7 @@ fn top_k_ui(ui: &mut Ui, cx: &ViewCtx<'_>, r: &CompareResult) {
     egui::ScrollArea::horizontal().id_salt("compare-topk").show(ui, |ui| {
         egui::Grid::new("compare-topk-grid").striped(true).spacing(vec2(14.0, 2.0)).show(ui, |ui| {
             ui.label("#");
-            ui.label(RichText::new("A (f32)").strong());
+            ui.label(RichText::new(a_label(cx)).strong());
             for (i, (v, _, _)) in r.b.iter().enumerate() {
                 ui.label(RichText::new(variant_short(v, other_prompt, cx.lang)).color(cx.theme.series(i)).strong())
                     .on_hover_text(variant_label(v, other_prompt, cx.lang));

@@ -71,3 +71,25 @@ fn smollm2_q4_1_native_equals_f32_on_every_hook() {
 fn gemma3_270m_q4_k_m_native_equals_f32_on_every_hook() {
     check(KnownModel::Gemma3_270m, "Q5_0 weights (token embedding Q8_0), as downloaded");
 }
+
+/// The first 1,000 tokens of the article (`lessons/article/`) through SmolLM2 as downloaded and
+/// as f32: the largest logit difference and the share of positions whose top-1 token agrees.
+#[test]
+fn smollm2_native_agrees_with_f32_over_a_1000_token_text() {
+    use glassbox_tests::tolerance::{NATIVE_LOGITS_ABS, NATIVE_TOP1_AGREEMENT};
+    let Some((native, f32)) = both(KnownModel::SmolLm2) else { return };
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lessons/article/llama31-article.zh.txt")).unwrap();
+    let ids: Vec<u32> = native.tokenizer.as_ref().unwrap().encode(&text).unwrap().into_iter().take(1000).collect();
+    assert_eq!(ids.len(), 1000);
+    let logits = |m: Model| {
+        let t = CpuExecutor::new(Arc::new(m)).forward(&ids, PassOptions::capture(glassbox_engine::CaptureFilter::keys([glassbox_engine::HookKey::Logits]))).unwrap();
+        glassbox_tests::gpu::logits(&t)
+    };
+    let (a, b) = (logits(native), logits(f32));
+    let max = a.iter().zip(b.iter()).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+    let argmax = |r: ndarray::ArrayView1<f32>| r.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0;
+    let agree = a.outer_iter().zip(b.outer_iter()).filter(|(x, y)| argmax(x.view()) == argmax(y.view())).count() as f64 / 1000.0;
+    eprintln!("SmolLM2 over 1,000 tokens: max |Δlogit| {max:.2e}, top-1 agreement {:.1} %", agree * 100.0);
+    assert!(f64::from(max) <= NATIVE_LOGITS_ABS, "max |Δlogit| {max}");
+    assert!(agree >= NATIVE_TOP1_AGREEMENT, "top-1 agreement {agree}");
+}

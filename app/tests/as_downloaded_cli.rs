@@ -10,6 +10,29 @@ fn fixture(ty: &str) -> String {
     format!("{}/../tests/fixtures/gguf-blocks/{ty}/model.gguf", env!("CARGO_MANIFEST_DIR"))
 }
 
+const TYPES: [&str; 11] = ["F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "Q4_K_M"];
+
+/// The CPU, and the GPU where an adapter exists (required in CI): lavapipe runs each block
+/// type's WGSL prelude against the same device's f32 path.
+fn devices() -> Vec<&'static str> {
+    let gpu = glassbox_tests::gpu::ctx().is_some();
+    if gpu { vec!["cpu", "gpu"] } else { vec!["cpu"] }
+}
+
+#[test]
+fn every_block_type_as_downloaded_agrees_with_its_f32_reference_at_every_hook() {
+    for device in devices() {
+        for ty in TYPES {
+            let model = fixture(ty);
+            let v = json_of(&glassbox(&["compare", "--model", &model, "--prompt", "The capital of France is", "--weights-b", "f32-ref", "--device", device, "--json"]));
+            assert!(v["first_apart"].is_null(), "{ty} on {device}: {v}");
+            let worst = v["hooks"].as_array().unwrap().iter().map(|h| h["rel_l2"].as_f64().unwrap()).fold(0.0, f64::max);
+            assert!(worst <= 1e-5, "{ty} on {device}: worst relative L2 {worst}");
+            eprintln!("{ty} on {device}: worst relative L2 {worst:.1e}");
+        }
+    }
+}
+
 #[test]
 fn as_downloaded_and_the_f32_reference_agree_at_every_hook() {
     for ty in ["Q4_K_M", "Q5_1", "Q6_K"] {

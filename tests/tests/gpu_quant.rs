@@ -21,19 +21,7 @@ use glassbox_tests::tolerance::*;
 use ndarray::Array2;
 
 /// Every type a GGUF matrix can be kept in, with its weight format on the GPU.
-const TYPES: [GgmlType; 11] = [
-    GgmlType::Q8_0,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q4K,
-    GgmlType::Q5K,
-    GgmlType::Q6K,
-    GgmlType::F16,
-    GgmlType::Bf16,
-    GgmlType::F32,
-];
+const TYPES: [GgmlType; 11] = GgmlType::DECODED;
 
 /// Byte offsets of a block's f16 scale and min fields.
 fn scale_offsets(ty: GgmlType) -> &'static [usize] {

@@ -158,6 +158,21 @@ pub enum GgmlType {
 pub const QK_K: usize = 256;
 
 impl GgmlType {
+    /// Every type Glassbox reads (and keeps as downloaded).
+    pub const DECODED: [GgmlType; 11] = [
+        Self::F32,
+        Self::F16,
+        Self::Bf16,
+        Self::Q8_0,
+        Self::Q4_0,
+        Self::Q4_1,
+        Self::Q5_0,
+        Self::Q5_1,
+        Self::Q4K,
+        Self::Q5K,
+        Self::Q6K,
+    ];
+
     pub fn from_id(id: u32) -> Self {
         match id {
             0 => Self::F32,

@@ -8,19 +8,7 @@ use crate::exec::cpu::xwt::{Product, Rows, isa, xwt_many, xwt_with};
 const QK_K: usize = 256;
 use crate::load::matrix::{Matrix, QuantBytes};
 
-const TYPES: [GgmlType; 11] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Bf16,
-    GgmlType::Q8_0,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q4K,
-    GgmlType::Q5K,
-    GgmlType::Q6K,
-];
+const TYPES: [GgmlType; 11] = GgmlType::DECODED;
 
 /// Every instruction set this processor runs (the others fall back and are covered already).
 fn sets() -> Vec<Isa> {

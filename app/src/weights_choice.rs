@@ -29,25 +29,10 @@ pub fn mode_for(path: &Path) -> WeightsMode {
 /// Loads `path` as the choice says.
 pub fn load(path: &Path) -> glassbox_engine::Result<Model> {
     let model = Model::load_with(path, mode_for(path));
-    release_freed_heap();
+    // What building the model freed (its tokenizer's JSON among it) goes back to the system.
+    glassbox_engine::load::heap::release_freed();
     model
 }
-
-/// Hands the heap's free memory back to the system: building a large tokenizer (Gemma's
-/// 262,144 tokens) goes through JSON values of hundreds of MiB that are freed at once, and
-/// `main` asks glibc to keep freed memory for reuse, so without this they stay resident.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn release_freed_heap() {
-    // SAFETY: malloc_trim only returns free pages of the heap to the kernel; live allocations
-    // are untouched, and glibc locks its arenas while it runs.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_freed_heap() {}
 
 /// clap's parser for `--weights`.
 pub fn parse(s: &str) -> Result<WeightsMode, String> {

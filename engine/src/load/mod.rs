@@ -14,6 +14,7 @@ pub mod families;
 pub mod fetch;
 pub mod gguf;
 pub mod guard;
+pub mod heap;
 pub mod layout;
 pub mod layout_named;
 pub mod load_check;

@@ -42,6 +42,8 @@ pub fn parts_of(file: &GgufFile) -> Result<NativeParts> {
     let config_text = build_config_json(file)?.to_string();
     let config = LlamaConfig::from_json(&config_text, path)?;
     let tokenizer = tokenizer_of(file, config.vocab_size)?;
+    // The tokenizer's JSON is freed: give it back before the weights' pages come in on top.
+    crate::load::heap::release_freed();
     let tensors = plan.iter().map(|t| held_tensor(file, t)).collect::<Result<Vec<_>>>()?;
     let (kinds, _) = storage_kinds(file);
     Ok(NativeParts {

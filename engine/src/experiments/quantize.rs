@@ -11,7 +11,7 @@ use crate::error::{EngineError, Result};
 use crate::load::gguf::GgmlType;
 use crate::load::gguf::dequant::dequantize;
 use crate::load::matrix::Matrix;
-use crate::load::model::Model;
+use crate::load::model::{Model, WeightsMode};
 
 /// A weight format to round the matrices through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -124,7 +124,7 @@ fn quantize_q4_0_block(block: &[f32]) -> Vec<u8> {
 /// `format`. The copy has no tokenizer: it runs the same ids as the original.
 pub fn quantized_model(model: &Model, format: WeightQuant) -> Result<Model> {
     let w = &model.weights;
-    if format == WeightQuant::F32Reference && !kept_as_downloaded(model) {
+    if format == WeightQuant::F32Reference && model.weights_mode() != WeightsMode::Native {
         return Err(EngineError::Input(
             "f32-ref compares weights kept as downloaded with their f32 reference; this model's weights are already f32 (load a .gguf with --weights native)".into(),
         ));
@@ -145,16 +145,6 @@ pub fn quantized_model(model: &Model, format: WeightQuant) -> Result<Model> {
         _ => format!("{} → {} weights computed in f32", model.source.weights_note, format.name()),
     };
     Ok(model.with_weights(weights, note))
-}
-
-/// Whether any of `model`'s matrices is kept as GGUF blocks (loaded with native weights).
-pub fn kept_as_downloaded(model: &Model) -> bool {
-    let w = &model.weights;
-    let layers = w.layers.iter().flat_map(|l| {
-        let (a, m) = (&l.self_attn, &l.mlp);
-        [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.down_proj].into_iter().chain(m.up_proj.as_ref())
-    });
-    layers.chain([&w.embed_tokens]).chain(w.lm_head.as_ref()).any(|m| m.quant_type().is_some())
 }
 
 #[cfg(test)]

@@ -65,8 +65,6 @@ pub struct Model {
     /// What loading found worth telling the user (NaN/inf weights, ignored tensors, ...):
     /// the CLI prints them, the GUI shows them as notices.
     pub warnings: Vec<String>,
-    /// Whether the matrices are the GGUF's blocks or f32.
-    pub weights_mode: WeightsMode,
 }
 
 impl Model {
@@ -82,7 +80,6 @@ impl Model {
             inv_freq_local: self.inv_freq_local.clone(),
             arch: self.arch.clone(),
             warnings: self.warnings.clone(),
-            weights_mode: self.weights_mode,
         }
     }
 
@@ -129,7 +126,7 @@ impl Model {
             },
         };
         let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
-        Ok(Self { config, weights, tokenizer: parts.tokenizer, source, inv_freq, inv_freq_local, arch, warnings, weights_mode: WeightsMode::Native })
+        Ok(Self { config, weights, tokenizer: parts.tokenizer, source, inv_freq, inv_freq_local, arch, warnings })
     }
 
     fn load_f32(path: &Path, is_gguf: bool) -> Result<Self> {
@@ -176,13 +173,19 @@ impl Model {
             inv_freq_local,
             arch,
             warnings,
-            weights_mode: WeightsMode::F32,
         })
     }
 
-    /// Whether the matrices are the GGUF's blocks (native) or f32.
+    /// Whether the matrices are the GGUF's blocks (native) or f32, read off the matrices
+    /// themselves (a copy with other weights, such as the f32 reference, says what it holds).
     pub fn weights_mode(&self) -> WeightsMode {
-        self.weights_mode
+        let w = &self.weights;
+        let layers = w.layers.iter().flat_map(|l| {
+            let (a, m) = (&l.self_attn, &l.mlp);
+            [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.down_proj].into_iter().chain(m.up_proj.as_ref())
+        });
+        let blocks = layers.chain([&w.embed_tokens]).chain(w.lm_head.as_ref()).any(|m| m.quant_type().is_some());
+        if blocks { WeightsMode::Native } else { WeightsMode::F32 }
     }
 
     /// Bytes the weights take where they lie: each matrix in its stored type (mapped or
@@ -233,7 +236,6 @@ impl Model {
             inv_freq_local,
             arch,
             warnings: Vec::new(),
-            weights_mode: WeightsMode::F32,
         })
     }
 }

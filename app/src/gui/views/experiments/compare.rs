@@ -8,7 +8,8 @@
 use egui::{RichText, Ui, vec2};
 use egui_plot::{Line, Plot, Points};
 use glassbox_engine::experiments::compare::{self, Comparison};
-use glassbox_engine::experiments::quantize::{WeightQuant, kept_as_downloaded};
+use glassbox_engine::WeightsMode;
+use glassbox_engine::experiments::quantize::WeightQuant;
 use glassbox_engine::{ActivationPrecision, BlockHook, HookKey, Tensor, Trace};
 
 use super::Runner;
@@ -209,7 +210,7 @@ impl CompareState {
         let variants = match self.diff {
             Diff::Ladder => {
                 // A model kept as downloaded first meets its own f32 reference.
-                let reference = kept_as_downloaded(&s.model).then(|| Variant { weights: WeightQuant::F32Reference, ..Variant::default() });
+                let reference = (s.model.weights_mode() == WeightsMode::Native).then(|| Variant { weights: WeightQuant::F32Reference, ..Variant::default() });
                 reference.into_iter().chain(Variant::ladder()).collect()
             }
             Diff::Prompt => {
@@ -301,7 +302,7 @@ impl CompareState {
             }
         });
         ui.horizontal_wrapped(|ui| match self.diff {
-            Diff::Ladder if kept_as_downloaded(&cx.s.model) => {
+            Diff::Ladder if cx.s.model.weights_mode() == WeightsMode::Native => {
                 ui.label(RichText::new(cx.tr(
                     "A with its weights as downloaded; B with the same blocks dequantized to f32 (the reference), then f16 and bf16 activations, then int8 and 4-bit weights.",
                     "A 使用下载时的量化权重；B 先用同样的块反量化成 f32（参照），再用 f16、bf16 激活值，再用 int8 和 4 位权重。",
@@ -324,7 +325,7 @@ impl CompareState {
             }
             Diff::Weights => {
                 // A model kept as downloaded can also run beside its own f32 reference.
-                let reference = kept_as_downloaded(&cx.s.model).then_some(WeightQuant::F32Reference);
+                let reference = (cx.s.model.weights_mode() == WeightsMode::Native).then_some(WeightQuant::F32Reference);
                 for q in reference.into_iter().chain([WeightQuant::Bf16, WeightQuant::Int8, WeightQuant::Q4]) {
                     ui.selectable_value(&mut self.weights, q, weights_label(q, cx.lang));
                 }
@@ -549,7 +550,7 @@ fn log_points(d: &[f32]) -> Vec<[f64; 2]> {
 
 /// Run A's name: its weights as the session's model holds them.
 fn a_label(cx: &ViewCtx<'_>) -> String {
-    if kept_as_downloaded(&cx.s.model) { cx.tr("A (as downloaded)", "A（下载时的权重）").into() } else { "A (f32)".into() }
+    if cx.s.model.weights_mode() == WeightsMode::Native { cx.tr("A (as downloaded)", "A（下载时的权重）").into() } else { "A (f32)".into() }
 }
 
 /// A's top 10 next to each B's.

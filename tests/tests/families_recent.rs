@@ -242,12 +242,19 @@ fn each_family_converted_from_gguf_matches_transformers() {
     }
 }
 
+/// longrope's factors load (`longrope.rs`); half of them, or the wrong count, is refused by name.
 #[test]
-fn a_phi3_gguf_with_longrope_factors_is_refused_by_name() {
+fn a_phi3_gguf_with_incomplete_longrope_factors_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let gguf = dir.path().join("phi3.gguf");
-    let with_factors = fixture_gguf("tiny-phi3", "phi3").f32_tensor("rope_factors_long.weight", &[8], &[1.0; 8]).build();
-    std::fs::write(&gguf, with_factors).unwrap();
-    let err = glassbox_engine::load::gguf::convert_gguf_to_hf(&gguf, &dir.path().join("hf"), &mut |_, _| {}).unwrap_err().to_string();
-    assert!(err.contains("rope_factors_long") && err.contains("longrope") && !err.contains('\n'), "{err}");
+    let base = || fixture_gguf("tiny-phi3", "phi3").kv_u32("phi3.rope.scaling.original_context_length", 16);
+    let cases = [
+        (base().f32_tensor("rope_factors_long.weight", &[8], &[1.0; 8]), "rope_factors_short"),
+        (base().f32_tensor("rope_factors_long.weight", &[8], &[1.0; 8]).f32_tensor("rope_factors_short.weight", &[7], &[1.0; 7]), "rope_factors_short"),
+    ];
+    for (file, name) in cases {
+        std::fs::write(&gguf, file.build()).unwrap();
+        let err = glassbox_engine::load::gguf::convert_gguf_to_hf(&gguf, &dir.path().join("hf"), &mut |_, _| {}).unwrap_err().to_string();
+        assert!(err.contains(name) && !err.contains('\n'), "{err}");
+    }
 }

@@ -153,12 +153,15 @@ fn kernel_rope_matches_cpu() {
         500_000.0,
         RopeKind::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 512 },
     );
-    for (inv_freq, heads, n, offset) in [(&smollm2, 9, 1, 0), (&smollm2, 3, 7, 0), (&smollm2, 9, 64, 0), (&smollm2, 3, 1, 2040), (&llama3, 8, 7, 300)] {
+    // The last case scales cos and sin as longrope's attention factor does.
+    let cases = [(&smollm2, 9, 1, 0, 1.0), (&smollm2, 3, 7, 0, 1.0), (&smollm2, 9, 64, 0, 1.0), (&smollm2, 3, 1, 2040, 1.0), (&llama3, 8, 7, 300, 1.0), (&llama3, 4, 9, 20, 1.2247)];
+    for (inv_freq, heads, n, offset, scale) in cases {
         let d_head = inv_freq.len() * 2;
         let x = random3((n, heads, d_head), 30, 2.0);
-        let ours = ops_f32(&ctx).rope(x.view(), inv_freq, offset).unwrap();
-        let name = format!("rope n {n} at {offset}, {heads} heads of {d_head}");
-        check(&name, &flat(&ours), &flat(&ops::rope(x.view(), inv_freq, offset)), KERNEL_ROPE);
+        let r = glassbox_engine::load::longrope::Rope { inv_freq, scale };
+        let ours = ops_f32(&ctx).rope(x.view(), r, offset).unwrap();
+        let name = format!("rope n {n} at {offset}, {heads} heads of {d_head}, scale {scale}");
+        check(&name, &flat(&ours), &flat(&ops::rope(x.view(), r, offset)), KERNEL_ROPE);
     }
 }
 

@@ -106,6 +106,10 @@ fn rope_scaling_text(c: &LlamaConfig, lang: Lang) -> String {
             format!("llama3，×{factor}（训练长度 {original_max_position_embeddings}）"),
         ),
         Ok(RopeKind::Linear { factor }) => format!("linear ×{factor}"),
+        Ok(RopeKind::LongRope { original_max_position_embeddings, .. }) => lang.tf(
+            format!("longrope (long factors past {original_max_position_embeddings})"),
+            format!("longrope（超过 {original_max_position_embeddings} 用长因子）"),
+        ),
         Ok(RopeKind::Default) => lang.tr("none", "无").to_string(),
         Err(e) => e,
     }

@@ -261,9 +261,15 @@ pub fn generate_with<R: TokenFlow>(
     let sampling = options.sampling;
     let mut options = PassOptions { capture: CaptureFilter::Nothing, ..options.clone() };
     let mut input = prompt.to_vec();
+    let longrope = exec.config().longrope();
     while generated.len() < max_new_tokens {
         // Each pass draws with its own seed so a seeded run is reproducible step by step.
         options.sampling.seed = sampling.seed.wrapping_add(generated.len() as u64);
+        if crate::load::longrope::cache_goes_stale(longrope.as_ref(), exec.cache_len(), input.len()) {
+            // Crossing longrope's original context: the whole sequence again, on the long factors.
+            exec.reset();
+            input = prompt.iter().chain(&generated).copied().collect();
+        }
         let trace = exec.forward(&input, options.clone())?;
         let next = trace
             .sampled

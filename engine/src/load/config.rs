@@ -118,6 +118,9 @@ pub struct LlamaConfig {
     /// Phi-3 (4.x form): the share of each head that RoPE rotates.
     #[serde(default)]
     pub partial_rotary_factor: Option<f64>,
+    /// Phi-3: the pretraining context, kept beside `rope_scaling` (longrope reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_max_position_embeddings: Option<usize>,
     /// Glassbox's own extension (Llama only): the recipe variants the article describes, read
     /// over the family's description by `Arch::from_config`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,6 +189,14 @@ pub struct RopeParameters {
     /// Phi-3 (5.x form): the share of each head that RoPE rotates.
     #[serde(default)]
     pub partial_rotary_factor: Option<f64>,
+    /// longrope (Phi-3 128k, Phi-3.5): per-frequency divisors within and past the original context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_factor: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_factor: Option<Vec<f64>>,
+    /// longrope: the factor on cos and sin (derived from `factor` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_factor: Option<f64>,
     /// Gemma 3 (5.x form): one set of parameters per layer type.
     #[serde(default)]
     pub full_attention: Option<Box<RopeParameters>>,
@@ -206,6 +217,9 @@ pub enum RopeKind {
     },
     /// Position interpolation: every frequency divided by `factor`.
     Linear { factor: f64 },
+    /// Phi-3 128k / Phi-3.5: `short_factor` divisors within `original_max_position_embeddings`,
+    /// `long_factor` past it ([`LlamaConfig::longrope`]); cos and sin times `attention_factor`.
+    LongRope { original_max_position_embeddings: usize, attention_factor: f64 },
 }
 
 impl LlamaConfig {
@@ -347,18 +361,45 @@ impl LlamaConfig {
             "linear" => Ok(RopeKind::Linear {
                 factor: p.factor.ok_or("rope scaling `linear` needs `factor`")?,
             }),
-            "longrope" => Err("rope type `longrope` (Phi-3 128k / Phi-3.5) is not supported (supported: default, llama3, linear); use a 4k-context checkpoint such as Phi-3-mini-4k".into()),
+            // transformers' Phi-3 reads the older name `su` as longrope.
+            "longrope" | "su" => {
+                let l = crate::load::longrope::params(self, p)?;
+                Ok(RopeKind::LongRope { original_max_position_embeddings: l.original_max_position_embeddings, attention_factor: l.attention_factor })
+            }
             other => Err(format!(
-                "rope type `{other}` is not supported (supported: default, llama3, linear)"
+                "rope type `{other}` is not supported (supported: default, llama3, linear, longrope)"
             )),
         }
     }
 
     /// `inv_freq[i]` for the rotate-half pairs (i, i + d_head/2), with any scaling applied.
     /// Computed once on the CPU; both executors use this vector.
+    /// longrope: this is the short table; [`Self::longrope`] holds the long one.
     pub fn inv_freq(&self) -> Vec<f32> {
         let kind = self.rope_kind().unwrap_or(RopeKind::Default);
-        rope_inv_freq(self.d_head(), self.rope_theta(), kind)
+        match (kind, self.longrope_factors()) {
+            (RopeKind::LongRope { .. }, Some((short, _))) => crate::load::longrope::inv_freq(self.d_head(), self.rope_theta(), short),
+            _ => rope_inv_freq(self.d_head(), self.rope_theta(), kind),
+        }
+    }
+
+    /// longrope's long table, where it applies and the factor on cos and sin; None for every
+    /// other kind of RoPE.
+    pub fn longrope(&self) -> Option<crate::load::longrope::LongRope> {
+        let Ok(RopeKind::LongRope { original_max_position_embeddings, attention_factor }) = self.rope_kind() else {
+            return None;
+        };
+        let (_, long) = self.longrope_factors()?;
+        Some(crate::load::longrope::LongRope {
+            long_inv_freq: crate::load::longrope::inv_freq(self.d_head(), self.rope_theta(), long),
+            original_max_position_embeddings,
+            attention_factor: attention_factor as f32,
+        })
+    }
+
+    /// longrope's `short_factor` and `long_factor`, where the config has valid ones.
+    pub fn longrope_factors(&self) -> Option<(&[f64], &[f64])> {
+        crate::load::longrope::factors(self.rope_params()?, self.d_head()).ok()
     }
 
     /// `inv_freq` of the sliding-window layers (their own θ, no scaling), where it differs.
@@ -439,6 +480,9 @@ impl LlamaConfig {
                 "linear rope scaling `factor` = {factor} must be a finite number > 0"
             ));
         }
+        if let (RopeKind::LongRope { .. }, Some(p)) = (self.rope_kind()?, self.rope_params()) {
+            crate::load::longrope::factors(p, self.d_head())?;
+        }
         Ok(())
     }
 }
@@ -480,7 +524,8 @@ fn gpt2_keys(value: &mut serde_json::Value) {
     obj.entry("tie_word_embeddings").or_insert(true.into());
 }
 
-/// HF `_compute_default_rope_parameters` and `_compute_llama3_parameters`, in f64 then cast
+/// HF `_compute_default_rope_parameters`, `_compute_linear_scaling_rope_parameters` and
+/// `_compute_llama3_parameters`, in f64 then cast
 /// to f32 (HF computes in f32; the difference is below 1 ulp on the test vectors).
 pub fn rope_inv_freq(d_head: usize, theta: f64, kind: RopeKind) -> Vec<f32> {
     let base: Vec<f64> = (0..d_head / 2)
@@ -490,7 +535,8 @@ pub fn rope_inv_freq(d_head: usize, theta: f64, kind: RopeKind) -> Vec<f32> {
         })
         .collect();
     let scaled: Vec<f64> = match kind {
-        RopeKind::Default => base,
+        // longrope's divisors are lists in the config: `longrope::inv_freq` applies them.
+        RopeKind::Default | RopeKind::LongRope { .. } => base,
         RopeKind::Linear { factor } => base.iter().map(|f| f / factor).collect(),
         RopeKind::Llama3 {
             factor,

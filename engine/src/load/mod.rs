@@ -18,6 +18,7 @@ pub mod heap;
 pub mod layout;
 pub mod layout_named;
 pub mod load_check;
+pub mod longrope;
 pub mod matrix;
 pub mod model;
 pub mod safetensors_check;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::load::config::LlamaConfig;
+use crate::load::longrope::Rope;
 use crate::error::{EngineError, Result};
 use crate::load::load_check::{check_checkpoint, non_finite, non_finite_warning};
 pub use crate::load::layout::{Attention, AttnBias, DecoderLayer, LearnedPositions, LlamaWeights, Mlp, MlpBias, MlmHead, Named};
@@ -60,6 +61,8 @@ pub struct Model {
     pub inv_freq: Vec<f32>,
     /// Those of the sliding-window layers where their θ differs (Gemma 3).
     pub inv_freq_local: Option<Vec<f32>>,
+    /// longrope (Phi-3 128k): the long table and when it replaces `inv_freq`.
+    pub longrope: Option<crate::load::longrope::LongRope>,
     /// The family's description, read once from the config.
     pub arch: crate::load::arch::Arch,
     /// What loading found worth telling the user (NaN/inf weights, ignored tensors, ...):
@@ -78,6 +81,7 @@ impl Model {
             source: ModelSource { weights_note: note, ..self.source.clone() },
             inv_freq: self.inv_freq.clone(),
             inv_freq_local: self.inv_freq_local.clone(),
+            longrope: self.longrope.clone(),
             arch: self.arch.clone(),
             warnings: self.warnings.clone(),
         }
@@ -125,8 +129,8 @@ impl Model {
                 dir: gguf.parent().map(Path::to_path_buf).unwrap_or_default(),
             },
         };
-        let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
-        Ok(Self { config, weights, tokenizer: parts.tokenizer, source, inv_freq, inv_freq_local, arch, warnings })
+        let (inv_freq, inv_freq_local, longrope, arch) = (config.inv_freq(), config.inv_freq_local(), config.longrope(), config.arch());
+        Ok(Self { config, weights, tokenizer: parts.tokenizer, source, inv_freq, inv_freq_local, longrope, arch, warnings })
     }
 
     fn load_f32(path: &Path, is_gguf: bool) -> Result<Self> {
@@ -163,7 +167,7 @@ impl Model {
             weights_note: read_weights_note(&dir, &config),
             dir,
         };
-        let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
+        let (inv_freq, inv_freq_local, longrope, arch) = (config.inv_freq(), config.inv_freq_local(), config.longrope(), config.arch());
         Ok(Self {
             config,
             weights,
@@ -171,6 +175,7 @@ impl Model {
             source,
             inv_freq,
             inv_freq_local,
+            longrope,
             arch,
             warnings,
         })
@@ -201,12 +206,18 @@ impl Model {
             .sum()
     }
 
-    /// The RoPE frequencies of block `layer`.
-    pub fn inv_freq_of(&self, layer: usize) -> &[f32] {
+    /// The RoPE block `layer` applies in a pass over positions `..end` (exclusive): the
+    /// sliding layers' own θ (Gemma 3), or the global table, which longrope picks by `end`.
+    pub fn rope_of(&self, layer: usize, end: usize) -> Rope<'_> {
         match (&self.inv_freq_local, self.arch.layers.get(layer)) {
-            (Some(local), Some(l)) if l.local_rope => local,
-            _ => &self.inv_freq,
+            (Some(local), Some(l)) if l.local_rope => Rope::plain(local),
+            _ => self.rope_global(end),
         }
+    }
+
+    /// The global layers' RoPE in a pass over positions `..end`.
+    pub fn rope_global(&self, end: usize) -> Rope<'_> {
+        crate::load::longrope::pick(&self.inv_freq, self.longrope.as_ref(), end)
     }
 
     /// What loading found worth telling the user; empty for a healthy model.
@@ -226,7 +237,7 @@ impl Model {
         source: ModelSource,
     ) -> Result<Self> {
         let weights = LlamaWeights::from_named(&config, tensors)?;
-        let (inv_freq, inv_freq_local, arch) = (config.inv_freq(), config.inv_freq_local(), config.arch());
+        let (inv_freq, inv_freq_local, longrope, arch) = (config.inv_freq(), config.inv_freq_local(), config.longrope(), config.arch());
         Ok(Self {
             config,
             weights,
@@ -234,6 +245,7 @@ impl Model {
             source,
             inv_freq,
             inv_freq_local,
+            longrope,
             arch,
             warnings: Vec::new(),
         })

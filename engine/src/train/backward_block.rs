@@ -12,6 +12,7 @@ use super::grad_ops as g;
 use super::params::layer_param;
 use crate::error::{EngineError, Result};
 use crate::load::arch::MlpKind;
+use crate::load::longrope::Rope;
 use crate::program::hooks::{BlockHook as H, HookKey};
 use crate::program::op::LayerOp;
 
@@ -302,15 +303,16 @@ impl Backward<'_> {
 
     fn rope(&mut self, l: usize) -> Result<()> {
         // rot = R(θ)·x per pair (i, i+half)  ⇒  dx = R(−θ)·drot  (the layer's own θ: Gemma's
-        // sliding layers rotate by the local one)
+        // sliding layers rotate by the local one; longrope picks its table by the pass's end)
         let local = self.arch.layers.get(l).is_some_and(|a| a.local_rope);
-        let inv_freq = match (&self.inv_freq_local, local) {
-            (Some(f), true) => f.clone(),
-            _ => self.inv_freq.clone(),
-        };
         let off = self.fwd.pos_offset;
-        self.dq = g::rope_backward(self.dq.view(), &inv_freq, off); // [pos, n_heads, d_head]
-        self.dk = g::rope_backward(self.dk.view(), &inv_freq, off); // [pos, n_kv_heads, d_head]
+        let end = off + self.dq.dim().0;
+        let rope = match (&self.inv_freq_local, local) {
+            (Some(f), true) => Rope::plain(f),
+            _ => crate::load::longrope::pick(&self.inv_freq, self.longrope.as_ref(), end),
+        };
+        self.dq = g::rope_backward(self.dq.view(), rope, off); // [pos, n_heads, d_head]
+        self.dk = g::rope_backward(self.dk.view(), rope, off); // [pos, n_kv_heads, d_head]
         self.precision.round(&mut self.dq);
         self.precision.round(&mut self.dk);
         let (qk, kk) = self.qk_keys(false);

@@ -3,6 +3,8 @@
 
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis, Zip, s};
 
+use crate::load::longrope::Rope;
+
 /// `y = x · Wᵀ` (W stored `[out, in]`) ⇒ `dx = dy · W`.
 pub fn linear_dx(dy: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
     // dy: [pos, out], w: [out, in] → [pos, in]
@@ -128,14 +130,15 @@ pub fn scores_backward(
 
 /// RoPE rotates each pair `(i, i + half)` by `θ = pos · inv_freq[i]`; a rotation's transpose
 /// is the rotation by `−θ`: `dx[i] = dy[i]·cos + dy[i+half]·sin`,
-/// `dx[i+half] = dy[i+half]·cos − dy[i]·sin`. Angles in f32 exactly as the forward makes them.
-pub fn rope_backward(dy: ArrayView3<f32>, inv_freq: &[f32], pos_offset: usize) -> Array3<f32> {
+/// `dx[i+half] = dy[i+half]·cos − dy[i]·sin`. Angles in f32 exactly as the forward makes them,
+/// cos and sin times `rope.scale` as there (longrope's attention factor).
+pub fn rope_backward(dy: ArrayView3<f32>, rope: Rope<'_>, pos_offset: usize) -> Array3<f32> {
     let mut dx = dy.as_standard_layout().into_owned(); // [pos, heads, d_head]
     let (n_pos, heads, d_head) = dx.dim();
     let half = d_head / 2;
     for p in 0..n_pos {
         let position = (pos_offset + p) as f32;
-        let rotation: Vec<(f32, f32)> = inv_freq.iter().take(half).map(|&f| (position * f).sin_cos()).collect();
+        let rotation = crate::exec::cpu::ops::rope_rotation(rope, position, half);
         for h in 0..heads {
             for (i, &(sin, cos)) in rotation.iter().enumerate() {
                 let (a, b) = (dx[[p, h, i]], dx[[p, h, i + half]]);
@@ -213,8 +216,9 @@ mod tests {
     fn rope_gradient_is_the_inverse_rotation() {
         let x = Array3::from_shape_vec((3, 2, 4), rand(24, 4)).unwrap();
         let inv = [1.0f32, 0.1];
-        let y = ops::rope(x.view(), &inv, 2);
-        let back = rope_backward(y.view(), &inv, 2);
+        // longrope's factor on cos and sin scales the rotation: its transpose scales back.
+        let y = ops::rope(x.view(), Rope { inv_freq: &inv, scale: 1.25 }, 2);
+        let back = rope_backward(y.view(), Rope { inv_freq: &inv, scale: 1.0 / 1.25 }, 2);
         for (a, b) in back.iter().zip(x.iter()) {
             assert!((a - b).abs() < 1e-5);
         }

@@ -75,6 +75,12 @@ fn rope_entry(c: &LlamaConfig, theta: f64, scaled: bool) -> Value {
                 "high_freq_factor": high_freq_factor, "original_max_position_embeddings": original_max_position_embeddings});
         }
         Ok(RopeKind::Linear { factor }) if scaled => e = json!({"rope_theta": theta, "rope_type": "linear", "factor": factor}),
+        Ok(RopeKind::LongRope { original_max_position_embeddings, attention_factor }) if scaled => {
+            if let Some((short, long)) = c.longrope_factors() {
+                e = json!({"rope_theta": theta, "rope_type": "longrope", "short_factor": short, "long_factor": long,
+                    "original_max_position_embeddings": original_max_position_embeddings, "attention_factor": attention_factor});
+            }
+        }
         _ => {}
     }
     e
@@ -127,7 +133,12 @@ fn llama_like(c: &LlamaConfig, arch: &Arch) -> Value {
                 _ => Value::Null,
             };
             obj.insert("sliding_window".into(), window);
-            obj.insert("original_max_position_embeddings".into(), json!(c.max_position_embeddings));
+            // transformers reads longrope's switch point from here, over `rope_parameters`.
+            let original = match c.rope_kind() {
+                Ok(RopeKind::LongRope { original_max_position_embeddings, .. }) => original_max_position_embeddings,
+                _ => c.max_position_embeddings,
+            };
+            obj.insert("original_max_position_embeddings".into(), json!(original));
             obj.insert("resid_pdrop".into(), json!(0.0));
             obj.insert("embd_pdrop".into(), json!(0.0));
             // Phi-3 derives the head width from hidden_size / heads.

@@ -168,6 +168,7 @@ impl CpuBackend {
         let (c, arch) = (&m.config, &m.arch);
         let w = &m.weights.layers[l];
         let (eps, group, at) = (c.eps(), c.group_size(), pass.plan.pos_offset);
+        let end = at + pass.plan.ids.len();
         let switches = pass.plan.options.switches;
         let mask = if switches.no_causal_mask { AttnMask::Bidirectional } else { arch.mask(l) };
         // A block without pre-norms (BERT's post-norm, OLMo 2) feeds each sublayer the
@@ -201,8 +202,9 @@ impl CpuBackend {
                 *x = norm(x.view(), g.view(), eps)?.into_shared(); // [pos, heads, d_head]
             }
             H::RotQ | H::RotK if switches.no_rope => {} // positions left out: rot_q = q, rot_k = k
-            H::RotQ => p.q = ops::rope(p.q.view(), m.inv_freq_of(l), at).into_shared(), // [pos, n_heads, d_head]
-            H::RotK => p.k = ops::rope(p.k.view(), m.inv_freq_of(l), at).into_shared(), // [pos, n_kv_heads, d_head]
+            // The pass's end picks longrope's table (transformers: max(position_ids) + 1).
+            H::RotQ => p.q = ops::rope(p.q.view(), m.rope_of(l, end), at).into_shared(), // [pos, n_heads, d_head]
+            H::RotK => p.k = ops::rope(p.k.view(), m.rope_of(l, end), at).into_shared(), // [pos, n_kv_heads, d_head]
             H::RawScores => {
                 // Future keys' scores only when something reads them (or nothing masks them).
                 let skip_future = mask.is_causal() && !pass.plan.options.touches(HookKey::Block(l, H::RawScores));

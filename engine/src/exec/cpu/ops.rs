@@ -5,6 +5,7 @@ use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, ArrayV
 use rayon::prelude::*;
 
 use crate::error::{EngineError, Result};
+use crate::load::longrope::Rope;
 
 /// `y = x · Wᵀ` with `W` stored `[out_features, in_features]` (the executor's kernels, on a
 /// plain array).
@@ -50,8 +51,9 @@ pub fn split_heads(x: Array2<f32>, heads: usize) -> Result<Array3<f32>> {
 
 /// Rotate-half RoPE (HF/NeoX): dim `i` pairs with `i + d_head/2`, angle `p · inv_freq[i]`,
 /// positions `pos_offset..`:
-/// `x'[i] = x[i]·cos − x[i+half]·sin`, `x'[i+half] = x[i+half]·cos + x[i]·sin`.
-pub fn rope(x: ArrayView3<f32>, inv_freq: &[f32], pos_offset: usize) -> Array3<f32> {
+/// `x'[i] = x[i]·cos − x[i+half]·sin`, `x'[i+half] = x[i+half]·cos + x[i]·sin`, cos and sin
+/// times `rope.scale` first (longrope's attention factor), as transformers scales them.
+pub fn rope(x: ArrayView3<f32>, rope: Rope<'_>, pos_offset: usize) -> Array3<f32> {
     // x: [pos, heads, d_head]
     let (n_pos, heads, d_head) = x.dim();
     let half = d_head / 2;
@@ -62,7 +64,7 @@ pub fn rope(x: ArrayView3<f32>, inv_freq: &[f32], pos_offset: usize) -> Array3<f
     for (p, at_pos) in values.chunks_mut(heads * d_head).enumerate().take(n_pos) {
         // Angles in f32, as HF computes them: (position · inv_freq) then cos/sin.
         let position = (pos_offset + p) as f32;
-        let rotation: Vec<(f32, f32)> = inv_freq.iter().take(half).map(|&f| (position * f).sin_cos()).collect();
+        let rotation = rope_rotation(rope, position, half);
         for head in at_pos.chunks_mut(d_head) {
             let (first, second) = head.split_at_mut(half);
             for ((a, b), &(sin, cos)) in first.iter_mut().zip(second.iter_mut()).zip(&rotation) {
@@ -73,6 +75,19 @@ pub fn rope(x: ArrayView3<f32>, inv_freq: &[f32], pos_offset: usize) -> Array3<f
         }
     }
     out
+}
+
+/// `(sin, cos)` of each pair at `position`, each times `rope.scale`: the angles in f32 as HF
+/// computes them, `position · inv_freq` then cos/sin.
+pub fn rope_rotation(rope: Rope<'_>, position: f32, half: usize) -> Vec<(f32, f32)> {
+    rope.inv_freq
+        .iter()
+        .take(half)
+        .map(|&f| {
+            let (sin, cos) = (position * f).sin_cos();
+            (sin * rope.scale, cos * rope.scale)
+        })
+        .collect()
 }
 
 /// Scaled dot products `s[h, i, j] = q[i, h] · k[j, g(h)] / sqrt(d_head)`, no mask yet.
@@ -317,7 +332,7 @@ mod tests {
     #[test]
     fn rope_rotates_pairs_i_and_i_plus_half() {
         let x = Array3::from_shape_vec((1, 1, 4), vec![1.0, 0.0, 0.0, 0.0]).unwrap();
-        let out = rope(x.view(), &[1.0, 0.5], 1);
+        let out = rope(x.view(), Rope::plain(&[1.0, 0.5]), 1);
         // dim 0 pairs with dim 2: (1, 0) rotated by angle 1.
         assert!((out[[0, 0, 0]] - 1f32.cos()).abs() < 1e-6);
         assert!((out[[0, 0, 2]] - 1f32.sin()).abs() < 1e-6);

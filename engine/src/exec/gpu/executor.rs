@@ -23,6 +23,7 @@ use crate::exec::gpu::timer::GpuTimer;
 use crate::exec::gpu::weights::{GpuWeights, upload_f32};
 use crate::exec::gpu::Precision;
 use crate::program::hooks::HookKey;
+use crate::load::longrope::Rope;
 use crate::load::model::Model;
 use crate::exec::sampling::Sampler;
 use crate::program::op::Step;
@@ -288,8 +289,9 @@ impl GpuBackend {
                 })
                 .collect()
         })??;
-        let cs = rope::cos_sin_table(&self.model.inv_freq, pos_offset, n); // [n, d_head/2, 2]
-        let cs_local = self.model.inv_freq_local.as_ref().map(|f| rope::cos_sin_table(f, pos_offset, n)); // [n, d_head/2, 2]
+        // The pass's end picks longrope's table, as on the CPU.
+        let cs = rope::cos_sin_table(self.model.rope_global(pos_offset + n), pos_offset, n); // [n, d_head/2, 2]
+        let cs_local = self.model.inv_freq_local.as_ref().map(|f| rope::cos_sin_table(Rope::plain(f), pos_offset, n)); // [n, d_head/2, 2]
         let positions: Vec<u32> = (pos_offset..pos_offset + n).map(|p| u32::try_from(p).unwrap_or(u32::MAX)).collect(); // [n]
         let types = vec![0u32; n]; // [n]
         let (q, a) = (&self.ctx.queue, &self.acts);

@@ -15,6 +15,7 @@ use crate::exec::gpu::kernels::{Dispatch, Kernels, WeightFormat, add, attend, bi
 use crate::exec::intervene::{ActivationPrecision, Resolved};
 use crate::exec::gpu::recorder::{Params, Recorder};
 use crate::exec::gpu::weights::{GpuMatrix, upload_f32};
+use crate::load::longrope::Rope;
 use crate::load::matrix::Matrix;
 
 pub struct GpuOps {
@@ -135,9 +136,9 @@ impl GpuOps {
     }
 
     /// RoPE of `x` [pos, heads, D] at positions `pos_offset..`.
-    pub fn rope(&self, x: ArrayView3<f32>, inv_freq: &[f32], pos_offset: usize) -> Result<Array3<f32>> {
+    pub fn rope(&self, x: ArrayView3<f32>, r: Rope<'_>, pos_offset: usize) -> Result<Array3<f32>> {
         let (n, heads, d_head) = x.dim();
-        let cs = self.upload("cs", rope::cos_sin_table(inv_freq, pos_offset, n))?;
+        let cs = self.upload("cs", rope::cos_sin_table(r, pos_offset, n))?;
         let xb = self.upload("x", x.iter().copied())?;
         self.run(&[rope::dispatch(&self.kernels, &cs, &xb, n, heads, d_head)])?;
         self.read3(&xb, x.dim())

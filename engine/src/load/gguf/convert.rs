@@ -27,9 +27,9 @@ pub struct ConvertedTensor {
 }
 
 /// Tensors that carry no weights of their own: llama.cpp stores Llama 3 RoPE frequency
-/// factors as a tensor, but transformers derives them from `rope_scaling` in config.json,
-/// which `build_config_json` writes from the same data.
-const DERIVED_TENSORS: &[&str] = &["rope_freqs.weight"];
+/// factors (and Phi-3's longrope factors) as tensors, but transformers derives them from
+/// `rope_scaling` in config.json, which `build_config_json` writes from the same data.
+const DERIVED_TENSORS: &[&str] = &["rope_freqs.weight", "rope_factors_short.weight", "rope_factors_long.weight"];
 
 /// The Hugging Face name for a GGUF tensor name, or None when it has no Llama counterpart.
 pub fn hf_tensor_name(gguf_name: &str) -> Option<String> {
@@ -68,9 +68,6 @@ pub fn planned_tensors(gguf: &GgufFile) -> Result<Vec<ConvertedTensor>, GgufErro
         return planned_gemma3(gguf);
     }
     let variant = super::variants::ARCHS.contains(&arch);
-    if variant {
-        super::variants::refuse(gguf)?;
-    }
     let n_head = gguf.get_u32(&format!("{arch}.attention.head_count"))? as usize;
     let n_head_kv_key = format!("{arch}.attention.head_count_kv");
     let n_head_kv = gguf.opt_u32(&n_head_kv_key)?.map_or(n_head, |n| n as usize);

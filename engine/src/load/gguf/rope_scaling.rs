@@ -65,6 +65,46 @@ pub(crate) fn rope_scaling(
         })
 }
 
+/// The tensors in which llama.cpp's Phi-3 converter stores `longrope`'s factors.
+pub(crate) const LONGROPE_TENSORS: [&str; 2] = ["rope_factors_short.weight", "rope_factors_long.weight"];
+
+/// Phi-3 128k / Phi-3.5 as llama.cpp writes them (`conversion/phi.py`): the factors as two
+/// f32 tensors, the pretraining context as `{arch}.rope.scaling.original_context_length` and the
+/// factor on cos and sin it computed as `{arch}.rope.scaling.attn_factor`; no scaling type key.
+/// Gives config.json's `rope_scaling` and top-level `original_max_position_embeddings`, or None
+/// when the file has no factors.
+pub(crate) fn longrope(gguf: &GgufFile, arch: &str, head_dim: usize) -> Result<Option<(Value, u32)>, GgufError> {
+    let present = LONGROPE_TENSORS.iter().filter(|n| gguf.tensor(n).is_some()).count();
+    if present == 0 {
+        return Ok(None);
+    }
+    let mut lists = Vec::with_capacity(2);
+    for name in LONGROPE_TENSORS {
+        if gguf.tensor(name).is_none() {
+            return Err(GgufError::tensor(gguf.path(), name, "is missing: longrope needs both rope_factors_short and rope_factors_long"));
+        }
+        let (_, factors) = gguf.tensor_f32(name)?;
+        if factors.len() * 2 != head_dim || factors.iter().any(|f| !(f.is_finite() && *f > 0.0)) {
+            return Err(GgufError::tensor(
+                gguf.path(),
+                name,
+                format!("holds {} factors; head_dim {head_dim} needs {} finite numbers > 0", factors.len(), head_dim / 2),
+            ));
+        }
+        lists.push(factors.into_iter().map(json_f32).collect::<Vec<_>>());
+    }
+    let original_key = format!("{arch}.rope.scaling.original_context_length");
+    let original = gguf.get_u32(&original_key)?;
+    if original == 0 {
+        return Err(GgufError::metadata(gguf.path(), &original_key, "must be ≥ 1"));
+    }
+    let mut scaling = json!({"type": "longrope", "short_factor": lists[0], "long_factor": lists[1]});
+    if let Some(attn) = gguf.opt_f32(&format!("{arch}.rope.scaling.attn_factor"))? {
+        scaling["attention_factor"] = json_f32(attn);
+    }
+    Ok(Some((scaling, original)))
+}
+
 pub(crate) fn llama3_params(divisors: &[f32], head_dim: u32, theta: f32) -> Option<Value> {
     if divisors.len() * 2 != head_dim as usize {
         return None;

@@ -10,8 +10,8 @@
 //!   `post_attention_norm` (→ `post_attention_layernorm`) and `post_ffw_norm` and it has no
 //!   `attn_norm` / `ffn_norm`;
 //! - Phi-3 keeps its fused weights: `attn_qkv` is `qkv_proj`, and `ffn_up` is the fused
-//!   `gate_up_proj` (there is no `ffn_gate`); `rope_factors_long`/`_short` (128k `longrope`) are
-//!   refused.
+//!   `gate_up_proj` (there is no `ffn_gate`); 128k `longrope`'s `rope_factors_long`/`_short`
+//!   tensors and `rope.scaling.*` keys become config.json's `rope_scaling` (`rope_scaling.rs`).
 
 use serde_json::{Value, json};
 
@@ -135,28 +135,27 @@ pub(crate) fn layer_tensors(arch: &str) -> &'static [&'static str] {
     }
 }
 
-/// Tensors that say the file needs what Glassbox does not run (Phi-3 128k's `longrope`).
-pub(crate) fn refuse(gguf: &GgufFile) -> Result<(), GgufError> {
-    match gguf.tensors().iter().find(|t| t.name.starts_with("rope_factors_")) {
-        Some(t) => Err(GgufError::tensor(
-            gguf.path(),
-            &t.name,
-            "holds `longrope` RoPE factors (Phi-3 128k / Phi-3.5), which Glassbox does not run; use a 4k-context Phi-3 such as Phi-3-mini-4k",
-        )),
-        None => Ok(()),
-    }
-}
-
 /// The Llama-form config (built from the same `{arch}.*` keys) made into `arch`'s own:
-/// its `model_type` and class, and Phi-3's sliding window.
+/// its `model_type` and class, and Phi-3's sliding window and `longrope`.
 pub(crate) fn config_json(gguf: &GgufFile, arch: &str, mut cfg: serde_json::Map<String, Value>) -> Result<Value, GgufError> {
-    refuse(gguf)?;
+    let head_dim = cfg.get("head_dim").and_then(Value::as_u64).unwrap_or_default() as usize;
+    match super::rope_scaling::longrope(gguf, arch, head_dim)? {
+        Some((scaling, original)) if arch == "phi3" => {
+            cfg.insert("rope_scaling".into(), scaling);
+            cfg.insert("original_max_position_embeddings".into(), json!(original));
+        }
+        Some(_) => {
+            return Err(GgufError::unsupported(gguf.path(), format!("`rope_factors_*` tensors in a `{arch}` file: only Phi-3's longrope is read")));
+        }
+        None => {}
+    }
     cfg.insert("architectures".into(), json!([class(arch)]));
     cfg.insert("model_type".into(), json!(arch));
     // Qwen 2's q/k/v biases are part of its class, not a config switch.
     cfg.remove("mlp_bias");
+    // llama.cpp's converter writes 0 for a Phi-3 config without a window (`sliding_window: null`).
     if arch == "phi3"
-        && let Some(window) = gguf.opt_u32("phi3.attention.sliding_window")?
+        && let Some(window) = gguf.opt_u32("phi3.attention.sliding_window")?.filter(|&w| w > 0)
     {
         cfg.insert("sliding_window".into(), json!(window));
     }

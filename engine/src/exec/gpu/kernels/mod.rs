@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn rope_table_is_the_cpu_angles() {
-        let table = rope::cos_sin_table(&[1.0, 0.5], 3, 2); // [2 positions, 2 freqs, (cos, sin)]
+        let table = rope::cos_sin_table(crate::load::longrope::Rope::plain(&[1.0, 0.5]), 3, 2); // [2 positions, 2 freqs, (cos, sin)]
         assert_eq!(table.len(), 8);
         assert_eq!((table[0], table[1]), (3f32.cos(), 3f32.sin()));
         assert_eq!((table[6], table[7]), ((4f32 * 0.5).cos(), (4f32 * 0.5).sin()));

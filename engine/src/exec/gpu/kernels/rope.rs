@@ -3,6 +3,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{Dispatch, Kernels, grid_elements, u};
+use crate::exec::cpu::ops::rope_rotation;
+use crate::load::longrope::Rope;
 
 pub const SOURCE: &str = include_str!("rope.wgsl");
 
@@ -15,15 +17,14 @@ pub struct Params {
     pub _pad: u32,
 }
 /// `(cos, sin)` pairs `[n, d_head/2]` for positions `pos_offset..`, computed exactly as
-/// `cpu::ops::rope` does (f32 angle, f32 `sin_cos`), for the kernel's `cs` binding.
-pub fn cos_sin_table(inv_freq: &[f32], pos_offset: usize, n: usize) -> Vec<f32> {
-    let mut table = Vec::with_capacity(n * inv_freq.len() * 2); // [n, d_head/2, 2]
+/// `cpu::ops::rope` does (`rope_rotation`: f32 angle, f32 `sin_cos`, times the scale), for
+/// the kernel's `cs` binding.
+pub fn cos_sin_table(rope: Rope<'_>, pos_offset: usize, n: usize) -> Vec<f32> {
+    let half = rope.inv_freq.len();
+    let mut table = Vec::with_capacity(n * half * 2); // [n, d_head/2, 2]
     for p in 0..n {
         let position = (pos_offset + p) as f32;
-        for &f in inv_freq {
-            let (sin, cos) = (position * f).sin_cos();
-            table.extend([cos, sin]);
-        }
+        table.extend(rope_rotation(rope, position, half).into_iter().flat_map(|(sin, cos)| [cos, sin]));
     }
     table
 }

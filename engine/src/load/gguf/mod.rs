@@ -14,6 +14,7 @@ pub mod dequant;
 mod gemma3;
 pub mod native;
 pub mod gemma_tokenizer;
+pub mod phi3_tokenizer;
 mod reader;
 mod rope_scaling;
 mod safetensors_out;

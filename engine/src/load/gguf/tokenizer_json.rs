@@ -1,8 +1,8 @@
 //! `tokenizer.json` (for the `tokenizers` crate) and `tokenizer_config.json` from the
-//! `tokenizer.*` keys. Byte-level BPE (`tokenizer.ggml.model = gpt2`) is supported, and
-//! Gemma's SentencePiece-style vocabulary (`llama` with runs of spaces in it), rebuilt as
-//! transformers rebuilds it (`gemma_tokenizer.rs`). Other SentencePiece GGUFs carry scores
-//! instead of merges, and rebuilding merges from scores is a different, lossy conversion.
+//! `tokenizer.*` keys. Byte-level BPE (`tokenizer.ggml.model = gpt2`) is supported, and two
+//! SentencePiece-style vocabularies (`llama`) rebuilt as transformers rebuilds them: Gemma's
+//! (runs of spaces in it, `gemma_tokenizer.rs`) and Phi-3's (`phi3_tokenizer.rs`). Other
+//! SentencePiece GGUFs are refused: nothing in the file says which of the shapes they need.
 
 use std::collections::HashMap;
 
@@ -10,6 +10,9 @@ use serde_json::{Map, Value, json};
 
 use super::GgufError;
 use super::gemma_tokenizer::{GemmaSpecials, gemma_tokenizer_json, is_gemma_vocabulary};
+use super::phi3_tokenizer::phi3_tokenizer_json;
+
+type SentencePieceBuilder = fn(&[&str], &[f32], &[i64], &GemmaSpecials) -> Result<Value, String>;
 use super::reader::GgufFile;
 
 /// llama.cpp's token types that become added tokens: control tokens are special (chat
@@ -35,13 +38,15 @@ pub fn pre_tokenizer_for(pre: &str) -> Option<Value> {
             {"type": "Digits", "individual_digits": true},
             byte_level(true),
         ]}),
-        "gpt-2" | "gpt2" => byte_level(true),
+        // OLMo 1.7's `olmo` is GPT-2's split in llama.cpp, and transformers keeps GPT-2's there.
+        "gpt-2" | "gpt2" | "olmo" => byte_level(true),
         "qwen2" => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated",
              "invert": false},
             byte_level(false),
         ]}),
-        "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [
+        // `dbrx` (cl100k, OLMo 2's) splits as Llama 3 does (transformers' `GGUF_PRE_TOKENIZER_SPLITS`).
+        "llama-bpe" | "llama3" | "dbrx" => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": LLAMA3_SPLIT}, "behavior": "Isolated",
              "invert": false},
             byte_level(false),
@@ -61,7 +66,7 @@ pub fn bpe_tokenizer_json(
     let pre_tokenizer = pre_tokenizer_for(pre).ok_or_else(|| {
         format!(
             "pre-tokenizer `{pre}` (tokenizer.ggml.pre) is not supported; supported: smollm, \
-             gpt-2, llama-bpe, qwen2"
+             gpt-2, olmo, llama-bpe, dbrx, qwen2"
         )
     })?;
     if let Some(types) = token_types
@@ -146,7 +151,10 @@ pub fn build_tokenizer_json(gguf: &GgufFile) -> Result<Value, GgufError> {
     if model == "llama" {
         let tokens = gguf.get_str_array("tokenizer.ggml.tokens")?;
         if is_gemma_vocabulary(&tokens) {
-            return gemma_tokenizer_from(gguf, &tokens);
+            return gemma_tokenizer_from(gguf, &tokens, gemma_tokenizer_json);
+        }
+        if gguf.opt_str("general.architecture")? == Some("phi3") {
+            return gemma_tokenizer_from(gguf, &tokens, phi3_tokenizer_json);
         }
     }
     if model != "gpt2" {
@@ -155,8 +163,8 @@ pub fn build_tokenizer_json(gguf: &GgufFile) -> Result<Value, GgufError> {
             model_key,
             format!(
                 "tokenizer model `{model}` is not supported; Glassbox converts byte-level BPE \
-                 (`gpt2`) and Gemma's tokenizers only. Use the model's Hugging Face folder \
-                 instead"
+                 (`gpt2`) and Gemma's and Phi-3's tokenizers only. Use the model's Hugging Face \
+                 folder instead"
             ),
         ));
     }
@@ -174,8 +182,8 @@ pub fn build_tokenizer_json(gguf: &GgufFile) -> Result<Value, GgufError> {
         .map_err(|msg| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg))
 }
 
-/// Gemma's SentencePiece-style vocabulary as the BPE transformers builds from it.
-fn gemma_tokenizer_from(gguf: &GgufFile, tokens: &[&str]) -> Result<Value, GgufError> {
+/// A SentencePiece-style vocabulary (Gemma's, Phi-3's) as the BPE transformers builds from it.
+fn gemma_tokenizer_from(gguf: &GgufFile, tokens: &[&str], build: SentencePieceBuilder) -> Result<Value, GgufError> {
     let scores = gguf.get_f32_array("tokenizer.ggml.scores")?;
     let types = gguf.get_int_array("tokenizer.ggml.token_type")?;
     let specials = GemmaSpecials {
@@ -183,7 +191,7 @@ fn gemma_tokenizer_from(gguf: &GgufFile, tokens: &[&str]) -> Result<Value, GgufE
         unk_id: gguf.opt_u32("tokenizer.ggml.unknown_token_id")?,
         add_bos: gguf.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false),
     };
-    gemma_tokenizer_json(tokens, &scores, &types, &specials)
+    build(tokens, &scores, &types, &specials)
         .map_err(|msg| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg))
 }
 

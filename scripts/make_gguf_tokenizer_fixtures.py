@@ -76,13 +76,18 @@ def write(path, arch, tokens, types, model, pre=None, merges=None, scores=None, 
     w.close()
 
 
-def byte_level():
+def trained_byte_level_bpe():
+    """A 400-token byte-level BPE (GPT-2's split) trained on CORPUS."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(CORPUS * 4, trainer)
-    data = json.loads(tok.to_str())
+    return tok
+
+
+def byte_level():
+    data = json.loads(trained_byte_level_bpe().to_str())
     vocab = data["model"]["vocab"]
     tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
     merges = [m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]]

@@ -144,3 +144,15 @@ fn a_pass_crossing_the_original_context_from_the_gpu_cache_matches_the_cpu() {
     let generated = generate(&mut gpu, &prompt, expected.len(), SamplingParams::greedy(), &[], &mut |_| {}).unwrap();
     assert_eq!(generated, expected, "cached greedy generation on the GPU");
 }
+
+/// A trained longrope model exported for transformers (`hf_config_json`) keeps its RoPE: both
+/// factor lists, the original context at the top level (where Phi-3 reads it) and the factor.
+#[test]
+fn the_exported_config_keeps_longrope() {
+    let model = load();
+    let json = glassbox_engine::train::hf_config::hf_config_json(&model.config);
+    assert_eq!(json["original_max_position_embeddings"], 16, "{json}");
+    let again = glassbox_engine::LlamaConfig::from_json(&json.to_string(), std::path::Path::new("exported config.json")).unwrap();
+    assert_eq!(again.longrope(), model.longrope);
+    assert_eq!(again.inv_freq(), model.inv_freq);
+}

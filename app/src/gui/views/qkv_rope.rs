@@ -225,7 +225,9 @@ impl QkvRopeView {
         };
         let half = q.len() / 2;
         let absolute = pos + cx.s.trace.pos_offset;
-        let inv_freq = &cx.s.model.inv_freq;
+        // This block's table for this pass: Gemma's local θ, longrope's short or long factors.
+        let end = cx.s.trace.pos_offset + cx.s.trace.token_ids.len();
+        let inv_freq = cx.s.model.rope_of(layer, end).inv_freq;
         let radius = 20.0;
         let per_row =
             ((ui.available_width() / (2.0 * radius + 10.0)).floor() as usize).clamp(4, 32);

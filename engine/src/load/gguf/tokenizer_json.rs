@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use super::GgufError;
-use super::gemma_tokenizer::{GemmaSpecials, gemma_tokenizer_json, is_gemma_vocabulary};
+use super::gemma_tokenizer::{GemmaSpecials, gemma_tokenizer, gemma_tokenizer_json, is_gemma_vocabulary};
 use super::reader::GgufFile;
 
 /// llama.cpp's token types that become added tokens: control tokens are special (chat
@@ -176,6 +176,31 @@ pub fn build_tokenizer_json(gguf: &GgufFile) -> Result<Value, GgufError> {
 
 /// Gemma's SentencePiece-style vocabulary as the BPE transformers builds from it.
 fn gemma_tokenizer_from(gguf: &GgufFile, tokens: &[&str]) -> Result<Value, GgufError> {
+    let (scores, types, specials) = gemma_metadata(gguf)?;
+    gemma_tokenizer_json(tokens, &scores, &types, &specials)
+        .map_err(|msg| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg))
+}
+
+/// For a Gemma vocabulary, the tokenizer [`build_tokenizer_json`] describes, built without the
+/// JSON (a native load); `None` for other vocabularies, which go through the JSON.
+pub fn build_gemma_tokenizer(gguf: &GgufFile) -> Result<Option<tokenizers::Tokenizer>, GgufError> {
+    if gguf.get_str("tokenizer.ggml.model")? != "llama" {
+        return Ok(None);
+    }
+    let tokens = gguf.get_str_array("tokenizer.ggml.tokens")?;
+    if !is_gemma_vocabulary(&tokens) {
+        return Ok(None);
+    }
+    let (scores, types, specials) = gemma_metadata(gguf)?;
+    let err = |msg: String| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg);
+    // The crate panics on some inputs nobody foresaw: an error naming the file, not a crash.
+    crate::load::guard::catch_panic(|| gemma_tokenizer(&tokens, &scores, &types, &specials))
+        .map_err(|panic| err(format!("the tokenizers library cannot build it ({panic})")))?
+        .map(Some)
+        .map_err(err)
+}
+
+fn gemma_metadata(gguf: &GgufFile) -> Result<(Vec<f32>, Vec<i64>, GemmaSpecials), GgufError> {
     let scores = gguf.get_f32_array("tokenizer.ggml.scores")?;
     let types = gguf.get_int_array("tokenizer.ggml.token_type")?;
     let specials = GemmaSpecials {
@@ -183,8 +208,7 @@ fn gemma_tokenizer_from(gguf: &GgufFile, tokens: &[&str]) -> Result<Value, GgufE
         unk_id: gguf.opt_u32("tokenizer.ggml.unknown_token_id")?,
         add_bos: gguf.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false),
     };
-    gemma_tokenizer_json(tokens, &scores, &types, &specials)
-        .map_err(|msg| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg))
+    Ok((scores, types, specials))
 }
 
 pub fn build_tokenizer_config_json(gguf: &GgufFile) -> Result<Value, GgufError> {

@@ -114,21 +114,37 @@ pub fn count_non_finite<'a>(key: HookKey, values: impl IntoIterator<Item = &'a f
     (nan, inf)
 }
 
-/// How a derived entry comes from the raw attention scores it holds: the executor's own
-/// in-place op (the mask, or the mask then the softmax) at the pass's position offset. The
-/// executor hands the function over, so the trace repeats the very code the pass ran and
-/// depends on no backend.
-#[derive(Debug, Clone, Copy)]
-pub struct Derivation {
-    pub pos_offset: usize,
-    pub apply: fn(ArrayViewMut3<'_, f32>, usize),
+/// How a derived entry comes from the tensor it holds, by the executor's own code (handed
+/// over by the executor, so the trace repeats the very code the pass ran and depends on no
+/// backend).
+#[derive(Clone)]
+pub enum Derivation {
+    /// The raw attention scores, and the executor's in-place op on a copy of them (the mask,
+    /// or the mask then the softmax) at the pass's position offset.
+    InPlace {
+        pos_offset: usize,
+        apply: fn(ArrayViewMut3<'_, f32>, usize),
+    },
+    /// A function of the tensor held: the LM head on the final norm's rows, for the logits.
+    Map(Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync>),
+}
+
+impl std::fmt::Debug for Derivation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Derivation::InPlace { pos_offset, .. } => write!(f, "InPlace {{ pos_offset: {pos_offset} }}"),
+            Derivation::Map(_) => write!(f, "Map"),
+        }
+    }
 }
 
 /// A recorded tensor, or one worked out from another on first read. The masked scores and the
 /// pattern are each as big as the raw scores (9 × T × T floats a layer: 1.1 GB for 30 layers at
 /// T = 1,024); when the pass computed them from the raw scores with nothing edited or rounded
 /// in between, the trace keeps only the raw scores and repeats the same two in-place ops (the
-/// very functions the CPU pass ran) when a reader asks, which gives the same bits.
+/// very functions the CPU pass ran) when a reader asks, which gives the same bits. The logits
+/// of every row (T × vocabulary: 64 MiB at T = 64 for Gemma's 262,144 tokens) are kept as the
+/// final norm's rows (T × d_model) and the LM head the pass would have run on them.
 #[derive(Debug, Clone)]
 enum Entry {
     Stored(Arc<Tensor>),
@@ -143,7 +159,7 @@ impl Entry {
     fn value(&self) -> &Arc<Tensor> {
         match self {
             Entry::Stored(t) => t,
-            Entry::Derived { from, how, value } => value.get_or_init(|| Arc::new(derive(from, *how))),
+            Entry::Derived { from, how, value } => value.get_or_init(|| Arc::new(derive(from, how))),
         }
     }
 
@@ -156,12 +172,17 @@ impl Entry {
     }
 }
 
-fn derive(raw: &Tensor, how: Derivation) -> Tensor {
-    let mut out = raw.clone();
-    if let Ok(scores) = out.data.view_mut().into_dimensionality::<Ix3>() {
-        (how.apply)(scores, how.pos_offset);
+fn derive(from: &Tensor, how: &Derivation) -> Tensor {
+    match how {
+        Derivation::InPlace { pos_offset, apply } => {
+            let mut out = from.clone();
+            if let Ok(scores) = out.data.view_mut().into_dimensionality::<Ix3>() {
+                apply(scores, *pos_offset);
+            }
+            out
+        }
+        Derivation::Map(f) => f(from),
     }
-    out
 }
 
 /// One forward pass over `token_ids` (the new tokens, at positions `pos_offset..`).
@@ -222,7 +243,7 @@ impl Trace {
         }
     }
 
-    /// Records `key` as `how` applied to the raw scores `from`, worked out when first read.
+    /// Records `key` as `how` applied to `from`, worked out when first read.
     pub fn insert_derived(&mut self, key: HookKey, from: Arc<Tensor>, how: Derivation) {
         let value = Arc::new(OnceLock::new());
         self.tensors.insert(key, Entry::Derived { from, how, value });

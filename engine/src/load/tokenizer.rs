@@ -11,6 +11,15 @@ use crate::error::{EngineError, Result};
 use crate::load::guard::catch_panic;
 use crate::load::tokenizer_check::{MAX_TOKENIZER_BYTES, check_tokenizer_json};
 
+/// How the pieces of a vocabulary spell text, for showing a token's bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Pieces {
+    /// SentencePiece-style: `▁` is a space and `<0xNN>` one raw byte (BPE with byte fallback).
+    pub metaspace: bool,
+    /// GPT-2's byte-level alphabet.
+    pub byte_level: bool,
+}
+
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     chat_template: Option<String>,
@@ -69,6 +78,21 @@ impl Tokenizer {
         let inner = catch_panic(|| serde_json::from_value::<tokenizers::Tokenizer>(value))
             .map_err(|panic| err(format!("the tokenizers library cannot read it ({panic}); the file is malformed")))?
             .map_err(|e| err(e.to_string()))?;
+        let byte_level = text.contains("\"ByteLevel\"");
+        Self::from_inner(path, inner, Pieces { metaspace, byte_level }, config_path, config, model_vocab)
+    }
+
+    /// A tokenizer the `tokenizers` crate already holds (a native GGUF's Gemma vocabulary,
+    /// built without its JSON), with tokenizer_config.json's object; the paths label errors.
+    pub fn from_inner(
+        path: &Path,
+        inner: tokenizers::Tokenizer,
+        pieces: Pieces,
+        config_path: &Path,
+        config: serde_json::Map<String, serde_json::Value>,
+        model_vocab: usize,
+    ) -> Result<Self> {
+        let Pieces { metaspace, byte_level } = pieces;
         let n = inner.get_vocab_size(true);
         if n > model_vocab {
             return Err(EngineError::Tokenizer(format!(
@@ -104,7 +128,6 @@ impl Tokenizer {
                 }
             }
         });
-        let byte_level = text.contains("\"ByteLevel\"");
         let add_bos = config.get("add_bos_token").and_then(serde_json::Value::as_bool).unwrap_or(false);
         Ok(Self {
             chat_template,

@@ -30,7 +30,7 @@ use crate::load::model::Model;
 use crate::program::op_table::{HookSpec, Slot};
 use crate::exec::sampling::Sampler;
 use crate::program::op::Step;
-use crate::exec::tensor::Tensor;
+use crate::exec::tensor::{Dim, Tensor};
 use crate::exec::intervene::ActivationPrecision;
 use crate::exec::trace::{Derivation, Trace};
 use matmul::{linear, linear_many};
@@ -149,8 +149,7 @@ impl CpuBackend {
             }
             HookKey::Logits => {
                 let rows = p.h.slice(s![p.h.nrows() - pass.plan.dims.logit_rows.., ..]); // [logit_rows, d_model]
-                let bias = w.mlm.as_ref().map(|h| &h.decoder_bias);
-                p.logits = ops::add_bias(linear(rows, w.lm_head())?, bias)?.into_shared(); // [logit_rows, vocab]
+                p.logits = lm_head(m, rows)?.into_shared(); // [logit_rows, vocab]
             }
             HookKey::Probs => {
                 let last = p.logits.slice(s![p.logits.nrows().saturating_sub(1).., ..]); // [1, vocab]
@@ -322,6 +321,9 @@ impl CpuBackend {
             return Ok(());
         }
         if let Some((raw, how)) = self.derivable(pass, key, trace) {
+            if key == HookKey::Logits {
+                trace.check_finite(key, pass.slots.get(spec.slot)); // the row the pass computed
+            }
             trace.insert_derived(key, raw, how);
             return Ok(());
         }
@@ -341,11 +343,14 @@ impl CpuBackend {
     /// demand, when this pass computed it from them with nothing in between: no edit on the
     /// masked scores or the pattern, no rounding, the causal mask on.
     fn derivable(&self, pass: &Pass, key: HookKey, trace: &Trace) -> Option<(Arc<Tensor>, Derivation)> {
+        if key == HookKey::Logits {
+            return self.derived_logits(pass);
+        }
         let HookKey::Block(l, hook) = key else { return None };
         let at = pass.plan.pos_offset;
         let how = match hook {
-            BlockHook::AttnScores => Derivation { pos_offset: at, apply: attention::mask_in_place },
-            BlockHook::Pattern => Derivation { pos_offset: at, apply: attention::masked_softmax_in_place },
+            BlockHook::AttnScores => Derivation::InPlace { pos_offset: at, apply: attention::mask_in_place },
+            BlockHook::Pattern => Derivation::InPlace { pos_offset: at, apply: attention::masked_softmax_in_place },
             _ => return None,
         };
         let edited = |h| pass.plan.edits.iter().any(|e| e.hook == HookKey::Block(l, h));
@@ -359,6 +364,25 @@ impl CpuBackend {
         }
         let raw = trace.get_shared_stored(HookKey::Block(l, BlockHook::RawScores))?;
         Some((raw, how))
+    }
+
+    /// Every row's logits, when [`logits_derived`]: the final norm's rows (the pass's own
+    /// slot, shared) and the LM head this pass runs, applied when read. The same function on
+    /// the same rows gives the bits a pass that computed every row records.
+    fn derived_logits(&self, pass: &Pass) -> Option<(Arc<Tensor>, Derivation)> {
+        if !logits_derived(&self.model, &pass.plan) {
+            return None;
+        }
+        let rows = Tensor::shared(vec![Dim::Pos, Dim::DModel], pass.slots.h.clone().into_dyn())?; // [pos, d_model]
+        let model = Arc::clone(&self.model);
+        let head = move |rows: &Tensor| {
+            let logits = rows.as_2d().map(|h| lm_head(&model, h)); // [pos, vocab]
+            // The pass ran the same product on the last rows, so it cannot fail here;
+            // were it to, the hook reads as empty rather than as made-up numbers.
+            let logits = logits.and_then(|l| l.ok()).unwrap_or_else(|| Array2::zeros((0, model.config.vocab_size)));
+            Tensor { dims: vec![Dim::Pos, Dim::Vocab], data: logits.into_dyn().into_shared() }
+        };
+        Some((Arc::new(rows), Derivation::Map(Arc::new(head))))
     }
 
     /// A block's `hook_resid_pre` is the previous block's `hook_resid_post`, value for value,
@@ -426,6 +450,34 @@ impl CpuBackend {
     pub fn kv_bytes(&self) -> usize {
         self.cache.iter().map(|c| (c.k.len() + c.v.len()) * std::mem::size_of::<f32>()).sum()
     }
+}
+
+/// The LM head (and BERT's decoder bias) on rows of the final hidden state: `[rows, vocab]`.
+fn lm_head(m: &Model, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
+    let bias = m.weights.mlm.as_ref().map(|h| &h.decoder_bias);
+    ops::add_bias(linear(rows, m.weights.lm_head())?, bias)
+}
+
+/// Rows of logits a pass with [`logits_derived`] computes itself: the last one is sampled from
+/// and softmaxed into `hook_probs`. Two, not one, so the product runs the kernel it runs for
+/// every row (one row takes the decode kernel).
+const SAMPLED_ROWS: usize = 2;
+
+/// Whether a pass records every row's `hook_logits` as derived ([`CpuBackend::derived_logits`])
+/// and computes only the last [`SAMPLED_ROWS`] itself: the logits are captured but neither
+/// edited nor rounded, and the LM head is a block type on the panel kernel, whose rows have the
+/// same bits whatever the row count (`quant/panel.rs`; the `gemm` crate's f32 rows do not), so
+/// the sample, `hook_probs` and the derived rows are bit for bit those of a pass that computed
+/// every row. At a 262,144-token vocabulary the rows are 1 MiB each, and nothing but a reader
+/// needs them.
+fn logits_derived(model: &Model, plan: &PassPlan) -> bool {
+    let o = &plan.options;
+    let panel = model.weights.lm_head().quant_type().is_some_and(|ty| quant::fused(xwt::isa(), ty));
+    panel
+        && plan.ids.len() > SAMPLED_ROWS
+        && o.capture.wants(HookKey::Logits)
+        && o.activations == ActivationPrecision::F32
+        && !o.interventions.iter().any(|i| i.hook == HookKey::Logits)
 }
 
 /// The error for a weight the family's program needs but the model lacks (a model built in
@@ -496,7 +548,11 @@ impl Backend for CpuBackend {
     }
 
     fn start(&mut self, plan: &PassPlan) -> Result<()> {
-        self.pass = Some(Pass::new(plan.clone()));
+        let mut plan = plan.clone();
+        if logits_derived(&self.model, &plan) {
+            plan.dims.logit_rows = SAMPLED_ROWS;
+        }
+        self.pass = Some(Pass::new(plan));
         Ok(())
     }
 

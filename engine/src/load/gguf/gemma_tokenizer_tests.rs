@@ -87,3 +87,25 @@ fn mismatched_lengths_and_bad_ids_are_errors() {
     let e = gemma_tokenizer_json(&TOKENS, &scores(), &TYPES, &bad).err().unwrap_or_default();
     assert!(e.contains("bos_token_id 99 is outside"), "{e}");
 }
+
+#[test]
+fn built_directly_equals_the_json_one() {
+    for add_bos in [true, false] {
+        let s = GemmaSpecials { bos_id: Some(2), unk_id: Some(3), add_bos };
+        let json = gemma_tokenizer_json(&TOKENS, &scores(), &TYPES, &s).unwrap_or_else(|e| panic!("{e}"));
+        let json: tokenizers::Tokenizer = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
+        let direct = gemma_tokenizer(&TOKENS, &scores(), &TYPES, &s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json.get_vocab(true), direct.get_vocab(true));
+        assert_eq!(json.get_added_tokens_decoder(), direct.get_added_tokens_decoder());
+        for text in ["abc cab", "ab  c\n\n\n<b>A你", " a<eos>", "z", "", "  ", "<bos>abc<unk>\tca b"] {
+            for special in [true, false] {
+                let a = json.encode(text, special).unwrap_or_else(|e| panic!("{e}"));
+                let b = direct.encode(text, special).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(a.get_ids(), b.get_ids(), "{text:?}");
+                assert_eq!(a.get_tokens(), b.get_tokens(), "{text:?}");
+                let back = |t: &tokenizers::Tokenizer| t.decode(a.get_ids(), !special).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(back(&json), back(&direct), "{text:?}");
+            }
+        }
+    }
+}

@@ -37,7 +37,8 @@ pub use convert::{
 };
 pub use reader::{GgufFile, TensorInfo};
 pub use tokenizer_json::{
-    bpe_tokenizer_json, build_tokenizer_config_json, build_tokenizer_json, pre_tokenizer_for,
+    bpe_tokenizer_json, build_gemma_tokenizer, build_tokenizer_config_json, build_tokenizer_json,
+    pre_tokenizer_for,
 };
 pub use types::{GgmlType, GgufValue};
 

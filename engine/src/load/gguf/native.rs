@@ -12,11 +12,11 @@ use super::GgufError;
 use super::config_json::build_config_json;
 use super::convert::{ConvertedTensor, planned_tensors, storage_kinds};
 use super::reader::{GgufFile, TensorInfo, unsupported_type};
-use super::tokenizer_json::{build_tokenizer_config_json, build_tokenizer_json};
+use super::tokenizer_json::{build_gemma_tokenizer, build_tokenizer_config_json, build_tokenizer_json};
 use crate::error::{EngineError, Result};
 use crate::load::config::LlamaConfig;
 use crate::load::matrix::{Matrix, QuantBytes};
-use crate::load::tokenizer::Tokenizer;
+use crate::load::tokenizer::{Pieces, Tokenizer};
 use crate::load::weights::{Checkpoint, Held};
 
 /// What a native load reads from a GGUF before the family mapping.
@@ -54,11 +54,16 @@ pub fn parts_of(file: &GgufFile) -> Result<NativeParts> {
     })
 }
 
-/// The tokenizer the converter would write, built in memory.
+/// The tokenizer the converter would write, built in memory: Gemma's 262,144 tokens directly
+/// (their JSON would be the load's peak), a byte-level BPE through its small JSON.
 fn tokenizer_of(file: &GgufFile, vocab: usize) -> Result<Option<Tokenizer>> {
     let path = file.path();
-    let text = build_tokenizer_json(file)?.to_string();
     let config = build_tokenizer_config_json(file)?.as_object().cloned().unwrap_or_default();
+    if let Some(inner) = build_gemma_tokenizer(file)? {
+        let pieces = Pieces { metaspace: true, byte_level: false };
+        return Tokenizer::from_inner(path, inner, pieces, path, config, vocab).map(Some);
+    }
+    let text = build_tokenizer_json(file)?.to_string();
     Tokenizer::from_texts(path, &text, path, config, vocab).map(Some)
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use super::GgufError;
-use super::gemma_tokenizer::{GemmaSpecials, gemma_tokenizer_json, is_gemma_vocabulary};
+use super::gemma_tokenizer::{GemmaSpecials, gemma_tokenizer, gemma_tokenizer_json, is_gemma_vocabulary};
 use super::phi3_tokenizer::phi3_tokenizer_json;
 
 type SentencePieceBuilder = fn(&[&str], &[f32], &[i64], &GemmaSpecials) -> Result<Value, String>;
@@ -184,6 +184,31 @@ pub fn build_tokenizer_json(gguf: &GgufFile) -> Result<Value, GgufError> {
 
 /// A SentencePiece-style vocabulary (Gemma's, Phi-3's) as the BPE transformers builds from it.
 fn gemma_tokenizer_from(gguf: &GgufFile, tokens: &[&str], build: SentencePieceBuilder) -> Result<Value, GgufError> {
+    let (scores, types, specials) = gemma_metadata(gguf)?;
+    build(tokens, &scores, &types, &specials)
+        .map_err(|msg| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg))
+}
+
+/// For a Gemma vocabulary, the tokenizer [`build_tokenizer_json`] describes, built without the
+/// JSON (a native load); `None` for other vocabularies, which go through the JSON.
+pub fn build_gemma_tokenizer(gguf: &GgufFile) -> Result<Option<tokenizers::Tokenizer>, GgufError> {
+    if gguf.get_str("tokenizer.ggml.model")? != "llama" {
+        return Ok(None);
+    }
+    let tokens = gguf.get_str_array("tokenizer.ggml.tokens")?;
+    if !is_gemma_vocabulary(&tokens) {
+        return Ok(None);
+    }
+    let (scores, types, specials) = gemma_metadata(gguf)?;
+    let err = |msg: String| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg);
+    // The crate panics on some inputs nobody foresaw: an error naming the file, not a crash.
+    crate::load::guard::catch_panic(|| gemma_tokenizer(&tokens, &scores, &types, &specials))
+        .map_err(|panic| err(format!("the tokenizers library cannot build it ({panic})")))?
+        .map(Some)
+        .map_err(err)
+}
+
+fn gemma_metadata(gguf: &GgufFile) -> Result<(Vec<f32>, Vec<i64>, GemmaSpecials), GgufError> {
     let scores = gguf.get_f32_array("tokenizer.ggml.scores")?;
     let types = gguf.get_int_array("tokenizer.ggml.token_type")?;
     let specials = GemmaSpecials {
@@ -191,8 +216,7 @@ fn gemma_tokenizer_from(gguf: &GgufFile, tokens: &[&str], build: SentencePieceBu
         unk_id: gguf.opt_u32("tokenizer.ggml.unknown_token_id")?,
         add_bos: gguf.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false),
     };
-    build(tokens, &scores, &types, &specials)
-        .map_err(|msg| GgufError::metadata(gguf.path(), "tokenizer.ggml.*", msg))
+    Ok((scores, types, specials))
 }
 
 pub fn build_tokenizer_config_json(gguf: &GgufFile) -> Result<Value, GgufError> {

@@ -233,7 +233,7 @@ fn bench_json_reports_every_figure_the_issue_names() {
     let v = json_of(&out);
     assert_eq!(v["prompt_tokens"], 80);
     let r = &v["result"];
-    for field in ["prefill_full_capture_ms", "prefill_no_capture_ms", "decode_tokens_per_s"] {
+    for field in ["prefill_full_capture_ms", "prefill_no_capture_ms", "prefill_last_logits_ms", "decode_tokens_per_s"] {
         assert!(r[field].as_f64().is_some_and(|x| x > 0.0), "{field}: {r}");
     }
     assert!(r.get("prefill64_full_capture_ms").is_none(), "the 64-token names are for --tokens 64 only: {r}");

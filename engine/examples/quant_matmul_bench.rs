@@ -7,7 +7,7 @@
 //!   once, one row) and for a 64-token prefill (the head on the last row only): the matmul-only
 //!   time per token that bounds tok/s.
 //!
-//! `cargo run --release --example quant_matmul_bench -p glassbox-engine -- [shapes|models|all] [reps]`
+//! `cargo run --release --example quant_matmul_bench -p glassbox-engine -- [shapes|models|all] [reps] [shape filter]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::Path;
 use std::sync::Arc;
@@ -80,7 +80,7 @@ fn matrices(ty: GgmlType, bytes: Vec<u8>, n: usize, k: usize) -> (Matrix, Matrix
     (Matrix::quantized(ty, QuantBytes::Owned(Arc::from(bytes)), n, k).unwrap(), Matrix::from(f32s))
 }
 
-fn shapes(reps: usize) {
+fn shapes(reps: usize, only: &str) {
     use GgmlType::*;
     let table: [(&str, usize, usize, &[GgmlType]); 13] = [
         ("smollm2 gate/up", 576, 1536, &[Q4_1]),
@@ -98,7 +98,7 @@ fn shapes(reps: usize) {
         ("llama8b down", 14336, 4096, &[Q6K]),
     ];
     println!("{:<16} {:>6} {:>7} {:>5} {:>3} | {:>9} {:>7} {:>6} | {:>9} {:>7} {:>6} | {:>5}", "shape", "in", "out", "type", "m", "quant ms", "Gw/s", "GF/s", "f32 ms", "Gw/s", "GF/s", "ratio");
-    for (name, k, n, tys) in table {
+    for (name, k, n, tys) in table.into_iter().filter(|t| t.0.contains(only)) {
         for &ty in tys {
             let (q, f) = matrices(ty, random_blocks(ty, n, k, (n * k) as u64), n, k);
             for m in [1usize, 64] {
@@ -148,7 +148,10 @@ fn model_matrices(path: &Path) -> Vec<(String, Matrix, Matrix)> {
 }
 
 fn models(reps: usize) {
-    for path in ["/tmp/i22/models/SmolLM2-135M-Instruct.Q4_1.gguf", "/tmp/i22/models/gemma-3-270m-q4_k_m.gguf"] {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cache = format!("{home}/.cache/glassbox/models");
+    for path in [format!("{cache}/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"), format!("{cache}/gemma-3-270m/gemma-3-270m-q4_k_m.gguf")] {
+        let path = path.as_str();
         if !Path::new(path).exists() {
             println!("{path}: not found, skipped");
             continue;
@@ -182,7 +185,7 @@ fn main() {
     let reps = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(15);
     println!("instruction set: {:?}, threads {}, {reps} interleaved repetitions, medians", isa(), rayon::current_num_threads());
     if what == "shapes" || what == "all" {
-        shapes(reps);
+        shapes(reps, args.get(3).map_or("", String::as_str));
     }
     if what == "models" || what == "all" {
         models(reps);

@@ -111,6 +111,8 @@ struct Figures {
     device: String,
     prefill_capture_ms: f64,
     prefill_ms: f64,
+    /// Nothing captured: the LM head on the last row only, as llama.cpp computes by default.
+    prefill_last_ms: f64,
     decode_tok_s: f64,
     decode_capture_tok_s: f64,
     /// The greedy ids of the last decode run: the prefill's token, then one per step.
@@ -148,13 +150,14 @@ fn repeated_prefill(
 fn measure(exec: &mut dyn Executor, ids: &[u32], args: &BenchArgs) -> Result<Figures> {
     let runs = if ids.len() > 256 { args.runs.div_ceil(2).max(3) } else { args.runs.max(1) };
     let prefill_capture_ms = prefill_ms(exec, ids, &CaptureFilter::All, runs)?;
+    let prefill_last_ms = prefill_ms(exec, ids, &CaptureFilter::Nothing, runs)?;
     let prefill_ms = prefill_ms(exec, ids, &CaptureFilter::keys([HookKey::Logits]), runs)?;
     let decode_ids = &ids[..ids.len().min(64)];
     // What the app records per generated token: patterns and the residual stream.
     let per_step = CaptureFilter::parse("attn.hook_pattern,hook_resid_post,hook_embed")?;
     let (decode_tok_s, greedy_ids) = decode(exec, decode_ids, CaptureFilter::Nothing, args)?;
     let (decode_capture_tok_s, _) = decode(exec, decode_ids, per_step, args)?;
-    Ok(Figures { device: exec.device_name(), prefill_capture_ms, prefill_ms, decode_tok_s, decode_capture_tok_s, greedy_ids })
+    Ok(Figures { device: exec.device_name(), prefill_capture_ms, prefill_ms, prefill_last_ms, decode_tok_s, decode_capture_tok_s, greedy_ids })
 }
 
 /// GPU time from timestamp queries around every compute pass, in runs of their own (reading
@@ -321,6 +324,7 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
             "device": f.device,
             "prefill_full_capture_ms": f.prefill_capture_ms,
             "prefill_no_capture_ms": f.prefill_ms,
+            "prefill_last_logits_ms": f.prefill_last_ms,
             "decode_tokens_per_s": f.decode_tok_s,
             "decode_tokens_per_s_with_capture": f.decode_capture_tok_s,
             "greedy_ids": f.greedy_ids,
@@ -328,6 +332,7 @@ pub fn run(model_path: Option<PathBuf>, args: BenchArgs, gui: &super::GuiHooks) 
         if t == 64 {
             v["prefill64_full_capture_ms"] = json!(f.prefill_capture_ms);
             v["prefill64_no_capture_ms"] = json!(f.prefill_ms);
+            v["prefill64_last_logits_ms"] = json!(f.prefill_last_ms);
         }
         v
     };
@@ -391,6 +396,7 @@ fn print_text(out: &Value) -> Result<()> {
         outln!("[{}]", f["device"].as_str().unwrap_or("?"))?;
         outln!("  prefill-{t}, full capture  {:>9.1} ms", num(&f["prefill_full_capture_ms"]))?;
         outln!("  prefill-{t}, logits only   {:>9.1} ms", num(&f["prefill_no_capture_ms"]))?;
+        outln!("  prefill-{t}, last logits   {:>9.1} ms", num(&f["prefill_last_logits_ms"]))?;
         outln!("  decode                     {:>9.1} tokens/s", num(&f["decode_tokens_per_s"]))?;
         outln!("  decode, capture per step   {:>9.1} tokens/s", num(&f["decode_tokens_per_s_with_capture"]))?;
     }

@@ -9,6 +9,8 @@
 
 use rayon::prelude::*;
 
+use super::quant::panel::{self, Panels};
+
 pub use crate::load::matrix::{WeightData, WeightRows};
 
 /// The activations: `m` rows of `w.cols` values, row `i` starting at `i · stride`.
@@ -47,14 +49,31 @@ pub fn isa() -> Isa {
     })
 }
 
-/// Output rows per parallel task: enough work to be worth a thread, few enough to balance.
-fn chunk_rows(n: usize, m: usize, k: usize) -> usize {
+/// Output rows per parallel task: enough work to be worth a thread, few enough to balance, a
+/// multiple of the kernel's tile (`granule` rows of `W`) so no piece ends in a part-empty tile.
+fn chunk_rows(n: usize, m: usize, k: usize, granule: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     // Small products run on one thread (waking another costs more than it saves).
     if m * n * k < 1 << 16 {
         return n.max(1);
     }
-    n.div_ceil(threads * 4).max(4).next_multiple_of(4)
+    n.div_ceil(threads * 4).max(granule).next_multiple_of(granule)
+}
+
+/// Whether `w` runs on the quantized prefill kernel (`quant/panel.rs`) for `m` rows of `x`.
+fn on_panels(isa: Isa, w: WeightRows<'_>, m: usize) -> bool {
+    matches!(super::quant::as_plain(w).data, WeightData::Quant(q) if m > FUSED_ROWS && super::quant::fused(isa, q.ty))
+}
+
+/// `x` transposed into panels once for the whole call, when any of `ws` is multiplied on them.
+fn panels_for(isa: Isa, x: Rows<'_>, ws: &[WeightRows<'_>]) -> Option<Panels> {
+    let w = ws.iter().find(|w| on_panels(isa, **w, x.rows))?;
+    Some(Panels::new(x.data, x.rows, x.stride, w.cols))
+}
+
+/// Rows of `W` per kernel tile: a parallel piece is a whole number of them.
+fn granule(isa: Isa, w: WeightRows<'_>, m: usize) -> usize {
+    if on_panels(isa, w, m) { panel::NR } else { 4 }
 }
 
 /// `y[i, j] = Σ_c x[i, c] · w[j, c]` for `i < x.rows`, `j < w.rows`; `y` row `i` starts at
@@ -79,15 +98,16 @@ pub fn xwt_with(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, y: &mut [f32], y_strid
         Isa::Avx512 if self::isa() == Isa::Avx2 => Isa::Avx2,
         other => other,
     };
-    let chunk = chunk_rows(n, m, k);
+    let chunk = chunk_rows(n, m, k, granule(isa, w, m));
+    let xt = panels_for(isa, x, &[w]);
     if chunk >= n {
-        block(isa, x, w, 0, n, y.as_mut_ptr() as usize, y_stride);
+        block(isa, x, w, 0, n, y.as_mut_ptr() as usize, y_stride, xt.as_ref());
         return true;
     }
     let y_addr = y.as_mut_ptr() as usize;
     (0..n.div_ceil(chunk)).into_par_iter().for_each(|c| {
         let j0 = c * chunk;
-        block(isa, x, w, j0, (j0 + chunk).min(n), y_addr, y_stride);
+        block(isa, x, w, j0, (j0 + chunk).min(n), y_addr, y_stride, xt.as_ref());
     });
     true
 }
@@ -114,16 +134,18 @@ pub fn xwt_many(x: Rows<'_>, products: &mut [Product<'_>]) -> bool {
     let outs: Vec<(WeightRows<'_>, usize, usize)> = products.iter_mut().map(|p| (p.w, p.y.as_mut_ptr() as usize, p.y_stride)).collect();
     let mut pieces = Vec::new();
     for (i, (w, _, _)) in outs.iter().enumerate() {
-        let chunk = chunk_rows(w.rows, x.rows, w.cols);
+        let chunk = chunk_rows(w.rows, x.rows, w.cols, granule(isa, *w, x.rows));
         pieces.extend((0..w.rows).step_by(chunk).map(|j0| (i, j0, (j0 + chunk).min(w.rows))));
     }
     if x.rows == 0 {
         return true;
     }
+    let ws: Vec<WeightRows<'_>> = outs.iter().map(|o| o.0).collect();
+    let xt = panels_for(isa, x, &ws);
     // Each piece writes its own column range of its own output (see `block`).
     pieces.into_par_iter().for_each(|(i, j0, j1)| {
         let (w, y_addr, y_stride) = outs[i];
-        block(isa, x, w, j0, j1, y_addr, y_stride);
+        block(isa, x, w, j0, j1, y_addr, y_stride, xt.as_ref());
     });
     true
 }
@@ -141,8 +163,10 @@ pub(crate) fn shapes_fit(x: Rows<'_>, w: WeightRows<'_>, y: &[f32], y_stride: us
 const FUSED_ROWS: usize = 1;
 
 /// Columns `j0..j1` of `y`. `y_addr` is the address of `y`'s first element: the column ranges
-/// of different tasks never overlap, so each writes its own elements.
-fn block(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, j0: usize, j1: usize, y_addr: usize, y_stride: usize) {
+/// of different tasks never overlap, so each writes its own elements. `xt`: `x` as panels,
+/// for the quantized prefill kernel ([`panels_for`]).
+#[allow(clippy::too_many_arguments)]
+fn block(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, j0: usize, j1: usize, y_addr: usize, y_stride: usize, xt: Option<&Panels>) {
     let (m, k) = (x.rows, w.cols);
     let w = super::quant::as_plain(w);
     let mut j = j0;
@@ -151,11 +175,12 @@ fn block(isa: Isa, x: Rows<'_>, w: WeightRows<'_>, j0: usize, j1: usize, y_addr:
     while j < j1 {
         let nr = (j1 - j).min(4);
         // Prefill: a tile of weight rows widened once for all rows of `x` (`quant/panel.rs`).
-        if let WeightData::Quant(q) = w.data
+        if let (WeightData::Quant(q), Some(xt)) = (w.data, xt)
+            && xt.fits(m, k)
             && m > FUSED_ROWS
             && super::quant::fused(isa, q.ty)
         {
-            super::quant::panel::block(isa, x.data, m, x.stride, q, k, j, j1, y_addr, y_stride);
+            panel::block(isa, xt, q, j, j1, y_addr, y_stride);
             return;
         }
         // Decode: the blocks are widened in registers, never stored.
@@ -428,6 +453,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn parallel_pieces_are_whole_tiles_of_their_kernel() {
+        for (n, m, k) in [(256usize, 64usize, 640usize), (1024, 64, 640), (640, 64, 2048), (262_144, 64, 640), (67, 17, 512)] {
+            for granule in [4, super::panel::NR] {
+                let chunk = chunk_rows(n, m, k, granule);
+                assert!(chunk % granule == 0 && chunk >= granule, "{n}×{k}, {m} rows, tiles of {granule}: {chunk}");
+            }
+        }
+        // Too small to share: one piece, the whole product.
+        assert_eq!(chunk_rows(5, 2, 32, 6), 5);
     }
 
     #[test]

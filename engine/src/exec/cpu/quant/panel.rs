@@ -1,46 +1,109 @@
-//! Prefill (two or more rows of `x`) with quantized weights, AVX2: `x` transposed once into
-//! panels of 16 rows (`[k][16]`), and each tile of 6 weight rows widened once (bit for bit the
-//! reference's values) into a small buffer, then every weight broadcast against the panels'
-//! two vectors: 12 accumulators, 12 FMAs per 8 loads, so the kernel runs near the FMA rate
-//! and the widening is paid once for all rows of `x`.
+//! Prefill (two or more rows of `x`) with quantized weights, AVX2: `x` transposed into panels
+//! of 16 rows (`[k][16]`) once per call ([`Panels`], shared by every parallel piece), and each
+//! tile of 6 weight rows widened once (bit for bit the reference's values) into a small
+//! buffer, then every weight broadcast against the panels' two vectors: 12 accumulators,
+//! 12 FMAs per 8 loads, so the kernel runs near the FMA rate and the widening is paid once for
+//! all rows of `x`.
 //!
 //! Each output is one FMA chain over `in` in order (a lane of its own), so a row's bits do not
-//! depend on the call's row count or its place in a panel.
+//! depend on the call's row count, its place in a panel or how the call is split in pieces.
+//! The panels and tiles live in buffers each thread keeps between calls (no allocation per
+//! matrix in a prefill).
+
+use std::cell::Cell;
+use std::thread::LocalKey;
 
 use super::Isa;
 use crate::load::matrix::QuantRows;
 
 /// Rows of `x` per panel (two vectors of 8).
-const PANEL: usize = 16;
-/// Rows of `W` per tile: 6 × 2 accumulators of the 16 vector registers.
-const NR: usize = 6;
+pub const PANEL: usize = 16;
+/// Rows of `W` per tile: 6 × 2 accumulators of the 16 vector registers. A parallel piece of
+/// a multiple of `NR` rows leaves no tile part empty.
+pub const NR: usize = 6;
+/// Spare buffers larger than this many values are dropped rather than kept (a long prompt's
+/// panels would otherwise stay allocated).
+const KEEP: usize = 1 << 20;
 
-/// `y[i, j] = Σ_c x[i, c] · w[j, c]` for rows `i < m` of `x` (row `i` at `i · x_stride`) and
-/// weight rows `j0..j1` of `q`; `y` at `y_addr` (see `xwt.rs` `block`). The caller checked
-/// the shapes and that the processor has AVX2 ([`super::fused`]).
-#[allow(clippy::too_many_arguments)]
-pub fn block(isa: Isa, x: &[f32], m: usize, x_stride: usize, q: QuantRows<'_>, k: usize, j0: usize, j1: usize, y_addr: usize, y_stride: usize) {
-    let panels = m.div_ceil(PANEL);
-    let mut xt = vec![0.0f32; panels * PANEL * k];
-    for i in 0..m {
-        let (p, lane) = (i / PANEL, i % PANEL);
-        let panel = &mut xt[p * PANEL * k..(p + 1) * PANEL * k];
-        for (c, &v) in x[i * x_stride..i * x_stride + k].iter().enumerate() {
-            panel[c * PANEL + lane] = v;
-        }
+thread_local! {
+    static SPARE_PANELS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static SPARE_TILE: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// `len` zeros in this thread's spare buffer (or a new one).
+fn take(spare: &'static LocalKey<Cell<Vec<f32>>>, len: usize) -> Vec<f32> {
+    let mut buf = spare.with(Cell::take);
+    buf.clear();
+    buf.resize(len, 0.0);
+    buf
+}
+
+fn give_back(spare: &'static LocalKey<Cell<Vec<f32>>>, buf: Vec<f32>) {
+    if buf.capacity() <= KEEP {
+        spare.with(|s| s.set(buf));
     }
-    let mut tile = vec![0.0f32; NR * k];
+}
+
+/// `m` rows of `x` (`k` values each) transposed into `m.div_ceil(16)` panels of `[k][16]`,
+/// zeros past row `m`: what [`block`] multiplies the widened weights against.
+pub struct Panels {
+    buf: Vec<f32>,
+    m: usize,
+    k: usize,
+}
+
+impl Panels {
+    /// Row `i` of `x` starts at `i · x_stride`; the caller checked `x` holds every row.
+    pub fn new(x: &[f32], m: usize, x_stride: usize, k: usize) -> Self {
+        let mut buf = take(&SPARE_PANELS, m.div_ceil(PANEL) * PANEL * k);
+        for (p, panel) in buf.chunks_exact_mut((PANEL * k).max(1)).enumerate() {
+            for lane in 0..(m - p * PANEL).min(PANEL) {
+                let row = &x[(p * PANEL + lane) * x_stride..][..k];
+                for (c, &v) in row.iter().enumerate() {
+                    panel[c * PANEL + lane] = v;
+                }
+            }
+        }
+        Self { buf, m, k }
+    }
+
+    /// Whether these are the panels of `m` rows of `k` values.
+    pub fn fits(&self, m: usize, k: usize) -> bool {
+        (self.m, self.k) == (m, k)
+    }
+
+    fn count(&self) -> usize {
+        self.m.div_ceil(PANEL)
+    }
+
+    fn panel(&self, p: usize) -> &[f32] {
+        &self.buf[p * PANEL * self.k..(p + 1) * PANEL * self.k]
+    }
+}
+
+impl Drop for Panels {
+    fn drop(&mut self) {
+        give_back(&SPARE_PANELS, std::mem::take(&mut self.buf));
+    }
+}
+
+/// `y[i, j] = Σ_c x[i, c] · w[j, c]` for the rows `i` of `x` in `xt` and weight rows `j0..j1`
+/// of `q`; `y` at `y_addr` (see `xwt.rs` `block`). The caller checked the shapes (`q`'s rows
+/// hold `xt`'s `k` values) and that the processor has AVX2 ([`super::fused`]).
+pub fn block(isa: Isa, xt: &Panels, q: QuantRows<'_>, j0: usize, j1: usize, y_addr: usize, y_stride: usize) {
+    let (m, k) = (xt.m, xt.k);
+    let mut tile = take(&SPARE_TILE, NR * k);
     let mut j = j0;
     while j < j1 {
         let nr = (j1 - j).min(NR);
-        for (r, row) in tile.chunks_exact_mut(k).enumerate().take(nr) {
+        for (r, row) in tile.chunks_exact_mut(k.max(1)).enumerate().take(nr) {
             super::widen_row(isa, q.ty, q.row(j + r), row);
         }
         let rows: [&[f32]; NR] = std::array::from_fn(|r| &tile[r.min(nr - 1) * k..(r.min(nr - 1) + 1) * k]);
-        for p in 0..panels {
+        for p in 0..xt.count() {
             let mut acc = [[0.0f32; PANEL]; NR];
             #[cfg(target_arch = "x86_64")]
-            simd::tile(&xt[p * PANEL * k..(p + 1) * PANEL * k], rows, k, &mut acc);
+            simd::tile(xt.panel(p), rows, k, &mut acc);
             for a in 0..(m - p * PANEL).min(PANEL) {
                 for (r, sums) in acc.iter().enumerate().take(nr) {
                     write(y_addr, (p * PANEL + a) * y_stride + j + r, sums[a]);
@@ -49,6 +112,7 @@ pub fn block(isa: Isa, x: &[f32], m: usize, x_stride: usize, q: QuantRows<'_>, k
         }
         j += nr;
     }
+    give_back(&SPARE_TILE, tile);
 }
 
 #[inline]

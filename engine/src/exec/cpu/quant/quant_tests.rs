@@ -223,3 +223,54 @@ fn float_tensors_whose_bytes_are_not_aligned_are_widened_instead() {
         }
     }
 }
+
+/// `x · Wᵀ` for `m` rows of `x` and `n` rows of `ty` blocks, on the dispatch `xwt` picks.
+fn product(ty: GgmlType, bytes: &[u8], n: usize, k: usize, x: &[f32], m: usize) -> Vec<f32> {
+    let mut y = vec![f32::NAN; m * n];
+    assert!(xwt_with(isa(), Rows { data: x, rows: m, stride: k }, quant_rows(ty, bytes, n, k), &mut y, n));
+    y
+}
+
+#[test]
+fn a_columns_bits_do_not_depend_on_the_parallel_piece_it_falls_in() {
+    // 300 rows split in pieces between the threads; the same rows alone, or as a
+    // differently placed slice, are the same bits (each output is its own FMA chain).
+    let (n, k, m) = (300, 512, 64);
+    for ty in [GgmlType::Q4_1, GgmlType::Q4K, GgmlType::Q8_0] {
+        let bytes = random_blocks(ty, n, k, 21);
+        let row_bytes = quant_rows(ty, &bytes, n, k).data;
+        let WeightData::Quant(q) = row_bytes else { unreachable!() };
+        let mut rng = Rng(77);
+        let x: Vec<f32> = (0..m * k).map(|_| rng.unit()).collect();
+        let all = product(ty, &bytes, n, k, &x, m);
+        for (j0, len) in [(0, 1), (5, 7), (36, 6), (131, 169), (299, 1)] {
+            let part = product(ty, &bytes[j0 * q.row_bytes..(j0 + len) * q.row_bytes], len, k, &x, m);
+            for i in 0..m {
+                for j in 0..len {
+                    assert_eq!(part[i * len + j].to_bits(), all[i * n + j0 + j].to_bits(), "{ty} rows {j0}..{}: ({i}, {j})", j0 + len);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn buffers_a_thread_keeps_between_calls_carry_nothing_into_the_next() {
+    // A wide call, then narrower ones with fewer rows on the same thread: each must equal the
+    // same call on a fresh thread (whose buffers are new).
+    let shapes = [(GgmlType::Q6K, 40, 2048, 64), (GgmlType::Q5_0, 9, 96, 3), (GgmlType::Q4K, 13, 256, 17), (GgmlType::Q8_0, 7, 32, 2)];
+    let inputs: Vec<(GgmlType, Vec<u8>, usize, usize, Vec<f32>, usize)> = shapes
+        .iter()
+        .enumerate()
+        .map(|(s, &(ty, n, k, m))| {
+            let mut rng = Rng(s as u64 + 3);
+            (ty, random_blocks(ty, n, k, s as u64 + 40), n, k, (0..m * k).map(|_| rng.unit()).collect(), m)
+        })
+        .collect();
+    let here: Vec<Vec<f32>> = inputs.iter().map(|(ty, b, n, k, x, m)| product(*ty, b, *n, *k, x, *m)).collect();
+    for ((ty, b, n, k, x, m), got) in inputs.iter().zip(&here) {
+        let fresh = std::thread::scope(|s| s.spawn(|| product(*ty, b, *n, *k, x, *m)).join().unwrap());
+        let same = got.iter().zip(&fresh).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{ty} {m}×{k}×{n}");
+    }
+}

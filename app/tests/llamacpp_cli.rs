@@ -1,8 +1,6 @@
 //! The llama.cpp engine (`--features llamacpp`): with and without two `glassbox rpc-server`s on
-//! 127.0.0.1 every captured hook is the same bits and the greedy tokens the same; against
-//! Glassbox's own CPU executor on the same GGUF the hooks differ only by llama.cpp's quantized
-//! activations (printed per hook) and the next token agrees; a bad `--rpc` is a quick one-line
-//! error.
+//! 127.0.0.1 every captured hook is the same bits and the greedy tokens the same; a bad `--rpc`
+//! is a quick one-line error. (Against Glassbox's own executor: `llamacpp/tests/`.)
 #![cfg(feature = "llamacpp")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,10 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use glassbox_engine::exec::backend;
 use glassbox_engine::exec::executor::{Executor, PassOptions, generate};
 use glassbox_engine::exec::sampling::SamplingParams;
-use glassbox_engine::{CaptureFilter, Device, Model, Precision, Trace};
+use glassbox_engine::{CaptureFilter, Model, Trace};
 use glassbox_llamacpp::{LlamaCppExecutor, Options};
 
 const BIN: &str = env!("CARGO_BIN_EXE_glassbox");
@@ -118,44 +115,6 @@ fn every_hook_is_bit_identical_with_and_without_rpc() {
         }
         assert_eq!(local_tokens, remote_tokens, "{}", gguf.display());
         eprintln!("{}: {} hooks bit-identical over 2 RPC servers; greedy {local_tokens:?}", gguf.display(), local_trace.len());
-    }
-}
-
-fn relative_error(a: &[f32], b: &[f32]) -> f64 {
-    let diff: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
-    let norm: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
-    (diff / norm.max(1e-30)).sqrt()
-}
-
-#[test]
-fn hooks_are_close_to_glassbox_on_the_same_gguf() {
-    for gguf in models() {
-        let model = Arc::new(Model::load(&gguf).unwrap());
-        let ids: Vec<u32> = match &model.tokenizer {
-            Some(tok) if model.config.vocab_size > 1000 => tok.encode_prompt("The capital of France is").unwrap(),
-            _ => IDS.to_vec(),
-        };
-        let ours = capture_all(&mut *backend::open(model.clone(), Device::Cpu, Precision::F32, None).unwrap().exec, &ids);
-        let theirs = capture_all(&mut llamacpp(&model, &gguf, &[]), &ids);
-        let mut worst = (0.0, String::new());
-        let mut compared = 0;
-        for (key, t) in theirs.iter() {
-            let Some(reference) = ours.get(key) else { continue };
-            assert_eq!(t.shape(), reference.shape(), "{}: {key}", gguf.display());
-            let a: Vec<f32> = t.data.iter().copied().collect();
-            let b: Vec<f32> = reference.data.iter().copied().collect();
-            let e = relative_error(&a, &b);
-            eprintln!("{:<40} relative error {e:.2e}", key.to_string());
-            if e > worst.0 {
-                worst = (e, key.to_string());
-            }
-            compared += 1;
-        }
-        eprintln!("{}: {compared} hooks compared, worst {:.2e} at {}", gguf.display(), worst.0, worst.1);
-        assert!(compared > 10 * model.config.n_layers(), "{compared} hooks compared");
-        assert!(worst.0 < 0.25, "{}: {} is {:.3} away from Glassbox's", gguf.display(), worst.1, worst.0);
-        let top1 = |t: &Trace| glassbox_engine::exec::sampling::argmax(t.last_logits.as_deref().unwrap());
-        assert_eq!(top1(&theirs), top1(&ours), "{}: the next token differs", gguf.display());
     }
 }
 

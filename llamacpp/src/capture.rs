@@ -45,8 +45,8 @@ impl Capture {
     }
 }
 
-/// The node's name and op, as strings. The token embedding's row gather has no name of its own
-/// in this llama.cpp: it is named `inp_embd` after the weight it reads.
+/// The node's name and op, as strings. The token embedding's row gather (and Gemma's output
+/// projection) has no name of its own in this llama.cpp: it is named after the weight it reads.
 ///
 /// SAFETY: `t` must point to a live ggml tensor (the scheduler's node during the callback).
 unsafe fn describe(t: *const ffi::ggml_tensor) -> (String, String) {
@@ -58,6 +58,12 @@ unsafe fn describe(t: *const ffi::ggml_tensor) -> (String, String) {
         let src = (*t).src[0];
         if op == "GET_ROWS" && !src.is_null() && name_of(src) == "token_embd.weight" {
             return ("inp_embd".to_string(), op);
+        }
+        // Gemma's attention output projection is unnamed too: named after its weight.
+        if op == "MUL_MAT" && !src.is_null()
+            && let Some(layer) = name_of(src).strip_prefix("blk.").and_then(|r| r.strip_suffix(".attn_output.weight"))
+        {
+            return (format!("attn_out-{layer}"), op);
         }
         (name_of(t), op)
     }
@@ -100,6 +106,11 @@ unsafe fn on_node(cap: &mut Capture, t: *mut ffi::ggml_tensor, ask: bool) -> boo
     // server over the socket) into our buffer.
     unsafe { ffi::ggml_backend_tensor_get(t, values.as_mut_ptr().cast(), 0, count * 4) };
     cap.bytes += count * 4;
+    // The embedding's gather appears twice (llama.cpp's mixed-batch branch, not the one taken,
+    // comes second): the first is the one computed.
+    if mapped.key == HookKey::Embed && cap.nodes.iter().any(|n| n.mapped.key == HookKey::Embed) {
+        return true;
+    }
     // A node named twice with the same op (a reshape after its product) is the same values:
     // the later one wins.
     cap.nodes.retain(|n| n.mapped.key != mapped.key);

@@ -1,5 +1,6 @@
 //! The llama.cpp engine (`--features llamacpp`): with and without two `glassbox rpc-server`s on
-//! 127.0.0.1 every captured hook is the same bits and the greedy tokens the same; a bad `--rpc`
+//! 127.0.0.1 every captured hook is the same bits and the greedy tokens the same (tiny Q4_1
+//! fixture, SmolLM2 Q4_1, Gemma 3 270M Q4_K_M); a bad `--rpc`
 //! is a quick one-line error. (Against Glassbox's own executor: `llamacpp/tests/`.)
 #![cfg(feature = "llamacpp")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -61,20 +62,21 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/gguf-blocks/Q4_1/model.gguf")
 }
 
-/// SmolLM2's Q4_1 GGUF from the cache, or `None` (a failure under `GLASSBOX_REQUIRE_MODEL`).
-fn smollm2() -> Option<PathBuf> {
+/// A cached real GGUF, or `None` (a failure under `GLASSBOX_REQUIRE_MODEL`).
+fn cached(folder: &str, file: &str) -> Option<PathBuf> {
     let dir = glassbox_engine::load::fetch::default_model_dir().ok()?;
-    let path = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path = dir.parent()?.join(folder).join(file);
     if path.exists() {
         return Some(path);
     }
     assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "{} is required", path.display());
-    eprintln!("note: skipping SmolLM2: {} is not in the cache", path.display());
+    eprintln!("note: skipping {}: not in the cache", path.display());
     None
 }
 
 fn models() -> Vec<PathBuf> {
-    std::iter::once(fixture()).chain(smollm2()).collect()
+    let real = [("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf"), ("gemma-3-270m", "gemma-3-270m-q4_k_m.gguf")];
+    std::iter::once(fixture()).chain(real.into_iter().filter_map(|(folder, file)| cached(folder, file))).collect()
 }
 
 fn llamacpp(model: &Arc<Model>, gguf: &Path, rpc: &[String]) -> LlamaCppExecutor {

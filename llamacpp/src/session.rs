@@ -87,6 +87,9 @@ impl Session {
         cp.cb_eval = Some(capture::eval_callback);
         cp.cb_eval_user_data = (&mut *capture as *mut Capture).cast();
         cp.no_perf = true;
+        // A sliding-window layer's cache keeps every cell: freed cells would be reused out of
+        // position order, and the pattern's key axis is read in cell order.
+        cp.swa_full = true;
         // SAFETY: `model` is live; the callback's user data is the boxed capture, which the
         // session owns for as long as the context exists.
         let ctx = match NonNull::new(unsafe { ffi::llama_init_from_model(model.as_ptr(), cp) }) {

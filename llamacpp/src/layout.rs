@@ -30,7 +30,7 @@ pub fn to_tensor(node: Node, c: &LlamaConfig, dims: PassDims) -> Result<Tensor, 
 /// halves (`half · d/2 + i`), as Glassbox's loader un-permutes the weights.
 fn unpermute_halves(values: Vec<f32>, d_head: usize) -> Vec<f32> {
     let half = d_head / 2;
-    if half == 0 || values.len() % d_head != 0 {
+    if half == 0 || !values.len().is_multiple_of(d_head) {
         return values;
     }
     let mut out = vec![0f32; values.len()];

@@ -10,7 +10,7 @@ use glassbox_engine::program::step::Program;
 use glassbox_engine::exec::trace::CaptureFilter;
 use glassbox_engine::{Device, Precision};
 
-use super::model_arg::{load_model, make_executor, text_ids};
+use super::model_arg::{load_model, text_ids};
 use super::output::outln;
 
 #[derive(Args, Debug)]
@@ -29,6 +29,8 @@ pub struct ExportArgs {
     pub out: PathBuf,
     #[arg(long, default_value = "cpu")]
     pub device: Device,
+    #[command(flatten)]
+    pub engine: super::engine::EngineArgs,
 }
 
 pub fn run(model_path: Option<PathBuf>, args: ExportArgs) -> Result<()> {
@@ -41,7 +43,7 @@ pub fn run(model_path: Option<PathBuf>, args: ExportArgs) -> Result<()> {
         Some("npy") => false,
         _ => bail!("--out {}: give a .npz or .npy file", args.out.display()),
     };
-    let model = load_model(model_path)?;
+    let model = load_model(model_path.clone())?;
     let absent = capture.not_recorded(&Program::of(&model.config));
     if !absent.is_empty() {
         bail!(
@@ -56,7 +58,7 @@ pub fn run(model_path: Option<PathBuf>, args: ExportArgs) -> Result<()> {
         (Some(ids), _) => ids.clone(),
         (None, prompt) => text_ids(&model, "--prompt", prompt.as_deref().unwrap_or_default())?,
     };
-    let mut exec = make_executor(model.clone(), args.device, Precision::F32)?;
+    let mut exec = super::engine::executor(model.clone(), model_path, args.device, Precision::F32, &args.engine)?;
     let trace = exec.forward(&ids, PassOptions::capture(capture))?;
     let entries: Vec<(String, &glassbox_engine::Tensor)> = trace.iter().map(|(k, t)| (k.to_string(), &**t)).collect();
     if npz {

@@ -10,7 +10,7 @@ use glassbox_engine::exec::sampling::SamplingParams;
 use serde_json::json;
 
 use super::output::{out, outln};
-use super::model_arg::{input_ids, load_model, make_executor};
+use super::model_arg::{input_ids, load_model};
 use super::{InputArgs, InterventionArgs};
 
 #[derive(Args, Debug)]
@@ -19,6 +19,8 @@ pub struct GenerateArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub edits: InterventionArgs,
+    #[command(flatten)]
+    pub engine: super::engine::EngineArgs,
     #[arg(long, default_value_t = 32)]
     pub max_new_tokens: usize,
     /// Sampling temperature (sampling is on when any of temperature/top-k/top-p is given)
@@ -49,7 +51,7 @@ impl GenerateArgs {
 
 pub fn run(model_path: Option<PathBuf>, args: GenerateArgs) -> Result<()> {
     let sampling = args.sampling()?;
-    let model = load_model(model_path)?;
+    let model = load_model(model_path.clone())?;
     if !model.arch.generates() {
         anyhow::bail!(
             "{} is a masked language model: it fills in blanks rather than generating; run `glassbox trace --token-ids … --json` with the mask id in place to see its predictions",
@@ -57,7 +59,7 @@ pub fn run(model_path: Option<PathBuf>, args: GenerateArgs) -> Result<()> {
         );
     }
     let ids = input_ids(&model, &args.input)?;
-    let mut exec = make_executor(model.clone(), args.input.device, args.input.precision)?;
+    let mut exec = super::engine::executor(model.clone(), model_path, args.input.device, args.input.precision, &args.engine)?;
     let eos = model.config.eos_ids();
     let context = model.config.max_position_embeddings;
     // The prompt fills `ids.len()` positions and every new token but the last one more.

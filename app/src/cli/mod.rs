@@ -5,9 +5,11 @@ mod bench;
 mod compare;
 mod compare_figure;
 mod dla;
+mod engine;
 mod export;
 mod heads;
 mod patch;
+mod rpc_server;
 mod generate;
 mod grad;
 mod task;
@@ -83,6 +85,8 @@ pub enum Command {
     Grad(grad::GradArgs),
     /// Train a tiny model from scratch on a preset (induction | text); --compare trains recipes side by side
     Train(train::TrainArgs),
+    /// Serve this machine's CPU to `--rpc` (llama.cpp's RPC backend; 127.0.0.1 unless --host)
+    RpcServer(rpc_server::RpcServerArgs),
 }
 
 /// What every model-running command shares.
@@ -192,5 +196,6 @@ pub fn run(model: Option<PathBuf>, command: Command, gui: &GuiHooks) -> Result<(
         Command::Compare(args) => compare::run(model, args),
         Command::Grad(args) => grad::run(model, args),
         Command::Train(args) => train::run(args),
+        Command::RpcServer(args) => rpc_server::run(args),
     }
 }

@@ -16,7 +16,7 @@ use glassbox_engine::Model;
 use serde_json::json;
 
 use super::output::outln;
-use super::model_arg::{input_ids, load_model, make_executor, token_texts};
+use super::model_arg::{input_ids, load_model, token_texts};
 use super::{InputArgs, InterventionArgs};
 
 #[derive(Args, Debug)]
@@ -25,6 +25,8 @@ pub struct TraceArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub edits: InterventionArgs,
+    #[command(flatten)]
+    pub engine: super::engine::EngineArgs,
     /// How many of the most likely next tokens to list
     #[arg(long, default_value_t = 10)]
     pub top_k: usize,
@@ -81,9 +83,9 @@ struct Summary {
 }
 
 pub fn run(model_path: Option<PathBuf>, args: TraceArgs) -> Result<()> {
-    let model = load_model(model_path)?;
+    let model = load_model(model_path.clone())?;
     let ids = input_ids(&model, &args.input)?;
-    let mut exec = make_executor(model.clone(), args.input.device, args.input.precision)?;
+    let mut exec = super::engine::executor(model.clone(), model_path, args.input.device, args.input.precision, &args.engine)?;
     let c = &model.config;
     let n_layers = c.n_layers();
     let options = args.edits.apply(PassOptions::default(), n_layers, c.n_heads())?;

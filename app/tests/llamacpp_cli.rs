@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use glassbox_engine::exec::executor::{Executor, PassOptions, generate};
 use glassbox_engine::exec::sampling::SamplingParams;
 use glassbox_engine::{CaptureFilter, Model, Trace};
+use glassbox_engine::load::fetch::KnownModel;
 use glassbox_llamacpp::{LlamaCppExecutor, Options};
+use glassbox_tests::as_downloaded::{kept_gguf, tiny_q4_1_gguf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_glassbox");
 
@@ -58,25 +60,10 @@ impl Drop for Servers {
     }
 }
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/gguf-blocks/Q4_1/model.gguf")
-}
-
-/// A cached real GGUF, or `None` (a failure under `GLASSBOX_REQUIRE_MODEL`).
-fn cached(folder: &str, file: &str) -> Option<PathBuf> {
-    let dir = glassbox_engine::load::fetch::default_model_dir().ok()?;
-    let path = dir.parent()?.join(folder).join(file);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "{} is required", path.display());
-    eprintln!("note: skipping {}: not in the cache", path.display());
-    None
-}
 
 fn models() -> Vec<PathBuf> {
-    let real = [("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf"), ("gemma-3-270m", "gemma-3-270m-q4_k_m.gguf")];
-    std::iter::once(fixture()).chain(real.into_iter().filter_map(|(folder, file)| cached(folder, file))).collect()
+    let real = [KnownModel::SmolLm2, KnownModel::Gemma3_270m];
+    std::iter::once(tiny_q4_1_gguf()).chain(real.into_iter().filter_map(kept_gguf)).collect()
 }
 
 fn llamacpp(model: &Arc<Model>, gguf: &Path, rpc: &[String]) -> LlamaCppExecutor {
@@ -122,7 +109,7 @@ fn every_hook_is_bit_identical_with_and_without_rpc() {
 
 #[test]
 fn a_bad_rpc_address_is_a_quick_one_line_error() {
-    let gguf = fixture();
+    let gguf = tiny_q4_1_gguf();
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     for rpc in [format!("127.0.0.1:{closed}"), "10.255.255.1:50052".to_string(), "no-port".to_string()] {
         let started = Instant::now();

@@ -15,6 +15,7 @@ use glassbox_engine::exec::sampling::{Sampler, softmax_with_temperature};
 use glassbox_engine::exec::tensor::{Dim, Tensor};
 use glassbox_engine::exec::trace::Trace;
 use glassbox_engine::load::arch::Family;
+use glassbox_engine::program::graph::kv_cache_bytes;
 use glassbox_engine::program::hooks::{BlockHook, HookKey};
 use glassbox_engine::program::op::Step;
 use glassbox_engine::program::op_table::PassDims;
@@ -233,7 +234,8 @@ impl Executor for LlamaCppExecutor {
     /// llama.cpp's cache holds K and V in f16 for every layer.
     fn kv_cache_bytes(&self) -> usize {
         let c = &self.model.config;
-        self.cache_len * c.n_layers() * 2 * c.n_kv_heads() * c.d_head() * 2
+        let bytes = kv_cache_bytes(c, c.n_kv_heads(), self.cache_len, 2);
+        usize::try_from(bytes).unwrap_or(usize::MAX)
     }
 
     fn reset(&mut self) {

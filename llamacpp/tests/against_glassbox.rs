@@ -5,30 +5,17 @@
 //! Q4_K_M.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use glassbox_engine::exec::backend;
 use glassbox_engine::exec::executor::{Executor, PassOptions};
 use glassbox_engine::exec::sampling::argmax;
 use glassbox_engine::{CaptureFilter, Device, Model, Precision, Trace};
+use glassbox_engine::load::fetch::KnownModel;
 use glassbox_llamacpp::{LlamaCppExecutor, Options};
+use glassbox_tests::as_downloaded::{kept_gguf, tiny_q4_1_gguf};
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/gguf-blocks/Q4_1/model.gguf")
-}
-
-/// A cached real GGUF, or `None` (a failure under `GLASSBOX_REQUIRE_MODEL`).
-fn cached(folder: &str, file: &str) -> Option<PathBuf> {
-    let dir = glassbox_engine::load::fetch::default_model_dir().ok()?;
-    let path = dir.parent()?.join(folder).join(file);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "{} is required", path.display());
-    eprintln!("note: skipping {}: not in the cache", path.display());
-    None
-}
 
 fn capture_all(exec: &mut dyn Executor, ids: &[u32]) -> Trace {
     exec.forward(ids, PassOptions::capture(CaptureFilter::All)).unwrap()
@@ -72,19 +59,19 @@ fn compare(gguf: &Path, bound: f64) {
 
 #[test]
 fn tiny_q4_1_fixture_is_close_to_glassbox() {
-    compare(&fixture(), 0.25);
+    compare(&tiny_q4_1_gguf(), 0.25);
 }
 
 #[test]
 fn smollm2_q4_1_is_close_to_glassbox() {
-    if let Some(gguf) = cached("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf") {
+    if let Some(gguf) = kept_gguf(KnownModel::SmolLm2) {
         compare(&gguf, 0.25);
     }
 }
 
 #[test]
 fn gemma_3_270m_q4_k_m_is_close_to_glassbox() {
-    if let Some(gguf) = cached("gemma-3-270m", "gemma-3-270m-q4_k_m.gguf") {
+    if let Some(gguf) = kept_gguf(KnownModel::Gemma3_270m) {
         compare(&gguf, 0.25);
     }
 }

@@ -26,3 +26,24 @@ pub fn q4_0_model(model: &Model) -> Model {
     w.lm_head = w.lm_head.as_ref().map(q4_0_matrix);
     model.with_weights(w, "Q4_0 weights, as downloaded".into())
 }
+
+/// The GGUF `glassbox fetch` kept beside a known model's converted files, or `None` (skipped)
+/// when the cache lacks it — a failure under `GLASSBOX_REQUIRE_MODEL`.
+pub fn kept_gguf(known: glassbox_engine::load::fetch::KnownModel) -> Option<std::path::PathBuf> {
+    let dir = known.dir().ok()?;
+    let gguf = std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|d| d.filter_map(|e| e.ok().map(|e| e.path())).find(|p| p.extension().is_some_and(|x| x == "gguf")));
+    if gguf.is_none() || !glassbox_engine::load::fetch::is_complete(&dir) {
+        let why = format!("{} holds no converted model with its GGUF beside it (run `glassbox fetch {}`)", dir.display(), known.name());
+        assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "GLASSBOX_REQUIRE_MODEL is set but {why}");
+        eprintln!("note: skipping: {why}");
+        return None;
+    }
+    gguf
+}
+
+/// The tiny Llama in Q4_1 blocks (`tests/fixtures/gguf-blocks/Q4_1`).
+pub fn tiny_q4_1_gguf() -> std::path::PathBuf {
+    crate::fixtures_dir().join("gguf-blocks/Q4_1/model.gguf")
+}

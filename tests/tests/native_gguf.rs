@@ -13,17 +13,12 @@ use glassbox_engine::exec::cpu::CpuExecutor;
 use glassbox_engine::exec::executor::{Executor, PassOptions};
 use glassbox_engine::load::fetch::KnownModel;
 use glassbox_engine::{Model, WeightsMode};
+use glassbox_tests::as_downloaded::kept_gguf;
 
 /// (native, f32) of a fetched model, or None (skipped) when the cache lacks it or its GGUF.
 fn both(known: KnownModel) -> Option<(Model, Model)> {
+    kept_gguf(known)?;
     let dir = known.dir().ok()?;
-    let has_gguf = std::fs::read_dir(&dir).ok().is_some_and(|mut d| d.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "gguf"))));
-    if !glassbox_engine::load::fetch::is_complete(&dir) || !has_gguf {
-        let why = format!("{} holds no converted model with its GGUF beside it (run `glassbox fetch {}`)", dir.display(), known.name());
-        assert!(std::env::var_os("GLASSBOX_REQUIRE_MODEL").is_none(), "GLASSBOX_REQUIRE_MODEL is set but {why}");
-        eprintln!("note: skipping: {why}");
-        return None;
-    }
     let native = Model::load_with(&dir, WeightsMode::Native).unwrap_or_else(|e| panic!("{e}"));
     let f32 = Model::load_with(&dir, WeightsMode::F32).unwrap_or_else(|e| panic!("{e}"));
     Some((native, f32))
